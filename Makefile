@@ -1,0 +1,40 @@
+# Two commands for a new user: `make run` and `make test`. Both install what they need first,
+# from the pinned lock file, into .venv (uv itself goes into .tools).
+PYTHON ?= python3
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test lint bench lock clean
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
+
+.venv/.installed: requirements.lock pyproject.toml $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv
+	$(UV) pip sync --quiet --python .venv/bin/python requirements.lock
+	$(UV) pip install --quiet --python .venv/bin/python --no-deps -e .
+	touch .venv/.installed
+
+## Set everything up and run the server on embedded defaults (Redis, SQLite, Graph emulator).
+run: .venv/.installed
+	.venv/bin/plusone serve
+
+## Set everything up and run the linter and the whole test suite.
+test: .venv/.installed
+	.venv/bin/ruff check .
+	.venv/bin/python -m pytest -q
+
+lint: .venv/.installed
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+bench: .venv/.installed
+	.venv/bin/python -m bench
+
+## Re-pin every dependency after changing pyproject.toml.
+lock: $(UV)
+	$(UV) pip compile --quiet --python-version 3.11 --extra dev --universal pyproject.toml -o requirements.lock
+
+clean:
+	rm -rf .venv .tools

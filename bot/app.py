@@ -1,0 +1,133 @@
+"""The aiohttp application: web routes, plus (by default) the worker, on Redis and SQL it opens itself.
+
+`create_app(settings)` is the one entry point; resources live in `cleanup_ctx` so they are opened on
+start-up and closed on shutdown in reverse order: embedded Redis (when no `REDIS_URL`), the Redis client,
+the SQL engine, then the worker task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot import ops_api, webhook
+from bot.app_keys import ENGINE, INGEST, LOCAL_REJECTIONS, REDIS, SESSIONS, SETTINGS
+from bot.db import create_engine, create_schema, session_factory
+from bot.embedded_redis import EmbeddedRedis
+from bot.ingest import IngestStream
+from bot.recorders import ConversationRecorder, record_comment
+from bot.redis_keys import RedisKeys
+from bot.router import Dispatcher, Router
+from bot.worker import Worker, WorkerSettings
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_REDIS = web.AppKey("embedded_redis", EmbeddedRedis)
+WORKER = web.AppKey("worker", Worker)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+
+
+def build_dispatcher(settings: Settings, router: Router | None = None) -> Dispatcher:
+    """Recorders for the inbox's raw material, then the bot's router."""
+    dispatcher = Dispatcher(router or Router())
+    dispatcher.add_recorder(ConversationRecorder(settings.app_id))
+    dispatcher.add_recorder(record_comment)
+    return dispatcher
+
+
+def worker_settings(settings: Settings) -> WorkerSettings:
+    return WorkerSettings(
+        max_attempts=settings.worker_max_attempts,
+        claim_idle_ms=settings.worker_claim_idle_ms,
+        batch_size=settings.worker_batch_size,
+        block_ms=settings.worker_block_ms,
+        retry_backoff_ms=settings.worker_retry_backoff_ms,
+    )
+
+
+def redis_client(url: str) -> Redis:
+    # Short timeouts: the webhook must answer 503 quickly when Redis is gone, not hang until Meta gives up.
+    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, decode_responses=False)
+
+
+async def _watch_embedded(embedded: EmbeddedRedis) -> None:
+    """Restart the embedded Redis if it dies; its append-only file brings back every acknowledged entry."""
+    while True:
+        await asyncio.sleep(1.0)
+        if not embedded.running:
+            log.error("embedded Redis stopped; restarting it")
+            with contextlib.suppress(Exception):
+                await embedded.start_async()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    embedded: EmbeddedRedis | None = None
+    watchdog: asyncio.Task[None] | None = None
+    if settings.redis_url is None:
+        embedded = EmbeddedRedis(settings.data_dir, settings.redis_appendfsync)
+        await embedded.start_async()
+        app[EMBEDDED_REDIS] = embedded
+        watchdog = asyncio.create_task(_watch_embedded(embedded))
+        log.info("embedded Redis listening on %s", embedded.socket_path)
+    redis = redis_client(settings.redis_url or embedded.url)  # type: ignore[union-attr]
+    app[REDIS] = redis
+    app[INGEST] = IngestStream(redis, RedisKeys(settings.key_prefix))
+    yield
+    await redis.aclose()
+    if watchdog is not None:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
+    if embedded is not None:
+        await embedded.stop_async()
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.sqlalchemy_url)
+    await create_schema(engine)
+    app[ENGINE] = engine
+    app[SESSIONS] = session_factory(engine)
+    yield
+    await engine.dispose()
+
+
+async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    worker = Worker(app[INGEST], app[SESSIONS], app[DISPATCHER], worker_settings(app[SETTINGS]))
+    app[WORKER] = worker
+    task = asyncio.create_task(worker.run(), name="plusone-worker")
+    yield
+    # Finish the batch in hand, then stop; anything not acknowledged is reclaimed by another worker.
+    worker.stop()
+    try:
+        await asyncio.wait_for(task, timeout=30)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def create_app(
+    settings: Settings, *, run_worker: bool = True, dispatcher: Dispatcher | None = None
+) -> web.Application:
+    settings.require_secrets()
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[LOCAL_REJECTIONS] = Counter()
+    app[DISPATCHER] = dispatcher or build_dispatcher(settings)
+    app.add_routes(webhook.routes)
+    app.add_routes(ops_api.routes)
+    app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(database_ctx)
+    if run_worker:
+        app.cleanup_ctx.append(worker_ctx)
+    return app

@@ -1,0 +1,19 @@
+"""Typed aiohttp application keys (`web.AppKey`) shared by the web modules."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.ingest import IngestStream
+from config.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+REDIS = web.AppKey("redis", Redis)
+INGEST = web.AppKey("ingest", IngestStream)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+LOCAL_REJECTIONS = web.AppKey("local_rejections", Counter[str])

@@ -1,0 +1,211 @@
+"""The `plusone` command line: serve, worker, simulate (and the subcommands other packages register).
+
+Every command reads its settings through `config.settings.load_settings`; a bad setting prints one line
+naming it and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+
+from config.settings import Settings, SettingsError, ensure_secrets, load_settings
+
+log = logging.getLogger("plusone")
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _settings_with_secrets() -> Settings:
+    settings = load_settings()
+    generated = ensure_secrets(settings)
+    if generated is None:
+        return settings
+    settings = generated.settings
+    # Printed once, on the first run, to the terminal (never to the log): these are local placeholders.
+    print(f"PlusOne generated {', '.join(generated.names)} into {generated.path}:", file=sys.stderr)
+    for name in generated.names:
+        value = getattr(settings, name).get_secret_value()
+        print(f"  PLUSONE_{name.upper()}={value}", file=sys.stderr)
+    print(
+        "  For a real Facebook app, set PLUSONE_APP_SECRET to the app's secret and PLUSONE_VERIFY_TOKEN to the\n"
+        "  token you type into the app dashboard's webhook settings (or put them in that file).",
+        file=sys.stderr,
+    )
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    settings = _settings_with_secrets()
+    _configure_logging(settings)
+    app = create_app(settings, run_worker=not args.no_worker)
+    print(f"PlusOne listening on http://{settings.host}:{settings.port} (webhook: /webhook)", file=sys.stderr)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0
+
+
+async def _run_worker(settings: Settings) -> int:
+    from bot.app import build_dispatcher, redis_client, worker_settings
+    from bot.db import create_engine, create_schema, session_factory
+    from bot.embedded_redis import EmbeddedRedis
+    from bot.ingest import IngestStream
+    from bot.redis_keys import RedisKeys
+    from bot.worker import Worker
+
+    url = settings.redis_url
+    if url is None:
+        embedded = EmbeddedRedis(settings.data_dir)
+        if not embedded.socket_path.exists():
+            print(
+                f"plusone worker: PLUSONE_REDIS_URL is not set and no embedded Redis runs in {settings.data_dir}; "
+                "start `plusone serve` first or set PLUSONE_REDIS_URL",
+                file=sys.stderr,
+            )
+            return 2
+        url = embedded.url
+    redis = redis_client(url)
+    engine = create_engine(settings.sqlalchemy_url)
+    await create_schema(engine)
+    worker = Worker(
+        IngestStream(redis, RedisKeys(settings.key_prefix)),
+        session_factory(engine),
+        build_dispatcher(settings),
+        worker_settings(settings),
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, worker.stop)
+    try:
+        await worker.run()
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+    return 0
+
+
+def cmd_worker(_args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _configure_logging(settings)
+    return asyncio.run(_run_worker(settings))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from bot import webhook_factory as wf
+
+    settings = load_settings()
+    if settings.app_secret is None:
+        print(
+            "plusone simulate: no app secret; run `plusone serve` once (it generates one) or set PLUSONE_APP_SECRET",
+            file=sys.stderr,
+        )
+        return 2
+    url = args.url or f"http://{settings.host}:{settings.port}/webhook"
+    if args.kind == "comment":
+        payload = wf.comment_delivery(
+            page_id=args.page_id,
+            post_id=args.post_id,
+            message=args.text,
+            user_id=args.user_id,
+            user_name=args.name,
+        )
+    else:
+        payload = wf.message_delivery(page_id=args.page_id, psid=args.user_id, text=args.text)
+    body, headers = wf.signed(payload, settings.app_secret.get_secret_value())
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, reply = response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        status, reply = exc.code, exc.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"plusone simulate: cannot reach {url}: {exc}", file=sys.stderr)
+        return 1
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    print(
+        json.dumps(
+            {
+                "url": url,
+                "status": status,
+                "reply": reply.strip(),
+                "ms": round(elapsed_ms, 1),
+                "sent": payload,
+            },
+            ensure_ascii=False,
+        )
+    )
+    return 0 if status == 200 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plusone", description="Sell through Facebook comments and Messenger."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the web server and a worker on embedded defaults")
+    serve.add_argument("--no-worker", action="store_true", help="web only; run workers with `plusone worker`")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run one worker of the consumer group (several may run)")
+    worker.set_defaults(func=cmd_worker)
+
+    simulate = sub.add_parser("simulate", help="sign and post a realistic webhook to a running server")
+    simulate.add_argument("kind", choices=["comment", "message"])
+    simulate.add_argument("--text", required=True, help="the comment or message text")
+    simulate.add_argument("--page-id", default="1000000000001")
+    simulate.add_argument("--post-id", default="2000000000001")
+    simulate.add_argument("--user-id", default="3000000000001", help="the shopper's id (PSID)")
+    simulate.add_argument("--name", default="Chan Tai Man", help="the shopper's name")
+    simulate.add_argument("--url", help="webhook URL (default: http://HOST:PORT/webhook from settings)")
+    simulate.set_defaults(func=cmd_simulate)
+
+    for register in _plugins():
+        register(sub)
+    return parser
+
+
+def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+    """Subcommands owned by other modules (each exposes `register(subparsers)`)."""
+    found = []
+    for module in ("bot.cli_parse",):
+        with contextlib.suppress(ModuleNotFoundError):
+            found.append(__import__(module, fromlist=["register"]).register)
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SettingsError as exc:
+        print(f"plusone: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,214 @@
+"""The ingest stream in Redis: append (web), read / claim / acknowledge (worker), dead letters (both).
+
+Adapter module: the only code that knows the stream's commands. Entries hold the raw webhook body, the
+time it was received (ms) and its source (`webhook`, later `live_stream`, `live_poll`, `retry`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from bot.metrics import (
+    DEAD_LETTER_RETRIED_FIELD,
+    DEAD_LETTERED_FIELD,
+    StreamGauges,
+    accepted_field,
+    stream_id_age_seconds,
+)
+from bot.redis_keys import CONSUMER_GROUP, RedisKeys
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    id: str
+    body: bytes
+    received_at_ms: int
+    source: str
+    deliveries: int = 1  # how many times this entry has been handed to a worker
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str
+    original_id: str
+    body: bytes
+    received_at_ms: int
+    source: str
+    error: str
+    attempts: int
+    failed_at_ms: int
+
+
+def _s(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _entry(entry_id: bytes | str, fields: dict[bytes, bytes], deliveries: int = 1) -> StreamEntry:
+    return StreamEntry(
+        id=_s(entry_id),
+        body=fields.get(b"body", b""),
+        received_at_ms=int(fields.get(b"received_at", b"0") or 0),
+        source=_s(fields.get(b"source", b"webhook")),
+        deliveries=deliveries,
+    )
+
+
+class IngestStream:
+    def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def append(self, body: bytes, *, source: str = "webhook", received_at_ms: int | None = None) -> str:
+        """Append one raw delivery and count it; returns the entry id. Raises RedisError if not durable."""
+        received = received_at_ms if received_at_ms is not None else int(time.time() * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(self.keys.ingest_stream, {"body": body, "received_at": received, "source": source})
+            pipe.hincrby(self.keys.counters, accepted_field(), 1)
+            entry_id, _ = await pipe.execute()
+        return _s(entry_id)
+
+    async def ensure_group(self) -> None:
+        try:
+            # id "0": a group created after entries were appended still sees them all.
+            await self.redis.xgroup_create(self.keys.ingest_stream, CONSUMER_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def read(self, consumer: str, count: int, block_ms: int) -> list[StreamEntry]:
+        reply = await self.redis.xreadgroup(
+            CONSUMER_GROUP, consumer, {self.keys.ingest_stream: ">"}, count=count, block=block_ms
+        )
+        entries: list[StreamEntry] = []
+        for _stream, items in reply or []:
+            entries.extend(_entry(eid, fields) for eid, fields in items if fields)
+        return entries
+
+    async def claim_idle(self, consumer: str, min_idle_ms: int, count: int) -> list[StreamEntry]:
+        """Take over entries another (crashed or stopped) consumer read but never acknowledged."""
+        reply = await self.redis.xautoclaim(
+            self.keys.ingest_stream,
+            CONSUMER_GROUP,
+            consumer,
+            min_idle_time=min_idle_ms,
+            start_id="0-0",
+            count=count,
+        )
+        claimed = [(eid, fields) for eid, fields in reply[1] if fields]
+        # Entries deleted while pending come back empty; they need no work, only an acknowledgement.
+        deleted = [eid for eid, fields in reply[1] if not fields] + list(reply[2] if len(reply) > 2 else [])
+        if deleted:
+            await self.redis.xack(self.keys.ingest_stream, CONSUMER_GROUP, *deleted)
+        return await self._with_delivery_counts(claimed)
+
+    async def claim_own(self, consumer: str, ids: list[str]) -> list[StreamEntry]:
+        """Re-take our own failed entries for a retry (XCLAIM counts it as another delivery)."""
+        if not ids:
+            return []
+        reply = await self.redis.xclaim(self.keys.ingest_stream, CONSUMER_GROUP, consumer, 0, ids)
+        return await self._with_delivery_counts([(eid, fields) for eid, fields in reply if fields])
+
+    async def _with_delivery_counts(self, items: list[tuple[bytes, dict[bytes, bytes]]]) -> list[StreamEntry]:
+        if not items:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for eid, _ in items:
+                pipe.xpending_range(self.keys.ingest_stream, CONSUMER_GROUP, min=eid, max=eid, count=1)
+            pendings = await pipe.execute()
+        out = []
+        for (eid, fields), pending in zip(items, pendings, strict=True):
+            deliveries = int(pending[0]["times_delivered"]) if pending else 1
+            out.append(_entry(eid, fields, deliveries))
+        return out
+
+    async def ack(self, ids: list[str], counters: dict[str, int] | None = None) -> None:
+        """Acknowledge and delete processed entries (their effects are committed in SQL)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if ids:
+                pipe.xack(self.keys.ingest_stream, CONSUMER_GROUP, *ids)
+                pipe.xdel(self.keys.ingest_stream, *ids)
+            for name, value in (counters or {}).items():
+                pipe.hincrby(self.keys.counters, name, value)
+            await pipe.execute()
+
+    async def dead_letter(self, entry: StreamEntry, error: str, attempts: int) -> str:
+        """Move an entry that keeps failing to the dead-letter stream, atomically."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                self.keys.dead_letters,
+                {
+                    "body": entry.body,
+                    "received_at": entry.received_at_ms,
+                    "source": entry.source,
+                    "original_id": entry.id,
+                    "error": error[:4000],
+                    "attempts": attempts,
+                    "failed_at": int(time.time() * 1000),
+                },
+            )
+            pipe.xack(self.keys.ingest_stream, CONSUMER_GROUP, entry.id)
+            pipe.xdel(self.keys.ingest_stream, entry.id)
+            pipe.hincrby(self.keys.counters, DEAD_LETTERED_FIELD, 1)
+            dead_id, *_ = await pipe.execute()
+        return _s(dead_id)
+
+    async def list_dead_letters(self, start: str = "-", count: int = 100) -> list[DeadLetter]:
+        items = await self.redis.xrange(self.keys.dead_letters, min=start, max="+", count=count)
+        return [
+            DeadLetter(
+                id=_s(eid),
+                original_id=_s(f.get(b"original_id")),
+                body=f.get(b"body", b""),
+                received_at_ms=int(f.get(b"received_at", b"0") or 0),
+                source=_s(f.get(b"source")),
+                error=_s(f.get(b"error")),
+                attempts=int(f.get(b"attempts", b"0") or 0),
+                failed_at_ms=int(f.get(b"failed_at", b"0") or 0),
+            )
+            for eid, f in items
+        ]
+
+    async def retry_dead_letter(self, dead_id: str) -> str | None:
+        """Put a dead letter back on the ingest stream; None if there is no such dead letter."""
+        items = await self.redis.xrange(self.keys.dead_letters, min=dead_id, max=dead_id, count=1)
+        if not items:
+            return None
+        _, fields = items[0]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                self.keys.ingest_stream,
+                {
+                    "body": fields.get(b"body", b""),
+                    "received_at": fields.get(b"received_at", b"0"),
+                    "source": fields.get(b"source", b"webhook"),
+                    "retried_from": dead_id,
+                },
+            )
+            pipe.xdel(self.keys.dead_letters, dead_id)
+            pipe.hincrby(self.keys.counters, DEAD_LETTER_RETRIED_FIELD, 1)
+            new_id, deleted, _ = await pipe.execute()
+        return _s(new_id) if deleted else None
+
+    async def gauges(self) -> StreamGauges:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self.keys.ingest_stream)
+            pipe.xrange(self.keys.ingest_stream, count=1)
+            pipe.xlen(self.keys.dead_letters)
+            backlog, first, dead = await pipe.execute()
+        pending = 0
+        try:
+            summary = await self.redis.xpending(self.keys.ingest_stream, CONSUMER_GROUP)
+            pending = int(summary["pending"])
+        except ResponseError:
+            pass  # no group yet: nothing is pending
+        oldest = stream_id_age_seconds(first[0][0]) if first else 0.0
+        return StreamGauges(backlog=backlog, pending=pending, oldest_age_seconds=oldest, dead_letters=dead)
+
+    async def counters(self) -> dict[bytes, bytes]:
+        return await self.redis.hgetall(self.keys.counters)

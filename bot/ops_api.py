@@ -1,0 +1,121 @@
+"""Operational endpoints: `/healthz`, `/metrics`, and the admin dead-letter API.
+
+`/healthz` and `/metrics` are open (no secrets in them); `/api/*` needs `Authorization: Bearer <admin token>`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from bot.app_keys import ENGINE, INGEST, LOCAL_REJECTIONS, SETTINGS
+from bot.db import ping
+from bot.metrics import MetricsSnapshot, StreamGauges, decode_counters, render_metrics
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+
+def require_admin(request: web.Request) -> None:
+    token = request.app[SETTINGS].admin_token
+    given = request.headers.get("Authorization", "")
+    if token is None or not given.startswith("Bearer "):
+        raise web.HTTPUnauthorized(text="admin API: send Authorization: Bearer <admin token>\n")
+    if not hmac.compare_digest(given[len("Bearer ") :].encode(), token.get_secret_value().encode()):
+        raise web.HTTPUnauthorized(text="admin API: wrong admin token\n")
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    checks: dict[str, object] = {}
+    healthy = True
+    try:
+        await request.app[INGEST].redis.ping()
+        gauges = await request.app[INGEST].gauges()
+        checks["redis"] = "ok"
+        checks["stream"] = {
+            "backlog": gauges.backlog,
+            "pending": gauges.pending,
+            "lag_seconds": round(gauges.oldest_age_seconds, 3),
+            "dead_letters": gauges.dead_letters,
+        }
+    except (RedisError, OSError) as exc:
+        healthy = False
+        checks["redis"] = f"unreachable: {type(exc).__name__}"
+    try:
+        await ping(request.app[ENGINE])
+        checks["database"] = "ok"
+    except Exception as exc:  # any driver error means "not reachable" here
+        healthy = False
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    body = {"status": "ok" if healthy else "unhealthy", "checks": checks}
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    ingest = request.app[INGEST]
+    try:
+        counters = decode_counters(await ingest.counters())
+        gauges = await ingest.gauges()
+    except (RedisError, OSError):
+        counters, gauges = {}, StreamGauges()
+    snapshot = MetricsSnapshot(
+        counters=counters, gauges=gauges, local_rejections=request.app[LOCAL_REJECTIONS]
+    )
+    return web.Response(body=render_metrics(snapshot), content_type="text/plain", charset="utf-8")
+
+
+def _body_preview(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"base64": base64.b64encode(body[:65536]).decode()}
+
+
+@routes.get("/api/dead-letters")
+async def list_dead_letters(request: web.Request) -> web.Response:
+    require_admin(request)
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="limit must be a whole number\n") from None
+    if not 1 <= limit <= 1000:
+        raise web.HTTPBadRequest(text="limit must be between 1 and 1000\n")
+    letters = await request.app[INGEST].list_dead_letters(request.query.get("after", "-"), limit)
+    return web.json_response(
+        {
+            "dead_letters": [
+                {
+                    "id": d.id,
+                    "original_id": d.original_id,
+                    "error": d.error,
+                    "attempts": d.attempts,
+                    "source": d.source,
+                    "received_at_ms": d.received_at_ms,
+                    "failed_at_ms": d.failed_at_ms,
+                    "body": _body_preview(d.body),
+                }
+                for d in letters
+            ]
+        }
+    )
+
+
+@routes.post("/api/dead-letters/{id}/retry")
+async def retry_dead_letter(request: web.Request) -> web.Response:
+    require_admin(request)
+    dead_id = request.match_info["id"]
+    parts = dead_id.split("-")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise web.HTTPBadRequest(text="dead-letter id must look like 1700000000000-0\n")
+    new_id = await request.app[INGEST].retry_dead_letter(dead_id)
+    if new_id is None:
+        raise web.HTTPNotFound(text=f"no dead letter {dead_id}\n")
+    log.info("dead letter %s put back on the stream as %s", dead_id, new_id)
+    return web.json_response({"retried": dead_id, "stream_id": new_id})

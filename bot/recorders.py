@@ -1,0 +1,225 @@
+"""Recorders: the spine's first handlers. They store every Messenger event in a conversation per Page and
+shopper, and every comment in the comment log, so the inbox has its raw material.
+
+They run for every event (the Page's own included) inside the event's transaction; see `bot.router`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import from_epoch_ms, from_epoch_s, utcnow
+from bot.events import (
+    CommentEvent,
+    DeliveryEvent,
+    Event,
+    IgnoredEvent,
+    MessageEvent,
+    MessagingEvent,
+    PostbackEvent,
+    ReactionEvent,
+    ReadEvent,
+    ReferralEvent,
+    TestPingEvent,
+)
+from bot.router import HandlerContext
+from bot.tables import CommentLog, Conversation, Message
+
+log = logging.getLogger(__name__)
+
+# Outgoing messages we send carry this metadata prefix, so their echoes are known to be the bot's.
+BOT_METADATA_PREFIX = "plusone:"
+
+
+class CommentOutcome:
+    RECEIVED = "received"
+    IGNORED = "ignored"
+
+
+async def fetch_or_create_conversation(
+    session: AsyncSession, *, page_id: str, psid: str, channel: str
+) -> Conversation:
+    table = Conversation.__table__
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # INSERT .. ON CONFLICT DO NOTHING: two workers meeting a new shopper at once both succeed.
+    await session.execute(
+        insert(table)
+        .values(page_id=page_id, psid=psid, channel=channel, created_at=utcnow(), unread=0)
+        .on_conflict_do_nothing(index_elements=["page_id", "psid"])
+    )
+    result = await session.execute(
+        select(Conversation).where(Conversation.page_id == page_id, Conversation.psid == psid)
+    )
+    return result.scalar_one()
+
+
+def _message_row(event: MessagingEvent, app_id: str | None) -> dict[str, Any] | None:
+    """What to store for a Messenger event, or None when it is not a message of the thread."""
+    payload: dict[str, Any] = {}
+    if isinstance(event, MessageEvent):
+        if event.is_echo:
+            ours = (app_id is not None and event.app_id == app_id) or (event.metadata or "").startswith(
+                BOT_METADATA_PREFIX
+            )
+            author, direction = ("bot" if ours else "agent"), "out"
+        else:
+            author, direction = "shopper", "in"
+        kind = "quick_reply" if event.quick_reply_payload else ("attachment" if event.attachments else "text")
+        if event.attachments:
+            payload["attachments"] = [asdict(a) for a in event.attachments]
+        if event.quick_reply_payload:
+            payload["quick_reply"] = event.quick_reply_payload
+        if event.reply_to_mid:
+            payload["reply_to"] = event.reply_to_mid
+        if event.is_echo and event.app_id:
+            payload["app_id"] = event.app_id
+        return {
+            "mid": event.mid,
+            "direction": direction,
+            "author": author,
+            "kind": kind,
+            "text": event.text,
+            "payload": payload,
+        }
+    if isinstance(event, PostbackEvent):
+        payload["payload"] = event.payload
+        if event.referral:
+            payload["referral"] = asdict(event.referral)
+        return {
+            "mid": event.mid,
+            "direction": "in",
+            "author": "shopper",
+            "kind": "postback",
+            "text": event.title,
+            "payload": payload,
+        }
+    if isinstance(event, ReferralEvent):
+        return {
+            "mid": None,
+            "direction": "in",
+            "author": "shopper",
+            "kind": "referral",
+            "text": None,
+            "payload": {"referral": asdict(event.referral)},
+        }
+    if isinstance(event, ReactionEvent):
+        return {
+            "mid": None,
+            "direction": "in",
+            "author": "shopper",
+            "kind": "reaction",
+            "text": event.reaction,
+            "payload": {"mid": event.mid, "action": event.action},
+        }
+    return None
+
+
+class ConversationRecorder:
+    """Stores Messenger events in conversations and keeps each conversation's 24-hour window."""
+
+    def __init__(self, app_id: str | None) -> None:
+        self.app_id = app_id
+
+    async def __call__(self, event: Event, ctx: HandlerContext) -> None:
+        if not isinstance(event, MessagingEvent):
+            return
+        if isinstance(event, DeliveryEvent | ReadEvent):
+            await self._apply_watermark(event, ctx.session)
+            return
+        row = _message_row(event, self.app_id)
+        if row is None:
+            return
+        session = ctx.session
+        conversation = await fetch_or_create_conversation(
+            session, page_id=event.page_id, psid=event.psid, channel=event.channel.value
+        )
+        sent_at = from_epoch_ms(event.timestamp)
+        payload = row.pop("payload")
+        session.add(
+            Message(
+                conversation_id=conversation.id,  # type: ignore[arg-type]
+                sent_at=sent_at,
+                created_at=utcnow(),
+                payload=json.dumps(payload, ensure_ascii=False) if payload else None,
+                **row,
+            )
+        )
+        conversation.last_message_at = max(conversation.last_message_at or sent_at, sent_at)
+        if row["direction"] == "in":
+            conversation.unread += 1
+            # Only the shopper's own actions open the 24-hour window (a comment does not).
+            conversation.last_user_at = max(conversation.last_user_at or sent_at, sent_at)
+        session.add(conversation)
+        await session.flush()
+
+    async def _apply_watermark(self, event: DeliveryEvent | ReadEvent, session: AsyncSession) -> None:
+        # Receipts come from the shopper: every message we sent before the watermark was delivered/read.
+        conversation = (
+            await session.execute(
+                select(Conversation).where(
+                    Conversation.page_id == event.page_id, Conversation.psid == event.sender_id
+                )
+            )
+        ).scalar_one_or_none()
+        if conversation is None:
+            return
+        column = "delivered_at" if isinstance(event, DeliveryEvent) else "read_at"
+        at = from_epoch_ms(event.timestamp)
+        stmt = (
+            update(Message)
+            .where(
+                Message.conversation_id == conversation.id,
+                Message.direction == "out",
+                Message.sent_at <= from_epoch_ms(event.watermark),
+                getattr(Message, column).is_(None),
+            )
+            .values({column: at})
+        )
+        await session.execute(stmt)
+        if isinstance(event, ReadEvent):
+            conversation.unread = 0
+            session.add(conversation)
+
+
+async def record_comment(event: Event, ctx: HandlerContext) -> None:
+    """Every comment event goes into the comment log; the Page's own comments are logged as ignored."""
+    if isinstance(event, IgnoredEvent | TestPingEvent):
+        log.info(
+            "ignored %s on %s: %s %s",
+            event.kind,
+            event.page_id or "-",
+            getattr(event, "reason", ""),
+            getattr(event, "detail", "") or getattr(event, "field_name", ""),
+        )
+        return
+    if not isinstance(event, CommentEvent):
+        return
+    ctx.session.add(
+        CommentLog(
+            event_key=event.key,
+            page_id=event.page_id,
+            channel=event.channel.value,
+            post_id=event.post_id,
+            comment_id=event.comment_id,
+            parent_id=event.parent_id,
+            author_id=event.author_id,
+            author_name=event.author_name,
+            verb=event.verb.value,
+            message=event.message,
+            created_time=from_epoch_s(event.created_time) if event.created_time else None,
+            source=event.source,
+            stream_id=ctx.stream_id,
+            outcome=CommentOutcome.IGNORED if event.from_page else CommentOutcome.RECEIVED,
+            detail="the Page's own comment" if event.from_page else None,
+            received_at=from_epoch_ms(ctx.received_at_ms),
+        )
+    )
+    await ctx.session.flush()

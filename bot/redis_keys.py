@@ -1,0 +1,31 @@
+"""Every Redis key PlusOne uses, in one place, with its lifetime beside it (arq's constants.py is the model).
+
+Keys that are used together share the `{ingest}` hash tag so they land on one slot of a Redis Cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CONSUMER_GROUP = "workers"
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    prefix: str = "plusone"
+
+    @property
+    def ingest_stream(self) -> str:
+        """Raw webhook bodies appended by `POST /webhook`. Entries live until a worker has committed their
+        effects and acknowledged them (then they are deleted), so the stream length is the backlog."""
+        return f"{self.prefix}:{{ingest}}:stream"
+
+    @property
+    def dead_letters(self) -> str:
+        """Entries that failed `worker_max_attempts` times, with the error. Kept until retried or deleted."""
+        return f"{self.prefix}:{{ingest}}:dead"
+
+    @property
+    def counters(self) -> str:
+        """Hash of monotonically increasing counters for /metrics, shared by every process. Never expires."""
+        return f"{self.prefix}:{{ingest}}:counters"

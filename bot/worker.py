@@ -1,0 +1,218 @@
+"""The worker: a consumer-group reader of the ingest stream that turns deliveries into committed effects.
+
+Loop (FastStream's stream subscriber is the model): take over entries idle too long in a dead consumer
+(XAUTOCLAIM), retry our own failed entries whose back-off has passed, read new ones (XREADGROUP with
+block), and process a batch in one SQL transaction with one SAVEPOINT per event:
+
+- each event first claims its idempotency key (`bot.db.claim_event_key`); a replay is a no-op;
+- an event whose handler raises rolls back its savepoint only; its entry stays pending and is retried
+  with back-off; after `worker_max_attempts` deliveries it moves to the dead-letter stream;
+- entries are acknowledged (XACK + XDEL) only after the transaction committed, so a crash at any point
+  leads to a replay, which the keys make harmless (invariant 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db import claim_event_key
+from bot.events import EventKind, IgnoredEvent
+from bot.ingest import IngestStream, StreamEntry
+from bot.metrics import count_events
+from bot.payloads import parse_delivery
+from bot.router import OWN_ACTIVITY, Dispatcher, HandlerContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    max_attempts: int = 5
+    claim_idle_ms: int = 30_000
+    batch_size: int = 100
+    block_ms: int = 1_000
+    retry_backoff_ms: int = 500
+
+
+@dataclass
+class BatchResult:
+    done: list[str]
+    failed: dict[str, str]  # entry id -> error
+    outcomes: Counter[str]
+
+
+def new_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        stream: IngestStream,
+        sessions: async_sessionmaker[AsyncSession],
+        dispatcher: Dispatcher,
+        settings: WorkerSettings,
+        consumer: str | None = None,
+        services: dict[str, object] | None = None,
+    ) -> None:
+        self.stream = stream
+        self.sessions = sessions
+        self.dispatcher = dispatcher
+        self.settings = settings
+        self.consumer = consumer or new_consumer_name()
+        self.services = services or {}
+        self._stopping = asyncio.Event()
+        self._retry_at: dict[str, float] = {}  # our failed entry ids -> monotonic time of next try
+        self.processed_entries = 0
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand and return (SIGTERM / SIGINT)."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        await self.stream.ensure_group()
+        log.info("worker %s reading %s", self.consumer, self.stream.keys.ingest_stream)
+        backoff = 0.1
+        last_claim = 0.0
+        while not self._stopping.is_set():
+            try:
+                now = time.monotonic()
+                entries: list[StreamEntry] = []
+                if now - last_claim >= min(self.settings.claim_idle_ms / 1000 / 2, 5.0):
+                    last_claim = now
+                    entries += await self.stream.claim_idle(
+                        self.consumer, self.settings.claim_idle_ms, self.settings.batch_size
+                    )
+                due = [eid for eid, at in self._retry_at.items() if at <= now]
+                if due:
+                    for eid in due:
+                        del self._retry_at[eid]
+                    entries += await self.stream.claim_own(self.consumer, due)
+                if not entries:
+                    block = self.settings.block_ms
+                    if self._retry_at:
+                        wait_ms = int((min(self._retry_at.values()) - now) * 1000)
+                        block = max(1, min(block, wait_ms))
+                    entries = await self.stream.read(self.consumer, self.settings.batch_size, block)
+                if entries:
+                    await self.process(entries)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                # Redis restarting or unreachable: nothing was acknowledged, so nothing is lost; wait.
+                log.warning(
+                    "worker %s: redis unavailable (%s); retrying in %.1fs", self.consumer, exc, backoff
+                )
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception:
+                log.exception(
+                    "worker %s: batch failed; entries stay pending and will be retried", self.consumer
+                )
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        log.info("worker %s stopped", self.consumer)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def process(self, entries: list[StreamEntry]) -> BatchResult:
+        """Process entries in one transaction, then acknowledge the ones that fully succeeded."""
+        try:
+            result = await self._apply(entries)
+        except Exception as exc:
+            # The whole transaction failed (database unreachable, say): every entry is retried.
+            log.exception("batch of %d entries failed to commit", len(entries))
+            error = "".join(traceback.format_exception_only(exc)).strip()
+            result = BatchResult(done=[], failed={e.id: error for e in entries}, outcomes=Counter())
+        await self.stream.ack(result.done, dict(result.outcomes))
+        self.processed_entries += len(result.done)
+        by_id = {e.id: e for e in entries}
+        for eid, error in result.failed.items():
+            entry = by_id[eid]
+            if entry.deliveries >= self.settings.max_attempts:
+                dead_id = await self.stream.dead_letter(entry, error, entry.deliveries)
+                log.error("entry %s failed %d times; dead letter %s", eid, entry.deliveries, dead_id)
+            else:
+                delay = self.settings.retry_backoff_ms / 1000 * 2 ** (entry.deliveries - 1)
+                self._retry_at[eid] = time.monotonic() + delay
+                log.warning("entry %s failed (attempt %d), retrying in %.1fs", eid, entry.deliveries, delay)
+        return result
+
+    async def _apply(self, entries: list[StreamEntry]) -> BatchResult:
+        done: list[str] = []
+        failed: dict[str, str] = {}
+        outcomes: list[tuple[str, str]] = []
+        after_commit: list[Callable[[], Awaitable[None]]] = []
+        async with self.sessions() as session, session.begin():
+            for entry in entries:
+                if entry.deliveries > self.settings.max_attempts:
+                    # Handed out more often than allowed without ever finishing: it likely kills workers.
+                    failed[entry.id] = (
+                        f"not finished after {entry.deliveries - 1} deliveries (worker stopped)"
+                    )
+                    continue
+                entry_outcomes, error, callbacks = await self._apply_entry(session, entry)
+                # Events before a failing one are committed (and keyed), so their callbacks still run.
+                after_commit += callbacks
+                outcomes += entry_outcomes
+                if error is None:
+                    done.append(entry.id)
+                else:
+                    failed[entry.id] = error
+        for callback in after_commit:
+            try:
+                await callback()
+            except Exception:
+                log.exception("after-commit callback failed")
+        return BatchResult(done=done, failed=failed, outcomes=count_events(outcomes))
+
+    async def _apply_entry(
+        self, session: AsyncSession, entry: StreamEntry
+    ) -> tuple[list[tuple[str, str]], str | None, list[Callable[[], Awaitable[None]]]]:
+        outcomes: list[tuple[str, str]] = []
+        callbacks: list[Callable[[], Awaitable[None]]] = []
+        for position, event in enumerate(parse_delivery(entry.body)):
+            kind = event.kind.value
+            if isinstance(event, IgnoredEvent) or event.kind is EventKind.TEST_PING:
+                ctx = HandlerContext(session, entry.id, position, entry.received_at_ms, self.services)
+                await self.dispatcher.feed(event, ctx)
+                outcomes.append((kind, "ignored"))
+                continue
+            ctx = HandlerContext(session, entry.id, position, entry.received_at_ms, self.services)
+            try:
+                async with session.begin_nested():
+                    key = event.key
+                    if key is not None and not await claim_event_key(session, key, kind, entry.id):
+                        outcomes.append((kind, "duplicate"))
+                        continue
+                    handled = await self.dispatcher.feed(event, ctx)
+            except Exception as exc:
+                log.warning(
+                    "handler failed for %s in entry %s: %r", getattr(event, "key", kind), entry.id, exc
+                )
+                error = "".join(traceback.format_exception_only(exc)).strip()
+                outcomes.append((kind, "failed"))
+                return outcomes, f"{kind} {event.key}: {error}", callbacks
+            outcomes.append((kind, "own" if handled == OWN_ACTIVITY else "processed"))
+            callbacks += ctx.after_commit
+        return outcomes, None, callbacks

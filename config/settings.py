@@ -1,0 +1,211 @@
+"""Settings: the only module that reads the environment.
+
+Values come, strongest first, from `PLUSONE_*` environment variables, the TOML file named by
+`PLUSONE_SETTINGS_FILE`, and `secrets.toml` in the data directory (which `ensure_secrets` writes on a
+first run so that `plusone serve` works with nothing configured). Everything else receives a `Settings`
+object; nothing imports settings as a global.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+ENV_PREFIX = "PLUSONE_"
+SECRETS_FILE_NAME = "secrets.toml"
+DEFAULT_GRAPH_URL = "https://graph.facebook.com"
+
+
+class SettingsError(Exception):
+    """A bad or missing setting; the message is one line naming it."""
+
+
+class Settings(BaseModel):
+    """Every setting PlusOne reads. Field `x` is the environment variable `PLUSONE_X`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    app_secret: SecretStr | None = None
+    verify_token: SecretStr | None = None
+    app_id: str | None = None
+    admin_token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    data_dir: Path = Path("data")
+    redis_url: str | None = None
+    redis_appendfsync: Literal["always", "everysec", "no"] = "always"
+    database_url: str | None = None
+    graph_url: str = DEFAULT_GRAPH_URL
+    graph_version: str = Field(default="v26.0", pattern=r"^v\d+\.\d+$")
+    page_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    worker_max_attempts: int = Field(default=5, ge=1, le=100)
+    worker_claim_idle_ms: int = Field(default=30_000, ge=10)
+    worker_batch_size: int = Field(default=100, ge=1, le=10_000)
+    worker_block_ms: int = Field(default=1_000, ge=1)
+    worker_retry_backoff_ms: int = Field(default=500, ge=1)
+    key_prefix: str = Field(default="plusone", pattern=r"^[A-Za-z0-9_.-]+$")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("sqlite", "postgres")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value or None
+
+    @field_validator("graph_url")
+    @classmethod
+    def _check_graph_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("page_tokens", mode="before")
+    @classmethod
+    def _parse_page_tokens(cls, value: Any) -> Any:
+        # From the environment this is JSON: {"<page id>": "<page access token>"}.
+        if isinstance(value, str):
+            import json
+
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f'must be JSON like {{"<page id>": "<token>"}} ({exc.msg})') from None
+        if isinstance(value, Mapping):
+            for page_id in value:
+                if not str(page_id).isdigit():
+                    raise ValueError(f"page id {page_id!r} is not numeric")
+        return value
+
+    # Derived values, so callers never re-parse URLs themselves.
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL: aiosqlite for SQLite (default file in the data dir), asyncpg for PG."""
+        url = self.database_url
+        if not url:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'plusone.db').resolve()}"
+        if url.startswith("sqlite+aiosqlite"):
+            return url
+        if url.startswith("sqlite"):
+            return "sqlite+aiosqlite" + url[len("sqlite") :]
+        for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    def require_secrets(self) -> None:
+        for name in ("app_secret", "verify_token", "admin_token"):
+            if getattr(self, name) is None:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} is not set")
+
+
+def _fields_from_env(env: Mapping[str, str]) -> dict[str, str]:
+    known = {name.upper(): name for name in Settings.model_fields}
+    out: dict[str, str] = {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :]
+        if name == "SETTINGS_FILE":
+            continue
+        if name not in known:
+            raise SettingsError(f"{key} is not a PlusOne setting")
+        out[known[name]] = value
+    return out
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsError(f"{what} {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise SettingsError(f"{what} {path} cannot be read: {exc}") from None
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise SettingsError(f"{what} {path}: {unknown[0]!r} is not a PlusOne setting")
+    return data
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
+    value = first.get("input")
+    shown = "" if "secret" in field or "token" in field or isinstance(value, dict) else f" (got {value!r})"
+    return f"{ENV_PREFIX}{field.upper()}: {first['msg']}{shown}"
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from the environment, the settings file and the data dir's secrets file."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    settings_file = env.get(f"{ENV_PREFIX}SETTINGS_FILE")
+    if settings_file:
+        values.update(_read_toml(Path(settings_file), "settings file"))
+    values.update(_fields_from_env(env))
+    values.update(overrides)
+    data_dir = Path(values.get("data_dir") or Settings.model_fields["data_dir"].default)
+    secrets_path = data_dir / SECRETS_FILE_NAME
+    if secrets_path.exists():
+        for key, value in _read_toml(secrets_path, "secrets file").items():
+            values.setdefault(key, value)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+@dataclass(frozen=True)
+class GeneratedSecrets:
+    path: Path
+    names: tuple[str, ...]
+    settings: Settings
+
+
+def ensure_secrets(settings: Settings) -> GeneratedSecrets | None:
+    """Generate the app secret, verify token and admin token once into the data dir when unset.
+
+    Returns what was generated (so the CLI can print it and say how to set real values), or None.
+    """
+    missing = [n for n in ("app_secret", "verify_token", "admin_token") if getattr(settings, n) is None]
+    if not missing:
+        return None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / SECRETS_FILE_NAME
+    existing: dict[str, Any] = _read_toml(path, "secrets file") if path.exists() else {}
+    for name in missing:
+        existing.setdefault(name, secrets.token_urlsafe(24))
+    lines = ["# Generated by PlusOne on first run. Set PLUSONE_* environment variables to override.\n"]
+    lines += [f'{key} = "{value}"\n' for key, value in sorted(existing.items())]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.writelines(lines)
+    updated = settings.model_copy(update={n: SecretStr(str(existing[n])) for n in missing})
+    return GeneratedSecrets(path=path, names=tuple(missing), settings=updated)
