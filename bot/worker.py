@@ -75,6 +75,7 @@ class Worker:
         self.consumer = consumer or new_consumer_name()
         self.services = services or {}
         self._stopping = asyncio.Event()
+        self.finished = asyncio.Event()  # set when run() has returned
         self._retry_at: dict[str, float] = {}  # our failed entry ids -> monotonic time of next try
         self.processed_entries = 0
 
@@ -87,6 +88,12 @@ class Worker:
         return self._stopping.is_set()
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self.finished.set()
+
+    async def _run(self) -> None:
         await self.stream.ensure_group()
         log.info("worker %s reading %s", self.consumer, self.stream.keys.ingest_stream)
         backoff = 0.1
