@@ -13,8 +13,10 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator
 
+import redis
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.driver_info import DriverInfo
 
 from bot import ops_api, webhook
 from bot.app_keys import ENGINE, INGEST, LOCAL_REJECTIONS, REDIS, SESSIONS, SETTINGS
@@ -54,14 +56,17 @@ def worker_settings(settings: Settings) -> WorkerSettings:
 
 def redis_client(url: str) -> Redis:
     # Short timeouts: the webhook must answer 503 quickly when Redis is gone, not hang until Meta gives up.
-    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, decode_responses=False)
+    # An explicit driver version: otherwise redis-py reads package metadata from disk on every new
+    # connection, on the event loop.
+    driver = DriverInfo(lib_version=redis.__version__).add_upstream_driver("plusone", "0.1")
+    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, decode_responses=False, driver_info=driver)
 
 
 async def _watch_embedded(embedded: EmbeddedRedis) -> None:
     """Restart the embedded Redis if it dies; its append-only file brings back every acknowledged entry."""
     while True:
         await asyncio.sleep(1.0)
-        if not embedded.running:
+        if not await asyncio.to_thread(lambda: embedded.running):
             log.error("embedded Redis stopped; restarting it")
             with contextlib.suppress(Exception):
                 await embedded.start_async()
@@ -72,7 +77,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     embedded: EmbeddedRedis | None = None
     watchdog: asyncio.Task[None] | None = None
     if settings.redis_url is None:
-        embedded = EmbeddedRedis(settings.data_dir, settings.redis_appendfsync)
+        embedded = await asyncio.to_thread(EmbeddedRedis, settings.data_dir, settings.redis_appendfsync)
         await embedded.start_async()
         app[EMBEDDED_REDIS] = embedded
         watchdog = asyncio.create_task(_watch_embedded(embedded))
@@ -92,8 +97,9 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.sqlalchemy_url)
+    await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
+    # In a thread: SQLAlchemy resolves the SQLite file path with blocking os calls.
+    engine = await asyncio.to_thread(create_engine, settings.sqlalchemy_url)
     await create_schema(engine)
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
@@ -116,9 +122,7 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
-def create_app(
-    settings: Settings, *, run_worker: bool = True, dispatcher: Dispatcher | None = None
-) -> web.Application:
+def create_app(settings: Settings, *, run_worker: bool = True, dispatcher: Dispatcher | None = None) -> web.Application:
     settings.require_secrets()
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings

@@ -159,9 +159,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="plusone", description="Sell through Facebook comments and Messenger."
-    )
+    parser = argparse.ArgumentParser(prog="plusone", description="Sell through Facebook comments and Messenger.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the web server and a worker on embedded defaults")

@@ -61,9 +61,7 @@ class _SnapshotCollector(Collector):
         )
         deliveries.add_metric(["accepted", ""], snap.counters.get(accepted_field(), 0))
         rejected: Counter[str] = Counter(snap.local_rejections)
-        events = CounterMetricFamily(
-            "plusone_events", "Inbound events by kind and outcome", labels=["kind", "outcome"]
-        )
+        events = CounterMetricFamily("plusone_events", "Inbound events by kind and outcome", labels=["kind", "outcome"])
         for name, value in sorted(snap.counters.items()):
             parts = name.split(":")
             if parts[:2] == ["deliveries", "rejected"] and len(parts) == 3:
@@ -83,9 +81,7 @@ class _SnapshotCollector(Collector):
         dead.add_metric(["retried"], snap.counters.get(DEAD_LETTER_RETRIED_FIELD, 0))
         yield dead
         g = snap.gauges
-        yield GaugeMetricFamily(
-            "plusone_stream_backlog", "Ingest stream entries not yet acknowledged", value=g.backlog
-        )
+        yield GaugeMetricFamily("plusone_stream_backlog", "Ingest stream entries not yet acknowledged", value=g.backlog)
         yield GaugeMetricFamily(
             "plusone_stream_pending", "Entries read by a worker, not yet acknowledged", value=g.pending
         )

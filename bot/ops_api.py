@@ -65,9 +65,7 @@ async def metrics(request: web.Request) -> web.Response:
         gauges = await ingest.gauges()
     except (RedisError, OSError):
         counters, gauges = {}, StreamGauges()
-    snapshot = MetricsSnapshot(
-        counters=counters, gauges=gauges, local_rejections=request.app[LOCAL_REJECTIONS]
-    )
+    snapshot = MetricsSnapshot(counters=counters, gauges=gauges, local_rejections=request.app[LOCAL_REJECTIONS])
     return web.Response(body=render_metrics(snapshot), content_type="text/plain", charset="utf-8")
 
 

@@ -93,9 +93,7 @@ def parse_delivery(body: bytes | str) -> list[InboundEvent]:
     obj = data.get("object")
     channel = _OBJECT_CHANNELS.get(obj) if isinstance(obj, str) else None
     if channel is None:
-        return [
-            IgnoredEvent(page_id="", channel=Channel.FACEBOOK, reason="unknown object", detail=str(obj)[:80])
-        ]
+        return [IgnoredEvent(page_id="", channel=Channel.FACEBOOK, reason="unknown object", detail=str(obj)[:80])]
     entries = _list(data.get("entry"))
     if not entries:
         return [IgnoredEvent(page_id="", channel=channel, reason="delivery has no entries")]
@@ -119,9 +117,7 @@ def _parse_entry(entry: Any, channel: Channel) -> Iterator[InboundEvent]:
         had_items = True
         if page_id == "0":
             # The dashboard's "Test" button: a changes[] shape even for messaging fields.
-            yield TestPingEvent(
-                page_id=page_id, channel=channel, field_name=str(_dict(change).get("field"))[:80]
-            )
+            yield TestPingEvent(page_id=page_id, channel=channel, field_name=str(_dict(change).get("field"))[:80])
             continue
         yield _parse_change(change, page_id, channel, entry_time)
     for name, standby in (("messaging", False), ("standby", True)):
@@ -138,18 +134,14 @@ def _parse_change(change: Any, page_id: str, channel: Channel, entry_time: int |
     field_name = change.get("field")
     value = change.get("value")
     if not isinstance(value, dict):
-        return IgnoredEvent(
-            page_id=page_id, channel=channel, reason="change has no value", detail=str(field_name)[:80]
-        )
+        return IgnoredEvent(page_id=page_id, channel=channel, reason="change has no value", detail=str(field_name)[:80])
     if field_name == "feed":
         return _parse_feed(value, page_id, channel)
     if field_name == "live_videos":
         video_id, status = _id(value.get("id")), _text(value.get("status"), 40)
         if video_id and status:
             return LiveVideoEvent(page_id=page_id, channel=channel, video_id=video_id, status=status)
-        return IgnoredEvent(
-            page_id=page_id, channel=channel, reason="live_videos change without id or status"
-        )
+        return IgnoredEvent(page_id=page_id, channel=channel, reason="live_videos change without id or status")
     if channel is Channel.INSTAGRAM and field_name in _IG_COMMENT_FIELDS:
         return _parse_ig_comment(value, page_id, entry_time, str(field_name))
     return IgnoredEvent(page_id=page_id, channel=channel, reason="unknown field", detail=str(field_name)[:80])
@@ -172,9 +164,7 @@ def _parse_feed(value: dict[str, Any], page_id: str, channel: Channel) -> Inboun
     try:
         comment_verb = CommentVerb(verb)
     except ValueError:
-        return IgnoredEvent(
-            page_id=page_id, channel=channel, reason="comment verb not handled", detail=str(verb)[:80]
-        )
+        return IgnoredEvent(page_id=page_id, channel=channel, reason="comment verb not handled", detail=str(verb)[:80])
     comment_id, post_id = _id(value.get("comment_id")), _id(value.get("post_id"))
     if comment_id is None or post_id is None:
         return IgnoredEvent(page_id=page_id, channel=channel, reason="comment without comment_id or post_id")
@@ -193,16 +183,12 @@ def _parse_feed(value: dict[str, Any], page_id: str, channel: Channel) -> Inboun
     )
 
 
-def _parse_ig_comment(
-    value: dict[str, Any], page_id: str, entry_time: int | None, field_name: str
-) -> InboundEvent:
+def _parse_ig_comment(value: dict[str, Any], page_id: str, entry_time: int | None, field_name: str) -> InboundEvent:
     comment_id = _id(value.get("id"))
     media = _dict(value.get("media"))
     media_id = _id(media.get("id"))
     if comment_id is None or media_id is None:
-        return IgnoredEvent(
-            page_id=page_id, channel=Channel.INSTAGRAM, reason=f"{field_name} without id or media"
-        )
+        return IgnoredEvent(page_id=page_id, channel=Channel.INSTAGRAM, reason=f"{field_name} without id or media")
     author_id, author_name = _author(value)
     created = entry_time // 1000 if entry_time and entry_time > 10**11 else entry_time
     return CommentEvent(
@@ -238,9 +224,7 @@ def _parse_messaging(item: Any, page_id: str, channel: Channel, standby: bool) -
     recipient_id = _id(_dict(item.get("recipient")).get("id"))
     timestamp = _epoch_ms(item.get("timestamp"))
     if sender_id is None or recipient_id is None or timestamp is None:
-        return IgnoredEvent(
-            page_id=page_id, channel=channel, reason="messaging item without sender, recipient or time"
-        )
+        return IgnoredEvent(page_id=page_id, channel=channel, reason="messaging item without sender, recipient or time")
     base = {
         "page_id": page_id,
         "channel": channel,
@@ -304,9 +288,7 @@ def _parse_message(message: dict[str, Any], base: dict[str, Any]) -> InboundEven
     if mid is None:
         return IgnoredEvent(page_id=base["page_id"], channel=base["channel"], reason="message without mid")
     if message.get("is_deleted") is True:
-        return IgnoredEvent(
-            page_id=base["page_id"], channel=base["channel"], reason="message unsent", detail=mid
-        )
+        return IgnoredEvent(page_id=base["page_id"], channel=base["channel"], reason="message unsent", detail=mid)
     attachments = []
     for raw in _list(message.get("attachments")):
         att = _dict(raw)

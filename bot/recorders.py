@@ -43,9 +43,7 @@ class CommentOutcome:
     IGNORED = "ignored"
 
 
-async def fetch_or_create_conversation(
-    session: AsyncSession, *, page_id: str, psid: str, channel: str
-) -> Conversation:
+async def fetch_or_create_conversation(session: AsyncSession, *, page_id: str, psid: str, channel: str) -> Conversation:
     table = Conversation.__table__
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -164,9 +162,7 @@ class ConversationRecorder:
         # Receipts come from the shopper: every message we sent before the watermark was delivered/read.
         conversation = (
             await session.execute(
-                select(Conversation).where(
-                    Conversation.page_id == event.page_id, Conversation.psid == event.sender_id
-                )
+                select(Conversation).where(Conversation.page_id == event.page_id, Conversation.psid == event.sender_id)
             )
         ).scalar_one_or_none()
         if conversation is None:

@@ -66,13 +66,9 @@ class Router:
     def registrations(self) -> tuple[Registration, ...]:
         return tuple(self._registrations)
 
-    def register(
-        self, handler: Handler, *filters: Filter, kinds: Iterable[EventKind], name: str | None = None
-    ) -> None:
+    def register(self, handler: Handler, *filters: Filter, kinds: Iterable[EventKind], name: str | None = None) -> None:
         self._registrations.append(
-            Registration(
-                name=name or handler.__name__, handler=handler, kinds=frozenset(kinds), filters=filters
-            )
+            Registration(name=name or handler.__name__, handler=handler, kinds=frozenset(kinds), filters=filters)
         )
 
     def on(self, *kinds: EventKind, filters: Iterable[Filter] = ()) -> Callable[[Handler], Handler]:

@@ -125,15 +125,11 @@ class Worker:
                 raise
             except (RedisError, OSError) as exc:
                 # Redis restarting or unreachable: nothing was acknowledged, so nothing is lost; wait.
-                log.warning(
-                    "worker %s: redis unavailable (%s); retrying in %.1fs", self.consumer, exc, backoff
-                )
+                log.warning("worker %s: redis unavailable (%s); retrying in %.1fs", self.consumer, exc, backoff)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             except Exception:
-                log.exception(
-                    "worker %s: batch failed; entries stay pending and will be retried", self.consumer
-                )
+                log.exception("worker %s: batch failed; entries stay pending and will be retried", self.consumer)
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         log.info("worker %s stopped", self.consumer)
@@ -174,9 +170,7 @@ class Worker:
             for entry in entries:
                 if entry.deliveries > self.settings.max_attempts:
                     # Handed out more often than allowed without ever finishing: it likely kills workers.
-                    failed[entry.id] = (
-                        f"not finished after {entry.deliveries - 1} deliveries (worker stopped)"
-                    )
+                    failed[entry.id] = f"not finished after {entry.deliveries - 1} deliveries (worker stopped)"
                     continue
                 entry_outcomes, error, callbacks = await self._apply_entry(session, entry)
                 # Events before a failing one are committed (and keyed), so their callbacks still run.
@@ -214,9 +208,7 @@ class Worker:
                         continue
                     handled = await self.dispatcher.feed(event, ctx)
             except Exception as exc:
-                log.warning(
-                    "handler failed for %s in entry %s: %r", getattr(event, "key", kind), entry.id, exc
-                )
+                log.warning("handler failed for %s in entry %s: %r", getattr(event, "key", kind), entry.id, exc)
                 error = "".join(traceback.format_exception_only(exc)).strip()
                 outcomes.append((kind, "failed"))
                 return outcomes, f"{kind} {event.key}: {error}", callbacks

@@ -80,3 +80,15 @@ async def wait_until(
 
 def load_sample(name: str) -> bytes:
     return (DATA / "meta" / name).read_bytes()
+
+
+@pytest.fixture(autouse=True)
+def blockbuster() -> Iterator[None]:
+    """Fail any test in which our code blocks the event loop (aiohttp's own conftest does this).
+
+    python-facebook-api, file reads and subprocess waits must run in threads, never on the loop.
+    """
+    from blockbuster import blockbuster_ctx
+
+    with blockbuster_ctx(["bot", "parsers", "carts", "crm_bridge", "config"]):
+        yield

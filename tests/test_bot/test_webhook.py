@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -117,8 +118,8 @@ async def test_body_over_the_limit_is_413(aiohttp_client, tmp_path: Path, redis_
 
 
 async def test_redis_down_is_503_and_acknowledged_deliveries_survive(aiohttp_client, tmp_path: Path) -> None:
-    server = EmbeddedRedis(tmp_path / "own-redis", appendfsync="always")
-    server.start()
+    server = await asyncio.to_thread(EmbeddedRedis, tmp_path / "own-redis", "always")
+    await server.start_async()
     try:
         settings = make_settings(tmp_path, server.url)
         client = await edge_client(aiohttp_client, settings)
@@ -127,13 +128,13 @@ async def test_redis_down_is_503_and_acknowledged_deliveries_survive(aiohttp_cli
             body, headers = wf.signed(wf.message_delivery(page_id=PAGE_ID, psid="77", text=f"m{i}"), APP_SECRET)
             assert (await client.post("/webhook", data=body, headers=headers)).status == 200
             acknowledged.append(body)
-        server.kill()  # no graceful flush: only what appendfsync made durable survives
+        await asyncio.to_thread(server.kill)  # no graceful flush: only what appendfsync made durable survives
         body, headers = wf.signed(wf.message_delivery(page_id=PAGE_ID, psid="77", text="lost?"), APP_SECRET)
         resp = await client.post("/webhook", data=body, headers=headers)
         assert resp.status == 503  # Meta will retry this one
         metrics = await (await client.get("/metrics")).text()
         assert 'plusone_webhook_deliveries_total{reason="redis_unavailable",result="rejected"} 1.0' in metrics
-        server.start()
+        await server.start_async()
         redis = Redis.from_url(server.url)
         try:
             assert await stream_bodies(redis, settings) == acknowledged
@@ -142,7 +143,7 @@ async def test_redis_down_is_503_and_acknowledged_deliveries_survive(aiohttp_cli
         resp = await client.post("/webhook", data=body, headers=headers)
         assert resp.status == 200  # Meta's retry is taken once Redis is back
     finally:
-        server.stop()
+        await server.stop_async()
 
 
 async def test_rejections_are_counted_by_reason(aiohttp_client, settings) -> None:

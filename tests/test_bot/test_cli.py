@@ -1,0 +1,162 @@
+"""The `plusone` command as a new user runs it: real processes on embedded defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLUSONE_")}
+    env.update(extra)
+    return env
+
+
+def plusone(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def spawn(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *args],
+        env=env,
+        cwd=cwd,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def wait_for(predicate, what: str, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return proc.returncode, err
+
+
+def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(PLUSONE_PORT=str(port), PYTHONPATH=str(ROOT))
+    server = spawn("serve", env=env, cwd=tmp_path)
+    try:
+        wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", "server up")
+        secrets_file = tmp_path / "data" / "secrets.toml"
+        assert secrets_file.exists()
+        result = plusone("simulate", "comment", "--text", "A+1, B+1", env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["status"] == 200
+        result = plusone("simulate", "message", "--text", "營業時間？", env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+
+        def processed() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+            return (
+                'plusone_events_total{kind="comment",outcome="processed"} 1.0' in text
+                and 'plusone_events_total{kind="message",outcome="processed"} 1.0' in text
+            )
+
+        wait_for(processed, "both events processed")
+    finally:
+        code, err = stop(server)
+    assert code == 0, err
+    assert "PLUSONE_VERIFY_TOKEN=" in err  # the first run says what it generated and how to set real ones
+    assert "PLUSONE_APP_SECRET" in err
+    assert not (tmp_path / "data" / "redis.sock").exists()  # the embedded Redis was stopped with the server
+    assert (tmp_path / "data" / "redis.aof").exists()
+
+    # A second run reuses the secrets silently and still has what the first one stored.
+    server = spawn("serve", env=env, cwd=tmp_path)
+    try:
+        wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", "server up again")
+    finally:
+        code, err = stop(server)
+    assert code == 0 and "generated" not in err
+
+
+def test_separate_worker_process_reads_the_embedded_redis(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(PLUSONE_PORT=str(port), PYTHONPATH=str(ROOT))
+    result = plusone("worker", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "PLUSONE_REDIS_URL is not set and no embedded Redis runs" in result.stderr
+
+    web = spawn("serve", "--no-worker", env=env, cwd=tmp_path)
+    worker = None
+    try:
+        wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", "server up")
+        assert plusone("simulate", "message", "--text", "hello", env=env, cwd=tmp_path).returncode == 0
+        assert get_json(f"http://127.0.0.1:{port}/healthz")["checks"]["stream"]["backlog"] == 1
+        worker = spawn("worker", env=env, cwd=tmp_path)
+        wait_for(
+            lambda: get_json(f"http://127.0.0.1:{port}/healthz")["checks"]["stream"]["backlog"] == 0,
+            "worker drained the stream",
+        )
+        code, err = stop(worker)
+        assert code == 0, err
+        assert "stopped" in err
+    finally:
+        if worker and worker.poll() is None:
+            worker.kill()
+        stop(web)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["serve"], {"PLUSONE_PORT": "eighty"}, "plusone: PLUSONE_PORT: Input should be a valid integer"),
+        (["worker"], {"PLUSONE_REDIS_URL": "localhost"}, "plusone: PLUSONE_REDIS_URL: Value error"),
+        (["simulate", "message", "--text", "hi"], {}, "plusone simulate: no app secret"),
+    ],
+)
+def test_bad_settings_exit_2_with_one_line(tmp_path: Path, args: list[str], env: dict[str, str], message: str) -> None:
+    result = plusone(*args, env=clean_env(PYTHONPATH=str(ROOT), **env), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_simulate_reports_an_unreachable_server(tmp_path: Path) -> None:
+    env = clean_env(PYTHONPATH=str(ROOT), PLUSONE_APP_SECRET="s", PLUSONE_PORT=str(free_port()))
+    result = plusone("simulate", "comment", "--text", "A+1", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot reach" in result.stderr
