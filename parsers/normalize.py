@@ -8,6 +8,7 @@ normalise the pattern (a product code, a keyword) and the text with the same fun
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 __all__ = ["normalize_text"]
@@ -15,10 +16,9 @@ __all__ = ["normalize_text"]
 # Invisible format characters that copy-paste and emoji keyboards leave in text: soft hyphen, Mongolian
 # vowel separator, zero-width space / non-joiner / joiner, bidi marks, embeddings and isolates, word
 # joiner, invisible operators, byte-order mark. They would split `A<ZWSP>+1` so they are dropped.
-_INVISIBLE = dict.fromkeys(
-    [0x00AD, 0x180E, 0xFEFF, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x206A)],
-    None,
-)
+# (A regex rather than str.translate: translate looks up every character and costs ~0.1 us each,
+# a millisecond on a 10 KB comment.)
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def normalize_text(text: str, *, keep_newlines: bool = False) -> str:
@@ -40,12 +40,16 @@ def normalize_text(text: str, *, keep_newlines: bool = False) -> str:
         # Most comments take this path, which keeps the parser's throughput up.
         folded = text.lower()
     else:
-        folded = unicodedata.normalize("NFKC", text.translate(_INVISIBLE)).casefold()
+        if _INVISIBLE.search(text):
+            text = _INVISIBLE.sub("", text)
+        folded = unicodedata.normalize("NFKC", text).casefold()
         # Case folding can leave a string that is not NFKC any more (e.g. `ǰ` folds to j + combining
         # caron); a second pass keeps the function idempotent. The check is cheap when nothing changes.
         if not unicodedata.is_normalized("NFKC", folded):
             folded = unicodedata.normalize("NFKC", folded)
     if keep_newlines:
-        lines = (" ".join(line.split()) for line in folded.splitlines())
-        return "\n".join(line for line in lines if line)
+        lines = folded.splitlines()
+        if len(lines) > 1:
+            kept = (" ".join(line.split()) for line in lines)
+            return "\n".join(line for line in kept if line)
     return " ".join(folded.split())

@@ -593,11 +593,16 @@ class _Collector:
     def result(self) -> OrderParse:
         if not (self.items or self.removals or self.notes):
             return EMPTY_PARSE
+        # Positional arguments and skipped empties: this runs once per order comment.
+        items = self.items
+        removals = self.removals
         return OrderParse(
-            items=tuple(OrderItem(code, qty, variant) for (code, _), (qty, variant) in self.items.items()),
-            removals=tuple(OrderRemoval(code, qty, variant) for (code, _), (qty, variant) in self.removals.items()),
-            unknown=tuple(self.unknown),
-            unknown_variant_words=tuple(self.unknown_words),
-            ambiguous=tuple(self.ambiguous),
-            notes=tuple(self.notes),
+            tuple([OrderItem(code, qty, variant) for (code, _), (qty, variant) in items.items()]) if items else (),
+            tuple([OrderRemoval(code, qty, variant) for (code, _), (qty, variant) in removals.items()])
+            if removals
+            else (),
+            tuple(self.unknown) if self.unknown else (),
+            tuple(self.unknown_words) if self.unknown_words else (),
+            tuple(self.ambiguous),
+            tuple(self.notes),
         )
