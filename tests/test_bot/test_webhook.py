@@ -157,3 +157,17 @@ async def test_rejections_are_counted_by_reason(aiohttp_client, settings) -> Non
     assert 'plusone_webhook_deliveries_total{reason="bad_signature",result="rejected"} 1.0' in text
     assert 'plusone_webhook_deliveries_total{reason="missing_signature",result="rejected"} 1.0' in text
     assert "plusone_stream_backlog 1.0" in text
+
+
+async def test_concurrent_deliveries_are_each_stored_once(aiohttp_client, settings, redis) -> None:
+    # Many requests in flight share Redis round trips (group commit); each must still get its own entry.
+    client = await edge_client(aiohttp_client, settings)
+    signed = [
+        wf.signed(wf.message_delivery(page_id=PAGE_ID, psid=str(i), text=f"m{i}"), APP_SECRET) for i in range(600)
+    ]
+    responses = await asyncio.gather(*(client.post("/webhook", data=b, headers=h) for b, h in signed))
+    assert [r.status for r in responses] == [200] * 600
+    stored = await stream_bodies(redis, settings)
+    assert sorted(stored) == sorted(body for body, _ in signed)
+    text = await (await client.get("/metrics")).text()
+    assert 'plusone_webhook_deliveries_total{reason="",result="accepted"} 600.0' in text
