@@ -623,3 +623,24 @@ def test_ten_kilobytes_of_other_hostile_input(text: str) -> None:
     result = MAIN.parse(text)
     assert len(result.items) <= 2
     assert len(result.notes) <= MAX_FRAGMENTS + 1
+
+
+# --- The compiled code list -----------------------------------------------------------------------------
+
+
+@settings(max_examples=200)
+@given(
+    st.sets(st.text(alphabet="ab1玫", min_size=1, max_size=4), min_size=1, max_size=8),
+    st.text(alphabet="ab1玫+x", max_size=10),
+)
+def test_code_trie_matches_like_a_longest_first_alternation(codes: set[str], text: str) -> None:
+    """The trie must pick the same code as `longest|...|shortest` would, backtracking included."""
+    import re
+
+    from parsers.order_comment import _alternation
+
+    naive = "|".join(re.escape(c) for c in sorted(codes, key=lambda c: (-len(c), c)))
+    for tail in (r"\+", "x?"):
+        trie_match = re.match(f"(?:{_alternation(codes)}){tail}", text)
+        naive_match = re.match(f"(?:{naive}){tail}", text)
+        assert (trie_match and trie_match[0]) == (naive_match and naive_match[0])
