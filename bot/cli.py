@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     """Subcommands owned by other modules (each exposes `register(subparsers)`)."""
     found = []
-    for module in ("bot.cli_parse",):
+    for module in ("bot.cli_parse", "bot.cli_emulator"):
         with contextlib.suppress(ModuleNotFoundError):
             found.append(__import__(module, fromlist=["register"]).register)
     return found
