@@ -11,18 +11,22 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import redis
 from aiohttp import web
 from redis.asyncio import Redis
 from redis.driver_info import DriverInfo
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import ops_api, webhook
-from bot.app_keys import ENGINE, INGEST, LOCAL_REJECTIONS, REDIS, SESSIONS, SETTINGS
+from bot.app_keys import ENGINE, GRAPH, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
 from bot.db import create_engine, create_schema, session_factory
 from bot.embedded_redis import EmbeddedRedis
+from bot.graph import GraphClient
 from bot.ingest import IngestStream
+from bot.outbox import OutboxNotifier, OutboxSender, OutboxSettings
+from bot.rate_limit import RateLimits, SendRateLimiter
 from bot.recorders import ConversationRecorder, record_comment
 from bot.redis_keys import RedisKeys
 from bot.router import Dispatcher, Router
@@ -33,6 +37,7 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_REDIS = web.AppKey("embedded_redis", EmbeddedRedis)
 WORKER = web.AppKey("worker", Worker)
+SENDER = web.AppKey("sender", OutboxSender)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 
@@ -51,6 +56,30 @@ def worker_settings(settings: Settings) -> WorkerSettings:
         batch_size=settings.worker_batch_size,
         block_ms=settings.worker_block_ms,
         retry_backoff_ms=settings.worker_retry_backoff_ms,
+    )
+
+
+def graph_client(settings: Settings) -> GraphClient:
+    return GraphClient(
+        base_url=settings.graph_url,
+        version=settings.graph_version,
+        app_secret=settings.app_secret.get_secret_value() if settings.app_secret else None,
+        page_tokens={page: token.get_secret_value() for page, token in settings.page_tokens.items()},
+        timeout=settings.graph_timeout_s,
+    )
+
+
+def outbox_sender(
+    settings: Settings, redis: Redis, sessions: async_sessionmaker[AsyncSession], graph: GraphClient
+) -> OutboxSender:
+    keys = RedisKeys(settings.key_prefix)
+    limits = RateLimits(per_page=settings.send_rate_per_page, per_thread=settings.send_rate_per_thread)
+    return OutboxSender(
+        sessions,
+        graph,
+        SendRateLimiter(redis, settings.key_prefix, limits),
+        OutboxNotifier(redis, keys.outbox_wake),
+        OutboxSettings(max_attempts=settings.outbox_max_attempts),
     )
 
 
@@ -85,7 +114,11 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = redis_client(settings.redis_url or embedded.url)  # type: ignore[union-attr]
     app[REDIS] = redis
     app[INGEST] = IngestStream(redis, RedisKeys(settings.key_prefix))
+    app[OUTBOX_NOTIFIER] = OutboxNotifier(redis, RedisKeys(settings.key_prefix).outbox_wake)
+    graph = graph_client(settings)
+    app[GRAPH] = graph
     yield
+    graph.close()
     await redis.aclose()
     if watchdog is not None:
         watchdog.cancel()
@@ -107,19 +140,28 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
-    worker = Worker(app[INGEST], app[SESSIONS], app[DISPATCHER], worker_settings(app[SETTINGS]))
-    app[WORKER] = worker
-    task = asyncio.create_task(worker.run(), name="plusone-worker")
-    yield
-    # Finish the batch in hand, then stop; anything not acknowledged is reclaimed by another worker.
-    worker.stop()
+async def _stop(task: asyncio.Task[None], stop: Callable[[], None]) -> None:
+    stop()
     try:
         await asyncio.wait_for(task, timeout=30)
     except TimeoutError:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    services = {"outbox_notifier": app[OUTBOX_NOTIFIER], "graph": app[GRAPH]}
+    worker = Worker(app[INGEST], app[SESSIONS], app[DISPATCHER], worker_settings(app[SETTINGS]), services=services)
+    sender = outbox_sender(app[SETTINGS], app[REDIS], app[SESSIONS], app[GRAPH])
+    app[WORKER] = worker
+    app[SENDER] = sender
+    worker_task = asyncio.create_task(worker.run(), name="plusone-worker")
+    sender_task = asyncio.create_task(sender.run(), name="plusone-outbox")
+    yield
+    # Finish the batch in hand, then stop; anything not acknowledged is reclaimed by another worker.
+    await _stop(worker_task, worker.stop)
+    await _stop(sender_task, sender.stop)
 
 
 def create_app(settings: Settings, *, run_worker: bool = True, dispatcher: Dispatcher | None = None) -> web.Application:

@@ -8,7 +8,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.graph import GraphClient
 from bot.ingest import IngestStream
+from bot.outbox import OutboxNotifier
 from config.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -17,3 +19,5 @@ INGEST = web.AppKey("ingest", IngestStream)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 LOCAL_REJECTIONS = web.AppKey("local_rejections", Counter[str])
+GRAPH = web.AppKey("graph", GraphClient)
+OUTBOX_NOTIFIER = web.AppKey("outbox_notifier", OutboxNotifier)

@@ -66,10 +66,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _run_worker(settings: Settings) -> int:
-    from bot.app import build_dispatcher, redis_client, worker_settings
+    from bot.app import build_dispatcher, graph_client, outbox_sender, redis_client, worker_settings
     from bot.db import create_engine, create_schema, session_factory
     from bot.embedded_redis import EmbeddedRedis
     from bot.ingest import IngestStream
+    from bot.outbox import OutboxNotifier
     from bot.redis_keys import RedisKeys
     from bot.worker import Worker
 
@@ -87,18 +88,29 @@ async def _run_worker(settings: Settings) -> int:
     redis = redis_client(url)
     engine = create_engine(settings.sqlalchemy_url)
     await create_schema(engine)
+    sessions = session_factory(engine)
+    graph = graph_client(settings)
+    notifier = OutboxNotifier(redis, RedisKeys(settings.key_prefix).outbox_wake)
     worker = Worker(
         IngestStream(redis, RedisKeys(settings.key_prefix)),
-        session_factory(engine),
+        sessions,
         build_dispatcher(settings),
         worker_settings(settings),
+        services={"outbox_notifier": notifier, "graph": graph},
     )
+    sender = outbox_sender(settings, redis, sessions, graph)
+
+    def stop() -> None:
+        worker.stop()
+        sender.stop()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
+        loop.add_signal_handler(sig, stop)
     try:
-        await worker.run()
+        await asyncio.gather(worker.run(), sender.run())
     finally:
+        graph.close()
         await redis.aclose()
         await engine.dispose()
     return 0

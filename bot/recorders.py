@@ -11,10 +11,10 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.conversations import BOT_METADATA_PREFIX, fetch_or_create_conversation
 from bot.db import from_epoch_ms, from_epoch_s, utcnow
 from bot.events import (
     CommentEvent,
@@ -29,34 +29,16 @@ from bot.events import (
     ReferralEvent,
     TestPingEvent,
 )
+from bot.outbox import confirm_from_echo, parse_outbox_metadata
 from bot.router import HandlerContext
 from bot.tables import CommentLog, Conversation, Message
 
 log = logging.getLogger(__name__)
 
-# Outgoing messages we send carry this metadata prefix, so their echoes are known to be the bot's.
-BOT_METADATA_PREFIX = "plusone:"
-
 
 class CommentOutcome:
     RECEIVED = "received"
     IGNORED = "ignored"
-
-
-async def fetch_or_create_conversation(session: AsyncSession, *, page_id: str, psid: str, channel: str) -> Conversation:
-    table = Conversation.__table__
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # INSERT .. ON CONFLICT DO NOTHING: two workers meeting a new shopper at once both succeed.
-    await session.execute(
-        insert(table)
-        .values(page_id=page_id, psid=psid, channel=channel, created_at=utcnow(), unread=0)
-        .on_conflict_do_nothing(index_elements=["page_id", "psid"])
-    )
-    result = await session.execute(
-        select(Conversation).where(Conversation.page_id == page_id, Conversation.psid == psid)
-    )
-    return result.scalar_one()
 
 
 def _message_row(event: MessagingEvent, app_id: str | None) -> dict[str, Any] | None:
@@ -136,6 +118,8 @@ class ConversationRecorder:
         if row is None:
             return
         session = ctx.session
+        if isinstance(event, MessageEvent) and event.is_echo and await self._reconcile_echo(event, session):
+            return
         conversation = await fetch_or_create_conversation(
             session, page_id=event.page_id, psid=event.psid, channel=event.channel.value
         )
@@ -157,6 +141,20 @@ class ConversationRecorder:
             conversation.last_user_at = max(conversation.last_user_at or sent_at, sent_at)
         session.add(conversation)
         await session.flush()
+
+    async def _reconcile_echo(self, event: MessageEvent, session: AsyncSession) -> bool:
+        """An echo of a message we sent: confirm its outbox row; True if its message row already exists."""
+        await confirm_from_echo(session, event.metadata, event.mid)
+        outbox_id = parse_outbox_metadata(event.metadata)
+        clauses = [Message.mid == event.mid] + ([Message.outbox_id == outbox_id] if outbox_id is not None else [])
+        existing = (await session.execute(select(Message).where(or_(*clauses)))).scalars().first()
+        if existing is None:
+            return False
+        existing.mid = event.mid
+        existing.status = existing.status or "sent"
+        session.add(existing)
+        await session.flush()
+        return True
 
     async def _apply_watermark(self, event: DeliveryEvent | ReadEvent, session: AsyncSession) -> None:
         # Receipts come from the shopper: every message we sent before the watermark was delivered/read.

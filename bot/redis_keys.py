@@ -29,3 +29,8 @@ class RedisKeys:
     def counters(self) -> str:
         """Hash of monotonically increasing counters for /metrics, shared by every process. Never expires."""
         return f"{self.prefix}:{{ingest}}:counters"
+
+    @property
+    def outbox_wake(self) -> str:
+        """A one-element list pushed when outbox rows are queued; senders BLPOP it instead of polling."""
+        return f"{self.prefix}:{{outbox}}:wake"

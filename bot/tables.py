@@ -54,6 +54,10 @@ class Message(SQLModel, table=True):
     sent_at: datetime
     delivered_at: datetime | None = None
     read_at: datetime | None = None
+    # For our outgoing messages: sent | failed | refused, with Meta's (or the rules') reason in words.
+    status: str | None = Field(default=None, max_length=16)
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    outbox_id: int | None = Field(default=None, index=True)
     created_at: datetime
 
 
@@ -77,4 +81,52 @@ class CommentLog(SQLModel, table=True):
     stream_id: str | None = Field(default=None, max_length=40)
     outcome: str = Field(max_length=32)  # received | ignored | (later) added, waitlisted, ...
     detail: str | None = Field(default=None, sa_column=Column(Text))
+    # Whether our private reply reached the shopper: queued | sent | failed | refused, and why not.
+    reply_status: str | None = Field(default=None, max_length=16)
+    reply_error: str | None = Field(default=None, sa_column=Column(Text))
     received_at: datetime
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Everything we send to Meta, first written here in the transaction of the effect that caused it.
+
+    The worker's `OutboxSender` delivers rows; `idempotency_key` makes enqueueing a no-op the second time
+    (for a private reply it is `private_reply:<comment id>`, so a comment can only ever get one).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=400, unique=True)
+    page_id: str = Field(max_length=64)
+    kind: str = Field(max_length=20)  # message | private_reply | comment_reply | hide_comment | unhide_comment
+    psid: str | None = Field(default=None, max_length=64)
+    comment_id: str | None = Field(default=None, max_length=128, index=True)
+    comment_created_at: datetime | None = None
+    author: str = Field(default="bot", max_length=10)  # bot | agent
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON: the Send API message, or {"text": ...}
+    status: str = Field(default="pending", max_length=16)  # pending | sending | sent | failed | refused
+    attempts: int = 0
+    next_attempt_at: datetime
+    lease_until: datetime | None = None
+    messaging_type: str | None = Field(default=None, max_length=20)
+    tag: str | None = Field(default=None, max_length=40)
+    meta_id: str | None = Field(default=None, max_length=200)  # Meta's message_id or new comment id
+    error_class: str | None = Field(default=None, max_length=20)
+    error_code: int | None = None
+    error_subcode: int | None = None
+    error_message: str | None = Field(default=None, sa_column=Column(Text))
+    fbtrace_id: str | None = Field(default=None, max_length=100)
+    created_at: datetime
+    sent_at: datetime | None = None
+    confirmed_at: datetime | None = None  # Meta echoed it back (metadata plusone:outbox:<id>)
+
+
+class PageState(SQLModel, table=True):
+    """Per-Page sending state: a bad token pauses the Page's outbox instead of failing every message."""
+
+    __tablename__ = "page_state"
+    page_id: str = Field(primary_key=True, max_length=64)
+    sending_paused: bool = False
+    paused_reason: str | None = Field(default=None, sa_column=Column(Text))
+    paused_at: datetime | None = None

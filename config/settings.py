@@ -58,6 +58,10 @@ class Settings(BaseModel):
     worker_batch_size: int = Field(default=100, ge=1, le=10_000)
     worker_block_ms: int = Field(default=1_000, ge=1)
     worker_retry_backoff_ms: int = Field(default=500, ge=1)
+    graph_timeout_s: float = Field(default=20.0, gt=0, le=120)
+    send_rate_per_page: float = Field(default=300.0, gt=0)
+    send_rate_per_thread: float = Field(default=2.0, gt=0)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     key_prefix: str = Field(default="plusone", pattern=r"^[A-Za-z0-9_.-]+$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from bot import webhook_factory as wf
 from bot.app import WORKER, build_dispatcher, create_app, worker_settings
 from bot.app_keys import INGEST, SESSIONS
+from bot.conversations import BOT_METADATA_PREFIX
 from bot.events import CommentEvent, EventKind, MessageEvent
 from bot.ingest import IngestStream
-from bot.recorders import BOT_METADATA_PREFIX
 from bot.redis_keys import CONSUMER_GROUP
 from bot.router import Router
 from bot.tables import CommentLog, Conversation, Message, ProcessedEvent

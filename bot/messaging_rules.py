@@ -1,0 +1,94 @@
+"""Meta's messaging rules, decided before anything is sent. Pure.
+
+- Free-form messages only inside the shopper's 24-hour window, opened by their own message, postback,
+  referral or reaction (a comment does not open it).
+- After it, only a human agent's reply, tagged `HUMAN_AGENT`, within 7 days of the shopper's last message.
+  Automated messages never carry that tag (Chatwoot's bug: bot replies wrongly tagged HUMAN_AGENT).
+- One private reply per comment, within 7 days of the comment.
+- Never the tags Meta retired on 27 April 2026 (CONFIRMED_EVENT_UPDATE, ACCOUNT_UPDATE, POST_PURCHASE_UPDATE).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+STANDARD_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+PRIVATE_REPLY_WINDOW = timedelta(days=7)
+RETIRED_TAGS = frozenset({"CONFIRMED_EVENT_UPDATE", "ACCOUNT_UPDATE", "POST_PURCHASE_UPDATE"})
+HUMAN_AGENT = "HUMAN_AGENT"
+
+
+class Author(StrEnum):
+    BOT = "bot"
+    AGENT = "agent"
+
+
+class RefusalCode(StrEnum):
+    NO_WINDOW = "no_window"  # the shopper never wrote to the Page
+    OUTSIDE_WINDOW = "outside_window"  # 24 h passed; only a person may answer, within 7 days
+    OUTSIDE_HUMAN_WINDOW = "outside_human_window"  # 7 days passed: nobody may write first
+    RETIRED_TAG = "retired_tag"
+    BOT_CANNOT_USE_TAG = "bot_cannot_use_tag"
+    PRIVATE_REPLY_EXPIRED = "private_reply_expired"
+    PRIVATE_REPLY_USED = "private_reply_used"
+
+
+@dataclass(frozen=True)
+class SendDecision:
+    allowed: bool
+    messaging_type: str | None = None  # RESPONSE | MESSAGE_TAG
+    tag: str | None = None
+    refusal: RefusalCode | None = None
+    reason: str = ""
+
+    @classmethod
+    def refuse(cls, code: RefusalCode, reason: str) -> SendDecision:
+        return cls(allowed=False, refusal=code, reason=reason)
+
+
+def _ago(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.1f} hours" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def decide_message(
+    now: datetime, last_user_at: datetime | None, author: Author, tag: str | None = None
+) -> SendDecision:
+    """May this message go to the shopper now, and how (messaging type and tag)?"""
+    if tag in RETIRED_TAGS:
+        return SendDecision.refuse(RefusalCode.RETIRED_TAG, f"Meta retired the {tag} tag on 27 April 2026")
+    if tag is not None and tag != HUMAN_AGENT:
+        return SendDecision.refuse(RefusalCode.RETIRED_TAG, f"the {tag} tag is not one PlusOne sends")
+    if tag == HUMAN_AGENT and author is not Author.AGENT:
+        return SendDecision.refuse(RefusalCode.BOT_CANNOT_USE_TAG, "only a person may send with the HUMAN_AGENT tag")
+    if last_user_at is None:
+        return SendDecision.refuse(RefusalCode.NO_WINDOW, "the shopper has not written to the Page yet")
+    age = now - last_user_at
+    if age <= STANDARD_WINDOW:
+        return SendDecision(allowed=True, messaging_type="RESPONSE")
+    if author is Author.AGENT and age <= HUMAN_AGENT_WINDOW:
+        return SendDecision(allowed=True, messaging_type="MESSAGE_TAG", tag=HUMAN_AGENT)
+    if author is Author.AGENT:
+        return SendDecision.refuse(
+            RefusalCode.OUTSIDE_HUMAN_WINDOW,
+            f"the shopper last wrote {_ago(age)} ago; after 7 days the shopper has to write first",
+        )
+    return SendDecision.refuse(
+        RefusalCode.OUTSIDE_WINDOW,
+        f"the shopper last wrote {_ago(age)} ago; after 24 hours only a person may reply (within 7 days)",
+    )
+
+
+def decide_private_reply(now: datetime, comment_created_at: datetime | None, already_sent: bool) -> SendDecision:
+    """May the one private reply to this comment go now?"""
+    if already_sent:
+        return SendDecision.refuse(RefusalCode.PRIVATE_REPLY_USED, "this comment already had its one private reply")
+    if comment_created_at is not None and now - comment_created_at > PRIVATE_REPLY_WINDOW:
+        return SendDecision.refuse(
+            RefusalCode.PRIVATE_REPLY_EXPIRED,
+            f"the comment is {_ago(now - comment_created_at)} old; private replies are allowed for 7 days",
+        )
+    return SendDecision(allowed=True, messaging_type="RESPONSE")
