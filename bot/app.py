@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 
 import redis
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.driver_info import DriverInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,6 +30,7 @@ from bot.rate_limit import RateLimits, SendRateLimiter
 from bot.recorders import ConversationRecorder, record_comment
 from bot.redis_keys import RedisKeys
 from bot.router import Dispatcher, Router
+from bot.subscriptions import SubscriptionKeeper
 from bot.worker import Worker, WorkerSettings
 from config.settings import Settings
 
@@ -83,12 +84,26 @@ def outbox_sender(
     )
 
 
-def redis_client(url: str) -> Redis:
-    # Short timeouts: the webhook must answer 503 quickly when Redis is gone, not hang until Meta gives up.
-    # An explicit driver version: otherwise redis-py reads package metadata from disk on every new
-    # connection, on the event loop.
+def redis_client(url: str, max_connections: int = 64) -> Redis:
+    """The Redis client every process uses.
+
+    - A blocking pool: under a burst, requests wait for a free connection instead of failing with
+      "Too many connections" (redis-py's default pool raises at 100).
+    - Short timeouts: the webhook must answer 503 quickly when Redis is gone, not hang until Meta gives up.
+    - An explicit driver version: otherwise redis-py reads package metadata from disk on every new
+      connection, on the event loop.
+    """
     driver = DriverInfo(lib_version=redis.__version__).add_upstream_driver("plusone", "0.1")
-    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, decode_responses=False, driver_info=driver)
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=5,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        decode_responses=False,
+        driver_info=driver,
+    )
+    return Redis.from_pool(pool)  # owns the pool: aclose() closes its connections
 
 
 async def _watch_embedded(embedded: EmbeddedRedis) -> None:
@@ -158,10 +173,13 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SENDER] = sender
     worker_task = asyncio.create_task(worker.run(), name="plusone-worker")
     sender_task = asyncio.create_task(sender.run(), name="plusone-outbox")
+    keeper = SubscriptionKeeper(app[GRAPH])
+    keeper_task = asyncio.create_task(keeper.run(), name="plusone-subscriptions")
     yield
     # Finish the batch in hand, then stop; anything not acknowledged is reclaimed by another worker.
     await _stop(worker_task, worker.stop)
     await _stop(sender_task, sender.stop)
+    await _stop(keeper_task, keeper.stop)
 
 
 def create_app(settings: Settings, *, run_worker: bool = True, dispatcher: Dispatcher | None = None) -> web.Application:

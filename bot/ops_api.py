@@ -12,10 +12,13 @@ import logging
 
 from aiohttp import web
 from redis.exceptions import RedisError
+from sqlalchemy import select
 
-from bot.app_keys import ENGINE, INGEST, LOCAL_REJECTIONS, SETTINGS
+from bot.app_keys import ENGINE, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, SESSIONS, SETTINGS
 from bot.db import ping
 from bot.metrics import MetricsSnapshot, StreamGauges, decode_counters, render_metrics
+from bot.outbox import OutboxStatus, resume_page
+from bot.tables import OutboxMessage, PageState
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -50,6 +53,9 @@ async def healthz(request: web.Request) -> web.Response:
     try:
         await ping(request.app[ENGINE])
         checks["database"] = "ok"
+        async with request.app[SESSIONS]() as session:
+            paused = (await session.execute(select(PageState).where(PageState.sending_paused.is_(True)))).scalars()
+            checks["paused_pages"] = {p.page_id: p.paused_reason for p in paused}
     except Exception as exc:  # any driver error means "not reachable" here
         healthy = False
         checks["database"] = f"unreachable: {type(exc).__name__}"
@@ -117,3 +123,65 @@ async def retry_dead_letter(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text=f"no dead letter {dead_id}\n")
     log.info("dead letter %s put back on the stream as %s", dead_id, new_id)
     return web.json_response({"retried": dead_id, "stream_id": new_id})
+
+
+def _outbox_row(row: OutboxMessage) -> dict[str, object]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "page_id": row.page_id,
+        "psid": row.psid,
+        "comment_id": row.comment_id,
+        "author": row.author,
+        "status": row.status,
+        "attempts": row.attempts,
+        "messaging_type": row.messaging_type,
+        "tag": row.tag,
+        "meta_id": row.meta_id,
+        "error": None
+        if row.error_class is None
+        else {
+            "class": row.error_class,
+            "code": row.error_code,
+            "subcode": row.error_subcode,
+            "message": row.error_message,
+            "fbtrace_id": row.fbtrace_id,
+        },
+        "created_at": row.created_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        "confirmed": row.confirmed_at is not None,
+    }
+
+
+@routes.get("/api/outbox")
+async def list_outbox(request: web.Request) -> web.Response:
+    """Outgoing messages, newest first; `?status=failed` shows what did not reach shoppers and why."""
+    require_admin(request)
+    status = request.query.get("status")
+    if status is not None and status not in {s.value for s in OutboxStatus}:
+        raise web.HTTPBadRequest(text=f"status must be one of {', '.join(s.value for s in OutboxStatus)}\n")
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="limit must be a whole number\n") from None
+    if not 1 <= limit <= 1000:
+        raise web.HTTPBadRequest(text="limit must be between 1 and 1000\n")
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(OutboxMessage.status == status)
+    async with request.app[SESSIONS]() as session:
+        rows = (await session.execute(stmt)).scalars().all()
+    return web.json_response({"outbox": [_outbox_row(r) for r in rows]})
+
+
+@routes.post("/api/pages/{page_id}/resume")
+async def resume_sending(request: web.Request) -> web.Response:
+    """Resume a Page paused for a bad token (after the token was fixed)."""
+    require_admin(request)
+    page_id = request.match_info["page_id"]
+    if not page_id.isdigit():
+        raise web.HTTPBadRequest(text="page id must be numeric\n")
+    if not await resume_page(request.app[SESSIONS], page_id):
+        raise web.HTTPNotFound(text=f"Page {page_id} is not paused\n")
+    await request.app[OUTBOX_NOTIFIER].wake()
+    return web.json_response({"resumed": page_id})

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from redis.asyncio import Redis
 
+from bot.app import redis_client
 from bot.embedded_redis import EmbeddedRedis
 from config.settings import Settings
 
@@ -60,8 +60,8 @@ def settings(tmp_path: Path, redis_server: EmbeddedRedis) -> Settings:
 
 
 @pytest.fixture
-async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url)
+async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Any]:
+    client = redis_client(redis_server.url)  # the app's own client settings
     yield client
     await client.aclose()
 

@@ -171,3 +171,15 @@ async def test_concurrent_deliveries_are_each_stored_once(aiohttp_client, settin
     assert sorted(stored) == sorted(body for body, _ in signed)
     text = await (await client.get("/metrics")).text()
     assert 'plusone_webhook_deliveries_total{reason="",result="accepted"} 600.0' in text
+
+
+async def test_a_flood_of_bad_signatures_is_401_not_500(aiohttp_client, settings) -> None:
+    # Each rejection is counted in Redis; more concurrent requests than pooled connections must wait, not fail.
+    client = await edge_client(aiohttp_client, settings)
+    body = wf.encode(wf.message_delivery(page_id=PAGE_ID, psid="77", text="hi"))
+    responses = await asyncio.gather(
+        *(client.post("/webhook", data=body, headers={"X-Hub-Signature-256": "sha256=00"}) for _ in range(300))
+    )
+    assert {r.status for r in responses} == {401}
+    text = await (await client.get("/metrics")).text()
+    assert 'plusone_webhook_deliveries_total{reason="bad_signature",result="rejected"} 300.0' in text
