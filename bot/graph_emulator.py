@@ -766,6 +766,7 @@ class _Emulator:
             fields = self.subscriptions.get(page_id)
             if not fields:
                 return {"data": []}
+            # Emulator choice: Meta's entries also carry category and link; clients read id and subscribed_fields.
             return {"data": [{"id": self.config.app_id, "name": self.config.app_name, "subscribed_fields": fields}]}
         if method == "DELETE":
             self.subscriptions.pop(page_id, None)
@@ -803,7 +804,8 @@ class _Emulator:
 
     async def _apply_fault(self, fault: _Fault, call: dict[str, Any]) -> web.Response:
         if fault.kind == "timeout":
-            # Recorded before waiting: the client usually gives up first and the handler is then cancelled.
+            # Emulator choice: a bare 504 once the delay is over (a gateway giving up). Recorded before waiting:
+            # the client usually gives up first and the handler is then cancelled.
             call["status"], call["response"] = 504, {"fault": "timeout", "delay_s": fault.delay_s}
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.closing.wait(), fault.delay_s)
