@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,3 +27,23 @@ async def fetch_or_create_conversation(session: AsyncSession, *, page_id: str, p
         select(Conversation).where(Conversation.page_id == page_id, Conversation.psid == psid)
     )
     return result.scalar_one()
+
+
+async def fetch_or_create_conversations(
+    session: AsyncSession, threads: set[tuple[str, str]], channel: str = "facebook"
+) -> dict[tuple[str, str], int]:
+    """Conversation ids for many (page id, psid) pairs at once, creating the missing ones."""
+    if not threads:
+        return {}
+    table = Conversation.__table__
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    await session.execute(
+        insert(table).on_conflict_do_nothing(index_elements=["page_id", "psid"]),
+        [{"page_id": page, "psid": psid, "channel": channel, "created_at": now, "unread": 0} for page, psid in threads],
+    )
+    rows = await session.execute(
+        select(table.c.id, table.c.page_id, table.c.psid).where(tuple_(table.c.page_id, table.c.psid).in_(threads))
+    )
+    return {(r.page_id, r.psid): r.id for r in rows}

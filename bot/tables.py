@@ -109,10 +109,11 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime
     lease_until: datetime | None = None
+    claim_token: str | None = Field(default=None, max_length=32, index=True)  # which sender's claim holds it
     messaging_type: str | None = Field(default=None, max_length=20)
     tag: str | None = Field(default=None, max_length=40)
     meta_id: str | None = Field(default=None, max_length=200)  # Meta's message_id or new comment id
-    error_class: str | None = Field(default=None, max_length=20)
+    error_class: str | None = Field(default=None, max_length=32)
     error_code: int | None = None
     error_subcode: int | None = None
     error_message: str | None = Field(default=None, sa_column=Column(Text))
