@@ -12,9 +12,11 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 import redis
 from aiohttp import web
+from pydantic import SecretStr
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.driver_info import DriverInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +31,7 @@ from bot.outbox import OutboxNotifier, OutboxSender, OutboxSettings
 from bot.rate_limit import RateLimits, SendRateLimiter
 from bot.recorders import ConversationRecorder, record_comment
 from bot.redis_keys import RedisKeys
+from bot.replies import ReplyTexts, build_reply_router
 from bot.router import Dispatcher, Router
 from bot.subscriptions import SubscriptionKeeper
 from bot.worker import Worker, WorkerSettings
@@ -42,9 +45,17 @@ SENDER = web.AppKey("sender", OutboxSender)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 
+def build_router(settings: Settings) -> Router:
+    """The bot's handlers, most specific first; the welcome and fallback replies come last."""
+    router = Router()
+    texts = ReplyTexts(settings.welcome_text, settings.fallback_text, timedelta(seconds=settings.fallback_cooldown_s))
+    router.include(build_reply_router(texts))
+    return router
+
+
 def build_dispatcher(settings: Settings, router: Router | None = None) -> Dispatcher:
     """Recorders for the inbox's raw material, then the bot's router."""
-    dispatcher = Dispatcher(router or Router())
+    dispatcher = Dispatcher(router if router is not None else build_router(settings))
     dispatcher.add_recorder(ConversationRecorder(settings.app_id))
     dispatcher.add_recorder(record_comment)
     return dispatcher
@@ -116,6 +127,57 @@ async def _watch_embedded(embedded: EmbeddedRedis) -> None:
                 await embedded.start_async()
 
 
+DEMO_EMULATOR_FILE = "emulator.url"
+
+
+def demo_settings(settings: Settings, emulator_url: str) -> Settings:
+    """Settings that talk to the demo emulator's Page instead of Meta."""
+    from bot.graph_emulator import DEMO_APP_ID, DEMO_PAGE_ID, DEMO_PAGE_TOKEN
+
+    return settings.model_copy(
+        update={
+            "graph_url": emulator_url.rstrip("/"),
+            "app_id": settings.app_id or DEMO_APP_ID,
+            "page_tokens": {DEMO_PAGE_ID: SecretStr(DEMO_PAGE_TOKEN)},
+        }
+    )
+
+
+def local_address(host: str) -> str:
+    """Where to reach a server bound to `host` from this machine (0.0.0.0 binds all, but is no address)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Demo mode (no Page token configured): run the Graph emulator in-process and talk to it.
+
+    The emulator plays Meta: it delivers the shopper's messages and comments to our webhook (signed with
+    our app secret), answers our Send API calls, and records what the shopper would have received.
+    """
+    from bot.graph_emulator import DEMO_APP_ID, DEMO_PAGE_ID, DEMO_PAGE_TOKEN, GraphEmulator, demo_config
+
+    settings = app[SETTINGS]
+    assert settings.app_secret is not None
+    app_id = settings.app_id or DEMO_APP_ID
+    webhook_url = f"http://{local_address(settings.host)}:{settings.port}/webhook"
+    emulator = GraphEmulator(demo_config(settings.app_secret.get_secret_value(), webhook_url, app_id=app_id))
+    base_url = await emulator.start(host="127.0.0.1", port=settings.demo_emulator_port)
+    app[SETTINGS] = settings.model_copy(
+        update={
+            "graph_url": base_url.rstrip("/"),
+            "app_id": app_id,
+            "page_tokens": {DEMO_PAGE_ID: SecretStr(DEMO_PAGE_TOKEN)},
+        }
+    )
+    marker = settings.data_dir / DEMO_EMULATOR_FILE
+    await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(marker.write_text, base_url)
+    log.warning("demo mode: no Page token configured, so Meta is played by the Graph emulator at %s", base_url)
+    yield
+    await asyncio.to_thread(marker.unlink, missing_ok=True)
+    await emulator.stop()
+
+
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     embedded: EmbeddedRedis | None = None
@@ -182,7 +244,9 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     await _stop(keeper_task, keeper.stop)
 
 
-def create_app(settings: Settings, *, run_worker: bool = True, dispatcher: Dispatcher | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, run_worker: bool = True, dispatcher: Dispatcher | None = None, demo: bool = False
+) -> web.Application:
     settings.require_secrets()
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
@@ -190,6 +254,8 @@ def create_app(settings: Settings, *, run_worker: bool = True, dispatcher: Dispa
     app[DISPATCHER] = dispatcher or build_dispatcher(settings)
     app.add_routes(webhook.routes)
     app.add_routes(ops_api.routes)
+    if demo:
+        app.cleanup_ctx.append(demo_ctx)  # first: the others read the settings it points at the emulator
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(database_ctx)
     if run_worker:

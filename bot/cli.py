@@ -59,14 +59,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings_with_secrets()
     _configure_logging(settings)
-    app = create_app(settings, run_worker=not args.no_worker)
+    demo = not settings.page_tokens
+    app = create_app(settings, run_worker=not args.no_worker, demo=demo)
     print(f"PlusOne listening on http://{settings.host}:{settings.port} (webhook: /webhook)", file=sys.stderr)
+    if demo:
+        print(
+            "Demo mode: no Page token is configured (PLUSONE_PAGE_TOKENS), so a built-in Graph emulator plays\n"
+            "Meta. Try: .venv/bin/plusone simulate message --text 'hi'   (it prints what the shopper received)",
+            file=sys.stderr,
+        )
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
 
 
 async def _run_worker(settings: Settings) -> int:
-    from bot.app import build_dispatcher, graph_client, outbox_sender, redis_client, worker_settings
+    from bot.app import (
+        DEMO_EMULATOR_FILE,
+        build_dispatcher,
+        demo_settings,
+        graph_client,
+        outbox_sender,
+        redis_client,
+        worker_settings,
+    )
     from bot.db import create_engine, create_schema, session_factory
     from bot.embedded_redis import EmbeddedRedis
     from bot.ingest import IngestStream
@@ -85,6 +100,10 @@ async def _run_worker(settings: Settings) -> int:
             )
             return 2
         url = embedded.url
+    marker = settings.data_dir / DEMO_EMULATOR_FILE
+    if not settings.page_tokens and marker.exists():
+        # `plusone serve` runs in demo mode beside us: send to its emulator, as it does.
+        settings = demo_settings(settings, marker.read_text().strip())
     redis = redis_client(url)
     engine = create_engine(settings.sqlalchemy_url)
     await create_schema(engine)
@@ -122,24 +141,95 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     return asyncio.run(_run_worker(settings))
 
 
+def _http_json(method: str, url: str, body: object | None = None, timeout: float = 10) -> tuple[int, object]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw)
+        except ValueError:
+            return exc.code, raw.decode(errors="replace")
+
+
+def _reply_text(message: dict) -> str:
+    if "text" in message:
+        return str(message["text"])
+    payload = message.get("attachment", {}).get("payload", {})
+    return str(payload.get("text") or payload.get("template_type") or message)
+
+
+def _simulate_via_emulator(args: argparse.Namespace, emulator: str) -> int:
+    """Demo mode: Meta (the emulator) delivers the shopper's action; then show what the shopper received."""
+    _, calls = _http_json("GET", f"{emulator}_emulator/calls?path_contains=/messages")
+    seen = max((c["seq"] for c in calls), default=0) if isinstance(calls, list) else 0
+    if args.kind == "comment":
+        body = {
+            "page_id": args.page_id,
+            "post_id": args.post_id,
+            "user_id": args.user_id,
+            "user_name": args.name,
+            "message": args.text,
+        }
+    else:
+        body = {"page_id": args.page_id, "psid": args.user_id, "text": args.text}
+    status, reply = _http_json("POST", f"{emulator}_emulator/webhooks/{args.kind}", body)
+    if status != 200 or not isinstance(reply, dict):
+        print(f"plusone simulate: the emulator refused the delivery ({status}): {reply}", file=sys.stderr)
+        return 1
+    target = reply.get("comment_id") if args.kind == "comment" else args.user_id
+    received: list[str] = []
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        _, calls = _http_json("GET", f"{emulator}_emulator/calls?path_contains=/messages")
+        received = [
+            _reply_text(c["body"].get("message", {}))
+            for c in (calls if isinstance(calls, list) else [])
+            if c["seq"] > seen
+            and c["status"] == 200
+            and target in (c["body"].get("recipient", {}).get("id"), c["body"].get("recipient", {}).get("comment_id"))
+        ]
+        if received:
+            break
+    print(
+        json.dumps(
+            {
+                "via": emulator,
+                "webhook_status": reply.get("status"),
+                "shopper": args.user_id,
+                "sent": args.text,
+                "received": received,
+            },
+            ensure_ascii=False,
+        )
+    )
+    if not received:
+        print(f"(no reply reached the shopper within {args.wait:g}s)", file=sys.stderr)
+    return 0 if reply.get("status") == 200 else 1
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from bot import webhook_factory as wf
+    from bot.app import DEMO_EMULATOR_FILE, local_address
 
     settings = load_settings()
+    marker = settings.data_dir / DEMO_EMULATOR_FILE
+    if not args.url and marker.exists():
+        return _simulate_via_emulator(args, marker.read_text().strip())
     if settings.app_secret is None:
         print(
             "plusone simulate: no app secret; run `plusone serve` once (it generates one) or set PLUSONE_APP_SECRET",
             file=sys.stderr,
         )
         return 2
-    url = args.url or f"http://{settings.host}:{settings.port}/webhook"
+    url = args.url or f"http://{local_address(settings.host)}:{settings.port}/webhook"
     if args.kind == "comment":
         payload = wf.comment_delivery(
-            page_id=args.page_id,
-            post_id=args.post_id,
-            message=args.text,
-            user_id=args.user_id,
-            user_name=args.name,
+            page_id=args.page_id, post_id=args.post_id, message=args.text, user_id=args.user_id, user_name=args.name
         )
     else:
         payload = wf.message_delivery(page_id=args.page_id, psid=args.user_id, text=args.text)
@@ -157,13 +247,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     elapsed_ms = (time.perf_counter() - started) * 1000
     print(
         json.dumps(
-            {
-                "url": url,
-                "status": status,
-                "reply": reply.strip(),
-                "ms": round(elapsed_ms, 1),
-                "sent": payload,
-            },
+            {"url": url, "status": status, "reply": reply.strip(), "ms": round(elapsed_ms, 1), "sent": payload},
             ensure_ascii=False,
         )
     )
@@ -188,7 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--post-id", default="2000000000001")
     simulate.add_argument("--user-id", default="3000000000001", help="the shopper's id (PSID)")
     simulate.add_argument("--name", default="Chan Tai Man", help="the shopper's name")
-    simulate.add_argument("--url", help="webhook URL (default: http://HOST:PORT/webhook from settings)")
+    simulate.add_argument(
+        "--url",
+        help="post the signed webhook to this URL (default: through the demo emulator when `serve` runs in "
+        "demo mode, else http://HOST:PORT/webhook from settings)",
+    )
+    simulate.add_argument("--wait", type=float, default=5.0, help="seconds to wait for the reply (demo mode)")
     simulate.set_defaults(func=cmd_simulate)
 
     for register in _plugins():

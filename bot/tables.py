@@ -35,6 +35,7 @@ class Conversation(SQLModel, table=True):
     last_user_at: datetime | None = None
     last_message_at: datetime | None = Field(default=None, index=True)
     unread: int = 0
+    last_fallback_at: datetime | None = None  # the "we'll reply soon" answer is sent at most once a while
     created_at: datetime
 
 

@@ -45,6 +45,8 @@ def make_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings:
         "redis_url": redis_url,
         "database_url": f"sqlite:///{tmp_path / 'test.db'}",
         "key_prefix": f"t{uuid.uuid4().hex[:10]}",
+        # Never Meta's real host from a test: a closed local port unless a test points it at the emulator.
+        "graph_url": "http://127.0.0.1:9",
         "worker_claim_idle_ms": 300,
         "worker_retry_backoff_ms": 20,
         "worker_block_ms": 50,

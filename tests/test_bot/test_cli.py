@@ -74,18 +74,23 @@ def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
+    # With no Page token configured, `serve` runs in demo mode: the Graph emulator plays Meta.
     port = free_port()
-    env = clean_env(PLUSONE_PORT=str(port), PYTHONPATH=str(ROOT))
+    env = clean_env(PLUSONE_PORT=str(port), PLUSONE_DEMO_EMULATOR_PORT="0", PYTHONPATH=str(ROOT))
     server = spawn("serve", env=env, cwd=tmp_path)
     try:
         wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", "server up")
         secrets_file = tmp_path / "data" / "secrets.toml"
         assert secrets_file.exists()
-        result = plusone("simulate", "comment", "--text", "A+1, B+1", env=env, cwd=tmp_path)
+        result = plusone("simulate", "comment", "--text", "A+1, B+1", "--wait", "0.5", env=env, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout)["status"] == 200
+        assert json.loads(result.stdout)["webhook_status"] == 200
         result = plusone("simulate", "message", "--text", "營業時間？", env=env, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
+        shown = json.loads(result.stdout)
+        assert shown["received"] == [
+            "Thanks for your message! 多謝你的訊息！Our team will reply soon. 我們會盡快回覆。"
+        ]
 
         def processed() -> bool:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
@@ -101,6 +106,8 @@ def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
     assert code == 0, err
     assert "PLUSONE_VERIFY_TOKEN=" in err  # the first run says what it generated and how to set real ones
     assert "PLUSONE_APP_SECRET" in err
+    assert "Demo mode" in err
+    assert not (tmp_path / "data" / "emulator.url").exists()  # the demo emulator stopped with the server
     assert not (tmp_path / "data" / "redis.sock").exists()  # the embedded Redis was stopped with the server
     assert (tmp_path / "data" / "redis.aof").exists()
 
@@ -115,7 +122,7 @@ def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
 
 def test_separate_worker_process_reads_the_embedded_redis(tmp_path: Path) -> None:
     port = free_port()
-    env = clean_env(PLUSONE_PORT=str(port), PYTHONPATH=str(ROOT))
+    env = clean_env(PLUSONE_PORT=str(port), PLUSONE_DEMO_EMULATOR_PORT="0", PYTHONPATH=str(ROOT))
     result = plusone("worker", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "PLUSONE_REDIS_URL is not set and no embedded Redis runs" in result.stderr

@@ -25,7 +25,8 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
 async def start(aiohttp_client, settings: Settings, router: Router | None = None) -> TestClient:  # type: ignore[no-untyped-def]
-    return await aiohttp_client(create_app(settings, dispatcher=build_dispatcher(settings, router)))
+    """The spine alone: recorders, plus only the bot handlers a test registers."""
+    return await aiohttp_client(create_app(settings, dispatcher=build_dispatcher(settings, router or Router())))
 
 
 async def post(client: TestClient, payload: dict[str, Any] | bytes) -> None:

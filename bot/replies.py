@@ -1,0 +1,71 @@
+"""The bot's last-resort replies: a welcome for Get Started, and a fallback when nothing else answered.
+
+They are registered last in the router, so every more specific handler (FAQ, cart commands) wins first.
+The fallback goes out at most once per conversation per cooldown, so two bots (or a shopper typing
+"ok" ten times) can never loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.db import utcnow
+from bot.events import EventKind, MessageEvent, PostbackEvent
+from bot.outbox import OutboxNotifier, enqueue_message
+from bot.render import render_text
+from bot.router import HandlerContext, Router
+from bot.tables import Conversation
+
+GET_STARTED_PAYLOADS = frozenset({"GET_STARTED", "GET_STARTED_PAYLOAD"})
+
+
+@dataclass(frozen=True)
+class ReplyTexts:
+    welcome: str
+    fallback: str
+    fallback_cooldown: timedelta
+
+
+def _wake(ctx: HandlerContext) -> None:
+    notifier = ctx.services.get("outbox_notifier")
+    if isinstance(notifier, OutboxNotifier):
+        ctx.later(notifier.wake)
+
+
+async def _queue(ctx: HandlerContext, key: str, page_id: str, psid: str, text: str) -> None:
+    for part, message in enumerate(render_text(text)):
+        await enqueue_message(ctx.session, key=f"{key}:{part}", page_id=page_id, psid=psid, message=message)
+    _wake(ctx)
+
+
+def build_reply_router(texts: ReplyTexts) -> Router:
+    router = Router("replies")
+
+    def is_get_started(event: PostbackEvent, _ctx: HandlerContext) -> bool:
+        return event.payload in GET_STARTED_PAYLOADS
+
+    @router.on(EventKind.POSTBACK, filters=[is_get_started])
+    async def handle_get_started(event: PostbackEvent, ctx: HandlerContext) -> None:
+        await _queue(ctx, f"welcome:{event.key}", event.page_id, event.sender_id, texts.welcome)
+
+    @router.on(EventKind.MESSAGE)
+    async def handle_fallback(event: MessageEvent, ctx: HandlerContext) -> None:
+        conversation = (
+            await ctx.session.execute(
+                select(Conversation).where(Conversation.page_id == event.page_id, Conversation.psid == event.psid)
+            )
+        ).scalar_one_or_none()
+        if conversation is None:
+            return
+        now = utcnow()
+        last = conversation.last_fallback_at
+        if last is not None and now - last < texts.fallback_cooldown:
+            return  # answered a moment ago: stay quiet rather than repeat ourselves
+        conversation.last_fallback_at = now
+        ctx.session.add(conversation)
+        await _queue(ctx, f"fallback:{event.mid}", event.page_id, event.psid, texts.fallback)
+
+    return router
