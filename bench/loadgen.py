@@ -69,6 +69,17 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, since: float, result: LoadResult
+) -> None:
+    """Send one request, read its answer, and record the status and the latency since `since`."""
+    writer.write(request)
+    status = await _read_response(reader)
+    result.latencies_ms.append((time.perf_counter() - since) * 1000)
+    result.statuses[status] += 1
+    result.sent += 1
+
+
 async def closed_loop(
     host: str, port: int, requests: list[bytes], *, connections: int, duration_s: float, label: str
 ) -> LoadResult:
@@ -81,12 +92,7 @@ async def closed_loop(
         try:
             while time.perf_counter() < deadline:
                 request = requests[next(counter) % len(requests)]
-                started = time.perf_counter()
-                writer.write(request)
-                status = await _read_response(reader)
-                result.latencies_ms.append((time.perf_counter() - started) * 1000)
-                result.statuses[status] += 1
-                result.sent += 1
+                await _exchange(reader, writer, request, time.perf_counter(), result)
         except (OSError, asyncio.IncompleteReadError):
             result.errors += 1
         finally:
@@ -110,11 +116,7 @@ async def open_loop(
         try:
             while (item := await queue.get()) is not None:
                 scheduled, request = item
-                writer.write(request)
-                status = await _read_response(reader)
-                result.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
-                result.statuses[status] += 1
-                result.sent += 1
+                await _exchange(reader, writer, request, scheduled, result)
         except (OSError, asyncio.IncompleteReadError):
             result.errors += 1
         finally:
