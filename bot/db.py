@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
 import bot.tables  # noqa: F401  (registers the spine's tables on SQLModel.metadata)
+import carts.tables  # noqa: F401  (and the catalog's and campaigns')
 from bot.tables import ProcessedEvent
 
 

@@ -1,0 +1,62 @@
+"""SQL tables of comment selling: the catalog, campaigns and their products (the shop file's contents).
+
+Stock is counted on the product row: `held + sold <= stock` is the invariant (DESIGN.md, invariant 3),
+kept by conditional UPDATEs, never by reading then writing. A product with `stock` None is unlimited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Column, Numeric, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Product(SQLModel, table=True):
+    """A catalog product. `code` is the merchant's code (as written in the shop file, case kept)."""
+
+    __tablename__ = "product"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, unique=True)
+    name: str = Field(max_length=200)
+    price: Decimal = Field(sa_column=Column(Numeric(12, 2), nullable=False))
+    variants: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON: option -> [values]
+    stock: int | None = None  # None: unlimited
+    held: int = 0  # in unpaid carts
+    sold: int = 0  # in orders
+    active: bool = True  # products dropped from the shop file stay (orders refer to them) but are inactive
+    created_at: datetime
+    updated_at: datetime
+
+
+class Campaign(SQLModel, table=True):
+    """A sale on one Page: one post, one live video, or the Page's next live; open between two times."""
+
+    __tablename__ = "campaign"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=80, unique=True)  # the merchant's name for it in the shop file
+    title: str = Field(max_length=200)
+    page_id: str = Field(max_length=64, index=True)
+    post_id: str | None = Field(default=None, max_length=128, index=True)  # "{page id}_{post id}"
+    live_video_id: str | None = Field(default=None, max_length=64, index=True)
+    next_live: bool = False  # attach to the Page's next live video when it starts
+    starts_at: datetime
+    ends_at: datetime
+    per_shopper_limit: int | None = None  # units of one product one shopper may hold or buy
+    hold_minutes: int = 30  # how long stock stays held for an unpaid cart
+    pinned_text: str | None = Field(default=None, sa_column=Column(Text))
+    closed_reply: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime
+    updated_at: datetime
+
+
+class CampaignProduct(SQLModel, table=True):
+    """A product on sale in a campaign, under the code shoppers type there (`A` may be sold as `Flower`)."""
+
+    __tablename__ = "campaign_product"
+    __table_args__ = (UniqueConstraint("campaign_id", "order_code", name="uq_campaign_order_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    product_id: int = Field(foreign_key="product.id")
+    order_code: str = Field(max_length=40)
