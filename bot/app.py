@@ -23,8 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import ops_api, webhook
 from bot.app_keys import ENGINE, GRAPH, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
+from bot.comment_orders import Allocator, CommentOrders
 from bot.db import create_engine, create_schema, session_factory
 from bot.embedded_redis import EmbeddedRedis
+from bot.events import EventKind
 from bot.graph import GraphClient
 from bot.ingest import IngestStream
 from bot.outbox import OutboxNotifier, OutboxSender, OutboxSettings
@@ -48,6 +50,8 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 def build_router(settings: Settings) -> Router:
     """The bot's handlers, most specific first; the welcome and fallback replies come last."""
     router = Router()
+    orders = CommentOrders()
+    router.register(orders.handle, orders.on_campaign_post, kinds=[EventKind.COMMENT], name="comment_orders")
     texts = ReplyTexts(settings.welcome_text, settings.fallback_text, timedelta(seconds=settings.fallback_cooldown_s))
     router.include(build_reply_router(texts))
     return router
@@ -229,7 +233,15 @@ async def _stop(task: asyncio.Task[None], stop: Callable[[], None]) -> None:
 
 async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     services = {"outbox_notifier": app[OUTBOX_NOTIFIER], "graph": app[GRAPH]}
-    worker = Worker(app[INGEST], app[SESSIONS], app[DISPATCHER], worker_settings(app[SETTINGS]), services=services)
+    allocator = Allocator(app[INGEST], app[SESSIONS])
+    worker = Worker(
+        app[INGEST],
+        app[SESSIONS],
+        app[DISPATCHER],
+        worker_settings(app[SETTINGS]),
+        services=services,
+        after_batch=allocator.run,
+    )
     sender = outbox_sender(app[SETTINGS], app[REDIS], app[SESSIONS], app[GRAPH])
     app[WORKER] = worker
     app[SENDER] = sender

@@ -82,6 +82,7 @@ async def _run_worker(settings: Settings) -> int:
         redis_client,
         worker_settings,
     )
+    from bot.comment_orders import Allocator
     from bot.db import create_engine, create_schema, session_factory
     from bot.embedded_redis import EmbeddedRedis
     from bot.ingest import IngestStream
@@ -110,12 +111,14 @@ async def _run_worker(settings: Settings) -> int:
     sessions = session_factory(engine)
     graph = graph_client(settings)
     notifier = OutboxNotifier(redis, RedisKeys(settings.key_prefix).outbox_wake)
+    stream = IngestStream(redis, RedisKeys(settings.key_prefix))
     worker = Worker(
-        IngestStream(redis, RedisKeys(settings.key_prefix)),
+        stream,
         sessions,
         build_dispatcher(settings),
         worker_settings(settings),
         services={"outbox_notifier": notifier, "graph": graph},
+        after_batch=Allocator(stream, sessions).run,
     )
     sender = outbox_sender(settings, redis, sessions, graph)
 
@@ -288,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     """Subcommands owned by other modules (each exposes `register(subparsers)`)."""
     found = []
-    for module in ("bot.cli_parse", "bot.cli_emulator"):
+    for module in ("bot.cli_parse", "bot.cli_emulator", "bot.cli_load"):
         with contextlib.suppress(ModuleNotFoundError):
             found.append(__import__(module, fromlist=["register"]).register)
     return found

@@ -62,6 +62,38 @@ def _entry(entry_id: bytes | str, fields: dict[bytes, bytes], deliveries: int = 
 
 _Pending = tuple[bytes, int, str, "asyncio.Future[str]"]
 
+# The oldest entry not yet acknowledged: the smallest pending id and the first entry not yet delivered,
+# read in one atomic step (two separate reads could miss an entry delivered between them).
+_WATERMARK_LUA = """
+local result = {}
+local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1])
+local last = '0-0'
+if type(pending) == 'table' and pending.err == nil then
+  if tonumber(pending[1]) > 0 then result[#result + 1] = pending[2] end
+  local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+  for _, group in ipairs(groups) do
+    local name, delivered
+    for i = 1, #group, 2 do
+      if group[i] == 'name' then name = group[i + 1] end
+      if group[i] == 'last-delivered-id' then delivered = group[i + 1] end
+    end
+    if name == ARGV[1] then last = delivered end
+  end
+  local nxt = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1)
+  if #nxt > 0 then result[#result + 1] = nxt[1][1] end
+else
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+  if #first > 0 then result[#result + 1] = first[1][1] end
+end
+return result
+"""
+
+
+def _id_order(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 # One command appends a whole batch: far cheaper than one XADD each through the client (measured in
 # bench/bench_webhook.py), and atomic. KEYS share the {ingest} hash tag, so it runs on a Redis Cluster.
 _APPEND_BATCH_LUA = """
@@ -83,6 +115,7 @@ class IngestStream:
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._append_batch = redis.register_script(_APPEND_BATCH_LUA)
+        self._watermark = redis.register_script(_WATERMARK_LUA)
 
     async def append(self, body: bytes, *, source: str = "webhook", received_at_ms: int | None = None) -> str:
         """Append one raw delivery and count it; returns the entry id once Redis has it.
@@ -255,6 +288,11 @@ class IngestStream:
             pass  # no group yet: nothing is pending
         oldest = stream_id_age_seconds(first[0][0]) if first else 0.0
         return StreamGauges(backlog=backlog, pending=pending, oldest_age_seconds=oldest, dead_letters=dead)
+
+    async def watermark(self) -> str | None:
+        """The id of the oldest entry not yet acknowledged (pending or undelivered), or None if none is."""
+        ids = [_s(i) for i in await self._watermark(keys=[self.keys.ingest_stream], args=[CONSUMER_GROUP])]
+        return min(ids, key=_id_order) if ids else None
 
     async def counters(self) -> dict[bytes, bytes]:
         return await self.redis.hgetall(self.keys.counters)

@@ -67,6 +67,7 @@ class Worker:
         settings: WorkerSettings,
         consumer: str | None = None,
         services: dict[str, object] | None = None,
+        after_batch: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.stream = stream
         self.sessions = sessions
@@ -74,6 +75,10 @@ class Worker:
         self.settings = settings
         self.consumer = consumer or new_consumer_name()
         self.services = services or {}
+        # Work that may only follow acknowledged entries (the stock allocator, which needs the watermark
+        # to move past them); also run about once a second when idle, for other workers' entries.
+        self.after_batch = after_batch
+        self._last_after_batch = 0.0
         self._stopping = asyncio.Event()
         self.finished = asyncio.Event()  # set when run() has returned
         self._retry_at: dict[str, float] = {}  # our failed entry ids -> monotonic time of next try
@@ -120,6 +125,9 @@ class Worker:
                     entries = await self.stream.read(self.consumer, self.settings.batch_size, block)
                 if entries:
                     await self.process(entries)
+                if self.after_batch is not None and (entries or time.monotonic() - self._last_after_batch >= 1.0):
+                    self._last_after_batch = time.monotonic()
+                    await self.after_batch()
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Column, Numeric, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -60,3 +60,31 @@ class CampaignProduct(SQLModel, table=True):
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     product_id: int = Field(foreign_key="product.id")
     order_code: str = Field(max_length=40)
+
+
+class StockClaim(SQLModel, table=True):
+    """One comment's request for units of one product (and variant), decided in arrival order.
+
+    A claim is recorded by whichever worker handles the comment (`pending`), then the allocator decides
+    it: `held` (stock is kept for the shopper's cart until `expires_at`), or `waitlisted` when sold out.
+    Deciding only claims that arrived before the stream's low watermark, oldest first, is what makes
+    first come, first served hold with any number of workers (see `carts.stock`).
+    """
+
+    __tablename__ = "stock_claim"
+    __table_args__ = (Index("ix_stock_claim_pending", "product_id", "status", "arrival"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=400, unique=True)  # comment id + item: a replayed comment claims nothing twice
+    campaign_id: int = Field(foreign_key="campaign.id")
+    product_id: int = Field(foreign_key="product.id")
+    page_id: str = Field(max_length=64)
+    psid: str = Field(max_length=64, index=True)
+    comment_id: str = Field(max_length=128, index=True)
+    variant: str = Field(default="", max_length=400)  # canonical JSON of the chosen options, "" for none
+    qty: int
+    arrival: str = Field(max_length=40)  # sortable: stream time, stream sequence, position in the delivery
+    status: str = Field(default="pending", max_length=16)  # pending | held | waitlisted | released | sold
+    hold_minutes: int = 30
+    expires_at: datetime | None = None
+    decided_at: datetime | None = None
+    created_at: datetime

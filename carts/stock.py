@@ -1,0 +1,99 @@
+"""Fair stock holds: first come, first served with any number of workers, never oversold.
+
+Two steps, because workers finish comments out of order:
+
+1. Whichever worker handles a comment records a `StockClaim` (pending) in the comment's transaction.
+   Its `arrival` is the comment's place in the ingest stream (`arrival_key`): the order the server
+   received them (invariant 4).
+2. `allocate` decides pending claims of a product oldest first, but only those that arrived before the
+   stream's low watermark, the oldest entry not yet acknowledged (`bot.ingest.IngestStream.watermark`).
+   Every comment before the watermark has its claims committed (an entry is acknowledged only after its
+   transaction), so no earlier claim can still appear: a later comment can never take stock an earlier
+   one is owed. The product row is locked for the decision (`FOR UPDATE` on PostgreSQL; SQLite has one
+   writer), and the stock check is a conditional on the counts in that row: held + sold <= stock.
+
+A claim the stock cannot fully cover is split: the units left are held, the rest waitlisted, so a later
+small order cannot slip past an earlier big one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import utcnow
+from carts.tables import Product, StockClaim
+
+END_OF_STREAM = "~"  # sorts after every arrival key: no entry is pending
+
+
+def arrival_key(stream_id: str, position: int) -> str:
+    """A string that sorts like (stream time, stream sequence, position in the delivery)."""
+    ms, _, seq = stream_id.partition("-")
+    return f"{int(ms):015d}-{int(seq or 0):010d}-{position:06d}"
+
+
+@dataclass(frozen=True)
+class ClaimDecision:
+    claim_id: int
+    comment_id: str
+    psid: str
+    status: str  # held | waitlisted
+    qty: int
+
+
+async def allocate(
+    session: AsyncSession, product_id: int, watermark: str, now: datetime | None = None
+) -> list[ClaimDecision]:
+    """Decide the product's pending claims that arrived before `watermark`, oldest first (one transaction)."""
+    now = now or utcnow()
+    product = (
+        await session.execute(select(Product).where(Product.id == product_id).with_for_update())
+    ).scalar_one_or_none()
+    if product is None:
+        return []
+    claims = (
+        await session.execute(
+            select(StockClaim)
+            .where(StockClaim.product_id == product_id, StockClaim.status == "pending", StockClaim.arrival < watermark)
+            .order_by(StockClaim.arrival)
+        )
+    ).scalars().all()
+    decisions: list[ClaimDecision] = []
+    for claim in claims:
+        available = claim.qty if product.stock is None else max(product.stock - product.held - product.sold, 0)
+        granted = min(claim.qty, available)
+        claim.decided_at = now
+        if granted == 0:
+            claim.status = "waitlisted"
+        else:
+            if granted < claim.qty:
+                # Hold what is left; the rest waits in line, keeping the claim's place.
+                session.add(StockClaim(
+                    key=f"{claim.key}:waitlist", campaign_id=claim.campaign_id, product_id=claim.product_id,
+                    page_id=claim.page_id, psid=claim.psid, comment_id=claim.comment_id, variant=claim.variant,
+                    qty=claim.qty - granted, arrival=claim.arrival, status="waitlisted",
+                    hold_minutes=claim.hold_minutes, decided_at=now, created_at=now,
+                ))
+                decisions.append(ClaimDecision(-1, claim.comment_id, claim.psid, "waitlisted", claim.qty - granted))
+                claim.qty = granted
+            claim.status = "held"
+            claim.expires_at = now + timedelta(minutes=claim.hold_minutes)
+            product.held += granted
+        session.add(claim)
+        decisions.append(ClaimDecision(claim.id or -1, claim.comment_id, claim.psid, claim.status, claim.qty))
+    session.add(product)
+    await session.flush()
+    return decisions
+
+
+async def products_with_pending_claims(session: AsyncSession, watermark: str) -> list[int]:
+    rows = await session.execute(
+        select(StockClaim.product_id)
+        .where(StockClaim.status == "pending", StockClaim.arrival < watermark)
+        .distinct()
+    )
+    return sorted(rows.scalars().all())

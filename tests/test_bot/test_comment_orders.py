@@ -1,0 +1,248 @@
+"""Order comments become stock claims, decided first come, first served, with several workers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import webhook_factory as wf
+from bot.app import build_dispatcher, redis_client, worker_settings
+from bot.comment_orders import Allocator
+from bot.db import create_engine, create_schema, session_factory, utcnow
+from bot.ingest import IngestStream
+from bot.redis_keys import RedisKeys
+from bot.router import Dispatcher, HandlerContext
+from bot.tables import CommentLog
+from bot.worker import Worker
+from carts.tables import Campaign, CampaignProduct, Product, StockClaim
+from config.settings import Settings
+from tests.conftest import PAGE_ID, make_settings, wait_until
+
+POST = f"{PAGE_ID}_2000000000001"
+
+
+@dataclass
+class Shop:
+    settings: Settings
+    stream: IngestStream
+    sessions: async_sessionmaker[AsyncSession]
+
+    async def scalar(self, stmt: Any) -> Any:
+        async with self.sessions() as session:
+            return (await session.execute(stmt)).scalar_one()
+
+    async def product(self, code: str) -> Product:
+        async with self.sessions() as session:
+            return (await session.execute(select(Product).where(Product.code == code))).scalar_one()
+
+
+@pytest.fixture
+async def shop(tmp_path: Path, redis_server) -> AsyncIterator[Shop]:  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path, redis_server.url, worker_batch_size=5)
+    engine = await asyncio.to_thread(create_engine, settings.sqlalchemy_url)
+    await create_schema(engine)
+    sessions = session_factory(engine)
+    now = utcnow()
+    async with sessions() as session, session.begin():
+        products = [
+            Product(code="A", name="Rose bouquet", price=Decimal("380"), stock=50, created_at=now, updated_at=now),
+            Product(
+                code="B",
+                name="Linen shirt",
+                price=Decimal("890"),
+                stock=None,
+                created_at=now,
+                updated_at=now,
+                variants=json.dumps({"size": ["S", "M", "L"]}),
+            ),
+        ]
+        session.add_all(products)
+        campaign = Campaign(
+            key="live",
+            title="Live sale",
+            page_id=PAGE_ID,
+            post_id=POST,
+            starts_at=now - timedelta(hours=1),
+            ends_at=now + timedelta(hours=2),
+            per_shopper_limit=3,
+            hold_minutes=30,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(campaign)
+        await session.flush()
+        session.add_all(
+            [
+                CampaignProduct(campaign_id=campaign.id, product_id=p.id, order_code=p.code)  # type: ignore[arg-type]
+                for p in products
+            ]
+        )
+    redis = redis_client(redis_server.url)
+    try:
+        yield Shop(settings, IngestStream(redis, RedisKeys(settings.key_prefix)), sessions)
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+
+
+def comment(shopper: int, text: str, comment_id: str | None = None) -> bytes:
+    return wf.encode(
+        wf.comment_delivery(
+            page_id=PAGE_ID,
+            post_id=POST,
+            message=text,
+            user_id=str(shopper),
+            comment_id=comment_id or f"2000000000001_{shopper}",
+        )
+    )
+
+
+class SlowStart(Dispatcher):
+    """A worker that stalls on its first batch, so that the others finish later comments first."""
+
+    def __init__(self, inner: Dispatcher, delay: float) -> None:
+        super().__init__(inner.router)
+        self.recorders = inner.recorders
+        self.delay = delay
+
+    async def feed(self, event: Any, ctx: HandlerContext) -> str:
+        if self.delay:
+            delay, self.delay = self.delay, 0.0
+            await asyncio.sleep(delay)
+        return await super().feed(event, ctx)
+
+
+async def run_workers(shop: Shop, count: int, until: Any, slow_first: float = 0.0) -> None:
+    allocator = Allocator(shop.stream, shop.sessions)
+    workers = []
+    for i in range(count):
+        dispatcher = build_dispatcher(shop.settings)
+        if i == 0 and slow_first:
+            dispatcher = SlowStart(dispatcher, slow_first)
+        workers.append(
+            Worker(
+                shop.stream,
+                shop.sessions,
+                dispatcher,
+                worker_settings(shop.settings),
+                consumer=f"w{i}",
+                after_batch=allocator.run,
+            )
+        )
+    await shop.stream.ensure_group()
+    first = await shop.stream.read("w0", 5, 10)  # worker 0 takes the five earliest comments, then stalls
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        if first:
+            await workers[0].process(first)
+        await wait_until(until, limit=60, what="all claims decided")
+    finally:
+        for w in workers:
+            w.stop()
+        await asyncio.gather(*tasks)
+
+
+async def all_decided(shop: Shop, expected: int) -> bool:
+    decided = await shop.scalar(select(func.count()).select_from(StockClaim).where(StockClaim.status != "pending"))
+    backlog = (await shop.stream.gauges()).backlog
+    return decided >= expected and backlog == 0
+
+
+async def test_200_shoppers_for_50_units_with_4_workers_the_earliest_50_win(shop: Shop) -> None:
+    arrival: list[int] = []
+    for shopper in range(1, 201):
+        await shop.stream.append(comment(3_000_000 + shopper, "A+1"))
+        arrival.append(3_000_000 + shopper)
+
+    async def settled() -> bool:
+        return await all_decided(shop, 200)
+
+    await run_workers(shop, 4, settled, slow_first=0.5)
+    product = await shop.product("A")
+    assert (product.held, product.sold, product.stock) == (50, 0, 50)
+    async with shop.sessions() as session:
+        held = (await session.execute(select(StockClaim.psid).where(StockClaim.status == "held"))).scalars().all()
+        waitlisted = await session.execute(
+            select(func.count()).select_from(StockClaim).where(StockClaim.status == "waitlisted")
+        )
+        assert waitlisted.scalar_one() == 150
+        outcomes = dict((await session.execute(select(CommentLog.author_id, CommentLog.outcome))).all())
+    assert sorted(int(p) for p in held) == arrival[:50]  # the earliest 50 by arrival, not by who finished first
+    assert {outcomes[str(p)] for p in arrival[:50]} == {"added"}
+    assert {outcomes[str(p)] for p in arrival[50:]} == {"waitlisted"}
+
+    # The same deliveries again (Meta retries, a reclaimed entry): nothing changes.
+    for shopper in arrival:
+        await shop.stream.append(comment(shopper, "A+1"))
+
+    async def replayed() -> bool:
+        return (await shop.stream.gauges()).backlog == 0
+
+    await run_workers(shop, 4, replayed)
+    assert (await shop.product("A")).held == 50
+    assert await shop.scalar(select(func.count()).select_from(StockClaim)) == 200
+
+
+async def test_a_claim_stock_cannot_cover_is_split_and_nobody_later_slips_past(shop: Shop) -> None:
+    async with shop.sessions() as session, session.begin():
+        product = (await session.execute(select(Product).where(Product.code == "A"))).scalar_one()
+        product.stock = 4
+    await shop.stream.append(comment(1, "A+3"))  # 3 of 4
+    await shop.stream.append(comment(2, "A+3"))  # only 1 left: 1 held, 2 waitlisted
+    await shop.stream.append(comment(3, "A+1"))  # later: none left for it
+
+    async def settled() -> bool:
+        return await all_decided(shop, 4)
+
+    await run_workers(shop, 2, settled)
+    async with shop.sessions() as session:
+        rows = (
+            await session.execute(
+                select(StockClaim.psid, StockClaim.status, StockClaim.qty).order_by(
+                    StockClaim.arrival, StockClaim.status
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("1", "held", 3),
+        ("2", "held", 1),
+        ("2", "waitlisted", 2),
+        ("3", "waitlisted", 1),
+    ]
+    assert (await shop.product("A")).held == 4
+
+
+async def test_each_item_gets_an_outcome(shop: Shop) -> None:
+    await shop.stream.append(comment(1, "A+1 B+1 D+2 好靚"))  # B has sizes and none was given; D is unknown
+    await shop.stream.append(comment(2, "a+5"))  # over the limit of 3 per shopper
+    await shop.stream.append(comment(3, "so pretty!"))
+    await shop.stream.append(comment(4, "B+2 L"))
+
+    async def settled() -> bool:
+        return await all_decided(shop, 3)
+
+    await run_workers(shop, 1, settled)
+    async with shop.sessions() as session:
+        logs = {r.author_id: r for r in (await session.execute(select(CommentLog))).scalars()}
+    items = {shopper: json.loads(logs[shopper].detail or "{}").get("items") for shopper in logs}
+    assert logs["1"].outcome == "added"
+    assert [(i.get("code"), i["outcome"]) for i in items["1"]] == [
+        ("A", "claimed"),
+        ("B", "needs_variant"),
+        ("D", "unknown_code"),
+    ]
+    assert logs["2"].outcome == "added"
+    assert [(i["qty"], i["outcome"]) for i in items["2"]] == [(2, "over_limit"), (3, "claimed")]
+    assert logs["3"].outcome == "not_an_order"
+    assert logs["4"].outcome == "added"
+    assert items["4"] == [{"code": "B", "qty": 2, "variant": {"size": "L"}, "outcome": "claimed"}]
