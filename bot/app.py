@@ -233,7 +233,7 @@ async def _stop(task: asyncio.Task[None], stop: Callable[[], None]) -> None:
 
 async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     services = {"outbox_notifier": app[OUTBOX_NOTIFIER], "graph": app[GRAPH]}
-    allocator = Allocator(app[INGEST], app[SESSIONS])
+    allocator = Allocator(app[INGEST], app[SESSIONS], app[OUTBOX_NOTIFIER])
     worker = Worker(
         app[INGEST],
         app[SESSIONS],

@@ -118,7 +118,7 @@ async def _run_worker(settings: Settings) -> int:
         build_dispatcher(settings),
         worker_settings(settings),
         services={"outbox_notifier": notifier, "graph": graph},
-        after_batch=Allocator(stream, sessions).run,
+        after_batch=Allocator(stream, sessions, notifier).run,
     )
     sender = outbox_sender(settings, redis, sessions, graph)
 

@@ -13,17 +13,20 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.cart_replies import CommentResult, ItemResult, render_comment_reply
 from bot.db import utcnow
 from bot.events import CommentEvent, CommentVerb
 from bot.ingest import IngestStream
+from bot.outbox import OutboxNotifier, enqueue_private_reply
 from bot.router import HandlerContext
-from bot.tables import CommentLog
+from bot.tables import CommentLog, OutboxMessage
+from carts.repository import fetch_cart, fetch_claims_of_comment
 from carts.stock import END_OF_STREAM, allocate, arrival_key, products_with_pending_claims
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from parsers.order_comment import CatalogEntry, OrderParser
@@ -51,6 +54,7 @@ class CampaignInfo:
     hold_minutes: int
     products: Mapping[str, CampaignProductInfo]  # by order code as configured
     parser: OrderParser
+    closed_reply: str | None = None
 
     def is_open(self, at: datetime) -> bool:
         return self.starts_at <= at < self.ends_at
@@ -122,7 +126,8 @@ class CommentOrders:
         now = utcnow()
         items: list[dict[str, Any]] = []
         if not campaign.is_open(now):
-            await _set_outcome(ctx.session, event.key, "campaign_closed", [])
+            await _set_outcome(ctx.session, event.key, "campaign_closed", [], {"closed_reply": campaign.closed_reply})
+            await self._reply(event, ctx)
             return
         parsed = campaign.parser.parse(event.message or "")
         arrival = arrival_key(ctx.stream_id or "0-0", ctx.position)
@@ -130,9 +135,16 @@ class CommentOrders:
             product = campaign.products[item.code]
             variant = dict(item.variant) if item.variant else {}
             missing = [name for name in product.variants if name not in variant]
-            record = {"code": item.code, "qty": item.qty, "variant": variant or None}
+            record = {
+                "code": item.code,
+                "qty": item.qty,
+                "variant": variant or None,
+                "product_id": product.product_id,
+                "name": product.name,
+            }
             if missing:
-                items.append({**record, "outcome": ItemOutcome.NEEDS_VARIANT, "missing": missing})
+                values = {m: list(product.variants[m]) for m in missing}
+                items.append({**record, "outcome": ItemOutcome.NEEDS_VARIANT, "missing": missing, "values": values})
                 continue
             qty = item.qty
             if campaign.per_shopper_limit is not None:
@@ -177,6 +189,15 @@ class CommentOrders:
             outcome = items[0]["outcome"]
         await ctx.session.flush()
         await _set_outcome(ctx.session, event.key, outcome, items)
+        if outcome != "pending":  # decided already: nothing waits for the allocator
+            await self._reply(event, ctx)
+
+    async def _reply(self, event: CommentEvent, ctx: HandlerContext) -> None:
+        await ctx.session.flush()
+        if await queue_comment_reply(ctx.session, event.comment_id) is not None:
+            notifier = ctx.services.get("outbox_notifier")
+            if isinstance(notifier, OutboxNotifier):
+                ctx.later(notifier.wake)
 
 
 async def _claimed_qty(session: AsyncSession, campaign_id: int, product_id: int, psid: str) -> int:
@@ -199,12 +220,125 @@ async def _set_outcome(session: AsyncSession, event_key: str, outcome: str, item
     )
 
 
+REPLY_WINDOW_S = 3.0  # comments from one shopper this close together get one private reply
+_NO_REPLY = {"not_an_order", "pending", "received", "ignored"}
+
+
+def _variant_text(variant: Any) -> str:
+    return " / ".join(str(v) for _, v in sorted(variant.items())) if isinstance(variant, dict) else ""
+
+
+async def _comment_result(session: AsyncSession, log_row: CommentLog) -> CommentResult:
+    """What one comment did, item by item, from its recorded outcome and its decided claims."""
+    detail = json.loads(log_row.detail or "{}")
+    if log_row.outcome == "campaign_closed":
+        return CommentResult(
+            log_row.comment_id, (), closed_text=detail.get("closed_reply") or "This sale has ended. 此銷售已結束。"
+        )
+    claims = await fetch_claims_of_comment(session, log_row.comment_id)
+    names = dict((await session.execute(select(Product.id, Product.name))).all()) if claims else {}
+    results: list[ItemResult] = []
+    for item in detail.get("items", []):
+        outcome, code, qty = item["outcome"], item.get("code") or "", item.get("qty") or 0
+        if outcome == ItemOutcome.CLAIMED:
+            continue  # reported from the claims below, as held or waitlisted
+        results.append(
+            ItemResult(
+                code,
+                item.get("name", ""),
+                qty,
+                outcome,
+                _variant_text(item.get("variant")),
+                limit=item.get("limit"),
+                chosen=item.get("variant") or {},
+                missing=[(m, item.get("values", {}).get(m, [])) for m in item.get("missing", [])],
+            )
+        )
+    codes = {i.get("product_id"): i.get("code") for i in detail.get("items", []) if i.get("product_id")}
+    for claim in claims:
+        outcome = "added" if claim.status == "held" else claim.status
+        variant = json.loads(claim.variant) if claim.variant else None
+        results.append(
+            ItemResult(
+                codes.get(claim.product_id, ""),
+                names.get(claim.product_id, ""),
+                claim.qty,
+                outcome,
+                _variant_text(variant),
+            )
+        )
+    return CommentResult(log_row.comment_id, tuple(results))
+
+
+async def queue_comment_reply(session: AsyncSession, comment_id: str) -> int | None:
+    """Queue (or join) the shopper's private reply for a decided comment; the outbox row id, if any."""
+    log_row = (
+        await session.execute(select(CommentLog).where(CommentLog.comment_id == comment_id, CommentLog.verb == "add"))
+    ).scalar_one_or_none()
+    if log_row is None or log_row.outcome in _NO_REPLY or log_row.author_id is None:
+        return None
+    if log_row.reply_outbox_id is not None:
+        return log_row.reply_outbox_id  # already answered (a replay)
+    now = utcnow()
+    pending = (
+        (
+            await session.execute(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.kind == "private_reply",
+                    OutboxMessage.page_id == log_row.page_id,
+                    OutboxMessage.psid == log_row.author_id,
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.created_at >= now - timedelta(seconds=REPLY_WINDOW_S),
+                )
+                .order_by(OutboxMessage.id.desc())
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if pending is None:
+        row = await enqueue_private_reply(
+            session,
+            page_id=log_row.page_id,
+            comment_id=comment_id,
+            message={"text": "…"},
+            comment_created_at=log_row.created_time,
+            psid=log_row.author_id,
+            delay_s=REPLY_WINDOW_S,
+        )
+        if row is None:
+            return None
+        pending = row
+    log_row.reply_outbox_id, log_row.reply_status = pending.id, "queued"
+    session.add(log_row)
+    await session.flush()
+    # (Re)render the reply for every comment it answers, with the cart as it is now.
+    answered = (
+        (
+            await session.execute(
+                select(CommentLog).where(CommentLog.reply_outbox_id == pending.id).order_by(CommentLog.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    results = [await _comment_result(session, r) for r in answered]
+    cart = await fetch_cart(session, log_row.page_id, log_row.author_id)
+    pending.payload = json.dumps(render_comment_reply(log_row.author_name, results, cart), ensure_ascii=False)
+    session.add(pending)
+    return pending.id
+
+
 class Allocator:
     """Decides pending stock claims that are safe to decide (below the stream's watermark)."""
 
-    def __init__(self, stream: IngestStream, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, stream: IngestStream, sessions: async_sessionmaker[AsyncSession], notifier: OutboxNotifier | None = None
+    ) -> None:
         self.stream = stream
         self.sessions = sessions
+        self.notifier = notifier
 
     async def run(self) -> int:
         """Decide what can be decided now; the number of claims decided."""
@@ -217,21 +351,26 @@ class Allocator:
                 for decision in await allocate(session, product_id, watermark):
                     comments.add(decision.comment_id)
                     decided += 1
+            replies = 0
             for comment_id in comments:
-                await _settle_comment(session, comment_id)
+                if await _settle_comment(session, comment_id):
+                    replies += await queue_comment_reply(session, comment_id) is not None
+        if replies and self.notifier is not None:
+            await self.notifier.wake()
         return decided
 
 
-async def _settle_comment(session: AsyncSession, comment_id: str) -> None:
-    """A comment whose claims are all decided: added (something held) or waitlisted."""
+async def _settle_comment(session: AsyncSession, comment_id: str) -> bool:
+    """A comment whose claims are all decided: added (something held) or waitlisted. True once settled."""
     statuses = (
         (await session.execute(select(StockClaim.status).where(StockClaim.comment_id == comment_id))).scalars().all()
     )
     if "pending" in statuses:
-        return
+        return False
     outcome = "added" if "held" in statuses else "waitlisted"
     await session.execute(
         update(CommentLog)
         .where(CommentLog.comment_id == comment_id, CommentLog.verb == "add", CommentLog.outcome == "pending")
         .values(outcome=outcome)
     )
+    return True

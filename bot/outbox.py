@@ -106,11 +106,16 @@ async def enqueue_private_reply(
     message: dict[str, Any],
     comment_created_at: datetime | None,
     psid: str | None = None,
+    delay_s: float = 0.0,
 ) -> OutboxMessage | None:
-    """Queue the one private reply a comment may get; None if it already has one queued or sent."""
+    """Queue the one private reply a comment may get; None if it already has one queued or sent.
+
+    `delay_s` holds it back briefly so that the shopper's next comments can join it (one message, not a flood).
+    """
     row = await _insert(
         session,
         {
+            "next_attempt_at": utcnow() + timedelta(seconds=delay_s),
             "idempotency_key": f"private_reply:{comment_id}",
             "page_id": page_id,
             "kind": OutboxKind.PRIVATE_REPLY.value,

@@ -85,6 +85,7 @@ class CommentLog(SQLModel, table=True):
     # Whether our private reply reached the shopper: queued | sent | failed | refused, and why not.
     reply_status: str | None = Field(default=None, max_length=16)
     reply_error: str | None = Field(default=None, sa_column=Column(Text))
+    reply_outbox_id: int | None = Field(default=None, index=True)  # the private reply that answers it
     received_at: datetime
 
 

@@ -88,3 +88,13 @@ class StockClaim(SQLModel, table=True):
     expires_at: datetime | None = None
     decided_at: datetime | None = None
     created_at: datetime
+
+
+class ShopInfo(SQLModel, table=True):
+    """The shop itself (one row): its name and the currency its prices are in."""
+
+    __tablename__ = "shop_info"
+    id: int = Field(default=1, primary_key=True)
+    name: str = Field(default="Shop", max_length=200)
+    currency: str = Field(default="HKD", max_length=3)
+    updated_at: datetime

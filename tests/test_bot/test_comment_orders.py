@@ -27,6 +27,7 @@ from bot.worker import Worker
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from config.settings import Settings
 from tests.conftest import PAGE_ID, make_settings, wait_until
+from tests.test_bot.stack import Stack, sends
 
 POST = f"{PAGE_ID}_2000000000001"
 
@@ -245,4 +246,99 @@ async def test_each_item_gets_an_outcome(shop: Shop) -> None:
     assert [(i["qty"], i["outcome"]) for i in items["2"]] == [(2, "over_limit"), (3, "claimed")]
     assert logs["3"].outcome == "not_an_order"
     assert logs["4"].outcome == "added"
-    assert items["4"] == [{"code": "B", "qty": 2, "variant": {"size": "L"}, "outcome": "claimed"}]
+    assert items["4"] == [
+        {"code": "B", "qty": 2, "variant": {"size": "L"}, "product_id": 2, "name": "Linen shirt", "outcome": "claimed"}
+    ]
+
+
+async def seed_shop(sessions: async_sessionmaker[AsyncSession]) -> None:
+    now = utcnow()
+    async with sessions() as session, session.begin():
+        products = [
+            Product(code="A", name="Rose bouquet", price=Decimal("380"), stock=5, created_at=now, updated_at=now),
+            Product(
+                code="B",
+                name="Linen shirt",
+                price=Decimal("890"),
+                stock=None,
+                created_at=now,
+                updated_at=now,
+                variants=json.dumps({"size": ["S", "M", "L"]}),
+            ),
+        ]
+        session.add_all(products)
+        campaign = Campaign(
+            key="live",
+            title="Live sale",
+            page_id=PAGE_ID,
+            post_id=POST,
+            starts_at=now - timedelta(hours=1),
+            ends_at=now + timedelta(hours=2),
+            hold_minutes=30,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(campaign)
+        await session.flush()
+        session.add_all(
+            [
+                CampaignProduct(campaign_id=campaign.id, product_id=p.id, order_code=p.code)  # type: ignore[arg-type]
+                for p in products
+            ]
+        )
+
+
+async def private_replies(stack: Stack) -> list[dict[str, Any]]:
+    return [c for c in await sends(stack) if c["status"] == 200 and "comment_id" in c["body"]["recipient"]]
+
+
+async def test_a_shopper_comments_and_gets_one_private_reply_with_the_cart(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions)
+    reply = await bot_stack.emulator.deliver_comment(
+        PAGE_ID, "2000000000001", "3000000000201", "A+1, b+2 L", user_name="陳大文", comment_id="2000000000001_901"
+    )
+    assert reply["status"] == 200
+
+    async def replied() -> bool:
+        return len(await private_replies(bot_stack)) == 1
+
+    await wait_until(replied, what="private reply")
+    [call] = await private_replies(bot_stack)
+    assert call["body"]["recipient"] == {"comment_id": "2000000000001_901"}
+    text = call["body"]["message"]["attachment"]["payload"]["text"]
+    assert text.splitlines() == [
+        "Hi 陳大文! 你好！",
+        "✅ A Rose bouquet ×1 added",
+        "✅ B Linen shirt (L) ×2 added",
+        "",
+        "🛒 Cart: 3 items · HK$2,160",
+    ]
+    async with bot_stack.sessions() as session:
+        log = (
+            await session.execute(select(CommentLog).where(CommentLog.comment_id == "2000000000001_901"))
+        ).scalar_one()
+    assert (log.outcome, log.reply_status) == ("added", "sent")
+
+
+async def test_quick_comments_of_one_shopper_get_one_reply_with_the_size_question(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions)
+    for n, text in enumerate(["A+1", "B+1"]):
+        reply = await bot_stack.emulator.deliver_comment(
+            PAGE_ID, "2000000000001", "3000000000202", text, user_name="Amy", comment_id=f"2000000000001_91{n}"
+        )
+        assert reply["status"] == 200
+
+    async def replied() -> bool:
+        return len(await private_replies(bot_stack)) >= 1
+
+    await wait_until(replied, what="private reply")
+    await asyncio.sleep(0.5)
+    [call] = await private_replies(bot_stack)  # one message for both comments, not a flood
+    message = call["body"]["message"]
+    assert message["attachment"]["payload"]["text"].splitlines()[1:] == [
+        "✅ A Rose bouquet ×1 added",
+        "❓ B Linen shirt ×1: which size? Tap below",
+        "",
+        "🛒 Cart: 1 item · HK$380",
+    ]
+    assert [q["title"] for q in message["quick_replies"]] == ["S", "M", "L"]
