@@ -56,12 +56,18 @@ async def allocate(
     if product is None:
         return []
     claims = (
-        await session.execute(
-            select(StockClaim)
-            .where(StockClaim.product_id == product_id, StockClaim.status == "pending", StockClaim.arrival < watermark)
-            .order_by(StockClaim.arrival)
+        (
+            await session.execute(
+                select(StockClaim)
+                .where(
+                    StockClaim.product_id == product_id, StockClaim.status == "pending", StockClaim.arrival < watermark
+                )
+                .order_by(StockClaim.arrival)
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     decisions: list[ClaimDecision] = []
     for claim in claims:
         available = claim.qty if product.stock is None else max(product.stock - product.held - product.sold, 0)
@@ -72,12 +78,23 @@ async def allocate(
         else:
             if granted < claim.qty:
                 # Hold what is left; the rest waits in line, keeping the claim's place.
-                session.add(StockClaim(
-                    key=f"{claim.key}:waitlist", campaign_id=claim.campaign_id, product_id=claim.product_id,
-                    page_id=claim.page_id, psid=claim.psid, comment_id=claim.comment_id, variant=claim.variant,
-                    qty=claim.qty - granted, arrival=claim.arrival, status="waitlisted",
-                    hold_minutes=claim.hold_minutes, decided_at=now, created_at=now,
-                ))
+                session.add(
+                    StockClaim(
+                        key=f"{claim.key}:waitlist",
+                        campaign_id=claim.campaign_id,
+                        product_id=claim.product_id,
+                        page_id=claim.page_id,
+                        psid=claim.psid,
+                        comment_id=claim.comment_id,
+                        variant=claim.variant,
+                        qty=claim.qty - granted,
+                        arrival=claim.arrival,
+                        status="waitlisted",
+                        hold_minutes=claim.hold_minutes,
+                        decided_at=now,
+                        created_at=now,
+                    )
+                )
                 decisions.append(ClaimDecision(-1, claim.comment_id, claim.psid, "waitlisted", claim.qty - granted))
                 claim.qty = granted
             claim.status = "held"
@@ -92,8 +109,6 @@ async def allocate(
 
 async def products_with_pending_claims(session: AsyncSession, watermark: str) -> list[int]:
     rows = await session.execute(
-        select(StockClaim.product_id)
-        .where(StockClaim.status == "pending", StockClaim.arrival < watermark)
-        .distinct()
+        select(StockClaim.product_id).where(StockClaim.status == "pending", StockClaim.arrival < watermark).distinct()
     )
     return sorted(rows.scalars().all())
