@@ -186,7 +186,10 @@ def load_shop_file(path: str | os.PathLike[str]) -> ShopConfig:
 
 def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
     """Validate the text of a shop file. Pure, apart from reading time zone data for `shop.timezone`."""
-    root = compose_yaml(text, source)
+    try:
+        root = compose_yaml(text, source)
+    except RecursionError:  # PyYAML composes nested lists and mappings recursively: `[[[[...` a few thousand deep
+        raise ShopFileError(source, "invalid YAML: nested too deeply") from None
     if root is None:
         raise ShopFileError(source, "missing (the file is empty)", 1, "shop")
     if not isinstance(root, yaml.MappingNode):
@@ -212,6 +215,8 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
 def check_text(text: str, limit: int) -> str | None:
     if not text.strip():
         return "must not be empty"
+    if "\x00" in text:  # PostgreSQL text cannot hold it
+        return "must not contain NUL characters"
     if len(text) > limit:
         return f"must be at most {limit} characters"
     return None
@@ -274,7 +279,10 @@ def _as_utc(value: datetime, zone: tzinfo | None) -> datetime:
         if zone is None:
             raise ValueError("must include a UTC offset, like 2026-12-20T19:00:00+08:00")
         value = value.replace(tzinfo=zone)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last datetime in UTC
+        raise ValueError("must be between the years 1 and 9999 in UTC") from None
 
 
 # --- the sections ---
@@ -320,8 +328,9 @@ def _optional_text(fields: dict[str, yaml.Node], name: str, source: str, where: 
     text = _text(node, source, f"{where}.{name}").strip()
     if not text:
         raise ShopFileError(source, "must not be empty (leave it out for none)", _line(node), f"{where}.{name}")
-    if len(text) > limit:
-        raise ShopFileError(source, f"must be at most {limit} characters", _line(node), f"{where}.{name}")
+    problem = check_text(text, limit)
+    if problem:
+        raise ShopFileError(source, problem, _line(node), f"{where}.{name}")
     return text
 
 
@@ -379,10 +388,9 @@ def _check_products_fit(node: yaml.SequenceNode, products: tuple[ProductConfig, 
     for index, (item, product) in enumerate(zip(node.value, products, strict=True)):
         where = f"products[{index}]"
         fields = {key: value for key, (_, value) in _mapping_fields(item, source, where).items()}
-        if len(product.name) > NAME_MAX:
-            raise ShopFileError(
-                source, f"must be at most {NAME_MAX} characters", _line(fields["name"]), f"{where}.name"
-            )
+        problem = check_text(product.name, NAME_MAX)
+        if problem:
+            raise ShopFileError(source, problem, _line(fields["name"]), f"{where}.name")
         problem = check_price(product.price)
         if problem:
             raise ShopFileError(source, problem, _line(fields["price"]), f"{where}.price")

@@ -95,6 +95,7 @@ INVALID = [
     ("not a mapping", "- shop\n", "shop.yaml:1: shop file: must be a mapping with shop:, products: and campaigns:"),
     ("invalid YAML", edit("  currency: HKD", "  currency: [HKD"),
      "shop.yaml:4: invalid YAML: expected ',' or ']', but got ':'"),
+    ("nested too deeply", "[" * 100_000, "shop.yaml: invalid YAML: nested too deeply"),
     ("unknown top field", BASE + "faq: []\n", "shop.yaml:19: faq: unknown field (expected shop, products, campaigns)"),
     ("no shop", BASE[BASE.index("products:"):], "shop.yaml:1: shop: missing"),
     ("no products", edit("products:\n  - {code: A", "goods:\n  - {code: A"),
@@ -132,6 +133,8 @@ INVALID = [
      "shop.yaml:8: products[1].price: must be below 10000000000"),
     ("stock too big", edit("stock: 12,", "stock: 3000000000,"),
      "shop.yaml:7: products[0].stock: must be a whole number from 0 to 2147483647"),
+    ("NUL in a name", edit("name: Linen shirt", 'name: "Linen\\0shirt"'),
+     "shop.yaml:8: products[1].name: must not contain NUL characters"),
     ("product name too long", edit("name: Linen shirt", "name: " + "x" * 201),
      "shop.yaml:8: products[1].name: must be at most 200 characters"),
     # Campaigns.
@@ -171,6 +174,8 @@ INVALID = [
     ("time not a time", edit("ends_at: 2026-12-20 23:00", "ends_at: tonight at 11:00"),
      "shop.yaml:14: campaigns[0].ends_at: must be a date and a time, like 2026-12-20 19:00 or "
      "2026-12-20T19:00+08:00"),
+    ("time past the year 9999", edit("ends_at: 2026-12-20 23:00", "ends_at: 9999-12-31T23:00-05:00"),
+     "shop.yaml:14: campaigns[0].ends_at: must be between the years 1 and 9999 in UTC"),
     ("time as a number", edit("ends_at: 2026-12-20 23:00", "ends_at: 1766242800"),
      "shop.yaml:14: campaigns[0].ends_at: must be a date and a time, like 2026-12-20 19:00 or "
      "2026-12-20T19:00+08:00"),
