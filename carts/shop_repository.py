@@ -429,7 +429,9 @@ async def _with_products(session: AsyncSession, campaigns: list[Campaign]) -> li
 
 
 def render_price(price: Decimal) -> str:
-    return str(Decimal(price).quantize(_CENT))
+    """Two decimals, as text (JSON numbers would lose the cents to floats): "1280.00"."""
+    value = Decimal(price).quantize(_CENT)
+    return str(value.copy_abs() if value.is_zero() else value)  # never "-0.00"
 
 
 def product_to_dict(product: Product) -> dict[str, Any]:
