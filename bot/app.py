@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import ops_api, webhook
 from bot.app_keys import ENGINE, GRAPH, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
+from bot.cart_commands import build_cart_router
 from bot.comment_orders import Allocator, CommentOrders
 from bot.db import create_engine, create_schema, session_factory
 from bot.embedded_redis import EmbeddedRedis
@@ -52,6 +53,7 @@ def build_router(settings: Settings) -> Router:
     router = Router()
     orders = CommentOrders()
     router.register(orders.handle, orders.on_campaign_post, kinds=[EventKind.COMMENT], name="comment_orders")
+    router.include(build_cart_router())
     texts = ReplyTexts(settings.welcome_text, settings.fallback_text, timedelta(seconds=settings.fallback_cooldown_s))
     router.include(build_reply_router(texts))
     return router

@@ -19,15 +19,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.cart_replies import CommentResult, ItemResult, render_comment_reply
+from bot.cart_replies import CommentResult, ItemResult, cart_summary, render_comment_reply
 from bot.db import utcnow
 from bot.events import CommentEvent, CommentVerb
 from bot.ingest import IngestStream
-from bot.outbox import OutboxNotifier, enqueue_private_reply
+from bot.outbox import OutboxNotifier, enqueue_message, enqueue_private_reply
+from bot.render import render_text
 from bot.router import HandlerContext
 from bot.tables import CommentLog, OutboxMessage
 from carts.repository import fetch_cart, fetch_claims_of_comment
-from carts.stock import END_OF_STREAM, allocate, arrival_key, products_with_pending_claims
+from carts.stock import END_OF_STREAM, ClaimDecision, allocate, arrival_key, products_with_pending_claims
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from parsers.order_comment import CatalogEntry, OrderParser
 
@@ -347,17 +348,51 @@ class Allocator:
         decided = 0
         async with self.sessions() as session, session.begin():
             comments: set[str] = set()
+            picks: list[ClaimDecision] = []
             for product_id in await products_with_pending_claims(session, watermark):
                 for decision in await allocate(session, product_id, watermark):
-                    comments.add(decision.comment_id)
+                    if decision.source == "messenger":
+                        picks.append(decision)
+                    else:
+                        comments.add(decision.comment_id)
                     decided += 1
             replies = 0
             for comment_id in comments:
                 if await _settle_comment(session, comment_id):
                     replies += await queue_comment_reply(session, comment_id) is not None
+            replies += await _answer_picks(session, picks)
         if replies and self.notifier is not None:
             await self.notifier.wake()
         return decided
+
+
+async def _answer_picks(session: AsyncSession, picks: list[ClaimDecision]) -> int:
+    """A size or colour picked in the chat was decided: say so there, with the cart (the window is open)."""
+    sent = 0
+    for decision in picks:
+        claim = await session.get(StockClaim, decision.claim_id) if decision.claim_id > 0 else None
+        product = await session.get(Product, decision.product_id)
+        if product is None:
+            continue
+        variant = _variant_text(json.loads(claim.variant)) if claim is not None and claim.variant else ""
+        label = f"{product.code} {product.name}" + (f" ({variant})" if variant else "")
+        line = (
+            f"✅ {label} ×{decision.qty} added"
+            if decision.status == "held"
+            else f"⏳ {label} ×{decision.qty}: sold out, you are on the waitlist"
+        )
+        cart = await fetch_cart(session, decision.page_id, decision.psid)
+        text = f"{line}\n\n{cart_summary(cart)}"
+        for part, message in enumerate(render_text(text)):
+            await enqueue_message(
+                session,
+                key=f"pick-result:{decision.key}:{part}",
+                page_id=decision.page_id,
+                psid=decision.psid,
+                message=message,
+            )
+        sent += 1
+    return sent
 
 
 async def _settle_comment(session: AsyncSession, comment_id: str) -> bool:

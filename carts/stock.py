@@ -39,8 +39,12 @@ def arrival_key(stream_id: str, position: int) -> str:
 @dataclass(frozen=True)
 class ClaimDecision:
     claim_id: int
+    key: str
     comment_id: str
+    page_id: str
     psid: str
+    product_id: int
+    source: str  # comment | messenger
     status: str  # held | waitlisted
     qty: int
 
@@ -95,13 +99,37 @@ async def allocate(
                         created_at=now,
                     )
                 )
-                decisions.append(ClaimDecision(-1, claim.comment_id, claim.psid, "waitlisted", claim.qty - granted))
+                decisions.append(
+                    ClaimDecision(
+                        -1,
+                        f"{claim.key}:waitlist",
+                        claim.comment_id,
+                        claim.page_id,
+                        claim.psid,
+                        claim.product_id,
+                        claim.source,
+                        "waitlisted",
+                        claim.qty - granted,
+                    )
+                )
                 claim.qty = granted
             claim.status = "held"
             claim.expires_at = now + timedelta(minutes=claim.hold_minutes)
             product.held += granted
         session.add(claim)
-        decisions.append(ClaimDecision(claim.id or -1, claim.comment_id, claim.psid, claim.status, claim.qty))
+        decisions.append(
+            ClaimDecision(
+                claim.id or -1,
+                claim.key,
+                claim.comment_id,
+                claim.page_id,
+                claim.psid,
+                claim.product_id,
+                claim.source,
+                claim.status,
+                claim.qty,
+            )
+        )
     session.add(product)
     await session.flush()
     return decisions

@@ -84,6 +84,7 @@ class StockClaim(SQLModel, table=True):
     qty: int
     arrival: str = Field(max_length=40)  # sortable: stream time, stream sequence, position in the delivery
     status: str = Field(default="pending", max_length=16)  # pending | held | waitlisted | released | sold
+    source: str = Field(default="comment", max_length=16)  # comment | messenger (a size picked in the chat)
     hold_minutes: int = 30
     expires_at: datetime | None = None
     decided_at: datetime | None = None

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import webhook_factory as wf
 from bot.app import build_dispatcher, redis_client, worker_settings
+from bot.cart_commands import EXPIRED_CHOICE
 from bot.comment_orders import Allocator
 from bot.db import create_engine, create_schema, session_factory, utcnow
 from bot.ingest import IngestStream
@@ -342,3 +343,84 @@ async def test_quick_comments_of_one_shopper_get_one_reply_with_the_size_questio
         "🛒 Cart: 1 item · HK$380",
     ]
     assert [q["title"] for q in message["quick_replies"]] == ["S", "M", "L"]
+
+
+async def chat_texts(stack: Stack, psid: str) -> list[str]:
+    return [
+        c["body"]["message"].get("text", "")
+        for c in await sends(stack)
+        if c["status"] == 200 and c["body"]["recipient"].get("id") == psid
+    ]
+
+
+async def test_the_shopper_picks_a_size_in_messenger_and_asks_for_the_cart(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions)
+    psid = "3000000000203"
+    await bot_stack.emulator.deliver_comment(PAGE_ID, "2000000000001", psid, "A+1 B+2", comment_id="2000000000001_920")
+
+    async def asked() -> bool:
+        return len(await private_replies(bot_stack)) == 1
+
+    await wait_until(asked, what="private reply with the size question")
+    [reply] = await private_replies(bot_stack)
+    size_l = next(q for q in reply["body"]["message"]["quick_replies"] if q["title"] == "L")
+    await bot_stack.emulator.deliver_message(PAGE_ID, psid, "L", quick_reply=size_l["payload"])
+
+    async def confirmed() -> bool:
+        return any("added" in t for t in await chat_texts(bot_stack, psid))
+
+    await wait_until(confirmed, what="size confirmed in Messenger")
+    assert (await chat_texts(bot_stack, psid))[0].splitlines() == [
+        "✅ B Linen shirt (L) ×2 added",
+        "",
+        "🛒 Cart: 3 items · HK$2,160",
+    ]
+
+    await bot_stack.emulator.deliver_message(PAGE_ID, psid, "L", quick_reply=size_l["payload"])  # tapped twice
+    await bot_stack.emulator.deliver_message(PAGE_ID, psid, "購物車")
+
+    async def carts_shown() -> bool:
+        return sum("Your cart" in t for t in await chat_texts(bot_stack, psid)) == 2
+
+    await wait_until(carts_shown, what="the cart, twice")
+    cart = [t for t in await chat_texts(bot_stack, psid) if "Your cart" in t][-1]
+    assert cart.splitlines() == [
+        "🛒 Your cart 購物車",
+        "• A Rose bouquet ×1  HK$380",
+        "• B Linen shirt (L) ×2  HK$1,780",
+        "Total 合計: HK$2,160",
+    ]
+    async with bot_stack.sessions() as session:
+        claims = await session.execute(select(func.count()).select_from(StockClaim).where(StockClaim.psid == psid))
+        assert claims.scalar_one() == 2  # the second tap claimed nothing more
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "PICK:v1:2000000000001_999:B:size=L",  # a comment the shopper never made
+        "PICK:v1:2000000000001_930:B:size=XXL",  # a size the product does not have
+        "PICK:v1:2000000000001_930:Z:size=L",  # an item that did not need a size
+        "PICK:v0:2000000000001_930:B:size=L",
+    ],  # an old payload version
+)
+async def test_an_old_or_forged_choice_gets_a_friendly_answer(bot_stack: Stack, payload: str) -> None:
+    await seed_shop(bot_stack.sessions)
+    psid = "3000000000204"
+    await bot_stack.emulator.deliver_comment(PAGE_ID, "2000000000001", psid, "B+1", comment_id="2000000000001_930")
+    await wait_until(lambda: _has_private_reply(bot_stack), what="private reply")
+    await bot_stack.emulator.deliver_message(PAGE_ID, psid, "L", quick_reply=payload)
+
+    async def answered() -> bool:
+        return len(await chat_texts(bot_stack, psid)) >= 1
+
+    await wait_until(answered, what="an answer")
+    texts = await chat_texts(bot_stack, psid)
+    assert texts == [EXPIRED_CHOICE]
+    async with bot_stack.sessions() as session:
+        claims = await session.execute(select(func.count()).select_from(StockClaim).where(StockClaim.psid == psid))
+        assert claims.scalar_one() == 0
+
+
+async def _has_private_reply(stack: Stack) -> bool:
+    return len(await private_replies(stack)) == 1

@@ -1,0 +1,155 @@
+"""Cart commands in Messenger: `cart` / `購物車` (or the View cart button) and picking a size or colour.
+
+A picked option arrives as a quick reply whose payload carries the comment, the product and the choices
+so far (`bot.cart_replies`); it is checked against the comment the shopper really made and the product's
+real options, so an old or forged payload gets a friendly answer and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from bot.cart_replies import VIEW_CART_PAYLOAD, Pick, parse_pick_payload, pick_payload, render_cart
+from bot.db import utcnow
+from bot.events import EventKind, MessageEvent, PostbackEvent
+from bot.outbox import OutboxNotifier, enqueue_message
+from bot.render import QuickReply, render_text
+from bot.router import HandlerContext, Router
+from bot.tables import CommentLog
+from carts.repository import fetch_cart
+from carts.stock import arrival_key
+from carts.tables import Campaign, CampaignProduct, Product, StockClaim
+from parsers.normalize import normalize_text
+
+CART_WORDS = frozenset({"cart", "my cart", "view cart", "購物車", "购物车", "我的購物車", "睇購物車"})
+EXPIRED_CHOICE = "Sorry, that choice is no longer available. Please comment the code again. 選項已失效，請再留言一次。"
+
+
+def _wake(ctx: HandlerContext) -> None:
+    notifier = ctx.services.get("outbox_notifier")
+    if isinstance(notifier, OutboxNotifier):
+        ctx.later(notifier.wake)
+
+
+async def _send(ctx: HandlerContext, key: str, page_id: str, psid: str, messages: list[dict]) -> None:
+    for part, message in enumerate(messages):
+        await enqueue_message(ctx.session, key=f"{key}:{part}", page_id=page_id, psid=psid, message=message)
+    _wake(ctx)
+
+
+def is_cart_request(event: MessageEvent | PostbackEvent, _ctx: HandlerContext) -> bool:
+    if isinstance(event, PostbackEvent):
+        return event.payload == VIEW_CART_PAYLOAD
+    if event.quick_reply_payload:
+        return event.quick_reply_payload == VIEW_CART_PAYLOAD
+    return normalize_text(event.text or "").strip(" ?？!！.。") in CART_WORDS
+
+
+async def handle_cart(event: MessageEvent | PostbackEvent, ctx: HandlerContext) -> None:
+    cart = await fetch_cart(ctx.session, event.page_id, event.sender_id)
+    await _send(ctx, f"cart:{event.key}", event.page_id, event.sender_id, render_cart(cart))
+
+
+def pick_filter(event: MessageEvent, _ctx: HandlerContext) -> dict[str, Pick | None] | bool:
+    payload = event.quick_reply_payload or ""
+    if not payload.startswith("PICK:"):
+        return False
+    return {"pick": parse_pick_payload(payload)}
+
+
+async def handle_pick(event: MessageEvent, ctx: HandlerContext, pick: Pick | None) -> None:
+    """The shopper chose an option for an item of their comment: ask the next option, or claim the stock."""
+    key = f"pick:{event.key}"
+    found = await _pick_target(ctx, event, pick) if pick is not None else None
+    if found is None:
+        await _send(ctx, key, event.page_id, event.sender_id, render_text(EXPIRED_CHOICE))
+        return
+    assert pick is not None
+    item, product, campaign = found
+    options = json.loads(product.variants)
+    missing = [name for name in options if name not in pick.chosen]
+    if missing:
+        option = missing[0]
+        replies = [
+            QuickReply(value[:20], pick_payload(pick.comment_id, pick.code, {**pick.chosen, option: value}))
+            for value in options[option][:13]
+        ]
+        await _send(
+            ctx,
+            key,
+            event.page_id,
+            event.sender_id,
+            render_text(f"{pick.code} {product.name}: which {option}?", replies),
+        )
+        return
+    variant = json.dumps(pick.chosen, sort_keys=True, ensure_ascii=False)
+    claim_key = f"{pick.comment_id}:{product.id}:{variant}"
+    exists = (await ctx.session.execute(select(StockClaim.id).where(StockClaim.key == claim_key))).first()
+    if exists:
+        cart = await fetch_cart(ctx.session, event.page_id, event.sender_id)
+        await _send(ctx, key, event.page_id, event.sender_id, render_cart(cart))  # tapped twice: show the cart
+        return
+    now = utcnow()
+    ctx.session.add(
+        StockClaim(
+            key=claim_key,
+            campaign_id=campaign.id,
+            product_id=product.id,
+            page_id=event.page_id,
+            psid=event.sender_id,
+            comment_id=pick.comment_id,
+            variant=variant,
+            qty=int(item.get("qty") or 1),
+            arrival=arrival_key(ctx.stream_id or "0-0", ctx.position),
+            source="messenger",
+            hold_minutes=campaign.hold_minutes,
+            created_at=now,
+        )
+    )
+    # The allocator decides it in arrival order and answers in this chat (the tap opened the window).
+
+
+async def _pick_target(ctx: HandlerContext, event: MessageEvent, pick: Pick) -> tuple[dict, Product, Campaign] | None:
+    """The shopper's own comment, its item still waiting for an option, and valid choices; else None."""
+    log_row = (
+        await ctx.session.execute(
+            select(CommentLog).where(
+                CommentLog.comment_id == pick.comment_id,
+                CommentLog.verb == "add",
+                CommentLog.author_id == event.sender_id,
+                CommentLog.page_id == event.page_id,
+            )
+        )
+    ).scalar_one_or_none()
+    if log_row is None:
+        return None
+    items = json.loads(log_row.detail or "{}").get("items", [])
+    item = next((i for i in items if i.get("code") == pick.code and i.get("outcome") == "needs_variant"), None)
+    if item is None or not item.get("product_id"):
+        return None
+    row = (
+        await ctx.session.execute(
+            select(Product, Campaign)
+            .join(CampaignProduct, CampaignProduct.product_id == Product.id)
+            .join(Campaign, Campaign.id == CampaignProduct.campaign_id)
+            .where(Product.id == item["product_id"], Campaign.post_id == log_row.post_id, Product.active.is_(True))
+        )
+    ).first()
+    if row is None:
+        return None
+    product, campaign = row
+    options = json.loads(product.variants)
+    if any(name not in options or value not in options[name] for name, value in pick.chosen.items()):
+        return None  # a value this product does not have: forged, or the catalog changed
+    if not campaign.starts_at <= utcnow() < campaign.ends_at:
+        return None
+    return item, product, campaign
+
+
+def build_cart_router() -> Router:
+    router = Router("cart")
+    router.register(handle_pick, pick_filter, kinds=[EventKind.MESSAGE], name="pick_option")
+    router.register(handle_cart, is_cart_request, kinds=[EventKind.MESSAGE, EventKind.POSTBACK], name="show_cart")
+    return router
