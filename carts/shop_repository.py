@@ -2,11 +2,12 @@
 
 Repository module (talks SQL, in the caller's transaction; the caller commits or rolls back):
 
-- `apply_shop(session, shop)` makes the tables match a `config.shop_file.ShopConfig`: products upserted by
-  code (matched case-insensitively, like shoppers' codes), products missing from the file set inactive
-  (never deleted: orders refer to them), campaigns upserted by key, campaign products made to match.
-  Campaigns missing from the file are ended (their `ends_at` moved to now): they may have carts and orders,
-  so they stay. Loading the same file twice changes nothing.
+- `apply_shop(session, shop)` makes the tables match a `config.shop_file.ShopConfig`: the shop's name and
+  currency in the one `shop_info` row (its time zone and default Page only shape the campaigns), products
+  upserted by code (matched case-insensitively, like shoppers' codes), products missing from the file set
+  inactive (never deleted: orders refer to them), campaigns upserted by key, campaign products made to
+  match. Campaigns missing from the file are ended (their `ends_at` moved to now): they may have carts and
+  orders, so they stay. Loading the same file twice changes nothing.
 - Stock: `held` and `sold` belong to the stock code and are never written here. A new `stock` is written
   by a conditional UPDATE (`WHERE held + sold <= :stock`), so even a hold that lands between our read and
   our write cannot end up above stock (invariant 3); a stock below `held + sold` is refused with
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import utcnow
 from carts.tables import Campaign, CampaignProduct, Product
+from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
 from config.shop_file import CampaignConfig, ShopConfig
 from parsers.order_comment import code_key
 
@@ -111,18 +113,20 @@ class ShopChanges:
 
     products: ChangeCounts
     campaigns: ChangeCounts
+    shop: ChangeCounts = ChangeCounts()  # the shop_info row: created, updated or unchanged
 
     @property
     def changed(self) -> bool:
-        return any(c.created or c.updated or c.deactivated for c in (self.products, self.campaigns))
+        return any(c.created or c.updated or c.deactivated for c in (self.shop, self.products, self.campaigns))
 
     def to_dict(self) -> dict[str, dict[str, int]]:
-        return {"products": self.products.to_dict(), "campaigns": self.campaigns.to_dict()}
+        return {"shop": self.shop.to_dict(), "products": self.products.to_dict(), "campaigns": self.campaigns.to_dict()}
 
     def summary_lines(self) -> list[str]:
         """One line per kind, for the command line."""
-        p, c = self.products, self.campaigns
+        s, p, c = self.shop, self.products, self.campaigns
         return [
+            f"shop: {s.created} created, {s.updated} updated, {s.unchanged} unchanged",
             f"products: {p.created} created, {p.updated} updated, {p.unchanged} unchanged, {p.deactivated} deactivated",
             f"campaigns: {c.created} created, {c.updated} updated, {c.unchanged} unchanged, {c.deactivated} ended",
         ]
@@ -160,6 +164,7 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
     rows = (await session.execute(select(Product).order_by(Product.id).with_for_update())).scalars().all()
     by_key = {code_key(row.code): row for row in rows}
     _refuse_stock_below_committed(shop, by_key)
+    shop_counts = await _apply_shop_row(session, shop, now)
 
     created = updated = unchanged = deactivated = 0
     product_ids: dict[str, int] = {}
@@ -200,7 +205,18 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
     product_ids.update({new.code: new.id for new in new_products if new.id is not None})
     product_counts = ChangeCounts(created, updated, unchanged, deactivated)
     campaign_counts = await _apply_campaigns(session, shop.campaigns, product_ids, now)
-    return ShopChanges(products=product_counts, campaigns=campaign_counts)
+    return ShopChanges(products=product_counts, campaigns=campaign_counts, shop=shop_counts)
+
+
+async def _apply_shop_row(session: AsyncSession, shop: ShopConfig, now: datetime) -> ChangeCounts:
+    row = await session.get(ShopRow, 1, with_for_update=True)
+    if row is None:
+        session.add(ShopRow(id=1, name=shop.shop.name, currency=shop.shop.currency, updated_at=now))
+        return ChangeCounts(created=1)
+    if (row.name, row.currency) == (shop.shop.name, shop.shop.currency):
+        return ChangeCounts(unchanged=1)
+    row.name, row.currency, row.updated_at = shop.shop.name, shop.shop.currency, now
+    return ChangeCounts(updated=1)
 
 
 def _refuse_stock_below_committed(shop: ShopConfig, by_key: Mapping[str, Product]) -> None:

@@ -38,6 +38,7 @@ def test_loads_the_sample_then_changes_nothing(data_dir: Path, capsys: pytest.Ca
     out, err = capsys.readouterr()
     assert out.splitlines() == [
         f"Blossom Florist & Boutique 花漾小店 (HKD, Asia/Hong_Kong) from {SAMPLE}",
+        "shop: 1 created, 0 updated, 0 unchanged",
         "products: 8 created, 0 updated, 0 unchanged, 0 deactivated",
         "campaigns: 2 created, 0 updated, 0 unchanged, 0 ended",
     ]
@@ -46,6 +47,7 @@ def test_loads_the_sample_then_changes_nothing(data_dir: Path, capsys: pytest.Ca
 
     assert main([str(SAMPLE)]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [
+        "shop: 0 created, 0 updated, 1 unchanged",
         "products: 0 created, 0 updated, 8 unchanged, 0 deactivated",
         "campaigns: 0 created, 0 updated, 2 unchanged, 0 ended",
     ]
@@ -124,5 +126,5 @@ def test_as_a_process(tmp_path: Path) -> None:
     missing = subprocess.run([*command, "nope.yaml"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
 
     assert (ok.returncode, ok.stderr) == (0, "")
-    assert ok.stdout.splitlines()[1] == "products: 8 created, 0 updated, 0 unchanged, 0 deactivated"
+    assert ok.stdout.splitlines()[2] == "products: 8 created, 0 updated, 0 unchanged, 0 deactivated"
     assert (missing.returncode, missing.stdout, missing.stderr) == (2, "", "plusone load: nope.yaml: no such file\n")

@@ -107,11 +107,13 @@ async def test_put_shop_round_trip(client: Client, sample_text: str) -> None:
             "timezone": "Asia/Hong_Kong",
         },
         "changes": {
+            "shop": {"created": 1, "updated": 0, "unchanged": 0, "deactivated": 0},
             "products": {"created": 8, "updated": 0, "unchanged": 0, "deactivated": 0},
             "campaigns": {"created": 2, "updated": 0, "unchanged": 0, "deactivated": 0},
         },
     }
     assert again["changes"] == {
+        "shop": {"created": 0, "updated": 0, "unchanged": 1, "deactivated": 0},
         "products": {"created": 0, "updated": 0, "unchanged": 8, "deactivated": 0},
         "campaigns": {"created": 0, "updated": 0, "unchanged": 2, "deactivated": 0},
     }

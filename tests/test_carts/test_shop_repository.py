@@ -30,6 +30,7 @@ from carts.shop_repository import (
     product_to_dict,
 )
 from carts.tables import Campaign, CampaignProduct, Product
+from carts.tables import ShopInfo as ShopRow
 from config.shop_file import ShopConfig, load_shop_file, parse_shop_text
 
 SAMPLE = Path(__file__).parents[2] / "config" / "samples" / "demo_shop.yaml"
@@ -72,10 +73,10 @@ async def load(sessions: async_sessionmaker[AsyncSession], shop: ShopConfig | st
 
 
 async def snapshot(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[object, ...]]:
-    """Every row of the three tables, as plain tuples."""
+    """Every row of the shop's tables, as plain tuples."""
     async with sessions() as session:
         rows: list[tuple[object, ...]] = []
-        for table in ("product", "campaign", "campaign_product"):
+        for table in ("shop_info", "product", "campaign", "campaign_product"):
             rows += [tuple(row) for row in (await session.execute(text(f"SELECT * FROM {table} ORDER BY id"))).all()]
         return rows
 
@@ -99,10 +100,15 @@ async def product(sessions: async_sessionmaker[AsyncSession], code: str) -> Prod
 async def test_first_load_creates_everything(sessions: async_sessionmaker[AsyncSession]) -> None:
     changes = await load(sessions, SHOP)
 
-    assert changes == ShopChanges(products=ChangeCounts(created=3), campaigns=ChangeCounts(created=1))
+    assert changes == ShopChanges(
+        products=ChangeCounts(created=3), campaigns=ChangeCounts(created=1), shop=ChangeCounts(created=1)
+    )
     async with sessions() as session:
         products = await fetch_products(session)
         (campaign,) = await fetch_campaigns(session)
+        shop_row = await session.get(ShopRow, 1)
+    assert shop_row is not None
+    assert (shop_row.name, shop_row.currency) == ("Blossom", "HKD")
     assert product_to_dict(products[0]) | {"created_at": None, "updated_at": None} == {
         "code": "A",
         "name": "Floral wrap dress",
@@ -133,7 +139,9 @@ async def test_loading_the_same_file_twice_changes_nothing(sessions: async_sessi
 
     changes = await load(sessions, shop)
 
-    assert changes == ShopChanges(products=ChangeCounts(unchanged=8), campaigns=ChangeCounts(unchanged=2))
+    assert changes == ShopChanges(
+        products=ChangeCounts(unchanged=8), campaigns=ChangeCounts(unchanged=2), shop=ChangeCounts(unchanged=1)
+    )
     assert not changes.changed
     assert await snapshot(sessions) == before  # not even updated_at moved
 
@@ -163,7 +171,8 @@ async def test_stock_below_held_and_sold_is_refused_and_nothing_applied(
     before = await snapshot(sessions)
     # Other changes in the same file, before and after the refused product, must not land either.
     changed = (
-        SHOP.replace("Floral wrap dress", "Wrap dress")
+        SHOP.replace("name: Blossom,", "name: Blossom Florist,")
+        .replace("Floral wrap dress", "Wrap dress")
         .replace("price: 890.5, stock: 5", "price: 890.5, stock: 3")
         .replace("Christmas live sale", "Xmas")
     )
@@ -294,3 +303,17 @@ async def test_patch_stock_is_conditional_on_held_and_sold(sessions: async_sessi
         updated = await apply_product_fields(session, found, {"stock": 6, "price": Decimal("99.9")})
     assert (updated.stock, updated.held, updated.sold, updated.price) == (6, 5, 1, Decimal("99.90"))
     assert json.loads(updated.variants) == {"size": ["S", "M", "L"]}
+
+
+async def test_shop_name_and_currency_updated(sessions: async_sessionmaker[AsyncSession]) -> None:
+    await load(sessions, SHOP)
+
+    changes = await load(sessions, SHOP.replace("name: Blossom, currency: HKD", "name: Blossom 花店, currency: MOP"))
+
+    assert changes == ShopChanges(
+        products=ChangeCounts(unchanged=3), campaigns=ChangeCounts(unchanged=1), shop=ChangeCounts(updated=1)
+    )
+    async with sessions() as session:
+        row = await session.get(ShopRow, 1)
+    assert row is not None
+    assert (row.name, row.currency) == ("Blossom 花店", "MOP")
