@@ -23,12 +23,21 @@ from bot.cart_replies import CommentResult, ItemResult, cart_summary, render_com
 from bot.db import utcnow
 from bot.events import CommentEvent, CommentVerb
 from bot.ingest import IngestStream
+from bot.messaging_rules import STANDARD_WINDOW
 from bot.outbox import OutboxNotifier, enqueue_message, enqueue_private_reply
 from bot.render import render_text
 from bot.router import HandlerContext
-from bot.tables import CommentLog, OutboxMessage
+from bot.tables import CommentLog, Conversation, OutboxMessage
 from carts.repository import fetch_cart, fetch_claims_of_comment
-from carts.stock import END_OF_STREAM, ClaimDecision, allocate, arrival_key, products_with_pending_claims
+from carts.stock import (
+    END_OF_STREAM,
+    ClaimDecision,
+    allocate,
+    arrival_key,
+    expire_holds,
+    holds_to_remind,
+    products_with_pending_claims,
+)
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from parsers.order_comment import CatalogEntry, OrderParser
 
@@ -347,6 +356,17 @@ class Allocator:
         watermark = END_OF_STREAM if watermark_id is None else arrival_key(watermark_id, 0)
         decided = 0
         async with self.sessions() as session, session.begin():
+            now = utcnow()
+            replies = 0
+            for change in await expire_holds(session, now):
+                replies += await _tell_about_hold(session, change, now)
+            for claim in await holds_to_remind(session, REMIND_BEFORE, now):
+                if claim.expires_at is not None and claim.expires_at - now <= min(
+                    REMIND_BEFORE, timedelta(minutes=claim.hold_minutes / 2)
+                ):
+                    claim.reminded_at = now
+                    session.add(claim)
+                    replies += await _tell_about_hold(session, _reminder(claim), now)
             comments: set[str] = set()
             picks: list[ClaimDecision] = []
             for product_id in await products_with_pending_claims(session, watermark):
@@ -356,7 +376,6 @@ class Allocator:
                     else:
                         comments.add(decision.comment_id)
                     decided += 1
-            replies = 0
             for comment_id in comments:
                 if await _settle_comment(session, comment_id):
                     replies += await queue_comment_reply(session, comment_id) is not None
@@ -364,6 +383,61 @@ class Allocator:
         if replies and self.notifier is not None:
             await self.notifier.wake()
         return decided
+
+
+REMIND_BEFORE = timedelta(minutes=10)
+_HOLD_NEWS = {
+    "promoted": "🎉 Good news! {label} ×{qty} is now in your cart, from the waitlist. 已為你保留！",
+    "expired": "⌛ Your hold on {label} ×{qty} has run out and it was released. 保留時間已過。",
+    "reminder": "⏰ {label} ×{qty} is held for you for a few more minutes. 保留時間快到了。",
+}
+
+
+def _reminder(claim: StockClaim) -> ClaimDecision:
+    return ClaimDecision(
+        claim.id or -1,
+        claim.key,
+        claim.comment_id,
+        claim.page_id,
+        claim.psid,
+        claim.product_id,
+        claim.source,
+        "reminder",
+        claim.qty,
+    )
+
+
+async def _window_open(session: AsyncSession, page_id: str, psid: str, now: datetime) -> bool:
+    """Whether the shopper wrote to the Page in the last 24 hours (else Meta allows no message)."""
+    last = (
+        await session.execute(
+            select(Conversation.last_user_at).where(Conversation.page_id == page_id, Conversation.psid == psid)
+        )
+    ).scalar_one_or_none()
+    return last is not None and now - last <= STANDARD_WINDOW
+
+
+async def _tell_about_hold(session: AsyncSession, change: ClaimDecision, now: datetime) -> int:
+    """Tell the shopper their hold changed, when Meta allows a message (else the trail shows it)."""
+    if not await _window_open(session, change.page_id, change.psid, now):
+        return 0
+    product = await session.get(Product, change.product_id)
+    if product is None:
+        return 0
+    claim = await session.get(StockClaim, change.claim_id) if change.claim_id > 0 else None
+    variant = _variant_text(json.loads(claim.variant)) if claim is not None and claim.variant else ""
+    label = f"{product.code} {product.name}" + (f" ({variant})" if variant else "")
+    cart = await fetch_cart(session, change.page_id, change.psid)
+    text = _HOLD_NEWS[change.status].format(label=label, qty=change.qty) + f"\n\n{cart_summary(cart)}"
+    for part, message in enumerate(render_text(text)):
+        await enqueue_message(
+            session,
+            key=f"hold-{change.status}:{change.key}:{now.timestamp():.0f}:{part}",
+            page_id=change.page_id,
+            psid=change.psid,
+            message=message,
+        )
+    return 1
 
 
 async def _answer_picks(session: AsyncSession, picks: list[ClaimDecision]) -> int:

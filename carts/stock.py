@@ -140,3 +140,110 @@ async def products_with_pending_claims(session: AsyncSession, watermark: str) ->
         select(StockClaim.product_id).where(StockClaim.status == "pending", StockClaim.arrival < watermark).distinct()
     )
     return sorted(rows.scalars().all())
+
+
+async def expire_holds(session: AsyncSession, now: datetime | None = None) -> list[ClaimDecision]:
+    """Release holds whose time ran out, then give the freed units to the waitlist, oldest first."""
+    now = now or utcnow()
+    expired = (
+        (
+            await session.execute(
+                select(StockClaim)
+                .where(StockClaim.status == "held", StockClaim.expires_at < now)
+                .order_by(StockClaim.product_id, StockClaim.arrival)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    decisions: list[ClaimDecision] = []
+    freed: set[int] = set()
+    for claim in expired:
+        product = (
+            await session.execute(select(Product).where(Product.id == claim.product_id).with_for_update())
+        ).scalar_one()
+        product.held -= claim.qty
+        claim.status, claim.decided_at = "expired", now
+        session.add_all([product, claim])
+        freed.add(claim.product_id)
+        decisions.append(_decision(claim, "expired"))
+    for product_id in sorted(freed):
+        decisions += await promote_waitlist(session, product_id, now)
+    await session.flush()
+    return decisions
+
+
+async def promote_waitlist(session: AsyncSession, product_id: int, now: datetime | None = None) -> list[ClaimDecision]:
+    """Units free again go to waitlisted claims in arrival order (each whole, or split as at first)."""
+    now = now or utcnow()
+    product = (await session.execute(select(Product).where(Product.id == product_id).with_for_update())).scalar_one()
+    waiting = (
+        (
+            await session.execute(
+                select(StockClaim)
+                .where(StockClaim.product_id == product_id, StockClaim.status == "waitlisted")
+                .order_by(StockClaim.arrival, StockClaim.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    decisions: list[ClaimDecision] = []
+    for claim in waiting:
+        available = claim.qty if product.stock is None else max(product.stock - product.held - product.sold, 0)
+        if available <= 0:
+            break  # the first in line is not skipped for a smaller order behind it
+        granted = min(available, claim.qty)
+        if granted < claim.qty:
+            session.add(
+                StockClaim(
+                    key=f"{claim.key}:{now.timestamp():.0f}",
+                    campaign_id=claim.campaign_id,
+                    product_id=claim.product_id,
+                    page_id=claim.page_id,
+                    psid=claim.psid,
+                    comment_id=claim.comment_id,
+                    variant=claim.variant,
+                    qty=claim.qty - granted,
+                    arrival=claim.arrival,
+                    status="waitlisted",
+                    source=claim.source,
+                    hold_minutes=claim.hold_minutes,
+                    decided_at=now,
+                    created_at=now,
+                )
+            )
+            claim.qty = granted
+        claim.status, claim.decided_at = "held", now
+        claim.expires_at = now + timedelta(minutes=claim.hold_minutes)
+        product.held += granted
+        session.add(claim)
+        decisions.append(_decision(claim, "promoted"))
+    session.add(product)
+    await session.flush()
+    return decisions
+
+
+def _decision(claim: StockClaim, status: str) -> ClaimDecision:
+    return ClaimDecision(
+        claim.id or -1,
+        claim.key,
+        claim.comment_id,
+        claim.page_id,
+        claim.psid,
+        claim.product_id,
+        claim.source,
+        status,
+        claim.qty,
+    )
+
+
+async def holds_to_remind(session: AsyncSession, before: timedelta, now: datetime | None = None) -> list[StockClaim]:
+    """Holds that run out within `before` and whose shopper was not reminded yet."""
+    now = now or utcnow()
+    rows = await session.execute(
+        select(StockClaim).where(
+            StockClaim.status == "held", StockClaim.reminded_at.is_(None), StockClaim.expires_at < now + before
+        )
+    )
+    return list(rows.scalars())

@@ -72,7 +72,10 @@ class StockClaim(SQLModel, table=True):
     """
 
     __tablename__ = "stock_claim"
-    __table_args__ = (Index("ix_stock_claim_pending", "product_id", "status", "arrival"),)
+    __table_args__ = (
+        Index("ix_stock_claim_pending", "product_id", "status", "arrival"),
+        Index("ix_stock_claim_expiry", "status", "expires_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=400, unique=True)  # comment id + item: a replayed comment claims nothing twice
     campaign_id: int = Field(foreign_key="campaign.id")
@@ -83,10 +86,11 @@ class StockClaim(SQLModel, table=True):
     variant: str = Field(default="", max_length=400)  # canonical JSON of the chosen options, "" for none
     qty: int
     arrival: str = Field(max_length=40)  # sortable: stream time, stream sequence, position in the delivery
-    status: str = Field(default="pending", max_length=16)  # pending | held | waitlisted | released | sold
+    status: str = Field(default="pending", max_length=16)  # pending | held | waitlisted | expired | released | sold
     source: str = Field(default="comment", max_length=16)  # comment | messenger (a size picked in the chat)
     hold_minutes: int = 30
     expires_at: datetime | None = None
+    reminded_at: datetime | None = None  # told the hold runs out soon
     decided_at: datetime | None = None
     created_at: datetime
 

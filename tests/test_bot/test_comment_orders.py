@@ -25,10 +25,11 @@ from bot.redis_keys import RedisKeys
 from bot.router import Dispatcher, HandlerContext
 from bot.tables import CommentLog
 from bot.worker import Worker
+from carts.stock import expire_holds
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from config.settings import Settings
 from tests.conftest import PAGE_ID, make_settings, wait_until
-from tests.test_bot.stack import Stack, sends
+from tests.test_bot.stack import Stack, sends, shopper_writes
 
 POST = f"{PAGE_ID}_2000000000001"
 
@@ -314,11 +315,15 @@ async def test_a_shopper_comments_and_gets_one_private_reply_with_the_cart(bot_s
         "",
         "🛒 Cart: 3 items · HK$2,160",
     ]
-    async with bot_stack.sessions() as session:
-        log = (
-            await session.execute(select(CommentLog).where(CommentLog.comment_id == "2000000000001_901"))
-        ).scalar_one()
-    assert (log.outcome, log.reply_status) == ("added", "sent")
+
+    async def recorded() -> bool:  # the sender records the outcome just after Meta answered
+        async with bot_stack.sessions() as session:
+            log = (
+                await session.execute(select(CommentLog).where(CommentLog.comment_id == "2000000000001_901"))
+            ).scalar_one()
+        return (log.outcome, log.reply_status) == ("added", "sent")
+
+    await wait_until(recorded, what="the comment trail shows the reply was sent")
 
 
 async def test_quick_comments_of_one_shopper_get_one_reply_with_the_size_question(bot_stack: Stack) -> None:
@@ -424,3 +429,71 @@ async def test_an_old_or_forged_choice_gets_a_friendly_answer(bot_stack: Stack, 
 
 async def _has_private_reply(stack: Stack) -> bool:
     return len(await private_replies(stack)) == 1
+
+
+async def set_stock(sessions: async_sessionmaker[AsyncSession], code: str, stock: int) -> None:
+    async with sessions() as session, session.begin():
+        product = (await session.execute(select(Product).where(Product.code == code))).scalar_one()
+        product.stock = stock
+
+
+async def expire_hold_of(sessions: async_sessionmaker[AsyncSession], psid: str) -> None:
+    async with sessions() as session, session.begin():
+        for claim in (
+            await session.execute(select(StockClaim).where(StockClaim.psid == psid, StockClaim.status == "held"))
+        ).scalars():
+            claim.expires_at = utcnow() - timedelta(seconds=1)
+
+
+async def test_an_expired_hold_goes_to_the_waitlist_in_arrival_order(shop: Shop) -> None:
+    await set_stock(shop.sessions, "A", 1)
+    for shopper, text in [(1, "A+1"), (2, "A+2"), (3, "A+1")]:
+        await shop.stream.append(comment(shopper, text))
+
+    async def settled() -> bool:
+        return await all_decided(shop, 3)
+
+    await run_workers(shop, 1, settled)
+    await expire_hold_of(shop.sessions, "1")
+    async with shop.sessions() as session, session.begin():
+        changes = await expire_holds(session)
+    assert [(c.psid, c.status, c.qty) for c in changes] == [("1", "expired", 1), ("2", "promoted", 1)]
+    async with shop.sessions() as session:
+        rows = (
+            await session.execute(
+                select(StockClaim.psid, StockClaim.status, StockClaim.qty).order_by(
+                    StockClaim.arrival, StockClaim.status
+                )
+            )
+        ).all()
+    # Shopper 2 wanted 2 and gets the 1 unit freed (the rest still waits); shopper 3 is not served first.
+    assert [tuple(r) for r in rows] == [
+        ("1", "expired", 1),
+        ("2", "held", 1),
+        ("2", "waitlisted", 1),
+        ("3", "waitlisted", 1),
+    ]
+    product = await shop.product("A")
+    assert (product.held, product.stock) == (1, 1)
+
+
+async def test_a_waitlisted_shopper_who_chats_with_the_page_is_told_when_stock_frees_up(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions)
+    await set_stock(bot_stack.sessions, "A", 1)
+    first, second = "3000000000211", "3000000000212"
+    await bot_stack.emulator.deliver_comment(PAGE_ID, "2000000000001", first, "A+1", comment_id="2000000000001_941")
+    await shopper_writes(bot_stack, second, "hi")  # the second shopper is in Messenger with the Page
+    await bot_stack.emulator.deliver_comment(PAGE_ID, "2000000000001", second, "A+1", comment_id="2000000000001_942")
+
+    async def both_answered() -> bool:
+        return len(await private_replies(bot_stack)) == 2
+
+    await wait_until(both_answered, what="both private replies")
+    await expire_hold_of(bot_stack.sessions, first)
+
+    async def told() -> bool:
+        return any("Good news" in t for t in await chat_texts(bot_stack, second))
+
+    await wait_until(told, what="the waitlisted shopper is told")
+    news = next(t for t in await chat_texts(bot_stack, second) if "Good news" in t)
+    assert news.splitlines()[-1] == "🛒 Cart: 1 item · HK$380"
