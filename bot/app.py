@@ -12,16 +12,19 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import redis
 from aiohttp import web
 from pydantic import SecretStr
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.driver_info import DriverInfo
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import ops_api, webhook
+from bot import ops_api, shop_api, webhook
 from bot.app_keys import ENGINE, GRAPH, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
 from bot.cart_commands import build_cart_router
 from bot.comment_orders import Allocator, CommentOrders
@@ -36,9 +39,12 @@ from bot.recorders import ConversationRecorder, record_comment
 from bot.redis_keys import RedisKeys
 from bot.replies import ReplyTexts, build_reply_router
 from bot.router import Dispatcher, Router
-from bot.subscriptions import SubscriptionKeeper
+from bot.subscriptions import REQUIRED_FIELDS, SubscriptionKeeper
 from bot.worker import Worker, WorkerSettings
+from carts.shop_repository import apply_shop
+from carts.tables import Product
 from config.settings import Settings
+from config.shop_file import load_shop_file
 
 log = logging.getLogger(__name__)
 
@@ -160,21 +166,18 @@ async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
     The emulator plays Meta: it delivers the shopper's messages and comments to our webhook (signed with
     our app secret), answers our Send API calls, and records what the shopper would have received.
     """
-    from bot.graph_emulator import DEMO_APP_ID, DEMO_PAGE_ID, DEMO_PAGE_TOKEN, GraphEmulator, demo_config
+    from bot.graph_emulator import DEMO_APP_ID, DEMO_PAGE_ID, GraphEmulator, demo_config
 
     settings = app[SETTINGS]
     assert settings.app_secret is not None
     app_id = settings.app_id or DEMO_APP_ID
     webhook_url = f"http://{local_address(settings.host)}:{settings.port}/webhook"
-    emulator = GraphEmulator(demo_config(settings.app_secret.get_secret_value(), webhook_url, app_id=app_id))
+    config = demo_config(settings.app_secret.get_secret_value(), webhook_url, app_id=app_id)
+    # The demo Page starts subscribed, as a set-up Page would be.
+    config.pages[DEMO_PAGE_ID] = replace(config.pages[DEMO_PAGE_ID], subscribed_fields=REQUIRED_FIELDS)
+    emulator = GraphEmulator(config)
     base_url = await emulator.start(host="127.0.0.1", port=settings.demo_emulator_port)
-    app[SETTINGS] = settings.model_copy(
-        update={
-            "graph_url": base_url.rstrip("/"),
-            "app_id": app_id,
-            "page_tokens": {DEMO_PAGE_ID: SecretStr(DEMO_PAGE_TOKEN)},
-        }
-    )
+    app[SETTINGS] = demo_settings(settings, base_url)
     marker = settings.data_dir / DEMO_EMULATOR_FILE
     await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
     await asyncio.to_thread(marker.write_text, base_url)
@@ -215,7 +218,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
     # In a thread: SQLAlchemy resolves the SQLite file path with blocking os calls.
-    engine = await asyncio.to_thread(create_engine, settings.sqlalchemy_url)
+    engine = await asyncio.to_thread(lambda: create_engine(settings.sqlalchemy_url))
     await create_schema(engine)
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
@@ -231,6 +234,25 @@ async def _stop(task: asyncio.Task[None], stop: Callable[[], None]) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+DEMO_SHOP = Path(__file__).resolve().parent.parent / "config" / "samples" / "demo_shop.yaml"
+
+
+async def demo_shop_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Demo mode with an empty catalog: load the sample shop, so comments like A+1 have something to buy."""
+    async with app[SESSIONS]() as session:
+        has_products = (await session.execute(select(Product.id).limit(1))).first() is not None
+    if not has_products:
+        shop = await asyncio.to_thread(load_shop_file, DEMO_SHOP)
+        async with app[SESSIONS]() as session, session.begin():
+            await apply_shop(session, shop)
+        log.warning(
+            "demo mode: loaded the sample shop %s (comment on post %s)",
+            DEMO_SHOP.name,
+            shop.campaigns[0].post_id if shop.campaigns else "-",
+        )
+    yield
 
 
 async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -268,10 +290,13 @@ def create_app(
     app[DISPATCHER] = dispatcher or build_dispatcher(settings)
     app.add_routes(webhook.routes)
     app.add_routes(ops_api.routes)
+    app.add_routes(shop_api.routes)
     if demo:
         app.cleanup_ctx.append(demo_ctx)  # first: the others read the settings it points at the emulator
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(database_ctx)
+    if demo:
+        app.cleanup_ctx.append(demo_shop_ctx)
     if run_worker:
         app.cleanup_ctx.append(worker_ctx)
     return app

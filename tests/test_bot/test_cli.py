@@ -82,9 +82,12 @@ def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
         wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", "server up")
         secrets_file = tmp_path / "data" / "secrets.toml"
         assert secrets_file.exists()
-        result = plusone("simulate", "comment", "--text", "A+1, B+1", "--wait", "0.5", env=env, cwd=tmp_path)
+        # The demo loads the sample shop: a comment on its campaign post is answered privately with the cart.
+        result = plusone("simulate", "comment", "--text", "A1+2", "--name", "Amy", env=env, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout)["webhook_status"] == 200
+        shown = json.loads(result.stdout)
+        assert shown["webhook_status"] == 200
+        assert shown["received"] == ["Hi Amy! 你好！\n✅ A1 Silk scarf ×2 added\n\n🛒 Cart: 2 items · HK$901"]
         result = plusone("simulate", "message", "--text", "營業時間？", env=env, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         shown = json.loads(result.stdout)
