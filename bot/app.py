@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import ops_api, shop_api, webhook
 from bot.app_keys import ENGINE, GRAPH, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
 from bot.cart_commands import build_cart_router
-from bot.comment_orders import Allocator, CommentOrders
+from bot.comment_orders import Allocator, CommentOrders, handle_live_video
 from bot.db import create_engine, create_schema, session_factory
 from bot.embedded_redis import EmbeddedRedis
 from bot.events import EventKind
@@ -59,6 +59,7 @@ def build_router(settings: Settings) -> Router:
     router = Router()
     orders = CommentOrders()
     router.register(orders.handle, orders.on_campaign_post, kinds=[EventKind.COMMENT], name="comment_orders")
+    router.register(handle_live_video, kinds=[EventKind.LIVE_VIDEO], name="live_video_campaign")
     router.include(build_cart_router())
     texts = ReplyTexts(settings.welcome_text, settings.fallback_text, timedelta(seconds=settings.fallback_cooldown_s))
     router.include(build_reply_router(texts))

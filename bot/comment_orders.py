@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cart_replies import CommentResult, ItemResult, cart_summary, render_comment_reply
 from bot.db import utcnow
-from bot.events import CommentEvent, CommentVerb
+from bot.events import CommentEvent, CommentVerb, LiveVideoEvent
 from bot.ingest import IngestStream
 from bot.messaging_rules import STANDARD_WINDOW
 from bot.outbox import OutboxNotifier, enqueue_message, enqueue_private_reply
@@ -70,6 +70,34 @@ class CampaignInfo:
         return self.starts_at <= at < self.ends_at
 
 
+async def handle_live_video(event: LiveVideoEvent, ctx: HandlerContext) -> None:
+    """A live video started: the Page's "next live" campaign that is open now takes it."""
+    if event.status.lower() not in {"live", "live_now"}:
+        return
+    now = utcnow()
+    campaign = (
+        (
+            await ctx.session.execute(
+                select(Campaign)
+                .where(
+                    Campaign.page_id == event.page_id,
+                    Campaign.next_live.is_(True),
+                    Campaign.live_video_id.is_(None),
+                    Campaign.starts_at <= now,
+                    Campaign.ends_at > now,
+                )
+                .order_by(Campaign.starts_at)
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if campaign is not None:
+        campaign.live_video_id = event.video_id
+        ctx.session.add(campaign)
+        log.info("campaign %s now sells on live video %s", campaign.key, event.video_id)
+
+
 class ItemOutcome:
     CLAIMED = "claimed"  # stock requested; the allocator says held or waitlisted
     NEEDS_VARIANT = "needs_variant"
@@ -85,9 +113,25 @@ class CommentOrders:
         self._parsers: dict[tuple[Any, ...], OrderParser] = {}
 
     async def fetch_campaign(self, session: AsyncSession, page_id: str, post_id: str) -> CampaignInfo | None:
-        campaign = (
-            await session.execute(select(Campaign).where(Campaign.page_id == page_id, Campaign.post_id == post_id))
-        ).scalar_one_or_none()
+        # A post's campaign, or a live video's: live comments name the video's post, `{page id}_{video id}`.
+        object_id = post_id.split("_", 1)[-1]
+        now = utcnow()
+        matches = (
+            (
+                await session.execute(
+                    select(Campaign)
+                    .where(
+                        Campaign.page_id == page_id,
+                        or_(Campaign.post_id == post_id, Campaign.live_video_id == object_id),
+                    )
+                    .order_by(Campaign.starts_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        # Several sales on one post over time: the one open now, else the latest (it answers "closed").
+        campaign = next((c for c in matches if c.starts_at <= now < c.ends_at), matches[-1] if matches else None)
         if campaign is None:
             return None
         rows = (

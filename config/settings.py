@@ -73,6 +73,8 @@ class Settings(BaseModel):
         max_length=1999,
     )
     fallback_cooldown_s: int = Field(default=6 * 3600, ge=0)
+    public_url: str | None = None  # where shoppers reach us (checkout links); default http://HOST:PORT
+    payment_secret: SecretStr | None = None  # signs POST /api/payments notifications (HMAC-SHA256)
     demo_emulator_port: int = Field(default=8090, ge=0, le=65535)  # 0: any free port
     key_prefix: str = Field(default="plusone", pattern=r"^[A-Za-z0-9_.-]+$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -497,3 +497,46 @@ async def test_a_waitlisted_shopper_who_chats_with_the_page_is_told_when_stock_f
     await wait_until(told, what="the waitlisted shopper is told")
     news = next(t for t in await chat_texts(bot_stack, second) if "Good news" in t)
     assert news.splitlines()[-1] == "🛒 Cart: 1 item · HK$380"
+
+
+async def test_a_next_live_campaign_sells_on_the_live_video_when_it_starts(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions)
+    now = utcnow()
+    async with bot_stack.sessions() as session, session.begin():
+        product = (await session.execute(select(Product).where(Product.code == "A"))).scalar_one()
+        live = Campaign(
+            key="tonight",
+            title="Tonight's live",
+            page_id=PAGE_ID,
+            next_live=True,
+            starts_at=now - timedelta(minutes=5),
+            ends_at=now + timedelta(hours=3),
+            hold_minutes=15,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(live)
+        await session.flush()
+        session.add(CampaignProduct(campaign_id=live.id, product_id=product.id, order_code="Rose"))  # type: ignore[arg-type]
+    payload = {
+        "object": "page",
+        "entry": [
+            {
+                "id": PAGE_ID,
+                "time": 1,
+                "changes": [{"field": "live_videos", "value": {"id": "7770001", "status": "live"}}],
+            }
+        ],
+    }
+    assert (await bot_stack.emulator.deliver_raw(payload))["status"] == 200
+    # A viewer's comment on the live video (its post id is the Page id and the video id).
+    await bot_stack.emulator.deliver_comment(
+        PAGE_ID, f"{PAGE_ID}_7770001", "3000000000221", "rose+2", comment_id="7770001_1"
+    )
+
+    async def replied() -> bool:
+        return len(await private_replies(bot_stack)) == 1
+
+    await wait_until(replied, what="the live viewer's private reply")
+    [call] = await private_replies(bot_stack)
+    assert call["body"]["message"]["attachment"]["payload"]["text"].splitlines()[1] == "✅ Rose Rose bouquet ×2 added"
