@@ -37,6 +37,7 @@ from carts.stock import (
     expire_holds,
     holds_to_remind,
     products_with_pending_claims,
+    release_claims,
 )
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from parsers.order_comment import CatalogEntry, OrderParser
@@ -170,13 +171,19 @@ class CommentOrders:
 
     async def on_campaign_post(self, event: CommentEvent, ctx: HandlerContext) -> dict[str, Any] | bool:
         """Filter: a new comment on a campaign's post; hands the campaign to the handler."""
-        if event.verb is not CommentVerb.ADD or event.author_id is None:
+        if event.verb not in (CommentVerb.ADD, CommentVerb.EDITED, CommentVerb.REMOVE) or event.author_id is None:
             return False
         campaign = await self.fetch_campaign(ctx.session, event.page_id, event.post_id)
         return {"campaign": campaign} if campaign is not None else False
 
     async def handle(self, event: CommentEvent, ctx: HandlerContext, campaign: CampaignInfo) -> None:
         assert event.author_id is not None
+        if event.verb is CommentVerb.REMOVE:
+            await self._removed(event, ctx)
+            return
+        if event.verb is CommentVerb.EDITED:
+            await self._edited(event, ctx, campaign)
+            return
         now = utcnow()
         items: list[dict[str, Any]] = []
         if not campaign.is_open(now):
@@ -245,6 +252,63 @@ class CommentOrders:
         await _set_outcome(ctx.session, event.key, outcome, items)
         if outcome != "pending":  # decided already: nothing waits for the allocator
             await self._reply(event, ctx)
+
+    async def _removed(self, event: CommentEvent, ctx: HandlerContext) -> None:
+        """The shopper deleted the comment: release what it claimed, unless an order already has it."""
+        claims = await fetch_claims_of_comment(ctx.session, event.comment_id)
+        released = await release_claims(ctx.session, claims)
+        items = [{"product_id": d.product_id, "qty": d.qty, "outcome": d.status} for d in released]
+        await _set_outcome(ctx.session, event.key, "released" if released else "nothing_to_release", items)
+
+    async def _edited(self, event: CommentEvent, ctx: HandlerContext, campaign: CampaignInfo) -> None:
+        """The shopper edited the comment: apply the difference between what it asks now and what it claimed.
+
+        More of an item is a new claim, in line from the edit's arrival (an edit cannot jump the queue);
+        less releases the latest units first.
+        """
+        assert event.author_id is not None
+        claims = await fetch_claims_of_comment(ctx.session, event.comment_id)
+        live = [c for c in claims if c.status in ("pending", "held", "waitlisted", "sold")]
+        current: dict[tuple[int, str], int] = {}
+        for claim in live:
+            current[(claim.product_id, claim.variant)] = current.get((claim.product_id, claim.variant), 0) + claim.qty
+        wanted: dict[tuple[int, str], int] = {}
+        parsed = campaign.parser.parse(event.message or "") if campaign.is_open(utcnow()) else None
+        for item in parsed.items if parsed else ():
+            product = campaign.products[item.code]
+            variant = dict(item.variant) if item.variant else {}
+            if any(name not in variant for name in product.variants):
+                continue  # still needs a choice: nothing to claim from the edit
+            key = (product.product_id, json.dumps(variant, sort_keys=True, ensure_ascii=False) if variant else "")
+            wanted[key] = wanted.get(key, 0) + item.qty
+        changes: list[dict[str, Any]] = []
+        now = utcnow()
+        for key in sorted(set(current) | set(wanted)):
+            product_id, variant = key
+            delta = wanted.get(key, 0) - current.get(key, 0)
+            if delta > 0:
+                ctx.session.add(
+                    StockClaim(
+                        key=f"{event.comment_id}:{product_id}:{variant}:edit:{event.key[-16:]}",
+                        campaign_id=campaign.id,
+                        product_id=product_id,
+                        page_id=event.page_id,
+                        psid=event.author_id,
+                        comment_id=event.comment_id,
+                        variant=variant,
+                        qty=delta,
+                        arrival=arrival_key(ctx.stream_id or "0-0", ctx.position),
+                        hold_minutes=campaign.hold_minutes,
+                        created_at=now,
+                    )
+                )
+                changes.append({"product_id": product_id, "qty": delta, "outcome": ItemOutcome.CLAIMED})
+            elif delta < 0:
+                mine = [c for c in live if (c.product_id, c.variant) == key]
+                released = await release_claims(ctx.session, mine, now, qty=-delta)
+                changes += [{"product_id": d.product_id, "qty": d.qty, "outcome": d.status} for d in released]
+        await ctx.session.flush()
+        await _set_outcome(ctx.session, event.key, "edited" if changes else "unchanged", changes)
 
     async def _reply(self, event: CommentEvent, ctx: HandlerContext) -> None:
         await ctx.session.flush()

@@ -247,3 +247,42 @@ async def holds_to_remind(session: AsyncSession, before: timedelta, now: datetim
         )
     )
     return list(rows.scalars())
+
+
+async def release_claims(
+    session: AsyncSession, claims: list[StockClaim], now: datetime | None = None, *, qty: int | None = None
+) -> list[ClaimDecision]:
+    """Give back up to `qty` units (all when None) of these claims, latest first; held units go to the waitlist.
+
+    Sold units are never released here (an order owns them: returns restock through the order).
+    """
+    now = now or utcnow()
+    order = {"waitlisted": 0, "pending": 1, "held": 2}
+    # Waitlisted units go first, then pending, then held; within each, the latest first (two stable sorts).
+    live = sorted((c for c in claims if c.status in order), key=lambda c: c.arrival, reverse=True)
+    live.sort(key=lambda c: order[c.status])
+    remaining = qty if qty is not None else sum(c.qty for c in live)
+    decisions: list[ClaimDecision] = []
+    freed: set[int] = set()
+    for claim in live:
+        if remaining <= 0:
+            break
+        take = min(remaining, claim.qty)
+        remaining -= take
+        if claim.status == "held":
+            product = (
+                await session.execute(select(Product).where(Product.id == claim.product_id).with_for_update())
+            ).scalar_one()
+            product.held -= take
+            session.add(product)
+            freed.add(claim.product_id)
+        if take < claim.qty:
+            claim.qty -= take  # the rest stays as it was
+        else:
+            claim.status, claim.decided_at = ("released" if claim.status == "held" else "cancelled"), now
+        session.add(claim)
+        decisions.append(_decision(claim, "released"))
+    await session.flush()
+    for product_id in sorted(freed):
+        decisions += await promote_waitlist(session, product_id, now)
+    return decisions

@@ -540,3 +540,62 @@ async def test_a_next_live_campaign_sells_on_the_live_video_when_it_starts(bot_s
     await wait_until(replied, what="the live viewer's private reply")
     [call] = await private_replies(bot_stack)
     assert call["body"]["message"]["attachment"]["payload"]["text"].splitlines()[1] == "✅ Rose Rose bouquet ×2 added"
+
+
+def edited(shopper: int, text: str | None, verb: str = "edited") -> bytes:
+    return wf.encode(
+        wf.comment_delivery(
+            page_id=PAGE_ID,
+            post_id=POST,
+            message=text,
+            user_id=str(shopper),
+            comment_id=f"2000000000001_{shopper}",
+            verb=verb,
+        )
+    )
+
+
+async def claims_of(shop: Shop, psid: str) -> list[tuple[str, int]]:
+    async with shop.sessions() as session:
+        rows = await session.execute(
+            select(StockClaim.status, StockClaim.qty).where(StockClaim.psid == psid).order_by(StockClaim.id)
+        )
+        return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
+async def test_an_edited_comment_applies_the_difference(shop: Shop) -> None:
+    async def settled() -> bool:
+        return await all_decided(shop, 0) and not await shop.scalar(
+            select(func.count()).select_from(StockClaim).where(StockClaim.status == "pending")
+        )
+
+    await shop.stream.append(comment(1, "A+2"))
+    await run_workers(shop, 1, settled)
+    await shop.stream.append(edited(1, "A+1 thanks"))  # one fewer
+    await run_workers(shop, 1, settled)
+    assert await claims_of(shop, "1") == [("held", 1)]
+    assert (await shop.product("A")).held == 1
+    await shop.stream.append(edited(1, "A+3"))  # two more, in line from the edit
+    await run_workers(shop, 1, settled)
+    assert await claims_of(shop, "1") == [("held", 1), ("held", 2)]
+    assert (await shop.product("A")).held == 3
+
+
+async def test_a_removed_comment_releases_its_stock_to_the_waitlist(shop: Shop) -> None:
+    await set_stock(shop.sessions, "A", 2)
+    await shop.stream.append(comment(1, "A+2"))
+    await shop.stream.append(comment(2, "A+1"))
+
+    async def settled() -> bool:
+        return await all_decided(shop, 2)
+
+    await run_workers(shop, 1, settled)
+    assert await claims_of(shop, "2") == [("waitlisted", 1)]
+    await shop.stream.append(edited(1, None, verb="remove"))
+
+    async def promoted() -> bool:
+        return await claims_of(shop, "2") == [("held", 1)]
+
+    await run_workers(shop, 1, promoted)
+    assert await claims_of(shop, "1") == [("released", 2)]
+    assert (await shop.product("A")).held == 1
