@@ -1,0 +1,650 @@
+"""Checkout and orders: the checkout form, placing an order from held stock, payment, cancellation, returns.
+
+Pure parts first (`parse_checkout_form`, `calculate_*`, `match_return_lines`), then the repository
+functions. Every change follows the same shape (Saleor's checkout): lock the rows it changes (products in
+id order, so two changes never wait on each other in a circle), work out the change, apply it and record
+an `OrderEvent` in the caller's one transaction. Messages to the shopper are the caller's (`bot.checkout`,
+`bot.orders_api`): this module knows nothing of Messenger.
+
+Stock moves between the product row's counters and keeps `held + sold <= stock`:
+placing an order moves each held claim's units from `held` to `sold`; a cancellation or a return takes
+them off `sold` and offers them to the waitlist (`carts.stock.promote_waitlist`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import utcnow
+from carts.core import CartInfo, CartLineInfo, merge_lines, variant_pairs
+from carts.order_tables import CheckoutToken, Order, OrderEvent, OrderLine
+from carts.repository import fetch_currency
+from carts.stock import ClaimDecision, promote_waitlist
+from carts.tables import CampaignProduct, Product, StockClaim
+
+NAME_MAX = 100
+ADDRESS_MAX = 500
+_PHONE = re.compile(r"[0-9+\- ]{6,20}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+PAID_STATUSES = frozenset({"paid", "partly_returned", "returned"})
+
+
+class OrderErrorCode(StrEnum):
+    NOT_FOUND = "not_found"
+    NONCE_MISMATCH = "nonce_mismatch"  # a stale, replayed or cross-site form
+    EMPTY_CART = "empty_cart"
+    CART_CHANGED = "cart_changed"  # the cart is not what the page showed
+    WRONG_STATUS = "wrong_status"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    UNKNOWN_LINE = "unknown_line"
+    AMBIGUOUS_LINE = "ambiguous_line"
+    TOO_MANY_RETURNED = "too_many_returned"
+
+
+class OrderError(Exception):
+    def __init__(self, code: OrderErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --- pure ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutForm:
+    name: str
+    phone: str
+    delivery_method: str  # delivery | pickup
+    address: str | None
+
+
+def parse_checkout_form(data: Mapping[str, str]) -> tuple[CheckoutForm | None, dict[str, str]]:
+    """The form's fields, checked: `(form, {})`, or `(None, {field: message})` naming every problem."""
+    errors: dict[str, str] = {}
+    name = (data.get("name") or "").strip()
+    phone = (data.get("phone") or "").strip()
+    method = (data.get("delivery_method") or "").strip()
+    address = (data.get("address") or "").strip().replace("\r\n", "\n")
+    if not name:
+        errors["name"] = "Please enter your name."
+    elif len(name) > NAME_MAX:
+        errors["name"] = f"Your name can be at most {NAME_MAX} characters."
+    elif _CONTROL.search(name):
+        errors["name"] = "Your name has characters we cannot use."
+    if not _PHONE.fullmatch(phone) or sum(c.isdigit() for c in phone) < 6:
+        errors["phone"] = "Please enter a phone number: 6 to 20 digits, spaces, dashes or +."
+    if method not in ("delivery", "pickup"):
+        errors["delivery_method"] = "Please choose delivery or pickup."
+    elif method == "delivery":
+        if not address:
+            errors["address"] = "Please enter the delivery address."
+        elif len(address) > ADDRESS_MAX:
+            errors["address"] = f"The address can be at most {ADDRESS_MAX} characters."
+        elif _CONTROL.search(address):
+            errors["address"] = "The address has characters we cannot use."
+    if errors:
+        return None, errors
+    return CheckoutForm(name, phone, method, address if method == "delivery" else None), {}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineInfo:
+    id: int
+    product_id: int
+    code: str
+    name: str
+    variant: tuple[tuple[str, str], ...]
+    qty: int
+    unit_price: Decimal
+    returned_qty: int = 0
+
+    @property
+    def total(self) -> Decimal:
+        return self.unit_price * self.qty
+
+    @property
+    def variant_text(self) -> str:
+        return " / ".join(value for _, value in self.variant)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "product_id": self.product_id,
+            "code": self.code,
+            "name": self.name,
+            "variant": dict(self.variant),
+            "qty": self.qty,
+            "unit_price": f"{self.unit_price:.2f}",
+            "returned_qty": self.returned_qty,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OrderInfo:
+    id: int
+    number: str
+    page_id: str
+    psid: str
+    status: str
+    currency: str
+    subtotal: Decimal
+    total: Decimal
+    customer_name: str
+    phone: str
+    delivery_method: str
+    address: str | None
+    payment_reference: str | None
+    placed_at: datetime
+    paid_at: datetime | None
+    cancelled_at: datetime | None
+    lines: tuple[OrderLineInfo, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "status": self.status,
+            "page_id": self.page_id,
+            "psid": self.psid,
+            "currency": self.currency,
+            "subtotal": f"{self.subtotal:.2f}",
+            "total": f"{self.total:.2f}",
+            "customer_name": self.customer_name,
+            "phone": self.phone,
+            "delivery_method": self.delivery_method,
+            "address": self.address,
+            "payment_reference": self.payment_reference,
+            "placed_at": self.placed_at.isoformat(),
+            "paid_at": self.paid_at.isoformat() if self.paid_at else None,
+            "cancelled_at": self.cancelled_at.isoformat() if self.cancelled_at else None,
+            "lines": [line.to_dict() for line in self.lines],
+        }
+
+
+def format_order_number(order_id: int) -> str:
+    return f"PO-{order_id:06d}"
+
+
+def calculate_totals(lines: Iterable[CartLineInfo]) -> tuple[Decimal, Decimal]:
+    """(subtotal, total); the same until shipping fees or discounts exist."""
+    subtotal = sum((line.total for line in lines), Decimal(0))
+    return subtotal, subtotal
+
+
+def calculate_return_status(lines: Iterable[OrderLineInfo]) -> str:
+    """`returned` when every unit came back, `partly_returned` when some did, else `paid`."""
+    lines = list(lines)
+    returned = sum(line.returned_qty for line in lines)
+    if returned == 0:
+        return "paid"
+    return "returned" if returned >= sum(line.qty for line in lines) else "partly_returned"
+
+
+def calculate_cart_version(claims: Iterable[tuple[int, int]]) -> str:
+    """A short fingerprint of the held claims (id, qty): the form carries it, so a changed cart is noticed."""
+    text = ",".join(f"{claim_id}:{qty}" for claim_id, qty in sorted(claims))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnItem:
+    code: str
+    qty: int
+    variant: tuple[tuple[str, str], ...] | None = None  # None: any variant (when only one line has the code)
+
+
+def match_return_lines(lines: Sequence[OrderLineInfo], items: Iterable[ReturnItem]) -> dict[int, int]:
+    """Which order line each returned item is (line id -> units), checked against what is left to return."""
+    wanted: dict[int, int] = {}
+    for item in items:
+        found = [
+            line
+            for line in lines
+            if line.code.casefold() == item.code.casefold() and (item.variant is None or line.variant == item.variant)
+        ]
+        if not found:
+            raise OrderError(OrderErrorCode.UNKNOWN_LINE, f"{item.code}: the order has no such line")
+        if len(found) > 1:
+            raise OrderError(
+                OrderErrorCode.AMBIGUOUS_LINE,
+                f"{item.code}: the order has it in several variants; give the variant",
+            )
+        wanted[found[0].id] = wanted.get(found[0].id, 0) + item.qty
+    for line in lines:
+        if wanted.get(line.id, 0) > line.qty - line.returned_qty:
+            raise OrderError(
+                OrderErrorCode.TOO_MANY_RETURNED,
+                f"{line.code}: {wanted[line.id]} returned but only {line.qty - line.returned_qty} can be",
+            )
+    return wanted
+
+
+# --- checkout -----------------------------------------------------------------------------------------
+
+
+async def fetch_or_create_checkout_token(session: AsyncSession, page_id: str, psid: str) -> str:
+    """The shopper's checkout token on a Page, made on first use (concurrent callers get the same one)."""
+    existing = await _token_of(session, page_id, psid)
+    if existing is not None:
+        return existing
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(CheckoutToken)
+        .values(
+            token=secrets.token_urlsafe(24),
+            page_id=page_id,
+            psid=psid,
+            nonce=secrets.token_urlsafe(16),
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["page_id", "psid"])
+    )
+    await session.execute(stmt)
+    token = await _token_of(session, page_id, psid)
+    assert token is not None
+    return token
+
+
+async def _token_of(session: AsyncSession, page_id: str, psid: str) -> str | None:
+    return (
+        await session.execute(
+            select(CheckoutToken.token).where(CheckoutToken.page_id == page_id, CheckoutToken.psid == psid)
+        )
+    ).scalar_one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutInfo:
+    """What the checkout page shows: the shopper's unexpired held stock, and the form's nonce."""
+
+    token: str
+    page_id: str
+    psid: str
+    nonce: str
+    cart: CartInfo
+    version: str
+    expires_at: datetime | None  # the first hold to run out
+
+
+async def fetch_checkout(session: AsyncSession, token: str, now: datetime | None = None) -> CheckoutInfo | None:
+    row = (await session.execute(select(CheckoutToken).where(CheckoutToken.token == token))).scalar_one_or_none()
+    if row is None:
+        return None
+    claims, cart = await _held(session, row.page_id, row.psid, now or utcnow())
+    return CheckoutInfo(
+        row.token,
+        row.page_id,
+        row.psid,
+        row.nonce,
+        cart,
+        calculate_cart_version((c.id or 0, c.qty) for c in claims),
+        min((c.expires_at for c in claims if c.expires_at is not None), default=None),
+    )
+
+
+async def _held(
+    session: AsyncSession, page_id: str, psid: str, now: datetime, lock: bool = False
+) -> tuple[list[StockClaim], CartInfo]:
+    """The held claims whose time has not run out (a hold past its time is not sold, even before it expires)."""
+    stmt = (
+        select(StockClaim, Product.code, Product.name, Product.price, CampaignProduct.order_code)
+        .join(Product, Product.id == StockClaim.product_id)
+        .outerjoin(
+            CampaignProduct,
+            and_(
+                CampaignProduct.campaign_id == StockClaim.campaign_id,
+                CampaignProduct.product_id == StockClaim.product_id,
+            ),
+        )
+        .where(
+            StockClaim.page_id == page_id,
+            StockClaim.psid == psid,
+            StockClaim.status == "held",
+            StockClaim.expires_at > now,
+        )
+        .order_by(StockClaim.arrival, StockClaim.id)
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=StockClaim)
+    rows = (await session.execute(stmt)).all()
+    lines = [
+        CartLineInfo(
+            claim.product_id,
+            order_code or code,
+            name,
+            variant_pairs(json.loads(claim.variant) if claim.variant else None),
+            claim.qty,
+            Decimal(price),
+        )
+        for claim, code, name, price, order_code in rows
+    ]
+    return [row[0] for row in rows], CartInfo(merge_lines(lines), await fetch_currency(session))
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    order: OrderInfo
+    replayed: bool  # the same form posted again: the order it placed, nothing new
+
+
+async def place_order(
+    session: AsyncSession,
+    token: str,
+    nonce: str,
+    form: CheckoutForm,
+    cart_version: str | None = None,
+    now: datetime | None = None,
+) -> PlacedOrder:
+    """Turn the shopper's held stock into an order, pending payment (in the caller's transaction).
+
+    The same `nonce` again returns the order it placed. Raises `OrderError` (not_found, nonce_mismatch,
+    empty_cart, cart_changed) having changed nothing.
+    """
+    now = now or utcnow()
+    # The token row is locked first: two posts of one form queue here, and the second finds the order.
+    row = (
+        await session.execute(select(CheckoutToken).where(CheckoutToken.token == token).with_for_update())
+    ).scalar_one_or_none()
+    if row is None:
+        raise OrderError(OrderErrorCode.NOT_FOUND, "no such checkout")
+    placed = (
+        await session.execute(
+            select(Order).where(Order.checkout_nonce == nonce, Order.page_id == row.page_id, Order.psid == row.psid)
+        )
+    ).scalar_one_or_none()
+    if placed is not None:
+        return PlacedOrder(await _order_info(session, placed), replayed=True)
+    if not secrets.compare_digest(nonce.encode(), row.nonce.encode()):
+        raise OrderError(OrderErrorCode.NONCE_MISMATCH, "this form is out of date; please open the checkout again")
+    claims, _ = await _held(session, row.page_id, row.psid, now)
+    # Products are locked in id order before their claims are read again under the lock: the allocator and
+    # the expiry lock the product before changing a claim, so what is read now stays true until commit.
+    products = await _lock_products(session, {c.product_id for c in claims})
+    claims, cart = await _held(session, row.page_id, row.psid, now, lock=True)
+    products.update(await _lock_products(session, {c.product_id for c in claims} - set(products)))
+    if cart.is_empty:
+        raise OrderError(OrderErrorCode.EMPTY_CART, "the cart is empty")
+    if cart_version is not None and cart_version != calculate_cart_version((c.id or 0, c.qty) for c in claims):
+        raise OrderError(OrderErrorCode.CART_CHANGED, "the cart changed since the page was opened")
+    for claim in claims:
+        product = products[claim.product_id]
+        product.held -= claim.qty
+        product.sold += claim.qty
+        claim.status, claim.decided_at = "sold", now
+        session.add_all([product, claim])
+    subtotal, total = calculate_totals(cart.lines)
+    order = Order(
+        page_id=row.page_id,
+        psid=row.psid,
+        checkout_nonce=nonce,
+        currency=cart.currency,
+        subtotal=subtotal,
+        total=total,
+        customer_name=form.name,
+        phone=form.phone,
+        delivery_method=form.delivery_method,
+        address=form.address,
+        placed_at=now,
+        updated_at=now,
+    )
+    session.add(order)
+    await session.flush()
+    assert order.id is not None
+    order.number = format_order_number(order.id)
+    session.add_all(
+        [
+            OrderLine(
+                order_id=order.id,
+                product_id=line.product_id,
+                code=line.code,
+                name=line.name,
+                variant=json.dumps(dict(line.variant), ensure_ascii=False),
+                qty=line.qty,
+                unit_price=line.unit_price,
+            )
+            for line in cart.lines
+        ]
+    )
+    row.nonce = secrets.token_urlsafe(16)  # the next visit gets a fresh form
+    session.add_all([order, row])
+    await session.flush()
+    info = await _order_info(session, order)
+    _record_event(session, info, "placed", info.total, info.lines, now)
+    await session.flush()
+    return PlacedOrder(info, replayed=False)
+
+
+# --- orders -------------------------------------------------------------------------------------------
+
+
+async def fetch_order(session: AsyncSession, number: str) -> OrderInfo | None:
+    order = (await session.execute(select(Order).where(Order.number == number.upper()))).scalar_one_or_none()
+    return None if order is None else await _order_info(session, order)
+
+
+async def fetch_orders(
+    session: AsyncSession, status: str | None = None, psid: str | None = None, limit: int = 100
+) -> list[OrderInfo]:
+    """The newest orders first."""
+    stmt = select(Order).order_by(Order.id.desc()).limit(limit)  # type: ignore[union-attr]
+    if status is not None:
+        stmt = stmt.where(Order.status == status)
+    if psid is not None:
+        stmt = stmt.where(Order.psid == psid)
+    return [await _order_info(session, order) for order in (await session.execute(stmt)).scalars()]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChange:
+    order: OrderInfo
+    changed: bool  # False: it already was so (a retry), nothing written
+    promoted: tuple[ClaimDecision, ...] = ()  # waitlisted claims that got the units back
+
+
+async def mark_paid(
+    session: AsyncSession,
+    number: str,
+    *,
+    amount: Decimal | None = None,
+    currency: str | None = None,
+    reference: str | None = None,
+    now: datetime | None = None,
+) -> OrderChange:
+    """Record the payment of an order; `amount` and `currency`, when given, must be the order's total."""
+    now = now or utcnow()
+    order = await _lock_order(session, number)
+    if currency is not None and currency.upper() != order.currency:
+        raise OrderError(
+            OrderErrorCode.CURRENCY_MISMATCH, f"the order is in {order.currency}, the payment in {currency}"
+        )
+    if amount is not None and amount != order.total:
+        raise OrderError(
+            OrderErrorCode.AMOUNT_MISMATCH, f"the order's total is {order.total:.2f}, the payment {amount:.2f}"
+        )
+    if order.status in PAID_STATUSES:
+        return OrderChange(await _order_info(session, order), changed=False)
+    if order.status != "pending_payment":
+        raise OrderError(OrderErrorCode.WRONG_STATUS, f"the order is {order.status}; it cannot be paid")
+    order.status, order.paid_at, order.updated_at = "paid", now, now
+    order.payment_reference = reference
+    session.add(order)
+    await session.flush()
+    info = await _order_info(session, order)
+    _record_event(session, info, "paid", info.total, info.lines, now)
+    await session.flush()
+    return OrderChange(info, changed=True)
+
+
+async def cancel_order(session: AsyncSession, number: str, now: datetime | None = None) -> OrderChange:
+    """Cancel an unpaid order: its units go back on sale, to the waitlist first."""
+    now = now or utcnow()
+    order = await _lock_order(session, number)
+    if order.status == "cancelled":
+        return OrderChange(await _order_info(session, order), changed=False)
+    if order.status != "pending_payment":
+        raise OrderError(
+            OrderErrorCode.WRONG_STATUS, f"the order is {order.status}; only an unpaid order can be cancelled"
+        )
+    lines = await _lines(session, order.id or 0)
+    back = {line.id or 0: line.qty - line.returned_qty for line in lines}
+    promoted = await _restock(session, lines, back, now)
+    order.status, order.cancelled_at, order.updated_at = "cancelled", now, now
+    session.add(order)
+    await session.flush()
+    info = await _order_info(session, order)
+    _record_event(session, info, "cancelled", info.total, info.lines, now)
+    await session.flush()
+    return OrderChange(info, changed=True, promoted=promoted)
+
+
+async def return_lines(
+    session: AsyncSession, number: str, items: Sequence[ReturnItem], now: datetime | None = None
+) -> OrderChange:
+    """Units of a paid order came back: they go back on sale (waitlist first); the order is (partly) returned."""
+    now = now or utcnow()
+    order = await _lock_order(session, number)
+    if order.status not in ("paid", "partly_returned"):
+        raise OrderError(OrderErrorCode.WRONG_STATUS, f"the order is {order.status}; only a paid order takes returns")
+    lines = await _lines(session, order.id or 0)
+    before = await _order_info(session, order)
+    wanted = match_return_lines(before.lines, items)
+    promoted = await _restock(session, lines, wanted, now)
+    for line in lines:
+        line.returned_qty += wanted.get(line.id or 0, 0)
+        session.add(line)
+    await session.flush()
+    after = await _order_info(session, order)
+    order.status, order.updated_at = calculate_return_status(after.lines), now
+    session.add(order)
+    await session.flush()
+    info = await _order_info(session, order)
+    returned = tuple(
+        OrderLineInfo(line.id, line.product_id, line.code, line.name, line.variant, wanted[line.id], line.unit_price, 0)
+        for line in info.lines
+        if wanted.get(line.id)
+    )
+    _record_event(session, info, "returned", sum((line.total for line in returned), Decimal(0)), returned, now)
+    await session.flush()
+    return OrderChange(info, changed=True, promoted=promoted)
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+async def _lock_order(session: AsyncSession, number: str) -> Order:
+    order = (
+        await session.execute(select(Order).where(Order.number == number.upper()).with_for_update())
+    ).scalar_one_or_none()
+    if order is None:
+        raise OrderError(OrderErrorCode.NOT_FOUND, f"no order {number}")
+    return order
+
+
+async def _lock_products(session: AsyncSession, ids: Iterable[int]) -> dict[int, Product]:
+    ids = sorted(ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Product).where(Product.id.in_(ids)).order_by(Product.id).with_for_update()  # type: ignore[union-attr]
+    )
+    return {p.id or 0: p for p in rows.scalars()}
+
+
+async def _restock(
+    session: AsyncSession, lines: Sequence[OrderLine], units: Mapping[int, int], now: datetime
+) -> tuple[ClaimDecision, ...]:
+    """Take units off `sold`, then offer them to the waitlist of each product, in product id order."""
+    back: dict[int, int] = {}
+    for line in lines:
+        if units.get(line.id or 0):
+            back[line.product_id] = back.get(line.product_id, 0) + units[line.id or 0]
+    products = await _lock_products(session, back)
+    decisions: list[ClaimDecision] = []
+    for product_id in sorted(back):
+        product = products[product_id]
+        product.sold -= back[product_id]
+        product.updated_at = now
+        session.add(product)
+        await session.flush()
+        decisions += await promote_waitlist(session, product_id, now)
+    return tuple(decisions)
+
+
+async def _lines(session: AsyncSession, order_id: int) -> list[OrderLine]:
+    rows = await session.execute(select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id))
+    return list(rows.scalars())
+
+
+async def _order_info(session: AsyncSession, order: Order) -> OrderInfo:
+    lines = await _lines(session, order.id or 0)
+    return OrderInfo(
+        order.id or 0,
+        order.number or "",
+        order.page_id,
+        order.psid,
+        order.status,
+        order.currency,
+        Decimal(order.subtotal),
+        Decimal(order.total),
+        order.customer_name,
+        order.phone,
+        order.delivery_method,
+        order.address,
+        order.payment_reference,
+        order.placed_at,
+        order.paid_at,
+        order.cancelled_at,
+        tuple(
+            OrderLineInfo(
+                line.id or 0,
+                line.product_id,
+                line.code,
+                line.name,
+                variant_pairs(json.loads(line.variant) if line.variant else None),
+                line.qty,
+                Decimal(line.unit_price),
+                line.returned_qty,
+            )
+            for line in lines
+        ),
+    )
+
+
+def _record_event(
+    session: AsyncSession, order: OrderInfo, kind: str, amount: Decimal, lines: Iterable[OrderLineInfo], now: datetime
+) -> None:
+    payload = [
+        {
+            "code": line.code,
+            "product_id": line.product_id,
+            "variant": dict(line.variant),
+            "qty": line.qty,
+            "unit_price": f"{line.unit_price:.2f}",
+        }
+        for line in lines
+    ]
+    session.add(
+        OrderEvent(
+            order_id=order.id,
+            order_number=order.number,
+            kind=kind,
+            amount=amount,
+            currency=order.currency,
+            lines=json.dumps(payload, ensure_ascii=False),
+            created_at=now,
+        )
+    )
