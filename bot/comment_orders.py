@@ -338,6 +338,10 @@ async def _set_outcome(session: AsyncSession, event_key: str, outcome: str, item
     )
 
 
+# Under the comment for everyone to read: no prices, no personal data, once per shopper per post.
+PUBLIC_FALLBACK_TEXT = (
+    "We couldn't message you privately 📩 please send our Page a message in Messenger. 請私訊我們查看購物車。"
+)
 REPLY_WINDOW_S = 3.0  # comments from one shopper this close together get one private reply
 _NO_REPLY = {"not_an_order", "pending", "received", "ignored"}
 
@@ -424,6 +428,7 @@ async def queue_comment_reply(session: AsyncSession, comment_id: str) -> int | N
             comment_created_at=log_row.created_time,
             psid=log_row.author_id,
             delay_s=REPLY_WINDOW_S,
+            public_fallback=(f"public-fallback:{log_row.post_id}:{log_row.author_id}", PUBLIC_FALLBACK_TEXT),
         )
         if row is None:
             return None

@@ -107,6 +107,7 @@ async def enqueue_private_reply(
     comment_created_at: datetime | None,
     psid: str | None = None,
     delay_s: float = 0.0,
+    public_fallback: tuple[str, str] | None = None,
 ) -> OutboxMessage | None:
     """Queue the one private reply a comment may get; None if it already has one queued or sent.
 
@@ -123,6 +124,9 @@ async def enqueue_private_reply(
             "psid": psid,
             "comment_created_at": comment_created_at,
             "payload": json.dumps(message),
+            "on_failure": json.dumps({"public_reply": {"key": public_fallback[0], "text": public_fallback[1]}})
+            if public_fallback
+            else None,
         },
     )
     if row is not None:
@@ -191,6 +195,7 @@ class OutboxInfo:
     author: str
     payload: str
     attempts: int  # including the attempt now being made
+    on_failure: str | None
     last_user_at: datetime | None  # the shopper's last own action (opens the 24-hour window)
 
 
@@ -370,6 +375,7 @@ class OutboxSender:
                         author=row["author"],
                         payload=row["payload"],
                         attempts=row["attempts"] + 1,
+                        on_failure=row["on_failure"],
                         last_user_at=row["last_user_at"],
                     )
                 )
@@ -590,6 +596,13 @@ class OutboxSender:
             await self._upsert_message(
                 session, row, row.psid, None, payload, status=outcome.status.value, error=reason, at=now
             )
+        if row.comment_id and row.on_failure and outcome.status is OutboxStatus.FAILED:
+            fallback = json.loads(row.on_failure).get("public_reply")
+            if fallback:
+                # The shopper could not be reached privately: point them to Messenger under their comment.
+                await enqueue_comment_reply(
+                    session, key=fallback["key"], page_id=row.page_id, comment_id=row.comment_id, text=fallback["text"]
+                )
         if row.comment_id and row.kind == OutboxKind.PRIVATE_REPLY.value:
             await session.execute(
                 update(CommentLog)

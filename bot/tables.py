@@ -123,6 +123,8 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime
     sent_at: datetime | None = None
     confirmed_at: datetime | None = None  # Meta echoed it back (metadata plusone:outbox:<id>)
+    # What to queue instead if this fails for good: {"public_reply": {"key": ..., "text": ...}}.
+    on_failure: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class PageState(SQLModel, table=True):

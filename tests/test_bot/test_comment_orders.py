@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import webhook_factory as wf
 from bot.app import build_dispatcher, redis_client, worker_settings
 from bot.cart_commands import EXPIRED_CHOICE
-from bot.comment_orders import Allocator
+from bot.comment_orders import PUBLIC_FALLBACK_TEXT, REPLY_WINDOW_S, Allocator
 from bot.db import create_engine, create_schema, session_factory, utcnow
 from bot.ingest import IngestStream
 from bot.redis_keys import RedisKeys
@@ -599,3 +599,27 @@ async def test_a_removed_comment_releases_its_stock_to_the_waitlist(shop: Shop) 
     await run_workers(shop, 1, promoted)
     assert await claims_of(shop, "1") == [("released", 2)]
     assert (await shop.product("A")).held == 1
+
+
+async def test_an_undeliverable_private_reply_gets_one_public_pointer_per_shopper(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions)
+    psid = "3000000000231"
+    await bot_stack.emulator.set_fault("blocked", count=2, path_contains="/messages")  # both private replies fail
+    for n in range(2):
+        await bot_stack.emulator.deliver_comment(
+            PAGE_ID, "2000000000001", psid, "A+1", comment_id=f"2000000000001_95{n}"
+        )
+        await asyncio.sleep(REPLY_WINDOW_S + 0.5)  # apart: two separate private replies
+
+    async def pointed() -> bool:
+        calls = await bot_stack.emulator.calls("/comments")
+        return any(c["method"] == "POST" and c["status"] == 200 for c in calls)
+
+    await wait_until(pointed, what="a public reply under the comment")
+    await asyncio.sleep(1.0)
+    public = [c for c in await bot_stack.emulator.calls("/comments") if c["method"] == "POST"]
+    assert len(public) == 1  # once per shopper per post, however many replies failed
+    assert public[0]["path"].endswith("/2000000000001_950/comments")
+    text = public[0]["body"].get("message") or public[0]["params"].get("message")
+    assert text == PUBLIC_FALLBACK_TEXT
+    assert "HK$" not in text and "380" not in text  # no prices in public
