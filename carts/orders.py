@@ -33,7 +33,7 @@ from carts.core import CartInfo, CartLineInfo, merge_lines, variant_pairs
 from carts.order_tables import CheckoutToken, Order, OrderEvent, OrderLine
 from carts.repository import fetch_currency
 from carts.stock import ClaimDecision, promote_waitlist
-from carts.tables import CampaignProduct, Product, StockClaim
+from carts.tables import CampaignProduct, Product, ShopInfo, StockClaim
 
 NAME_MAX = 100
 ADDRESS_MAX = 500
@@ -233,6 +233,11 @@ def match_return_lines(lines: Sequence[OrderLineInfo], items: Iterable[ReturnIte
 
 
 # --- checkout -----------------------------------------------------------------------------------------
+
+
+async def fetch_shop_name(session: AsyncSession) -> str:
+    shop = await session.get(ShopInfo, 1)
+    return shop.name if shop is not None else "Shop"
 
 
 async def fetch_or_create_checkout_token(session: AsyncSession, page_id: str, psid: str) -> str:
