@@ -34,6 +34,7 @@ from carts.stock import (
     ClaimDecision,
     allocate,
     arrival_key,
+    claim_decision,
     expire_holds,
     holds_to_remind,
     products_with_pending_claims,
@@ -479,7 +480,7 @@ class Allocator:
                 ):
                     claim.reminded_at = now
                     session.add(claim)
-                    replies += await _tell_about_hold(session, _reminder(claim), now)
+                    replies += await _tell_about_hold(session, claim_decision(claim, "reminder"), now)
             comments: set[str] = set()
             picks: list[ClaimDecision] = []
             for product_id in await products_with_pending_claims(session, watermark):
@@ -504,20 +505,6 @@ _HOLD_NEWS = {
     "expired": "⌛ Your hold on {label} ×{qty} has run out and it was released. 保留時間已過。",
     "reminder": "⏰ {label} ×{qty} is held for you for a few more minutes. 保留時間快到了。",
 }
-
-
-def _reminder(claim: StockClaim) -> ClaimDecision:
-    return ClaimDecision(
-        claim.id or -1,
-        claim.key,
-        claim.comment_id,
-        claim.page_id,
-        claim.psid,
-        claim.product_id,
-        claim.source,
-        "reminder",
-        claim.qty,
-    )
 
 
 async def _window_open(session: AsyncSession, page_id: str, psid: str, now: datetime) -> bool:

@@ -18,6 +18,7 @@ small order cannot slip past an earlier big one.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -82,54 +83,15 @@ async def allocate(
         else:
             if granted < claim.qty:
                 # Hold what is left; the rest waits in line, keeping the claim's place.
-                session.add(
-                    StockClaim(
-                        key=f"{claim.key}:waitlist",
-                        campaign_id=claim.campaign_id,
-                        product_id=claim.product_id,
-                        page_id=claim.page_id,
-                        psid=claim.psid,
-                        comment_id=claim.comment_id,
-                        variant=claim.variant,
-                        qty=claim.qty - granted,
-                        arrival=claim.arrival,
-                        status="waitlisted",
-                        hold_minutes=claim.hold_minutes,
-                        decided_at=now,
-                        created_at=now,
-                    )
-                )
-                decisions.append(
-                    ClaimDecision(
-                        -1,
-                        f"{claim.key}:waitlist",
-                        claim.comment_id,
-                        claim.page_id,
-                        claim.psid,
-                        claim.product_id,
-                        claim.source,
-                        "waitlisted",
-                        claim.qty - granted,
-                    )
-                )
+                rest = split_waitlisted(claim, claim.qty - granted, now)
+                session.add(rest)
+                decisions.append(claim_decision(rest, "waitlisted"))
                 claim.qty = granted
             claim.status = "held"
             claim.expires_at = now + timedelta(minutes=claim.hold_minutes)
             product.held += granted
         session.add(claim)
-        decisions.append(
-            ClaimDecision(
-                claim.id or -1,
-                claim.key,
-                claim.comment_id,
-                claim.page_id,
-                claim.psid,
-                claim.product_id,
-                claim.source,
-                claim.status,
-                claim.qty,
-            )
-        )
+        decisions.append(claim_decision(claim, claim.status))
     session.add(product)
     await session.flush()
     return decisions
@@ -166,7 +128,7 @@ async def expire_holds(session: AsyncSession, now: datetime | None = None) -> li
         claim.status, claim.decided_at = "expired", now
         session.add_all([product, claim])
         freed.add(claim.product_id)
-        decisions.append(_decision(claim, "expired"))
+        decisions.append(claim_decision(claim, "expired"))
     for product_id in sorted(freed):
         decisions += await promote_waitlist(session, product_id, now)
     await session.flush()
@@ -195,36 +157,39 @@ async def promote_waitlist(session: AsyncSession, product_id: int, now: datetime
             break  # the first in line is not skipped for a smaller order behind it
         granted = min(available, claim.qty)
         if granted < claim.qty:
-            session.add(
-                StockClaim(
-                    key=f"{claim.key}:{now.timestamp():.0f}",
-                    campaign_id=claim.campaign_id,
-                    product_id=claim.product_id,
-                    page_id=claim.page_id,
-                    psid=claim.psid,
-                    comment_id=claim.comment_id,
-                    variant=claim.variant,
-                    qty=claim.qty - granted,
-                    arrival=claim.arrival,
-                    status="waitlisted",
-                    source=claim.source,
-                    hold_minutes=claim.hold_minutes,
-                    decided_at=now,
-                    created_at=now,
-                )
-            )
+            session.add(split_waitlisted(claim, claim.qty - granted, now))
             claim.qty = granted
         claim.status, claim.decided_at = "held", now
         claim.expires_at = now + timedelta(minutes=claim.hold_minutes)
         product.held += granted
         session.add(claim)
-        decisions.append(_decision(claim, "promoted"))
+        decisions.append(claim_decision(claim, "promoted"))
     session.add(product)
     await session.flush()
     return decisions
 
 
-def _decision(claim: StockClaim, status: str) -> ClaimDecision:
+def split_waitlisted(claim: StockClaim, qty: int, now: datetime) -> StockClaim:
+    """The part of a claim that must keep waiting, in the claim's own place in line."""
+    return StockClaim(
+        key=f"{claim.key}:w{uuid.uuid4().hex[:8]}",
+        campaign_id=claim.campaign_id,
+        product_id=claim.product_id,
+        page_id=claim.page_id,
+        psid=claim.psid,
+        comment_id=claim.comment_id,
+        variant=claim.variant,
+        qty=qty,
+        arrival=claim.arrival,
+        status="waitlisted",
+        source=claim.source,
+        hold_minutes=claim.hold_minutes,
+        decided_at=now,
+        created_at=now,
+    )
+
+
+def claim_decision(claim: StockClaim, status: str) -> ClaimDecision:
     return ClaimDecision(
         claim.id or -1,
         claim.key,
@@ -281,7 +246,7 @@ async def release_claims(
         else:
             claim.status, claim.decided_at = ("released" if claim.status == "held" else "cancelled"), now
         session.add(claim)
-        decisions.append(_decision(claim, "released"))
+        decisions.append(claim_decision(claim, "released"))
     await session.flush()
     for product_id in sorted(freed):
         decisions += await promote_waitlist(session, product_id, now)

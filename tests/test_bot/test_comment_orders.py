@@ -55,41 +55,7 @@ async def shop(tmp_path: Path, redis_server) -> AsyncIterator[Shop]:  # type: ig
     engine = await asyncio.to_thread(create_engine, settings.sqlalchemy_url)
     await create_schema(engine)
     sessions = session_factory(engine)
-    now = utcnow()
-    async with sessions() as session, session.begin():
-        products = [
-            Product(code="A", name="Rose bouquet", price=Decimal("380"), stock=50, created_at=now, updated_at=now),
-            Product(
-                code="B",
-                name="Linen shirt",
-                price=Decimal("890"),
-                stock=None,
-                created_at=now,
-                updated_at=now,
-                variants=json.dumps({"size": ["S", "M", "L"]}),
-            ),
-        ]
-        session.add_all(products)
-        campaign = Campaign(
-            key="live",
-            title="Live sale",
-            page_id=PAGE_ID,
-            post_id=POST,
-            starts_at=now - timedelta(hours=1),
-            ends_at=now + timedelta(hours=2),
-            per_shopper_limit=3,
-            hold_minutes=30,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(campaign)
-        await session.flush()
-        session.add_all(
-            [
-                CampaignProduct(campaign_id=campaign.id, product_id=p.id, order_code=p.code)  # type: ignore[arg-type]
-                for p in products
-            ]
-        )
+    await seed_shop(sessions, stock=50, per_shopper_limit=3)
     redis = redis_client(redis_server.url)
     try:
         yield Shop(settings, IngestStream(redis, RedisKeys(settings.key_prefix)), sessions)
@@ -253,11 +219,14 @@ async def test_each_item_gets_an_outcome(shop: Shop) -> None:
     ]
 
 
-async def seed_shop(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def seed_shop(
+    sessions: async_sessionmaker[AsyncSession], *, stock: int = 5, per_shopper_limit: int | None = None
+) -> None:
+    """Rose bouquet A (limited stock) and linen shirt B (sizes, unlimited) on a live campaign on POST."""
     now = utcnow()
     async with sessions() as session, session.begin():
         products = [
-            Product(code="A", name="Rose bouquet", price=Decimal("380"), stock=5, created_at=now, updated_at=now),
+            Product(code="A", name="Rose bouquet", price=Decimal("380"), stock=stock, created_at=now, updated_at=now),
             Product(
                 code="B",
                 name="Linen shirt",
@@ -276,6 +245,7 @@ async def seed_shop(sessions: async_sessionmaker[AsyncSession]) -> None:
             post_id=POST,
             starts_at=now - timedelta(hours=1),
             ends_at=now + timedelta(hours=2),
+            per_shopper_limit=per_shopper_limit,
             hold_minutes=30,
             created_at=now,
             updated_at=now,
