@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cart_replies import CommentResult, ItemResult, cart_summary, render_comment_reply
@@ -28,7 +28,7 @@ from bot.outbox import OutboxNotifier, enqueue_message, enqueue_private_reply
 from bot.render import render_text
 from bot.router import HandlerContext
 from bot.tables import CommentLog, Conversation, OutboxMessage
-from carts.repository import fetch_cart, fetch_claims_of_comment
+from carts.repository import fetch_cart, fetch_carts, fetch_claims_of_comment, fetch_claims_of_comments
 from carts.stock import (
     END_OF_STREAM,
     ClaimDecision,
@@ -351,15 +351,13 @@ def _variant_text(variant: Any) -> str:
     return " / ".join(str(v) for _, v in sorted(variant.items())) if isinstance(variant, dict) else ""
 
 
-async def _comment_result(session: AsyncSession, log_row: CommentLog) -> CommentResult:
-    """What one comment did, item by item, from its recorded outcome and its decided claims."""
+def comment_result(log_row: CommentLog, claims: list[StockClaim], names: dict[int, str]) -> CommentResult:
+    """What one comment did, item by item, from its recorded outcome and its decided claims. Pure."""
     detail = json.loads(log_row.detail or "{}")
     if log_row.outcome == "campaign_closed":
         return CommentResult(
             log_row.comment_id, (), closed_text=detail.get("closed_reply") or "This sale has ended. 此銷售已結束。"
         )
-    claims = await fetch_claims_of_comment(session, log_row.comment_id)
-    names = dict((await session.execute(select(Product.id, Product.name))).all()) if claims else {}
     results: list[ItemResult] = []
     for item in detail.get("items", []):
         outcome, code, qty = item["outcome"], item.get("code") or "", item.get("qty") or 0
@@ -394,64 +392,102 @@ async def _comment_result(session: AsyncSession, log_row: CommentLog) -> Comment
 
 
 async def queue_comment_reply(session: AsyncSession, comment_id: str) -> int | None:
-    """Queue (or join) the shopper's private reply for a decided comment; the outbox row id, if any."""
-    log_row = (
-        await session.execute(select(CommentLog).where(CommentLog.comment_id == comment_id, CommentLog.verb == "add"))
-    ).scalar_one_or_none()
-    if log_row is None or log_row.outcome in _NO_REPLY or log_row.author_id is None:
-        return None
-    if log_row.reply_outbox_id is not None:
-        return log_row.reply_outbox_id  # already answered (a replay)
-    now = utcnow()
-    pending = (
+    """Queue (or join) the shopper's private reply for one decided comment; the outbox row id, if any."""
+    return (await queue_comment_replies(session, [comment_id])).get(comment_id)
+
+
+async def queue_comment_replies(session: AsyncSession, comment_ids: list[str]) -> dict[str, int]:
+    """Queue (or join) private replies for decided comments, in bulk; comment id -> outbox row id.
+
+    One private reply per shopper per few seconds: a comment joins the shopper's reply still waiting to
+    go (created within REPLY_WINDOW_S), else starts one. Each touched reply is rendered again for every
+    comment it answers, with the cart as it is now. A handful of statements per batch, whatever its size.
+    """
+    if not comment_ids:
+        return {}
+    logs = (
         (
             await session.execute(
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.kind == "private_reply",
-                    OutboxMessage.page_id == log_row.page_id,
-                    OutboxMessage.psid == log_row.author_id,
-                    OutboxMessage.status == "pending",
-                    OutboxMessage.created_at >= now - timedelta(seconds=REPLY_WINDOW_S),
-                )
-                .order_by(OutboxMessage.id.desc())
-            )
-        )
-        .scalars()
-        .first()
-    )
-    if pending is None:
-        row = await enqueue_private_reply(
-            session,
-            page_id=log_row.page_id,
-            comment_id=comment_id,
-            message={"text": "…"},
-            comment_created_at=log_row.created_time,
-            psid=log_row.author_id,
-            delay_s=REPLY_WINDOW_S,
-            public_fallback=(f"public-fallback:{log_row.post_id}:{log_row.author_id}", PUBLIC_FALLBACK_TEXT),
-        )
-        if row is None:
-            return None
-        pending = row
-    log_row.reply_outbox_id, log_row.reply_status = pending.id, "queued"
-    session.add(log_row)
-    await session.flush()
-    # (Re)render the reply for every comment it answers, with the cart as it is now.
-    answered = (
-        (
-            await session.execute(
-                select(CommentLog).where(CommentLog.reply_outbox_id == pending.id).order_by(CommentLog.id)
+                select(CommentLog)
+                .where(CommentLog.comment_id.in_(comment_ids), CommentLog.verb == "add")
+                .order_by(CommentLog.id)
             )
         )
         .scalars()
         .all()
     )
-    results = [await _comment_result(session, r) for r in answered]
-    cart = await fetch_cart(session, log_row.page_id, log_row.author_id)
-    pending.payload = json.dumps(render_comment_reply(log_row.author_name, results, cart), ensure_ascii=False)
-    session.add(pending)
-    return pending.id
+    answered = {r.comment_id: r.reply_outbox_id for r in logs if r.reply_outbox_id is not None}  # replays
+    todo = [r for r in logs if r.reply_outbox_id is None and r.outcome not in _NO_REPLY and r.author_id]
+    if not todo:
+        return answered
+    now = utcnow()
+    shoppers = {(r.page_id, r.author_id) for r in todo}
+    waiting = (
+        (
+            await session.execute(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.kind == "private_reply",
+                    OutboxMessage.status == "pending",
+                    tuple_(OutboxMessage.page_id, OutboxMessage.psid).in_(shoppers),
+                    OutboxMessage.created_at >= now - timedelta(seconds=REPLY_WINDOW_S),
+                )
+                .order_by(OutboxMessage.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    reply_of: dict[tuple[str, str], OutboxMessage] = {(o.page_id, o.psid): o for o in waiting}  # type: ignore[misc]
+    touched: dict[int, OutboxMessage] = {}
+    for log_row in todo:
+        shopper = (log_row.page_id, log_row.author_id)
+        reply = reply_of.get(shopper)  # type: ignore[arg-type]
+        if reply is None:
+            reply = await enqueue_private_reply(
+                session,
+                page_id=log_row.page_id,
+                comment_id=log_row.comment_id,
+                message={"text": "…"},
+                comment_created_at=log_row.created_time,
+                psid=log_row.author_id,
+                delay_s=REPLY_WINDOW_S,
+                public_fallback=(f"public-fallback:{log_row.post_id}:{log_row.author_id}", PUBLIC_FALLBACK_TEXT),
+            )
+            if reply is None:
+                continue
+            reply_of[shopper] = reply  # type: ignore[index]
+        assert reply.id is not None
+        log_row.reply_outbox_id, log_row.reply_status = reply.id, "queued"
+        session.add(log_row)
+        answered[log_row.comment_id] = reply.id
+        touched[reply.id] = reply
+    await session.flush()
+    # Render every touched reply for all the comments it answers (earlier ones of the window included).
+    covered = (
+        (
+            await session.execute(
+                select(CommentLog).where(CommentLog.reply_outbox_id.in_(list(touched))).order_by(CommentLog.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    claims = await fetch_claims_of_comments(session, {r.comment_id for r in covered})
+    names = dict((await session.execute(select(Product.id, Product.name))).all())
+    carts = await fetch_carts(session, {(r.page_id, r.author_id) for r in covered if r.author_id})
+    by_reply: dict[int, list[CommentLog]] = {}
+    for r in covered:
+        by_reply.setdefault(r.reply_outbox_id, []).append(r)  # type: ignore[arg-type]
+    for reply_id, rows in by_reply.items():
+        first = rows[0]
+        results = [comment_result(r, claims[r.comment_id], names) for r in rows]
+        cart = carts[(first.page_id, first.author_id)]  # type: ignore[index]
+        touched[reply_id].payload = json.dumps(
+            render_comment_reply(rows[-1].author_name, results, cart), ensure_ascii=False
+        )
+        session.add(touched[reply_id])
+    return answered
 
 
 class Allocator:
@@ -490,9 +526,9 @@ class Allocator:
                     else:
                         comments.add(decision.comment_id)
                     decided += 1
-            for comment_id in comments:
-                if await _settle_comment(session, comment_id):
-                    replies += await queue_comment_reply(session, comment_id) is not None
+            replies += len(
+                set((await queue_comment_replies(session, await _settle_comments(session, comments))).values())
+            )
             replies += await _answer_picks(session, picks)
         if replies and self.notifier is not None:
             await self.notifier.wake()
@@ -569,17 +605,22 @@ async def _answer_picks(session: AsyncSession, picks: list[ClaimDecision]) -> in
     return sent
 
 
-async def _settle_comment(session: AsyncSession, comment_id: str) -> bool:
-    """A comment whose claims are all decided: added (something held) or waitlisted. True once settled."""
-    statuses = (
-        (await session.execute(select(StockClaim.status).where(StockClaim.comment_id == comment_id))).scalars().all()
-    )
-    if "pending" in statuses:
-        return False
-    outcome = "added" if "held" in statuses else "waitlisted"
-    await session.execute(
-        update(CommentLog)
-        .where(CommentLog.comment_id == comment_id, CommentLog.verb == "add", CommentLog.outcome == "pending")
-        .values(outcome=outcome)
-    )
-    return True
+async def _settle_comments(session: AsyncSession, comment_ids: set[str]) -> list[str]:
+    """Comments whose claims are all decided: added (something held) or waitlisted. The ones settled."""
+    statuses: dict[str, set[str]] = {}
+    if comment_ids:
+        rows = await session.execute(
+            select(StockClaim.comment_id, StockClaim.status).where(StockClaim.comment_id.in_(comment_ids))
+        )
+        for comment_id, status in rows.all():
+            statuses.setdefault(comment_id, set()).add(status)
+    settled = sorted(c for c, found in statuses.items() if "pending" not in found)
+    for outcome in ("added", "waitlisted"):
+        ids = [c for c in settled if ("held" in statuses[c]) == (outcome == "added")]
+        if ids:
+            await session.execute(
+                update(CommentLog)
+                .where(CommentLog.comment_id.in_(ids), CommentLog.verb == "add", CommentLog.outcome == "pending")
+                .values(outcome=outcome)
+            )
+    return settled
