@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -25,9 +25,10 @@ from redis.driver_info import DriverInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import ops_api, shop_api, webhook
+from bot import checkout, ops_api, orders_api, shop_api, webhook
 from bot.app_keys import ENGINE, GRAPH, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
 from bot.cart_commands import build_cart_router
+from bot.checkout import checkout_url
 from bot.comment_orders import Allocator, CommentOrders, handle_live_video
 from bot.db import create_engine, create_schema, session_factory
 from bot.embedded_redis import EmbeddedRedis
@@ -58,10 +59,11 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 def build_router(settings: Settings) -> Router:
     """The bot's handlers, most specific first; the welcome and fallback replies come last."""
     router = Router()
-    orders = CommentOrders()
+    link = partial(checkout_url, settings)
+    orders = CommentOrders(checkout_link=link)
     router.register(orders.handle, orders.on_campaign_post, kinds=[EventKind.COMMENT], name="comment_orders")
     router.register(handle_live_video, kinds=[EventKind.LIVE_VIDEO], name="live_video_campaign")
-    router.include(build_cart_router())
+    router.include(build_cart_router(link))
     texts = ReplyTexts(settings.welcome_text, settings.fallback_text, timedelta(seconds=settings.fallback_cooldown_s))
     router.include(build_reply_router(texts))
     return router
@@ -259,7 +261,9 @@ async def demo_shop_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     services = {"outbox_notifier": app[OUTBOX_NOTIFIER], "graph": app[GRAPH]}
-    allocator = Allocator(app[INGEST], app[SESSIONS], app[OUTBOX_NOTIFIER])
+    allocator = Allocator(
+        app[INGEST], app[SESSIONS], app[OUTBOX_NOTIFIER], checkout_link=partial(checkout_url, app[SETTINGS])
+    )
     worker = Worker(
         app[INGEST],
         app[SESSIONS],
@@ -293,9 +297,8 @@ def create_app(
     app.add_routes(webhook.routes)
     app.add_routes(ops_api.routes)
     app.add_routes(shop_api.routes)
-    for module in ("bot.checkout", "bot.orders_api"):  # the checkout and orders (issue 5, being built)
-        with contextlib.suppress(ModuleNotFoundError):
-            app.add_routes(importlib.import_module(module).routes)
+    app.add_routes(checkout.routes)
+    app.add_routes(orders_api.routes)
     if demo:
         app.cleanup_ctx.append(demo_ctx)  # first: the others read the settings it points at the emulator
     app.cleanup_ctx.append(redis_ctx)

@@ -8,16 +8,25 @@ real options, so an old or forged payload gets a friendly answer and changes not
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from sqlalchemy import select
 
-from bot.cart_replies import VIEW_CART_PAYLOAD, Pick, parse_pick_payload, pick_payload, render_cart
+from bot.cart_replies import (
+    VIEW_CART_PAYLOAD,
+    Pick,
+    parse_pick_payload,
+    pick_payload,
+    render_cart,
+    render_checkout,
+)
 from bot.db import utcnow
 from bot.events import EventKind, MessageEvent, PostbackEvent
 from bot.outbox import OutboxNotifier, enqueue_message
 from bot.render import QuickReply, render_text
 from bot.router import HandlerContext, Router
 from bot.tables import CommentLog
+from carts.orders import fetch_or_create_checkout_token
 from carts.repository import fetch_cart
 from carts.stock import arrival_key
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
@@ -148,8 +157,24 @@ async def _pick_target(ctx: HandlerContext, event: MessageEvent, pick: Pick) -> 
     return item, product, campaign
 
 
-def build_cart_router() -> Router:
+CHECKOUT_WORDS = frozenset({"checkout", "check out", "pay", "結帳", "结账", "埋單", "买单", "付款"})
+
+
+def is_checkout_request(event: MessageEvent, _ctx: HandlerContext) -> bool:
+    return not event.quick_reply_payload and normalize_text(event.text or "").strip(" ?？!！.。") in CHECKOUT_WORDS
+
+
+def build_cart_router(checkout_link: Callable[[str], str] | None = None) -> Router:
     router = Router("cart")
+
+    async def handle_checkout(event: MessageEvent, ctx: HandlerContext) -> None:
+        cart = await fetch_cart(ctx.session, event.page_id, event.sender_id)
+        url = None
+        if checkout_link is not None and not cart.is_empty:
+            url = checkout_link(await fetch_or_create_checkout_token(ctx.session, event.page_id, event.sender_id))
+        await _send(ctx, f"checkout:{event.key}", event.page_id, event.sender_id, render_checkout(cart, url))
+
     router.register(handle_pick, pick_filter, kinds=[EventKind.MESSAGE], name="pick_option")
     router.register(handle_cart, is_cart_request, kinds=[EventKind.MESSAGE, EventKind.POSTBACK], name="show_cart")
+    router.register(handle_checkout, is_checkout_request, kinds=[EventKind.MESSAGE], name="checkout")
     return router

@@ -118,7 +118,23 @@ def _quick_replies(results: Sequence[CommentResult]) -> list[QuickReply]:
     return []
 
 
-def render_comment_reply(name: str | None, results: Sequence[CommentResult], cart: CartInfo) -> Message:
+def cart_buttons(cart: CartInfo, checkout_url: str | None) -> list[Button]:
+    buttons = [Button("Checkout 結帳", url=checkout_url)] if checkout_url and not cart.is_empty else []
+    return [*buttons, Button("View cart 購物車", payload=VIEW_CART_PAYLOAD)]
+
+
+def render_checkout(cart: CartInfo, checkout_url: str | None) -> list[Message]:
+    """The answer to `checkout` / `結帳`: the total and the button to the checkout page."""
+    if cart.is_empty or not checkout_url:
+        return render_cart(cart)
+    return [
+        render_buttons(f"{cart_summary(cart)}\nReady to check out? 準備好結帳了嗎？", cart_buttons(cart, checkout_url))
+    ]
+
+
+def render_comment_reply(
+    name: str | None, results: Sequence[CommentResult], cart: CartInfo, checkout_url: str | None = None
+) -> Message:
     """The one private reply for one or more comments of a shopper."""
     greeting = f"Hi {name}! 你好！" if name else "Hi! 你好！"
     lines = [
@@ -137,7 +153,7 @@ def render_comment_reply(name: str | None, results: Sequence[CommentResult], car
                 break
             shown.append(line)
         text = "\n".join([greeting, *shown, f"…and {len(lines) - len(shown)} more", "", summary])
-    message = render_buttons(text, [Button("View cart 購物車", payload=VIEW_CART_PAYLOAD)])
+    message = render_buttons(text, cart_buttons(cart, checkout_url))
     quick = _quick_replies(results)
     if quick:
         message["quick_replies"] = [q.to_meta() for q in quick]

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from config.settings import Settings, SettingsError, ensure_secrets, load_settings
 
@@ -82,6 +83,7 @@ async def _run_worker(settings: Settings) -> int:
         redis_client,
         worker_settings,
     )
+    from bot.checkout import checkout_url
     from bot.comment_orders import Allocator
     from bot.db import create_engine, create_schema, session_factory
     from bot.embedded_redis import EmbeddedRedis
@@ -118,7 +120,7 @@ async def _run_worker(settings: Settings) -> int:
         build_dispatcher(settings),
         worker_settings(settings),
         services={"outbox_notifier": notifier, "graph": graph},
-        after_batch=Allocator(stream, sessions, notifier).run,
+        after_batch=Allocator(stream, sessions, notifier, checkout_link=partial(checkout_url, settings)).run,
     )
     sender = outbox_sender(settings, redis, sessions, graph)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from bot.outbox import OutboxNotifier, enqueue_message, enqueue_private_reply
 from bot.render import render_text
 from bot.router import HandlerContext
 from bot.tables import CommentLog, Conversation, OutboxMessage
+from carts.orders import fetch_or_create_checkout_token
 from carts.repository import fetch_cart, fetch_carts, fetch_claims_of_comment, fetch_claims_of_comments
 from carts.stock import (
     END_OF_STREAM,
@@ -111,8 +112,9 @@ class ItemOutcome:
 class CommentOrders:
     """The bot handler for order comments, with campaigns and their parsers cached per version."""
 
-    def __init__(self) -> None:
+    def __init__(self, checkout_link: CheckoutLink | None = None) -> None:
         self._parsers: dict[tuple[Any, ...], OrderParser] = {}
+        self.checkout_link = checkout_link
 
     async def fetch_campaign(self, session: AsyncSession, page_id: str, post_id: str) -> CampaignInfo | None:
         # A post's campaign, or a live video's: live comments name the video's post, `{page id}_{video id}`.
@@ -313,7 +315,7 @@ class CommentOrders:
 
     async def _reply(self, event: CommentEvent, ctx: HandlerContext) -> None:
         await ctx.session.flush()
-        if await queue_comment_reply(ctx.session, event.comment_id) is not None:
+        if await queue_comment_reply(ctx.session, event.comment_id, self.checkout_link) is not None:
             notifier = ctx.services.get("outbox_notifier")
             if isinstance(notifier, OutboxNotifier):
                 ctx.later(notifier.wake)
@@ -391,12 +393,19 @@ def comment_result(log_row: CommentLog, claims: list[StockClaim], names: dict[in
     return CommentResult(log_row.comment_id, tuple(results))
 
 
-async def queue_comment_reply(session: AsyncSession, comment_id: str) -> int | None:
+CheckoutLink = Callable[[str], str]  # checkout token -> the page's URL
+
+
+async def queue_comment_reply(
+    session: AsyncSession, comment_id: str, checkout_link: CheckoutLink | None = None
+) -> int | None:
     """Queue (or join) the shopper's private reply for one decided comment; the outbox row id, if any."""
-    return (await queue_comment_replies(session, [comment_id])).get(comment_id)
+    return (await queue_comment_replies(session, [comment_id], checkout_link)).get(comment_id)
 
 
-async def queue_comment_replies(session: AsyncSession, comment_ids: list[str]) -> dict[str, int]:
+async def queue_comment_replies(
+    session: AsyncSession, comment_ids: list[str], checkout_link: CheckoutLink | None = None
+) -> dict[str, int]:
     """Queue (or join) private replies for decided comments, in bulk; comment id -> outbox row id.
 
     One private reply per shopper per few seconds: a comment joins the shopper's reply still waiting to
@@ -483,9 +492,11 @@ async def queue_comment_replies(session: AsyncSession, comment_ids: list[str]) -
         first = rows[0]
         results = [comment_result(r, claims[r.comment_id], names) for r in rows]
         cart = carts[(first.page_id, first.author_id)]  # type: ignore[index]
-        touched[reply_id].payload = json.dumps(
-            render_comment_reply(rows[-1].author_name, results, cart), ensure_ascii=False
-        )
+        url = None
+        if checkout_link is not None and not cart.is_empty and first.author_id:
+            url = checkout_link(await fetch_or_create_checkout_token(session, first.page_id, first.author_id))
+        message = render_comment_reply(rows[-1].author_name, results, cart, url)
+        touched[reply_id].payload = json.dumps(message, ensure_ascii=False)
         session.add(touched[reply_id])
     return answered
 
@@ -494,11 +505,16 @@ class Allocator:
     """Decides pending stock claims that are safe to decide (below the stream's watermark)."""
 
     def __init__(
-        self, stream: IngestStream, sessions: async_sessionmaker[AsyncSession], notifier: OutboxNotifier | None = None
+        self,
+        stream: IngestStream,
+        sessions: async_sessionmaker[AsyncSession],
+        notifier: OutboxNotifier | None = None,
+        checkout_link: CheckoutLink | None = None,
     ) -> None:
         self.stream = stream
         self.sessions = sessions
         self.notifier = notifier
+        self.checkout_link = checkout_link
 
     async def run(self) -> int:
         """Decide what can be decided now; the number of claims decided."""
@@ -527,7 +543,13 @@ class Allocator:
                         comments.add(decision.comment_id)
                     decided += 1
             replies += len(
-                set((await queue_comment_replies(session, await _settle_comments(session, comments))).values())
+                set(
+                    (
+                        await queue_comment_replies(
+                            session, await _settle_comments(session, comments), self.checkout_link
+                        )
+                    ).values()
+                )
             )
             replies += await _answer_picks(session, picks)
         if replies and self.notifier is not None:

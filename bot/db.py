@@ -5,8 +5,6 @@ Adapter module: this and the repositories are the only places that talk SQL.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,10 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
 import bot.tables  # noqa: F401  (registers the spine's tables on SQLModel.metadata)
+import carts.order_tables  # (registers orders, checkout tokens and order events too)
 import carts.tables  # noqa: F401  (and the catalog's, campaigns' and stock claims')
-
-with contextlib.suppress(ModuleNotFoundError):  # the order tables arrive with the checkout (issue 5)
-    importlib.import_module("carts.order_tables")
 from bot.tables import ProcessedEvent
 
 

@@ -124,6 +124,10 @@ async def expire_holds(session: AsyncSession, now: datetime | None = None) -> li
         product = (
             await session.execute(select(Product).where(Product.id == claim.product_id).with_for_update())
         ).scalar_one()
+        # Read the claim again under the product's lock: a checkout may have sold it since it was listed.
+        await session.refresh(claim)
+        if claim.status != "held" or claim.expires_at is None or claim.expires_at >= now:
+            continue
         product.held -= claim.qty
         claim.status, claim.decided_at = "expired", now
         session.add_all([product, claim])

@@ -68,9 +68,12 @@ class Stack:
         await self.client.app[OUTBOX_NOTIFIER].wake()
         return outbox_id
 
-    async def settled(self, outbox_id: int, *statuses: str) -> OutboxMessage:
+    async def settled(self, outbox_id: int, *statuses: str, by_sender: bool = True) -> OutboxMessage:
         async def done() -> bool:
-            return (await self.outbox(outbox_id)).status in statuses
+            row = await self.outbox(outbox_id)
+            # Settled once the sender has recorded it (Meta's echo may mark it sent a moment earlier);
+            # `by_sender=False` when only the echo can settle it (the sender died).
+            return row.status in statuses and (row.claim_token is None or not by_sender)
 
         await wait_until(done, what=f"outbox {outbox_id} in {statuses}")
         return await self.outbox(outbox_id)

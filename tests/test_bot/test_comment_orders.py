@@ -285,6 +285,30 @@ async def test_a_shopper_comments_and_gets_one_private_reply_with_the_cart(bot_s
         "",
         "🛒 Cart: 3 items · HK$2,160",
     ]
+    checkout, view = call["body"]["message"]["attachment"]["payload"]["buttons"]
+    assert (checkout["type"], checkout["title"], view["payload"]) == ("web_url", "Checkout 結帳", "CART:v1")
+    path = "/" + checkout["url"].split("://", 1)[1].split("/", 1)[1]
+    page = await bot_stack.client.get(path)
+    assert page.status == 200
+    assert "Linen shirt" in await page.text()  # the shopper's own cart, behind an unguessable link
+
+    await shopper_writes(bot_stack, "3000000000201", "結帳")
+
+    async def checkout_answers() -> list[dict[str, Any]]:
+        return [
+            c["body"]["message"]
+            for c in await sends(bot_stack)
+            if c["status"] == 200
+            and c["body"]["recipient"].get("id") == "3000000000201"
+            and "attachment" in c["body"]["message"]
+        ]
+
+    async def checkout_sent() -> bool:
+        return len(await checkout_answers()) == 1
+
+    await wait_until(checkout_sent, what="the checkout button in Messenger")
+    [answer] = await checkout_answers()
+    assert answer["attachment"]["payload"]["buttons"][0]["url"] == checkout["url"]  # the same cart's page
 
     async def recorded() -> bool:  # the sender records the outcome just after Meta answered
         async with bot_stack.sessions() as session:
