@@ -13,11 +13,12 @@ from carts.order_tables import Order, OrderEvent
 from carts.orders import fetch_or_create_checkout_token
 from carts.tables import Product, StockClaim
 from config.settings import Settings
-from tests.conftest import PAGE_ID, wait_until
-from tests.test_bot.stack import Stack, shopper_writes
+from tests.conftest import ADMIN_TOKEN, PAGE_ID, wait_until
+from tests.test_bot.stack import Stack, sends, shopper_writes
 from tests.test_bot.test_comment_orders import chat_texts, seed_shop
 
 SHOPPER = "3000000000301"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 VALID = {"name": "Chan Tai Man", "phone": "+852 9123 4567", "delivery_method": "delivery", "address": "1 Queen's Rd"}
 
 
@@ -123,6 +124,30 @@ async def test_a_shopper_checks_out_and_gets_the_summary_in_messenger(bot_stack:
     # and the cart is now empty
     page = await bot_stack.client.get(f"/checkout/{token}")
     assert page.status == 200 and "Your cart is empty" in await page.text()
+
+    # the comment had its one private reply, with the right lines and total
+    async def private_replies() -> list[dict[str, Any]]:
+        return [c for c in await sends(bot_stack) if c["status"] == 200 and "comment_id" in c["body"]["recipient"]]
+
+    async def replied() -> bool:
+        return len(await private_replies()) == 1
+
+    await wait_until(replied, what="the private reply (it waits a few seconds for more comments)")
+    [reply] = await private_replies()
+    assert reply["body"]["message"]["attachment"]["payload"]["text"].splitlines()[1:] == [
+        "✅ A Rose bouquet ×1 added",
+        "✅ B Linen shirt (L) ×2 added",
+        "",
+        "🛒 Cart: 3 items · HK$2,160",
+    ]
+    # when: the merchant marks it paid; then: paid, an event for the CRM, stock unchanged (sold stays sold)
+    response = await bot_stack.client.post("/api/orders/PO-000001/paid", headers=ADMIN, json={"reference": "FPS-1"})
+    assert response.status == 200
+    [order] = await orders(bot_stack)
+    assert order.status == "paid" and order.paid_at is not None
+    assert [e.kind for e in await bot_stack.rows(select(OrderEvent).order_by(OrderEvent.id))] == ["placed", "paid"]
+    rose, shirt = await product(bot_stack, "A"), await product(bot_stack, "B")
+    assert (rose.stock, rose.held, rose.sold, shirt.held, shirt.sold) == (5, 0, 1, 0, 2)
 
 
 async def test_names_are_shown_as_text_never_markup(bot_stack: Stack) -> None:
