@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import utcnow
 from carts.tables import Campaign, CampaignProduct, Product
 from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
-from config.shop_file import CampaignConfig, ShopConfig
+from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, ShopConfig
 from parsers.order_comment import code_key
 
 __all__ = [
@@ -65,19 +65,8 @@ CAMPAIGN_PATCH_FIELDS = (
     "pinned_text",
     "closed_reply",
 )
-_CAMPAIGN_FILE_FIELDS = (
-    "title",
-    "page_id",
-    "post_id",
-    "live_video_id",
-    "next_live",
-    "starts_at",
-    "ends_at",
-    "per_shopper_limit",
-    "hold_minutes",
-    "pinned_text",
-    "closed_reply",
-)
+# The campaign columns the file sets: every campaign field but the key it is found by and its products.
+_CAMPAIGN_FILE_FIELDS = tuple(f for f in CAMPAIGN_FIELDS if f not in ("key", "products"))
 _CENT = Decimal("0.01")
 
 

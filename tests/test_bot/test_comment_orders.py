@@ -121,6 +121,15 @@ async def run_workers(shop: Shop, count: int, until: Any, slow_first: float = 0.
         await asyncio.gather(*tasks)
 
 
+async def all_claims(shop: Shop) -> list[tuple[str, str, int]]:
+    """(psid, status, qty) of every claim, in arrival order."""
+    async with shop.sessions() as session:
+        rows = await session.execute(
+            select(StockClaim.psid, StockClaim.status, StockClaim.qty).order_by(StockClaim.arrival, StockClaim.status)
+        )
+        return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
 async def all_decided(shop: Shop, expected: int) -> bool:
     decided = await shop.scalar(select(func.count()).select_from(StockClaim).where(StockClaim.status != "pending"))
     backlog = (await shop.stream.gauges()).backlog
@@ -174,15 +183,8 @@ async def test_a_claim_stock_cannot_cover_is_split_and_nobody_later_slips_past(s
         return await all_decided(shop, 4)
 
     await run_workers(shop, 2, settled)
-    async with shop.sessions() as session:
-        rows = (
-            await session.execute(
-                select(StockClaim.psid, StockClaim.status, StockClaim.qty).order_by(
-                    StockClaim.arrival, StockClaim.status
-                )
-            )
-        ).all()
-    assert [tuple(r) for r in rows] == [
+    rows = await all_claims(shop)
+    assert rows == [
         ("1", "held", 3),
         ("2", "held", 1),
         ("2", "waitlisted", 2),
@@ -452,16 +454,9 @@ async def test_an_expired_hold_goes_to_the_waitlist_in_arrival_order(shop: Shop)
     async with shop.sessions() as session, session.begin():
         changes = await expire_holds(session)
     assert [(c.psid, c.status, c.qty) for c in changes] == [("1", "expired", 1), ("2", "promoted", 1)]
-    async with shop.sessions() as session:
-        rows = (
-            await session.execute(
-                select(StockClaim.psid, StockClaim.status, StockClaim.qty).order_by(
-                    StockClaim.arrival, StockClaim.status
-                )
-            )
-        ).all()
+    rows = await all_claims(shop)
     # Shopper 2 wanted 2 and gets the 1 unit freed (the rest still waits); shopper 3 is not served first.
-    assert [tuple(r) for r in rows] == [
+    assert rows == [
         ("1", "expired", 1),
         ("2", "held", 1),
         ("2", "waitlisted", 1),
