@@ -525,14 +525,14 @@ class Allocator:
             now = utcnow()
             replies = 0
             for change in await expire_holds(session, now):
-                replies += await _tell_about_hold(session, change, now)
+                replies += await tell_about_hold(session, change, now)
             for claim in await holds_to_remind(session, REMIND_BEFORE, now):
                 if claim.expires_at is not None and claim.expires_at - now <= min(
                     REMIND_BEFORE, timedelta(minutes=claim.hold_minutes / 2)
                 ):
                     claim.reminded_at = now
                     session.add(claim)
-                    replies += await _tell_about_hold(session, claim_decision(claim, "reminder"), now)
+                    replies += await tell_about_hold(session, claim_decision(claim, "reminder"), now)
             comments: set[str] = set()
             picks: list[ClaimDecision] = []
             for product_id in await products_with_pending_claims(session, watermark):
@@ -575,7 +575,7 @@ async def _window_open(session: AsyncSession, page_id: str, psid: str, now: date
     return last is not None and now - last <= STANDARD_WINDOW
 
 
-async def _tell_about_hold(session: AsyncSession, change: ClaimDecision, now: datetime) -> int:
+async def tell_about_hold(session: AsyncSession, change: ClaimDecision, now: datetime) -> int:
     """Tell the shopper their hold changed, when Meta allows a message (else the trail shows it)."""
     if not await _window_open(session, change.page_id, change.psid, now):
         return 0

@@ -28,7 +28,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app_keys import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
-from bot.comment_orders import _tell_about_hold  # the same "good news" message an expired hold gives
+from bot.comment_orders import tell_about_hold  # the same "good news" message an expired hold gives
 from bot.db import utcnow
 from bot.ops_api import require_admin
 from carts.orders import (
@@ -99,7 +99,7 @@ def _text(body: dict[str, Any], name: str, max_length: int, required: bool = Tru
 
 async def _tell_promoted(session: AsyncSession, promoted: tuple[ClaimDecision, ...]) -> int:
     now = utcnow()
-    return sum([await _tell_about_hold(session, decision, now) for decision in promoted])
+    return sum([await tell_about_hold(session, decision, now) for decision in promoted])
 
 
 async def _change(request: web.Request, action: Any) -> web.Response:
