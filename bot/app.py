@@ -260,7 +260,7 @@ async def demo_shop_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
-    services = {"outbox_notifier": app[OUTBOX_NOTIFIER], "graph": app[GRAPH]}
+    services = {"outbox_notifier": app[OUTBOX_NOTIFIER]}
     allocator = Allocator(
         app[INGEST], app[SESSIONS], app[OUTBOX_NOTIFIER], checkout_link=partial(checkout_url, app[SETTINGS])
     )

@@ -22,7 +22,7 @@ from bot.cart_replies import (
 )
 from bot.db import utcnow
 from bot.events import EventKind, MessageEvent, PostbackEvent
-from bot.outbox import OutboxNotifier, enqueue_message
+from bot.outbox import enqueue_messages, wake_after_commit
 from bot.render import QuickReply, render_text
 from bot.router import HandlerContext, Router
 from bot.tables import CommentLog
@@ -36,16 +36,9 @@ CART_WORDS = frozenset({"cart", "my cart", "view cart", "購物車", "购物车"
 EXPIRED_CHOICE = "Sorry, that choice is no longer available. Please comment the code again. 選項已失效，請再留言一次。"
 
 
-def _wake(ctx: HandlerContext) -> None:
-    notifier = ctx.services.get("outbox_notifier")
-    if isinstance(notifier, OutboxNotifier):
-        ctx.later(notifier.wake)
-
-
 async def _send(ctx: HandlerContext, key: str, page_id: str, psid: str, messages: list[dict]) -> None:
-    for part, message in enumerate(messages):
-        await enqueue_message(ctx.session, key=f"{key}:{part}", page_id=page_id, psid=psid, message=message)
-    _wake(ctx)
+    await enqueue_messages(ctx.session, key=key, page_id=page_id, psid=psid, messages=messages)
+    wake_after_commit(ctx)
 
 
 def is_cart_request(event: MessageEvent | PostbackEvent, _ctx: HandlerContext) -> bool:

@@ -119,7 +119,7 @@ async def _run_worker(settings: Settings) -> int:
         sessions,
         build_dispatcher(settings),
         worker_settings(settings),
-        services={"outbox_notifier": notifier, "graph": graph},
+        services={"outbox_notifier": notifier},
         after_batch=Allocator(stream, sessions, notifier, checkout_link=partial(checkout_url, settings)).run,
     )
     sender = outbox_sender(settings, redis, sessions, graph)

@@ -24,7 +24,7 @@ from bot.db import utcnow
 from bot.events import CommentEvent, CommentVerb, LiveVideoEvent
 from bot.ingest import IngestStream
 from bot.messaging_rules import STANDARD_WINDOW
-from bot.outbox import OutboxNotifier, enqueue_message, enqueue_private_reply
+from bot.outbox import OutboxNotifier, enqueue_messages, enqueue_private_reply, wake_after_commit
 from bot.render import render_text
 from bot.router import HandlerContext
 from bot.tables import CommentLog, Conversation, OutboxMessage
@@ -316,9 +316,7 @@ class CommentOrders:
     async def _reply(self, event: CommentEvent, ctx: HandlerContext) -> None:
         await ctx.session.flush()
         if await queue_comment_reply(ctx.session, event.comment_id, self.checkout_link) is not None:
-            notifier = ctx.services.get("outbox_notifier")
-            if isinstance(notifier, OutboxNotifier):
-                ctx.later(notifier.wake)
+            wake_after_commit(ctx)
 
 
 async def _claimed_qty(session: AsyncSession, campaign_id: int, product_id: int, psid: str) -> int:
@@ -551,7 +549,8 @@ class Allocator:
                     ).values()
                 )
             )
-            replies += await _answer_picks(session, picks)
+            for decision in picks:  # answered in the chat, where the choice was made (the window is open)
+                replies += await tell_about_hold(session, decision, now)
         if replies and self.notifier is not None:
             await self.notifier.wake()
         return decided
@@ -559,6 +558,9 @@ class Allocator:
 
 REMIND_BEFORE = timedelta(minutes=10)
 _HOLD_NEWS = {
+    # a size or colour picked in the chat, decided by the allocator
+    "held": "✅ {label} ×{qty} added",
+    "waitlisted": "⏳ {label} ×{qty}: sold out, you are on the waitlist",
     "promoted": "🎉 Good news! {label} ×{qty} is now in your cart, from the waitlist. 已為你保留！",
     "expired": "⌛ Your hold on {label} ×{qty} has run out and it was released. 保留時間已過。",
     "reminder": "⏰ {label} ×{qty} is held for you for a few more minutes. 保留時間快到了。",
@@ -587,44 +589,15 @@ async def tell_about_hold(session: AsyncSession, change: ClaimDecision, now: dat
     label = f"{product.code} {product.name}" + (f" ({variant})" if variant else "")
     cart = await fetch_cart(session, change.page_id, change.psid)
     text = _HOLD_NEWS[change.status].format(label=label, qty=change.qty) + f"\n\n{cart_summary(cart)}"
-    for part, message in enumerate(render_text(text)):
-        await enqueue_message(
-            session,
-            key=f"hold-{change.status}:{change.key}:{now.timestamp():.0f}:{part}",
-            page_id=change.page_id,
-            psid=change.psid,
-            message=message,
-        )
+    # Each decision about a claim happens once, so its key is the claim's key and the decision.
+    await enqueue_messages(
+        session,
+        key=f"hold-{change.status}:{change.key}",
+        page_id=change.page_id,
+        psid=change.psid,
+        messages=render_text(text),
+    )
     return 1
-
-
-async def _answer_picks(session: AsyncSession, picks: list[ClaimDecision]) -> int:
-    """A size or colour picked in the chat was decided: say so there, with the cart (the window is open)."""
-    sent = 0
-    for decision in picks:
-        claim = await session.get(StockClaim, decision.claim_id) if decision.claim_id > 0 else None
-        product = await session.get(Product, decision.product_id)
-        if product is None:
-            continue
-        variant = _variant_text(json.loads(claim.variant)) if claim is not None and claim.variant else ""
-        label = f"{product.code} {product.name}" + (f" ({variant})" if variant else "")
-        line = (
-            f"✅ {label} ×{decision.qty} added"
-            if decision.status == "held"
-            else f"⏳ {label} ×{decision.qty}: sold out, you are on the waitlist"
-        )
-        cart = await fetch_cart(session, decision.page_id, decision.psid)
-        text = f"{line}\n\n{cart_summary(cart)}"
-        for part, message in enumerate(render_text(text)):
-            await enqueue_message(
-                session,
-                key=f"pick-result:{decision.key}:{part}",
-                page_id=decision.page_id,
-                psid=decision.psid,
-                message=message,
-            )
-        sent += 1
-    return sent
 
 
 async def _settle_comments(session: AsyncSession, comment_ids: set[str]) -> list[str]:

@@ -37,6 +37,7 @@ from bot.graph import GraphClient, GraphError, GraphErrorClass, SendResult
 from bot.messaging_rules import Author, SendDecision, decide_message, decide_private_reply
 from bot.rate_limit import SendRateLimiter
 from bot.render import with_metadata
+from bot.router import HandlerContext
 from bot.tables import CommentLog, Conversation, Message, OutboxMessage, PageState
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,27 @@ async def enqueue_message(
             "payload": json.dumps(message),
         },
     )
+
+
+async def enqueue_messages(
+    session: AsyncSession,
+    *,
+    key: str,
+    page_id: str,
+    psid: str,
+    messages: list[dict[str, Any]],
+    author: Author = Author.BOT,
+) -> None:
+    """Queue several messages to a shopper in order (a long text split in parts), keyed `key:0`, `key:1`…"""
+    for part, message in enumerate(messages):
+        await enqueue_message(session, key=f"{key}:{part}", page_id=page_id, psid=psid, message=message, author=author)
+
+
+def wake_after_commit(ctx: HandlerContext) -> None:
+    """Wake the outbox senders once the handler's transaction has committed (saves them a poll)."""
+    notifier = ctx.services.get("outbox_notifier")
+    if isinstance(notifier, OutboxNotifier):
+        ctx.later(notifier.wake)
 
 
 async def enqueue_private_reply(

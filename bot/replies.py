@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.db import utcnow
 from bot.events import EventKind, MessageEvent, PostbackEvent
-from bot.outbox import OutboxNotifier, enqueue_message
+from bot.outbox import enqueue_messages, wake_after_commit
 from bot.render import render_text
 from bot.router import HandlerContext, Router
 from bot.tables import Conversation
@@ -29,16 +29,9 @@ class ReplyTexts:
     fallback_cooldown: timedelta
 
 
-def _wake(ctx: HandlerContext) -> None:
-    notifier = ctx.services.get("outbox_notifier")
-    if isinstance(notifier, OutboxNotifier):
-        ctx.later(notifier.wake)
-
-
 async def _queue(ctx: HandlerContext, key: str, page_id: str, psid: str, text: str) -> None:
-    for part, message in enumerate(render_text(text)):
-        await enqueue_message(ctx.session, key=f"{key}:{part}", page_id=page_id, psid=psid, message=message)
-    _wake(ctx)
+    await enqueue_messages(ctx.session, key=key, page_id=page_id, psid=psid, messages=render_text(text))
+    wake_after_commit(ctx)
 
 
 def build_reply_router(texts: ReplyTexts) -> Router:
