@@ -15,15 +15,15 @@ from sqlalchemy import select
 from bot.cart_replies import (
     VIEW_CART_PAYLOAD,
     Pick,
+    option_quick_replies,
     parse_pick_payload,
-    pick_payload,
     render_cart,
     render_checkout,
 )
 from bot.db import utcnow
 from bot.events import EventKind, MessageEvent, PostbackEvent
 from bot.outbox import enqueue_messages, wake_after_commit
-from bot.render import QuickReply, render_text
+from bot.render import render_text
 from bot.router import HandlerContext, Router
 from bot.tables import CommentLog
 from carts.orders import fetch_or_create_checkout_token
@@ -74,10 +74,7 @@ async def handle_pick(event: MessageEvent, ctx: HandlerContext, pick: Pick | Non
     missing = [name for name in options if name not in pick.chosen]
     if missing:
         option = missing[0]
-        replies = [
-            QuickReply(value[:20], pick_payload(pick.comment_id, pick.code, {**pick.chosen, option: value}))
-            for value in options[option][:13]
-        ]
+        replies = option_quick_replies(pick.comment_id, pick.code, pick.chosen, option, options[option])
         await _send(
             ctx,
             key,

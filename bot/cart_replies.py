@@ -102,19 +102,23 @@ def parse_pick_payload(payload: str) -> Pick | None:
     return Pick(unquote(comment_id), unquote(code), chosen)
 
 
+def option_quick_replies(
+    comment_id: str, code: str, chosen: Mapping[str, str], option: str, values: Sequence[str]
+) -> list[QuickReply]:
+    """One quick reply per value of the next option, each carrying the choices made so far."""
+    return [
+        QuickReply(value[:MAX_QUICK_REPLY_TITLE], pick_payload(comment_id, code, {**chosen, option: value}))
+        for value in list(values)[:MAX_QUICK_REPLIES]
+    ]
+
+
 def _quick_replies(results: Sequence[CommentResult]) -> list[QuickReply]:
     """Choices for the first item that still needs one option."""
     for result in results:
         for item in result.items:
             if item.outcome == "needs_variant" and item.missing:
                 option, values = item.missing[0]
-                return [
-                    QuickReply(
-                        value[:MAX_QUICK_REPLY_TITLE],
-                        pick_payload(result.comment_id, item.code, {**item.chosen, option: value}),
-                    )
-                    for value in list(values)[:MAX_QUICK_REPLIES]
-                ]
+                return option_quick_replies(result.comment_id, item.code, item.chosen, option, values)
     return []
 
 
