@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import signal
@@ -292,16 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     """Subcommands owned by other modules (each exposes `register(subparsers)`)."""
-    found = []
-    for module in ("bot.cli_parse", "bot.cli_emulator", "bot.cli_load"):
-        with contextlib.suppress(ModuleNotFoundError):
-            found.append(__import__(module, fromlist=["register"]).register)
-    return found
+    from bot import cli_emulator, cli_load, cli_parse
+
+    return [cli_parse.register, cli_emulator.register, cli_load.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage error (2) or the help (0)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args) or 0)
     except SettingsError as exc:

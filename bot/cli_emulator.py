@@ -150,10 +150,10 @@ def run_emulator(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="plusone")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["emulator", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args))
+    """`plusone emulator` on its own: `argv` is what follows `emulator` on the command line."""
+    from bot.cli import main as plusone
+
+    return plusone(["emulator", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -80,13 +80,9 @@ async def _apply(url: str, shop: ShopConfig) -> ShopChanges:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`plusone load` on its own: `argv` is what follows `load` on the command line."""
-    root = argparse.ArgumentParser(prog="plusone")
-    register(root.add_subparsers(dest="command", required=True))
-    try:
-        args = root.parse_args(["load", *(sys.argv[1:] if argv is None else argv)])
-    except SystemExit as exc:  # argparse has printed the usage error (2) or the help (0)
-        return exc.code if isinstance(exc.code, int) else 2
-    return run_load(args)
+    from bot.cli import main as plusone
+
+    return plusone(["load", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -67,13 +67,9 @@ def run_parse(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`plusone parse` on its own: `argv` is what follows `parse` on the command line."""
-    root = argparse.ArgumentParser(prog="plusone")
-    register(root.add_subparsers(dest="command", required=True))
-    try:
-        args = root.parse_args(["parse", *(sys.argv[1:] if argv is None else argv)])
-    except SystemExit as exc:  # argparse has printed the usage error (2) or the help (0)
-        return exc.code if isinstance(exc.code, int) else 2
-    return run_parse(args)
+    from bot.cli import main as plusone
+
+    return plusone(["parse", *(sys.argv[1:] if argv is None else argv)])
 
 
 def _order_parser(catalog: str | None, codes: str | None) -> OrderParser:
