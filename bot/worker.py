@@ -202,12 +202,11 @@ class Worker:
         callbacks: list[Callable[[], Awaitable[None]]] = []
         for position, event in enumerate(parse_delivery(entry.body)):
             kind = event.kind.value
+            ctx = HandlerContext(session, entry.id, position, entry.received_at_ms, self.services)
             if isinstance(event, IgnoredEvent) or event.kind is EventKind.TEST_PING:
-                ctx = HandlerContext(session, entry.id, position, entry.received_at_ms, self.services)
-                await self.dispatcher.feed(event, ctx)
+                await self.dispatcher.feed(event, ctx)  # logged by the recorders; nothing to keep exactly once
                 outcomes.append((kind, "ignored"))
                 continue
-            ctx = HandlerContext(session, entry.id, position, entry.received_at_ms, self.services)
             try:
                 async with session.begin_nested():
                     key = event.key
