@@ -60,7 +60,4 @@ async def fetch_claims_of_comments(session: AsyncSession, comment_ids: set[str])
 
 
 async def fetch_claims_of_comment(session: AsyncSession, comment_id: str) -> list[StockClaim]:
-    rows = await session.execute(
-        select(StockClaim).where(StockClaim.comment_id == comment_id).order_by(StockClaim.arrival, StockClaim.id)
-    )
-    return list(rows.scalars())
+    return (await fetch_claims_of_comments(session, {comment_id}))[comment_id]
