@@ -13,7 +13,6 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from bot.cart_replies import (
-    VIEW_CART_PAYLOAD,
     Pick,
     option_quick_replies,
     parse_pick_payload,
@@ -23,6 +22,7 @@ from bot.cart_replies import (
 from bot.db import utcnow
 from bot.events import EventKind, MessageEvent, PostbackEvent
 from bot.outbox import enqueue_messages, wake_after_commit
+from bot.payload_codec import Payload, PayloadAction, decode_payload
 from bot.render import render_text
 from bot.router import HandlerContext, Router
 from bot.tables import CommentLog
@@ -41,11 +41,16 @@ async def _send(ctx: HandlerContext, key: str, page_id: str, psid: str, messages
     wake_after_commit(ctx)
 
 
+def _is_cart_payload(payload: str) -> bool:
+    decoded = decode_payload(payload)
+    return isinstance(decoded, Payload) and decoded.action is PayloadAction.CART
+
+
 def is_cart_request(event: MessageEvent | PostbackEvent, _ctx: HandlerContext) -> bool:
     if isinstance(event, PostbackEvent):
-        return event.payload == VIEW_CART_PAYLOAD
+        return _is_cart_payload(event.payload)
     if event.quick_reply_payload:
-        return event.quick_reply_payload == VIEW_CART_PAYLOAD
+        return _is_cart_payload(event.quick_reply_payload)
     return normalize_text(event.text or "").strip(" ?？!！.。") in CART_WORDS
 
 
@@ -55,10 +60,11 @@ async def handle_cart(event: MessageEvent | PostbackEvent, ctx: HandlerContext) 
 
 
 def pick_filter(event: MessageEvent, _ctx: HandlerContext) -> dict[str, Pick | None] | bool:
-    payload = event.quick_reply_payload or ""
-    if not payload.startswith("PICK:"):
+    decoded = decode_payload(event.quick_reply_payload)
+    if decoded.action is not PayloadAction.PICK:
         return False
-    return {"pick": parse_pick_payload(payload)}
+    # A choice we cannot read (an older version, or forged) is still a choice: it gets the choice's answer.
+    return {"pick": parse_pick_payload(event.quick_reply_payload or "") if isinstance(decoded, Payload) else None}
 
 
 async def handle_pick(event: MessageEvent, ctx: HandlerContext, pick: Pick | None) -> None:

@@ -2,16 +2,17 @@
 
 A private reply is one message (Meta allows no second one until the shopper answers), so it is a button
 template: what the comments did, the cart's size and total, a "View cart" button; a missing size or
-colour comes as quick replies whose payload carries the choice made so far (`PICK:v1:...`), so the
-next tap can ask for the next option or make the claim, without server-side state.
+colour comes as quick replies whose payload carries the choice made so far (`v1:PICK:...`, built and
+read by `bot.payload_codec`), so the next tap can ask for the next option or make the claim, without
+server-side state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote
 
+from bot.payload_codec import Payload, PayloadAction, decode_payload, encode_payload
 from bot.render import (
     MAX_BUTTON_TEXT,
     MAX_QUICK_REPLIES,
@@ -24,8 +25,7 @@ from bot.render import (
 )
 from carts.core import CartInfo, format_money
 
-VIEW_CART_PAYLOAD = "CART:v1"
-PICK_PREFIX = "PICK:v1:"
+VIEW_CART_PAYLOAD = encode_payload(PayloadAction.CART)
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ def cart_summary(cart: CartInfo) -> str:
 
 
 def pick_payload(comment_id: str, code: str, chosen: Mapping[str, str]) -> str:
-    parts = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in sorted(chosen.items()))
-    return f"{PICK_PREFIX}{quote(comment_id, safe='')}:{quote(code, safe='')}:{parts}"
+    pairs = [part for name, value in sorted(chosen.items()) for part in (name, value)]
+    return encode_payload(PayloadAction.PICK, comment_id, code, *pairs)
 
 
 @dataclass(frozen=True)
@@ -87,19 +87,13 @@ class Pick:
 
 def parse_pick_payload(payload: str) -> Pick | None:
     """The variant choice a quick reply carries, or None if it is not a (valid, current) one."""
-    if not payload.startswith(PICK_PREFIX):
+    decoded = decode_payload(payload)
+    if not isinstance(decoded, Payload) or decoded.action is not PayloadAction.PICK:
         return None
-    try:
-        comment_id, code, rest = payload[len(PICK_PREFIX) :].split(":", 2)
-        chosen = {}
-        for pair in filter(None, rest.split("&")):
-            key, value = pair.split("=", 1)
-            chosen[unquote(key)] = unquote(value)
-    except ValueError:
+    comment_id, code, *pairs = decoded.args
+    if len(pairs) % 2:
         return None
-    if not comment_id or not code:
-        return None
-    return Pick(unquote(comment_id), unquote(code), chosen)
+    return Pick(comment_id, code, dict(zip(pairs[::2], pairs[1::2], strict=True)))
 
 
 def option_quick_replies(

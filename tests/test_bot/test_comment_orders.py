@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import webhook_factory as wf
 from bot.app import build_dispatcher, redis_client, worker_settings
 from bot.cart_commands import EXPIRED_CHOICE
+from bot.cart_replies import VIEW_CART_PAYLOAD
 from bot.comment_orders import PUBLIC_FALLBACK_TEXT, REPLY_WINDOW_S, Allocator
 from bot.db import create_engine, create_schema, session_factory, utcnow
 from bot.ingest import IngestStream
@@ -288,7 +289,7 @@ async def test_a_shopper_comments_and_gets_one_private_reply_with_the_cart(bot_s
         "🛒 Cart: 3 items · HK$2,160",
     ]
     checkout, view = call["body"]["message"]["attachment"]["payload"]["buttons"]
-    assert (checkout["type"], checkout["title"], view["payload"]) == ("web_url", "Checkout 結帳", "CART:v1")
+    assert (checkout["type"], checkout["title"], view["payload"]) == ("web_url", "Checkout 結帳", VIEW_CART_PAYLOAD)
     path = "/" + checkout["url"].split("://", 1)[1].split("/", 1)[1]
     page = await bot_stack.client.get(path)
     assert page.status == 200
@@ -402,6 +403,8 @@ async def test_the_shopper_picks_a_size_in_messenger_and_asks_for_the_cart(bot_s
         "PICK:v1:2000000000001_999:B:size=L",  # a comment the shopper never made
         "PICK:v1:2000000000001_930:B:size=XXL",  # a size the product does not have
         "PICK:v1:2000000000001_930:Z:size=L",  # an item that did not need a size
+        "v1:PICK:2000000000001_999:B:size:L",  # the current format, a comment the shopper never made
+        "v2:PICK:2000000000001_930:B:size:L",  # a version this server does not know
         "PICK:v0:2000000000001_930:B:size=L",
     ],  # an old payload version
 )
