@@ -11,6 +11,11 @@
 - Control routes under `/_emulator/` (JSON in, JSON out, 400 with a reason on bad input): recorded calls,
   injected faults, the clock, shopper activity, blocks, comments, subscriptions, and a webhook player that
   signs and delivers Meta-shaped webhooks to our server (and learns the shopper's activity from them).
+- Live videos (issue 6): `GET /{video_id}/live_comments` (the Live Comments Server-Sent Events stream of
+  streaming-graph.facebook.com: `data: {json}` events and `: ping` keep-alives) and `GET /{video_id}/comments`
+  (`since`/`until`, `order`, `filter`, `limit`, cursor paging). Controls start and end a video (with its
+  `live_videos` webhook), post a live comment to any of the webhook, the stream and the comments edge, and
+  drop open streams.
 
 `GraphEmulator` runs the app on a port for tests and the in-process demo and mirrors the control routes.
 Where Meta's exact behaviour is unknown the choice is marked "Emulator choice" in a comment.
@@ -19,6 +24,7 @@ Where Meta's exact behaviour is unknown the choice is marked "Emulator choice" i
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -33,7 +39,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -142,6 +148,8 @@ class EmulatorConfig:
     webhook_retry_delays: tuple[float, ...] = (1.0, 4.0, 15.0)
     webhook_timeout_s: float = 10.0
     max_records: int = 10_000  # recorded calls and deliveries kept (oldest dropped first)
+    # Keep-alive cadence of live comment streams. Emulator choice: Meta documents `: ping` lines, not how often.
+    sse_ping_s: float = 5.0
 
 
 def demo_config(app_secret: str, webhook_url: str | None, *, app_id: str = DEMO_APP_ID) -> EmulatorConfig:
@@ -453,6 +461,70 @@ class _Fault:
         }
 
 
+LIVE_STATUSES = ("live", "live_stopped", "vod")
+LIVE_TARGETS = ("webhook", "stream", "comments")
+COMMENT_RATES = ("one_per_two_seconds", "ten_per_second", "one_hundred_per_second")
+LIVE_FILTERS = ("filter_low_quality", "no_filter")
+COMMENT_ORDERS = ("chronological", "reverse_chronological")
+COMMENT_FILTERS = ("toplevel", "stream")
+MAX_COMMENTS_LIMIT = 100  # Emulator choice: Meta caps most edges' `limit` around 100
+
+
+def graph_time(epoch_s: float) -> str:
+    """Meta's time format in Graph answers and live comment events: `2022-08-31T09:09:39+0000`."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+@dataclass
+class _LiveStream:
+    """One open Live Comments connection: events waiting to be written, and how it should end."""
+
+    fields: frozenset[str]
+    pending: deque[bytes] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    end: str | None = None  # "end": finish the response cleanly; "abort": cut the connection
+
+    def push(self, chunk: bytes) -> None:
+        self.pending.append(chunk)
+        self.wake.set()
+
+    def close(self, how: str) -> None:
+        self.end = self.end or how
+        self.wake.set()
+
+
+@dataclass
+class _LiveVideo:
+    """A Page's live video: its status, its comments (as the comments edge lists them) and open streams."""
+
+    video_id: str
+    page_id: str
+    status: str
+    created_time: float
+    description: str = ""
+    comments: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (created, as the edge lists it)
+    streams: list[_LiveStream] = field(default_factory=list)
+
+    @property
+    def post_id(self) -> str:
+        # What feed webhooks name as the post of a comment on the video (see tests of comment_orders).
+        return f"{self.page_id}_{self.video_id}"
+
+    def end_streams(self, how: str) -> int:
+        for stream in self.streams:
+            stream.close(how)
+        return len(self.streams)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.video_id,
+            "page_id": self.page_id,
+            "status": self.status,
+            "comments": len(self.comments),
+            "open_streams": len(self.streams),
+        }
+
+
 class _ControlError(Exception):
     """Bad input to a control route: answered 400 with the reason."""
 
@@ -492,6 +564,9 @@ class _Emulator:
         }
         self.clock_offset = 0.0
         self._sends: dict[str, deque[float]] = {}
+        for video in getattr(self, "live_videos", {}).values():
+            video.end_streams("end")
+        self.live_videos: dict[str, _LiveVideo] = {}
 
     def now(self) -> float:
         """The emulator's clock: real time shifted by the control offset (window rules use it)."""
@@ -532,6 +607,10 @@ class _Emulator:
             fault = self._take_fault(request.path)
             if fault is not None:
                 return await self._apply_fault(fault, call)
+            if request.method == "GET" and len(parts) == 2 and parts[1] == "live_comments":
+                return await self._live_comments_stream(request, parts[0], args, call)
+            if request.method == "GET" and len(parts) == 2 and parts[1] == "comments":
+                return web.json_response(self._list_comments(parts[0], args, call, request.url))
             return web.json_response(self._route(request.method, parts, args, call))
         except GraphError as exc:
             return exc.response()
@@ -548,7 +627,7 @@ class _Emulator:
             return self.tokens.get(token) if isinstance(token, str) else None
         if ref in self.config.pages:
             return ref
-        target = self.comments.get(ref) or self.posts.get(ref)
+        target = self.comments.get(ref) or self.posts.get(ref) or self.live_videos.get(ref)
         return target.page_id if target is not None else None
 
     def _route(self, method: str, parts: list[str], args: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
@@ -556,6 +635,8 @@ class _Emulator:
             return self._send_message(parts[0], args, call)
         if len(parts) == 2 and parts[1] == "subscribed_apps":
             return self._subscribed_apps(method, parts[0], args, call)
+        if len(parts) == 2 and parts[1] == "comments" and method == "GET":
+            return self._list_comments(parts[0], args, call)
         if len(parts) == 2 and parts[1] == "comments" and method == "POST":
             return self._public_reply(parts[0], args, call)
         if len(parts) == 1 and method == "GET":
@@ -786,6 +867,111 @@ class _Emulator:
             raise _invalid(f"param subscribed_fields has an invalid field: {bad[0]}")
         self.subscriptions[page_id] = list(dict.fromkeys(fields))
         return {"success": True}
+
+    # --- live videos ----------------------------------------------------------------------------------
+
+    def _live_video_of(self, video_id: str, args: dict[str, Any], call: dict[str, Any]) -> _LiveVideo:
+        token_page = self._authenticate(args)
+        video = self.live_videos.get(video_id)
+        if video is None:
+            # Emulator choice: only live videos list comments or stream them here; other objects are unknown.
+            raise _unsupported("GET", video_id)
+        call["page_id"] = video.page_id
+        if video.page_id != token_page:
+            raise _invalid_token()
+        return video
+
+    def _list_comments(self, video_id: str, args: dict[str, Any], call: dict[str, Any], url: Any) -> dict[str, Any]:
+        """`GET /{video_id}/comments`, as Meta pages it: cursors on every page, `next` while more remain."""
+        video = self._live_video_of(video_id, args, call)
+        order = args.get("order") or "chronological"
+        if order not in COMMENT_ORDERS:
+            raise _invalid(f"param order must be one of {{{', '.join(COMMENT_ORDERS)}}}")
+        kind = args.get("filter") or "toplevel"
+        if kind not in COMMENT_FILTERS:
+            raise _invalid(f"param filter must be one of {{{', '.join(COMMENT_FILTERS)}}}")
+        since, until = _time_param(args, "since"), _time_param(args, "until")
+        raw_limit = args.get("limit") or 25
+        try:
+            limit = min(int(raw_limit), MAX_COMMENTS_LIMIT)
+        except (TypeError, ValueError):
+            raise _invalid("param limit must be a number") from None
+        if limit < 1:
+            raise _invalid("param limit must be at least 1")
+        wanted = _wanted_fields(args.get("fields")) or frozenset({"created_time", "from", "message"})
+        items = [
+            comment
+            for at, comment in video.comments
+            if (kind == "stream" or "parent" not in comment)
+            and (since is None or int(at) >= since)
+            and (until is None or int(at) <= until)
+        ]
+        if order == "reverse_chronological":
+            items.reverse()
+        ids = [c["id"] for c in items]
+        start, stop = 0, len(items)
+        if args.get("after"):
+            start = _cursor_position(ids, args["after"], "after") + 1
+        if args.get("before"):
+            stop = _cursor_position(ids, args["before"], "before")
+            start = max(0, stop - limit) if not args.get("after") else start
+        page = items[start : min(stop, start + limit)]
+        body: dict[str, Any] = {"data": [_select_fields(c, wanted) for c in page]}
+        if page:
+            paging: dict[str, Any] = {"cursors": {"before": _cursor(page[0]["id"]), "after": _cursor(page[-1]["id"])}}
+            if start + len(page) < stop:
+                query = {k: v for k, v in args.items() if k != "before"}
+                query["after"] = paging["cursors"]["after"]
+                paging["next"] = str(url.with_query(query))
+            body["paging"] = paging
+        return body
+
+    async def _live_comments_stream(
+        self, request: web.Request, video_id: str, args: dict[str, Any], call: dict[str, Any]
+    ) -> web.StreamResponse:
+        """`GET /{video_id}/live_comments` on streaming-graph: comments made while connected, as SSE events."""
+        video = self._live_video_of(video_id, args, call)
+        if args.get("comment_rate") not in (None, "", *COMMENT_RATES):
+            raise _invalid(f"param comment_rate must be one of {{{', '.join(COMMENT_RATES)}}}")
+        if args.get("live_filter") not in (None, "", *LIVE_FILTERS):
+            raise _invalid(f"param live_filter must be one of {{{', '.join(LIVE_FILTERS)}}}")
+        if video.status != "live":
+            # Emulator choice: Meta does not document its answer for a video that is not broadcasting.
+            raise _invalid(f"Live video {video_id} is not broadcasting")
+        # The library's default fields; Meta's sample event also carries id, created_time and object.
+        stream = _LiveStream(fields=_wanted_fields(args.get("fields")) or frozenset({"from", "message"}))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        call["status"], call["response"] = 200, "text/event-stream"
+        video.streams.append(stream)
+        try:
+            while True:
+                while stream.pending:
+                    await response.write(stream.pending.popleft())
+                if stream.end is not None or self.closing.is_set():
+                    break
+                stream.wake.clear()
+                try:
+                    await asyncio.wait_for(stream.wake.wait(), self.config.sse_ping_s)
+                except TimeoutError:
+                    await response.write(b": ping\n\n")
+        except (ConnectionError, RuntimeError):
+            return response  # the client went away
+        finally:
+            video.streams.remove(stream)
+        if stream.end == "abort" and request.transport is not None:
+            # A network drop: the connection is cut with no end-of-stream, as a reset would.
+            request.transport.abort()
+            return response
+        await response.write_eof()
+        return response
+
+    def _live_event(self, video: _LiveVideo, comment: dict[str, Any], fields: frozenset[str]) -> bytes:
+        event: dict[str, Any] = {"id": comment["id"], "created_time": comment["created_time"]}
+        event.update({k: comment[k] for k in ("from", "message", "parent") if k in fields and k in comment})
+        updated = graph_time(self.now())
+        event["object"] = {"description": video.description, "updated_time": updated, "id": video.video_id}
+        return b"data: " + json.dumps(event, ensure_ascii=False).encode() + b"\n\n"
 
     # --- faults ---------------------------------------------------------------------------------------
 
@@ -1150,11 +1336,153 @@ class _Emulator:
             raise _ControlError("payload is required (a JSON object)")
         return await self._play(payload, "raw")
 
+    async def get_live_videos(self, _request: web.Request) -> web.Response:
+        return web.json_response([video.to_dict() for video in self.live_videos.values()])
+
+    async def post_live_video(self, request: web.Request) -> web.Response:
+        """Start (or end) a live video; a change of status is announced by the `live_videos` webhook."""
+        data = await _control_body(request)
+        page_id = self._page(data)
+        video_id = _text(data, "video_id", required=False) or str(next(self._object_ids))
+        status = _text(data, "status", required=False) or "live"
+        if status not in LIVE_STATUSES:
+            raise _ControlError(f"status must be one of {', '.join(LIVE_STATUSES)}")
+        webhook = _flag(data, "webhook", default=True)
+        video = self.live_videos.get(video_id)
+        if video is not None and video.page_id != page_id:
+            raise _ControlError(f"live video {video_id} belongs to Page {video.page_id}")
+        changed = video is None or video.status != status
+        if video is None:
+            description = _text(data, "description", required=False) or ""
+            video = _LiveVideo(video_id, page_id, status, self.now(), description)
+            self.live_videos[video_id] = video
+        video.status = status
+        if status != "live":
+            video.end_streams("end")  # Emulator choice: Meta's behaviour at the end of a broadcast is undocumented
+        if webhook and changed:
+            delivery = wf.live_video_delivery(page_id=page_id, video_id=video_id, status=status)
+            return await self._play(delivery, "live_video", video=video.to_dict())
+        return web.json_response({"video": video.to_dict()})
+
+    async def post_live_comment(self, request: web.Request) -> web.Response:
+        """A viewer comments on a live video; `to` says which of Meta's channels carry it."""
+        data = await _control_body(request)
+        video_id = _text(data, "video_id")
+        video = self.live_videos.get(video_id)
+        if video is None:
+            raise _ControlError(f"unknown live video {video_id!r}: start it with POST /_emulator/live_videos")
+        user_id = _text(data, "user_id")
+        user_name = _text(data, "user_name", required=False) or "Shopper"
+        message = data.get("message")
+        if not isinstance(message, str):
+            raise _ControlError("message is required (a string)")
+        targets = data.get("to", list(LIVE_TARGETS))
+        if not isinstance(targets, list) or not targets or any(t not in LIVE_TARGETS for t in targets):
+            raise _ControlError(f"to must be a non-empty list of {', '.join(LIVE_TARGETS)}")
+        comment_id = _text(data, "comment_id", required=False) or f"{video_id}_{next(self._object_ids)}"
+        parent_id = _text(data, "parent_id", required=False)
+        created = self._created_time(data)
+        # Meta knows the comment whichever way we hear of it: private and public replies work on it.
+        known = self.comments.setdefault(
+            comment_id, _FeedObject(comment_id, video.page_id, video.post_id, user_id, created)
+        )
+        known.author_id = user_id
+        comment: dict[str, Any] = {
+            "id": comment_id,
+            "created_time": graph_time(created),
+            "from": {"name": user_name, "id": user_id},
+            "message": message,
+        }
+        if parent_id:
+            comment["parent"] = {"id": parent_id}
+        result: dict[str, Any] = {"comment_id": comment_id, "comments_edge": False, "streams": 0}
+        if "comments" in targets:
+            video.comments = [(at, c) for at, c in video.comments if c["id"] != comment_id]
+            video.comments.append((created, comment))
+            video.comments.sort(key=lambda item: item[0])
+            result["comments_edge"] = True
+        if "stream" in targets and video.status == "live":
+            for stream in video.streams:
+                stream.push(self._live_event(video, comment, stream.fields))
+            result["streams"] = len(video.streams)
+        if "webhook" in targets:
+            payload = wf.comment_delivery(
+                page_id=video.page_id,
+                post_id=video.post_id,
+                message=message,
+                user_id=user_id,
+                user_name=user_name,
+                comment_id=comment_id,
+                parent_id=parent_id,
+                created_time=int(created),
+            )
+            return await self._play(payload, "comment", **result)
+        return web.json_response(result)
+
+    async def post_drop_streams(self, request: web.Request) -> web.Response:
+        """Cut (`how: abort`, the default) or cleanly end (`how: end`) every open stream of a live video."""
+        data = await _control_body(request)
+        video_id = _text(data, "video_id")
+        video = self.live_videos.get(video_id)
+        if video is None:
+            raise _ControlError(f"unknown live video {video_id!r}")
+        how = _text(data, "how", required=False) or "abort"
+        if how not in ("abort", "end"):
+            raise _ControlError("how must be abort or end")
+        return web.json_response({"video_id": video_id, "dropped": video.end_streams(how)})
+
     async def unknown_control(self, request: web.Request) -> web.Response:
         return web.json_response({"error": f"no emulator endpoint {request.method} {request.path}"}, status=404)
 
 
 EMULATOR = web.AppKey("graph_emulator", _Emulator)
+
+
+# --- Graph parameter helpers ------------------------------------------------------------------------------
+
+
+def _wanted_fields(raw: Any) -> frozenset[str] | None:
+    """`created_time,from{name,id},message` → the top-level names; None when no fields are asked for."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    flat = raw
+    while "{" in flat:
+        reduced = re.sub(r"\{[^{}]*\}", "", flat)
+        if reduced == flat:
+            break
+        flat = reduced
+    return frozenset(f.strip() for f in flat.split(",") if f.strip())
+
+
+def _select_fields(comment: dict[str, Any], wanted: frozenset[str]) -> dict[str, Any]:
+    return {"id": comment["id"], **{k: v for k, v in comment.items() if k in wanted}}
+
+
+def _time_param(args: dict[str, Any], name: str) -> int | None:
+    """`since` / `until`: a Unix time or an ISO 8601 time (Meta also takes strtotime strings)."""
+    value = args.get(name)
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        return int(datetime.fromisoformat(text).timestamp())
+    except ValueError:
+        raise _invalid(f"param {name} must be a Unix time or an ISO 8601 time") from None
+
+
+def _cursor(comment_id: str) -> str:
+    return base64.urlsafe_b64encode(comment_id.encode()).decode().rstrip("=")
+
+
+def _cursor_position(ids: list[str], cursor: Any, name: str) -> int:
+    try:
+        text = str(cursor)
+        comment_id = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        return ids.index(comment_id)
+    except (ValueError, UnicodeDecodeError):
+        raise _invalid(f"param {name} is not a valid cursor") from None
 
 
 # --- control input helpers --------------------------------------------------------------------------------
@@ -1231,8 +1559,10 @@ def create_emulator_app(config: EmulatorConfig) -> web.Application:
         emulator.session = None
 
     async def on_shutdown(_app: web.Application) -> None:
-        # Ends held "timeout" faults so shutting down does not wait for them.
+        # Ends held "timeout" faults and open live comment streams so shutting down does not wait for them.
         emulator.closing.set()
+        for video in emulator.live_videos.values():
+            video.end_streams("end")
 
     app.cleanup_ctx.append(http_ctx)
     app.on_shutdown.append(on_shutdown)
@@ -1260,6 +1590,10 @@ def create_emulator_app(config: EmulatorConfig) -> web.Application:
         ("POST", "/_emulator/webhooks/postback", e.play_postback),
         ("POST", "/_emulator/webhooks/referral", e.play_referral),
         ("POST", "/_emulator/webhooks/raw", e.play_raw),
+        ("GET", "/_emulator/live_videos", e.get_live_videos),
+        ("POST", "/_emulator/live_videos", e.post_live_video),
+        ("POST", "/_emulator/live_comments", e.post_live_comment),
+        ("POST", "/_emulator/live_streams/drop", e.post_drop_streams),
     ]
     for method, path, handler in control:
         app.router.add_route(method, path, handler)
@@ -1458,3 +1792,43 @@ class GraphEmulator:
 
     async def deliver_raw(self, payload: dict[str, Any]) -> dict[str, Any]:
         return await self._control("POST", "webhooks/raw", {"payload": payload})
+
+    async def live_video(
+        self, page_id: str, video_id: str | None = None, *, status: str = "live", webhook: bool = True
+    ) -> dict[str, Any]:
+        """Start a live video (or set its status); its `live_videos` webhook goes out unless `webhook=False`."""
+        body = {"page_id": page_id, "video_id": video_id, "status": status, "webhook": webhook}
+        return await self._control("POST", "live_videos", {k: v for k, v in body.items() if v is not None})
+
+    async def live_videos(self) -> list[dict[str, Any]]:
+        return await self._control("GET", "live_videos")
+
+    async def live_comment(
+        self,
+        video_id: str,
+        user_id: str,
+        message: str,
+        *,
+        to: tuple[str, ...] = ("webhook", "stream", "comments"),
+        user_name: str = "Viewer",
+        comment_id: str | None = None,
+        parent_id: str | None = None,
+        created_time: float | None = None,
+    ) -> dict[str, Any]:
+        """A viewer comments on a live video; `to` picks Meta's channels that carry it."""
+        body = {
+            "video_id": video_id,
+            "user_id": user_id,
+            "user_name": user_name,
+            "message": message,
+            "to": list(to),
+            "comment_id": comment_id,
+            "parent_id": parent_id,
+            "created_time": created_time,
+        }
+        return await self._control("POST", "live_comments", {k: v for k, v in body.items() if v is not None})
+
+    async def drop_live_streams(self, video_id: str, how: str = "abort") -> int:
+        """Cut every open live comment stream of the video; returns how many there were."""
+        reply = await self._control("POST", "live_streams/drop", {"video_id": video_id, "how": how})
+        return int(reply["dropped"])

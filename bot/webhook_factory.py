@@ -141,3 +141,9 @@ def referral_item(*, page_id: str, psid: str, ref: str, timestamp: int | None = 
         "timestamp": ts,
         "referral": {"ref": ref, "source": "SHORTLINK", "type": "OPEN_THREAD"},
     }
+
+
+def live_video_delivery(*, page_id: str, video_id: str, status: str) -> dict[str, Any]:
+    """A `live_videos` change: a broadcast started (`live`) or ended (`live_stopped`, `vod`)."""
+    change = {"field": "live_videos", "value": {"id": video_id, "status": status}}
+    return page_delivery([{"id": page_id, "time": int(time.time()), "changes": [change]}])
