@@ -1,0 +1,488 @@
+"""The membership programme's arithmetic: tiers, points, redemption, expiry, birthdays, referral rewards. Pure.
+
+Everything here works on plain values (Decimal money, whole points, dates) and returns values or raises
+`RuleError` with a stable `RuleErrorCode`; `crm_bridge.repository` loads the inputs and applies the results.
+
+- Earn: `earn_points` per whole `earn_per` of money paid (1 point per $20: $59.90 earns 2).
+- Redeem: in whole blocks of `redeem_points` worth `redeem_value` (10 points = $1), so money stays exact.
+- Tiers are ordered by the spend that reaches them within a membership period; the first needs 0.
+- A percentage referral reward is that percent of the order's money, as points (5% of $200 = 10 points).
+- Returns scale every reward of an order down to what is kept (`calculate_kept`): percent-like rewards
+  in proportion, fixed ones only go when nothing is kept.
+"""
+
+from __future__ import annotations
+
+import calendar
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from enum import StrEnum
+from typing import Any
+
+MAX_TIERS = 10
+MAX_REFERRAL_LEVELS = 3
+_HUNDRED = Decimal(100)
+
+
+class RuleErrorCode(StrEnum):
+    SELF_REFERRAL = "self_referral"
+    REFERRAL_LOOP = "referral_loop"
+    ALREADY_MEMBER = "already_member"
+    DAILY_CAP = "daily_cap"
+    NOT_ENOUGH_POINTS = "not_enough_points"
+    OVER_CAP = "over_cap"
+    NOT_A_BLOCK = "not_a_block"
+    BAD_PROGRAM = "bad_program"
+
+
+class RuleError(ValueError):
+    def __init__(self, code: RuleErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    key: str
+    name: str
+    threshold: Decimal = Decimal(0)  # spend within a period that reaches it
+    earn_points: int = 1
+    earn_per: Decimal = Decimal(20)
+    redeem_points: int = 10
+    redeem_value: Decimal = Decimal(1)
+    express_upgrade: Decimal | None = None  # one paid order of at least this lifts the member here at once
+    bonus: int = 0  # points on reaching or renewing it
+
+
+@dataclass(frozen=True, slots=True)
+class Reward:
+    """Fixed points, or (when `percent` is set) that percent of the order's money, as points."""
+
+    points: int = 0
+    percent: Decimal | None = None
+
+    def calculate(self, amount: Decimal) -> int:
+        if self.percent is not None:
+            return int((amount * self.percent / _HUNDRED).to_integral_value(ROUND_FLOOR))
+        return self.points
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralLevel:
+    """What the referrer `n` levels up gets: on sign-up, on the first paid order, on each later one."""
+
+    signup: int = 0
+    first_purchase: Reward = field(default_factory=Reward)
+    later_purchase: Reward = field(default_factory=Reward)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralRules:
+    new_member_points: int = 0  # for the new member who joined through a link
+    levels: tuple[ReferralLevel, ...] = ()  # [0] the direct referrer, [1] theirs, [2] theirs
+    daily_cap: int | None = None  # referrals one referrer may make per day
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    tiers: tuple[Tier, ...]
+    period_months: int = 12
+    carry_over: bool = False
+    return_window_days: int = 7
+    expiry_months: int | None = None  # None: points never expire
+    birthday_points: int = 0
+    redeem_cap_percent: Decimal = _HUNDRED  # share of an order that points may pay
+    redeem_cap_points: int | None = None  # most points one order may use
+    referral: ReferralRules = field(default_factory=ReferralRules)
+    page_username: str | None = None  # for m.me links; the Page id otherwise
+
+    def __post_init__(self) -> None:
+        problem = check_tiers(self.tiers)
+        if problem is None and len(self.referral.levels) > MAX_REFERRAL_LEVELS:
+            problem = f"at most {MAX_REFERRAL_LEVELS} referral levels"
+        if problem:
+            raise RuleError(RuleErrorCode.BAD_PROGRAM, problem)
+
+    @property
+    def base_tier(self) -> Tier:
+        return self.tiers[0]
+
+    def tier(self, key: str | None) -> Tier:
+        """The tier with `key`; the base tier for an unknown one (a tier removed from the shop file)."""
+        return next((t for t in self.tiers if t.key == key), self.base_tier)
+
+    def rank(self, tier: Tier) -> int:
+        return next(i for i, t in enumerate(self.tiers) if t.key == tier.key)
+
+
+DEFAULT_PROGRAM = Program(tiers=(Tier("member", "Member"),))
+
+
+def check_tiers(tiers: Sequence[Tier]) -> str | None:
+    """The problem with a list of tiers, or None."""
+    if not 1 <= len(tiers) <= MAX_TIERS:
+        return f"between 1 and {MAX_TIERS} tiers"
+    if tiers[0].threshold != 0:
+        return "the first tier must need a spend of 0"
+    for before, after in itertools.pairwise(tiers):
+        if after.threshold <= before.threshold:
+            return f"tier {after.key!r} must need more spend than {before.key!r}"
+    if len({t.key for t in tiers}) != len(tiers):
+        return "tier keys must be different"
+    for tier in tiers:
+        if tier.earn_per <= 0 or tier.redeem_points <= 0 or tier.redeem_value <= 0 or tier.earn_points < 0:
+            return f"tier {tier.key!r}: earn and redeem rates must be positive"
+    return None
+
+
+# --- points and tiers ---------------------------------------------------------------------------------
+
+
+def calculate_order_points(tier: Tier, amount: Decimal) -> int:
+    """Points a paid order earns at a tier's rate: whole `earn_per`s only."""
+    if amount <= 0:
+        return 0
+    return int((amount / tier.earn_per).to_integral_value(ROUND_FLOOR)) * tier.earn_points
+
+
+def calculate_tier_for_spend(program: Program, spend: Decimal) -> Tier:
+    """The highest tier whose threshold the spend reaches."""
+    reached = program.base_tier
+    for tier in program.tiers:
+        if spend >= tier.threshold:
+            reached = tier
+    return reached
+
+
+@dataclass(frozen=True, slots=True)
+class TierChange:
+    tier: Tier
+    changed: bool
+    bonus: int  # points for reaching (or at a period's end, renewing) the tier
+    carried: Decimal = Decimal(0)  # spend that starts the next period
+
+
+def calculate_upgrade(program: Program, current: Tier, period_spend: Decimal, order_amount: Decimal) -> TierChange:
+    """During a period tiers only go up: by the period's spend so far, or by one order's express upgrade."""
+    best = current
+    by_spend = calculate_tier_for_spend(program, period_spend)
+    if program.rank(by_spend) > program.rank(best):
+        best = by_spend
+    for tier in program.tiers:
+        if (
+            tier.express_upgrade is not None
+            and order_amount >= tier.express_upgrade
+            and program.rank(tier) > program.rank(best)
+        ):
+            best = tier
+    if best.key == current.key:
+        return TierChange(current, changed=False, bonus=0)
+    return TierChange(best, changed=True, bonus=best.bonus)
+
+
+def calculate_period_end(program: Program, current: Tier, period_spend: Decimal) -> TierChange:
+    """At a period's end the tier follows the period's spend, up or down.
+
+    Staying (renewing) or going up earns the tier's bonus; with `carry_over`, after an upgrade the spend
+    above the new tier's threshold counts towards the next period.
+    """
+    new = calculate_tier_for_spend(program, period_spend)
+    up = program.rank(new) > program.rank(current)
+    renewed = new.key == current.key
+    bonus = new.bonus if (up or renewed) else 0
+    carried = period_spend - new.threshold if (up and program.carry_over) else Decimal(0)
+    return TierChange(new, changed=not renewed, bonus=bonus, carried=carried)
+
+
+def calculate_progress(program: Program, current: Tier, period_spend: Decimal) -> tuple[Tier, Decimal] | None:
+    """The next tier and the spend still needed to reach it; None at the top."""
+    rank = program.rank(current)
+    if rank + 1 >= len(program.tiers):
+        return None
+    nxt = program.tiers[rank + 1]
+    return nxt, max(Decimal(0), nxt.threshold - period_spend)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day `months` later (the month's last day when it is shorter: Jan 31 + 1 = Feb 28)."""
+    month0 = moment.month - 1 + months
+    year, month = moment.year + month0 // 12, month0 % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+# --- redeeming ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RedeemPlan:
+    points: int
+    value: Decimal
+
+
+def calculate_redeem_limit(program: Program, tier: Tier, available: int, order_total: Decimal) -> RedeemPlan:
+    """The most points an order may use: the balance, the shop's caps and the total, in whole blocks."""
+    by_share = order_total * program.redeem_cap_percent / _HUNDRED
+    blocks_by_money = int((by_share / tier.redeem_value).to_integral_value(ROUND_FLOOR))
+    most = min(max(available, 0), blocks_by_money * tier.redeem_points)
+    if program.redeem_cap_points is not None:
+        most = min(most, program.redeem_cap_points)
+    blocks = most // tier.redeem_points
+    return RedeemPlan(blocks * tier.redeem_points, tier.redeem_value * blocks)
+
+
+def calculate_redeem(program: Program, tier: Tier, available: int, order_total: Decimal, points: int) -> RedeemPlan:
+    """Check a wish to pay `points` towards an order; the plan, or `RuleError` saying why not."""
+    if points <= 0 or points % tier.redeem_points:
+        raise RuleError(RuleErrorCode.NOT_A_BLOCK, f"points are used in blocks of {tier.redeem_points}")
+    if points > available:
+        raise RuleError(RuleErrorCode.NOT_ENOUGH_POINTS, f"only {max(available, 0)} points are available")
+    limit = calculate_redeem_limit(program, tier, available, order_total)
+    if points > limit.points:
+        raise RuleError(RuleErrorCode.OVER_CAP, f"at most {limit.points} points can be used on this order")
+    return RedeemPlan(points, tier.redeem_value * (points // tier.redeem_points))
+
+
+# --- expiry and birthdays -----------------------------------------------------------------------------
+
+
+def calculate_expiring(
+    credits: Sequence[tuple[datetime, int]], debits: int, already_expired: int, cutoff: datetime
+) -> int:
+    """Points to expire now: credits from before `cutoff` not yet used up, oldest used first.
+
+    `credits` are (when, points) of available points earned; `debits` every point used (redeemed,
+    reversed) and `already_expired` every point expired so far, all as positive numbers.
+    """
+    old = sum(points for at, points in credits if at <= cutoff and points > 0)
+    return max(0, old - debits - already_expired)
+
+
+def birthday_in(year: int, birthday: date) -> date:
+    """The birthday's date in a year (Feb 29 falls on Feb 28 in other years)."""
+    day = min(birthday.day, calendar.monthrange(year, birthday.month)[1])
+    return date(year, birthday.month, day)
+
+
+def is_birthday_due(birthday: date | None, last_year_awarded: int | None, today: date) -> bool:
+    """Birthday points once a year: on or after this year's birthday, not yet given this year."""
+    if birthday is None or last_year_awarded == today.year:
+        return False
+    return today >= birthday_in(today.year, birthday)
+
+
+# --- referral -----------------------------------------------------------------------------------------
+
+
+def calculate_chain(member_id: int, referrer_of: Mapping[int, int], levels: int = MAX_REFERRAL_LEVELS) -> list[int]:
+    """The member's referrer, theirs, and so on: at most `levels`, stopping at a loop."""
+    chain: list[int] = []
+    current = member_id
+    while len(chain) < levels and current in referrer_of:
+        current = referrer_of[current]
+        if current == member_id or current in chain:
+            break
+        chain.append(current)
+    return chain
+
+
+def check_referral(
+    new_member: int | None,
+    referrer: int,
+    referrer_of: Mapping[int, int],
+    *,
+    is_existing_member: bool,
+    referrals_today: int,
+    daily_cap: int | None,
+) -> None:
+    """Raise `RuleError` when `referrer` may not be credited with `new_member` (None: not yet created)."""
+    if new_member is not None and new_member == referrer:
+        raise RuleError(RuleErrorCode.SELF_REFERRAL, "members cannot refer themselves")
+    if new_member is not None and new_member in calculate_chain(referrer, referrer_of, levels=10**6):
+        raise RuleError(RuleErrorCode.REFERRAL_LOOP, "that would make a referral loop")
+    if is_existing_member:
+        raise RuleError(RuleErrorCode.ALREADY_MEMBER, "already a member: a member cannot be referred again")
+    if daily_cap is not None and referrals_today >= daily_cap:
+        raise RuleError(RuleErrorCode.DAILY_CAP, f"the referrer reached today's limit of {daily_cap} referrals")
+
+
+@dataclass(frozen=True, slots=True)
+class Award:
+    member_id: int
+    points: int
+    level: int  # 0: the member themselves, 1: direct referrer, 2, 3
+
+
+def calculate_signup_awards(rules: ReferralRules, new_member: int, chain: Sequence[int]) -> list[Award]:
+    """Points for a sign-up through a link: the new member, then each referrer up to the rules' levels."""
+    awards = [Award(new_member, rules.new_member_points, 0)] if rules.new_member_points else []
+    for level, (referrer, reward) in enumerate(zip(chain, rules.levels, strict=False), start=1):
+        if reward.signup:
+            awards.append(Award(referrer, reward.signup, level))
+    return awards
+
+
+def calculate_purchase_awards(rules: ReferralRules, chain: Sequence[int], amount: Decimal, first: bool) -> list[Award]:
+    """Points for each referrer up the chain when their referral pays an order."""
+    awards = []
+    for level, (referrer, reward) in enumerate(zip(chain, rules.levels, strict=False), start=1):
+        points = (reward.first_purchase if first else reward.later_purchase).calculate(amount)
+        if points:
+            awards.append(Award(referrer, points, level))
+    return awards
+
+
+def calculate_kept(points: int, paid: Decimal, kept: Decimal, *, fixed: bool) -> int:
+    """What an order's award is still worth after returns (`kept` of `paid` money stays with the shop).
+
+    Proportional awards (earned points, percentages, redeemed points) scale down, rounding towards zero
+    so a partly returned order never keeps more than its share; a fixed award stays whole while anything
+    is kept and goes entirely when nothing is.
+    """
+    if kept <= 0 or paid <= 0:
+        return 0
+    if fixed or kept >= paid:
+        return points
+    return int(Decimal(points) * kept / paid)
+
+
+# --- recency, frequency, monetary -------------------------------------------------------------------
+
+
+class Segment(StrEnum):
+    NEW = "new"
+    EXISTING = "existing"
+    SLEEPING = "sleeping"
+
+
+@dataclass(frozen=True, slots=True)
+class Rfm:
+    recency_days: int | None  # since the last paid order; None: never ordered
+    frequency: int  # paid orders
+    monetary: Decimal  # money spent, net of returns
+    segment: Segment
+
+
+def calculate_rfm(
+    joined_at: datetime,
+    first_order_at: datetime | None,
+    last_order_at: datetime | None,
+    paid_orders: int,
+    spend: Decimal,
+    now: datetime,
+    *,
+    new_days: int = 30,
+    sleeping_days: int = 90,
+) -> Rfm:
+    """New: joined or first bought within `new_days`; sleeping: nothing bought for `sleeping_days`."""
+    recency = None if last_order_at is None else max(0, (now - last_order_at).days)
+    start = first_order_at or joined_at
+    if (now - start).days < new_days:
+        segment = Segment.NEW
+    elif recency is None or recency >= sleeping_days:
+        segment = Segment.SLEEPING
+    else:
+        segment = Segment.EXISTING
+    return Rfm(recency, paid_orders, spend, segment)
+
+
+# --- storage form -------------------------------------------------------------------------------------
+
+
+def _reward_dict(reward: Reward) -> dict[str, Any]:
+    return {"percent": str(reward.percent)} if reward.percent is not None else {"points": reward.points}
+
+
+def _reward(data: Mapping[str, Any]) -> Reward:
+    if data.get("percent") is not None:
+        return Reward(percent=Decimal(str(data["percent"])))
+    return Reward(points=int(data.get("points", 0)))
+
+
+def program_to_dict(program: Program) -> dict[str, Any]:
+    """JSON-ready (money as text), for the database; `program_from_dict` reads it back."""
+    return {
+        "tiers": [
+            {
+                "key": t.key,
+                "name": t.name,
+                "threshold": str(t.threshold),
+                "earn_points": t.earn_points,
+                "earn_per": str(t.earn_per),
+                "redeem_points": t.redeem_points,
+                "redeem_value": str(t.redeem_value),
+                "express_upgrade": None if t.express_upgrade is None else str(t.express_upgrade),
+                "bonus": t.bonus,
+            }
+            for t in program.tiers
+        ],
+        "period_months": program.period_months,
+        "carry_over": program.carry_over,
+        "return_window_days": program.return_window_days,
+        "expiry_months": program.expiry_months,
+        "birthday_points": program.birthday_points,
+        "redeem_cap_percent": str(program.redeem_cap_percent),
+        "redeem_cap_points": program.redeem_cap_points,
+        "page_username": program.page_username,
+        "referral": {
+            "new_member_points": program.referral.new_member_points,
+            "daily_cap": program.referral.daily_cap,
+            "levels": [
+                {
+                    "signup": level.signup,
+                    "first_purchase": _reward_dict(level.first_purchase),
+                    "later_purchase": _reward_dict(level.later_purchase),
+                }
+                for level in program.referral.levels
+            ],
+        },
+    }
+
+
+def program_from_dict(data: Mapping[str, Any]) -> Program:
+    tiers = tuple(
+        Tier(
+            key=t["key"],
+            name=t["name"],
+            threshold=Decimal(t["threshold"]),
+            earn_points=int(t["earn_points"]),
+            earn_per=Decimal(t["earn_per"]),
+            redeem_points=int(t["redeem_points"]),
+            redeem_value=Decimal(t["redeem_value"]),
+            express_upgrade=None if t.get("express_upgrade") is None else Decimal(t["express_upgrade"]),
+            bonus=int(t.get("bonus", 0)),
+        )
+        for t in data["tiers"]
+    )
+    referral = data.get("referral") or {}
+    return Program(
+        tiers=tiers,
+        period_months=int(data.get("period_months", 12)),
+        carry_over=bool(data.get("carry_over", False)),
+        return_window_days=int(data.get("return_window_days", 7)),
+        expiry_months=data.get("expiry_months"),
+        birthday_points=int(data.get("birthday_points", 0)),
+        redeem_cap_percent=Decimal(str(data.get("redeem_cap_percent", "100"))),
+        redeem_cap_points=data.get("redeem_cap_points"),
+        page_username=data.get("page_username"),
+        referral=ReferralRules(
+            new_member_points=int(referral.get("new_member_points", 0)),
+            daily_cap=referral.get("daily_cap"),
+            levels=tuple(
+                ReferralLevel(
+                    signup=int(level.get("signup", 0)),
+                    first_purchase=_reward(level.get("first_purchase") or {}),
+                    later_purchase=_reward(level.get("later_purchase") or {}),
+                )
+                for level in referral.get("levels", [])
+            ),
+        ),
+    )
+
+
+def return_window(program: Program) -> timedelta:
+    return timedelta(days=program.return_window_days)
