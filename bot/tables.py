@@ -36,6 +36,10 @@ class Conversation(SQLModel, table=True):
     last_message_at: datetime | None = Field(default=None, index=True)
     unread: int = 0
     last_fallback_at: datetime | None = None  # the "we'll reply soon" answer is sent at most once a while
+    # A person handles the conversation since their last message here (or the shopper's request for one):
+    # the bot stays silent until an agent hands back or the quiet period passes (bot.handoff). None: the bot.
+    agent_active_at: datetime | None = None
+    handoff_reason: str | None = Field(default=None, max_length=20)  # agent_replied | shopper_asked
     created_at: datetime
 
 
@@ -135,3 +139,29 @@ class PageState(SQLModel, table=True):
     sending_paused: bool = False
     paused_reason: str | None = Field(default=None, sa_column=Column(Text))
     paused_at: datetime | None = None
+
+
+class FaqRuleRow(SQLModel, table=True):
+    """One keyword FAQ rule of a Page (`parsers.faq.FaqRule`), from the shop file or the admin API."""
+
+    __tablename__ = "faq_rule"
+    __table_args__ = (UniqueConstraint("page_id", "key", name="uq_faq_rule_page_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    page_id: str = Field(max_length=64, index=True)
+    key: str = Field(max_length=80)
+    position: int = 0  # the order in the file: the earlier rule wins a full tie
+    match: str = Field(default="any", max_length=8)  # any | all | exact
+    priority: int = 0
+    keywords: str = Field(sa_column=Column(Text, nullable=False))  # JSON list
+    reply: str = Field(sa_column=Column(Text, nullable=False))  # JSON: text, quick_replies, buttons
+    updated_at: datetime
+
+
+class PageReplies(SQLModel, table=True):
+    """A Page's own welcome and fallback texts (the shop file's faq section); None: the settings' default."""
+
+    __tablename__ = "page_replies"
+    page_id: str = Field(primary_key=True, max_length=64)
+    welcome: str | None = Field(default=None, sa_column=Column(Text))
+    fallback: str | None = Field(default=None, sa_column=Column(Text))
+    updated_at: datetime
