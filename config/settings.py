@@ -28,6 +28,7 @@ from pydantic import (
 ENV_PREFIX = "PLUSONE_"
 SECRETS_FILE_NAME = "secrets.toml"
 DEFAULT_GRAPH_URL = "https://graph.facebook.com"
+DEFAULT_STREAM_GRAPH_URL = "https://streaming-graph.facebook.com"  # Meta's Server-Sent Events host
 
 
 class SettingsError(Exception):
@@ -78,6 +79,17 @@ class Settings(BaseModel):
     demo_emulator_port: int = Field(default=8090, ge=0, le=65535)  # 0: any free port
     key_prefix: str = Field(default="plusone", pattern=r"^[A-Za-z0-9_.-]+$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Live comments read beside the webhook while a campaign's video is live (bot.live_comments).
+    live_stream_url: str | None = None  # default: Meta's streaming-graph host, or graph_url when that is not Meta's
+    live_comment_rate: Literal["one_per_two_seconds", "ten_per_second", "one_hundred_per_second"] = (
+        "one_hundred_per_second"
+    )
+    live_check_interval_s: float = Field(default=2.0, gt=0, le=300)  # how often to look for videos going live
+    live_poll_interval_s: float = Field(default=5.0, gt=0, le=3600)  # the comments edge backstop
+    live_poll_overlap_s: int = Field(default=10, ge=0, le=3600)  # re-read this far behind the cursor
+    live_reconnect_min_s: float = Field(default=1.0, gt=0, le=600)
+    live_reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
+    live_stream_read_timeout_s: float = Field(default=90.0, gt=0, le=3600)  # silence (no ping) before reconnecting
 
     @field_validator("redis_url")
     @classmethod
@@ -99,6 +111,13 @@ class Settings(BaseModel):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("live_stream_url")
+    @classmethod
+    def _check_live_stream_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value or None
 
     @field_validator("page_tokens", mode="before")
     @classmethod
@@ -132,6 +151,13 @@ class Settings(BaseModel):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url[len(prefix) :]
         return url
+
+    @property
+    def stream_graph_url(self) -> str:
+        """Where Live Comments streams are read: Meta's own host for Meta, else the Graph URL (the emulator)."""
+        if self.live_stream_url:
+            return self.live_stream_url.rstrip("/")
+        return DEFAULT_STREAM_GRAPH_URL if self.graph_url == DEFAULT_GRAPH_URL else self.graph_url
 
     @property
     def embedded_redis(self) -> bool:
