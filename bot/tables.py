@@ -165,3 +165,20 @@ class PageReplies(SQLModel, table=True):
     welcome: str | None = Field(default=None, sa_column=Column(Text))
     fallback: str | None = Field(default=None, sa_column=Column(Text))
     updated_at: datetime
+
+
+class LiveVideo(SQLModel, table=True):
+    """A Page's live video as Meta reported it (the `live_videos` webhook) or the merchant started it.
+
+    While it is live and a campaign sells on it, its comments are also read from Meta's Live Comments
+    stream and its comments edge (`bot.live_comments`).
+    """
+
+    __tablename__ = "live_video"
+    video_id: str = Field(primary_key=True, max_length=64)
+    page_id: str = Field(max_length=64, index=True)
+    status: str = Field(max_length=40)  # Meta's word, lower case: live | live_stopped | vod | ...
+    started_by: str = Field(max_length=16)  # webhook | merchant
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    updated_at: datetime
