@@ -34,3 +34,13 @@ class RedisKeys:
     def outbox_wake(self) -> str:
         """A one-element list pushed when outbox rows are queued; senders BLPOP it instead of polling."""
         return f"{self.prefix}:{{outbox}}:wake"
+
+    def live_reader(self, video_id: str) -> str:
+        """Which process reads a live video's comments (stream and poll): a lease renewed while it reads,
+        so with several workers one reads each video. Expires `live_lease_s` after its holder stops."""
+        return f"{self.prefix}:live:{video_id}:reader"
+
+    def live_cursor(self, video_id: str) -> str:
+        """The newest `created_time` (epoch s) read from a live video's comments edge, so a restarted
+        reader goes on from there. Expires 7 days after the last poll (a live video is long over by then)."""
+        return f"{self.prefix}:live:{video_id}:cursor"
