@@ -271,6 +271,7 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         worker_settings(app[SETTINGS]),
         services=services,
         after_batch=allocator.run,
+        in_batch=allocator.in_batch,
     )
     sender = outbox_sender(app[SETTINGS], app[REDIS], app[SESSIONS], app[GRAPH])
     app[WORKER] = worker

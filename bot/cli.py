@@ -113,13 +113,15 @@ async def _run_worker(settings: Settings) -> int:
     graph = graph_client(settings)
     notifier = OutboxNotifier(redis, RedisKeys(settings.key_prefix).outbox_wake)
     stream = IngestStream(redis, RedisKeys(settings.key_prefix))
+    allocator = Allocator(stream, sessions, notifier, checkout_link=partial(checkout_url, settings))
     worker = Worker(
         stream,
         sessions,
         build_dispatcher(settings),
         worker_settings(settings),
         services={"outbox_notifier": notifier},
-        after_batch=Allocator(stream, sessions, notifier, checkout_link=partial(checkout_url, settings)).run,
+        after_batch=allocator.run,
+        in_batch=allocator.in_batch,
     )
     sender = outbox_sender(settings, redis, sessions, graph)
 

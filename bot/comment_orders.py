@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,21 +25,26 @@ from bot.db import utcnow
 from bot.events import CommentEvent, CommentVerb, LiveVideoEvent
 from bot.ingest import IngestStream
 from bot.messaging_rules import STANDARD_WINDOW
-from bot.outbox import OutboxNotifier, enqueue_messages, enqueue_private_reply, wake_after_commit
+from bot.outbox import (
+    OutboxNotifier,
+    PrivateReplyRequest,
+    enqueue_messages,
+    enqueue_private_replies,
+    wake_after_commit,
+)
 from bot.render import render_text
 from bot.router import HandlerContext
 from bot.tables import CommentLog, Conversation, OutboxMessage
-from carts.orders import fetch_or_create_checkout_token
+from carts.orders import fetch_or_create_checkout_tokens
 from carts.repository import fetch_cart, fetch_carts, fetch_claims_of_comment, fetch_claims_of_comments
 from carts.stock import (
     END_OF_STREAM,
     ClaimDecision,
-    allocate,
+    allocate_pending,
     arrival_key,
     claim_decision,
     expire_holds,
     holds_to_remind,
-    products_with_pending_claims,
     release_claims,
 )
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
@@ -429,52 +435,56 @@ async def queue_comment_replies(
         return answered
     now = utcnow()
     shoppers = {(r.page_id, r.author_id) for r in todo}
-    waiting = (
-        (
-            await session.execute(
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.kind == "private_reply",
-                    OutboxMessage.status == "pending",
-                    tuple_(OutboxMessage.page_id, OutboxMessage.psid).in_(shoppers),
-                    OutboxMessage.created_at >= now - timedelta(seconds=REPLY_WINDOW_S),
-                )
-                .order_by(OutboxMessage.id)
-            )
+    waiting = await session.execute(
+        select(OutboxMessage.id, OutboxMessage.page_id, OutboxMessage.psid)
+        .where(
+            OutboxMessage.kind == "private_reply",
+            OutboxMessage.status == "pending",
+            tuple_(OutboxMessage.page_id, OutboxMessage.psid).in_(shoppers),
+            OutboxMessage.created_at >= now - timedelta(seconds=REPLY_WINDOW_S),
         )
-        .scalars()
-        .all()
+        .order_by(OutboxMessage.id)
     )
-    reply_of: dict[tuple[str, str], OutboxMessage] = {(o.page_id, o.psid): o for o in waiting}  # type: ignore[misc]
-    touched: dict[int, OutboxMessage] = {}
+    reply_of: dict[tuple[str, str], int] = {(page, psid): rid for rid, page, psid in waiting.all()}
+    # A shopper with no reply waiting gets one, started by their first comment here.
+    starters: dict[tuple[str, str], CommentLog] = {}
     for log_row in todo:
         shopper = (log_row.page_id, log_row.author_id)
-        reply = reply_of.get(shopper)  # type: ignore[arg-type]
-        if reply is None:
-            reply = await enqueue_private_reply(
-                session,
-                page_id=log_row.page_id,
-                comment_id=log_row.comment_id,
+        if shopper not in reply_of:
+            starters.setdefault(shopper, log_row)  # type: ignore[arg-type]
+    created = await enqueue_private_replies(
+        session,
+        [
+            PrivateReplyRequest(
+                page_id=r.page_id,
+                comment_id=r.comment_id,
+                psid=r.author_id,
+                comment_created_at=r.created_time,
                 message={"text": "…"},
-                comment_created_at=log_row.created_time,
-                psid=log_row.author_id,
-                delay_s=REPLY_WINDOW_S,
-                public_fallback=(f"public-fallback:{log_row.post_id}:{log_row.author_id}", PUBLIC_FALLBACK_TEXT),
+                public_fallback=(f"public-fallback:{r.post_id}:{r.author_id}", PUBLIC_FALLBACK_TEXT),
             )
-            if reply is None:
-                continue
-            reply_of[shopper] = reply  # type: ignore[index]
-        assert reply.id is not None
-        log_row.reply_outbox_id, log_row.reply_status = reply.id, "queued"
+            for r in starters.values()
+        ],
+        delay_s=REPLY_WINDOW_S,
+    )
+    for shopper, r in starters.items():
+        if r.comment_id in created:
+            reply_of[shopper] = created[r.comment_id]
+    touched: set[int] = set()
+    for log_row in todo:
+        reply_id = reply_of.get((log_row.page_id, log_row.author_id))  # type: ignore[arg-type]
+        if reply_id is None:
+            continue  # its reply was queued before (a replay): nothing to join
+        log_row.reply_outbox_id, log_row.reply_status = reply_id, "queued"
         session.add(log_row)
-        answered[log_row.comment_id] = reply.id
-        touched[reply.id] = reply
+        answered[log_row.comment_id] = reply_id
+        touched.add(reply_id)
     await session.flush()
     # Render every touched reply for all the comments it answers (earlier ones of the window included).
     covered = (
         (
             await session.execute(
-                select(CommentLog).where(CommentLog.reply_outbox_id.in_(list(touched))).order_by(CommentLog.id)
+                select(CommentLog).where(CommentLog.reply_outbox_id.in_(sorted(touched))).order_by(CommentLog.id)
             )
         )
         .scalars()
@@ -486,21 +496,34 @@ async def queue_comment_replies(
     by_reply: dict[int, list[CommentLog]] = {}
     for r in covered:
         by_reply.setdefault(r.reply_outbox_id, []).append(r)  # type: ignore[arg-type]
+    tokens: dict[tuple[str, str], str] = {}
+    if checkout_link is not None:
+        tokens = await fetch_or_create_checkout_tokens(
+            session, {shopper for shopper, cart in carts.items() if not cart.is_empty}
+        )
+    updates: list[dict[str, Any]] = []
     for reply_id, rows in by_reply.items():
         first = rows[0]
         results = [comment_result(r, claims[r.comment_id], names) for r in rows]
-        cart = carts[(first.page_id, first.author_id)]  # type: ignore[index]
-        url = None
-        if checkout_link is not None and not cart.is_empty and first.author_id:
-            url = checkout_link(await fetch_or_create_checkout_token(session, first.page_id, first.author_id))
-        message = render_comment_reply(rows[-1].author_name, results, cart, url)
-        touched[reply_id].payload = json.dumps(message, ensure_ascii=False)
-        session.add(touched[reply_id])
+        shopper = (first.page_id, first.author_id)
+        token = tokens.get(shopper)  # type: ignore[arg-type]
+        url = checkout_link(token) if checkout_link is not None and token is not None else None
+        message = render_comment_reply(rows[-1].author_name, results, carts[shopper], url)  # type: ignore[index]
+        updates.append({"id": reply_id, "payload": json.dumps(message, ensure_ascii=False)})
+    if updates:
+        await session.execute(update(OutboxMessage), updates)  # by primary key, as one executemany
     return answered
 
 
 class Allocator:
-    """Decides pending stock claims that are safe to decide (below the stream's watermark)."""
+    """Decides pending stock claims that are safe to decide (below the stream's watermark).
+
+    Two ways in. `in_batch` runs inside a worker's batch transaction, just before it commits: everything
+    earlier than the oldest entry not in this batch is already committed, so the batch's own claims (and
+    any older ones) are decided at once, and the shopper's reply is queued in the same commit. `run`
+    follows every few batches and idle seconds: it expires holds, sends reminders, and decides claims
+    that had to wait for another worker's earlier entries.
+    """
 
     def __init__(
         self,
@@ -513,47 +536,57 @@ class Allocator:
         self.sessions = sessions
         self.notifier = notifier
         self.checkout_link = checkout_link
+        self._last_housekeeping = 0.0
+
+    async def in_batch(self, session: AsyncSession, entry_ids: list[str]) -> list[Callable[[], Awaitable[None]]]:
+        """Decide what the batch in hand makes decidable, in its transaction; callbacks for after commit."""
+        watermark_id = await self.stream.watermark(excluding=entry_ids)
+        watermark = END_OF_STREAM if watermark_id is None else arrival_key(watermark_id, 0)
+        _, replies = await decide_pending(session, watermark, utcnow(), self.checkout_link)
+        if replies and self.notifier is not None:
+            return [self.notifier.wake]
+        return []
 
     async def run(self) -> int:
         """Decide what can be decided now; the number of claims decided."""
         watermark_id = await self.stream.watermark()
         watermark = END_OF_STREAM if watermark_id is None else arrival_key(watermark_id, 0)
-        decided = 0
         async with self.sessions() as session, session.begin():
             now = utcnow()
             replies = 0
-            for change in await expire_holds(session, now):
-                replies += await tell_about_hold(session, change, now)
-            for claim in await holds_to_remind(session, REMIND_BEFORE, now):
-                if claim.expires_at is not None and claim.expires_at - now <= min(
-                    REMIND_BEFORE, timedelta(minutes=claim.hold_minutes / 2)
-                ):
-                    claim.reminded_at = now
-                    session.add(claim)
-                    replies += await tell_about_hold(session, claim_decision(claim, "reminder"), now)
-            comments: set[str] = set()
-            picks: list[ClaimDecision] = []
-            for product_id in await products_with_pending_claims(session, watermark):
-                for decision in await allocate(session, product_id, watermark):
-                    if decision.source == "messenger":
-                        picks.append(decision)
-                    else:
-                        comments.add(decision.comment_id)
-                    decided += 1
-            replies += len(
-                set(
-                    (
-                        await queue_comment_replies(
-                            session, await _settle_comments(session, comments), self.checkout_link
-                        )
-                    ).values()
-                )
-            )
-            for decision in picks:  # answered in the chat, where the choice was made (the window is open)
-                replies += await tell_about_hold(session, decision, now)
+            # Expiry and reminders are minute-scale: once a second is plenty, even under a flood of batches.
+            if time.monotonic() - self._last_housekeeping >= 1.0:
+                self._last_housekeeping = time.monotonic()
+                for change in await expire_holds(session, now):
+                    replies += await tell_about_hold(session, change, now)
+                for claim in await holds_to_remind(session, REMIND_BEFORE, now):
+                    if claim.expires_at is not None and claim.expires_at - now <= min(
+                        REMIND_BEFORE, timedelta(minutes=claim.hold_minutes / 2)
+                    ):
+                        claim.reminded_at = now
+                        session.add(claim)
+                        replies += await tell_about_hold(session, claim_decision(claim, "reminder"), now)
+            decided, more = await decide_pending(session, watermark, now, self.checkout_link)
+            replies += more
         if replies and self.notifier is not None:
             await self.notifier.wake()
         return decided
+
+
+async def decide_pending(
+    session: AsyncSession, watermark: str, now: datetime, checkout_link: CheckoutLink | None
+) -> tuple[int, int]:
+    """Decide every pending claim before `watermark` and queue what the shoppers are told; (decided, replies)."""
+    decisions = await allocate_pending(session, watermark, now)
+    if not decisions:
+        return 0, 0
+    comments = {d.comment_id for d in decisions if d.source != "messenger"}
+    picks = [d for d in decisions if d.source == "messenger"]
+    settled = await _settle_comments(session, comments)
+    replies = len(set((await queue_comment_replies(session, settled, checkout_link)).values()))
+    for decision in picks:  # answered in the chat, where the choice was made (the window is open)
+        replies += await tell_about_hold(session, decision, now)
+    return len(decisions), replies
 
 
 REMIND_BEFORE = timedelta(minutes=10)

@@ -69,7 +69,17 @@ local result = {}
 local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1])
 local last = '0-0'
 if type(pending) == 'table' and pending.err == nil then
-  if tonumber(pending[1]) > 0 then result[#result + 1] = pending[2] end
+  if #ARGV > 1 then
+    -- The oldest pending entry that is not one of ARGV[2..] (the caller's own batch, about to commit).
+    local mine = {}
+    for i = 2, #ARGV do mine[ARGV[i]] = true end
+    local oldest = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', #ARGV)
+    for _, entry in ipairs(oldest) do
+      if not mine[entry[1]] then result[#result + 1] = entry[1]; break end
+    end
+  elseif tonumber(pending[1]) > 0 then
+    result[#result + 1] = pending[2]
+  end
   local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
   for _, group in ipairs(groups) do
     local name, delivered
@@ -289,9 +299,14 @@ class IngestStream:
         oldest = stream_id_age_seconds(first[0][0]) if first else 0.0
         return StreamGauges(backlog=backlog, pending=pending, oldest_age_seconds=oldest, dead_letters=dead)
 
-    async def watermark(self) -> str | None:
-        """The id of the oldest entry not yet acknowledged (pending or undelivered), or None if none is."""
-        ids = [_s(i) for i in await self._watermark(keys=[self.keys.ingest_stream], args=[CONSUMER_GROUP])]
+    async def watermark(self, excluding: list[str] | None = None) -> str | None:
+        """The id of the oldest entry not yet acknowledged (pending or undelivered), or None if none is.
+
+        `excluding`: entries the caller holds and is about to commit, treated as done. Every pending entry
+        sorts before every undelivered one, so looking at the first len(excluding) + 1 pending is enough.
+        """
+        args = [CONSUMER_GROUP, *(excluding or [])]
+        ids = [_s(i) for i in await self._watermark(keys=[self.keys.ingest_stream], args=args)]
         return min(ids, key=_id_order) if ids else None
 
     async def counters(self) -> dict[bytes, bytes]:

@@ -158,6 +158,59 @@ async def enqueue_private_reply(
     return row
 
 
+@dataclass(frozen=True)
+class PrivateReplyRequest:
+    """One private reply to queue in bulk (see `enqueue_private_replies`)."""
+
+    page_id: str
+    comment_id: str
+    psid: str | None
+    comment_created_at: datetime | None
+    message: dict[str, Any]
+    public_fallback: tuple[str, str] | None = None
+
+
+async def enqueue_private_replies(
+    session: AsyncSession, requests: list[PrivateReplyRequest], *, delay_s: float = 0.0
+) -> dict[str, int]:
+    """Queue many private replies with one statement per couple of hundred; comment id -> new outbox row id.
+
+    Like `enqueue_private_reply`, a comment that already has its reply queued or sent gets none (it is
+    left out of the answer); the caller records on the comment log which reply answers each comment.
+    """
+    if not requests:
+        return {}
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    due = now + timedelta(seconds=delay_s)
+    created: dict[str, int] = {}
+    for start in range(0, len(requests), 100):
+        rows = [
+            {
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": due,
+                "idempotency_key": f"private_reply:{r.comment_id}",
+                "page_id": r.page_id,
+                "kind": OutboxKind.PRIVATE_REPLY.value,
+                "comment_id": r.comment_id,
+                "psid": r.psid,
+                "comment_created_at": r.comment_created_at,
+                "payload": json.dumps(r.message),
+                "on_failure": json.dumps({"public_reply": {"key": r.public_fallback[0], "text": r.public_fallback[1]}})
+                if r.public_fallback
+                else None,
+            }
+            for r in requests[start : start + 100]
+        ]
+        stmt = insert(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        result = await session.execute(stmt.returning(OutboxMessage.id, OutboxMessage.comment_id))
+        created.update({comment_id: row_id for row_id, comment_id in result.all()})
+    return created
+
+
 async def enqueue_comment_reply(
     session: AsyncSession, *, key: str, page_id: str, comment_id: str, text: str
 ) -> OutboxMessage | None:

@@ -47,6 +47,9 @@ class WorkerSettings:
     retry_backoff_ms: int = 500
 
 
+InBatchHook = Callable[[AsyncSession, list[str]], Awaitable[list[Callable[[], Awaitable[None]]]]]
+
+
 @dataclass
 class BatchResult:
     done: list[str]
@@ -68,6 +71,7 @@ class Worker:
         consumer: str | None = None,
         services: dict[str, object] | None = None,
         after_batch: Callable[[], Awaitable[object]] | None = None,
+        in_batch: InBatchHook | None = None,
     ) -> None:
         self.stream = stream
         self.sessions = sessions
@@ -78,6 +82,10 @@ class Worker:
         # Work that may only follow acknowledged entries (the stock allocator, which needs the watermark
         # to move past them); also run about once a second when idle, for other workers' entries.
         self.after_batch = after_batch
+        # Work done in the batch's own transaction once its entries are applied (the allocator deciding the
+        # batch's stock claims, so the shopper's cart line commits with the comment). A failure there is
+        # rolled back alone: `after_batch` catches up.
+        self.in_batch = in_batch
         self._last_after_batch = 0.0
         self._stopping = asyncio.Event()
         self.finished = asyncio.Event()  # set when run() has returned
@@ -125,7 +133,11 @@ class Worker:
                     entries = await self.stream.read(self.consumer, self.settings.batch_size, block)
                 if entries:
                     await self.process(entries)
-                if self.after_batch is not None and (entries or time.monotonic() - self._last_after_batch >= 1.0):
+                # With an in-batch hook most work is done already; the after-batch pass only catches up on
+                # what waited for another worker, so a few times a second is enough.
+                since = time.monotonic() - self._last_after_batch
+                busy_every = 0.25 if self.in_batch is not None else 0.0
+                if self.after_batch is not None and ((entries and since >= busy_every) or since >= 1.0):
                     self._last_after_batch = time.monotonic()
                     await self.after_batch()
                 backoff = 0.1
@@ -188,6 +200,12 @@ class Worker:
                     done.append(entry.id)
                 else:
                     failed[entry.id] = error
+            if self.in_batch is not None and done:
+                try:
+                    async with session.begin_nested():
+                        after_commit += await self.in_batch(session, done)
+                except Exception:
+                    log.exception("in-batch hook failed; rolled back alone, the after-batch pass retries")
         for callback in after_commit:
             try:
                 await callback()

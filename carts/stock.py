@@ -54,20 +54,46 @@ async def allocate(
     session: AsyncSession, product_id: int, watermark: str, now: datetime | None = None
 ) -> list[ClaimDecision]:
     """Decide the product's pending claims that arrived before `watermark`, oldest first (one transaction)."""
+    return await allocate_products(session, [product_id], watermark, now)
+
+
+async def allocate_pending(session: AsyncSession, watermark: str, now: datetime | None = None) -> list[ClaimDecision]:
+    """Decide every pending claim that arrived before `watermark`, whatever its product."""
+    return await allocate_products(session, await products_with_pending_claims(session, watermark), watermark, now)
+
+
+async def allocate_products(
+    session: AsyncSession, product_ids: list[int], watermark: str, now: datetime | None = None
+) -> list[ClaimDecision]:
+    """Decide the pending claims of these products that arrived before `watermark`, oldest first.
+
+    A constant number of statements whatever the number of claims or products: lock the products (in id
+    order, so two workers cannot deadlock), read their pending claims after the lock (so none is decided
+    twice), decide in arrival order, and let the flush write the changed rows together.
+    """
+    if not product_ids:
+        return []
     now = now or utcnow()
-    product = (
-        await session.execute(select(Product).where(Product.id == product_id).with_for_update())
-    ).scalar_one_or_none()
-    if product is None:
+    products = {
+        p.id: p
+        for p in (
+            await session.execute(
+                select(Product).where(Product.id.in_(sorted(set(product_ids)))).order_by(Product.id).with_for_update()
+            )
+        ).scalars()
+    }
+    if not products:
         return []
     claims = (
         (
             await session.execute(
                 select(StockClaim)
                 .where(
-                    StockClaim.product_id == product_id, StockClaim.status == "pending", StockClaim.arrival < watermark
+                    StockClaim.product_id.in_(list(products)),
+                    StockClaim.status == "pending",
+                    StockClaim.arrival < watermark,
                 )
-                .order_by(StockClaim.arrival)
+                .order_by(StockClaim.product_id, StockClaim.arrival, StockClaim.id)
             )
         )
         .scalars()
@@ -75,6 +101,7 @@ async def allocate(
     )
     decisions: list[ClaimDecision] = []
     for claim in claims:
+        product = products[claim.product_id]
         available = claim.qty if product.stock is None else max(product.stock - product.held - product.sold, 0)
         granted = min(claim.qty, available)
         claim.decided_at = now
@@ -90,9 +117,7 @@ async def allocate(
             claim.status = "held"
             claim.expires_at = now + timedelta(minutes=claim.hold_minutes)
             product.held += granted
-        session.add(claim)
         decisions.append(claim_decision(claim, claim.status))
-    session.add(product)
     await session.flush()
     return decisions
 

@@ -107,6 +107,7 @@ async def run_workers(shop: Shop, count: int, until: Any, slow_first: float = 0.
                 worker_settings(shop.settings),
                 consumer=f"w{i}",
                 after_batch=allocator.run,
+                in_batch=allocator.in_batch,
             )
         )
     await shop.stream.ensure_group()
