@@ -29,6 +29,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import utcnow
+from bot.faq_store import apply_faq
 from carts.tables import Campaign, CampaignProduct, Product
 from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
 from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, ShopConfig
@@ -103,22 +104,34 @@ class ShopChanges:
     products: ChangeCounts
     campaigns: ChangeCounts
     shop: ChangeCounts = ChangeCounts()  # the shop_info row: created, updated or unchanged
+    faq: ChangeCounts | None = None  # FAQ rules (deactivated: deleted); None when the file has no faq: section
 
     @property
     def changed(self) -> bool:
-        return any(c.created or c.updated or c.deactivated for c in (self.shop, self.products, self.campaigns))
+        kinds = (self.shop, self.products, self.campaigns, self.faq or ChangeCounts())
+        return any(c.created or c.updated or c.deactivated for c in kinds)
 
     def to_dict(self) -> dict[str, dict[str, int]]:
-        return {"shop": self.shop.to_dict(), "products": self.products.to_dict(), "campaigns": self.campaigns.to_dict()}
+        counts = {
+            "shop": self.shop.to_dict(),
+            "products": self.products.to_dict(),
+            "campaigns": self.campaigns.to_dict(),
+        }
+        return counts if self.faq is None else {**counts, "faq": self.faq.to_dict()}
 
     def summary_lines(self) -> list[str]:
         """One line per kind, for the command line."""
-        s, p, c = self.shop, self.products, self.campaigns
-        return [
+        s, p, c, f = self.shop, self.products, self.campaigns, self.faq
+        lines = [
             f"shop: {s.created} created, {s.updated} updated, {s.unchanged} unchanged",
             f"products: {p.created} created, {p.updated} updated, {p.unchanged} unchanged, {p.deactivated} deactivated",
             f"campaigns: {c.created} created, {c.updated} updated, {c.unchanged} unchanged, {c.deactivated} ended",
         ]
+        if f is not None:
+            lines.append(
+                f"faq rules: {f.created} created, {f.updated} updated, {f.unchanged} unchanged, {f.deactivated} deleted"
+            )
+        return lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +207,11 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
     product_ids.update({new.code: new.id for new in new_products if new.id is not None})
     product_counts = ChangeCounts(created, updated, unchanged, deactivated)
     campaign_counts = await _apply_campaigns(session, shop.campaigns, product_ids, now)
-    return ShopChanges(products=product_counts, campaigns=campaign_counts, shop=shop_counts)
+    faq_counts = None
+    if shop.faq:
+        faq = await apply_faq(session, shop.faq)
+        faq_counts = ChangeCounts(faq.created, faq.updated, faq.unchanged, faq.deleted)
+    return ShopChanges(products=product_counts, campaigns=campaign_counts, shop=shop_counts, faq=faq_counts)
 
 
 async def _apply_shop_row(session: AsyncSession, shop: ShopConfig, now: datetime) -> ChangeCounts:

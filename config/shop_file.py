@@ -15,6 +15,7 @@ naming the file, line and field: `shop.yaml:23: campaigns[0].ends_at: must be af
         starts_at: 2026-12-20 19:00               # no offset: the shop's time zone
         ends_at: 2026-12-20 23:00
         products: [{product: A, code: Flower}]    # code: what shoppers type here (default the product's)
+    faq: {rules: [{key: hours, keywords: [hours, 營業時間], reply: ...}]}   # see config.faq_file
 
 Times come out as aware UTC datetimes. A post id may be written bare (`2000000000001`); it is stored the
 way Meta's webhooks name it, `{page id}_{post id}`.
@@ -45,6 +46,7 @@ from config.catalog_file import (
     compose_yaml,
     parse_products_node,
 )
+from config.faq_file import FaqConfig, parse_faq_node
 from parsers.order_comment import check_code, code_key
 
 __all__ = [
@@ -75,7 +77,7 @@ __all__ = [
     "parse_time",
 ]
 
-ROOT_FIELDS = ("shop", "products", "campaigns")
+ROOT_FIELDS = ("shop", "products", "campaigns", "faq")
 SHOP_FIELDS = ("name", "currency", "page_id", "timezone")
 CAMPAIGN_FIELDS = (
     "key",
@@ -165,6 +167,7 @@ class ShopConfig:
     shop: ShopInfo
     products: tuple[ProductConfig, ...]
     campaigns: tuple[CampaignConfig, ...] = ()
+    faq: tuple[FaqConfig, ...] = ()  # per Page (config.faq_file); empty when the file has no faq: section
     source: str = field(default="<shop>", compare=False)  # the file name, for later messages
 
 
@@ -206,7 +209,11 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
     campaigns: tuple[CampaignConfig, ...] = ()
     if campaigns_node is not None and not _is_null(campaigns_node):
         campaigns = _campaigns(campaigns_node, source, shop, products)
-    return ShopConfig(shop=shop, products=products, campaigns=campaigns, source=source)
+    faq_node = fields.get("faq")
+    faq: tuple[FaqConfig, ...] = ()
+    if faq_node is not None and not _is_null(faq_node):
+        faq = parse_faq_node(faq_node, source, shop.page_id)
+    return ShopConfig(shop=shop, products=products, campaigns=campaigns, faq=faq, source=source)
 
 
 # --- checks shared with the admin API (each returns the problem, or None when the value is fine) ---

@@ -41,6 +41,7 @@ def test_loads_the_sample_then_changes_nothing(data_dir: Path, capsys: pytest.Ca
         "shop: 1 created, 0 updated, 0 unchanged",
         "products: 8 created, 0 updated, 0 unchanged, 0 deactivated",
         "campaigns: 2 created, 0 updated, 0 unchanged, 0 ended",
+        "faq rules: 5 created, 0 updated, 0 unchanged, 0 deleted",
     ]
     assert err == ""
     assert rows(data_dir, "SELECT key FROM campaign ORDER BY id") == [("demo-post",), ("next-live",)]
@@ -50,6 +51,7 @@ def test_loads_the_sample_then_changes_nothing(data_dir: Path, capsys: pytest.Ca
         "shop: 0 created, 0 updated, 1 unchanged",
         "products: 0 created, 0 updated, 8 unchanged, 0 deactivated",
         "campaigns: 0 created, 0 updated, 2 unchanged, 0 ended",
+        "faq rules: 0 created, 0 updated, 5 unchanged, 0 deleted",
     ]
 
 

@@ -110,12 +110,14 @@ async def test_put_shop_round_trip(client: Client, sample_text: str) -> None:
             "shop": {"created": 1, "updated": 0, "unchanged": 0, "deactivated": 0},
             "products": {"created": 8, "updated": 0, "unchanged": 0, "deactivated": 0},
             "campaigns": {"created": 2, "updated": 0, "unchanged": 0, "deactivated": 0},
+            "faq": {"created": 5, "updated": 0, "unchanged": 0, "deactivated": 0},
         },
     }
     assert again["changes"] == {
         "shop": {"created": 0, "updated": 0, "unchanged": 1, "deactivated": 0},
         "products": {"created": 0, "updated": 0, "unchanged": 8, "deactivated": 0},
         "campaigns": {"created": 0, "updated": 0, "unchanged": 2, "deactivated": 0},
+        "faq": {"created": 0, "updated": 0, "unchanged": 5, "deactivated": 0},
     }
     products = (await call(client, "GET", "/api/products", 200))["products"]
     assert [p["code"] for p in products] == ["A", "A1", "B", "C", "Flower", "玫瑰", "Tulip", "Card"]
