@@ -74,6 +74,9 @@ class Settings(BaseModel):
         max_length=1999,
     )
     fallback_cooldown_s: int = Field(default=6 * 3600, ge=0)
+    # After a person writes in a conversation (or the shopper asks for one) the bot stays silent there until
+    # an agent hands back, or this long after the person's last message.
+    handoff_quiet_s: int = Field(default=2 * 3600, ge=60, le=7 * 24 * 3600)
     public_url: str | None = None  # where shoppers reach us (checkout links); default http://HOST:PORT
     payment_secret: SecretStr | None = None  # signs POST /api/payments notifications (HMAC-SHA256)
     demo_emulator_port: int = Field(default=8090, ge=0, le=65535)  # 0: any free port
