@@ -25,7 +25,7 @@ from redis.driver_info import DriverInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import checkout, ops_api, orders_api, shop_api, webhook
+from bot import checkout, live_api, ops_api, orders_api, shop_api, webhook
 from bot.app_keys import ENGINE, GRAPH, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
 from bot.cart_commands import build_cart_router
 from bot.checkout import checkout_url
@@ -34,7 +34,11 @@ from bot.db import create_engine, create_schema, session_factory
 from bot.embedded_redis import EmbeddedRedis
 from bot.events import EventKind
 from bot.graph import GraphClient
+from bot.inbox import views as inbox_views
+from bot.inbox.live import SERVICE as INBOX_PUBLISHER
+from bot.inbox.live import InboxPublisher, publish_inbox_event, publishing_after_batch
 from bot.ingest import IngestStream
+from bot.live_comments import LiveCommentReaders, live_reader_settings, record_live_video
 from bot.outbox import OutboxNotifier, OutboxSender, OutboxSettings
 from bot.rate_limit import RateLimits, SendRateLimiter
 from bot.recorders import ConversationRecorder, record_comment
@@ -43,6 +47,9 @@ from bot.replies import ReplyTexts, build_reply_router
 from bot.router import Dispatcher, Router
 from bot.subscriptions import REQUIRED_FIELDS, SubscriptionKeeper
 from bot.worker import Worker, WorkerSettings
+from crm_bridge import api as crm_api
+from crm_bridge.consumer import OrderEventConsumer
+from crm_bridge.handlers import build_crm_router
 from carts.shop_repository import apply_shop
 from carts.tables import Product
 from config.settings import Settings
@@ -54,26 +61,35 @@ EMBEDDED_REDIS = web.AppKey("embedded_redis", EmbeddedRedis)
 WORKER = web.AppKey("worker", Worker)
 SENDER = web.AppKey("sender", OutboxSender)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+CRM_CONSUMER = web.AppKey("crm_consumer", OrderEventConsumer)
 
 
-def build_router(settings: Settings) -> Router:
+def build_router(settings: Settings, orders: CommentOrders | None = None) -> Router:
     """The bot's handlers, most specific first; the welcome and fallback replies come last."""
     router = Router()
     link = partial(checkout_url, settings)
-    orders = CommentOrders(checkout_link=link)
+    orders = orders or CommentOrders(checkout_link=link)
     router.register(orders.handle, orders.on_campaign_post, kinds=[EventKind.COMMENT], name="comment_orders")
     router.register(handle_live_video, kinds=[EventKind.LIVE_VIDEO], name="live_video_campaign")
     router.include(build_cart_router(link))
     texts = ReplyTexts(settings.welcome_text, settings.fallback_text, timedelta(seconds=settings.fallback_cooldown_s))
+    router.include(build_crm_router(settings.welcome_text))  # before the welcome: Get Started with a referral
     router.include(build_reply_router(texts))
     return router
 
 
 def build_dispatcher(settings: Settings, router: Router | None = None) -> Dispatcher:
     """Recorders for the inbox's raw material, then the bot's router."""
-    dispatcher = Dispatcher(router if router is not None else build_router(settings))
+    if router is None:
+        # New comments on campaign posts also go in batches, through the same handler object.
+        orders = CommentOrders(checkout_link=partial(checkout_url, settings))
+        dispatcher = Dispatcher(build_router(settings, orders), batch_handler=orders)
+    else:
+        dispatcher = Dispatcher(router)
     dispatcher.add_recorder(ConversationRecorder(settings.app_id))
     dispatcher.add_recorder(record_comment)
+    dispatcher.add_recorder(publish_inbox_event)  # last: open inboxes hear of it after commit
+    dispatcher.add_recorder(record_live_video)
     return dispatcher
 
 
@@ -94,6 +110,7 @@ def graph_client(settings: Settings) -> GraphClient:
         app_secret=settings.app_secret.get_secret_value() if settings.app_secret else None,
         page_tokens={page: token.get_secret_value() for page, token in settings.page_tokens.items()},
         timeout=settings.graph_timeout_s,
+        stream_url=settings.stream_graph_url,
     )
 
 
@@ -260,7 +277,8 @@ async def demo_shop_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
-    services = {"outbox_notifier": app[OUTBOX_NOTIFIER]}
+    publisher = InboxPublisher(app[REDIS], app[SETTINGS].key_prefix)
+    services = {"outbox_notifier": app[OUTBOX_NOTIFIER], INBOX_PUBLISHER: publisher}
     allocator = Allocator(
         app[INGEST], app[SESSIONS], app[OUTBOX_NOTIFIER], checkout_link=partial(checkout_url, app[SETTINGS])
     )
@@ -270,7 +288,7 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         app[DISPATCHER],
         worker_settings(app[SETTINGS]),
         services=services,
-        after_batch=allocator.run,
+        after_batch=publishing_after_batch(allocator.run, publisher),
         in_batch=allocator.in_batch,
     )
     sender = outbox_sender(app[SETTINGS], app[REDIS], app[SESSIONS], app[GRAPH])
@@ -278,12 +296,29 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SENDER] = sender
     worker_task = asyncio.create_task(worker.run(), name="plusone-worker")
     sender_task = asyncio.create_task(sender.run(), name="plusone-outbox")
+    crm = OrderEventConsumer(app[SESSIONS])
+    app[CRM_CONSUMER] = crm
+    crm_task = asyncio.create_task(crm.run(), name="plusone-crm")
     keeper = SubscriptionKeeper(app[GRAPH])
     keeper_task = asyncio.create_task(keeper.run(), name="plusone-subscriptions")
+    # While a campaign's video is live, its comments are also read from Meta's stream and comments edge.
+    settings = app[SETTINGS]
+    live = LiveCommentReaders(
+        app[SESSIONS],
+        app[GRAPH],
+        app[INGEST],
+        app[REDIS],
+        RedisKeys(settings.key_prefix),
+        live_reader_settings(settings),
+        owner=worker.consumer,
+    )
+    live_task = asyncio.create_task(live.run(), name="plusone-live-comments")
     yield
+    await _stop(live_task, live.stop)
     # Finish the batch in hand, then stop; anything not acknowledged is reclaimed by another worker.
     await _stop(worker_task, worker.stop)
     await _stop(sender_task, sender.stop)
+    await _stop(crm_task, crm.stop)
     await _stop(keeper_task, keeper.stop)
 
 
@@ -300,10 +335,14 @@ def create_app(
     app.add_routes(shop_api.routes)
     app.add_routes(checkout.routes)
     app.add_routes(orders_api.routes)
+    inbox_views.setup(app)
+    app.add_routes(crm_api.routes)
+    app.add_routes(live_api.routes)
     if demo:
         app.cleanup_ctx.append(demo_ctx)  # first: the others read the settings it points at the emulator
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(inbox_views.inbox_ctx)
     if demo:
         app.cleanup_ctx.append(demo_shop_ctx)
     if run_worker:

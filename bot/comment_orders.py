@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cart_replies import CommentResult, ItemResult, cart_summary, render_comment_reply
 from bot.db import utcnow
-from bot.events import CommentEvent, CommentVerb, LiveVideoEvent
+from bot.events import CommentEvent, CommentVerb, Event, LiveVideoEvent
 from bot.ingest import IngestStream
 from bot.messaging_rules import STANDARD_WINDOW
 from bot.outbox import (
@@ -32,6 +32,7 @@ from bot.outbox import (
     enqueue_private_replies,
     wake_after_commit,
 )
+from bot.recorders import comment_log_values
 from bot.render import render_text
 from bot.router import HandlerContext
 from bot.tables import CommentLog, Conversation, OutboxMessage
@@ -176,6 +177,7 @@ class CommentOrders:
             campaign.hold_minutes,
             products,
             parser,
+            campaign.closed_reply,
         )
 
     async def on_campaign_post(self, event: CommentEvent, ctx: HandlerContext) -> dict[str, Any] | bool:
@@ -193,81 +195,61 @@ class CommentOrders:
         if event.verb is CommentVerb.EDITED:
             await self._edited(event, ctx, campaign)
             return
+        used = await _claimed_quantities(ctx.session, [campaign], {event.author_id})
+        plan = plan_new_comment(event, campaign, arrival_key(ctx.stream_id or "0-0", ctx.position), utcnow(), used)
+        if plan.claims:
+            await ctx.session.execute(insert(StockClaim), plan.claims)
+        await _set_outcome(ctx.session, event.key, plan.outcome, plan.detail)
+        if plan.answer_now:  # decided already: nothing waits for the allocator
+            await self._reply(event, ctx)
+
+    # The batch handler protocol (`bot.router.BatchHandler`): new comments of a live, many at a time.
+    def accepts(self, event: Event) -> bool:
+        return (
+            isinstance(event, CommentEvent)
+            and event.verb is CommentVerb.ADD
+            and event.author_id is not None
+            and not event.from_page
+            and event.key is not None
+        )
+
+    async def handle_batch(self, session: AsyncSession, items: list[tuple[CommentEvent, HandlerContext]]) -> None:
+        """New comments, as `record_comment` and `handle` would one by one: a few statements for them all."""
         now = utcnow()
-        items: list[dict[str, Any]] = []
-        if not campaign.is_open(now):
-            await _set_outcome(ctx.session, event.key, "campaign_closed", [], {"closed_reply": campaign.closed_reply})
-            await self._reply(event, ctx)
-            return
-        parsed = campaign.parser.parse(event.message or "")
-        arrival = arrival_key(ctx.stream_id or "0-0", ctx.position)
-        for item in parsed.items:
-            product = campaign.products[item.code]
-            variant = dict(item.variant) if item.variant else {}
-            missing = [name for name in product.variants if name not in variant]
-            record = {
-                "code": item.code,
-                "qty": item.qty,
-                "variant": variant or None,
-                "product_id": product.product_id,
-                "name": product.name,
-            }
-            if missing:
-                values = {m: list(product.variants[m]) for m in missing}
-                items.append({**record, "outcome": ItemOutcome.NEEDS_VARIANT, "missing": missing, "values": values})
-                continue
-            qty = item.qty
-            if campaign.per_shopper_limit is not None:
-                already = await _claimed_qty(ctx.session, campaign.id, product.product_id, event.author_id)
-                allowed = max(campaign.per_shopper_limit - already, 0)
-                if allowed < qty:
-                    items.append(
-                        {
-                            **record,
-                            "qty": qty - allowed,
-                            "outcome": ItemOutcome.OVER_LIMIT,
-                            "limit": campaign.per_shopper_limit,
-                        }
-                    )
-                    qty = allowed
-            if qty == 0:
-                continue
-            variant_key = json.dumps(variant, sort_keys=True, ensure_ascii=False) if variant else ""
-            ctx.session.add(
-                StockClaim(
-                    key=f"{event.comment_id}:{product.product_id}:{variant_key}",
-                    campaign_id=campaign.id,
-                    product_id=product.product_id,
-                    page_id=event.page_id,
-                    psid=event.author_id,
-                    comment_id=event.comment_id,
-                    variant=variant_key,
-                    qty=qty,
-                    arrival=arrival,
-                    hold_minutes=campaign.hold_minutes,
-                    created_at=now,
+        campaigns: dict[tuple[str, str], CampaignInfo | None] = {}
+        for event, _ in items:
+            if (event.page_id, event.post_id) not in campaigns:
+                campaigns[(event.page_id, event.post_id)] = await self.fetch_campaign(
+                    session, event.page_id, event.post_id
                 )
-            )
-            items.append({**record, "qty": qty, "outcome": ItemOutcome.CLAIMED})
-        items += [{"code": code, "outcome": ItemOutcome.UNKNOWN_CODE} for code in parsed.unknown]
-        items += [{"qty": qty, "outcome": ItemOutcome.AMBIGUOUS} for qty in parsed.ambiguous]
-        if not items:
-            outcome = "not_an_order"
-        elif any(i["outcome"] == ItemOutcome.CLAIMED for i in items):
-            outcome = "pending"  # until the allocator decides
-        else:
-            outcome = items[0]["outcome"]
-        await ctx.session.flush()
-        await _set_outcome(ctx.session, event.key, outcome, items)
-        if outcome != "pending":  # decided already: nothing waits for the allocator
-            await self._reply(event, ctx)
+        used = await _claimed_quantities(
+            session, [c for c in campaigns.values() if c is not None], {e.author_id for e, _ in items if e.author_id}
+        )
+        logs: list[dict[str, Any]] = []
+        claims: list[dict[str, Any]] = []
+        answer_now: list[str] = []
+        for event, ctx in items:
+            row = comment_log_values(event, ctx)
+            campaign = campaigns[(event.page_id, event.post_id)]
+            if campaign is not None:  # else a comment on another post: logged as received, as one by one
+                plan = plan_new_comment(event, campaign, arrival_key(ctx.stream_id or "0-0", ctx.position), now, used)
+                row["outcome"], row["detail"] = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
+                claims += plan.claims
+                if plan.answer_now:
+                    answer_now.append(event.comment_id)
+            logs.append(row)
+        await session.execute(insert(CommentLog), logs)
+        if claims:
+            await session.execute(insert(StockClaim), claims)
+        if answer_now and await queue_comment_replies(session, answer_now, self.checkout_link):
+            wake_after_commit(items[-1][1])
 
     async def _removed(self, event: CommentEvent, ctx: HandlerContext) -> None:
         """The shopper deleted the comment: release what it claimed, unless an order already has it."""
         claims = await fetch_claims_of_comment(ctx.session, event.comment_id)
         released = await release_claims(ctx.session, claims)
         items = [{"product_id": d.product_id, "qty": d.qty, "outcome": d.status} for d in released]
-        await _set_outcome(ctx.session, event.key, "released" if released else "nothing_to_release", items)
+        await _set_outcome(ctx.session, event.key, "released" if released else "nothing_to_release", {"items": items})
 
     async def _edited(self, event: CommentEvent, ctx: HandlerContext, campaign: CampaignInfo) -> None:
         """The shopper edited the comment: apply the difference between what it asks now and what it claimed.
@@ -317,7 +299,7 @@ class CommentOrders:
                 released = await release_claims(ctx.session, mine, now, qty=-delta)
                 changes += [{"product_id": d.product_id, "qty": d.qty, "outcome": d.status} for d in released]
         await ctx.session.flush()
-        await _set_outcome(ctx.session, event.key, "edited" if changes else "unchanged", changes)
+        await _set_outcome(ctx.session, event.key, "edited" if changes else "unchanged", {"items": changes})
 
     async def _reply(self, event: CommentEvent, ctx: HandlerContext) -> None:
         await ctx.session.flush()
@@ -325,23 +307,121 @@ class CommentOrders:
             wake_after_commit(ctx)
 
 
-async def _claimed_qty(session: AsyncSession, campaign_id: int, product_id: int, psid: str) -> int:
+Used = dict[tuple[int, str, int], int]  # (campaign id, psid, product id) -> units claimed so far
+
+
+@dataclass(frozen=True)
+class CommentPlan:
+    """What a new comment does: its outcome, the trail's detail, and the stock claims to insert."""
+
+    outcome: str
+    detail: dict[str, Any]
+    claims: list[dict[str, Any]]
+
+    @property
+    def answer_now(self) -> bool:
+        """Decided without the allocator, and worth a private reply."""
+        return self.outcome not in ("pending", "not_an_order")
+
+
+def plan_new_comment(
+    event: CommentEvent, campaign: CampaignInfo, arrival: str, now: datetime, used: Used
+) -> CommentPlan:
+    """Parse a new comment against its campaign and decide each item's outcome. Pure; updates `used`.
+
+    `used` holds the units each shopper already claimed (per-shopper limit); claims planned here are
+    added to it, so several comments of one shopper in one batch count against the limit in order.
+    """
+    assert event.author_id is not None
+    if not campaign.is_open(now):
+        return CommentPlan("campaign_closed", {"items": [], "closed_reply": campaign.closed_reply}, [])
+    parsed = campaign.parser.parse(event.message or "")
+    items: list[dict[str, Any]] = []
+    claims: list[dict[str, Any]] = []
+    for item in parsed.items:
+        product = campaign.products[item.code]
+        variant = dict(item.variant) if item.variant else {}
+        missing = [name for name in product.variants if name not in variant]
+        record = {
+            "code": item.code,
+            "qty": item.qty,
+            "variant": variant or None,
+            "product_id": product.product_id,
+            "name": product.name,
+        }
+        if missing:
+            values = {m: list(product.variants[m]) for m in missing}
+            items.append({**record, "outcome": ItemOutcome.NEEDS_VARIANT, "missing": missing, "values": values})
+            continue
+        qty = item.qty
+        mine = (campaign.id, event.author_id, product.product_id)
+        if campaign.per_shopper_limit is not None:
+            allowed = max(campaign.per_shopper_limit - used.get(mine, 0), 0)
+            if allowed < qty:
+                items.append(
+                    {
+                        **record,
+                        "qty": qty - allowed,
+                        "outcome": ItemOutcome.OVER_LIMIT,
+                        "limit": campaign.per_shopper_limit,
+                    }
+                )
+                qty = allowed
+        if qty == 0:
+            continue
+        used[mine] = used.get(mine, 0) + qty
+        variant_key = json.dumps(variant, sort_keys=True, ensure_ascii=False) if variant else ""
+        claims.append(
+            {
+                "key": f"{event.comment_id}:{product.product_id}:{variant_key}",
+                "campaign_id": campaign.id,
+                "product_id": product.product_id,
+                "page_id": event.page_id,
+                "psid": event.author_id,
+                "comment_id": event.comment_id,
+                "variant": variant_key,
+                "qty": qty,
+                "arrival": arrival,
+                "status": "pending",
+                "source": "comment",
+                "hold_minutes": campaign.hold_minutes,
+                "created_at": now,
+            }
+        )
+        items.append({**record, "qty": qty, "outcome": ItemOutcome.CLAIMED})
+    items += [{"code": code, "outcome": ItemOutcome.UNKNOWN_CODE} for code in parsed.unknown]
+    items += [{"qty": qty, "outcome": ItemOutcome.AMBIGUOUS} for qty in parsed.ambiguous]
+    if not items:
+        outcome = "not_an_order"
+    elif claims:
+        outcome = "pending"  # until the allocator decides
+    else:
+        outcome = items[0]["outcome"]
+    return CommentPlan(outcome, {"items": items}, claims)
+
+
+async def _claimed_quantities(session: AsyncSession, campaigns: list[CampaignInfo], psids: set[str]) -> Used:
+    """Units each of these shoppers has claimed (and not given back) in the campaigns that have a limit."""
+    limited = [c.id for c in campaigns if c.per_shopper_limit is not None]
+    if not limited or not psids:
+        return {}
     rows = await session.execute(
-        select(StockClaim.qty).where(
-            StockClaim.campaign_id == campaign_id,
-            StockClaim.product_id == product_id,
-            StockClaim.psid == psid,
+        select(StockClaim.campaign_id, StockClaim.psid, StockClaim.product_id, func.sum(StockClaim.qty))
+        .where(
+            StockClaim.campaign_id.in_(limited),
+            StockClaim.psid.in_(sorted(psids)),
             StockClaim.status.in_(["pending", "held", "sold"]),
         )
+        .group_by(StockClaim.campaign_id, StockClaim.psid, StockClaim.product_id)
     )
-    return sum(rows.scalars().all())
+    return {(c, p, pid): int(q) for c, p, pid, q in rows.all()}
 
 
-async def _set_outcome(session: AsyncSession, event_key: str, outcome: str, items: list[dict[str, Any]]) -> None:
+async def _set_outcome(session: AsyncSession, event_key: str, outcome: str, detail: dict[str, Any]) -> None:
     await session.execute(
         update(CommentLog)
         .where(CommentLog.event_key == event_key)
-        .values(outcome=outcome, detail=json.dumps({"items": items}, ensure_ascii=False))
+        .values(outcome=outcome, detail=json.dumps(detail, ensure_ascii=False))
     )
 
 

@@ -88,3 +88,19 @@ async def claim_event_key(session: AsyncSession, key: str, kind: str, stream_id:
     )
     result = await session.execute(stmt)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def claim_event_keys(session: AsyncSession, keys: list[tuple[str, str, str | None]]) -> set[str]:
+    """`claim_event_key` for many (key, kind, stream id) at once; the keys that were new (not replays)."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    fresh: set[str] = set()
+    for start in range(0, len(keys), 200):
+        rows = [
+            {"key": key, "kind": kind, "stream_id": stream_id, "processed_at": now}
+            for key, kind, stream_id in keys[start : start + 200]
+        ]
+        stmt = insert(ProcessedEvent).values(rows).on_conflict_do_nothing(index_elements=["key"])
+        fresh.update((await session.execute(stmt.returning(ProcessedEvent.key))).scalars())
+    return fresh

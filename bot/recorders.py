@@ -196,24 +196,31 @@ async def record_comment(event: Event, ctx: HandlerContext) -> None:
         return
     if not isinstance(event, CommentEvent):
         return
-    ctx.session.add(
-        CommentLog(
-            event_key=event.key,
-            page_id=event.page_id,
-            channel=event.channel.value,
-            post_id=event.post_id,
-            comment_id=event.comment_id,
-            parent_id=event.parent_id,
-            author_id=event.author_id,
-            author_name=event.author_name,
-            verb=event.verb.value,
-            message=event.message,
-            created_time=from_epoch_s(event.created_time) if event.created_time else None,
-            source=event.source,
-            stream_id=ctx.stream_id,
-            outcome=CommentOutcome.IGNORED if event.from_page else CommentOutcome.RECEIVED,
-            detail="the Page's own comment" if event.from_page else None,
-            received_at=from_epoch_ms(ctx.received_at_ms),
-        )
-    )
+    ctx.session.add(CommentLog(**comment_log_values(event, ctx)))
     await ctx.session.flush()
+
+
+def comment_log_values(event: CommentEvent, ctx: HandlerContext) -> dict[str, Any]:
+    """The comment log's row for a comment event, as first recorded (handlers then set its outcome)."""
+    return {
+        "event_key": event.key,
+        "page_id": event.page_id,
+        "channel": event.channel.value,
+        "post_id": event.post_id,
+        "comment_id": event.comment_id,
+        "parent_id": event.parent_id,
+        "author_id": event.author_id,
+        "author_name": event.author_name,
+        "verb": event.verb.value,
+        "message": event.message,
+        "created_time": from_epoch_s(event.created_time) if event.created_time else None,
+        "source": event.source,
+        "stream_id": ctx.stream_id,
+        "outcome": CommentOutcome.IGNORED if event.from_page else CommentOutcome.RECEIVED,
+        "detail": "the Page's own comment" if event.from_page else None,
+        "received_at": from_epoch_ms(ctx.received_at_ms),
+        # Columns with defaults are named too, so a bulk insert of these rows sets every column alike.
+        "reply_status": None,
+        "reply_error": None,
+        "reply_outbox_id": None,
+    }

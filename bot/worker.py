@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import claim_event_key
-from bot.events import EventKind, IgnoredEvent
+from bot.db import claim_event_key, claim_event_keys
+from bot.events import Event, EventKind, IgnoredEvent
 from bot.ingest import IngestStream, StreamEntry
 from bot.metrics import count_events
 from bot.payloads import parse_delivery
@@ -187,12 +187,28 @@ class Worker:
         outcomes: list[tuple[str, str]] = []
         after_commit: list[Callable[[], Awaitable[None]]] = []
         async with self.sessions() as session, session.begin():
+            run: list[tuple[StreamEntry, list[Event]]] = []  # consecutive entries the batch handler takes
+
+            async def flush_run() -> None:
+                if run:
+                    run_done, run_failed, run_outcomes, callbacks = await self._apply_run(session, run)
+                    done.extend(run_done)
+                    failed.update(run_failed)
+                    outcomes.extend(run_outcomes)
+                    after_commit.extend(callbacks)
+                    run.clear()
+
             for entry in entries:
                 if entry.deliveries > self.settings.max_attempts:
                     # Handed out more often than allowed without ever finishing: it likely kills workers.
                     failed[entry.id] = f"not finished after {entry.deliveries - 1} deliveries (worker stopped)"
                     continue
-                entry_outcomes, error, callbacks = await self._apply_entry(session, entry)
+                events = list(parse_delivery(entry.body))
+                if events and all(self.dispatcher.batch_handler_for(e) is not None for e in events):
+                    run.append((entry, events))
+                    continue
+                await flush_run()  # keep the order: everything before this entry is applied first
+                entry_outcomes, error, callbacks = await self._apply_entry(session, entry, events)
                 # Events before a failing one are committed (and keyed), so their callbacks still run.
                 after_commit += callbacks
                 outcomes += entry_outcomes
@@ -200,6 +216,7 @@ class Worker:
                     done.append(entry.id)
                 else:
                     failed[entry.id] = error
+            await flush_run()
             if self.in_batch is not None and done:
                 try:
                     async with session.begin_nested():
@@ -213,12 +230,57 @@ class Worker:
                 log.exception("after-commit callback failed")
         return BatchResult(done=done, failed=failed, outcomes=count_events(outcomes))
 
+    async def _apply_run(
+        self, session: AsyncSession, run: list[tuple[StreamEntry, list[Event]]]
+    ) -> tuple[list[str], dict[str, str], list[tuple[str, str]], list[Callable[[], Awaitable[None]]]]:
+        """Apply a run of entries through the batch handler: one savepoint, a few statements for them all.
+
+        If the batch handler raises, the savepoint is rolled back and the entries are applied one by one
+        instead, so one bad event fails alone, as it would without batching.
+        """
+        handler = self.dispatcher.batch_handler
+        assert handler is not None
+        outcomes: list[tuple[str, str]] = []
+        items: list[tuple[Event, HandlerContext]] = []
+        try:
+            async with session.begin_nested():
+                placed = [(entry, position, event) for entry, events in run for position, event in enumerate(events)]
+                keys = [(e.key, e.kind.value, entry.id) for entry, _, e in placed if e.key is not None]
+                fresh = await claim_event_keys(session, keys) if keys else set()
+                for entry, position, event in placed:
+                    if event.key is not None:
+                        if event.key not in fresh:
+                            outcomes.append((event.kind.value, "duplicate"))
+                            continue
+                        fresh.discard(event.key)  # the same event twice in this run: the second is a replay
+                    ctx = HandlerContext(session, entry.id, position, entry.received_at_ms, self.services)
+                    items.append((event, ctx))
+                    outcomes.append((event.kind.value, "processed"))
+                if items:
+                    await handler.handle_batch(session, items)
+        except Exception:
+            log.warning("batch of %d entries failed as a whole; applying them one by one", len(run), exc_info=True)
+            done: list[str] = []
+            failed: dict[str, str] = {}
+            outcomes = []
+            callbacks: list[Callable[[], Awaitable[None]]] = []
+            for entry, events in run:
+                entry_outcomes, error, entry_callbacks = await self._apply_entry(session, entry, events)
+                outcomes += entry_outcomes
+                callbacks += entry_callbacks
+                if error is None:
+                    done.append(entry.id)
+                else:
+                    failed[entry.id] = error
+            return done, failed, outcomes, callbacks
+        return [entry.id for entry, _ in run], {}, outcomes, [cb for _, ctx in items for cb in ctx.after_commit]
+
     async def _apply_entry(
-        self, session: AsyncSession, entry: StreamEntry
+        self, session: AsyncSession, entry: StreamEntry, events: list[Event]
     ) -> tuple[list[tuple[str, str]], str | None, list[Callable[[], Awaitable[None]]]]:
         outcomes: list[tuple[str, str]] = []
         callbacks: list[Callable[[], Awaitable[None]]] = []
-        for position, event in enumerate(parse_delivery(entry.body)):
+        for position, event in enumerate(events):
             kind = event.kind.value
             ctx = HandlerContext(session, entry.id, position, entry.received_at_ms, self.services)
             if isinstance(event, IgnoredEvent) or event.kind is EventKind.TEST_PING:
