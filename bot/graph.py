@@ -6,21 +6,28 @@ event loop; its built-in `time.sleep` on rate-limit headers is switched off (we 
 a shared limiter in Redis). Its base URL and version come from settings, so tests and the demo talk to
 the project's Graph emulator. Errors become a `GraphError` with a small classification (pure:
 `classify_graph_error`) that the outbox acts on.
+
+Live comment streams (`LiveCommentStream`, python-facebook-api's `ServerSentEventAPI`) hold a thread for as
+long as they are open, so they get a small pool of their own and never starve the Send API's threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import threading
+import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import requests
-from pyfacebook import GraphAPI
+from pyfacebook import GraphAPI, ServerSentEventAPI
 from pyfacebook.exceptions import FacebookError, LibraryError
 
 log = logging.getLogger(__name__)
@@ -128,6 +135,88 @@ def _to_graph_error(exc: Exception) -> GraphError:
     raise exc
 
 
+def _refusal(resp: requests.Response) -> GraphError:
+    """A non-2xx answer to a streaming request → GraphError, classified like any other Graph error."""
+    try:
+        error = resp.json().get("error", {})
+    except (ValueError, AttributeError):
+        error = {}
+    if not isinstance(error, dict):
+        error = {}
+    code, subcode = _int_or_none(error.get("code")), _int_or_none(error.get("error_subcode"))
+    message = str(error.get("message") or f"HTTP {resp.status_code}")
+    return GraphError(classify_graph_error(code, subcode, resp.status_code), message, code=code, subcode=subcode)
+
+
+with warnings.catch_warnings():
+    # The library warns that Meta deprecated Server-Sent Events (2023); Meta's Live Video API page still
+    # offers the stream (META-PLATFORM.md §2), and we only use it as one source among three.
+    warnings.simplefilter("ignore", DeprecationWarning)
+
+    class _LiveCommentsSSE(ServerSentEventAPI):
+        """The library's blocking SSE loop, with every line handed to a callback and reconnects left to us."""
+
+        def __init__(self, on_line: Callable[[bytes], None], **kwargs: Any) -> None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                super().__init__(**kwargs)
+            self._on_line = on_line
+
+        def on_data(self, data: bytes) -> None:
+            self._on_line(data)
+
+        def on_keep_live(self) -> None:
+            # Called for `: ping` and for blank lines alike; a blank line ends an SSE event, so pass one on.
+            self._on_line(b"")
+
+        def on_request_error(self, resp: requests.Response) -> None:
+            # Raised rather than returned: the library would sleep and retry on its own, off our back-off.
+            raise _refusal(resp)
+
+        def on_closed(self, resp: requests.Response) -> None:
+            # The server ended the stream (Meta: after 4 hours, or the broadcast ended); we decide what next.
+            self.disconnect()
+
+
+class LiveCommentStream:
+    """One connection to `GET {stream_url}/{video_id}/live_comments`, read in a thread of the stream pool.
+
+    `run()` returns when the server ends the stream and raises GraphError when it is refused or broken;
+    reconnecting is the caller's choice. `close()` asks the reading thread to stop; it does so at the next
+    line (Meta sends `: ping` keep-alives) or when the read times out.
+    """
+
+    def __init__(
+        self,
+        executor: ThreadPoolExecutor,
+        api: _LiveCommentsSSE,
+        video_id: str,
+        comment_rate: str,
+        fields: str,
+    ) -> None:
+        self._executor = executor
+        self._api = api
+        self.video_id = video_id
+        self.comment_rate = comment_rate
+        self.fields = fields
+
+    async def run(self) -> None:
+        def read() -> None:
+            try:
+                self._api.live_comments(self.video_id, comment_rate=self.comment_rate, fields=self.fields)
+            except GraphError:
+                raise
+            except Exception as exc:
+                raise _to_graph_error(exc) from exc
+            finally:
+                self._api.session.close()
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, read)
+
+    def close(self) -> None:
+        self._api.disconnect()
+
+
 class GraphClient:
     """Async facade over python-facebook-api for the Pages we hold tokens for."""
 
@@ -140,13 +229,17 @@ class GraphClient:
         page_tokens: dict[str, str],
         timeout: float = 20.0,
         threads: int = 16,
+        stream_url: str | None = None,
+        stream_threads: int = 8,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
+        self.stream_url = (stream_url or base_url).rstrip("/")
         self.version = version
         self.app_secret = app_secret
         self.page_tokens = dict(page_tokens)
         self.timeout = timeout
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="graph")
+        self._stream_executor = ThreadPoolExecutor(max_workers=stream_threads, thread_name_prefix="graph-sse")
         # requests.Session is not guaranteed thread-safe: one GraphAPI per thread and Page.
         self._local = threading.local()
 
@@ -243,5 +336,45 @@ class GraphClient:
             data={"subscribed_fields": ",".join(fields)},
         )
 
+    async def fetch_comments(self, page_id: str, object_id: str, **params: str | int) -> dict[str, Any]:
+        """`GET /{object_id}/comments` with Meta's paging parameters; the raw page (`data`, `paging`)."""
+        reply = await self._call(page_id, "get_connection", object_id=object_id, connection="comments", **params)
+        return reply if isinstance(reply, dict) else {}
+
+    def open_live_comments(
+        self,
+        page_id: str,
+        video_id: str,
+        on_line: Callable[[bytes], None],
+        *,
+        comment_rate: str,
+        fields: str,
+        read_timeout_s: float,
+    ) -> LiveCommentStream:
+        """A Live Comments stream whose lines are handed to `on_line` on the running event loop."""
+        token = self.page_tokens.get(page_id)
+        if token is None:
+            raise GraphError(GraphErrorClass.BAD_TOKEN, f"no access token configured for Page {page_id}")
+        loop = asyncio.get_running_loop()
+
+        def hand_over(line: bytes) -> None:
+            loop.call_soon_threadsafe(on_line, line)
+
+        api = _LiveCommentsSSE(
+            hand_over,
+            access_token=token,
+            base_url=self.stream_url,
+            max_retries=1,
+            timeout=(min(self.timeout, 10.0), read_timeout_s),  # type: ignore[arg-type]  # requests takes a pair
+        )
+        # Extra query parameters the library's signature lacks: the proof of our app secret (as GraphAPI adds
+        # it), and `live_filter=no_filter`, since Meta otherwise drops "low quality" comments, and `A+1` is short.
+        api.session.params = {"live_filter": "no_filter"}
+        if self.app_secret:
+            proof = hmac.new(self.app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+            api.session.params["appsecret_proof"] = proof
+        return LiveCommentStream(self._stream_executor, api, video_id, comment_rate, fields)
+
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._stream_executor.shutdown(wait=False, cancel_futures=True)
