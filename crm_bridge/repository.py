@@ -744,7 +744,8 @@ async def search_members(session: AsyncSession, query: str, limit: int = 50) -> 
     like = f"%{query.strip()}%"
     phone = parse_phone(query)
     ids = select(MemberIdentity.member_id).where(
-        or_(MemberIdentity.value.ilike(like), MemberIdentity.value == (phone or ""))  # type: ignore[attr-defined]
+        # A phone matches however it was written: 9123 4567 finds +85291234567.
+        or_(MemberIdentity.value.ilike(like), MemberIdentity.value.like(f"%{(phone or '-').lstrip('+')}"))  # type: ignore[attr-defined]
     )
     stmt = (
         select(Member)

@@ -119,9 +119,6 @@ class Program:
         return next(i for i, t in enumerate(self.tiers) if t.key == tier.key)
 
 
-DEFAULT_PROGRAM = Program(tiers=(Tier("member", "Member"),))
-
-
 def check_tiers(tiers: Sequence[Tier]) -> str | None:
     """The problem with a list of tiers, or None."""
     if not 1 <= len(tiers) <= MAX_TIERS:
@@ -137,6 +134,9 @@ def check_tiers(tiers: Sequence[Tier]) -> str | None:
         if tier.earn_per <= 0 or tier.redeem_points <= 0 or tier.redeem_value <= 0 or tier.earn_points < 0:
             return f"tier {tier.key!r}: earn and redeem rates must be positive"
     return None
+
+
+DEFAULT_PROGRAM = Program(tiers=(Tier("member", "Member"),))
 
 
 # --- points and tiers ---------------------------------------------------------------------------------
