@@ -16,6 +16,7 @@ import asyncio
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,14 @@ from carts.orders import (
     place_order,
 )
 from config.settings import Settings
+from crm_bridge.checkout_points import (
+    PointsOffer,
+    apply_checkout_member,
+    fetch_points_offer,
+    parse_checkout_extras,
+    plan_checkout_points,
+)
+from crm_bridge.rules import RuleError
 
 routes = web.RouteTableDef()
 
@@ -75,6 +84,8 @@ def render_order_summary(order: OrderInfo) -> str:
     for line in order.lines:
         variant = f" ({line.variant_text})" if line.variant_text else ""
         lines.append(f"{line.code} {line.name}{variant} ×{line.qty} · {format_money(line.total, order.currency)}")
+    if order.total != order.subtotal:  # points paid part of it (crm_bridge)
+        lines.append(f"Points 積分: -{format_money(order.subtotal - order.total, order.currency)}")
     lines += ["", f"Total: {format_money(order.total, order.currency)}"]
     if order.delivery_method == "delivery":
         lines.append(f"Delivery to: {order.address}")
@@ -133,6 +144,7 @@ async def _checkout_page(
     values: Mapping[str, str] | None = None,
     errors: Mapping[str, str] | None = None,
     notice: str | None = None,
+    offer: PointsOffer | None = None,
 ) -> web.Response:
     values = dict(values or {})
     return await _page(
@@ -143,9 +155,10 @@ async def _checkout_page(
         nonce=info.nonce,
         version=info.version,
         minutes_left=_minutes_left(info.expires_at, utcnow()),
-        values={key: values.get(key, "") for key in ("name", "phone", "delivery_method", "address")},
+        values={key: values.get(key, "") for key in ("name", "phone", "email", "delivery_method", "address", "points")},
         errors=errors or {},
         notice=notice,
+        offer=offer,
     )
 
 
@@ -171,15 +184,23 @@ async def _load(session: AsyncSession, token: str) -> tuple[CheckoutInfo | None,
     return await fetch_checkout(session, token), await fetch_shop_name(session)
 
 
+async def _offer(session: AsyncSession, info: CheckoutInfo | None) -> PointsOffer | None:
+    """How many of the member's points this cart may use (crm_bridge), if any."""
+    if info is None or info.cart.is_empty:
+        return None
+    return await fetch_points_offer(session, info.page_id, info.psid, info.cart.subtotal)
+
+
 @routes.get("/checkout/{token}")
 async def checkout_page(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         info, shop_name = await _load(session, request.match_info["token"])
+        offer = await _offer(session, info)
     if info is None:
         return await _not_found(shop_name)
     if info.cart.is_empty:
         return await _empty(shop_name)
-    return await _checkout_page(info, shop_name)
+    return await _checkout_page(info, shop_name, offer=offer)
 
 
 @routes.post("/checkout/{token}")
@@ -188,19 +209,29 @@ async def confirm_checkout(request: web.Request) -> web.Response:
     data = {key: value for key, value in (await request.post()).items() if isinstance(value, str)}
     nonce = data.get("nonce", "")
     form, errors = parse_checkout_form(data)
+    points, email, extra_errors = parse_checkout_extras(data)  # the membership's fields (crm_bridge)
+    errors.update(extra_errors)
     async with request.app[SESSIONS]() as session:
         info, shop_name = await _load(session, token)
+        offer = await _offer(session, info)
     if info is None:
         return await _not_found(shop_name)
-    if form is None:
+    if form is None or extra_errors:
         if nonce != info.nonce:
             return await _stale(shop_name, request)
-        return await _checkout_page(info, shop_name, 400, data, errors)
+        return await _checkout_page(info, shop_name, 400, data, errors, offer=offer)
     try:
         async with request.app[SESSIONS]() as session, session.begin():
-            placed = await place_order(session, token, nonce, form, cart_version=data.get("version") or None)
+            plan = await plan_checkout_points(session, info.page_id, info.psid, nonce, info.cart.subtotal, points)
+            discount = plan.value if plan is not None else Decimal(0)
+            placed = await place_order(
+                session, token, nonce, form, cart_version=data.get("version") or None, discount=discount
+            )
             if not placed.replayed:
+                await apply_checkout_member(session, placed.order, plan, email)
                 await _queue_summary(session, placed.order)
+    except RuleError as error:
+        return await _checkout_page(info, shop_name, 400, data, {"points": error.message}, offer=offer)
     except OrderError as error:
         if error.code is OrderErrorCode.NONCE_MISMATCH:
             return await _stale(shop_name, request)

@@ -396,9 +396,11 @@ async def place_order(
     form: CheckoutForm,
     cart_version: str | None = None,
     now: datetime | None = None,
+    discount: Decimal = Decimal(0),
 ) -> PlacedOrder:
     """Turn the shopper's held stock into an order, pending payment (in the caller's transaction).
 
+    `discount` is money off the total (points paid at checkout, `crm_bridge`); never below zero.
     The same `nonce` again returns the order it placed. Raises `OrderError` (not_found, nonce_mismatch,
     empty_cart, cart_changed) having changed nothing.
     """
@@ -435,6 +437,7 @@ async def place_order(
         claim.status, claim.decided_at = "sold", now
         session.add_all([product, claim])
     subtotal, total = calculate_totals(cart.lines)
+    total = max(Decimal(0), total - discount)
     order = Order(
         page_id=row.page_id,
         psid=row.psid,
