@@ -32,7 +32,7 @@ from bot.outbox import (
     enqueue_private_replies,
     wake_after_commit,
 )
-from bot.recorders import comment_log_values
+from bot.recorders import comment_log_values, record_comment
 from bot.render import render_text
 from bot.router import HandlerContext
 from bot.tables import CommentLog, Conversation, OutboxMessage
@@ -204,6 +204,8 @@ class CommentOrders:
             await self._reply(event, ctx)
 
     # The batch handler protocol (`bot.router.BatchHandler`): new comments of a live, many at a time.
+    covers_recorders = (record_comment,)  # its comment log rows are inserted by `handle_batch`
+
     def accepts(self, event: Event) -> bool:
         return (
             isinstance(event, CommentEvent)

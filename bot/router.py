@@ -106,11 +106,15 @@ class Router:
 class BatchHandler(Protocol):
     """Handles many events of one sort together, with a few statements for the lot (comment orders in a live).
 
-    It takes the place of the recorders and the router for the events it `accepts` (so it records them
-    too), and must leave the database exactly as handling them one by one, in order, would. The worker
-    gives it runs of consecutive accepted events whose keys it has claimed; if it raises, the run is
-    rolled back and handled one by one instead, which isolates a bad event.
+    It takes the place of the router for the events it `accepts`, and of the recorders it names in
+    `covers_recorders` (the comment log, written in bulk); it must leave the database exactly as handling
+    them one by one, in order, would. The worker gives it runs of consecutive accepted events whose keys it
+    has claimed; if it raises, the run is rolled back and handled one by one instead, which isolates a bad
+    event.
     """
+
+    # The recorders whose work `handle_batch` does itself (in bulk); the others still run for each event.
+    covers_recorders: tuple[Recorder, ...]
 
     def accepts(self, event: Event) -> bool:
         """Pure and cheap: whether this event may go in a batch."""
@@ -135,9 +139,13 @@ class Dispatcher:
     def add_recorder(self, recorder: Recorder) -> None:
         self.recorders.append(recorder)
 
-    async def feed(self, event: Event, ctx: HandlerContext) -> str:
+    async def record(self, event: Event, ctx: HandlerContext, skip: tuple[Recorder, ...] = ()) -> None:
         for recorder in self.recorders:
-            await recorder(event, ctx)
+            if recorder not in skip:
+                await recorder(event, ctx)
+
+    async def feed(self, event: Event, ctx: HandlerContext) -> str:
+        await self.record(event, ctx)
         if event.from_page or (isinstance(event, MessagingEvent) and event.standby):
             return OWN_ACTIVITY
         return await self.router.dispatch(event, ctx)

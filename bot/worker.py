@@ -254,6 +254,7 @@ class Worker:
                             continue
                         fresh.discard(event.key)  # the same event twice in this run: the second is a replay
                     ctx = HandlerContext(session, entry.id, position, entry.received_at_ms, self.services)
+                    await self.dispatcher.record(event, ctx, skip=handler.covers_recorders)
                     items.append((event, ctx))
                     outcomes.append((event.kind.value, "processed"))
                 if items:

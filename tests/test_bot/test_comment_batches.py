@@ -1,0 +1,199 @@
+"""New comments go through the worker in batches: the same result as one by one, and a bad one fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from bot.app import build_dispatcher, build_router, redis_client, worker_settings
+from bot.comment_orders import Allocator, CommentOrders
+from bot.db import create_engine, create_schema, session_factory, utcnow
+from bot.events import CommentEvent
+from bot.ingest import IngestStream
+from bot.metrics import event_field
+from bot.recorders import ConversationRecorder, record_comment
+from bot.redis_keys import CONSUMER_GROUP, RedisKeys
+from bot.router import Dispatcher, HandlerContext
+from bot.tables import CommentLog, OutboxMessage
+from bot.worker import Worker
+from carts.tables import Campaign, StockClaim
+from tests.conftest import make_settings
+from tests.test_bot import test_comment_orders as orders_tests
+from tests.test_bot.test_comment_orders import Shop, comment, seed_shop
+
+shop = orders_tests.shop  # the fixture: a live campaign with product A (50 units, 3 per shopper) and B (sizes)
+
+# Duplicates, one shopper going over the limit of 3 across comments, sizes, unknown codes, chatter.
+COMMENTS = [
+    (1, "A+1 B+1 D+2 好靚", "c1"),
+    (2, "a+2", "c2"),
+    (2, "A+2", "c3"),  # the same shopper: 1 more allowed, 1 over the limit
+    (3, "so pretty!", "c4"),
+    (1, "A+1 B+1 D+2 好靚", "c1"),  # Meta re-sent it: a replay in the same batch
+    (4, "B+2 L", "c5"),
+    (5, "＋１ A+1", "c6"),
+]
+
+
+@asynccontextmanager
+async def open_shop(tmp_path: Path, redis_url: str) -> AsyncIterator[Shop]:
+    """A second shop like the `shop` fixture's (stock 50, at most 3 per shopper), on its own database and keys."""
+    settings = make_settings(tmp_path, redis_url, worker_batch_size=5)
+    engine = await asyncio.to_thread(create_engine, settings.sqlalchemy_url)
+    await create_schema(engine)
+    sessions = session_factory(engine)
+    await seed_shop(sessions, stock=50, per_shopper_limit=3)
+    redis = redis_client(redis_url)
+    try:
+        yield Shop(settings, IngestStream(redis, RedisKeys(settings.key_prefix)), sessions)
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+
+
+def plain_dispatcher(settings: Any) -> Dispatcher:
+    """The bot exactly as `build_dispatcher` makes it, but with no batch handler: one event at a time."""
+    dispatcher = Dispatcher(build_router(settings))
+    dispatcher.add_recorder(ConversationRecorder(settings.app_id))
+    dispatcher.add_recorder(record_comment)
+    return dispatcher
+
+
+async def run_one_batch(shop: Shop, dispatcher: Dispatcher) -> Any:
+    allocator = Allocator(shop.stream, shop.sessions)
+    worker = Worker(
+        shop.stream,
+        shop.sessions,
+        dispatcher,
+        worker_settings(shop.settings),
+        consumer="w",
+        after_batch=allocator.run,
+        in_batch=allocator.in_batch,
+    )
+    await shop.stream.ensure_group()
+    entries = await shop.stream.read("w", 100, 10)
+    return await worker.process(entries)
+
+
+async def trail(shop: Shop) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    async with shop.sessions() as session:
+        logs = (
+            await session.execute(
+                select(CommentLog.comment_id, CommentLog.outcome, CommentLog.detail, CommentLog.reply_status).order_by(
+                    CommentLog.id
+                )
+            )
+        ).all()
+        claims = (
+            await session.execute(
+                select(
+                    StockClaim.comment_id, StockClaim.product_id, StockClaim.variant, StockClaim.qty, StockClaim.status
+                ).order_by(StockClaim.arrival, StockClaim.id)
+            )
+        ).all()
+    return [tuple(r) for r in logs], [tuple(r) for r in claims]
+
+
+async def test_a_batch_leaves_what_one_by_one_would(shop: Shop, tmp_path_factory: Any, redis_server: Any) -> None:
+    for shopper, text, cid in COMMENTS:
+        await shop.stream.append(comment(shopper, text, comment_id=f"2000000000001_{cid}"))
+    dispatcher = build_dispatcher(shop.settings)
+    assert dispatcher.batch_handler is not None
+    result = await run_one_batch(shop, dispatcher)
+    assert result.outcomes[event_field("comment", "duplicate")] == 1 and not result.failed
+    batched = await trail(shop)
+
+    # The same deliveries, in a fresh shop, one event at a time.
+    async with open_shop(tmp_path_factory.mktemp("plain"), redis_server.url) as plain_shop:
+        for shopper, text, cid in COMMENTS:
+            await plain_shop.stream.append(comment(shopper, text, comment_id=f"2000000000001_{cid}"))
+        await run_one_batch(plain_shop, plain_dispatcher(plain_shop.settings))
+        one_by_one = await trail(plain_shop)
+
+    assert batched == one_by_one
+    logs, claims = batched
+    outcomes = {cid: outcome for cid, outcome, _, _ in logs}
+    assert outcomes == {
+        "2000000000001_c1": "added",
+        "2000000000001_c2": "added",
+        "2000000000001_c3": "added",
+        "2000000000001_c4": "not_an_order",
+        "2000000000001_c5": "added",
+        "2000000000001_c6": "added",
+    }
+    c3 = json.loads(next(d for cid, _, d, _ in logs if cid.endswith("c3")))["items"]
+    assert [(i["qty"], i["outcome"]) for i in c3] == [(1, "over_limit"), (1, "claimed")]
+    assert [(c[0].rsplit("_", 1)[1], c[3], c[4]) for c in claims] == [
+        ("c1", 1, "held"),
+        ("c2", 2, "held"),
+        ("c3", 1, "held"),
+        ("c5", 2, "held"),
+        ("c6", 1, "held"),
+    ]
+
+
+class FailsOn(CommentOrders):
+    """Comment orders that break on one comment's text, whichever way it comes (batch or one by one)."""
+
+    async def handle_batch(self, session: Any, items: list[tuple[CommentEvent, HandlerContext]]) -> None:
+        if any("BOOM" in (event.message or "") for event, _ in items):
+            raise RuntimeError("cannot handle BOOM")
+        await super().handle_batch(session, items)
+
+    async def handle(self, event: CommentEvent, ctx: HandlerContext, campaign: Any) -> None:
+        if "BOOM" in (event.message or ""):
+            raise RuntimeError("cannot handle BOOM")
+        await super().handle(event, ctx, campaign)
+
+
+async def test_a_bad_comment_in_a_batch_fails_alone(shop: Shop) -> None:
+    for shopper, text in [(1, "A+1"), (2, "A+1 BOOM"), (3, "A+2")]:
+        await shop.stream.append(comment(shopper, text))
+    orders = FailsOn()
+    dispatcher = Dispatcher(build_router(shop.settings, orders), batch_handler=orders)
+    dispatcher.add_recorder(record_comment)
+    result = await run_one_batch(shop, dispatcher)
+    assert len(result.done) == 2 and len(result.failed) == 1
+    assert "cannot handle BOOM" in next(iter(result.failed.values()))
+    logs, claims = await trail(shop)
+    # Comment 3 is recorded, but waits for the allocator: the failed comment 2 came first and may still claim.
+    assert {(cid.rsplit("_", 1)[1], outcome) for cid, outcome, _, _ in logs} == {("1", "added"), ("3", "pending")}
+    assert [(c[0].rsplit("_", 1)[1], c[3], c[4]) for c in claims] == [("1", 1, "held"), ("3", 2, "pending")]
+    pending = await shop.stream.redis.xpending(shop.stream.keys.ingest_stream, CONSUMER_GROUP)
+    assert pending["pending"] == 1  # the bad one stays, to be retried and then dead-lettered
+
+
+async def test_a_comment_after_the_sale_closed_gets_the_closed_reply(shop: Shop) -> None:
+    async with shop.sessions() as session, session.begin():
+        await session.execute(
+            update(Campaign).values(ends_at=utcnow() - timedelta(minutes=1), closed_reply="Sold out, see you Friday!")
+        )
+    await shop.stream.append(comment(7, "A+1"))
+    await run_one_batch(shop, build_dispatcher(shop.settings))
+    logs, claims = await trail(shop)
+    assert [(outcome, status) for _, outcome, _, status in logs] == [("campaign_closed", "queued")]
+    assert claims == []
+    async with shop.sessions() as session:
+        payload = (await session.execute(select(OutboxMessage.payload))).scalar_one()
+    assert "Sold out, see you Friday!" in json.dumps(json.loads(payload), ensure_ascii=False)
+
+
+async def test_the_watermark_can_leave_out_the_callers_own_entries(shop: Shop) -> None:
+    stream = shop.stream
+    ids = [await stream.append(comment(i, "A+1")) for i in range(1, 6)]
+    await stream.ensure_group()
+    mine = await stream.read("me", 2, 10)  # the two oldest
+    theirs = await stream.read("them", 1, 10)  # the third
+    assert [e.id for e in mine] == ids[:2] and [e.id for e in theirs] == [ids[2]]
+    assert await stream.watermark() == ids[0]
+    assert await stream.watermark(excluding=[e.id for e in mine]) == ids[2]  # another worker's entry
+    await stream.ack([ids[2]], {})
+    assert await stream.watermark(excluding=[e.id for e in mine]) == ids[3]  # the first not delivered
+    assert await stream.watermark(excluding=[ids[1]]) == ids[0]  # an older one of mine still counts
