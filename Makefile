@@ -20,8 +20,10 @@ export UV_PYTHON_DOWNLOADS := never
 run: .venv/.installed
 	.venv/bin/plusone serve
 
-## Set everything up and run the linter and the whole test suite.
+## Set everything up and run the linter and the whole test suite (the inbox's browser tests drive
+## Debian's Chromium: installed here when missing; Playwright's own browser download is never used).
 test: .venv/.installed
+	command -v chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q
 

@@ -1,0 +1,190 @@
+"""The live board of a campaign (per product: stock, held, sold, waitlist; comments per minute; the
+comment trail with CSV export), and dead letters as the inbox shows them. Reads only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import utcnow
+from bot.inbox.core import parsed_as, trail_csv
+from bot.ingest import DeadLetter
+from bot.tables import CommentLog
+from carts.tables import Campaign, CampaignProduct, Product, StockClaim
+
+RATE_MINUTES = 15
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+def is_stream_id(value: str) -> bool:
+    return bool(_STREAM_ID.match(value))
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    key: str
+    title: str
+    page_id: str
+    starts_at: datetime
+    ends_at: datetime
+    open: bool
+
+
+async def list_campaigns(session: AsyncSession, pages: frozenset[str]) -> list[CampaignRow]:
+    now = utcnow()
+    rows = (
+        await session.execute(select(Campaign).where(Campaign.page_id.in_(pages)).order_by(Campaign.starts_at.desc()))
+    ).scalars()
+    return [
+        CampaignRow(c.key, c.title, c.page_id, c.starts_at, c.ends_at, c.starts_at <= now < c.ends_at) for c in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ProductLine:
+    code: str
+    name: str
+    stock: int | None
+    held: int
+    sold: int
+    waitlist: int
+
+    @property
+    def left(self) -> int | None:
+        return None if self.stock is None else max(self.stock - self.held - self.sold, 0)
+
+
+@dataclass(frozen=True)
+class Board:
+    campaign: Campaign
+    products: list[ProductLine]
+    per_minute: list[tuple[str, int]]  # "HH:MM" -> comments, the last RATE_MINUTES minutes
+    comments_total: int
+
+    @property
+    def last_minute(self) -> int:
+        return self.per_minute[-1][1] if self.per_minute else 0
+
+    @property
+    def peak(self) -> int:
+        return max((n for _, n in self.per_minute), default=0)
+
+
+def _comments_of(campaign: Campaign) -> Any:
+    clauses = []
+    if campaign.post_id:
+        clauses.append(CommentLog.post_id == campaign.post_id)
+    if campaign.live_video_id:
+        clauses.append(CommentLog.post_id == f"{campaign.page_id}_{campaign.live_video_id}")
+    return or_(*clauses) if clauses else CommentLog.id < 0
+
+
+async def fetch_board(session: AsyncSession, pages: frozenset[str], key: str) -> Board | None:
+    campaign = (await session.execute(select(Campaign).where(Campaign.key == key))).scalar_one_or_none()
+    if campaign is None or campaign.page_id not in pages:
+        return None
+    rows = (
+        await session.execute(
+            select(Product, CampaignProduct.order_code)
+            .join(CampaignProduct, CampaignProduct.product_id == Product.id)
+            .where(CampaignProduct.campaign_id == campaign.id)
+            .order_by(CampaignProduct.order_code)
+        )
+    ).all()
+    waiting = dict(
+        (
+            await session.execute(
+                select(StockClaim.product_id, func.sum(StockClaim.qty))
+                .where(StockClaim.campaign_id == campaign.id, StockClaim.status == "waitlisted")
+                .group_by(StockClaim.product_id)
+            )
+        ).all()
+    )
+    products = [ProductLine(code, p.name, p.stock, p.held, p.sold, int(waiting.get(p.id, 0) or 0)) for p, code in rows]
+    now = utcnow()
+    since = (now - timedelta(minutes=RATE_MINUTES - 1)).replace(second=0, microsecond=0)
+    times = (
+        await session.execute(
+            select(CommentLog.received_at).where(
+                _comments_of(campaign), CommentLog.verb == "add", CommentLog.received_at >= since
+            )
+        )
+    ).scalars()
+    buckets = {(since + timedelta(minutes=i)).strftime("%H:%M"): 0 for i in range(RATE_MINUTES)}
+    for at in times:
+        label = at.astimezone(UTC).strftime("%H:%M")
+        if label in buckets:
+            buckets[label] += 1
+    total = (
+        await session.execute(select(func.count(CommentLog.id)).where(_comments_of(campaign), CommentLog.verb == "add"))
+    ).scalar_one()
+    return Board(campaign, products, list(buckets.items()), int(total))
+
+
+@dataclass(frozen=True)
+class TrailRow:
+    received_at: datetime
+    author: str
+    comment: str
+    parsed_as: str
+    outcome: str
+    reply_status: str
+    reply_error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "received_at": self.received_at.isoformat()}
+
+
+async def fetch_trail(session: AsyncSession, campaign: Campaign, limit: int | None = 200) -> list[TrailRow]:
+    """The campaign's comments, newest first: text, what the parser read, outcome, whether the reply reached them."""
+    stmt = select(CommentLog).where(_comments_of(campaign)).order_by(CommentLog.id.desc())  # type: ignore[union-attr]
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [
+        TrailRow(
+            row.received_at,
+            row.author_name or row.author_id or "",
+            row.message or "",
+            parsed_as(row.detail),
+            row.outcome if row.verb == "add" else f"{row.verb}: {row.outcome}",
+            row.reply_status or "",
+            row.reply_error or "",
+        )
+        for row in (await session.execute(stmt)).scalars()
+    ]
+
+
+def trail_as_csv(rows: list[TrailRow]) -> str:
+    return trail_csv(row.as_dict() for row in rows)
+
+
+@dataclass(frozen=True)
+class DeadLetterView:
+    id: str
+    failed_at: datetime
+    attempts: int
+    source: str
+    error: str
+    preview: str
+
+
+def dead_letter_view(letter: DeadLetter) -> DeadLetterView:
+    try:
+        preview = json.dumps(json.loads(letter.body), ensure_ascii=False)[:400]
+    except ValueError:
+        preview = letter.body[:400].decode(errors="replace")
+    return DeadLetterView(
+        letter.id,
+        datetime.fromtimestamp(letter.failed_at_ms / 1000, UTC),
+        letter.attempts,
+        letter.source,
+        letter.error,
+        preview,
+    )

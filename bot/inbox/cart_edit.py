@@ -1,0 +1,158 @@
+"""Cart edits an agent makes from the buyer panel, on the same stock rules as shoppers' comments.
+
+- Adding units (by code, a higher quantity, a picked variant) records a pending `StockClaim`
+  (source `agent`) that arrives now; the allocator decides it in arrival order like any comment, so an
+  agent never takes stock a shopper who commented earlier is owed (invariant 4), and held + sold never
+  exceeds stock (invariant 3). It is usually decided within a second; the panel then refreshes.
+- Lowering a quantity or removing a line releases held units (`carts.stock.release_claims`); freed
+  units go to the waitlist, whose shoppers are told as when a hold expires.
+- Sending the cart queues the checkout message (`render_checkout`) through the outbox as the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.comment_orders import tell_about_hold
+from bot.db import utcnow
+from carts.stock import arrival_key, release_claims
+from carts.tables import Campaign, CampaignProduct, Product, StockClaim
+
+MAX_QTY = 99
+
+
+class CartEditError(ValueError):
+    """An edit that cannot be made as asked; nothing was changed (shown to the agent)."""
+
+
+@dataclass(frozen=True)
+class ProductChoice:
+    product: Product
+    campaign: Campaign
+
+
+def agent_arrival(redis_time_ms: int) -> str:
+    """An agent's claim arrives now, in the stream's clock (Redis TIME), after everything already received."""
+    return arrival_key(f"{redis_time_ms}-0", 999_999)
+
+
+def check_qty(raw: str | int | None, *, allow_zero: bool = False) -> int:
+    try:
+        qty = int(str(raw).strip())
+    except (TypeError, ValueError):
+        raise CartEditError("quantity must be a whole number") from None
+    low = 0 if allow_zero else 1
+    if not low <= qty <= MAX_QTY:
+        raise CartEditError(f"quantity must be between {low} and {MAX_QTY}")
+    return qty
+
+
+def check_variant(product: Product, chosen: dict[str, str]) -> str:
+    """The canonical variant JSON ("" for none); every option the product has must be chosen, validly."""
+    options: dict[str, list[str]] = json.loads(product.variants or "{}")
+    chosen = {k: v for k, v in chosen.items() if k in options}
+    missing = [name for name in options if not chosen.get(name)]
+    if missing:
+        raise CartEditError(f"{product.code}: choose a {', '.join(missing)}")
+    for name, value in chosen.items():
+        if value not in options[name]:
+            raise CartEditError(f"{product.code}: {value!r} is not a {name} of this product")
+    return json.dumps(chosen, sort_keys=True, ensure_ascii=False) if chosen else ""
+
+
+async def find_product(session: AsyncSession, page_id: str, code: str) -> ProductChoice:
+    """The product a code names on this Page: a campaign's order code or the product's own code.
+
+    The campaign is the open one selling it, else the latest that did (its hold time applies).
+    """
+    code = code.strip()
+    if not code:
+        raise CartEditError("type a product code, like A")
+    rows = (
+        await session.execute(
+            select(Product, Campaign, CampaignProduct.order_code)
+            .join(CampaignProduct, CampaignProduct.product_id == Product.id)
+            .join(Campaign, Campaign.id == CampaignProduct.campaign_id)
+            .where(Campaign.page_id == page_id, Product.active.is_(True))
+            .order_by(Campaign.ends_at.desc())
+        )
+    ).all()
+    wanted = code.casefold()
+    matches = [(p, c) for p, c, order_code in rows if wanted in (order_code.casefold(), p.code.casefold())]
+    if not matches:
+        raise CartEditError(f"{code} is not a product of any campaign on this Page")
+    now = utcnow()
+    open_now = [(p, c) for p, c in matches if c.starts_at <= now < c.ends_at]
+    product, campaign = (open_now or matches)[0]
+    return ProductChoice(product, campaign)
+
+
+async def add_units(
+    session: AsyncSession,
+    *,
+    page_id: str,
+    psid: str,
+    choice: ProductChoice,
+    variant: str,
+    qty: int,
+    arrival: str,
+    comment_id: str | None = None,
+) -> StockClaim:
+    """Record a pending claim for the allocator (see the module docstring); the claim."""
+    now = utcnow()
+    key = f"{comment_id}:{choice.product.id}:{variant}" if comment_id else f"agent:{uuid.uuid4().hex}"
+    if comment_id is not None:
+        exists = (await session.execute(select(StockClaim.id).where(StockClaim.key == key))).first()
+        if exists:
+            raise CartEditError("this choice was already made (by the shopper or another agent)")
+    claim = StockClaim(
+        key=key,
+        campaign_id=choice.campaign.id,  # type: ignore[arg-type]
+        product_id=choice.product.id,  # type: ignore[arg-type]
+        page_id=page_id,
+        psid=psid,
+        comment_id=comment_id or key,
+        variant=variant,
+        qty=qty,
+        arrival=arrival,
+        source="agent",
+        hold_minutes=choice.campaign.hold_minutes,
+        created_at=now,
+    )
+    session.add(claim)
+    await session.flush()
+    return claim
+
+
+async def held_claims(
+    session: AsyncSession, page_id: str, psid: str, product_id: int, variant: str
+) -> list[StockClaim]:
+    rows = await session.execute(
+        select(StockClaim).where(
+            StockClaim.page_id == page_id,
+            StockClaim.psid == psid,
+            StockClaim.product_id == product_id,
+            StockClaim.variant == variant,
+            StockClaim.status == "held",
+        )
+    )
+    return list(rows.scalars())
+
+
+async def release_units(session: AsyncSession, claims: list[StockClaim], qty: int | None) -> int:
+    """Release units of a line (all when `qty` is None); waitlisted shoppers who get them are told.
+
+    Returns how many messages were queued (the caller wakes the outbox).
+    """
+    now = utcnow()
+    decisions = await release_claims(session, claims, now, qty=qty)
+    told = 0
+    for decision in decisions:
+        if decision.status == "promoted":
+            told += await tell_about_hold(session, decision, now)
+    return told

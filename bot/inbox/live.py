@@ -1,0 +1,158 @@
+"""Live updates for the inbox: the worker publishes after commit, browsers listen over Server-Sent Events.
+
+- `InboxPublisher` is a recorder: for every Messenger event and comment it queues (with
+  `HandlerContext.later`) a small JSON note on the Redis channel, so it goes out only once the event's
+  transaction committed. Claims decided by the allocator publish a Page-less note ("claims").
+  A note says only what changed where ({"page", "psid", "kind"}); browsers fetch the fresh HTML through
+  the same access checks as any page, so a note never carries a shopper's text.
+- `InboxHub` holds one Redis subscription per web process and fans notes out to the open SSE streams
+  of the users allowed to see that Page (one Redis connection, however many browsers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import select
+
+from bot.db import utcnow
+from bot.events import CommentEvent, DeliveryEvent, Event, MessageEvent, MessagingEvent, ReadEvent
+from bot.inbox.core import asks_for_person
+from bot.inbox.tables import InboxThread
+from bot.router import HandlerContext
+from bot.tables import Conversation
+
+log = logging.getLogger(__name__)
+SERVICE = "inbox_publisher"
+
+
+def channel_name(prefix: str) -> str:
+    return f"{prefix}:inbox:live"
+
+
+class InboxPublisher:
+    """Publishes inbox notes on the Redis channel (the SQL rows are the truth; a lost note costs a refresh)."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.channel = channel_name(prefix)
+
+    async def publish(self, kind: str, page_id: str | None = None, psid: str | None = None) -> None:
+        with contextlib.suppress(Exception):
+            await self.redis.publish(self.channel, json.dumps({"kind": kind, "page": page_id, "psid": psid}))
+
+
+async def publish_inbox_event(event: Event, ctx: HandlerContext) -> None:
+    """Recorder: after the event commits, tell open inboxes; note a shopper asking for a person."""
+    if isinstance(event, MessageEvent) and not event.is_echo and asks_for_person(event.text):
+        await _mark_asked_person(ctx, event.page_id, event.sender_id)
+    publisher = ctx.services.get(SERVICE)
+    if not isinstance(publisher, InboxPublisher):
+        return
+    if isinstance(event, MessagingEvent):
+        kind = "receipt" if isinstance(event, DeliveryEvent | ReadEvent) else "message"
+        ctx.later(_bound(publisher.publish, kind, event.page_id, event.psid))
+    elif isinstance(event, CommentEvent):
+        ctx.later(_bound(publisher.publish, "comment", event.page_id, event.author_id))
+
+
+def _bound(fn: Callable[..., Awaitable[None]], *args: Any) -> Callable[[], Awaitable[None]]:
+    async def call() -> None:
+        await fn(*args)
+
+    return call
+
+
+async def _mark_asked_person(ctx: HandlerContext, page_id: str, psid: str) -> None:
+    conversation_id = (
+        await ctx.session.execute(
+            select(Conversation.id).where(Conversation.page_id == page_id, Conversation.psid == psid)
+        )
+    ).scalar_one_or_none()
+    if conversation_id is None:
+        return
+    now = utcnow()
+    thread = await ctx.session.get(InboxThread, conversation_id)
+    if thread is None:
+        thread = InboxThread(conversation_id=conversation_id, updated_at=now)
+    thread.asked_person_at, thread.updated_at = now, now
+    ctx.session.add(thread)
+    await ctx.session.flush()
+
+
+def publishing_after_batch(
+    after_batch: Callable[[], Awaitable[int]], publisher: InboxPublisher
+) -> Callable[[], Awaitable[int]]:
+    """Wrap the allocator: when it decided claims (carts changed), tell the open inboxes."""
+
+    async def run() -> int:
+        decided = await after_batch()
+        if decided:
+            await publisher.publish("claims")
+        return decided
+
+    return run
+
+
+class InboxHub:
+    """One Redis subscription per process, fanned out to the SSE streams of this process."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.channel = channel_name(prefix)
+        self._listeners: set[tuple[frozenset[str], asyncio.Queue[dict[str, Any] | None]]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="plusone-inbox-hub")
+
+    async def stop(self) -> None:
+        for _, queue in list(self._listeners):
+            queue.put_nowait(None)  # ends each open stream
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def listen(self, pages: frozenset[str]) -> tuple[frozenset[str], asyncio.Queue[dict[str, Any] | None]]:
+        entry = (pages, asyncio.Queue[dict[str, Any] | None](maxsize=100))
+        self._listeners.add(entry)
+        return entry
+
+    def leave(self, entry: tuple[frozenset[str], asyncio.Queue[dict[str, Any] | None]]) -> None:
+        self._listeners.discard(entry)
+
+    def dispatch(self, note: dict[str, Any]) -> None:
+        page = note.get("page")
+        for pages, queue in list(self._listeners):
+            if page is None or page in pages:
+                with contextlib.suppress(asyncio.QueueFull):  # a stalled browser misses notes, not the others
+                    queue.put_nowait(note)
+
+    async def _run(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self.ready.set()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    with contextlib.suppress(ValueError, TypeError):
+                        self.dispatch(json.loads(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("inbox live updates: %r; subscribing again", exc)
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()

@@ -1,0 +1,425 @@
+"""The inbox's reads: the conversation list with its filters, one conversation, the buyer panel.
+
+Every read takes the user's Pages and never returns a row of another Page: a conversation of a Page the
+user was not given is "not found", the same as one that does not exist.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import utcnow
+from bot.inbox.core import (
+    ListFilter,
+    ListQuery,
+    MessageState,
+    ReplyState,
+    describe_duration,
+    display_name,
+    labels_of,
+    message_state,
+    reply_state,
+)
+from bot.inbox.tables import InboxNote, InboxThread, InboxUser, SavedReply
+from bot.tables import CommentLog, Conversation, Message, OutboxMessage
+from carts.core import CartInfo
+from carts.order_tables import Order
+from carts.orders import OrderInfo, fetch_order
+from carts.repository import fetch_cart
+from carts.tables import Campaign, CampaignProduct, Product, StockClaim
+
+LIST_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    id: int
+    page_id: str
+    psid: str
+    name: str
+    last_message_at: datetime | None
+    unread: int
+    preview: str
+    assignee: str | None
+    labels: list[str]
+    asked_person: bool
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def list_conversations(
+    session: AsyncSession, pages: frozenset[str], query: ListQuery, user_id: int
+) -> list[ConversationRow]:
+    """Newest first, limited to the user's Pages, filtered and searched."""
+    if not pages:
+        return []
+    c = Conversation
+    stmt = (
+        select(c, InboxThread)
+        .outerjoin(InboxThread, InboxThread.conversation_id == c.id)
+        .where(c.page_id.in_(pages))
+        .order_by(c.last_message_at.desc().nulls_last(), c.id.desc())  # type: ignore[union-attr]
+        .limit(LIST_LIMIT)
+    )
+    if query.search:
+        pattern = _like(query.search)
+        named = select(CommentLog.id).where(
+            CommentLog.page_id == c.page_id,
+            CommentLog.author_id == c.psid,
+            CommentLog.author_name.like(pattern, escape="\\"),
+        )
+        said = select(Message.id).where(Message.conversation_id == c.id, Message.text.like(pattern, escape="\\"))
+        stmt = stmt.where(or_(c.name.like(pattern, escape="\\"), exists(named), exists(said)))  # type: ignore[union-attr]
+    shopper = and_(StockClaim.page_id == c.page_id, StockClaim.psid == c.psid)
+    for flt in query.filters:
+        if flt is ListFilter.CART:
+            stmt = stmt.where(exists(select(StockClaim.id).where(shopper, StockClaim.status == "held")))
+        elif flt is ListFilter.UNPAID:
+            stmt = stmt.where(
+                exists(
+                    select(Order.id).where(
+                        Order.page_id == c.page_id, Order.psid == c.psid, Order.status == "pending_payment"
+                    )
+                )
+            )
+        elif flt is ListFilter.VARIANT:
+            stmt = stmt.where(
+                exists(
+                    select(CommentLog.id).where(
+                        CommentLog.page_id == c.page_id,
+                        CommentLog.author_id == c.psid,
+                        CommentLog.verb == "add",
+                        CommentLog.detail.like('%"needs_variant"%'),  # type: ignore[union-attr]
+                        ~exists(
+                            select(StockClaim.id).where(
+                                StockClaim.comment_id == CommentLog.comment_id,
+                                StockClaim.source.in_(["messenger", "agent"]),
+                            )
+                        ),
+                    )
+                )
+            )
+        elif flt is ListFilter.PERSON:
+            stmt = stmt.where(InboxThread.asked_person_at.is_not(None))  # type: ignore[union-attr]
+        elif flt is ListFilter.MINE:
+            stmt = stmt.where(InboxThread.assignee_id == user_id)
+    if query.label:
+        stmt = stmt.where(InboxThread.labels.like(_like(f",{query.label},"), escape="\\"))  # type: ignore[union-attr]
+    rows = (await session.execute(stmt)).all()
+    ids = [conv.id for conv, _ in rows]
+    names = await _comment_names(session, {(conv.page_id, conv.psid) for conv, _ in rows if not conv.name})
+    previews = await _previews(session, ids)
+    users = dict((await session.execute(select(InboxUser.id, InboxUser.name))).all())
+    return [
+        ConversationRow(
+            id=conv.id,
+            page_id=conv.page_id,
+            psid=conv.psid,
+            name=display_name(conv.name or names.get((conv.page_id, conv.psid)), conv.psid),
+            last_message_at=conv.last_message_at,
+            unread=conv.unread,
+            preview=previews.get(conv.id, ""),
+            assignee=users.get(thread.assignee_id) if thread and thread.assignee_id else None,
+            labels=labels_of(thread.labels) if thread else [],
+            asked_person=bool(thread and thread.asked_person_at),
+        )
+        for conv, thread in rows
+    ]
+
+
+async def _comment_names(session: AsyncSession, shoppers: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Names from the shoppers' comments (Messenger does not send names with messages)."""
+    if not shoppers:
+        return {}
+    psids = {psid for _, psid in shoppers}
+    rows = await session.execute(
+        select(CommentLog.page_id, CommentLog.author_id, CommentLog.author_name)
+        .where(CommentLog.author_id.in_(psids), CommentLog.author_name.is_not(None))  # type: ignore[union-attr]
+        .order_by(CommentLog.id)
+    )
+    return {(page, psid): name for page, psid, name in rows.all() if (page, psid) in shoppers}
+
+
+async def _previews(session: AsyncSession, ids: list[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    latest = (
+        select(Message.conversation_id, func.max(Message.id).label("mid"))
+        .where(Message.conversation_id.in_(ids))
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Message.conversation_id, Message.text, Message.kind, Message.author).join(
+            latest, latest.c.mid == Message.id
+        )
+    )
+    return {
+        cid: (f"{'You: ' if author != 'shopper' else ''}{text or f'[{kind}]'}")[:120]
+        for cid, text, kind, author in rows.all()
+    }
+
+
+async def fetch_conversation(session: AsyncSession, pages: frozenset[str], conversation_id: int) -> Conversation | None:
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None or conversation.page_id not in pages:
+        return None
+    return conversation
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    author: str
+    direction: str
+    kind: str
+    text: str
+    sent_at: datetime
+    state: MessageState
+    tag: str | None
+
+
+@dataclass(frozen=True)
+class NoteView:
+    author: str
+    text: str
+    created_at: datetime
+
+
+@dataclass
+class ThreadView:
+    conversation: Conversation
+    name: str
+    messages: list[MessageView]
+    notes: list[NoteView]
+    reply: ReplyState
+    assignee_id: int | None
+    labels: list[str]
+    asked_person: bool
+    users: list[tuple[int, str]] = field(default_factory=list)
+    saved_replies: list[SavedReply] = field(default_factory=list)
+
+
+async def fetch_thread(session: AsyncSession, conversation: Conversation, limit: int = 200) -> ThreadView:
+    rows = (
+        await session.execute(
+            select(Message, OutboxMessage)
+            .outerjoin(OutboxMessage, OutboxMessage.id == Message.outbox_id)
+            .where(Message.conversation_id == conversation.id)
+            .order_by(Message.sent_at.desc(), Message.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    messages = [
+        MessageView(
+            id=m.id,
+            author=m.author,
+            direction=m.direction,
+            kind=m.kind,
+            text=m.text or _describe_payload(m.kind, m.payload),
+            sent_at=m.sent_at,
+            state=message_state(
+                m.direction,
+                m.status,
+                m.delivered_at,
+                m.read_at,
+                m.error,
+                out.error_code if out is not None else None,
+                out.error_subcode if out is not None else None,
+                out.status if out is not None else None,
+            ),
+            tag=out.tag if out is not None else None,
+        )
+        for m, out in reversed(rows)
+    ]
+    users = dict((await session.execute(select(InboxUser.id, InboxUser.name))).all())
+    notes = [
+        NoteView(users.get(n.user_id, "?"), n.text, n.created_at)
+        for n in (
+            await session.execute(
+                select(InboxNote).where(InboxNote.conversation_id == conversation.id).order_by(InboxNote.id)
+            )
+        ).scalars()
+    ]
+    thread = await session.get(InboxThread, conversation.id)
+    names = await _comment_names(session, {(conversation.page_id, conversation.psid)})
+    saved = list((await session.execute(select(SavedReply).order_by(SavedReply.title))).scalars())
+    return ThreadView(
+        conversation=conversation,
+        name=display_name(conversation.name or names.get((conversation.page_id, conversation.psid)), conversation.psid),
+        messages=messages,
+        notes=notes,
+        reply=reply_state(utcnow(), conversation.last_user_at),
+        assignee_id=thread.assignee_id if thread else None,
+        labels=labels_of(thread.labels) if thread else [],
+        asked_person=bool(thread and thread.asked_person_at),
+        users=sorted(users.items(), key=lambda u: u[1]),
+        saved_replies=saved,
+    )
+
+
+def _describe_payload(kind: str, payload: str | None) -> str:
+    try:
+        data: dict[str, Any] = json.loads(payload or "{}")
+    except ValueError:
+        data = {}
+    template = data.get("attachment", {}).get("payload", {}) if isinstance(data.get("attachment"), dict) else {}
+    if isinstance(template, dict) and isinstance(template.get("text"), str):
+        return template["text"]  # a button template: its text is what the shopper reads
+    if kind == "attachment":
+        types = [a.get("type", "file") for a in data.get("attachments", []) if isinstance(a, dict)]
+        return f"[{', '.join(types) or 'attachment'}]"
+    if kind == "referral":
+        return f"[opened the chat from a link: {data.get('referral', {}).get('ref') or '-'}]"
+    if "attachment" in data:
+        return "[a card with buttons]"
+    return f"[{kind}]"
+
+
+@dataclass(frozen=True)
+class HoldView:
+    claim_id: int
+    code: str
+    name: str
+    variant: str
+    qty: int
+    status: str
+    time_left: str | None
+
+
+@dataclass(frozen=True)
+class PendingChoice:
+    """A comment item that still needs a size or colour: the agent can pick it for the shopper."""
+
+    comment_id: str
+    code: str
+    name: str
+    qty: int
+    options: dict[str, list[str]]
+
+
+@dataclass
+class PanelView:
+    cart: CartInfo
+    holds: list[HoldView]
+    orders: list[OrderInfo]
+    choices: list[PendingChoice]
+    products: list[tuple[str, str, dict[str, list[str]]]]  # code, name, variants: for "add by code"
+
+    @property
+    def options(self) -> dict[str, list[str]]:
+        """Every option of the products and its values, for the add form's pickers."""
+        merged: dict[str, list[str]] = {}
+        for _, _, variants in self.products:
+            for option, values in variants.items():
+                merged.setdefault(option, [])
+                merged[option] += [v for v in values if v not in merged[option]]
+        return merged
+
+
+async def fetch_panel(session: AsyncSession, conversation: Conversation) -> PanelView:
+    page_id, psid = conversation.page_id, conversation.psid
+    now = utcnow()
+    cart = await fetch_cart(session, page_id, psid)
+    claims = (
+        await session.execute(
+            select(StockClaim, Product)
+            .join(Product, Product.id == StockClaim.product_id)
+            .where(
+                StockClaim.page_id == page_id,
+                StockClaim.psid == psid,
+                StockClaim.status.in_(["held", "pending", "waitlisted"]),
+            )
+            .order_by(StockClaim.arrival)
+        )
+    ).all()
+    holds = [
+        HoldView(
+            claim.id or 0,
+            product.code,
+            product.name,
+            " / ".join(json.loads(claim.variant).values()) if claim.variant else "",
+            claim.qty,
+            claim.status,
+            describe_duration(claim.expires_at - now) if claim.status == "held" and claim.expires_at else None,
+        )
+        for claim, product in claims
+    ]
+    numbers = (
+        await session.execute(
+            select(Order.number).where(Order.page_id == page_id, Order.psid == psid).order_by(Order.id.desc()).limit(20)  # type: ignore[union-attr]
+        )
+    ).scalars()
+    orders = [o for n in numbers if n and (o := await fetch_order(session, n)) is not None]
+    choices = await _pending_choices(session, page_id, psid)
+    products = [
+        (p.code, p.name, json.loads(p.variants or "{}"))
+        for p in (
+            await session.execute(select(Product).where(Product.active.is_(True)).order_by(Product.code))
+        ).scalars()
+    ]
+    return PanelView(cart, holds, orders, choices, products)
+
+
+async def _pending_choices(session: AsyncSession, page_id: str, psid: str) -> list[PendingChoice]:
+    logs = (
+        await session.execute(
+            select(CommentLog).where(
+                CommentLog.page_id == page_id,
+                CommentLog.author_id == psid,
+                CommentLog.verb == "add",
+                CommentLog.detail.like('%"needs_variant"%'),  # type: ignore[union-attr]
+            )
+        )
+    ).scalars()
+    found: list[PendingChoice] = []
+    for row in logs:
+        picked = set(
+            (
+                await session.execute(
+                    select(StockClaim.product_id).where(
+                        StockClaim.comment_id == row.comment_id, StockClaim.source.in_(["messenger", "agent"])
+                    )
+                )
+            ).scalars()
+        )
+        for item in json.loads(row.detail or "{}").get("items", []):
+            if item.get("outcome") != "needs_variant" or not item.get("product_id") or item["product_id"] in picked:
+                continue
+            product = await session.get(Product, item["product_id"])
+            if product is None or not product.active:
+                continue
+            found.append(
+                PendingChoice(
+                    row.comment_id,
+                    item.get("code") or product.code,
+                    product.name,
+                    int(item.get("qty") or 1),
+                    json.loads(product.variants),
+                )
+            )
+    return found
+
+
+async def campaign_for_comment(session: AsyncSession, comment_id: str, product_id: int) -> Campaign | None:
+    row = (
+        (
+            await session.execute(
+                select(Campaign)
+                .join(CampaignProduct, CampaignProduct.campaign_id == Campaign.id)
+                .join(CommentLog, CommentLog.post_id == Campaign.post_id)
+                .where(CommentLog.comment_id == comment_id, CampaignProduct.product_id == product_id)
+            )
+        )
+        .scalars()
+        .first()
+    )
+    return row

@@ -1,0 +1,65 @@
+"""SQL tables of the merchant inbox: users and their Pages, per-conversation inbox state, notes, saved replies.
+
+Sessions are not here: they live in Redis with a time to live (`bot.inbox.auth`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class InboxUser(SQLModel, table=True):
+    """A person who signs in to the inbox. `role`: owner (also orders, dead letters) or agent."""
+
+    __tablename__ = "inbox_user"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80, unique=True)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(default="agent", max_length=10)  # owner | agent
+    active: bool = True
+    created_at: datetime
+
+
+class InboxUserPage(SQLModel, table=True):
+    """A Page a user may see: every query of the inbox is limited to these."""
+
+    __tablename__ = "inbox_user_page"
+    __table_args__ = (UniqueConstraint("user_id", "page_id", name="uq_inbox_user_page"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="inbox_user.id", index=True)
+    page_id: str = Field(max_length=64)
+
+
+class InboxThread(SQLModel, table=True):
+    """The inbox's own state of a conversation: who has it, its labels, whether the shopper asked for a person."""
+
+    __tablename__ = "inbox_thread"
+    conversation_id: int = Field(primary_key=True, foreign_key="conversation.id")
+    assignee_id: int | None = Field(default=None, index=True)
+    labels: str = Field(default="", max_length=400)  # ",vip,friday live," : delimited so LIKE finds whole labels
+    asked_person_at: datetime | None = None
+    updated_at: datetime
+
+
+class InboxNote(SQLModel, table=True):
+    """A private note on a conversation: seen by the Page's users, never sent to the shopper."""
+
+    __tablename__ = "inbox_note"
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    user_id: int = Field(foreign_key="inbox_user.id")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
+
+
+class SavedReply(SQLModel, table=True):
+    """A canned answer agents insert into the reply box (shared by everyone)."""
+
+    __tablename__ = "inbox_saved_reply"
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=80, unique=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime
