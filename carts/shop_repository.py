@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import utcnow
 from bot.faq_store import apply_faq
 from carts.tables import Campaign, CampaignProduct, Product
+from crm_bridge.repository import apply_program
 from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
 from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, ShopConfig
 from parsers.order_comment import code_key
@@ -207,6 +208,8 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
     product_ids.update({new.code: new.id for new in new_products if new.id is not None})
     product_counts = ChangeCounts(created, updated, unchanged, deactivated)
     campaign_counts = await _apply_campaigns(session, shop.campaigns, product_ids, now)
+    if shop.membership is not None:
+        await apply_program(session, shop.membership, now)  # crm_bridge: tiers, points and referral rules
     faq_counts = None
     if shop.faq:
         faq = await apply_faq(session, shop.faq)

@@ -47,6 +47,8 @@ from config.catalog_file import (
     parse_products_node,
 )
 from config.faq_file import FaqConfig, parse_faq_node
+from config.membership_file import parse_membership_node
+from crm_bridge.rules import Program
 from parsers.order_comment import check_code, code_key
 
 __all__ = [
@@ -77,7 +79,7 @@ __all__ = [
     "parse_time",
 ]
 
-ROOT_FIELDS = ("shop", "products", "campaigns", "faq")
+ROOT_FIELDS = ("shop", "products", "campaigns", "faq", "membership")
 SHOP_FIELDS = ("name", "currency", "page_id", "timezone")
 CAMPAIGN_FIELDS = (
     "key",
@@ -168,6 +170,7 @@ class ShopConfig:
     products: tuple[ProductConfig, ...]
     campaigns: tuple[CampaignConfig, ...] = ()
     faq: tuple[FaqConfig, ...] = ()  # per Page (config.faq_file); empty when the file has no faq: section
+    membership: Program | None = None  # the `membership:` section (config.membership_file), if any
     source: str = field(default="<shop>", compare=False)  # the file name, for later messages
 
 
@@ -213,7 +216,13 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
     faq: tuple[FaqConfig, ...] = ()
     if faq_node is not None and not _is_null(faq_node):
         faq = parse_faq_node(faq_node, source, shop.page_id)
-    return ShopConfig(shop=shop, products=products, campaigns=campaigns, faq=faq, source=source)
+    membership_node = fields.get("membership")
+    membership = None
+    if membership_node is not None and not _is_null(membership_node):
+        membership = parse_membership_node(membership_node, source)
+    return ShopConfig(
+        shop=shop, products=products, campaigns=campaigns, faq=faq, membership=membership, source=source
+    )
 
 
 # --- checks shared with the admin API (each returns the problem, or None when the value is fine) ---
