@@ -47,13 +47,13 @@ from bot.replies import ReplyTexts, build_reply_router
 from bot.router import Dispatcher, Router
 from bot.subscriptions import REQUIRED_FIELDS, SubscriptionKeeper
 from bot.worker import Worker, WorkerSettings
-from crm_bridge import api as crm_api
-from crm_bridge.consumer import OrderEventConsumer
-from crm_bridge.handlers import build_crm_router
 from carts.shop_repository import apply_shop
 from carts.tables import Product
 from config.settings import Settings
 from config.shop_file import load_shop_file
+from crm_bridge import api as crm_api
+from crm_bridge.consumer import OrderEventConsumer
+from crm_bridge.handlers import build_crm_router
 
 log = logging.getLogger(__name__)
 
