@@ -25,7 +25,7 @@ from redis.driver_info import DriverInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import checkout, live_api, ops_api, orders_api, shop_api, webhook
+from bot import checkout, faq_api, live_api, ops_api, orders_api, shop_api, webhook
 from bot.app_keys import ENGINE, GRAPH, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
 from bot.cart_commands import build_cart_router
 from bot.checkout import checkout_url
@@ -33,7 +33,9 @@ from bot.comment_orders import Allocator, CommentOrders, handle_live_video
 from bot.db import create_engine, create_schema, session_factory
 from bot.embedded_redis import EmbeddedRedis
 from bot.events import EventKind
+from bot.faq_bot import build_faq_router, build_handoff_gate
 from bot.graph import GraphClient
+from bot.handoff import HandoffRecorder
 from bot.inbox import views as inbox_views
 from bot.inbox.live import SERVICE as INBOX_PUBLISHER
 from bot.inbox.live import InboxPublisher, publish_inbox_event, publishing_after_batch
@@ -71,9 +73,12 @@ def build_router(settings: Settings, orders: CommentOrders | None = None) -> Rou
     orders = orders or CommentOrders(checkout_link=link)
     router.register(orders.handle, orders.on_campaign_post, kinds=[EventKind.COMMENT], name="comment_orders")
     router.register(handle_live_video, kinds=[EventKind.LIVE_VIDEO], name="live_video_campaign")
+    # While a person handles a conversation, the gate takes its chat events: no automated answers there.
+    router.include(build_handoff_gate(timedelta(seconds=settings.handoff_quiet_s)))
     router.include(build_cart_router(link))
     texts = ReplyTexts(settings.welcome_text, settings.fallback_text, timedelta(seconds=settings.fallback_cooldown_s))
     router.include(build_crm_router(settings.welcome_text))  # before the welcome: Get Started with a referral
+    router.include(build_faq_router())  # after cart and member commands: `cart` is never an FAQ question
     router.include(build_reply_router(texts))
     return router
 
@@ -87,6 +92,7 @@ def build_dispatcher(settings: Settings, router: Router | None = None) -> Dispat
     else:
         dispatcher = Dispatcher(router)
     dispatcher.add_recorder(ConversationRecorder(settings.app_id))
+    dispatcher.add_recorder(HandoffRecorder(settings.app_id))  # after it: the echo's conversation exists
     dispatcher.add_recorder(record_comment)
     dispatcher.add_recorder(publish_inbox_event)  # last: open inboxes hear of it after commit
     dispatcher.add_recorder(record_live_video)
@@ -335,6 +341,7 @@ def create_app(
     app.add_routes(shop_api.routes)
     app.add_routes(checkout.routes)
     app.add_routes(orders_api.routes)
+    app.add_routes(faq_api.routes)
     inbox_views.setup(app)
     app.add_routes(crm_api.routes)
     app.add_routes(live_api.routes)

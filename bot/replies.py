@@ -2,7 +2,8 @@
 
 They are registered last in the router, so every more specific handler (FAQ, cart commands) wins first.
 The fallback goes out at most once per conversation per cooldown, so two bots (or a shopper typing
-"ok" ten times) can never loop.
+"ok" ten times) can never loop. A Page's own welcome and fallback (the shop file's `faq:` section) win
+over the settings' texts.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from sqlalchemy import select
 from bot.db import utcnow
 from bot.events import EventKind, MessageEvent, PostbackEvent
 from bot.outbox import enqueue_messages, wake_after_commit
+from bot.payload_codec import Payload, PayloadAction, decode_payload
 from bot.render import render_text
 from bot.router import HandlerContext, Router
-from bot.tables import Conversation
-
-GET_STARTED_PAYLOADS = frozenset({"GET_STARTED", "GET_STARTED_PAYLOAD"})
+from bot.tables import Conversation, PageReplies
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,14 @@ def build_reply_router(texts: ReplyTexts) -> Router:
     router = Router("replies")
 
     def is_get_started(event: PostbackEvent, _ctx: HandlerContext) -> bool:
-        return event.payload in GET_STARTED_PAYLOADS
+        decoded = decode_payload(event.payload)
+        return isinstance(decoded, Payload) and decoded.action is PayloadAction.GET_STARTED
 
     @router.on(EventKind.POSTBACK, filters=[is_get_started])
     async def handle_get_started(event: PostbackEvent, ctx: HandlerContext) -> None:
-        await _queue(ctx, f"welcome:{event.key}", event.page_id, event.sender_id, texts.welcome)
+        page = await ctx.session.get(PageReplies, event.page_id)
+        welcome = page.welcome if page is not None and page.welcome else texts.welcome
+        await _queue(ctx, f"welcome:{event.key}", event.page_id, event.sender_id, welcome)
 
     @router.on(EventKind.MESSAGE)
     async def handle_fallback(event: MessageEvent, ctx: HandlerContext) -> None:
@@ -59,6 +62,8 @@ def build_reply_router(texts: ReplyTexts) -> Router:
             return  # answered a moment ago: stay quiet rather than repeat ourselves
         conversation.last_fallback_at = now
         ctx.session.add(conversation)
-        await _queue(ctx, f"fallback:{event.mid}", event.page_id, event.psid, texts.fallback)
+        page = await ctx.session.get(PageReplies, event.page_id)
+        fallback = page.fallback if page is not None and page.fallback else texts.fallback
+        await _queue(ctx, f"fallback:{event.mid}", event.page_id, event.psid, fallback)
 
     return router
