@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 
@@ -23,6 +24,7 @@ from bot.app_keys import INGEST, REDIS
 from bot.db import utcnow
 from bot.events import CommentEvent
 from bot.graph import GraphClient
+from bot.graph_emulator import EmulatedPage, EmulatorConfig, EmulatorError, GraphEmulator
 from bot.ingest import IngestStream
 from bot.live_comments import ActiveVideo, LiveCommentReader, LiveReaderSettings
 from bot.live_payloads import SseDecoder, live_comment_delivery, parse_graph_time, parse_live_comment_event
@@ -467,3 +469,116 @@ async def test_a_restarted_reader_polls_from_its_cursor_not_from_the_start(live_
     calls = await emulator.calls("8880001/comments")
     assert calls[-1]["params"]["since"] == str(int(start) + 200 - 10)
     assert "since" not in calls[0]["params"] and calls[1]["params"].get("after")
+
+
+# --- the emulator's side of it ---------------------------------------------------------------------------
+
+OTHER_PAGE = "1000000000002"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[GraphEmulator]:
+    pages = {PAGE_ID: EmulatedPage(TOKEN), OTHER_PAGE: EmulatedPage("other-token")}
+    async with GraphEmulator(EmulatorConfig(pages=pages, app_secret=APP_SECRET, sse_ping_s=0.2)) as running:
+        yield running
+
+
+async def get(emulator: GraphEmulator, path: str, **params: str) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(emulator.base_url + "v26.0/" + path, params={"access_token": TOKEN, **params}) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+async def test_the_emulators_comments_edge_pages_like_meta(emulator: GraphEmulator) -> None:
+    await emulator.live_video(PAGE_ID, VIDEO, webhook=False)
+    ids = []
+    for i in range(3):
+        posted = await emulator.live_comment(VIDEO, f"9{i}", f"c{i}", to=("comments",), created_time=1_700_000_000 + i)
+        ids.append(posted["comment_id"])
+    reply = await emulator.live_comment(
+        VIDEO, "99", "a reply", to=("comments",), parent_id=ids[0], created_time=1_700_000_003
+    )
+    status, first = await get(emulator, f"{VIDEO}/comments", limit="2")
+    assert status == 200 and [c["id"] for c in first["data"]] == ids[:2]  # top-level only by default
+    assert first["data"][0] == {
+        "id": ids[0],
+        "created_time": "2023-11-14T22:13:20+0000",
+        "from": {"name": "Viewer", "id": "90"},
+        "message": "c0",
+    }
+    status, rest = await get(emulator, f"{VIDEO}/comments", limit="2", after=first["paging"]["cursors"]["after"])
+    assert [c["id"] for c in rest["data"]] == [ids[2]] and "next" not in rest["paging"]
+    assert "after=" in first["paging"]["next"]
+    _, everything = await get(emulator, f"{VIDEO}/comments", filter="stream", order="reverse_chronological")
+    assert [c["id"] for c in everything["data"]] == [reply["comment_id"], *reversed(ids)]
+    _, recent = await get(emulator, f"{VIDEO}/comments", since="1700000002", filter="stream", fields="message")
+    assert recent["data"] == [{"id": ids[2], "message": "c2"}, {"id": reply["comment_id"], "message": "a reply"}]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "code"),
+    [
+        (f"{VIDEO}/comments", {"order": "random"}, 100),
+        (f"{VIDEO}/comments", {"limit": "0"}, 100),
+        (f"{VIDEO}/comments", {"after": "bm90LWEtY29tbWVudA"}, 100),
+        (f"{VIDEO}/comments", {"since": "soon"}, 100),
+        (f"{VIDEO}/comments", {"access_token": "other-token"}, 190),  # another Page's token
+        ("123/comments", {}, 100),  # no such live video
+        (f"{VIDEO}/live_comments", {"comment_rate": "all"}, 100),
+        (f"{VIDEO}/live_comments", {"access_token": "nope"}, 190),
+    ],
+)
+async def test_the_emulator_refuses_bad_live_requests_in_metas_envelope(
+    emulator: GraphEmulator, path: str, params: dict[str, str], code: int
+) -> None:
+    await emulator.live_video(PAGE_ID, VIDEO, webhook=False)
+    status, body = await get(emulator, path, **params)
+    assert status == 400 and body["error"]["code"] == code
+
+
+async def test_the_emulators_stream_sends_meta_shaped_events_and_ends_with_the_video(emulator: GraphEmulator) -> None:
+    await emulator.live_video(PAGE_ID, VIDEO, webhook=False)
+    url = emulator.base_url + f"{VIDEO}/live_comments"
+    params = {"access_token": TOKEN, "fields": "from{name,id},message"}
+    async with aiohttp.ClientSession() as http, http.get(url, params=params) as resp:
+        assert resp.status == 200 and resp.content_type == "text/event-stream"
+        assert await resp.content.readline() == b": ping\n"  # keep-alive while nobody comments
+        posted = await emulator.live_comment(VIDEO, "91", "A+1", to=("stream",), created_time=1_700_000_000)
+        lines = [await resp.content.readline() for _ in range(3)]
+        data = next(line for line in lines if line.startswith(b"data: "))
+        event = json.loads(data[len(b"data: ") :])
+        assert {k: event[k] for k in ("id", "created_time", "from", "message")} == {
+            "id": posted["comment_id"],
+            "created_time": "2023-11-14T22:13:20+0000",
+            "from": {"name": "Viewer", "id": "91"},
+            "message": "A+1",
+        }
+        assert event["object"]["id"] == VIDEO
+        await emulator.live_video(PAGE_ID, VIDEO, status="vod", webhook=False)
+        assert await resp.content.read() in (b"", b": ping\n\n")  # then the stream ends
+    status, body = await get(emulator, f"{VIDEO}/live_comments")
+    assert status == 400 and "not broadcasting" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("live_videos", {"page_id": "404"}),
+        ("live_videos", {"page_id": PAGE_ID, "status": "paused"}),
+        ("live_videos", {"page_id": OTHER_PAGE, "video_id": VIDEO}),  # the video is the first Page's
+        ("live_comments", {"video_id": "404", "user_id": "9", "message": "A+1"}),
+        ("live_comments", {"video_id": VIDEO, "user_id": "9"}),
+        ("live_comments", {"video_id": VIDEO, "user_id": "9", "message": "A+1", "to": ["fax"]}),
+        ("live_comments", {"video_id": VIDEO, "user_id": "9", "message": "A+1", "to": []}),
+        ("live_streams/drop", {"video_id": VIDEO, "how": "gently"}),
+    ],
+)
+async def test_the_emulators_live_controls_refuse_bad_input(
+    emulator: GraphEmulator, path: str, body: dict[str, Any]
+) -> None:
+    await emulator.live_video(PAGE_ID, VIDEO, webhook=False)
+    with pytest.raises(EmulatorError, match="400"):
+        await emulator._control("POST", path, body)
+    assert [(v["id"], v["status"], v["comments"]) for v in await emulator.live_videos()] == [(VIDEO, "live", 0)]
