@@ -63,9 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     """Add the `emulator` subcommand to `plusone`'s subparsers."""
     parser = subparsers.add_parser(
         "emulator",
-        help="run a local Graph API emulator (Send API, comments, webhooks) for tests and the demo",
+        help="run a local Graph API emulator (Send API, comments, live videos, webhooks) for tests and the demo",
         description="Answer like Meta's Graph API for the calls PlusOne makes, enforce Meta's messaging rules, "
-        "record every call (GET /_emulator/calls) and play Meta's side of the webhook.",
+        "record every call (GET /_emulator/calls), play Meta's side of the webhook, and play live videos "
+        "(POST /_emulator/live_videos, /_emulator/live_comments, /_emulator/live_streams/drop) with their "
+        "Live Comments stream and comments edge.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=_port, default=8090)
