@@ -293,9 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     """Subcommands owned by other modules (each exposes `register(subparsers)`)."""
-    from bot import cli_emulator, cli_load, cli_parse, cli_user
+    from bot import cli_emulator, cli_faq, cli_load, cli_parse, cli_user
 
-    return [cli_parse.register, cli_emulator.register, cli_load.register, cli_user.register]
+    return [cli_parse.register, cli_emulator.register, cli_load.register, cli_user.register, cli_faq.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
