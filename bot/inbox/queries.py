@@ -15,6 +15,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import utcnow
+from bot.handoff import HandoffReason
 from bot.inbox.core import (
     ListFilter,
     ListQuery,
@@ -108,7 +109,12 @@ async def list_conversations(
                 )
             )
         elif flt is ListFilter.PERSON:
-            stmt = stmt.where(InboxThread.asked_person_at.is_not(None))  # type: ignore[union-attr]
+            stmt = stmt.where(
+                or_(
+                    InboxThread.asked_person_at.is_not(None),  # type: ignore[union-attr]
+                    c.handoff_reason == HandoffReason.SHOPPER_ASKED.value,
+                )
+            )
         elif flt is ListFilter.MINE:
             stmt = stmt.where(InboxThread.assignee_id == user_id)
     if query.label:
@@ -129,7 +135,8 @@ async def list_conversations(
             preview=previews.get(conv.id, ""),
             assignee=users.get(thread.assignee_id) if thread and thread.assignee_id else None,
             labels=labels_of(thread.labels) if thread else [],
-            asked_person=bool(thread and thread.asked_person_at),
+            asked_person=bool(thread and thread.asked_person_at)
+            or conv.handoff_reason == HandoffReason.SHOPPER_ASKED.value,
         )
         for conv, thread in rows
     ]
@@ -260,7 +267,8 @@ async def fetch_thread(session: AsyncSession, conversation: Conversation, limit:
         reply=reply_state(utcnow(), conversation.last_user_at),
         assignee_id=thread.assignee_id if thread else None,
         labels=labels_of(thread.labels) if thread else [],
-        asked_person=bool(thread and thread.asked_person_at),
+        asked_person=bool(thread and thread.asked_person_at)
+        or conversation.handoff_reason == HandoffReason.SHOPPER_ASKED.value,
         users=sorted(users.items(), key=lambda u: u[1]),
         saved_replies=saved,
     )

@@ -39,6 +39,7 @@ from bot.cart_replies import render_checkout
 from bot.checkout import checkout_url
 from bot.comment_orders import tell_about_hold
 from bot.db import utcnow
+from bot.handoff import HandoffReason, take_over
 from bot.inbox import board as board_module
 from bot.inbox.auth import (
     LOGIN_CSRF_COOKIE,
@@ -398,6 +399,8 @@ async def reply(request: web.Request) -> web.StreamResponse:
                 request, session, conversation, f"agent-reply:{conversation.id}:{nonce}", [{"text": text}]
             )
             conversation.unread = 0
+            # A person answers here now: the bot stays quiet in this chat (bot.handoff).
+            await take_over(session, conversation, HandoffReason.INBOX)
     if refused:
         return await _conversation_page(request, 409, refused)
     await request.app[OUTBOX_NOTIFIER].wake()
@@ -451,6 +454,8 @@ async def labels(request: web.Request) -> web.StreamResponse:
         thread.labels, thread.updated_at = labels_column(parse_labels(_form(request, "labels"))), utcnow()
         if _form(request, "handled") == "1":
             thread.asked_person_at = None  # the person they asked for has answered
+            if conversation.handoff_reason == HandoffReason.SHOPPER_ASKED.value:
+                conversation.handoff_reason = HandoffReason.INBOX.value
         session.add(thread)
     return _back(conversation.id or 0)
 
@@ -750,6 +755,28 @@ async def retry_dead_letter(request: web.Request) -> web.StreamResponse:
     return redirect("/inbox/dead-letters")
 
 
+# --- static files --------------------------------------------------------------------------------------
+
+STATIC_TYPES = {"inbox.js": "text/javascript", "inbox.css": "text/css"}
+_static: dict[str, bytes] = {}
+
+
+@routes.get("/inbox/static/{name}")
+async def static_file(request: web.Request) -> web.Response:
+    """The script and the stylesheet (read once, in a thread; there is nothing else to serve)."""
+    name = request.match_info["name"]
+    if name not in STATIC_TYPES:
+        raise web.HTTPNotFound()
+    if name not in _static:
+        _static[name] = await asyncio.to_thread((STATIC_DIR / name).read_bytes)
+    return web.Response(
+        body=_static[name],
+        content_type=STATIC_TYPES[name],
+        charset="utf-8",
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )
+
+
 # --- set-up --------------------------------------------------------------------------------------------
 
 
@@ -774,5 +801,4 @@ async def _stop_streams(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     app.add_routes(routes)
-    app.router.add_static("/inbox/static/", STATIC_DIR, name="inbox_static")
     app.on_shutdown.append(_stop_streams)
