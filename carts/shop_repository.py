@@ -31,9 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import utcnow
 from bot.faq_store import apply_faq
 from carts.tables import Campaign, CampaignProduct, Product
-from crm_bridge.repository import apply_program
 from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
 from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, ShopConfig
+from crm_bridge.repository import apply_program
 from parsers.order_comment import code_key
 
 __all__ = [
