@@ -91,8 +91,10 @@ def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
         result = plusone("simulate", "message", "--text", "營業時間？", env=env, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         shown = json.loads(result.stdout)
+        # The sample shop's FAQ answers the opening hours.
         assert shown["received"] == [
-            "Thanks for your message! 多謝你的訊息！Our team will reply soon. 我們會盡快回覆。"
+            "We're open every day 11:00–20:00 (public holidays 12:00–18:00).\n"
+            "營業時間：每日 11:00–20:00（公眾假期 12:00–18:00）。"
         ]
 
         def processed() -> bool:
