@@ -14,10 +14,12 @@ long as they are open, so they get a small pool of their own and never starve th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
+import socket
 import threading
 import warnings
 from collections.abc import Callable
@@ -161,6 +163,21 @@ with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 super().__init__(**kwargs)
             self._on_line = on_line
+            self._response: requests.Response | None = None
+            self.session.hooks["response"].append(self._keep_response)
+
+        def _keep_response(self, resp: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
+            self._response = resp  # before its body is read: `abort` can then cut a read that blocks
+            return resp
+
+        def abort(self) -> None:
+            """Stop now, not at the next line: shut the socket, which wakes the read blocked on it."""
+            self.disconnect()
+            raw = getattr(self._response, "raw", None)
+            sock = getattr(getattr(raw, "connection", None), "sock", None)
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
         def on_data(self, data: bytes) -> None:
             self._on_line(data)
@@ -182,8 +199,8 @@ class LiveCommentStream:
     """One connection to `GET {stream_url}/{video_id}/live_comments`, read in a thread of the stream pool.
 
     `run()` returns when the server ends the stream and raises GraphError when it is refused or broken;
-    reconnecting is the caller's choice. `close()` asks the reading thread to stop; it does so at the next
-    line (Meta sends `: ping` keep-alives) or when the read times out.
+    reconnecting is the caller's choice. `close()` stops the reading thread at once (it may be called from
+    the event loop while the thread waits for data).
     """
 
     def __init__(
@@ -214,7 +231,9 @@ class LiveCommentStream:
         await asyncio.get_running_loop().run_in_executor(self._executor, read)
 
     def close(self) -> None:
-        self._api.disconnect()
+        # Without this the thread would wait for Meta's next keep-alive (or the read timeout), and the
+        # process would wait for the thread when it exits.
+        self._api.abort()
 
 
 class GraphClient:
