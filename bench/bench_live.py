@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sqlite3
 import subprocess
@@ -22,6 +23,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import aiohttp
 
 from bench.common import ROOT, child, free_port, print_table, save, wait_http
 from bench.loadgen import _read_response, build_request
@@ -92,6 +95,23 @@ async def send_all(port: int, bodies: list[tuple[str, bytes]], connections: int)
     return acked, time.perf_counter() - started
 
 
+async def register_comments(emulator: str, plan: list[tuple[str, str, bool]]) -> None:
+    async with aiohttp.ClientSession() as http:
+        for comment_id, _, _ in dict.fromkeys(plan):
+            body = {
+                "page_id": PAGE_ID,
+                "comment_id": comment_id,
+                "post_id": f"{PAGE_ID}_{POST}",
+                "author_id": author_of(comment_id),
+            }
+            async with http.post(f"{emulator}/_emulator/comments", json=body) as response:
+                response.raise_for_status()
+
+
+def author_of(comment_id: str) -> str:
+    return str(3_000_000 + int(comment_id.rsplit("_", 1)[1]))
+
+
 def read_results(db: Path) -> tuple[dict[str, float], dict[str, int], list[tuple[str, int, int, int]], dict[str, str]]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
@@ -115,6 +135,13 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=20)
     parser.add_argument("--stock", type=int, default=30, help="units of each product (some sell out)")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="0: the worker runs inside `plusone serve` (one process, as `make run`); N: `serve --no-worker` "
+        "and N `plusone worker` processes",
+    )
     args = parser.parse_args()
 
     plan = comments(args.shoppers, args.products)
@@ -142,19 +169,26 @@ def main() -> None:
         )
         if load.returncode != 0:
             raise SystemExit(f"plusone load failed: {load.stderr}")
-        with child(["-m", "bot.cli", "serve"], env=env, cwd=Path(tmp)):
+        with contextlib.ExitStack() as processes:
+            serve = ["-m", "bot.cli", "serve"] + (["--no-worker"] if args.workers else [])
+            processes.enter_context(child(serve, env=env, cwd=Path(tmp)))
             wait_http(f"http://127.0.0.1:{port}/healthz")
+            for _ in range(args.workers):  # beside the web process, each with its own core to use
+                processes.enter_context(child(["-m", "bot.cli", "worker"], env=env, cwd=Path(tmp)))
             requests = []
             for comment_id, text, _ in plan:
                 payload = wf.comment_delivery(
                     page_id=PAGE_ID,
                     post_id=POST,
                     message=text,
-                    user_id=str(3_000_000 + int(comment_id.rsplit("_", 1)[1])),
+                    user_id=author_of(comment_id),
                     comment_id=comment_id,
                 )
                 body, headers = wf.signed(payload, SECRET)
                 requests.append((comment_id, build_request("127.0.0.1", port, "/webhook", body, headers)))
+            # The demo's Graph emulator must know the comments, as Meta does, to take their private replies.
+            emulator = (data / "emulator.url").read_text().strip().rstrip("/")
+            asyncio.run(register_comments(emulator, plan))
             acked, send_s = asyncio.run(send_all(port, requests, args.connections))
             deadline = time.time() + 120
             decided: dict[str, float] = {}
@@ -164,6 +198,9 @@ def main() -> None:
                     break
                 time.sleep(0.25)
             finished = time.time()
+            server_log = [
+                line for log in sorted(Path(tmp).glob("*.log")) for line in log.read_text(errors="replace").splitlines()
+            ]
 
     delays = sorted((decided[c] - acked[c]) * 1000 for c in orders if c in decided and c in acked)
     first_ack = min(acked.values())
@@ -191,10 +228,14 @@ def main() -> None:
     print_table(rows, ["what", "value"])
     print(
         f"\n{len(requests)} deliveries ({len(plan) - len({c for c, _, _ in plan})} re-sent duplicates), "
-        f"{args.products} products of {args.stock} units, {args.connections} connections."
+        f"{args.products} products of {args.stock} units, {args.connections} connections, "
+        + ("web and worker in one process." if not args.workers else f"a web process and {args.workers} worker(s).")
     )
     print("Goal: 2,000 comments/s, p99 under 250 ms, zero lost, duplicated or oversold.")
-    save("live", rows)
+    problems = [line for line in server_log if " ERROR " in line or "Traceback" in line]
+    if problems or lost:
+        print(f"\nThe server logged {len(problems)} errors; its last lines:", *server_log[-15:], sep="\n  ")
+    save("live" if not args.workers else f"live-{args.workers}-workers", rows)
 
 
 if __name__ == "__main__":

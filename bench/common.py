@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -45,9 +46,16 @@ def child(args: list[str], env: dict[str, str] | None = None, cwd: Path | None =
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PLUSONE_")}
     full_env["PYTHONPATH"] = str(ROOT)
     full_env.update(env or {})
-    proc = subprocess.Popen(
-        [sys.executable, *args], env=full_env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+    # Its log goes to a file: a pipe nobody reads fills up and then blocks the server mid-run.
+    folder, name = Path(cwd or tempfile.gettempdir()), Path(args[-1]).name or "child"
+    log_path, n = folder / f"{name}.log", 1
+    while log_path.exists():  # several workers: one log each
+        n += 1
+        log_path = folder / f"{name}-{n}.log"
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, *args], env=full_env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log_file, text=True
+        )
     try:
         yield proc
     finally:

@@ -198,7 +198,7 @@ class CommentOrders:
         used = await _claimed_quantities(ctx.session, [campaign], {event.author_id})
         plan = plan_new_comment(event, campaign, arrival_key(ctx.stream_id or "0-0", ctx.position), utcnow(), used)
         if plan.claims:
-            await ctx.session.execute(insert(StockClaim), plan.claims)
+            await ctx.session.execute(insert(StockClaim.__table__), plan.claims)
         await _set_outcome(ctx.session, event.key, plan.outcome, plan.detail)
         if plan.answer_now:  # decided already: nothing waits for the allocator
             await self._reply(event, ctx)
@@ -240,9 +240,9 @@ class CommentOrders:
                 if plan.answer_now:
                     answer_now.append(event.comment_id)
             logs.append(row)
-        await session.execute(insert(CommentLog), logs)
+        await session.execute(insert(CommentLog.__table__), logs)  # Core executemany: no ORM objects
         if claims:
-            await session.execute(insert(StockClaim), claims)
+            await session.execute(insert(StockClaim.__table__), claims)
         if answer_now and await queue_comment_replies(session, answer_now, self.checkout_link):
             wake_after_commit(items[-1][1])
 

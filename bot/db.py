@@ -96,11 +96,10 @@ async def claim_event_keys(session: AsyncSession, keys: list[tuple[str, str, str
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = utcnow()
     fresh: set[str] = set()
-    for start in range(0, len(keys), 200):
-        rows = [
-            {"key": key, "kind": kind, "stream_id": stream_id, "processed_at": now}
-            for key, kind, stream_id in keys[start : start + 200]
-        ]
-        stmt = insert(ProcessedEvent).values(rows).on_conflict_do_nothing(index_elements=["key"])
-        fresh.update((await session.execute(stmt.returning(ProcessedEvent.key))).scalars())
+    rows = [{"key": key, "kind": kind, "stream_id": stream_id, "processed_at": now} for key, kind, stream_id in keys]
+    # Core executemany on the table: one cached statement that SQLAlchemy sends as multi-row VALUES batches
+    # ("insertmanyvalues"); a literal multi-row .values() would be compiled again for every batch size.
+    table = ProcessedEvent.__table__
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+    fresh.update((await session.execute(stmt, rows)).scalars())
     return fresh

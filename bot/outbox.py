@@ -185,7 +185,7 @@ async def enqueue_private_replies(
     now = utcnow()
     due = now + timedelta(seconds=delay_s)
     created: dict[str, int] = {}
-    for start in range(0, len(requests), 100):
+    for start in range(0, len(requests), 500):
         rows = [
             {
                 "status": OutboxStatus.PENDING.value,
@@ -203,10 +203,11 @@ async def enqueue_private_replies(
                 if r.public_fallback
                 else None,
             }
-            for r in requests[start : start + 100]
+            for r in requests[start : start + 500]
         ]
-        stmt = insert(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        result = await session.execute(stmt.returning(OutboxMessage.id, OutboxMessage.comment_id))
+        table = OutboxMessage.__table__
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        result = await session.execute(stmt.returning(table.c.id, table.c.comment_id), rows)
         created.update({comment_id: row_id for row_id, comment_id in result.all()})
     return created
 

@@ -301,9 +301,8 @@ async def fetch_or_create_checkout_tokens(
             }
             for page, psid in missing[start : start + 200]
         ]
-        await session.execute(
-            insert(CheckoutToken).values(rows).on_conflict_do_nothing(index_elements=["page_id", "psid"])
-        )
+        table = CheckoutToken.__table__
+        await session.execute(insert(table).on_conflict_do_nothing(index_elements=["page_id", "psid"]), rows)
     return await existing()  # concurrent callers may have made some: read back what won
 
 
