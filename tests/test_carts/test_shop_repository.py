@@ -140,7 +140,10 @@ async def test_loading_the_same_file_twice_changes_nothing(sessions: async_sessi
     changes = await load(sessions, shop)
 
     assert changes == ShopChanges(
-        products=ChangeCounts(unchanged=8), campaigns=ChangeCounts(unchanged=2), shop=ChangeCounts(unchanged=1)
+        products=ChangeCounts(unchanged=8),
+        campaigns=ChangeCounts(unchanged=2),
+        shop=ChangeCounts(unchanged=1),
+        faq=ChangeCounts(unchanged=5),
     )
     assert not changes.changed
     assert await snapshot(sessions) == before  # not even updated_at moved
