@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.cart_replies import CommentResult, ItemResult, cart_summary, render_comment_reply
 from bot.db import utcnow
 from bot.events import CommentEvent, CommentVerb, Event, LiveVideoEvent
+from bot.handoff import agent_is_handling, fetch_conversation
 from bot.ingest import IngestStream
 from bot.messaging_rules import STANDARD_WINDOW
 from bot.outbox import (
@@ -35,7 +36,7 @@ from bot.outbox import (
 from bot.recorders import comment_log_values, record_comment
 from bot.render import render_text
 from bot.router import HandlerContext
-from bot.tables import CommentLog, Conversation, OutboxMessage
+from bot.tables import CommentLog, OutboxMessage
 from carts.orders import fetch_or_create_checkout_tokens
 from carts.repository import fetch_cart, fetch_carts, fetch_claims_of_comment, fetch_claims_of_comments
 from carts.stock import (
@@ -613,18 +614,20 @@ class Allocator:
         sessions: async_sessionmaker[AsyncSession],
         notifier: OutboxNotifier | None = None,
         checkout_link: CheckoutLink | None = None,
+        handoff_quiet: timedelta | None = None,
     ) -> None:
         self.stream = stream
         self.sessions = sessions
         self.notifier = notifier
         self.checkout_link = checkout_link
+        self.quiet = handoff_quiet  # automated hold news stays out of a chat a person handles
         self._last_housekeeping = 0.0
 
     async def in_batch(self, session: AsyncSession, entry_ids: list[str]) -> list[Callable[[], Awaitable[None]]]:
         """Decide what the batch in hand makes decidable, in its transaction; callbacks for after commit."""
         watermark_id = await self.stream.watermark(excluding=entry_ids)
         watermark = END_OF_STREAM if watermark_id is None else arrival_key(watermark_id, 0)
-        _, replies = await decide_pending(session, watermark, utcnow(), self.checkout_link)
+        _, replies = await decide_pending(session, watermark, utcnow(), self.checkout_link, self.quiet)
         if replies and self.notifier is not None:
             return [self.notifier.wake]
         return []
@@ -640,15 +643,15 @@ class Allocator:
             if time.monotonic() - self._last_housekeeping >= 1.0:
                 self._last_housekeeping = time.monotonic()
                 for change in await expire_holds(session, now):
-                    replies += await tell_about_hold(session, change, now)
+                    replies += await tell_about_hold(session, change, now, self.quiet)
                 for claim in await holds_to_remind(session, REMIND_BEFORE, now):
                     if claim.expires_at is not None and claim.expires_at - now <= min(
                         REMIND_BEFORE, timedelta(minutes=claim.hold_minutes / 2)
                     ):
                         claim.reminded_at = now
                         session.add(claim)
-                        replies += await tell_about_hold(session, claim_decision(claim, "reminder"), now)
-            decided, more = await decide_pending(session, watermark, now, self.checkout_link)
+                        replies += await tell_about_hold(session, claim_decision(claim, "reminder"), now, self.quiet)
+            decided, more = await decide_pending(session, watermark, now, self.checkout_link, self.quiet)
             replies += more
         if replies and self.notifier is not None:
             await self.notifier.wake()
@@ -656,7 +659,11 @@ class Allocator:
 
 
 async def decide_pending(
-    session: AsyncSession, watermark: str, now: datetime, checkout_link: CheckoutLink | None
+    session: AsyncSession,
+    watermark: str,
+    now: datetime,
+    checkout_link: CheckoutLink | None,
+    quiet: timedelta | None = None,
 ) -> tuple[int, int]:
     """Decide every pending claim before `watermark` and queue what the shoppers are told; (decided, replies)."""
     decisions = await allocate_pending(session, watermark, now)
@@ -667,7 +674,7 @@ async def decide_pending(
     settled = await _settle_comments(session, comments)
     replies = len(set((await queue_comment_replies(session, settled, checkout_link)).values()))
     for decision in picks:  # answered in the chat, where the choice was made (the window is open)
-        replies += await tell_about_hold(session, decision, now)
+        replies += await tell_about_hold(session, decision, now, quiet)
     return len(decisions), replies
 
 
@@ -682,19 +689,26 @@ _HOLD_NEWS = {
 }
 
 
-async def _window_open(session: AsyncSession, page_id: str, psid: str, now: datetime) -> bool:
-    """Whether the shopper wrote to the Page in the last 24 hours (else Meta allows no message)."""
-    last = (
-        await session.execute(
-            select(Conversation.last_user_at).where(Conversation.page_id == page_id, Conversation.psid == psid)
-        )
-    ).scalar_one_or_none()
-    return last is not None and now - last <= STANDARD_WINDOW
+async def _may_tell(session: AsyncSession, page_id: str, psid: str, now: datetime, quiet: timedelta | None) -> bool:
+    """Whether the bot may message the shopper now: inside the 24-hour window Meta allows, and (when `quiet`
+    is given) not while a person handles the conversation."""
+    conversation = await fetch_conversation(session, page_id, psid)
+    if conversation is None or conversation.last_user_at is None:
+        return False
+    if now - conversation.last_user_at > STANDARD_WINDOW:
+        return False
+    return quiet is None or not agent_is_handling(conversation, now, quiet)
 
 
-async def tell_about_hold(session: AsyncSession, change: ClaimDecision, now: datetime) -> int:
-    """Tell the shopper their hold changed, when Meta allows a message (else the trail shows it)."""
-    if not await _window_open(session, change.page_id, change.psid, now):
+async def tell_about_hold(
+    session: AsyncSession, change: ClaimDecision, now: datetime, quiet: timedelta | None = None
+) -> int:
+    """Tell the shopper their hold changed, when Meta allows a message (else the trail and the inbox show it).
+
+    `quiet`: the hand-off quiet period; automated news then waits out a person handling the chat. Callers
+    acting for a person (the inbox) leave it out.
+    """
+    if not await _may_tell(session, change.page_id, change.psid, now, quiet):
         return 0
     product = await session.get(Product, change.product_id)
     if product is None:
