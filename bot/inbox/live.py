@@ -108,18 +108,21 @@ class InboxHub:
         self.channel = channel_name(prefix)
         self._listeners: set[tuple[frozenset[str], asyncio.Queue[dict[str, Any] | None]]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.ready = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="plusone-inbox-hub")
 
     async def stop(self) -> None:
+        self._stopping = True
         for _, queue in list(self._listeners):
             queue.put_nowait(None)  # ends each open stream
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # redis-py may turn the cancellation into a connection error; the flag ends the loop then.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._task, timeout=5)
 
     def listen(self, pages: frozenset[str]) -> tuple[frozenset[str], asyncio.Queue[dict[str, Any] | None]]:
         entry = (pages, asyncio.Queue[dict[str, Any] | None](maxsize=100))
@@ -137,12 +140,12 @@ class InboxHub:
                     queue.put_nowait(note)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 self.ready.set()
-                while True:
+                while not self._stopping:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
@@ -151,6 +154,8 @@ class InboxHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self._stopping:
+                    return
                 log.warning("inbox live updates: %r; subscribing again", exc)
                 await asyncio.sleep(1.0)
             finally:
