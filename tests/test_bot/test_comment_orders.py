@@ -21,10 +21,11 @@ from bot.cart_commands import EXPIRED_CHOICE
 from bot.cart_replies import VIEW_CART_PAYLOAD
 from bot.comment_orders import PUBLIC_FALLBACK_TEXT, REPLY_WINDOW_S, Allocator
 from bot.db import create_engine, create_schema, session_factory, utcnow
+from bot.handoff import HandoffReason, fetch_conversation, take_over
 from bot.ingest import IngestStream
 from bot.redis_keys import RedisKeys
 from bot.router import Dispatcher, HandlerContext
-from bot.tables import CommentLog
+from bot.tables import CommentLog, OutboxMessage
 from bot.worker import Worker
 from carts.stock import expire_holds
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
@@ -490,6 +491,39 @@ async def test_a_waitlisted_shopper_who_chats_with_the_page_is_told_when_stock_f
     await wait_until(told, what="the waitlisted shopper is told")
     news = next(t for t in await chat_texts(bot_stack, second) if "Good news" in t)
     assert news.splitlines()[-1] == "🛒 Cart: 1 item · HK$380"
+
+
+async def test_waitlist_news_waits_while_a_person_handles_the_chat(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions)
+    await set_stock(bot_stack.sessions, "A", 1)
+    first, second = "3000000000221", "3000000000222"
+    await bot_stack.emulator.deliver_comment(PAGE_ID, "2000000000001", first, "A+1", comment_id="2000000000001_951")
+    await shopper_writes(bot_stack, second, "hi")
+    await bot_stack.emulator.deliver_comment(PAGE_ID, "2000000000001", second, "A+1", comment_id="2000000000001_952")
+
+    async def both_answered() -> bool:
+        return len(await private_replies(bot_stack)) == 2
+
+    await wait_until(both_answered, what="both private replies")
+    async with bot_stack.sessions() as session, session.begin():
+        conversation = await fetch_conversation(session, PAGE_ID, second)
+        assert conversation is not None
+        await take_over(session, conversation, HandoffReason.INBOX)
+    await expire_hold_of(bot_stack.sessions, first)
+
+    async def promoted() -> bool:
+        async with bot_stack.sessions() as session:
+            statuses = (await session.execute(select(StockClaim.status).where(StockClaim.psid == second))).scalars()
+            return list(statuses) == ["held"]
+
+    await wait_until(promoted, what="the waitlisted shopper's claim is held")
+    async with bot_stack.sessions() as session:
+        news = (
+            await session.execute(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.idempotency_key.like("hold-%"))
+            )
+        ).scalar_one()
+    assert news == 0  # the person in the chat tells them; the inbox shows the hold
 
 
 async def test_a_next_live_campaign_sells_on_the_live_video_when_it_starts(bot_stack: Stack) -> None:
