@@ -30,7 +30,7 @@ from bot.app_keys import ENGINE, GRAPH, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIE
 from bot.cart_commands import build_cart_router
 from bot.checkout import checkout_url
 from bot.comment_orders import Allocator, CommentOrders, handle_live_video
-from bot.db import create_engine, create_schema, session_factory
+from bot.db import create_engine, migrate_schema, session_factory
 from bot.embedded_redis import EmbeddedRedis
 from bot.events import EventKind
 from bot.faq_bot import build_faq_router, build_handoff_gate
@@ -246,7 +246,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
     # In a thread: SQLAlchemy resolves the SQLite file path with blocking os calls.
     engine = await asyncio.to_thread(lambda: create_engine(settings.sqlalchemy_url))
-    await create_schema(engine)
+    await migrate_schema(engine)
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
     yield
@@ -286,7 +286,11 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     publisher = InboxPublisher(app[REDIS], app[SETTINGS].key_prefix)
     services = {"outbox_notifier": app[OUTBOX_NOTIFIER], INBOX_PUBLISHER: publisher}
     allocator = Allocator(
-        app[INGEST], app[SESSIONS], app[OUTBOX_NOTIFIER], checkout_link=partial(checkout_url, app[SETTINGS])
+        app[INGEST],
+        app[SESSIONS],
+        app[OUTBOX_NOTIFIER],
+        checkout_link=partial(checkout_url, app[SETTINGS]),
+        handoff_quiet=timedelta(seconds=app[SETTINGS].handoff_quiet_s),
     )
     worker = Worker(
         app[INGEST],

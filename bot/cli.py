@@ -16,8 +16,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from functools import partial
 
+from bot.migrations import SchemaMismatch
 from config.settings import Settings, SettingsError, ensure_secrets, load_settings
 
 log = logging.getLogger("plusone")
@@ -84,7 +86,7 @@ async def _run_worker(settings: Settings) -> int:
     )
     from bot.checkout import checkout_url
     from bot.comment_orders import Allocator
-    from bot.db import create_engine, create_schema, session_factory
+    from bot.db import create_engine, migrate_schema, session_factory
     from bot.embedded_redis import EmbeddedRedis
     from bot.ingest import IngestStream
     from bot.outbox import OutboxNotifier
@@ -108,12 +110,18 @@ async def _run_worker(settings: Settings) -> int:
         settings = demo_settings(settings, marker.read_text().strip())
     redis = redis_client(url)
     engine = create_engine(settings.sqlalchemy_url)
-    await create_schema(engine)
+    await migrate_schema(engine)
     sessions = session_factory(engine)
     graph = graph_client(settings)
     notifier = OutboxNotifier(redis, RedisKeys(settings.key_prefix).outbox_wake)
     stream = IngestStream(redis, RedisKeys(settings.key_prefix))
-    allocator = Allocator(stream, sessions, notifier, checkout_link=partial(checkout_url, settings))
+    allocator = Allocator(
+        stream,
+        sessions,
+        notifier,
+        checkout_link=partial(checkout_url, settings),
+        handoff_quiet=timedelta(seconds=settings.handoff_quiet_s),
+    )
     worker = Worker(
         stream,
         sessions,
@@ -293,9 +301,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
     """Subcommands owned by other modules (each exposes `register(subparsers)`)."""
-    from bot import cli_emulator, cli_faq, cli_load, cli_parse, cli_user
+    from bot import cli_emulator, cli_faq, cli_load, cli_migrate, cli_parse, cli_user
 
-    return [cli_parse.register, cli_emulator.register, cli_load.register, cli_user.register, cli_faq.register]
+    return [
+        cli_parse.register,
+        cli_emulator.register,
+        cli_load.register,
+        cli_user.register,
+        cli_faq.register,
+        cli_migrate.register,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -307,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SettingsError as exc:
+        print(f"plusone: {exc}", file=sys.stderr)
+        return 2
+    except SchemaMismatch as exc:  # a start found a database it must not migrate; the message says what to do
         print(f"plusone: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

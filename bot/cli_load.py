@@ -17,7 +17,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.db import create_engine, create_schema, session_factory
+from bot.db import create_engine, migrate_schema, session_factory
 from carts.shop_repository import ShopApplyError, ShopChanges, apply_shop
 from config.catalog_file import CatalogFileError
 from config.settings import SettingsError, load_settings
@@ -71,7 +71,7 @@ def run_load(args: argparse.Namespace) -> int:
 async def _apply(url: str, shop: ShopConfig) -> ShopChanges:
     engine = await asyncio.to_thread(create_engine, url)  # in a thread, as the server does: it resolves paths
     try:
-        await create_schema(engine)
+        await migrate_schema(engine)
         async with session_factory(engine)() as session, session.begin():
             return await apply_shop(session, shop)  # an exception rolls the whole load back
     finally:

@@ -16,7 +16,7 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from bot.db import create_engine, create_schema, session_factory
+from bot.db import create_engine, migrate_schema, session_factory
 from bot.inbox.auth import ROLES, UserError, add_user
 from config.settings import SettingsError, load_settings
 
@@ -69,7 +69,7 @@ def run_user_add(args: argparse.Namespace) -> int:
 async def _add(url: str, name: str, password: str, role: str, pages: list[str]) -> None:
     engine = await asyncio.to_thread(create_engine, url)
     try:
-        await create_schema(engine)
+        await migrate_schema(engine)
         async with session_factory(engine)() as session, session.begin():
             await add_user(session, name, password, role, pages)
     finally:

@@ -60,8 +60,16 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
+    """Create missing tables from the models: for tests' scratch databases. The program migrates instead."""
     async with engine.begin() as conn:
         await conn.run_sync(SQLModel.metadata.create_all)
+
+
+async def migrate_schema(engine: AsyncEngine) -> None:
+    """Bring the database to the newest Alembic revision (see bot.migrations); every command starts so."""
+    from bot.migrations import upgrade
+
+    await upgrade(engine)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
