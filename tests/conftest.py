@@ -1,12 +1,17 @@
-"""Shared fixtures: a real Redis (the embedded server the app starts by default) and a real SQLite file.
+"""Shared fixtures: a real Redis (the embedded server the app starts by default) and a real database.
 
 One Redis server serves the whole run; each test gets its own key prefix, data dir and database, so
-tests never see each other's streams or rows.
+tests never see each other's streams or rows. The database is SQLite, or with PLUSONE_TEST_DATABASE=
+postgresql a throwaway PostgreSQL cluster (tests/pg_cluster.py); either way each test's database starts
+as a copy of one migrated to the newest revision (`database_url`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -17,7 +22,9 @@ import pytest
 from pydantic import SecretStr
 
 from bot.app import redis_client
+from bot.db import create_engine
 from bot.embedded_redis import EmbeddedRedis
+from bot.migrations import upgrade
 from config.settings import Settings
 
 DATA = Path(__file__).parent / "data"
@@ -25,6 +32,8 @@ APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
 ADMIN_TOKEN = "test-admin-token"
 PAGE_ID = "1000000000001"
+# sqlite (default) or postgresql: `make test` runs the suite once with each.
+TEST_DATABASE = os.environ.get("PLUSONE_TEST_DATABASE", "sqlite")
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +44,95 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.stop()
 
 
+def _migrate(url: str) -> None:
+    """Migrate `url` to head, in a thread of its own (the caller may be inside an event loop)."""
+
+    async def run() -> None:
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),))
+    thread.start()
+    thread.join()
+
+
+class TestDatabases:
+    """Hands each test (each tmp_path) its own database, copied from one migrated once per session."""
+
+    def __init__(self, root: Path) -> None:
+        self.cluster: Any = None
+        self._created: list[str] = []
+        self._urls: dict[Path, str] = {}
+        if TEST_DATABASE == "postgresql":
+            from tests.pg_cluster import PostgresCluster
+
+            self.cluster = PostgresCluster()
+            self.cluster.start()
+            self.cluster.execute("CREATE DATABASE plusone_template")
+            _migrate(self._async(self.cluster.url("plusone_template")))
+        elif TEST_DATABASE == "sqlite":
+            self.template = root / "template.db"
+            _migrate(f"sqlite+aiosqlite:///{self.template}")
+        else:
+            raise ValueError(f"PLUSONE_TEST_DATABASE must be sqlite or postgresql, not {TEST_DATABASE!r}")
+
+    @staticmethod
+    def _async(url: str) -> str:
+        return url.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    def url(self, tmp_path: Path) -> str:
+        """The async SQLAlchemy URL of `tmp_path`'s database (made on first use)."""
+        if tmp_path not in self._urls:
+            if self.cluster is not None:
+                name = self.cluster.create_database(template="plusone_template")
+                self._created.append(name)
+                self._urls[tmp_path] = self._async(self.cluster.url(name))
+            else:
+                path = tmp_path / "test.db"
+                tmp_path.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(self.template, path)
+                self._urls[tmp_path] = f"sqlite+aiosqlite:///{path}"
+        return self._urls[tmp_path]
+
+    def end_test(self) -> None:
+        self._urls.clear()
+        if self._created:
+            names, self._created = self._created, []
+            for name in names:
+                self.cluster.drop_database(name)
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+
+
+_databases: TestDatabases | None = None
+
+
+@pytest.fixture(scope="session")
+def test_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabases]:
+    databases = TestDatabases(tmp_path_factory.mktemp("databases"))
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(autouse=True)
+def _test_database(test_databases: TestDatabases) -> Iterator[None]:
+    global _databases
+    _databases = test_databases
+    yield
+    test_databases.end_test()
+
+
+def database_url(tmp_path: Path) -> str:
+    """This test's database for `tmp_path` (SQLite file or PostgreSQL database), at the newest revision."""
+    assert _databases is not None, "the autouse _test_database fixture sets this up"
+    return _databases.url(tmp_path)
+
+
 def make_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "app_secret": SecretStr(APP_SECRET),
@@ -43,7 +141,6 @@ def make_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings:
         "app_id": "555000555",
         "data_dir": tmp_path / "data",
         "redis_url": redis_url,
-        "database_url": f"sqlite:///{tmp_path / 'test.db'}",
         "key_prefix": f"t{uuid.uuid4().hex[:10]}",
         # Never Meta's real host from a test: a closed local port unless a test points it at the emulator.
         "graph_url": "http://127.0.0.1:9",
@@ -53,6 +150,8 @@ def make_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings:
         "worker_max_attempts": 3,
     }
     values.update(overrides)
+    if "database_url" not in overrides:
+        values["database_url"] = database_url(tmp_path)
     return Settings(**values)
 
 

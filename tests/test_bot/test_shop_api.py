@@ -19,7 +19,7 @@ from bot import shop_api
 from bot.app import database_ctx
 from bot.app_keys import SESSIONS, SETTINGS
 from config.settings import Settings
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, database_url
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "samples" / "demo_shop.yaml"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -33,7 +33,7 @@ async def client(aiohttp_client: Any, tmp_path: Path) -> Client:
     """Only what the routes need: settings with an admin token and the database, as `create_app` opens it."""
     app = web.Application()
     app[SETTINGS] = Settings(
-        admin_token=SecretStr(ADMIN_TOKEN), data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'shop.db'}"
+        admin_token=SecretStr(ADMIN_TOKEN), data_dir=tmp_path / "data", database_url=database_url(tmp_path)
     )
     app.cleanup_ctx.append(database_ctx)
     app.add_routes(shop_api.routes)

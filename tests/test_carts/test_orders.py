@@ -34,6 +34,7 @@ from carts.orders import (
     return_lines,
 )
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
+from tests.conftest import database_url
 
 PAGE = "1000000000001"
 FORM = CheckoutForm("Chan Tai Man", "+852 9123 4567", "delivery", "1 Queen's Road, Central")
@@ -115,7 +116,7 @@ def test_return_status() -> None:
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = await asyncio.to_thread(create_engine, f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    engine = await asyncio.to_thread(create_engine, database_url(tmp_path))
     await create_schema(engine)
     now = utcnow()
     factory = session_factory(engine)

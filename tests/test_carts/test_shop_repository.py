@@ -32,6 +32,7 @@ from carts.shop_repository import (
 from carts.tables import Campaign, CampaignProduct, Product
 from carts.tables import ShopInfo as ShopRow
 from config.shop_file import ShopConfig, load_shop_file, parse_shop_text
+from tests.conftest import database_url
 
 SAMPLE = Path(__file__).parents[2] / "config" / "samples" / "demo_shop.yaml"
 
@@ -55,7 +56,7 @@ campaigns:
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     # In a thread, as the app does: SQLAlchemy resolves the file path with blocking calls.
-    engine = await asyncio.to_thread(create_engine, f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    engine = await asyncio.to_thread(create_engine, database_url(tmp_path))
     await create_schema(engine)
     yield session_factory(engine)
     await engine.dispose()

@@ -32,6 +32,7 @@ from crm_bridge.repository import (
 )
 from crm_bridge.rules import Program, ReferralLevel, ReferralRules, Reward, RuleErrorCode, Tier
 from crm_bridge.tables import PointsEntry
+from tests.conftest import database_url
 
 PAGE, OTHER_PAGE = "1000000000001", "1000000000002"
 PROGRAM = Program(
@@ -51,7 +52,7 @@ T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = await asyncio.to_thread(create_engine, f"sqlite+aiosqlite:///{tmp_path}/crm.db")
+    engine = await asyncio.to_thread(create_engine, database_url(tmp_path))
     await create_schema(engine)
     factory = session_factory(engine)
     async with factory() as session, session.begin():
