@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -259,13 +259,18 @@ class Balance:
 
 async def fetch_balance(session: AsyncSession, member_id: int, now: datetime | None = None) -> Balance:
     now = now or utcnow()
-    rows = await session.execute(
-        select(PointsEntry.available_at <= now, func.coalesce(func.sum(PointsEntry.points), 0))
-        .where(PointsEntry.member_id == member_id)
-        .group_by(PointsEntry.available_at <= now)
-    )
-    sums = {bool(ready): int(total) for ready, total in rows}
-    return Balance(available=sums.get(True, 0), pending=sums.get(False, 0))
+    # Two conditional sums, not GROUP BY (available_at <= :now): PostgreSQL cannot tell that the grouped and
+    # the selected expression are the same when each carries its own bound parameter.
+    ready = PointsEntry.available_at <= now
+    available, pending = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(case((ready, PointsEntry.points), else_=0)), 0),
+                func.coalesce(func.sum(case((ready, 0), else_=PointsEntry.points)), 0),
+            ).where(PointsEntry.member_id == member_id)
+        )
+    ).one()
+    return Balance(available=int(available), pending=int(pending))
 
 
 async def add_entry(
