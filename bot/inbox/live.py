@@ -42,10 +42,26 @@ class InboxPublisher:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.channel = channel_name(prefix)
+        # Notes of one batch go out together, each once: a live stream's batch of a hundred comments is
+        # one pipeline, not a hundred round trips between the worker's commits.
+        self._pending: dict[str, None] = {}
+        self._flusher: asyncio.Task[None] | None = None
 
     async def publish(self, kind: str, page_id: str | None = None, psid: str | None = None) -> None:
-        with contextlib.suppress(Exception):
-            await self.redis.publish(self.channel, json.dumps({"kind": kind, "page": page_id, "psid": psid}))
+        self._pending[json.dumps({"kind": kind, "page": page_id, "psid": psid})] = None
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # the rest of the batch's after-commit callbacks add their notes first
+        while self._pending:
+            notes = list(self._pending)
+            self._pending.clear()
+            with contextlib.suppress(Exception):
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for note in notes:
+                        pipe.publish(self.channel, note)
+                    await pipe.execute()
 
 
 async def publish_inbox_event(event: Event, ctx: HandlerContext) -> None:
