@@ -21,9 +21,10 @@ run: .venv/.installed
 	.venv/bin/plusone serve
 
 ## Set everything up and run the linter and the whole test suite (the inbox's browser tests drive
-## Debian's Chromium: installed here when missing; Playwright's own browser download is never used).
+## Debian's Chromium, with a CJK font for the shops' Chinese: installed here when missing; Playwright's own
+## browser download is never used).
 test: .venv/.installed
-	command -v chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+	dpkg -s chromium fonts-wqy-microhei >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei)
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q
 
