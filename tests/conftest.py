@@ -1,7 +1,7 @@
 """Shared fixtures: a real Redis (the embedded server the app starts by default) and a real database.
 
 One Redis server serves the whole run; each test gets its own key prefix, data dir and database, so
-tests never see each other's streams or rows. The database is SQLite, or with PLUSONE_TEST_DATABASE=
+tests never see each other's streams or rows. The database is SQLite, or with TEST_DATABASE=
 postgresql a throwaway PostgreSQL cluster (tests/pg_cluster.py); either way each test's database starts
 as a copy of one migrated to the newest revision (`database_url`).
 """
@@ -33,7 +33,7 @@ VERIFY_TOKEN = "test-verify-token"
 ADMIN_TOKEN = "test-admin-token"
 PAGE_ID = "1000000000001"
 # sqlite (default) or postgresql: `make test` runs the suite once with each.
-TEST_DATABASE = os.environ.get("PLUSONE_TEST_DATABASE", "sqlite")
+TEST_DATABASE = os.environ.get("TEST_DATABASE", "sqlite")
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +77,7 @@ class TestDatabases:
             self.template = root / "template.db"
             _migrate(f"sqlite+aiosqlite:///{self.template}")
         else:
-            raise ValueError(f"PLUSONE_TEST_DATABASE must be sqlite or postgresql, not {TEST_DATABASE!r}")
+            raise ValueError(f"TEST_DATABASE must be sqlite or postgresql, not {TEST_DATABASE!r}")
 
     @staticmethod
     def _async(url: str) -> str:
@@ -96,6 +96,15 @@ class TestDatabases:
                 shutil.copyfile(self.template, path)
                 self._urls[tmp_path] = f"sqlite+aiosqlite:///{path}"
         return self._urls[tmp_path]
+
+    def empty_url(self, tmp_path: Path) -> str:
+        """A new database with no tables at all (for the migration tests)."""
+        if self.cluster is not None:
+            name = self.cluster.create_database()
+            self._created.append(name)
+            return self._async(self.cluster.url(name))
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{tmp_path / f'empty-{uuid.uuid4().hex[:8]}.db'}"
 
     def end_test(self) -> None:
         self._urls.clear()
@@ -131,6 +140,12 @@ def database_url(tmp_path: Path) -> str:
     """This test's database for `tmp_path` (SQLite file or PostgreSQL database), at the newest revision."""
     assert _databases is not None, "the autouse _test_database fixture sets this up"
     return _databases.url(tmp_path)
+
+
+def empty_database_url(tmp_path: Path) -> str:
+    """A new, empty database of this run's kind (SQLite or PostgreSQL): no tables, no migration history."""
+    assert _databases is not None, "the autouse _test_database fixture sets this up"
+    return _databases.empty_url(tmp_path)
 
 
 def make_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings:

@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL cluster for the tests: Debian's `postgresql` binaries, a temp dir, 127.0.0.1.
 
-Started once per session when PLUSONE_TEST_DATABASE=postgresql. PostgreSQL refuses to run as root, so
+Started once per session when TEST_DATABASE=postgresql. PostgreSQL refuses to run as root, so
 as root (CI) the server runs as the `postgres` user the Debian package creates. Durability is off (fsync,
 synchronous commit): the cluster is thrown away, and the tests are about SQL, not about the disk.
 Each test gets its own database, copied from a migrated template (CREATE DATABASE ... TEMPLATE).
