@@ -21,14 +21,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import redis
 
 from bench.common import ROOT, child, free_port, print_table, save, wait_http
 from bench.loadgen import _read_response, build_request
 from bot import webhook_factory as wf
+from bot.embedded_redis import EmbeddedRedis
+from bot.redis_keys import RedisKeys
 from parsers.order_comment import OrderParser
 
 SECRET = "bench-app-secret"
@@ -93,6 +97,25 @@ async def send_all(port: int, bodies: list[tuple[str, bytes]], connections: int)
     started = time.perf_counter()
     await asyncio.gather(*(conn() for _ in range(connections)))
     return acked, time.perf_counter() - started
+
+
+def wait_for_workers(port: int, data: Path, limit: float = 60.0) -> None:
+    """Wait until a worker has processed a warm-up delivery (a worker takes seconds to import and connect)."""
+    payload = wf.comment_delivery(page_id=PAGE_ID, post_id="warmup", message="hello", user_id="1", comment_id="w_1")
+    body, headers = wf.signed(payload, SECRET)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/webhook", data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    client = redis.Redis.from_url(EmbeddedRedis(data).url)
+    deadline = time.time() + limit
+    try:
+        while time.time() < deadline:
+            if client.xlen(RedisKeys("plusone").ingest_stream) == 0:  # acknowledged entries are deleted
+                return
+            time.sleep(0.1)
+    finally:
+        client.close()
+    raise SystemExit(f"no worker processed a delivery within {limit:.0f} s")
 
 
 async def register_comments(emulator: str, plan: list[tuple[str, str, bool]]) -> None:
@@ -175,6 +198,7 @@ def main() -> None:
             wait_http(f"http://127.0.0.1:{port}/healthz")
             for _ in range(args.workers):  # beside the web process, each with its own core to use
                 processes.enter_context(child(["-m", "bot.cli", "worker"], env=env, cwd=Path(tmp)))
+            wait_for_workers(port, data)
             requests = []
             for comment_id, text, _ in plan:
                 payload = wf.comment_delivery(
