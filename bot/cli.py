@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import partial
 
-from bot.migrations import SchemaMismatch
 from config.settings import Settings, SettingsError, ensure_secrets, load_settings
 
 log = logging.getLogger("plusone")
@@ -324,11 +323,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"plusone: {exc}", file=sys.stderr)
         return 2
-    except SchemaMismatch as exc:  # a start found a database it must not migrate; the message says what to do
-        print(f"plusone: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # Imported only here: Alembic is slow to import, and most commands never meet this.
+        from bot.migrations import SchemaMismatch
+
+        if not isinstance(exc, SchemaMismatch):
+            raise
+        # A start found a database it must not migrate; the message says what to do.
+        print(f"plusone: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

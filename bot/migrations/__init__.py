@@ -17,6 +17,7 @@ fails until it exists).
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -176,17 +177,23 @@ def _stamp_sync(connection: Connection, script: ScriptDirectory) -> str:
     return head
 
 
+@functools.cache
+def _shipped_scripts() -> tuple[Config, ScriptDirectory]:
+    # Read once per process: the revisions that ship cannot change while it runs.
+    config = alembic_config()
+    return config, load_scripts(config)
+
+
 async def upgrade(engine: AsyncEngine) -> UpgradeResult:
     """Bring the database to the newest revision, in one transaction (see the module docstring)."""
-    config = alembic_config()
-    script = await asyncio.to_thread(load_scripts, config)
+    config, script = await asyncio.to_thread(_shipped_scripts)
     async with engine.begin() as conn:
         return await conn.run_sync(_upgrade_sync, script, config)
 
 
 async def stamp_head(engine: AsyncEngine) -> str:
     """Record the database as at the newest revision without changing its tables (after a manual fix)."""
-    script = await asyncio.to_thread(load_scripts)
+    _, script = await asyncio.to_thread(_shipped_scripts)
     async with engine.begin() as conn:
         return await conn.run_sync(_stamp_sync, script)
 
