@@ -22,11 +22,15 @@ run: .venv/.installed
 
 ## Set everything up and run the linter and the whole test suite (the inbox's browser tests drive
 ## Debian's Chromium, with a CJK font for the shops' Chinese: installed here when missing; Playwright's own
-## browser download is never used).
+## browser download is never used). The suite runs on SQLite and then again on PostgreSQL: Debian's
+## postgresql, installed here when missing, in a throwaway cluster the tests start (tests/pg_cluster.py).
+## The second run leaves out the browser tests: their SQL is the inbox's HTTP tests' (which do run).
 test: .venv/.installed
 	dpkg -s chromium fonts-wqy-microhei >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei)
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q
+	TEST_DATABASE=postgresql .venv/bin/python -m pytest -q --ignore=tests/test_bot/test_inbox_browser.py
 
 lint: .venv/.installed
 	.venv/bin/ruff check .
