@@ -21,12 +21,12 @@ run: .venv/.installed
 	.venv/bin/plusone serve
 
 ## Set everything up and run the linter and the whole test suite (the inbox's browser tests drive
-## Debian's Chromium, with a CJK font for the shops' Chinese: installed here when missing; Playwright's own
+## Debian's Chromium, with CJK and emoji fonts for what shops write: installed here when missing; Playwright's own
 ## browser download is never used). The suite runs on SQLite and then again on PostgreSQL: Debian's
 ## postgresql, installed here when missing, in a throwaway cluster the tests start (tests/pg_cluster.py).
 ## The second run leaves out the browser tests: their SQL is the inbox's HTTP tests' (which do run).
 test: .venv/.installed
-	dpkg -s chromium fonts-wqy-microhei >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei)
+	dpkg -s chromium fonts-wqy-microhei fonts-noto-color-emoji >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei fonts-noto-color-emoji)
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q
