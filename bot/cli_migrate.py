@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db import create_engine
@@ -61,6 +62,9 @@ def run_migrate(args: argparse.Namespace) -> int:
         return 2
     except (OSError, ConnectionError) as exc:  # no server, refused, unknown host
         print(f"{PROG}: cannot reach the database: {exc}", file=sys.stderr)
+        return 2
+    except DBAPIError as exc:  # reached, but refused: a wrong password, no such database
+        print(f"{PROG}: the database refused: {str(exc.orig).splitlines()[0]}", file=sys.stderr)
         return 2
 
 

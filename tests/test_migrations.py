@@ -178,3 +178,25 @@ async def test_the_server_migrates_an_empty_database_and_takes_orders(
         await wait_until(replied, what="the private reply on a freshly migrated database")
         [call] = await private_replies(stack)
         assert "A Rose bouquet ×1 added" in call["body"]["message"]["attachment"]["payload"]["text"]
+
+
+async def test_a_database_from_a_newer_version_is_refused_unchanged(empty: AsyncEngine) -> None:
+    await upgrade(empty)
+    async with empty.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed0000'"))
+    with pytest.raises(SchemaMismatch, match="revision f00dfeed0000, which this version of PlusOne does not know"):
+        await upgrade(empty)
+    assert await version(empty) == "f00dfeed0000"
+
+
+def test_plusone_migrate_names_a_database_that_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = empty_database_url(tmp_path)
+    if not url.startswith("postgresql"):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'x.db'}"  # SQLite: a file it cannot open
+    else:
+        url = url.rsplit("/", 1)[0] + "/no_such_database?ssl=disable"
+    assert _migrate(monkeypatch, tmp_path, url) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("plusone migrate: the database refused: ") and err.count("\n") == 1

@@ -157,9 +157,14 @@ def _upgrade_sync(connection: Connection, script: ScriptDirectory, config: Confi
         return UpgradeResult(before=None, after=head, stamped=True)
 
     before = MigrationContext.configure(connection).get_current_revision()
+    if before is not None and before not in {known.revision for known in script.walk_revisions()}:
+        raise SchemaMismatch(
+            f"the database is at revision {before}, which this version of PlusOne does not know: a newer "
+            "version migrated it. Run that version, or restore the backup taken before it"
+        )
 
     def steps(revision: Any, _context: Any) -> Any:
-        return script._upgrade_revs(head, revision)
+        return script._upgrade_revs(head, revision)  # the steps, as `alembic upgrade head` computes them
 
     with EnvironmentContext(config, script, fn=steps, destination_rev=head) as env:
         env.configure(connection=connection, **context_options(connection))
