@@ -123,7 +123,9 @@ _databases: TestDatabases | None = None
 
 @pytest.fixture(scope="session")
 def test_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabases]:
+    global _databases
     databases = TestDatabases(tmp_path_factory.mktemp("databases"))
+    _databases = databases  # module-scoped fixtures that ask for this one may use database_url() too
     yield databases
     databases.close()
 

@@ -66,7 +66,7 @@ def _fail_on_dialog(dialog: Any) -> None:
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any) -> AsyncIterator[Env]:
+async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any) -> AsyncIterator[Env]:
     clients: list[TestClient] = []
 
     async def serve(app: web.Application) -> TestClient:
