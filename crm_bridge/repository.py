@@ -319,11 +319,21 @@ async def fetch_ledger(session: AsyncSession, member_id: int, limit: int = 200) 
 
 
 async def apply_adjustment(
-    session: AsyncSession, member: Member, points: int, reason: str, now: datetime | None = None
+    session: AsyncSession,
+    member: Member,
+    points: int,
+    reason: str,
+    now: datetime | None = None,
+    *,
+    key: str | None = None,
 ) -> PointsEntry:
-    """The merchant's manual change, with their reason; available at once."""
+    """The merchant's manual change, with their reason; available at once.
+
+    `key` makes it idempotent (the inbox passes one per form, so a double post adds one row); the row
+    already written under that key is returned then. Without it every call is a new change.
+    """
     now = now or utcnow()
-    key = f"adjust:{member.id}:{secrets.token_hex(8)}"
+    key = key or f"adjust:{member.id}:{secrets.token_hex(8)}"
     await add_entry(
         session,
         key=key,
