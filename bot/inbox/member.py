@@ -1,45 +1,121 @@
-"""The member card's spot in the buyer panel.
+"""The member card in the buyer panel: tier, points, the member's links, manual adjustments, "make member".
 
-The CRM (`crm_bridge`, issue 7) owns members; the inbox only shows the card when the CRM's lookup
-exists: tier, points and referral code. Without it the panel says "no member yet".
+The CRM (`crm_bridge`, issue 7) owns members and their points ledger; this module only reads them for
+the card and calls the CRM's own functions to change them, with the same rules as the admin API's
+`POST /api/members/{id}/adjust` (a whole number of points, not 0, within the API's limit, and a reason).
+Like the API it lets a deduction take the balance below zero: the ledger allows that (a return after
+spending does it too), and the inbox and the API must not disagree on what an adjustment may do.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+import regex
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-try:
-    from crm_bridge.repository import fetch_balance, fetch_member_by_psid
-except ImportError:  # the CRM is not there (yet): the card says so
-    fetch_member_by_psid = None  # type: ignore[assignment]
-    fetch_balance = None  # type: ignore[assignment]
+from carts.orders import fetch_shop_name
+from crm_bridge.api import ADJUST_MAX, REASON_MAX
+from crm_bridge.render import referral_link, share_text, whatsapp_link
+from crm_bridge.repository import (
+    apply_adjustment,
+    fetch_balance,
+    fetch_ledger,
+    fetch_member_by_psid,
+    fetch_or_create_member,
+    fetch_program,
+)
+from crm_bridge.tables import PointsEntry
+
+RECENT_ENTRIES = 5
+# ASCII digits only: int() would also take "５０" or "1_000", which a merchant did not mean to type.
+_POINTS = regex.compile(r"[+-]?[0-9]{1,9}")
+
+
+class MemberEditError(ValueError):
+    """Bad input for a member change: the message says what to fix; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    points: int
+    kind: str
+    reason: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)
 class MemberCard:
     code: str
     name: str | None
-    tier: str
+    tier: str  # the tier's name, as the member sees it in Messenger
     points: int
     pending_points: int
     paid_orders: int
+    referral_link: str  # https://m.me/<page>?ref=<code>
+    whatsapp_link: str  # https://wa.me/?text=<the share text with that link>
+    recent: tuple[LedgerLine, ...]
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    points: int
+    reason: str
+
+
+def parse_adjustment(points_text: str, reason_text: str) -> Adjustment:
+    """The adjust form's fields, checked as the admin API checks its JSON; MemberEditError if wrong."""
+    text = points_text.strip()
+    if not _POINTS.fullmatch(text) or int(text) == 0 or abs(int(text)) > ADJUST_MAX:
+        raise MemberEditError(
+            f"Points must be a whole number such as 50 or -20, not 0, at most {ADJUST_MAX:,} either way."
+        )
+    reason = reason_text.strip()
+    if not reason or len(reason) > REASON_MAX:
+        raise MemberEditError(f"Give a reason for the change (1 to {REASON_MAX} characters): it stays in the ledger.")
+    return Adjustment(int(text), reason)
 
 
 async def member_card(session: AsyncSession, page_id: str, psid: str) -> MemberCard | None:
-    """The shopper's member card, or None when they are no member (or there is no CRM)."""
-    if fetch_member_by_psid is None or fetch_balance is None:
-        return None
+    """The shopper's member card, or None when they are no member yet."""
     member = await fetch_member_by_psid(session, page_id, psid)
     if member is None or member.id is None:
         return None
     balance = await fetch_balance(session, member.id)
+    program = await fetch_program(session)
+    # The same links the member gets in Messenger (crm_bridge.handlers): the Page's username, else its id.
+    page = program.page_username or page_id
+    shop_name = await fetch_shop_name(session)
+    entries = await fetch_ledger(session, member.id, limit=RECENT_ENTRIES)
     return MemberCard(
         code=member.code,
         name=member.name,
-        tier=member.tier_key,
+        tier=program.tier(member.tier_key).name,
         points=balance.available,
         pending_points=balance.pending,
         paid_orders=member.paid_orders,
+        referral_link=referral_link(page, member.code),
+        whatsapp_link=whatsapp_link(share_text(shop_name, page, member.code)),
+        recent=tuple(LedgerLine(e.points, e.kind, e.reason, e.created_at) for e in entries),
     )
+
+
+async def adjust_points(session: AsyncSession, page_id: str, psid: str, change: Adjustment, key: str) -> bool:
+    """Add the change to the shopper's member's ledger under `key`; False when that key was written already."""
+    member = await fetch_member_by_psid(session, page_id, psid)
+    if member is None:
+        raise MemberEditError("This shopper is not a member yet: make them one first.")
+    # A repeated form (double click, reload) is a no-op, not a second change nor a refusal.
+    done = (await session.execute(select(PointsEntry.id).where(PointsEntry.key == key))).first()
+    if done is not None:
+        return False
+    await apply_adjustment(session, member, change.points, change.reason, key=key)
+    return True
+
+
+async def make_member(session: AsyncSession, page_id: str, psid: str, name: str | None) -> bool:
+    """Make the shopper a member linked to this Page id, as typing "points" in Messenger does; True if new."""
+    _, created = await fetch_or_create_member(session, page_id, psid, name=name)
+    return created

@@ -6,6 +6,8 @@
     POST /inbox/c/{id}/reply | note | assign | labels
     POST /inbox/c/{id}/cart/add | cart/qty | cart/pick | cart/send
     POST /inbox/c/{id}/orders/{number}/paid | return
+    POST /inbox/c/{id}/member           make the shopper a member (as typing "points" in Messenger does)
+    POST /inbox/c/{id}/member/adjust    points (signed) and a reason (owners: points are the shop's money)
     GET  /inbox/events                  Server-Sent Events: "something changed here" notes
     GET  /inbox/part/list · /inbox/c/{id}/part/{thread|panel}   the live regions' fresh HTML
     GET  /inbox/board · /inbox/board/{campaign} · /inbox/board/{campaign}.csv
@@ -77,7 +79,7 @@ from bot.inbox.core import (
 )
 from bot.inbox.keys import HUB, LIMITER, PUBLISHER, SESSION_STORE
 from bot.inbox.live import InboxHub, InboxPublisher
-from bot.inbox.member import member_card
+from bot.inbox.member import MemberEditError, adjust_points, make_member, member_card, parse_adjustment
 from bot.inbox.queries import (
     campaign_for_comment,
     fetch_conversation,
@@ -332,7 +334,8 @@ async def conversation_part(request: web.Request) -> web.Response:
         thread = await fetch_thread(session, conversation)
         panel = await fetch_panel(session, conversation) if part == "panel" else None
         member = await member_card(session, conversation.page_id, conversation.psid) if part == "panel" else None
-    return await render(request, f"_{part}.html", t=thread, panel=panel, member=member, nonce="")
+    # A fresh form key: the refreshed panel's forms (send cart, adjust points) must still post.
+    return await render(request, f"_{part}.html", t=thread, panel=panel, member=member, nonce=secrets.token_urlsafe(16))
 
 
 def _back(conversation_id: int, anchor: str = "") -> web.Response:
@@ -634,6 +637,58 @@ async def order_action(request: web.Request) -> web.StreamResponse:
         return await _conversation_page(request, 409 if isinstance(exc, OrderError) else 400, str(exc))
     await _cart_changed(request)
     return _back(conversation.id or 0, "#orders")
+
+
+# --- member card --------------------------------------------------------------------------------------
+
+
+async def _member_changed(request: web.Request, conversation: Conversation) -> None:
+    # After the commit: open panels of this shopper fetch the card again.
+    await request.app[PUBLISHER].publish("member", conversation.page_id, conversation.psid)
+
+
+@routes.post("/inbox/c/{id}/member")
+@signed_in
+async def member_make(request: web.Request) -> web.StreamResponse:
+    """Make the shopper a member (a second post finds the member made by the first)."""
+    async with request.app[SESSIONS]() as session, session.begin():
+        conversation = await _conversation(request, session)
+        created = await make_member(session, conversation.page_id, conversation.psid, conversation.name)
+    if created:
+        log.info("inbox: %s made conversation %s a member", request[USER].name, conversation.id)
+        await _member_changed(request, conversation)
+    return _back(conversation.id or 0, "#member-card")
+
+
+@routes.post("/inbox/c/{id}/member/adjust")
+@signed_in
+async def member_adjust(request: web.Request) -> web.StreamResponse:
+    """Add or take away points with a reason: owners only, as the admin API (the admin token) is.
+
+    Points are money the shop gives away, and a member is shared by every Page they shop on, so like the
+    other shop-wide actions (dead letters, saved replies) this is not an agent's. Another Page's user
+    gets 404 first, as everywhere. One row per form: the form's key makes a double post a no-op.
+    """
+    nonce = _form(request, "nonce")
+    try:
+        async with request.app[SESSIONS]() as session, session.begin():
+            conversation = await _conversation(request, session)
+            if not request[USER].is_owner:
+                raise web.HTTPForbidden(text="only an owner may adjust points\n")
+            if not nonce or len(nonce) > 64:
+                raise MemberEditError("The form is incomplete: reload the page.")
+            change = parse_adjustment(_form(request, "points"), _form(request, "reason"))
+            written = await adjust_points(
+                session, conversation.page_id, conversation.psid, change, f"adjust:inbox:{conversation.id}:{nonce}"
+            )
+    except MemberEditError as exc:
+        return await _conversation_page(request, 400, str(exc))
+    if written:
+        log.info(
+            "inbox: %s adjusted points by %+d in conversation %s", request[USER].name, change.points, conversation.id
+        )
+        await _member_changed(request, conversation)
+    return _back(conversation.id or 0, "#member-card")
 
 
 # --- live updates --------------------------------------------------------------------------------------
