@@ -615,7 +615,7 @@ async def order_action(request: web.Request) -> web.StreamResponse:
             if order is None or (order.page_id, order.psid) != (conversation.page_id, conversation.psid):
                 raise web.HTTPNotFound(text="no such order in this conversation\n")
             if action == "paid":
-                await mark_paid(session, number, reference=f"inbox:{request['user'].name}")
+                await mark_paid(session, number, reference=f"inbox:{request[USER].name}")
             else:
                 items = []
                 for key, value in request[FORM].items():

@@ -25,11 +25,15 @@ from bot.inbox.core import (
 )
 from bot.inbox.tables import InboxUser, InboxUserPage
 from bot.tables import Conversation, OutboxMessage
+from carts.order_tables import Order, OrderLine
+from carts.orders import CheckoutForm, fetch_checkout, fetch_or_create_checkout_token, place_order
+from carts.tables import Product, StockClaim
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, shopper_writes
 from tests.test_bot.test_comment_orders import POST, seed_shop
 
 PASSWORD = "correct horse battery"
+FORM = CheckoutForm("Chan Tai Man", "+852 9123 4567", "delivery", "1 Queen's Road, Central")
 
 
 async def sign_in(stack: Stack, name: str, password: str = PASSWORD) -> tuple[int, str]:
@@ -181,3 +185,44 @@ def test_labels_and_csv_cells() -> None:
     assert parse_labels(" VIP, friday  live,vip,,") == ["vip", "friday live"]
     assert labels_column(["vip"]) == ",vip,"
     assert trail_csv([{"comment": "@SUM(A1)", "author": "-1"}]).splitlines()[1] == ",'-1,'@SUM(A1),,,,"
+
+
+async def test_an_owner_marks_an_order_paid_and_takes_back_a_returned_unit(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    await seed_shop(bot_stack.sessions, stock=5)
+    psid = "3000000000903"
+    await shopper_writes(bot_stack, psid, "hi")
+    await bot_stack.emulator.deliver_comment(PAGE_ID, POST.split("_", 1)[1], psid, "A+2", comment_id=f"{POST}_903")
+
+    async def held() -> bool:
+        return [c.status for c in await bot_stack.rows(select(StockClaim))] == ["held"]
+
+    await wait_until(held, what="the comment's units held")
+    async with bot_stack.sessions() as session, session.begin():
+        token = await fetch_or_create_checkout_token(session, PAGE_ID, psid)
+        info = await fetch_checkout(session, token)
+        assert info is not None
+        number = (await place_order(session, token, info.nonce, FORM)).order.number
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    await sign_in(bot_stack, "owner")
+    csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")
+    paid = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/orders/{number}/paid", data={"csrf": csrf}, allow_redirects=False
+    )
+    assert paid.status == 303
+    order = (await bot_stack.rows(select(Order).where(Order.number == number)))[0]
+    assert order.status == "paid"
+    line = (await bot_stack.rows(select(OrderLine).where(OrderLine.order_id == order.id)))[0]
+    too_many = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/orders/{number}/return", data={"csrf": csrf, f"line:{line.id}": "3"}
+    )
+    assert too_many.status in (400, 409)  # two were sold: nothing changes
+    assert (await bot_stack.rows(select(Product).where(Product.code == "A")))[0].sold == 2
+    returned = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/orders/{number}/return",
+        data={"csrf": csrf, f"line:{line.id}": "1"},
+        allow_redirects=False,
+    )
+    assert returned.status == 303
+    product = (await bot_stack.rows(select(Product).where(Product.code == "A")))[0]
+    assert (product.sold, product.held) == (1, 0)  # the returned unit is back on sale
