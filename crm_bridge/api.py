@@ -11,12 +11,15 @@ a 4xx status, changing nothing.
     GET  /api/members/{id}/ledger              points rows, newest first
     GET  /api/members/{id}/orders              their orders (every Page id linked to them)
     POST /api/members/{id}/adjust              {"points": -50, "reason": "..."}: a manual change
+    PUT  /api/members/{id}/birthday            {"birthday": "1990-02-28"} or {"birthday": null}: for the
+                                               yearly birthday points
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from datetime import date
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -238,3 +241,29 @@ async def adjust(request: web.Request) -> web.Response:
         entry = await apply_adjustment(session, member, points, reason.strip())
         balance = await fetch_balance(session, member.id or 0)
     return _json({"entry": entry_to_dict(entry), "available": balance.available, "pending": balance.pending}, 201)
+
+
+@routes.put(r"/api/members/{id}/birthday")
+async def set_birthday(request: web.Request) -> web.Response:
+    """The member's birthday (the shopper told the shop), so the yearly birthday points can be given."""
+    _admin(request)
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, RecursionError):
+        _fail(web.HTTPBadRequest, 'the body must be JSON: {"birthday": "YYYY-MM-DD"} or {"birthday": null}')
+    if not isinstance(body, dict) or set(body) != {"birthday"}:
+        _fail(web.HTTPBadRequest, 'the body must be {"birthday": "YYYY-MM-DD"} or {"birthday": null}')
+    value = body["birthday"]
+    birthday: date | None = None
+    if value is not None:
+        try:
+            birthday = date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+        except ValueError:
+            birthday = None
+        if birthday is None or not date(1900, 1, 1) <= birthday <= utcnow().date():
+            _fail(web.HTTPBadRequest, "birthday must be a real past date written YYYY-MM-DD, or null")
+    async with request.app[SESSIONS]() as session, session.begin():
+        member = await _member(session, request)
+        member.birthday = birthday
+        session.add(member)
+    return _json({"id": member.id, "birthday": None if birthday is None else birthday.isoformat()})

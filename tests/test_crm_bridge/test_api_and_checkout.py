@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal as D
 
 from sqlalchemy import select
 
+from bot.db import utcnow
 from carts.order_tables import Order
-from crm_bridge.repository import apply_program, fetch_or_create_member
+from crm_bridge.repository import apply_maintenance, apply_program, fetch_or_create_member
 from crm_bridge.rules import Program, Tier
 from crm_bridge.tables import PointsEntry
 from tests.conftest import ADMIN_TOKEN, PAGE_ID, wait_until
@@ -79,3 +81,26 @@ async def test_admin_adjusts_points_and_the_member_pays_part_of_an_order_with_th
     rfm = await (await stack.client.get("/api/members/rfm", headers=ADMIN)).json()
     assert [(m["id"], m["frequency"], m["segment"]) for m in rfm["members"]] == [(member_id, 0, "new")]
     assert (await stack.client.get("/api/members/rfm?sleeping_days=0", headers=ADMIN)).status == 400
+
+
+async def test_the_merchant_records_a_birthday_and_the_member_gets_birthday_points_once(bot_stack: Stack) -> None:
+    stack = bot_stack
+    program = Program(tiers=PROGRAM.tiers, birthday_points=88)
+    async with stack.sessions() as session, session.begin():
+        await apply_program(session, program)
+        member, _ = await fetch_or_create_member(session, PAGE_ID, SHOPPER, name="Birthday Shopper")
+        member_id = member.id
+    url = f"/api/members/{member_id}/birthday"
+    for body in ({"birthday": "1990-02-30"}, {"birthday": "tomorrow"}, {"birthday": "2999-01-01"}, {"when": 1}):
+        response = await stack.client.put(url, headers=ADMIN, json=body)
+        assert response.status == 400 and "error" in await response.json()
+    assert (await stack.client.put(url, json={"birthday": None})).status == 401
+    today = utcnow().date()
+    born = today.replace(year=1992) if (today.month, today.day) != (2, 29) else date(1992, 2, 29)
+    response = await stack.client.put(url, headers=ADMIN, json={"birthday": born.isoformat()})
+    assert response.status == 200 and (await response.json())["birthday"] == born.isoformat()
+    for _ in range(2):  # the daily maintenance, twice on the birthday: one gift
+        async with stack.sessions() as session, session.begin():
+            await apply_maintenance(session)
+    gifts = await stack.rows(select(PointsEntry).where(PointsEntry.kind == "birthday"))
+    assert [(g.member_id, g.points) for g in gifts] == [(member_id, 88)]
