@@ -77,7 +77,8 @@ def build_router(settings: Settings, orders: CommentOrders | None = None) -> Rou
     router.include(build_handoff_gate(timedelta(seconds=settings.handoff_quiet_s)))
     router.include(build_cart_router(link))
     texts = ReplyTexts(settings.welcome_text, settings.fallback_text, timedelta(seconds=settings.fallback_cooldown_s))
-    router.include(build_crm_router(settings.welcome_text))  # before the welcome: Get Started with a referral
+    # Before the welcome: Get Started with a referral.
+    router.include(build_crm_router(settings.welcome_text, timedelta(seconds=settings.handoff_quiet_s)))
     router.include(build_faq_router())  # after cart and member commands: `cart` is never an FAQ question
     router.include(build_reply_router(texts))
     return router

@@ -7,7 +7,10 @@ sign-up points), and any other Get Started still reaches the ordinary welcome.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.events import EventKind, MessageEvent, PostbackEvent, ReferralEvent
+from bot.handoff import bot_is_silenced
 from bot.outbox import enqueue_messages, wake_after_commit
 from bot.payload_codec import Payload, PayloadAction, decode_payload
 from bot.render import Message, render_text
@@ -91,7 +94,9 @@ async def _card(ctx: HandlerContext, page_id: str, psid: str) -> list[Message]:
     return render_member_card(program, card)
 
 
-def build_crm_router(welcome_text: str) -> Router:
+def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Router:
+    """`quiet`: the hand-off quiet period; a referral is always credited, but not answered while a person
+    handles the chat."""
     router = Router("crm")
 
     async def handle_member_card(event: MessageEvent, ctx: HandlerContext) -> None:
@@ -107,6 +112,8 @@ def build_crm_router(welcome_text: str) -> Router:
 
     async def handle_referral(event: PostbackEvent | ReferralEvent, ctx: HandlerContext, ref: str, source: str) -> None:
         outcome = await apply_referral(ctx.session, event.page_id, event.sender_id, ref, source)
+        if quiet is not None and await bot_is_silenced(ctx.session, event.page_id, event.sender_id, quiet):
+            return  # credited above; the person in the chat does the talking
         get_started = isinstance(event, PostbackEvent)
         if outcome.attributed:
             messages = render_referral_welcome(welcome_text if get_started else "Hi! 你好！", outcome.points, None)

@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.handoff import HandoffReason, fetch_conversation, take_over
+from bot.tables import OutboxMessage
 from carts.order_tables import Order
 from crm_bridge.repository import apply_program
 from crm_bridge.rules import Program, ReferralLevel, ReferralRules, Reward, Tier
@@ -172,3 +174,26 @@ async def test_three_levels_of_referral_are_rewarded_and_a_return_reverses_them(
     await stack.emulator.deliver_message(PAGE_ID, DD, "points")
     text = await wait_for_text(stack, DD, "pending")
     assert "50 available" in text and "19 pending" in text
+
+
+async def test_a_referral_in_a_chat_a_person_handles_is_credited_but_not_answered(bot_stack: Stack) -> None:
+    stack = bot_stack
+    async with stack.sessions() as session, session.begin():
+        await apply_program(session, PROGRAM)
+    await shopper_writes(stack, Z)
+    z_code = await code_from_card(stack, Z)
+    await shopper_writes(stack, B)
+    async with stack.sessions() as session, session.begin():
+        conversation = await fetch_conversation(session, PAGE_ID, B)
+        assert conversation is not None
+        await take_over(session, conversation, HandoffReason.INBOX)
+    await stack.emulator.deliver_referral(PAGE_ID, B, z_code)
+
+    async def credited() -> bool:
+        return len(await stack.rows(select(ReferralEdge))) == 1
+
+    await wait_until(credited, what="the referral is recorded")
+    z = await member_id(stack, Z)
+    assert [e.referrer_id for e in await stack.rows(select(ReferralEdge))] == [z]
+    keys = [o.idempotency_key for o in await stack.rows(select(OutboxMessage).where(OutboxMessage.psid == B))]
+    assert not [k for k in keys if k.startswith("referral:")]  # the person in the chat does the talking
