@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from bot.redis_keys import RedisKeys
+
 # KEYS: page key, thread key. ARGV: page interval µs, page tolerance µs, thread interval µs,
 # thread tolerance µs. Returns 0 when a slot was taken, else µs to wait before trying again.
 _GCRA_LUA = """
@@ -53,6 +55,7 @@ class SendRateLimiter:
     def __init__(self, redis: Redis, prefix: str, limits: RateLimits) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.keys = RedisKeys(prefix)
         self.limits = limits
         self._script = redis.register_script(_GCRA_LUA)
         # Aim 10% under Meta's figure: a slot taken here reaches Meta a little later (threads, network), so
@@ -64,8 +67,7 @@ class SendRateLimiter:
         self._thread = _interval_and_tolerance(limits.per_thread, limits.thread_burst)
 
     def _keys(self, page_id: str, thread: str) -> list[str]:
-        tag = f"{{page:{page_id}}}"  # both keys in one Cluster slot
-        return [f"{self.prefix}:{tag}:send-rate", f"{self.prefix}:{tag}:send-rate:{thread}"]
+        return list(self.keys.send_rate(page_id, thread))  # one `{page:<id>}` slot: one script on a Cluster
 
     async def try_acquire(self, page_id: str, thread: str) -> float:
         """Take a send slot if there is one: 0.0, else the seconds to wait."""

@@ -1,13 +1,32 @@
 """Every Redis key PlusOne uses, in one place, with its lifetime beside it (arq's constants.py is the model).
 
-Keys that are used together share the `{ingest}` hash tag so they land on one slot of a Redis Cluster.
+A Redis Cluster runs a command, a MULTI/EXEC transaction or a Lua script only when all its keys hash to
+one slot, and only the part of a key in its first braces (the hash tag) decides the slot. So keys used
+together share a tag:
+- `{ingest}`: the stream, its dead letters and the counters (a batch is appended and counted in one
+  script; an entry moves to the dead letters, and back, in one transaction);
+- `{page:<id>}`: a Page's send-rate bucket and its threads' buckets (both checked in one script);
+- `{signin}`: the sign-in limiter's buckets and blocks, per name and per address (one script).
+Keys always used alone (inbox sessions, the outbox wake-up list, live readers' leases and cursors) need
+no tag. The inbox's pub/sub channel is no key: a PUBLISH on any node reaches subscribers on every node.
+tests/test_redis_cluster.py checks that each group above is one slot, and runs the flow on a cluster.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 CONSUMER_GROUP = "workers"
+
+
+class SignInKeys(NamedTuple):
+    """The sign-in limiter's keys for one name and one address: GCRA buckets, then blocks."""
+
+    name_bucket: str
+    address_bucket: str
+    name_block: str
+    address_block: str
 
 
 @dataclass(frozen=True)
@@ -44,3 +63,27 @@ class RedisKeys:
         """The newest `created_time` (epoch s) read from a live video's comments edge, so a restarted
         reader goes on from there. Expires 7 days after the last poll (a live video is long over by then)."""
         return f"{self.prefix}:live:{video_id}:cursor"
+
+    def send_rate(self, page_id: str, thread: str) -> tuple[str, str]:
+        """The GCRA buckets of a Page and of one of its threads (the send-rate limiter checks both in one
+        script, so one `{page:<id>}` slot). Each expires a second after its bucket is full again."""
+        tag = f"{{page:{page_id}}}"
+        return f"{self.prefix}:{tag}:send-rate", f"{self.prefix}:{tag}:send-rate:{thread}"
+
+    def signin(self, name: str, address: str) -> SignInKeys:
+        """Failed sign-ins per name and per address, and the blocks set once either runs out. The tag
+        comes before the user's text, so braces a name may hold cannot move the slot. Buckets expire a
+        second after they are full again; blocks when the wait is over."""
+        base = f"{self.prefix}:inbox:{{signin}}"
+        return SignInKeys(
+            f"{base}:name:{name}", f"{base}:addr:{address}", f"{base}:block:name:{name}", f"{base}:block:addr:{address}"
+        )
+
+    def inbox_session(self, token: str) -> str:
+        """An inbox session: user id and CSRF token, expiring 12 hours after its last use."""
+        return f"{self.prefix}:inbox:session:{token}"
+
+    @property
+    def inbox_channel(self) -> str:
+        """The pub/sub channel of the inbox's live notes (no data is stored under it)."""
+        return f"{self.prefix}:inbox:live"

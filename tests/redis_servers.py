@@ -26,7 +26,9 @@ DEBIAN_REDIS_CLI = Path("/usr/bin/redis-cli")
 def debian_redis(binary: Path = DEBIAN_REDIS_SERVER) -> str:
     """The path of a Debian Redis binary, or a RuntimeError that says how to install it."""
     if not binary.exists():
-        raise RuntimeError(f"Debian's Redis is not installed ({binary}): apt-get install redis-server (make test does it)")
+        raise RuntimeError(
+            f"Debian's Redis is not installed ({binary}): apt-get install redis-server (make test does it)"
+        )
     return str(binary)
 
 
@@ -98,9 +100,9 @@ class LocalRedisCluster:
             deadline = time.monotonic() + timeout
             for port in self.ports:
                 self._wait(lambda port=port: self._node(port).ping(), deadline, f"node {port} to answer")
+            nodes = [f"127.0.0.1:{port}" for port in self.ports]
             subprocess.run(
-                [self.cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports)]
-                + ["--cluster-replicas", "0", "--cluster-yes"],
+                [self.cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
                 check=True,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

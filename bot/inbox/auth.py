@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import utcnow
 from bot.inbox.tables import InboxUser, InboxUserPage
 from bot.rate_limit import _GCRA_LUA, _interval_and_tolerance
+from bot.redis_keys import RedisKeys
 
 SESSION_COOKIE = "plusone_inbox"
 LOGIN_CSRF_COOKIE = "plusone_login_csrf"
@@ -117,7 +118,7 @@ class SessionStore:
         self.prefix = prefix
 
     def _key(self, token: str) -> str:
-        return f"{self.prefix}:inbox:session:{token}"
+        return RedisKeys(self.prefix).inbox_session(token)
 
     async def create(self, user_id: int) -> str:
         token = secrets.token_urlsafe(32)
@@ -158,12 +159,8 @@ class SignInLimiter:
         self._address = _interval_and_tolerance(limits.per_address_per_minute / 60, limits.address_burst)
 
     def _keys(self, name: str, address: str) -> tuple[list[str], list[str]]:
-        base = f"{self.prefix}:inbox:signin"
-        name = name.casefold()[:80]
-        return [f"{base}:name:{name}", f"{base}:addr:{address}"], [
-            f"{base}:block:name:{name}",
-            f"{base}:block:addr:{address}",
-        ]
+        keys = RedisKeys(self.prefix).signin(name.casefold()[:80], address)  # one slot: one script on a Cluster
+        return [keys.name_bucket, keys.address_bucket], [keys.name_block, keys.address_block]
 
     async def blocked_for(self, name: str, address: str) -> float:
         """Seconds until a sign-in may be tried again (0 when it may now)."""

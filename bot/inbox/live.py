@@ -25,6 +25,7 @@ from bot.db import utcnow
 from bot.events import CommentEvent, DeliveryEvent, Event, MessageEvent, MessagingEvent, ReadEvent
 from bot.inbox.core import asks_for_person
 from bot.inbox.tables import InboxThread
+from bot.redis_keys import RedisKeys
 from bot.router import HandlerContext
 from bot.tables import Conversation
 
@@ -33,7 +34,7 @@ SERVICE = "inbox_publisher"
 
 
 def channel_name(prefix: str) -> str:
-    return f"{prefix}:inbox:live"
+    return RedisKeys(prefix).inbox_channel
 
 
 class InboxPublisher:
