@@ -206,7 +206,13 @@ async def checkout_page(request: web.Request) -> web.Response:
 @routes.post("/checkout/{token}")
 async def confirm_checkout(request: web.Request) -> web.Response:
     token = request.match_info["token"]
-    data = {key: value for key, value in (await request.post()).items() if isinstance(value, str)}
+    try:
+        posted = await request.post()
+    except ValueError:  # no form at all (a broken multipart body): aiohttp cannot read it, so 400, not 500
+        raise web.HTTPBadRequest(
+            text="the checkout form could not be read: open the checkout and confirm again\n"
+        ) from None
+    data = {key: value for key, value in posted.items() if isinstance(value, str)}
     nonce = data.get("nonce", "")
     form, errors = parse_checkout_form(data)
     points, email, extra_errors = parse_checkout_extras(data)  # the membership's fields (crm_bridge)
