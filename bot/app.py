@@ -16,11 +16,13 @@ from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 import redis
 from aiohttp import web
 from pydantic import SecretStr
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.driver_info import DriverInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -135,7 +137,7 @@ def outbox_sender(
     )
 
 
-def redis_client(url: str, max_connections: int = 64) -> Redis:
+def redis_client(url: str, max_connections: int = 64, cluster: bool = False) -> Redis:
     """The Redis client every process uses.
 
     - A blocking pool: under a burst, requests wait for a free connection instead of failing with
@@ -143,8 +145,11 @@ def redis_client(url: str, max_connections: int = 64) -> Redis:
     - Short timeouts: the webhook must answer 503 quickly when Redis is gone, not hang until Meta gives up.
     - An explicit driver version: otherwise redis-py reads package metadata from disk on every new
       connection, on the event loop.
+    - `cluster`: `url` is any node of a Redis Cluster (settings.redis_cluster); see `_cluster_client`.
     """
     driver = DriverInfo(lib_version=redis.__version__).add_upstream_driver("plusone", "0.1")
+    if cluster:
+        return _cluster_client(url, driver)
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -155,6 +160,29 @@ def redis_client(url: str, max_connections: int = 64) -> Redis:
         driver_info=driver,
     )
     return Redis.from_pool(pool)  # owns the pool: aclose() closes its connections
+
+
+# redis-py's cluster client has no waiting pool: a node's connections past this raise at once. Far above
+# what a burst needs (each command is short; Redis allows 10,000 clients), so it only bounds a runaway.
+CLUSTER_MAX_CONNECTIONS_PER_NODE = 1000
+
+
+def _cluster_client(url: str, driver: DriverInfo) -> Redis:
+    """A Redis Cluster client: it learns the slots from the node in `url` and sends each command to the
+    node owning its keys. Everything PlusOne runs works there: each script touches keys of one slot
+    (`bot.redis_keys` hash tags); nothing uses MULTI/EXEC (redis-py's cluster transactions block the event
+    loop) or PUBLISH in a pipeline (refused); PUBLISH and SUBSCRIBE reach every node; other pipelines are
+    split per node. Typed as `Redis`: it offers the same commands, and tests/test_redis_cluster.py runs
+    the flow through it on a real cluster."""
+    client = RedisCluster.from_url(
+        url,
+        max_connections=CLUSTER_MAX_CONNECTIONS_PER_NODE,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        decode_responses=False,
+        driver_info=driver,
+    )
+    return cast(Redis, client)
 
 
 async def _watch_embedded(embedded: EmbeddedRedis) -> None:
@@ -225,7 +253,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         app[EMBEDDED_REDIS] = embedded
         watchdog = asyncio.create_task(_watch_embedded(embedded))
         log.info("embedded Redis listening on %s", embedded.socket_path)
-    redis = redis_client(settings.redis_url or embedded.url)  # type: ignore[union-attr]
+    redis = redis_client(settings.redis_url or embedded.url, cluster=settings.redis_cluster)  # type: ignore[union-attr]
     app[REDIS] = redis
     app[INGEST] = IngestStream(redis, RedisKeys(settings.key_prefix))
     app[OUTBOX_NOTIFIER] = OutboxNotifier(redis, RedisKeys(settings.key_prefix).outbox_wake)

@@ -107,7 +107,7 @@ async def _run_worker(settings: Settings) -> int:
     if not settings.page_tokens and marker.exists():
         # `plusone serve` runs in demo mode beside us: send to its emulator, as it does.
         settings = demo_settings(settings, marker.read_text().strip())
-    redis = redis_client(url)
+    redis = redis_client(url, cluster=settings.redis_cluster)
     engine = create_engine(settings.sqlalchemy_url)
     await migrate_schema(engine)
     sessions = session_factory(engine)

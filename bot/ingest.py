@@ -116,6 +116,33 @@ return ids
 """
 
 
+# Moving an entry to the dead letters (and back) is one script, so it is atomic on one Redis and on a
+# Cluster alike (all KEYS share {ingest}). Not MULTI/EXEC: redis-py's asyncio cluster pipeline runs each
+# queued command of a transaction on a thread of its own and joins it, blocking the event loop.
+# KEYS: dead letters, stream, counters. ARGV: group, entry id, counter field, then the dead letter's fields.
+_DEAD_LETTER_LUA = """
+local dead_id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[2], ARGV[2])
+redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+return dead_id
+"""
+
+# KEYS: stream, dead letters, counters. ARGV: dead letter id, counter field. Returns the new entry's id, or
+# nil when there is no such dead letter: two retries of one dead letter put it back once.
+_RETRY_DEAD_LETTER_LUA = """
+local items = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
+if #items == 0 then return false end
+local fields = {}
+for i = 1, #items[1][2], 2 do fields[items[1][2][i]] = items[1][2][i + 1] end
+redis.call('XDEL', KEYS[2], ARGV[1])
+local id = redis.call('XADD', KEYS[1], '*', 'body', fields['body'] or '', 'received_at', fields['received_at'] or '0',
+  'source', fields['source'] or 'webhook', 'retried_from', ARGV[1])
+redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+return id
+"""
+
+
 class IngestStream:
     MAX_APPEND_BATCH = 256
 
@@ -126,6 +153,8 @@ class IngestStream:
         self._flusher: asyncio.Task[None] | None = None
         self._append_batch = redis.register_script(_APPEND_BATCH_LUA)
         self._watermark = redis.register_script(_WATERMARK_LUA)
+        self._dead_letter = redis.register_script(_DEAD_LETTER_LUA)
+        self._retry_dead_letter = redis.register_script(_RETRY_DEAD_LETTER_LUA)
 
     async def append(self, body: bytes, *, source: str = "webhook", received_at_ms: int | None = None) -> str:
         """Append one raw delivery and count it; returns the entry id once Redis has it.
@@ -228,23 +257,19 @@ class IngestStream:
 
     async def dead_letter(self, entry: StreamEntry, error: str, attempts: int) -> str:
         """Move an entry that keeps failing to the dead-letter stream, atomically."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                self.keys.dead_letters,
-                {
-                    "body": entry.body,
-                    "received_at": entry.received_at_ms,
-                    "source": entry.source,
-                    "original_id": entry.id,
-                    "error": error[:4000],
-                    "attempts": attempts,
-                    "failed_at": int(time.time() * 1000),
-                },
-            )
-            pipe.xack(self.keys.ingest_stream, CONSUMER_GROUP, entry.id)
-            pipe.xdel(self.keys.ingest_stream, entry.id)
-            pipe.hincrby(self.keys.counters, DEAD_LETTERED_FIELD, 1)
-            dead_id, *_ = await pipe.execute()
+        fields: dict[str, bytes | str | int] = {
+            "body": entry.body,
+            "received_at": entry.received_at_ms,
+            "source": entry.source,
+            "original_id": entry.id,
+            "error": error[:4000],
+            "attempts": attempts,
+            "failed_at": int(time.time() * 1000),
+        }
+        dead_id = await self._dead_letter(
+            keys=[self.keys.dead_letters, self.keys.ingest_stream, self.keys.counters],
+            args=[CONSUMER_GROUP, entry.id, DEAD_LETTERED_FIELD, *(x for pair in fields.items() for x in pair)],
+        )
         return _s(dead_id)
 
     async def list_dead_letters(self, start: str = "-", count: int = 100) -> list[DeadLetter]:
@@ -265,24 +290,11 @@ class IngestStream:
 
     async def retry_dead_letter(self, dead_id: str) -> str | None:
         """Put a dead letter back on the ingest stream; None if there is no such dead letter."""
-        items = await self.redis.xrange(self.keys.dead_letters, min=dead_id, max=dead_id, count=1)
-        if not items:
-            return None
-        _, fields = items[0]
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                self.keys.ingest_stream,
-                {
-                    "body": fields.get(b"body", b""),
-                    "received_at": fields.get(b"received_at", b"0"),
-                    "source": fields.get(b"source", b"webhook"),
-                    "retried_from": dead_id,
-                },
-            )
-            pipe.xdel(self.keys.dead_letters, dead_id)
-            pipe.hincrby(self.keys.counters, DEAD_LETTER_RETRIED_FIELD, 1)
-            new_id, deleted, _ = await pipe.execute()
-        return _s(new_id) if deleted else None
+        new_id = await self._retry_dead_letter(
+            keys=[self.keys.ingest_stream, self.keys.dead_letters, self.keys.counters],
+            args=[dead_id, DEAD_LETTER_RETRIED_FIELD],
+        )
+        return None if new_id is None else _s(new_id)
 
     async def gauges(self) -> StreamGauges:
         async with self.redis.pipeline(transaction=False) as pipe:

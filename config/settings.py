@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
@@ -49,6 +50,8 @@ class Settings(BaseModel):
     data_dir: Path = Path("data")
     redis_url: str | None = None
     redis_appendfsync: Literal["always", "everysec", "no"] = "always"
+    # redis_url is then any node of a Redis Cluster; the client finds the others (bot.app.redis_client).
+    redis_cluster: bool = False
     database_url: str | None = None
     graph_url: str = DEFAULT_GRAPH_URL
     graph_version: str = Field(default="v26.0", pattern=r"^v\d+\.\d+$")
@@ -100,6 +103,15 @@ class Settings(BaseModel):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value or None
+
+    @field_validator("redis_cluster")
+    @classmethod
+    def _check_redis_cluster(cls, value: bool, info: ValidationInfo) -> bool:
+        url = info.data.get("redis_url")
+        if value and not (url and url.startswith(("redis://", "rediss://"))):
+            # The embedded server is a single node, and a cluster's nodes are reached over TCP.
+            raise ValueError("needs PLUSONE_REDIS_URL set to a node's redis:// or rediss:// URL")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import select
 
 from bot.db import utcnow
@@ -33,6 +34,14 @@ log = logging.getLogger(__name__)
 SERVICE = "inbox_publisher"
 
 
+# ARGV: the channel, then the notes. A batch of notes in one round trip, on one Redis or on a Cluster, whose
+# pipelines refuse PUBLISH: a script with no keys runs on any node, and a PUBLISH there reaches every node.
+_PUBLISH_LUA = """
+for i = 2, #ARGV do redis.call('PUBLISH', ARGV[1], ARGV[i]) end
+return #ARGV - 1
+"""
+
+
 def channel_name(prefix: str) -> str:
     return RedisKeys(prefix).inbox_channel
 
@@ -43,8 +52,9 @@ class InboxPublisher:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.channel = channel_name(prefix)
+        self._publish = redis.register_script(_PUBLISH_LUA)
         # Notes of one batch go out together, each once: a live stream's batch of a hundred comments is
-        # one pipeline, not a hundred round trips between the worker's commits.
+        # one script call, not a hundred round trips between the worker's commits.
         self._pending: dict[str, None] = {}
         self._flusher: asyncio.Task[None] | None = None
 
@@ -59,10 +69,7 @@ class InboxPublisher:
             notes = list(self._pending)
             self._pending.clear()
             with contextlib.suppress(Exception):
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for note in notes:
-                        pipe.publish(self.channel, note)
-                    await pipe.execute()
+                await self._publish(keys=[], args=[self.channel, *notes])
 
 
 async def publish_inbox_event(event: Event, ctx: HandlerContext) -> None:
@@ -160,6 +167,10 @@ class InboxHub:
         while not self._stopping:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
+                if isinstance(self.redis, RedisCluster):
+                    # A cluster client picks the node to subscribe on from the slot map, which it loads on
+                    # its first command: without one, SUBSCRIBE fails on an empty map (KeyError).
+                    await self.redis.initialize()
                 await pubsub.subscribe(self.channel)
                 self.ready.set()
                 while not self._stopping:
