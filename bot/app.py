@@ -45,7 +45,7 @@ from bot.ingest import IngestStream
 from bot.live_comments import LiveCommentReaders, live_reader_settings, record_live_video
 from bot.outbox import OutboxNotifier, OutboxSender, OutboxSettings
 from bot.rate_limit import RateLimits, SendRateLimiter
-from bot.recorders import ConversationRecorder, record_comment
+from bot.recorders import ConversationRecorder, OwnEchoes, record_comment
 from bot.redis_keys import RedisKeys
 from bot.replies import ReplyTexts, build_reply_router
 from bot.router import Dispatcher, Router
@@ -94,7 +94,9 @@ def build_dispatcher(settings: Settings, router: Router | None = None) -> Dispat
         dispatcher = Dispatcher(build_router(settings, orders), batch_handler=orders)
     else:
         dispatcher = Dispatcher(router)
-    dispatcher.add_recorder(ConversationRecorder(settings.app_id))
+    conversations = ConversationRecorder(settings.app_id)
+    dispatcher.add_recorder(conversations)
+    dispatcher.add_batch_handler(OwnEchoes(conversations))  # a live's echoes, a batch at a time
     dispatcher.add_recorder(HandoffRecorder(settings.app_id))  # after it: the echo's conversation exists
     dispatcher.add_recorder(record_comment)
     dispatcher.add_recorder(publish_inbox_event)  # last: open inboxes hear of it after commit

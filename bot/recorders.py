@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversations import BOT_METADATA_PREFIX, fetch_or_create_conversation
@@ -30,8 +30,8 @@ from bot.events import (
     TestPingEvent,
 )
 from bot.outbox import confirm_from_echo, parse_outbox_metadata
-from bot.router import HandlerContext
-from bot.tables import CommentLog, Conversation, Message
+from bot.router import HandlerContext, Recorder
+from bot.tables import CommentLog, Conversation, Message, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,71 @@ class ConversationRecorder:
         if isinstance(event, ReadEvent):
             conversation.unread = 0
             session.add(conversation)
+
+
+class OwnEchoes:
+    """A batch handler (`bot.router.BatchHandler`) for the echoes of messages our outbox sent.
+
+    Meta echoes every message the Page sends; during a live that is one echo per private reply, as many as
+    the comments. One by one, each costs a savepoint and a few statements in `ConversationRecorder`; here a
+    batch confirms its outbox rows and message rows with three statements. An echo whose message row is not
+    there yet (the sender's record has not committed) goes through the recorder itself, as before.
+    """
+
+    def __init__(self, recorder: ConversationRecorder) -> None:
+        self.recorder = recorder
+        self.covers_recorders: tuple[Recorder, ...] = (recorder,)
+
+    def accepts(self, event: Event) -> bool:
+        return (
+            isinstance(event, MessageEvent)
+            and event.is_echo
+            and event.key is not None
+            and parse_outbox_metadata(event.metadata) is not None
+        )
+
+    async def handle_batch(self, session: AsyncSession, items: list[tuple[MessageEvent, HandlerContext]]) -> None:
+        by_outbox = {parse_outbox_metadata(e.metadata): (e, ctx) for e, ctx in items}
+        now = utcnow()
+        outbox = OutboxMessage.__table__
+        await session.execute(
+            outbox.update()
+            # (no IN list: an expanding IN cannot go in an executemany)
+            .where(
+                outbox.c.id == bindparam("p_id"), or_(*(outbox.c.status == s for s in ("pending", "sending", "sent")))
+            )
+            .values(
+                status="sent",
+                meta_id=bindparam("p_mid"),
+                confirmed_at=now,
+                lease_until=None,
+                sent_at=func.coalesce(outbox.c.sent_at, now),
+            ),
+            [{"p_id": outbox_id, "p_mid": e.mid} for outbox_id, (e, _) in by_outbox.items()],
+        )
+        mids = [e.mid for e, _ in items if e.mid]
+        rows = await session.execute(
+            select(Message.id, Message.outbox_id, Message.mid).where(
+                or_(Message.outbox_id.in_(list(by_outbox)), Message.mid.in_(mids))
+            )
+        )
+        outbox_of_mid = {e.mid: o for o, (e, _) in by_outbox.items() if e.mid}
+        found: dict[int, int] = {}  # outbox id -> message row id
+        for message_id, outbox_id, mid in rows.all():
+            key = outbox_id if outbox_id in by_outbox else outbox_of_mid.get(mid)
+            if key is not None:
+                found.setdefault(key, message_id)
+        if found:
+            table = Message.__table__
+            await session.execute(
+                table.update()
+                .where(table.c.id == bindparam("p_id"))
+                .values(mid=bindparam("p_mid"), status=func.coalesce(table.c.status, "sent")),
+                [{"p_id": message_id, "p_mid": by_outbox[o][0].mid} for o, message_id in found.items()],
+            )
+        for outbox_id, (event, ctx) in by_outbox.items():
+            if outbox_id not in found:
+                await self.recorder(event, ctx)  # no message row yet: the recorder makes it
 
 
 async def record_comment(event: Event, ctx: HandlerContext) -> None:

@@ -129,12 +129,18 @@ class Dispatcher:
     def __init__(self, router: Router | None = None, batch_handler: BatchHandler | None = None) -> None:
         self.router = router or Router()
         self.recorders: list[Recorder] = []
-        self.batch_handler = batch_handler
+        self.batch_handlers: list[BatchHandler] = [batch_handler] if batch_handler is not None else []
+
+    @property
+    def batch_handler(self) -> BatchHandler | None:
+        return self.batch_handlers[0] if self.batch_handlers else None
+
+    def add_batch_handler(self, handler: BatchHandler) -> None:
+        self.batch_handlers.append(handler)
 
     def batch_handler_for(self, event: Event) -> BatchHandler | None:
-        if self.batch_handler is not None and self.batch_handler.accepts(event):
-            return self.batch_handler
-        return None
+        """The first batch handler that takes this event (they take disjoint sorts), or None."""
+        return next((h for h in self.batch_handlers if h.accepts(event)), None)
 
     def add_recorder(self, recorder: Recorder) -> None:
         self.recorders.append(recorder)

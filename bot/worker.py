@@ -33,7 +33,7 @@ from bot.events import Event, EventKind, IgnoredEvent
 from bot.ingest import IngestStream, StreamEntry
 from bot.metrics import count_events
 from bot.payloads import parse_delivery
-from bot.router import OWN_ACTIVITY, Dispatcher, HandlerContext
+from bot.router import OWN_ACTIVITY, BatchHandler, Dispatcher, HandlerContext
 
 log = logging.getLogger(__name__)
 
@@ -187,16 +187,18 @@ class Worker:
         outcomes: list[tuple[str, str]] = []
         after_commit: list[Callable[[], Awaitable[None]]] = []
         async with self.sessions() as session, session.begin():
-            run: list[tuple[StreamEntry, list[Event]]] = []  # consecutive entries the batch handler takes
+            run: list[tuple[StreamEntry, list[Event]]] = []  # consecutive entries one batch handler takes
+            run_handler: list[BatchHandler] = []  # the handler of `run` (a list: assigned from the closure)
 
             async def flush_run() -> None:
                 if run:
-                    run_done, run_failed, run_outcomes, callbacks = await self._apply_run(session, run)
+                    run_done, run_failed, run_outcomes, callbacks = await self._apply_run(session, run, run_handler[0])
                     done.extend(run_done)
                     failed.update(run_failed)
                     outcomes.extend(run_outcomes)
                     after_commit.extend(callbacks)
                     run.clear()
+                    run_handler.clear()
 
             for entry in entries:
                 if entry.deliveries > self.settings.max_attempts:
@@ -204,8 +206,13 @@ class Worker:
                     failed[entry.id] = f"not finished after {entry.deliveries - 1} deliveries (worker stopped)"
                     continue
                 events = list(parse_delivery(entry.body))
-                if events and all(self.dispatcher.batch_handler_for(e) is not None for e in events):
+                handlers = {id(h): h for h in map(self.dispatcher.batch_handler_for, events)}
+                handler = next(iter(handlers.values())) if len(handlers) == 1 else None
+                if events and handler is not None:
+                    if run_handler and run_handler[0] is not handler:
+                        await flush_run()  # runs keep to one handler, and to the stream's order
                     run.append((entry, events))
+                    run_handler[:] = [handler]
                     continue
                 await flush_run()  # keep the order: everything before this entry is applied first
                 entry_outcomes, error, callbacks = await self._apply_entry(session, entry, events)
@@ -231,15 +238,13 @@ class Worker:
         return BatchResult(done=done, failed=failed, outcomes=count_events(outcomes))
 
     async def _apply_run(
-        self, session: AsyncSession, run: list[tuple[StreamEntry, list[Event]]]
+        self, session: AsyncSession, run: list[tuple[StreamEntry, list[Event]]], handler: BatchHandler
     ) -> tuple[list[str], dict[str, str], list[tuple[str, str]], list[Callable[[], Awaitable[None]]]]:
         """Apply a run of entries through the batch handler: one savepoint, a few statements for them all.
 
         If the batch handler raises, the savepoint is rolled back and the entries are applied one by one
         instead, so one bad event fails alone, as it would without batching.
         """
-        handler = self.dispatcher.batch_handler
-        assert handler is not None
         outcomes: list[tuple[str, str]] = []
         items: list[tuple[Event, HandlerContext]] = []
         try:
@@ -256,7 +261,7 @@ class Worker:
                     ctx = HandlerContext(session, entry.id, position, entry.received_at_ms, self.services)
                     await self.dispatcher.record(event, ctx, skip=handler.covers_recorders)
                     items.append((event, ctx))
-                    outcomes.append((event.kind.value, "processed"))
+                    outcomes.append((event.kind.value, "own" if event.from_page else "processed"))
                 if items:
                     await handler.handle_batch(session, items)
         except Exception:

@@ -1,4 +1,5 @@
-"""New comments go through the worker in batches: the same result as one by one, and a bad one fails alone."""
+"""New comments and our messages' echoes go through the worker in batches: the same result as one by one, and a bad
+one fails alone."""
 
 from __future__ import annotations
 
@@ -12,19 +13,22 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from bot import webhook_factory as wf
 from bot.app import build_dispatcher, build_router, redis_client, worker_settings
 from bot.comment_orders import Allocator, CommentOrders
+from bot.conversations import fetch_or_create_conversation
 from bot.db import create_engine, create_schema, session_factory, utcnow
 from bot.events import CommentEvent
 from bot.ingest import IngestStream
 from bot.metrics import event_field
-from bot.recorders import ConversationRecorder, record_comment
+from bot.outbox import outbox_metadata
+from bot.recorders import ConversationRecorder, OwnEchoes, record_comment
 from bot.redis_keys import CONSUMER_GROUP, RedisKeys
 from bot.router import Dispatcher, HandlerContext
-from bot.tables import CommentLog, OutboxMessage
+from bot.tables import CommentLog, Message, OutboxMessage
 from bot.worker import Worker
 from carts.tables import Campaign, StockClaim
-from tests.conftest import make_settings
+from tests.conftest import PAGE_ID, make_settings
 from tests.test_bot import test_comment_orders as orders_tests
 from tests.test_bot.test_comment_orders import Shop, comment, seed_shop
 
@@ -197,3 +201,92 @@ async def test_the_watermark_can_leave_out_the_callers_own_entries(shop: Shop) -
     await stream.ack([ids[2]], {})
     assert await stream.watermark(excluding=[e.id for e in mine]) == ids[3]  # the first not delivered
     assert await stream.watermark(excluding=[ids[1]]) == ids[0]  # an older one of mine still counts
+
+
+async def _sent_replies_and_their_echoes(shop: Shop) -> list[bytes]:
+    """Three bot messages as the sender records them (two with their message row, one not yet), and the
+    echoes Meta sends back for them, one of them twice."""
+    echoes = []
+    async with shop.sessions() as session, session.begin():
+        for n in range(3):
+            psid = f"30000000009{n}"
+            row = OutboxMessage(
+                idempotency_key=f"k{n}",
+                page_id=PAGE_ID,
+                kind="message",
+                psid=psid,
+                payload=json.dumps({"text": f"hello {n}"}),
+                status="sending",
+                attempts=1,
+                created_at=utcnow(),
+                next_attempt_at=utcnow(),
+            )
+            session.add(row)
+            await session.flush()
+            mid = f"m_echo_{n}"
+            if n < 2:
+                conversation = await fetch_or_create_conversation(
+                    session, page_id=PAGE_ID, psid=psid, channel="messenger"
+                )
+                session.add(
+                    Message(
+                        conversation_id=conversation.id,  # type: ignore[arg-type]
+                        direction="out",
+                        author="bot",
+                        kind="text",
+                        text=f"hello {n}",
+                        sent_at=utcnow(),
+                        created_at=utcnow(),
+                        outbox_id=row.id,
+                    )
+                )
+            assert row.id is not None
+            echo = wf.message_delivery(
+                page_id=PAGE_ID, psid=psid, text=f"hello {n}", mid=mid, echo=True, metadata=outbox_metadata(row.id)
+            )
+            echoes.append(wf.encode(echo))
+    return [*echoes, echoes[0]]
+
+
+async def _echo_state(shop: Shop) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    async with shop.sessions() as session:
+        outbox = await session.execute(
+            select(OutboxMessage.idempotency_key, OutboxMessage.status, OutboxMessage.meta_id).order_by(
+                OutboxMessage.id
+            )
+        )
+        messages = await session.execute(
+            select(Message.text, Message.mid, Message.status, Message.direction).order_by(Message.text)
+        )
+        confirmed = await session.execute(select(OutboxMessage.confirmed_at))
+        assert all(at is not None for at in confirmed.scalars())
+        return [tuple(r) for r in outbox.all()], [tuple(r) for r in messages.all()]
+
+
+async def test_echoes_of_our_messages_in_a_batch_leave_what_one_by_one_would(
+    shop: Shop, tmp_path_factory: Any, redis_server: Any
+) -> None:
+    for body in await _sent_replies_and_their_echoes(shop):
+        await shop.stream.append(body)
+    dispatcher = build_dispatcher(shop.settings)
+    assert any(isinstance(h, OwnEchoes) for h in dispatcher.batch_handlers)
+    result = await run_one_batch(shop, dispatcher)
+    assert not result.failed and result.outcomes[event_field("message", "duplicate")] == 1
+    batched = await _echo_state(shop)
+
+    async with open_shop(tmp_path_factory.mktemp("plain-echoes"), redis_server.url) as plain_shop:
+        for body in await _sent_replies_and_their_echoes(plain_shop):
+            await plain_shop.stream.append(body)
+        await run_one_batch(plain_shop, plain_dispatcher(plain_shop.settings))
+        one_by_one = await _echo_state(plain_shop)
+
+    assert batched == one_by_one
+    outbox, messages = batched
+    assert [status for _, status, _ in outbox] == ["sent", "sent", "sent"]
+    assert [mid for _, _, mid in outbox] == ["m_echo_0", "m_echo_1", "m_echo_2"]
+    # one row per message: found by its outbox id, or made from the echo when the sender had not yet
+    assert messages == [
+        ("hello 0", "m_echo_0", "sent", "out"),
+        ("hello 1", "m_echo_1", "sent", "out"),
+        ("hello 2", "m_echo_2", None, "out"),  # the sender's own record sets it when it commits
+    ]

@@ -191,7 +191,10 @@ async def test_after_24_hours_the_reply_goes_with_the_human_agent_tag_and_after_
     )
     assert (call["body"]["messaging_type"], call["body"]["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
     await env.stack.set_last_user_at(psid, hours_ago=24 * 8)
-    await page.reload()
+    # A fresh visit, not reload(): the reply's own redirect may still be navigating (reload then fails with
+    # "not attached to an active page" on a busy machine).
+    await page.wait_for_load_state("load")
+    await page.goto(f"{env.base}/inbox/c/{cid}")
     await expect(page.locator("#window")).to_contain_text("after 7 days the shopper has to write first")
     await expect(page.locator("#reply-text")).to_be_disabled()
     await page.context.close()
@@ -231,7 +234,8 @@ async def test_the_agent_edits_the_cart_and_sends_it(env: Env) -> None:
     assert "2 items" in str(call["body"]) and "/checkout/" in str(call["body"])
     await screenshot(page, "buyer-panel-desktop")
     await page.set_viewport_size(PHONE)
-    await page.locator("#cart").scroll_into_view_if_needed()
+    # In the page's own script: live updates may swap the panel in between a locator's steps.
+    await page.evaluate("document.getElementById('cart').scrollIntoView()")
     await screenshot(page, "buyer-panel-phone")
     await page.context.close()
 
