@@ -33,7 +33,12 @@ def env_file(text: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("name", "command"), [("plusone-web@.service", ["serve", "--no-worker"]), ("plusone-worker@.service", ["worker"])]
+    ("name", "command"),
+    [
+        ("plusone.service", ["serve"]),
+        ("plusone-web@.service", ["serve", "--no-worker"]),
+        ("plusone-worker@.service", ["worker"]),
+    ],
 )
 def test_each_unit_runs_a_plusone_command_that_exists(name: str, command: list[str]) -> None:
     service = unit(name)["Service"]
