@@ -205,7 +205,12 @@ class Worker:
                     # Handed out more often than allowed without ever finishing: it likely kills workers.
                     failed[entry.id] = f"not finished after {entry.deliveries - 1} deliveries (worker stopped)"
                     continue
-                events = list(parse_delivery(entry.body))
+                try:
+                    events = list(parse_delivery(entry.body))
+                except Exception as exc:  # it promises not to raise; if it ever does, this entry fails alone
+                    log.exception("entry %s could not be parsed", entry.id)
+                    failed[entry.id] = "parse: " + "".join(traceback.format_exception_only(exc)).strip()
+                    continue
                 handlers = {id(h): h for h in map(self.dispatcher.batch_handler_for, events)}
                 handler = next(iter(handlers.values())) if len(handlers) == 1 else None
                 if events and handler is not None:
