@@ -122,7 +122,7 @@ async def list_orders(request: web.Request) -> web.Response:
     if status is not None and status not in ORDER_STATUSES:
         _fail(web.HTTPBadRequest, f"status: one of {', '.join(ORDER_STATUSES)}")
     limit_text = request.query.get("limit", "100")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
+    if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= 1000:  # not "³"
         _fail(web.HTTPBadRequest, "limit: a whole number from 1 to 1000")
     async with request.app[SESSIONS]() as session:
         orders = await fetch_orders(session, status, request.query.get("psid"), int(limit_text))

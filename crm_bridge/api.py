@@ -114,7 +114,7 @@ def _order_dict(order: Order) -> dict[str, Any]:
 
 def _member_id(request: web.Request) -> int:
     text = request.match_info["id"]
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "³".isdigit(), yet int() refuses it
         _fail(web.HTTPNotFound, f"no member {text}")
     return int(text)
 
@@ -128,7 +128,7 @@ async def _member(session: Any, request: web.Request) -> Member:
 
 def _days(request: web.Request, name: str, default: int) -> int:
     text = request.query.get(name, str(default))
-    if not text.isdigit() or not 1 <= int(text) <= 3650:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 3650:
         _fail(web.HTTPBadRequest, f"{name} must be a whole number of days from 1 to 3650")
     return int(text)
 
