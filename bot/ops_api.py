@@ -82,6 +82,13 @@ def _body_preview(body: bytes) -> object:
         return {"base64": base64.b64encode(body[:65536]).decode()}
 
 
+def is_stream_id(text: str) -> bool:
+    """A Redis stream id, `ms-seq`: Redis refuses anything else (and parts over 64 bits) with an error."""
+    parts = text.split("-")
+    # isascii: "³".isdigit() is true, and no stream id is written so.
+    return len(parts) == 2 and all(p.isascii() and p.isdigit() and int(p) < 2**64 for p in parts)
+
+
 @routes.get("/api/dead-letters")
 async def list_dead_letters(request: web.Request) -> web.Response:
     require_admin(request)
@@ -91,7 +98,10 @@ async def list_dead_letters(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="limit must be a whole number\n") from None
     if not 1 <= limit <= 1000:
         raise web.HTTPBadRequest(text="limit must be between 1 and 1000\n")
-    letters = await request.app[INGEST].list_dead_letters(request.query.get("after", "-"), limit)
+    after = request.query.get("after", "-")
+    if after != "-" and not is_stream_id(after):
+        raise web.HTTPBadRequest(text="after must be a dead-letter id like 1700000000000-0\n")
+    letters = await request.app[INGEST].list_dead_letters(after, limit)
     return web.json_response(
         {
             "dead_letters": [
@@ -115,8 +125,7 @@ async def list_dead_letters(request: web.Request) -> web.Response:
 async def retry_dead_letter(request: web.Request) -> web.Response:
     require_admin(request)
     dead_id = request.match_info["id"]
-    parts = dead_id.split("-")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    if not is_stream_id(dead_id):
         raise web.HTTPBadRequest(text="dead-letter id must look like 1700000000000-0\n")
     new_id = await request.app[INGEST].retry_dead_letter(dead_id)
     if new_id is None:
