@@ -97,7 +97,7 @@ def parse_graph_time(value: Any) -> int | None:
         return int(value) if value >= 0 else None
     if not isinstance(value, str) or not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "³": int() refuses it
         return int(value)
     try:
         moment = datetime.fromisoformat(value)

@@ -65,8 +65,9 @@ def outbox_metadata(outbox_id: int) -> str:
 
 def parse_outbox_metadata(metadata: str | None) -> int | None:
     prefix = f"{BOT_METADATA_PREFIX}outbox:"
-    if metadata and metadata.startswith(prefix) and metadata[len(prefix) :].isdigit():
-        return int(metadata[len(prefix) :])
+    number = metadata[len(prefix) :] if metadata and metadata.startswith(prefix) else ""
+    if number.isascii() and number.isdigit():  # not "³" (forged metadata): int() refuses it
+        return int(number)
     return None
 
 

@@ -42,7 +42,7 @@ def parse_checkout_extras(data: Mapping[str, str]) -> tuple[int, str | None, dic
     text = (data.get("points") or "").strip()
     points = 0
     if text:
-        if not text.isdigit() or len(text) > POINTS_MAX_DIGITS:
+        if not (text.isascii() and text.isdigit()) or len(text) > POINTS_MAX_DIGITS:  # not "³": int() refuses it
             errors["points"] = "Please enter a whole number of points, or leave it empty."
         else:
             points = int(text)
