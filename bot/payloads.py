@@ -142,7 +142,8 @@ def _parse_change(change: Any, page_id: str, channel: Channel, entry_time: int |
         if video_id and status:
             return LiveVideoEvent(page_id=page_id, channel=channel, video_id=video_id, status=status)
         return IgnoredEvent(page_id=page_id, channel=channel, reason="live_videos change without id or status")
-    if channel is Channel.INSTAGRAM and field_name in _IG_COMMENT_FIELDS:
+    # isinstance first: a list or object there is unhashable, and `in` a set would raise.
+    if channel is Channel.INSTAGRAM and isinstance(field_name, str) and field_name in _IG_COMMENT_FIELDS:
         return _parse_ig_comment(value, page_id, entry_time, str(field_name))
     return IgnoredEvent(page_id=page_id, channel=channel, reason="unknown field", detail=str(field_name)[:80])
 
