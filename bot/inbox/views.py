@@ -439,7 +439,8 @@ async def assign(request: web.Request) -> web.StreamResponse:
         if raw == "me":
             assignee = request[USER].id
         elif raw:
-            if not raw.isdigit() or await session.get(InboxUser, int(raw)) is None:
+            # ASCII digits only: str.isdigit() also takes "³", which int() refuses (a 500).
+            if not (raw.isascii() and raw.isdigit()) or await session.get(InboxUser, int(raw)) is None:
                 raise web.HTTPBadRequest(text="assignee: no such user\n")
             assignee = int(raw)
         thread = await _thread_state(session, conversation.id or 0)

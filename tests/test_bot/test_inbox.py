@@ -226,3 +226,16 @@ async def test_an_owner_marks_an_order_paid_and_takes_back_a_returned_unit(bot_s
     assert returned.status == 303
     product = (await bot_stack.rows(select(Product).where(Product.code == "A")))[0]
     assert (product.sold, product.held) == (1, 0)  # the returned unit is back on sale
+
+
+@pytest.mark.parametrize("assignee", ["³", "12x", "999999", "-1"])
+async def test_assigning_to_no_such_user_is_refused(bot_stack: Stack, assignee: str) -> None:
+    await users(bot_stack)
+    await shopper_writes(bot_stack, "3000000000904", "hi")
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    await sign_in(bot_stack, "owner")
+    csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")
+    response = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/assign", data={"csrf": csrf, "assignee": assignee}, allow_redirects=False
+    )
+    assert response.status == 400 and "no such user" in await response.text()
