@@ -28,7 +28,10 @@ from bot.app_keys import SESSIONS, SETTINGS
 from bot.db import utcnow
 from bot.faq_store import delete_rule, fetch_page_faq, rule_to_dict, save_rule
 from bot.handoff import HandoffReason, conversation_state, fetch_conversation, hand_back, take_over
-from bot.shop_api import _admin, _body_text, _fail, _json
+from bot.json_api import fail as _fail
+from bot.json_api import require_admin_json as _admin
+from bot.json_api import respond as _json
+from bot.shop_api import _body_text
 from config.faq_file import parse_faq_rule_json
 from parsers.faq import FaqRule, match_faq
 

@@ -13,35 +13,23 @@ changes nothing.
 
 from __future__ import annotations
 
-import functools
 import json
-from typing import Any, NoReturn
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
 
 from bot.app_keys import REDIS, SESSIONS, SETTINGS
 from bot.db import utcnow
+from bot.json_api import dumps as _dumps
+from bot.json_api import fail as _fail
+from bot.json_api import require_admin_json as _admin
 from bot.live_comments import LiveVideoConflict, apply_live_video_status
-from bot.ops_api import require_admin
 from bot.redis_keys import RedisKeys
 from bot.tables import LiveVideo
 from carts.tables import Campaign
 
 routes = web.RouteTableDef()
-
-_dumps = functools.partial(json.dumps, ensure_ascii=False)
-
-
-def _fail(exc_class: type[web.HTTPException], message: str) -> NoReturn:
-    raise exc_class(text=_dumps({"error": message}), content_type="application/json")
-
-
-def _admin(request: web.Request) -> None:
-    try:
-        require_admin(request)
-    except web.HTTPUnauthorized as exc:
-        _fail(web.HTTPUnauthorized, (exc.text or "admin API: unauthorized").strip())
 
 
 def _video_id(value: Any) -> str:

@@ -17,7 +17,6 @@ cancellation or a return are told in Messenger (when Meta's window allows), afte
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
@@ -30,7 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app_keys import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
 from bot.comment_orders import tell_about_hold  # the same "good news" message an expired hold gives
 from bot.db import utcnow
-from bot.ops_api import require_admin
+from bot.json_api import dumps as _dumps
+from bot.json_api import fail
+from bot.json_api import require_admin_json as _admin
 from carts.orders import (
     OrderChange,
     OrderError,
@@ -53,19 +54,10 @@ _STATUS_OF = {
     OrderErrorCode.UNKNOWN_LINE: web.HTTPBadRequest,
     OrderErrorCode.AMBIGUOUS_LINE: web.HTTPBadRequest,
 }
-_dumps = functools.partial(json.dumps, ensure_ascii=False)
 
 
 def _fail(exc_class: type[web.HTTPException], message: str, code: str | None = None) -> NoReturn:
-    body = {"error": message} if code is None else {"error": message, "code": code}
-    raise exc_class(text=_dumps(body), content_type="application/json")
-
-
-def _admin(request: web.Request) -> None:
-    try:
-        require_admin(request)
-    except web.HTTPUnauthorized as exc:
-        _fail(web.HTTPUnauthorized, (exc.text or "admin API: unauthorized").strip())
+    fail(exc_class, message, **({} if code is None else {"code": code}))
 
 
 def _order_error(error: OrderError) -> NoReturn:

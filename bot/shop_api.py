@@ -20,7 +20,6 @@ A later `plusone load` or `PUT /api/shop` sets everything back to what the file 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -29,7 +28,9 @@ from typing import Any, NoReturn
 from aiohttp import web
 
 from bot.app_keys import SESSIONS
-from bot.ops_api import require_admin
+from bot.json_api import fail as _fail
+from bot.json_api import require_admin_json as _admin
+from bot.json_api import respond as _json
 from carts.shop_repository import (
     CAMPAIGN_PATCH_FIELDS,
     PRODUCT_PATCH_FIELDS,
@@ -61,22 +62,6 @@ from config.shop_file import (
 routes = web.RouteTableDef()
 
 SHOP_CONTENT_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "application/json")
-_dumps = functools.partial(json.dumps, ensure_ascii=False)
-
-
-def _fail(exc_class: type[web.HTTPException], message: str, **extra: Any) -> NoReturn:
-    raise exc_class(text=_dumps({"error": message, **extra}), content_type="application/json")
-
-
-def _json(body: object, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=_dumps)
-
-
-def _admin(request: web.Request) -> None:
-    try:
-        require_admin(request)
-    except web.HTTPUnauthorized as exc:  # the same reason, as JSON like every other answer here
-        _fail(web.HTTPUnauthorized, (exc.text or "admin API: unauthorized").strip())
 
 
 async def _body_text(request: web.Request) -> str:

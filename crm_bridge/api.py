@@ -17,17 +17,18 @@ a 4xx status, changing nothing.
 
 from __future__ import annotations
 
-import functools
 import json
 from datetime import date
-from typing import Any, NoReturn
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
 
 from bot.app_keys import SESSIONS
 from bot.db import utcnow
-from bot.ops_api import require_admin
+from bot.json_api import fail as _fail
+from bot.json_api import require_admin_json as _admin
+from bot.json_api import respond as _json
 from carts.order_tables import Order
 from crm_bridge.repository import (
     apply_adjustment,
@@ -45,24 +46,8 @@ from crm_bridge.repository import (
 from crm_bridge.tables import Member, PointsEntry, ReferralEdge
 
 routes = web.RouteTableDef()
-_dumps = functools.partial(json.dumps, ensure_ascii=False)
 REASON_MAX = 500
 ADJUST_MAX = 10_000_000
-
-
-def _fail(exc_class: type[web.HTTPException], message: str) -> NoReturn:
-    raise exc_class(text=_dumps({"error": message}), content_type="application/json")
-
-
-def _admin(request: web.Request) -> None:
-    try:
-        require_admin(request)
-    except web.HTTPUnauthorized as exc:
-        _fail(web.HTTPUnauthorized, (exc.text or "admin API: unauthorized").strip())
-
-
-def _json(body: object, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=_dumps)
 
 
 def _time(value: Any) -> str | None:
