@@ -87,15 +87,7 @@ async def claim_event_key(session: AsyncSession, key: str, kind: str, stream_id:
     Because the key commits or rolls back together with the handler's effects, a replayed event
     (Meta retry, reclaimed stream entry, live comment seen by two sources) changes nothing.
     """
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        insert(ProcessedEvent)
-        .values(key=key, kind=kind, stream_id=stream_id, processed_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-    result = await session.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return key in await claim_event_keys(session, [(key, kind, stream_id)])
 
 
 async def claim_event_keys(session: AsyncSession, keys: list[tuple[str, str, str | None]]) -> set[str]:

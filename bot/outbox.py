@@ -132,31 +132,13 @@ async def enqueue_private_reply(
     delay_s: float = 0.0,
     public_fallback: tuple[str, str] | None = None,
 ) -> OutboxMessage | None:
-    """Queue the one private reply a comment may get; None if it already has one queued or sent.
-
-    `delay_s` holds it back briefly so that the shopper's next comments can join it (one message, not a flood).
-    """
-    row = await _insert(
-        session,
-        {
-            "next_attempt_at": utcnow() + timedelta(seconds=delay_s),
-            "idempotency_key": f"private_reply:{comment_id}",
-            "page_id": page_id,
-            "kind": OutboxKind.PRIVATE_REPLY.value,
-            "comment_id": comment_id,
-            "psid": psid,
-            "comment_created_at": comment_created_at,
-            "payload": json.dumps(message),
-            "on_failure": json.dumps({"public_reply": {"key": public_fallback[0], "text": public_fallback[1]}})
-            if public_fallback
-            else None,
-        },
-    )
-    if row is not None:
-        await session.execute(
-            update(CommentLog).where(CommentLog.comment_id == comment_id).values(reply_status="queued")
-        )
-    return row
+    """Queue the one private reply a comment may get; None if it already has one queued or sent."""
+    request = PrivateReplyRequest(page_id, comment_id, psid, comment_created_at, message, public_fallback)
+    created = await enqueue_private_replies(session, [request], delay_s=delay_s)
+    if comment_id not in created:
+        return None
+    await session.execute(update(CommentLog).where(CommentLog.comment_id == comment_id).values(reply_status="queued"))
+    return await session.get(OutboxMessage, created[comment_id])
 
 
 @dataclass(frozen=True)
@@ -176,8 +158,9 @@ async def enqueue_private_replies(
 ) -> dict[str, int]:
     """Queue many private replies with one statement per couple of hundred; comment id -> new outbox row id.
 
-    Like `enqueue_private_reply`, a comment that already has its reply queued or sent gets none (it is
-    left out of the answer); the caller records on the comment log which reply answers each comment.
+    `delay_s` holds them back briefly so that the shoppers' next comments can join them (one message, not a
+    flood). A comment that already has its reply queued or sent gets none (it is left out of the answer);
+    the caller records on the comment log which reply answers each comment.
     """
     if not requests:
         return {}
@@ -242,21 +225,32 @@ async def enqueue_hide_comment(
 async def confirm_from_echo(session: AsyncSession, metadata: str | None, mid: str) -> bool:
     """An echo of our own message arrived: the outbox row it names was delivered (reconciles crashes)."""
     outbox_id = parse_outbox_metadata(metadata)
-    if outbox_id is None:
-        return False
+    return outbox_id is not None and await confirm_echoes(session, [(outbox_id, mid)]) > 0
+
+
+async def confirm_echoes(session: AsyncSession, echoes: list[tuple[int, str]]) -> int:
+    """Mark the outbox rows these (outbox id, Meta's message id) echoes name as sent; how many rows changed.
+
+    One executemany for any number of echoes (a live's batch of them, `bot.recorders.OwnEchoes`).
+    """
+    if not echoes:
+        return 0
     now = utcnow()
+    table = OutboxMessage.__table__
     result = await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id, OutboxMessage.status.in_(["pending", "sending", "sent"]))
+        table.update()
+        # (no IN list: an expanding IN cannot go in an executemany)
+        .where(table.c.id == bindparam("p_id"), or_(*(table.c.status == s for s in ("pending", "sending", "sent"))))
         .values(
             status=OutboxStatus.SENT.value,
-            meta_id=mid,
+            meta_id=bindparam("p_mid"),
             confirmed_at=now,
             lease_until=None,
-            sent_at=func.coalesce(OutboxMessage.sent_at, now),
-        )
+            sent_at=func.coalesce(table.c.sent_at, now),
+        ),
+        [{"p_id": outbox_id, "p_mid": mid} for outbox_id, mid in echoes],
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

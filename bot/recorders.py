@@ -29,9 +29,9 @@ from bot.events import (
     ReferralEvent,
     TestPingEvent,
 )
-from bot.outbox import confirm_from_echo, parse_outbox_metadata
+from bot.outbox import confirm_echoes, confirm_from_echo, parse_outbox_metadata
 from bot.router import HandlerContext, Recorder
-from bot.tables import CommentLog, Conversation, Message, OutboxMessage
+from bot.tables import CommentLog, Conversation, Message
 
 log = logging.getLogger(__name__)
 
@@ -206,23 +206,7 @@ class OwnEchoes:
 
     async def handle_batch(self, session: AsyncSession, items: list[tuple[MessageEvent, HandlerContext]]) -> None:
         by_outbox = {parse_outbox_metadata(e.metadata): (e, ctx) for e, ctx in items}
-        now = utcnow()
-        outbox = OutboxMessage.__table__
-        await session.execute(
-            outbox.update()
-            # (no IN list: an expanding IN cannot go in an executemany)
-            .where(
-                outbox.c.id == bindparam("p_id"), or_(*(outbox.c.status == s for s in ("pending", "sending", "sent")))
-            )
-            .values(
-                status="sent",
-                meta_id=bindparam("p_mid"),
-                confirmed_at=now,
-                lease_until=None,
-                sent_at=func.coalesce(outbox.c.sent_at, now),
-            ),
-            [{"p_id": outbox_id, "p_mid": e.mid} for outbox_id, (e, _) in by_outbox.items()],
-        )
+        await confirm_echoes(session, [(outbox_id, e.mid) for outbox_id, (e, _) in by_outbox.items()])
         mids = [e.mid for e, _ in items if e.mid]
         rows = await session.execute(
             select(Message.id, Message.outbox_id, Message.mid).where(

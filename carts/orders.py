@@ -242,26 +242,7 @@ async def fetch_shop_name(session: AsyncSession) -> str:
 
 async def fetch_or_create_checkout_token(session: AsyncSession, page_id: str, psid: str) -> str:
     """The shopper's checkout token on a Page, made on first use (concurrent callers get the same one)."""
-    existing = await _token_of(session, page_id, psid)
-    if existing is not None:
-        return existing
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        insert(CheckoutToken)
-        .values(
-            token=secrets.token_urlsafe(24),
-            page_id=page_id,
-            psid=psid,
-            nonce=secrets.token_urlsafe(16),
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["page_id", "psid"])
-    )
-    await session.execute(stmt)
-    token = await _token_of(session, page_id, psid)
-    assert token is not None
-    return token
+    return (await fetch_or_create_checkout_tokens(session, {(page_id, psid)}))[(page_id, psid)]
 
 
 async def fetch_or_create_checkout_tokens(
@@ -304,14 +285,6 @@ async def fetch_or_create_checkout_tokens(
         table = CheckoutToken.__table__
         await session.execute(insert(table).on_conflict_do_nothing(index_elements=["page_id", "psid"]), rows)
     return await existing()  # concurrent callers may have made some: read back what won
-
-
-async def _token_of(session: AsyncSession, page_id: str, psid: str) -> str | None:
-    return (
-        await session.execute(
-            select(CheckoutToken.token).where(CheckoutToken.page_id == page_id, CheckoutToken.psid == psid)
-        )
-    ).scalar_one_or_none()
 
 
 @dataclass(frozen=True, slots=True)
