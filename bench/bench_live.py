@@ -8,6 +8,11 @@ to its stock decision committed in SQL, then prints comments/s, p50 and p99 of t
 lost (an acknowledged comment with no recorded outcome), duplicated (a comment claimed twice) and oversold
 (held + sold above stock). Goal: 2,000 comments/s, p99 under 250 ms, zero lost, duplicated or oversold.
 The baseline, measured in the same run, is how fast the same webhook alone acknowledges the same load.
+
+`--database postgresql` runs on a throwaway PostgreSQL cluster (Debian's binaries, with PostgreSQL's
+durable defaults: fsync and synchronous commit on) instead of SQLite; `--redis debian` on Debian's
+redis-server (append-only, fsync on every write) instead of the embedded one. bench.bench_faults reuses the
+pieces below.
 """
 
 from __future__ import annotations
@@ -16,24 +21,31 @@ import argparse
 import asyncio
 import contextlib
 import random
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 import aiohttp
 import redis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.common import ROOT, child, free_port, print_table, save, wait_http
 from bench.loadgen import _read_response, build_request
 from bot import webhook_factory as wf
 from bot.embedded_redis import EmbeddedRedis
 from bot.redis_keys import RedisKeys
+from bot.tables import CommentLog
+from carts.tables import Product, StockClaim
 from parsers.order_comment import OrderParser
+from tests.pg_cluster import PostgresCluster
+from tests.redis_servers import debian_redis
 
 SECRET = "bench-app-secret"
 PAGE_ID = "1000000000001"
@@ -104,14 +116,14 @@ async def send_all(
     return acked, time.perf_counter() - started
 
 
-def wait_for_workers(port: int, data: Path, limit: float = 60.0) -> None:
+def wait_for_workers(port: int, redis_url: str, limit: float = 60.0) -> None:
     """Wait until a worker has processed a warm-up delivery (a worker takes seconds to import and connect)."""
     payload = wf.comment_delivery(page_id=PAGE_ID, post_id="warmup", message="hello", user_id="1", comment_id="w_1")
     body, headers = wf.signed(payload, SECRET)
     request = urllib.request.Request(f"http://127.0.0.1:{port}/webhook", data=body, headers=headers, method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
-    client = redis.Redis.from_url(EmbeddedRedis(data).url)
+    client = redis.Redis.from_url(redis_url)
     deadline = time.time() + limit
     try:
         while time.time() < deadline:
@@ -140,21 +152,139 @@ def author_of(comment_id: str) -> str:
     return str(3_000_000 + int(comment_id.rsplit("_", 1)[1]))
 
 
-def read_results(db: Path) -> tuple[dict[str, float], dict[str, int], list[tuple[str, int, int, int]], dict[str, str]]:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
+@dataclass
+class Services:
+    """The servers a run uses beside PlusOne's processes, and how PlusOne and the bench reach them."""
+
+    env: dict[str, str]  # PLUSONE_* settings naming them (empty: the embedded defaults)
+    redis_url: str
+    database_url: str  # async SQLAlchemy URL the bench reads the results through
+    postgres: PostgresCluster | None = None
+    redis: EmbeddedRedis | None = None  # a Redis server the bench started (and may restart)
+
+
+@contextlib.contextmanager
+def services(data: Path, database: str = "sqlite", redis_server: str = "embedded") -> Iterator[Services]:
+    """Start the database and Redis a run asks for; SQLite and the embedded Redis are PlusOne's own defaults."""
+    env: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        postgres = None
+        database_url = f"sqlite+aiosqlite:///{(data / 'plusone.db').resolve()}"
+        if database == "postgresql":
+            postgres = PostgresCluster(durable=True)  # a benchmark of a database that may lose commits proves little
+            postgres.start()
+            stack.callback(postgres.stop)
+            url = postgres.url(postgres.create_database())
+            env["PLUSONE_DATABASE_URL"] = url
+            database_url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+        server = None
+        redis_url = EmbeddedRedis(data).url  # `plusone serve` starts it in the data dir
+        if redis_server == "debian":
+            # The embedded set-up (Unix socket, append-only file fsynced on every write) on Debian's server,
+            # in a folder of its own so that the bench, not `plusone serve`, starts and restarts it.
+            server = EmbeddedRedis(data.parent / "redis", appendfsync="always", executable=debian_redis())
+            server.start()
+            stack.callback(server.stop)
+            redis_url = env["PLUSONE_REDIS_URL"] = server.url
+        yield Services(env, redis_url, database_url, postgres, server)
+
+
+@dataclass
+class Results:
+    decided: dict[str, float] = field(default_factory=dict)  # comment id -> when its stock decision committed
+    claims: dict[str, int] = field(default_factory=dict)  # comment id -> units claimed
+    stock: list[tuple[str, int | None, int, int]] = field(default_factory=list)  # code, stock, held, sold
+    outcomes: dict[str, str] = field(default_factory=dict)  # comment id -> its logged outcome
+
+
+def read_engine(database_url: str) -> AsyncEngine:
+    """A plain engine for reading (not bot.db's: its SQLite BEGIN IMMEDIATE would queue behind the writers)."""
+    return create_async_engine(database_url, pool_pre_ping=True)
+
+
+async def read_results(engine: AsyncEngine) -> Results:
+    """The same queries on SQLite and PostgreSQL, through the tables' own column types."""
+    decided_at = select(StockClaim.comment_id, func.max(StockClaim.decided_at))
+    claimed = select(StockClaim.comment_id, func.sum(StockClaim.qty)).group_by(StockClaim.comment_id)
+    added = select(CommentLog.comment_id, CommentLog.outcome).where(CommentLog.verb == "add")
+    async with engine.connect() as conn:
         decided = {
-            cid: datetime.fromisoformat(at).replace(tzinfo=UTC).timestamp()
-            for cid, at in con.execute(
-                "SELECT comment_id, MAX(decided_at) FROM stock_claim WHERE decided_at IS NOT NULL GROUP BY comment_id"
+            cid: (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+            for cid, at in await conn.execute(
+                decided_at.where(StockClaim.decided_at.is_not(None)).group_by(StockClaim.comment_id)
             )
         }
-        claims = dict(con.execute("SELECT comment_id, SUM(qty) FROM stock_claim GROUP BY comment_id"))
-        stock = list(con.execute("SELECT code, stock, held, sold FROM product"))
-        outcomes = dict(con.execute("SELECT comment_id, outcome FROM comment_log WHERE verb = 'add'"))
+        claims = {cid: int(qty) for cid, qty in await conn.execute(claimed)}
+        stock = [
+            (code, units, held, sold)
+            for code, units, held, sold in await conn.execute(
+                select(Product.code, Product.stock, Product.held, Product.sold)
+            )
+        ]
+        outcomes = {cid: outcome for cid, outcome in await conn.execute(added)}
+    return Results(decided, claims, stock, outcomes)
+
+
+async def wait_results(database_url: str, done: Callable[[Results], bool], limit: float) -> Results:
+    """Read the results until `done` says they are complete or `limit` seconds pass; the last reading."""
+    engine = read_engine(database_url)
+    deadline = time.time() + limit
+    results = Results()
+    try:
+        while time.time() < deadline:
+            # The tables may not exist yet, or the database is restarting: keep the last reading.
+            with contextlib.suppress(Exception):
+                results = await read_results(engine)
+            if done(results):
+                break
+            await asyncio.sleep(0.25)
     finally:
-        con.close()
-    return decided, claims, stock, outcomes
+        await engine.dispose()
+    return results
+
+
+def signed_requests(plan: list[tuple[str, str, bool]], port: int) -> list[tuple[str, bytes]]:
+    """(comment id, the raw HTTP request of its signed comment webhook) for every comment of the plan."""
+    requests = []
+    for comment_id, text, _ in plan:
+        payload = wf.comment_delivery(
+            page_id=PAGE_ID, post_id=POST, message=text, user_id=author_of(comment_id), comment_id=comment_id
+        )
+        body, headers = wf.signed(payload, SECRET)
+        requests.append((comment_id, build_request("127.0.0.1", port, "/webhook", body, headers)))
+    return requests
+
+
+def asked_units(plan: list[tuple[str, str, bool]], products: int) -> dict[str, int]:
+    """Units each order comment asks for, by the same grammar the server uses."""
+    grammar = OrderParser.from_codes([f"P{i:02d}" for i in range(1, products + 1)])
+    return {cid: sum(item.qty for item in grammar.parse(text).items) for cid, text, is_order in plan if is_order}
+
+
+def base_env(port: int, data: Path) -> dict[str, str]:
+    return {
+        "PLUSONE_APP_SECRET": SECRET,
+        "PLUSONE_VERIFY_TOKEN": "v",
+        "PLUSONE_ADMIN_TOKEN": "a",
+        "PLUSONE_PORT": str(port),
+        "PLUSONE_DATA_DIR": str(data),
+        "PLUSONE_LOG_LEVEL": "WARNING",
+        "PLUSONE_DEMO_EMULATOR_PORT": "0",
+    }
+
+
+def load_shop(tmp: Path, env: dict[str, str], products: int, stock: int) -> None:
+    shop = tmp / "shop.yaml"
+    shop.write_text(shop_yaml(products, stock))
+    load = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "load", str(shop)],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+    )
+    if load.returncode != 0:
+        raise SystemExit(f"plusone load failed: {load.stderr}")
 
 
 def main() -> None:
@@ -171,73 +301,48 @@ def main() -> None:
         help="0: the worker runs inside `plusone serve` (one process, as `make run`); N: `serve --no-worker` "
         "and N `plusone worker` processes",
     )
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--redis", choices=["embedded", "debian"], default="embedded")
     args = parser.parse_args()
 
     plan = comments(args.shoppers, args.products)
     orders = {cid for cid, _, is_order in plan if is_order}
-    with tempfile.TemporaryDirectory() as tmp:
+    everyone = {c for c, _, _ in plan}
+    with tempfile.TemporaryDirectory() as tmp, services(Path(tmp) / "data", args.database, args.redis) as backing:
         data = Path(tmp) / "data"
         port = free_port()
-        env = {
-            "PLUSONE_APP_SECRET": SECRET,
-            "PLUSONE_VERIFY_TOKEN": "v",
-            "PLUSONE_ADMIN_TOKEN": "a",
-            "PLUSONE_PORT": str(port),
-            "PLUSONE_DATA_DIR": str(data),
-            "PLUSONE_LOG_LEVEL": "WARNING",
-            "PLUSONE_DEMO_EMULATOR_PORT": "0",
-        }
-        shop = Path(tmp) / "shop.yaml"
-        shop.write_text(shop_yaml(args.products, args.stock))
-        load = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "load", str(shop)],
-            env={**env, "PYTHONPATH": str(ROOT)},
-            cwd=tmp,
-            capture_output=True,
-            text=True,
-        )
-        if load.returncode != 0:
-            raise SystemExit(f"plusone load failed: {load.stderr}")
+        env = {**base_env(port, data), **backing.env}
+        load_shop(Path(tmp), env, args.products, args.stock)
         with contextlib.ExitStack() as processes:
             serve = ["-m", "bot.cli", "serve"] + (["--no-worker"] if args.workers else [])
             processes.enter_context(child(serve, env=env, cwd=Path(tmp)))
             wait_http(f"http://127.0.0.1:{port}/healthz")
             for _ in range(args.workers):  # beside the web process, each with its own core to use
                 processes.enter_context(child(["-m", "bot.cli", "worker"], env=env, cwd=Path(tmp)))
-            wait_for_workers(port, data)
-            requests = []
-            for comment_id, text, _ in plan:
-                payload = wf.comment_delivery(
-                    page_id=PAGE_ID,
-                    post_id=POST,
-                    message=text,
-                    user_id=author_of(comment_id),
-                    comment_id=comment_id,
-                )
-                body, headers = wf.signed(payload, SECRET)
-                requests.append((comment_id, build_request("127.0.0.1", port, "/webhook", body, headers)))
+            wait_for_workers(port, backing.redis_url)
+            requests = signed_requests(plan, port)
             # The demo's Graph emulator must know the comments, as Meta does, to take their private replies.
             emulator = (data / "emulator.url").read_text().strip().rstrip("/")
             asyncio.run(register_comments(emulator, plan))
             acked, send_s = asyncio.run(send_all(port, requests, args.connections, args.rate))
-            deadline = time.time() + 120
-            decided: dict[str, float] = {}
-            while time.time() < deadline:
-                decided, claims, stock, outcomes = read_results(data / "plusone.db")
-                if orders <= set(decided) and len(outcomes) >= len({c for c, _, _ in plan}):
-                    break
-                time.sleep(0.25)
+            results = asyncio.run(
+                wait_results(
+                    backing.database_url,
+                    lambda r: orders <= set(r.decided) and len(r.outcomes) >= len(everyone),
+                    limit=120,
+                )
+            )
             finished = time.time()
             server_log = [
                 line for log in sorted(Path(tmp).glob("*.log")) for line in log.read_text(errors="replace").splitlines()
             ]
 
+    decided, claims, stock, outcomes = results.decided, results.claims, results.stock, results.outcomes
     delays = sorted((decided[c] - acked[c]) * 1000 for c in orders if c in decided and c in acked)
     first_ack = min(acked.values())
     last_decided = max(decided.values()) if decided else finished
     # Units each order comment asked for, by the same grammar, against the units claimed for it.
-    grammar = OrderParser.from_codes([f"P{i:02d}" for i in range(1, args.products + 1)])
-    asked = {cid: sum(item.qty for item in grammar.parse(text).items) for cid, text, is_order in plan if is_order}
+    asked = asked_units(plan, args.products)
     lost = sum(1 for c in acked if c not in outcomes) + sum(1 for c, n in asked.items() if claims.get(c, 0) < n)
     duplicated = sum(1 for c, n in asked.items() if claims.get(c, 0) > n)
     oversold = sum(1 for _, st, held, sold in stock if st is not None and held + sold > st)
@@ -257,16 +362,20 @@ def main() -> None:
     ]
     print_table(rows, ["what", "value"])
     print(
-        f"\n{len(requests)} deliveries ({len(plan) - len({c for c, _, _ in plan})} re-sent duplicates), "
+        f"\n{len(requests)} deliveries ({len(plan) - len(everyone)} re-sent duplicates), "
         f"{args.products} products of {args.stock} units, {args.connections} connections, "
         + ("web and worker in one process" if not args.workers else f"a web process and {args.workers} worker(s)")
+        + f", {'PostgreSQL' if args.database == 'postgresql' else 'SQLite'}, {args.redis} Redis"
         + (f", offered at {args.rate:.0f}/s." if args.rate else ", as fast as the server takes them.")
     )
     print("Goal: 2,000 comments/s, p99 under 250 ms, zero lost, duplicated or oversold.")
     problems = [line for line in server_log if " ERROR " in line or "Traceback" in line]
     if problems or lost:
         print(f"\nThe server logged {len(problems)} errors; its last lines:", *server_log[-15:], sep="\n  ")
-    save("live" if not args.workers else f"live-{args.workers}-workers", rows)
+    name = "live" if not args.workers else f"live-{args.workers}-workers"
+    if args.database != "sqlite" or args.redis != "embedded":
+        name += f"-{args.database}-{args.redis}-redis"
+    save(name, rows)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 Started once per session when TEST_DATABASE=postgresql. PostgreSQL refuses to run as root, so
 as root (CI) the server runs as the `postgres` user the Debian package creates. Durability is off (fsync,
 synchronous commit): the cluster is thrown away, and the tests are about SQL, not about the disk.
+`durable=True` keeps PostgreSQL's defaults instead, for benchmarks and fault runs: there a restart must not
+lose a commit PostgreSQL acknowledged.
 Each test gets its own database, copied from a migrated template (CREATE DATABASE ... TEMPLATE).
 """
 
@@ -40,7 +42,8 @@ def _free_port() -> int:
 
 
 class PostgresCluster:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        self.durable = durable
         self.bin = _bin_dir()
         self.port = _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="plusone-pg-"))
@@ -59,11 +62,18 @@ class PostgresCluster:
         if self._as_root:
             shutil.chown(self.dir, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-        )
+        self.start_server()
+
+    def start_server(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir} "
+        options += "-c max_connections=300"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-o", options, "-w", "start")
+
+    def stop_server(self, mode: str = "immediate") -> None:
+        """Stop the server but keep its data (`immediate`: as a crash; the next start replays the WAL)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def stop(self) -> None:
         try:
