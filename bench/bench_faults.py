@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
+import redis.asyncio as aioredis
 from sqlalchemy import func, select
 
 from bench.bench_live import (
@@ -283,7 +283,7 @@ async def settle(
 ) -> tuple[Results, Outbox, float]:
     """Wait until every acknowledged comment has its outcome, the stream is drained and the outbox settled."""
     keys = RedisKeys("plusone")
-    client = redis.Redis.from_url(backing.redis_url)
+    client = aioredis.Redis.from_url(backing.redis_url)
     engine = read_engine(backing.database_url)
     started = time.perf_counter()
     results, outbox = Results(), Outbox(Counter(), 0, set(), set(), Counter())
@@ -292,7 +292,7 @@ async def settle(
             with contextlib.suppress(Exception):  # the database may still be recovering
                 results = await read_results(engine)
                 outbox = await read_outbox(backing.database_url)
-                backlog = int(client.xlen(keys.ingest_stream))
+                backlog = int(await client.xlen(keys.ingest_stream))
                 if (
                     everyone_acked <= set(results.outcomes)
                     and (orders & everyone_acked) <= set(results.decided)
@@ -302,9 +302,82 @@ async def settle(
                     break
             await asyncio.sleep(1)
     finally:
-        client.close()
+        await client.aclose()
         await engine.dispose()
     return results, outbox, time.perf_counter() - started
+
+
+def tally(
+    plan: list[tuple[str, str, bool]],
+    asked: dict[str, int],
+    stream: Stream,
+    results: Results,
+    outbox: Outbox,
+    calls: list[dict[str, Any]],
+    exits: list[str],
+    crashed: list[str],
+    settle_s: float,
+) -> tuple[list[dict[str, object]], dict[str, list[Any]]]:
+    """The printed rows, and each kind of problem found with the comments, rows or processes it concerns."""
+    acked = set(stream.acked)
+    counts = outbox.comment_counts
+    lost_outcome = sorted(c for c in acked if counts[c] == 0)
+    lost_units = sorted(c for c in acked if c in asked and results.claims.get(c, 0) < asked[c])
+    doubled_outcome = sorted(c for c in acked if counts[c] > 1)
+    doubled_units = sorted(c for c in asked if results.claims.get(c, 0) > asked[c])
+    oversold = [code for code, units, held, sold in results.stock if units is not None and held + sold > units]
+    per_row, per_comment = delivered_sends(calls)
+    sent_twice = sorted({f"outbox {oid}" for oid, n in per_row.items() if n > 1})
+    sent_twice += sorted(f"comment {cid}" for cid, n in per_comment.items() if n > 1)
+    sent_unseen = sorted(oid for oid in outbox.sent_ids if per_row[oid] == 0)  # "sent" with no accepted call
+    failed_but_sent = sorted(oid for oid in outbox.failed_ids if per_row[oid] > 0)
+    pending = outbox.statuses["pending"] + outbox.statuses["sending"]
+    graph_failed = sum(1 for c in calls if c["status"] is not None and c["status"] >= 400)
+    rows = [
+        {"what": "deliveries sent / acknowledged", "value": f"{len(plan)} / {stream.acknowledged}"},
+        {
+            "what": "deliveries refused or unanswered, then re-sent",
+            "value": f"{sum(stream.refused.values())} ({dict(stream.refused)}), {stream.no_answer} unanswered",
+        },
+        {"what": "comments acknowledged", "value": len(acked)},
+        {"what": "comments with exactly one outcome", "value": sum(1 for c in acked if counts[c] == 1)},
+        {"what": "lost (no outcome)", "value": len(lost_outcome)},
+        {"what": "lost (fewer units claimed than asked)", "value": len(lost_units)},
+        {
+            "what": "doubled (two outcomes, or more units than asked)",
+            "value": len(doubled_outcome) + len(doubled_units),
+        },
+        {"what": "oversold products", "value": len(oversold)},
+        {"what": "messages sent once", "value": sum(1 for oid in outbox.sent_ids if per_row[oid] == 1)},
+        {
+            "what": "messages recorded as failed, with a reason",
+            "value": len(outbox.failed_ids) - outbox.failed_without_reason,
+        },
+        {"what": "messages failed without a reason", "value": outbox.failed_without_reason},
+        {"what": "messages still pending", "value": pending},
+        {"what": "messages sent twice", "value": len(sent_twice)},
+        {"what": "messages recorded sent, never accepted by Graph", "value": len(sent_unseen)},
+        {"what": "messages recorded failed, though accepted by Graph", "value": len(failed_but_sent)},
+        {"what": "Graph calls failed by the emulator / all", "value": f"{graph_failed} / {len(calls)}"},
+        {"what": "workers that exited on their own (started again)", "value": len(exits)},
+        {"what": "processes that did not recover", "value": len(crashed)},
+        {"what": "seconds from the stream's end until all settled", "value": round(settle_s)},
+    ]
+    bad = {
+        "lost (no outcome)": lost_outcome,
+        "lost (units)": lost_units,
+        "doubled (outcomes)": doubled_outcome,
+        "doubled (units)": doubled_units,
+        "oversold": oversold,
+        "sent twice": sent_twice,
+        "recorded sent, never accepted": sent_unseen,
+        "recorded failed, though accepted": failed_but_sent,
+        "never acknowledged": sorted({c for c, _, _ in plan} - acked),
+        "processes that did not recover": crashed,
+    }
+    problems = {k: v for k, v in bad.items() if v} | ({"pending": [pending]} if pending else {})
+    problems |= {"failed without a reason": [outbox.failed_without_reason]} if outbox.failed_without_reason else {}
+    return rows, problems
 
 
 def main() -> None:
@@ -368,50 +441,7 @@ def main() -> None:
             shutil.rmtree(LOGS, ignore_errors=True)
             shutil.copytree(Path(tmp), LOGS, ignore=lambda _dir, names: [n for n in names if not n.endswith(".log")])
 
-    acked = set(stream.acked)
-    counts = outbox.comment_counts
-    lost_outcome = sorted(c for c in acked if counts[c] == 0)
-    lost_units = sorted(c for c in acked if c in asked and results.claims.get(c, 0) < asked[c])
-    doubled_outcome = sorted(c for c in acked if counts[c] > 1)
-    doubled_units = sorted(c for c in asked if results.claims.get(c, 0) > asked[c])
-    oversold = [code for code, units, held, sold in results.stock if units is not None and held + sold > units]
-    per_row, per_comment = delivered_sends(calls)
-    sent_twice = sorted({f"outbox {oid}" for oid, n in per_row.items() if n > 1})
-    sent_twice += sorted(f"comment {cid}" for cid, n in per_comment.items() if n > 1)
-    sent_unseen = sorted(oid for oid in outbox.sent_ids if per_row[oid] == 0)  # "sent" with no accepted call
-    failed_but_sent = sorted(oid for oid in outbox.failed_ids if per_row[oid] > 0)
-    pending = outbox.statuses["pending"] + outbox.statuses["sending"]
-    graph_failed = sum(1 for c in calls if c["status"] is not None and c["status"] >= 400)
-    rows = [
-        {"what": "deliveries sent / acknowledged", "value": f"{len(plan)} / {stream.acknowledged}"},
-        {
-            "what": "deliveries refused or unanswered, then re-sent",
-            "value": f"{sum(stream.refused.values())} ({dict(stream.refused)}), {stream.no_answer} unanswered",
-        },
-        {"what": "comments acknowledged", "value": len(acked)},
-        {"what": "comments with exactly one outcome", "value": sum(1 for c in acked if counts[c] == 1)},
-        {"what": "lost (no outcome)", "value": len(lost_outcome)},
-        {"what": "lost (fewer units claimed than asked)", "value": len(lost_units)},
-        {
-            "what": "doubled (two outcomes, or more units than asked)",
-            "value": len(doubled_outcome) + len(doubled_units),
-        },
-        {"what": "oversold products", "value": len(oversold)},
-        {"what": "messages sent once", "value": sum(1 for oid in outbox.sent_ids if per_row[oid] == 1)},
-        {
-            "what": "messages recorded as failed, with a reason",
-            "value": len(outbox.failed_ids) - outbox.failed_without_reason,
-        },
-        {"what": "messages failed without a reason", "value": outbox.failed_without_reason},
-        {"what": "messages still pending", "value": pending},
-        {"what": "messages sent twice", "value": len(sent_twice)},
-        {"what": "messages recorded sent, never accepted by Graph", "value": len(sent_unseen)},
-        {"what": "messages recorded failed, though accepted by Graph", "value": len(failed_but_sent)},
-        {"what": "Graph calls failed by the emulator / all", "value": f"{graph_failed} / {len(calls)}"},
-        {"what": "workers that exited on their own (started again)", "value": len(workers.exits)},
-        {"what": "processes that did not recover", "value": len(crashed)},
-        {"what": "seconds from the stream's end until all settled", "value": round(settle_s)},
-    ]
+    rows, problems = tally(plan, asked, stream, results, outbox, calls, workers.exits, crashed, settle_s)
     print()
     print_table(rows, ["what", "value"])
     print(
@@ -422,20 +452,6 @@ def main() -> None:
     )
     if len(calls) >= 10_000:
         print("Note: the emulator keeps its last 10,000 calls; older sends were not checked for doubles.")
-    bad = {
-        "lost (no outcome)": lost_outcome,
-        "lost (units)": lost_units,
-        "doubled (outcomes)": doubled_outcome,
-        "doubled (units)": doubled_units,
-        "oversold": oversold,
-        "sent twice": sent_twice,
-        "recorded sent, never accepted": sent_unseen,
-        "recorded failed, though accepted": failed_but_sent,
-        "never acknowledged": sorted({c for c, _, _ in plan} - acked),
-        "processes that did not recover": crashed,
-    }
-    problems = {k: v for k, v in bad.items() if v} | ({"pending": [pending]} if pending else {})
-    problems |= {"failed without a reason": [outbox.failed_without_reason]} if outbox.failed_without_reason else {}
     save("faults", {"rows": rows, "faults": faults.log, "problems": {k: v[:50] for k, v in problems.items()}})
     if problems:
         for what, items in problems.items():
