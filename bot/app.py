@@ -28,11 +28,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import checkout, faq_api, live_api, ops_api, orders_api, shop_api, webhook
-from bot.app_keys import ENGINE, GRAPH, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
+from bot.app_keys import (
+    ENGINE,
+    GRAPH,
+    INGEST,
+    LOCAL_REJECTIONS,
+    OUTBOX_NOTIFIER,
+    READ_SESSIONS,
+    REDIS,
+    SESSIONS,
+    SETTINGS,
+)
 from bot.cart_commands import build_cart_router
 from bot.checkout import checkout_url
 from bot.comment_orders import Allocator, CommentOrders, handle_live_video
-from bot.db import create_engine, migrate_schema, session_factory
+from bot.db import create_engine, migrate_schema, read_session_factory, session_factory
 from bot.embedded_redis import EmbeddedRedis
 from bot.events import EventKind
 from bot.faq_bot import build_faq_router, build_handoff_gate
@@ -40,7 +50,7 @@ from bot.graph import GraphClient
 from bot.handoff import HandoffRecorder
 from bot.inbox import views as inbox_views
 from bot.inbox.live import SERVICE as INBOX_PUBLISHER
-from bot.inbox.live import InboxPublisher, publish_inbox_event, publishing_after_batch
+from bot.inbox.live import InboxPublisher, publish_inbox_event
 from bot.ingest import IngestStream
 from bot.live_comments import LiveCommentReaders, live_reader_settings, record_live_video
 from bot.outbox import OutboxNotifier, OutboxSender, OutboxSettings
@@ -280,6 +290,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     await migrate_schema(engine)
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
+    app[READ_SESSIONS] = read_session_factory(engine)
     yield
     await engine.dispose()
 
@@ -313,25 +324,37 @@ async def demo_shop_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
-    publisher = InboxPublisher(app[REDIS], app[SETTINGS].key_prefix)
-    services = {"outbox_notifier": app[OUTBOX_NOTIFIER], INBOX_PUBLISHER: publisher}
+def build_worker(
+    settings: Settings,
+    stream: IngestStream,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis | RedisCluster,
+    notifier: OutboxNotifier,
+    dispatcher: Dispatcher,
+) -> Worker:
+    """The stream worker with its stock allocator and inbox notes: the same in `serve` and `plusone worker`."""
+    publisher = InboxPublisher(redis, settings.key_prefix)  # type: ignore[arg-type]
     allocator = Allocator(
-        app[INGEST],
-        app[SESSIONS],
-        app[OUTBOX_NOTIFIER],
-        checkout_link=partial(checkout_url, app[SETTINGS]),
-        handoff_quiet=timedelta(seconds=app[SETTINGS].handoff_quiet_s),
+        stream,
+        sessions,
+        notifier,
+        checkout_link=partial(checkout_url, settings),
+        handoff_quiet=timedelta(seconds=settings.handoff_quiet_s),
+        on_decided=publisher.claims_decided,
     )
-    worker = Worker(
-        app[INGEST],
-        app[SESSIONS],
-        app[DISPATCHER],
-        worker_settings(app[SETTINGS]),
-        services=services,
-        after_batch=publishing_after_batch(allocator.run, publisher),
+    return Worker(
+        stream,
+        sessions,
+        dispatcher,
+        worker_settings(settings),
+        services={"outbox_notifier": notifier, INBOX_PUBLISHER: publisher},
+        after_batch=allocator.run,
         in_batch=allocator.in_batch,
     )
+
+
+async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    worker = build_worker(app[SETTINGS], app[INGEST], app[SESSIONS], app[REDIS], app[OUTBOX_NOTIFIER], app[DISPATCHER])
     sender = outbox_sender(app[SETTINGS], app[REDIS], app[SESSIONS], app[GRAPH])
     app[WORKER] = worker
     app[SENDER] = sender

@@ -18,6 +18,8 @@ REDIS = web.AppKey("redis", Redis)
 INGEST = web.AppKey("ingest", IngestStream)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+# Sessions that only read (bot.db.read_session_factory): pages and polls that must not queue behind writers.
+READ_SESSIONS = web.AppKey("read_sessions", async_sessionmaker[AsyncSession])
 LOCAL_REJECTIONS = web.AppKey("local_rejections", Counter[str])
 GRAPH = web.AppKey("graph", GraphClient)
 OUTBOX_NOTIFIER = web.AppKey("outbox_notifier", OutboxNotifier)

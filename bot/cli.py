@@ -16,8 +16,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from datetime import timedelta
-from functools import partial
 
 from config.settings import Settings, SettingsError, ensure_secrets, load_settings
 
@@ -77,20 +75,17 @@ async def _run_worker(settings: Settings) -> int:
     from bot.app import (
         DEMO_EMULATOR_FILE,
         build_dispatcher,
+        build_worker,
         demo_settings,
         graph_client,
         outbox_sender,
         redis_client,
-        worker_settings,
     )
-    from bot.checkout import checkout_url
-    from bot.comment_orders import Allocator
     from bot.db import create_engine, migrate_schema, session_factory
     from bot.embedded_redis import EmbeddedRedis
     from bot.ingest import IngestStream
     from bot.outbox import OutboxNotifier
     from bot.redis_keys import RedisKeys
-    from bot.worker import Worker
 
     url = settings.redis_url
     if url is None:
@@ -114,22 +109,7 @@ async def _run_worker(settings: Settings) -> int:
     graph = graph_client(settings)
     notifier = OutboxNotifier(redis, RedisKeys(settings.key_prefix).outbox_wake)
     stream = IngestStream(redis, RedisKeys(settings.key_prefix))
-    allocator = Allocator(
-        stream,
-        sessions,
-        notifier,
-        checkout_link=partial(checkout_url, settings),
-        handoff_quiet=timedelta(seconds=settings.handoff_quiet_s),
-    )
-    worker = Worker(
-        stream,
-        sessions,
-        build_dispatcher(settings),
-        worker_settings(settings),
-        services={"outbox_notifier": notifier},
-        after_batch=allocator.run,
-        in_batch=allocator.in_batch,
-    )
+    worker = build_worker(settings, stream, sessions, redis, notifier, build_dispatcher(settings))
     sender = outbox_sender(settings, redis, sessions, graph)
 
     def stop() -> None:

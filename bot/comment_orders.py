@@ -615,22 +615,28 @@ class Allocator:
         notifier: OutboxNotifier | None = None,
         checkout_link: CheckoutLink | None = None,
         handoff_quiet: timedelta | None = None,
+        on_decided: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.stream = stream
         self.sessions = sessions
         self.notifier = notifier
         self.checkout_link = checkout_link
         self.quiet = handoff_quiet  # automated hold news stays out of a chat a person handles
+        # Told after the commit of any decision, whichever way in decided it (carts and boards changed).
+        self.on_decided = on_decided
         self._last_housekeeping = 0.0
 
     async def in_batch(self, session: AsyncSession, entry_ids: list[str]) -> list[Callable[[], Awaitable[None]]]:
         """Decide what the batch in hand makes decidable, in its transaction; callbacks for after commit."""
         watermark_id = await self.stream.watermark(excluding=entry_ids)
         watermark = END_OF_STREAM if watermark_id is None else arrival_key(watermark_id, 0)
-        _, replies = await decide_pending(session, watermark, utcnow(), self.checkout_link, self.quiet)
+        decided, replies = await decide_pending(session, watermark, utcnow(), self.checkout_link, self.quiet)
+        after_commit: list[Callable[[], Awaitable[None]]] = []
         if replies and self.notifier is not None:
-            return [self.notifier.wake]
-        return []
+            after_commit.append(self.notifier.wake)
+        if decided and self.on_decided is not None:
+            after_commit.append(self.on_decided)
+        return after_commit
 
     async def run(self) -> int:
         """Decide what can be decided now; the number of claims decided."""
@@ -655,6 +661,8 @@ class Allocator:
             replies += more
         if replies and self.notifier is not None:
             await self.notifier.wake()
+        if decided and self.on_decided is not None:
+            await self.on_decided()
         return decided
 
 

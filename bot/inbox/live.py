@@ -58,6 +58,10 @@ class InboxPublisher:
         self._pending: dict[str, None] = {}
         self._flusher: asyncio.Task[None] | None = None
 
+    async def claims_decided(self) -> None:
+        """The allocator's `on_decided`: stock decisions committed, so any cart or live board may have changed."""
+        await self.publish("claims")
+
     async def publish(self, kind: str, page_id: str | None = None, psid: str | None = None) -> None:
         self._pending[json.dumps({"kind": kind, "page": page_id, "psid": psid})] = None
         if self._flusher is None or self._flusher.done():
@@ -108,20 +112,6 @@ async def _mark_asked_person(ctx: HandlerContext, page_id: str, psid: str) -> No
     thread.asked_person_at, thread.updated_at = now, now
     ctx.session.add(thread)
     await ctx.session.flush()
-
-
-def publishing_after_batch(
-    after_batch: Callable[[], Awaitable[int]], publisher: InboxPublisher
-) -> Callable[[], Awaitable[int]]:
-    """Wrap the allocator: when it decided claims (carts changed), tell the open inboxes."""
-
-    async def run() -> int:
-        decided = await after_batch()
-        if decided:
-            await publisher.publish("claims")
-        return decided
-
-    return run
 
 
 class InboxHub:

@@ -28,7 +28,7 @@ from bot.router import Dispatcher, HandlerContext
 from bot.tables import CommentLog, Message, OutboxMessage
 from bot.worker import Worker
 from carts.tables import Campaign, StockClaim
-from tests.conftest import PAGE_ID, make_settings
+from tests.conftest import PAGE_ID, make_settings, wait_until
 from tests.test_bot import test_comment_orders as orders_tests
 from tests.test_bot.test_comment_orders import Shop, comment, seed_shop
 
@@ -290,3 +290,41 @@ async def test_echoes_of_our_messages_in_a_batch_leave_what_one_by_one_would(
         ("hello 1", "m_echo_1", "sent", "out"),
         ("hello 2", "m_echo_2", None, "out"),  # the sender's own record sets it when it commits
     ]
+
+
+async def test_stock_decided_inside_a_batch_tells_the_open_inboxes(shop: Shop, redis: Any) -> None:
+    """The allocator decides a batch's claims in its own transaction; open carts and live boards must hear of
+    it then too, not only when the periodic allocator run decides something (a missed note left an agent's
+    cart stale until a reload). `build_worker` is what `serve` and `plusone worker` both run."""
+    from bot.app import build_worker
+    from bot.inbox.live import channel_name
+    from bot.outbox import OutboxNotifier
+
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(channel_name(shop.settings.key_prefix))
+    keys = RedisKeys(shop.settings.key_prefix)
+    worker = build_worker(
+        shop.settings,
+        shop.stream,
+        shop.sessions,
+        redis,
+        OutboxNotifier(redis, keys.outbox_wake),
+        build_dispatcher(shop.settings),
+    )
+    worker.after_batch = None  # only the batch's own transaction may decide here
+    await shop.stream.append(comment(1, "A+2", comment_id="2000000000001_n1"))
+    await shop.stream.ensure_group()
+    await worker.process(await shop.stream.read(worker.consumer, 100, 10))
+    assert await shop.scalar(select(StockClaim.status).where(StockClaim.comment_id == "2000000000001_n1")) == "held"
+    notes: list[dict[str, Any]] = []
+
+    async def claims_note() -> bool:
+        message = await pubsub.get_message(timeout=0.1)
+        if message is not None:
+            notes.append(json.loads(message["data"]))
+        return any(n["kind"] == "claims" for n in notes)
+
+    try:
+        await wait_until(claims_note, what="the inbox note that stock was decided")
+    finally:
+        await pubsub.aclose()

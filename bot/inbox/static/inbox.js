@@ -4,6 +4,7 @@
   "use strict";
   var status = document.getElementById("live-status");
   var timers = new WeakMap();
+  var latest = new WeakMap(); // per region, the number of its newest fetch
 
   function wanted(region, note) {
     var kinds = (region.dataset.liveKinds || "").split(" ");
@@ -19,10 +20,14 @@
     if (timers.get(region)) return; // one refresh per burst of notes
     timers.set(region, setTimeout(function () {
       timers.delete(region);
+      var number = (latest.get(region) || 0) + 1;
+      latest.set(region, number);
       fetch(region.dataset.liveSrc, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
           if (html === null) return;
+          // Fetches may finish out of order on a busy server: an older answer never replaces a newer one.
+          if (latest.get(region) !== number) return;
           // Never wipe what the agent is typing: a region with edited fields waits for their submit.
           if (region.dataset.dirty) return;
           if (region.contains(document.activeElement) && document.activeElement.tagName !== "BUTTON") return;
