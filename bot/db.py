@@ -54,6 +54,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            # A reader begins DEFERRED: in WAL mode it reads its snapshot beside the writer and never
+            # queues for the write lock (where SQLite's busy handler polls with sleeps, unfairly).
+            conn.exec_driver_sql("BEGIN")
+            return
         # IMMEDIATE takes the write lock up front: two deferred writers would otherwise deadlock
         # (SQLITE_BUSY without waiting) when both upgrade from a read to a write.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -74,6 +79,16 @@ async def migrate_schema(engine: AsyncEngine) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+READ_ONLY = "plusone_read_only"
+
+
+def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for pages and polls that only read: on SQLite they never wait for a writer. Never write in
+    one: a deferred transaction that writes fails with SQLITE_BUSY when another writer got there first.
+    PostgreSQL ignores the option: its readers never wait for writers anyway."""
+    return async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 async def ping(engine: AsyncEngine) -> None:

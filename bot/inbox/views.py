@@ -36,7 +36,7 @@ from multidict import MultiDictProxy
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app_keys import INGEST, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
+from bot.app_keys import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, REDIS, SESSIONS, SETTINGS
 from bot.cart_replies import render_checkout
 from bot.checkout import checkout_url
 from bot.comment_orders import tell_about_hold
@@ -176,7 +176,7 @@ def signed_in(handler: Handler) -> Handler:
                 raise web.HTTPSeeOther(f"/inbox/login?{urlencode({'next': request.path_qs})}")
             raise web.HTTPUnauthorized(text="sign in first\n")
         user_id, csrf = found
-        async with request.app[SESSIONS]() as session:
+        async with request.app[READ_SESSIONS]() as session:
             row = await session.get(InboxUser, user_id)
             if row is None or not row.active:
                 raise web.HTTPSeeOther("/inbox/login")
@@ -258,7 +258,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def _list_context(request: web.Request) -> dict[str, Any]:
     user: User = request[USER]
     query = parse_list_query(request.query, request.query.getall("filter", []))
-    async with request.app[SESSIONS]() as session:
+    async with request.app[READ_SESSIONS]() as session:
         rows = await list_conversations(session, user.pages, query, user.id)
     return {
         "rows": rows,
@@ -329,7 +329,7 @@ async def conversation_part(request: web.Request) -> web.Response:
     part = request.match_info["part"]
     if part not in ("thread", "panel"):
         raise web.HTTPNotFound()
-    async with request.app[SESSIONS]() as session:
+    async with request.app[READ_SESSIONS]() as session:
         conversation = await _conversation(request, session)
         thread = await fetch_thread(session, conversation)
         panel = await fetch_panel(session, conversation) if part == "panel" else None
@@ -721,7 +721,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 @routes.get("/inbox/saved-replies")
 @signed_in
 async def saved_replies(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
-    async with request.app[SESSIONS]() as session:
+    async with request.app[READ_SESSIONS]() as session:
         replies = list((await session.execute(select(SavedReply).order_by(SavedReply.title))).scalars())
     return await render(request, "saved_replies.html", status, replies=replies, error=error)
 
@@ -748,7 +748,7 @@ async def add_saved_reply(request: web.Request) -> web.StreamResponse:
 @routes.get("/inbox/board")
 @signed_in
 async def boards(request: web.Request) -> web.Response:
-    async with request.app[SESSIONS]() as session:
+    async with request.app[READ_SESSIONS]() as session:
         campaigns = await board_module.list_campaigns(session, request[USER].pages)
     return await render(request, "boards.html", campaigns=campaigns)
 
@@ -764,7 +764,7 @@ async def _board(request: web.Request, session: AsyncSession) -> board_module.Bo
 @routes.get("/inbox/board/{key}.csv")
 @signed_in
 async def board_csv(request: web.Request) -> web.Response:
-    async with request.app[SESSIONS]() as session:
+    async with request.app[READ_SESSIONS]() as session:
         found = await _board(request, session)
         rows = await board_module.fetch_trail(session, found.campaign, limit=None)
     filename = f"comments-{found.campaign.key}.csv".replace('"', "")
@@ -779,7 +779,7 @@ async def board_csv(request: web.Request) -> web.Response:
 @routes.get("/inbox/board/{key}")
 @signed_in
 async def board_page(request: web.Request) -> web.Response:
-    async with request.app[SESSIONS]() as session:
+    async with request.app[READ_SESSIONS]() as session:
         found = await _board(request, session)
         trail = await board_module.fetch_trail(session, found.campaign, limit=200)
     template = "_board.html" if request.query.get("part") == "1" else "board.html"
