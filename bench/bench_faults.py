@@ -280,31 +280,34 @@ def delivered_sends(calls: list[dict[str, Any]]) -> tuple[Counter[int], Counter[
 
 async def settle(
     backing: Services, everyone_acked: set[str], orders: set[str], limit: float
-) -> tuple[Results, Outbox, float]:
-    """Wait until every acknowledged comment has its outcome, the stream is drained and the outbox settled."""
+) -> tuple[Results, Outbox, float, int]:
+    """Wait until every acknowledged comment has its outcome, the stream is drained and the outbox settled.
+
+    Also returns the number of dead letters: deliveries the workers gave up on, which never get an outcome
+    (once the stream is drained and nothing changes for a few seconds, waiting longer will not help).
+    """
     keys = RedisKeys("plusone")
     client = aioredis.Redis.from_url(backing.redis_url)
     engine = read_engine(backing.database_url)
     started = time.perf_counter()
-    results, outbox = Results(), Outbox(Counter(), 0, set(), set(), Counter())
+    results, outbox, dead, quiet = Results(), Outbox(Counter(), 0, set(), set(), Counter()), 0, 0
     try:
         while time.perf_counter() - started < limit:
             with contextlib.suppress(Exception):  # the database may still be recovering
                 results = await read_results(engine)
                 outbox = await read_outbox(backing.database_url)
                 backlog = int(await client.xlen(keys.ingest_stream))
-                if (
-                    everyone_acked <= set(results.outcomes)
-                    and (orders & everyone_acked) <= set(results.decided)
-                    and backlog == 0
-                    and not (outbox.statuses["pending"] or outbox.statuses["sending"])
-                ):
+                dead = int(await client.xlen(keys.dead_letters))
+                drained = backlog == 0 and not (outbox.statuses["pending"] or outbox.statuses["sending"])
+                quiet = quiet + 1 if drained else 0
+                complete = everyone_acked <= set(results.outcomes) and (orders & everyone_acked) <= set(results.decided)
+                if drained and (complete or (dead and quiet >= 10)):
                     break
             await asyncio.sleep(1)
     finally:
         await client.aclose()
         await engine.dispose()
-    return results, outbox, time.perf_counter() - started
+    return results, outbox, time.perf_counter() - started, dead
 
 
 def tally(
@@ -317,6 +320,7 @@ def tally(
     exits: list[str],
     crashed: list[str],
     settle_s: float,
+    dead: int = 0,
 ) -> tuple[list[dict[str, object]], dict[str, list[Any]]]:
     """The printed rows, and each kind of problem found with the comments, rows or processes it concerns."""
     acked = set(stream.acked)
@@ -340,6 +344,7 @@ def tally(
             "value": f"{sum(stream.refused.values())} ({dict(stream.refused)}), {stream.no_answer} unanswered",
         },
         {"what": "comments acknowledged", "value": len(acked)},
+        {"what": "deliveries dead-lettered by the workers", "value": dead},
         {"what": "comments with exactly one outcome", "value": sum(1 for c in acked if counts[c] == 1)},
         {"what": "lost (no outcome)", "value": len(lost_outcome)},
         {"what": "lost (fewer units claimed than asked)", "value": len(lost_units)},
@@ -374,6 +379,7 @@ def tally(
         "recorded failed, though accepted": failed_but_sent,
         "never acknowledged": sorted({c for c, _, _ in plan} - acked),
         "processes that did not recover": crashed,
+        "dead letters": [dead] if dead else [],
     }
     problems = {k: v for k, v in bad.items() if v} | ({"pending": [pending]} if pending else {})
     problems |= {"failed without a reason": [outbox.failed_without_reason]} if outbox.failed_without_reason else {}
@@ -420,18 +426,18 @@ def main() -> None:
             duration = len(requests) / args.rate
             faults.note(f"stream of {len(requests)} deliveries at {args.rate:.0f}/s (~{duration:.0f} s) starts")
 
-            async def run() -> tuple[Stream, Results, Outbox, float]:
+            async def run() -> tuple[Stream, Results, Outbox, float, int]:
                 supervisor = asyncio.create_task(workers.supervise(faults))
                 injector = asyncio.create_task(inject_faults(args, backing, workers, duration, faults))
                 stream = await stream_with_retries(port, requests, args.connections, args.rate)
                 await injector
                 faults.note(f"stream over; settling (up to {args.settle:.0f} s)")
-                results, outbox, settle_s = await settle(backing, set(stream.acked), orders, args.settle)
+                results, outbox, settle_s, dead = await settle(backing, set(stream.acked), orders, args.settle)
                 faults.note(f"settled after {settle_s:.0f} s")
                 supervisor.cancel()
-                return stream, results, outbox, settle_s
+                return stream, results, outbox, settle_s, dead
 
-            stream, results, outbox, settle_s = asyncio.run(run())
+            stream, results, outbox, settle_s, dead = asyncio.run(run())
             calls = emulator_json(emulator, "GET", "calls")
             crashed = workers.crashed() + ([f"web {web.pid} exited {web.returncode}"] if web.poll() is not None else [])
             server_log = [
@@ -441,7 +447,7 @@ def main() -> None:
             shutil.rmtree(LOGS, ignore_errors=True)
             shutil.copytree(Path(tmp), LOGS, ignore=lambda _dir, names: [n for n in names if not n.endswith(".log")])
 
-    rows, problems = tally(plan, asked, stream, results, outbox, calls, workers.exits, crashed, settle_s)
+    rows, problems = tally(plan, asked, stream, results, outbox, calls, workers.exits, crashed, settle_s, dead)
     print()
     print_table(rows, ["what", "value"])
     print(

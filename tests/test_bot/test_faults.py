@@ -68,7 +68,7 @@ def test_nothing_is_lost_doubled_or_oversold_when_workers_and_redis_are_killed(t
                 fault = {"kind": "server_error", "status": status, "share": 0.1, "seed": seed}
                 emulator_json(emulator, "POST", "faults", fault)
 
-            async def run() -> tuple[Stream, Results, Outbox, float]:
+            async def run() -> tuple[Stream, Results, Outbox, float, int]:
                 supervisor = asyncio.create_task(workers.supervise(faults))
                 stream_task = asyncio.create_task(stream_with_retries(port, signed_requests(plan, port), 4, rate=20))
                 rng = random.Random(5)
@@ -80,17 +80,18 @@ def test_nothing_is_lost_doubled_or_oversold_when_workers_and_redis_are_killed(t
                 await asyncio.to_thread(redis_server.start)
                 await asyncio.to_thread(workers.kill_one, rng)
                 stream = await stream_task
-                results, outbox, settle_s = await settle(backing, set(stream.acked), orders, limit=120)
+                results, outbox, settle_s, dead = await settle(backing, set(stream.acked), orders, limit=120)
                 supervisor.cancel()
-                return stream, results, outbox, settle_s
+                return stream, results, outbox, settle_s, dead
 
-            stream, results, outbox, settle_s = asyncio.run(run())
+            stream, results, outbox, settle_s, dead = asyncio.run(run())
             calls = emulator_json(emulator, "GET", "calls")
             crashed = workers.crashed()
     finally:
         redis_server.stop()
 
-    rows, problems = tally(plan, asked_units(plan, PRODUCTS), stream, results, outbox, calls, [], crashed, settle_s)
+    asked = asked_units(plan, PRODUCTS)
+    rows, problems = tally(plan, asked, stream, results, outbox, calls, [], crashed, settle_s, dead)
     assert problems == {}, rows
     assert stream.refused[503] > 0  # Redis was really down while deliveries came
     assert len(stream.acked) == len({cid for cid, _, _ in plan})
