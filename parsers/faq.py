@@ -124,10 +124,15 @@ def _pattern(keyword: str) -> regex.Pattern[str] | None:
     """The search pattern of one keyword (normalised), or None for a keyword that normalises to nothing."""
     if not keyword:
         return None
-    # A word boundary only at an edge that is a word character: `a+1` or `?` at an edge have none to give.
-    left = r"\b" if regex.match(r"\w", keyword[0]) else ""
-    right = r"\b" if regex.match(r"\w", keyword[-1]) else ""
+    # A word boundary only at an edge that is a Latin-like word character: `a+1` or `?` at an edge have
+    # none to give, and Chinese (Japanese, Korean) keywords match inside text, whatever precedes them
+    # (a stray combining mark left by NFKC, as `¸` leaves, would otherwise hide `地` in `¸地址`).
+    left = r"\b" if _WORDLIKE.match(keyword[0]) else ""
+    right = r"\b" if _WORDLIKE.match(keyword[-1]) else ""
     return regex.compile(left + regex.escape(keyword) + right, regex.WORD | regex.V1)
+
+
+_WORDLIKE = regex.compile(r"[\w--[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]]", regex.V1)
 
 
 def keyword_found(keyword: str, normalized_text: str) -> bool:
