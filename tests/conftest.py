@@ -222,3 +222,20 @@ def blockbuster() -> Iterator[None]:
 
     with blockbuster_ctx(["bot", "parsers", "carts", "crm_bridge", "config"]):
         yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Reports go from pytest-xdist's workers as UTF-8: a lone surrogate that a test fed the app (the fuzzer
+    does) and that reached a captured log line would otherwise crash the whole run instead of one report."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    report.sections = [(title, _utf8(text)) for title, text in report.sections]
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        text = str(report.longrepr)
+        if _utf8(text) != text:
+            report.longrepr = _utf8(text)
+
+
+def _utf8(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
