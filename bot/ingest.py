@@ -232,6 +232,14 @@ class IngestStream:
         reply = await self.redis.xclaim(self.keys.ingest_stream, CONSUMER_GROUP, consumer, 0, ids)
         return await self._with_delivery_counts([(eid, fields) for eid, fields in reply if fields])
 
+    async def keep(self, consumer: str, ids: list[str]) -> None:
+        """Keep entries we hold (waiting for the database) from looking idle to other workers' XAUTOCLAIM.
+
+        XCLAIM with JUSTID resets the idle time without counting another delivery, so a database outage
+        never uses up an entry's attempts."""
+        if ids:
+            await self.redis.xclaim(self.keys.ingest_stream, CONSUMER_GROUP, consumer, 0, ids, justid=True)
+
     async def _with_delivery_counts(self, items: list[tuple[bytes, dict[bytes, bytes]]]) -> list[StreamEntry]:
         if not items:
             return []

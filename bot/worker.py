@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
+from sqlalchemy import exc as sql_errors
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import claim_event_key, claim_event_keys
@@ -36,6 +37,23 @@ from bot.payloads import parse_delivery
 from bot.router import OWN_ACTIVITY, BatchHandler, Dispatcher, HandlerContext
 
 log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(Exception):
+    """A batch's transaction failed because the database could not be used (down, restarting, locked,
+    a deadlock or a dropped connection): the batch is retried as it is, and no entry is charged an attempt."""
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a failed transaction says the database, not the entries in it, was the problem."""
+    if isinstance(exc, OSError | ConnectionError | sql_errors.TimeoutError):  # no connection from the pool
+        return True
+    if isinstance(exc, sql_errors.DBAPIError):
+        # OperationalError: server gone, shutting down, "database is locked", deadlocks and serialisation
+        # failures; InterfaceError: a connection closed under us. An entry's own bad data fails inside its
+        # savepoint instead, which the commit survives.
+        return exc.connection_invalidated or isinstance(exc, sql_errors.OperationalError | sql_errors.InterfaceError)
+    return False
 
 
 @dataclass(frozen=True)
@@ -111,10 +129,29 @@ class Worker:
         log.info("worker %s reading %s", self.consumer, self.stream.keys.ingest_stream)
         backoff = 0.1
         last_claim = 0.0
+        held: list[StreamEntry] = []  # a batch the database could not take: retried as it is
         while not self._stopping.is_set():
+            if held:
+                entries = held
+                try:
+                    await self.stream.keep(self.consumer, [e.id for e in held])
+                    await self.process(entries)
+                    held = []
+                    backoff = 0.1
+                except asyncio.CancelledError:
+                    raise
+                except DatabaseUnavailable as exc:
+                    log.warning("worker %s: database unavailable (%s); retrying in %.1fs", self.consumer, exc, backoff)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                except Exception:
+                    log.exception("worker %s: retrying a held batch failed", self.consumer)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                continue
             try:
                 now = time.monotonic()
-                entries: list[StreamEntry] = []
+                entries = []
                 if now - last_claim >= min(self.settings.claim_idle_ms / 1000 / 2, 5.0):
                     last_claim = now
                     entries += await self.stream.claim_idle(
@@ -132,7 +169,16 @@ class Worker:
                         block = max(1, min(block, wait_ms))
                     entries = await self.stream.read(self.consumer, self.settings.batch_size, block)
                 if entries:
-                    await self.process(entries)
+                    try:
+                        await self.process(entries)
+                    except DatabaseUnavailable as exc:
+                        held = entries
+                        log.warning(
+                            "worker %s: database unavailable (%s); holding %d entries", self.consumer, exc, len(held)
+                        )
+                        await self._sleep(backoff)
+                        backoff = min(backoff * 2, 5.0)
+                        continue
                 # With an in-batch hook most work is done already; the after-batch pass only catches up on
                 # what waited for another worker, so a few times a second is enough.
                 since = time.monotonic() - self._last_after_batch
@@ -163,7 +209,10 @@ class Worker:
         try:
             result = await self._apply(entries)
         except Exception as exc:
-            # The whole transaction failed (database unreachable, say): every entry is retried.
+            if database_unavailable(exc):
+                # Nothing committed and nothing is the entries' fault: the caller holds them and tries again.
+                raise DatabaseUnavailable(str(exc).splitlines()[0] if str(exc) else repr(exc)) from exc
+            # The whole transaction failed for another reason: every entry is retried, with its attempts.
             log.exception("batch of %d entries failed to commit", len(entries))
             error = "".join(traceback.format_exception_only(exc)).strip()
             result = BatchResult(done=[], failed={e.id: error for e in entries}, outcomes=Counter())
@@ -269,7 +318,9 @@ class Worker:
                     outcomes.append((event.kind.value, "own" if event.from_page else "processed"))
                 if items:
                     await handler.handle_batch(session, items)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise  # not the entries' fault: the whole batch waits for the database
             log.warning("batch of %d entries failed as a whole; applying them one by one", len(run), exc_info=True)
             done: list[str] = []
             failed: dict[str, str] = {}
@@ -306,6 +357,8 @@ class Worker:
                         continue
                     handled = await self.dispatcher.feed(event, ctx)
             except Exception as exc:
+                if database_unavailable(exc):
+                    raise  # the connection, not this event: the whole batch waits for the database
                 log.warning("handler failed for %s in entry %s: %r", getattr(event, "key", kind), entry.id, exc)
                 error = "".join(traceback.format_exception_only(exc)).strip()
                 outcomes.append((kind, "failed"))

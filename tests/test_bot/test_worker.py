@@ -351,3 +351,37 @@ async def test_stop_finishes_and_returns(aiohttp_client, settings) -> None:
     worker.stop()
     await wait_until(lambda: _stopped(worker), what="stop")
     assert worker.processed_entries == 1
+
+
+async def test_a_database_outage_holds_the_batch_and_charges_no_attempt(aiohttp_client, tmp_path, redis_server) -> None:  # type: ignore[no-untyped-def]
+    """While the database is down (restarting, say) every batch fails as a whole: that is not the entries'
+    fault, so none may be dead-lettered however long it lasts; the batch is applied once it is back."""
+    import asyncio
+
+    from bot.db import create_engine, session_factory
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, redis_server.url, worker_max_attempts=1)  # any charged failure: a dead letter
+    client = await start(aiohttp_client, settings)
+    worker = client.app[WORKER]
+    working = worker.sessions
+    gone = session_factory(await asyncio.to_thread(create_engine, f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/x.db"))
+    tries = {"n": 0}
+
+    def down():  # type: ignore[no-untyped-def]
+        tries["n"] += 1
+        return gone()
+
+    worker.sessions = down
+    await post(client, wf.message_delivery(page_id=PAGE_ID, psid="44", text="during the outage", mid="m-outage"))
+
+    async def tried_again() -> bool:
+        return tries["n"] >= 3
+
+    await wait_until(tried_again, what="the worker retrying the held batch")
+    letters = (await (await client.get("/api/dead-letters", headers=ADMIN)).json())["dead_letters"]
+    assert letters == []
+    worker.sessions = working  # the database is back
+    await wait_until(lambda: drained(client), what="the held batch applied")
+    assert [m.text for m in await rows(client, select(Message))] == ["during the outage"]
+    assert (await (await client.get("/api/dead-letters", headers=ADMIN)).json())["dead_letters"] == []
