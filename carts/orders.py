@@ -582,7 +582,7 @@ async def _lock_products(session: AsyncSession, ids: Iterable[int]) -> dict[int,
     if not ids:
         return {}
     rows = await session.execute(
-        select(Product).where(Product.id.in_(ids)).order_by(Product.id).with_for_update()  # type: ignore[union-attr]
+        select(Product).where(Product.id.in_(ids)).order_by(Product.id).with_for_update(key_share=True)  # type: ignore[union-attr]
     )
     return {p.id or 0: p for p in rows.scalars()}
 

@@ -78,7 +78,12 @@ async def allocate_products(
         p.id: p
         for p in (
             await session.execute(
-                select(Product).where(Product.id.in_(sorted(set(product_ids)))).order_by(Product.id).with_for_update()
+                select(Product)
+                .where(Product.id.in_(sorted(set(product_ids))))
+                .order_by(Product.id)
+                # NO KEY UPDATE: serialises allocators but not the KEY SHARE lock a new claim's foreign key
+                # takes on its product, which would deadlock two workers that each recorded a claim first.
+                .with_for_update(key_share=True)
             )
         ).scalars()
     }
