@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import random
 import subprocess
 import sys
@@ -40,6 +41,7 @@ from bench.common import ROOT, child, free_port, print_table, save, wait_http
 from bench.loadgen import _read_response, build_request
 from bot import webhook_factory as wf
 from bot.embedded_redis import EmbeddedRedis
+from bot.graph_emulator import DEMO_APP_ID, DEMO_PAGE_TOKEN
 from bot.redis_keys import RedisKeys
 from bot.tables import CommentLog
 from carts.tables import Product, StockClaim
@@ -301,6 +303,12 @@ def main() -> None:
         help="0: the worker runs inside `plusone serve` (one process, as `make run`); N: `serve --no-worker` "
         "and N `plusone worker` processes",
     )
+    parser.add_argument(
+        "--separate-emulator",
+        action="store_true",
+        help="run the Graph emulator (Meta) as a process of its own (`plusone emulator`) instead of inside "
+        "`plusone serve`'s demo mode, so that Meta's share of the work is not charged to PlusOne's process",
+    )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--redis", choices=["embedded", "debian"], default="embedded")
     args = parser.parse_args()
@@ -314,6 +322,19 @@ def main() -> None:
         env = {**base_env(port, data), **backing.env}
         load_shop(Path(tmp), env, args.products, args.stock)
         with contextlib.ExitStack() as processes:
+            emulator = ""
+            if args.separate_emulator:
+                # Meta in its own process: PlusOne runs as in production, with a Page token and a Graph URL.
+                emulator = f"http://127.0.0.1:{free_port()}"
+                env |= {
+                    "PLUSONE_GRAPH_URL": emulator,
+                    "PLUSONE_PAGE_TOKENS": json.dumps({PAGE_ID: DEMO_PAGE_TOKEN}),
+                    "PLUSONE_APP_ID": DEMO_APP_ID,
+                }
+                command = ["-m", "bot.cli", "emulator", "--port", emulator.rsplit(":", 1)[1]]
+                command += ["--webhook-url", f"http://127.0.0.1:{port}/webhook"]
+                processes.enter_context(child(command, env=env, cwd=Path(tmp)))
+                wait_http(f"{emulator}/_emulator/calls")
             serve = ["-m", "bot.cli", "serve"] + (["--no-worker"] if args.workers else [])
             processes.enter_context(child(serve, env=env, cwd=Path(tmp)))
             wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -321,8 +342,8 @@ def main() -> None:
                 processes.enter_context(child(["-m", "bot.cli", "worker"], env=env, cwd=Path(tmp)))
             wait_for_workers(port, backing.redis_url)
             requests = signed_requests(plan, port)
-            # The demo's Graph emulator must know the comments, as Meta does, to take their private replies.
-            emulator = (data / "emulator.url").read_text().strip().rstrip("/")
+            # The Graph emulator must know the comments, as Meta does, to take their private replies.
+            emulator = emulator or (data / "emulator.url").read_text().strip().rstrip("/")
             asyncio.run(register_comments(emulator, plan))
             acked, send_s = asyncio.run(send_all(port, requests, args.connections, args.rate))
             results = asyncio.run(
@@ -365,6 +386,7 @@ def main() -> None:
         f"\n{len(requests)} deliveries ({len(plan) - len(everyone)} re-sent duplicates), "
         f"{args.products} products of {args.stock} units, {args.connections} connections, "
         + ("web and worker in one process" if not args.workers else f"a web process and {args.workers} worker(s)")
+        + (", the Graph emulator in its own process" if args.separate_emulator else ", the Graph emulator in serve")
         + f", {'PostgreSQL' if args.database == 'postgresql' else 'SQLite'}, {args.redis} Redis"
         + (f", offered at {args.rate:.0f}/s." if args.rate else ", as fast as the server takes them.")
     )
