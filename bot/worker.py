@@ -105,6 +105,7 @@ class Worker:
         # rolled back alone: `after_batch` catches up.
         self.in_batch = in_batch
         self._last_after_batch = 0.0
+        self._last_claim = 0.0  # when dead consumers' idle entries were last looked for
         self._stopping = asyncio.Event()
         self.finished = asyncio.Event()  # set when run() has returned
         self._retry_at: dict[str, float] = {}  # our failed entry ids -> monotonic time of next try
@@ -128,57 +129,17 @@ class Worker:
         await self.stream.ensure_group()
         log.info("worker %s reading %s", self.consumer, self.stream.keys.ingest_stream)
         backoff = 0.1
-        last_claim = 0.0
         held: list[StreamEntry] = []  # a batch the database could not take: retried as it is
         while not self._stopping.is_set():
-            if held:
-                entries = held
-                try:
-                    await self.stream.keep(self.consumer, [e.id for e in held])
-                    await self.process(entries)
-                    held = []
-                    backoff = 0.1
-                except asyncio.CancelledError:
-                    raise
-                except DatabaseUnavailable as exc:
-                    log.warning("worker %s: database unavailable (%s); retrying in %.1fs", self.consumer, exc, backoff)
-                    await self._sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                except Exception:
-                    log.exception("worker %s: retrying a held batch failed", self.consumer)
-                    await self._sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                continue
+            entries = held
             try:
-                now = time.monotonic()
-                entries = []
-                if now - last_claim >= min(self.settings.claim_idle_ms / 1000 / 2, 5.0):
-                    last_claim = now
-                    entries += await self.stream.claim_idle(
-                        self.consumer, self.settings.claim_idle_ms, self.settings.batch_size
-                    )
-                due = [eid for eid, at in self._retry_at.items() if at <= now]
-                if due:
-                    for eid in due:
-                        del self._retry_at[eid]
-                    entries += await self.stream.claim_own(self.consumer, due)
-                if not entries:
-                    block = self.settings.block_ms
-                    if self._retry_at:
-                        wait_ms = int((min(self._retry_at.values()) - now) * 1000)
-                        block = max(1, min(block, wait_ms))
-                    entries = await self.stream.read(self.consumer, self.settings.batch_size, block)
+                if held:
+                    await self.stream.keep(self.consumer, [e.id for e in held])
+                else:
+                    entries = await self._next_entries()
                 if entries:
-                    try:
-                        await self.process(entries)
-                    except DatabaseUnavailable as exc:
-                        held = entries
-                        log.warning(
-                            "worker %s: database unavailable (%s); holding %d entries", self.consumer, exc, len(held)
-                        )
-                        await self._sleep(backoff)
-                        backoff = min(backoff * 2, 5.0)
-                        continue
+                    await self.process(entries)
+                held = []
                 # With an in-batch hook most work is done already; the after-batch pass only catches up on
                 # what waited for another worker, so a few times a second is enough.
                 since = time.monotonic() - self._last_after_batch
@@ -187,18 +148,48 @@ class Worker:
                     self._last_after_batch = time.monotonic()
                     await self.after_batch()
                 backoff = 0.1
+                continue
             except asyncio.CancelledError:
                 raise
+            except DatabaseUnavailable as exc:
+                held = entries
+                log.warning(
+                    "worker %s: database unavailable (%s); holding %d entries, retrying in %.1fs",
+                    self.consumer,
+                    exc,
+                    len(held),
+                    backoff,
+                )
             except (RedisError, OSError) as exc:
                 # Redis restarting or unreachable: nothing was acknowledged, so nothing is lost; wait.
                 log.warning("worker %s: redis unavailable (%s); retrying in %.1fs", self.consumer, exc, backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
             except Exception:
                 log.exception("worker %s: batch failed; entries stay pending and will be retried", self.consumer)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+            await self._sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
         log.info("worker %s stopped", self.consumer)
+
+    async def _next_entries(self) -> list[StreamEntry]:
+        """Entries of dead consumers idle long enough, our own failed ones whose back-off passed, else new ones."""
+        now = time.monotonic()
+        entries: list[StreamEntry] = []
+        if now - self._last_claim >= min(self.settings.claim_idle_ms / 1000 / 2, 5.0):
+            self._last_claim = now
+            entries += await self.stream.claim_idle(
+                self.consumer, self.settings.claim_idle_ms, self.settings.batch_size
+            )
+        due = [eid for eid, at in self._retry_at.items() if at <= now]
+        if due:
+            for eid in due:
+                del self._retry_at[eid]
+            entries += await self.stream.claim_own(self.consumer, due)
+        if not entries:
+            block = self.settings.block_ms
+            if self._retry_at:
+                wait_ms = int((min(self._retry_at.values()) - now) * 1000)
+                block = max(1, min(block, wait_ms))
+            entries = await self.stream.read(self.consumer, self.settings.batch_size, block)
+        return entries
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
