@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -116,7 +117,14 @@ def test_return_status() -> None:
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = await asyncio.to_thread(create_engine, database_url(tmp_path))
+    async with shop_sessions(database_url(tmp_path)) as factory:
+        yield factory
+
+
+@asynccontextmanager
+async def shop_sessions(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the database at `url`, with products A (3 units) and B (no limit) in campaign "c"."""
+    engine = await asyncio.to_thread(create_engine, url)
     await create_schema(engine)
     now = utcnow()
     factory = session_factory(engine)
@@ -145,8 +153,10 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
                 CampaignProduct(campaign_id=campaign.id, product_id=2, order_code="B"),  # type: ignore[arg-type]
             ]
         )
-    yield factory
-    await engine.dispose()
+    try:
+        yield factory
+    finally:
+        await engine.dispose()
 
 
 async def claim(
