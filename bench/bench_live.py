@@ -35,11 +35,12 @@ from pathlib import Path
 import aiohttp
 import redis
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import ROOT, child, free_port, print_table, save, wait_http
 from bench.loadgen import _read_response, build_request
 from bot import webhook_factory as wf
+from bot.db import READ_ONLY, create_engine
 from bot.embedded_redis import EmbeddedRedis
 from bot.graph_emulator import DEMO_APP_ID, DEMO_PAGE_TOKEN
 from bot.redis_keys import RedisKeys
@@ -200,8 +201,8 @@ class Results:
 
 
 def read_engine(database_url: str) -> AsyncEngine:
-    """A plain engine for reading (not bot.db's: its SQLite BEGIN IMMEDIATE would queue behind the writers)."""
-    return create_async_engine(database_url, pool_pre_ping=True)
+    """PlusOne's own engine, reading only: on SQLite it begins DEFERRED and never queues behind the writers."""
+    return create_engine(database_url).execution_options(**{READ_ONLY: True})
 
 
 async def read_results(engine: AsyncEngine) -> Results:
