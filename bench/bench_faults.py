@@ -236,7 +236,7 @@ class Outbox:
 
 
 async def read_outbox(database_url: str) -> Outbox:
-    engine = read_engine(database_url)
+    engine = await read_engine(database_url)
     try:
         async with engine.connect() as conn:
             rows = (
@@ -288,7 +288,7 @@ async def settle(
     """
     keys = RedisKeys("plusone")
     client = aioredis.Redis.from_url(backing.redis_url)
-    engine = read_engine(backing.database_url)
+    engine = await read_engine(backing.database_url)
     started = time.perf_counter()
     results, outbox, dead, quiet = Results(), Outbox(Counter(), 0, set(), set(), Counter()), 0, 0
     try:

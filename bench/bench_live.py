@@ -200,9 +200,11 @@ class Results:
     outcomes: dict[str, str] = field(default_factory=dict)  # comment id -> its logged outcome
 
 
-def read_engine(database_url: str) -> AsyncEngine:
-    """PlusOne's own engine, reading only: on SQLite it begins DEFERRED and never queues behind the writers."""
-    return create_engine(database_url).execution_options(**{READ_ONLY: True})
+async def read_engine(database_url: str) -> AsyncEngine:
+    """PlusOne's own engine, reading only: on SQLite it begins DEFERRED and never queues behind the writers.
+    Made in a thread: SQLAlchemy resolves a SQLite file's path with blocking calls."""
+    engine = await asyncio.to_thread(create_engine, database_url)
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 async def read_results(engine: AsyncEngine) -> Results:
@@ -230,7 +232,7 @@ async def read_results(engine: AsyncEngine) -> Results:
 
 async def wait_results(database_url: str, done: Callable[[Results], bool], limit: float) -> Results:
     """Read the results until `done` says they are complete or `limit` seconds pass; the last reading."""
-    engine = read_engine(database_url)
+    engine = await read_engine(database_url)
     deadline = time.time() + limit
     results = Results()
     try:
