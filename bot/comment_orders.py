@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy import Row, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cart_replies import CommentResult, ItemResult, cart_summary, render_comment_reply
@@ -38,7 +38,7 @@ from bot.render import render_text
 from bot.router import HandlerContext
 from bot.tables import CommentLog, OutboxMessage
 from carts.orders import fetch_or_create_checkout_tokens
-from carts.repository import fetch_cart, fetch_carts, fetch_claims_of_comment, fetch_claims_of_comments
+from carts.repository import fetch_cart, fetch_carts, fetch_claim_rows_of_comments, fetch_claims_of_comment
 from carts.stock import (
     END_OF_STREAM,
     ClaimDecision,
@@ -440,8 +440,11 @@ def _variant_text(variant: Any) -> str:
     return " / ".join(str(v) for _, v in sorted(variant.items())) if isinstance(variant, dict) else ""
 
 
-def comment_result(log_row: CommentLog, claims: list[StockClaim], names: dict[int, str]) -> CommentResult:
-    """What one comment did, item by item, from its recorded outcome and its decided claims. Pure."""
+def comment_result(log_row: Any, claims: Sequence[Any], names: dict[int, str]) -> CommentResult:
+    """What one comment did, item by item, from its recorded outcome and its decided claims. Pure.
+
+    `log_row`: a comment log row or object (comment_id, outcome, detail); `claims`: its claims' rows or
+    objects (product_id, variant, qty, status)."""
     detail = json.loads(log_row.detail or "{}")
     if log_row.outcome == "campaign_closed":
         return CommentResult(
@@ -501,17 +504,15 @@ async def queue_comment_replies(
     """
     if not comment_ids:
         return {}
+    # Columns, not CommentLog objects, and Core writes: this runs for every batch of a live, and ORM objects
+    # (loaded, changed, flushed) cost several times more per comment than the rest of the reply.
     logs = (
-        (
-            await session.execute(
-                select(CommentLog)
-                .where(CommentLog.comment_id.in_(comment_ids), CommentLog.verb == "add")
-                .order_by(CommentLog.id)
-            )
+        await session.execute(
+            select(*_REPLY_COLUMNS)
+            .where(CommentLog.comment_id.in_(comment_ids), CommentLog.verb == "add")
+            .order_by(CommentLog.id)
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     answered = {r.comment_id: r.reply_outbox_id for r in logs if r.reply_outbox_id is not None}  # replays
     todo = [r for r in logs if r.reply_outbox_id is None and r.outcome not in _NO_REPLY and r.author_id]
     if not todo:
@@ -529,12 +530,13 @@ async def queue_comment_replies(
         .order_by(OutboxMessage.id)
     )
     reply_of: dict[tuple[str, str], int] = {(page, psid): rid for rid, page, psid in waiting.all()}
+    joined = set(reply_of.values())  # replies queued before this call: they answer earlier comments too
     # A shopper with no reply waiting gets one, started by their first comment here.
-    starters: dict[tuple[str, str], CommentLog] = {}
+    starters: dict[tuple[str, str], Row[Any]] = {}
     for log_row in todo:
         shopper = (log_row.page_id, log_row.author_id)
         if shopper not in reply_of:
-            starters.setdefault(shopper, log_row)  # type: ignore[arg-type]
+            starters.setdefault(shopper, log_row)
     created = await enqueue_private_replies(
         session,
         [
@@ -553,32 +555,38 @@ async def queue_comment_replies(
     for shopper, r in starters.items():
         if r.comment_id in created:
             reply_of[shopper] = created[r.comment_id]
-    touched: set[int] = set()
+    by_reply: dict[int, list[Any]] = {}  # reply id -> the comments it answers, oldest first
+    queued: list[dict[str, Any]] = []
     for log_row in todo:
-        reply_id = reply_of.get((log_row.page_id, log_row.author_id))  # type: ignore[arg-type]
+        reply_id = reply_of.get((log_row.page_id, log_row.author_id))
         if reply_id is None:
             continue  # its reply was queued before (a replay): nothing to join
-        log_row.reply_outbox_id, log_row.reply_status = reply_id, "queued"
-        session.add(log_row)
+        queued.append({"_id": log_row.id, "reply_outbox_id": reply_id})
         answered[log_row.comment_id] = reply_id
-        touched.add(reply_id)
-    await session.flush()
-    # Render every touched reply for all the comments it answers (earlier ones of the window included).
-    covered = (
-        (
-            await session.execute(
-                select(CommentLog).where(CommentLog.reply_outbox_id.in_(sorted(touched))).order_by(CommentLog.id)
-            )
+        by_reply.setdefault(reply_id, []).append(log_row)
+    if queued:
+        table = CommentLog.__table__
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values(reply_outbox_id=bindparam("reply_outbox_id"), reply_status="queued"),
+            queued,
         )
-        .scalars()
-        .all()
-    )
-    claims = await fetch_claims_of_comments(session, {r.comment_id for r in covered})
+    # Render every touched reply for all the comments it answers: a reply this call joined answers earlier
+    # comments of the window too, which only the log knows.
+    earlier = sorted(joined & set(by_reply))
+    if earlier:
+        rows = await session.execute(
+            select(*_REPLY_COLUMNS).where(CommentLog.reply_outbox_id.in_(earlier)).order_by(CommentLog.id)
+        )
+        for reply_id in earlier:
+            by_reply[reply_id] = []
+        for r in rows.all():
+            by_reply[r.reply_outbox_id].append(r)
+    covered = [r for rows in by_reply.values() for r in rows]
+    claims = await fetch_claim_rows_of_comments(session, {r.comment_id for r in covered})
     names = dict((await session.execute(select(Product.id, Product.name))).all())
     carts = await fetch_carts(session, {(r.page_id, r.author_id) for r in covered if r.author_id})
-    by_reply: dict[int, list[CommentLog]] = {}
-    for r in covered:
-        by_reply.setdefault(r.reply_outbox_id, []).append(r)  # type: ignore[arg-type]
     tokens: dict[tuple[str, str], str] = {}
     if checkout_link is not None:
         tokens = await fetch_or_create_checkout_tokens(
@@ -589,13 +597,28 @@ async def queue_comment_replies(
         first = rows[0]
         results = [comment_result(r, claims[r.comment_id], names) for r in rows]
         shopper = (first.page_id, first.author_id)
-        token = tokens.get(shopper)  # type: ignore[arg-type]
+        token = tokens.get(shopper)
         url = checkout_link(token) if checkout_link is not None and token is not None else None
-        message = render_comment_reply(rows[-1].author_name, results, carts[shopper], url)  # type: ignore[index]
+        message = render_comment_reply(rows[-1].author_name, results, carts[shopper], url)
         updates.append({"id": reply_id, "payload": json.dumps(message, ensure_ascii=False)})
     if updates:
         await session.execute(update(OutboxMessage), updates)  # by primary key, as one executemany
     return answered
+
+
+# What a private reply needs of a comment's log row.
+_REPLY_COLUMNS = (
+    CommentLog.id,
+    CommentLog.comment_id,
+    CommentLog.page_id,
+    CommentLog.post_id,
+    CommentLog.author_id,
+    CommentLog.author_name,
+    CommentLog.created_time,
+    CommentLog.outcome,
+    CommentLog.detail,
+    CommentLog.reply_outbox_id,
+)
 
 
 class Allocator:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import and_, select, tuple_
+from sqlalchemy import Row, and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.core import CartInfo, CartLineInfo, merge_lines, variant_pairs
@@ -27,8 +28,19 @@ async def fetch_carts(session: AsyncSession, shoppers: set[tuple[str, str]]) -> 
     currency = await fetch_currency(session)
     lines: dict[tuple[str, str], list[CartLineInfo]] = {shopper: [] for shopper in shoppers}
     if shoppers:
+        # Columns, not StockClaim objects: every private reply reads carts, and ORM objects cost several times more.
         rows = await session.execute(
-            select(StockClaim, Product.code, Product.name, Product.price, CampaignProduct.order_code)
+            select(
+                StockClaim.page_id,
+                StockClaim.psid,
+                StockClaim.product_id,
+                StockClaim.variant,
+                StockClaim.qty,
+                Product.code,
+                Product.name,
+                Product.price,
+                CampaignProduct.order_code,
+            )
             .join(Product, Product.id == StockClaim.product_id)
             .outerjoin(
                 CampaignProduct,
@@ -40,24 +52,31 @@ async def fetch_carts(session: AsyncSession, shoppers: set[tuple[str, str]]) -> 
             .where(tuple_(StockClaim.page_id, StockClaim.psid).in_(shoppers), StockClaim.status == "held")
             .order_by(StockClaim.arrival)
         )
-        for claim, code, name, price, order_code in rows.all():
-            variant = variant_pairs(json.loads(claim.variant) if claim.variant else None)
-            lines[(claim.page_id, claim.psid)].append(
-                CartLineInfo(claim.product_id, order_code or code, name, variant, claim.qty, Decimal(price))
+        for page_id, psid, product_id, variant_json, qty, code, name, price, order_code in rows.all():
+            variant = variant_pairs(json.loads(variant_json) if variant_json else None)
+            lines[(page_id, psid)].append(
+                CartLineInfo(product_id, order_code or code, name, variant, qty, Decimal(price))
             )
     return {shopper: CartInfo(merge_lines(found), currency) for shopper, found in lines.items()}
 
 
-async def fetch_claims_of_comments(session: AsyncSession, comment_ids: set[str]) -> dict[str, list[StockClaim]]:
-    found: dict[str, list[StockClaim]] = {c: [] for c in comment_ids}
+async def fetch_claim_rows_of_comments(session: AsyncSession, comment_ids: set[str]) -> dict[str, list[Row[Any]]]:
+    """What the comments claimed, to report (rows with the claims' product_id, variant, qty and status)."""
+    found: dict[str, list[Row[Any]]] = {c: [] for c in comment_ids}
     if comment_ids:
         rows = await session.execute(
-            select(StockClaim).where(StockClaim.comment_id.in_(comment_ids)).order_by(StockClaim.arrival, StockClaim.id)
+            select(StockClaim.comment_id, StockClaim.product_id, StockClaim.variant, StockClaim.qty, StockClaim.status)
+            .where(StockClaim.comment_id.in_(comment_ids))
+            .order_by(StockClaim.arrival, StockClaim.id)
         )
-        for claim in rows.scalars():
+        for claim in rows.all():
             found[claim.comment_id].append(claim)
     return found
 
 
 async def fetch_claims_of_comment(session: AsyncSession, comment_id: str) -> list[StockClaim]:
-    return (await fetch_claims_of_comments(session, {comment_id}))[comment_id]
+    """The comment's claims as objects, to change them (an edited or removed comment)."""
+    rows = await session.execute(
+        select(StockClaim).where(StockClaim.comment_id == comment_id).order_by(StockClaim.arrival, StockClaim.id)
+    )
+    return list(rows.scalars())

@@ -19,11 +19,15 @@ small order cannot slip past an earlier big one.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from bot.db import utcnow
 from carts.tables import Product, StockClaim
@@ -69,62 +73,91 @@ async def allocate_products(
 
     A constant number of statements whatever the number of claims or products: lock the products (in id
     order, so two workers cannot deadlock), read their pending claims after the lock (so none is decided
-    twice), decide in arrival order, and let the flush write the changed rows together.
+    twice), decide in arrival order, and write the changed rows with one executemany per table. It runs on
+    every worker batch, so it reads and writes rows with Core rather than ORM objects (several times
+    cheaper per claim); instances the session already holds are brought up to date.
     """
     if not product_ids:
         return []
     now = now or utcnow()
-    products = {
-        p.id: p
-        for p in (
-            await session.execute(
-                select(Product)
-                .where(Product.id.in_(sorted(set(product_ids))))
-                .order_by(Product.id)
-                # NO KEY UPDATE: serialises allocators but not the KEY SHARE lock a new claim's foreign key
-                # takes on its product, which would deadlock two workers that each recorded a claim first.
-                .with_for_update(key_share=True)
-            )
-        ).scalars()
-    }
-    if not products:
-        return []
-    claims = (
-        (
-            await session.execute(
-                select(StockClaim)
-                .where(
-                    StockClaim.product_id.in_(list(products)),
-                    StockClaim.status == "pending",
-                    StockClaim.arrival < watermark,
-                )
-                .order_by(StockClaim.product_id, StockClaim.arrival, StockClaim.id)
-            )
-        )
-        .scalars()
-        .all()
+    locked = await session.execute(
+        select(Product.id, Product.stock, Product.held, Product.sold)
+        .where(Product.id.in_(sorted(set(product_ids))))
+        .order_by(Product.id)
+        # NO KEY UPDATE: serialises allocators but not the KEY SHARE lock a new claim's foreign key
+        # takes on its product, which would deadlock two workers that each recorded a claim first.
+        .with_for_update(key_share=True)
     )
+    # product id -> units still free (None: unlimited)
+    free: dict[int, int | None] = {
+        pid: None if stock is None else max(stock - held - sold, 0) for pid, stock, held, sold in locked.all()
+    }
+    if not free:
+        return []
+    table = StockClaim.__table__
+    claims = (
+        await session.execute(
+            select(table)
+            .where(table.c.product_id.in_(list(free)), table.c.status == "pending", table.c.arrival < watermark)
+            .order_by(table.c.product_id, table.c.arrival, table.c.id)
+        )
+    ).all()
     decisions: list[ClaimDecision] = []
+    changes: list[dict[str, Any]] = []
+    taken: dict[int, int] = {}
     for claim in claims:
-        product = products[claim.product_id]
-        available = claim.qty if product.stock is None else max(product.stock - product.held - product.sold, 0)
-        granted = min(claim.qty, available)
-        claim.decided_at = now
+        available = free[claim.product_id]
+        granted = claim.qty if available is None else min(claim.qty, available)
         if granted == 0:
-            claim.status = "waitlisted"
-        else:
-            if granted < claim.qty:
-                # Hold what is left; the rest waits in line, keeping the claim's place.
-                rest = split_waitlisted(claim, claim.qty - granted, now)
-                session.add(rest)
-                decisions.append(claim_decision(rest, "waitlisted"))
-                claim.qty = granted
-            claim.status = "held"
-            claim.expires_at = now + timedelta(minutes=claim.hold_minutes)
-            product.held += granted
-        decisions.append(claim_decision(claim, claim.status))
-    await session.flush()
+            changes.append({"_id": claim.id, "status": "waitlisted", "qty": claim.qty, "expires_at": None})
+            decisions.append(claim_decision(claim, "waitlisted"))
+            continue
+        if granted < claim.qty:
+            # Hold what is left; the rest waits in line, keeping the claim's place (rare: once per product).
+            rest = waitlisted_rest(claim, claim.qty - granted, now)
+            rest["id"] = (await session.execute(insert(table).returning(table.c.id), rest)).scalar_one()
+            decisions.append(claim_decision(SimpleNamespace(**rest), "waitlisted"))
+        if available is not None:
+            free[claim.product_id] = available - granted
+        taken[claim.product_id] = taken.get(claim.product_id, 0) + granted
+        expires = now + timedelta(minutes=claim.hold_minutes)
+        changes.append({"_id": claim.id, "status": "held", "qty": granted, "expires_at": expires})
+        decisions.append(replace(claim_decision(claim, "held"), qty=granted))
+    if changes:
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values(
+                status=bindparam("status"), qty=bindparam("qty"), expires_at=bindparam("expires_at"), decided_at=now
+            ),
+            changes,
+        )
+    if taken:
+        products = Product.__table__
+        await session.execute(
+            update(products).where(products.c.id == bindparam("_id")).values(held=products.c.held + bindparam("add")),
+            [{"_id": pid, "add": qty} for pid, qty in sorted(taken.items())],
+        )
+    _refresh_cached(session, changes, taken, now)
     return decisions
+
+
+def _refresh_cached(session: AsyncSession, changes: list[dict[str, Any]], taken: dict[int, int], now: datetime) -> None:
+    """Bring claims and products this session already holds as objects in line with what Core just wrote,
+    without marking them changed (a caller's earlier objects must not read stale counts or flush them back)."""
+    identities = session.sync_session.identity_map
+    if not identities:
+        return
+    for change in changes:
+        claim = identities.get(identity_key(StockClaim, change["_id"]))
+        if claim is not None:
+            for name in ("status", "qty", "expires_at"):
+                set_committed_value(claim, name, change[name])
+            set_committed_value(claim, "decided_at", now)
+    for product_id, qty in taken.items():
+        product = identities.get(identity_key(Product, product_id))
+        if product is not None:
+            set_committed_value(product, "held", product.held + qty)
 
 
 async def products_with_pending_claims(session: AsyncSession, watermark: str) -> list[int]:
@@ -205,25 +238,31 @@ async def promote_waitlist(session: AsyncSession, product_id: int, now: datetime
 
 def split_waitlisted(claim: StockClaim, qty: int, now: datetime) -> StockClaim:
     """The part of a claim that must keep waiting, in the claim's own place in line."""
-    return StockClaim(
-        key=f"{claim.key}:w{uuid.uuid4().hex[:8]}",
-        campaign_id=claim.campaign_id,
-        product_id=claim.product_id,
-        page_id=claim.page_id,
-        psid=claim.psid,
-        comment_id=claim.comment_id,
-        variant=claim.variant,
-        qty=qty,
-        arrival=claim.arrival,
-        status="waitlisted",
-        source=claim.source,
-        hold_minutes=claim.hold_minutes,
-        decided_at=now,
-        created_at=now,
-    )
+    return StockClaim(**waitlisted_rest(claim, qty, now))
 
 
-def claim_decision(claim: StockClaim, status: str) -> ClaimDecision:
+def waitlisted_rest(claim: Any, qty: int, now: datetime) -> dict[str, Any]:
+    """The row of `split_waitlisted` (from a claim object or a Core row)."""
+    return {
+        "key": f"{claim.key}:w{uuid.uuid4().hex[:8]}",
+        "campaign_id": claim.campaign_id,
+        "product_id": claim.product_id,
+        "page_id": claim.page_id,
+        "psid": claim.psid,
+        "comment_id": claim.comment_id,
+        "variant": claim.variant,
+        "qty": qty,
+        "arrival": claim.arrival,
+        "status": "waitlisted",
+        "source": claim.source,
+        "hold_minutes": claim.hold_minutes,
+        "decided_at": now,
+        "created_at": now,
+    }
+
+
+def claim_decision(claim: Any, status: str) -> ClaimDecision:
+    """The decision about a claim (an object or a Core row)."""
     return ClaimDecision(
         claim.id or -1,
         claim.key,

@@ -328,3 +328,20 @@ async def test_stock_decided_inside_a_batch_tells_the_open_inboxes(shop: Shop, r
         await wait_until(claims_note, what="the inbox note that stock was decided")
     finally:
         await pubsub.aclose()
+
+
+async def test_a_later_batchs_comment_joins_the_reply_still_waiting_and_it_shows_both(shop: Shop) -> None:
+    """A shopper's second comment, handled in a later batch within the reply window, joins the private reply
+    queued for the first: one message, rendered again with both comments' lines and the whole cart."""
+    await shop.stream.append(comment(7, "A+1", comment_id="2000000000001_j1"))
+    await run_one_batch(shop, build_dispatcher(shop.settings))
+    await shop.stream.append(comment(7, "B+2 M", comment_id="2000000000001_j2"))
+    await run_one_batch(shop, build_dispatcher(shop.settings))
+    async with shop.sessions() as session:
+        [reply] = (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "private_reply"))).scalars()
+        answered_by = dict((await session.execute(select(CommentLog.comment_id, CommentLog.reply_outbox_id))).all())
+    assert answered_by == {"2000000000001_j1": reply.id, "2000000000001_j2": reply.id}
+    text = json.loads(reply.payload)["attachment"]["payload"]["text"]
+    assert "A Rose bouquet ×1 added" in text
+    assert "B Linen shirt (M) ×2 added" in text
+    assert "🛒 Cart: 3 items · HK$2,160" in text  # 380 + 2 × 890
