@@ -17,6 +17,7 @@ import bot.tables  # noqa: F401  (registers the spine's tables on SQLModel.metad
 import carts.order_tables  # (registers orders, checkout tokens and order events too)
 import carts.tables  # noqa: F401  (and the catalog's, campaigns' and stock claims')
 import crm_bridge.tables  # noqa: F401  (and the CRM's members, points ledger and referrals)
+from bot import sqlite_driver
 from bot.tables import ProcessedEvent
 
 
@@ -34,7 +35,7 @@ def from_epoch_s(seconds: int) -> datetime:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, module=sqlite_driver.dbapi(), **kwargs)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
