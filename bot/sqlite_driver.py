@@ -1,4 +1,5 @@
-"""SQLAlchemy's aiosqlite driver with one trip to the connection's thread per statement instead of four.
+"""SQLAlchemy's aiosqlite driver with one trip to the connection's thread per statement instead of four, and
+writers of one process taking turns in the event loop instead of in SQLite's busy handler.
 
 aiosqlite runs each SQLite connection in a thread of its own, and SQLAlchemy's adapter makes four trips
 there for a statement: open a cursor, execute, fetch the rows, close the cursor. Each trip is a handoff
@@ -7,13 +8,22 @@ than the statement itself. The worker's batches run a few dozen statements each,
 third of a batch's time. Here the cursor does all four steps in one trip; everything else (connections,
 transactions, errors, server-side cursors) is SQLAlchemy's and aiosqlite's own.
 
+Writers: `bot.db` begins every writing transaction with BEGIN IMMEDIATE. When another connection holds
+the write lock, SQLite's busy handler polls with sleeps of up to 100 ms, so the lock sits idle after it is
+freed and a newcomer can overtake a writer that waited for seconds (the worker waited behind the outbox
+sender so). Writers of one process now queue for their turn in the event loop, first come first served,
+and take the lock the moment it is free; SQLite's busy handler remains only between processes.
+
 Used by `bot.db.create_engine` for every SQLite URL (`sqlite+aiosqlite://`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import sqlite3
+import threading
+import weakref
 from typing import Any
 
 import aiosqlite
@@ -57,6 +67,38 @@ def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: 
         cursor.close()
 
 
+WRITE_TURN_WAIT_S = 30.0  # as long as SQLite's own busy timeout (bot.db): then "database is locked", as before
+
+
+class WriteTurns:
+    """The turns of one database file's writers in this process, in the order they asked."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._guard = threading.Lock()
+
+    async def take(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Lock]:
+        loop = asyncio.get_running_loop()
+        with self._guard:  # one lock per event loop (tests run several loops, one after another)
+            lock = self._locks.setdefault(loop, asyncio.Lock())
+        try:
+            await asyncio.wait_for(lock.acquire(), WRITE_TURN_WAIT_S)
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked (this process's other writers held it)") from None
+        return loop, lock
+
+
+_TURNS: dict[str, WriteTurns] = {}  # database file -> its writers' turns, shared by every engine on it
+_TURNS_GUARD = threading.Lock()
+
+
+def _turns_of(database: str) -> WriteTurns:
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        return WriteTurns()  # a private database: nothing to share
+    with _TURNS_GUARD:
+        return _TURNS.setdefault(database, WriteTurns())
+
+
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ()
     _awaitable_cursor_close = False  # nothing left to close in the connection's thread
@@ -76,9 +118,18 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         return await self._trip(operation, seq_of_parameters, many=True)
 
     async def _trip(self, operation: Any, parameters: Any, many: bool) -> _Done:
-        async with self._adapt_connection._execute_mutex:
-            connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-            done: _Done = await connection._execute(_run, connection._conn, operation, parameters, many)
+        adapted: OneTripConnection = self._adapt_connection  # type: ignore[assignment]
+        begins_write = operation == "BEGIN IMMEDIATE"
+        if begins_write:
+            await adapted.take_write_turn()
+        try:
+            async with adapted._execute_mutex:
+                connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+                done: _Done = await connection._execute(_run, connection._conn, operation, parameters, many)
+        except BaseException:
+            if begins_write:
+                adapted.end_write_turn()  # no transaction began: the next writer goes
+            raise
         self._cursor = done  # type: ignore[assignment]
         if done.rows is not None:
             self._rows = collections.deque(done.rows)
@@ -86,15 +137,64 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("_turn", "_turns")
     _cursor_cls = OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: aiosqlite.Connection, turns: WriteTurns) -> None:
+        super().__init__(dbapi, connection)
+        self._turns = turns
+        self._turn: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    async def take_write_turn(self) -> None:
+        if self._turn is None:
+            self._turn = await self._turns.take()
+
+    def end_write_turn(self) -> None:
+        """The transaction ended (commit, rollback, close): the next writer of this process goes."""
+        turn, self._turn = self._turn, None
+        if turn is None:
+            return
+        loop, lock = turn
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            lock.release()
+        elif not loop.is_closed():  # a connection collected outside its loop's thread
+            loop.call_soon_threadsafe(lock.release)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.end_write_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.end_write_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.end_write_turn()
+
+    def _terminate_force_close(self) -> None:
+        try:
+            super()._terminate_force_close()
+        finally:
+            self.end_write_turn()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """The DBAPI module for `create_async_engine(..., module=...)`: aiosqlite's, with the cursor above."""
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
-        return OneTripConnection(self, super().connect(*arg, **kw)._connection)
+        database = str(arg[0] if arg else kw.get("database", ""))
+        return OneTripConnection(self, super().connect(*arg, **kw)._connection, _turns_of(database))
 
 
 def dbapi() -> OneTripDBAPI:

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import exc, insert, select, text, update
+from sqlalchemy import event, exc, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db import create_engine, create_schema, session_factory, utcnow
@@ -78,3 +78,30 @@ async def test_a_database_locked_by_another_writer_is_an_operational_error(engin
         with pytest.raises(exc.OperationalError, match="locked"):
             await conn.execute(insert(ProcessedEvent.__table__).values(row("x")))
         await other.rollback()
+
+
+async def test_writers_of_one_process_take_turns_in_the_order_they_asked(engine: AsyncEngine) -> None:
+    """With SQLite's busy handler switched off, a second writer would fail at once with "database is locked";
+    taking turns in the event loop, it waits for the first to commit, and the third goes after the second."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def no_busy_handler(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=0")
+        cursor.close()
+
+    await engine.dispose()  # new connections, with the listener above
+    sessions = session_factory(engine)
+    order: list[str] = []
+
+    async def write(key: str, start_after: float, hold: float) -> None:
+        await asyncio.sleep(start_after)
+        async with sessions() as session, session.begin():
+            order.append(f"{key} began")
+            await session.execute(insert(ProcessedEvent.__table__).values(row(key)))
+            await asyncio.sleep(hold)
+
+    await asyncio.gather(write("a", 0, 0.3), write("b", 0.1, 0), write("c", 0.2, 0))
+    assert order == ["a began", "b began", "c began"]
+    async with sessions() as session:
+        assert (await session.execute(select(ProcessedEvent.key))).scalars().all() == ["a", "b", "c"]
