@@ -60,7 +60,7 @@ def database_unavailable(exc: BaseException) -> bool:
 class WorkerSettings:
     max_attempts: int = 5
     claim_idle_ms: int = 30_000
-    batch_size: int = 100
+    batch_size: int = 1_000
     block_ms: int = 1_000
     retry_backoff_ms: int = 500
 

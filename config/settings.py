@@ -59,7 +59,9 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     worker_max_attempts: int = Field(default=5, ge=1, le=100)
     worker_claim_idle_ms: int = Field(default=30_000, ge=10)
-    worker_batch_size: int = Field(default=100, ge=1, le=10_000)
+    # Up to this many stream entries per transaction. The worker reads what is there, so quiet times make small
+    # batches; in a live's burst each batch's fixed cost (a few dozen statements) is shared by more comments.
+    worker_batch_size: int = Field(default=1_000, ge=1, le=10_000)
     worker_block_ms: int = Field(default=1_000, ge=1)
     worker_retry_backoff_ms: int = Field(default=500, ge=1)
     graph_timeout_s: float = Field(default=20.0, gt=0, le=120)
