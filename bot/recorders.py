@@ -192,6 +192,10 @@ class OwnEchoes:
     there yet (the sender's record has not committed) goes through the recorder itself, as before.
     """
 
+    # Echoes only confirm outbox rows already sent and their message rows: nothing a new comment reads (its
+    # private reply joins only replies still pending), so the worker gathers them out of the comments' way.
+    commutes = True
+
     def __init__(self, recorder: ConversationRecorder) -> None:
         self.recorder = recorder
         self.covers_recorders: tuple[Recorder, ...] = (recorder,)

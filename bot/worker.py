@@ -229,16 +229,29 @@ class Worker:
         async with self.sessions() as session, session.begin():
             run: list[tuple[StreamEntry, list[Event]]] = []  # consecutive entries one batch handler takes
             run_handler: list[BatchHandler] = []  # the handler of `run` (a list: assigned from the closure)
+            # Runs of handlers whose events commute with every other batch handler's (the echoes of our own
+            # messages): gathered across the batch and applied before the next one-by-one entry or at the end,
+            # so that echoes interleaved with a live's comments do not cut them into many small runs.
+            side_runs: dict[int, tuple[BatchHandler, list[tuple[StreamEntry, list[Event]]]]] = {}
+
+            async def apply_run(items: list[tuple[StreamEntry, list[Event]]], handler: BatchHandler) -> None:
+                run_done, run_failed, run_outcomes, callbacks = await self._apply_run(session, items, handler)
+                done.extend(run_done)
+                failed.update(run_failed)
+                outcomes.extend(run_outcomes)
+                after_commit.extend(callbacks)
 
             async def flush_run() -> None:
                 if run:
-                    run_done, run_failed, run_outcomes, callbacks = await self._apply_run(session, run, run_handler[0])
-                    done.extend(run_done)
-                    failed.update(run_failed)
-                    outcomes.extend(run_outcomes)
-                    after_commit.extend(callbacks)
+                    await apply_run(list(run), run_handler[0])
                     run.clear()
                     run_handler.clear()
+
+            async def flush_all() -> None:
+                await flush_run()
+                for handler, items in side_runs.values():
+                    await apply_run(items, handler)
+                side_runs.clear()
 
             for entry in entries:
                 if entry.deliveries > self.settings.max_attempts:
@@ -254,12 +267,15 @@ class Worker:
                 handlers = {id(h): h for h in map(self.dispatcher.batch_handler_for, events)}
                 handler = next(iter(handlers.values())) if len(handlers) == 1 else None
                 if events and handler is not None:
+                    if getattr(handler, "commutes", False):
+                        side_runs.setdefault(id(handler), (handler, []))[1].append((entry, events))
+                        continue
                     if run_handler and run_handler[0] is not handler:
                         await flush_run()  # runs keep to one handler, and to the stream's order
                     run.append((entry, events))
                     run_handler[:] = [handler]
                     continue
-                await flush_run()  # keep the order: everything before this entry is applied first
+                await flush_all()  # keep the order: everything before this entry is applied first
                 entry_outcomes, error, callbacks = await self._apply_entry(session, entry, events)
                 # Events before a failing one are committed (and keyed), so their callbacks still run.
                 after_commit += callbacks
@@ -268,7 +284,7 @@ class Worker:
                     done.append(entry.id)
                 else:
                     failed[entry.id] = error
-            await flush_run()
+            await flush_all()
             if self.in_batch is not None and done:
                 try:
                     async with session.begin_nested():

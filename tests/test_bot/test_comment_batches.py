@@ -345,3 +345,31 @@ async def test_a_later_batchs_comment_joins_the_reply_still_waiting_and_it_shows
     assert "A Rose bouquet ×1 added" in text
     assert "B Linen shirt (M) ×2 added" in text
     assert "🛒 Cart: 3 items · HK$2,160" in text  # 380 + 2 × 890
+
+
+async def test_echoes_between_a_lives_comments_leave_the_comments_one_run(shop: Shop) -> None:
+    """Our messages' echoes come back while the live goes on, between new comments. They commute with the
+    comments, so the worker gathers them: one run of comments and one of echoes, not a run per alternation
+    (each run costs a savepoint and a few statements), with the same outcome."""
+    echoes = await _sent_replies_and_their_echoes(shop)
+    for n, echo in enumerate(echoes):
+        await shop.stream.append(comment(20 + n, "A+1", comment_id=f"2000000000001_e{n}"))
+        await shop.stream.append(echo)
+    dispatcher = build_dispatcher(shop.settings)
+    runs: list[tuple[str, int]] = []
+    for handler in dispatcher.batch_handlers:
+        original = handler.handle_batch
+
+        async def counted(session: Any, items: list[Any], original: Any = original, handler: Any = handler) -> None:
+            runs.append((type(handler).__name__, len(items)))
+            await original(session, items)
+
+        handler.handle_batch = counted  # type: ignore[method-assign]
+    result = await run_one_batch(shop, dispatcher)
+    assert not result.failed
+    assert runs == [("CommentOrders", len(echoes)), ("OwnEchoes", len(echoes) - 1)]  # one echo came twice
+    async with shop.sessions() as session:
+        sent = await session.execute(select(OutboxMessage.status).where(OutboxMessage.kind == "message"))
+        assert sent.scalars().all() == ["sent", "sent", "sent"]
+        statuses = (await session.execute(select(StockClaim.status))).scalars().all()
+    assert statuses == ["held"] * len(echoes)
