@@ -14,7 +14,9 @@ freed and a newcomer can overtake a writer that waited for seconds (the worker w
 sender so). Writers of one process now queue for their turn in the event loop, first come first served,
 and take the lock the moment it is free; SQLite's busy handler remains only between processes.
 
-Used by `bot.db.create_engine` for every SQLite URL (`sqlite+aiosqlite://`).
+Used by `bot.db.create_engine` for every SQLite URL (`sqlite+aiosqlite://`). It calls aiosqlite's
+`Connection._execute` and `_conn`, which are not public: `requirements.lock` pins aiosqlite (0.22.1) and
+SQLAlchemy (2.1.9), and `tests/test_bot/test_sqlite_driver.py` fails if either changes them.
 """
 
 from __future__ import annotations
