@@ -184,6 +184,14 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         finally:
             self.end_write_turn()
 
+    def terminate(self) -> None:
+        # SQLAlchemy terminates a connection it cannot trust any more, e.g. when a task is cancelled in the
+        # middle of a statement: its transaction ends with it.
+        try:
+            super().terminate()
+        finally:
+            self.end_write_turn()
+
     def _terminate_force_close(self) -> None:
         try:
             super()._terminate_force_close()

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import event, exc, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import sqlite_driver
 from bot.db import create_engine, create_schema, session_factory, utcnow
 from bot.tables import ProcessedEvent
 
@@ -105,3 +106,30 @@ async def test_writers_of_one_process_take_turns_in_the_order_they_asked(engine:
     assert order == ["a began", "b began", "c began"]
     async with sessions() as session:
         assert (await session.execute(select(ProcessedEvent.key))).scalars().all() == ["a", "b", "c"]
+
+
+async def test_a_writer_cancelled_mid_statement_gives_its_turn_back(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLAlchemy terminates a connection whose task was cancelled mid-statement (the worker stopping); its
+    turn must end with it, or every later writer of the process waits out the limit and fails."""
+    monkeypatch.setattr(sqlite_driver, "WRITE_TURN_WAIT_S", 3.0)
+    sessions = session_factory(engine)
+    slow = text(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000000) SELECT count(*) FROM n"
+    )
+
+    async def cancelled_writer() -> None:
+        async with sessions() as session, session.begin():
+            await session.execute(insert(ProcessedEvent.__table__).values(row("first")))
+            await session.execute(slow)
+
+    task = asyncio.create_task(cancelled_writer())
+    await asyncio.sleep(0.3)  # inside the slow statement
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with sessions() as session, session.begin():
+        await session.execute(insert(ProcessedEvent.__table__).values(row("next")))
+    async with sessions() as session:
+        assert (await session.execute(select(ProcessedEvent.key))).scalars().all() == ["next"]
