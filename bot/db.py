@@ -57,7 +57,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         if conn.get_execution_options().get(READ_ONLY):
             # A reader begins DEFERRED: in WAL mode it reads its snapshot beside the writer and never
-            # queues for the write lock (where SQLite's busy handler polls with sleeps, unfairly).
+            # queues for the write lock (behind this process's writers, `bot.sqlite_driver`'s write turns,
+            # or other processes' in SQLite's busy handler).
             conn.exec_driver_sql("BEGIN")
             return
         # IMMEDIATE takes the write lock up front: two deferred writers would otherwise deadlock

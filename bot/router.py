@@ -115,10 +115,9 @@ class BatchHandler(Protocol):
 
     # The recorders whose work `handle_batch` does itself (in bulk); the others still run for each event.
     covers_recorders: tuple[Recorder, ...]
-    # Optional, False when absent: its events change nothing another batch handler's events read, and the
-    # reverse, so the worker may apply them after those of a later run (it still keeps them before any event
-    # handled one by one).
-    # commutes: bool
+    # A handler may also set `commutes = True` (read with getattr, False when absent): its events change
+    # nothing another batch handler's events read, and the reverse, so the worker may apply them after those
+    # of a later run (it still keeps them before any event handled one by one). `bot.recorders.OwnEchoes`.
 
     def accepts(self, event: Event) -> bool:
         """Pure and cheap: whether this event may go in a batch."""

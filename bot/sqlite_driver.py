@@ -186,15 +186,10 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     def terminate(self) -> None:
         # SQLAlchemy terminates a connection it cannot trust any more, e.g. when a task is cancelled in the
-        # middle of a statement: its transaction ends with it.
+        # middle of a statement, or one garbage-collected while checked out: its transaction ends with it.
+        # (Both of terminate's ways, the graceful close and the forced one, pass through here.)
         try:
             super().terminate()
-        finally:
-            self.end_write_turn()
-
-    def _terminate_force_close(self) -> None:
-        try:
-            super()._terminate_force_close()
         finally:
             self.end_write_turn()
 

@@ -243,7 +243,7 @@ class Worker:
 
             async def flush_run() -> None:
                 if run:
-                    await apply_run(list(run), run_handler[0])
+                    await apply_run(run, run_handler[0])
                     run.clear()
                     run_handler.clear()
 
