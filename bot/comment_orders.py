@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cart_replies import CommentResult, ItemResult, cart_summary, render_comment_reply
@@ -530,59 +530,25 @@ async def queue_comment_replies(
         .order_by(OutboxMessage.id)
     )
     reply_of: dict[tuple[str, str], int] = {(page, psid): rid for rid, page, psid in waiting.all()}
-    joined = set(reply_of.values())  # replies queued before this call: they answer earlier comments too
-    # A shopper with no reply waiting gets one, started by their first comment here.
-    starters: dict[tuple[str, str], Row[Any]] = {}
+    # The comments each reply answers, oldest first: a waiting reply's (keyed by its outbox id) and, for a
+    # shopper with none waiting, the new reply started by their first comment here (keyed by the shopper).
+    by_reply: dict[int | tuple[str, str], list[Any]] = {}
     for log_row in todo:
         shopper = (log_row.page_id, log_row.author_id)
-        if shopper not in reply_of:
-            starters.setdefault(shopper, log_row)
-    created = await enqueue_private_replies(
-        session,
-        [
-            PrivateReplyRequest(
-                page_id=r.page_id,
-                comment_id=r.comment_id,
-                psid=r.author_id,
-                comment_created_at=r.created_time,
-                message={"text": "…"},
-                public_fallback=(f"public-fallback:{r.post_id}:{r.author_id}", PUBLIC_FALLBACK_TEXT),
-            )
-            for r in starters.values()
-        ],
-        delay_s=REPLY_WINDOW_S,
-    )
-    for shopper, r in starters.items():
-        if r.comment_id in created:
-            reply_of[shopper] = created[r.comment_id]
-    by_reply: dict[int, list[Any]] = {}  # reply id -> the comments it answers, oldest first
-    queued: list[dict[str, Any]] = []
-    for log_row in todo:
-        reply_id = reply_of.get((log_row.page_id, log_row.author_id))
-        if reply_id is None:
-            continue  # its reply was queued before (a replay): nothing to join
-        queued.append({"_id": log_row.id, "reply_outbox_id": reply_id})
-        answered[log_row.comment_id] = reply_id
-        by_reply.setdefault(reply_id, []).append(log_row)
-    if queued:
-        table = CommentLog.__table__
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("_id"))
-            .values(reply_outbox_id=bindparam("reply_outbox_id"), reply_status="queued"),
-            queued,
-        )
-    # Render every touched reply for all the comments it answers: a reply this call joined answers earlier
-    # comments of the window too, which only the log knows.
-    earlier = sorted(joined & set(by_reply))
+        by_reply.setdefault(reply_of.get(shopper, shopper), []).append(log_row)
+    # A waiting reply this call joins answers earlier comments of the window too, which only the log knows.
+    earlier = sorted(k for k in by_reply if isinstance(k, int))
     if earlier:
         rows = await session.execute(
             select(*_REPLY_COLUMNS).where(CommentLog.reply_outbox_id.in_(earlier)).order_by(CommentLog.id)
         )
-        for reply_id in earlier:
-            by_reply[reply_id] = []
+        joined_rows: dict[int, list[Any]] = {reply_id: [] for reply_id in earlier}
         for r in rows.all():
-            by_reply[r.reply_outbox_id].append(r)
+            joined_rows[r.reply_outbox_id].append(r)
+        for reply_id in earlier:
+            by_reply[reply_id] = joined_rows[reply_id] + by_reply[reply_id]
+    # Render every reply before writing it: a new reply is inserted with its message, and only the waiting
+    # ones are updated (one statement each way, whatever the batch's size).
     covered = [r for rows in by_reply.values() for r in rows]
     claims = await fetch_claim_rows_of_comments(session, {r.comment_id for r in covered})
     names = dict((await session.execute(select(Product.id, Product.name))).all())
@@ -592,17 +558,56 @@ async def queue_comment_replies(
         tokens = await fetch_or_create_checkout_tokens(
             session, {shopper for shopper, cart in carts.items() if not cart.is_empty}
         )
-    updates: list[dict[str, Any]] = []
-    for reply_id, rows in by_reply.items():
-        first = rows[0]
+    messages: dict[int | tuple[str, str], dict[str, Any]] = {}
+    for key, rows in by_reply.items():
+        shopper = (rows[0].page_id, rows[0].author_id)
         results = [comment_result(r, claims[r.comment_id], names) for r in rows]
-        shopper = (first.page_id, first.author_id)
         token = tokens.get(shopper)
         url = checkout_link(token) if checkout_link is not None and token is not None else None
-        message = render_comment_reply(rows[-1].author_name, results, carts[shopper], url)
-        updates.append({"id": reply_id, "payload": json.dumps(message, ensure_ascii=False)})
+        messages[key] = render_comment_reply(rows[-1].author_name, results, carts[shopper], url)
+    starters = {key: rows[0] for key, rows in by_reply.items() if not isinstance(key, int)}
+    created = await enqueue_private_replies(
+        session,
+        [
+            PrivateReplyRequest(
+                page_id=r.page_id,
+                comment_id=r.comment_id,
+                psid=r.author_id,
+                comment_created_at=r.created_time,
+                message=messages[shopper],
+                public_fallback=(f"public-fallback:{r.post_id}:{r.author_id}", PUBLIC_FALLBACK_TEXT),
+            )
+            for shopper, r in starters.items()
+        ],
+        delay_s=REPLY_WINDOW_S,
+    )
+    queued: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for key, rows in by_reply.items():
+        if isinstance(key, int):
+            reply_id = key
+            updates.append({"_id": reply_id, "payload": json.dumps(messages[key], ensure_ascii=False)})
+        elif rows[0].comment_id in created:
+            reply_id = created[rows[0].comment_id]
+        else:
+            continue  # the starter's reply was queued before (a replay): nothing to join
+        for log_row in rows:
+            if log_row.reply_outbox_id is None:  # this call's comments, not the earlier ones it joined
+                queued.append({"_id": log_row.id, "reply_outbox_id": reply_id})
+                answered[log_row.comment_id] = reply_id
+    if queued:
+        table = CommentLog.__table__
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values(reply_outbox_id=bindparam("reply_outbox_id"), reply_status="queued"),
+            queued,
+        )
     if updates:
-        await session.execute(update(OutboxMessage), updates)  # by primary key, as one executemany
+        outbox = OutboxMessage.__table__
+        await session.execute(
+            update(outbox).where(outbox.c.id == bindparam("_id")).values(payload=bindparam("payload")), updates
+        )
     return answered
 
 

@@ -182,7 +182,7 @@ async def enqueue_private_replies(
                 "comment_id": r.comment_id,
                 "psid": r.psid,
                 "comment_created_at": r.comment_created_at,
-                "payload": json.dumps(r.message),
+                "payload": json.dumps(r.message, ensure_ascii=False),
                 "on_failure": json.dumps({"public_reply": {"key": r.public_fallback[0], "text": r.public_fallback[1]}})
                 if r.public_fallback
                 else None,
