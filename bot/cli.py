@@ -60,6 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _configure_logging(settings)
     demo = not settings.page_tokens
     app = create_app(settings, run_worker=not args.no_worker, demo=demo)
+    app.on_startup.append(_freeze_heap)  # after create_app's contexts have opened (they run first)
     print(f"PlusOne listening on http://{settings.host}:{settings.port} (webhook: /webhook)", file=sys.stderr)
     if demo:
         print(
@@ -69,6 +70,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
     return 0
+
+
+async def _freeze_heap(_app: object) -> None:
+    from bot.heap import freeze_startup_heap
+
+    freeze_startup_heap()
 
 
 async def _run_worker(settings: Settings) -> int:
@@ -83,6 +90,7 @@ async def _run_worker(settings: Settings) -> int:
     )
     from bot.db import create_engine, migrate_schema, session_factory
     from bot.embedded_redis import EmbeddedRedis
+    from bot.heap import freeze_startup_heap
     from bot.ingest import IngestStream
     from bot.outbox import OutboxNotifier
     from bot.redis_keys import RedisKeys
@@ -119,6 +127,7 @@ async def _run_worker(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
+    freeze_startup_heap()
     try:
         await asyncio.gather(worker.run(), sender.run())
     finally:
