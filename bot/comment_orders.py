@@ -230,7 +230,6 @@ class CommentOrders:
         )
         logs: list[dict[str, Any]] = []
         claims: list[dict[str, Any]] = []
-        answer_now: list[str] = []
         for event, ctx in items:
             row = comment_log_values(event, ctx)
             campaign = campaigns[(event.page_id, event.post_id)]
@@ -238,14 +237,12 @@ class CommentOrders:
                 plan = plan_new_comment(event, campaign, arrival_key(ctx.stream_id or "0-0", ctx.position), now, used)
                 row["outcome"], row["detail"] = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
                 claims += plan.claims
-                if plan.answer_now:
-                    answer_now.append(event.comment_id)
+                if plan.answer_now:  # decided already: its reply is composed after the commit
+                    row["reply_status"] = REPLY_DUE
             logs.append(row)
         await session.execute(insert(CommentLog.__table__), logs)  # Core executemany: no ORM objects
         if claims:
             await session.execute(insert(StockClaim.__table__), claims)
-        if answer_now and await queue_comment_replies(session, answer_now, self.checkout_link):
-            wake_after_commit(items[-1][1])
 
     async def _removed(self, event: CommentEvent, ctx: HandlerContext) -> None:
         """The shopper deleted the comment: release what it claimed, unless an order already has it."""
@@ -611,6 +608,40 @@ async def queue_comment_replies(
     return answered
 
 
+REPLY_DUE = "due"  # comment_log.reply_status of a decided comment whose private reply is still to be composed
+DUE_REPLIES_PER_PASS = 2_000
+
+
+async def queue_due_replies(
+    session: AsyncSession, checkout_link: CheckoutLink | None = None, limit: int = DUE_REPLIES_PER_PASS
+) -> int:
+    """Compose and queue the private replies of comments marked `REPLY_DUE`, oldest first; how many replies.
+
+    A batch of a live commits its stock decisions without their replies, which cost about as much again to
+    compose: the worker composes them here once the stream is drained (or at least once a second), in a
+    transaction of their own. They lose nothing by waiting that long, since a reply waits REPLY_WINDOW_S
+    for the shopper's next comments anyway. A comment that gets no reply (no author, or answered before)
+    leaves the due state, so it is not looked at again.
+    """
+    query = (
+        select(CommentLog.comment_id).where(CommentLog.reply_status == REPLY_DUE).order_by(CommentLog.id).limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)  # two workers' passes take different comments
+    due = list((await session.execute(query)).scalars())
+    if not due:
+        return 0
+    answered = await queue_comment_replies(session, due, checkout_link)
+    unanswered = [c for c in due if c not in answered]
+    if unanswered:
+        await session.execute(
+            update(CommentLog)
+            .where(CommentLog.comment_id.in_(unanswered), CommentLog.reply_status == REPLY_DUE)
+            .values(reply_status=None)
+        )
+    return len(set(answered.values()))
+
+
 # What a private reply needs of a comment's log row.
 _REPLY_COLUMNS = (
     CommentLog.id,
@@ -631,9 +662,10 @@ class Allocator:
 
     Two ways in. `in_batch` runs inside a worker's batch transaction, just before it commits: everything
     earlier than the oldest entry not in this batch is already committed, so the batch's own claims (and
-    any older ones) are decided at once, and the shopper's reply is queued in the same commit. `run`
-    follows every few batches and idle seconds: it expires holds, sends reminders, and decides claims
-    that had to wait for another worker's earlier entries.
+    any older ones) are decided at once, and the cart lines commit with the comments. `run` follows once
+    the stream is drained (and at least once a second): it composes the private replies of the comments
+    decided since (`queue_due_replies`), expires holds, sends reminders, and decides claims that had to
+    wait for another worker's earlier entries.
     """
 
     def __init__(
@@ -686,7 +718,7 @@ class Allocator:
                         session.add(claim)
                         replies += await tell_about_hold(session, claim_decision(claim, "reminder"), now, self.quiet)
             decided, more = await decide_pending(session, watermark, now, self.checkout_link, self.quiet)
-            replies += more
+            replies += more + await queue_due_replies(session, self.checkout_link)
         if replies and self.notifier is not None:
             await self.notifier.wake()
         if decided and self.on_decided is not None:
@@ -701,14 +733,19 @@ async def decide_pending(
     checkout_link: CheckoutLink | None,
     quiet: timedelta | None = None,
 ) -> tuple[int, int]:
-    """Decide every pending claim before `watermark` and queue what the shoppers are told; (decided, replies)."""
+    """Decide every pending claim before `watermark`; (decided, replies queued).
+
+    A comment whose claims are all decided gets its outcome and is marked `REPLY_DUE`: its private reply is
+    composed by `queue_due_replies`, after the decision has committed (see `Allocator`). A size picked in
+    the chat is answered there at once.
+    """
     decisions = await allocate_pending(session, watermark, now)
     if not decisions:
         return 0, 0
     comments = {d.comment_id for d in decisions if d.source != "messenger"}
     picks = [d for d in decisions if d.source == "messenger"]
-    settled = await _settle_comments(session, comments)
-    replies = len(set((await queue_comment_replies(session, settled, checkout_link)).values()))
+    await _settle_comments(session, comments)
+    replies = 0
     for decision in picks:  # answered in the chat, where the choice was made (the window is open)
         replies += await tell_about_hold(session, decision, now, quiet)
     return len(decisions), replies
@@ -766,7 +803,8 @@ async def tell_about_hold(
 
 
 async def _settle_comments(session: AsyncSession, comment_ids: set[str]) -> list[str]:
-    """Comments whose claims are all decided: added (something held) or waitlisted. The ones settled."""
+    """Comments whose claims are all decided get their outcome, added (something held) or waitlisted, and are
+    marked `REPLY_DUE`. The ones settled."""
     statuses: dict[str, set[str]] = {}
     if comment_ids:
         rows = await session.execute(
@@ -781,6 +819,6 @@ async def _settle_comments(session: AsyncSession, comment_ids: set[str]) -> list
             await session.execute(
                 update(CommentLog)
                 .where(CommentLog.comment_id.in_(ids), CommentLog.verb == "add", CommentLog.outcome == "pending")
-                .values(outcome=outcome)
+                .values(outcome=outcome, reply_status=REPLY_DUE)
             )
     return settled

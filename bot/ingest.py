@@ -199,7 +199,8 @@ class IngestStream:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def read(self, consumer: str, count: int, block_ms: int) -> list[StreamEntry]:
+    async def read(self, consumer: str, count: int, block_ms: int | None) -> list[StreamEntry]:
+        """New entries for `consumer`, waiting up to `block_ms` for the first (None: answer at once)."""
         reply = await self.redis.xreadgroup(
             CONSUMER_GROUP, consumer, {self.keys.ingest_stream: ">"}, count=count, block=block_ms
         )

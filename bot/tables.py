@@ -86,8 +86,9 @@ class CommentLog(SQLModel, table=True):
     stream_id: str | None = Field(default=None, max_length=40)
     outcome: str = Field(max_length=32)  # received | ignored | (later) added, waitlisted, ...
     detail: str | None = Field(default=None, sa_column=Column(Text))
-    # Whether our private reply reached the shopper: queued | sent | failed | refused, and why not.
-    reply_status: str | None = Field(default=None, max_length=16)
+    # Whether our private reply reached the shopper: due (decided, reply not composed yet) | queued | sent |
+    # failed | refused, and why not. Indexed for the worker's pass that composes the due replies.
+    reply_status: str | None = Field(default=None, max_length=16, index=True)
     reply_error: str | None = Field(default=None, sa_column=Column(Text))
     reply_outbox_id: int | None = Field(default=None, index=True)  # the private reply that answers it
     received_at: datetime

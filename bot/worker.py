@@ -65,6 +65,8 @@ class WorkerSettings:
     retry_backoff_ms: int = 500
 
 
+AFTER_BATCH_AT_LEAST_EVERY_S = 1.0  # however busy the stream, the after-batch pass waits no longer
+
 InBatchHook = Callable[[AsyncSession, list[str]], Awaitable[list[Callable[[], Awaitable[None]]]]]
 
 
@@ -109,6 +111,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self.finished = asyncio.Event()  # set when run() has returned
         self._retry_at: dict[str, float] = {}  # our failed entry ids -> monotonic time of next try
+        self._ready: list[StreamEntry] = []  # read while looking whether the stream was drained
         self.processed_entries = 0
 
     def stop(self) -> None:
@@ -130,7 +133,8 @@ class Worker:
         log.info("worker %s reading %s", self.consumer, self.stream.keys.ingest_stream)
         backoff = 0.1
         held: list[StreamEntry] = []  # a batch the database could not take: retried as it is
-        while not self._stopping.is_set():
+        # Entries already read (see `_after_batch_when_due`) are processed even when asked to stop.
+        while not self._stopping.is_set() or self._ready:
             entries = held
             try:
                 if held:
@@ -140,13 +144,7 @@ class Worker:
                 if entries:
                     await self.process(entries)
                 held = []
-                # With an in-batch hook most work is done already; the after-batch pass only catches up on
-                # what waited for another worker, so a few times a second is enough.
-                since = time.monotonic() - self._last_after_batch
-                busy_every = 0.25 if self.in_batch is not None else 0.0
-                if self.after_batch is not None and ((entries and since >= busy_every) or since >= 1.0):
-                    self._last_after_batch = time.monotonic()
-                    await self.after_batch()
+                await self._after_batch_when_due(worked=bool(entries))
                 backoff = 0.1
                 continue
             except asyncio.CancelledError:
@@ -169,8 +167,32 @@ class Worker:
             backoff = min(backoff * 2, 5.0)
         log.info("worker %s stopped", self.consumer)
 
+    async def _after_batch_when_due(self, worked: bool) -> None:
+        """Run the after-batch pass when it is due, but never before entries already waiting in the stream.
+
+        Without an in-batch hook the pass decides the batch, so it follows every batch. With one, the batch's
+        decisions have committed and the pass does what can wait a little (the shoppers' replies, expiry,
+        what waited for another worker): it runs once the stream is drained, and at least once a second
+        however busy the stream is. Idle, it runs once a second.
+        """
+        if self.after_batch is None:
+            return
+        since = time.monotonic() - self._last_after_batch
+        if self.in_batch is not None and since < AFTER_BATCH_AT_LEAST_EVERY_S:
+            if not worked:
+                return
+            self._ready = await self.stream.read(self.consumer, self.settings.batch_size, None)  # no waiting
+            if self._ready:
+                return  # more of a live to decide first
+        self._last_after_batch = time.monotonic()
+        await self.after_batch()
+
     async def _next_entries(self) -> list[StreamEntry]:
-        """Entries of dead consumers idle long enough, our own failed ones whose back-off passed, else new ones."""
+        """Entries read already, entries of dead consumers idle long enough, our own failed ones whose back-off
+        passed, else new ones."""
+        if self._ready:
+            entries, self._ready = self._ready, []
+            return entries
         now = time.monotonic()
         entries: list[StreamEntry] = []
         if now - self._last_claim >= min(self.settings.claim_idle_ms / 1000 / 2, 5.0):

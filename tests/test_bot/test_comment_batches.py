@@ -70,7 +70,7 @@ def plain_dispatcher(settings: Any) -> Dispatcher:
     return dispatcher
 
 
-async def run_one_batch(shop: Shop, dispatcher: Dispatcher) -> Any:
+def batch_worker(shop: Shop, dispatcher: Dispatcher) -> tuple[Worker, Allocator]:
     allocator = Allocator(shop.stream, shop.sessions)
     worker = Worker(
         shop.stream,
@@ -81,9 +81,16 @@ async def run_one_batch(shop: Shop, dispatcher: Dispatcher) -> Any:
         after_batch=allocator.run,
         in_batch=allocator.in_batch,
     )
+    return worker, allocator
+
+
+async def run_one_batch(shop: Shop, dispatcher: Dispatcher) -> Any:
+    worker, allocator = batch_worker(shop, dispatcher)
     await shop.stream.ensure_group()
     entries = await shop.stream.read("w", 100, 10)
-    return await worker.process(entries)
+    result = await worker.process(entries)
+    await allocator.run()  # what the worker's loop does next, the stream drained: the due replies
+    return result
 
 
 async def trail(shop: Shop) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -373,3 +380,46 @@ async def test_echoes_between_a_lives_comments_leave_the_comments_one_run(shop: 
         assert sent.scalars().all() == ["sent", "sent", "sent"]
         statuses = (await session.execute(select(StockClaim.status))).scalars().all()
     assert statuses == ["held"] * len(echoes)
+
+
+async def test_a_batch_commits_its_decisions_and_the_drained_pass_composes_the_replies(shop: Shop) -> None:
+    """A batch's transaction holds the comments' outcomes and stock decisions; their private replies are
+    due, and the after-batch pass (which the worker runs once the stream is drained) queues them: one per
+    shopper, answering all of the shopper's comments."""
+    for shopper, text, cid in [(1, "A+1", "d1"), (1, "B+1 M", "d2"), (2, "Z+1", "d3"), (3, "hello", "d4")]:
+        await shop.stream.append(comment(shopper, text, comment_id=f"2000000000001_{cid}"))
+    worker, allocator = batch_worker(shop, build_dispatcher(shop.settings))
+    await shop.stream.ensure_group()
+    await worker.process(await shop.stream.read("w", 100, 10))
+
+    logs, claims = await trail(shop)
+    assert {cid.rsplit("_", 1)[1]: (outcome, reply) for cid, outcome, _, reply in logs} == {
+        "d1": ("added", "due"),
+        "d2": ("added", "due"),
+        "d3": ("unknown_code", "due"),  # decided in the batch handler itself, without the allocator
+        "d4": ("not_an_order", None),
+    }
+    assert [c[4] for c in claims] == ["held", "held"]  # the cart lines committed with the comments
+    async with shop.sessions() as session:
+        assert not (await session.execute(select(OutboxMessage.id))).all()
+        # A due comment that turns out to need no reply leaves the due state instead of being looked at again.
+        await session.execute(
+            update(CommentLog).where(CommentLog.comment_id == "2000000000001_d4").values(reply_status="due")
+        )
+        await session.commit()
+
+    await allocator.run()
+    logs, _ = await trail(shop)
+    assert {cid.rsplit("_", 1)[1]: reply for cid, _, _, reply in logs} == {
+        "d1": "queued",
+        "d2": "queued",
+        "d3": "queued",
+        "d4": None,
+    }
+    async with shop.sessions() as session:
+        replies = dict((await session.execute(select(OutboxMessage.psid, OutboxMessage.payload))).all())
+        answered_by = dict((await session.execute(select(CommentLog.comment_id, CommentLog.reply_outbox_id))).all())
+    assert len(replies) == 2  # shoppers 1 and 2; "hello" is not an order
+    assert answered_by["2000000000001_d1"] == answered_by["2000000000001_d2"] != answered_by["2000000000001_d3"]
+    one = next(p for p in replies.values() if "A Rose bouquet" in p)
+    assert "B Linen shirt (M)" in one  # both of shopper 1's comments in one message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -385,3 +386,74 @@ async def test_a_database_outage_holds_the_batch_and_charges_no_attempt(aiohttp_
     await wait_until(lambda: drained(client), what="the held batch applied")
     assert [m.text for m in await rows(client, select(Message))] == ["during the outage"]
     assert (await (await client.get("/api/dead-letters", headers=ADMIN)).json())["dead_letters"] == []
+
+
+async def _worker_with_pass(client: TestClient, settings: Settings, calls: list[int]) -> Worker:
+    """A second worker beside the app's (stopped) one, with an in-batch hook and an after-batch pass that
+    notes how many entries the stream still had waiting when it ran."""
+    app_worker = client.app[WORKER]
+    app_worker.stop()
+    await wait_until(lambda: _stopped(app_worker), what="app worker stopped")
+    stream: IngestStream = client.app[INGEST]
+    await stream.ensure_group()
+
+    async def after_batch() -> None:
+        calls.append(len(await stream.redis.xrange(stream.keys.ingest_stream)))
+
+    async def in_batch(_session: Any, _ids: list[str]) -> list[Any]:
+        return []
+
+    worker = Worker(
+        stream,
+        client.app[SESSIONS],
+        build_dispatcher(settings),
+        worker_settings(settings),
+        "w",
+        after_batch=after_batch,
+        in_batch=in_batch,
+    )
+    worker._last_after_batch = time.monotonic()  # its first pass, at startup, is behind it
+    return worker
+
+
+async def test_the_after_batch_pass_waits_for_the_entries_already_in_the_stream(aiohttp_client, settings) -> None:
+    client = await start(aiohttp_client, settings)
+    calls: list[int] = []
+    worker = await _worker_with_pass(client, settings, calls)
+    await post(client, wf.message_delivery(page_id=PAGE_ID, psid="42", text="one", mid="m-1"))
+    await worker.process(await worker.stream.read("w", 1, 10))
+    await post(client, wf.message_delivery(page_id=PAGE_ID, psid="42", text="two", mid="m-2"))
+
+    await worker._after_batch_when_due(worked=True)
+    assert calls == []  # "two" was waiting: it goes first, already read
+    waiting = [eid.decode() for eid, _ in await worker.stream.redis.xrange(worker.stream.keys.ingest_stream)]
+    ready = await worker._next_entries()
+    assert [e.id for e in ready] == waiting and len(waiting) == 1
+    await worker.process(ready)
+    await worker._after_batch_when_due(worked=True)
+    assert calls == [0]  # drained: the pass runs, with nothing left in the stream
+    await worker._after_batch_when_due(worked=False)
+    assert calls == [0]  # idle, it waits its second
+
+
+async def test_the_after_batch_pass_runs_at_least_once_a_second_however_busy(aiohttp_client, settings) -> None:
+    client = await start(aiohttp_client, settings)
+    calls: list[int] = []
+    worker = await _worker_with_pass(client, settings, calls)
+    await post(client, wf.message_delivery(page_id=PAGE_ID, psid="42", text="one", mid="m-1"))
+    worker._last_after_batch -= 1.5  # as if a second and a half of batches had gone by without it
+    await worker._after_batch_when_due(worked=True)
+    assert calls == [1]  # it ran though an entry was waiting
+
+
+async def test_entries_read_ahead_are_applied_before_the_worker_stops(aiohttp_client, settings) -> None:
+    client = await start(aiohttp_client, settings)
+    worker = await _worker_with_pass(client, settings, [])
+    await post(client, wf.message_delivery(page_id=PAGE_ID, psid="42", text="one", mid="m-1"))
+    await post(client, wf.message_delivery(page_id=PAGE_ID, psid="42", text="two", mid="m-2"))
+    await worker.process(await worker.stream.read("w", 1, 10))
+    await worker._after_batch_when_due(worked=True)  # reads "two" ahead
+    worker.stop()
+    await worker.run()
+    assert await rows(client, select(Message.text).order_by(Message.id)) == ["one", "two"]
+    assert (await worker.stream.redis.xpending(worker.stream.keys.ingest_stream, CONSUMER_GROUP))["pending"] == 0
