@@ -61,15 +61,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     demo = not settings.page_tokens
     app = create_app(settings, run_worker=not args.no_worker, demo=demo)
     app.on_startup.append(_freeze_heap)  # after create_app's contexts have opened (they run first)
-    print(f"PlusOne listening on http://{settings.host}:{settings.port} (webhook: /webhook)", file=sys.stderr)
+    loop = new_event_loop(settings)
+    print(
+        f"PlusOne listening on http://{settings.host}:{settings.port} (webhook: /webhook; "
+        f"event loop: {type(loop).__module__.split('.')[0]})",
+        file=sys.stderr,
+    )
     if demo:
         print(
             "Demo mode: no Page token is configured (PLUSONE_PAGE_TOKENS), so a built-in Graph emulator plays\n"
             "Meta. Try: .venv/bin/plusone simulate message --text 'hi'   (it prints what the shopper received)",
             file=sys.stderr,
         )
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loop)
     return 0
+
+
+def new_event_loop(settings: Settings) -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind `PLUSONE_EVENT_LOOP` names (uvloop by default)."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 async def _freeze_heap(_app: object) -> None:
@@ -140,7 +154,9 @@ async def _run_worker(settings: Settings) -> int:
 def cmd_worker(_args: argparse.Namespace) -> int:
     settings = load_settings()
     _configure_logging(settings)
-    return asyncio.run(_run_worker(settings))
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(settings)) as runner:
+        log.info("event loop: %s", type(runner.get_loop()).__module__.split(".")[0])
+        return runner.run(_run_worker(settings))
 
 
 def _http_json(method: str, url: str, body: object | None = None, timeout: float = 10) -> tuple[int, object]:

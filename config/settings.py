@@ -62,6 +62,9 @@ class Settings(BaseModel):
     # Up to this many stream entries per transaction. The worker reads what is there, so quiet times make small
     # batches; in a live's burst each batch's fixed cost (a few dozen statements) is shared by more comments.
     worker_batch_size: int = Field(default=1_000, ge=1, le=10_000)
+    # The event loop of `plusone serve` and `plusone worker`. uvloop (libuv) does the loop's and the sockets'
+    # work in C: in bench_live about 1.4x the comments/s of asyncio's own loop. `asyncio` is the fallback.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     worker_block_ms: int = Field(default=1_000, ge=1)
     worker_retry_backoff_ms: int = Field(default=500, ge=1)
     graph_timeout_s: float = Field(default=20.0, gt=0, le=120)
