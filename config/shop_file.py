@@ -220,9 +220,7 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
     membership = None
     if membership_node is not None and not _is_null(membership_node):
         membership = parse_membership_node(membership_node, source)
-    return ShopConfig(
-        shop=shop, products=products, campaigns=campaigns, faq=faq, membership=membership, source=source
-    )
+    return ShopConfig(shop=shop, products=products, campaigns=campaigns, faq=faq, membership=membership, source=source)
 
 
 # --- checks shared with the admin API (each returns the problem, or None when the value is fine) ---
