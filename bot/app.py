@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -353,37 +353,75 @@ def build_worker(
     )
 
 
-async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
-    worker = build_worker(app[SETTINGS], app[INGEST], app[SESSIONS], app[REDIS], app[OUTBOX_NOTIFIER], app[DISPATCHER])
-    sender = outbox_sender(app[SETTINGS], app[REDIS], app[SESSIONS], app[GRAPH])
-    app[WORKER] = worker
-    app[SENDER] = sender
-    worker_task = asyncio.create_task(worker.run(), name="plusone-worker")
-    sender_task = asyncio.create_task(sender.run(), name="plusone-outbox")
-    crm = OrderEventConsumer(app[SESSIONS])
-    app[CRM_CONSUMER] = crm
-    crm_task = asyncio.create_task(crm.run(), name="plusone-crm")
-    keeper = SubscriptionKeeper(app[GRAPH])
-    keeper_task = asyncio.create_task(keeper.run(), name="plusone-subscriptions")
+@dataclass
+class Background:
+    """What runs beside the web: the stream worker, the outbox sender, the CRM consumer, the subscription
+    keeper and the live comment readers. The same in `plusone serve` and `plusone worker`, so a web process
+    with worker processes does everything one process does."""
+
+    worker: Worker
+    sender: OutboxSender
+    crm: OrderEventConsumer
+    keeper: SubscriptionKeeper
+    live: LiveCommentReaders
+    tasks: list[tuple[asyncio.Task[None], Callable[[], None]]]
+
+    async def stop(self) -> None:
+        # The live readers first; then the worker finishes the batch in hand (anything not acknowledged is
+        # reclaimed by another worker); then the rest. A service that had failed still fails the caller.
+        failures: list[BaseException] = []
+        for task, stop in self.tasks:
+            try:
+                await _stop(task, stop)
+            except Exception as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+
+
+def start_background(
+    settings: Settings,
+    stream: IngestStream,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis | RedisCluster,
+    graph: GraphClient,
+    notifier: OutboxNotifier,
+    dispatcher: Dispatcher,
+) -> Background:
+    worker = build_worker(settings, stream, sessions, redis, notifier, dispatcher)
+    sender = outbox_sender(settings, redis, sessions, graph)
+    crm = OrderEventConsumer(sessions)
+    keeper = SubscriptionKeeper(graph)
     # While a campaign's video is live, its comments are also read from Meta's stream and comments edge.
-    settings = app[SETTINGS]
     live = LiveCommentReaders(
-        app[SESSIONS],
-        app[GRAPH],
-        app[INGEST],
-        app[REDIS],
+        sessions,
+        graph,
+        stream,
+        redis,
         RedisKeys(settings.key_prefix),
         live_reader_settings(settings),
         owner=worker.consumer,
     )
-    live_task = asyncio.create_task(live.run(), name="plusone-live-comments")
+    started = {
+        "worker": (asyncio.create_task(worker.run(), name="plusone-worker"), worker.stop),
+        "sender": (asyncio.create_task(sender.run(), name="plusone-outbox"), sender.stop),
+        "crm": (asyncio.create_task(crm.run(), name="plusone-crm"), crm.stop),
+        "keeper": (asyncio.create_task(keeper.run(), name="plusone-subscriptions"), keeper.stop),
+        "live": (asyncio.create_task(live.run(), name="plusone-live-comments"), live.stop),
+    }
+    order = ("live", "worker", "sender", "crm", "keeper")
+    return Background(worker, sender, crm, keeper, live, [started[name] for name in order])
+
+
+async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    background = start_background(
+        app[SETTINGS], app[INGEST], app[SESSIONS], app[REDIS], app[GRAPH], app[OUTBOX_NOTIFIER], app[DISPATCHER]
+    )
+    app[WORKER] = background.worker
+    app[SENDER] = background.sender
+    app[CRM_CONSUMER] = background.crm
     yield
-    await _stop(live_task, live.stop)
-    # Finish the batch in hand, then stop; anything not acknowledged is reclaimed by another worker.
-    await _stop(worker_task, worker.stop)
-    await _stop(sender_task, sender.stop)
-    await _stop(crm_task, crm.stop)
-    await _stop(keeper_task, keeper.stop)
+    await background.stop()
 
 
 def create_app(

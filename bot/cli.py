@@ -96,11 +96,10 @@ async def _run_worker(settings: Settings) -> int:
     from bot.app import (
         DEMO_EMULATOR_FILE,
         build_dispatcher,
-        build_worker,
         demo_settings,
         graph_client,
-        outbox_sender,
         redis_client,
+        start_background,
     )
     from bot.db import create_engine, migrate_schema, session_factory
     from bot.embedded_redis import EmbeddedRedis
@@ -131,19 +130,17 @@ async def _run_worker(settings: Settings) -> int:
     graph = graph_client(settings)
     notifier = OutboxNotifier(redis, RedisKeys(settings.key_prefix).outbox_wake)
     stream = IngestStream(redis, RedisKeys(settings.key_prefix))
-    worker = build_worker(settings, stream, sessions, redis, notifier, build_dispatcher(settings))
-    sender = outbox_sender(settings, redis, sessions, graph)
-
-    def stop() -> None:
-        worker.stop()
-        sender.stop()
-
+    background = start_background(settings, stream, sessions, redis, graph, notifier, build_dispatcher(settings))
+    stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
+        loop.add_signal_handler(sig, stopped.set)
     freeze_startup_heap()
     try:
-        await asyncio.gather(worker.run(), sender.run())
+        # Until asked to stop, or until the stream worker ends by itself (it only does when told to).
+        worker_done = asyncio.ensure_future(background.worker.finished.wait())
+        await asyncio.wait([asyncio.ensure_future(stopped.wait()), worker_done], return_when=asyncio.FIRST_COMPLETED)
+        await background.stop()
     finally:
         graph.close()
         await redis.aclose()

@@ -141,11 +141,16 @@ def test_separate_worker_process_reads_the_embedded_redis(tmp_path: Path) -> Non
         wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", "server up")
         assert plusone("simulate", "message", "--text", "hello", env=env, cwd=tmp_path).returncode == 0
         assert get_json(f"http://127.0.0.1:{port}/healthz")["checks"]["stream"]["backlog"] == 1
+        emulator = (tmp_path / "data" / "emulator.url").read_text().strip().rstrip("/")
+        subscriptions = f"{emulator}/_emulator/calls?path_contains=subscribed_apps"
+        assert get_json(subscriptions) == []  # the web process alone keeps no subscription
         worker = spawn("worker", env=env, cwd=tmp_path)
         wait_for(
             lambda: get_json(f"http://127.0.0.1:{port}/healthz")["checks"]["stream"]["backlog"] == 0,
             "worker drained the stream",
         )
+        # The worker process runs what the single process runs beside its web: here the subscription keeper.
+        wait_for(lambda: len(get_json(subscriptions)) > 0, "the worker's subscription keeper checked the Page")
         code, err = stop(worker)
         assert code == 0, err
         assert "stopped" in err
