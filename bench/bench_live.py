@@ -1,6 +1,8 @@
 """Live-stream benchmark (issue 5): comments from 1,000 shoppers on 20 products, as fast as the server takes them.
 
-Run: `.venv/bin/python -m bench.bench_live`. `plusone serve` runs as a child on embedded Redis and SQLite,
+Run: `.venv/bin/python -m bench.bench_live`. `plusone serve` runs as a child on embedded Redis and SQLite, on
+its defaults as `make run` starts it (on two cores or more, the web in its process and a worker process
+beside it; `--workers 0` for one process, `--workers N` for N worker processes the bench starts itself),
 in demo mode (the Graph emulator takes the private replies), with a 20-product shop loaded by
 `plusone load`. The comments (orders, chatter, emoji, Chinese, and re-sent duplicates) go to
 `POST /webhook` signed like Meta's. For every order comment it measures the time from the webhook's 200
@@ -21,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import subprocess
 import sys
@@ -266,6 +269,16 @@ def asked_units(plan: list[tuple[str, str, bool]], products: int) -> dict[str, i
     return {cid: sum(item.qty for item in grammar.parse(text).items) for cid, text, is_order in plan if is_order}
 
 
+def layout(workers: int | None) -> str:
+    """How the run's PlusOne processes were laid out, for the report."""
+    if workers is None:
+        children = 1 if (os.cpu_count() or 1) >= 2 else 0
+        return f"`plusone serve` on its defaults ({children} worker process(es) beside the web)"
+    if workers == 0:
+        return "web and worker in one process"
+    return f"a web process and {workers} worker(s)"
+
+
 def base_env(port: int, data: Path) -> dict[str, str]:
     return {
         "PLUSONE_APP_SECRET": SECRET,
@@ -302,9 +315,10 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=0,
-        help="0: the worker runs inside `plusone serve` (one process, as `make run`); N: `serve --no-worker` "
-        "and N `plusone worker` processes",
+        default=None,
+        help="unset: `plusone serve` on its defaults, as `make run` (a worker process beside the web on a "
+        "machine with two cores or more); 0: the worker inside `plusone serve`'s process "
+        "(PLUSONE_WORKER_PROCESSES=0); N: `serve --no-worker` and N `plusone worker` processes the bench starts",
     )
     parser.add_argument(
         "--separate-emulator",
@@ -338,10 +352,12 @@ def main() -> None:
                 command += ["--webhook-url", f"http://127.0.0.1:{port}/webhook"]
                 processes.enter_context(child(command, env=env, cwd=Path(tmp)))
                 wait_http(f"{emulator}/_emulator/calls")
+            if args.workers == 0:
+                env["PLUSONE_WORKER_PROCESSES"] = "0"
             serve = ["-m", "bot.cli", "serve"] + (["--no-worker"] if args.workers else [])
             processes.enter_context(child(serve, env=env, cwd=Path(tmp)))
             wait_http(f"http://127.0.0.1:{port}/healthz")
-            for _ in range(args.workers):  # beside the web process, each with its own core to use
+            for _ in range(args.workers or 0):  # beside the web process, each with its own core to use
                 processes.enter_context(child(["-m", "bot.cli", "worker"], env=env, cwd=Path(tmp)))
             wait_for_workers(port, backing.redis_url)
             requests = signed_requests(plan, port)
@@ -388,7 +404,7 @@ def main() -> None:
     print(
         f"\n{len(requests)} deliveries ({len(plan) - len(everyone)} re-sent duplicates), "
         f"{args.products} products of {args.stock} units, {args.connections} connections, "
-        + ("web and worker in one process" if not args.workers else f"a web process and {args.workers} worker(s)")
+        + layout(args.workers)
         + (", the Graph emulator in its own process" if args.separate_emulator else ", the Graph emulator in serve")
         + f", {'PostgreSQL' if args.database == 'postgresql' else 'SQLite'}, {args.redis} Redis"
         + (f", offered at {args.rate:.0f}/s." if args.rate else ", as fast as the server takes them.")
@@ -397,7 +413,7 @@ def main() -> None:
     problems = [line for line in server_log if " ERROR " in line or "Traceback" in line]
     if problems or lost:
         print(f"\nThe server logged {len(problems)} errors; its last lines:", *server_log[-15:], sep="\n  ")
-    name = "live" if not args.workers else f"live-{args.workers}-workers"
+    name = {None: "live", 0: "live-one-process"}.get(args.workers, f"live-{args.workers}-workers")
     if args.database != "sqlite" or args.redis != "embedded":
         name += f"-{args.database}-{args.redis}-redis"
     save(name, rows)

@@ -59,12 +59,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings_with_secrets()
     _configure_logging(settings)
     demo = not settings.page_tokens
-    app = create_app(settings, run_worker=not args.no_worker, demo=demo)
+    processes = 0 if args.no_worker else settings.worker_process_count
+    app = create_app(settings, run_worker=not args.no_worker and processes == 0, demo=demo)
+    if processes:
+        from pathlib import Path
+
+        from bot.worker_processes import worker_processes_ctx
+
+        app.cleanup_ctx.append(worker_processes_ctx(processes, Path.cwd()))  # last: they need the others
     app.on_startup.append(_freeze_heap)  # after create_app's contexts have opened (they run first)
     loop = new_event_loop(settings)
+    if args.no_worker:
+        workers = "none here, run `plusone worker`"
+    elif processes:
+        workers = f"{processes} process{'es' if processes > 1 else ''} beside this one"
+    else:
+        workers = "in this process"
     print(
         f"PlusOne listening on http://{settings.host}:{settings.port} (webhook: /webhook; "
-        f"event loop: {type(loop).__module__.split('.')[0]})",
+        f"event loop: {type(loop).__module__.split('.')[0]}; worker: {workers})",
         file=sys.stderr,
     )
     if demo:

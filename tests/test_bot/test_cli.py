@@ -113,19 +113,21 @@ def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
     assert "PLUSONE_APP_SECRET" in err
     assert "Demo mode" in err
     assert "event loop: uvloop" in err  # the default
+    assert "worker: 1 process beside this one" in err  # auto, on this machine's two cores
     assert not (tmp_path / "data" / "emulator.url").exists()  # the demo emulator stopped with the server
     assert not (tmp_path / "data" / "redis.sock").exists()  # the embedded Redis was stopped with the server
     assert (tmp_path / "data" / "redis.aof").exists()
 
     # A second run reuses the secrets silently and still has what the first one stored; asyncio's own
     # event loop serves as well as uvloop.
-    server = spawn("serve", env={**env, "PLUSONE_EVENT_LOOP": "asyncio"}, cwd=tmp_path)
+    server = spawn("serve", env={**env, "PLUSONE_EVENT_LOOP": "asyncio", "PLUSONE_WORKER_PROCESSES": "0"}, cwd=tmp_path)
     try:
         wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", "server up again")
     finally:
         code, err = stop(server)
     assert code == 0 and "generated" not in err
     assert "event loop: asyncio" in err
+    assert "worker: in this process" in err
 
 
 def test_separate_worker_process_reads_the_embedded_redis(tmp_path: Path) -> None:
@@ -165,6 +167,11 @@ def test_separate_worker_process_reads_the_embedded_redis(tmp_path: Path) -> Non
     [
         (["serve"], {"PLUSONE_PORT": "eighty"}, "plusone: PLUSONE_PORT: Input should be a valid integer"),
         (["worker"], {"PLUSONE_REDIS_URL": "localhost"}, "plusone: PLUSONE_REDIS_URL: Value error"),
+        (
+            ["serve"],
+            {"PLUSONE_WORKER_PROCESSES": "two"},
+            "plusone: PLUSONE_WORKER_PROCESSES: Value error, must be auto",
+        ),
         (
             ["serve"],
             {"PLUSONE_EVENT_LOOP": "trio"},

@@ -1,0 +1,51 @@
+"""`bot.worker_processes`: serve's children are started again when they exit, and stopped with SIGTERM
+(killed only if they do not stop). Real child processes: small Python programs standing in for a worker."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from bot.worker_processes import WorkerProcesses
+from tests.conftest import wait_until
+
+
+async def test_a_child_that_exits_is_started_again(tmp_path: Path) -> None:
+    children = WorkerProcesses(1, tmp_path, [sys.executable, "-c", "raise SystemExit(3)"])
+    children.start()
+    try:
+
+        async def restarted() -> bool:
+            return children.starts >= 2
+
+        await wait_until(restarted, what="a second start after the first child exited")
+    finally:
+        await children.stop()
+    assert children.processes[0].returncode is not None  # and the last one was stopped with the rest
+
+
+async def test_stop_sends_sigterm_and_waits_for_each_child(tmp_path: Path) -> None:
+    # The child notes SIGTERM in a file and exits 0, as `plusone worker` does after its batch in hand.
+    program = (
+        "import pathlib, signal, sys, time\n"
+        "def bye(*_):\n"
+        "    pathlib.Path('stopped').write_text('sigterm')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, bye)\n"
+        "pathlib.Path('ready').write_text('yes')\n"
+        "time.sleep(60)\n"
+    )
+    children = WorkerProcesses(2, tmp_path, [sys.executable, "-c", program])
+    children.start()
+
+    async def ready() -> bool:
+        return (tmp_path / "ready").exists() and len(children.processes) == 2
+
+    await wait_until(ready, what="both children running")
+    started = time.monotonic()
+    await children.stop()
+    assert time.monotonic() - started < 20  # not the 60 s sleep, nor the 30 s kill deadline
+    assert (tmp_path / "stopped").read_text() == "sigterm"
+    assert [p.returncode for p in children.processes.values()] == [0, 0]
+    assert children.starts == 2  # stopping starts nothing new
