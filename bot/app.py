@@ -360,7 +360,7 @@ class Background:
     with worker processes does everything one process does."""
 
     worker: Worker
-    sender: OutboxSender
+    sender: OutboxSender | None  # None where another process sends (`plusone worker --no-sender`)
     crm: OrderEventConsumer
     keeper: SubscriptionKeeper
     live: LiveCommentReaders
@@ -387,9 +387,11 @@ def start_background(
     graph: GraphClient,
     notifier: OutboxNotifier,
     dispatcher: Dispatcher,
+    *,
+    with_sender: bool = True,
 ) -> Background:
     worker = build_worker(settings, stream, sessions, redis, notifier, dispatcher)
-    sender = outbox_sender(settings, redis, sessions, graph)
+    sender = outbox_sender(settings, redis, sessions, graph) if with_sender else None
     crm = OrderEventConsumer(sessions)
     keeper = SubscriptionKeeper(graph)
     # While a campaign's video is live, its comments are also read from Meta's stream and comments edge.
@@ -404,13 +406,14 @@ def start_background(
     )
     started = {
         "worker": (asyncio.create_task(worker.run(), name="plusone-worker"), worker.stop),
-        "sender": (asyncio.create_task(sender.run(), name="plusone-outbox"), sender.stop),
         "crm": (asyncio.create_task(crm.run(), name="plusone-crm"), crm.stop),
         "keeper": (asyncio.create_task(keeper.run(), name="plusone-subscriptions"), keeper.stop),
         "live": (asyncio.create_task(live.run(), name="plusone-live-comments"), live.stop),
     }
+    if sender is not None:
+        started["sender"] = (asyncio.create_task(sender.run(), name="plusone-outbox"), sender.stop)
     order = ("live", "worker", "sender", "crm", "keeper")
-    return Background(worker, sender, crm, keeper, live, [started[name] for name in order])
+    return Background(worker, sender, crm, keeper, live, [started[name] for name in order if name in started])
 
 
 async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -418,10 +421,22 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SETTINGS], app[INGEST], app[SESSIONS], app[REDIS], app[GRAPH], app[OUTBOX_NOTIFIER], app[DISPATCHER]
     )
     app[WORKER] = background.worker
+    assert background.sender is not None
     app[SENDER] = background.sender
     app[CRM_CONSUMER] = background.crm
     yield
     await background.stop()
+
+
+async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The outbox sender alone, in the web's process, for `plusone serve` with worker processes: they run
+    `--no-sender`, so that the Graph calls' threads (python-facebook-api is blocking) do not take the GIL
+    from the worker's event loop while it decides a live's comments."""
+    sender = outbox_sender(app[SETTINGS], app[REDIS], app[SESSIONS], app[GRAPH])
+    app[SENDER] = sender
+    task = asyncio.create_task(sender.run(), name="plusone-outbox")
+    yield
+    await _stop(task, sender.stop)
 
 
 def create_app(

@@ -64,8 +64,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if processes:
         from pathlib import Path
 
+        from bot.app import sender_ctx
         from bot.worker_processes import worker_processes_ctx
 
+        app.cleanup_ctx.append(sender_ctx)
         app.cleanup_ctx.append(worker_processes_ctx(processes, Path.cwd()))  # last: they need the others
     app.on_startup.append(_freeze_heap)  # after create_app's contexts have opened (they run first)
     loop = new_event_loop(settings)
@@ -105,7 +107,7 @@ async def _freeze_heap(_app: object) -> None:
     freeze_startup_heap()
 
 
-async def _run_worker(settings: Settings) -> int:
+async def _run_worker(settings: Settings, with_sender: bool = True) -> int:
     from bot.app import (
         DEMO_EMULATOR_FILE,
         build_dispatcher,
@@ -143,7 +145,9 @@ async def _run_worker(settings: Settings) -> int:
     graph = graph_client(settings)
     notifier = OutboxNotifier(redis, RedisKeys(settings.key_prefix).outbox_wake)
     stream = IngestStream(redis, RedisKeys(settings.key_prefix))
-    background = start_background(settings, stream, sessions, redis, graph, notifier, build_dispatcher(settings))
+    background = start_background(
+        settings, stream, sessions, redis, graph, notifier, build_dispatcher(settings), with_sender=with_sender
+    )
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -161,12 +165,12 @@ async def _run_worker(settings: Settings) -> int:
     return 0
 
 
-def cmd_worker(_args: argparse.Namespace) -> int:
+def cmd_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     _configure_logging(settings)
     with asyncio.Runner(loop_factory=lambda: new_event_loop(settings)) as runner:
         log.info("event loop: %s", type(runner.get_loop()).__module__.split(".")[0])
-        return runner.run(_run_worker(settings))
+        return runner.run(_run_worker(settings, with_sender=not args.no_sender))
 
 
 def _http_json(method: str, url: str, body: object | None = None, timeout: float = 10) -> tuple[int, object]:
@@ -291,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run one worker of the consumer group (several may run)")
+    worker.add_argument(
+        "--no-sender", action="store_true", help="leave the outbox to another process (serve's own workers do)"
+    )
     worker.set_defaults(func=cmd_worker)
 
     simulate = sub.add_parser("simulate", help="sign and post a realistic webhook to a running server")

@@ -1,12 +1,13 @@
 """`plusone serve`'s worker processes: it starts `plusone worker` children and keeps them running.
 
 On one machine the web and the worker need not share a core. With `PLUSONE_WORKER_PROCESSES` above 0
-(`auto`: one on a machine with two cores or more), `serve` runs the web alone in its process and starts
-that many `plusone worker` processes beside it, which find the embedded Redis, the SQLite file and the demo
-emulator through the data directory, as a hand-started worker does. A child that exits is started again
-after a back-off (1 s, doubling up to 30 s, reset once a child has run a minute); on shutdown each gets
-SIGTERM, finishes the batch in hand, and is killed only if it has not stopped within 30 s. Entries a
-killed child had read are reclaimed by the next one (the stream's consumer group), so nothing is lost.
+(`auto`: one on a machine with two cores or more), `serve` runs the web alone in its process, with the
+outbox sender, and starts that many `plusone worker --no-sender` processes beside it. They find the embedded
+Redis, the SQLite file and the demo emulator through the data directory, as a hand-started worker does. A
+child that exits is started again after a back-off (1 s, doubling up to 30 s, reset once a child has run a
+minute); on shutdown each gets SIGTERM, finishes the batch in hand, and is killed only if it has not stopped
+within 30 s. Entries a killed child had read are reclaimed by the next one (the stream's consumer group),
+so nothing is lost.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ HEALTHY_AFTER_S = 60.0  # a child that ran this long resets the back-off
 
 
 class WorkerProcesses:
-    """Runs `count` copies of a command (by default `python -m bot.cli worker`) and restarts the ones that exit."""
+    """Runs `count` copies of a command (by default `plusone worker --no-sender`); restarts the ones that exit."""
 
     def __init__(self, count: int, cwd: Path, command: list[str] | None = None) -> None:
         self.count = count
         self.cwd = cwd
-        self.command = command or [sys.executable, "-m", "bot.cli", "worker"]
+        # The web's process sends the outbox (`bot.app.sender_ctx`): the workers keep their GIL for deciding.
+        self.command = command or [sys.executable, "-m", "bot.cli", "worker", "--no-sender"]
         self.processes: dict[int, asyncio.subprocess.Process] = {}
         self.starts = 0  # how many children were started, restarts included
         self._stopping = asyncio.Event()
