@@ -178,9 +178,9 @@ class Worker:
         if self.after_batch is None:
             return
         since = time.monotonic() - self._last_after_batch
+        if not worked and since < AFTER_BATCH_AT_LEAST_EVERY_S:
+            return
         if self.in_batch is not None and since < AFTER_BATCH_AT_LEAST_EVERY_S:
-            if not worked:
-                return
             self._ready = await self.stream.read(self.consumer, self.settings.batch_size, None)  # no waiting
             if self._ready:
                 return  # more of a live to decide first

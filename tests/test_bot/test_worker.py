@@ -457,3 +457,17 @@ async def test_entries_read_ahead_are_applied_before_the_worker_stops(aiohttp_cl
     await worker.run()
     assert await rows(client, select(Message.text).order_by(Message.id)) == ["one", "two"]
     assert (await worker.stream.redis.xpending(worker.stream.keys.ingest_stream, CONSUMER_GROUP))["pending"] == 0
+
+
+async def test_without_an_in_batch_hook_the_pass_follows_every_batch_and_idles_at_once_a_second(
+    aiohttp_client, settings
+) -> None:
+    client = await start(aiohttp_client, settings)
+    calls: list[int] = []
+    worker = await _worker_with_pass(client, settings, calls)
+    worker.in_batch = None  # the pass decides the batches itself
+    await worker._after_batch_when_due(worked=False)
+    assert calls == []  # idle: not before its second is up
+    await worker._after_batch_when_due(worked=True)
+    await worker._after_batch_when_due(worked=True)
+    assert calls == [0, 0]  # after every batch
