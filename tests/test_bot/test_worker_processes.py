@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from pathlib import Path
@@ -26,26 +27,31 @@ async def test_a_child_that_exits_is_started_again(tmp_path: Path) -> None:
 
 
 async def test_stop_sends_sigterm_and_waits_for_each_child(tmp_path: Path) -> None:
-    # The child notes SIGTERM in a file and exits 0, as `plusone worker` does after its batch in hand.
+    # Each child notes SIGTERM in a file and exits 0, as `plusone worker` does after its batch in hand. It
+    # says it is ready once its handler is in place: a SIGTERM before that would end it with -15.
     program = (
-        "import pathlib, signal, sys, time\n"
+        "import os, pathlib, signal, sys, time\n"
         "def bye(*_):\n"
-        "    pathlib.Path('stopped').write_text('sigterm')\n"
+        "    pathlib.Path(f'stopped-{os.getpid()}').write_text('sigterm')\n"
         "    sys.exit(0)\n"
         "signal.signal(signal.SIGTERM, bye)\n"
-        "pathlib.Path('ready').write_text('yes')\n"
+        "pathlib.Path(f'ready-{os.getpid()}').write_text('yes')\n"
         "time.sleep(60)\n"
     )
     children = WorkerProcesses(2, tmp_path, [sys.executable, "-c", program])
     children.start()
 
     async def ready() -> bool:
-        return (tmp_path / "ready").exists() and len(children.processes) == 2
+        return len(await asyncio.to_thread(_contents, tmp_path, "ready-*")) == 2
 
-    await wait_until(ready, what="both children running")
+    await wait_until(ready, what="both children running, their handlers in place")
     started = time.monotonic()
     await children.stop()
     assert time.monotonic() - started < 20  # not the 60 s sleep, nor the 30 s kill deadline
-    assert (tmp_path / "stopped").read_text() == "sigterm"
+    assert await asyncio.to_thread(_contents, tmp_path, "stopped-*") == ["sigterm", "sigterm"]
     assert [p.returncode for p in children.processes.values()] == [0, 0]
     assert children.starts == 2  # stopping starts nothing new
+
+
+def _contents(folder: Path, pattern: str) -> list[str]:
+    return sorted(path.read_text() for path in folder.glob(pattern))
