@@ -155,8 +155,10 @@ async def _run_worker(settings: Settings, with_sender: bool = True) -> int:
     freeze_startup_heap()
     try:
         # Until asked to stop, or until the stream worker ends by itself (it only does when told to).
-        worker_done = asyncio.ensure_future(background.worker.finished.wait())
-        await asyncio.wait([asyncio.ensure_future(stopped.wait()), worker_done], return_when=asyncio.FIRST_COMPLETED)
+        waiters = [asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(background.worker.finished.wait())]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
         await background.stop()
     finally:
         graph.close()

@@ -624,10 +624,12 @@ async def queue_due_replies(
     leaves the due state, so it is not looked at again.
     """
     query = (
-        select(CommentLog.comment_id).where(CommentLog.reply_status == REPLY_DUE).order_by(CommentLog.id).limit(limit)
+        select(CommentLog.comment_id)
+        .where(CommentLog.reply_status == REPLY_DUE)
+        .order_by(CommentLog.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL: two workers' passes take different comments (SQLite: none)
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)  # two workers' passes take different comments
     due = list((await session.execute(query)).scalars())
     if not due:
         return 0
@@ -690,7 +692,7 @@ class Allocator:
         """Decide what the batch in hand makes decidable, in its transaction; callbacks for after commit."""
         watermark_id = await self.stream.watermark(excluding=entry_ids)
         watermark = END_OF_STREAM if watermark_id is None else arrival_key(watermark_id, 0)
-        decided, replies = await decide_pending(session, watermark, utcnow(), self.checkout_link, self.quiet)
+        decided, replies = await decide_pending(session, watermark, utcnow(), self.quiet)
         after_commit: list[Callable[[], Awaitable[None]]] = []
         if replies and self.notifier is not None:
             after_commit.append(self.notifier.wake)
@@ -717,7 +719,7 @@ class Allocator:
                         claim.reminded_at = now
                         session.add(claim)
                         replies += await tell_about_hold(session, claim_decision(claim, "reminder"), now, self.quiet)
-            decided, more = await decide_pending(session, watermark, now, self.checkout_link, self.quiet)
+            decided, more = await decide_pending(session, watermark, now, self.quiet)
             replies += more + await queue_due_replies(session, self.checkout_link)
         if replies and self.notifier is not None:
             await self.notifier.wake()
@@ -730,7 +732,6 @@ async def decide_pending(
     session: AsyncSession,
     watermark: str,
     now: datetime,
-    checkout_link: CheckoutLink | None,
     quiet: timedelta | None = None,
 ) -> tuple[int, int]:
     """Decide every pending claim before `watermark`; (decided, replies queued).
@@ -802,9 +803,9 @@ async def tell_about_hold(
     return 1
 
 
-async def _settle_comments(session: AsyncSession, comment_ids: set[str]) -> list[str]:
+async def _settle_comments(session: AsyncSession, comment_ids: set[str]) -> None:
     """Comments whose claims are all decided get their outcome, added (something held) or waitlisted, and are
-    marked `REPLY_DUE`. The ones settled."""
+    marked `REPLY_DUE`."""
     statuses: dict[str, set[str]] = {}
     if comment_ids:
         rows = await session.execute(
@@ -821,4 +822,3 @@ async def _settle_comments(session: AsyncSession, comment_ids: set[str]) -> list
                 .where(CommentLog.comment_id.in_(ids), CommentLog.verb == "add", CommentLog.outcome == "pending")
                 .values(outcome=outcome, reply_status=REPLY_DUE)
             )
-    return settled

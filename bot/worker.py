@@ -177,13 +177,13 @@ class Worker:
         """
         if self.after_batch is None:
             return
-        since = time.monotonic() - self._last_after_batch
-        if not worked and since < AFTER_BATCH_AT_LEAST_EVERY_S:
-            return
-        if self.in_batch is not None and since < AFTER_BATCH_AT_LEAST_EVERY_S:
-            self._ready = await self.stream.read(self.consumer, self.settings.batch_size, None)  # no waiting
-            if self._ready:
-                return  # more of a live to decide first
+        if time.monotonic() - self._last_after_batch < AFTER_BATCH_AT_LEAST_EVERY_S:
+            if not worked:
+                return
+            if self.in_batch is not None:
+                self._ready = await self.stream.read(self.consumer, self.settings.batch_size, None)  # no waiting
+                if self._ready:
+                    return  # more of a live to decide first
         self._last_after_batch = time.monotonic()
         await self.after_batch()
 
