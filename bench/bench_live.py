@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from bot.graph_emulator import DEMO_APP_ID, DEMO_PAGE_TOKEN
 from bot.redis_keys import RedisKeys
 from bot.tables import CommentLog
 from carts.tables import Product, StockClaim
+from config.settings import Settings
 from parsers.order_comment import OrderParser
 from tests.pg_cluster import PostgresCluster
 from tests.redis_servers import debian_redis
@@ -272,7 +272,7 @@ def asked_units(plan: list[tuple[str, str, bool]], products: int) -> dict[str, i
 def layout(workers: int | None) -> str:
     """How the run's PlusOne processes were laid out, for the report."""
     if workers is None:
-        children = 1 if (os.cpu_count() or 1) >= 2 else 0
+        children = Settings().worker_process_count  # what `auto` makes of this machine, as serve decides it
         return f"`plusone serve` on its defaults ({children} worker process(es) beside the web)"
     if workers == 0:
         return "web and worker in one process"
