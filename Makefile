@@ -37,7 +37,7 @@ test: .venv/.installed
 	test -x /usr/bin/redis-server -a -x /usr/bin/redis-cli || (apt-get update -qq && apt-get install -y -qq redis-server)
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest -q -n 2
-	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q -n 2 --ignore=tests/test_bot/test_inbox_browser.py --ignore=tests/test_fuzz.py \
+	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q -n 2 --ignore=tests/test_bot/test_inbox/test_inbox_browser.py --ignore=tests/test_fuzz.py \
 		--ignore=tests/test_parsers --ignore=tests/test_redis_cluster.py
 
 lint: .venv/.installed

@@ -58,10 +58,10 @@ from bench.bench_live import (
 )
 from bench.common import RESULTS, child, free_port, print_table, save, wait_http
 from bench.loadgen import _read_response
-from bot.redis_keys import RedisKeys
-from bot.tables import CommentLog, OutboxMessage
+from bot.runtime.redis_keys import RedisKeys
+from bot.store.tables import CommentLog, OutboxMessage
 
-WORKER = ["-m", "bot.cli", "worker"]
+WORKER = ["-m", "bot.cli.main", "worker"]
 LOGS = RESULTS / "faults-logs"
 # Each kind of Graph fault takes this share of the calls the ones before it let through, so that together
 # they fail `share` of all calls: 1 - (1 - each)^3 = share.
@@ -413,7 +413,7 @@ def main() -> None:
         env["PLUSONE_GRAPH_TIMEOUT_S"] = "5"  # senders give up on a held ("timeout") call after 5 s
         load_shop(Path(tmp), env, args.products, args.stock)
         with contextlib.ExitStack() as processes:
-            web = processes.enter_context(child(["-m", "bot.cli", "serve", "--no-worker"], env=env, cwd=Path(tmp)))
+            web = processes.enter_context(child(["-m", "bot.cli.main", "serve", "--no-worker"], env=env, cwd=Path(tmp)))
             wait_http(f"http://127.0.0.1:{port}/healthz")
             workers = Workers(env, Path(tmp), processes)
             for _ in range(args.workers):

@@ -41,12 +41,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import ROOT, child, free_port, print_table, save, wait_http
 from bench.loadgen import _read_response, build_request
-from bot import webhook_factory as wf
-from bot.db import READ_ONLY, create_engine
-from bot.embedded_redis import EmbeddedRedis
-from bot.graph_emulator import DEMO_APP_ID, DEMO_PAGE_TOKEN
-from bot.redis_keys import RedisKeys
-from bot.tables import CommentLog
+from bot.emulator.graph_emulator import DEMO_APP_ID, DEMO_PAGE_TOKEN
+from bot.inbound import webhook_factory as wf
+from bot.runtime.embedded_redis import EmbeddedRedis
+from bot.runtime.redis_keys import RedisKeys
+from bot.store.db import READ_ONLY, create_engine
+from bot.store.tables import CommentLog
 from carts.tables import Product, StockClaim
 from config.settings import Settings
 from parsers.order_comment import OrderParser
@@ -295,7 +295,7 @@ def load_shop(tmp: Path, env: dict[str, str], products: int, stock: int) -> None
     shop = tmp / "shop.yaml"
     shop.write_text(shop_yaml(products, stock))
     load = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "load", str(shop)],
+        [sys.executable, "-m", "bot.cli.main", "load", str(shop)],
         env={**env, "PYTHONPATH": str(ROOT)},
         cwd=tmp,
         capture_output=True,
@@ -348,17 +348,17 @@ def main() -> None:
                     "PLUSONE_PAGE_TOKENS": json.dumps({PAGE_ID: DEMO_PAGE_TOKEN}),
                     "PLUSONE_APP_ID": DEMO_APP_ID,
                 }
-                command = ["-m", "bot.cli", "emulator", "--port", emulator.rsplit(":", 1)[1]]
+                command = ["-m", "bot.cli.main", "emulator", "--port", emulator.rsplit(":", 1)[1]]
                 command += ["--webhook-url", f"http://127.0.0.1:{port}/webhook"]
                 processes.enter_context(child(command, env=env, cwd=Path(tmp)))
                 wait_http(f"{emulator}/_emulator/calls")
             if args.workers == 0:
                 env["PLUSONE_WORKER_PROCESSES"] = "0"
-            serve = ["-m", "bot.cli", "serve"] + (["--no-worker"] if args.workers else [])
+            serve = ["-m", "bot.cli.main", "serve"] + (["--no-worker"] if args.workers else [])
             processes.enter_context(child(serve, env=env, cwd=Path(tmp)))
             wait_http(f"http://127.0.0.1:{port}/healthz")
             for _ in range(args.workers or 0):  # beside the web process, each with its own core to use
-                processes.enter_context(child(["-m", "bot.cli", "worker"], env=env, cwd=Path(tmp)))
+                processes.enter_context(child(["-m", "bot.cli.main", "worker"], env=env, cwd=Path(tmp)))
             wait_for_workers(port, backing.redis_url)
             requests = signed_requests(plan, port)
             # The Graph emulator must know the comments, as Meta does, to take their private replies.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.common import child, free_port, print_table, save, wait_http
 from bench.loadgen import LoadResult, build_request, closed_loop, open_loop
-from bot import webhook_factory as wf
+from bot.inbound import webhook_factory as wf
 
 SECRET = "bench-app-secret"
 PAGE_ID = "1000000000001"
@@ -107,7 +107,7 @@ def main() -> None:
             "PLUSONE_DATA_DIR": str(Path(tmp) / "data"),
             "PLUSONE_LOG_LEVEL": "WARNING",
         }
-        with child(["-m", "bot.cli", "serve", "--no-worker"], env=env, cwd=Path(tmp)):
+        with child(["-m", "bot.cli.main", "serve", "--no-worker"], env=env, cwd=Path(tmp)):
             wait_http(f"http://127.0.0.1:{port}/healthz")
             reqs = [build_request("127.0.0.1", port, "/webhook", body, hdrs) for body, hdrs in signed]
             plusone = asyncio.run(measure(port, reqs, "PlusOne /webhook", args))

@@ -27,8 +27,29 @@ from redis.driver_info import DriverInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import checkout, faq_api, live_api, ops_api, orders_api, shop_api, webhook
-from bot.app_keys import (
+from bot.handlers.cart_commands import build_cart_router
+from bot.handlers.comments import Allocator, CommentOrders, handle_live_video
+from bot.handlers.fallback import ReplyTexts, build_reply_router
+from bot.handlers.faq import build_faq_router, build_handoff_gate
+from bot.handlers.handoff import HandoffRecorder
+from bot.handlers.members import build_crm_router
+from bot.inbound import webhook
+from bot.inbound.events import EventKind
+from bot.inbound.ingest import IngestStream
+from bot.inbound.live_comments import LiveCommentReaders, live_reader_settings, record_live_video
+from bot.inbound.recorders import ConversationRecorder, OwnEchoes, record_comment
+from bot.inbound.router import Dispatcher, Router
+from bot.inbound.worker import Worker, WorkerSettings
+from bot.inbox import views as inbox_views
+from bot.inbox.live import SERVICE as INBOX_PUBLISHER
+from bot.inbox.live import InboxPublisher, publish_inbox_event
+from bot.outbound.graph import GraphClient
+from bot.outbound.outbox import OutboxNotifier, OutboxSender, OutboxSettings
+from bot.outbound.rate_limit import RateLimits, SendRateLimiter
+from bot.outbound.subscriptions import REQUIRED_FIELDS, SubscriptionKeeper
+from bot.runtime.embedded_redis import EmbeddedRedis
+from bot.runtime.redis_keys import RedisKeys
+from bot.services import (
     ENGINE,
     GRAPH,
     INGEST,
@@ -39,35 +60,15 @@ from bot.app_keys import (
     SESSIONS,
     SETTINGS,
 )
-from bot.cart_commands import build_cart_router
-from bot.checkout import checkout_url
-from bot.comment_orders import Allocator, CommentOrders, handle_live_video
-from bot.db import create_engine, migrate_schema, read_session_factory, session_factory
-from bot.embedded_redis import EmbeddedRedis
-from bot.events import EventKind
-from bot.faq_bot import build_faq_router, build_handoff_gate
-from bot.graph import GraphClient
-from bot.handoff import HandoffRecorder
-from bot.inbox import views as inbox_views
-from bot.inbox.live import SERVICE as INBOX_PUBLISHER
-from bot.inbox.live import InboxPublisher, publish_inbox_event
-from bot.ingest import IngestStream
-from bot.live_comments import LiveCommentReaders, live_reader_settings, record_live_video
-from bot.outbox import OutboxNotifier, OutboxSender, OutboxSettings
-from bot.rate_limit import RateLimits, SendRateLimiter
-from bot.recorders import ConversationRecorder, OwnEchoes, record_comment
-from bot.redis_keys import RedisKeys
-from bot.replies import ReplyTexts, build_reply_router
-from bot.router import Dispatcher, Router
-from bot.subscriptions import REQUIRED_FIELDS, SubscriptionKeeper
-from bot.worker import Worker, WorkerSettings
+from bot.store.db import create_engine, migrate_schema, read_session_factory, session_factory
+from bot.web import checkout, faq_api, live_api, ops_api, orders_api, shop_api
+from bot.web import members_api as crm_api
+from bot.web.checkout import checkout_url
 from carts.shop_repository import apply_shop
 from carts.tables import Product
 from config.settings import Settings
 from config.shop_file import load_shop_file
-from crm_bridge import api as crm_api
 from crm_bridge.consumer import OrderEventConsumer
-from crm_bridge.handlers import build_crm_router
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ CLUSTER_MAX_CONNECTIONS_PER_NODE = 1000
 def _cluster_client(url: str, driver: DriverInfo) -> Redis:
     """A Redis Cluster client: it learns the slots from the node in `url` and sends each command to the
     node owning its keys. Everything PlusOne runs works there: each script touches keys of one slot
-    (`bot.redis_keys` hash tags); nothing uses MULTI/EXEC (redis-py's cluster transactions block the event
+    (`bot.runtime.redis_keys` hash tags); nothing uses MULTI/EXEC (redis-py's cluster transactions block the event
     loop) or PUBLISH in a pipeline (refused); PUBLISH and SUBSCRIBE reach every node; other pipelines are
     split per node. Typed as `Redis`: it offers the same commands, and tests/test_redis_cluster.py runs
     the flow through it on a real cluster."""
@@ -212,7 +213,7 @@ DEMO_EMULATOR_FILE = "emulator.url"
 
 def demo_settings(settings: Settings, emulator_url: str) -> Settings:
     """Settings that talk to the demo emulator's Page instead of Meta."""
-    from bot.graph_emulator import DEMO_APP_ID, DEMO_PAGE_ID, DEMO_PAGE_TOKEN
+    from bot.emulator.graph_emulator import DEMO_APP_ID, DEMO_PAGE_ID, DEMO_PAGE_TOKEN
 
     return settings.model_copy(
         update={
@@ -234,7 +235,7 @@ async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
     The emulator plays Meta: it delivers the shopper's messages and comments to our webhook (signed with
     our app secret), answers our Send API calls, and records what the shopper would have received.
     """
-    from bot.graph_emulator import DEMO_APP_ID, DEMO_PAGE_ID, GraphEmulator, demo_config
+    from bot.emulator.graph_emulator import DEMO_APP_ID, DEMO_PAGE_ID, GraphEmulator, demo_config
 
     settings = app[SETTINGS]
     assert settings.app_secret is not None

@@ -3,8 +3,8 @@
 Pure parts first (`parse_checkout_form`, `calculate_*`, `match_return_lines`), then the repository
 functions. Every change follows the same shape (Saleor's checkout): lock the rows it changes (products in
 id order, so two changes never wait on each other in a circle), work out the change, apply it and record
-an `OrderEvent` in the caller's one transaction. Messages to the shopper are the caller's (`bot.checkout`,
-`bot.orders_api`): this module knows nothing of Messenger.
+an `OrderEvent` in the caller's one transaction. Messages to the shopper are the caller's (`bot.web.checkout`,
+`bot.web.orders_api`): this module knows nothing of Messenger.
 
 Stock moves between the product row's counters and keeps `held + sold <= stock`:
 placing an order moves each held claim's units from `held` to `sold`; a cancellation or a return takes
@@ -28,7 +28,7 @@ from sqlalchemy import and_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import utcnow
+from bot.store.db import utcnow
 from carts.core import CartInfo, CartLineInfo, merge_lines, variant_pairs
 from carts.order_tables import CheckoutToken, Order, OrderEvent, OrderLine
 from carts.repository import fetch_currency

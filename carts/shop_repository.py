@@ -28,8 +28,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import utcnow
-from bot.faq_store import apply_faq
+from bot.store.db import utcnow
+from bot.store.faq_rules import apply_faq
 from carts.tables import Campaign, CampaignProduct, Product
 from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
 from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, ShopConfig

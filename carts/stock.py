@@ -6,7 +6,7 @@ Two steps, because workers finish comments out of order:
    Its `arrival` is the comment's place in the ingest stream (`arrival_key`): the order the server
    received them (invariant 4).
 2. `allocate` decides pending claims of a product oldest first, but only those that arrived before the
-   stream's low watermark, the oldest entry not yet acknowledged (`bot.ingest.IngestStream.watermark`).
+   stream's low watermark, the oldest entry not yet acknowledged (`bot.inbound.ingest.IngestStream.watermark`).
    Every comment before the watermark has its claims committed (an entry is acknowledged only after its
    transaction), so no earlier claim can still appear: a later comment can never take stock an earlier
    one is owed. The product row is locked for the decision (`FOR UPDATE` on PostgreSQL; SQLite has one
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from bot.db import utcnow
+from bot.store.db import utcnow
 from carts.tables import Product, StockClaim
 
 END_OF_STREAM = "~"  # sorts after every arrival key: no entry is pending

@@ -14,7 +14,7 @@
           buttons: [{title: Map 地圖, url: "https://maps.example/shop"}]
 
 `parse_faq_node` reads the section (errors name the file, line and field, like the rest of the shop
-file); the `check_*` helpers are shared with the admin API (`bot.faq_api`), which takes the same fields
+file); the `check_*` helpers are shared with the admin API (`bot.web.faq_api`), which takes the same fields
 as JSON (`parse_faq_rule_json`).
 """
 

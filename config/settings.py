@@ -94,7 +94,7 @@ class Settings(BaseModel):
     demo_emulator_port: int = Field(default=8090, ge=0, le=65535)  # 0: any free port
     key_prefix: str = Field(default="plusone", pattern=r"^[A-Za-z0-9_.-]+$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # Live comments read beside the webhook while a campaign's video is live (bot.live_comments).
+    # Live comments read beside the webhook while a campaign's video is live (bot.inbound.live_comments).
     live_stream_url: str | None = None  # default: Meta's streaming-graph host, or graph_url when that is not Meta's
     live_comment_rate: Literal["one_per_two_seconds", "ten_per_second", "one_hundred_per_second"] = (
         "one_hundred_per_second"

@@ -20,7 +20,7 @@ from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import utcnow
+from bot.store.db import utcnow
 from carts.order_tables import Order, OrderEvent
 from crm_bridge.rules import (
     DEFAULT_PROGRAM,

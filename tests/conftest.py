@@ -23,9 +23,9 @@ import pytest
 from pydantic import SecretStr
 
 from bot.app import redis_client
-from bot.db import create_engine
-from bot.embedded_redis import EmbeddedRedis
-from bot.migrations import upgrade
+from bot.runtime.embedded_redis import EmbeddedRedis
+from bot.store.db import create_engine
+from bot.store.migrations import upgrade
 from config.settings import Settings
 
 DATA = Path(__file__).parent / "data"

@@ -17,10 +17,10 @@ from urllib.parse import urlencode
 
 from hypothesis import strategies as st
 
-from bot import webhook_factory as wf
+from bot.inbound import webhook_factory as wf
 from tests.conftest import DATA, PAGE_ID
 
-POST = f"{PAGE_ID}_2000000000001"  # the seeded campaign's post (tests/test_bot/test_comment_orders.py)
+POST = f"{PAGE_ID}_2000000000001"  # the seeded campaign's post (tests/test_bot/test_handlers/test_comments.py)
 SAMPLE_DIRS = (DATA / "meta", Path("/work/shared/meta-samples"))
 MAX_BODY = 1024 * 1024  # Settings.max_body_bytes' default: bodies over it must get a 413, not a 5xx
 

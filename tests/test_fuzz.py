@@ -41,24 +41,24 @@ from pydantic import SecretStr
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
-from bot import webhook_factory as wf
 from bot.app import WORKER
-from bot.events import IgnoredEvent, TestPingEvent
-from bot.live_payloads import parse_graph_time
-from bot.metrics import event_field
-from bot.orders_api import SIGNATURE_HEADER, signature_of
-from bot.outbox import parse_outbox_metadata
-from bot.payloads import parse_delivery
-from bot.signature import sign_body
-from bot.tables import CommentLog, OutboxMessage
+from bot.inbound import webhook_factory as wf
+from bot.inbound.events import IgnoredEvent, TestPingEvent
+from bot.inbound.live_payloads import parse_graph_time
+from bot.inbound.payloads import parse_delivery
+from bot.inbound.signature import sign_body
+from bot.outbound.outbox import parse_outbox_metadata
+from bot.runtime.metrics import event_field
+from bot.store.tables import CommentLog, OutboxMessage
+from bot.web.orders_api import SIGNATURE_HEADER, signature_of
 from carts.order_tables import Order
 from carts.tables import StockClaim
 from tests.conftest import ADMIN_TOKEN, APP_SECRET, PAGE_ID, wait_until
 from tests.fuzz_strategies import MAX_BODY, POST, json_bodies, path_ids, query_values, webhook_bodies
 from tests.test_bot.stack import Stack, start_stack
-from tests.test_bot.test_checkout import VALID, comment_and_wait, form_of
-from tests.test_bot.test_comment_orders import seed_shop
-from tests.test_bot.test_orders_api import order_for
+from tests.test_bot.test_handlers.test_comments import seed_shop
+from tests.test_bot.test_web.test_checkout import VALID, comment_and_wait, form_of
+from tests.test_bot.test_web.test_orders_api import order_for
 
 BODIES = int(os.environ.get("FUZZ_BODIES", "10000"))
 REQUESTS = int(os.environ.get("FUZZ_REQUESTS", "1000"))
@@ -467,14 +467,14 @@ async def test_a_delivery_with_such_a_time_costs_no_valid_comment_beside_it(run:
 
 async def test_if_the_parser_ever_raises_only_that_entry_fails(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     """The worker parsed outside its per-entry guard: one raising body failed every entry of its batch."""
-    import bot.worker
+    import bot.inbound.worker
 
     def parser_with_a_bug(body: bytes) -> list[Any]:
         if b"PARSER-BUG" in body:
             raise RuntimeError("a parser bug")
         return parse_delivery(body)
 
-    monkeypatch.setattr(bot.worker, "parse_delivery", parser_with_a_bug)
+    monkeypatch.setattr(bot.inbound.worker, "parse_delivery", parser_with_a_bug)
     stream = run.stack.client.app[WORKER].stream
     comment_id, comment = valid_comment()
     await asyncio.gather(stream.append(b'{"object": "PARSER-BUG"}'), stream.append(comment))

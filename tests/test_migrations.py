@@ -1,6 +1,6 @@
 """Migrations: they create every table the models declare, on SQLite and PostgreSQL (whichever this run uses).
 
-When a test here fails after you changed a model, add a revision: `python -m bot.migrations new "what"`.
+When a test here fails after you changed a model, add a revision: `python -m bot.store.migrations new "what"`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-from bot.cli import main as plusone
-from bot.db import create_engine, create_schema
-from bot.migrations import TABLE_MODULES, SchemaMismatch, current_differences, load_scripts, upgrade
+from bot.cli.main import main as plusone
+from bot.store.db import create_engine, create_schema
+from bot.store.migrations import TABLE_MODULES, SchemaMismatch, current_differences, load_scripts, upgrade
 from tests.conftest import PAGE_ID, empty_database_url, wait_until
 from tests.test_bot.stack import start_stack
-from tests.test_bot.test_comment_orders import private_replies, seed_shop
+from tests.test_bot.test_handlers.test_comments import private_replies, seed_shop
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = load_scripts().get_current_head()
@@ -53,7 +53,7 @@ def test_every_module_with_tables_is_imported_for_the_migrations() -> None:
     }
     assert declared, "no table modules found: the search itself is broken"
     missing = sorted(declared - set(TABLE_MODULES))
-    assert not missing, f"add to bot.migrations.TABLE_MODULES: {missing}"
+    assert not missing, f"add to bot.store.migrations.TABLE_MODULES: {missing}"
 
 
 async def test_an_empty_database_migrated_to_head_matches_the_models(empty: AsyncEngine) -> None:
@@ -62,7 +62,8 @@ async def test_an_empty_database_migrated_to_head_matches_the_models(empty: Asyn
     assert await tables(empty) == set(SQLModel.metadata.tables) | {"alembic_version"}
     # The drift check: a model changed without a revision shows up here.
     differences = await current_differences(empty)
-    assert differences == [], f'models and migrations differ; run `python -m bot.migrations new "..."`: {differences}'
+    hint = 'run `python -m bot.store.migrations new "..."`'
+    assert differences == [], f"models and migrations differ; {hint}: {differences}"
     again = await upgrade(empty)
     assert (again.before, again.after) == (HEAD, HEAD)
 

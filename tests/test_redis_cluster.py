@@ -20,19 +20,19 @@ from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import select
 
 from bot.app import redis_client
-from bot.app_keys import REDIS
+from bot.inbound.ingest import IngestStream
 from bot.inbox.auth import SignInLimiter, SignInLimits
 from bot.inbox.keys import HUB
-from bot.ingest import IngestStream
-from bot.metrics import DEAD_LETTER_RETRIED_FIELD, DEAD_LETTERED_FIELD
-from bot.rate_limit import RateLimits, SendRateLimiter
-from bot.redis_keys import RedisKeys
+from bot.outbound.rate_limit import RateLimits, SendRateLimiter
+from bot.runtime.metrics import DEAD_LETTER_RETRIED_FIELD, DEAD_LETTERED_FIELD
+from bot.runtime.redis_keys import RedisKeys
+from bot.services import REDIS
 from carts.tables import Product, StockClaim
 from config.settings import SettingsError, load_settings
 from tests.conftest import PAGE_ID, wait_until
 from tests.redis_servers import LocalRedisCluster
 from tests.test_bot.stack import Stack, start_stack
-from tests.test_bot.test_comment_orders import private_replies, seed_shop
+from tests.test_bot.test_handlers.test_comments import private_replies, seed_shop
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import build_parser
+from bot.cli.main import build_parser
 from config.settings import load_settings
 
 UNITS = Path(__file__).parent.parent / "docs" / "systemd"

@@ -5,7 +5,7 @@
   Redis maps it to the user for `SESSION_TTL`, so signing out (or deleting the key) ends it everywhere.
 - Every POST carries the session's CSRF token in a hidden `csrf` field (or `X-CSRF-Token` header);
   sign-in, before a session exists, uses a double-submit cookie. A post without it gets 403.
-- Failed sign-ins are rate-limited per name and per address with the GCRA script of `bot.rate_limit`:
+- Failed sign-ins are rate-limited per name and per address with the GCRA script of `bot.outbound.rate_limit`:
   past the burst, sign-in is refused (429) until the limit allows it again, whatever the password.
 """
 
@@ -25,10 +25,10 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import utcnow
 from bot.inbox.tables import InboxUser, InboxUserPage
-from bot.rate_limit import _GCRA_LUA, _interval_and_tolerance
-from bot.redis_keys import RedisKeys
+from bot.outbound.rate_limit import _GCRA_LUA, _interval_and_tolerance
+from bot.runtime.redis_keys import RedisKeys
+from bot.store.db import utcnow
 
 SESSION_COOKIE = "plusone_inbox"
 LOGIN_CSRF_COOKIE = "plusone_login_csrf"

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import utcnow
+from bot.inbound.ingest import DeadLetter
 from bot.inbox.core import parsed_as, trail_csv
-from bot.ingest import DeadLetter
-from bot.tables import CommentLog
+from bot.store.db import utcnow
+from bot.store.tables import CommentLog
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 
 RATE_MINUTES = 15

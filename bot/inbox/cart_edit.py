@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.comment_orders import tell_about_hold
-from bot.db import utcnow
+from bot.handlers.comments import tell_about_hold
+from bot.store.db import utcnow
 from carts.stock import arrival_key, release_claims
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import regex
 
-from bot.messaging_rules import HUMAN_AGENT_WINDOW, STANDARD_WINDOW, Author, decide_message
+from bot.outbound.messaging_rules import HUMAN_AGENT_WINDOW, STANDARD_WINDOW, Author, decide_message
 from parsers.normalize import normalize_text
 
 MAX_REPLY = 2000  # Meta's text limit; the outbox splits nothing an agent typed
@@ -65,7 +65,7 @@ class ReplyMode(StrEnum):
 
 @dataclass(frozen=True)
 class ReplyState:
-    """What the reply box allows now, and until when (Meta's windows, `bot.messaging_rules`)."""
+    """What the reply box allows now, and until when (Meta's windows, `bot.outbound.messaging_rules`)."""
 
     mode: ReplyMode
     tag: str | None

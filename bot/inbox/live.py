@@ -22,13 +22,13 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import select
 
-from bot.db import utcnow
-from bot.events import CommentEvent, DeliveryEvent, Event, MessageEvent, MessagingEvent, ReadEvent
+from bot.inbound.events import CommentEvent, DeliveryEvent, Event, MessageEvent, MessagingEvent, ReadEvent
+from bot.inbound.router import HandlerContext
 from bot.inbox.core import asks_for_person
 from bot.inbox.tables import InboxThread
-from bot.redis_keys import RedisKeys
-from bot.router import HandlerContext
-from bot.tables import Conversation
+from bot.runtime.redis_keys import RedisKeys
+from bot.store.db import utcnow
+from bot.store.tables import Conversation
 
 log = logging.getLogger(__name__)
 SERVICE = "inbox_publisher"

@@ -16,9 +16,9 @@ import regex
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.replies.members import referral_link, share_text, whatsapp_link
+from bot.web.members_api import ADJUST_MAX, REASON_MAX
 from carts.orders import fetch_shop_name
-from crm_bridge.api import ADJUST_MAX, REASON_MAX
-from crm_bridge.render import referral_link, share_text, whatsapp_link
 from crm_bridge.repository import (
     apply_adjustment,
     fetch_balance,
@@ -85,7 +85,7 @@ async def member_card(session: AsyncSession, page_id: str, psid: str) -> MemberC
         return None
     balance = await fetch_balance(session, member.id)
     program = await fetch_program(session)
-    # The same links the member gets in Messenger (crm_bridge.handlers): the Page's username, else its id.
+    # The same links the member gets in Messenger (bot.handlers.members): the Page's username, else its id.
     page = program.page_username or page_id
     shop_name = await fetch_shop_name(session)
     entries = await fetch_ledger(session, member.id, limit=RECENT_ENTRIES)

@@ -14,8 +14,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import utcnow
-from bot.handoff import HandoffReason
+from bot.handlers.handoff import HandoffReason
 from bot.inbox.core import (
     ListFilter,
     ListQuery,
@@ -28,7 +27,8 @@ from bot.inbox.core import (
     reply_state,
 )
 from bot.inbox.tables import InboxNote, InboxThread, InboxUser, SavedReply
-from bot.tables import CommentLog, Conversation, Message, OutboxMessage
+from bot.store.db import utcnow
+from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage
 from carts.core import CartInfo
 from carts.order_tables import Order
 from carts.orders import OrderInfo, fetch_order

@@ -36,12 +36,8 @@ from multidict import MultiDictProxy
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app_keys import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, REDIS, SESSIONS, SETTINGS
-from bot.cart_replies import render_checkout
-from bot.checkout import checkout_url
-from bot.comment_orders import tell_about_hold
-from bot.db import utcnow
-from bot.handoff import HandoffReason, take_over
+from bot.handlers.comments import tell_about_hold
+from bot.handlers.handoff import HandoffReason, take_over
 from bot.inbox import board as board_module
 from bot.inbox.auth import (
     LOGIN_CSRF_COOKIE,
@@ -88,9 +84,13 @@ from bot.inbox.queries import (
     list_conversations,
 )
 from bot.inbox.tables import InboxNote, InboxThread, InboxUser, SavedReply
-from bot.messaging_rules import Author
-from bot.outbox import enqueue_message
-from bot.tables import Conversation, Message
+from bot.outbound.messaging_rules import Author
+from bot.outbound.outbox import enqueue_message
+from bot.replies.carts import render_checkout
+from bot.services import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, REDIS, SESSIONS, SETTINGS
+from bot.store.db import utcnow
+from bot.store.tables import Conversation, Message
+from bot.web.checkout import checkout_url
 from carts.core import CartLineInfo, format_money
 from carts.order_tables import Order
 from carts.orders import (
@@ -106,7 +106,7 @@ from carts.tables import Campaign, Product
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "inbox"
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "web" / "templates" / "inbox"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 HEADERS = {
     "Cache-Control": "no-store",
@@ -402,7 +402,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
                 request, session, conversation, f"agent-reply:{conversation.id}:{nonce}", [{"text": text}]
             )
             conversation.unread = 0
-            # A person answers here now: the bot stays quiet in this chat (bot.handoff).
+            # A person answers here now: the bot stays quiet in this chat (bot.handlers.handoff).
             await take_over(session, conversation, HandoffReason.INBOX)
     if refused:
         return await _conversation_page(request, 409, refused)

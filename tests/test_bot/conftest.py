@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.router import Router
+from bot.inbound.router import Router
 from tests.test_bot.stack import Stack, start_stack
 
 

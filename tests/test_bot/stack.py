@@ -16,12 +16,12 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from bot.app import SENDER, build_dispatcher, create_app
-from bot.app_keys import OUTBOX_NOTIFIER, SESSIONS
-from bot.db import utcnow
-from bot.graph_emulator import EmulatedPage, EmulatorConfig, GraphEmulator
-from bot.outbox import OutboxSender, OutboxSettings
-from bot.router import Router
-from bot.tables import Conversation, OutboxMessage
+from bot.emulator.graph_emulator import EmulatedPage, EmulatorConfig, GraphEmulator
+from bot.inbound.router import Router
+from bot.outbound.outbox import OutboxSender, OutboxSettings
+from bot.services import OUTBOX_NOTIFIER, SESSIONS
+from bot.store.db import utcnow
+from bot.store.tables import Conversation, OutboxMessage
 from config.settings import Settings
 from tests.conftest import APP_SECRET, PAGE_ID, make_settings, wait_until
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.db import utcnow
+from bot.store.db import utcnow
 from carts.stock import END_OF_STREAM, allocate_products
 from carts.tables import Campaign, Product, StockClaim
-from tests.test_bot import test_comment_orders as orders_tests
-from tests.test_bot.test_comment_orders import PAGE_ID, Shop
+from tests.test_bot.test_handlers import test_comments as orders_tests
+from tests.test_bot.test_handlers.test_comments import PAGE_ID, Shop
 
 shop = orders_tests.shop  # product A: 50 units
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import create_engine, create_schema, session_factory
+from bot.store.db import create_engine, create_schema, session_factory
 from carts.shop_repository import (
     ChangeCounts,
     ShopApplyError,

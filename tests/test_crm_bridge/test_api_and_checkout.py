@@ -7,15 +7,15 @@ from decimal import Decimal as D
 
 from sqlalchemy import select
 
-from bot.db import utcnow
+from bot.store.db import utcnow
 from carts.order_tables import Order
 from crm_bridge.repository import apply_maintenance, apply_program, fetch_or_create_member
 from crm_bridge.rules import Program, Tier
 from crm_bridge.tables import PointsEntry
 from tests.conftest import ADMIN_TOKEN, PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, shopper_writes
-from tests.test_bot.test_checkout import comment_and_wait, form_of, post
-from tests.test_bot.test_comment_orders import seed_shop
+from tests.test_bot.test_handlers.test_comments import seed_shop
+from tests.test_bot.test_web.test_checkout import comment_and_wait, form_of, post
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SHOPPER = "3000000000801"

@@ -13,16 +13,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.handoff import HandoffReason, fetch_conversation, take_over
-from bot.tables import OutboxMessage
+from bot.handlers.handoff import HandoffReason, fetch_conversation, take_over
+from bot.store.tables import OutboxMessage
 from carts.order_tables import Order
 from crm_bridge.repository import apply_program
 from crm_bridge.rules import Program, ReferralLevel, ReferralRules, Reward, Tier
 from crm_bridge.tables import Member, MemberIdentity, PointsEntry, ReferralEdge
 from tests.conftest import ADMIN_TOKEN, PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, sends, shopper_writes
-from tests.test_bot.test_checkout import comment_and_wait, form_of, post
-from tests.test_bot.test_comment_orders import seed_shop
+from tests.test_bot.test_handlers.test_comments import seed_shop
+from tests.test_bot.test_web.test_checkout import comment_and_wait, form_of, post
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 Z, A, B, C, DD = "3000000000700", "3000000000701", "3000000000702", "3000000000703", "3000000000704"

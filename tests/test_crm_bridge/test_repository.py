@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import create_engine, create_schema, session_factory
+from bot.store.db import create_engine, create_schema, session_factory
 from carts.order_tables import Order, OrderEvent
 from crm_bridge.repository import (
     IdentityKind,

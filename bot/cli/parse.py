@@ -1,0 +1,104 @@
+"""`plusone parse`: try the comment order parser against a catalog (issue 4).
+
+    plusone parse --catalog shop.yaml "A+1 L" "我要B+2"
+    plusone parse --codes A,B,Flower < comments.txt
+
+Parses each TEXT, or each non-blank line of standard input when no TEXT is given, and prints one JSON
+object per comment on its own line: {"text", "items", "removals", "unknown", "ambiguous",
+"unknown_variant_words", "notes"}. Exit codes: 0 parsed; 2 a missing or invalid catalog or bad
+arguments, with one line on stderr naming the problem. `bot.cli.main` registers the subcommand; `main`
+runs it alone (`python -m bot.cli.parse --codes A,B "A+1"`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+
+from config.catalog_file import CatalogFileError, catalog_entries, load_catalog_file
+from parsers.order_comment import OrderParser, parse_order_comment
+
+__all__ = ["main", "register", "run_parse"]
+
+PROG = "plusone parse"
+
+
+class _UsageError(Exception):
+    """Arguments or a catalog the command cannot work with (exit 2)."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the `parse` subcommand to `plusone`'s subparsers."""
+    parser = subparsers.add_parser(
+        "parse",
+        help="parse comments as orders against a catalog and print JSON lines",
+        description="Parse comments the way the bot reads orders (A+1, B x2, 取消A) and print one JSON "
+        "object per comment. Reads standard input, one comment per line, when no TEXT is given.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--catalog", metavar="FILE", help="catalog file (YAML or JSON with a products: list)")
+    source.add_argument("--codes", metavar="A,B,C", help="product codes, for a quick try without a file")
+    parser.add_argument("text", nargs="*", metavar="TEXT", help="comments to parse (default: standard input)")
+    parser.set_defaults(func=run_parse)
+
+
+def run_parse(args: argparse.Namespace) -> int:
+    """Run `plusone parse`; returns the exit code."""
+    try:
+        parser = _order_parser(args.catalog, args.codes)
+    except _UsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    texts: Iterable[str] = args.text if args.text else _stdin_lines()
+    try:
+        for text in texts:
+            line = {"text": text, **parse_order_comment(text, parser).to_dict()}
+            # Flushed per line so that typing comments into a terminal answers each one at once.
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+    except BrokenPipeError:
+        # `plusone parse ... | head`: the reader left; stop quietly (as the Python docs advise).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`plusone parse` on its own: `argv` is what follows `parse` on the command line."""
+    from bot.cli.main import main as plusone
+
+    return plusone(["parse", *(sys.argv[1:] if argv is None else argv)])
+
+
+def _order_parser(catalog: str | None, codes: str | None) -> OrderParser:
+    if catalog is not None:
+        try:
+            return OrderParser(catalog_entries(load_catalog_file(catalog)))
+        except CatalogFileError as exc:  # names the file, line and field
+            raise _UsageError(str(exc)) from None
+        except ValueError as exc:  # a file that loads always builds a parser; name it all the same
+            raise _UsageError(f"{catalog}: {exc}") from None
+    names = [code for code in re.split(r"[\s,，、]+", codes or "") if code]
+    if not names:
+        raise _UsageError("--codes: give at least one product code, like --codes A,B,C")
+    try:
+        return OrderParser.from_codes(names)
+    except ValueError as exc:
+        raise _UsageError(f"--codes: {exc}") from None
+
+
+def _stdin_lines() -> Iterator[str]:
+    stdin = sys.stdin
+    if hasattr(stdin, "reconfigure"):
+        # A stray invalid byte in a pasted export should not end the run.
+        stdin.reconfigure(errors="replace")
+    for line in stdin:
+        text = line.rstrip("\r\n")
+        if text.strip():
+            yield text
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,824 @@
+"""Comments on a campaign's post become stock claims; the allocator decides them in arrival order.
+
+`CommentOrders.handle` runs in the comment's transaction: it finds the campaign of the post, parses the
+comment with the campaign's codes (`parsers.order_comment`), records one outcome per item in the comment
+log and a pending `StockClaim` for each item that can take stock. `Allocator.run` (after the worker has
+acknowledged a batch, and now and then) decides pending claims below the stream's watermark, oldest
+first (`carts.stock`), and records each comment's final outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.handlers.handoff import agent_is_handling, fetch_conversation
+from bot.inbound.events import CommentEvent, CommentVerb, Event, LiveVideoEvent
+from bot.inbound.ingest import IngestStream
+from bot.inbound.recorders import comment_log_values, record_comment
+from bot.inbound.router import HandlerContext
+from bot.outbound.messaging_rules import STANDARD_WINDOW
+from bot.outbound.outbox import (
+    OutboxNotifier,
+    PrivateReplyRequest,
+    enqueue_messages,
+    enqueue_private_replies,
+    wake_after_commit,
+)
+from bot.replies.carts import CommentResult, ItemResult, cart_summary, render_comment_reply
+from bot.replies.render import render_text
+from bot.store.db import utcnow
+from bot.store.tables import CommentLog, OutboxMessage
+from carts.orders import fetch_or_create_checkout_tokens
+from carts.repository import fetch_cart, fetch_carts, fetch_claim_rows_of_comments, fetch_claims_of_comment
+from carts.stock import (
+    END_OF_STREAM,
+    ClaimDecision,
+    allocate_pending,
+    arrival_key,
+    claim_decision,
+    expire_holds,
+    holds_to_remind,
+    release_claims,
+)
+from carts.tables import Campaign, CampaignProduct, Product, StockClaim
+from parsers.order_comment import CatalogEntry, OrderParser
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CampaignProductInfo:
+    product_id: int
+    order_code: str
+    name: str
+    variants: Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    """A campaign loaded once, with the parser built from its codes."""
+
+    id: int
+    key: str
+    starts_at: datetime
+    ends_at: datetime
+    per_shopper_limit: int | None
+    hold_minutes: int
+    products: Mapping[str, CampaignProductInfo]  # by order code as configured
+    parser: OrderParser
+    closed_reply: str | None = None
+
+    def is_open(self, at: datetime) -> bool:
+        return self.starts_at <= at < self.ends_at
+
+
+async def handle_live_video(event: LiveVideoEvent, ctx: HandlerContext) -> None:
+    """A live video started: the Page's "next live" campaign that is open now takes it."""
+    if event.status.lower() not in {"live", "live_now"}:
+        return
+    now = utcnow()
+    campaign = (
+        (
+            await ctx.session.execute(
+                select(Campaign)
+                .where(
+                    Campaign.page_id == event.page_id,
+                    Campaign.next_live.is_(True),
+                    Campaign.live_video_id.is_(None),
+                    Campaign.starts_at <= now,
+                    Campaign.ends_at > now,
+                )
+                .order_by(Campaign.starts_at)
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if campaign is not None:
+        campaign.live_video_id = event.video_id
+        ctx.session.add(campaign)
+        log.info("campaign %s now sells on live video %s", campaign.key, event.video_id)
+
+
+class ItemOutcome:
+    CLAIMED = "claimed"  # stock requested; the allocator says held or waitlisted
+    NEEDS_VARIANT = "needs_variant"
+    OVER_LIMIT = "over_limit"
+    UNKNOWN_CODE = "unknown_code"
+    AMBIGUOUS = "ambiguous"
+
+
+class CommentOrders:
+    """The bot handler for order comments, with campaigns and their parsers cached per version."""
+
+    def __init__(self, checkout_link: CheckoutLink | None = None) -> None:
+        self._parsers: dict[tuple[Any, ...], OrderParser] = {}
+        self.checkout_link = checkout_link
+
+    async def fetch_campaign(self, session: AsyncSession, page_id: str, post_id: str) -> CampaignInfo | None:
+        # A post's campaign, or a live video's: live comments name the video's post, `{page id}_{video id}`.
+        object_id = post_id.split("_", 1)[-1]
+        now = utcnow()
+        matches = (
+            (
+                await session.execute(
+                    select(Campaign)
+                    .where(
+                        Campaign.page_id == page_id,
+                        or_(Campaign.post_id == post_id, Campaign.live_video_id == object_id),
+                    )
+                    .order_by(Campaign.starts_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        # Several sales on one post over time: the one open now, else the latest (it answers "closed").
+        campaign = next((c for c in matches if c.starts_at <= now < c.ends_at), matches[-1] if matches else None)
+        if campaign is None:
+            return None
+        rows = (
+            await session.execute(
+                select(CampaignProduct.order_code, Product.id, Product.name, Product.variants)
+                .join(Product, Product.id == CampaignProduct.product_id)
+                .where(CampaignProduct.campaign_id == campaign.id, Product.active.is_(True))
+            )
+        ).all()
+        products = {
+            code: CampaignProductInfo(pid, code, name, {k: tuple(v) for k, v in json.loads(variants).items()})
+            for code, pid, name, variants in rows
+        }
+        version = (
+            campaign.id,
+            campaign.updated_at,
+            tuple(sorted((c, p.product_id, repr(p.variants)) for c, p in products.items())),
+        )
+        parser = self._parsers.get(version)
+        if parser is None:
+            parser = OrderParser(
+                CatalogEntry(code=p.order_code, name=p.name, variants=p.variants) for p in products.values()
+            )
+            self._parsers = {k: v for k, v in self._parsers.items() if k[0] != campaign.id}
+            self._parsers[version] = parser
+        return CampaignInfo(
+            campaign.id,
+            campaign.key,
+            campaign.starts_at,
+            campaign.ends_at,
+            campaign.per_shopper_limit,
+            campaign.hold_minutes,
+            products,
+            parser,
+            campaign.closed_reply,
+        )
+
+    async def on_campaign_post(self, event: CommentEvent, ctx: HandlerContext) -> dict[str, Any] | bool:
+        """Filter: a new comment on a campaign's post; hands the campaign to the handler."""
+        if event.verb not in (CommentVerb.ADD, CommentVerb.EDITED, CommentVerb.REMOVE) or event.author_id is None:
+            return False
+        campaign = await self.fetch_campaign(ctx.session, event.page_id, event.post_id)
+        return {"campaign": campaign} if campaign is not None else False
+
+    async def handle(self, event: CommentEvent, ctx: HandlerContext, campaign: CampaignInfo) -> None:
+        assert event.author_id is not None
+        if event.verb is CommentVerb.REMOVE:
+            await self._removed(event, ctx)
+            return
+        if event.verb is CommentVerb.EDITED:
+            await self._edited(event, ctx, campaign)
+            return
+        used = await _claimed_quantities(ctx.session, [campaign], {event.author_id})
+        plan = plan_new_comment(event, campaign, arrival_key(ctx.stream_id or "0-0", ctx.position), utcnow(), used)
+        if plan.claims:
+            await ctx.session.execute(insert(StockClaim.__table__), plan.claims)
+        await _set_outcome(ctx.session, event.key, plan.outcome, plan.detail)
+        if plan.answer_now:  # decided already: nothing waits for the allocator
+            await self._reply(event, ctx)
+
+    # The batch handler protocol (`bot.inbound.router.BatchHandler`): new comments of a live, many at a time.
+    covers_recorders = (record_comment,)  # its comment log rows are inserted by `handle_batch`
+
+    def accepts(self, event: Event) -> bool:
+        return (
+            isinstance(event, CommentEvent)
+            and event.verb is CommentVerb.ADD
+            and event.author_id is not None
+            and not event.from_page
+            and event.key is not None
+        )
+
+    async def handle_batch(self, session: AsyncSession, items: list[tuple[CommentEvent, HandlerContext]]) -> None:
+        """New comments, as `record_comment` and `handle` would one by one: a few statements for them all."""
+        now = utcnow()
+        campaigns: dict[tuple[str, str], CampaignInfo | None] = {}
+        for event, _ in items:
+            if (event.page_id, event.post_id) not in campaigns:
+                campaigns[(event.page_id, event.post_id)] = await self.fetch_campaign(
+                    session, event.page_id, event.post_id
+                )
+        used = await _claimed_quantities(
+            session, [c for c in campaigns.values() if c is not None], {e.author_id for e, _ in items if e.author_id}
+        )
+        logs: list[dict[str, Any]] = []
+        claims: list[dict[str, Any]] = []
+        for event, ctx in items:
+            row = comment_log_values(event, ctx)
+            campaign = campaigns[(event.page_id, event.post_id)]
+            if campaign is not None:  # else a comment on another post: logged as received, as one by one
+                plan = plan_new_comment(event, campaign, arrival_key(ctx.stream_id or "0-0", ctx.position), now, used)
+                row["outcome"], row["detail"] = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
+                claims += plan.claims
+                if plan.answer_now:  # decided already: its reply is composed after the commit
+                    row["reply_status"] = REPLY_DUE
+            logs.append(row)
+        await session.execute(insert(CommentLog.__table__), logs)  # Core executemany: no ORM objects
+        if claims:
+            await session.execute(insert(StockClaim.__table__), claims)
+
+    async def _removed(self, event: CommentEvent, ctx: HandlerContext) -> None:
+        """The shopper deleted the comment: release what it claimed, unless an order already has it."""
+        claims = await fetch_claims_of_comment(ctx.session, event.comment_id)
+        released = await release_claims(ctx.session, claims)
+        items = [{"product_id": d.product_id, "qty": d.qty, "outcome": d.status} for d in released]
+        await _set_outcome(ctx.session, event.key, "released" if released else "nothing_to_release", {"items": items})
+
+    async def _edited(self, event: CommentEvent, ctx: HandlerContext, campaign: CampaignInfo) -> None:
+        """The shopper edited the comment: apply the difference between what it asks now and what it claimed.
+
+        More of an item is a new claim, in line from the edit's arrival (an edit cannot jump the queue);
+        less releases the latest units first.
+        """
+        assert event.author_id is not None
+        claims = await fetch_claims_of_comment(ctx.session, event.comment_id)
+        live = [c for c in claims if c.status in ("pending", "held", "waitlisted", "sold")]
+        current: dict[tuple[int, str], int] = {}
+        for claim in live:
+            current[(claim.product_id, claim.variant)] = current.get((claim.product_id, claim.variant), 0) + claim.qty
+        wanted: dict[tuple[int, str], int] = {}
+        parsed = campaign.parser.parse(event.message or "") if campaign.is_open(utcnow()) else None
+        for item in parsed.items if parsed else ():
+            product = campaign.products[item.code]
+            variant = dict(item.variant) if item.variant else {}
+            if any(name not in variant for name in product.variants):
+                continue  # still needs a choice: nothing to claim from the edit
+            key = (product.product_id, json.dumps(variant, sort_keys=True, ensure_ascii=False) if variant else "")
+            wanted[key] = wanted.get(key, 0) + item.qty
+        changes: list[dict[str, Any]] = []
+        now = utcnow()
+        for key in sorted(set(current) | set(wanted)):
+            product_id, variant = key
+            delta = wanted.get(key, 0) - current.get(key, 0)
+            if delta > 0:
+                ctx.session.add(
+                    StockClaim(
+                        key=f"{event.comment_id}:{product_id}:{variant}:edit:{event.key[-16:]}",
+                        campaign_id=campaign.id,
+                        product_id=product_id,
+                        page_id=event.page_id,
+                        psid=event.author_id,
+                        comment_id=event.comment_id,
+                        variant=variant,
+                        qty=delta,
+                        arrival=arrival_key(ctx.stream_id or "0-0", ctx.position),
+                        hold_minutes=campaign.hold_minutes,
+                        created_at=now,
+                    )
+                )
+                changes.append({"product_id": product_id, "qty": delta, "outcome": ItemOutcome.CLAIMED})
+            elif delta < 0:
+                mine = [c for c in live if (c.product_id, c.variant) == key]
+                released = await release_claims(ctx.session, mine, now, qty=-delta)
+                changes += [{"product_id": d.product_id, "qty": d.qty, "outcome": d.status} for d in released]
+        await ctx.session.flush()
+        await _set_outcome(ctx.session, event.key, "edited" if changes else "unchanged", {"items": changes})
+
+    async def _reply(self, event: CommentEvent, ctx: HandlerContext) -> None:
+        await ctx.session.flush()
+        if await queue_comment_reply(ctx.session, event.comment_id, self.checkout_link) is not None:
+            wake_after_commit(ctx)
+
+
+Used = dict[tuple[int, str, int], int]  # (campaign id, psid, product id) -> units claimed so far
+
+
+@dataclass(frozen=True)
+class CommentPlan:
+    """What a new comment does: its outcome, the trail's detail, and the stock claims to insert."""
+
+    outcome: str
+    detail: dict[str, Any]
+    claims: list[dict[str, Any]]
+
+    @property
+    def answer_now(self) -> bool:
+        """Decided without the allocator, and worth a private reply."""
+        return self.outcome not in ("pending", "not_an_order")
+
+
+def plan_new_comment(
+    event: CommentEvent, campaign: CampaignInfo, arrival: str, now: datetime, used: Used
+) -> CommentPlan:
+    """Parse a new comment against its campaign and decide each item's outcome. Pure; updates `used`.
+
+    `used` holds the units each shopper already claimed (per-shopper limit); claims planned here are
+    added to it, so several comments of one shopper in one batch count against the limit in order.
+    """
+    assert event.author_id is not None
+    if not campaign.is_open(now):
+        return CommentPlan("campaign_closed", {"items": [], "closed_reply": campaign.closed_reply}, [])
+    parsed = campaign.parser.parse(event.message or "")
+    items: list[dict[str, Any]] = []
+    claims: list[dict[str, Any]] = []
+    for item in parsed.items:
+        product = campaign.products[item.code]
+        variant = dict(item.variant) if item.variant else {}
+        missing = [name for name in product.variants if name not in variant]
+        record = {
+            "code": item.code,
+            "qty": item.qty,
+            "variant": variant or None,
+            "product_id": product.product_id,
+            "name": product.name,
+        }
+        if missing:
+            values = {m: list(product.variants[m]) for m in missing}
+            items.append({**record, "outcome": ItemOutcome.NEEDS_VARIANT, "missing": missing, "values": values})
+            continue
+        qty = item.qty
+        mine = (campaign.id, event.author_id, product.product_id)
+        if campaign.per_shopper_limit is not None:
+            allowed = max(campaign.per_shopper_limit - used.get(mine, 0), 0)
+            if allowed < qty:
+                items.append(
+                    {
+                        **record,
+                        "qty": qty - allowed,
+                        "outcome": ItemOutcome.OVER_LIMIT,
+                        "limit": campaign.per_shopper_limit,
+                    }
+                )
+                qty = allowed
+        if qty == 0:
+            continue
+        used[mine] = used.get(mine, 0) + qty
+        variant_key = json.dumps(variant, sort_keys=True, ensure_ascii=False) if variant else ""
+        claims.append(
+            {
+                "key": f"{event.comment_id}:{product.product_id}:{variant_key}",
+                "campaign_id": campaign.id,
+                "product_id": product.product_id,
+                "page_id": event.page_id,
+                "psid": event.author_id,
+                "comment_id": event.comment_id,
+                "variant": variant_key,
+                "qty": qty,
+                "arrival": arrival,
+                "status": "pending",
+                "source": "comment",
+                "hold_minutes": campaign.hold_minutes,
+                "created_at": now,
+            }
+        )
+        items.append({**record, "qty": qty, "outcome": ItemOutcome.CLAIMED})
+    items += [{"code": code, "outcome": ItemOutcome.UNKNOWN_CODE} for code in parsed.unknown]
+    items += [{"qty": qty, "outcome": ItemOutcome.AMBIGUOUS} for qty in parsed.ambiguous]
+    if not items:
+        outcome = "not_an_order"
+    elif claims:
+        outcome = "pending"  # until the allocator decides
+    else:
+        outcome = items[0]["outcome"]
+    return CommentPlan(outcome, {"items": items}, claims)
+
+
+async def _claimed_quantities(session: AsyncSession, campaigns: list[CampaignInfo], psids: set[str]) -> Used:
+    """Units each of these shoppers has claimed (and not given back) in the campaigns that have a limit."""
+    limited = [c.id for c in campaigns if c.per_shopper_limit is not None]
+    if not limited or not psids:
+        return {}
+    rows = await session.execute(
+        select(StockClaim.campaign_id, StockClaim.psid, StockClaim.product_id, func.sum(StockClaim.qty))
+        .where(
+            StockClaim.campaign_id.in_(limited),
+            StockClaim.psid.in_(sorted(psids)),
+            StockClaim.status.in_(["pending", "held", "sold"]),
+        )
+        .group_by(StockClaim.campaign_id, StockClaim.psid, StockClaim.product_id)
+    )
+    return {(c, p, pid): int(q) for c, p, pid, q in rows.all()}
+
+
+async def _set_outcome(session: AsyncSession, event_key: str, outcome: str, detail: dict[str, Any]) -> None:
+    await session.execute(
+        update(CommentLog)
+        .where(CommentLog.event_key == event_key)
+        .values(outcome=outcome, detail=json.dumps(detail, ensure_ascii=False))
+    )
+
+
+# Under the comment for everyone to read: no prices, no personal data, once per shopper per post.
+PUBLIC_FALLBACK_TEXT = (
+    "We couldn't message you privately 📩 please send our Page a message in Messenger. 請私訊我們查看購物車。"
+)
+REPLY_WINDOW_S = 3.0  # comments from one shopper this close together get one private reply
+_NO_REPLY = {"not_an_order", "pending", "received", "ignored"}
+
+
+def _variant_text(variant: Any) -> str:
+    return " / ".join(str(v) for _, v in sorted(variant.items())) if isinstance(variant, dict) else ""
+
+
+def comment_result(log_row: Any, claims: Sequence[Any], names: dict[int, str]) -> CommentResult:
+    """What one comment did, item by item, from its recorded outcome and its decided claims. Pure.
+
+    `log_row`: a comment log row or object (comment_id, outcome, detail); `claims`: its claims' rows or
+    objects (product_id, variant, qty, status)."""
+    detail = json.loads(log_row.detail or "{}")
+    if log_row.outcome == "campaign_closed":
+        return CommentResult(
+            log_row.comment_id, (), closed_text=detail.get("closed_reply") or "This sale has ended. 此銷售已結束。"
+        )
+    results: list[ItemResult] = []
+    for item in detail.get("items", []):
+        outcome, code, qty = item["outcome"], item.get("code") or "", item.get("qty") or 0
+        if outcome == ItemOutcome.CLAIMED:
+            continue  # reported from the claims below, as held or waitlisted
+        results.append(
+            ItemResult(
+                code,
+                item.get("name", ""),
+                qty,
+                outcome,
+                _variant_text(item.get("variant")),
+                limit=item.get("limit"),
+                chosen=item.get("variant") or {},
+                missing=[(m, item.get("values", {}).get(m, [])) for m in item.get("missing", [])],
+            )
+        )
+    codes = {i.get("product_id"): i.get("code") for i in detail.get("items", []) if i.get("product_id")}
+    for claim in claims:
+        outcome = "added" if claim.status == "held" else claim.status
+        variant = json.loads(claim.variant) if claim.variant else None
+        results.append(
+            ItemResult(
+                codes.get(claim.product_id, ""),
+                names.get(claim.product_id, ""),
+                claim.qty,
+                outcome,
+                _variant_text(variant),
+            )
+        )
+    return CommentResult(log_row.comment_id, tuple(results))
+
+
+CheckoutLink = Callable[[str], str]  # checkout token -> the page's URL
+
+
+async def queue_comment_reply(
+    session: AsyncSession, comment_id: str, checkout_link: CheckoutLink | None = None
+) -> int | None:
+    """Queue (or join) the shopper's private reply for one decided comment; the outbox row id, if any."""
+    return (await queue_comment_replies(session, [comment_id], checkout_link)).get(comment_id)
+
+
+async def queue_comment_replies(
+    session: AsyncSession, comment_ids: list[str], checkout_link: CheckoutLink | None = None
+) -> dict[str, int]:
+    """Queue (or join) private replies for decided comments, in bulk; comment id -> outbox row id.
+
+    One private reply per shopper per few seconds: a comment joins the shopper's reply still waiting to
+    go (created within REPLY_WINDOW_S), else starts one. Each touched reply is rendered again for every
+    comment it answers, with the cart as it is now. A handful of statements per batch, whatever its size.
+    """
+    if not comment_ids:
+        return {}
+    # Columns, not CommentLog objects, and Core writes: this runs for every batch of a live, and ORM objects
+    # (loaded, changed, flushed) cost several times more per comment than the rest of the reply.
+    logs = (
+        await session.execute(
+            select(*_REPLY_COLUMNS)
+            .where(CommentLog.comment_id.in_(comment_ids), CommentLog.verb == "add")
+            .order_by(CommentLog.id)
+        )
+    ).all()
+    answered = {r.comment_id: r.reply_outbox_id for r in logs if r.reply_outbox_id is not None}  # replays
+    todo = [r for r in logs if r.reply_outbox_id is None and r.outcome not in _NO_REPLY and r.author_id]
+    if not todo:
+        return answered
+    now = utcnow()
+    shoppers = {(r.page_id, r.author_id) for r in todo}
+    waiting = await session.execute(
+        select(OutboxMessage.id, OutboxMessage.page_id, OutboxMessage.psid)
+        .where(
+            OutboxMessage.kind == "private_reply",
+            OutboxMessage.status == "pending",
+            tuple_(OutboxMessage.page_id, OutboxMessage.psid).in_(shoppers),
+            OutboxMessage.created_at >= now - timedelta(seconds=REPLY_WINDOW_S),
+        )
+        .order_by(OutboxMessage.id)
+    )
+    reply_of: dict[tuple[str, str], int] = {(page, psid): rid for rid, page, psid in waiting.all()}
+    # The comments each reply answers, oldest first: a waiting reply's (keyed by its outbox id) and, for a
+    # shopper with none waiting, the new reply started by their first comment here (keyed by the shopper).
+    by_reply: dict[int | tuple[str, str], list[Any]] = {}
+    for log_row in todo:
+        shopper = (log_row.page_id, log_row.author_id)
+        by_reply.setdefault(reply_of.get(shopper, shopper), []).append(log_row)
+    # A waiting reply this call joins answers earlier comments of the window too, which only the log knows.
+    earlier = sorted(k for k in by_reply if isinstance(k, int))
+    if earlier:
+        rows = await session.execute(
+            select(*_REPLY_COLUMNS).where(CommentLog.reply_outbox_id.in_(earlier)).order_by(CommentLog.id)
+        )
+        joined_rows: dict[int, list[Any]] = {reply_id: [] for reply_id in earlier}
+        for r in rows.all():
+            joined_rows[r.reply_outbox_id].append(r)
+        for reply_id in earlier:
+            by_reply[reply_id] = joined_rows[reply_id] + by_reply[reply_id]
+    # Render every reply before writing it: a new reply is inserted with its message, and only the waiting
+    # ones are updated (one statement each way, whatever the batch's size).
+    covered = [r for rows in by_reply.values() for r in rows]
+    claims = await fetch_claim_rows_of_comments(session, {r.comment_id for r in covered})
+    names = dict((await session.execute(select(Product.id, Product.name))).all())
+    carts = await fetch_carts(session, {(r.page_id, r.author_id) for r in covered if r.author_id})
+    tokens: dict[tuple[str, str], str] = {}
+    if checkout_link is not None:
+        tokens = await fetch_or_create_checkout_tokens(
+            session, {shopper for shopper, cart in carts.items() if not cart.is_empty}
+        )
+    messages: dict[int | tuple[str, str], dict[str, Any]] = {}
+    for key, rows in by_reply.items():
+        shopper = (rows[0].page_id, rows[0].author_id)
+        results = [comment_result(r, claims[r.comment_id], names) for r in rows]
+        token = tokens.get(shopper)
+        url = checkout_link(token) if checkout_link is not None and token is not None else None
+        messages[key] = render_comment_reply(rows[-1].author_name, results, carts[shopper], url)
+    starters = {key: rows[0] for key, rows in by_reply.items() if not isinstance(key, int)}
+    created = await enqueue_private_replies(
+        session,
+        [
+            PrivateReplyRequest(
+                page_id=r.page_id,
+                comment_id=r.comment_id,
+                psid=r.author_id,
+                comment_created_at=r.created_time,
+                message=messages[shopper],
+                public_fallback=(f"public-fallback:{r.post_id}:{r.author_id}", PUBLIC_FALLBACK_TEXT),
+            )
+            for shopper, r in starters.items()
+        ],
+        delay_s=REPLY_WINDOW_S,
+    )
+    queued: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for key, rows in by_reply.items():
+        if isinstance(key, int):
+            reply_id = key
+            updates.append({"_id": reply_id, "payload": json.dumps(messages[key], ensure_ascii=False)})
+        elif rows[0].comment_id in created:
+            reply_id = created[rows[0].comment_id]
+        else:
+            continue  # the starter's reply was queued before (a replay): nothing to join
+        for log_row in rows:
+            if log_row.reply_outbox_id is None:  # this call's comments, not the earlier ones it joined
+                queued.append({"_id": log_row.id, "reply_outbox_id": reply_id})
+                answered[log_row.comment_id] = reply_id
+    if queued:
+        table = CommentLog.__table__
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values(reply_outbox_id=bindparam("reply_outbox_id"), reply_status="queued"),
+            queued,
+        )
+    if updates:
+        outbox = OutboxMessage.__table__
+        await session.execute(
+            update(outbox).where(outbox.c.id == bindparam("_id")).values(payload=bindparam("payload")), updates
+        )
+    return answered
+
+
+REPLY_DUE = "due"  # comment_log.reply_status of a decided comment whose private reply is still to be composed
+DUE_REPLIES_PER_PASS = 2_000
+
+
+async def queue_due_replies(
+    session: AsyncSession, checkout_link: CheckoutLink | None = None, limit: int = DUE_REPLIES_PER_PASS
+) -> int:
+    """Compose and queue the private replies of comments marked `REPLY_DUE`, oldest first; how many replies.
+
+    A batch of a live commits its stock decisions without their replies, which cost about as much again to
+    compose: the worker composes them here once the stream is drained (or at least once a second), in a
+    transaction of their own. They lose nothing by waiting that long, since a reply waits REPLY_WINDOW_S
+    for the shopper's next comments anyway. A comment that gets no reply (no author, or answered before)
+    leaves the due state, so it is not looked at again.
+    """
+    query = (
+        select(CommentLog.comment_id)
+        .where(CommentLog.reply_status == REPLY_DUE)
+        .order_by(CommentLog.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL: two workers' passes take different comments (SQLite: none)
+    )
+    due = list((await session.execute(query)).scalars())
+    if not due:
+        return 0
+    answered = await queue_comment_replies(session, due, checkout_link)
+    unanswered = [c for c in due if c not in answered]
+    if unanswered:
+        await session.execute(
+            update(CommentLog)
+            .where(CommentLog.comment_id.in_(unanswered), CommentLog.reply_status == REPLY_DUE)
+            .values(reply_status=None)
+        )
+    return len(set(answered.values()))
+
+
+# What a private reply needs of a comment's log row.
+_REPLY_COLUMNS = (
+    CommentLog.id,
+    CommentLog.comment_id,
+    CommentLog.page_id,
+    CommentLog.post_id,
+    CommentLog.author_id,
+    CommentLog.author_name,
+    CommentLog.created_time,
+    CommentLog.outcome,
+    CommentLog.detail,
+    CommentLog.reply_outbox_id,
+)
+
+
+class Allocator:
+    """Decides pending stock claims that are safe to decide (below the stream's watermark).
+
+    Two ways in. `in_batch` runs inside a worker's batch transaction, just before it commits: everything
+    earlier than the oldest entry not in this batch is already committed, so the batch's own claims (and
+    any older ones) are decided at once, and the cart lines commit with the comments. `run` follows once
+    the stream is drained (and at least once a second): it composes the private replies of the comments
+    decided since (`queue_due_replies`), expires holds, sends reminders, and decides claims that had to
+    wait for another worker's earlier entries.
+    """
+
+    def __init__(
+        self,
+        stream: IngestStream,
+        sessions: async_sessionmaker[AsyncSession],
+        notifier: OutboxNotifier | None = None,
+        checkout_link: CheckoutLink | None = None,
+        handoff_quiet: timedelta | None = None,
+        on_decided: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.stream = stream
+        self.sessions = sessions
+        self.notifier = notifier
+        self.checkout_link = checkout_link
+        self.quiet = handoff_quiet  # automated hold news stays out of a chat a person handles
+        # Told after the commit of any decision, whichever way in decided it (carts and boards changed).
+        self.on_decided = on_decided
+        self._last_housekeeping = 0.0
+
+    async def in_batch(self, session: AsyncSession, entry_ids: list[str]) -> list[Callable[[], Awaitable[None]]]:
+        """Decide what the batch in hand makes decidable, in its transaction; callbacks for after commit."""
+        watermark_id = await self.stream.watermark(excluding=entry_ids)
+        watermark = END_OF_STREAM if watermark_id is None else arrival_key(watermark_id, 0)
+        decided, replies = await decide_pending(session, watermark, utcnow(), self.quiet)
+        after_commit: list[Callable[[], Awaitable[None]]] = []
+        if replies and self.notifier is not None:
+            after_commit.append(self.notifier.wake)
+        if decided and self.on_decided is not None:
+            after_commit.append(self.on_decided)
+        return after_commit
+
+    async def run(self) -> int:
+        """Decide what can be decided now; the number of claims decided."""
+        watermark_id = await self.stream.watermark()
+        watermark = END_OF_STREAM if watermark_id is None else arrival_key(watermark_id, 0)
+        async with self.sessions() as session, session.begin():
+            now = utcnow()
+            replies = 0
+            # Expiry and reminders are minute-scale: once a second is plenty, even under a flood of batches.
+            if time.monotonic() - self._last_housekeeping >= 1.0:
+                self._last_housekeeping = time.monotonic()
+                for change in await expire_holds(session, now):
+                    replies += await tell_about_hold(session, change, now, self.quiet)
+                for claim in await holds_to_remind(session, REMIND_BEFORE, now):
+                    if claim.expires_at is not None and claim.expires_at - now <= min(
+                        REMIND_BEFORE, timedelta(minutes=claim.hold_minutes / 2)
+                    ):
+                        claim.reminded_at = now
+                        session.add(claim)
+                        replies += await tell_about_hold(session, claim_decision(claim, "reminder"), now, self.quiet)
+            decided, more = await decide_pending(session, watermark, now, self.quiet)
+            replies += more + await queue_due_replies(session, self.checkout_link)
+        if replies and self.notifier is not None:
+            await self.notifier.wake()
+        if decided and self.on_decided is not None:
+            await self.on_decided()
+        return decided
+
+
+async def decide_pending(
+    session: AsyncSession,
+    watermark: str,
+    now: datetime,
+    quiet: timedelta | None = None,
+) -> tuple[int, int]:
+    """Decide every pending claim before `watermark`; (decided, replies queued).
+
+    A comment whose claims are all decided gets its outcome and is marked `REPLY_DUE`: its private reply is
+    composed by `queue_due_replies`, after the decision has committed (see `Allocator`). A size picked in
+    the chat is answered there at once.
+    """
+    decisions = await allocate_pending(session, watermark, now)
+    if not decisions:
+        return 0, 0
+    comments = {d.comment_id for d in decisions if d.source != "messenger"}
+    picks = [d for d in decisions if d.source == "messenger"]
+    await _settle_comments(session, comments)
+    replies = 0
+    for decision in picks:  # answered in the chat, where the choice was made (the window is open)
+        replies += await tell_about_hold(session, decision, now, quiet)
+    return len(decisions), replies
+
+
+REMIND_BEFORE = timedelta(minutes=10)
+_HOLD_NEWS = {
+    # a size or colour picked in the chat, decided by the allocator
+    "held": "✅ {label} ×{qty} added",
+    "waitlisted": "⏳ {label} ×{qty}: sold out, you are on the waitlist",
+    "promoted": "🎉 Good news! {label} ×{qty} is now in your cart, from the waitlist. 已為你保留！",
+    "expired": "⌛ Your hold on {label} ×{qty} has run out and it was released. 保留時間已過。",
+    "reminder": "⏰ {label} ×{qty} is held for you for a few more minutes. 保留時間快到了。",
+}
+
+
+async def _may_tell(session: AsyncSession, page_id: str, psid: str, now: datetime, quiet: timedelta | None) -> bool:
+    """Whether the bot may message the shopper now: inside the 24-hour window Meta allows, and (when `quiet`
+    is given) not while a person handles the conversation."""
+    conversation = await fetch_conversation(session, page_id, psid)
+    if conversation is None or conversation.last_user_at is None:
+        return False
+    if now - conversation.last_user_at > STANDARD_WINDOW:
+        return False
+    return quiet is None or not agent_is_handling(conversation, now, quiet)
+
+
+async def tell_about_hold(
+    session: AsyncSession, change: ClaimDecision, now: datetime, quiet: timedelta | None = None
+) -> int:
+    """Tell the shopper their hold changed, when Meta allows a message (else the trail and the inbox show it).
+
+    `quiet`: the hand-off quiet period; automated news then waits out a person handling the chat. Callers
+    acting for a person (the inbox) leave it out.
+    """
+    if not await _may_tell(session, change.page_id, change.psid, now, quiet):
+        return 0
+    product = await session.get(Product, change.product_id)
+    if product is None:
+        return 0
+    claim = await session.get(StockClaim, change.claim_id) if change.claim_id > 0 else None
+    variant = _variant_text(json.loads(claim.variant)) if claim is not None and claim.variant else ""
+    label = f"{product.code} {product.name}" + (f" ({variant})" if variant else "")
+    cart = await fetch_cart(session, change.page_id, change.psid)
+    text = _HOLD_NEWS[change.status].format(label=label, qty=change.qty) + f"\n\n{cart_summary(cart)}"
+    # Each decision about a claim happens once, so its key is the claim's key and the decision.
+    await enqueue_messages(
+        session,
+        key=f"hold-{change.status}:{change.key}",
+        page_id=change.page_id,
+        psid=change.psid,
+        messages=render_text(text),
+    )
+    return 1
+
+
+async def _settle_comments(session: AsyncSession, comment_ids: set[str]) -> None:
+    """Comments whose claims are all decided get their outcome, added (something held) or waitlisted, and are
+    marked `REPLY_DUE`."""
+    statuses: dict[str, set[str]] = {}
+    if comment_ids:
+        rows = await session.execute(
+            select(StockClaim.comment_id, StockClaim.status).where(StockClaim.comment_id.in_(comment_ids))
+        )
+        for comment_id, status in rows.all():
+            statuses.setdefault(comment_id, set()).add(status)
+    settled = sorted(c for c, found in statuses.items() if "pending" not in found)
+    for outcome in ("added", "waitlisted"):
+        ids = [c for c in settled if ("held" in statuses[c]) == (outcome == "added")]
+        if ids:
+            await session.execute(
+                update(CommentLog)
+                .where(CommentLog.comment_id.in_(ids), CommentLog.verb == "add", CommentLog.outcome == "pending")
+                .values(outcome=outcome, reply_status=REPLY_DUE)
+            )

@@ -1,0 +1,69 @@
+"""The bot's last-resort replies: a welcome for Get Started, and a fallback when nothing else answered.
+
+They are registered last in the router, so every more specific handler (FAQ, cart commands) wins first.
+The fallback goes out at most once per conversation per cooldown, so two bots (or a shopper typing
+"ok" ten times) can never loop. A Page's own welcome and fallback (the shop file's `faq:` section) win
+over the settings' texts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.inbound.events import EventKind, MessageEvent, PostbackEvent
+from bot.inbound.router import HandlerContext, Router
+from bot.outbound.outbox import enqueue_messages, wake_after_commit
+from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
+from bot.replies.render import render_text
+from bot.store.db import utcnow
+from bot.store.tables import Conversation, PageReplies
+
+
+@dataclass(frozen=True)
+class ReplyTexts:
+    welcome: str
+    fallback: str
+    fallback_cooldown: timedelta
+
+
+async def _queue(ctx: HandlerContext, key: str, page_id: str, psid: str, text: str) -> None:
+    await enqueue_messages(ctx.session, key=key, page_id=page_id, psid=psid, messages=render_text(text))
+    wake_after_commit(ctx)
+
+
+def build_reply_router(texts: ReplyTexts) -> Router:
+    router = Router("replies")
+
+    def is_get_started(event: PostbackEvent, _ctx: HandlerContext) -> bool:
+        decoded = decode_payload(event.payload)
+        return isinstance(decoded, Payload) and decoded.action is PayloadAction.GET_STARTED
+
+    @router.on(EventKind.POSTBACK, filters=[is_get_started])
+    async def handle_get_started(event: PostbackEvent, ctx: HandlerContext) -> None:
+        page = await ctx.session.get(PageReplies, event.page_id)
+        welcome = page.welcome if page is not None and page.welcome else texts.welcome
+        await _queue(ctx, f"welcome:{event.key}", event.page_id, event.sender_id, welcome)
+
+    @router.on(EventKind.MESSAGE)
+    async def handle_fallback(event: MessageEvent, ctx: HandlerContext) -> None:
+        conversation = (
+            await ctx.session.execute(
+                select(Conversation).where(Conversation.page_id == event.page_id, Conversation.psid == event.psid)
+            )
+        ).scalar_one_or_none()
+        if conversation is None:
+            return
+        now = utcnow()
+        last = conversation.last_fallback_at
+        if last is not None and now - last < texts.fallback_cooldown:
+            return  # answered a moment ago: stay quiet rather than repeat ourselves
+        conversation.last_fallback_at = now
+        ctx.session.add(conversation)
+        page = await ctx.session.get(PageReplies, event.page_id)
+        fallback = page.fallback if page is not None and page.fallback else texts.fallback
+        await _queue(ctx, f"fallback:{event.mid}", event.page_id, event.psid, fallback)
+
+    return router

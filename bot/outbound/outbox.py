@@ -1,0 +1,763 @@
+"""The outbox: everything we send to Meta is first a SQL row, then delivered by `OutboxSender`.
+
+- `enqueue_*` write the row in the caller's transaction (the effect that caused it), keyed for
+  idempotency, so a replayed event never queues a message twice.
+- The sender claims due rows (oldest first, one at a time per recipient so messages keep their order),
+  checks Meta's rules (`bot.outbound.messaging_rules`) and the shared rate limit, calls the Graph adapter and
+  records the outcome: sent (with Meta's id), retry later with back-off and jitter, failed or refused
+  with the reason in words, on the row, on the conversation's message and on the comment log.
+- A crash between Meta's answer and our record leaves a row in `sending`; Meta's echo carries our
+  metadata (`plusone:outbox:<id>`) and confirms it (`confirm_from_echo`). Only a row whose lease and echo
+  grace both ran out without an echo is tried again.
+- A Page whose token Meta rejects is paused (its rows wait, nothing is reported as sent) and an alert is
+  logged; the sender probes it and resumes when the token works again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.inbound.router import HandlerContext
+from bot.outbound.graph import GraphClient, GraphError, GraphErrorClass, SendResult
+from bot.outbound.messaging_rules import Author, SendDecision, decide_message, decide_private_reply
+from bot.outbound.rate_limit import SendRateLimiter
+from bot.replies.render import with_metadata
+from bot.store.conversations import BOT_METADATA_PREFIX, fetch_or_create_conversation, fetch_or_create_conversations
+from bot.store.db import utcnow
+from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage, PageState
+
+log = logging.getLogger(__name__)
+
+
+class OutboxKind(StrEnum):
+    MESSAGE = "message"
+    PRIVATE_REPLY = "private_reply"
+    COMMENT_REPLY = "comment_reply"
+    HIDE_COMMENT = "hide_comment"
+    UNHIDE_COMMENT = "unhide_comment"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    REFUSED = "refused"
+
+
+def outbox_metadata(outbox_id: int) -> str:
+    return f"{BOT_METADATA_PREFIX}outbox:{outbox_id}"
+
+
+def parse_outbox_metadata(metadata: str | None) -> int | None:
+    prefix = f"{BOT_METADATA_PREFIX}outbox:"
+    number = metadata[len(prefix) :] if metadata and metadata.startswith(prefix) else ""
+    if number.isascii() and number.isdigit():  # not "³" (forged metadata): int() refuses it
+        return int(number)
+    return None
+
+
+async def _insert(session: AsyncSession, values: dict[str, Any]) -> OutboxMessage | None:
+    """Insert unless the idempotency key exists; the new row, or None when it was already queued."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    values = {"status": OutboxStatus.PENDING.value, "attempts": 0, "next_attempt_at": now, "created_at": now, **values}
+    stmt = insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    result = await session.execute(stmt.returning(OutboxMessage.id))
+    new_id = result.scalar_one_or_none()
+    return None if new_id is None else await session.get(OutboxMessage, new_id)
+
+
+async def enqueue_message(
+    session: AsyncSession, *, key: str, page_id: str, psid: str, message: dict[str, Any], author: Author = Author.BOT
+) -> OutboxMessage | None:
+    """Queue a Messenger message to a shopper. Whether it may go (window, tag) is decided at send time."""
+    return await _insert(
+        session,
+        {
+            "idempotency_key": key,
+            "page_id": page_id,
+            "kind": OutboxKind.MESSAGE.value,
+            "psid": psid,
+            "author": author.value,
+            "payload": json.dumps(message),
+        },
+    )
+
+
+async def enqueue_messages(
+    session: AsyncSession,
+    *,
+    key: str,
+    page_id: str,
+    psid: str,
+    messages: list[dict[str, Any]],
+    author: Author = Author.BOT,
+) -> None:
+    """Queue several messages to a shopper in order (a long text split in parts), keyed `key:0`, `key:1`…"""
+    for part, message in enumerate(messages):
+        await enqueue_message(session, key=f"{key}:{part}", page_id=page_id, psid=psid, message=message, author=author)
+
+
+def wake_after_commit(ctx: HandlerContext) -> None:
+    """Wake the outbox senders once the handler's transaction has committed (saves them a poll)."""
+    notifier = ctx.services.get("outbox_notifier")
+    if isinstance(notifier, OutboxNotifier):
+        ctx.later(notifier.wake)
+
+
+async def enqueue_private_reply(
+    session: AsyncSession,
+    *,
+    page_id: str,
+    comment_id: str,
+    message: dict[str, Any],
+    comment_created_at: datetime | None,
+    psid: str | None = None,
+    delay_s: float = 0.0,
+    public_fallback: tuple[str, str] | None = None,
+) -> OutboxMessage | None:
+    """Queue the one private reply a comment may get; None if it already has one queued or sent."""
+    request = PrivateReplyRequest(page_id, comment_id, psid, comment_created_at, message, public_fallback)
+    created = await enqueue_private_replies(session, [request], delay_s=delay_s)
+    if comment_id not in created:
+        return None
+    await session.execute(update(CommentLog).where(CommentLog.comment_id == comment_id).values(reply_status="queued"))
+    return await session.get(OutboxMessage, created[comment_id])
+
+
+@dataclass(frozen=True)
+class PrivateReplyRequest:
+    """One private reply to queue in bulk (see `enqueue_private_replies`)."""
+
+    page_id: str
+    comment_id: str
+    psid: str | None
+    comment_created_at: datetime | None
+    message: dict[str, Any]
+    public_fallback: tuple[str, str] | None = None
+
+
+async def enqueue_private_replies(
+    session: AsyncSession, requests: list[PrivateReplyRequest], *, delay_s: float = 0.0
+) -> dict[str, int]:
+    """Queue many private replies with one statement per couple of hundred; comment id -> new outbox row id.
+
+    `delay_s` holds them back briefly so that the shoppers' next comments can join them (one message, not a
+    flood). A comment that already has its reply queued or sent gets none (it is left out of the answer);
+    the caller records on the comment log which reply answers each comment.
+    """
+    if not requests:
+        return {}
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    due = now + timedelta(seconds=delay_s)
+    created: dict[str, int] = {}
+    for start in range(0, len(requests), 500):
+        rows = [
+            {
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": due,
+                "idempotency_key": f"private_reply:{r.comment_id}",
+                "page_id": r.page_id,
+                "kind": OutboxKind.PRIVATE_REPLY.value,
+                "comment_id": r.comment_id,
+                "psid": r.psid,
+                "comment_created_at": r.comment_created_at,
+                "payload": json.dumps(r.message, ensure_ascii=False),
+                "on_failure": json.dumps({"public_reply": {"key": r.public_fallback[0], "text": r.public_fallback[1]}})
+                if r.public_fallback
+                else None,
+            }
+            for r in requests[start : start + 500]
+        ]
+        table = OutboxMessage.__table__
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        result = await session.execute(stmt.returning(table.c.id, table.c.comment_id), rows)
+        created.update({comment_id: row_id for row_id, comment_id in result.all()})
+    return created
+
+
+async def enqueue_comment_reply(
+    session: AsyncSession, *, key: str, page_id: str, comment_id: str, text: str
+) -> OutboxMessage | None:
+    """Queue a public reply under a comment (no prices or personal data: anyone can read it)."""
+    return await _insert(
+        session,
+        {
+            "idempotency_key": key,
+            "page_id": page_id,
+            "kind": OutboxKind.COMMENT_REPLY.value,
+            "comment_id": comment_id,
+            "payload": json.dumps({"text": text}),
+        },
+    )
+
+
+async def enqueue_hide_comment(
+    session: AsyncSession, *, key: str, page_id: str, comment_id: str, hidden: bool = True
+) -> OutboxMessage | None:
+    kind = OutboxKind.HIDE_COMMENT if hidden else OutboxKind.UNHIDE_COMMENT
+    return await _insert(
+        session,
+        {"idempotency_key": key, "page_id": page_id, "kind": kind.value, "comment_id": comment_id, "payload": "{}"},
+    )
+
+
+async def confirm_from_echo(session: AsyncSession, metadata: str | None, mid: str) -> bool:
+    """An echo of our own message arrived: the outbox row it names was delivered (reconciles crashes)."""
+    outbox_id = parse_outbox_metadata(metadata)
+    return outbox_id is not None and await confirm_echoes(session, [(outbox_id, mid)]) > 0
+
+
+async def confirm_echoes(session: AsyncSession, echoes: list[tuple[int, str]]) -> int:
+    """Mark the outbox rows these (outbox id, Meta's message id) echoes name as sent; how many rows changed.
+
+    One executemany for any number of echoes (a live's batch of them, `bot.inbound.recorders.OwnEchoes`).
+    """
+    if not echoes:
+        return 0
+    now = utcnow()
+    table = OutboxMessage.__table__
+    result = await session.execute(
+        table.update()
+        # (no IN list: an expanding IN cannot go in an executemany)
+        .where(table.c.id == bindparam("p_id"), or_(*(table.c.status == s for s in ("pending", "sending", "sent"))))
+        .values(
+            status=OutboxStatus.SENT.value,
+            meta_id=bindparam("p_mid"),
+            confirmed_at=now,
+            lease_until=None,
+            sent_at=func.coalesce(table.c.sent_at, now),
+        ),
+        [{"p_id": outbox_id, "p_mid": mid} for outbox_id, mid in echoes],
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class OutboxInfo:
+    """A claimed outbox row, loaded once (plain data: no ORM state that a later flush could write back)."""
+
+    id: int
+    page_id: str
+    kind: str
+    psid: str | None
+    comment_id: str | None
+    comment_created_at: datetime | None
+    author: str
+    payload: str
+    attempts: int  # including the attempt now being made
+    on_failure: str | None
+    last_user_at: datetime | None  # the shopper's last own action (opens the 24-hour window)
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    max_attempts: int = 8
+    lease: timedelta = timedelta(seconds=60)  # longer than the Graph timeout: a live sender still holds it
+    echo_grace: timedelta = timedelta(seconds=30)  # then, with no echo, the row is tried again
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 300.0
+    batch: int = 64
+    concurrency: int = 32
+    poll_s: float = 1.0
+    probe_paused_s: float = 60.0
+
+
+class OutboxNotifier:
+    """Wakes senders when rows are queued (the SQL rows are the truth; this only saves a poll)."""
+
+    def __init__(self, redis: Redis, key: str) -> None:
+        self.redis = redis
+        self.key = key
+
+    async def wake(self) -> None:
+        with contextlib.suppress(Exception):  # a lost wake-up only costs one poll interval
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.lpush(self.key, 1)
+                pipe.ltrim(self.key, 0, 0)
+                await pipe.execute()
+
+    async def wait(self, timeout_s: float) -> None:
+        with contextlib.suppress(Exception):
+            await self.redis.blpop([self.key], timeout=timeout_s)
+
+
+def backoff_delay(attempt: int, settings: OutboxSettings, rng: random.Random) -> float:
+    """Exponential back-off with jitter (half to full), capped."""
+    base = min(settings.backoff_cap_s, settings.backoff_base_s * 2 ** max(attempt - 1, 0))
+    return base * (0.5 + rng.random() / 2)
+
+
+@dataclass
+class Outcome:
+    """What happened to one claimed row; all outcomes of a batch are recorded in one transaction."""
+
+    row: OutboxInfo
+    status: OutboxStatus
+    decision: SendDecision | None = None
+    result: SendResult | str | None = None
+    error: GraphError | None = None
+    retry_in_s: float | None = None
+    pause_page: bool = False
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        graph: GraphClient,
+        limiter: SendRateLimiter,
+        notifier: OutboxNotifier,
+        settings: OutboxSettings | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.graph = graph
+        self.limiter = limiter
+        self.notifier = notifier
+        self.settings = settings or OutboxSettings()
+        self._stopping = asyncio.Event()
+        self.finished = asyncio.Event()
+        self._rng = random.Random()
+        self._last_probe = 0.0
+        self.sent = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    handled = await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox: a round failed; its rows are retried once their lease runs out")
+                    handled = 0
+                if not handled and not self._stopping.is_set():
+                    await self.notifier.wait(self.settings.poll_s)
+        finally:
+            self.finished.set()
+
+    async def run_once(self) -> int:
+        """Claim due rows, send them, record what happened; the number handled."""
+        await self._probe_paused_pages()
+        token = uuid.uuid4().hex
+        rows = await self._claim(token)
+        if not rows:
+            return 0
+        # Keep the batch's leases fresh while it is worked on, however long the rate limiter makes it
+        # wait: only a sender that really stopped loses its rows to another one.
+        heartbeat = asyncio.create_task(self._heartbeat(token))
+        semaphore = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(row: OutboxInfo) -> Outcome:
+            async with semaphore:
+                return await self._deliver(row)
+
+        try:
+            outcomes = await asyncio.gather(*(one(r) for r in rows))
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        await self._record(outcomes, token)
+        return len(rows)
+
+    async def _heartbeat(self, token: str) -> None:
+        table = OutboxMessage.__table__
+        interval = self.settings.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            async with self.sessions() as session, session.begin():
+                await session.execute(
+                    table.update()
+                    .where(table.c.claim_token == token, table.c.status == OutboxStatus.SENDING.value)
+                    .values(lease_until=utcnow() + self.settings.lease)
+                )
+
+    async def _claim(self, token: str) -> list[OutboxInfo]:
+        table = OutboxMessage.__table__
+        conversations = Conversation.__table__
+        now = utcnow()
+        async with self.sessions() as session, session.begin():
+            # Rows a dead sender held past its lease and the echo grace, never confirmed: try again.
+            await session.execute(
+                table.update()
+                .where(
+                    table.c.status == OutboxStatus.SENDING.value, table.c.lease_until < now - self.settings.echo_grace
+                )
+                .values(status=OutboxStatus.PENDING.value, lease_until=None, claim_token=None)
+            )
+            sending = await session.execute(
+                select(table.c.page_id, table.c.psid, table.c.comment_id).where(
+                    table.c.status == OutboxStatus.SENDING.value
+                )
+            )
+            busy = {(r.page_id, r.psid or r.comment_id) for r in sending.all()}
+            paused = select(PageState.page_id).where(PageState.sending_paused.is_(True))
+            due = await session.execute(
+                select(table, conversations.c.last_user_at)
+                .outerjoin(
+                    conversations, (conversations.c.page_id == table.c.page_id) & (conversations.c.psid == table.c.psid)
+                )
+                .where(
+                    table.c.status == OutboxStatus.PENDING.value,
+                    table.c.next_attempt_at <= now,
+                    table.c.page_id.not_in(paused),
+                )
+                .order_by(table.c.id)
+                .limit(self.settings.batch * 4)
+            )
+            chosen: list[OutboxInfo] = []
+            for row in due.mappings().all():
+                recipient = (row["page_id"], row["psid"] or row["comment_id"])
+                if recipient in busy:
+                    continue  # one message at a time per recipient keeps the order
+                busy.add(recipient)
+                chosen.append(
+                    OutboxInfo(
+                        id=row["id"],
+                        page_id=row["page_id"],
+                        kind=row["kind"],
+                        psid=row["psid"],
+                        comment_id=row["comment_id"],
+                        comment_created_at=row["comment_created_at"],
+                        author=row["author"],
+                        payload=row["payload"],
+                        attempts=row["attempts"] + 1,
+                        on_failure=row["on_failure"],
+                        last_user_at=row["last_user_at"],
+                    )
+                )
+                if len(chosen) >= self.settings.batch:
+                    break
+            if not chosen:
+                return []
+            claimed = await session.execute(
+                table.update()
+                .where(table.c.id.in_([r.id for r in chosen]), table.c.status == OutboxStatus.PENDING.value)
+                .values(
+                    status=OutboxStatus.SENDING.value,
+                    lease_until=now + self.settings.lease,
+                    attempts=table.c.attempts + 1,
+                    claim_token=token,
+                )
+                .returning(table.c.id)
+            )
+            # Another sender may have taken some of them between our read and this update.
+            ours = set(claimed.scalars().all())
+        return [r for r in chosen if r.id in ours]
+
+    def _decide(self, row: OutboxInfo) -> SendDecision:
+        now = utcnow()
+        if row.kind == OutboxKind.MESSAGE.value:
+            return decide_message(now, row.last_user_at, Author(row.author))
+        if row.kind == OutboxKind.PRIVATE_REPLY.value:
+            return decide_private_reply(now, row.comment_created_at, already_sent=False)
+        return SendDecision(allowed=True)
+
+    async def _deliver(self, row: OutboxInfo) -> Outcome:
+        decision = self._decide(row)
+        if not decision.allowed:
+            log.info("outbox %s refused: %s", row.id, decision.reason)
+            return Outcome(row, OutboxStatus.REFUSED, decision=decision)
+        try:
+            result = await self._send(row, json.loads(row.payload), decision)
+        except GraphError as error:
+            if error.error_class is GraphErrorClass.BAD_TOKEN:
+                return Outcome(row, OutboxStatus.PENDING, error=error, pause_page=True)
+            if error.error_class.retryable and row.attempts < self.settings.max_attempts:
+                delay = backoff_delay(row.attempts, self.settings, self._rng)
+                log.warning("outbox %s: %s; retry %d in %.1fs", row.id, error, row.attempts, delay)
+                return Outcome(row, OutboxStatus.PENDING, error=error, retry_in_s=delay)
+            log.error("outbox %s failed: %s", row.id, error)
+            return Outcome(row, OutboxStatus.FAILED, error=error)
+        return Outcome(row, OutboxStatus.SENT, decision=decision, result=result)
+
+    async def _send(self, row: OutboxInfo, payload: dict[str, Any], decision: SendDecision) -> SendResult | str:
+        kind = OutboxKind(row.kind)
+        if kind is OutboxKind.MESSAGE:
+            assert row.psid is not None and decision.messaging_type is not None
+            await self.limiter.acquire(row.page_id, row.psid)
+            return await self.graph.send_message(
+                row.page_id,
+                {"id": row.psid},
+                with_metadata(payload, outbox_metadata(row.id)),
+                messaging_type=decision.messaging_type,
+                tag=decision.tag,
+            )
+        assert row.comment_id is not None
+        if kind is OutboxKind.PRIVATE_REPLY:
+            await self.limiter.acquire(row.page_id, row.comment_id)
+            return await self.graph.send_private_reply(
+                row.page_id, row.comment_id, with_metadata(payload, outbox_metadata(row.id))
+            )
+        if kind is OutboxKind.COMMENT_REPLY:
+            return await self.graph.reply_to_comment(row.page_id, row.comment_id, payload["text"])
+        await self.graph.set_comment_hidden(row.page_id, row.comment_id, kind is OutboxKind.HIDE_COMMENT)
+        return ""
+
+    async def _record(self, outcomes: list[Outcome], token: str) -> None:
+        now = utcnow()
+        sent = [o for o in outcomes if o.status is OutboxStatus.SENT]
+        async with self.sessions() as session, session.begin():
+            if sent:
+                await self._record_sent(session, sent, token, now)
+            for outcome in outcomes:
+                if outcome.status is not OutboxStatus.SENT:
+                    await self._record_one(session, outcome, token, now)
+        self.sent += len(sent)
+
+    async def _record_sent(self, session: AsyncSession, sent: list[Outcome], token: str, now: datetime) -> None:
+        """Record a batch of successful sends with a handful of statements, whatever its size."""
+        table = OutboxMessage.__table__
+        # Only the claim that sent a row may record it; an echo that confirmed it first keeps its mid.
+        await session.execute(
+            table.update()
+            .where(table.c.id == bindparam("p_id"), table.c.claim_token == bindparam("p_token"))
+            .values(
+                status=OutboxStatus.SENT.value,
+                meta_id=func.coalesce(table.c.meta_id, bindparam("p_meta")),
+                sent_at=func.coalesce(table.c.sent_at, now),
+                messaging_type=bindparam("p_type"),
+                tag=bindparam("p_tag"),
+                lease_until=None,
+                claim_token=None,
+                error_class=None,
+                error_code=None,
+                error_subcode=None,
+                error_message=None,
+                fbtrace_id=None,
+            ),
+            [
+                {
+                    "p_id": o.row.id,
+                    "p_token": token,
+                    "p_meta": _meta_id(o.result),
+                    "p_type": o.decision.messaging_type if o.decision else None,
+                    "p_tag": o.decision.tag if o.decision else None,
+                }
+                for o in sent
+            ],
+        )
+        replies = [o.row.comment_id for o in sent if o.row.kind == OutboxKind.PRIVATE_REPLY.value]
+        if replies:
+            await session.execute(
+                update(CommentLog)
+                .where(CommentLog.comment_id.in_(replies))
+                .values(reply_status="sent", reply_error=None)
+            )
+        # The conversation keeps what we sent, with its author (an agent's message echoes with our app id too).
+        threads = {
+            o.row.id: o.row.psid or (o.result.recipient_id if isinstance(o.result, SendResult) else None)
+            for o in sent
+            if o.row.kind in (OutboxKind.MESSAGE.value, OutboxKind.PRIVATE_REPLY.value)
+        }
+        threads = {k: v for k, v in threads.items() if v}
+        if not threads:
+            return
+        pages = {o.row.id: o.row.page_id for o in sent}
+        conversation_ids = await fetch_or_create_conversations(
+            session, {(pages[oid], psid) for oid, psid in threads.items()}
+        )
+        mids = [m for o in sent if (m := _meta_id(o.result))]
+        existing = (
+            (
+                await session.execute(
+                    select(Message).where(or_(Message.outbox_id.in_(list(threads)), Message.mid.in_(mids)))
+                )
+            )
+            .scalars()
+            .all()
+        )
+        by_outbox = {m.outbox_id: m for m in existing if m.outbox_id is not None}
+        by_mid = {m.mid: m for m in existing if m.mid}
+        for outcome in sent:
+            row = outcome.row
+            if row.id not in threads:
+                continue
+            mid = _meta_id(outcome.result)
+            message = by_outbox.get(row.id) or (by_mid.get(mid) if mid else None)
+            if message is None:
+                payload = json.loads(row.payload)
+                message = Message(
+                    conversation_id=conversation_ids[(row.page_id, threads[row.id])],
+                    mid=mid,
+                    direction="out",
+                    author=row.author,
+                    kind="text" if "text" in payload else "attachment",
+                    text=payload.get("text"),
+                    payload=json.dumps(payload, ensure_ascii=False),
+                    sent_at=now,
+                    created_at=now,
+                )
+            message.status, message.error, message.outbox_id = "sent", None, row.id
+            message.mid = message.mid or mid
+            session.add(message)
+        await session.flush()
+
+    async def _record_one(self, session: AsyncSession, outcome: Outcome, token: str, now: datetime) -> None:
+        row, table = outcome.row, OutboxMessage.__table__
+        # Only the claim that sent it may record it (a confirming echo may have been faster: keep it).
+        mine = (table.c.id == row.id) & (table.c.claim_token == token)
+        done = {"lease_until": None, "claim_token": None}
+        payload = json.loads(row.payload)
+        if outcome.pause_page:
+            assert outcome.error is not None
+            log.error(
+                "ALERT: Page %s token rejected by Meta (%s); its sending is paused until the token works",
+                row.page_id,
+                outcome.error,
+            )
+            state = await session.get(PageState, row.page_id) or PageState(page_id=row.page_id)
+            state.sending_paused, state.paused_reason, state.paused_at = True, str(outcome.error), now
+            session.add(state)
+            # Not failed and not sent: it waits for the Page to come back, and this try does not count.
+            await session.execute(
+                table.update()
+                .where(mine)
+                .values(
+                    status=OutboxStatus.PENDING.value,
+                    attempts=table.c.attempts - 1,
+                    **_error_columns(outcome.error),
+                    **done,
+                )
+            )
+            return
+        if outcome.status is OutboxStatus.PENDING:
+            retry_at = now + timedelta(seconds=outcome.retry_in_s or 0)
+            await session.execute(
+                table.update()
+                .where(mine)
+                .values(
+                    status=OutboxStatus.PENDING.value, next_attempt_at=retry_at, **_error_columns(outcome.error), **done
+                )
+            )
+            return
+        # failed or refused: final, with the reason where the merchant looks.
+        if outcome.error is not None:
+            reason, columns = outcome.error.message, _error_columns(outcome.error)
+        else:
+            assert outcome.decision is not None
+            reason = outcome.decision.reason
+            columns = {"error_class": outcome.decision.refusal or "refused", "error_message": reason}
+        await session.execute(table.update().where(mine).values(status=outcome.status.value, **columns, **done))
+        if row.kind == OutboxKind.MESSAGE.value and row.psid:
+            await self._upsert_message(
+                session, row, row.psid, None, payload, status=outcome.status.value, error=reason, at=now
+            )
+        if row.comment_id and row.on_failure and outcome.status is OutboxStatus.FAILED:
+            fallback = json.loads(row.on_failure).get("public_reply")
+            if fallback:
+                # The shopper could not be reached privately: point them to Messenger under their comment.
+                await enqueue_comment_reply(
+                    session, key=fallback["key"], page_id=row.page_id, comment_id=row.comment_id, text=fallback["text"]
+                )
+        if row.comment_id and row.kind == OutboxKind.PRIVATE_REPLY.value:
+            await session.execute(
+                update(CommentLog)
+                .where(CommentLog.comment_id == row.comment_id)
+                .values(reply_status=outcome.status.value, reply_error=f"{outcome.status.value}: {reason}")
+            )
+
+    async def _upsert_message(
+        self,
+        session: AsyncSession,
+        row: OutboxInfo,
+        psid: str,
+        mid: str | None,
+        payload: dict[str, Any],
+        *,
+        status: str,
+        error: str | None,
+        at: datetime,
+    ) -> None:
+        conversation = await fetch_or_create_conversation(session, page_id=row.page_id, psid=psid, channel="facebook")
+        clauses = [Message.outbox_id == row.id] + ([Message.mid == mid] if mid else [])
+        existing = (await session.execute(select(Message).where(or_(*clauses)))).scalars().first()
+        if existing is None:
+            # The echo has not arrived yet (it usually comes a moment later and finds this row by mid).
+            existing = Message(
+                conversation_id=conversation.id,
+                mid=mid,
+                direction="out",
+                author=row.author,  # type: ignore[arg-type]
+                kind="text" if "text" in payload else "attachment",
+                text=payload.get("text"),
+                payload=json.dumps(payload, ensure_ascii=False),
+                sent_at=at,
+                created_at=at,
+            )
+        existing.status, existing.error, existing.outbox_id = status, error, row.id
+        existing.mid = existing.mid or mid
+        session.add(existing)
+        await session.flush()
+
+    async def _probe_paused_pages(self) -> None:
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time - self._last_probe < self.settings.probe_paused_s:
+            return
+        self._last_probe = loop_time
+        async with self.sessions() as session:
+            paused = (
+                (await session.execute(select(PageState.page_id).where(PageState.sending_paused.is_(True))))
+                .scalars()
+                .all()
+            )
+        for page_id in paused:
+            try:
+                await self.graph.fetch_page_info(page_id)
+            except GraphError as error:
+                log.error("ALERT: Page %s still paused: %s", page_id, error)
+                continue
+            await resume_page(self.sessions, page_id)
+            log.warning("Page %s token works again; sending resumed", page_id)
+
+
+async def resume_page(sessions: async_sessionmaker[AsyncSession], page_id: str) -> bool:
+    async with sessions() as session, session.begin():
+        result = await session.execute(
+            update(PageState)
+            .where(PageState.page_id == page_id, PageState.sending_paused.is_(True))
+            .values(sending_paused=False, paused_reason=None, paused_at=None)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _meta_id(result: SendResult | str | None) -> str | None:
+    if isinstance(result, SendResult):
+        return result.message_id
+    return result or None
+
+
+def _error_columns(error: GraphError | None) -> dict[str, Any]:
+    if error is None:
+        return {}
+    return {
+        "error_class": error.error_class.value,
+        "error_code": error.code,
+        "error_subcode": error.subcode,
+        "error_message": error.message,
+        "fbtrace_id": error.fbtrace_id,
+    }

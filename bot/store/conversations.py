@@ -1,0 +1,49 @@
+"""Conversations: one per Page and shopper. Shared by the recorders (inbound) and the outbox (outbound)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.db import utcnow
+from bot.store.tables import Conversation
+
+# Outgoing messages we send carry this metadata prefix, so their echoes are known to be the bot's.
+BOT_METADATA_PREFIX = "plusone:"
+
+
+async def fetch_or_create_conversation(session: AsyncSession, *, page_id: str, psid: str, channel: str) -> Conversation:
+    table = Conversation.__table__
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # INSERT .. ON CONFLICT DO NOTHING: two workers meeting a new shopper at once both succeed.
+    await session.execute(
+        insert(table)
+        .values(page_id=page_id, psid=psid, channel=channel, created_at=utcnow(), unread=0)
+        .on_conflict_do_nothing(index_elements=["page_id", "psid"])
+    )
+    result = await session.execute(
+        select(Conversation).where(Conversation.page_id == page_id, Conversation.psid == psid)
+    )
+    return result.scalar_one()
+
+
+async def fetch_or_create_conversations(
+    session: AsyncSession, threads: set[tuple[str, str]], channel: str = "facebook"
+) -> dict[tuple[str, str], int]:
+    """Conversation ids for many (page id, psid) pairs at once, creating the missing ones."""
+    if not threads:
+        return {}
+    table = Conversation.__table__
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    await session.execute(
+        insert(table).on_conflict_do_nothing(index_elements=["page_id", "psid"]),
+        [{"page_id": page, "psid": psid, "channel": channel, "created_at": now, "unread": 0} for page, psid in threads],
+    )
+    rows = await session.execute(
+        select(table.c.id, table.c.page_id, table.c.psid).where(tuple_(table.c.page_id, table.c.psid).in_(threads))
+    )
+    return {(r.page_id, r.psid): r.id for r in rows}

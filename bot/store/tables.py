@@ -1,0 +1,185 @@
+"""SQL tables of the spine: processed event keys, conversations and messages, the comment log.
+
+Times are aware UTC datetimes (SQLModel's UTCDateTime keeps them UTC on SQLite too); `bot.store.db.utcnow` makes them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """One row per inbound event whose effects are committed: the exactly-once guard (invariant 2)."""
+
+    __tablename__ = "processed_event"
+    key: str = Field(primary_key=True, max_length=400)
+    kind: str = Field(max_length=40)
+    stream_id: str | None = Field(default=None, max_length=40)
+    processed_at: datetime
+
+
+class Conversation(SQLModel, table=True):
+    """A Messenger / Instagram Direct thread between one Page and one shopper (Page-scoped id)."""
+
+    __tablename__ = "conversation"
+    __table_args__ = (UniqueConstraint("page_id", "psid", name="uq_conversation_page_psid"),)
+    id: int | None = Field(default=None, primary_key=True)
+    page_id: str = Field(max_length=64, index=True)
+    psid: str = Field(max_length=64)
+    channel: str = Field(max_length=16)
+    name: str | None = Field(default=None, max_length=200)
+    # Start of the shopper's 24-hour window: their last message, postback, referral or reaction.
+    last_user_at: datetime | None = None
+    last_message_at: datetime | None = Field(default=None, index=True)
+    unread: int = 0
+    last_fallback_at: datetime | None = None  # the "we'll reply soon" answer is sent at most once a while
+    # A person handles the conversation since their last message here (or the shopper's request for one):
+    # the bot stays silent until an agent hands back or the quiet period passes (bot.handlers.handoff). None: the bot.
+    agent_active_at: datetime | None = None
+    handoff_reason: str | None = Field(default=None, max_length=20)  # agent_replied | shopper_asked
+    created_at: datetime
+
+
+class Message(SQLModel, table=True):
+    """A message in a conversation: from the shopper (`in`), or from the bot or an agent (`out`)."""
+
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_conversation_sent", "conversation_id", "sent_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    mid: str | None = Field(default=None, max_length=200, unique=True)
+    direction: str = Field(max_length=3)  # in | out
+    author: str = Field(max_length=10)  # shopper | bot | agent
+    kind: str = Field(max_length=20)  # text | attachment | quick_reply | postback | referral | reaction
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    payload: str | None = Field(default=None, sa_column=Column(Text))  # JSON: attachments, payloads, ref
+    sent_at: datetime
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    # For our outgoing messages: sent | failed | refused, with Meta's (or the rules') reason in words.
+    status: str | None = Field(default=None, max_length=16)
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    outbox_id: int | None = Field(default=None, index=True)
+    created_at: datetime
+
+
+class CommentLog(SQLModel, table=True):
+    """Every comment event on a Page with its outcome: the merchant's per-comment trail (invariant 5)."""
+
+    __tablename__ = "comment_log"
+    id: int | None = Field(default=None, primary_key=True)
+    event_key: str = Field(max_length=400, unique=True)
+    page_id: str = Field(max_length=64, index=True)
+    channel: str = Field(max_length=16)
+    post_id: str = Field(max_length=128, index=True)
+    comment_id: str = Field(max_length=128, index=True)
+    parent_id: str | None = Field(default=None, max_length=128)
+    author_id: str | None = Field(default=None, max_length=64)
+    author_name: str | None = Field(default=None, max_length=200)
+    verb: str = Field(max_length=10)
+    message: str | None = Field(default=None, sa_column=Column(Text))
+    created_time: datetime | None = None
+    source: str = Field(default="webhook", max_length=16)
+    stream_id: str | None = Field(default=None, max_length=40)
+    outcome: str = Field(max_length=32)  # received | ignored | (later) added, waitlisted, ...
+    detail: str | None = Field(default=None, sa_column=Column(Text))
+    # Whether our private reply reached the shopper: due (decided, reply not composed yet) | queued | sent |
+    # failed | refused, and why not. Indexed for the worker's pass that composes the due replies.
+    reply_status: str | None = Field(default=None, max_length=16, index=True)
+    reply_error: str | None = Field(default=None, sa_column=Column(Text))
+    reply_outbox_id: int | None = Field(default=None, index=True)  # the private reply that answers it
+    received_at: datetime
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Everything we send to Meta, first written here in the transaction of the effect that caused it.
+
+    The worker's `OutboxSender` delivers rows; `idempotency_key` makes enqueueing a no-op the second time
+    (for a private reply it is `private_reply:<comment id>`, so a comment can only ever get one).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=400, unique=True)
+    page_id: str = Field(max_length=64)
+    kind: str = Field(max_length=20)  # message | private_reply | comment_reply | hide_comment | unhide_comment
+    psid: str | None = Field(default=None, max_length=64)
+    comment_id: str | None = Field(default=None, max_length=128, index=True)
+    comment_created_at: datetime | None = None
+    author: str = Field(default="bot", max_length=10)  # bot | agent
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON: the Send API message, or {"text": ...}
+    status: str = Field(default="pending", max_length=16)  # pending | sending | sent | failed | refused
+    attempts: int = 0
+    next_attempt_at: datetime
+    lease_until: datetime | None = None
+    claim_token: str | None = Field(default=None, max_length=32, index=True)  # which sender's claim holds it
+    messaging_type: str | None = Field(default=None, max_length=20)
+    tag: str | None = Field(default=None, max_length=40)
+    meta_id: str | None = Field(default=None, max_length=200)  # Meta's message_id or new comment id
+    error_class: str | None = Field(default=None, max_length=32)
+    error_code: int | None = None
+    error_subcode: int | None = None
+    error_message: str | None = Field(default=None, sa_column=Column(Text))
+    fbtrace_id: str | None = Field(default=None, max_length=100)
+    created_at: datetime
+    sent_at: datetime | None = None
+    confirmed_at: datetime | None = None  # Meta echoed it back (metadata plusone:outbox:<id>)
+    # What to queue instead if this fails for good: {"public_reply": {"key": ..., "text": ...}}.
+    on_failure: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class PageState(SQLModel, table=True):
+    """Per-Page sending state: a bad token pauses the Page's outbox instead of failing every message."""
+
+    __tablename__ = "page_state"
+    page_id: str = Field(primary_key=True, max_length=64)
+    sending_paused: bool = False
+    paused_reason: str | None = Field(default=None, sa_column=Column(Text))
+    paused_at: datetime | None = None
+
+
+class FaqRuleRow(SQLModel, table=True):
+    """One keyword FAQ rule of a Page (`parsers.faq.FaqRule`), from the shop file or the admin API."""
+
+    __tablename__ = "faq_rule"
+    __table_args__ = (UniqueConstraint("page_id", "key", name="uq_faq_rule_page_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    page_id: str = Field(max_length=64, index=True)
+    key: str = Field(max_length=80)
+    position: int = 0  # the order in the file: the earlier rule wins a full tie
+    match: str = Field(default="any", max_length=8)  # any | all | exact
+    priority: int = 0
+    keywords: str = Field(sa_column=Column(Text, nullable=False))  # JSON list
+    reply: str = Field(sa_column=Column(Text, nullable=False))  # JSON: text, quick_replies, buttons
+    updated_at: datetime
+
+
+class PageReplies(SQLModel, table=True):
+    """A Page's own welcome and fallback texts (the shop file's faq section); None: the settings' default."""
+
+    __tablename__ = "page_replies"
+    page_id: str = Field(primary_key=True, max_length=64)
+    welcome: str | None = Field(default=None, sa_column=Column(Text))
+    fallback: str | None = Field(default=None, sa_column=Column(Text))
+    updated_at: datetime
+
+
+class LiveVideo(SQLModel, table=True):
+    """A Page's live video as Meta reported it (the `live_videos` webhook) or the merchant started it.
+
+    While it is live and a campaign sells on it, its comments are also read from Meta's Live Comments
+    stream and its comments edge (`bot.inbound.live_comments`).
+    """
+
+    __tablename__ = "live_video"
+    video_id: str = Field(primary_key=True, max_length=64)
+    page_id: str = Field(max_length=64, index=True)
+    status: str = Field(max_length=40)  # Meta's word, lower case: live | live_stopped | vod | ...
+    started_by: str = Field(max_length=16)  # webhook | merchant
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    updated_at: datetime

@@ -1,0 +1,171 @@
+"""Admin JSON API for a Page's keyword FAQ and for handing conversations between the bot and a person
+(issue 6). Same conventions as `bot.web.shop_api`: `Authorization: Bearer <admin token>`, bad input 4xx with
+`{"error": "..."}` and nothing changed.
+
+    GET    /api/pages/{page_id}/faq                   {"page_id", "welcome", "fallback", "rules": [...]}
+    POST   /api/pages/{page_id}/faq/test              {"text": "..."} → the answering rule and why
+    GET    /api/pages/{page_id}/faq/{key}             one rule
+    PUT    /api/pages/{page_id}/faq/{key}             create (201) or replace (200) a rule: keywords, match,
+                                                      priority, reply, quick_replies, buttons
+    DELETE /api/pages/{page_id}/faq/{key}             delete it (409 while another rule's button names it)
+    GET    /api/conversations/{page_id}/{psid}/handoff   the 24-hour window and who handles it
+    POST   /api/conversations/{page_id}/{psid}/handoff   a person takes over: the bot goes silent
+    POST   /api/conversations/{page_id}/{psid}/handback  the bot answers again
+
+A later `plusone load` or `PUT /api/shop` whose file has a `faq:` section for the Page sets its rules
+back to the file's.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from bot.handlers.handoff import HandoffReason, conversation_state, fetch_conversation, hand_back, take_over
+from bot.services import SESSIONS, SETTINGS
+from bot.store.db import utcnow
+from bot.store.faq_rules import delete_rule, fetch_page_faq, rule_to_dict, save_rule
+from bot.web.json_api import fail as _fail
+from bot.web.json_api import require_admin_json as _admin
+from bot.web.json_api import respond as _json
+from bot.web.shop_api import _body_text
+from config.faq_file import parse_faq_rule_json
+from parsers.faq import FaqRule, match_faq
+
+routes = web.RouteTableDef()
+
+
+def _page_id(request: web.Request) -> str:
+    page_id = request.match_info["page_id"]
+    if not page_id.isdigit() or len(page_id) > 64:
+        _fail(web.HTTPNotFound, f"{page_id!r} is not a Page id (digits, like 1000000000001)")
+    return page_id
+
+
+async def _json_body(request: web.Request) -> Any:
+    text = await _body_text(request)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        _fail(web.HTTPBadRequest, f"the body must be JSON: {exc}")
+    except RecursionError:
+        _fail(web.HTTPBadRequest, "the body must be JSON: too deeply nested")
+
+
+def _targets(rule: FaqRule) -> list[tuple[str, str]]:
+    """(field, rule key) of every quick reply and button that answers with another rule."""
+    quick = [(f"quick_replies[{i}].rule", q.rule) for i, q in enumerate(rule.reply.quick_replies)]
+    buttons = [(f"buttons[{i}].rule", b.rule) for i, b in enumerate(rule.reply.buttons) if b.rule is not None]
+    return quick + buttons
+
+
+@routes.get("/api/pages/{page_id}/faq")
+async def get_faq(request: web.Request) -> web.Response:
+    _admin(request)
+    page_id = _page_id(request)
+    async with request.app[SESSIONS]() as session:
+        faq = await fetch_page_faq(session, page_id)
+    return _json(
+        {
+            "page_id": page_id,
+            "welcome": faq.welcome,
+            "fallback": faq.fallback,
+            "rules": [rule_to_dict(rule) for rule in faq.rules],
+        }
+    )
+
+
+@routes.post("/api/pages/{page_id}/faq/test")
+async def test_faq(request: web.Request) -> web.Response:
+    """Which rule would answer a message, and why: `plusone faq-test` against the stored rules."""
+    _admin(request)
+    page_id = _page_id(request)
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("text"), str) or set(body) != {"text"}:
+        _fail(web.HTTPBadRequest, 'the body must be {"text": "..."}')
+    async with request.app[SESSIONS]() as session:
+        faq = await fetch_page_faq(session, page_id)
+    found = match_faq(faq.rules, body["text"])
+    return _json({"rule": found.rule.key if found.rule else None, "explanation": found.explain()})
+
+
+@routes.get("/api/pages/{page_id}/faq/{key}")
+async def get_rule(request: web.Request) -> web.Response:
+    _admin(request)
+    page_id, key = _page_id(request), request.match_info["key"]
+    async with request.app[SESSIONS]() as session:
+        rule = (await fetch_page_faq(session, page_id)).rule(key)
+    if rule is None:
+        _fail(web.HTTPNotFound, f"Page {page_id} has no FAQ rule {key!r}")
+    return _json(rule_to_dict(rule))
+
+
+@routes.put("/api/pages/{page_id}/faq/{key}")
+async def put_rule(request: web.Request) -> web.Response:
+    _admin(request)
+    page_id, key = _page_id(request), request.match_info["key"]
+    try:
+        rule = parse_faq_rule_json(await _json_body(request), key)
+    except ValueError as exc:
+        _fail(web.HTTPBadRequest, str(exc))
+    async with request.app[SESSIONS]() as session, session.begin():
+        faq = await fetch_page_faq(session, page_id)
+        known = {r.key for r in faq.rules} | {rule.key}
+        for field_name, target in _targets(rule):
+            if target not in known:
+                _fail(web.HTTPBadRequest, f"{field_name}: Page {page_id} has no FAQ rule {target!r}")
+        created = await save_rule(session, page_id, rule)
+    return _json(rule_to_dict(rule), status=201 if created else 200)
+
+
+@routes.delete("/api/pages/{page_id}/faq/{key}")
+async def remove_rule(request: web.Request) -> web.Response:
+    _admin(request)
+    page_id, key = _page_id(request), request.match_info["key"]
+    async with request.app[SESSIONS]() as session, session.begin():
+        faq = await fetch_page_faq(session, page_id)
+        if faq.rule(key) is None:
+            _fail(web.HTTPNotFound, f"Page {page_id} has no FAQ rule {key!r}")
+        for other in faq.rules:
+            named = [field_name for field_name, target in _targets(other) if target == key and other.key != key]
+            if named:
+                _fail(web.HTTPConflict, f"rule {other.key!r} answers with {key!r} ({named[0]}): change it first")
+        await delete_rule(session, page_id, key)
+    return _json({"deleted": key})
+
+
+def _quiet(request: web.Request) -> timedelta:
+    return timedelta(seconds=request.app[SETTINGS].handoff_quiet_s)
+
+
+async def _conversation_answer(request: web.Request, change: str | None) -> web.Response:
+    _admin(request)
+    page_id, psid = _page_id(request), request.match_info["psid"]
+    async with request.app[SESSIONS]() as session, session.begin():
+        conversation = await fetch_conversation(session, page_id, psid)
+        if conversation is None:
+            _fail(web.HTTPNotFound, f"no conversation of Page {page_id} with {psid!r}")
+        if change == "take_over":
+            await take_over(session, conversation, HandoffReason.INBOX)
+        elif change == "hand_back":
+            await hand_back(session, conversation)
+        state = conversation_state(conversation, utcnow(), _quiet(request))
+    return _json({"page_id": page_id, "psid": psid, **state.to_dict()})
+
+
+@routes.get("/api/conversations/{page_id}/{psid}/handoff")
+async def get_handoff(request: web.Request) -> web.Response:
+    return await _conversation_answer(request, None)
+
+
+@routes.post("/api/conversations/{page_id}/{psid}/handoff")
+async def post_handoff(request: web.Request) -> web.Response:
+    return await _conversation_answer(request, "take_over")
+
+
+@routes.post("/api/conversations/{page_id}/{psid}/handback")
+async def post_handback(request: web.Request) -> web.Response:
+    return await _conversation_answer(request, "hand_back")

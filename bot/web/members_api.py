@@ -1,0 +1,254 @@
+"""The members admin API: find members, their ledger and orders, manual adjustments, RFM figures.
+
+Every route needs `Authorization: Bearer <admin token>`; answers are JSON, errors `{"error": "..."}` with
+a 4xx status, changing nothing.
+
+    GET  /api/members?q=                       members whose name, phone, email, code or psid matches
+    GET  /api/members/rfm[?new_days=30&sleeping_days=90]
+                                               every member's recency, frequency, monetary and segment
+                                               (new | existing | sleeping), best customers first
+    GET  /api/members/{id}                     the member, their balance, identities and referrer
+    GET  /api/members/{id}/ledger              points rows, newest first
+    GET  /api/members/{id}/orders              their orders (every Page id linked to them)
+    POST /api/members/{id}/adjust              {"points": -50, "reason": "..."}: a manual change
+    PUT  /api/members/{id}/birthday            {"birthday": "1990-02-28"} or {"birthday": null}: for the
+                                               yearly birthday points
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.services import SESSIONS
+from bot.store.db import utcnow
+from bot.web.json_api import fail as _fail
+from bot.web.json_api import require_admin_json as _admin
+from bot.web.json_api import respond as _json
+from carts.order_tables import Order
+from crm_bridge.repository import (
+    apply_adjustment,
+    fetch_all_members,
+    fetch_balance,
+    fetch_identities,
+    fetch_ledger,
+    fetch_member,
+    fetch_member_orders,
+    fetch_program,
+    member_period_end,
+    member_rfm,
+    search_members,
+)
+from crm_bridge.tables import Member, PointsEntry, ReferralEdge
+
+routes = web.RouteTableDef()
+REASON_MAX = 500
+ADJUST_MAX = 10_000_000
+
+
+def _time(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def member_to_dict(member: Member) -> dict[str, Any]:
+    return {
+        "id": member.id,
+        "code": member.code,
+        "name": member.name,
+        "phone": member.phone,
+        "email": member.email,
+        "birthday": None if member.birthday is None else member.birthday.isoformat(),
+        "tier": member.tier_key,
+        "period_start": _time(member.period_start),
+        "period_spend": f"{member.period_spend:.2f}",
+        "total_spend": f"{member.total_spend:.2f}",
+        "paid_orders": member.paid_orders,
+        "created_at": _time(member.created_at),
+    }
+
+
+def entry_to_dict(entry: PointsEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "points": entry.points,
+        "reason": entry.reason,
+        "order_id": entry.order_id,
+        "level": entry.level,
+        "source_member_id": entry.source_member_id,
+        "reverses": entry.reverses,
+        "available_at": _time(entry.available_at),
+        "created_at": _time(entry.created_at),
+    }
+
+
+def _order_dict(order: Order) -> dict[str, Any]:
+    return {
+        "number": order.number,
+        "status": order.status,
+        "total": f"{order.total:.2f}",
+        "currency": order.currency,
+        "placed_at": _time(order.placed_at),
+        "paid_at": _time(order.paid_at),
+    }
+
+
+def _member_id(request: web.Request) -> int:
+    text = request.match_info["id"]
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "³".isdigit(), yet int() refuses it
+        _fail(web.HTTPNotFound, f"no member {text}")
+    return int(text)
+
+
+async def _member(session: Any, request: web.Request) -> Member:
+    member = await fetch_member(session, _member_id(request))
+    if member is None:
+        _fail(web.HTTPNotFound, f"no member {request.match_info['id']}")
+    return member
+
+
+def _days(request: web.Request, name: str, default: int) -> int:
+    text = request.query.get(name, str(default))
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 3650:
+        _fail(web.HTTPBadRequest, f"{name} must be a whole number of days from 1 to 3650")
+    return int(text)
+
+
+@routes.get("/api/members")
+async def list_members(request: web.Request) -> web.Response:
+    _admin(request)
+    query = request.query.get("q", "").strip()
+    if not query:
+        _fail(web.HTTPBadRequest, "give q: a name, phone, email, member code or Page-scoped id")
+    async with request.app[SESSIONS]() as session:
+        members = await search_members(session, query)
+    return _json({"members": [member_to_dict(m) for m in members]})
+
+
+@routes.get("/api/members/rfm")
+async def rfm(request: web.Request) -> web.Response:
+    _admin(request)
+    new_days, sleeping_days = _days(request, "new_days", 30), _days(request, "sleeping_days", 90)
+    now = utcnow()
+    async with request.app[SESSIONS]() as session:
+        members = await fetch_all_members(session)
+    rows = []
+    for member in members:
+        figures = member_rfm(member, now, new_days, sleeping_days)
+        rows.append(
+            {
+                "id": member.id,
+                "name": member.name,
+                "code": member.code,
+                "recency_days": figures.recency_days,
+                "frequency": figures.frequency,
+                "monetary": f"{figures.monetary:.2f}",
+                "segment": figures.segment.value,
+            }
+        )
+    rows.sort(key=lambda r: (-float(r["monetary"]), -int(r["frequency"]), r["id"]))
+    return _json({"members": rows})
+
+
+@routes.get(r"/api/members/{id}")
+async def get_member(request: web.Request) -> web.Response:
+    _admin(request)
+    async with request.app[SESSIONS]() as session:
+        member = await _member(session, request)
+        program = await fetch_program(session)
+        balance = await fetch_balance(session, member.id or 0)
+        identities = await fetch_identities(session, member.id or 0)
+        referrer = (
+            await session.execute(select(ReferralEdge.referrer_id).where(ReferralEdge.member_id == member.id))
+        ).scalar_one_or_none()
+    figures = member_rfm(member, utcnow())
+    return _json(
+        {
+            "member": {
+                **member_to_dict(member),
+                "tier_name": program.tier(member.tier_key).name,
+                "period_end": member_period_end(program, member).isoformat(),
+                "available": balance.available,
+                "pending": balance.pending,
+                "identities": [{"kind": i.kind, "value": i.value} for i in identities],
+                "referred_by": referrer,
+                "segment": figures.segment.value,
+            }
+        }
+    )
+
+
+@routes.get(r"/api/members/{id}/ledger")
+async def get_ledger(request: web.Request) -> web.Response:
+    _admin(request)
+    async with request.app[SESSIONS]() as session:
+        member = await _member(session, request)
+        entries = await fetch_ledger(session, member.id or 0)
+        balance = await fetch_balance(session, member.id or 0)
+    return _json(
+        {
+            "available": balance.available,
+            "pending": balance.pending,
+            "entries": [entry_to_dict(e) for e in entries],
+        }
+    )
+
+
+@routes.get(r"/api/members/{id}/orders")
+async def get_orders(request: web.Request) -> web.Response:
+    _admin(request)
+    async with request.app[SESSIONS]() as session:
+        member = await _member(session, request)
+        orders = await fetch_member_orders(session, member.id or 0)
+    return _json({"orders": [_order_dict(o) for o in orders]})
+
+
+@routes.post(r"/api/members/{id}/adjust")
+async def adjust(request: web.Request) -> web.Response:
+    _admin(request)
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, RecursionError):
+        _fail(web.HTTPBadRequest, 'the body must be JSON: {"points": 50, "reason": "..."}')
+    if not isinstance(body, dict) or set(body) - {"points", "reason"}:
+        _fail(web.HTTPBadRequest, 'the body must be {"points": <whole number>, "reason": "<text>"}')
+    points, reason = body.get("points"), body.get("reason")
+    if isinstance(points, bool) or not isinstance(points, int) or points == 0 or abs(points) > ADJUST_MAX:
+        _fail(web.HTTPBadRequest, f"points must be a whole number, not 0, at most {ADJUST_MAX:,} either way")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_MAX:
+        _fail(web.HTTPBadRequest, f"reason is required: 1 to {REASON_MAX} characters saying why")
+    async with request.app[SESSIONS]() as session, session.begin():
+        member = await _member(session, request)
+        entry = await apply_adjustment(session, member, points, reason.strip())
+        balance = await fetch_balance(session, member.id or 0)
+    return _json({"entry": entry_to_dict(entry), "available": balance.available, "pending": balance.pending}, 201)
+
+
+@routes.put(r"/api/members/{id}/birthday")
+async def set_birthday(request: web.Request) -> web.Response:
+    """The member's birthday (the shopper told the shop), so the yearly birthday points can be given."""
+    _admin(request)
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, RecursionError):
+        _fail(web.HTTPBadRequest, 'the body must be JSON: {"birthday": "YYYY-MM-DD"} or {"birthday": null}')
+    if not isinstance(body, dict) or set(body) != {"birthday"}:
+        _fail(web.HTTPBadRequest, 'the body must be {"birthday": "YYYY-MM-DD"} or {"birthday": null}')
+    value = body["birthday"]
+    birthday: date | None = None
+    if value is not None:
+        try:
+            birthday = date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+        except ValueError:
+            birthday = None
+        if birthday is None or not date(1900, 1, 1) <= birthday <= utcnow().date():
+            _fail(web.HTTPBadRequest, "birthday must be a real past date written YYYY-MM-DD, or null")
+    async with request.app[SESSIONS]() as session, session.begin():
+        member = await _member(session, request)
+        member.birthday = birthday
+        session.add(member)
+    return _json({"id": member.id, "birthday": None if birthday is None else birthday.isoformat()})

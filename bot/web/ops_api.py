@@ -1,0 +1,196 @@
+"""Operational endpoints: `/healthz`, `/metrics`, and the admin dead-letter API.
+
+`/healthz` and `/metrics` are open (no secrets in them); `/api/*` needs `Authorization: Bearer <admin token>`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+
+from aiohttp import web
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from bot.outbound.outbox import OutboxStatus, resume_page
+from bot.runtime.metrics import MetricsSnapshot, StreamGauges, decode_counters, render_metrics
+from bot.services import ENGINE, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, SESSIONS, SETTINGS
+from bot.store.db import ping
+from bot.store.tables import OutboxMessage, PageState
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+
+def require_admin(request: web.Request) -> None:
+    token = request.app[SETTINGS].admin_token
+    given = request.headers.get("Authorization", "")
+    if token is None or not given.startswith("Bearer "):
+        raise web.HTTPUnauthorized(text="admin API: send Authorization: Bearer <admin token>\n")
+    if not hmac.compare_digest(given[len("Bearer ") :].encode(), token.get_secret_value().encode()):
+        raise web.HTTPUnauthorized(text="admin API: wrong admin token\n")
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    checks: dict[str, object] = {}
+    healthy = True
+    try:
+        await request.app[INGEST].redis.ping()
+        gauges = await request.app[INGEST].gauges()
+        checks["redis"] = "ok"
+        checks["stream"] = {
+            "backlog": gauges.backlog,
+            "pending": gauges.pending,
+            "lag_seconds": round(gauges.oldest_age_seconds, 3),
+            "dead_letters": gauges.dead_letters,
+        }
+    except (RedisError, OSError) as exc:
+        healthy = False
+        checks["redis"] = f"unreachable: {type(exc).__name__}"
+    try:
+        await ping(request.app[ENGINE])
+        checks["database"] = "ok"
+        async with request.app[SESSIONS]() as session:
+            paused = (await session.execute(select(PageState).where(PageState.sending_paused.is_(True)))).scalars()
+            checks["paused_pages"] = {p.page_id: p.paused_reason for p in paused}
+    except Exception as exc:  # any driver error means "not reachable" here
+        healthy = False
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    body = {"status": "ok" if healthy else "unhealthy", "checks": checks}
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    ingest = request.app[INGEST]
+    try:
+        counters = decode_counters(await ingest.counters())
+        gauges = await ingest.gauges()
+    except (RedisError, OSError):
+        counters, gauges = {}, StreamGauges()
+    snapshot = MetricsSnapshot(counters=counters, gauges=gauges, local_rejections=request.app[LOCAL_REJECTIONS])
+    return web.Response(body=render_metrics(snapshot), content_type="text/plain", charset="utf-8")
+
+
+def _body_preview(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"base64": base64.b64encode(body[:65536]).decode()}
+
+
+def is_stream_id(text: str) -> bool:
+    """A Redis stream id, `ms-seq`: Redis refuses anything else (and parts over 64 bits) with an error."""
+    parts = text.split("-")
+    # isascii: "³".isdigit() is true, and no stream id is written so.
+    return len(parts) == 2 and all(p.isascii() and p.isdigit() and int(p) < 2**64 for p in parts)
+
+
+@routes.get("/api/dead-letters")
+async def list_dead_letters(request: web.Request) -> web.Response:
+    require_admin(request)
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="limit must be a whole number\n") from None
+    if not 1 <= limit <= 1000:
+        raise web.HTTPBadRequest(text="limit must be between 1 and 1000\n")
+    after = request.query.get("after", "-")
+    if after != "-" and not is_stream_id(after):
+        raise web.HTTPBadRequest(text="after must be a dead-letter id like 1700000000000-0\n")
+    letters = await request.app[INGEST].list_dead_letters(after, limit)
+    return web.json_response(
+        {
+            "dead_letters": [
+                {
+                    "id": d.id,
+                    "original_id": d.original_id,
+                    "error": d.error,
+                    "attempts": d.attempts,
+                    "source": d.source,
+                    "received_at_ms": d.received_at_ms,
+                    "failed_at_ms": d.failed_at_ms,
+                    "body": _body_preview(d.body),
+                }
+                for d in letters
+            ]
+        }
+    )
+
+
+@routes.post("/api/dead-letters/{id}/retry")
+async def retry_dead_letter(request: web.Request) -> web.Response:
+    require_admin(request)
+    dead_id = request.match_info["id"]
+    if not is_stream_id(dead_id):
+        raise web.HTTPBadRequest(text="dead-letter id must look like 1700000000000-0\n")
+    new_id = await request.app[INGEST].retry_dead_letter(dead_id)
+    if new_id is None:
+        raise web.HTTPNotFound(text=f"no dead letter {dead_id}\n")
+    log.info("dead letter %s put back on the stream as %s", dead_id, new_id)
+    return web.json_response({"retried": dead_id, "stream_id": new_id})
+
+
+def _outbox_row(row: OutboxMessage) -> dict[str, object]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "page_id": row.page_id,
+        "psid": row.psid,
+        "comment_id": row.comment_id,
+        "author": row.author,
+        "status": row.status,
+        "attempts": row.attempts,
+        "messaging_type": row.messaging_type,
+        "tag": row.tag,
+        "meta_id": row.meta_id,
+        "error": None
+        if row.error_class is None
+        else {
+            "class": row.error_class,
+            "code": row.error_code,
+            "subcode": row.error_subcode,
+            "message": row.error_message,
+            "fbtrace_id": row.fbtrace_id,
+        },
+        "created_at": row.created_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        "confirmed": row.confirmed_at is not None,
+    }
+
+
+@routes.get("/api/outbox")
+async def list_outbox(request: web.Request) -> web.Response:
+    """Outgoing messages, newest first; `?status=failed` shows what did not reach shoppers and why."""
+    require_admin(request)
+    status = request.query.get("status")
+    if status is not None and status not in {s.value for s in OutboxStatus}:
+        raise web.HTTPBadRequest(text=f"status must be one of {', '.join(s.value for s in OutboxStatus)}\n")
+    try:
+        limit = int(request.query.get("limit", "100"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="limit must be a whole number\n") from None
+    if not 1 <= limit <= 1000:
+        raise web.HTTPBadRequest(text="limit must be between 1 and 1000\n")
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+    if status:
+        stmt = stmt.where(OutboxMessage.status == status)
+    async with request.app[SESSIONS]() as session:
+        rows = (await session.execute(stmt)).scalars().all()
+    return web.json_response({"outbox": [_outbox_row(r) for r in rows]})
+
+
+@routes.post("/api/pages/{page_id}/resume")
+async def resume_sending(request: web.Request) -> web.Response:
+    """Resume a Page paused for a bad token (after the token was fixed)."""
+    require_admin(request)
+    page_id = request.match_info["page_id"]
+    if not page_id.isdigit():
+        raise web.HTTPBadRequest(text="page id must be numeric\n")
+    if not await resume_page(request.app[SESSIONS], page_id):
+        raise web.HTTPNotFound(text=f"Page {page_id} is not paused\n")
+    await request.app[OUTBOX_NOTIFIER].wake()
+    return web.json_response({"resumed": page_id})

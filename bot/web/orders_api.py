@@ -1,0 +1,216 @@
+"""Orders over HTTP: the merchant's admin API and the signed payment notification.
+
+Admin routes need `Authorization: Bearer <admin token>`; answers are JSON, errors `{"error", "code"}` with
+a 4xx status (unknown order 404, a change the order's status or totals do not allow 409), changing nothing.
+
+    GET  /api/orders[?status=&psid=&limit=]   {"orders": [...]} newest first
+    GET  /api/orders/{number}                 {"order": {...}}
+    POST /api/orders/{number}/paid            body optional: {"reference": "..."}; paid already: 200, unchanged
+    POST /api/orders/{number}/cancel          unpaid orders only; the units go back (waitlist first)
+    POST /api/orders/{number}/return          {"lines": [{"code": "A", "qty": 1, "variant": {"size": "L"}}]}
+                                              (variant only when the order has the code in several)
+    POST /api/payments                        signed notification, no admin token (see `payment_notification`)
+
+Changes answer `{"order": {...}, "changed": bool}`. Shoppers whose waitlisted units were freed by a
+cancellation or a return are told in Messenger (when Meta's window allows), after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any, NoReturn
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.handlers.comments import tell_about_hold  # the same "good news" message an expired hold gives
+from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
+from bot.store.db import utcnow
+from bot.web.json_api import dumps as _dumps
+from bot.web.json_api import fail
+from bot.web.json_api import require_admin_json as _admin
+from carts.orders import (
+    OrderChange,
+    OrderError,
+    OrderErrorCode,
+    ReturnItem,
+    cancel_order,
+    fetch_order,
+    fetch_orders,
+    mark_paid,
+    return_lines,
+)
+from carts.stock import ClaimDecision
+
+routes = web.RouteTableDef()
+
+SIGNATURE_HEADER = "X-PlusOne-Signature"
+ORDER_STATUSES = ("pending_payment", "paid", "cancelled", "partly_returned", "returned")
+_STATUS_OF = {
+    OrderErrorCode.NOT_FOUND: web.HTTPNotFound,
+    OrderErrorCode.UNKNOWN_LINE: web.HTTPBadRequest,
+    OrderErrorCode.AMBIGUOUS_LINE: web.HTTPBadRequest,
+}
+
+
+def _fail(exc_class: type[web.HTTPException], message: str, code: str | None = None) -> NoReturn:
+    fail(exc_class, message, **({} if code is None else {"code": code}))
+
+
+def _order_error(error: OrderError) -> NoReturn:
+    _fail(_STATUS_OF.get(error.code, web.HTTPConflict), error.message, error.code.value)
+
+
+def _answer(change: OrderChange) -> web.Response:
+    return web.json_response({"order": change.order.to_dict(), "changed": change.changed}, dumps=_dumps)
+
+
+async def _json_body(raw: bytes, *, optional: bool = False) -> dict[str, Any]:
+    if optional and not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw.decode("utf-8-sig"), parse_float=Decimal)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        _fail(web.HTTPBadRequest, f"the body must be a JSON object: {exc}")
+    if not isinstance(body, dict):
+        _fail(web.HTTPBadRequest, "the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, max_length: int, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        _fail(web.HTTPBadRequest, f"{name}: a text of 1 to {max_length} characters is required")
+    return value.strip()
+
+
+async def _tell_promoted(session: AsyncSession, promoted: tuple[ClaimDecision, ...]) -> int:
+    now = utcnow()
+    return sum([await tell_about_hold(session, decision, now) for decision in promoted])
+
+
+async def _change(request: web.Request, action: Any) -> web.Response:
+    """Run one order change in a transaction; tell freed-up waitlisters; wake the sender after commit."""
+    try:
+        async with request.app[SESSIONS]() as session, session.begin():
+            change: OrderChange = await action(session)
+            queued = await _tell_promoted(session, change.promoted)
+    except OrderError as error:
+        _order_error(error)
+    if queued:
+        await request.app[OUTBOX_NOTIFIER].wake()
+    return _answer(change)
+
+
+@routes.get("/api/orders")
+async def list_orders(request: web.Request) -> web.Response:
+    _admin(request)
+    status = request.query.get("status")
+    if status is not None and status not in ORDER_STATUSES:
+        _fail(web.HTTPBadRequest, f"status: one of {', '.join(ORDER_STATUSES)}")
+    limit_text = request.query.get("limit", "100")
+    if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= 1000:  # not "³"
+        _fail(web.HTTPBadRequest, "limit: a whole number from 1 to 1000")
+    async with request.app[SESSIONS]() as session:
+        orders = await fetch_orders(session, status, request.query.get("psid"), int(limit_text))
+    return web.json_response({"orders": [o.to_dict() for o in orders]}, dumps=_dumps)
+
+
+@routes.get("/api/orders/{number}")
+async def get_order(request: web.Request) -> web.Response:
+    _admin(request)
+    async with request.app[SESSIONS]() as session:
+        order = await fetch_order(session, request.match_info["number"])
+    if order is None:
+        _fail(web.HTTPNotFound, f"no order {request.match_info['number']}", OrderErrorCode.NOT_FOUND.value)
+    return web.json_response({"order": order.to_dict()}, dumps=_dumps)
+
+
+@routes.post("/api/orders/{number}/paid")
+async def order_paid(request: web.Request) -> web.Response:
+    _admin(request)
+    body = await _json_body(await request.read(), optional=True)
+    reference = _text(body, "reference", 200, required=False)
+    number = request.match_info["number"]
+    return await _change(request, lambda session: mark_paid(session, number, reference=reference))
+
+
+@routes.post("/api/orders/{number}/cancel")
+async def order_cancel(request: web.Request) -> web.Response:
+    _admin(request)
+    number = request.match_info["number"]
+    return await _change(request, lambda session: cancel_order(session, number))
+
+
+def _return_items(body: dict[str, Any]) -> list[ReturnItem]:
+    lines = body.get("lines")
+    if not isinstance(lines, list) or not lines or len(lines) > 200:
+        _fail(web.HTTPBadRequest, 'lines: a list like [{"code": "A", "qty": 1}] is required')
+    items = []
+    for i, line in enumerate(lines):
+        if not isinstance(line, dict):
+            _fail(web.HTTPBadRequest, f"lines[{i}]: an object with code and qty")
+        code, qty, variant = line.get("code"), line.get("qty"), line.get("variant")
+        if not isinstance(code, str) or not code.strip():
+            _fail(web.HTTPBadRequest, f"lines[{i}].code: the product code as on the order")
+        if isinstance(qty, bool) or not isinstance(qty, int) or qty < 1:
+            _fail(web.HTTPBadRequest, f"lines[{i}].qty: a whole number of at least 1")
+        if variant is not None and (
+            not isinstance(variant, dict) or not all(isinstance(v, str) for v in [*variant, *variant.values()])
+        ):
+            _fail(web.HTTPBadRequest, f'lines[{i}].variant: an object like {{"size": "L"}}')
+        items.append(ReturnItem(code.strip(), qty, None if variant is None else tuple(sorted(variant.items()))))
+    return items
+
+
+@routes.post("/api/orders/{number}/return")
+async def order_return(request: web.Request) -> web.Response:
+    _admin(request)
+    items = _return_items(await _json_body(await request.read()))
+    number = request.match_info["number"]
+    return await _change(request, lambda session: return_lines(session, number, items))
+
+
+def signature_of(secret: bytes, body: bytes) -> str:
+    """The `X-PlusOne-Signature` header value for `body`: `sha256=` and the hex HMAC-SHA256."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+@routes.post("/api/payments")
+async def payment_notification(request: web.Request) -> web.Response:
+    """A payment provider (or the merchant's bank bridge) says an order was paid.
+
+    Body: `{"order_number", "amount": "1280.00", "currency": "HKD", "reference"}`, signed with the shop's
+    payment secret: `X-PlusOne-Signature: sha256=<hex HMAC-SHA256 of the raw body>`. 401 for a bad or missing
+    signature, 404 unknown order, 409 amount or currency not the order's (or the order is cancelled),
+    200 when paid, or already paid (notifications are retried; the first one counts).
+    """
+    secret = request.app[SETTINGS].payment_secret
+    if secret is None:
+        _fail(web.HTTPServiceUnavailable, "payments not configured")
+    raw = await request.read()
+    given = request.headers.get(SIGNATURE_HEADER, "")
+    if not hmac.compare_digest(given.encode(), signature_of(secret.get_secret_value().encode(), raw).encode()):
+        _fail(web.HTTPUnauthorized, f"{SIGNATURE_HEADER}: missing or wrong signature")
+    body = await _json_body(raw)
+    number = _text(body, "order_number", 20) or ""
+    currency = _text(body, "currency", 3) or ""
+    reference = _text(body, "reference", 200, required=False)
+    amount_value = body.get("amount")
+    try:
+        if isinstance(amount_value, bool) or not isinstance(amount_value, str | int | Decimal):
+            raise InvalidOperation
+        amount = Decimal(amount_value)
+        if not amount.is_finite() or amount < 0:
+            raise InvalidOperation
+    except InvalidOperation:
+        _fail(web.HTTPBadRequest, 'amount: a decimal amount such as "1280.00"')
+    return await _change(
+        request,
+        lambda session: mark_paid(session, number, amount=amount, currency=currency, reference=reference),
+    )

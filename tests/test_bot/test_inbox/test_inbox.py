@@ -1,0 +1,241 @@
+"""HTTP tests of the inbox (no browser): sign-in limits, access by Page, CSRF, CSV export, the CLI, pure rules."""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.cli.main import main as plusone
+from bot.inbox.auth import add_user
+from bot.inbox.core import (
+    ReplyMode,
+    asks_for_person,
+    describe_failure,
+    labels_column,
+    message_state,
+    parse_labels,
+    reply_state,
+    trail_csv,
+)
+from bot.inbox.tables import InboxUser, InboxUserPage
+from bot.store.db import utcnow
+from bot.store.tables import Conversation, OutboxMessage
+from carts.order_tables import Order, OrderLine
+from carts.orders import CheckoutForm, fetch_checkout, fetch_or_create_checkout_token, place_order
+from carts.tables import Product, StockClaim
+from tests.conftest import PAGE_ID, wait_until
+from tests.test_bot.stack import Stack, shopper_writes
+from tests.test_bot.test_handlers.test_comments import POST, seed_shop
+
+PASSWORD = "correct horse battery"
+FORM = CheckoutForm("Chan Tai Man", "+852 9123 4567", "delivery", "1 Queen's Road, Central")
+
+
+async def sign_in(stack: Stack, name: str, password: str = PASSWORD) -> tuple[int, str]:
+    """Sign in with the client's cookie jar; the status and the page (or the CSRF token of the next page)."""
+    page = await (await stack.client.get("/inbox/login")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    response = await stack.client.post(
+        "/inbox/login", data={"csrf": csrf, "name": name, "password": password}, allow_redirects=False
+    )
+    return response.status, await response.text()
+
+
+async def csrf_of(stack: Stack, path: str) -> str:
+    page = await (await stack.client.get(path)).text()
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+
+async def users(stack: Stack) -> None:
+    async with stack.sessions() as session, session.begin():
+        await add_user(session, "owner", PASSWORD, "owner", [PAGE_ID])
+        await add_user(session, "other", PASSWORD, "agent", ["1000000000002"])
+
+
+async def test_failed_sign_ins_are_rate_limited_and_then_even_the_right_password_waits(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    statuses = [(await sign_in(bot_stack, "owner", "wrong"))[0] for _ in range(7)]
+    assert statuses[:5] == [401] * 5 and statuses[-1] == 429
+    status, page = await sign_in(bot_stack, "owner")
+    assert status == 429 and "Too many failed sign-ins" in page
+    assert "plusone_inbox" not in {c.key for c in bot_stack.client.session.cookie_jar}
+
+
+async def test_sign_in_without_the_forms_token_is_refused(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    response = await bot_stack.client.post("/inbox/login", data={"name": "owner", "password": PASSWORD})
+    assert response.status == 403
+
+
+async def test_another_pages_agent_can_neither_read_nor_change_a_conversation(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    await shopper_writes(bot_stack, "3000000000901", "hi")
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    assert (await sign_in(bot_stack, "other"))[0] == 303
+    csrf = await csrf_of(bot_stack, "/inbox")
+    for path in ("reply", "note", "labels", "cart/send"):
+        response = await bot_stack.client.post(
+            f"/inbox/c/{conversation.id}/{path}", data={"csrf": csrf, "text": "x", "nonce": "n1", "labels": "vip"}
+        )
+        assert response.status == 404, path
+    assert not await bot_stack.rows(select(OutboxMessage).where(OutboxMessage.author == "agent"))
+    listing = await (await bot_stack.client.get("/inbox")).text()
+    assert f"/inbox/c/{conversation.id}" not in listing
+
+
+async def test_a_reply_then_the_same_form_again_queues_one_message(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    await shopper_writes(bot_stack, "3000000000902", "hi")
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    await sign_in(bot_stack, "owner")
+    csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")
+    form = {"csrf": csrf, "text": "Hello from the shop", "nonce": "same-form"}
+    for _ in range(2):
+        response = await bot_stack.client.post(f"/inbox/c/{conversation.id}/reply", data=form, allow_redirects=False)
+        assert response.status == 303
+    rows = await bot_stack.rows(select(OutboxMessage).where(OutboxMessage.author == "agent"))
+    assert len(rows) == 1
+    empty = await bot_stack.client.post(f"/inbox/c/{conversation.id}/reply", data={**form, "text": " ", "nonce": "b"})
+    assert empty.status == 400 and "Type a reply first" in await empty.text()
+
+
+async def test_the_comment_trail_exports_as_csv_with_formulas_kept_as_text(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    await seed_shop(bot_stack.sessions)
+    reply = await bot_stack.emulator.deliver_comment(PAGE_ID, POST.split("_")[1], "3000000000903", "=HYPERLINK(1) A+1")
+    assert reply["status"] == 200
+
+    async def decided() -> bool:
+        response = await bot_stack.client.get("/inbox/board/live.csv")
+        return response.status == 200 and "added" in await response.text()
+
+    await sign_in(bot_stack, "owner")
+    await wait_until(decided, what="the comment decided")
+    text = await (await bot_stack.client.get("/inbox/board/live.csv")).text()
+    header, row = text.splitlines()[:2]
+    assert header == "received_at,author,comment,parsed_as,outcome,reply_status,reply_error"
+    assert ",'=HYPERLINK(1) A+1," in row and "A ×1" in row
+    board = await (await bot_stack.client.get("/inbox/board/live")).text()
+    assert "Rose bouquet" in board
+
+
+async def test_dead_letters_are_for_owners(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    await sign_in(bot_stack, "other")
+    assert (await bot_stack.client.get("/inbox/dead-letters")).status == 403
+    bot_stack.client.session.cookie_jar.clear()
+    await sign_in(bot_stack, "owner")
+    page = await bot_stack.client.get("/inbox/dead-letters")
+    assert page.status == 200 and "No dead letters" in await page.text()
+    csrf = await csrf_of(bot_stack, "/inbox/dead-letters")
+    missing = await bot_stack.client.post("/inbox/dead-letters/1-0/retry", data={"csrf": csrf})
+    assert missing.status == 404
+
+
+def test_plusone_user_add(tmp_path, monkeypatch, capsys, blockbuster) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PLUSONE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    assert plusone(["user", "add", "alice", "--role", "owner", "--page", PAGE_ID, "--password-stdin"]) == 2
+    assert "at least 8 characters" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{PASSWORD}\n"))
+    assert plusone(["user", "add", "alice", "--role", "boss", "--page", PAGE_ID, "--password-stdin"]) == 2
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{PASSWORD}\n"))
+    code = plusone(["user", "add", "alice", "--role", "agent", "--page", PAGE_ID, "2000", "--password-stdin"])
+    assert code == 0 and "saved alice (agent)" in capsys.readouterr().out
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "plusone.db") as db:
+        (hashed,) = db.execute(f"SELECT password_hash FROM {InboxUser.__tablename__}").fetchone()
+        pages = sorted(p for (p,) in db.execute(f"SELECT page_id FROM {InboxUserPage.__tablename__}"))
+    assert hashed.startswith("$argon2id$") and PASSWORD not in hashed
+    assert pages == sorted([PAGE_ID, "2000"])
+
+
+def test_the_reply_box_follows_metas_windows() -> None:
+    now = utcnow()
+    assert reply_state(now, now - timedelta(hours=2)).mode is ReplyMode.NORMAL
+    late = reply_state(now, now - timedelta(hours=30))
+    assert (late.mode, late.tag) == (ReplyMode.HUMAN_AGENT, "HUMAN_AGENT")
+    closed = reply_state(now, now - timedelta(days=8))
+    assert closed.mode is ReplyMode.DISABLED and "7 days" in closed.why
+    assert reply_state(now, None).mode is ReplyMode.DISABLED
+
+
+def test_message_states_and_metas_reasons_in_words() -> None:
+    assert message_state("out", "failed", None, None, "(#10) outside", 10, 2018278).reason.startswith(  # type: ignore[union-attr]
+        "Meta refused it: outside the 24-hour window"
+    )
+    assert message_state("out", "sent", utcnow(), utcnow(), None).label == "read"
+    assert message_state("out", "pending", None, None, None, outbox_status="sent").label == "sent"
+    assert message_state("out", "pending", None, None, None).label == "sending"
+    assert describe_failure(551, None, None).startswith("Meta refused it: this person isn't available")
+
+
+@pytest.mark.parametrize(("text", "asks"), [("can I talk to a real person?", True), ("真人客服", True), ("A+1", False)])
+def test_asking_for_a_person(text: str, asks: bool) -> None:
+    assert asks_for_person(text) is asks
+
+
+def test_labels_and_csv_cells() -> None:
+    assert parse_labels(" VIP, friday  live,vip,,") == ["vip", "friday live"]
+    assert labels_column(["vip"]) == ",vip,"
+    assert trail_csv([{"comment": "@SUM(A1)", "author": "-1"}]).splitlines()[1] == ",'-1,'@SUM(A1),,,,"
+
+
+async def test_an_owner_marks_an_order_paid_and_takes_back_a_returned_unit(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    await seed_shop(bot_stack.sessions, stock=5)
+    psid = "3000000000903"
+    await shopper_writes(bot_stack, psid, "hi")
+    await bot_stack.emulator.deliver_comment(PAGE_ID, POST.split("_", 1)[1], psid, "A+2", comment_id=f"{POST}_903")
+
+    async def held() -> bool:
+        return [c.status for c in await bot_stack.rows(select(StockClaim))] == ["held"]
+
+    await wait_until(held, what="the comment's units held")
+    async with bot_stack.sessions() as session, session.begin():
+        token = await fetch_or_create_checkout_token(session, PAGE_ID, psid)
+        info = await fetch_checkout(session, token)
+        assert info is not None
+        number = (await place_order(session, token, info.nonce, FORM)).order.number
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    await sign_in(bot_stack, "owner")
+    csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")
+    paid = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/orders/{number}/paid", data={"csrf": csrf}, allow_redirects=False
+    )
+    assert paid.status == 303
+    order = (await bot_stack.rows(select(Order).where(Order.number == number)))[0]
+    assert order.status == "paid"
+    line = (await bot_stack.rows(select(OrderLine).where(OrderLine.order_id == order.id)))[0]
+    too_many = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/orders/{number}/return", data={"csrf": csrf, f"line:{line.id}": "3"}
+    )
+    assert too_many.status in (400, 409)  # two were sold: nothing changes
+    assert (await bot_stack.rows(select(Product).where(Product.code == "A")))[0].sold == 2
+    returned = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/orders/{number}/return",
+        data={"csrf": csrf, f"line:{line.id}": "1"},
+        allow_redirects=False,
+    )
+    assert returned.status == 303
+    product = (await bot_stack.rows(select(Product).where(Product.code == "A")))[0]
+    assert (product.sold, product.held) == (1, 0)  # the returned unit is back on sale
+
+
+@pytest.mark.parametrize("assignee", ["³", "12x", "999999", "-1"])
+async def test_assigning_to_no_such_user_is_refused(bot_stack: Stack, assignee: str) -> None:
+    await users(bot_stack)
+    await shopper_writes(bot_stack, "3000000000904", "hi")
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    await sign_in(bot_stack, "owner")
+    csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")
+    response = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/assign", data={"csrf": csrf, "assignee": assignee}, allow_redirects=False
+    )
+    assert response.status == 400 and "no such user" in await response.text()

@@ -1,0 +1,98 @@
+"""Meta's messaging rules, decided before sending: a table of cases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.outbound.graph import GraphErrorClass, classify_graph_error
+from bot.outbound.messaging_rules import Author, RefusalCode, decide_message, decide_private_reply
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("last_user", "author", "tag", "allowed", "messaging_type", "sent_tag", "refusal"),
+    [
+        (NOW - 5 * M, Author.BOT, None, True, "RESPONSE", None, None),
+        (NOW - 23 * H - 59 * M, Author.BOT, None, True, "RESPONSE", None, None),  # 23h59: inside
+        (NOW - 24 * H - M, Author.BOT, None, False, None, None, RefusalCode.OUTSIDE_WINDOW),  # 24h01
+        (NOW - 23 * H - 59 * M, Author.AGENT, None, True, "RESPONSE", None, None),
+        (NOW - 24 * H - M, Author.AGENT, None, True, "MESSAGE_TAG", "HUMAN_AGENT", None),
+        (NOW - 6 * 24 * H, Author.AGENT, None, True, "MESSAGE_TAG", "HUMAN_AGENT", None),
+        (NOW - 7 * 24 * H - M, Author.AGENT, None, False, None, None, RefusalCode.OUTSIDE_HUMAN_WINDOW),
+        (None, Author.BOT, None, False, None, None, RefusalCode.NO_WINDOW),
+        (None, Author.AGENT, None, False, None, None, RefusalCode.NO_WINDOW),
+        (NOW - M, Author.BOT, "POST_PURCHASE_UPDATE", False, None, None, RefusalCode.RETIRED_TAG),
+        (NOW - M, Author.AGENT, "ACCOUNT_UPDATE", False, None, None, RefusalCode.RETIRED_TAG),
+        (NOW - M, Author.BOT, "CONFIRMED_EVENT_UPDATE", False, None, None, RefusalCode.RETIRED_TAG),
+        (NOW - 30 * H, Author.BOT, "HUMAN_AGENT", False, None, None, RefusalCode.BOT_CANNOT_USE_TAG),
+    ],
+)
+def test_decide_message(last_user, author, tag, allowed, messaging_type, sent_tag, refusal) -> None:  # type: ignore[no-untyped-def]
+    decision = decide_message(NOW, last_user, author, tag)
+    assert (decision.allowed, decision.messaging_type, decision.tag, decision.refusal) == (
+        allowed,
+        messaging_type,
+        sent_tag,
+        refusal,
+    )
+    assert decision.allowed or decision.reason  # every refusal says why
+
+
+def test_a_bot_is_never_given_the_human_agent_tag() -> None:
+    for hours in range(0, 24 * 8, 3):
+        decision = decide_message(NOW, NOW - hours * H, Author.BOT)
+        assert decision.tag is None
+
+
+@pytest.mark.parametrize(
+    ("age", "already", "allowed", "refusal"),
+    [
+        (timedelta(minutes=1), False, True, None),
+        (timedelta(days=6, hours=23), False, True, None),
+        (timedelta(days=7, minutes=1), False, False, RefusalCode.PRIVATE_REPLY_EXPIRED),
+        (timedelta(minutes=1), True, False, RefusalCode.PRIVATE_REPLY_USED),
+    ],
+)
+def test_decide_private_reply(age: timedelta, already: bool, allowed: bool, refusal: RefusalCode | None) -> None:
+    decision = decide_private_reply(NOW, NOW - age, already)
+    assert (decision.allowed, decision.refusal) == (allowed, refusal)
+
+
+@pytest.mark.parametrize(
+    ("code", "subcode", "status", "expected"),
+    [
+        (1, None, 500, GraphErrorClass.RETRY_LATER),
+        (2, None, 500, GraphErrorClass.RETRY_LATER),
+        (4, None, 400, GraphErrorClass.RETRY_LATER),
+        (17, None, 400, GraphErrorClass.RETRY_LATER),
+        (32, None, 400, GraphErrorClass.RETRY_LATER),
+        (613, None, 400, GraphErrorClass.RETRY_LATER),
+        (None, None, 502, GraphErrorClass.RETRY_LATER),
+        (None, None, None, GraphErrorClass.RETRY_LATER),  # timeout / connection reset
+        (10, 2018278, 400, GraphErrorClass.OUTSIDE_WINDOW),
+        (10, 2018065, 400, GraphErrorClass.OUTSIDE_WINDOW),
+        (10, 2534022, 400, GraphErrorClass.OUTSIDE_WINDOW),  # Instagram's
+        (551, 1545041, 400, GraphErrorClass.UNAVAILABLE),
+        (551, None, 400, GraphErrorClass.UNAVAILABLE),
+        (10, 2018108, 400, GraphErrorClass.UNAVAILABLE),
+        (190, None, 400, GraphErrorClass.BAD_TOKEN),
+        (190, 463, 400, GraphErrorClass.BAD_TOKEN),
+        (10, None, 400, GraphErrorClass.PERMISSION),
+        (10, 1893063, 400, GraphErrorClass.PERMISSION),  # Page temporarily restricted from sending
+        (200, 2018028, 400, GraphErrorClass.PERMISSION),
+        (230, None, 400, GraphErrorClass.PERMISSION),
+        (100, None, 400, GraphErrorClass.INVALID_REQUEST),
+        (100, 2018292, 400, GraphErrorClass.INVALID_REQUEST),
+        (None, None, 404, GraphErrorClass.INVALID_REQUEST),
+    ],
+)
+def test_classify_graph_error(
+    code: int | None, subcode: int | None, status: int | None, expected: GraphErrorClass
+) -> None:
+    assert classify_graph_error(code, subcode, status) is expected
+    assert expected.retryable == (expected is GraphErrorClass.RETRY_LATER)
