@@ -25,13 +25,13 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from carts.core import CartInfo, CartLineInfo, merge_lines, variant_pairs
 from carts.order_tables import CheckoutToken, Order, OrderEvent, OrderLine
 from carts.repository import fetch_currency
+from carts.sql import dialect_insert
 from carts.stock import ClaimDecision, promote_waitlist
 from carts.tables import CampaignProduct, Product, ShopInfo, StockClaim
 
@@ -268,8 +268,7 @@ async def fetch_or_create_checkout_tokens(
     missing = sorted(shoppers - set(tokens))
     if not missing:
         return tokens
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     now = utcnow()
     for start in range(0, len(missing), 200):
         rows = [

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from bot.store.faq_rules import apply_faq
 from carts.tables import Campaign, CampaignProduct, Product
 from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from carts.tables import Product, StockClaim
 
 END_OF_STREAM = "~"  # sorts after every arrival key: no entry is pending

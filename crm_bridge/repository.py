@@ -17,11 +17,11 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from carts.order_tables import Order, OrderEvent
+from carts.sql import dialect_insert
 from crm_bridge.rules import (
     DEFAULT_PROGRAM,
     Program,
@@ -85,11 +85,6 @@ def parse_email(text: str) -> str | None:
 def _utc(moment: datetime) -> datetime:
     """SQLite gives datetimes back without their zone; they were stored as UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 # --- the programme ------------------------------------------------------------------------------------
@@ -185,7 +180,7 @@ async def fetch_or_create_member(
 
 async def _add_identity(session: AsyncSession, member: Member, kind: IdentityKind, value: str, now: datetime) -> None:
     await session.execute(
-        _insert(session)(MemberIdentity)
+        dialect_insert(session)(MemberIdentity)
         .values(member_id=member.id, kind=kind.value, value=value, created_at=now)
         .on_conflict_do_nothing(index_elements=["kind", "value"])
     )
@@ -291,7 +286,7 @@ async def add_entry(
 ) -> bool:
     """Append one ledger row unless `key` is there already; True when written."""
     result = await session.execute(
-        _insert(session)(PointsEntry)
+        dialect_insert(session)(PointsEntry)
         .values(
             key=key,
             member_id=member_id,
@@ -656,7 +651,7 @@ async def consume_order_events(session: AsyncSession, limit: int = 100, now: dat
     """
     now = now or utcnow()
     await session.execute(
-        _insert(session)(CrmCursor).values(name=ORDER_FEED, last_id=0, updated_at=now).on_conflict_do_nothing()
+        dialect_insert(session)(CrmCursor).values(name=ORDER_FEED, last_id=0, updated_at=now).on_conflict_do_nothing()
     )
     cursor = (
         await session.execute(select(CrmCursor).where(CrmCursor.name == ORDER_FEED).with_for_update())

@@ -24,7 +24,7 @@ from bot.replies.carts import (
 )
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
 from bot.replies.render import render_text
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog
 from carts.orders import fetch_or_create_checkout_token
 from carts.repository import fetch_cart

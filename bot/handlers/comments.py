@@ -35,7 +35,7 @@ from bot.outbound.outbox import (
 )
 from bot.replies.carts import CommentResult, ItemResult, cart_summary, render_comment_reply
 from bot.replies.render import render_text
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, OutboxMessage
 from carts.orders import fetch_or_create_checkout_tokens
 from carts.repository import fetch_cart, fetch_carts, fetch_claim_rows_of_comments, fetch_claims_of_comment

@@ -18,7 +18,7 @@ from bot.inbound.router import HandlerContext, Router
 from bot.outbound.outbox import enqueue_messages, wake_after_commit
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
 from bot.replies.render import render_text
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from bot.store.tables import Conversation, PageReplies
 
 

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.inbound.events import Event, MessageEvent
 from bot.inbound.router import HandlerContext
 from bot.outbound.messaging_rules import STANDARD_WINDOW
+from bot.runtime.clock import from_epoch_ms, utcnow
 from bot.store.conversations import BOT_METADATA_PREFIX, fetch_or_create_conversation
-from bot.store.db import from_epoch_ms, utcnow
 from bot.store.tables import Conversation
 from parsers.faq import exact_form
 

@@ -50,8 +50,8 @@ from bot.inbound.live_payloads import (
 )
 from bot.inbound.router import HandlerContext
 from bot.outbound.graph import GraphClient, GraphError, LiveCommentStream
+from bot.runtime.clock import utcnow
 from bot.runtime.redis_keys import RedisKeys
-from bot.store.db import utcnow
 from bot.store.tables import LiveVideo
 from carts.tables import Campaign
 from config.settings import Settings

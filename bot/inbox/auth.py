@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbox.tables import InboxUser, InboxUserPage
 from bot.outbound.rate_limit import _GCRA_LUA, _interval_and_tolerance
+from bot.runtime.clock import utcnow
 from bot.runtime.redis_keys import RedisKeys
-from bot.store.db import utcnow
 
 SESSION_COOKIE = "plusone_inbox"
 LOGIN_CSRF_COOKIE = "plusone_login_csrf"

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbound.ingest import DeadLetter
 from bot.inbox.core import parsed_as, trail_csv
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 

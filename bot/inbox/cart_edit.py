@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from carts.stock import arrival_key, release_claims
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 

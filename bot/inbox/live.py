@@ -26,8 +26,8 @@ from bot.inbound.events import CommentEvent, DeliveryEvent, Event, MessageEvent,
 from bot.inbound.router import HandlerContext
 from bot.inbox.core import asks_for_person
 from bot.inbox.tables import InboxThread
+from bot.runtime.clock import utcnow
 from bot.runtime.redis_keys import RedisKeys
-from bot.store.db import utcnow
 from bot.store.tables import Conversation
 
 log = logging.getLogger(__name__)

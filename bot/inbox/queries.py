@@ -27,7 +27,7 @@ from bot.inbox.core import (
     reply_state,
 )
 from bot.inbox.tables import InboxNote, InboxThread, InboxUser, SavedReply
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage
 from carts.core import CartInfo
 from carts.order_tables import Order

@@ -87,8 +87,8 @@ from bot.inbox.tables import InboxNote, InboxThread, InboxUser, SavedReply
 from bot.outbound.messaging_rules import Author
 from bot.outbound.outbox import enqueue_message
 from bot.replies.carts import render_checkout
+from bot.runtime.clock import utcnow
 from bot.services import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, REDIS, SESSIONS, SETTINGS
-from bot.store.db import utcnow
 from bot.store.tables import Conversation, Message
 from bot.web.checkout import checkout_url
 from carts.core import CartLineInfo, format_money

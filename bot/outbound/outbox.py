@@ -28,7 +28,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.inbound.router import HandlerContext
@@ -36,9 +35,10 @@ from bot.outbound.graph import GraphClient, GraphError, GraphErrorClass, SendRes
 from bot.outbound.messaging_rules import Author, SendDecision, decide_message, decide_private_reply
 from bot.outbound.rate_limit import SendRateLimiter
 from bot.replies.render import with_metadata
+from bot.runtime.clock import utcnow
 from bot.store.conversations import BOT_METADATA_PREFIX, fetch_or_create_conversation, fetch_or_create_conversations
-from bot.store.db import utcnow
 from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage, PageState
+from carts.sql import dialect_insert
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,7 @@ def parse_outbox_metadata(metadata: str | None) -> int | None:
 
 async def _insert(session: AsyncSession, values: dict[str, Any]) -> OutboxMessage | None:
     """Insert unless the idempotency key exists; the new row, or None when it was already queued."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     now = utcnow()
     values = {"status": OutboxStatus.PENDING.value, "attempts": 0, "next_attempt_at": now, "created_at": now, **values}
     stmt = insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -164,8 +163,7 @@ async def enqueue_private_replies(
     """
     if not requests:
         return {}
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     now = utcnow()
     due = now + timedelta(seconds=delay_s)
     created: dict[str, int] = {}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from bot.store.tables import Conversation
+from carts.sql import dialect_insert
 
 # Outgoing messages we send carry this metadata prefix, so their echoes are known to be the bot's.
 BOT_METADATA_PREFIX = "plusone:"
@@ -15,8 +15,7 @@ BOT_METADATA_PREFIX = "plusone:"
 
 async def fetch_or_create_conversation(session: AsyncSession, *, page_id: str, psid: str, channel: str) -> Conversation:
     table = Conversation.__table__
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     # INSERT .. ON CONFLICT DO NOTHING: two workers meeting a new shopper at once both succeed.
     await session.execute(
         insert(table)
@@ -36,8 +35,7 @@ async def fetch_or_create_conversations(
     if not threads:
         return {}
     table = Conversation.__table__
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     now = utcnow()
     await session.execute(
         insert(table).on_conflict_do_nothing(index_elements=["page_id", "psid"]),

@@ -5,11 +5,9 @@ Adapter module: this and the repositories are the only places that talk SQL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 
@@ -17,20 +15,10 @@ import bot.store.tables  # noqa: F401  (registers the spine's tables on SQLModel
 import carts.order_tables  # (registers orders, checkout tokens and order events too)
 import carts.tables  # noqa: F401  (and the catalog's, campaigns' and stock claims')
 import crm_bridge.tables  # noqa: F401  (and the CRM's members, points ledger and referrals)
+from bot.runtime.clock import utcnow
 from bot.store import sqlite_driver
 from bot.store.tables import ProcessedEvent
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def from_epoch_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def from_epoch_s(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+from carts.sql import dialect_insert
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -109,8 +97,7 @@ async def claim_event_key(session: AsyncSession, key: str, kind: str, stream_id:
 
 async def claim_event_keys(session: AsyncSession, keys: list[tuple[str, str, str | None]]) -> set[str]:
     """`claim_event_key` for many (key, kind, stream id) at once; the keys that were new (not replays)."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     now = utcnow()
     fresh: set[str] = set()
     rows = [{"key": key, "kind": kind, "stream_id": stream_id, "processed_at": now} for key, kind, stream_id in keys]

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from bot.store.tables import FaqRuleRow, PageReplies
 from config.faq_file import FaqConfig
 from parsers.faq import FaqButton, FaqQuickReply, FaqReply, FaqRule, MatchMode

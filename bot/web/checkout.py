@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.outbound.outbox import enqueue_message
 from bot.replies.render import render_text
+from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS
-from bot.store.db import utcnow
 from carts.core import format_money
 from carts.orders import (
     CheckoutInfo,

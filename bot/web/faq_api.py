@@ -25,8 +25,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.handlers.handoff import HandoffReason, conversation_state, fetch_conversation, hand_back, take_over
+from bot.runtime.clock import utcnow
 from bot.services import SESSIONS, SETTINGS
-from bot.store.db import utcnow
 from bot.store.faq_rules import delete_rule, fetch_page_faq, rule_to_dict, save_rule
 from bot.web.json_api import fail as _fail
 from bot.web.json_api import require_admin_json as _admin

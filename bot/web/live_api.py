@@ -20,9 +20,9 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.inbound.live_comments import LiveVideoConflict, apply_live_video_status
+from bot.runtime.clock import utcnow
 from bot.runtime.redis_keys import RedisKeys
 from bot.services import REDIS, SESSIONS, SETTINGS
-from bot.store.db import utcnow
 from bot.store.tables import LiveVideo
 from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail as _fail

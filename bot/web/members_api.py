@@ -24,8 +24,8 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from bot.runtime.clock import utcnow
 from bot.services import SESSIONS
-from bot.store.db import utcnow
 from bot.web.json_api import fail as _fail
 from bot.web.json_api import require_admin_json as _admin
 from bot.web.json_api import respond as _json

@@ -27,8 +27,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold  # the same "good news" message an expired hold gives
+from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
-from bot.store.db import utcnow
 from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail
 from bot.web.json_api import require_admin_json as _admin

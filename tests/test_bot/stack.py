@@ -19,8 +19,8 @@ from bot.app import SENDER, build_dispatcher, create_app
 from bot.emulator.graph_emulator import EmulatedPage, EmulatorConfig, GraphEmulator
 from bot.inbound.router import Router
 from bot.outbound.outbox import OutboxSender, OutboxSettings
+from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS
-from bot.store.db import utcnow
 from bot.store.tables import Conversation, OutboxMessage
 from config.settings import Settings
 from tests.conftest import APP_SECRET, PAGE_ID, make_settings, wait_until

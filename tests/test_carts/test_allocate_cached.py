@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from carts.stock import END_OF_STREAM, allocate_products
 from carts.tables import Campaign, Product, StockClaim
 from tests.test_bot.test_handlers import test_comments as orders_tests

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.store.db import create_engine, create_schema, session_factory, utcnow
+from bot.runtime.clock import utcnow
+from bot.store.db import create_engine, create_schema, session_factory
 from carts.order_tables import CheckoutToken, Order, OrderEvent
 from carts.orders import (
     CheckoutForm,

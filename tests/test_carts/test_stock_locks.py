@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from carts.stock import allocate_products
 from carts.tables import StockClaim
 from tests.conftest import TEST_DATABASE, database_url

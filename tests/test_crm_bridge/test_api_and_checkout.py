@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 from sqlalchemy import select
 
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from carts.order_tables import Order
 from crm_bridge.repository import apply_maintenance, apply_program, fetch_or_create_member
 from crm_bridge.rules import Program, Tier

@@ -22,10 +22,11 @@ from bot.inbound.recorders import ConversationRecorder, OwnEchoes, record_commen
 from bot.inbound.router import Dispatcher, HandlerContext
 from bot.inbound.worker import Worker
 from bot.outbound.outbox import outbox_metadata
+from bot.runtime.clock import utcnow
 from bot.runtime.metrics import event_field
 from bot.runtime.redis_keys import CONSUMER_GROUP, RedisKeys
 from bot.store.conversations import fetch_or_create_conversation
-from bot.store.db import create_engine, create_schema, session_factory, utcnow
+from bot.store.db import create_engine, create_schema, session_factory
 from bot.store.tables import CommentLog, Message, OutboxMessage
 from carts.tables import Campaign, StockClaim
 from tests.conftest import PAGE_ID, make_settings, wait_until

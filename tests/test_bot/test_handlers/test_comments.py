@@ -24,8 +24,9 @@ from bot.inbound.ingest import IngestStream
 from bot.inbound.router import Dispatcher, HandlerContext
 from bot.inbound.worker import Worker
 from bot.replies.carts import VIEW_CART_PAYLOAD
+from bot.runtime.clock import utcnow
 from bot.runtime.redis_keys import RedisKeys
-from bot.store.db import create_engine, create_schema, session_factory, utcnow
+from bot.store.db import create_engine, create_schema, session_factory
 from bot.store.tables import CommentLog, OutboxMessage
 from carts.stock import expire_holds
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim

@@ -14,8 +14,8 @@ from sqlalchemy import func, select, update
 from bot.handlers.handoff import AGENT_REQUEST_TEXT
 from bot.inbound import webhook_factory as wf
 from bot.replies.payload_codec import STALE_PAYLOAD_TEXT, PayloadAction, encode_payload
+from bot.runtime.clock import utcnow
 from bot.services import SESSIONS
-from bot.store.db import utcnow
 from bot.store.tables import Conversation, Message, OutboxMessage, ProcessedEvent
 from carts.shop_repository import apply_shop
 from config.shop_file import ShopConfig, load_shop_file

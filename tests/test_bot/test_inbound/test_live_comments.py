@@ -27,10 +27,10 @@ from bot.inbound.live_comments import ActiveVideo, LiveCommentReader, LiveReader
 from bot.inbound.live_payloads import SseDecoder, live_comment_delivery, parse_graph_time, parse_live_comment_event
 from bot.inbound.payloads import parse_delivery
 from bot.outbound.graph import GraphClient
+from bot.runtime.clock import utcnow
 from bot.runtime.metrics import event_field
 from bot.runtime.redis_keys import RedisKeys
 from bot.services import INGEST, REDIS
-from bot.store.db import utcnow
 from bot.store.tables import CommentLog, LiveVideo
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from tests.conftest import ADMIN_TOKEN, APP_SECRET, PAGE_ID, load_sample, wait_until

@@ -23,7 +23,7 @@ from bot.inbox.core import (
     trail_csv,
 )
 from bot.inbox.tables import InboxUser, InboxUserPage
-from bot.store.db import utcnow
+from bot.runtime.clock import utcnow
 from bot.store.tables import Conversation, OutboxMessage
 from carts.order_tables import Order, OrderLine
 from carts.orders import CheckoutForm, fetch_checkout, fetch_or_create_checkout_token, place_order

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from bot.inbox.auth import add_user
 from bot.inbox.live import channel_name
+from bot.runtime.clock import utcnow
 from bot.services import REDIS
-from bot.store.db import utcnow
 from bot.store.tables import Conversation
 from crm_bridge.repository import add_entry, apply_program, fetch_member_by_psid, fetch_or_create_member
 from crm_bridge.rules import Program, Tier

@@ -26,8 +26,8 @@ from bot.outbound.outbox import (
     enqueue_private_reply,
 )
 from bot.outbound.subscriptions import REQUIRED_FIELDS, ensure_subscribed
+from bot.runtime.clock import utcnow
 from bot.services import GRAPH, OUTBOX_NOTIFIER, REDIS, SESSIONS
-from bot.store.db import utcnow
 from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage, PageState
 from tests.conftest import APP_SECRET, PAGE_ID, wait_until
 from tests.test_bot.stack import FAST, TOKEN, Stack, sends, shopper_writes

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.store.db import create_engine, read_session_factory, session_factory, utcnow
+from bot.runtime.clock import utcnow
+from bot.store.db import create_engine, read_session_factory, session_factory
 from bot.store.tables import ProcessedEvent
 from tests.conftest import database_url
 

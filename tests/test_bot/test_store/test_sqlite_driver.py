@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import event, exc, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.runtime.clock import utcnow
 from bot.store import sqlite_driver
-from bot.store.db import create_engine, create_schema, session_factory, utcnow
+from bot.store.db import create_engine, create_schema, session_factory
 from bot.store.tables import ProcessedEvent
 
 
