@@ -216,7 +216,7 @@ def _server_error() -> GraphError:
 
 
 def _invalid(message: str, subcode: int | None = None) -> GraphError:
-    # The "(#100) ..." wording of parameter errors other than those quoted in META-PLATFORM.md is the emulator's.
+    # The "(#100) ..." wording of parameter errors other than those quoted in docs/meta-platform.md is the emulator's.
     return GraphError(100, f"(#100) {message}", subcode)
 
 
@@ -771,7 +771,7 @@ class _Emulator:
         target.private_reply_mid = mid
         if target.author_id is not None:
             self._schedule_echo(target.page_id, target.author_id, message, mid)
-        # Meta does not document whether recipient_id comes back for private replies (META-PLATFORM.md §8).
+        # Meta does not document whether recipient_id comes back for private replies (docs/meta-platform.md §8).
         return {"recipient_id": target.author_id or "", "message_id": mid}
 
     def _message_id(self) -> str:
