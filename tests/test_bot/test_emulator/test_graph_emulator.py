@@ -23,7 +23,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.emulator.graph_emulator import EmulatedPage, EmulatorConfig, EmulatorError, GraphEmulator
+from bot.emulator.app import GraphEmulator
+from bot.emulator.config import EmulatedPage, EmulatorConfig
+from bot.emulator.control import EmulatorError
 from bot.inbound.signature import verify_signature
 from tests.conftest import APP_SECRET, DATA, PAGE_ID
 
