@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.emulator.control import control_body, created_time, known_page, text
-from bot.emulator.errors import GraphError, invalid, invalid_token, outside_window, unavailable, unsupported
+from bot.emulator.errors import GraphError, invalid, outside_window, unavailable
 from bot.emulator.messaging_rules import PRIVATE_REPLY_WINDOW_S, is_text
 from bot.emulator.params import bool_param
 from bot.emulator.state import EmulatorState, FeedObject, message_id
@@ -65,13 +65,7 @@ class Comments:
 
     def public_reply(self, object_id: str, args: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
         """`POST /{object_id}/comments`: the Page comments under a comment or a post."""
-        token_page = self.state.authenticate(args)
-        target = self._feed_object(object_id)
-        if target is None:
-            raise unsupported("POST", object_id)
-        call["page_id"] = target.page_id
-        if target.page_id != token_page:
-            raise invalid_token()
+        target = self.state.owned(self._feed_object(object_id), object_id, "POST", args, call)
         message = args.get("message")
         if not (is_text(message) or args.get("attachment_url") or args.get("attachment_id")):
             raise invalid("Missing message or attachment")
@@ -85,13 +79,7 @@ class Comments:
 
     def update_comment(self, object_id: str, args: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
         """`POST /{comment_id}` with `is_hidden`."""
-        token_page = self.state.authenticate(args)
-        comment = self.state.comments.get(object_id)
-        if comment is None:
-            raise unsupported("POST", object_id)
-        call["page_id"] = comment.page_id
-        if comment.page_id != token_page:
-            raise invalid_token()
+        comment = self.state.owned(self.state.comments.get(object_id), object_id, "POST", args, call)
         hidden = bool_param(args.get("is_hidden"))
         if hidden is None:
             raise invalid("param is_hidden must be true or false")

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.emulator.control import ControlError, control_body, created_time, flag, known_page, text
-from bot.emulator.errors import invalid, invalid_token, unsupported
+from bot.emulator.errors import invalid
 from bot.emulator.state import EmulatorState, FeedObject, LiveStream, LiveVideo
 from bot.emulator.webhooks import WebhookPlayer
 from bot.inbound import webhook_factory as wf
@@ -50,15 +50,8 @@ class Live:
     # --- Graph side -----------------------------------------------------------------------------------
 
     def video_of(self, video_id: str, args: dict[str, Any], call: dict[str, Any]) -> LiveVideo:
-        token_page = self.state.authenticate(args)
-        video = self.state.live_videos.get(video_id)
-        if video is None:
-            # Emulator choice: only live videos list comments or stream them here; other objects are unknown.
-            raise unsupported("GET", video_id)
-        call["page_id"] = video.page_id
-        if video.page_id != token_page:
-            raise invalid_token()
-        return video
+        # Emulator choice: only live videos list comments or stream them here; other objects are unknown.
+        return self.state.owned(self.state.live_videos.get(video_id), video_id, "GET", args, call)
 
     def list_comments(self, video_id: str, args: dict[str, Any], call: dict[str, Any], url: Any) -> dict[str, Any]:
         """`GET /{video_id}/comments`, as Meta pages it: cursors on every page, `next` while more remain."""

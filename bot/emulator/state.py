@@ -16,12 +16,15 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.emulator.config import EmulatorConfig
 from bot.emulator.errors import GraphError, expired_token, invalid, invalid_token, unsupported
 
 __all__ = ["EmulatorState", "Fault", "FeedObject", "LiveStream", "LiveVideo", "message_id"]
+
+# An object that belongs to one Page, which a Graph call names by its id.
+PageObject = TypeVar("PageObject", "FeedObject", "LiveVideo")
 
 
 def message_id() -> str:
@@ -201,3 +204,15 @@ class EmulatorState:
             # Emulator choice: Meta may answer another Page's token with a permission error (10/200 family).
             raise invalid_token()
         return page_id
+
+    def owned(
+        self, target: PageObject | None, object_id: str, method: str, args: dict[str, Any], call: dict[str, Any]
+    ) -> PageObject:
+        """The object a `/{object_id}...` call is about; the call's token must be its Page's."""
+        token_page = self.authenticate(args)
+        if target is None:
+            raise unsupported(method, object_id)
+        call["page_id"] = target.page_id
+        if target.page_id != token_page:
+            raise invalid_token()
+        return target
