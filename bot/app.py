@@ -50,6 +50,9 @@ from bot.outbound.subscriptions import REQUIRED_FIELDS, SubscriptionKeeper
 from bot.runtime.embedded_redis import EmbeddedRedis
 from bot.runtime.redis_keys import RedisKeys
 from bot.services import (
+    CRM_CONSUMER,
+    DISPATCHER,
+    EMBEDDED_REDIS,
     ENGINE,
     GRAPH,
     INGEST,
@@ -57,8 +60,10 @@ from bot.services import (
     OUTBOX_NOTIFIER,
     READ_SESSIONS,
     REDIS,
+    SENDER,
     SESSIONS,
     SETTINGS,
+    WORKER,
 )
 from bot.store.db import create_engine, migrate_schema, read_session_factory, session_factory
 from bot.web import checkout, faq_api, live_api, ops_api, orders_api, shop_api
@@ -71,13 +76,6 @@ from config.shop_file import load_shop_file
 from crm_bridge.consumer import OrderEventConsumer
 
 log = logging.getLogger(__name__)
-
-EMBEDDED_REDIS = web.AppKey("embedded_redis", EmbeddedRedis)
-WORKER = web.AppKey("worker", Worker)
-SENDER = web.AppKey("sender", OutboxSender)
-DISPATCHER = web.AppKey("dispatcher", Dispatcher)
-CRM_CONSUMER = web.AppKey("crm_consumer", OrderEventConsumer)
-
 
 def build_router(settings: Settings, orders: CommentOrders | None = None) -> Router:
     """The bot's handlers, most specific first; the welcome and fallback replies come last."""

@@ -41,7 +41,6 @@ from pydantic import SecretStr
 from sqlalchemy import select, text
 from sqlmodel import SQLModel
 
-from bot.app import WORKER
 from bot.inbound import webhook_factory as wf
 from bot.inbound.events import IgnoredEvent, TestPingEvent
 from bot.inbound.live_payloads import parse_graph_time
@@ -49,6 +48,7 @@ from bot.inbound.payloads import parse_delivery
 from bot.inbound.signature import sign_body
 from bot.outbound.outbox import parse_outbox_metadata
 from bot.runtime.metrics import event_field
+from bot.services import WORKER
 from bot.store.tables import CommentLog, OutboxMessage
 from bot.web.orders_api import SIGNATURE_HEADER, signature_of
 from carts.order_tables import Order

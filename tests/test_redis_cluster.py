@@ -22,11 +22,10 @@ from sqlalchemy import select
 from bot.app import redis_client
 from bot.inbound.ingest import IngestStream
 from bot.inbox.auth import SignInLimiter, SignInLimits
-from bot.inbox.keys import HUB
 from bot.outbound.rate_limit import RateLimits, SendRateLimiter
 from bot.runtime.metrics import DEAD_LETTER_RETRIED_FIELD, DEAD_LETTERED_FIELD
 from bot.runtime.redis_keys import RedisKeys
-from bot.services import REDIS
+from bot.services import INBOX_HUB, REDIS
 from carts.tables import Product, StockClaim
 from config.settings import SettingsError, load_settings
 from tests.conftest import PAGE_ID, wait_until
@@ -73,7 +72,7 @@ async def test_a_signed_comment_becomes_a_claim_and_a_private_reply_on_a_cluster
     app = cluster_stack.client.app
     assert isinstance(app[REDIS], RedisCluster)
     await seed_shop(cluster_stack.sessions, stock=5)
-    hub = app[HUB]
+    hub = app[INBOX_HUB]
     await asyncio.wait_for(hub.ready.wait(), timeout=10)
     _, notes = hub.listen(frozenset({PAGE_ID}))
 

@@ -73,7 +73,6 @@ from bot.inbox.core import (
     parse_list_query,
     reply_state,
 )
-from bot.inbox.keys import HUB, LIMITER, PUBLISHER, SESSION_STORE
 from bot.inbox.live import InboxHub, InboxPublisher
 from bot.inbox.member import MemberEditError, adjust_points, make_member, member_card, parse_adjustment
 from bot.inbox.queries import (
@@ -88,7 +87,18 @@ from bot.outbound.messaging_rules import Author
 from bot.outbound.outbox import enqueue_message
 from bot.replies.carts import render_checkout
 from bot.runtime.clock import utcnow
-from bot.services import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, REDIS, SESSIONS, SETTINGS
+from bot.services import (
+    INBOX_HUB,
+    INBOX_PUBLISHER,
+    INBOX_SESSION_STORE,
+    INBOX_SIGNIN_LIMITER,
+    INGEST,
+    OUTBOX_NOTIFIER,
+    READ_SESSIONS,
+    REDIS,
+    SESSIONS,
+    SETTINGS,
+)
 from bot.store.tables import Conversation, Message
 from bot.web.checkout import checkout_url
 from carts.core import CartLineInfo, format_money
@@ -169,7 +179,7 @@ def signed_in(handler: Handler) -> Handler:
     """Load the session's user into request[USER]; POSTs must carry its CSRF token."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        store = request.app[SESSION_STORE]
+        store = request.app[INBOX_SESSION_STORE]
         found = await store.load(request.cookies.get(SESSION_COOKIE, ""))
         if found is None:
             if request.method == "GET":
@@ -225,7 +235,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="this form has no valid CSRF token: reload the page and try again\n")
     name = str(form.get("name", "")).strip()[:80]
     password = str(form.get("password", ""))
-    limiter = request.app[LIMITER]
+    limiter = request.app[INBOX_SIGNIN_LIMITER]
     address = client_address(request)
     wait = await limiter.blocked_for(name, address)
     if wait > 0:
@@ -235,7 +245,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if user is None:
         await limiter.failed(name, address)
         return await login_page(request, "Wrong name or password.", 401)
-    token = await request.app[SESSION_STORE].create(user.id or 0)
+    token = await request.app[INBOX_SESSION_STORE].create(user.id or 0)
     response = redirect(_safe_next(str(form.get("next", "/inbox"))))
     response.set_cookie(SESSION_COOKIE, token, **cookie_options(_secure(request)))  # type: ignore[arg-type]
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/inbox")
@@ -246,7 +256,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 @routes.post("/inbox/logout")
 @signed_in
 async def logout(request: web.Request) -> web.StreamResponse:
-    await request.app[SESSION_STORE].delete(request.cookies.get(SESSION_COOKIE, ""))
+    await request.app[INBOX_SESSION_STORE].delete(request.cookies.get(SESSION_COOKIE, ""))
     response = redirect("/inbox/login")
     response.del_cookie(SESSION_COOKIE, path="/inbox")
     return response
@@ -478,7 +488,7 @@ async def _redis_ms(request: web.Request) -> int:
 
 async def _cart_changed(request: web.Request) -> None:
     await request.app[OUTBOX_NOTIFIER].wake()
-    await request.app[PUBLISHER].publish("claims")
+    await request.app[INBOX_PUBLISHER].publish("claims")
 
 
 @routes.post("/inbox/c/{id}/cart/add")
@@ -645,7 +655,7 @@ async def order_action(request: web.Request) -> web.StreamResponse:
 
 async def _member_changed(request: web.Request, conversation: Conversation) -> None:
     # After the commit: open panels of this shopper fetch the card again.
-    await request.app[PUBLISHER].publish("member", conversation.page_id, conversation.psid)
+    await request.app[INBOX_PUBLISHER].publish("member", conversation.page_id, conversation.psid)
 
 
 @routes.post("/inbox/c/{id}/member")
@@ -698,7 +708,7 @@ async def member_adjust(request: web.Request) -> web.StreamResponse:
 @routes.get("/inbox/events")
 @signed_in
 async def events(request: web.Request) -> web.StreamResponse:
-    hub = request.app[HUB]
+    hub = request.app[INBOX_HUB]
     entry = hub.listen(request[USER].pages)
     try:
         async with sse_response(request, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}) as sse:
@@ -839,11 +849,11 @@ async def static_file(request: web.Request) -> web.Response:
 async def inbox_ctx(app: web.Application) -> Any:
     """The session store, sign-in limiter and live-update hub, on the app's Redis."""
     prefix = app[SETTINGS].key_prefix
-    app[SESSION_STORE] = SessionStore(app[REDIS], prefix)
-    app[LIMITER] = SignInLimiter(app[REDIS], prefix)
+    app[INBOX_SESSION_STORE] = SessionStore(app[REDIS], prefix)
+    app[INBOX_SIGNIN_LIMITER] = SignInLimiter(app[REDIS], prefix)
     hub = InboxHub(app[REDIS], prefix)
-    app[HUB] = hub
-    app[PUBLISHER] = InboxPublisher(app[REDIS], prefix)
+    app[INBOX_HUB] = hub
+    app[INBOX_PUBLISHER] = InboxPublisher(app[REDIS], prefix)
     hub.start()
     yield
     await hub.stop()
@@ -851,8 +861,8 @@ async def inbox_ctx(app: web.Application) -> Any:
 
 async def _stop_streams(app: web.Application) -> None:
     # On shutdown, end the open event streams first, or the server waits for browsers to hang up.
-    if HUB in app:
-        await app[HUB].stop()
+    if INBOX_HUB in app:
+        await app[INBOX_HUB].stop()
 
 
 def setup(app: web.Application) -> None:

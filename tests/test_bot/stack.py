@@ -15,13 +15,13 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
-from bot.app import SENDER, build_dispatcher, create_app
+from bot.app import build_dispatcher, create_app
 from bot.emulator.app import GraphEmulator
 from bot.emulator.config import EmulatedPage, EmulatorConfig
 from bot.inbound.router import Router
 from bot.outbound.outbox import OutboxSender, OutboxSettings
 from bot.runtime.clock import utcnow
-from bot.services import OUTBOX_NOTIFIER, SESSIONS
+from bot.services import OUTBOX_NOTIFIER, SENDER, SESSIONS
 from bot.store.tables import Conversation, OutboxMessage
 from config.settings import Settings
 from tests.conftest import APP_SECRET, PAGE_ID, make_settings, wait_until

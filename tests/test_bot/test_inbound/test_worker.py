@@ -9,14 +9,14 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from bot.app import WORKER, build_dispatcher, create_app, worker_settings
+from bot.app import build_dispatcher, create_app, worker_settings
 from bot.inbound import webhook_factory as wf
 from bot.inbound.events import CommentEvent, EventKind, MessageEvent
 from bot.inbound.ingest import IngestStream
 from bot.inbound.router import Router
 from bot.inbound.worker import Worker
 from bot.runtime.redis_keys import CONSUMER_GROUP
-from bot.services import INGEST, SESSIONS
+from bot.services import INGEST, SESSIONS, WORKER
 from bot.store.conversations import BOT_METADATA_PREFIX
 from bot.store.tables import CommentLog, Conversation, Message, ProcessedEvent
 from config.settings import Settings
