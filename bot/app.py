@@ -77,6 +77,7 @@ from crm_bridge.consumer import OrderEventConsumer
 
 log = logging.getLogger(__name__)
 
+
 def build_router(settings: Settings, orders: CommentOrders | None = None) -> Router:
     """The bot's handlers, most specific first; the welcome and fallback replies come last."""
     router = Router()

@@ -27,9 +27,8 @@ import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
-import jinja2
 from aiohttp import web
 from aiohttp_sse import sse_response
 from multidict import MultiDictProxy
@@ -101,7 +100,7 @@ from bot.services import (
 )
 from bot.store.tables import Conversation, Message
 from bot.web.checkout import checkout_url
-from carts.core import CartLineInfo, format_money
+from bot.web.rendering import render_page
 from carts.order_tables import Order
 from carts.orders import (
     OrderError,
@@ -116,7 +115,6 @@ from carts.tables import Campaign, Product
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "web" / "templates" / "inbox"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 HEADERS = {
     "Cache-Control": "no-store",
@@ -129,36 +127,13 @@ HEADERS = {
         "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
 }
-_environment: jinja2.Environment | None = None
-
-
-async def _templates() -> jinja2.Environment:
-    """Read every inbox template once, in a thread (file reads would block the loop), then keep them."""
-    global _environment
-    if _environment is None:
-
-        def read() -> dict[str, str]:
-            return {f"inbox/{p.name}": p.read_text("utf-8") for p in TEMPLATE_DIR.glob("*.html")}
-
-        env = jinja2.Environment(loader=jinja2.DictLoader(await asyncio.to_thread(read)), autoescape=True)
-        env.filters["money"] = format_money
-        env.filters["hhmm"] = lambda dt: dt.strftime("%d %b %H:%M") if dt else ""
-        env.filters["urlq"] = lambda s: quote(str(s), safe="")
-        env.globals["variant_json"] = variant_json
-        _environment = env
-    return _environment
 
 
 async def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
-    env = await _templates()
+    """An inbox template (bot/web/templates/inbox/`name`), with the signed-in user and their CSRF token."""
     user: User | None = request.get(USER)
-    html = env.get_template(f"inbox/{name}").render(user=user, csrf=user.csrf if user else "", **context)
-    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS)
-
-
-def variant_json(line: CartLineInfo) -> str:
-    """A cart line's variant as its claims store it (canonical JSON, "" for none)."""
-    return json.dumps(dict(line.variant), sort_keys=True, ensure_ascii=False) if line.variant else ""
+    context = {"user": user, "csrf": user.csrf if user else "", **context}
+    return await render_page(f"inbox/{name}", context, status=status, headers=HEADERS)
 
 
 def _secure(request: web.Request) -> bool:

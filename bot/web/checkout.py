@@ -1,9 +1,10 @@
 """The checkout page: `GET /checkout/{token}` shows the cart and a form, `POST` confirms it into an order.
 
-Server-rendered (Jinja2, autoescaped: shoppers' and products' names are text, never markup), no script,
-no external assets. The form carries the token's nonce: a post without it (cross-site, replayed from an
-old page) is refused; the same form posted twice shows the order it placed, and places nothing new.
-On success the order summary is queued to the shopper in Messenger in the order's own transaction.
+Server-rendered (`bot.web.rendering`: Jinja2, autoescaped, shoppers' and products' names are text, never
+markup), no script, no external assets. The form carries the token's nonce: a post without it (cross-site,
+replayed from an old page) is refused; the same form posted twice shows the order it placed, and places
+nothing new. On success the order summary is queued to the shopper in Messenger in the order's own
+transaction.
 
     GET  /checkout/{token}    200 the page · 200 "your cart is empty" · 404 unknown token
     POST /checkout/{token}    200 confirmed · 400 form errors (nothing changed) · 403 stale or forged form
@@ -12,15 +13,12 @@ On success the order summary is queued to the shopper in Messenger in the order'
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +26,7 @@ from bot.outbound.outbox import enqueue_message
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS
+from bot.web.rendering import render_page
 from carts.core import format_money
 from carts.orders import (
     CheckoutInfo,
@@ -51,8 +50,6 @@ from crm_bridge.rules import RuleError
 
 routes = web.RouteTableDef()
 
-TEMPLATE_DIR = Path(__file__).parent / "templates"
-TEMPLATES = ("message.html", "checkout.html", "confirmed.html")
 # The token is in the URL: never sent on as a referrer. Inline styles only, forms post only here.
 HEADERS = {
     "Cache-Control": "no-store",
@@ -62,7 +59,6 @@ HEADERS = {
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
 }
-_environment: jinja2.Environment | None = None
 
 
 def checkout_url(settings: Settings, token: str) -> str:
@@ -95,26 +91,9 @@ def render_order_summary(order: OrderInfo) -> str:
     return "\n".join(lines)
 
 
-async def _templates() -> jinja2.Environment:
-    """The templates, read once in a thread (file reads would block the loop), then kept in memory."""
-    global _environment
-    if _environment is None:
-        sources = await asyncio.to_thread(
-            lambda: {name: (TEMPLATE_DIR / name).read_text("utf-8") for name in TEMPLATES}
-        )
-        env = jinja2.Environment(loader=jinja2.DictLoader(sources), autoescape=True)
-        env.filters["money"] = format_money
-        for name in TEMPLATES:
-            env.get_template(name)  # compile now; DictLoader then answers from memory
-        _environment = env
-    return _environment
-
-
 async def _page(name: str, status: int = 200, **context: Any) -> web.Response:
-    env = await _templates()
     context.setdefault("shop_name", "Shop")
-    html = env.get_template(name).render(**context)
-    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8", headers=HEADERS)
+    return await render_page(name, context, status=status, headers=HEADERS)
 
 
 async def _message(shop_name: str, status: int, heading: str, text: str, link: str | None = None) -> web.Response:
