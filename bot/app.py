@@ -68,6 +68,7 @@ from bot.services import (
 from bot.store.db import create_engine, migrate_schema, read_session_factory, session_factory
 from bot.web import checkout, faq_api, live_api, ops_api, orders_api, shop_api
 from bot.web import members_api as crm_api
+from bot.web.admin_auth import require_admin
 from bot.web.checkout import checkout_url
 from carts.shop_repository import apply_shop
 from carts.tables import Product
@@ -444,7 +445,8 @@ def create_app(
     settings: Settings, *, run_worker: bool = True, dispatcher: Dispatcher | None = None, demo: bool = False
 ) -> web.Application:
     settings.require_secrets()
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    # The admin token of every /api/ route is checked by one middleware (bot.web.admin_auth).
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[require_admin])
     app[SETTINGS] = settings
     app[LOCAL_REJECTIONS] = Counter()
     app[DISPATCHER] = dispatcher or build_dispatcher(settings)

@@ -29,7 +29,6 @@ from bot.runtime.clock import utcnow
 from bot.services import SESSIONS, SETTINGS
 from bot.store.faq_rules import delete_rule, fetch_page_faq, rule_to_dict, save_rule
 from bot.web.json_api import fail as _fail
-from bot.web.json_api import require_admin_json as _admin
 from bot.web.json_api import respond as _json
 from bot.web.shop_api import _body_text
 from config.faq_file import parse_faq_rule_json
@@ -64,7 +63,6 @@ def _targets(rule: FaqRule) -> list[tuple[str, str]]:
 
 @routes.get("/api/pages/{page_id}/faq")
 async def get_faq(request: web.Request) -> web.Response:
-    _admin(request)
     page_id = _page_id(request)
     async with request.app[SESSIONS]() as session:
         faq = await fetch_page_faq(session, page_id)
@@ -81,7 +79,6 @@ async def get_faq(request: web.Request) -> web.Response:
 @routes.post("/api/pages/{page_id}/faq/test")
 async def test_faq(request: web.Request) -> web.Response:
     """Which rule would answer a message, and why: `plusone faq-test` against the stored rules."""
-    _admin(request)
     page_id = _page_id(request)
     body = await _json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("text"), str) or set(body) != {"text"}:
@@ -94,7 +91,6 @@ async def test_faq(request: web.Request) -> web.Response:
 
 @routes.get("/api/pages/{page_id}/faq/{key}")
 async def get_rule(request: web.Request) -> web.Response:
-    _admin(request)
     page_id, key = _page_id(request), request.match_info["key"]
     async with request.app[SESSIONS]() as session:
         rule = (await fetch_page_faq(session, page_id)).rule(key)
@@ -105,7 +101,6 @@ async def get_rule(request: web.Request) -> web.Response:
 
 @routes.put("/api/pages/{page_id}/faq/{key}")
 async def put_rule(request: web.Request) -> web.Response:
-    _admin(request)
     page_id, key = _page_id(request), request.match_info["key"]
     try:
         rule = parse_faq_rule_json(await _json_body(request), key)
@@ -123,7 +118,6 @@ async def put_rule(request: web.Request) -> web.Response:
 
 @routes.delete("/api/pages/{page_id}/faq/{key}")
 async def remove_rule(request: web.Request) -> web.Response:
-    _admin(request)
     page_id, key = _page_id(request), request.match_info["key"]
     async with request.app[SESSIONS]() as session, session.begin():
         faq = await fetch_page_faq(session, page_id)
@@ -142,7 +136,6 @@ def _quiet(request: web.Request) -> timedelta:
 
 
 async def _conversation_answer(request: web.Request, change: str | None) -> web.Response:
-    _admin(request)
     page_id, psid = _page_id(request), request.match_info["psid"]
     async with request.app[SESSIONS]() as session, session.begin():
         conversation = await fetch_conversation(session, page_id, psid)

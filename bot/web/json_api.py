@@ -11,8 +11,6 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from bot.web.ops_api import require_admin
-
 dumps = functools.partial(json.dumps, ensure_ascii=False)
 
 
@@ -23,11 +21,3 @@ def fail(exc_class: type[web.HTTPException], message: str, **extra: Any) -> NoRe
 
 def respond(body: object, status: int = 200) -> web.Response:
     return web.json_response(body, status=status, dumps=dumps)
-
-
-def require_admin_json(request: web.Request) -> None:
-    """`require_admin`, with its refusal as JSON like every other answer of these APIs."""
-    try:
-        require_admin(request)
-    except web.HTTPUnauthorized as exc:
-        fail(web.HTTPUnauthorized, (exc.text or "admin API: unauthorized").strip())

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from bot.app import database_ctx
 from bot.services import SESSIONS, SETTINGS
 from bot.web import shop_api
+from bot.web.admin_auth import require_admin
 from config.settings import Settings
 from tests.conftest import ADMIN_TOKEN, database_url
 
@@ -30,8 +31,9 @@ Client = TestClient  # type: ignore[type-arg]
 
 @pytest.fixture
 async def client(aiohttp_client: Any, tmp_path: Path) -> Client:
-    """Only what the routes need: settings with an admin token and the database, as `create_app` opens it."""
-    app = web.Application()
+    """Only what the routes need: the admin token's middleware, settings with an admin token and the
+    database, as `create_app` sets them up."""
+    app = web.Application(middlewares=[require_admin])
     app[SETTINGS] = Settings(
         admin_token=SecretStr(ADMIN_TOKEN), data_dir=tmp_path / "data", database_url=database_url(tmp_path)
     )
