@@ -18,9 +18,7 @@ back to the file's.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from typing import Any
 
 from aiohttp import web
 
@@ -29,12 +27,14 @@ from bot.runtime.clock import utcnow
 from bot.services import SESSIONS, SETTINGS
 from bot.store.faq_rules import delete_rule, fetch_page_faq, rule_to_dict, save_rule
 from bot.web.json_api import fail as _fail
+from bot.web.json_api import read_json_object
 from bot.web.json_api import respond as _json
-from bot.web.shop_api import _body_text
-from config.faq_file import parse_faq_rule_json
+from config.faq_file import FAQ_RULE_FIELDS, parse_faq_rule_json
 from parsers.faq import FaqRule, match_faq
 
 routes = web.RouteTableDef()
+TEST_BODY = 'the body must be {"text": "..."}'
+RULE_BODY = f"body: must be a JSON object with {', '.join(FAQ_RULE_FIELDS)}"  # as parse_faq_rule_json says
 
 
 def _page_id(request: web.Request) -> str:
@@ -42,16 +42,6 @@ def _page_id(request: web.Request) -> str:
     if not page_id.isdigit() or len(page_id) > 64:
         _fail(web.HTTPNotFound, f"{page_id!r} is not a Page id (digits, like 1000000000001)")
     return page_id
-
-
-async def _json_body(request: web.Request) -> Any:
-    text = await _body_text(request)
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        _fail(web.HTTPBadRequest, f"the body must be JSON: {exc}")
-    except RecursionError:
-        _fail(web.HTTPBadRequest, "the body must be JSON: too deeply nested")
 
 
 def _targets(rule: FaqRule) -> list[tuple[str, str]]:
@@ -80,9 +70,9 @@ async def get_faq(request: web.Request) -> web.Response:
 async def test_faq(request: web.Request) -> web.Response:
     """Which rule would answer a message, and why: `plusone faq-test` against the stored rules."""
     page_id = _page_id(request)
-    body = await _json_body(request)
-    if not isinstance(body, dict) or not isinstance(body.get("text"), str) or set(body) != {"text"}:
-        _fail(web.HTTPBadRequest, 'the body must be {"text": "..."}')
+    body = await read_json_object(request, expected=TEST_BODY)
+    if not isinstance(body.get("text"), str) or set(body) != {"text"}:
+        _fail(web.HTTPBadRequest, TEST_BODY)
     async with request.app[SESSIONS]() as session:
         faq = await fetch_page_faq(session, page_id)
     found = match_faq(faq.rules, body["text"])
@@ -103,7 +93,7 @@ async def get_rule(request: web.Request) -> web.Response:
 async def put_rule(request: web.Request) -> web.Response:
     page_id, key = _page_id(request), request.match_info["key"]
     try:
-        rule = parse_faq_rule_json(await _json_body(request), key)
+        rule = parse_faq_rule_json(await read_json_object(request, expected=RULE_BODY), key)
     except ValueError as exc:
         _fail(web.HTTPBadRequest, str(exc))
     async with request.app[SESSIONS]() as session, session.begin():

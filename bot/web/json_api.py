@@ -1,17 +1,22 @@
-"""What every admin JSON API answers with: `{"error": ...}` on a 4xx, JSON bodies with text left unescaped.
+"""What every admin JSON API reads and answers: one JSON body reader, `{"error": ...}` on a 4xx, JSON
+bodies with text left unescaped.
 
-Shared by the shop, orders, live video and members APIs, so a refusal reads the same everywhere.
+Shared by the shop, orders, FAQ, hand-off, live video, members and operations APIs, so a refusal reads
+the same everywhere. A request body is read by `read_json_object` (or `read_text` for a shop file,
+`read_body` for the bytes a signature covers): too large 413, not UTF-8 or not JSON or no object 400.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from decimal import Decimal
 from typing import Any, NoReturn
 
 from aiohttp import web
 
 dumps = functools.partial(json.dumps, ensure_ascii=False)
+NOT_AN_OBJECT = "the body must be a JSON object"
 
 
 def fail(exc_class: type[web.HTTPException], message: str, **extra: Any) -> NoReturn:
@@ -21,3 +26,49 @@ def fail(exc_class: type[web.HTTPException], message: str, **extra: Any) -> NoRe
 
 def respond(body: object, status: int = 200) -> web.Response:
     return web.json_response(body, status=status, dumps=dumps)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body; over the app's `client_max_size`, 413 with a JSON reason (aiohttp's own is text)."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        # max_size only shapes aiohttp's default text, which the JSON body replaces.
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=0, text=dumps({"error": f"the body is too large: {exc.text}"}), content_type="application/json"
+        ) from None
+
+
+async def read_text(request: web.Request) -> str:
+    """The body as UTF-8 text (a byte-order mark allowed); 400 when it is not UTF-8."""
+    try:
+        return (await read_body(request)).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        fail(web.HTTPBadRequest, f"the body is not UTF-8 text (byte {exc.start})")
+
+
+def _no_constants(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+async def read_json_object(
+    request: web.Request, *, expected: str = NOT_AN_OBJECT, optional: bool = False
+) -> dict[str, Any]:
+    """The body as a JSON object, or a 4xx with `{"error": reason}`.
+
+    Numbers with a fraction are read as `Decimal`, so a price of 12.30 is exactly 12.30; NaN and Infinity
+    are refused (JSON has no such numbers). `expected` is the refusal of JSON that is no object: it says
+    what to send. `optional`: an empty body reads as `{}`.
+    """
+    text = await read_text(request)
+    if optional and not text.strip():
+        return {}
+    try:
+        body = json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+    except ValueError as exc:
+        fail(web.HTTPBadRequest, f"{NOT_AN_OBJECT}: {exc}")
+    except RecursionError:  # `[[[[...` deeper than the parser's recursion allows
+        fail(web.HTTPBadRequest, f"{NOT_AN_OBJECT}: too deeply nested")
+    if not isinstance(body, dict):
+        fail(web.HTTPBadRequest, expected)
+    return body

@@ -13,7 +13,6 @@ changes nothing.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +25,7 @@ from bot.services import REDIS, SESSIONS, SETTINGS
 from bot.store.tables import LiveVideo
 from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail as _fail
+from bot.web.json_api import read_json_object
 from carts.tables import Campaign
 
 routes = web.RouteTableDef()
@@ -68,12 +68,7 @@ async def list_live_videos(request: web.Request) -> web.Response:
 
 @routes.post("/api/live-videos")
 async def start_live_video(request: web.Request) -> web.Response:
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, RecursionError):
-        _fail(web.HTTPBadRequest, "the body must be a JSON object with campaign and video_id")
-    if not isinstance(body, dict):
-        _fail(web.HTTPBadRequest, "the body must be a JSON object with campaign and video_id")
+    body = await read_json_object(request, expected="the body must be a JSON object with campaign and video_id")
     unknown = sorted(set(body) - {"campaign", "video_id"})
     if unknown:
         _fail(web.HTTPBadRequest, f"{unknown[0]}: unknown field (expected campaign, video_id)")

@@ -17,7 +17,6 @@ a 4xx status, changing nothing.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
@@ -27,6 +26,7 @@ from sqlalchemy import select
 from bot.runtime.clock import utcnow
 from bot.services import SESSIONS
 from bot.web.json_api import fail as _fail
+from bot.web.json_api import read_json_object
 from bot.web.json_api import respond as _json
 from carts.order_tables import Order
 from crm_bridge.repository import (
@@ -47,6 +47,8 @@ from crm_bridge.tables import Member, PointsEntry, ReferralEdge
 routes = web.RouteTableDef()
 REASON_MAX = 500
 ADJUST_MAX = 10_000_000
+ADJUST_BODY = 'the body must be {"points": <whole number>, "reason": "<text>"}'
+BIRTHDAY_BODY = 'the body must be {"birthday": "YYYY-MM-DD"} or {"birthday": null}'
 
 
 def _time(value: Any) -> str | None:
@@ -203,12 +205,9 @@ async def get_orders(request: web.Request) -> web.Response:
 
 @routes.post(r"/api/members/{id}/adjust")
 async def adjust(request: web.Request) -> web.Response:
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, RecursionError):
-        _fail(web.HTTPBadRequest, 'the body must be JSON: {"points": 50, "reason": "..."}')
-    if not isinstance(body, dict) or set(body) - {"points", "reason"}:
-        _fail(web.HTTPBadRequest, 'the body must be {"points": <whole number>, "reason": "<text>"}')
+    body = await read_json_object(request, expected=ADJUST_BODY)
+    if set(body) - {"points", "reason"}:
+        _fail(web.HTTPBadRequest, ADJUST_BODY)
     points, reason = body.get("points"), body.get("reason")
     if isinstance(points, bool) or not isinstance(points, int) or points == 0 or abs(points) > ADJUST_MAX:
         _fail(web.HTTPBadRequest, f"points must be a whole number, not 0, at most {ADJUST_MAX:,} either way")
@@ -224,12 +223,9 @@ async def adjust(request: web.Request) -> web.Response:
 @routes.put(r"/api/members/{id}/birthday")
 async def set_birthday(request: web.Request) -> web.Response:
     """The member's birthday (the shopper told the shop), so the yearly birthday points can be given."""
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, RecursionError):
-        _fail(web.HTTPBadRequest, 'the body must be JSON: {"birthday": "YYYY-MM-DD"} or {"birthday": null}')
-    if not isinstance(body, dict) or set(body) != {"birthday"}:
-        _fail(web.HTTPBadRequest, 'the body must be {"birthday": "YYYY-MM-DD"} or {"birthday": null}')
+    body = await read_json_object(request, expected=BIRTHDAY_BODY)
+    if set(body) != {"birthday"}:
+        _fail(web.HTTPBadRequest, BIRTHDAY_BODY)
     value = body["birthday"]
     birthday: date | None = None
     if value is not None:

@@ -1,7 +1,7 @@
 """Operational endpoints: `/healthz`, `/metrics`, and the admin dead-letter API.
 
 `/healthz` and `/metrics` are open (no secrets in them); `/api/*` needs `Authorization: Bearer <admin token>`
-(checked by `bot.web.admin_auth`).
+(checked by `bot.web.admin_auth`). Refusals are 4xx with `{"error": "..."}`, as in every admin API.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from bot.runtime.metrics import MetricsSnapshot, StreamGauges, decode_counters, 
 from bot.services import ENGINE, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, SESSIONS
 from bot.store.db import ping
 from bot.store.tables import OutboxMessage, PageState
+from bot.web.json_api import fail
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -80,17 +81,23 @@ def is_stream_id(text: str) -> bool:
     return len(parts) == 2 and all(p.isascii() and p.isdigit() and int(p) < 2**64 for p in parts)
 
 
-@routes.get("/api/dead-letters")
-async def list_dead_letters(request: web.Request) -> web.Response:
+def _limit(request: web.Request) -> int:
+    """`?limit=`: how many rows a list answers with, 100 unless asked."""
     try:
         limit = int(request.query.get("limit", "100"))
     except ValueError:
-        raise web.HTTPBadRequest(text="limit must be a whole number\n") from None
+        fail(web.HTTPBadRequest, "limit must be a whole number")
     if not 1 <= limit <= 1000:
-        raise web.HTTPBadRequest(text="limit must be between 1 and 1000\n")
+        fail(web.HTTPBadRequest, "limit must be between 1 and 1000")
+    return limit
+
+
+@routes.get("/api/dead-letters")
+async def list_dead_letters(request: web.Request) -> web.Response:
+    limit = _limit(request)
     after = request.query.get("after", "-")
     if after != "-" and not is_stream_id(after):
-        raise web.HTTPBadRequest(text="after must be a dead-letter id like 1700000000000-0\n")
+        fail(web.HTTPBadRequest, "after must be a dead-letter id like 1700000000000-0")
     letters = await request.app[INGEST].list_dead_letters(after, limit)
     return web.json_response(
         {
@@ -115,10 +122,10 @@ async def list_dead_letters(request: web.Request) -> web.Response:
 async def retry_dead_letter(request: web.Request) -> web.Response:
     dead_id = request.match_info["id"]
     if not is_stream_id(dead_id):
-        raise web.HTTPBadRequest(text="dead-letter id must look like 1700000000000-0\n")
+        fail(web.HTTPBadRequest, "dead-letter id must look like 1700000000000-0")
     new_id = await request.app[INGEST].retry_dead_letter(dead_id)
     if new_id is None:
-        raise web.HTTPNotFound(text=f"no dead letter {dead_id}\n")
+        fail(web.HTTPNotFound, f"no dead letter {dead_id}")
     log.info("dead letter %s put back on the stream as %s", dead_id, new_id)
     return web.json_response({"retried": dead_id, "stream_id": new_id})
 
@@ -156,13 +163,8 @@ async def list_outbox(request: web.Request) -> web.Response:
     """Outgoing messages, newest first; `?status=failed` shows what did not reach shoppers and why."""
     status = request.query.get("status")
     if status is not None and status not in {s.value for s in OutboxStatus}:
-        raise web.HTTPBadRequest(text=f"status must be one of {', '.join(s.value for s in OutboxStatus)}\n")
-    try:
-        limit = int(request.query.get("limit", "100"))
-    except ValueError:
-        raise web.HTTPBadRequest(text="limit must be a whole number\n") from None
-    if not 1 <= limit <= 1000:
-        raise web.HTTPBadRequest(text="limit must be between 1 and 1000\n")
+        fail(web.HTTPBadRequest, f"status must be one of {', '.join(s.value for s in OutboxStatus)}")
+    limit = _limit(request)
     stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
     if status:
         stmt = stmt.where(OutboxMessage.status == status)
@@ -176,8 +178,8 @@ async def resume_sending(request: web.Request) -> web.Response:
     """Resume a Page paused for a bad token (after the token was fixed)."""
     page_id = request.match_info["page_id"]
     if not page_id.isdigit():
-        raise web.HTTPBadRequest(text="page id must be numeric\n")
+        fail(web.HTTPBadRequest, "page id must be numeric")
     if not await resume_page(request.app[SESSIONS], page_id):
-        raise web.HTTPNotFound(text=f"Page {page_id} is not paused\n")
+        fail(web.HTTPNotFound, f"Page {page_id} is not paused")
     await request.app[OUTBOX_NOTIFIER].wake()
     return web.json_response({"resumed": page_id})

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
@@ -31,7 +30,7 @@ from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
 from bot.web.admin_auth import open_api
 from bot.web.json_api import dumps as _dumps
-from bot.web.json_api import fail
+from bot.web.json_api import fail, read_body, read_json_object
 from carts.orders import (
     OrderChange,
     OrderError,
@@ -66,18 +65,6 @@ def _order_error(error: OrderError) -> NoReturn:
 
 def _answer(change: OrderChange) -> web.Response:
     return web.json_response({"order": change.order.to_dict(), "changed": change.changed}, dumps=_dumps)
-
-
-async def _json_body(raw: bytes, *, optional: bool = False) -> dict[str, Any]:
-    if optional and not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw.decode("utf-8-sig"), parse_float=Decimal)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        _fail(web.HTTPBadRequest, f"the body must be a JSON object: {exc}")
-    if not isinstance(body, dict):
-        _fail(web.HTTPBadRequest, "the body must be a JSON object")
-    return body
 
 
 def _text(body: dict[str, Any], name: str, max_length: int, required: bool = True) -> str | None:
@@ -131,7 +118,7 @@ async def get_order(request: web.Request) -> web.Response:
 
 @routes.post("/api/orders/{number}/paid")
 async def order_paid(request: web.Request) -> web.Response:
-    body = await _json_body(await request.read(), optional=True)
+    body = await read_json_object(request, optional=True)
     reference = _text(body, "reference", 200, required=False)
     number = request.match_info["number"]
     return await _change(request, lambda session: mark_paid(session, number, reference=reference))
@@ -166,7 +153,7 @@ def _return_items(body: dict[str, Any]) -> list[ReturnItem]:
 
 @routes.post("/api/orders/{number}/return")
 async def order_return(request: web.Request) -> web.Response:
-    items = _return_items(await _json_body(await request.read()))
+    items = _return_items(await read_json_object(request))
     number = request.match_info["number"]
     return await _change(request, lambda session: return_lines(session, number, items))
 
@@ -189,11 +176,11 @@ async def payment_notification(request: web.Request) -> web.Response:
     secret = request.app[SETTINGS].payment_secret
     if secret is None:
         _fail(web.HTTPServiceUnavailable, "payments not configured")
-    raw = await request.read()
+    raw = await read_body(request)
     given = request.headers.get(SIGNATURE_HEADER, "")
     if not hmac.compare_digest(given.encode(), signature_of(secret.get_secret_value().encode(), raw).encode()):
         _fail(web.HTTPUnauthorized, f"{SIGNATURE_HEADER}: missing or wrong signature")
-    body = await _json_body(raw)
+    body = await read_json_object(request)  # the same bytes, read again from aiohttp's buffer
     number = _text(body, "order_number", 20) or ""
     currency = _text(body, "currency", 3) or ""
     reference = _text(body, "reference", 200, required=False)

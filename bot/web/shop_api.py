@@ -20,15 +20,15 @@ A later `plusone load` or `PUT /api/shop` sets everything back to what the file 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn
+from typing import Any
 
 from aiohttp import web
 
 from bot.services import SESSIONS
 from bot.web.json_api import fail as _fail
+from bot.web.json_api import read_json_object, read_text
 from bot.web.json_api import respond as _json
 from carts.shop_repository import (
     CAMPAIGN_PATCH_FIELDS,
@@ -63,28 +63,8 @@ routes = web.RouteTableDef()
 SHOP_CONTENT_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "application/json")
 
 
-async def _body_text(request: web.Request) -> str:
-    try:
-        return (await request.read()).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        _fail(web.HTTPBadRequest, f"the body is not UTF-8 text (byte {exc.start})")
-
-
-def _no_constants(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 async def _patch_body(request: web.Request, allowed: tuple[str, ...]) -> dict[str, Any]:
-    text = await _body_text(request)
-    try:
-        # Decimal, so a price of 12.30 is exactly 12.30.
-        body = json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
-    except ValueError as exc:
-        _fail(web.HTTPBadRequest, f"the body must be a JSON object: {exc}")
-    except RecursionError:  # `[[[[...` deeper than the parser's recursion allows
-        _fail(web.HTTPBadRequest, "the body must be a JSON object: too deeply nested")
-    if not isinstance(body, dict):
-        _fail(web.HTTPBadRequest, f"the body must be a JSON object with any of {', '.join(allowed)}")
+    body = await read_json_object(request, expected=f"the body must be a JSON object with any of {', '.join(allowed)}")
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         _fail(web.HTTPBadRequest, f"{unknown[0]}: unknown field (expected {', '.join(allowed)})")
@@ -261,7 +241,7 @@ async def put_shop(request: web.Request) -> web.Response:
             web.HTTPUnsupportedMediaType,
             f"send the shop file as {', '.join(SHOP_CONTENT_TYPES)} (not {request.content_type or 'nothing'})",
         )
-    text = await _body_text(request)
+    text = await read_text(request)
     try:
         # In a thread: a big file takes a while to parse, and time zone data is read from disk.
         shop = await asyncio.to_thread(parse_shop_text, text, "body")
