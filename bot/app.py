@@ -66,7 +66,7 @@ from bot.services import (
     WORKER,
 )
 from bot.store.db import create_engine, migrate_schema, read_session_factory, session_factory
-from bot.web import checkout, faq_api, live_api, ops_api, orders_api, shop_api
+from bot.web import checkout, faq_api, handoff_api, live_api, ops_api, orders_api, shop_api
 from bot.web import members_api as crm_api
 from bot.web.admin_auth import require_admin
 from bot.web.checkout import checkout_url
@@ -456,6 +456,7 @@ def create_app(
     app.add_routes(checkout.routes)
     app.add_routes(orders_api.routes)
     app.add_routes(faq_api.routes)
+    app.add_routes(handoff_api.routes)
     inbox_views.setup(app)
     app.add_routes(crm_api.routes)
     app.add_routes(live_api.routes)

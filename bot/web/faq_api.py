@@ -1,6 +1,5 @@
-"""Admin JSON API for a Page's keyword FAQ and for handing conversations between the bot and a person
-(issue 6). Same conventions as `bot.web.shop_api`: `Authorization: Bearer <admin token>`, bad input 4xx with
-`{"error": "..."}` and nothing changed.
+"""Admin JSON API for a Page's keyword FAQ (issue 6). Same conventions as `bot.web.shop_api`:
+`Authorization: Bearer <admin token>`, bad input 4xx with `{"error": "..."}` and nothing changed.
 
     GET    /api/pages/{page_id}/faq                   {"page_id", "welcome", "fallback", "rules": [...]}
     POST   /api/pages/{page_id}/faq/test              {"text": "..."} → the answering rule and why
@@ -8,9 +7,6 @@
     PUT    /api/pages/{page_id}/faq/{key}             create (201) or replace (200) a rule: keywords, match,
                                                       priority, reply, quick_replies, buttons
     DELETE /api/pages/{page_id}/faq/{key}             delete it (409 while another rule's button names it)
-    GET    /api/conversations/{page_id}/{psid}/handoff   the 24-hour window and who handles it
-    POST   /api/conversations/{page_id}/{psid}/handoff   a person takes over: the bot goes silent
-    POST   /api/conversations/{page_id}/{psid}/handback  the bot answers again
 
 A later `plusone load` or `PUT /api/shop` whose file has a `faq:` section for the Page sets its rules
 back to the file's.
@@ -18,16 +14,12 @@ back to the file's.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from aiohttp import web
 
-from bot.handlers.handoff import HandoffReason, conversation_state, fetch_conversation, hand_back, take_over
-from bot.runtime.clock import utcnow
-from bot.services import SESSIONS, SETTINGS
+from bot.services import SESSIONS
 from bot.store.faq_rules import delete_rule, fetch_page_faq, rule_to_dict, save_rule
 from bot.web.json_api import fail as _fail
-from bot.web.json_api import read_json_object
+from bot.web.json_api import path_page_id, read_json_object
 from bot.web.json_api import respond as _json
 from config.faq_file import FAQ_RULE_FIELDS, parse_faq_rule_json
 from parsers.faq import FaqRule, match_faq
@@ -35,13 +27,6 @@ from parsers.faq import FaqRule, match_faq
 routes = web.RouteTableDef()
 TEST_BODY = 'the body must be {"text": "..."}'
 RULE_BODY = f"body: must be a JSON object with {', '.join(FAQ_RULE_FIELDS)}"  # as parse_faq_rule_json says
-
-
-def _page_id(request: web.Request) -> str:
-    page_id = request.match_info["page_id"]
-    if not page_id.isdigit() or len(page_id) > 64:
-        _fail(web.HTTPNotFound, f"{page_id!r} is not a Page id (digits, like 1000000000001)")
-    return page_id
 
 
 def _targets(rule: FaqRule) -> list[tuple[str, str]]:
@@ -53,7 +38,7 @@ def _targets(rule: FaqRule) -> list[tuple[str, str]]:
 
 @routes.get("/api/pages/{page_id}/faq")
 async def get_faq(request: web.Request) -> web.Response:
-    page_id = _page_id(request)
+    page_id = path_page_id(request)
     async with request.app[SESSIONS]() as session:
         faq = await fetch_page_faq(session, page_id)
     return _json(
@@ -69,7 +54,7 @@ async def get_faq(request: web.Request) -> web.Response:
 @routes.post("/api/pages/{page_id}/faq/test")
 async def test_faq(request: web.Request) -> web.Response:
     """Which rule would answer a message, and why: `plusone faq-test` against the stored rules."""
-    page_id = _page_id(request)
+    page_id = path_page_id(request)
     body = await read_json_object(request, expected=TEST_BODY)
     if not isinstance(body.get("text"), str) or set(body) != {"text"}:
         _fail(web.HTTPBadRequest, TEST_BODY)
@@ -81,7 +66,7 @@ async def test_faq(request: web.Request) -> web.Response:
 
 @routes.get("/api/pages/{page_id}/faq/{key}")
 async def get_rule(request: web.Request) -> web.Response:
-    page_id, key = _page_id(request), request.match_info["key"]
+    page_id, key = path_page_id(request), request.match_info["key"]
     async with request.app[SESSIONS]() as session:
         rule = (await fetch_page_faq(session, page_id)).rule(key)
     if rule is None:
@@ -91,7 +76,7 @@ async def get_rule(request: web.Request) -> web.Response:
 
 @routes.put("/api/pages/{page_id}/faq/{key}")
 async def put_rule(request: web.Request) -> web.Response:
-    page_id, key = _page_id(request), request.match_info["key"]
+    page_id, key = path_page_id(request), request.match_info["key"]
     try:
         rule = parse_faq_rule_json(await read_json_object(request, expected=RULE_BODY), key)
     except ValueError as exc:
@@ -108,7 +93,7 @@ async def put_rule(request: web.Request) -> web.Response:
 
 @routes.delete("/api/pages/{page_id}/faq/{key}")
 async def remove_rule(request: web.Request) -> web.Response:
-    page_id, key = _page_id(request), request.match_info["key"]
+    page_id, key = path_page_id(request), request.match_info["key"]
     async with request.app[SESSIONS]() as session, session.begin():
         faq = await fetch_page_faq(session, page_id)
         if faq.rule(key) is None:
@@ -119,36 +104,3 @@ async def remove_rule(request: web.Request) -> web.Response:
                 _fail(web.HTTPConflict, f"rule {other.key!r} answers with {key!r} ({named[0]}): change it first")
         await delete_rule(session, page_id, key)
     return _json({"deleted": key})
-
-
-def _quiet(request: web.Request) -> timedelta:
-    return timedelta(seconds=request.app[SETTINGS].handoff_quiet_s)
-
-
-async def _conversation_answer(request: web.Request, change: str | None) -> web.Response:
-    page_id, psid = _page_id(request), request.match_info["psid"]
-    async with request.app[SESSIONS]() as session, session.begin():
-        conversation = await fetch_conversation(session, page_id, psid)
-        if conversation is None:
-            _fail(web.HTTPNotFound, f"no conversation of Page {page_id} with {psid!r}")
-        if change == "take_over":
-            await take_over(session, conversation, HandoffReason.INBOX)
-        elif change == "hand_back":
-            await hand_back(session, conversation)
-        state = conversation_state(conversation, utcnow(), _quiet(request))
-    return _json({"page_id": page_id, "psid": psid, **state.to_dict()})
-
-
-@routes.get("/api/conversations/{page_id}/{psid}/handoff")
-async def get_handoff(request: web.Request) -> web.Response:
-    return await _conversation_answer(request, None)
-
-
-@routes.post("/api/conversations/{page_id}/{psid}/handoff")
-async def post_handoff(request: web.Request) -> web.Response:
-    return await _conversation_answer(request, "take_over")
-
-
-@routes.post("/api/conversations/{page_id}/{psid}/handback")
-async def post_handback(request: web.Request) -> web.Response:
-    return await _conversation_answer(request, "hand_back")

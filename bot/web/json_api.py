@@ -72,3 +72,11 @@ async def read_json_object(
     if not isinstance(body, dict):
         fail(web.HTTPBadRequest, expected)
     return body
+
+
+def path_page_id(request: web.Request) -> str:
+    """The `{page_id}` of the URL: a Page id is digits, anything else is no Page (404)."""
+    page_id = request.match_info["page_id"]
+    if not page_id.isdigit() or len(page_id) > 64:
+        fail(web.HTTPNotFound, f"{page_id!r} is not a Page id (digits, like 1000000000001)")
+    return page_id
