@@ -115,7 +115,7 @@ from carts.tables import Campaign, Product
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "same-origin",
