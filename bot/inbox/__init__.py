@@ -4,5 +4,6 @@
 - `queries`, `board`: reads, always limited to the user's Pages.
 - `cart_edit`: cart changes on the stock rules of comments.
 - `live`: the worker's after-commit notes on Redis pub/sub, fanned out to browsers over SSE.
-- `views`: the pages and form posts (rendered by bot.web.rendering; templates in bot/web/templates/inbox/).
+- `views`: the pages and form posts, a module per page (rendered by bot.web.rendering; templates in
+  bot/web/templates/inbox/).
 """

@@ -1,0 +1,172 @@
+"""What every inbox page shares: the signed-in check (a session cookie, and on POSTs its CSRF token), the
+rendering with the inbox's security headers, redirects, form fields, and the conversation a URL names
+(limited to the user's Pages) with the page that shows it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from multidict import MultiDictProxy
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.inbox.auth import SESSION_COOKIE, User, csrf_ok, user_pages
+from bot.inbox.core import MAX_REPLY, ReplyMode
+from bot.inbox.member import member_card
+from bot.inbox.queries import fetch_conversation, fetch_panel, fetch_thread
+from bot.inbox.tables import InboxUser
+from bot.outbound.messaging_rules import Author
+from bot.outbound.outbox import enqueue_message
+from bot.runtime.clock import utcnow
+from bot.services import INBOX_SESSION_STORE, READ_SESSIONS, SESSIONS, SETTINGS
+from bot.store.tables import Conversation, Message
+from bot.web.rendering import render_page
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+USER = web.RequestKey("inbox_user", User)
+FORM = web.RequestKey("inbox_form", MultiDictProxy)
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # No inline script or style at all: shopper text can never run, even if something escaped it wrongly.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+
+
+async def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
+    """An inbox template (bot/web/templates/inbox/`name`), with the signed-in user and their CSRF token."""
+    user: User | None = request.get(USER)
+    context = {"user": user, "csrf": user.csrf if user else "", **context}
+    return await render_page(f"inbox/{name}", context, status=status, headers=HEADERS)
+
+
+def is_https(request: web.Request) -> bool:
+    return (request.app[SETTINGS].public_url or "").startswith("https://")
+
+
+def redirect(location: str) -> web.Response:
+    """303 See Other: after a post, the browser loads the page again with GET."""
+    return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def signed_in(handler: Handler) -> Handler:
+    """Load the session's user into request[USER]; POSTs must carry its CSRF token."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        store = request.app[INBOX_SESSION_STORE]
+        found = await store.load(request.cookies.get(SESSION_COOKIE, ""))
+        if found is None:
+            if request.method == "GET":
+                raise web.HTTPSeeOther(f"/inbox/login?{urlencode({'next': request.path_qs})}")
+            raise web.HTTPUnauthorized(text="sign in first\n")
+        user_id, csrf = found
+        async with request.app[READ_SESSIONS]() as session:
+            row = await session.get(InboxUser, user_id)
+            if row is None or not row.active:
+                raise web.HTTPSeeOther("/inbox/login")
+            pages = await user_pages(session, user_id)
+        request[USER] = User(row.id or 0, row.name, row.role, pages, csrf)
+        if request.method == "POST":
+            form = await request.post()
+            given = form.get("csrf") or request.headers.get("X-CSRF-Token")
+            if not csrf_ok(csrf, given if isinstance(given, str) else None):
+                raise web.HTTPForbidden(text="this form has no valid CSRF token: reload the page and try again\n")
+            request[FORM] = form
+        return await handler(request)
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
+def form_field(request: web.Request, name: str, default: str = "") -> str:
+    value = request[FORM].get(name, default)
+    return value if isinstance(value, str) else default
+
+
+async def load_conversation(request: web.Request, session: AsyncSession) -> Conversation:
+    try:
+        conversation_id = int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound(text="no such conversation\n") from None
+    conversation = await fetch_conversation(session, request[USER].pages, conversation_id)
+    if conversation is None:  # another Page's conversation is "not found" too: nothing to learn from it
+        raise web.HTTPNotFound(text="no such conversation\n")
+    return conversation
+
+
+async def render_conversation(
+    request: web.Request, status: int = 200, error: str | None = None, mark_read: bool = False
+) -> web.Response:
+    async with request.app[SESSIONS]() as session, session.begin():
+        conversation = await load_conversation(request, session)
+        if mark_read and conversation.unread:
+            conversation.unread = 0
+            session.add(conversation)
+        thread = await fetch_thread(session, conversation)
+        panel = await fetch_panel(session, conversation)
+        member = await member_card(session, conversation.page_id, conversation.psid)
+    return await render(
+        request,
+        "conversation.html",
+        status,
+        t=thread,
+        panel=panel,
+        member=member,
+        error=error,
+        nonce=secrets.token_urlsafe(16),
+        ReplyMode=ReplyMode,
+        MAX_REPLY=MAX_REPLY,
+    )
+
+
+def back_to(conversation_id: int, anchor: str = "") -> web.Response:
+    return redirect(f"/inbox/c/{conversation_id}{anchor}")
+
+
+async def queue_agent_messages(
+    request: web.Request, session: AsyncSession, conversation: Conversation, key: str, messages: list[dict[str, Any]]
+) -> int:
+    """Queue messages as the agent, each shown at once in the thread as "sending"; the number queued."""
+    now = utcnow()
+    queued = 0
+    for part, message in enumerate(messages):
+        row = await enqueue_message(
+            session,
+            key=f"{key}:{part}",
+            page_id=conversation.page_id,
+            psid=conversation.psid,
+            message=message,
+            author=Author.AGENT,
+        )
+        if row is None:
+            continue  # the same form posted twice: already queued
+        queued += 1
+        session.add(
+            Message(
+                conversation_id=conversation.id,  # type: ignore[arg-type]
+                direction="out",
+                author="agent",
+                kind="text" if "text" in message else "attachment",
+                text=message.get("text") or message.get("attachment", {}).get("payload", {}).get("text"),
+                payload=json.dumps(message, ensure_ascii=False),
+                sent_at=now,
+                status="pending",
+                outbox_id=row.id,
+                created_at=now,
+            )
+        )
+    conversation.last_message_at = now
+    session.add(conversation)
+    await session.flush()
+    return queued
