@@ -13,6 +13,7 @@ import logging
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold
 from bot.inbox.cart_edit import (
@@ -62,6 +63,28 @@ async def _redis_ms(request: web.Request) -> int:
     return int(seconds) * 1000 + int(micros) // 1000
 
 
+async def _add_as_agent(
+    request: web.Request,
+    session: AsyncSession,
+    conversation: Conversation,
+    choice: ProductChoice,
+    variant: str,
+    qty: int,
+    comment_id: str | None = None,
+) -> None:
+    """Claim units for the shopper as the agent: a claim arriving now, by Redis' clock, as comments do."""
+    await add_units(
+        session,
+        page_id=conversation.page_id,
+        psid=conversation.psid,
+        choice=choice,
+        variant=variant,
+        qty=qty,
+        arrival=agent_arrival(await _redis_ms(request)),
+        comment_id=comment_id,
+    )
+
+
 async def _cart_changed(request: web.Request) -> None:
     await request.app[OUTBOX_NOTIFIER].wake()
     await request.app[INBOX_PUBLISHER].publish("claims")
@@ -76,15 +99,7 @@ async def cart_add(request: web.Request) -> web.StreamResponse:
             conversation = await load_conversation(request, session)
             choice = await find_product(session, conversation.page_id, form_field(request, "code"))
             variant = check_variant(choice.product, _chosen_variant(request))
-            await add_units(
-                session,
-                page_id=conversation.page_id,
-                psid=conversation.psid,
-                choice=choice,
-                variant=variant,
-                qty=qty,
-                arrival=agent_arrival(await _redis_ms(request)),
-            )
+            await _add_as_agent(request, session, conversation, choice, variant, qty)
     except CartEditError as exc:
         return await render_conversation(request, 400, str(exc))
     await _cart_changed(request)
@@ -110,16 +125,7 @@ async def cart_pick(request: web.Request) -> web.StreamResponse:
             if campaign is not None:
                 choice = ProductChoice(choice.product, campaign)
             variant = check_variant(choice.product, _chosen_variant(request))
-            await add_units(
-                session,
-                page_id=conversation.page_id,
-                psid=conversation.psid,
-                choice=choice,
-                variant=variant,
-                qty=pending.qty,
-                arrival=agent_arrival(await _redis_ms(request)),
-                comment_id=comment_id,
-            )
+            await _add_as_agent(request, session, conversation, choice, variant, pending.qty, comment_id=comment_id)
     except CartEditError as exc:
         return await render_conversation(request, 400, str(exc))
     await _cart_changed(request)
@@ -146,14 +152,8 @@ async def cart_qty(request: web.Request) -> web.StreamResponse:
                 product = await session.get(Product, product_id)
                 campaign = await session.get(Campaign, claims[0].campaign_id)
                 assert product is not None and campaign is not None
-                await add_units(
-                    session,
-                    page_id=conversation.page_id,
-                    psid=conversation.psid,
-                    choice=ProductChoice(product, campaign),
-                    variant=variant,
-                    qty=qty - current,
-                    arrival=agent_arrival(await _redis_ms(request)),
+                await _add_as_agent(
+                    request, session, conversation, ProductChoice(product, campaign), variant, qty - current
                 )
     except ValueError as exc:  # CartEditError, or a product id that is not a number
         return await render_conversation(request, 400, str(exc) if isinstance(exc, CartEditError) else "bad line")
