@@ -16,11 +16,10 @@ import argparse
 import sys
 from collections.abc import Iterable, Sequence
 
-from bot.handlers.handoff import is_agent_request
 from config.catalog_file import CatalogFileError
 from config.faq_file import FaqConfig
 from config.shop_file import load_shop_file
-from parsers.faq import match_faq
+from parsers.faq import is_agent_request, match_faq
 
 __all__ = ["main", "register", "run_faq_test"]
 
