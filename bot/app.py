@@ -208,9 +208,6 @@ async def _watch_embedded(embedded: EmbeddedRedis) -> None:
                 await embedded.start_async()
 
 
-DEMO_EMULATOR_FILE = "emulator.url"
-
-
 def demo_settings(settings: Settings, emulator_url: str) -> Settings:
     """Settings that talk to the demo emulator's Page instead of Meta."""
     from bot.emulator.config import DEMO_APP_ID, DEMO_PAGE_ID, DEMO_PAGE_TOKEN
@@ -224,11 +221,6 @@ def demo_settings(settings: Settings, emulator_url: str) -> Settings:
     )
 
 
-def local_address(host: str) -> str:
-    """Where to reach a server bound to `host` from this machine (0.0.0.0 binds all, but is no address)."""
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-
-
 async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
     """Demo mode (no Page token configured): run the Graph emulator in-process and talk to it.
 
@@ -236,12 +228,12 @@ async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
     our app secret), answers our Send API calls, and records what the shopper would have received.
     """
     from bot.emulator.app import GraphEmulator
-    from bot.emulator.config import DEMO_APP_ID, DEMO_PAGE_ID, demo_config
+    from bot.emulator.config import DEMO_APP_ID, DEMO_EMULATOR_FILE, DEMO_PAGE_ID, demo_config, local_webhook_url
 
     settings = app[SETTINGS]
     assert settings.app_secret is not None
     app_id = settings.app_id or DEMO_APP_ID
-    webhook_url = f"http://{local_address(settings.host)}:{settings.port}/webhook"
+    webhook_url = local_webhook_url(settings.host, settings.port)
     config = demo_config(settings.app_secret.get_secret_value(), webhook_url, app_id=app_id)
     # The demo Page starts subscribed, as a set-up Page would be.
     config.pages[DEMO_PAGE_ID] = replace(config.pages[DEMO_PAGE_ID], subscribed_fields=REQUIRED_FIELDS)

@@ -14,6 +14,8 @@ spaces collapsed), so `ＨＯＵＲＳ` is `hours`.
 - The winner: the highest priority; on a tie, the more specific mode (exact, then all, then any), then the
   longer matched keywords, then the rule listed first. `match_faq` returns the winner and an outcome per
   rule (matched keywords, and why it lost or did not match) for `plusone faq-test`.
+- `is_agent_request`: a whole message asking for a person (`agent`, `真人`, `人工`), which the bot answers
+  by handing over before any FAQ rule.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import regex
 from parsers.normalize import normalize_text
 
 __all__ = [
+    "AGENT_WORDS",
     "FaqButton",
     "FaqMatch",
     "FaqQuickReply",
@@ -36,6 +39,7 @@ __all__ = [
     "MatchMode",
     "RuleOutcome",
     "exact_form",
+    "is_agent_request",
     "keyword_found",
     "match_faq",
 ]
@@ -117,6 +121,38 @@ _EDGES = regex.compile(r"^[\p{P}\p{S}\s]+|[\p{P}\p{S}\s]+$")
 def exact_form(text: str) -> str:
     """`text` as the `exact` mode compares it: normalised, without punctuation or symbols at its ends."""
     return _EDGES.sub("", normalize_text(text))
+
+
+# Whole messages that ask for a person (compared without case, width or punctuation). Whole messages
+# only: 人工 inside a message is usually something else (人工花 is an artificial flower).
+AGENT_WORDS = frozenset(
+    exact_form(word)
+    for word in (
+        "agent",
+        "human",
+        "person",
+        "real person",
+        "talk to a person",
+        "talk to agent",
+        "talk to an agent",
+        "speak to a person",
+        "customer service",
+        "真人",
+        "人工",
+        "人工客服",
+        "真人客服",
+        "轉人工",
+        "转人工",
+        "客服",
+        "搵真人",
+        "找真人",
+    )
+)
+
+
+def is_agent_request(text: str | None) -> bool:
+    """A message that asks for a person: the bot hands the conversation over before any FAQ rule answers."""
+    return bool(text) and exact_form(text or "") in AGENT_WORDS
 
 
 @lru_cache(maxsize=4096)

@@ -5,7 +5,8 @@
 Prints the emulator's base URL on standard output (point PlusOne's graph_url at it) and what it emulates
 on standard error. Webhooks it plays or echoes go to --webhook-url, signed with --app-secret. Exit codes:
 0 stopped by a signal; 1 cannot listen; 2 bad flags or no app secret. `bot.cli.main` registers the subcommand;
-`main` runs it alone (`python -m bot.cli.emulator --port 0`).
+`main` runs it alone (`python -m bot.cli.emulator --port 0`). The emulator's server (and aiohttp) is
+imported when the command runs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from bot.emulator.app import GraphEmulator
 from bot.emulator.config import (
     DEMO_APP_ID,
     DEMO_PAGE_ID,
@@ -27,8 +27,8 @@ from bot.emulator.config import (
     DEMO_PAGE_USERNAME,
     EmulatedPage,
     EmulatorConfig,
+    local_webhook_url,
 )
-from config.settings import SettingsError, load_settings
 
 __all__ = ["main", "parse_page", "register", "run_emulator"]
 
@@ -87,6 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def _build_config(args: argparse.Namespace) -> EmulatorConfig | str:
     """The emulator's configuration, or the reason the flags cannot make one."""
+    from config.settings import load_settings
+
     pairs = args.page or [parse_page(DEMO_PAGE)]
     pages = dict(pairs)
     if len(pages) != len(pairs):
@@ -97,18 +99,18 @@ def _build_config(args: argparse.Namespace) -> EmulatorConfig | str:
     app_secret = args.app_secret or (settings.app_secret.get_secret_value() if settings.app_secret else None)
     if not app_secret:
         return "no app secret; pass --app-secret, set PLUSONE_APP_SECRET, or run `plusone serve` once to generate one"
-    # The server's own address: 0.0.0.0 binds every interface but is not where to send.
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     return EmulatorConfig(
         pages=pages,
         app_id=args.app_id or settings.app_id or DEMO_APP_ID,
         app_secret=app_secret,
-        webhook_url=args.webhook_url or f"http://{host}:{settings.port}/webhook",
+        webhook_url=args.webhook_url or local_webhook_url(settings.host, settings.port),
         send_echoes=not args.no_echoes,
     )
 
 
 async def _serve(config: EmulatorConfig, host: str, port: int) -> int:
+    from bot.emulator.app import GraphEmulator
+
     emulator = GraphEmulator(config)
     try:
         base_url = await emulator.start(host, port)
@@ -138,6 +140,8 @@ async def _serve(config: EmulatorConfig, host: str, port: int) -> int:
 
 def run_emulator(args: argparse.Namespace) -> int:
     """Run `plusone emulator`; returns the exit code."""
+    from config.settings import SettingsError
+
     try:
         config = _build_config(args)
     except (argparse.ArgumentTypeError, SettingsError) as exc:

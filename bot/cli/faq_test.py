@@ -7,7 +7,8 @@ rule that answers it and its reply (or that nothing does, so the fallback would 
 per rule: ✔ the winner with the keywords it matched, ✘ the others with why they lost or did not match.
 Messages asking for a person (`agent`, `真人`, `人工`) say so: the bot hands those to a person before any
 FAQ rule. Exit codes: 0 tried; 2 a missing or invalid shop file, a file without an FAQ, or a Page it
-has no FAQ for, with one line on stderr naming the problem. Nothing touches the database.
+has no FAQ for, with one line on stderr naming the problem. Nothing touches the database; the shop file
+loader and the matcher are imported when the command runs.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from bot.handlers.handoff import is_agent_request
-from config.catalog_file import CatalogFileError
-from config.faq_file import FaqConfig
-from config.shop_file import load_shop_file
-from parsers.faq import match_faq
+if TYPE_CHECKING:
+    from config.faq_file import FaqConfig
 
 __all__ = ["main", "register", "run_faq_test"]
 
@@ -42,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _faq(path: str, page_id: str | None) -> FaqConfig:
+    from config.catalog_file import CatalogFileError
+    from config.shop_file import load_shop_file
+
     try:
         shop = load_shop_file(path)
     except CatalogFileError as exc:  # names the file, line and field
@@ -60,6 +62,9 @@ def _faq(path: str, page_id: str | None) -> FaqConfig:
 
 
 def run_faq_test(args: argparse.Namespace) -> int:
+    """Run `plusone faq-test`; returns the exit code."""
+    from parsers.faq import is_agent_request, match_faq
+
     try:
         faq = _faq(args.shop, args.page)
     except ValueError as exc:

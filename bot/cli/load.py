@@ -7,7 +7,7 @@ unchanged and deactivated; loading the same file again reports nothing created o
 0 loaded; 1 the database refused it (a stock below what is already held or sold), nothing changed;
 2 a missing or invalid file (one line on stderr naming the file, line and field) or a bad setting,
 nothing changed. `bot.cli.main` registers the subcommand; `main` runs it alone
-(`python -m bot.cli.load shop.yaml`).
+(`python -m bot.cli.load shop.yaml`). The database and the shop file loader are imported when it runs.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from bot.store.db import create_engine, migrate_schema, session_factory
-from carts.shop_repository import ShopApplyError, ShopChanges, apply_shop
-from config.catalog_file import CatalogFileError
-from config.settings import SettingsError, load_settings
-from config.shop_file import ShopConfig, load_shop_file
+if TYPE_CHECKING:
+    from carts.shop_repository import ShopChanges
+    from config.shop_file import ShopConfig
 
 __all__ = ["main", "register", "run_load"]
 
@@ -43,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run_load(args: argparse.Namespace) -> int:
     """Run `plusone load`; returns the exit code."""
+    from carts.shop_repository import ShopApplyError
+    from config.catalog_file import CatalogFileError
+    from config.settings import SettingsError, load_settings
+    from config.shop_file import load_shop_file
+
     try:
         shop = load_shop_file(args.file)
     except CatalogFileError as exc:  # one line naming the file, line and field
@@ -69,6 +73,9 @@ def run_load(args: argparse.Namespace) -> int:
 
 
 async def _apply(url: str, shop: ShopConfig) -> ShopChanges:
+    from bot.store.db import create_engine, migrate_schema, session_factory
+    from carts.shop_repository import apply_shop
+
     engine = await asyncio.to_thread(create_engine, url)  # in a thread, as the server does: it resolves paths
     try:
         await migrate_schema(engine)

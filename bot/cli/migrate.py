@@ -7,7 +7,7 @@
 `serve`, `worker`, `load` and `user add` migrate at start too, so this is for deploys that migrate in a
 step of their own before starting several processes, and for checking. Exit codes: 0 done (or current);
 1 `--check` found it behind; 2 a bad setting or a database that cannot be migrated (a message names
-what to do).
+what to do). Alembic and SQLAlchemy are imported when the command runs.
 """
 
 from __future__ import annotations
@@ -16,14 +16,10 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from bot.store.db import create_engine
-from bot.store.migrations import SchemaMismatch, load_scripts, stamp_head, upgrade
-from config.settings import SettingsError, load_settings
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["main", "register", "run_migrate"]
 
@@ -49,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run_migrate(args: argparse.Namespace) -> int:
     """Run `plusone migrate`; returns the exit code."""
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.store.migrations import SchemaMismatch
+    from config.settings import SettingsError, load_settings
+
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -69,6 +70,9 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 
 async def _migrate(url: str, *, check: bool, stamp: bool) -> int:
+    from bot.store.db import create_engine
+    from bot.store.migrations import stamp_head, upgrade
+
     engine = await asyncio.to_thread(create_engine, url)  # in a thread: it resolves the SQLite path
     try:
         if check:
@@ -83,6 +87,10 @@ async def _migrate(url: str, *, check: bool, stamp: bool) -> int:
 
 
 async def _check(engine: AsyncEngine) -> int:
+    from alembic.runtime.migration import MigrationContext
+
+    from bot.store.migrations import load_scripts
+
     head = (await asyncio.to_thread(load_scripts)).get_current_head()
     async with engine.connect() as conn:
         current = await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())

@@ -7,7 +7,8 @@ Parses each TEXT, or each non-blank line of standard input when no TEXT is given
 object per comment on its own line: {"text", "items", "removals", "unknown", "ambiguous",
 "unknown_variant_words", "notes"}. Exit codes: 0 parsed; 2 a missing or invalid catalog or bad
 arguments, with one line on stderr naming the problem. `bot.cli.main` registers the subcommand; `main`
-runs it alone (`python -m bot.cli.parse --codes A,B "A+1"`).
+runs it alone (`python -m bot.cli.parse --codes A,B "A+1"`). The parser and the catalog loader are
+imported when the command runs.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
-from config.catalog_file import CatalogFileError, catalog_entries, load_catalog_file
-from parsers.order_comment import OrderParser, parse_order_comment
+if TYPE_CHECKING:
+    from parsers.order_comment import OrderParser
 
 __all__ = ["main", "register", "run_parse"]
 
@@ -48,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run_parse(args: argparse.Namespace) -> int:
     """Run `plusone parse`; returns the exit code."""
+    from parsers.order_comment import parse_order_comment
+
     try:
         parser = _order_parser(args.catalog, args.codes)
     except _UsageError as exc:
@@ -73,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _order_parser(catalog: str | None, codes: str | None) -> OrderParser:
+    from config.catalog_file import CatalogFileError, catalog_entries, load_catalog_file
+    from parsers.order_comment import OrderParser
+
     if catalog is not None:
         try:
             return OrderParser(catalog_entries(load_catalog_file(catalog)))

@@ -5,7 +5,8 @@
 
 The password is asked for twice on the terminal, or read from the first line of standard input with
 `--password-stdin`; it is stored as an argon2 hash, never in clear. Exit codes: 0 saved; 2 bad
-arguments, a short or mismatched password, or a bad setting (one line on stderr, nothing changed).
+arguments, a short or mismatched password, or a bad setting (one line on stderr, nothing changed). The
+inbox's accounts and the database are imported when the command runs.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from bot.inbox.auth import ROLES, UserError, add_user
-from bot.store.db import create_engine, migrate_schema, session_factory
-from config.settings import SettingsError, load_settings
+from bot.inbox.roles import ROLES
 
 __all__ = ["main", "register", "run_user_add"]
 
@@ -45,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _read_password(from_stdin: bool) -> str:
+    from bot.inbox.auth import UserError
+
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     first = getpass.getpass("Password: ")
@@ -54,6 +55,10 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def run_user_add(args: argparse.Namespace) -> int:
+    """Run `plusone user add`; returns the exit code."""
+    from bot.inbox.auth import UserError
+    from config.settings import SettingsError, load_settings
+
     try:
         settings = load_settings()
         password = _read_password(args.password_stdin)
@@ -67,6 +72,9 @@ def run_user_add(args: argparse.Namespace) -> int:
 
 
 async def _add(url: str, name: str, password: str, role: str, pages: list[str]) -> None:
+    from bot.inbox.auth import add_user
+    from bot.store.db import create_engine, migrate_schema, session_factory
+
     engine = await asyncio.to_thread(create_engine, url)
     try:
         await migrate_schema(engine)

@@ -1,14 +1,19 @@
 """How the Graph emulator is set up: the Pages it plays, the app it answers for, where webhooks go.
 
-Also the demo Page (`DEMO_*`) that `plusone serve --demo` and `plusone emulator` use by default.
+Also the demo Page (`DEMO_*`) that `plusone serve --demo` and `plusone emulator` use by default, and how
+processes find the demo emulator: `plusone serve` in demo mode writes its base URL to `DEMO_EMULATOR_FILE`
+in the data dir, where `plusone worker` and `plusone simulate` read it (`running_demo_emulator`). Standard
+library only: the command line names these in its help and reads the marker without loading aiohttp.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "DEMO_APP_ID",
+    "DEMO_EMULATOR_FILE",
     "DEMO_PAGE_ID",
     "DEMO_PAGE_NAME",
     "DEMO_PAGE_TOKEN",
@@ -16,6 +21,8 @@ __all__ = [
     "EmulatedPage",
     "EmulatorConfig",
     "demo_config",
+    "local_webhook_url",
+    "running_demo_emulator",
 ]
 
 DEMO_PAGE_ID = "1000000000001"
@@ -23,6 +30,7 @@ DEMO_PAGE_TOKEN = "demo-page-token"
 DEMO_PAGE_NAME = "PlusOne Demo Shop"
 DEMO_PAGE_USERNAME = "plusonedemo"
 DEMO_APP_ID = "555000555"
+DEMO_EMULATOR_FILE = "emulator.url"  # in the data dir, while `plusone serve` runs in demo mode
 
 
 @dataclass(frozen=True)
@@ -59,3 +67,17 @@ def demo_config(app_secret: str, webhook_url: str | None, *, app_id: str = DEMO_
     """The one demo Page `plusone serve --demo` and `plusone emulator` use by default."""
     page = EmulatedPage(DEMO_PAGE_TOKEN, DEMO_PAGE_NAME, DEMO_PAGE_USERNAME)
     return EmulatorConfig(pages={DEMO_PAGE_ID: page}, app_id=app_id, app_secret=app_secret, webhook_url=webhook_url)
+
+
+def running_demo_emulator(data_dir: Path) -> str | None:
+    """The base URL of the demo emulator `plusone serve` runs for `data_dir`, or None when none runs."""
+    marker = data_dir / DEMO_EMULATOR_FILE
+    return marker.read_text().strip() if marker.exists() else None
+
+
+def local_webhook_url(host: str, port: int) -> str:
+    """Our server's webhook as reached from this machine: where the emulator delivers, and `simulate` posts.
+
+    A server bound to 0.0.0.0 (or ::) listens on every interface, but that is no address to send to."""
+    address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{address}:{port}/webhook"

@@ -21,7 +21,6 @@ from bot.handlers.handoff import (
     AGENT_REQUEST_TEXT,
     HandoffReason,
     bot_is_silenced,
-    is_agent_request,
     take_over,
 )
 from bot.inbound.events import EventKind, MessageEvent, MessagingEvent, PostbackEvent
@@ -38,7 +37,7 @@ from bot.replies.payload_codec import (
 from bot.replies.render import Button, Message, QuickReply, render_buttons, render_text
 from bot.store.conversations import fetch_or_create_conversation
 from bot.store.faq_rules import fetch_page_faq
-from parsers.faq import FaqRule, match_faq
+from parsers.faq import FaqRule, is_agent_request, match_faq
 
 __all__ = ["build_faq_router", "build_handoff_gate", "render_faq_reply"]
 

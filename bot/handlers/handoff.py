@@ -3,11 +3,11 @@
 - The window: Meta lets the Page answer freely for 24 hours after the shopper's last own action (a
   message, postback, referral or reaction: `Conversation.last_user_at`, kept by `bot.inbound.recorders`).
 - Handoff: when a person writes to the shopper (an echo from another app, such as Meta's Page inbox or
-  Business Suite) or the shopper asks for a person (`agent` / `真人` / `人工`), the conversation is the
-  person's: `bot_is_silenced` is true and the bot sends nothing automated there (no FAQ, no fallback, no
-  welcome, no cart answers) until an agent hands back (`hand_back`, the admin API) or the quiet period
-  (`PLUSONE_HANDOFF_QUIET_S`) passes since the person's last message. Private replies to comments are
-  answers to comments, not chat, and still go out.
+  Business Suite) or the shopper asks for a person (`agent` / `真人` / `人工`, `parsers.faq.is_agent_request`),
+  the conversation is the person's: `bot_is_silenced` is true and the bot sends nothing automated there
+  (no FAQ, no fallback, no welcome, no cart answers) until an agent hands back (`hand_back`, the admin
+  API) or the quiet period (`PLUSONE_HANDOFF_QUIET_S`) passes since the person's last message. Private
+  replies to comments are answers to comments, not chat, and still go out.
 
 `conversation_state` and `agent_is_handling` are pure; the rest read or write the conversation row in
 the caller's transaction.
@@ -28,7 +28,6 @@ from bot.outbound.messaging_rules import STANDARD_WINDOW
 from bot.runtime.clock import from_epoch_ms, utcnow
 from bot.store.conversations import BOT_METADATA_PREFIX, fetch_or_create_conversation
 from bot.store.tables import Conversation
-from parsers.faq import exact_form
 
 __all__ = [
     "AGENT_REQUEST_TEXT",
@@ -41,35 +40,9 @@ __all__ = [
     "fetch_conversation",
     "hand_back",
     "is_agent_echo",
-    "is_agent_request",
     "take_over",
 ]
 
-# Whole messages that ask for a person (compared without case, width or punctuation). Whole messages
-# only: 人工 inside a message is usually something else (人工花 is an artificial flower).
-AGENT_WORDS = frozenset(
-    exact_form(word)
-    for word in (
-        "agent",
-        "human",
-        "person",
-        "real person",
-        "talk to a person",
-        "talk to agent",
-        "talk to an agent",
-        "speak to a person",
-        "customer service",
-        "真人",
-        "人工",
-        "人工客服",
-        "真人客服",
-        "轉人工",
-        "转人工",
-        "客服",
-        "搵真人",
-        "找真人",
-    )
-)
 AGENT_REQUEST_TEXT = "OK! A person from our team will reply here soon. 好的！我們的同事會盡快在這裡回覆你。"
 
 
@@ -120,10 +93,6 @@ def conversation_state(conversation: Conversation, now: datetime, quiet: timedel
         handoff_reason=conversation.handoff_reason if handling else None,
         bot_resumes_at=conversation.agent_active_at + quiet if handling and conversation.agent_active_at else None,
     )
-
-
-def is_agent_request(text: str | None) -> bool:
-    return bool(text) and exact_form(text or "") in AGENT_WORDS
 
 
 def is_agent_echo(event: Event, app_id: str | None) -> bool:

@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.inbox.roles import ROLES
 from bot.inbox.tables import InboxUser, InboxUserPage
 from bot.outbound.rate_limit import _GCRA_LUA, _interval_and_tolerance
 from bot.runtime.clock import utcnow
@@ -33,7 +34,6 @@ from bot.runtime.redis_keys import RedisKeys
 SESSION_COOKIE = "plusone_inbox"
 LOGIN_CSRF_COOKIE = "plusone_login_csrf"
 SESSION_TTL = timedelta(hours=12)
-ROLES = ("owner", "agent")
 _hasher = PasswordHasher()
 # Verified against when the name is unknown, so that a wrong name takes as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("plusone-no-such-user")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from parsers.faq import FaqReply, FaqRule, MatchMode, keyword_found, match_faq
+from parsers.faq import FaqReply, FaqRule, MatchMode, is_agent_request, keyword_found, match_faq
 from parsers.normalize import normalize_text
 
 
@@ -131,3 +131,19 @@ def test_matching_never_raises_and_any_winner_applies(text: str) -> None:
     assert len(winners) == (1 if found.rule else 0)
     if found.rule is not None:
         assert winners[0].key == found.rule.key and winners[0].matched
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("agent", True),
+        ("Ａｇｅｎｔ!!", True),
+        ("真人", True),
+        ("轉人工？", True),
+        ("人工花有貨嗎", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_only_a_whole_message_asks_for_a_person(text: str | None, asks: bool) -> None:
+    assert is_agent_request(text) is asks

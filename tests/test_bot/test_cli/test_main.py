@@ -83,7 +83,12 @@ def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
         secrets_file = tmp_path / "data" / "secrets.toml"
         assert secrets_file.exists()
         # The demo loads the sample shop: a comment on its campaign post is answered privately with the cart.
-        result = plusone("simulate", "comment", "--text", "A1+2", "--name", "Amy", env=env, cwd=tmp_path)
+        # The worker process beside the web may still be starting (healthz does not wait for it), and
+        # `simulate` itself starts at once: allow the first reply the time that start takes on a busy machine
+        # (under the 60 s the helper gives the process).
+        result = plusone(
+            "simulate", "comment", "--text", "A1+2", "--name", "Amy", "--wait", "45", env=env, cwd=tmp_path
+        )
         assert result.returncode == 0, result.stderr
         shown = json.loads(result.stdout)
         assert shown["webhook_status"] == 200
