@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from bot.app import SENDER, build_dispatcher, create_app
 from bot.emulator.graph_emulator import EmulatedPage, EmulatorConfig, GraphEmulator
 from bot.inbound.router import Router
-from bot.outbound.outbox import OutboxSender, OutboxSettings
+from bot.outbound.sender import OutboxSender, OutboxSettings
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS
 from bot.store.tables import Conversation, OutboxMessage
