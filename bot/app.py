@@ -44,8 +44,9 @@ from bot.inbox import views as inbox_views
 from bot.inbox.live import SERVICE as INBOX_PUBLISHER
 from bot.inbox.live import InboxPublisher, publish_inbox_event
 from bot.outbound.graph import GraphClient
+from bot.outbound.outbox import OutboxNotifier
 from bot.outbound.rate_limit import RateLimits, SendRateLimiter
-from bot.outbound.sender import OutboxNotifier, OutboxSender, OutboxSettings
+from bot.outbound.sender import OutboxSender, OutboxSettings
 from bot.outbound.subscriptions import REQUIRED_FIELDS, SubscriptionKeeper
 from bot.runtime.embedded_redis import EmbeddedRedis
 from bot.runtime.redis_keys import RedisKeys

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.inbound.ingest import IngestStream
 from bot.outbound.graph import GraphClient
-from bot.outbound.sender import OutboxNotifier
+from bot.outbound.outbox import OutboxNotifier
 from config.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -47,7 +47,7 @@ from bot.inbound.events import IgnoredEvent, TestPingEvent
 from bot.inbound.live_payloads import parse_graph_time
 from bot.inbound.payloads import parse_delivery
 from bot.inbound.signature import sign_body
-from bot.outbound.sender import parse_outbox_metadata
+from bot.outbound.outbox import parse_outbox_metadata
 from bot.runtime.metrics import event_field
 from bot.store.tables import CommentLog, OutboxMessage
 from bot.web.orders_api import SIGNATURE_HEADER, signature_of

@@ -117,7 +117,7 @@ async def _run_worker(settings: Settings, with_sender: bool = True) -> int:
         start_background,
     )
     from bot.inbound.ingest import IngestStream
-    from bot.outbound.sender import OutboxNotifier
+    from bot.outbound.outbox import OutboxNotifier
     from bot.runtime.embedded_redis import EmbeddedRedis
     from bot.runtime.heap import freeze_startup_heap
     from bot.runtime.redis_keys import RedisKeys

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.inbound.events import EventKind, MessageEvent, PostbackEvent
 from bot.inbound.router import HandlerContext, Router
-from bot.outbound.sender import enqueue_messages, wake_after_commit
+from bot.outbound.outbox import enqueue_messages, wake_after_commit
 from bot.replies.carts import (
     Pick,
     option_quick_replies,

@@ -26,7 +26,7 @@ from bot.inbound.ingest import IngestStream
 from bot.inbound.recorders import comment_log_values, record_comment
 from bot.inbound.router import HandlerContext
 from bot.outbound.messaging_rules import STANDARD_WINDOW
-from bot.outbound.sender import (
+from bot.outbound.outbox import (
     OutboxNotifier,
     PrivateReplyRequest,
     enqueue_messages,

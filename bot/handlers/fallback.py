@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.inbound.events import EventKind, MessageEvent, PostbackEvent
 from bot.inbound.router import HandlerContext, Router
-from bot.outbound.sender import enqueue_messages, wake_after_commit
+from bot.outbound.outbox import enqueue_messages, wake_after_commit
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow

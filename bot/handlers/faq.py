@@ -26,7 +26,7 @@ from bot.handlers.handoff import (
 )
 from bot.inbound.events import EventKind, MessageEvent, MessagingEvent, PostbackEvent
 from bot.inbound.router import HandlerContext, Router
-from bot.outbound.sender import enqueue_messages, wake_after_commit
+from bot.outbound.outbox import enqueue_messages, wake_after_commit
 from bot.replies.payload_codec import (
     STALE_PAYLOAD_TEXT,
     Payload,

@@ -12,7 +12,7 @@ from datetime import timedelta
 from bot.handlers.handoff import bot_is_silenced
 from bot.inbound.events import EventKind, MessageEvent, PostbackEvent, ReferralEvent
 from bot.inbound.router import HandlerContext, Router
-from bot.outbound.sender import enqueue_messages, wake_after_commit
+from bot.outbound.outbox import enqueue_messages, wake_after_commit
 from bot.replies.members import (
     MemberCardInfo,
     render_linked,

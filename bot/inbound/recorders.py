@@ -28,7 +28,7 @@ from bot.inbound.events import (
     TestPingEvent,
 )
 from bot.inbound.router import HandlerContext, Recorder
-from bot.outbound.sender import confirm_echoes, confirm_from_echo, parse_outbox_metadata
+from bot.outbound.outbox import confirm_echoes, confirm_from_echo, parse_outbox_metadata
 from bot.runtime.clock import from_epoch_ms, from_epoch_s, utcnow
 from bot.store.conversations import BOT_METADATA_PREFIX, fetch_or_create_conversation
 from bot.store.tables import CommentLog, Conversation, Message

@@ -85,7 +85,7 @@ from bot.inbox.queries import (
 )
 from bot.inbox.tables import InboxNote, InboxThread, InboxUser, SavedReply
 from bot.outbound.messaging_rules import Author
-from bot.outbound.sender import enqueue_message
+from bot.outbound.outbox import enqueue_message
 from bot.replies.carts import render_checkout
 from bot.runtime.clock import utcnow
 from bot.services import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, REDIS, SESSIONS, SETTINGS

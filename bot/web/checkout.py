@@ -24,7 +24,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.outbound.sender import enqueue_message
+from bot.outbound.outbox import enqueue_message
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS

@@ -21,7 +21,7 @@ from bot.inbound.ingest import IngestStream
 from bot.inbound.recorders import ConversationRecorder, OwnEchoes, record_comment
 from bot.inbound.router import Dispatcher, HandlerContext
 from bot.inbound.worker import Worker
-from bot.outbound.sender import outbox_metadata
+from bot.outbound.outbox import outbox_metadata
 from bot.runtime.clock import utcnow
 from bot.runtime.metrics import event_field
 from bot.runtime.redis_keys import CONSUMER_GROUP, RedisKeys
@@ -306,7 +306,7 @@ async def test_stock_decided_inside_a_batch_tells_the_open_inboxes(shop: Shop, r
     cart stale until a reload). `build_worker` is what `serve` and `plusone worker` both run."""
     from bot.app import build_worker
     from bot.inbox.live import channel_name
-    from bot.outbound.sender import OutboxNotifier
+    from bot.outbound.outbox import OutboxNotifier
 
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(channel_name(shop.settings.key_prefix))

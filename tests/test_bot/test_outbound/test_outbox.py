@@ -19,7 +19,7 @@ from sqlalchemy import select
 from bot.app import outbox_sender
 from bot.outbound.graph import GraphClient, GraphError, GraphErrorClass
 from bot.outbound.messaging_rules import RETIRED_TAGS, Author
-from bot.outbound.sender import (
+from bot.outbound.outbox import (
     enqueue_comment_reply,
     enqueue_hide_comment,
     enqueue_message,
