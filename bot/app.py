@@ -38,10 +38,9 @@ from bot.inbound.events import EventKind
 from bot.inbound.ingest import IngestStream
 from bot.inbound.live_comments import LiveCommentReaders, live_reader_settings, record_live_video
 from bot.inbound.recorders import ConversationRecorder, OwnEchoes, record_comment
-from bot.inbound.router import Dispatcher, Router
+from bot.inbound.router import Dispatcher, HandlerServices, Router
 from bot.inbound.worker import Worker, WorkerSettings
 from bot.inbox import views as inbox_views
-from bot.inbox.live import SERVICE as INBOX_PUBLISHER
 from bot.inbox.live import InboxPublisher, publish_inbox_event
 from bot.outbound.graph import GraphClient
 from bot.outbound.outbox import OutboxNotifier
@@ -349,7 +348,7 @@ def build_worker(
         sessions,
         dispatcher,
         worker_settings(settings),
-        services={"outbox_notifier": notifier, INBOX_PUBLISHER: publisher},
+        services=HandlerServices(outbox_notifier=notifier, inbox_publisher=publisher),
         after_batch=allocator.run,
         in_batch=allocator.in_batch,
     )

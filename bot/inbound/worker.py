@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.inbound.events import Event, EventKind, IgnoredEvent
 from bot.inbound.ingest import IngestStream, StreamEntry
 from bot.inbound.payloads import parse_delivery
-from bot.inbound.router import OWN_ACTIVITY, BatchHandler, Dispatcher, HandlerContext
+from bot.inbound.router import OWN_ACTIVITY, BatchHandler, Dispatcher, HandlerContext, HandlerServices
 from bot.runtime.metrics import count_events
 from bot.store.db import claim_event_key, claim_event_keys
 
@@ -89,7 +89,7 @@ class Worker:
         dispatcher: Dispatcher,
         settings: WorkerSettings,
         consumer: str | None = None,
-        services: dict[str, object] | None = None,
+        services: HandlerServices | None = None,
         after_batch: Callable[[], Awaitable[object]] | None = None,
         in_batch: InBatchHook | None = None,
     ) -> None:
@@ -98,7 +98,7 @@ class Worker:
         self.dispatcher = dispatcher
         self.settings = settings
         self.consumer = consumer or new_consumer_name()
-        self.services = services or {}
+        self.services = services or HandlerServices()
         # Work that may only follow acknowledged entries (the stock allocator, which needs the watermark
         # to move past them); also run about once a second when idle, for other workers' entries.
         self.after_batch = after_batch

@@ -103,8 +103,8 @@ async def enqueue_messages(
 
 def wake_after_commit(ctx: HandlerContext) -> None:
     """Wake the outbox senders once the handler's transaction has committed (saves them a poll)."""
-    notifier = ctx.services.get("outbox_notifier")
-    if isinstance(notifier, OutboxNotifier):
+    notifier = ctx.services.outbox_notifier
+    if notifier is not None:
         ctx.later(notifier.wake)
 
 
