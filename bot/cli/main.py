@@ -108,18 +108,13 @@ async def _freeze_heap(_app: object) -> None:
 
 
 async def _run_worker(settings: Settings, with_sender: bool = True) -> int:
-    from bot.app import (
-        DEMO_EMULATOR_FILE,
-        build_dispatcher,
-        demo_settings,
-        graph_client,
-        redis_client,
-        start_background,
-    )
+    from bot.app import DEMO_EMULATOR_FILE, demo_settings, graph_client
+    from bot.background import build_dispatcher, start_background
     from bot.inbound.ingest import IngestStream
     from bot.outbound.outbox import OutboxNotifier
     from bot.runtime.embedded_redis import EmbeddedRedis
     from bot.runtime.heap import freeze_startup_heap
+    from bot.runtime.redis import redis_client
     from bot.runtime.redis_keys import RedisKeys
     from bot.store.db import create_engine, migrate_schema, session_factory
 

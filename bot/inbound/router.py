@@ -38,7 +38,7 @@ Recorder = Callable[[Any, "HandlerContext"], Awaitable[None]]
 
 @dataclass(frozen=True)
 class HandlerServices:
-    """The worker's long-lived helpers that handlers and recorders use (`bot.runtime.background.build_worker`
+    """The worker's long-lived helpers that handlers and recorders use (`bot.background.build_worker`
     fills them). None where a process runs handlers without them (tests, tools): then there is no one to tell."""
 
     outbox_notifier: OutboxNotifier | None = None  # wakes the outbox senders once rows are queued

@@ -15,7 +15,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
-from bot.app import SENDER, build_dispatcher, create_app
+from bot.app import SENDER, create_app
+from bot.background import build_dispatcher
 from bot.emulator.graph_emulator import EmulatedPage, EmulatorConfig, GraphEmulator
 from bot.inbound.router import Router
 from bot.outbound.sender import OutboxSender, OutboxSettings
