@@ -9,16 +9,17 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.handlers.order_events import OrderEventConsumer
 from bot.inbound.ingest import IngestStream
 from bot.inbound.router import Dispatcher
 from bot.inbound.worker import Worker
 from bot.inbox.auth import SessionStore, SignInLimiter
 from bot.inbox.live import InboxHub, InboxPublisher
 from bot.outbound.graph import GraphClient
-from bot.outbound.outbox import OutboxNotifier, OutboxSender
+from bot.outbound.outbox import OutboxNotifier
+from bot.outbound.sender import OutboxSender
 from bot.runtime.embedded_redis import EmbeddedRedis
 from config.settings import Settings
-from crm_bridge.consumer import OrderEventConsumer
 
 # --- settings and stores ---
 SETTINGS = web.AppKey("settings", Settings)

@@ -50,7 +50,7 @@ class Settings(BaseModel):
     data_dir: Path = Path("data")
     redis_url: str | None = None
     redis_appendfsync: Literal["always", "everysec", "no"] = "always"
-    # redis_url is then any node of a Redis Cluster; the client finds the others (bot.app.redis_client).
+    # redis_url is then any node of a Redis Cluster; the client finds the others (bot.runtime.redis.redis_client).
     redis_cluster: bool = False
     database_url: str | None = None
     graph_url: str = DEFAULT_GRAPH_URL

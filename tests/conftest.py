@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from bot.app import redis_client
 from bot.runtime.embedded_redis import EmbeddedRedis
+from bot.runtime.redis import redis_client
 from bot.store.db import create_engine
 from bot.store.migrations import upgrade
 from config.settings import Settings

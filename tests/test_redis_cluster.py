@@ -19,11 +19,11 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import select
 
-from bot.app import redis_client
 from bot.inbound.ingest import IngestStream
 from bot.inbox.auth import SignInLimiter, SignInLimits
 from bot.outbound.rate_limit import RateLimits, SendRateLimiter
 from bot.runtime.metrics import DEAD_LETTER_RETRIED_FIELD, DEAD_LETTERED_FIELD
+from bot.runtime.redis import redis_client
 from bot.runtime.redis_keys import RedisKeys
 from bot.services import INBOX_HUB, REDIS
 from carts.tables import Product, StockClaim

@@ -48,18 +48,14 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 async def _run_worker(settings: Settings, with_sender: bool = True) -> int:
-    from bot.app import (
-        build_dispatcher,
-        demo_settings,
-        graph_client,
-        redis_client,
-        start_background,
-    )
+    from bot.app import demo_settings, graph_client
+    from bot.background import build_dispatcher, start_background
     from bot.emulator.config import running_demo_emulator
     from bot.inbound.ingest import IngestStream
     from bot.outbound.outbox import OutboxNotifier
     from bot.runtime.embedded_redis import EmbeddedRedis
     from bot.runtime.heap import freeze_startup_heap
+    from bot.runtime.redis import redis_client
     from bot.runtime.redis_keys import RedisKeys
     from bot.store.db import create_engine, migrate_schema, session_factory
 

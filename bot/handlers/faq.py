@@ -1,5 +1,5 @@
 """The Messenger bot's conversation handlers (issue 6): the handoff gate, old or forged payloads, asking
-for a person, and the keyword FAQ. `bot.app.build_router` places them:
+for a person, and the keyword FAQ. `bot.background.build_router` places them:
 
     comment handlers → handoff gate → cart commands → FAQ router → welcome / fallback
 

@@ -1,6 +1,6 @@
 """Membership in Messenger: the member card, referral links arriving, phone and email quick replies.
 
-`build_crm_router` is registered in `bot.app.build_router` before the welcome and fallback replies, so
+`build_crm_router` is registered in `bot.background.build_router` before the welcome and fallback replies, so
 a Get Started that carries a member's referral code is answered here (the shop's welcome, plus the
 sign-up points), and any other Get Started still reaches the ordinary welcome.
 """

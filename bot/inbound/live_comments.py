@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
@@ -51,6 +50,7 @@ from bot.inbound.live_payloads import (
 from bot.inbound.router import HandlerContext
 from bot.outbound.graph import GraphClient, GraphError, LiveCommentStream
 from bot.runtime.clock import utcnow
+from bot.runtime.loops import Backoff, Loop, Running
 from bot.runtime.redis_keys import RedisKeys
 from bot.store.tables import LiveVideo
 from carts.tables import Campaign
@@ -175,7 +175,7 @@ class ReaderStats:
     last_error: str | None = None
 
 
-class LiveCommentReader:
+class LiveCommentReader(Loop):
     """Reads one live video's comments from the stream and the comments edge into the ingest stream."""
 
     def __init__(
@@ -187,6 +187,7 @@ class LiveCommentReader:
         keys: RedisKeys,
         settings: LiveReaderSettings,
     ) -> None:
+        super().__init__(f"live-reader-{video.video_id}")
         self.video = video
         self.graph = graph
         self.ingest = ingest
@@ -194,7 +195,6 @@ class LiveCommentReader:
         self.keys = keys
         self.settings = settings
         self.stats = ReaderStats()
-        self._stopping = asyncio.Event()
         self._final_poll = False
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -205,18 +205,18 @@ class LiveCommentReader:
     def stop(self, *, final_poll: bool = False) -> None:
         """Stop reading; `final_poll` reads the comments edge once more (the broadcast's last comments)."""
         self._final_poll = self._final_poll or final_poll
-        self._stopping.set()
+        super().stop()
         if self._stream is not None:
             self._stream.close()
 
-    async def run(self) -> None:
+    async def loop(self) -> None:
         tasks = [
             asyncio.create_task(self._stream_loop(), name=f"live-stream-{self.video.video_id}"),
             asyncio.create_task(self._append_loop(), name=f"live-append-{self.video.video_id}"),
             asyncio.create_task(self._poll_loop(), name=f"live-poll-{self.video.video_id}"),
         ]
         try:
-            await self._stopping.wait()
+            await self.stopped()
         finally:
             if self._stream is not None:
                 self._stream.close()
@@ -227,10 +227,6 @@ class LiveCommentReader:
                 with contextlib.suppress(GraphError, RedisError, OSError):
                     await self.poll_once()
             log.info("stopped reading live video %s: %s", self.video.video_id, self.stats)
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     # The stream: python-facebook-api reads it in a thread and hands each line to `_on_line` on the loop.
 
@@ -248,8 +244,9 @@ class LiveCommentReader:
             self._queue.put_nowait(comment)
 
     async def _stream_loop(self) -> None:
-        backoff = self.settings.reconnect_min_s
-        while not self._stopping.is_set():
+        # Jittered: readers of many videos do not reconnect in lockstep.
+        backoff = Backoff(self.settings.reconnect_min_s, self.settings.reconnect_max_s, jitter=True)
+        while not self.stopping:
             self._decoder, self._lines = SseDecoder(), 0
             try:
                 self._stream = self.graph.open_live_comments(
@@ -270,15 +267,13 @@ class LiveCommentReader:
                 self._stream = None
             for data in self._decoder.flush():
                 self._take_event(data)
-            if self._stopping.is_set():
+            if self.stopping:
                 return
             if self._lines:
-                backoff = self.settings.reconnect_min_s  # it was working: this is a fresh failure
-            # Half fixed, half random: readers of many videos do not reconnect in lockstep.
-            delay = backoff / 2 + random.uniform(0, backoff / 2)
+                backoff.reset()  # it was working: this is a fresh failure
+            delay = backoff.next()
             log.info("live video %s: stream closed (%s); reconnecting in %.1fs", self.video.video_id, outcome, delay)
-            await self._sleep(delay)
-            backoff = min(backoff * 2, self.settings.reconnect_max_s)
+            await self.sleep(delay)
 
     async def _append_loop(self) -> None:
         while True:
@@ -290,13 +285,13 @@ class LiveCommentReader:
     # The comments edge, as a backstop.
 
     async def _poll_loop(self) -> None:
-        while not self._stopping.is_set():
+        while not self.stopping:
             try:
                 await self.poll_once()
             except (GraphError, RedisError, OSError) as exc:
                 self.stats.last_error = str(exc)
                 log.warning("live video %s: polling comments failed: %s", self.video.video_id, exc)
-            await self._sleep(self.settings.poll_interval_s)
+            await self.sleep(self.settings.poll_interval_s)
 
     async def poll_once(self) -> int:
         """Read the comments edge from the cursor on; returns how many comments were new to this reader."""
@@ -380,7 +375,7 @@ return 0
 """
 
 
-class LiveCommentReaders:
+class LiveCommentReaders(Loop):
     """Starts and stops a `LiveCommentReader` per live video that an open campaign sells on."""
 
     def __init__(
@@ -393,6 +388,7 @@ class LiveCommentReaders:
         settings: LiveReaderSettings,
         owner: str,
     ) -> None:
+        super().__init__("plusone-live-comments")
         self.sessions = sessions
         self.graph = graph
         self.ingest = ingest
@@ -400,25 +396,20 @@ class LiveCommentReaders:
         self.keys = keys
         self.settings = settings
         self.owner = owner
-        self.readers: dict[str, tuple[LiveCommentReader, asyncio.Task[None]]] = {}
-        self._stopping = asyncio.Event()
+        self.readers: dict[str, tuple[LiveCommentReader, Running]] = {}
         self._renew = redis.register_script(_RENEW_LUA)
         self._release = redis.register_script(_RELEASE_LUA)
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
+    async def loop(self) -> None:
         try:
-            while not self._stopping.is_set():
+            while not self.stopping:
                 try:
                     await self.check()
                 except (RedisError, OSError) as exc:
-                    log.warning("live comment readers: redis unavailable (%s)", exc)
+                    log.warning("%s: redis unavailable (%s)", self.name, exc)
                 except Exception:
-                    log.exception("live comment readers: check failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self.settings.check_interval_s)
+                    log.exception("%s: check failed", self.name)
+                await self.sleep(self.settings.check_interval_s)
         finally:
             for video_id in list(self.readers):
                 await self._finish(video_id, final_poll=False)
@@ -427,11 +418,11 @@ class LiveCommentReaders:
         """Start readers for videos that went live, stop those whose video ended or campaign closed."""
         async with self.sessions() as session:
             active = {v.video_id: v for v in await fetch_active_videos(session, utcnow())}
-        for video_id, (_reader, task) in list(self.readers.items()):
+        for video_id, (_reader, running) in list(self.readers.items()):
             lease = self.keys.live_reader(video_id)
             if video_id not in active:
                 await self._finish(video_id, final_poll=True)
-            elif task.done() or not await self._renew(keys=[lease], args=[self.owner, self.settings.lease_ms]):
+            elif running.task.done() or not await self._renew(keys=[lease], args=[self.owner, self.settings.lease_ms]):
                 log.warning("live video %s: reader stopped or lease lost; handing it back", video_id)
                 await self._finish(video_id, final_poll=False)
         for video in active.values():
@@ -440,18 +431,14 @@ class LiveCommentReaders:
             lease = self.keys.live_reader(video.video_id)
             if await self.redis.set(lease, self.owner, nx=True, px=self.settings.lease_ms):
                 reader = LiveCommentReader(video, self.graph, self.ingest, self.redis, self.keys, self.settings)
-                task = asyncio.create_task(reader.run(), name=f"live-reader-{video.video_id}")
-                self.readers[video.video_id] = (reader, task)
+                self.readers[video.video_id] = (reader, reader.start())
                 log.info("reading live comments of video %s (Page %s)", video.video_id, video.page_id)
 
     async def _finish(self, video_id: str, *, final_poll: bool) -> None:
-        reader, task = self.readers.pop(video_id)
+        reader, running = self.readers.pop(video_id)
         reader.stop(final_poll=final_poll)
-        try:
-            await asyncio.wait_for(task, timeout=max(30.0, self.settings.check_interval_s))
-        except TimeoutError:
-            log.warning("live video %s: reader did not stop in time", video_id)
-        except Exception:
-            log.exception("live video %s: reader failed", video_id)
+        # One that takes too long is cancelled; one that had failed was logged with its name as it ended.
+        with contextlib.suppress(Exception):
+            await running.stop(timeout_s=max(30.0, self.settings.check_interval_s))
         with contextlib.suppress(RedisError, OSError):
             await self._release(keys=[self.keys.live_reader(video_id)], args=[self.owner])

@@ -16,11 +16,16 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbound.events import Event, EventKind, MessagingEvent
+
+if TYPE_CHECKING:
+    # Names only, for the annotations: those modules import this one (handlers take a `HandlerContext`).
+    from bot.inbox.live import InboxPublisher
+    from bot.outbound.outbox import OutboxNotifier
 
 UNHANDLED: Final = "unhandled"
 OWN_ACTIVITY: Final = "own_activity"
@@ -31,6 +36,15 @@ Handler = Callable[..., Awaitable[Any]]
 Recorder = Callable[[Any, "HandlerContext"], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class HandlerServices:
+    """The worker's long-lived helpers that handlers and recorders use (`bot.background.build_worker`
+    fills them). None where a process runs handlers without them (tests, tools): then there is no one to tell."""
+
+    outbox_notifier: OutboxNotifier | None = None  # wakes the outbox senders once rows are queued
+    inbox_publisher: InboxPublisher | None = None  # tells open inboxes what changed
+
+
 @dataclass
 class HandlerContext:
     """What a handler may use while handling one event, inside that event's transaction."""
@@ -39,7 +53,7 @@ class HandlerContext:
     stream_id: str | None
     position: int  # index of the event inside its delivery: arrival order is (stream_id, position)
     received_at_ms: int
-    services: dict[str, Any] = field(default_factory=dict)
+    services: HandlerServices = field(default_factory=HandlerServices)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def later(self, callback: Callable[[], Awaitable[None]]) -> None:

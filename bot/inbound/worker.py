@@ -14,7 +14,6 @@ block), and process a batch in one SQL transaction with one SAVEPOINT per event:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -32,7 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.inbound.events import Event, EventKind, IgnoredEvent
 from bot.inbound.ingest import IngestStream, StreamEntry
 from bot.inbound.payloads import parse_delivery
-from bot.inbound.router import OWN_ACTIVITY, BatchHandler, Dispatcher, HandlerContext
+from bot.inbound.router import OWN_ACTIVITY, BatchHandler, Dispatcher, HandlerContext, HandlerServices
+from bot.runtime.loops import Backoff, Loop
 from bot.runtime.metrics import count_events
 from bot.store.db import claim_event_key, claim_event_keys
 
@@ -81,7 +81,9 @@ def new_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-class Worker:
+class Worker(Loop):
+    """The stream worker's loop (task `plusone-worker`): batches of entries in, committed effects out."""
+
     def __init__(
         self,
         stream: IngestStream,
@@ -89,16 +91,17 @@ class Worker:
         dispatcher: Dispatcher,
         settings: WorkerSettings,
         consumer: str | None = None,
-        services: dict[str, object] | None = None,
+        services: HandlerServices | None = None,
         after_batch: Callable[[], Awaitable[object]] | None = None,
         in_batch: InBatchHook | None = None,
     ) -> None:
+        super().__init__("plusone-worker")
         self.stream = stream
         self.sessions = sessions
         self.dispatcher = dispatcher
         self.settings = settings
         self.consumer = consumer or new_consumer_name()
-        self.services = services or {}
+        self.services = services or HandlerServices()
         # Work that may only follow acknowledged entries (the stock allocator, which needs the watermark
         # to move past them); also run about once a second when idle, for other workers' entries.
         self.after_batch = after_batch
@@ -108,33 +111,18 @@ class Worker:
         self.in_batch = in_batch
         self._last_after_batch = 0.0
         self._last_claim = 0.0  # when dead consumers' idle entries were last looked for
-        self._stopping = asyncio.Event()
-        self.finished = asyncio.Event()  # set when run() has returned
         self._retry_at: dict[str, float] = {}  # our failed entry ids -> monotonic time of next try
         self._ready: list[StreamEntry] = []  # read while looking whether the stream was drained
         self.processed_entries = 0
 
-    def stop(self) -> None:
-        """Ask the loop to finish the batch in hand and return (SIGTERM / SIGINT)."""
-        self._stopping.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
-
-    async def run(self) -> None:
-        try:
-            await self._run()
-        finally:
-            self.finished.set()
-
-    async def _run(self) -> None:
+    async def loop(self) -> None:
+        """Until asked to stop (SIGTERM / SIGINT), then it finishes the batch in hand and returns."""
         await self.stream.ensure_group()
         log.info("worker %s reading %s", self.consumer, self.stream.keys.ingest_stream)
-        backoff = 0.1
+        backoff = Backoff(0.1, 5.0)
         held: list[StreamEntry] = []  # a batch the database could not take: retried as it is
         # Entries already read (see `_after_batch_when_due`) are processed even when asked to stop.
-        while not self._stopping.is_set() or self._ready:
+        while not self.stopping or self._ready:
             entries = held
             try:
                 if held:
@@ -145,7 +133,7 @@ class Worker:
                     await self.process(entries)
                 held = []
                 await self._after_batch_when_due(worked=bool(entries))
-                backoff = 0.1
+                backoff.reset()
                 continue
             except asyncio.CancelledError:
                 raise
@@ -156,15 +144,14 @@ class Worker:
                     self.consumer,
                     exc,
                     len(held),
-                    backoff,
+                    backoff.current,
                 )
             except (RedisError, OSError) as exc:
                 # Redis restarting or unreachable: nothing was acknowledged, so nothing is lost; wait.
-                log.warning("worker %s: redis unavailable (%s); retrying in %.1fs", self.consumer, exc, backoff)
+                log.warning("worker %s: redis unavailable (%s); retrying in %.1fs", self.consumer, exc, backoff.current)
             except Exception:
                 log.exception("worker %s: batch failed; entries stay pending and will be retried", self.consumer)
-            await self._sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            await self.sleep(backoff.next())
         log.info("worker %s stopped", self.consumer)
 
     async def _after_batch_when_due(self, worked: bool) -> None:
@@ -212,10 +199,6 @@ class Worker:
                 block = max(1, min(block, wait_ms))
             entries = await self.stream.read(self.consumer, self.settings.batch_size, block)
         return entries
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def process(self, entries: list[StreamEntry]) -> BatchResult:
         """Process entries in one transaction, then acknowledge the ones that fully succeeded."""

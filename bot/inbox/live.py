@@ -31,7 +31,6 @@ from bot.runtime.redis_keys import RedisKeys
 from bot.store.tables import Conversation
 
 log = logging.getLogger(__name__)
-SERVICE = "inbox_publisher"
 
 
 # ARGV: the channel, then the notes. A batch of notes in one round trip, on one Redis or on a Cluster, whose
@@ -80,8 +79,8 @@ async def publish_inbox_event(event: Event, ctx: HandlerContext) -> None:
     """Recorder: after the event commits, tell open inboxes; note a shopper asking for a person."""
     if isinstance(event, MessageEvent) and not event.is_echo and asks_for_person(event.text):
         await _mark_asked_person(ctx, event.page_id, event.sender_id)
-    publisher = ctx.services.get(SERVICE)
-    if not isinstance(publisher, InboxPublisher):
+    publisher = ctx.services.inbox_publisher
+    if publisher is None:
         return
     if isinstance(event, MessagingEvent):
         kind = "receipt" if isinstance(event, DeliveryEvent | ReadEvent) else "message"

@@ -7,12 +7,11 @@ re-subscribes, with an alert in the log, instead of letting a shop go silently d
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
 from bot.outbound.graph import GraphClient, GraphError
+from bot.runtime.loops import Loop
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +43,19 @@ async def ensure_subscribed(graph: GraphClient, page_id: str) -> list[str]:
     return missing
 
 
-class SubscriptionKeeper:
+class SubscriptionKeeper(Loop):
+    """The loop that checks every Page's subscription each `interval_s`, starting at once."""
+
     def __init__(self, graph: GraphClient, interval_s: float = 600.0) -> None:
+        super().__init__("plusone-subscriptions")
         self.graph = graph
         self.interval_s = interval_s
-        self._stopping = asyncio.Event()
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
+    async def loop(self) -> None:
+        while not self.stopping:
             for page_id in sorted(self.graph.page_tokens):
                 try:
                     await ensure_subscribed(self.graph, page_id)
                 except GraphError as error:
                     log.error("could not check the webhook subscription of Page %s: %s", page_id, error)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_s)
+            await self.sleep(self.interval_s)

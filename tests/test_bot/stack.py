@@ -15,11 +15,12 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
-from bot.app import build_dispatcher, create_app
+from bot.app import create_app
+from bot.background import build_dispatcher
 from bot.emulator.app import GraphEmulator
 from bot.emulator.config import EmulatedPage, EmulatorConfig
 from bot.inbound.router import Router
-from bot.outbound.outbox import OutboxSender, OutboxSettings
+from bot.outbound.sender import OutboxSender, OutboxSettings
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SENDER, SESSIONS
 from bot.store.tables import Conversation, OutboxMessage

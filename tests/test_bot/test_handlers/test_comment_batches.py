@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot.app import build_dispatcher, build_router, redis_client, worker_settings
+from bot.background import build_dispatcher, build_router, worker_settings
 from bot.handlers.comments import Allocator, CommentOrders
 from bot.inbound import webhook_factory as wf
 from bot.inbound.events import CommentEvent
@@ -24,6 +24,7 @@ from bot.inbound.worker import Worker
 from bot.outbound.outbox import outbox_metadata
 from bot.runtime.clock import utcnow
 from bot.runtime.metrics import event_field
+from bot.runtime.redis import redis_client
 from bot.runtime.redis_keys import CONSUMER_GROUP, RedisKeys
 from bot.store.conversations import fetch_or_create_conversation
 from bot.store.db import create_engine, create_schema, session_factory
@@ -304,7 +305,7 @@ async def test_stock_decided_inside_a_batch_tells_the_open_inboxes(shop: Shop, r
     """The allocator decides a batch's claims in its own transaction; open carts and live boards must hear of
     it then too, not only when the periodic allocator run decides something (a missed note left an agent's
     cart stale until a reload). `build_worker` is what `serve` and `plusone worker` both run."""
-    from bot.app import build_worker
+    from bot.background import build_worker
     from bot.inbox.live import channel_name
     from bot.outbound.outbox import OutboxNotifier
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.app import build_dispatcher, redis_client, worker_settings
+from bot.background import build_dispatcher, worker_settings
 from bot.handlers.cart_commands import EXPIRED_CHOICE
 from bot.handlers.comments import PUBLIC_FALLBACK_TEXT, REPLY_WINDOW_S, Allocator
 from bot.handlers.handoff import HandoffReason, fetch_conversation, take_over
@@ -25,6 +25,7 @@ from bot.inbound.router import Dispatcher, HandlerContext
 from bot.inbound.worker import Worker
 from bot.replies.carts import VIEW_CART_PAYLOAD
 from bot.runtime.clock import utcnow
+from bot.runtime.redis import redis_client
 from bot.runtime.redis_keys import RedisKeys
 from bot.store.db import create_engine, create_schema, session_factory
 from bot.store.tables import CommentLog, OutboxMessage

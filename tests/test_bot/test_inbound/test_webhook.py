@@ -187,7 +187,7 @@ async def test_a_flood_of_bad_signatures_is_401_not_500(aiohttp_client, settings
 
 
 async def test_more_concurrent_redis_commands_than_pooled_connections_wait(redis_server) -> None:
-    from bot.app import redis_client
+    from bot.runtime.redis import redis_client
 
     client = redis_client(redis_server.url, max_connections=8)
     try:

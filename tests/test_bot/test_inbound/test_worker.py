@@ -9,7 +9,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from bot.app import build_dispatcher, create_app, worker_settings
+from bot.app import create_app
+from bot.background import build_dispatcher, worker_settings
 from bot.inbound import webhook_factory as wf
 from bot.inbound.events import CommentEvent, EventKind, MessageEvent
 from bot.inbound.ingest import IngestStream

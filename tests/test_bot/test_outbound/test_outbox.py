@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import outbox_sender
+from bot.background import outbox_sender
 from bot.outbound.graph import GraphClient, GraphError, GraphErrorClass
 from bot.outbound.messaging_rules import RETIRED_TAGS, Author
 from bot.outbound.outbox import (

@@ -1,8 +1,10 @@
-"""The worker's CRM task: follows the order event feed, and now and then runs the periodic rules.
+"""The worker's CRM loop: follows the order event feed, and now and then runs the periodic membership rules.
 
-Each round applies the order events after the watermark in one transaction (`consume_order_events`),
-so points and spend move exactly once per event even with several workers (they take turns on the
-cursor row). Expiry, period ends and birthdays run every `maintenance_s`.
+Each round applies the order events after the watermark in one transaction
+(`crm_bridge.repository.consume_order_events`), so points and spend move exactly once per event even with
+several workers (they take turns on the cursor row). Expiry, period ends and birthdays
+(`crm_bridge.repository.apply_maintenance`) run every `maintenance_s`. The transactional work stays in
+`crm_bridge`; this loop only decides when it runs and hands it the time.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.runtime.clock import utcnow
+from bot.runtime.loops import Loop
 from crm_bridge.repository import apply_maintenance, consume_order_events
 
 log = logging.getLogger(__name__)
@@ -27,16 +31,16 @@ class ConsumerSettings:
     maintenance_s: float = 3600.0
 
 
-class OrderEventConsumer:
+class OrderEventConsumer(Loop):
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: ConsumerSettings | None = None) -> None:
+        super().__init__("plusone-crm")
         self.sessions = sessions
         self.settings = settings or ConsumerSettings()
-        self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._next_maintenance = 0.0
 
     def stop(self) -> None:
-        self._stop.set()
+        super().stop()
         self._wake.set()
 
     def wake(self) -> None:
@@ -46,22 +50,22 @@ class OrderEventConsumer:
     async def run_once(self) -> int:
         """One round; the number of order events applied."""
         async with self.sessions() as session, session.begin():
-            applied = await consume_order_events(session, self.settings.batch)
+            applied = await consume_order_events(session, self.settings.batch, now=utcnow())
         if time.monotonic() >= self._next_maintenance:
             self._next_maintenance = time.monotonic() + self.settings.maintenance_s
             async with self.sessions() as session, session.begin():
-                counts = await apply_maintenance(session)
+                counts = await apply_maintenance(session, now=utcnow())
             if any(counts.values()):
                 log.info("membership upkeep: %s", counts)
         return applied
 
-    async def run(self) -> None:
-        while not self._stop.is_set():
+    async def loop(self) -> None:
+        while not self.stopping:
             try:
                 applied = await self.run_once()
             except Exception:
                 # Nothing was committed for the failed round; the same events are tried again next time.
-                log.exception("order event consumer failed; retrying")
+                log.exception("%s: order event consumer failed; retrying", self.name)
                 applied = 0
             if applied >= self.settings.batch:
                 continue  # more are waiting

@@ -1,0 +1,182 @@
+"""What runs beside the web, assembled: the bot's handler chain, the stream worker, and the other loops.
+
+- `build_router` / `build_dispatcher`: the recorders and handlers every event goes through, in order.
+- `build_worker`: the stream worker with its stock allocator, handler services and inbox notes.
+- `start_background`: the worker, the outbox sender, the CRM's order-event consumer, the subscription
+  keeper and the live comment readers, each a `bot.runtime.loops.Loop` started as its own task; the
+  `Background` it returns stops them in order. `plusone serve` (`bot.app.worker_ctx`) and
+  `plusone worker` (`bot.cli.main`) both run exactly this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.handlers.cart_commands import build_cart_router
+from bot.handlers.comments import Allocator, CommentOrders, handle_live_video
+from bot.handlers.fallback import ReplyTexts, build_reply_router
+from bot.handlers.faq import build_faq_router, build_handoff_gate
+from bot.handlers.handoff import HandoffRecorder
+from bot.handlers.members import build_crm_router
+from bot.handlers.order_events import OrderEventConsumer
+from bot.inbound.events import EventKind
+from bot.inbound.ingest import IngestStream
+from bot.inbound.live_comments import LiveCommentReaders, live_reader_settings, record_live_video
+from bot.inbound.recorders import ConversationRecorder, OwnEchoes, record_comment
+from bot.inbound.router import Dispatcher, HandlerServices, Router
+from bot.inbound.worker import Worker, WorkerSettings
+from bot.inbox.live import InboxPublisher, publish_inbox_event
+from bot.outbound.graph import GraphClient
+from bot.outbound.outbox import OutboxNotifier
+from bot.outbound.rate_limit import RateLimits, SendRateLimiter
+from bot.outbound.sender import OutboxSender, OutboxSettings
+from bot.outbound.subscriptions import SubscriptionKeeper
+from bot.runtime.loops import Loop, Running, stop_all
+from bot.runtime.redis_keys import RedisKeys
+from bot.web.checkout import checkout_url
+from config.settings import Settings
+
+
+def build_router(settings: Settings, orders: CommentOrders | None = None) -> Router:
+    """The bot's handlers, most specific first; the welcome and fallback replies come last."""
+    router = Router()
+    link = partial(checkout_url, settings)
+    orders = orders or CommentOrders(checkout_link=link)
+    router.register(orders.handle, orders.on_campaign_post, kinds=[EventKind.COMMENT], name="comment_orders")
+    router.register(handle_live_video, kinds=[EventKind.LIVE_VIDEO], name="live_video_campaign")
+    # While a person handles a conversation, the gate takes its chat events: no automated answers there.
+    router.include(build_handoff_gate(timedelta(seconds=settings.handoff_quiet_s)))
+    router.include(build_cart_router(link))
+    texts = ReplyTexts(settings.welcome_text, settings.fallback_text, timedelta(seconds=settings.fallback_cooldown_s))
+    # Before the welcome: Get Started with a referral.
+    router.include(build_crm_router(settings.welcome_text, timedelta(seconds=settings.handoff_quiet_s)))
+    router.include(build_faq_router())  # after cart and member commands: `cart` is never an FAQ question
+    router.include(build_reply_router(texts))
+    return router
+
+
+def build_dispatcher(settings: Settings, router: Router | None = None) -> Dispatcher:
+    """Recorders for the inbox's raw material, then the bot's router."""
+    if router is None:
+        # New comments on campaign posts also go in batches, through the same handler object.
+        orders = CommentOrders(checkout_link=partial(checkout_url, settings))
+        dispatcher = Dispatcher(build_router(settings, orders), batch_handler=orders)
+    else:
+        dispatcher = Dispatcher(router)
+    conversations = ConversationRecorder(settings.app_id)
+    dispatcher.add_recorder(conversations)
+    dispatcher.add_batch_handler(OwnEchoes(conversations))  # a live's echoes, a batch at a time
+    dispatcher.add_recorder(HandoffRecorder(settings.app_id))  # after it: the echo's conversation exists
+    dispatcher.add_recorder(record_comment)
+    dispatcher.add_recorder(publish_inbox_event)  # last: open inboxes hear of it after commit
+    dispatcher.add_recorder(record_live_video)
+    return dispatcher
+
+
+def worker_settings(settings: Settings) -> WorkerSettings:
+    return WorkerSettings(
+        max_attempts=settings.worker_max_attempts,
+        claim_idle_ms=settings.worker_claim_idle_ms,
+        batch_size=settings.worker_batch_size,
+        block_ms=settings.worker_block_ms,
+        retry_backoff_ms=settings.worker_retry_backoff_ms,
+    )
+
+
+def outbox_sender(
+    settings: Settings, redis: Redis, sessions: async_sessionmaker[AsyncSession], graph: GraphClient
+) -> OutboxSender:
+    keys = RedisKeys(settings.key_prefix)
+    limits = RateLimits(per_page=settings.send_rate_per_page, per_thread=settings.send_rate_per_thread)
+    return OutboxSender(
+        sessions,
+        graph,
+        SendRateLimiter(redis, settings.key_prefix, limits),
+        OutboxNotifier(redis, keys.outbox_wake),
+        OutboxSettings(max_attempts=settings.outbox_max_attempts),
+    )
+
+
+def build_worker(
+    settings: Settings,
+    stream: IngestStream,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis | RedisCluster,
+    notifier: OutboxNotifier,
+    dispatcher: Dispatcher,
+) -> Worker:
+    """The stream worker with its stock allocator and inbox notes: the same in `serve` and `plusone worker`."""
+    publisher = InboxPublisher(redis, settings.key_prefix)  # type: ignore[arg-type]
+    allocator = Allocator(
+        stream,
+        sessions,
+        notifier,
+        checkout_link=partial(checkout_url, settings),
+        handoff_quiet=timedelta(seconds=settings.handoff_quiet_s),
+        on_decided=publisher.claims_decided,
+    )
+    return Worker(
+        stream,
+        sessions,
+        dispatcher,
+        worker_settings(settings),
+        services=HandlerServices(outbox_notifier=notifier, inbox_publisher=publisher),
+        after_batch=allocator.run,
+        in_batch=allocator.in_batch,
+    )
+
+
+@dataclass
+class Background:
+    """What runs beside the web: the stream worker, the outbox sender, the CRM consumer, the subscription
+    keeper and the live comment readers. The same in `plusone serve` and `plusone worker`, so a web process
+    with worker processes does everything one process does."""
+
+    worker: Worker
+    sender: OutboxSender | None  # None where another process sends (`plusone worker --no-sender`)
+    crm: OrderEventConsumer
+    keeper: SubscriptionKeeper
+    live: LiveCommentReaders
+    running: list[Running]  # in the order they stop
+
+    async def stop(self) -> None:
+        # The live readers first; then the worker finishes the batch in hand (anything not acknowledged is
+        # reclaimed by another worker); then the rest. A service that had failed still fails the caller.
+        await stop_all(self.running)
+
+
+def start_background(
+    settings: Settings,
+    stream: IngestStream,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis | RedisCluster,
+    graph: GraphClient,
+    notifier: OutboxNotifier,
+    dispatcher: Dispatcher,
+    *,
+    with_sender: bool = True,
+) -> Background:
+    worker = build_worker(settings, stream, sessions, redis, notifier, dispatcher)
+    sender = outbox_sender(settings, redis, sessions, graph) if with_sender else None
+    crm = OrderEventConsumer(sessions)
+    keeper = SubscriptionKeeper(graph)
+    # While a campaign's video is live, its comments are also read from Meta's stream and comments edge.
+    live = LiveCommentReaders(
+        sessions,
+        graph,
+        stream,
+        redis,
+        RedisKeys(settings.key_prefix),
+        live_reader_settings(settings),
+        owner=worker.consumer,
+    )
+    loops: list[Loop] = [worker, crm, keeper, live] + ([sender] if sender is not None else [])
+    started = {loop.name: loop.start() for loop in loops}
+    order = (live, worker, sender, crm, keeper)
+    return Background(worker, sender, crm, keeper, live, [started[loop.name] for loop in order if loop is not None])
