@@ -18,7 +18,8 @@ import sys
 from collections.abc import Sequence
 
 from bot.store.db import create_engine, migrate_schema, session_factory
-from carts.shop_repository import ShopApplyError, ShopChanges, apply_shop
+from bot.store.shop import ShopChanges, apply_shop
+from carts.catalog import ShopApplyError
 from config.catalog_file import CatalogFileError
 from config.settings import SettingsError, load_settings
 from config.shop_file import ShopConfig, load_shop_file
