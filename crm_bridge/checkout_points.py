@@ -13,8 +13,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from carts.order_rules import OrderInfo
 from carts.order_tables import Order
-from carts.orders import OrderInfo
 from crm_bridge.repository import (
     IdentityKind,
     apply_redeem,

@@ -92,15 +92,9 @@ from bot.services import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, REDIS, SESSIONS
 from bot.store.tables import Conversation, Message
 from bot.web.checkout import checkout_url
 from carts.core import CartLineInfo, format_money
+from carts.order_rules import OrderError, ReturnItem
 from carts.order_tables import Order
-from carts.orders import (
-    OrderError,
-    ReturnItem,
-    fetch_or_create_checkout_token,
-    fetch_order,
-    mark_paid,
-    return_lines,
-)
+from carts.orders import fetch_or_create_checkout_token, fetch_order, mark_paid, return_lines
 from carts.repository import fetch_cart
 from carts.tables import Campaign, Product
 

@@ -29,16 +29,8 @@ from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS
 from carts.core import format_money
-from carts.orders import (
-    CheckoutInfo,
-    OrderError,
-    OrderErrorCode,
-    OrderInfo,
-    fetch_checkout,
-    fetch_shop_name,
-    parse_checkout_form,
-    place_order,
-)
+from carts.order_rules import OrderError, OrderErrorCode, OrderInfo, parse_checkout_form
+from carts.orders import CheckoutInfo, fetch_checkout, fetch_shop_name, place_order
 from config.settings import Settings
 from crm_bridge.checkout_points import (
     PointsOffer,

@@ -32,17 +32,8 @@ from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
 from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail
 from bot.web.json_api import require_admin_json as _admin
-from carts.orders import (
-    OrderChange,
-    OrderError,
-    OrderErrorCode,
-    ReturnItem,
-    cancel_order,
-    fetch_order,
-    fetch_orders,
-    mark_paid,
-    return_lines,
-)
+from carts.order_rules import OrderError, OrderErrorCode, ReturnItem
+from carts.orders import OrderChange, cancel_order, fetch_order, fetch_orders, mark_paid, return_lines
 from carts.stock import ClaimDecision
 
 routes = web.RouteTableDef()

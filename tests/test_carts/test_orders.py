@@ -1,4 +1,4 @@
-"""Tests for carts.orders: the pure checks, then orders on a real SQLite database (given / when / then)."""
+"""Tests for carts.orders: checkout and orders on a real SQLite database (given / when / then)."""
 
 from __future__ import annotations
 
@@ -16,22 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.runtime.clock import utcnow
 from bot.store.db import create_engine, create_schema, session_factory
+from carts.order_rules import CheckoutForm, OrderError, OrderErrorCode, ReturnItem
 from carts.order_tables import CheckoutToken, Order, OrderEvent
 from carts.orders import (
-    CheckoutForm,
-    OrderError,
-    OrderErrorCode,
-    OrderLineInfo,
-    ReturnItem,
-    calculate_return_status,
     cancel_order,
     fetch_checkout,
     fetch_or_create_checkout_token,
     fetch_order,
-    format_order_number,
     mark_paid,
-    match_return_lines,
-    parse_checkout_form,
     place_order,
     return_lines,
 )
@@ -40,80 +32,6 @@ from tests.conftest import database_url
 
 PAGE = "1000000000001"
 FORM = CheckoutForm("Chan Tai Man", "+852 9123 4567", "delivery", "1 Queen's Road, Central")
-
-# --- pure ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("data", "errors"),
-    [
-        ({"name": "Ann", "phone": "91234567", "delivery_method": "pickup"}, set()),
-        ({"name": "Ann", "phone": "+852 9123-4567", "delivery_method": "delivery", "address": "Flat A"}, set()),
-        ({"name": "  ", "phone": "91234567", "delivery_method": "pickup"}, {"name"}),
-        ({"name": "x" * 101, "phone": "91234567", "delivery_method": "pickup"}, {"name"}),
-        ({"name": "x" * 100, "phone": "91234567", "delivery_method": "pickup"}, set()),
-        ({"name": "Ann", "phone": "12345", "delivery_method": "pickup"}, {"phone"}),
-        ({"name": "Ann", "phone": "9123 45a7", "delivery_method": "pickup"}, {"phone"}),
-        ({"name": "Ann", "phone": "1" * 21, "delivery_method": "pickup"}, {"phone"}),
-        ({"name": "Ann", "phone": "+ - - - -", "delivery_method": "pickup"}, {"phone"}),
-        ({"name": "Ann", "phone": "91234567", "delivery_method": "delivery"}, {"address"}),
-        ({"name": "Ann", "phone": "91234567", "delivery_method": "delivery", "address": "a" * 501}, {"address"}),
-        ({"name": "Ann", "phone": "91234567", "delivery_method": "drone"}, {"delivery_method"}),
-        ({}, {"name", "phone", "delivery_method"}),
-    ],
-)
-def test_parse_checkout_form(data: dict[str, str], errors: set[str]) -> None:
-    form, found = parse_checkout_form(data)
-    assert set(found) == errors
-    assert (form is None) == bool(errors)
-
-
-def test_pickup_drops_the_address() -> None:
-    form, _ = parse_checkout_form({"name": "Ann", "phone": "91234567", "delivery_method": "pickup", "address": "x"})
-    assert form is not None and form.address is None
-
-
-def test_order_numbers_are_human_friendly() -> None:
-    assert format_order_number(123) == "PO-000123"
-    assert format_order_number(1234567) == "PO-1234567"
-
-
-LINES = (
-    OrderLineInfo(1, 10, "A", "Rose", (), 2, Decimal("380")),
-    OrderLineInfo(2, 11, "B", "Shirt", (("size", "S"),), 1, Decimal("890")),
-    OrderLineInfo(3, 11, "B", "Shirt", (("size", "L"),), 1, Decimal("890"), returned_qty=1),
-)
-
-
-@pytest.mark.parametrize(
-    ("items", "expected"),
-    [
-        ([ReturnItem("a", 1)], {1: 1}),
-        ([ReturnItem("A", 1), ReturnItem("A", 1)], {1: 2}),
-        ([ReturnItem("B", 1, (("size", "S"),))], {2: 1}),
-        ([ReturnItem("A", 3)], OrderErrorCode.TOO_MANY_RETURNED),
-        ([ReturnItem("B", 1, (("size", "L"),))], OrderErrorCode.TOO_MANY_RETURNED),
-        ([ReturnItem("B", 1)], OrderErrorCode.AMBIGUOUS_LINE),
-        ([ReturnItem("Z", 1)], OrderErrorCode.UNKNOWN_LINE),
-    ],
-)
-def test_match_return_lines(items: list[ReturnItem], expected: dict[int, int] | OrderErrorCode) -> None:
-    if isinstance(expected, OrderErrorCode):
-        with pytest.raises(OrderError) as caught:
-            match_return_lines(LINES, items)
-        assert caught.value.code is expected
-    else:
-        assert match_return_lines(LINES, items) == expected
-
-
-def test_return_status() -> None:
-    line = OrderLineInfo(1, 10, "A", "Rose", (), 2, Decimal("380"))
-    assert calculate_return_status([line]) == "paid"
-    assert calculate_return_status([line, LINES[2]]) == "partly_returned"
-    assert calculate_return_status([LINES[2]]) == "returned"
-
-
-# --- repository ---------------------------------------------------------------------------------------
 
 
 @pytest.fixture

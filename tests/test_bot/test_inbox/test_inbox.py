@@ -25,8 +25,9 @@ from bot.inbox.core import (
 from bot.inbox.tables import InboxUser, InboxUserPage
 from bot.runtime.clock import utcnow
 from bot.store.tables import Conversation, OutboxMessage
+from carts.order_rules import CheckoutForm
 from carts.order_tables import Order, OrderLine
-from carts.orders import CheckoutForm, fetch_checkout, fetch_or_create_checkout_token, place_order
+from carts.orders import fetch_checkout, fetch_or_create_checkout_token, place_order
 from carts.tables import Product, StockClaim
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, shopper_writes
