@@ -23,7 +23,6 @@ from decimal import Decimal
 from sqlalchemy import and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.runtime.clock import utcnow
 from carts.core import CartInfo, CartLineInfo, merge_lines, variant_pairs
 from carts.order_rules import (
     PAID_STATUSES,
@@ -53,13 +52,13 @@ async def fetch_shop_name(session: AsyncSession) -> str:
     return shop.name if shop is not None else "Shop"
 
 
-async def fetch_or_create_checkout_token(session: AsyncSession, page_id: str, psid: str) -> str:
+async def fetch_or_create_checkout_token(session: AsyncSession, page_id: str, psid: str, now: datetime) -> str:
     """The shopper's checkout token on a Page, made on first use (concurrent callers get the same one)."""
-    return (await fetch_or_create_checkout_tokens(session, {(page_id, psid)}))[(page_id, psid)]
+    return (await fetch_or_create_checkout_tokens(session, {(page_id, psid)}, now))[(page_id, psid)]
 
 
 async def fetch_or_create_checkout_tokens(
-    session: AsyncSession, shoppers: set[tuple[str, str]]
+    session: AsyncSession, shoppers: set[tuple[str, str]], now: datetime
 ) -> dict[tuple[str, str], str]:
     """Checkout tokens of many shoppers at once, made where missing: three statements whatever their number."""
     if not shoppers:
@@ -82,7 +81,6 @@ async def fetch_or_create_checkout_tokens(
     if not missing:
         return tokens
     insert = dialect_insert(session)
-    now = utcnow()
     for start in range(0, len(missing), 200):
         rows = [
             {
@@ -112,11 +110,12 @@ class CheckoutInfo:
     expires_at: datetime | None  # the first hold to run out
 
 
-async def fetch_checkout(session: AsyncSession, token: str, now: datetime | None = None) -> CheckoutInfo | None:
+async def fetch_checkout(session: AsyncSession, token: str, now: datetime) -> CheckoutInfo | None:
+    """The checkout behind `token` with the shopper's held stock whose time has not run out at `now`."""
     row = (await session.execute(select(CheckoutToken).where(CheckoutToken.token == token))).scalar_one_or_none()
     if row is None:
         return None
-    claims, cart = await _held(session, row.page_id, row.psid, now or utcnow())
+    claims, cart = await _held(session, row.page_id, row.psid, now)
     return CheckoutInfo(
         row.token,
         row.page_id,
@@ -178,8 +177,8 @@ async def place_order(
     token: str,
     nonce: str,
     form: CheckoutForm,
+    now: datetime,
     cart_version: str | None = None,
-    now: datetime | None = None,
     discount: Decimal = Decimal(0),
 ) -> PlacedOrder:
     """Turn the shopper's held stock into an order, pending payment (in the caller's transaction).
@@ -188,7 +187,6 @@ async def place_order(
     The same `nonce` again returns the order it placed. Raises `OrderError` (not_found, nonce_mismatch,
     empty_cart, cart_changed) having changed nothing.
     """
-    now = now or utcnow()
     # The token row is locked first: two posts of one form queue here, and the second finds the order.
     row = (
         await session.execute(select(CheckoutToken).where(CheckoutToken.token == token).with_for_update())
@@ -297,10 +295,9 @@ async def mark_paid(
     amount: Decimal | None = None,
     currency: str | None = None,
     reference: str | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> OrderChange:
     """Record the payment of an order; `amount` and `currency`, when given, must be the order's total."""
-    now = now or utcnow()
     order = await _lock_order(session, number)
     if currency is not None and currency.upper() != order.currency:
         raise OrderError(
@@ -324,9 +321,8 @@ async def mark_paid(
     return OrderChange(info, changed=True)
 
 
-async def cancel_order(session: AsyncSession, number: str, now: datetime | None = None) -> OrderChange:
+async def cancel_order(session: AsyncSession, number: str, now: datetime) -> OrderChange:
     """Cancel an unpaid order: its units go back on sale, to the waitlist first."""
-    now = now or utcnow()
     order = await _lock_order(session, number)
     if order.status == "cancelled":
         return OrderChange(await _order_info(session, order), changed=False)
@@ -346,11 +342,8 @@ async def cancel_order(session: AsyncSession, number: str, now: datetime | None 
     return OrderChange(info, changed=True, promoted=promoted)
 
 
-async def return_lines(
-    session: AsyncSession, number: str, items: Sequence[ReturnItem], now: datetime | None = None
-) -> OrderChange:
+async def return_lines(session: AsyncSession, number: str, items: Sequence[ReturnItem], now: datetime) -> OrderChange:
     """Units of a paid order came back: they go back on sale (waitlist first); the order is (partly) returned."""
-    now = now or utcnow()
     order = await _lock_order(session, number)
     if order.status not in ("paid", "partly_returned"):
         raise OrderError(OrderErrorCode.WRONG_STATUS, f"the order is {order.status}; only a paid order takes returns")

@@ -172,8 +172,8 @@ async def _not_found(shop_name: str) -> web.Response:
     )
 
 
-async def _load(session: AsyncSession, token: str) -> tuple[CheckoutInfo | None, str]:
-    return await fetch_checkout(session, token), await fetch_shop_name(session)
+async def _load(session: AsyncSession, token: str, now: datetime) -> tuple[CheckoutInfo | None, str]:
+    return await fetch_checkout(session, token, now), await fetch_shop_name(session)
 
 
 async def _offer(session: AsyncSession, info: CheckoutInfo | None) -> PointsOffer | None:
@@ -186,7 +186,7 @@ async def _offer(session: AsyncSession, info: CheckoutInfo | None) -> PointsOffe
 @routes.get("/checkout/{token}")
 async def checkout_page(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        info, shop_name = await _load(session, request.match_info["token"])
+        info, shop_name = await _load(session, request.match_info["token"], utcnow())
         offer = await _offer(session, info)
     if info is None:
         return await _not_found(shop_name)
@@ -210,7 +210,7 @@ async def confirm_checkout(request: web.Request) -> web.Response:
     points, email, extra_errors = parse_checkout_extras(data)  # the membership's fields (crm_bridge)
     errors.update(extra_errors)
     async with request.app[SESSIONS]() as session:
-        info, shop_name = await _load(session, token)
+        info, shop_name = await _load(session, token, utcnow())
         offer = await _offer(session, info)
     if info is None:
         return await _not_found(shop_name)
@@ -220,10 +220,11 @@ async def confirm_checkout(request: web.Request) -> web.Response:
         return await _checkout_page(info, shop_name, 400, data, errors, offer=offer)
     try:
         async with request.app[SESSIONS]() as session, session.begin():
+            now = utcnow()
             plan = await plan_checkout_points(session, info.page_id, info.psid, nonce, info.cart.subtotal, points)
             discount = plan.value if plan is not None else Decimal(0)
             placed = await place_order(
-                session, token, nonce, form, cart_version=data.get("version") or None, discount=discount
+                session, token, nonce, form, now, cart_version=data.get("version") or None, discount=discount
             )
             if not placed.replayed:
                 await apply_checkout_member(session, placed.order, plan, email)
@@ -237,7 +238,7 @@ async def confirm_checkout(request: web.Request) -> web.Response:
             return await _empty(shop_name)
         if error.code is OrderErrorCode.CART_CHANGED:
             async with request.app[SESSIONS]() as session:
-                fresh, _ = await _load(session, token)
+                fresh, _ = await _load(session, token, utcnow())
             if fresh is None or fresh.cart.is_empty:
                 return await _empty(shop_name)
             notice = "Your cart changed since you opened this page. Please check it and confirm again."

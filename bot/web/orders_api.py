@@ -128,14 +128,14 @@ async def order_paid(request: web.Request) -> web.Response:
     body = await _json_body(await request.read(), optional=True)
     reference = _text(body, "reference", 200, required=False)
     number = request.match_info["number"]
-    return await _change(request, lambda session: mark_paid(session, number, reference=reference))
+    return await _change(request, lambda session: mark_paid(session, number, reference=reference, now=utcnow()))
 
 
 @routes.post("/api/orders/{number}/cancel")
 async def order_cancel(request: web.Request) -> web.Response:
     _admin(request)
     number = request.match_info["number"]
-    return await _change(request, lambda session: cancel_order(session, number))
+    return await _change(request, lambda session: cancel_order(session, number, utcnow()))
 
 
 def _return_items(body: dict[str, Any]) -> list[ReturnItem]:
@@ -164,7 +164,7 @@ async def order_return(request: web.Request) -> web.Response:
     _admin(request)
     items = _return_items(await _json_body(await request.read()))
     number = request.match_info["number"]
-    return await _change(request, lambda session: return_lines(session, number, items))
+    return await _change(request, lambda session: return_lines(session, number, items, utcnow()))
 
 
 def signature_of(secret: bytes, body: bytes) -> str:
@@ -203,5 +203,5 @@ async def payment_notification(request: web.Request) -> web.Response:
         _fail(web.HTTPBadRequest, 'amount: a decimal amount such as "1280.00"')
     return await _change(
         request,
-        lambda session: mark_paid(session, number, amount=amount, currency=currency, reference=reference),
+        lambda session: mark_paid(session, number, amount=amount, currency=currency, reference=reference, now=utcnow()),
     )

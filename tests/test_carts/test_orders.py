@@ -122,8 +122,8 @@ async def counts(sessions: async_sessionmaker[AsyncSession], product_id: int) ->
 
 async def checkout(sessions: async_sessionmaker[AsyncSession], psid: str) -> tuple[str, str]:
     async with sessions() as session, session.begin():
-        token = await fetch_or_create_checkout_token(session, PAGE, psid)
-        info = await fetch_checkout(session, token)
+        token = await fetch_or_create_checkout_token(session, PAGE, psid, utcnow())
+        info = await fetch_checkout(session, token, utcnow())
         assert info is not None
         return token, info.nonce
 
@@ -131,7 +131,7 @@ async def checkout(sessions: async_sessionmaker[AsyncSession], psid: str) -> tup
 async def place(sessions: async_sessionmaker[AsyncSession], psid: str) -> str:
     token, nonce = await checkout(sessions, psid)
     async with sessions() as session, session.begin():
-        return (await place_order(session, token, nonce, FORM)).order.number
+        return (await place_order(session, token, nonce, FORM, utcnow())).order.number
 
 
 async def events(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, str, Decimal]]:
@@ -142,9 +142,9 @@ async def events(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, 
 
 async def test_one_token_per_shopper_and_page(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
-        first = await fetch_or_create_checkout_token(session, PAGE, "1")
-        again = await fetch_or_create_checkout_token(session, PAGE, "1")
-        other = await fetch_or_create_checkout_token(session, PAGE, "2")
+        first = await fetch_or_create_checkout_token(session, PAGE, "1", utcnow())
+        again = await fetch_or_create_checkout_token(session, PAGE, "1", utcnow())
+        other = await fetch_or_create_checkout_token(session, PAGE, "2", utcnow())
     assert first == again != other
     assert len(first) == 32
 
@@ -159,7 +159,7 @@ async def test_placing_an_order_sells_the_held_stock(sessions: async_sessionmake
     token, nonce = await checkout(sessions, "1")
     # when
     async with sessions() as session, session.begin():
-        placed = await place_order(session, token, nonce, FORM)
+        placed = await place_order(session, token, nonce, FORM, utcnow())
     # then
     order = placed.order
     assert not placed.replayed
@@ -180,10 +180,10 @@ async def test_the_same_form_twice_places_one_order(sessions: async_sessionmaker
     await claim(sessions, "1", 1, 1)
     token, nonce = await checkout(sessions, "1")
     async with sessions() as session, session.begin():
-        first = await place_order(session, token, nonce, FORM)
+        first = await place_order(session, token, nonce, FORM, utcnow())
     await claim(sessions, "1", 1, 1)  # a new comment after ordering: it waits for the next checkout
     async with sessions() as session, session.begin():
-        again = await place_order(session, token, nonce, FORM)
+        again = await place_order(session, token, nonce, FORM, utcnow())
     assert again.replayed and again.order == first.order
     assert await counts(sessions, 1) == (1, 1)
     async with sessions() as session:
@@ -205,7 +205,7 @@ async def test_refused_checkouts_change_nothing(
     token, nonce = await checkout(sessions, "1")
     with pytest.raises(OrderError) as caught:
         async with sessions() as session, session.begin():
-            await place_order(session, token, "forged" if setup == "wrong nonce" else nonce, FORM)
+            await place_order(session, token, "forged" if setup == "wrong nonce" else nonce, FORM, utcnow())
     assert caught.value.code is code
     assert await counts(sessions, 1) == (2 if setup == "wrong nonce" else 1, 0)
     assert await events(sessions) == []
@@ -214,22 +214,22 @@ async def test_refused_checkouts_change_nothing(
 async def test_a_changed_cart_is_noticed(sessions: async_sessionmaker[AsyncSession]) -> None:
     await claim(sessions, "1", 1, 1)
     async with sessions() as session:
-        token = await fetch_or_create_checkout_token(session, PAGE, "1")
+        token = await fetch_or_create_checkout_token(session, PAGE, "1", utcnow())
         await session.commit()
-        seen = await fetch_checkout(session, token)
+        seen = await fetch_checkout(session, token, utcnow())
     assert seen is not None
     await claim(sessions, "1", 2, 1)
     with pytest.raises(OrderError) as caught:
         async with sessions() as session, session.begin():
-            await place_order(session, token, seen.nonce, FORM, cart_version=seen.version)
+            await place_order(session, token, seen.nonce, FORM, utcnow(), cart_version=seen.version)
     assert caught.value.code is OrderErrorCode.CART_CHANGED
 
 
 async def test_unknown_token(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session:
-        assert await fetch_checkout(session, "nope") is None
+        assert await fetch_checkout(session, "nope", utcnow()) is None
         with pytest.raises(OrderError) as caught:
-            await place_order(session, "nope", "n", FORM)
+            await place_order(session, "nope", "n", FORM, utcnow())
     assert caught.value.code is OrderErrorCode.NOT_FOUND
 
 
@@ -244,17 +244,17 @@ async def test_payment_checks_amount_and_currency_and_is_idempotent(
     ]:
         with pytest.raises(OrderError) as caught:
             async with sessions() as session, session.begin():
-                await mark_paid(session, number, amount=amount, currency=currency)
+                await mark_paid(session, number, amount=amount, currency=currency, now=utcnow())
         assert caught.value.code is code
     async with sessions() as session, session.begin():
-        paid = await mark_paid(session, number, amount=Decimal("760.00"), currency="hkd", reference="tx1")
-        again = await mark_paid(session, number)
+        paid = await mark_paid(session, number, amount=Decimal("760.00"), currency="hkd", reference="tx1", now=utcnow())
+        again = await mark_paid(session, number, now=utcnow())
     assert paid.changed and not again.changed
     assert (paid.order.status, paid.order.payment_reference) == ("paid", "tx1") and paid.order.paid_at is not None
     assert [kind for _, kind, _ in await events(sessions)] == ["placed", "paid"]
     with pytest.raises(OrderError) as caught:
         async with sessions() as session, session.begin():
-            await cancel_order(session, number)
+            await cancel_order(session, number, utcnow())
     assert caught.value.code is OrderErrorCode.WRONG_STATUS
 
 
@@ -265,8 +265,8 @@ async def test_cancelling_restocks_and_serves_the_waitlist(sessions: async_sessi
     await claim(sessions, "2", 1, 2, status="waitlisted")
     # when
     async with sessions() as session, session.begin():
-        cancelled = await cancel_order(session, number)
-        again = await cancel_order(session, number)
+        cancelled = await cancel_order(session, number, utcnow())
+        again = await cancel_order(session, number, utcnow())
     # then
     assert cancelled.order.status == "cancelled" and not again.changed
     assert [(d.psid, d.status, d.qty) for d in cancelled.promoted] == [("2", "promoted", 2)]
@@ -279,17 +279,17 @@ async def test_returns_restock_part_then_all(sessions: async_sessionmaker[AsyncS
     await claim(sessions, "1", 2, 1)
     number = await place(sessions, "1")
     async with sessions() as session, session.begin():
-        await mark_paid(session, number)
+        await mark_paid(session, number, now=utcnow())
     with pytest.raises(OrderError):
         async with sessions() as session, session.begin():
-            await return_lines(session, number, [ReturnItem("Rose", 3)])
+            await return_lines(session, number, [ReturnItem("Rose", 3)], utcnow())
     async with sessions() as session, session.begin():
-        part = await return_lines(session, number, [ReturnItem("rose", 1)])
+        part = await return_lines(session, number, [ReturnItem("rose", 1)], utcnow())
     assert part.order.status == "partly_returned"
     assert [line.returned_qty for line in part.order.lines] == [1, 0]
     assert await counts(sessions, 1) == (0, 1)
     async with sessions() as session, session.begin():
-        rest = await return_lines(session, number, [ReturnItem("Rose", 1), ReturnItem("B", 1)])
+        rest = await return_lines(session, number, [ReturnItem("Rose", 1), ReturnItem("B", 1)], utcnow())
     assert rest.order.status == "returned"
     assert await counts(sessions, 1) == (0, 0) and await counts(sessions, 2) == (0, 0)
     assert [(kind, amount) for _, kind, amount in await events(sessions)][2:] == [

@@ -200,10 +200,10 @@ async def test_an_owner_marks_an_order_paid_and_takes_back_a_returned_unit(bot_s
 
     await wait_until(held, what="the comment's units held")
     async with bot_stack.sessions() as session, session.begin():
-        token = await fetch_or_create_checkout_token(session, PAGE_ID, psid)
-        info = await fetch_checkout(session, token)
+        token = await fetch_or_create_checkout_token(session, PAGE_ID, psid, utcnow())
+        info = await fetch_checkout(session, token, utcnow())
         assert info is not None
-        number = (await place_order(session, token, info.nonce, FORM)).order.number
+        number = (await place_order(session, token, info.nonce, FORM, utcnow())).order.number
     conversation = (await bot_stack.rows(select(Conversation)))[0]
     await sign_in(bot_stack, "owner")
     csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")
