@@ -12,10 +12,12 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_bridge.repository import apply_maintenance, consume_order_events
+from crm_bridge.maintenance import apply_maintenance
+from crm_bridge.order_events import consume_order_events
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +48,12 @@ class OrderEventConsumer:
     async def run_once(self) -> int:
         """One round; the number of order events applied."""
         async with self.sessions() as session, session.begin():
-            applied = await consume_order_events(session, self.settings.batch)
+            # crm_bridge's functions take the time; this loop (bound for the bot) is the one place here that reads it.
+            applied = await consume_order_events(session, self.settings.batch, now=datetime.now(UTC))
         if time.monotonic() >= self._next_maintenance:
             self._next_maintenance = time.monotonic() + self.settings.maintenance_s
             async with self.sessions() as session, session.begin():
-                counts = await apply_maintenance(session)
+                counts = await apply_maintenance(session, now=datetime.now(UTC))
             if any(counts.values()):
                 log.info("membership upkeep: %s", counts)
         return applied

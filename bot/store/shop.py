@@ -33,7 +33,7 @@ from carts.catalog import stock_below_committed, stock_error, update_product
 from carts.tables import Campaign, CampaignProduct, Product
 from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
 from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, ShopConfig
-from crm_bridge.repository import apply_program
+from crm_bridge.program import apply_program
 from parsers.order_comment import code_key
 
 __all__ = ["ChangeCounts", "ShopChanges", "apply_shop"]

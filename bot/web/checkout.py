@@ -176,18 +176,19 @@ async def _load(session: AsyncSession, token: str, now: datetime) -> tuple[Check
     return await fetch_checkout(session, token, now), await fetch_shop_name(session)
 
 
-async def _offer(session: AsyncSession, info: CheckoutInfo | None) -> PointsOffer | None:
+async def _offer(session: AsyncSession, info: CheckoutInfo | None, now: datetime) -> PointsOffer | None:
     """How many of the member's points this cart may use (crm_bridge), if any."""
     if info is None or info.cart.is_empty:
         return None
-    return await fetch_points_offer(session, info.page_id, info.psid, info.cart.subtotal)
+    return await fetch_points_offer(session, info.page_id, info.psid, info.cart.subtotal, now)
 
 
 @routes.get("/checkout/{token}")
 async def checkout_page(request: web.Request) -> web.Response:
+    now = utcnow()
     async with request.app[SESSIONS]() as session:
-        info, shop_name = await _load(session, request.match_info["token"], utcnow())
-        offer = await _offer(session, info)
+        info, shop_name = await _load(session, request.match_info["token"], now)
+        offer = await _offer(session, info, now)
     if info is None:
         return await _not_found(shop_name)
     if info.cart.is_empty:
@@ -209,9 +210,10 @@ async def confirm_checkout(request: web.Request) -> web.Response:
     form, errors = parse_checkout_form(data)
     points, email, extra_errors = parse_checkout_extras(data)  # the membership's fields (crm_bridge)
     errors.update(extra_errors)
+    now = utcnow()
     async with request.app[SESSIONS]() as session:
-        info, shop_name = await _load(session, token, utcnow())
-        offer = await _offer(session, info)
+        info, shop_name = await _load(session, token, now)
+        offer = await _offer(session, info, now)
     if info is None:
         return await _not_found(shop_name)
     if form is None or extra_errors:
@@ -221,13 +223,13 @@ async def confirm_checkout(request: web.Request) -> web.Response:
     try:
         async with request.app[SESSIONS]() as session, session.begin():
             now = utcnow()
-            plan = await plan_checkout_points(session, info.page_id, info.psid, nonce, info.cart.subtotal, points)
+            plan = await plan_checkout_points(session, info.page_id, info.psid, nonce, info.cart.subtotal, points, now)
             discount = plan.value if plan is not None else Decimal(0)
             placed = await place_order(
                 session, token, nonce, form, now, cart_version=data.get("version") or None, discount=discount
             )
             if not placed.replayed:
-                await apply_checkout_member(session, placed.order, plan, email)
+                await apply_checkout_member(session, placed.order, plan, email, now)
                 await _queue_summary(session, placed.order)
     except RuleError as error:
         return await _checkout_page(info, shop_name, 400, data, {"points": error.message}, offer=offer)
