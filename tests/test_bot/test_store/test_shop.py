@@ -22,14 +22,14 @@ from carts.catalog import (
     campaign_to_dict,
     fetch_campaign,
     fetch_campaigns,
-    fetch_product,
     fetch_products,
     product_to_dict,
 )
-from carts.tables import Campaign, CampaignProduct, Product
+from carts.tables import Campaign, CampaignProduct
 from carts.tables import ShopInfo as ShopRow
 from config.shop_file import ShopConfig, load_shop_file, parse_shop_text
 from tests.conftest import database_url
+from tests.test_carts.test_catalog import product, set_counts
 
 SAMPLE = Path(__file__).parents[3] / "config" / "samples" / "demo_shop.yaml"
 
@@ -77,22 +77,6 @@ async def snapshot(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[obj
         for table in ("shop_info", "product", "campaign", "campaign_product"):
             rows += [tuple(row) for row in (await session.execute(text(f"SELECT * FROM {table} ORDER BY id"))).all()]
         return rows
-
-
-async def set_counts(sessions: async_sessionmaker[AsyncSession], code: str, held: int, sold: int) -> None:
-    """What the stock code does when shoppers hold and buy (simulated by a direct UPDATE)."""
-    async with sessions() as session, session.begin():
-        await session.execute(
-            text("UPDATE product SET held = :held, sold = :sold WHERE code = :code"),
-            {"held": held, "sold": sold, "code": code},
-        )
-
-
-async def product(sessions: async_sessionmaker[AsyncSession], code: str) -> Product:
-    async with sessions() as session:
-        found = await fetch_product(session, code)
-    assert found is not None
-    return found
 
 
 async def test_first_load_creates_everything(sessions: async_sessionmaker[AsyncSession]) -> None:
