@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import ROOT, child, free_port, print_table, save, wait_http
 from bench.loadgen import _read_response, build_request
-from bot.emulator.graph_emulator import DEMO_APP_ID, DEMO_PAGE_TOKEN
+from bot.emulator.config import DEMO_APP_ID, DEMO_PAGE_TOKEN
 from bot.inbound import webhook_factory as wf
 from bot.runtime.embedded_redis import EmbeddedRedis
 from bot.runtime.redis_keys import RedisKeys

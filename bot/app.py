@@ -213,7 +213,7 @@ DEMO_EMULATOR_FILE = "emulator.url"
 
 def demo_settings(settings: Settings, emulator_url: str) -> Settings:
     """Settings that talk to the demo emulator's Page instead of Meta."""
-    from bot.emulator.graph_emulator import DEMO_APP_ID, DEMO_PAGE_ID, DEMO_PAGE_TOKEN
+    from bot.emulator.config import DEMO_APP_ID, DEMO_PAGE_ID, DEMO_PAGE_TOKEN
 
     return settings.model_copy(
         update={
@@ -235,7 +235,8 @@ async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
     The emulator plays Meta: it delivers the shopper's messages and comments to our webhook (signed with
     our app secret), answers our Send API calls, and records what the shopper would have received.
     """
-    from bot.emulator.graph_emulator import DEMO_APP_ID, DEMO_PAGE_ID, GraphEmulator, demo_config
+    from bot.emulator.app import GraphEmulator
+    from bot.emulator.config import DEMO_APP_ID, DEMO_PAGE_ID, demo_config
 
     settings = app[SETTINGS]
     assert settings.app_secret is not None

@@ -6,7 +6,7 @@ product update and the errors defined here.
 
 - Stock: `held` and `sold` belong to the stock code and are never written here. A new `stock` is written
   by a conditional UPDATE (`WHERE held + sold <= :stock`), so even a hold that lands between our read and
-  our write cannot end up above stock (invariant 3); a stock below `held + sold` is refused with
+  our write cannot end up above stock (docs/architecture.md, invariant 3); a stock below `held + sold` is refused with
   `ShopApplyError` before anything is written.
 - Read helpers and the JSON shapes the admin API answers with: prices as strings ("1280.00"), times ISO 8601.
 """

@@ -4,7 +4,7 @@ Two steps, because workers finish comments out of order:
 
 1. Whichever worker handles a comment records a `StockClaim` (pending) in the comment's transaction.
    Its `arrival` is the comment's place in the ingest stream (`arrival_key`): the order the server
-   received them (invariant 4).
+   received them (docs/architecture.md, invariant 4).
 2. `allocate` decides pending claims of a product oldest first, but only those that arrived before the
    stream's low watermark, the oldest entry not yet acknowledged (`bot.inbound.ingest.IngestStream.watermark`).
    Every comment before the watermark has its claims committed (an entry is acknowledged only after its

@@ -1,6 +1,6 @@
 """SQL tables of comment selling: the catalog, campaigns and their products (the shop file's contents).
 
-Stock is counted on the product row: `held + sold <= stock` is the invariant (DESIGN.md, invariant 3),
+Stock is counted on the product row: `held + sold <= stock` is the invariant (docs/architecture.md, invariant 3),
 kept by conditional UPDATEs, never by reading then writing. A product with `stock` None is unlimited.
 """
 

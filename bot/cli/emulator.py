@@ -18,7 +18,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from bot.emulator.graph_emulator import (
+from bot.emulator.app import GraphEmulator
+from bot.emulator.config import (
     DEMO_APP_ID,
     DEMO_PAGE_ID,
     DEMO_PAGE_NAME,
@@ -26,7 +27,6 @@ from bot.emulator.graph_emulator import (
     DEMO_PAGE_USERNAME,
     EmulatedPage,
     EmulatorConfig,
-    GraphEmulator,
 )
 from config.settings import SettingsError, load_settings
 

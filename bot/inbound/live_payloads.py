@@ -6,7 +6,7 @@ A live comment may reach us three ways: the `feed` webhook, the Live Comments Se
 brought, so the worker handles them alike and the comment's event key (`comment:{comment id}:add`) is
 the same whichever way it came: the first to be processed wins, the others are duplicates (invariant 2).
 
-Meta's shapes (META-PLATFORM.md §2, `tests/data/meta/live_comment_sse_event.json`): an SSE event is a
+Meta's shapes (docs/meta-platform.md §2, `tests/data/meta/live_comment_sse_event.json`): an SSE event is a
 `data: {json}` line with `id` = `{video id}_{comment id}` (the same id the webhook calls `comment_id`),
 `created_time` as `2022-08-31T09:09:39+0000`, `from{id,name}`, `message` and `object{id}`; keep-alives
 are `: ping` comment lines. The comments edge lists the same objects.

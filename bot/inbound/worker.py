@@ -8,7 +8,7 @@ block), and process a batch in one SQL transaction with one SAVEPOINT per event:
 - an event whose handler raises rolls back its savepoint only; its entry stays pending and is retried
   with back-off; after `worker_max_attempts` deliveries it moves to the dead-letter stream;
 - entries are acknowledged (XACK + XDEL) only after the transaction committed, so a crash at any point
-  leads to a replay, which the keys make harmless (invariant 2).
+  leads to a replay, which the keys make harmless (docs/architecture.md, invariant 2).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 - Adding units (by code, a higher quantity, a picked variant) records a pending `StockClaim`
   (source `agent`) that arrives now; the allocator decides it in arrival order like any comment, so an
   agent never takes stock a shopper who commented earlier is owed (invariant 4), and held + sold never
-  exceeds stock (invariant 3). It is usually decided within a second; the panel then refreshes.
+  exceeds stock (docs/architecture.md, invariant 3). It is usually decided within a second; the panel then refreshes.
 - Lowering a quantity or removing a line releases held units (`carts.stock.release_claims`); freed
   units go to the waitlist, whose shoppers are told as when a hold expires.
 - Sending the cart queues the checkout message (`render_checkout`) through the outbox as the agent.

@@ -104,7 +104,7 @@ def describe_duration(delta: timedelta) -> str:
     return f"{hours // 24} days {hours % 24} h"
 
 
-# Meta's error codes, in the merchant's words (META-PLATFORM.md: send errors).
+# Meta's error codes, in the merchant's words (docs/meta-platform.md §4, Errors).
 _META_WORDS = {
     (10, 2018278): "Meta refused it: outside the 24-hour window (the shopper has to write first)",
     (10, None): "Meta refused it: not allowed by the messaging window",

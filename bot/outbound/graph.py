@@ -152,7 +152,7 @@ def _refusal(resp: requests.Response) -> GraphError:
 
 with warnings.catch_warnings():
     # The library warns that Meta deprecated Server-Sent Events (2023); Meta's Live Video API page still
-    # offers the stream (META-PLATFORM.md §2), and we only use it as one source among three.
+    # offers the stream (docs/meta-platform.md §2), and we only use it as one source among three.
     warnings.simplefilter("ignore", DeprecationWarning)
 
     class _LiveCommentsSSE(ServerSentEventAPI):

@@ -1,6 +1,6 @@
 """Keep each Page subscribed to the webhook fields PlusOne needs.
 
-Meta unsubscribes an app from a Page whose webhook kept failing (about an hour, META-PLATFORM.md §1), and
+Meta unsubscribes an app from a Page whose webhook kept failing (about an hour, docs/meta-platform.md §1), and
 a Page admin can remove fields by hand. This checks `GET /{page-id}/subscribed_apps` now and then and
 re-subscribes, with an alert in the log, instead of letting a shop go silently deaf.
 """

@@ -1,6 +1,6 @@
 """Outgoing Messenger messages, built and checked against Meta's limits before anything is sent. Pure.
 
-Each `render_*` returns Send API `message` objects (dicts). Limits (META-PLATFORM.md §4): text under
+Each `render_*` returns Send API `message` objects (dicts). Limits (docs/meta-platform.md §4): text under
 2,000 characters, quick replies at most 13 with titles of 20 characters, button template text 640 with
 1–3 buttons, generic template at most 10 elements with title and subtitle of 80 and 3 buttons each.
 Lengths are counted in characters, not bytes, so Chinese text gets its full allowance; long text is split

@@ -1,6 +1,7 @@
 """SQL tables of the spine: processed event keys, conversations and messages, the comment log.
 
-Times are aware UTC datetimes (SQLModel's UTCDateTime keeps them UTC on SQLite too); `bot.runtime.clock.utcnow` makes them.
+Times are aware UTC datetimes (SQLModel's UTCDateTime keeps them UTC on SQLite too); `bot.runtime.clock.utcnow`
+makes them.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from bot.app import SENDER, build_dispatcher, create_app
-from bot.emulator.graph_emulator import EmulatedPage, EmulatorConfig, GraphEmulator
+from bot.emulator.app import GraphEmulator
+from bot.emulator.config import EmulatedPage, EmulatorConfig
 from bot.inbound.router import Router
 from bot.outbound.outbox import OutboxSender, OutboxSettings
 from bot.runtime.clock import utcnow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.emulator.graph_emulator import EmulatorConfig
+from bot.emulator.config import EmulatorConfig
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, sends
 

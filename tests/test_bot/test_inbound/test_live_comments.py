@@ -19,7 +19,9 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot.emulator.graph_emulator import EmulatedPage, EmulatorConfig, EmulatorError, GraphEmulator
+from bot.emulator.app import GraphEmulator
+from bot.emulator.config import EmulatedPage, EmulatorConfig
+from bot.emulator.control import EmulatorError
 from bot.inbound import webhook_factory as wf
 from bot.inbound.events import CommentEvent
 from bot.inbound.ingest import IngestStream

@@ -1,0 +1,61 @@
+"""How the Graph emulator is set up: the Pages it plays, the app it answers for, where webhooks go.
+
+Also the demo Page (`DEMO_*`) that `plusone serve --demo` and `plusone emulator` use by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "DEMO_APP_ID",
+    "DEMO_PAGE_ID",
+    "DEMO_PAGE_NAME",
+    "DEMO_PAGE_TOKEN",
+    "DEMO_PAGE_USERNAME",
+    "EmulatedPage",
+    "EmulatorConfig",
+    "demo_config",
+]
+
+DEMO_PAGE_ID = "1000000000001"
+DEMO_PAGE_TOKEN = "demo-page-token"
+DEMO_PAGE_NAME = "PlusOne Demo Shop"
+DEMO_PAGE_USERNAME = "plusonedemo"
+DEMO_APP_ID = "555000555"
+
+
+@dataclass(frozen=True)
+class EmulatedPage:
+    """A Facebook Page the emulator knows: its Page access token and public names."""
+
+    token: str
+    name: str = DEMO_PAGE_NAME
+    username: str = ""
+    subscribed_fields: tuple[str, ...] = ()  # the app's webhook subscription at start; empty = unsubscribed
+
+
+@dataclass
+class EmulatorConfig:
+    pages: dict[str, EmulatedPage]
+    app_id: str = DEMO_APP_ID
+    app_secret: str = ""  # checks appsecret_proof and signs the webhooks the emulator delivers
+    webhook_url: str | None = None  # our server's /webhook
+    send_echoes: bool = True
+    messages_per_second: int = 300  # per Page, Send API calls (Meta: 300/s for text messages)
+    verify_appsecret_proof: bool = True  # a wrong proof is refused (code 100)
+    # Meta's "Require App Secret" app setting, off by default: only then is a missing proof refused.
+    require_appsecret_proof: bool = False
+    app_name: str = "PlusOne"
+    # Meta retries failed deliveries for hours; the emulator keeps the idea on a shorter scale.
+    webhook_retry_delays: tuple[float, ...] = (1.0, 4.0, 15.0)
+    webhook_timeout_s: float = 10.0
+    max_records: int = 10_000  # recorded calls and deliveries kept (oldest dropped first)
+    # Keep-alive cadence of live comment streams. Emulator choice: Meta documents `: ping` lines, not how often.
+    sse_ping_s: float = 5.0
+
+
+def demo_config(app_secret: str, webhook_url: str | None, *, app_id: str = DEMO_APP_ID) -> EmulatorConfig:
+    """The one demo Page `plusone serve --demo` and `plusone emulator` use by default."""
+    page = EmulatedPage(DEMO_PAGE_TOKEN, DEMO_PAGE_NAME, DEMO_PAGE_USERNAME)
+    return EmulatorConfig(pages={DEMO_PAGE_ID: page}, app_id=app_id, app_secret=app_secret, webhook_url=webhook_url)

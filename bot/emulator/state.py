@@ -1,0 +1,218 @@
+"""What the emulator remembers, in memory and shared by every surface: one `EmulatorState` per application.
+
+The records Meta keeps (comments and visitor posts, live videos and their open streams), the injected
+faults, shopper activity and blocks, subscriptions, the recorded calls and deliveries, and the clock.
+Also the token and appsecret_proof check, since every Graph surface starts with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import random
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from bot.emulator.config import EmulatorConfig
+from bot.emulator.errors import GraphError, expired_token, invalid, invalid_token, unsupported
+
+__all__ = ["EmulatorState", "Fault", "FeedObject", "LiveStream", "LiveVideo", "message_id"]
+
+# An object that belongs to one Page, which a Graph call names by its id.
+PageObject = TypeVar("PageObject", "FeedObject", "LiveVideo")
+
+
+def message_id() -> str:
+    """A new Send API message id (`mid`), shaped like Meta's."""
+    return "m_" + secrets.token_urlsafe(30)
+
+
+@dataclass
+class FeedObject:
+    """A comment or a visitor post the emulator knows about (private replies are keyed by it)."""
+
+    object_id: str
+    page_id: str
+    post_id: str
+    author_id: str | None
+    created_time: float
+    hidden: bool = False
+    private_reply_mid: str | None = None
+    replies: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.object_id,
+            "page_id": self.page_id,
+            "post_id": self.post_id,
+            "author_id": self.author_id,
+            "created_time": self.created_time,
+            "is_hidden": self.hidden,
+            "private_reply_message_id": self.private_reply_mid,
+            "replies": list(self.replies),
+        }
+
+
+@dataclass
+class Fault:
+    """An injected failure: which calls it hits (the next N, or a seeded share) and how it fails them."""
+
+    id: int
+    kind: str
+    remaining: int | None  # the next N matching calls; None = a share of them
+    share: float
+    path_contains: str | None
+    delay_s: float
+    status: int
+    rng: random.Random
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "next": self.remaining,
+            "share": None if self.remaining is not None else self.share,
+            "path_contains": self.path_contains,
+            "delay_s": self.delay_s,
+            "status": self.status,
+        }
+
+
+@dataclass
+class LiveStream:
+    """One open Live Comments connection: events waiting to be written, and how it should end."""
+
+    fields: frozenset[str]
+    pending: deque[bytes] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    end: str | None = None  # "end": finish the response cleanly; "abort": cut the connection
+
+    def push(self, chunk: bytes) -> None:
+        self.pending.append(chunk)
+        self.wake.set()
+
+    def close(self, how: str) -> None:
+        self.end = self.end or how
+        self.wake.set()
+
+
+@dataclass
+class LiveVideo:
+    """A Page's live video: its status, its comments (as the comments edge lists them) and open streams."""
+
+    video_id: str
+    page_id: str
+    status: str
+    created_time: float
+    description: str = ""
+    comments: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (created, as the edge lists it)
+    streams: list[LiveStream] = field(default_factory=list)
+
+    @property
+    def post_id(self) -> str:
+        # What feed webhooks name as the post of a comment on the video (see tests of comment_orders).
+        return f"{self.page_id}_{self.video_id}"
+
+    def end_streams(self, how: str) -> int:
+        for stream in self.streams:
+            stream.close(how)
+        return len(self.streams)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.video_id,
+            "page_id": self.page_id,
+            "status": self.status,
+            "comments": len(self.comments),
+            "open_streams": len(self.streams),
+        }
+
+
+class EmulatorState:
+    """The emulator's memory; `reset()` forgets everything but the configuration."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        if not config.pages:
+            raise ValueError("the emulator needs at least one page")
+        self.config = config
+        self.tokens = {page.token: page_id for page_id, page in config.pages.items()}
+        if len(self.tokens) != len(config.pages):
+            raise ValueError("each page needs its own token")
+        # Set when the application shuts down: held faults and open streams stop waiting.
+        self.closing = asyncio.Event()
+        # Ids of the objects the emulator makes (public replies, live videos, live comments).
+        self.object_ids = itertools.count(int(time.time() * 1000) * 1000)
+        self.reset()
+
+    def reset(self) -> None:
+        self.calls: deque[dict[str, Any]] = deque(maxlen=self.config.max_records)
+        self.deliveries: deque[dict[str, Any]] = deque(maxlen=self.config.max_records)
+        self.faults: list[Fault] = []
+        self.activity: dict[tuple[str, str], float] = {}
+        self.blocked: set[tuple[str, str]] = set()
+        self.expired: set[str] = set()
+        self.comments: dict[str, FeedObject] = {}
+        self.posts: dict[str, FeedObject] = {}
+        self.subscriptions = {
+            page_id: list(page.subscribed_fields)
+            for page_id, page in self.config.pages.items()
+            if page.subscribed_fields
+        }
+        self.clock_offset = 0.0
+        self.sends: dict[str, deque[float]] = {}
+        for video in getattr(self, "live_videos", {}).values():
+            video.end_streams("end")
+        self.live_videos: dict[str, LiveVideo] = {}
+
+    def now(self) -> float:
+        """The emulator's clock: real time shifted by the control offset (window rules use it)."""
+        return time.time() + self.clock_offset
+
+    def authenticate(self, args: dict[str, Any]) -> str:
+        """The id of the Page whose token the call carries, after the token and appsecret_proof checks."""
+        token = args.get("access_token")
+        page_id = self.tokens.get(token) if isinstance(token, str) else None
+        if page_id is None:
+            raise invalid_token()
+        if page_id in self.expired:
+            raise expired_token()
+        proof = args.get("appsecret_proof")
+        if self.config.verify_appsecret_proof and self.config.app_secret:
+            if proof is None or proof == "":
+                if self.config.require_appsecret_proof:
+                    # Emulator choice of wording; Meta's refusal is a code 100 when the app requires the proof.
+                    raise invalid("API calls from the server require an appsecret_proof argument")
+            else:
+                expected = hmac.new(self.config.app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+                if not isinstance(proof, str) or not hmac.compare_digest(expected, proof.lower()):
+                    raise GraphError(100, "Invalid appsecret_proof provided in the API argument")
+        return page_id
+
+    def page_of(self, ref: str, args: dict[str, Any], call: dict[str, Any], method: str) -> str:
+        """The Page a `/{page_id|me}/...` call is about; its token must be that Page's."""
+        token_page = self.authenticate(args)
+        page_id = token_page if ref == "me" else ref
+        if page_id not in self.config.pages:
+            raise unsupported(method, ref)
+        call["page_id"] = page_id
+        if page_id != token_page:
+            # Emulator choice: Meta may answer another Page's token with a permission error (10/200 family).
+            raise invalid_token()
+        return page_id
+
+    def owned(
+        self, target: PageObject | None, object_id: str, method: str, args: dict[str, Any], call: dict[str, Any]
+    ) -> PageObject:
+        """The object a `/{object_id}...` call is about; the call's token must be its Page's."""
+        token_page = self.authenticate(args)
+        if target is None:
+            raise unsupported(method, object_id)
+        call["page_id"] = target.page_id
+        if target.page_id != token_page:
+            raise invalid_token()
+        return target
