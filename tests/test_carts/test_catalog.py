@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -13,10 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.store.db import create_engine, create_schema, session_factory
 from carts.catalog import ShopApplyError, apply_product_fields, fetch_product
 from carts.tables import Product
-from tests.conftest import database_url
+from tests.conftest import database_sessions, database_url
 
 NOW = datetime(2026, 12, 20, 12, 0, tzinfo=UTC)
 
@@ -24,24 +22,20 @@ NOW = datetime(2026, 12, 20, 12, 0, tzinfo=UTC)
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on a database holding product A: 12 units, sizes S, M and L (as the shop file loads it)."""
-    # In a thread, as the app does: SQLAlchemy resolves the file path with blocking calls.
-    engine = await asyncio.to_thread(create_engine, database_url(tmp_path))
-    await create_schema(engine)
-    factory = session_factory(engine)
-    async with factory() as session, session.begin():
-        session.add(
-            Product(
-                code="A",
-                name="Floral wrap dress",
-                price=Decimal("1280"),
-                variants=json.dumps({"size": ["S", "M", "L"]}),
-                stock=12,
-                created_at=NOW,
-                updated_at=NOW,
+    async with database_sessions(database_url(tmp_path)) as factory:
+        async with factory() as session, session.begin():
+            session.add(
+                Product(
+                    code="A",
+                    name="Floral wrap dress",
+                    price=Decimal("1280"),
+                    variants=json.dumps({"size": ["S", "M", "L"]}),
+                    stock=12,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
             )
-        )
-    yield factory
-    await engine.dispose()
+        yield factory
 
 
 async def set_counts(sessions: async_sessionmaker[AsyncSession], code: str, held: int, sold: int) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.runtime.clock import utcnow
-from bot.store.db import create_engine, create_schema, session_factory
 from carts.order_rules import CheckoutForm, OrderError, OrderErrorCode, ReturnItem
 from carts.order_tables import CheckoutToken, Order, OrderEvent
 from carts.orders import (
@@ -28,7 +26,7 @@ from carts.orders import (
     return_lines,
 )
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
-from tests.conftest import database_url
+from tests.conftest import database_sessions, database_url
 
 PAGE = "1000000000001"
 FORM = CheckoutForm("Chan Tai Man", "+852 9123 4567", "delivery", "1 Queen's Road, Central")
@@ -43,39 +41,36 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
 @asynccontextmanager
 async def shop_sessions(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on the database at `url`, with products A (3 units) and B (no limit) in campaign "c"."""
-    engine = await asyncio.to_thread(create_engine, url)
-    await create_schema(engine)
     now = utcnow()
-    factory = session_factory(engine)
-    async with factory() as session, session.begin():
-        session.add_all(
-            [
-                Product(code="A", name="Rose", price=Decimal("380"), stock=3, created_at=now, updated_at=now),
-                Product(code="B", name="Shirt", price=Decimal("890.50"), stock=None, created_at=now, updated_at=now),
-            ]
-        )
-        campaign = Campaign(
-            key="c",
-            title="C",
-            page_id=PAGE,
-            post_id=f"{PAGE}_1",
-            starts_at=now,
-            ends_at=now + timedelta(hours=1),
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(campaign)
-        await session.flush()
-        session.add_all(
-            [
-                CampaignProduct(campaign_id=campaign.id, product_id=1, order_code="Rose"),  # type: ignore[arg-type]
-                CampaignProduct(campaign_id=campaign.id, product_id=2, order_code="B"),  # type: ignore[arg-type]
-            ]
-        )
-    try:
+    async with database_sessions(url) as factory:
+        async with factory() as session, session.begin():
+            session.add_all(
+                [
+                    Product(code="A", name="Rose", price=Decimal("380"), stock=3, created_at=now, updated_at=now),
+                    Product(
+                        code="B", name="Shirt", price=Decimal("890.50"), stock=None, created_at=now, updated_at=now
+                    ),
+                ]
+            )
+            campaign = Campaign(
+                key="c",
+                title="C",
+                page_id=PAGE,
+                post_id=f"{PAGE}_1",
+                starts_at=now,
+                ends_at=now + timedelta(hours=1),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(campaign)
+            await session.flush()
+            session.add_all(
+                [
+                    CampaignProduct(campaign_id=campaign.id, product_id=1, order_code="Rose"),  # type: ignore[arg-type]
+                    CampaignProduct(campaign_id=campaign.id, product_id=2, order_code="B"),  # type: ignore[arg-type]
+                ]
+            )
         yield factory
-    finally:
-        await engine.dispose()
 
 
 async def claim(

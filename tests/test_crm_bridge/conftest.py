@@ -3,16 +3,14 @@ the Graph emulator (as tests/test_bot) for the story tests."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.store.db import create_engine, create_schema, session_factory
 from crm_bridge.program import apply_program
-from tests.conftest import database_url
+from tests.conftest import database_sessions, database_url
 from tests.test_bot.stack import Stack, start_stack
 from tests.test_crm_bridge.crm_db import PROGRAM, T0
 
@@ -20,13 +18,10 @@ from tests.test_crm_bridge.crm_db import PROGRAM, T0
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on a real SQLite database holding the repository tests' programme (`crm_db.PROGRAM`)."""
-    engine = await asyncio.to_thread(create_engine, database_url(tmp_path))
-    await create_schema(engine)
-    factory = session_factory(engine)
-    async with factory() as session, session.begin():
-        await apply_program(session, PROGRAM, T0)
-    yield factory
-    await engine.dispose()
+    async with database_sessions(database_url(tmp_path)) as factory:
+        async with factory() as session, session.begin():
+            await apply_program(session, PROGRAM, T0)
+        yield factory
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.runtime.clock import utcnow
-from bot.store.db import create_engine, create_schema, session_factory
 from bot.store.shop import ChangeCounts, ShopChanges, apply_shop
 from carts.catalog import (
     ShopApplyError,
@@ -28,7 +27,7 @@ from carts.catalog import (
 from carts.tables import Campaign, CampaignProduct
 from carts.tables import ShopInfo as ShopRow
 from config.shop_file import ShopConfig, load_shop_file, parse_shop_text
-from tests.conftest import database_url
+from tests.conftest import database_sessions, database_url
 from tests.test_carts.test_catalog import product, set_counts
 
 SAMPLE = Path(__file__).parents[3] / "config" / "samples" / "demo_shop.yaml"
@@ -52,11 +51,8 @@ campaigns:
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    # In a thread, as the app does: SQLAlchemy resolves the file path with blocking calls.
-    engine = await asyncio.to_thread(create_engine, database_url(tmp_path))
-    await create_schema(engine)
-    yield session_factory(engine)
-    await engine.dispose()
+    async with database_sessions(database_url(tmp_path)) as factory:
+        yield factory
 
 
 async def parse(text: str) -> ShopConfig:
