@@ -47,10 +47,10 @@ from bot.services import (
     WORKER,
 )
 from bot.store.db import create_engine, migrate_schema, read_session_factory, session_factory
+from bot.store.shop import apply_shop
 from bot.web import checkout, faq_api, handoff_api, live_api, ops_api, orders_api, shop_api
 from bot.web import members_api as crm_api
 from bot.web.admin_auth import require_admin
-from carts.shop_repository import apply_shop
 from carts.tables import Product
 from config.settings import Settings
 from config.shop_file import load_shop_file

@@ -8,22 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from carts.order_rules import OrderInfo
 from carts.order_tables import Order
-from carts.orders import OrderInfo
-from crm_bridge.repository import (
-    IdentityKind,
-    apply_redeem,
-    fetch_or_create_member,
-    fetch_redeem_limit,
-    link_identity,
-    parse_email,
-    plan_redeem,
-)
+from crm_bridge.ledger import apply_redeem, fetch_redeem_limit, plan_redeem
+from crm_bridge.members import IdentityKind, fetch_or_create_member, link_identity, parse_email
 from crm_bridge.rules import RedeemPlan
 
 POINTS_MAX_DIGITS = 9
@@ -55,8 +49,10 @@ def parse_checkout_extras(data: Mapping[str, str]) -> tuple[int, str | None, dic
     return points, email, errors
 
 
-async def fetch_points_offer(session: AsyncSession, page_id: str, psid: str, total: Decimal) -> PointsOffer | None:
-    found = await fetch_redeem_limit(session, page_id, psid, total)
+async def fetch_points_offer(
+    session: AsyncSession, page_id: str, psid: str, total: Decimal, now: datetime
+) -> PointsOffer | None:
+    found = await fetch_redeem_limit(session, page_id, psid, total, now)
     if found is None or found[1].points <= 0:
         return None
     available, plan = found
@@ -64,7 +60,7 @@ async def fetch_points_offer(session: AsyncSession, page_id: str, psid: str, tot
 
 
 async def plan_checkout_points(
-    session: AsyncSession, page_id: str, psid: str, nonce: str, total: Decimal, points: int
+    session: AsyncSession, page_id: str, psid: str, nonce: str, total: Decimal, points: int, now: datetime
 ) -> RedeemPlan | None:
     """None when no points are used; raises `crm_bridge.rules.RuleError` when these cannot be.
 
@@ -73,14 +69,15 @@ async def plan_checkout_points(
     if points == 0:
         return None
     placed = (await session.execute(select(Order.id).where(Order.checkout_nonce == nonce))).first()
-    return None if placed is not None else await plan_redeem(session, page_id, psid, total, points)
+    return None if placed is not None else await plan_redeem(session, page_id, psid, total, points, now)
 
 
 async def apply_checkout_member(
-    session: AsyncSession, order: OrderInfo, plan: RedeemPlan | None, email: str | None
+    session: AsyncSession, order: OrderInfo, plan: RedeemPlan | None, email: str | None, now: datetime
 ) -> None:
+    """Take the points the order used and link the email given, in the order's transaction."""
     if plan is not None:
-        await apply_redeem(session, order, plan)
+        await apply_redeem(session, order, plan, now)
     if email is not None:
-        member, _ = await fetch_or_create_member(session, order.page_id, order.psid, name=order.customer_name)
-        await link_identity(session, member, IdentityKind.EMAIL, email)
+        member, _ = await fetch_or_create_member(session, order.page_id, order.psid, name=order.customer_name, now=now)
+        await link_identity(session, member, IdentityKind.EMAIL, email, now)

@@ -1,7 +1,8 @@
 """The membership programme's arithmetic: tiers, points, redemption, expiry, birthdays, referral rewards. Pure.
 
 Everything here works on plain values (Decimal money, whole points, dates) and returns values or raises
-`RuleError` with a stable `RuleErrorCode`; `crm_bridge.repository` loads the inputs and applies the results.
+`RuleError` with a stable `RuleErrorCode`; the repository modules (`crm_bridge.members`, `.ledger`,
+`.referrals`, `.order_events`, `.maintenance`) load the inputs and apply the results.
 
 - Earn: `earn_points` per whole `earn_per` of money paid (1 point per $20: $59.90 earns 2).
 - Redeem: in whole blocks of `redeem_points` worth `redeem_value` (10 points = $1), so money stays exact.

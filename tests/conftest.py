@@ -16,15 +16,17 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.runtime.embedded_redis import EmbeddedRedis
 from bot.runtime.redis import redis_client
-from bot.store.db import create_engine
+from bot.store.db import create_engine, create_schema, session_factory
 from bot.store.migrations import upgrade
 from config.settings import Settings
 
@@ -154,6 +156,18 @@ def database_url(tmp_path: Path) -> str:
     """This test's database for `tmp_path` (SQLite file or PostgreSQL database), at the newest revision."""
     assert _databases is not None, "the autouse _test_database fixture sets this up"
     return _databases.url(tmp_path)
+
+
+@asynccontextmanager
+async def database_sessions(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the database at `url` (from `database_url`), its schema made; disposed of at the end."""
+    # In a thread, as the app does: SQLAlchemy resolves the file path with blocking calls.
+    engine = await asyncio.to_thread(create_engine, url)
+    await create_schema(engine)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
 def empty_database_url(tmp_path: Path) -> str:

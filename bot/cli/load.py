@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from carts.shop_repository import ShopChanges
+    from bot.store.shop import ShopChanges
     from config.shop_file import ShopConfig
 
 __all__ = ["main", "register", "run_load"]
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run_load(args: argparse.Namespace) -> int:
     """Run `plusone load`; returns the exit code."""
-    from carts.shop_repository import ShopApplyError
+    from carts.catalog import ShopApplyError
     from config.catalog_file import CatalogFileError
     from config.settings import SettingsError, load_settings
     from config.shop_file import load_shop_file
@@ -74,7 +74,7 @@ def run_load(args: argparse.Namespace) -> int:
 
 async def _apply(url: str, shop: ShopConfig) -> ShopChanges:
     from bot.store.db import create_engine, migrate_schema, session_factory
-    from carts.shop_repository import apply_shop
+    from bot.store.shop import apply_shop
 
     engine = await asyncio.to_thread(create_engine, url)  # in a thread, as the server does: it resolves paths
     try:

@@ -167,7 +167,8 @@ def build_cart_router(checkout_link: Callable[[str], str] | None = None) -> Rout
         cart = await fetch_cart(ctx.session, event.page_id, event.sender_id)
         url = None
         if checkout_link is not None and not cart.is_empty:
-            url = checkout_link(await fetch_or_create_checkout_token(ctx.session, event.page_id, event.sender_id))
+            token = await fetch_or_create_checkout_token(ctx.session, event.page_id, event.sender_id, utcnow())
+            url = checkout_link(token)
         await _send(ctx, f"checkout:{event.key}", event.page_id, event.sender_id, render_checkout(cart, url))
 
     router.register(handle_pick, pick_filter, kinds=[EventKind.MESSAGE], name="pick_option")

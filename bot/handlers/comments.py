@@ -553,7 +553,7 @@ async def queue_comment_replies(
     tokens: dict[tuple[str, str], str] = {}
     if checkout_link is not None:
         tokens = await fetch_or_create_checkout_tokens(
-            session, {shopper for shopper, cart in carts.items() if not cart.is_empty}
+            session, {shopper for shopper, cart in carts.items() if not cart.is_empty}, now
         )
     messages: dict[int | tuple[str, str], dict[str, Any]] = {}
     for key, rows in by_reply.items():

@@ -22,19 +22,20 @@ from bot.replies.members import (
 )
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
 from bot.replies.render import Message, render_text
+from bot.runtime.clock import utcnow
 from carts.orders import fetch_shop_name
 from carts.repository import fetch_currency
-from crm_bridge.repository import (
+from crm_bridge.ledger import fetch_balance
+from crm_bridge.members import (
     IdentityKind,
-    apply_referral,
-    fetch_balance,
     fetch_member_by_identity,
     fetch_or_create_member,
-    fetch_program,
     link_identity,
     parse_email,
     parse_phone,
 )
+from crm_bridge.program import fetch_program
+from crm_bridge.referrals import apply_referral
 from parsers.normalize import normalize_text
 
 MEMBER_WORDS = frozenset(
@@ -76,9 +77,10 @@ def referral_filter(event: PostbackEvent | ReferralEvent, _ctx: HandlerContext) 
 
 
 async def _card(ctx: HandlerContext, page_id: str, psid: str) -> list[Message]:
-    member, _ = await fetch_or_create_member(ctx.session, page_id, psid)  # linked when asked (issue 7)
+    now = utcnow()
+    member, _ = await fetch_or_create_member(ctx.session, page_id, psid, now=now)  # linked when asked (issue 7)
     program = await fetch_program(ctx.session)
-    balance = await fetch_balance(ctx.session, member.id or 0)
+    balance = await fetch_balance(ctx.session, member.id or 0, now)
     card = MemberCardInfo(
         code=member.code,
         tier=program.tier(member.tier_key),
@@ -104,14 +106,15 @@ def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Route
 
     async def handle_contact(event: MessageEvent, ctx: HandlerContext, contact: tuple[IdentityKind, str]) -> None:
         kind, value = contact
-        member, _ = await fetch_or_create_member(ctx.session, event.page_id, event.sender_id)
+        now = utcnow()
+        member, _ = await fetch_or_create_member(ctx.session, event.page_id, event.sender_id, now=now)
         owner = await fetch_member_by_identity(ctx.session, kind, value)
-        await link_identity(ctx.session, member, kind, value)
+        await link_identity(ctx.session, member, kind, value, now)
         merged = owner is not None and owner.id != member.id
         await _send(ctx, f"member-link:{event.key}", event, render_linked(kind.value, merged))
 
     async def handle_referral(event: PostbackEvent | ReferralEvent, ctx: HandlerContext, ref: str, source: str) -> None:
-        outcome = await apply_referral(ctx.session, event.page_id, event.sender_id, ref, source)
+        outcome = await apply_referral(ctx.session, event.page_id, event.sender_id, ref, source, utcnow())
         if quiet is not None and await bot_is_silenced(ctx.session, event.page_id, event.sender_id, quiet):
             return  # credited above; the person in the chat does the talking
         get_started = isinstance(event, PostbackEvent)

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.runtime.clock import utcnow
 from bot.runtime.loops import Loop
-from crm_bridge.repository import apply_maintenance, consume_order_events
+from crm_bridge.maintenance import apply_maintenance
+from crm_bridge.order_events import consume_order_events
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.replies.members import referral_link, share_text, whatsapp_link
+from bot.runtime.clock import utcnow
 from bot.web.members_api import ADJUST_MAX, REASON_MAX
 from carts.orders import fetch_shop_name
-from crm_bridge.repository import (
-    apply_adjustment,
-    fetch_balance,
-    fetch_ledger,
-    fetch_member_by_psid,
-    fetch_or_create_member,
-    fetch_program,
-)
+from crm_bridge.ledger import apply_adjustment, fetch_balance, fetch_ledger
+from crm_bridge.members import fetch_member_by_psid, fetch_or_create_member
+from crm_bridge.program import fetch_program
 from crm_bridge.tables import PointsEntry
 
 RECENT_ENTRIES = 5
@@ -83,7 +79,7 @@ async def member_card(session: AsyncSession, page_id: str, psid: str) -> MemberC
     member = await fetch_member_by_psid(session, page_id, psid)
     if member is None or member.id is None:
         return None
-    balance = await fetch_balance(session, member.id)
+    balance = await fetch_balance(session, member.id, utcnow())
     program = await fetch_program(session)
     # The same links the member gets in Messenger (bot.handlers.members): the Page's username, else its id.
     page = program.page_username or page_id
@@ -111,11 +107,11 @@ async def adjust_points(session: AsyncSession, page_id: str, psid: str, change: 
     done = (await session.execute(select(PointsEntry.id).where(PointsEntry.key == key))).first()
     if done is not None:
         return False
-    await apply_adjustment(session, member, change.points, change.reason, key=key)
+    await apply_adjustment(session, member, change.points, change.reason, utcnow(), key=key)
     return True
 
 
 async def make_member(session: AsyncSession, page_id: str, psid: str, name: str | None) -> bool:
     """Make the shopper a member linked to this Page id, as typing "points" in Messenger does; True if new."""
-    _, created = await fetch_or_create_member(session, page_id, psid, name=name)
+    _, created = await fetch_or_create_member(session, page_id, psid, name=name, now=utcnow())
     return created

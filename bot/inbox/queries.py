@@ -30,8 +30,9 @@ from bot.inbox.tables import InboxNote, InboxThread, InboxUser, SavedReply
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage
 from carts.core import CartInfo
+from carts.order_rules import OrderInfo
 from carts.order_tables import Order
-from carts.orders import OrderInfo, fetch_order
+from carts.orders import fetch_order
 from carts.repository import fetch_cart
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 

@@ -28,16 +28,8 @@ from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS
 from bot.web.rendering import render_page
 from carts.core import format_money
-from carts.orders import (
-    CheckoutInfo,
-    OrderError,
-    OrderErrorCode,
-    OrderInfo,
-    fetch_checkout,
-    fetch_shop_name,
-    parse_checkout_form,
-    place_order,
-)
+from carts.order_rules import OrderError, OrderErrorCode, OrderInfo, parse_checkout_form
+from carts.orders import CheckoutInfo, fetch_checkout, fetch_shop_name, place_order
 from config.settings import Settings
 from crm_bridge.checkout_points import (
     PointsOffer,
@@ -159,22 +151,23 @@ async def _not_found(shop_name: str) -> web.Response:
     )
 
 
-async def _load(session: AsyncSession, token: str) -> tuple[CheckoutInfo | None, str]:
-    return await fetch_checkout(session, token), await fetch_shop_name(session)
+async def _load(session: AsyncSession, token: str, now: datetime) -> tuple[CheckoutInfo | None, str]:
+    return await fetch_checkout(session, token, now), await fetch_shop_name(session)
 
 
-async def _offer(session: AsyncSession, info: CheckoutInfo | None) -> PointsOffer | None:
+async def _offer(session: AsyncSession, info: CheckoutInfo | None, now: datetime) -> PointsOffer | None:
     """How many of the member's points this cart may use (crm_bridge), if any."""
     if info is None or info.cart.is_empty:
         return None
-    return await fetch_points_offer(session, info.page_id, info.psid, info.cart.subtotal)
+    return await fetch_points_offer(session, info.page_id, info.psid, info.cart.subtotal, now)
 
 
 @routes.get("/checkout/{token}")
 async def checkout_page(request: web.Request) -> web.Response:
+    now = utcnow()
     async with request.app[SESSIONS]() as session:
-        info, shop_name = await _load(session, request.match_info["token"])
-        offer = await _offer(session, info)
+        info, shop_name = await _load(session, request.match_info["token"], now)
+        offer = await _offer(session, info, now)
     if info is None:
         return await _not_found(shop_name)
     if info.cart.is_empty:
@@ -196,9 +189,10 @@ async def confirm_checkout(request: web.Request) -> web.Response:
     form, errors = parse_checkout_form(data)
     points, email, extra_errors = parse_checkout_extras(data)  # the membership's fields (crm_bridge)
     errors.update(extra_errors)
+    now = utcnow()
     async with request.app[SESSIONS]() as session:
-        info, shop_name = await _load(session, token)
-        offer = await _offer(session, info)
+        info, shop_name = await _load(session, token, now)
+        offer = await _offer(session, info, now)
     if info is None:
         return await _not_found(shop_name)
     if form is None or extra_errors:
@@ -207,13 +201,14 @@ async def confirm_checkout(request: web.Request) -> web.Response:
         return await _checkout_page(info, shop_name, 400, data, errors, offer=offer)
     try:
         async with request.app[SESSIONS]() as session, session.begin():
-            plan = await plan_checkout_points(session, info.page_id, info.psid, nonce, info.cart.subtotal, points)
+            now = utcnow()
+            plan = await plan_checkout_points(session, info.page_id, info.psid, nonce, info.cart.subtotal, points, now)
             discount = plan.value if plan is not None else Decimal(0)
             placed = await place_order(
-                session, token, nonce, form, cart_version=data.get("version") or None, discount=discount
+                session, token, nonce, form, now, cart_version=data.get("version") or None, discount=discount
             )
             if not placed.replayed:
-                await apply_checkout_member(session, placed.order, plan, email)
+                await apply_checkout_member(session, placed.order, plan, email, now)
                 await _queue_summary(session, placed.order)
     except RuleError as error:
         return await _checkout_page(info, shop_name, 400, data, {"points": error.message}, offer=offer)
@@ -224,7 +219,7 @@ async def confirm_checkout(request: web.Request) -> web.Response:
             return await _empty(shop_name)
         if error.code is OrderErrorCode.CART_CHANGED:
             async with request.app[SESSIONS]() as session:
-                fresh, _ = await _load(session, token)
+                fresh, _ = await _load(session, token, utcnow())
             if fresh is None or fresh.cart.is_empty:
                 return await _empty(shop_name)
             notice = "Your cart changed since you opened this page. Please check it and confirm again."

@@ -29,19 +29,17 @@ from bot.web.json_api import fail as _fail
 from bot.web.json_api import read_json_object
 from bot.web.json_api import respond as _json
 from carts.order_tables import Order
-from crm_bridge.repository import (
-    apply_adjustment,
+from crm_bridge.ledger import apply_adjustment, fetch_balance, fetch_ledger
+from crm_bridge.members import (
     fetch_all_members,
-    fetch_balance,
     fetch_identities,
-    fetch_ledger,
     fetch_member,
     fetch_member_orders,
-    fetch_program,
     member_period_end,
     member_rfm,
     search_members,
 )
+from crm_bridge.program import fetch_program
 from crm_bridge.tables import Member, PointsEntry, ReferralEdge
 
 routes = web.RouteTableDef()
@@ -155,15 +153,16 @@ async def rfm(request: web.Request) -> web.Response:
 
 @routes.get(r"/api/members/{id}")
 async def get_member(request: web.Request) -> web.Response:
+    now = utcnow()
     async with request.app[SESSIONS]() as session:
         member = await _member(session, request)
         program = await fetch_program(session)
-        balance = await fetch_balance(session, member.id or 0)
+        balance = await fetch_balance(session, member.id or 0, now)
         identities = await fetch_identities(session, member.id or 0)
         referrer = (
             await session.execute(select(ReferralEdge.referrer_id).where(ReferralEdge.member_id == member.id))
         ).scalar_one_or_none()
-    figures = member_rfm(member, utcnow())
+    figures = member_rfm(member, now)
     return _json(
         {
             "member": {
@@ -185,7 +184,7 @@ async def get_ledger(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         member = await _member(session, request)
         entries = await fetch_ledger(session, member.id or 0)
-        balance = await fetch_balance(session, member.id or 0)
+        balance = await fetch_balance(session, member.id or 0, utcnow())
     return _json(
         {
             "available": balance.available,
@@ -215,8 +214,9 @@ async def adjust(request: web.Request) -> web.Response:
         _fail(web.HTTPBadRequest, f"reason is required: 1 to {REASON_MAX} characters saying why")
     async with request.app[SESSIONS]() as session, session.begin():
         member = await _member(session, request)
-        entry = await apply_adjustment(session, member, points, reason.strip())
-        balance = await fetch_balance(session, member.id or 0)
+        now = utcnow()
+        entry = await apply_adjustment(session, member, points, reason.strip(), now)
+        balance = await fetch_balance(session, member.id or 0, now)
     return _json({"entry": entry_to_dict(entry), "available": balance.available, "pending": balance.pending}, 201)
 
 

@@ -31,17 +31,8 @@ from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
 from bot.web.admin_auth import open_api
 from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail, read_body, read_json_object
-from carts.orders import (
-    OrderChange,
-    OrderError,
-    OrderErrorCode,
-    ReturnItem,
-    cancel_order,
-    fetch_order,
-    fetch_orders,
-    mark_paid,
-    return_lines,
-)
+from carts.order_rules import OrderError, OrderErrorCode, ReturnItem
+from carts.orders import OrderChange, cancel_order, fetch_order, fetch_orders, mark_paid, return_lines
 from carts.stock import ClaimDecision
 
 routes = web.RouteTableDef()
@@ -121,13 +112,13 @@ async def order_paid(request: web.Request) -> web.Response:
     body = await read_json_object(request, optional=True)
     reference = _text(body, "reference", 200, required=False)
     number = request.match_info["number"]
-    return await _change(request, lambda session: mark_paid(session, number, reference=reference))
+    return await _change(request, lambda session: mark_paid(session, number, reference=reference, now=utcnow()))
 
 
 @routes.post("/api/orders/{number}/cancel")
 async def order_cancel(request: web.Request) -> web.Response:
     number = request.match_info["number"]
-    return await _change(request, lambda session: cancel_order(session, number))
+    return await _change(request, lambda session: cancel_order(session, number, utcnow()))
 
 
 def _return_items(body: dict[str, Any]) -> list[ReturnItem]:
@@ -155,7 +146,7 @@ def _return_items(body: dict[str, Any]) -> list[ReturnItem]:
 async def order_return(request: web.Request) -> web.Response:
     items = _return_items(await read_json_object(request))
     number = request.match_info["number"]
-    return await _change(request, lambda session: return_lines(session, number, items))
+    return await _change(request, lambda session: return_lines(session, number, items, utcnow()))
 
 
 def signature_of(secret: bytes, body: bytes) -> str:
@@ -195,5 +186,5 @@ async def payment_notification(request: web.Request) -> web.Response:
         _fail(web.HTTPBadRequest, 'amount: a decimal amount such as "1280.00"')
     return await _change(
         request,
-        lambda session: mark_paid(session, number, amount=amount, currency=currency, reference=reference),
+        lambda session: mark_paid(session, number, amount=amount, currency=currency, reference=reference, now=utcnow()),
     )

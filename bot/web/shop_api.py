@@ -26,17 +26,18 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.runtime.clock import utcnow
 from bot.services import SESSIONS
+from bot.store.shop import apply_shop
 from bot.web.json_api import fail as _fail
 from bot.web.json_api import read_json_object, read_text
 from bot.web.json_api import respond as _json
-from carts.shop_repository import (
+from carts.catalog import (
     CAMPAIGN_PATCH_FIELDS,
     PRODUCT_PATCH_FIELDS,
     ShopApplyError,
     apply_campaign_fields,
     apply_product_fields,
-    apply_shop,
     campaign_to_dict,
     fetch_campaign,
     fetch_campaigns,
@@ -188,7 +189,7 @@ async def patch_product(request: web.Request) -> web.Response:
         if product is None:
             _fail(web.HTTPNotFound, f"no product with code {code!r}")
         try:
-            product = await apply_product_fields(session, product, values)
+            product = await apply_product_fields(session, product, values, utcnow())
         except ShopApplyError as exc:
             _fail(web.HTTPConflict, str(exc), code=exc.code.value, product=exc.product)
         answer = product_to_dict(product)
@@ -199,7 +200,8 @@ async def patch_product(request: web.Request) -> web.Response:
 async def list_campaigns(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         campaigns = await fetch_campaigns(session)
-    return _json({"campaigns": [campaign_to_dict(c) for c in campaigns]})
+    now = utcnow()
+    return _json({"campaigns": [campaign_to_dict(c, now) for c in campaigns]})
 
 
 @routes.get("/api/campaigns/{key}")
@@ -209,7 +211,7 @@ async def get_campaign(request: web.Request) -> web.Response:
         info = await fetch_campaign(session, key)
     if info is None:
         _fail(web.HTTPNotFound, f"no campaign with key {key!r}")
-    return _json(campaign_to_dict(info))
+    return _json(campaign_to_dict(info, utcnow()))
 
 
 @routes.patch("/api/campaigns/{key}")
@@ -226,10 +228,11 @@ async def patch_campaign(request: web.Request) -> web.Response:
         ends_at = values.get("ends_at", info.campaign.ends_at)
         if ("starts_at" in values or "ends_at" in values) and ends_at <= starts_at:
             _fail(web.HTTPBadRequest, f"ends_at: must be after starts_at ({starts_at.isoformat()})")
-        await apply_campaign_fields(session, info.campaign, values)
+        now = utcnow()
+        await apply_campaign_fields(session, info.campaign, values, now)
         info = await fetch_campaign(session, key)
         assert info is not None
-        answer = campaign_to_dict(info)
+        answer = campaign_to_dict(info, now)
     return _json(answer)
 
 

@@ -1,8 +1,7 @@
-"""Tests for carts.orders: the pure checks, then orders on a real SQLite database (given / when / then)."""
+"""Tests for carts.orders: checkout and orders on a real SQLite database (given / when / then)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,105 +14,22 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.runtime.clock import utcnow
-from bot.store.db import create_engine, create_schema, session_factory
+from carts.order_rules import CheckoutForm, OrderError, OrderErrorCode, ReturnItem
 from carts.order_tables import CheckoutToken, Order, OrderEvent
 from carts.orders import (
-    CheckoutForm,
-    OrderError,
-    OrderErrorCode,
-    OrderLineInfo,
-    ReturnItem,
-    calculate_return_status,
     cancel_order,
     fetch_checkout,
     fetch_or_create_checkout_token,
     fetch_order,
-    format_order_number,
     mark_paid,
-    match_return_lines,
-    parse_checkout_form,
     place_order,
     return_lines,
 )
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
-from tests.conftest import database_url
+from tests.conftest import database_sessions, database_url
 
 PAGE = "1000000000001"
 FORM = CheckoutForm("Chan Tai Man", "+852 9123 4567", "delivery", "1 Queen's Road, Central")
-
-# --- pure ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("data", "errors"),
-    [
-        ({"name": "Ann", "phone": "91234567", "delivery_method": "pickup"}, set()),
-        ({"name": "Ann", "phone": "+852 9123-4567", "delivery_method": "delivery", "address": "Flat A"}, set()),
-        ({"name": "  ", "phone": "91234567", "delivery_method": "pickup"}, {"name"}),
-        ({"name": "x" * 101, "phone": "91234567", "delivery_method": "pickup"}, {"name"}),
-        ({"name": "x" * 100, "phone": "91234567", "delivery_method": "pickup"}, set()),
-        ({"name": "Ann", "phone": "12345", "delivery_method": "pickup"}, {"phone"}),
-        ({"name": "Ann", "phone": "9123 45a7", "delivery_method": "pickup"}, {"phone"}),
-        ({"name": "Ann", "phone": "1" * 21, "delivery_method": "pickup"}, {"phone"}),
-        ({"name": "Ann", "phone": "+ - - - -", "delivery_method": "pickup"}, {"phone"}),
-        ({"name": "Ann", "phone": "91234567", "delivery_method": "delivery"}, {"address"}),
-        ({"name": "Ann", "phone": "91234567", "delivery_method": "delivery", "address": "a" * 501}, {"address"}),
-        ({"name": "Ann", "phone": "91234567", "delivery_method": "drone"}, {"delivery_method"}),
-        ({}, {"name", "phone", "delivery_method"}),
-    ],
-)
-def test_parse_checkout_form(data: dict[str, str], errors: set[str]) -> None:
-    form, found = parse_checkout_form(data)
-    assert set(found) == errors
-    assert (form is None) == bool(errors)
-
-
-def test_pickup_drops_the_address() -> None:
-    form, _ = parse_checkout_form({"name": "Ann", "phone": "91234567", "delivery_method": "pickup", "address": "x"})
-    assert form is not None and form.address is None
-
-
-def test_order_numbers_are_human_friendly() -> None:
-    assert format_order_number(123) == "PO-000123"
-    assert format_order_number(1234567) == "PO-1234567"
-
-
-LINES = (
-    OrderLineInfo(1, 10, "A", "Rose", (), 2, Decimal("380")),
-    OrderLineInfo(2, 11, "B", "Shirt", (("size", "S"),), 1, Decimal("890")),
-    OrderLineInfo(3, 11, "B", "Shirt", (("size", "L"),), 1, Decimal("890"), returned_qty=1),
-)
-
-
-@pytest.mark.parametrize(
-    ("items", "expected"),
-    [
-        ([ReturnItem("a", 1)], {1: 1}),
-        ([ReturnItem("A", 1), ReturnItem("A", 1)], {1: 2}),
-        ([ReturnItem("B", 1, (("size", "S"),))], {2: 1}),
-        ([ReturnItem("A", 3)], OrderErrorCode.TOO_MANY_RETURNED),
-        ([ReturnItem("B", 1, (("size", "L"),))], OrderErrorCode.TOO_MANY_RETURNED),
-        ([ReturnItem("B", 1)], OrderErrorCode.AMBIGUOUS_LINE),
-        ([ReturnItem("Z", 1)], OrderErrorCode.UNKNOWN_LINE),
-    ],
-)
-def test_match_return_lines(items: list[ReturnItem], expected: dict[int, int] | OrderErrorCode) -> None:
-    if isinstance(expected, OrderErrorCode):
-        with pytest.raises(OrderError) as caught:
-            match_return_lines(LINES, items)
-        assert caught.value.code is expected
-    else:
-        assert match_return_lines(LINES, items) == expected
-
-
-def test_return_status() -> None:
-    line = OrderLineInfo(1, 10, "A", "Rose", (), 2, Decimal("380"))
-    assert calculate_return_status([line]) == "paid"
-    assert calculate_return_status([line, LINES[2]]) == "partly_returned"
-    assert calculate_return_status([LINES[2]]) == "returned"
-
-
-# --- repository ---------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -125,39 +41,36 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
 @asynccontextmanager
 async def shop_sessions(url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on the database at `url`, with products A (3 units) and B (no limit) in campaign "c"."""
-    engine = await asyncio.to_thread(create_engine, url)
-    await create_schema(engine)
     now = utcnow()
-    factory = session_factory(engine)
-    async with factory() as session, session.begin():
-        session.add_all(
-            [
-                Product(code="A", name="Rose", price=Decimal("380"), stock=3, created_at=now, updated_at=now),
-                Product(code="B", name="Shirt", price=Decimal("890.50"), stock=None, created_at=now, updated_at=now),
-            ]
-        )
-        campaign = Campaign(
-            key="c",
-            title="C",
-            page_id=PAGE,
-            post_id=f"{PAGE}_1",
-            starts_at=now,
-            ends_at=now + timedelta(hours=1),
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(campaign)
-        await session.flush()
-        session.add_all(
-            [
-                CampaignProduct(campaign_id=campaign.id, product_id=1, order_code="Rose"),  # type: ignore[arg-type]
-                CampaignProduct(campaign_id=campaign.id, product_id=2, order_code="B"),  # type: ignore[arg-type]
-            ]
-        )
-    try:
+    async with database_sessions(url) as factory:
+        async with factory() as session, session.begin():
+            session.add_all(
+                [
+                    Product(code="A", name="Rose", price=Decimal("380"), stock=3, created_at=now, updated_at=now),
+                    Product(
+                        code="B", name="Shirt", price=Decimal("890.50"), stock=None, created_at=now, updated_at=now
+                    ),
+                ]
+            )
+            campaign = Campaign(
+                key="c",
+                title="C",
+                page_id=PAGE,
+                post_id=f"{PAGE}_1",
+                starts_at=now,
+                ends_at=now + timedelta(hours=1),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(campaign)
+            await session.flush()
+            session.add_all(
+                [
+                    CampaignProduct(campaign_id=campaign.id, product_id=1, order_code="Rose"),  # type: ignore[arg-type]
+                    CampaignProduct(campaign_id=campaign.id, product_id=2, order_code="B"),  # type: ignore[arg-type]
+                ]
+            )
         yield factory
-    finally:
-        await engine.dispose()
 
 
 async def claim(
@@ -204,8 +117,8 @@ async def counts(sessions: async_sessionmaker[AsyncSession], product_id: int) ->
 
 async def checkout(sessions: async_sessionmaker[AsyncSession], psid: str) -> tuple[str, str]:
     async with sessions() as session, session.begin():
-        token = await fetch_or_create_checkout_token(session, PAGE, psid)
-        info = await fetch_checkout(session, token)
+        token = await fetch_or_create_checkout_token(session, PAGE, psid, utcnow())
+        info = await fetch_checkout(session, token, utcnow())
         assert info is not None
         return token, info.nonce
 
@@ -213,7 +126,7 @@ async def checkout(sessions: async_sessionmaker[AsyncSession], psid: str) -> tup
 async def place(sessions: async_sessionmaker[AsyncSession], psid: str) -> str:
     token, nonce = await checkout(sessions, psid)
     async with sessions() as session, session.begin():
-        return (await place_order(session, token, nonce, FORM)).order.number
+        return (await place_order(session, token, nonce, FORM, utcnow())).order.number
 
 
 async def events(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, str, Decimal]]:
@@ -224,9 +137,9 @@ async def events(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, 
 
 async def test_one_token_per_shopper_and_page(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session, session.begin():
-        first = await fetch_or_create_checkout_token(session, PAGE, "1")
-        again = await fetch_or_create_checkout_token(session, PAGE, "1")
-        other = await fetch_or_create_checkout_token(session, PAGE, "2")
+        first = await fetch_or_create_checkout_token(session, PAGE, "1", utcnow())
+        again = await fetch_or_create_checkout_token(session, PAGE, "1", utcnow())
+        other = await fetch_or_create_checkout_token(session, PAGE, "2", utcnow())
     assert first == again != other
     assert len(first) == 32
 
@@ -241,7 +154,7 @@ async def test_placing_an_order_sells_the_held_stock(sessions: async_sessionmake
     token, nonce = await checkout(sessions, "1")
     # when
     async with sessions() as session, session.begin():
-        placed = await place_order(session, token, nonce, FORM)
+        placed = await place_order(session, token, nonce, FORM, utcnow())
     # then
     order = placed.order
     assert not placed.replayed
@@ -262,10 +175,10 @@ async def test_the_same_form_twice_places_one_order(sessions: async_sessionmaker
     await claim(sessions, "1", 1, 1)
     token, nonce = await checkout(sessions, "1")
     async with sessions() as session, session.begin():
-        first = await place_order(session, token, nonce, FORM)
+        first = await place_order(session, token, nonce, FORM, utcnow())
     await claim(sessions, "1", 1, 1)  # a new comment after ordering: it waits for the next checkout
     async with sessions() as session, session.begin():
-        again = await place_order(session, token, nonce, FORM)
+        again = await place_order(session, token, nonce, FORM, utcnow())
     assert again.replayed and again.order == first.order
     assert await counts(sessions, 1) == (1, 1)
     async with sessions() as session:
@@ -287,7 +200,7 @@ async def test_refused_checkouts_change_nothing(
     token, nonce = await checkout(sessions, "1")
     with pytest.raises(OrderError) as caught:
         async with sessions() as session, session.begin():
-            await place_order(session, token, "forged" if setup == "wrong nonce" else nonce, FORM)
+            await place_order(session, token, "forged" if setup == "wrong nonce" else nonce, FORM, utcnow())
     assert caught.value.code is code
     assert await counts(sessions, 1) == (2 if setup == "wrong nonce" else 1, 0)
     assert await events(sessions) == []
@@ -296,22 +209,22 @@ async def test_refused_checkouts_change_nothing(
 async def test_a_changed_cart_is_noticed(sessions: async_sessionmaker[AsyncSession]) -> None:
     await claim(sessions, "1", 1, 1)
     async with sessions() as session:
-        token = await fetch_or_create_checkout_token(session, PAGE, "1")
+        token = await fetch_or_create_checkout_token(session, PAGE, "1", utcnow())
         await session.commit()
-        seen = await fetch_checkout(session, token)
+        seen = await fetch_checkout(session, token, utcnow())
     assert seen is not None
     await claim(sessions, "1", 2, 1)
     with pytest.raises(OrderError) as caught:
         async with sessions() as session, session.begin():
-            await place_order(session, token, seen.nonce, FORM, cart_version=seen.version)
+            await place_order(session, token, seen.nonce, FORM, utcnow(), cart_version=seen.version)
     assert caught.value.code is OrderErrorCode.CART_CHANGED
 
 
 async def test_unknown_token(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with sessions() as session:
-        assert await fetch_checkout(session, "nope") is None
+        assert await fetch_checkout(session, "nope", utcnow()) is None
         with pytest.raises(OrderError) as caught:
-            await place_order(session, "nope", "n", FORM)
+            await place_order(session, "nope", "n", FORM, utcnow())
     assert caught.value.code is OrderErrorCode.NOT_FOUND
 
 
@@ -326,17 +239,17 @@ async def test_payment_checks_amount_and_currency_and_is_idempotent(
     ]:
         with pytest.raises(OrderError) as caught:
             async with sessions() as session, session.begin():
-                await mark_paid(session, number, amount=amount, currency=currency)
+                await mark_paid(session, number, amount=amount, currency=currency, now=utcnow())
         assert caught.value.code is code
     async with sessions() as session, session.begin():
-        paid = await mark_paid(session, number, amount=Decimal("760.00"), currency="hkd", reference="tx1")
-        again = await mark_paid(session, number)
+        paid = await mark_paid(session, number, amount=Decimal("760.00"), currency="hkd", reference="tx1", now=utcnow())
+        again = await mark_paid(session, number, now=utcnow())
     assert paid.changed and not again.changed
     assert (paid.order.status, paid.order.payment_reference) == ("paid", "tx1") and paid.order.paid_at is not None
     assert [kind for _, kind, _ in await events(sessions)] == ["placed", "paid"]
     with pytest.raises(OrderError) as caught:
         async with sessions() as session, session.begin():
-            await cancel_order(session, number)
+            await cancel_order(session, number, utcnow())
     assert caught.value.code is OrderErrorCode.WRONG_STATUS
 
 
@@ -347,8 +260,8 @@ async def test_cancelling_restocks_and_serves_the_waitlist(sessions: async_sessi
     await claim(sessions, "2", 1, 2, status="waitlisted")
     # when
     async with sessions() as session, session.begin():
-        cancelled = await cancel_order(session, number)
-        again = await cancel_order(session, number)
+        cancelled = await cancel_order(session, number, utcnow())
+        again = await cancel_order(session, number, utcnow())
     # then
     assert cancelled.order.status == "cancelled" and not again.changed
     assert [(d.psid, d.status, d.qty) for d in cancelled.promoted] == [("2", "promoted", 2)]
@@ -361,17 +274,17 @@ async def test_returns_restock_part_then_all(sessions: async_sessionmaker[AsyncS
     await claim(sessions, "1", 2, 1)
     number = await place(sessions, "1")
     async with sessions() as session, session.begin():
-        await mark_paid(session, number)
+        await mark_paid(session, number, now=utcnow())
     with pytest.raises(OrderError):
         async with sessions() as session, session.begin():
-            await return_lines(session, number, [ReturnItem("Rose", 3)])
+            await return_lines(session, number, [ReturnItem("Rose", 3)], utcnow())
     async with sessions() as session, session.begin():
-        part = await return_lines(session, number, [ReturnItem("rose", 1)])
+        part = await return_lines(session, number, [ReturnItem("rose", 1)], utcnow())
     assert part.order.status == "partly_returned"
     assert [line.returned_qty for line in part.order.lines] == [1, 0]
     assert await counts(sessions, 1) == (0, 1)
     async with sessions() as session, session.begin():
-        rest = await return_lines(session, number, [ReturnItem("Rose", 1), ReturnItem("B", 1)])
+        rest = await return_lines(session, number, [ReturnItem("Rose", 1), ReturnItem("B", 1)], utcnow())
     assert rest.order.status == "returned"
     assert await counts(sessions, 1) == (0, 0) and await counts(sessions, 2) == (0, 0)
     assert [(kind, amount) for _, kind, amount in await events(sessions)][2:] == [

@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from bot.runtime.clock import utcnow
 from carts.order_tables import Order
-from crm_bridge.repository import apply_maintenance, apply_program, fetch_or_create_member
+from crm_bridge.maintenance import apply_maintenance
+from crm_bridge.members import fetch_or_create_member
+from crm_bridge.program import apply_program
 from crm_bridge.rules import Program, Tier
 from crm_bridge.tables import PointsEntry
 from tests.conftest import ADMIN_TOKEN, PAGE_ID, wait_until
@@ -27,8 +29,8 @@ async def test_admin_adjusts_points_and_the_member_pays_part_of_an_order_with_th
     stack = bot_stack
     await seed_shop(stack.sessions, stock=10)
     async with stack.sessions() as session, session.begin():
-        await apply_program(session, PROGRAM)
-        member, _ = await fetch_or_create_member(session, PAGE_ID, SHOPPER, name="Points Shopper")
+        await apply_program(session, PROGRAM, utcnow())
+        member, _ = await fetch_or_create_member(session, PAGE_ID, SHOPPER, name="Points Shopper", now=utcnow())
         member_id = member.id
     # bad adjustments are refused with a reason and change nothing
     for body in ({"points": 100}, {"points": 0, "reason": "x"}, {"points": "100", "reason": "x"}, {"bad": 1}):
@@ -87,8 +89,8 @@ async def test_the_merchant_records_a_birthday_and_the_member_gets_birthday_poin
     stack = bot_stack
     program = Program(tiers=PROGRAM.tiers, birthday_points=88)
     async with stack.sessions() as session, session.begin():
-        await apply_program(session, program)
-        member, _ = await fetch_or_create_member(session, PAGE_ID, SHOPPER, name="Birthday Shopper")
+        await apply_program(session, program, utcnow())
+        member, _ = await fetch_or_create_member(session, PAGE_ID, SHOPPER, name="Birthday Shopper", now=utcnow())
         member_id = member.id
     url = f"/api/members/{member_id}/birthday"
     for body in ({"birthday": "1990-02-30"}, {"birthday": "tomorrow"}, {"birthday": "2999-01-01"}, {"when": 1}):
@@ -101,6 +103,6 @@ async def test_the_merchant_records_a_birthday_and_the_member_gets_birthday_poin
     assert response.status == 200 and (await response.json())["birthday"] == born.isoformat()
     for _ in range(2):  # the daily maintenance, twice on the birthday: one gift
         async with stack.sessions() as session, session.begin():
-            await apply_maintenance(session)
+            await apply_maintenance(session, utcnow())
     gifts = await stack.rows(select(PointsEntry).where(PointsEntry.kind == "birthday"))
     assert [(g.member_id, g.points) for g in gifts] == [(member_id, 88)]

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.handlers.handoff import HandoffReason, fetch_conversation, take_over
+from bot.runtime.clock import utcnow
 from bot.store.tables import OutboxMessage
 from carts.order_tables import Order
-from crm_bridge.repository import apply_program
+from crm_bridge.program import apply_program
 from crm_bridge.rules import Program, ReferralLevel, ReferralRules, Reward, Tier
 from crm_bridge.tables import Member, MemberIdentity, PointsEntry, ReferralEdge
 from tests.conftest import ADMIN_TOKEN, PAGE_ID, wait_until
@@ -102,7 +103,7 @@ async def test_three_levels_of_referral_are_rewarded_and_a_return_reverses_them(
     stack = bot_stack
     await seed_shop(stack.sessions, stock=20)
     async with stack.sessions() as session, session.begin():
-        await apply_program(session, PROGRAM)
+        await apply_program(session, PROGRAM, utcnow())
 
     # given: Z is a member (asked for the card) and shares the link; A starts a new thread through it
     await shopper_writes(stack, Z)
@@ -179,7 +180,7 @@ async def test_three_levels_of_referral_are_rewarded_and_a_return_reverses_them(
 async def test_a_referral_in_a_chat_a_person_handles_is_credited_but_not_answered(bot_stack: Stack) -> None:
     stack = bot_stack
     async with stack.sessions() as session, session.begin():
-        await apply_program(session, PROGRAM)
+        await apply_program(session, PROGRAM, utcnow())
     await shopper_writes(stack, Z)
     z_code = await code_from_card(stack, Z)
     await shopper_writes(stack, B)

@@ -45,8 +45,9 @@ from bot.runtime.clock import utcnow
 from bot.services import INBOX_PUBLISHER, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
 from bot.store.tables import Conversation
 from bot.web.checkout import checkout_url
+from carts.order_rules import OrderError, ReturnItem
 from carts.order_tables import Order
-from carts.orders import OrderError, ReturnItem, fetch_or_create_checkout_token, fetch_order, mark_paid, return_lines
+from carts.orders import fetch_or_create_checkout_token, fetch_order, mark_paid, return_lines
 from carts.repository import fetch_cart
 from carts.tables import Campaign, Product
 
@@ -178,7 +179,7 @@ async def cart_send(request: web.Request) -> web.StreamResponse:
             refused = "The cart is empty: add something first."
         else:
             refused = None
-            token = await fetch_or_create_checkout_token(session, conversation.page_id, conversation.psid)
+            token = await fetch_or_create_checkout_token(session, conversation.page_id, conversation.psid, utcnow())
             messages = render_checkout(cart, checkout_url(request.app[SETTINGS], token))
             await queue_agent_messages(
                 request, session, conversation, f"agent-cart:{conversation.id}:{nonce}", messages
@@ -202,7 +203,7 @@ async def order_action(request: web.Request) -> web.StreamResponse:
             if order is None or (order.page_id, order.psid) != (conversation.page_id, conversation.psid):
                 raise web.HTTPNotFound(text="no such order in this conversation\n")
             if action == "paid":
-                await mark_paid(session, number, reference=f"inbox:{request[USER].name}")
+                await mark_paid(session, number, reference=f"inbox:{request[USER].name}", now=utcnow())
             else:
                 items = []
                 for key, value in request[FORM].items():
@@ -215,11 +216,12 @@ async def order_action(request: web.Request) -> web.StreamResponse:
                 by_id = {str(line.id): line for line in info.lines}
                 if any(line_id not in by_id for line_id, _ in items):
                     raise CartEditError("no such order line")
+                now = utcnow()
                 change = await return_lines(
-                    session, number, [ReturnItem(by_id[i].code, q, by_id[i].variant) for i, q in items]
+                    session, number, [ReturnItem(by_id[i].code, q, by_id[i].variant) for i, q in items], now
                 )
                 for decision in change.promoted:
-                    await tell_about_hold(session, decision, utcnow())
+                    await tell_about_hold(session, decision, now)
     except (OrderError, CartEditError) as exc:
         return await render_conversation(request, 409 if isinstance(exc, OrderError) else 400, str(exc))
     await _cart_changed(request)

@@ -16,8 +16,8 @@ from bot.inbound import webhook_factory as wf
 from bot.replies.payload_codec import STALE_PAYLOAD_TEXT, PayloadAction, encode_payload
 from bot.runtime.clock import utcnow
 from bot.services import SESSIONS
+from bot.store.shop import apply_shop
 from bot.store.tables import Conversation, Message, OutboxMessage, ProcessedEvent
-from carts.shop_repository import apply_shop
 from config.shop_file import ShopConfig, load_shop_file
 from parsers.faq import FaqRule
 from tests.conftest import ADMIN_TOKEN, PAGE_ID, wait_until

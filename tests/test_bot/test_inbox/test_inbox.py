@@ -25,8 +25,9 @@ from bot.inbox.core import (
 from bot.inbox.tables import InboxUser, InboxUserPage
 from bot.runtime.clock import utcnow
 from bot.store.tables import Conversation, OutboxMessage
+from carts.order_rules import CheckoutForm
 from carts.order_tables import Order, OrderLine
-from carts.orders import CheckoutForm, fetch_checkout, fetch_or_create_checkout_token, place_order
+from carts.orders import fetch_checkout, fetch_or_create_checkout_token, place_order
 from carts.tables import Product, StockClaim
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, shopper_writes
@@ -199,10 +200,10 @@ async def test_an_owner_marks_an_order_paid_and_takes_back_a_returned_unit(bot_s
 
     await wait_until(held, what="the comment's units held")
     async with bot_stack.sessions() as session, session.begin():
-        token = await fetch_or_create_checkout_token(session, PAGE_ID, psid)
-        info = await fetch_checkout(session, token)
+        token = await fetch_or_create_checkout_token(session, PAGE_ID, psid, utcnow())
+        info = await fetch_checkout(session, token, utcnow())
         assert info is not None
-        number = (await place_order(session, token, info.nonce, FORM)).order.number
+        number = (await place_order(session, token, info.nonce, FORM, utcnow())).order.number
     conversation = (await bot_stack.rows(select(Conversation)))[0]
     await sign_in(bot_stack, "owner")
     csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")

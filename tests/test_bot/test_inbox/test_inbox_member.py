@@ -15,7 +15,9 @@ from bot.inbox.live import channel_name
 from bot.runtime.clock import utcnow
 from bot.services import REDIS
 from bot.store.tables import Conversation
-from crm_bridge.repository import add_entry, apply_program, fetch_member_by_psid, fetch_or_create_member
+from crm_bridge.ledger import LedgerEntry, add_entry
+from crm_bridge.members import fetch_member_by_psid, fetch_or_create_member
+from crm_bridge.program import apply_program
 from crm_bridge.rules import Program, Tier
 from crm_bridge.tables import Member, PointsEntry
 from tests.conftest import PAGE_ID, wait_until
@@ -32,21 +34,23 @@ async def member_chat(stack: Stack, psid: str, available: int = 0, pending: int 
     await shopper_writes(stack, psid, "hi")
     now = utcnow()
     async with stack.sessions() as session, session.begin():
-        await apply_program(session, PROGRAM)
-        member, _ = await fetch_or_create_member(session, PAGE_ID, psid, name="Mei")
+        await apply_program(session, PROGRAM, now)
+        member, _ = await fetch_or_create_member(session, PAGE_ID, psid, name="Mei", now=now)
         member.tier_key = "gold"
         session.add(member)
         for key, points, when in (("given", available, now), ("later", pending, now + timedelta(days=7))):
             if points:
                 await add_entry(
                     session,
-                    key=f"{key}:{psid}",
-                    member_id=member.id or 0,
-                    kind="earn",
-                    points=points,
-                    reason="test",
-                    available_at=when,
-                    now=now,
+                    LedgerEntry(
+                        key=f"{key}:{psid}",
+                        member_id=member.id or 0,
+                        kind="earn",
+                        points=points,
+                        reason="test",
+                        available_at=when,
+                    ),
+                    now,
                 )
         code = member.code
     [conversation] = await stack.rows(select(Conversation).where(Conversation.psid == psid))

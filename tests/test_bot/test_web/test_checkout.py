@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from bot.runtime.clock import utcnow
 from bot.web.checkout import checkout_url
 from carts.order_tables import Order, OrderEvent
 from carts.orders import fetch_or_create_checkout_token
@@ -35,7 +36,7 @@ async def comment_and_wait(stack: Stack, text: str, psid: str = SHOPPER, number:
 
     await wait_until(held, what="stock held")
     async with stack.sessions() as session, session.begin():
-        return await fetch_or_create_checkout_token(session, PAGE_ID, psid)
+        return await fetch_or_create_checkout_token(session, PAGE_ID, psid, utcnow())
 
 
 async def held_units(stack: Stack, psid: str) -> int:
@@ -173,7 +174,7 @@ async def test_unknown_tokens_and_empty_carts(bot_stack: Stack) -> None:
     status, _ = await post(bot_stack, "not-a-token", {**VALID, "nonce": "x"})
     assert status == 404
     async with bot_stack.sessions() as session, session.begin():
-        token = await fetch_or_create_checkout_token(session, PAGE_ID, "3000000000399")
+        token = await fetch_or_create_checkout_token(session, PAGE_ID, "3000000000399", utcnow())
     page = await bot_stack.client.get(f"/checkout/{token}")
     assert page.status == 200 and "Your cart is empty" in await page.text()
 

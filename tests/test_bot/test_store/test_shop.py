@@ -1,9 +1,8 @@
-"""Tests for carts.shop_repository: applying shop files to a real SQLite database, given / when / then."""
+"""Tests for bot.store.shop: applying shop files to a real SQLite database, given / when / then."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -14,27 +13,24 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.store.db import create_engine, create_schema, session_factory
-from carts.shop_repository import (
-    ChangeCounts,
+from bot.runtime.clock import utcnow
+from bot.store.shop import ChangeCounts, ShopChanges, apply_shop
+from carts.catalog import (
     ShopApplyError,
-    ShopChanges,
     ShopErrorCode,
-    apply_product_fields,
-    apply_shop,
     campaign_to_dict,
     fetch_campaign,
     fetch_campaigns,
-    fetch_product,
     fetch_products,
     product_to_dict,
 )
-from carts.tables import Campaign, CampaignProduct, Product
+from carts.tables import Campaign, CampaignProduct
 from carts.tables import ShopInfo as ShopRow
 from config.shop_file import ShopConfig, load_shop_file, parse_shop_text
-from tests.conftest import database_url
+from tests.conftest import database_sessions, database_url
+from tests.test_carts.test_catalog import product, set_counts
 
-SAMPLE = Path(__file__).parents[2] / "config" / "samples" / "demo_shop.yaml"
+SAMPLE = Path(__file__).parents[3] / "config" / "samples" / "demo_shop.yaml"
 
 SHOP = """\
 shop: {name: Blossom, currency: HKD, page_id: "1000000000001", timezone: Asia/Hong_Kong}
@@ -55,11 +51,8 @@ campaigns:
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    # In a thread, as the app does: SQLAlchemy resolves the file path with blocking calls.
-    engine = await asyncio.to_thread(create_engine, database_url(tmp_path))
-    await create_schema(engine)
-    yield session_factory(engine)
-    await engine.dispose()
+    async with database_sessions(database_url(tmp_path)) as factory:
+        yield factory
 
 
 async def parse(text: str) -> ShopConfig:
@@ -80,22 +73,6 @@ async def snapshot(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[obj
         for table in ("shop_info", "product", "campaign", "campaign_product"):
             rows += [tuple(row) for row in (await session.execute(text(f"SELECT * FROM {table} ORDER BY id"))).all()]
         return rows
-
-
-async def set_counts(sessions: async_sessionmaker[AsyncSession], code: str, held: int, sold: int) -> None:
-    """What the stock code does when shoppers hold and buy (simulated by a direct UPDATE)."""
-    async with sessions() as session, session.begin():
-        await session.execute(
-            text("UPDATE product SET held = :held, sold = :sold WHERE code = :code"),
-            {"held": held, "sold": sold, "code": code},
-        )
-
-
-async def product(sessions: async_sessionmaker[AsyncSession], code: str) -> Product:
-    async with sessions() as session:
-        found = await fetch_product(session, code)
-    assert found is not None
-    return found
 
 
 async def test_first_load_creates_everything(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -283,30 +260,10 @@ async def test_campaign_left_out_is_ended_not_deleted(sessions: async_sessionmak
     async with sessions() as session:
         info = await fetch_campaign(session, "xmas-live")
     assert info is not None
-    assert campaign_to_dict(info)["status"] == "ended"
+    assert campaign_to_dict(info, utcnow())["status"] == "ended"
     assert len(info.products) == 2  # kept: carts and orders may refer to them
     assert (await load(sessions, without)).campaigns == ChangeCounts()  # already ended
     assert (await load(sessions, shop)).campaigns == ChangeCounts(updated=1)  # back with the file's times
-
-
-async def test_patch_stock_is_conditional_on_held_and_sold(sessions: async_sessionmaker[AsyncSession]) -> None:
-    await load(sessions, SHOP)
-    await set_counts(sessions, "A", held=5, sold=1)
-
-    with pytest.raises(ShopApplyError, match=r"^stock: 5 is below the 6 units of product 'A'"):
-        async with sessions() as session, session.begin():
-            found = await fetch_product(session, "a", lock=True)
-            assert found is not None
-            await apply_product_fields(session, found, {"stock": 5, "name": "Dress"})
-    unchanged = await product(sessions, "A")
-    assert (unchanged.stock, unchanged.name) == (12, "Floral wrap dress")
-
-    async with sessions() as session, session.begin():
-        found = await fetch_product(session, "A", lock=True)
-        assert found is not None
-        updated = await apply_product_fields(session, found, {"stock": 6, "price": Decimal("99.9")})
-    assert (updated.stock, updated.held, updated.sold, updated.price) == (6, 5, 1, Decimal("99.90"))
-    assert json.loads(updated.variants) == {"size": ["S", "M", "L"]}
 
 
 async def test_shop_name_and_currency_updated(sessions: async_sessionmaker[AsyncSession]) -> None:

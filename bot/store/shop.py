@@ -1,0 +1,262 @@
+"""Loading a whole shop file into the database: catalog, campaigns, the shop row, membership programme, FAQ.
+
+`apply_shop(session, shop)` makes the tables match a `config.shop_file.ShopConfig`, in the caller's
+transaction (the caller commits or rolls back). It lives in the app rather than in `carts` because one
+file feeds several domains: the catalog (`carts.catalog`), the membership programme
+(`crm_bridge.program`) and the FAQ (`bot.store.faq_rules`).
+
+- The shop's name and currency go in the one `shop_info` row (its time zone and default Page only shape
+  the campaigns).
+- Products are upserted by code (matched case-insensitively, like shoppers' codes); products missing from
+  the file are set inactive (never deleted: orders refer to them). A product's new stock goes through
+  `carts.catalog.update_product`, so it never drops below what is held or sold (invariant 3); a file
+  that would do so is refused with `ShopApplyError` before anything is written.
+- Campaigns are upserted by key and their products made to match. Campaigns missing from the file are
+  ended (their `ends_at` moved to now): they may have carts and orders, so they stay.
+- Loading the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.runtime.clock import utcnow
+from bot.store.faq_rules import apply_faq
+from carts.catalog import stock_below_committed, stock_error, update_product
+from carts.tables import Campaign, CampaignProduct, Product
+from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
+from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, ShopConfig
+from crm_bridge.program import apply_program
+from parsers.order_comment import code_key
+
+__all__ = ["ChangeCounts", "ShopChanges", "apply_shop"]
+
+# The campaign columns the file sets: every campaign field but the key it is found by and its products.
+_CAMPAIGN_FILE_FIELDS = tuple(f for f in CAMPAIGN_FIELDS if f not in ("key", "products"))
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeCounts:
+    """What a load did to one kind of row."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deactivated: int = 0  # products: set inactive; campaigns: ended
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ShopChanges:
+    """What `apply_shop` did, per kind. A second load of the same file is all `unchanged`."""
+
+    products: ChangeCounts
+    campaigns: ChangeCounts
+    shop: ChangeCounts = ChangeCounts()  # the shop_info row: created, updated or unchanged
+    faq: ChangeCounts | None = None  # FAQ rules (deactivated: deleted); None when the file has no faq: section
+
+    @property
+    def changed(self) -> bool:
+        kinds = (self.shop, self.products, self.campaigns, self.faq or ChangeCounts())
+        return any(c.created or c.updated or c.deactivated for c in kinds)
+
+    def to_dict(self) -> dict[str, dict[str, int]]:
+        counts = {
+            "shop": self.shop.to_dict(),
+            "products": self.products.to_dict(),
+            "campaigns": self.campaigns.to_dict(),
+        }
+        return counts if self.faq is None else {**counts, "faq": self.faq.to_dict()}
+
+    def summary_lines(self) -> list[str]:
+        """One line per kind, for the command line."""
+        s, p, c, f = self.shop, self.products, self.campaigns, self.faq
+        lines = [
+            f"shop: {s.created} created, {s.updated} updated, {s.unchanged} unchanged",
+            f"products: {p.created} created, {p.updated} updated, {p.unchanged} unchanged, {p.deactivated} deactivated",
+            f"campaigns: {c.created} created, {c.updated} updated, {c.unchanged} unchanged, {c.deactivated} ended",
+        ]
+        if f is not None:
+            lines.append(
+                f"faq rules: {f.created} created, {f.updated} updated, {f.unchanged} unchanged, {f.deactivated} deleted"
+            )
+        return lines
+
+
+async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
+    """Make products, campaigns and campaign products match `shop`, in the caller's transaction.
+
+    Raises `ShopApplyError` (before writing anything) when a product's new stock is below what is
+    already held or sold; the caller rolls back.
+    """
+    now = utcnow()
+    # Locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) so that two loads, or a
+    # load and an admin PATCH, cannot interleave their reads and writes of the same rows.
+    rows = (await session.execute(select(Product).order_by(Product.id).with_for_update())).scalars().all()
+    by_key = {code_key(row.code): row for row in rows}
+    _refuse_stock_below_committed(shop, by_key)
+    shop_counts = await _apply_shop_row(session, shop, now)
+
+    created = updated = unchanged = deactivated = 0
+    product_ids: dict[str, int] = {}
+    new_products: list[Product] = []
+    for index, product in enumerate(shop.products):
+        values: dict[str, Any] = {
+            "code": product.code,
+            "name": product.name,
+            "price": product.price,
+            "variants": _variants_json(product.variants),
+            "stock": product.stock,
+            "active": True,
+        }
+        row = by_key.get(code_key(product.code))
+        if row is None:
+            new = Product(**values, held=0, sold=0, created_at=now, updated_at=now)
+            session.add(new)
+            new_products.append(new)
+            created += 1
+            continue
+        assert row.id is not None
+        product_ids[product.code] = row.id
+        changed = {name: value for name, value in values.items() if getattr(row, name) != value}
+        if not changed:
+            unchanged += 1
+            continue
+        if not await update_product(session, row.id, changed, now):
+            # A hold landed after the check above (possible on PostgreSQL only).
+            raise await stock_error(session, row.id, product.stock, f"{shop.source}:{product.line}: products[{index}]")
+        updated += 1
+    in_file = {code_key(product.code) for product in shop.products}
+    for row in rows:
+        if row.active and code_key(row.code) not in in_file:
+            assert row.id is not None
+            await update_product(session, row.id, {"active": False}, now)
+            deactivated += 1
+    await session.flush()
+    product_ids.update({new.code: new.id for new in new_products if new.id is not None})
+    product_counts = ChangeCounts(created, updated, unchanged, deactivated)
+    campaign_counts = await _apply_campaigns(session, shop.campaigns, product_ids, now)
+    if shop.membership is not None:
+        await apply_program(session, shop.membership, now)  # crm_bridge: tiers, points and referral rules
+    faq_counts = None
+    if shop.faq:
+        faq = await apply_faq(session, shop.faq)
+        faq_counts = ChangeCounts(faq.created, faq.updated, faq.unchanged, faq.deleted)
+    return ShopChanges(products=product_counts, campaigns=campaign_counts, shop=shop_counts, faq=faq_counts)
+
+
+async def _apply_shop_row(session: AsyncSession, shop: ShopConfig, now: datetime) -> ChangeCounts:
+    row = await session.get(ShopRow, 1, with_for_update=True)
+    if row is None:
+        session.add(ShopRow(id=1, name=shop.shop.name, currency=shop.shop.currency, updated_at=now))
+        return ChangeCounts(created=1)
+    if (row.name, row.currency) == (shop.shop.name, shop.shop.currency):
+        return ChangeCounts(unchanged=1)
+    row.name, row.currency, row.updated_at = shop.shop.name, shop.shop.currency, now
+    return ChangeCounts(updated=1)
+
+
+def _refuse_stock_below_committed(shop: ShopConfig, by_key: Mapping[str, Product]) -> None:
+    for index, product in enumerate(shop.products):
+        row = by_key.get(code_key(product.code))
+        if row is not None and product.stock is not None and product.stock < row.held + row.sold:
+            where = f"{shop.source}:{product.line}: products[{index}]"
+            raise stock_below_committed(where, row.code, product.stock, row.held, row.sold)
+
+
+def _variants_json(variants: Mapping[str, Sequence[str]]) -> str:
+    # Compact and in file order, so the same file always gives the same text (and "unchanged").
+    return json.dumps({option: list(values) for option, values in variants.items()}, ensure_ascii=False)
+
+
+async def _apply_campaigns(
+    session: AsyncSession, campaigns: Sequence[CampaignConfig], product_ids: Mapping[str, int], now: datetime
+) -> ChangeCounts:
+    rows = (await session.execute(select(Campaign).order_by(Campaign.id).with_for_update())).scalars().all()
+    by_key = {row.key: row for row in rows}
+    links: dict[int, list[CampaignProduct]] = {}
+    for link in (await session.execute(select(CampaignProduct).order_by(CampaignProduct.id))).scalars():
+        links.setdefault(link.campaign_id, []).append(link)
+
+    created = updated = unchanged = deactivated = 0
+    for config in campaigns:
+        wanted = {product_ids[entry.product]: entry.code for entry in config.products}
+        row = by_key.get(config.key)
+        if row is None:
+            row = Campaign(
+                key=config.key,
+                **{name: getattr(config, name) for name in _CAMPAIGN_FILE_FIELDS},
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            assert row.id is not None
+            session.add_all(
+                CampaignProduct(campaign_id=row.id, product_id=product_id, order_code=code)
+                for product_id, code in wanted.items()
+            )
+            created += 1
+            continue
+        assert row.id is not None
+        fields_changed = False
+        for name in _CAMPAIGN_FILE_FIELDS:
+            value = getattr(config, name)
+            if getattr(row, name) != value:
+                setattr(row, name, value)
+                fields_changed = True
+        links_changed = await _replace_links(session, row.id, links.get(row.id, []), wanted)
+        if fields_changed or links_changed:
+            row.updated_at = now
+            updated += 1
+        else:
+            unchanged += 1
+    in_file = {config.key for config in campaigns}
+    for row in rows:
+        if row.key not in in_file and row.ends_at > now:
+            # Ended rather than deleted: carts and orders may refer to it, and putting it back in the file
+            # (with its times) reopens it.
+            row.ends_at = now
+            row.starts_at = min(row.starts_at, now)
+            row.updated_at = now
+            deactivated += 1
+    await session.flush()
+    return ChangeCounts(created, updated, unchanged, deactivated)
+
+
+async def _replace_links(
+    session: AsyncSession, campaign_id: int, current: Iterable[CampaignProduct], wanted: Mapping[int, str]
+) -> bool:
+    """Make the campaign's products exactly `wanted` (product id -> order code); rows of kept products stay."""
+    by_product = {link.product_id: link for link in current}
+    removed = [link.id for product_id, link in by_product.items() if product_id not in wanted]
+    renamed = [
+        (link, wanted[product_id])
+        for product_id, link in by_product.items()
+        if product_id in wanted and link.order_code != wanted[product_id]
+    ]
+    added = [(product_id, code) for product_id, code in wanted.items() if product_id not in by_product]
+    if removed:
+        await session.execute(delete(CampaignProduct).where(CampaignProduct.id.in_(removed)))  # type: ignore[union-attr]
+    if renamed:
+        # (campaign, order code) is unique and checked per statement, so swapping two codes (A <-> B)
+        # needs each row to step aside first. "#" can never start a real code.
+        for link, _ in renamed:
+            link.order_code = f"#{link.id}"
+        await session.flush()
+        for link, code in renamed:
+            link.order_code = code
+        await session.flush()
+    session.add_all(
+        CampaignProduct(campaign_id=campaign_id, product_id=product_id, order_code=code) for product_id, code in added
+    )
+    return bool(removed or renamed or added)

@@ -1,0 +1,263 @@
+"""Members in SQL: finding and creating them, linking their identities (Page-scoped ids, phones, emails),
+merging two members who turn out to be one shopper, and the admin's searches and views.
+
+Every function works in the caller's transaction. A merged member keeps its row with `merged_into`
+set; lookups follow it to the surviving member.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from carts.order_tables import Order
+from carts.sql import dialect_insert
+from crm_bridge.program import fetch_program
+from crm_bridge.rules import Program, Rfm, add_months, calculate_rfm
+from crm_bridge.tables import Member, MemberIdentity, PointsEntry, ReferralEdge
+
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and retyped
+
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{2,63}")
+
+
+_PHONE_CHARS = re.compile(r"[0-9+\-() ]{6,24}")
+
+
+class IdentityKind(StrEnum):
+    PSID = "psid"
+    INSTAGRAM = "instagram"
+    PHONE = "phone"
+    EMAIL = "email"
+
+
+def psid_identity(page_id: str, psid: str) -> str:
+    return f"{page_id}:{psid}"
+
+
+def parse_phone(text: str) -> str | None:
+    """A phone number as one key: digits with the `+` of an international prefix; None if it is none."""
+    text = text.strip()
+    if not _PHONE_CHARS.fullmatch(text):
+        return None
+    digits = "".join(c for c in text if c.isdigit())
+    if not 6 <= len(digits) <= 15:
+        return None
+    return ("+" if text.startswith("+") else "") + digits
+
+
+def parse_email(text: str) -> str | None:
+    text = text.strip()
+    return text.lower() if _EMAIL.fullmatch(text) else None
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite gives datetimes back without their zone; they were stored as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def fetch_surviving_member(session: AsyncSession, member_id: int) -> Member:
+    """The member `member_id` was merged into, following merges to the end (itself when never merged)."""
+    member = await session.get(Member, member_id)
+    assert member is not None
+    while member.merged_into is not None:
+        nxt = await session.get(Member, member.merged_into)
+        assert nxt is not None
+        member = nxt
+    return member
+
+
+async def fetch_member(session: AsyncSession, member_id: int) -> Member | None:
+    member = await session.get(Member, member_id)
+    return None if member is None else await fetch_surviving_member(session, member_id)
+
+
+async def fetch_member_by_identity(session: AsyncSession, kind: IdentityKind, value: str) -> Member | None:
+    member_id = (
+        await session.execute(
+            select(MemberIdentity.member_id).where(MemberIdentity.kind == kind.value, MemberIdentity.value == value)
+        )
+    ).scalar_one_or_none()
+    return None if member_id is None else await fetch_surviving_member(session, member_id)
+
+
+async def fetch_member_by_psid(session: AsyncSession, page_id: str, psid: str) -> Member | None:
+    return await fetch_member_by_identity(session, IdentityKind.PSID, psid_identity(page_id, psid))
+
+
+async def fetch_member_by_code(session: AsyncSession, code: str) -> Member | None:
+    member_id = (
+        await session.execute(select(Member.id).where(Member.code == code.strip().upper()))
+    ).scalar_one_or_none()
+    return None if member_id is None else await fetch_surviving_member(session, member_id)
+
+
+async def _new_member(session: AsyncSession, program: Program, now: datetime, name: str | None = None) -> Member:
+    for _ in range(10):
+        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+        if (await session.execute(select(Member.id).where(Member.code == code))).first() is None:
+            break
+    member = Member(
+        code=code,
+        name=name,
+        tier_key=program.base_tier.key,
+        period_start=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(member)
+    await session.flush()
+    return member
+
+
+async def fetch_or_create_member(
+    session: AsyncSession, page_id: str, psid: str, *, name: str | None = None, now: datetime
+) -> tuple[Member, bool]:
+    """The shopper's member on this Page, made (and linked) on first use; (member, created)."""
+    found = await fetch_member_by_psid(session, page_id, psid)
+    if found is not None:
+        return found, False
+    member = await _new_member(session, await fetch_program(session), now, name)
+    await _add_identity(session, member, IdentityKind.PSID, psid_identity(page_id, psid), now)
+    return member, True
+
+
+async def _add_identity(session: AsyncSession, member: Member, kind: IdentityKind, value: str, now: datetime) -> None:
+    await session.execute(
+        dialect_insert(session)(MemberIdentity)
+        .values(member_id=member.id, kind=kind.value, value=value, created_at=now)
+        .on_conflict_do_nothing(index_elements=["kind", "value"])
+    )
+
+
+async def link_identity(session: AsyncSession, member: Member, kind: IdentityKind, value: str, now: datetime) -> Member:
+    """Link a phone, email or other id to `member`; the surviving member (merged when another had it)."""
+    owner = await fetch_member_by_identity(session, kind, value)
+    if owner is None:
+        await _add_identity(session, member, kind, value, now)
+        survivor = member
+    elif owner.id == member.id:
+        survivor = member
+    else:
+        survivor = await merge_members(session, owner, member, now)
+    if kind is IdentityKind.PHONE:
+        survivor.phone = value
+    elif kind is IdentityKind.EMAIL:
+        survivor.email = value
+    survivor.updated_at = now
+    session.add(survivor)
+    await session.flush()
+    return survivor
+
+
+async def merge_members(session: AsyncSession, one: Member, other: Member, now: datetime) -> Member:
+    """Two members are one shopper: the older keeps everything of both (identities, ledger, referrals)."""
+    keep, gone = (one, other) if (one.id or 0) < (other.id or 0) else (other, one)
+    await session.execute(update(MemberIdentity).where(MemberIdentity.member_id == gone.id).values(member_id=keep.id))
+    # The ledger's rows move with their points untouched: history is kept, only the owner changes.
+    await session.execute(update(PointsEntry).where(PointsEntry.member_id == gone.id).values(member_id=keep.id))
+    await session.execute(
+        update(PointsEntry).where(PointsEntry.source_member_id == gone.id).values(source_member_id=keep.id)
+    )
+    await session.execute(update(ReferralEdge).where(ReferralEdge.referrer_id == gone.id).values(referrer_id=keep.id))
+    has_referrer = (await session.execute(select(ReferralEdge.id).where(ReferralEdge.member_id == keep.id))).first()
+    if has_referrer is None:
+        await session.execute(update(ReferralEdge).where(ReferralEdge.member_id == gone.id).values(member_id=keep.id))
+    program = await fetch_program(session)
+    if program.rank(program.tier(gone.tier_key)) > program.rank(program.tier(keep.tier_key)):
+        keep.tier_key = gone.tier_key
+    keep.period_spend += gone.period_spend
+    keep.total_spend += gone.total_spend
+    keep.paid_orders += gone.paid_orders
+    firsts = [d for d in (keep.first_order_at, gone.first_order_at) if d is not None]
+    lasts = [d for d in (keep.last_order_at, gone.last_order_at) if d is not None]
+    keep.first_order_at = min(firsts, key=as_utc) if firsts else None
+    keep.last_order_at = max(lasts, key=as_utc) if lasts else None
+    keep.name = keep.name or gone.name
+    keep.phone, keep.email = keep.phone or gone.phone, keep.email or gone.email
+    keep.birthday = keep.birthday or gone.birthday
+    keep.updated_at = now
+    gone.merged_into, gone.updated_at = keep.id, now
+    session.add_all([keep, gone])
+    await session.flush()
+    return keep
+
+
+async def search_members(session: AsyncSession, query: str, limit: int = 50) -> list[Member]:
+    """Members whose name, phone, email, code or Page-scoped id matches `query` (a part is enough)."""
+    like = f"%{query.strip()}%"
+    phone = parse_phone(query)
+    ids = select(MemberIdentity.member_id).where(
+        # A phone matches however it was written: 9123 4567 finds +85291234567.
+        or_(MemberIdentity.value.ilike(like), MemberIdentity.value.like(f"%{(phone or '-').lstrip('+')}"))  # type: ignore[attr-defined]
+    )
+    stmt = (
+        select(Member)
+        .where(
+            Member.merged_into.is_(None),  # type: ignore[union-attr]
+            or_(
+                Member.name.ilike(like),  # type: ignore[union-attr]
+                Member.email.ilike(like),  # type: ignore[union-attr]
+                Member.code == query.strip().upper(),
+                Member.id.in_(ids),  # type: ignore[union-attr]
+            ),
+        )
+        .order_by(Member.id)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def fetch_member_orders(session: AsyncSession, member_id: int) -> list[Order]:
+    pairs = (
+        (
+            await session.execute(
+                select(MemberIdentity.value).where(
+                    MemberIdentity.member_id == member_id, MemberIdentity.kind == IdentityKind.PSID.value
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not pairs:
+        return []
+    conditions = [(Order.page_id == p.split(":", 1)[0]) & (Order.psid == p.split(":", 1)[1]) for p in pairs]
+    return list((await session.execute(select(Order).where(or_(*conditions)).order_by(Order.id.desc()))).scalars())  # type: ignore[union-attr]
+
+
+async def fetch_identities(session: AsyncSession, member_id: int) -> list[MemberIdentity]:
+    rows = await session.execute(
+        select(MemberIdentity).where(MemberIdentity.member_id == member_id).order_by(MemberIdentity.id)
+    )
+    return list(rows.scalars())
+
+
+def member_rfm(member: Member, now: datetime, new_days: int = 30, sleeping_days: int = 90) -> Rfm:
+    return calculate_rfm(
+        as_utc(member.created_at),
+        None if member.first_order_at is None else as_utc(member.first_order_at),
+        None if member.last_order_at is None else as_utc(member.last_order_at),
+        member.paid_orders,
+        Decimal(member.total_spend),
+        now,
+        new_days=new_days,
+        sleeping_days=sleeping_days,
+    )
+
+
+async def fetch_all_members(session: AsyncSession) -> list[Member]:
+    return list(
+        (await session.execute(select(Member).where(Member.merged_into.is_(None)).order_by(Member.id))).scalars()  # type: ignore[union-attr]
+    )
+
+
+def member_period_end(program: Program, member: Member) -> date:
+    return add_months(as_utc(member.period_start), program.period_months).date()

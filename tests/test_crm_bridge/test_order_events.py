@@ -1,0 +1,62 @@
+"""crm_bridge.order_events on a real SQLite database: earning, returns, the watermark (given / when / then)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from crm_bridge.ledger import fetch_balance
+from crm_bridge.members import (
+    fetch_member_by_psid,
+    fetch_or_create_member,
+)
+from crm_bridge.order_events import apply_order_event, consume_order_events
+from crm_bridge.referrals import apply_referral
+from tests.test_crm_bridge.crm_db import PAGE, T0, add_event, add_order
+
+
+async def test_order_events_earn_once_and_returns_scale_back(sessions) -> None:  # type: ignore[no-untyped-def]
+    # given: B was referred by A, and B's order of $300 is paid
+    async with sessions() as session, session.begin():
+        a, _ = await fetch_or_create_member(session, PAGE, "A", now=T0)
+        outcome = await apply_referral(session, PAGE, "B", a.code, "SHORTLINK", T0)
+        assert outcome.attributed and outcome.points == 10
+        order = await add_order(session, "B", "300")
+        paid = await add_event(session, order, "paid", "300")
+    # when: the paid event is applied, then applied again (a replay)
+    for _ in range(2):
+        async with sessions() as session, session.begin():
+            await apply_order_event(session, paid, T0)
+    async with sessions() as session:
+        b = await fetch_member_by_psid(session, PAGE, "B")
+        assert b is not None and b.paid_orders == 2  # spend counters are the consumer's (cursor) to protect
+    # then (through the consumer, which applies each event once): points pending for the return window
+    async with sessions() as session:
+        a_balance = await fetch_balance(session, a.id or 0, T0)
+        b_balance = await fetch_balance(session, b.id or 0, T0)
+    assert (a_balance.available, a_balance.pending) == (5, 30)  # sign-up 5; 10% of 300 pending
+    assert (b_balance.available, b_balance.pending) == (10, 15)  # sign-up 10; 300/20 pending
+    async with sessions() as session:
+        later = await fetch_balance(session, b.id or 0, T0 + timedelta(days=7))
+    assert (later.available, later.pending) == (25, 0)  # the window closed: available
+    # when: a third of the order comes back
+    async with sessions() as session, session.begin():
+        returned = await add_event(session, order, "returned", "100")
+        await apply_order_event(session, returned, T0)
+    async with sessions() as session:
+        assert (await fetch_balance(session, b.id or 0, T0)).pending == 10  # 15 × 200/300
+        assert (await fetch_balance(session, a.id or 0, T0)).pending == 20  # 30 × 200/300
+
+
+async def test_the_consumer_moves_its_watermark(sessions) -> None:  # type: ignore[no-untyped-def]
+    async with sessions() as session, session.begin():
+        order = await add_order(session, "C", "40")
+        await add_event(session, order, "placed", "40")
+        await add_event(session, order, "paid", "40")
+    async with sessions() as session, session.begin():
+        assert await consume_order_events(session, now=T0) == 2
+    async with sessions() as session, session.begin():
+        assert await consume_order_events(session, now=T0) == 0  # nothing new: nothing applied again
+    async with sessions() as session:
+        member = await fetch_member_by_psid(session, PAGE, "C")
+        assert member is not None and member.paid_orders == 1 and member.phone == "91234567"
+        assert (await fetch_balance(session, member.id or 0, T0)).pending == 2
