@@ -43,7 +43,7 @@ from carts.orders import (
     mark_paid,
     return_lines,
 )
-from carts.stock import ClaimDecision
+from carts.stock_rules import ClaimDecision
 
 routes = web.RouteTableDef()
 
