@@ -173,11 +173,20 @@ def _plan_item(
 
 
 def _new_claim(
-    comment: OrderComment, campaign: CampaignInfo, product_id: int, variant: str, qty: int, arrival: str, now: datetime
+    comment: OrderComment,
+    campaign: CampaignInfo,
+    product_id: int,
+    variant: str,
+    qty: int,
+    arrival: str,
+    now: datetime,
+    edit: str | None = None,
 ) -> dict[str, Any]:
-    """The `stock_claim` row of a new comment's item, pending until the allocator decides it."""
+    """The `stock_claim` row of a comment's item, pending until the allocator decides it; `edit` tells the
+    claims of one edit of the comment from another's."""
+    key = f"{comment.comment_id}:{product_id}:{variant}" + (f":edit:{edit}" if edit is not None else "")
     return {
-        "key": f"{comment.comment_id}:{product_id}:{variant}",
+        "key": key,
         "campaign_id": campaign.id,
         "product_id": product_id,
         "page_id": comment.page_id,
@@ -234,19 +243,7 @@ def edit_claim(
     """The `stock_claim` row for more units asked by an edit, in line from the edit's arrival (an edit cannot
     jump the queue); `edit` tells one edit of the comment from another."""
     product_id, variant = line
-    return {
-        "key": f"{comment.comment_id}:{product_id}:{variant}:edit:{edit}",
-        "campaign_id": campaign.id,
-        "product_id": product_id,
-        "page_id": comment.page_id,
-        "psid": comment.psid,
-        "comment_id": comment.comment_id,
-        "variant": variant,
-        "qty": qty,
-        "arrival": arrival,
-        "hold_minutes": campaign.hold_minutes,
-        "created_at": now,
-    }
+    return _new_claim(comment, campaign, product_id, variant, qty, arrival, now, edit)
 
 
 def settled_outcome(statuses: Collection[str]) -> CommentOutcome | None:
