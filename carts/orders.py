@@ -41,7 +41,8 @@ from carts.order_rules import (
 from carts.order_tables import CheckoutToken, Order, OrderEvent, OrderLine
 from carts.repository import fetch_currency
 from carts.sql import dialect_insert
-from carts.stock import ClaimDecision, promote_waitlist
+from carts.stock import promote_waitlist
+from carts.stock_rules import ClaimDecision, ClaimStatus
 from carts.tables import CampaignProduct, Product, ShopInfo, StockClaim
 
 # --- checkout -----------------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ async def _held(
         .where(
             StockClaim.page_id == page_id,
             StockClaim.psid == psid,
-            StockClaim.status == "held",
+            StockClaim.status == ClaimStatus.HELD,
             StockClaim.expires_at > now,
         )
         .order_by(StockClaim.arrival, StockClaim.id)
@@ -216,7 +217,7 @@ async def place_order(
         product = products[claim.product_id]
         product.held -= claim.qty
         product.sold += claim.qty
-        claim.status, claim.decided_at = "sold", now
+        claim.status, claim.decided_at = ClaimStatus.SOLD, now
         session.add_all([product, claim])
     subtotal, total = calculate_totals(cart.lines)
     total = max(Decimal(0), total - discount)

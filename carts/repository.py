@@ -10,6 +10,7 @@ from sqlalchemy import Row, and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.core import CartInfo, CartLineInfo, merge_lines, variant_pairs
+from carts.stock_rules import ClaimStatus
 from carts.tables import CampaignProduct, Product, ShopInfo, StockClaim
 
 
@@ -49,7 +50,7 @@ async def fetch_carts(session: AsyncSession, shoppers: set[tuple[str, str]]) -> 
                     CampaignProduct.product_id == StockClaim.product_id,
                 ),
             )
-            .where(tuple_(StockClaim.page_id, StockClaim.psid).in_(shoppers), StockClaim.status == "held")
+            .where(tuple_(StockClaim.page_id, StockClaim.psid).in_(shoppers), StockClaim.status == ClaimStatus.HELD)
             .order_by(StockClaim.arrival)
         )
         for page_id, psid, product_id, variant_json, qty, code, name, price, order_code in rows.all():

@@ -12,6 +12,8 @@ from decimal import Decimal
 from sqlalchemy import Column, Index, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from carts.stock_rules import ClaimSource, ClaimStatus
+
 
 class Product(SQLModel, table=True):
     """A catalog product. `code` is the merchant's code (as written in the shop file, case kept)."""
@@ -68,7 +70,8 @@ class StockClaim(SQLModel, table=True):
     A claim is recorded by whichever worker handles the comment (`pending`), then the allocator decides
     it: `held` (stock is kept for the shopper's cart until `expires_at`), or `waitlisted` when sold out.
     Deciding only claims that arrived before the stream's low watermark, oldest first, is what makes
-    first come, first served hold with any number of workers (see `carts.stock`).
+    first come, first served hold with any number of workers (see `carts.stock`; the statuses are
+    `carts.stock_rules.ClaimStatus`).
     """
 
     __tablename__ = "stock_claim"
@@ -86,8 +89,8 @@ class StockClaim(SQLModel, table=True):
     variant: str = Field(default="", max_length=400)  # canonical JSON of the chosen options, "" for none
     qty: int
     arrival: str = Field(max_length=40)  # sortable: stream time, stream sequence, position in the delivery
-    status: str = Field(default="pending", max_length=16)  # pending | held | waitlisted | expired | released | sold
-    source: str = Field(default="comment", max_length=16)  # comment | messenger (a size picked in the chat)
+    status: str = Field(default=ClaimStatus.PENDING.value, max_length=16)  # a ClaimStatus
+    source: str = Field(default=ClaimSource.COMMENT.value, max_length=16)  # a ClaimSource
     hold_minutes: int = 30
     expires_at: datetime | None = None
     reminded_at: datetime | None = None  # told the hold runs out soon

@@ -26,9 +26,10 @@ from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog
+from carts.comment_orders import ItemOutcome
 from carts.orders import fetch_or_create_checkout_token
 from carts.repository import fetch_cart
-from carts.stock import arrival_key
+from carts.stock_rules import ClaimSource, arrival_key
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from parsers.normalize import normalize_text
 
@@ -108,7 +109,7 @@ async def handle_pick(event: MessageEvent, ctx: HandlerContext, pick: Pick | Non
             variant=variant,
             qty=int(item.get("qty") or 1),
             arrival=arrival_key(ctx.stream_id or "0-0", ctx.position),
-            source="messenger",
+            source=ClaimSource.MESSENGER,
             hold_minutes=campaign.hold_minutes,
             created_at=now,
         )
@@ -131,7 +132,9 @@ async def _pick_target(ctx: HandlerContext, event: MessageEvent, pick: Pick) -> 
     if log_row is None:
         return None
     items = json.loads(log_row.detail or "{}").get("items", [])
-    item = next((i for i in items if i.get("code") == pick.code and i.get("outcome") == "needs_variant"), None)
+    item = next(
+        (i for i in items if i.get("code") == pick.code and i.get("outcome") == ItemOutcome.NEEDS_VARIANT), None
+    )
     if item is None or not item.get("product_id"):
         return None
     row = (

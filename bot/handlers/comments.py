@@ -1,10 +1,12 @@
 """Comments on a campaign's post become stock claims; the allocator decides them in arrival order.
 
-`CommentOrders.handle` runs in the comment's transaction: it finds the campaign of the post, parses the
-comment with the campaign's codes (`parsers.order_comment`), records one outcome per item in the comment
-log and a pending `StockClaim` for each item that can take stock. `Allocator.run` (after the worker has
-acknowledged a batch, and now and then) decides pending claims below the stream's watermark, oldest
-first (`carts.stock`), and records each comment's final outcome.
+The decisions are the domain's (`carts.comment_orders`, `carts.stock`); this module is their place in the
+event flow. `CommentOrders.handle` runs in the comment's transaction: it finds the campaign of the post
+(`carts.comment_order_repository.CampaignLookup`), plans the comment (`carts.comment_orders.plan_new_comment`),
+records the outcome in the comment log and inserts a pending `StockClaim` for each item that can take stock.
+`Allocator.run` (after the worker has acknowledged a batch, and now and then) decides pending claims below
+the stream's watermark, oldest first (`carts.stock`), records each comment's final outcome, and composes
+the private replies that go out through the outbox.
 """
 
 from __future__ import annotations
@@ -12,12 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handlers.handoff import agent_is_handling, fetch_conversation
@@ -27,7 +28,9 @@ from bot.inbound.recorders import comment_log_values, record_comment
 from bot.inbound.router import HandlerContext
 from bot.outbound.messaging_rules import STANDARD_WINDOW
 from bot.outbound.outbox import (
+    OutboxKind,
     OutboxNotifier,
+    OutboxStatus,
     PrivateReplyRequest,
     enqueue_messages,
     enqueue_private_replies,
@@ -37,149 +40,67 @@ from bot.replies.carts import CommentResult, ItemResult, cart_summary, render_co
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, OutboxMessage
+from carts.comment_order_repository import (
+    CampaignLookup,
+    apply_edit,
+    attach_live_video,
+    claim_statuses_of_comments,
+    claimed_quantities,
+    insert_claims,
+)
+from carts.comment_orders import (
+    CampaignInfo,
+    CommentOutcome,
+    ItemOutcome,
+    OrderComment,
+    plan_new_comment,
+    settled_outcome,
+)
 from carts.orders import fetch_or_create_checkout_tokens
 from carts.repository import fetch_cart, fetch_carts, fetch_claim_rows_of_comments, fetch_claims_of_comment
-from carts.stock import (
+from carts.stock import allocate_pending, expire_holds, holds_to_remind, release_claims
+from carts.stock_rules import (
     END_OF_STREAM,
+    ClaimChange,
     ClaimDecision,
-    allocate_pending,
+    ClaimSource,
+    ClaimStatus,
     arrival_key,
     claim_decision,
-    expire_holds,
-    holds_to_remind,
-    release_claims,
 )
-from carts.tables import Campaign, CampaignProduct, Product, StockClaim
-from parsers.order_comment import CatalogEntry, OrderParser
+from carts.tables import Product, StockClaim
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CampaignProductInfo:
-    product_id: int
-    order_code: str
-    name: str
-    variants: Mapping[str, tuple[str, ...]]
-
-
-@dataclass(frozen=True)
-class CampaignInfo:
-    """A campaign loaded once, with the parser built from its codes."""
-
-    id: int
-    key: str
-    starts_at: datetime
-    ends_at: datetime
-    per_shopper_limit: int | None
-    hold_minutes: int
-    products: Mapping[str, CampaignProductInfo]  # by order code as configured
-    parser: OrderParser
-    closed_reply: str | None = None
-
-    def is_open(self, at: datetime) -> bool:
-        return self.starts_at <= at < self.ends_at
 
 
 async def handle_live_video(event: LiveVideoEvent, ctx: HandlerContext) -> None:
     """A live video started: the Page's "next live" campaign that is open now takes it."""
     if event.status.lower() not in {"live", "live_now"}:
         return
-    now = utcnow()
-    campaign = (
-        (
-            await ctx.session.execute(
-                select(Campaign)
-                .where(
-                    Campaign.page_id == event.page_id,
-                    Campaign.next_live.is_(True),
-                    Campaign.live_video_id.is_(None),
-                    Campaign.starts_at <= now,
-                    Campaign.ends_at > now,
-                )
-                .order_by(Campaign.starts_at)
-            )
-        )
-        .scalars()
-        .first()
-    )
+    campaign = await attach_live_video(ctx.session, event.page_id, event.video_id, utcnow())
     if campaign is not None:
-        campaign.live_video_id = event.video_id
-        ctx.session.add(campaign)
         log.info("campaign %s now sells on live video %s", campaign.key, event.video_id)
 
 
-class ItemOutcome:
-    CLAIMED = "claimed"  # stock requested; the allocator says held or waitlisted
-    NEEDS_VARIANT = "needs_variant"
-    OVER_LIMIT = "over_limit"
-    UNKNOWN_CODE = "unknown_code"
-    AMBIGUOUS = "ambiguous"
+def _order_comment(event: CommentEvent) -> OrderComment:
+    assert event.author_id is not None
+    return OrderComment(event.comment_id, event.page_id, event.author_id, event.message or "")
+
+
+def _arrival(ctx: HandlerContext) -> str:
+    """The comment's place in line: its stream entry and its position in the delivery."""
+    return arrival_key(ctx.stream_id or "0-0", ctx.position)
 
 
 class CommentOrders:
     """The bot handler for order comments, with campaigns and their parsers cached per version."""
 
     def __init__(self, checkout_link: CheckoutLink | None = None) -> None:
-        self._parsers: dict[tuple[Any, ...], OrderParser] = {}
+        self.campaigns = CampaignLookup()
         self.checkout_link = checkout_link
 
     async def fetch_campaign(self, session: AsyncSession, page_id: str, post_id: str) -> CampaignInfo | None:
-        # A post's campaign, or a live video's: live comments name the video's post, `{page id}_{video id}`.
-        object_id = post_id.split("_", 1)[-1]
-        now = utcnow()
-        matches = (
-            (
-                await session.execute(
-                    select(Campaign)
-                    .where(
-                        Campaign.page_id == page_id,
-                        or_(Campaign.post_id == post_id, Campaign.live_video_id == object_id),
-                    )
-                    .order_by(Campaign.starts_at)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        # Several sales on one post over time: the one open now, else the latest (it answers "closed").
-        campaign = next((c for c in matches if c.starts_at <= now < c.ends_at), matches[-1] if matches else None)
-        if campaign is None:
-            return None
-        rows = (
-            await session.execute(
-                select(CampaignProduct.order_code, Product.id, Product.name, Product.variants)
-                .join(Product, Product.id == CampaignProduct.product_id)
-                .where(CampaignProduct.campaign_id == campaign.id, Product.active.is_(True))
-            )
-        ).all()
-        products = {
-            code: CampaignProductInfo(pid, code, name, {k: tuple(v) for k, v in json.loads(variants).items()})
-            for code, pid, name, variants in rows
-        }
-        version = (
-            campaign.id,
-            campaign.updated_at,
-            tuple(sorted((c, p.product_id, repr(p.variants)) for c, p in products.items())),
-        )
-        parser = self._parsers.get(version)
-        if parser is None:
-            parser = OrderParser(
-                CatalogEntry(code=p.order_code, name=p.name, variants=p.variants) for p in products.values()
-            )
-            self._parsers = {k: v for k, v in self._parsers.items() if k[0] != campaign.id}
-            self._parsers[version] = parser
-        return CampaignInfo(
-            campaign.id,
-            campaign.key,
-            campaign.starts_at,
-            campaign.ends_at,
-            campaign.per_shopper_limit,
-            campaign.hold_minutes,
-            products,
-            parser,
-            campaign.closed_reply,
-        )
+        return await self.campaigns.fetch(session, page_id, post_id, utcnow())
 
     async def on_campaign_post(self, event: CommentEvent, ctx: HandlerContext) -> dict[str, Any] | bool:
         """Filter: a new comment on a campaign's post; hands the campaign to the handler."""
@@ -196,10 +117,9 @@ class CommentOrders:
         if event.verb is CommentVerb.EDITED:
             await self._edited(event, ctx, campaign)
             return
-        used = await _claimed_quantities(ctx.session, [campaign], {event.author_id})
-        plan = plan_new_comment(event, campaign, arrival_key(ctx.stream_id or "0-0", ctx.position), utcnow(), used)
-        if plan.claims:
-            await ctx.session.execute(insert(StockClaim.__table__), plan.claims)
+        used = await claimed_quantities(ctx.session, [campaign], {event.author_id})
+        plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), utcnow(), used)
+        await insert_claims(ctx.session, plan.claims)
         await _set_outcome(ctx.session, event.key, plan.outcome, plan.detail)
         if plan.answer_now:  # decided already: nothing waits for the allocator
             await self._reply(event, ctx)
@@ -222,10 +142,10 @@ class CommentOrders:
         campaigns: dict[tuple[str, str], CampaignInfo | None] = {}
         for event, _ in items:
             if (event.page_id, event.post_id) not in campaigns:
-                campaigns[(event.page_id, event.post_id)] = await self.fetch_campaign(
-                    session, event.page_id, event.post_id
+                campaigns[(event.page_id, event.post_id)] = await self.campaigns.fetch(
+                    session, event.page_id, event.post_id, now
                 )
-        used = await _claimed_quantities(
+        used = await claimed_quantities(
             session, [c for c in campaigns.values() if c is not None], {e.author_id for e, _ in items if e.author_id}
         )
         logs: list[dict[str, Any]] = []
@@ -234,22 +154,22 @@ class CommentOrders:
             row = comment_log_values(event, ctx)
             campaign = campaigns[(event.page_id, event.post_id)]
             if campaign is not None:  # else a comment on another post: logged as received, as one by one
-                plan = plan_new_comment(event, campaign, arrival_key(ctx.stream_id or "0-0", ctx.position), now, used)
+                plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), now, used)
                 row["outcome"], row["detail"] = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
                 claims += plan.claims
                 if plan.answer_now:  # decided already: its reply is composed after the commit
                     row["reply_status"] = REPLY_DUE
             logs.append(row)
         await session.execute(insert(CommentLog.__table__), logs)  # Core executemany: no ORM objects
-        if claims:
-            await session.execute(insert(StockClaim.__table__), claims)
+        await insert_claims(session, claims)
 
     async def _removed(self, event: CommentEvent, ctx: HandlerContext) -> None:
         """The shopper deleted the comment: release what it claimed, unless an order already has it."""
         claims = await fetch_claims_of_comment(ctx.session, event.comment_id)
-        released = await release_claims(ctx.session, claims)
+        released = await release_claims(ctx.session, claims, utcnow())
         items = [{"product_id": d.product_id, "qty": d.qty, "outcome": d.status} for d in released]
-        await _set_outcome(ctx.session, event.key, "released" if released else "nothing_to_release", {"items": items})
+        outcome = CommentOutcome.RELEASED if released else CommentOutcome.NOTHING_TO_RELEASE
+        await _set_outcome(ctx.session, event.key, outcome, {"items": items})
 
     async def _edited(self, event: CommentEvent, ctx: HandlerContext, campaign: CampaignInfo) -> None:
         """The shopper edited the comment: apply the difference between what it asks now and what it claimed.
@@ -257,49 +177,11 @@ class CommentOrders:
         More of an item is a new claim, in line from the edit's arrival (an edit cannot jump the queue);
         less releases the latest units first.
         """
-        assert event.author_id is not None
         claims = await fetch_claims_of_comment(ctx.session, event.comment_id)
-        live = [c for c in claims if c.status in ("pending", "held", "waitlisted", "sold")]
-        current: dict[tuple[int, str], int] = {}
-        for claim in live:
-            current[(claim.product_id, claim.variant)] = current.get((claim.product_id, claim.variant), 0) + claim.qty
-        wanted: dict[tuple[int, str], int] = {}
-        parsed = campaign.parser.parse(event.message or "") if campaign.is_open(utcnow()) else None
-        for item in parsed.items if parsed else ():
-            product = campaign.products[item.code]
-            variant = dict(item.variant) if item.variant else {}
-            if any(name not in variant for name in product.variants):
-                continue  # still needs a choice: nothing to claim from the edit
-            key = (product.product_id, json.dumps(variant, sort_keys=True, ensure_ascii=False) if variant else "")
-            wanted[key] = wanted.get(key, 0) + item.qty
-        changes: list[dict[str, Any]] = []
-        now = utcnow()
-        for key in sorted(set(current) | set(wanted)):
-            product_id, variant = key
-            delta = wanted.get(key, 0) - current.get(key, 0)
-            if delta > 0:
-                ctx.session.add(
-                    StockClaim(
-                        key=f"{event.comment_id}:{product_id}:{variant}:edit:{event.key[-16:]}",
-                        campaign_id=campaign.id,
-                        product_id=product_id,
-                        page_id=event.page_id,
-                        psid=event.author_id,
-                        comment_id=event.comment_id,
-                        variant=variant,
-                        qty=delta,
-                        arrival=arrival_key(ctx.stream_id or "0-0", ctx.position),
-                        hold_minutes=campaign.hold_minutes,
-                        created_at=now,
-                    )
-                )
-                changes.append({"product_id": product_id, "qty": delta, "outcome": ItemOutcome.CLAIMED})
-            elif delta < 0:
-                mine = [c for c in live if (c.product_id, c.variant) == key]
-                released = await release_claims(ctx.session, mine, now, qty=-delta)
-                changes += [{"product_id": d.product_id, "qty": d.qty, "outcome": d.status} for d in released]
-        await ctx.session.flush()
-        await _set_outcome(ctx.session, event.key, "edited" if changes else "unchanged", {"items": changes})
+        comment = _order_comment(event)
+        changes = await apply_edit(ctx.session, comment, campaign, claims, _arrival(ctx), event.key[-16:], utcnow())
+        outcome = CommentOutcome.EDITED if changes else CommentOutcome.UNCHANGED
+        await _set_outcome(ctx.session, event.key, outcome, {"items": changes})
 
     async def _reply(self, event: CommentEvent, ctx: HandlerContext) -> None:
         await ctx.session.flush()
@@ -307,117 +189,7 @@ class CommentOrders:
             wake_after_commit(ctx)
 
 
-Used = dict[tuple[int, str, int], int]  # (campaign id, psid, product id) -> units claimed so far
-
-
-@dataclass(frozen=True)
-class CommentPlan:
-    """What a new comment does: its outcome, the trail's detail, and the stock claims to insert."""
-
-    outcome: str
-    detail: dict[str, Any]
-    claims: list[dict[str, Any]]
-
-    @property
-    def answer_now(self) -> bool:
-        """Decided without the allocator, and worth a private reply."""
-        return self.outcome not in ("pending", "not_an_order")
-
-
-def plan_new_comment(
-    event: CommentEvent, campaign: CampaignInfo, arrival: str, now: datetime, used: Used
-) -> CommentPlan:
-    """Parse a new comment against its campaign and decide each item's outcome. Pure; updates `used`.
-
-    `used` holds the units each shopper already claimed (per-shopper limit); claims planned here are
-    added to it, so several comments of one shopper in one batch count against the limit in order.
-    """
-    assert event.author_id is not None
-    if not campaign.is_open(now):
-        return CommentPlan("campaign_closed", {"items": [], "closed_reply": campaign.closed_reply}, [])
-    parsed = campaign.parser.parse(event.message or "")
-    items: list[dict[str, Any]] = []
-    claims: list[dict[str, Any]] = []
-    for item in parsed.items:
-        product = campaign.products[item.code]
-        variant = dict(item.variant) if item.variant else {}
-        missing = [name for name in product.variants if name not in variant]
-        record = {
-            "code": item.code,
-            "qty": item.qty,
-            "variant": variant or None,
-            "product_id": product.product_id,
-            "name": product.name,
-        }
-        if missing:
-            values = {m: list(product.variants[m]) for m in missing}
-            items.append({**record, "outcome": ItemOutcome.NEEDS_VARIANT, "missing": missing, "values": values})
-            continue
-        qty = item.qty
-        mine = (campaign.id, event.author_id, product.product_id)
-        if campaign.per_shopper_limit is not None:
-            allowed = max(campaign.per_shopper_limit - used.get(mine, 0), 0)
-            if allowed < qty:
-                items.append(
-                    {
-                        **record,
-                        "qty": qty - allowed,
-                        "outcome": ItemOutcome.OVER_LIMIT,
-                        "limit": campaign.per_shopper_limit,
-                    }
-                )
-                qty = allowed
-        if qty == 0:
-            continue
-        used[mine] = used.get(mine, 0) + qty
-        variant_key = json.dumps(variant, sort_keys=True, ensure_ascii=False) if variant else ""
-        claims.append(
-            {
-                "key": f"{event.comment_id}:{product.product_id}:{variant_key}",
-                "campaign_id": campaign.id,
-                "product_id": product.product_id,
-                "page_id": event.page_id,
-                "psid": event.author_id,
-                "comment_id": event.comment_id,
-                "variant": variant_key,
-                "qty": qty,
-                "arrival": arrival,
-                "status": "pending",
-                "source": "comment",
-                "hold_minutes": campaign.hold_minutes,
-                "created_at": now,
-            }
-        )
-        items.append({**record, "qty": qty, "outcome": ItemOutcome.CLAIMED})
-    items += [{"code": code, "outcome": ItemOutcome.UNKNOWN_CODE} for code in parsed.unknown]
-    items += [{"qty": qty, "outcome": ItemOutcome.AMBIGUOUS} for qty in parsed.ambiguous]
-    if not items:
-        outcome = "not_an_order"
-    elif claims:
-        outcome = "pending"  # until the allocator decides
-    else:
-        outcome = items[0]["outcome"]
-    return CommentPlan(outcome, {"items": items}, claims)
-
-
-async def _claimed_quantities(session: AsyncSession, campaigns: list[CampaignInfo], psids: set[str]) -> Used:
-    """Units each of these shoppers has claimed (and not given back) in the campaigns that have a limit."""
-    limited = [c.id for c in campaigns if c.per_shopper_limit is not None]
-    if not limited or not psids:
-        return {}
-    rows = await session.execute(
-        select(StockClaim.campaign_id, StockClaim.psid, StockClaim.product_id, func.sum(StockClaim.qty))
-        .where(
-            StockClaim.campaign_id.in_(limited),
-            StockClaim.psid.in_(sorted(psids)),
-            StockClaim.status.in_(["pending", "held", "sold"]),
-        )
-        .group_by(StockClaim.campaign_id, StockClaim.psid, StockClaim.product_id)
-    )
-    return {(c, p, pid): int(q) for c, p, pid, q in rows.all()}
-
-
-async def _set_outcome(session: AsyncSession, event_key: str, outcome: str, detail: dict[str, Any]) -> None:
+async def _set_outcome(session: AsyncSession, event_key: str, outcome: CommentOutcome, detail: dict[str, Any]) -> None:
     await session.execute(
         update(CommentLog)
         .where(CommentLog.event_key == event_key)
@@ -430,7 +202,7 @@ PUBLIC_FALLBACK_TEXT = (
     "We couldn't message you privately 📩 please send our Page a message in Messenger. 請私訊我們查看購物車。"
 )
 REPLY_WINDOW_S = 3.0  # comments from one shopper this close together get one private reply
-_NO_REPLY = {"not_an_order", "pending", "received", "ignored"}
+_NO_REPLY = {CommentOutcome.NOT_AN_ORDER, CommentOutcome.PENDING, CommentOutcome.RECEIVED, CommentOutcome.IGNORED}
 
 
 def _variant_text(variant: Any) -> str:
@@ -443,7 +215,7 @@ def comment_result(log_row: Any, claims: Sequence[Any], names: dict[int, str]) -
     `log_row`: a comment log row or object (comment_id, outcome, detail); `claims`: its claims' rows or
     objects (product_id, variant, qty, status)."""
     detail = json.loads(log_row.detail or "{}")
-    if log_row.outcome == "campaign_closed":
+    if log_row.outcome == CommentOutcome.CAMPAIGN_CLOSED:
         return CommentResult(
             log_row.comment_id, (), closed_text=detail.get("closed_reply") or "This sale has ended. 此銷售已結束。"
         )
@@ -466,7 +238,7 @@ def comment_result(log_row: Any, claims: Sequence[Any], names: dict[int, str]) -
         )
     codes = {i.get("product_id"): i.get("code") for i in detail.get("items", []) if i.get("product_id")}
     for claim in claims:
-        outcome = "added" if claim.status == "held" else claim.status
+        outcome = CommentOutcome.ADDED if claim.status == ClaimStatus.HELD else claim.status
         variant = json.loads(claim.variant) if claim.variant else None
         results.append(
             ItemResult(
@@ -490,6 +262,11 @@ async def queue_comment_reply(
     return (await queue_comment_replies(session, [comment_id], checkout_link)).get(comment_id)
 
 
+Shopper = tuple[str, str]  # (page id, psid)
+# A private reply to compose: one still waiting in the outbox (its row id), or a new one (its shopper).
+ReplyKey = int | Shopper
+
+
 async def queue_comment_replies(
     session: AsyncSession, comment_ids: list[str], checkout_link: CheckoutLink | None = None
 ) -> dict[str, int]:
@@ -497,7 +274,12 @@ async def queue_comment_replies(
 
     One private reply per shopper per few seconds: a comment joins the shopper's reply still waiting to
     go (created within REPLY_WINDOW_S), else starts one. Each touched reply is rendered again for every
-    comment it answers, with the cart as it is now. A handful of statements per batch, whatever its size.
+    comment it answers, with the cart as it is now. A handful of statements per batch, whatever its size:
+
+    1. read the comments' log rows; those answered before (a replay) keep their reply;
+    2. group the rest by the reply that answers them (`_group_by_reply`);
+    3. render every reply (`_render_replies`), then insert the new ones with their message
+       (`_queue_new_replies`) and update the waiting ones (`_write_replies`).
     """
     if not comment_ids:
         return {}
@@ -506,7 +288,7 @@ async def queue_comment_replies(
     logs = (
         await session.execute(
             select(*_REPLY_COLUMNS)
-            .where(CommentLog.comment_id.in_(comment_ids), CommentLog.verb == "add")
+            .where(CommentLog.comment_id.in_(comment_ids), CommentLog.verb == CommentVerb.ADD)
             .order_by(CommentLog.id)
         )
     ).all()
@@ -515,25 +297,36 @@ async def queue_comment_replies(
     if not todo:
         return answered
     now = utcnow()
+    by_reply = await _group_by_reply(session, todo, now)
+    messages = await _render_replies(session, by_reply, checkout_link, now)
+    created = await _queue_new_replies(session, by_reply, messages)
+    await _write_replies(session, by_reply, messages, created, answered)
+    return answered
+
+
+async def _group_by_reply(session: AsyncSession, todo: list[Any], now: datetime) -> dict[ReplyKey, list[Any]]:
+    """The comments each reply answers, oldest first: a waiting reply's (keyed by its outbox id) and, for a
+    shopper with none waiting, the new reply started by their first comment here (keyed by the shopper).
+
+    A waiting reply this call joins answers earlier comments of the window too, which only the log knows:
+    they come first in its list.
+    """
     shoppers = {(r.page_id, r.author_id) for r in todo}
     waiting = await session.execute(
         select(OutboxMessage.id, OutboxMessage.page_id, OutboxMessage.psid)
         .where(
-            OutboxMessage.kind == "private_reply",
-            OutboxMessage.status == "pending",
+            OutboxMessage.kind == OutboxKind.PRIVATE_REPLY,
+            OutboxMessage.status == OutboxStatus.PENDING,
             tuple_(OutboxMessage.page_id, OutboxMessage.psid).in_(shoppers),
             OutboxMessage.created_at >= now - timedelta(seconds=REPLY_WINDOW_S),
         )
         .order_by(OutboxMessage.id)
     )
-    reply_of: dict[tuple[str, str], int] = {(page, psid): rid for rid, page, psid in waiting.all()}
-    # The comments each reply answers, oldest first: a waiting reply's (keyed by its outbox id) and, for a
-    # shopper with none waiting, the new reply started by their first comment here (keyed by the shopper).
-    by_reply: dict[int | tuple[str, str], list[Any]] = {}
+    reply_of: dict[Shopper, int] = {(page, psid): rid for rid, page, psid in waiting.all()}
+    by_reply: dict[ReplyKey, list[Any]] = {}
     for log_row in todo:
         shopper = (log_row.page_id, log_row.author_id)
         by_reply.setdefault(reply_of.get(shopper, shopper), []).append(log_row)
-    # A waiting reply this call joins answers earlier comments of the window too, which only the log knows.
     earlier = sorted(k for k in by_reply if isinstance(k, int))
     if earlier:
         rows = await session.execute(
@@ -544,26 +337,42 @@ async def queue_comment_replies(
             joined_rows[r.reply_outbox_id].append(r)
         for reply_id in earlier:
             by_reply[reply_id] = joined_rows[reply_id] + by_reply[reply_id]
-    # Render every reply before writing it: a new reply is inserted with its message, and only the waiting
-    # ones are updated (one statement each way, whatever the batch's size).
+    return by_reply
+
+
+async def _render_replies(
+    session: AsyncSession, by_reply: dict[ReplyKey, list[Any]], checkout_link: CheckoutLink | None, now: datetime
+) -> dict[ReplyKey, dict[str, Any]]:
+    """Every reply's message, from what its comments did and the shopper's cart as it is now.
+
+    Rendered before anything is written: a new reply is inserted with its message, and only the waiting
+    ones are updated (one statement each way, whatever the batch's size)."""
     covered = [r for rows in by_reply.values() for r in rows]
     claims = await fetch_claim_rows_of_comments(session, {r.comment_id for r in covered})
     names = dict((await session.execute(select(Product.id, Product.name))).all())
     carts = await fetch_carts(session, {(r.page_id, r.author_id) for r in covered if r.author_id})
-    tokens: dict[tuple[str, str], str] = {}
+    tokens: dict[Shopper, str] = {}
     if checkout_link is not None:
         tokens = await fetch_or_create_checkout_tokens(
             session, {shopper for shopper, cart in carts.items() if not cart.is_empty}, now
         )
-    messages: dict[int | tuple[str, str], dict[str, Any]] = {}
+    messages: dict[ReplyKey, dict[str, Any]] = {}
     for key, rows in by_reply.items():
         shopper = (rows[0].page_id, rows[0].author_id)
         results = [comment_result(r, claims[r.comment_id], names) for r in rows]
         token = tokens.get(shopper)
         url = checkout_link(token) if checkout_link is not None and token is not None else None
         messages[key] = render_comment_reply(rows[-1].author_name, results, carts[shopper], url)
+    return messages
+
+
+async def _queue_new_replies(
+    session: AsyncSession, by_reply: dict[ReplyKey, list[Any]], messages: dict[ReplyKey, dict[str, Any]]
+) -> dict[str, int]:
+    """Queue the replies no waiting one covers, each as a private reply to the shopper's first comment here
+    (with a public fallback under the post); starter comment id -> outbox row id."""
     starters = {key: rows[0] for key, rows in by_reply.items() if not isinstance(key, int)}
-    created = await enqueue_private_replies(
+    return await enqueue_private_replies(
         session,
         [
             PrivateReplyRequest(
@@ -578,6 +387,17 @@ async def queue_comment_replies(
         ],
         delay_s=REPLY_WINDOW_S,
     )
+
+
+async def _write_replies(
+    session: AsyncSession,
+    by_reply: dict[ReplyKey, list[Any]],
+    messages: dict[ReplyKey, dict[str, Any]],
+    created: dict[str, int],
+    answered: dict[str, int],
+) -> None:
+    """Link this call's comments to their reply (and add them to `answered`), and give the waiting replies
+    they joined their new message."""
     queued: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for key, rows in by_reply.items():
@@ -605,7 +425,6 @@ async def queue_comment_replies(
         await session.execute(
             update(outbox).where(outbox.c.id == bindparam("_id")).values(payload=bindparam("payload")), updates
         )
-    return answered
 
 
 REPLY_DUE = "due"  # comment_log.reply_status of a decided comment whose private reply is still to be composed
@@ -718,7 +537,9 @@ class Allocator:
                     ):
                         claim.reminded_at = now
                         session.add(claim)
-                        replies += await tell_about_hold(session, claim_decision(claim, "reminder"), now, self.quiet)
+                        replies += await tell_about_hold(
+                            session, claim_decision(claim, ClaimChange.REMINDER), now, self.quiet
+                        )
             decided, more = await decide_pending(session, watermark, now, self.quiet)
             replies += more + await queue_due_replies(session, self.checkout_link)
         if replies and self.notifier is not None:
@@ -743,8 +564,8 @@ async def decide_pending(
     decisions = await allocate_pending(session, watermark, now)
     if not decisions:
         return 0, 0
-    comments = {d.comment_id for d in decisions if d.source != "messenger"}
-    picks = [d for d in decisions if d.source == "messenger"]
+    comments = {d.comment_id for d in decisions if d.source != ClaimSource.MESSENGER}
+    picks = [d for d in decisions if d.source == ClaimSource.MESSENGER]
     await _settle_comments(session, comments)
     replies = 0
     for decision in picks:  # answered in the chat, where the choice was made (the window is open)
@@ -755,11 +576,11 @@ async def decide_pending(
 REMIND_BEFORE = timedelta(minutes=10)
 _HOLD_NEWS = {
     # a size or colour picked in the chat, decided by the allocator
-    "held": "✅ {label} ×{qty} added",
-    "waitlisted": "⏳ {label} ×{qty}: sold out, you are on the waitlist",
-    "promoted": "🎉 Good news! {label} ×{qty} is now in your cart, from the waitlist. 已為你保留！",
-    "expired": "⌛ Your hold on {label} ×{qty} has run out and it was released. 保留時間已過。",
-    "reminder": "⏰ {label} ×{qty} is held for you for a few more minutes. 保留時間快到了。",
+    ClaimChange.HELD: "✅ {label} ×{qty} added",
+    ClaimChange.WAITLISTED: "⏳ {label} ×{qty}: sold out, you are on the waitlist",
+    ClaimChange.PROMOTED: "🎉 Good news! {label} ×{qty} is now in your cart, from the waitlist. 已為你保留！",
+    ClaimChange.EXPIRED: "⌛ Your hold on {label} ×{qty} has run out and it was released. 保留時間已過。",
+    ClaimChange.REMINDER: "⏰ {label} ×{qty} is held for you for a few more minutes. 保留時間快到了。",
 }
 
 
@@ -806,19 +627,20 @@ async def tell_about_hold(
 async def _settle_comments(session: AsyncSession, comment_ids: set[str]) -> None:
     """Comments whose claims are all decided get their outcome, added (something held) or waitlisted, and are
     marked `REPLY_DUE`."""
-    statuses: dict[str, set[str]] = {}
-    if comment_ids:
-        rows = await session.execute(
-            select(StockClaim.comment_id, StockClaim.status).where(StockClaim.comment_id.in_(comment_ids))
-        )
-        for comment_id, status in rows.all():
-            statuses.setdefault(comment_id, set()).add(status)
-    settled = sorted(c for c, found in statuses.items() if "pending" not in found)
-    for outcome in ("added", "waitlisted"):
-        ids = [c for c in settled if ("held" in statuses[c]) == (outcome == "added")]
+    statuses = await claim_statuses_of_comments(session, comment_ids)
+    settled: dict[CommentOutcome, list[str]] = {CommentOutcome.ADDED: [], CommentOutcome.WAITLISTED: []}
+    for comment_id in sorted(statuses):
+        outcome = settled_outcome(statuses[comment_id])
+        if outcome is not None:
+            settled[outcome].append(comment_id)
+    for outcome, ids in settled.items():
         if ids:
             await session.execute(
                 update(CommentLog)
-                .where(CommentLog.comment_id.in_(ids), CommentLog.verb == "add", CommentLog.outcome == "pending")
+                .where(
+                    CommentLog.comment_id.in_(ids),
+                    CommentLog.verb == CommentVerb.ADD,
+                    CommentLog.outcome == CommentOutcome.PENDING,
+                )
                 .values(outcome=outcome, reply_status=REPLY_DUE)
             )

@@ -32,13 +32,9 @@ from bot.outbound.outbox import confirm_echoes, confirm_from_echo, parse_outbox_
 from bot.runtime.clock import from_epoch_ms, from_epoch_s, utcnow
 from bot.store.conversations import BOT_METADATA_PREFIX, fetch_or_create_conversation
 from bot.store.tables import CommentLog, Conversation, Message
+from carts.comment_orders import CommentOutcome
 
 log = logging.getLogger(__name__)
-
-
-class CommentOutcome:
-    RECEIVED = "received"
-    IGNORED = "ignored"
 
 
 def _message_row(event: MessagingEvent, app_id: str | None) -> dict[str, Any] | None:

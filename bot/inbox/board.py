@@ -17,6 +17,7 @@ from bot.inbound.ingest import DeadLetter
 from bot.inbox.core import parsed_as, trail_csv
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog
+from carts.stock_rules import ClaimStatus
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 
 RATE_MINUTES = 15
@@ -102,7 +103,7 @@ async def fetch_board(session: AsyncSession, pages: frozenset[str], key: str) ->
         (
             await session.execute(
                 select(StockClaim.product_id, func.sum(StockClaim.qty))
-                .where(StockClaim.campaign_id == campaign.id, StockClaim.status == "waitlisted")
+                .where(StockClaim.campaign_id == campaign.id, StockClaim.status == ClaimStatus.WAITLISTED)
                 .group_by(StockClaim.product_id)
             )
         ).all()

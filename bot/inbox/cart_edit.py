@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold
 from bot.runtime.clock import utcnow
-from carts.stock import arrival_key, release_claims
+from carts.stock import release_claims
+from carts.stock_rules import ClaimChange, ClaimSource, ClaimStatus, arrival_key
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 
 MAX_QTY = 99
@@ -120,7 +121,7 @@ async def add_units(
         variant=variant,
         qty=qty,
         arrival=arrival,
-        source="agent",
+        source=ClaimSource.AGENT,
         hold_minutes=choice.campaign.hold_minutes,
         created_at=now,
     )
@@ -138,7 +139,7 @@ async def held_claims(
             StockClaim.psid == psid,
             StockClaim.product_id == product_id,
             StockClaim.variant == variant,
-            StockClaim.status == "held",
+            StockClaim.status == ClaimStatus.HELD,
         )
     )
     return list(rows.scalars())
@@ -153,6 +154,6 @@ async def release_units(session: AsyncSession, claims: list[StockClaim], qty: in
     decisions = await release_claims(session, claims, now, qty=qty)
     told = 0
     for decision in decisions:
-        if decision.status == "promoted":
+        if decision.status == ClaimChange.PROMOTED:
             told += await tell_about_hold(session, decision, now)
     return told

@@ -29,11 +29,13 @@ from bot.inbox.core import (
 from bot.inbox.tables import InboxNote, InboxThread, InboxUser, SavedReply
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage
+from carts.comment_orders import ItemOutcome
 from carts.core import CartInfo
 from carts.order_rules import OrderInfo
 from carts.order_tables import Order
 from carts.orders import fetch_order
 from carts.repository import fetch_cart
+from carts.stock_rules import ClaimSource, ClaimStatus
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 
 LIST_LIMIT = 100
@@ -83,7 +85,7 @@ async def list_conversations(
     shopper = and_(StockClaim.page_id == c.page_id, StockClaim.psid == c.psid)
     for flt in query.filters:
         if flt is ListFilter.CART:
-            stmt = stmt.where(exists(select(StockClaim.id).where(shopper, StockClaim.status == "held")))
+            stmt = stmt.where(exists(select(StockClaim.id).where(shopper, StockClaim.status == ClaimStatus.HELD)))
         elif flt is ListFilter.UNPAID:
             stmt = stmt.where(
                 exists(
@@ -99,11 +101,11 @@ async def list_conversations(
                         CommentLog.page_id == c.page_id,
                         CommentLog.author_id == c.psid,
                         CommentLog.verb == "add",
-                        CommentLog.detail.like('%"needs_variant"%'),  # type: ignore[union-attr]
+                        CommentLog.detail.like(f'%"{ItemOutcome.NEEDS_VARIANT}"%'),  # type: ignore[union-attr]
                         ~exists(
                             select(StockClaim.id).where(
                                 StockClaim.comment_id == CommentLog.comment_id,
-                                StockClaim.source.in_(["messenger", "agent"]),
+                                StockClaim.source.in_([ClaimSource.MESSENGER, ClaimSource.AGENT]),
                             )
                         ),
                     )
@@ -345,7 +347,7 @@ async def fetch_panel(session: AsyncSession, conversation: Conversation) -> Pane
             .where(
                 StockClaim.page_id == page_id,
                 StockClaim.psid == psid,
-                StockClaim.status.in_(["held", "pending", "waitlisted"]),
+                StockClaim.status.in_([ClaimStatus.HELD, ClaimStatus.PENDING, ClaimStatus.WAITLISTED]),
             )
             .order_by(StockClaim.arrival)
         )
@@ -358,7 +360,9 @@ async def fetch_panel(session: AsyncSession, conversation: Conversation) -> Pane
             " / ".join(json.loads(claim.variant).values()) if claim.variant else "",
             claim.qty,
             claim.status,
-            describe_duration(claim.expires_at - now) if claim.status == "held" and claim.expires_at else None,
+            describe_duration(claim.expires_at - now)
+            if claim.status == ClaimStatus.HELD and claim.expires_at
+            else None,
         )
         for claim, product in claims
     ]
@@ -385,7 +389,7 @@ async def _pending_choices(session: AsyncSession, page_id: str, psid: str) -> li
                 CommentLog.page_id == page_id,
                 CommentLog.author_id == psid,
                 CommentLog.verb == "add",
-                CommentLog.detail.like('%"needs_variant"%'),  # type: ignore[union-attr]
+                CommentLog.detail.like(f'%"{ItemOutcome.NEEDS_VARIANT}"%'),  # type: ignore[union-attr]
             )
         )
     ).scalars()
@@ -395,13 +399,18 @@ async def _pending_choices(session: AsyncSession, page_id: str, psid: str) -> li
             (
                 await session.execute(
                     select(StockClaim.product_id).where(
-                        StockClaim.comment_id == row.comment_id, StockClaim.source.in_(["messenger", "agent"])
+                        StockClaim.comment_id == row.comment_id,
+                        StockClaim.source.in_([ClaimSource.MESSENGER, ClaimSource.AGENT]),
                     )
                 )
             ).scalars()
         )
         for item in json.loads(row.detail or "{}").get("items", []):
-            if item.get("outcome") != "needs_variant" or not item.get("product_id") or item["product_id"] in picked:
+            if (
+                item.get("outcome") != ItemOutcome.NEEDS_VARIANT
+                or not item.get("product_id")
+                or item["product_id"] in picked
+            ):
                 continue
             product = await session.get(Product, item["product_id"])
             if product is None or not product.active:

@@ -23,6 +23,7 @@ from bot.replies.render import (
     render_buttons,
     render_text,
 )
+from carts.comment_orders import CommentOutcome, ItemOutcome
 from carts.core import CartInfo, format_money
 
 VIEW_CART_PAYLOAD = encode_payload(PayloadAction.CART)
@@ -33,7 +34,7 @@ class ItemResult:
     code: str
     name: str
     qty: int
-    outcome: str  # added | waitlisted | needs_variant | over_limit | unknown_code | ambiguous
+    outcome: str  # a CommentOutcome for a claim (added, waitlisted, ...) or an ItemOutcome
     variant_text: str = ""
     limit: int | None = None
     chosen: Mapping[str, str] = field(default_factory=dict)  # for needs_variant: options already given
@@ -50,18 +51,18 @@ class CommentResult:
 def _item_line(item: ItemResult, currency: str) -> str:
     label = f"{item.code} {item.name}".strip()
     variant = f" ({item.variant_text})" if item.variant_text else ""
-    if item.outcome == "added":
+    if item.outcome == CommentOutcome.ADDED:
         return f"✅ {label}{variant} ×{item.qty} added"
-    if item.outcome == "waitlisted":
+    if item.outcome == CommentOutcome.WAITLISTED:
         return f"⏳ {label}{variant} ×{item.qty}: sold out, you are on the waitlist"
-    if item.outcome == "needs_variant":
+    if item.outcome == ItemOutcome.NEEDS_VARIANT:
         option = item.missing[0][0] if item.missing else "option"
         return f"❓ {label} ×{item.qty}: which {option}? Tap below"
-    if item.outcome == "over_limit":
+    if item.outcome == ItemOutcome.OVER_LIMIT:
         return f"⚠️ {label} ×{item.qty} not added: the limit is {item.limit} per person"
-    if item.outcome == "unknown_code":
+    if item.outcome == ItemOutcome.UNKNOWN_CODE:
         return f"❔ {item.code} is not on sale in this post"
-    if item.outcome == "ambiguous":
+    if item.outcome == ItemOutcome.AMBIGUOUS:
         return f"❔ +{item.qty}: which item? Please comment the code too, e.g. A+{item.qty}"
     return f"{label} ×{item.qty}"
 
@@ -110,7 +111,7 @@ def _quick_replies(results: Sequence[CommentResult]) -> list[QuickReply]:
     """Choices for the first item that still needs one option."""
     for result in results:
         for item in result.items:
-            if item.outcome == "needs_variant" and item.missing:
+            if item.outcome == ItemOutcome.NEEDS_VARIANT and item.missing:
                 option, values = item.missing[0]
                 return option_quick_replies(result.comment_id, item.code, item.chosen, option, values)
     return []

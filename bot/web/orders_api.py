@@ -33,7 +33,7 @@ from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail, read_body, read_json_object
 from carts.order_rules import OrderError, OrderErrorCode, ReturnItem
 from carts.orders import OrderChange, cancel_order, fetch_order, fetch_orders, mark_paid, return_lines
-from carts.stock import ClaimDecision
+from carts.stock_rules import ClaimDecision
 
 routes = web.RouteTableDef()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.runtime.clock import utcnow
-from carts.stock import END_OF_STREAM, allocate_products
+from carts.stock import allocate_products
+from carts.stock_rules import END_OF_STREAM
 from carts.tables import Campaign, Product, StockClaim
 from tests.test_bot.test_handlers import test_comments as orders_tests
 from tests.test_bot.test_handlers.test_comments import PAGE_ID, Shop
@@ -33,7 +34,7 @@ async def test_allocation_updates_the_products_and_claims_the_session_holds(shop
         ]
         session.add_all(claims)
         await session.flush()
-        decisions = await allocate_products(session, [product.id], END_OF_STREAM)  # type: ignore[list-item]
+        decisions = await allocate_products(session, [product.id], END_OF_STREAM, utcnow())  # type: ignore[list-item]
         # The objects loaded before say what the rows say, and flushing them again changes nothing.
         assert product.held == 50
         assert [(c.status, c.qty) for c in claims] == [("held", 30), ("held", 20)]

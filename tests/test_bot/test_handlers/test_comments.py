@@ -459,7 +459,7 @@ async def test_an_expired_hold_goes_to_the_waitlist_in_arrival_order(shop: Shop)
     await run_workers(shop, 1, settled)
     await expire_hold_of(shop.sessions, "1")
     async with shop.sessions() as session, session.begin():
-        changes = await expire_holds(session)
+        changes = await expire_holds(session, utcnow())
     assert [(c.psid, c.status, c.qty) for c in changes] == [("1", "expired", 1), ("2", "promoted", 1)]
     rows = await all_claims(shop)
     # Shopper 2 wanted 2 and gets the 1 unit freed (the rest still waits); shopper 3 is not served first.
