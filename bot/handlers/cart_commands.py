@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.inbound.events import EventKind, MessageEvent, PostbackEvent
 from bot.inbound.router import HandlerContext, Router
-from bot.outbound.outbox import enqueue_messages, wake_after_commit
+from bot.outbound.outbox import enqueue_messages
 from bot.replies.carts import (
     Pick,
     option_quick_replies,
@@ -39,7 +39,7 @@ EXPIRED_CHOICE = "Sorry, that choice is no longer available. Please comment the 
 
 async def _send(ctx: HandlerContext, key: str, page_id: str, psid: str, messages: list[dict]) -> None:
     await enqueue_messages(ctx.session, key=key, page_id=page_id, psid=psid, messages=messages)
-    wake_after_commit(ctx)
+    ctx.wake_outbox()
 
 
 def _is_cart_payload(payload: str) -> bool:

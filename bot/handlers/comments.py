@@ -34,7 +34,6 @@ from bot.outbound.outbox import (
     PrivateReplyRequest,
     enqueue_messages,
     enqueue_private_replies,
-    wake_after_commit,
 )
 from bot.replies.carts import CommentResult, ItemResult, cart_summary, render_comment_reply
 from bot.replies.render import render_text
@@ -186,7 +185,7 @@ class CommentOrders:
     async def _reply(self, event: CommentEvent, ctx: HandlerContext) -> None:
         await ctx.session.flush()
         if await queue_comment_reply(ctx.session, event.comment_id, self.checkout_link) is not None:
-            wake_after_commit(ctx)
+            ctx.wake_outbox()
 
 
 async def _set_outcome(session: AsyncSession, event_key: str, outcome: CommentOutcome, detail: dict[str, Any]) -> None:

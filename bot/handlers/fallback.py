@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.inbound.events import EventKind, MessageEvent, PostbackEvent
 from bot.inbound.router import HandlerContext, Router
-from bot.outbound.outbox import enqueue_messages, wake_after_commit
+from bot.outbound.outbox import enqueue_messages
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
@@ -31,7 +31,7 @@ class ReplyTexts:
 
 async def _queue(ctx: HandlerContext, key: str, page_id: str, psid: str, text: str) -> None:
     await enqueue_messages(ctx.session, key=key, page_id=page_id, psid=psid, messages=render_text(text))
-    wake_after_commit(ctx)
+    ctx.wake_outbox()
 
 
 def build_reply_router(texts: ReplyTexts) -> Router:

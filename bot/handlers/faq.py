@@ -25,7 +25,7 @@ from bot.handlers.handoff import (
 )
 from bot.inbound.events import EventKind, MessageEvent, MessagingEvent, PostbackEvent
 from bot.inbound.router import HandlerContext, Router
-from bot.outbound.outbox import enqueue_messages, wake_after_commit
+from bot.outbound.outbox import enqueue_messages
 from bot.replies.payload_codec import (
     STALE_PAYLOAD_TEXT,
     Payload,
@@ -70,7 +70,7 @@ def render_faq_reply(rule: FaqRule) -> list[Message]:
 
 async def _send(ctx: HandlerContext, key: str, event: MessagingEvent, messages: list[Message]) -> None:
     await enqueue_messages(ctx.session, key=key, page_id=event.page_id, psid=event.psid, messages=messages)
-    wake_after_commit(ctx)
+    ctx.wake_outbox()
 
 
 def _payload_of(event: MessageEvent | PostbackEvent) -> str | None:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from bot.handlers.handoff import bot_is_silenced
 from bot.inbound.events import EventKind, MessageEvent, PostbackEvent, ReferralEvent
 from bot.inbound.router import HandlerContext, Router
-from bot.outbound.outbox import enqueue_messages, wake_after_commit
+from bot.outbound.outbox import enqueue_messages
 from bot.replies.members import (
     MemberCardInfo,
     render_linked,
@@ -47,7 +47,7 @@ async def _send(
     ctx: HandlerContext, key: str, event: MessageEvent | PostbackEvent | ReferralEvent, messages: list[Message]
 ) -> None:
     await enqueue_messages(ctx.session, key=key, page_id=event.page_id, psid=event.sender_id, messages=messages)
-    wake_after_commit(ctx)
+    ctx.wake_outbox()
 
 
 def is_member_request(event: MessageEvent, _ctx: HandlerContext) -> bool:

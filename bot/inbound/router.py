@@ -60,6 +60,12 @@ class HandlerContext:
         """Run `callback` only once the transaction has committed (Saleor: background work after commit)."""
         self.after_commit.append(callback)
 
+    def wake_outbox(self) -> None:
+        """Wake the outbox senders once the transaction has committed (saves them a poll)."""
+        notifier = self.services.outbox_notifier
+        if notifier is not None:
+            self.later(notifier.wake)
+
 
 @dataclass(frozen=True)
 class Registration:

@@ -3,8 +3,9 @@
 - `enqueue_*` write the row in the caller's transaction (the effect that caused it), keyed for
   idempotency, so a replayed event never queues a message twice. Whether a message may go (Meta's window
   and tags) is decided when it is sent, by `bot.outbound.sender.OutboxSender`.
-- `wake_after_commit` and `OutboxNotifier` tell the senders that rows are waiting, once the transaction
-  that queued them committed (the rows are the truth; a wake-up only saves a poll).
+- `OutboxNotifier` (a handler calls it through `ctx.wake_outbox()`) tells the senders that rows are
+  waiting, once the transaction that queued them committed (the rows are the truth; a wake-up only
+  saves a poll).
 - `confirm_from_echo` / `confirm_echoes`: Meta's echo of our own message carries our metadata
   (`plusone:outbox:<id>`) and marks its row sent, which reconciles a sender that crashed between Meta's
   answer and its record.
@@ -23,7 +24,6 @@ from redis.asyncio import Redis
 from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.inbound.router import HandlerContext
 from bot.outbound.messaging_rules import Author
 from bot.runtime.clock import utcnow
 from bot.store.conversations import BOT_METADATA_PREFIX
@@ -99,13 +99,6 @@ async def enqueue_messages(
     """Queue several messages to a shopper in order (a long text split in parts), keyed `key:0`, `key:1`…"""
     for part, message in enumerate(messages):
         await enqueue_message(session, key=f"{key}:{part}", page_id=page_id, psid=psid, message=message, author=author)
-
-
-def wake_after_commit(ctx: HandlerContext) -> None:
-    """Wake the outbox senders once the handler's transaction has committed (saves them a poll)."""
-    notifier = ctx.services.outbox_notifier
-    if notifier is not None:
-        ctx.later(notifier.wake)
 
 
 async def enqueue_private_reply(
