@@ -44,6 +44,13 @@ class DeadLetter:
     failed_at_ms: int
 
 
+def is_stream_id(text: str) -> bool:
+    """A Redis stream id, `ms-seq`: Redis refuses anything else (and parts over 64 bits) with an error."""
+    parts = text.split("-")
+    # isascii: "³".isdigit() is true, and no stream id is written so.
+    return len(parts) == 2 and all(p.isascii() and p.isdigit() and int(p) < 2**64 for p in parts)
+
+
 def _s(value: bytes | str | None) -> str:
     if value is None:
         return ""

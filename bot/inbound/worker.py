@@ -94,8 +94,11 @@ class Worker(Loop):
         services: HandlerServices | None = None,
         after_batch: Callable[[], Awaitable[object]] | None = None,
         in_batch: InBatchHook | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__("plusone-worker")
+        # The clock of its intervals (the after-batch pass, claims, retries): tests pass one they move.
+        self.monotonic = monotonic
         self.stream = stream
         self.sessions = sessions
         self.dispatcher = dispatcher
@@ -164,14 +167,14 @@ class Worker(Loop):
         """
         if self.after_batch is None:
             return
-        if time.monotonic() - self._last_after_batch < AFTER_BATCH_AT_LEAST_EVERY_S:
+        if self.monotonic() - self._last_after_batch < AFTER_BATCH_AT_LEAST_EVERY_S:
             if not worked:
                 return
             if self.in_batch is not None:
                 self._ready = await self.stream.read(self.consumer, self.settings.batch_size, None)  # no waiting
                 if self._ready:
                     return  # more of a live to decide first
-        self._last_after_batch = time.monotonic()
+        self._last_after_batch = self.monotonic()
         await self.after_batch()
 
     async def _next_entries(self) -> list[StreamEntry]:
@@ -180,7 +183,7 @@ class Worker(Loop):
         if self._ready:
             entries, self._ready = self._ready, []
             return entries
-        now = time.monotonic()
+        now = self.monotonic()
         entries: list[StreamEntry] = []
         if now - self._last_claim >= min(self.settings.claim_idle_ms / 1000 / 2, 5.0):
             self._last_claim = now
@@ -222,7 +225,7 @@ class Worker(Loop):
                 log.error("entry %s failed %d times; dead letter %s", eid, entry.deliveries, dead_id)
             else:
                 delay = self.settings.retry_backoff_ms / 1000 * 2 ** (entry.deliveries - 1)
-                self._retry_at[eid] = time.monotonic() + delay
+                self._retry_at[eid] = self.monotonic() + delay
                 log.warning("entry %s failed (attempt %d), retrying in %.1fs", eid, entry.deliveries, delay)
         return result
 

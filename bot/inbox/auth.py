@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbox.roles import ROLES
 from bot.inbox.tables import InboxUser, InboxUserPage
-from bot.outbound.rate_limit import _GCRA_LUA, _interval_and_tolerance
 from bot.runtime.clock import utcnow
+from bot.runtime.gcra import GcraPair, Rate
 from bot.runtime.redis_keys import RedisKeys
 
 SESSION_COOKIE = "plusone_inbox"
@@ -154,9 +154,11 @@ class SignInLimiter:
     def __init__(self, redis: Redis, prefix: str, limits: SignInLimits = SignInLimits()) -> None:
         self.redis = redis
         self.prefix = prefix
-        self._script = redis.register_script(_GCRA_LUA)
-        self._name = _interval_and_tolerance(limits.per_name_per_minute / 60, limits.name_burst)
-        self._address = _interval_and_tolerance(limits.per_address_per_minute / 60, limits.address_burst)
+        self._limits = GcraPair(
+            redis,
+            Rate(limits.per_name_per_minute / 60, limits.name_burst),
+            Rate(limits.per_address_per_minute / 60, limits.address_burst),
+        )
 
     def _keys(self, name: str, address: str) -> tuple[list[str], list[str]]:
         keys = RedisKeys(self.prefix).signin(name.casefold()[:80], address)  # one slot: one script on a Cluster
@@ -171,8 +173,7 @@ class SignInLimiter:
     async def failed(self, name: str, address: str) -> None:
         """Count a failed sign-in; past the burst, block further tries until a slot frees up."""
         keys, blocks = self._keys(name, address)
-        args = [self._name[0], self._name[1], self._address[0], self._address[1]]
-        wait_us = int(await self._script(keys=keys, args=args))
+        wait_us = await self._limits.take(keys)
         if wait_us > 0:
             for key in blocks:
                 await self.redis.set(key, 1, px=max(wait_us // 1000, 1))

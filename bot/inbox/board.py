@@ -5,7 +5,6 @@ comment trail with CSV export), and dead letters as the inbox shows them. Reads 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,11 +20,6 @@ from carts.stock_rules import ClaimStatus
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 
 RATE_MINUTES = 15
-_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-
-
-def is_stream_id(value: str) -> bool:
-    return bool(_STREAM_ID.match(value))
 
 
 @dataclass(frozen=True)

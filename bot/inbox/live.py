@@ -27,6 +27,7 @@ from bot.inbound.router import HandlerContext
 from bot.inbox.core import asks_for_person
 from bot.inbox.tables import InboxThread
 from bot.runtime.clock import utcnow
+from bot.runtime.loops import Loop, Running
 from bot.runtime.redis_keys import RedisKeys
 from bot.store.tables import Conversation
 
@@ -113,29 +114,27 @@ async def _mark_asked_person(ctx: HandlerContext, page_id: str, psid: str) -> No
     await ctx.session.flush()
 
 
-class InboxHub:
+class InboxHub(Loop):
     """One Redis subscription per process, fanned out to the SSE streams of this process."""
 
     def __init__(self, redis: Redis, prefix: str) -> None:
+        super().__init__("plusone-inbox-hub")
         self.redis = redis
         self.channel = channel_name(prefix)
         self._listeners: set[tuple[frozenset[str], asyncio.Queue[dict[str, Any] | None]]] = set()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._running: Running | None = None
         self.ready = asyncio.Event()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="plusone-inbox-hub")
+    def start(self) -> Running:
+        self._running = super().start()
+        return self._running
 
-    async def stop(self) -> None:
-        self._stopping = True
+    async def close(self) -> None:
+        """End each open stream, then the subscription (within a second: its read waits at most that)."""
         for _, queue in list(self._listeners):
             queue.put_nowait(None)  # ends each open stream
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            # redis-py may turn the cancellation into a connection error; the flag ends the loop then.
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._task, timeout=5)
+        if self._running is not None:
+            await self._running.stop(timeout_s=5)
 
     def listen(self, pages: frozenset[str]) -> tuple[frozenset[str], asyncio.Queue[dict[str, Any] | None]]:
         entry = (pages, asyncio.Queue[dict[str, Any] | None](maxsize=100))
@@ -152,8 +151,8 @@ class InboxHub:
                 with contextlib.suppress(asyncio.QueueFull):  # a stalled browser misses notes, not the others
                     queue.put_nowait(note)
 
-    async def _run(self) -> None:
-        while not self._stopping:
+    async def loop(self) -> None:
+        while not self.stopping:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 if isinstance(self.redis, RedisCluster):
@@ -162,19 +161,17 @@ class InboxHub:
                     await self.redis.initialize()
                 await pubsub.subscribe(self.channel)
                 self.ready.set()
-                while not self._stopping:
+                while not self.stopping:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
                     with contextlib.suppress(ValueError, TypeError):
                         self.dispatch(json.loads(message["data"]))
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
-                if self._stopping:
+                if self.stopping:
                     return
                 log.warning("inbox live updates: %r; subscribing again", exc)
-                await asyncio.sleep(1.0)
+                await self.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()

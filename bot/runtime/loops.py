@@ -9,7 +9,7 @@ comment readers, the worker-process supervisor, the embedded-Redis watchdog and 
 - `Loop.sleep()` waits between rounds and returns at once when the loop is asked to stop, so a stop never
   waits out a poll interval.
 - A loop that crashes is logged with its name and ends; its error comes back out of `Running.stop()`, and
-  `stop_all` (the `Background` of `bot.runtime.background`) raises the first one after stopping the rest,
+  `stop_all` (`Background` in `bot.background`) raises the first one after stopping the rest,
   so a failed service still fails the process that runs it.
 - `Backoff` is the exponential back-off (doubling, capped, optionally jittered) of the loops that retry.
 """

@@ -14,6 +14,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from bot.inbound.ingest import is_stream_id
 from bot.outbound.outbox import OutboxStatus
 from bot.outbound.sender import resume_page
 from bot.runtime.metrics import MetricsSnapshot, StreamGauges, decode_counters, render_metrics
@@ -73,13 +74,6 @@ def _body_preview(body: bytes) -> object:
         return json.loads(body)
     except ValueError:
         return {"base64": base64.b64encode(body[:65536]).decode()}
-
-
-def is_stream_id(text: str) -> bool:
-    """A Redis stream id, `ms-seq`: Redis refuses anything else (and parts over 64 bits) with an error."""
-    parts = text.split("-")
-    # isascii: "³".isdigit() is true, and no stream id is written so.
-    return len(parts) == 2 and all(p.isascii() and p.isdigit() and int(p) < 2**64 for p in parts)
 
 
 def _limit(request: web.Request) -> int:

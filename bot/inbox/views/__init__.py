@@ -38,13 +38,13 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     app[INBOX_PUBLISHER] = InboxPublisher(app[REDIS], prefix)
     hub.start()
     yield
-    await hub.stop()
+    await hub.close()
 
 
 async def _stop_streams(app: web.Application) -> None:
     # On shutdown, end the open event streams first, or the server waits for browsers to hang up.
     if INBOX_HUB in app:
-        await app[INBOX_HUB].stop()
+        await app[INBOX_HUB].close()
 
 
 def setup(app: web.Application) -> None:

@@ -12,6 +12,7 @@ import logging
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.inbound.ingest import is_stream_id
 from bot.inbox import board as board_module
 from bot.inbox.views.common import HEADERS, USER, redirect, render, signed_in
 from bot.services import INGEST, READ_SESSIONS
@@ -78,7 +79,7 @@ async def retry_dead_letter(request: web.Request) -> web.StreamResponse:
     if not request[USER].is_owner:
         raise web.HTTPForbidden(text="only an owner may retry dead letters\n")
     dead_id = request.match_info["id"]
-    if not board_module.is_stream_id(dead_id):
+    if not is_stream_id(dead_id):
         raise web.HTTPBadRequest(text="dead-letter id must look like 1700000000000-0\n")
     if await request.app[INGEST].retry_dead_letter(dead_id) is None:
         raise web.HTTPNotFound(text=f"no dead letter {dead_id}\n")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -389,6 +388,19 @@ async def test_a_database_outage_holds_the_batch_and_charges_no_attempt(aiohttp_
     assert (await (await client.get("/api/dead-letters", headers=ADMIN)).json())["dead_letters"] == []
 
 
+class StillClock:
+    """A monotonic clock that stands still until a test moves it."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at
+
+    def move(self, seconds: float) -> None:
+        self.at += seconds
+
+
 async def _worker_with_pass(client: TestClient, settings: Settings, calls: list[int]) -> Worker:
     """A second worker beside the app's (stopped) one, with an in-batch hook and an after-batch pass that
     notes how many entries the stream still had waiting when it ran."""
@@ -412,8 +424,9 @@ async def _worker_with_pass(client: TestClient, settings: Settings, calls: list[
         "w",
         after_batch=after_batch,
         in_batch=in_batch,
+        monotonic=StillClock(1_000.0),  # it moves only when a test moves it: a slow machine changes nothing
     )
-    worker._last_after_batch = time.monotonic()  # its first pass, at startup, is behind it
+    worker._last_after_batch = worker.monotonic()  # its first pass, at startup, is behind it
     return worker
 
 
@@ -442,7 +455,8 @@ async def test_the_after_batch_pass_runs_at_least_once_a_second_however_busy(aio
     calls: list[int] = []
     worker = await _worker_with_pass(client, settings, calls)
     await post(client, wf.message_delivery(page_id=PAGE_ID, psid="42", text="one", mid="m-1"))
-    worker._last_after_batch -= 1.5  # as if a second and a half of batches had gone by without it
+    assert isinstance(worker.monotonic, StillClock)
+    worker.monotonic.move(1.5)  # a second and a half of batches go by without the pass
     await worker._after_batch_when_due(worked=True)
     assert calls == [1]  # it ran though an entry was waiting
 

@@ -27,6 +27,10 @@ from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, sends, start_stack
 from tests.test_bot.test_handlers.test_comments import POST, seed_shop
 
+# Playwright's assertions retry until they hold or this runs out (its default is 5 s): a loaded machine
+# (two test processes, Chromium, the server and its worker on two cores) may take longer, never wrongly.
+expect.set_options(timeout=30_000)
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CHROMIUM = "/usr/bin/chromium"

@@ -35,6 +35,10 @@ from tests.test_bot.stack import FAST, TOKEN, Stack, sends, shopper_writes
 # --- The adapter, call by call ------------------------------------------------------------------------
 
 
+# Leases as in production (the fast settings' 0.3 s are for the tests of a sender that dies).
+STEADY = replace(FAST, lease=timedelta(seconds=30), echo_grace=timedelta(seconds=10))
+
+
 async def test_every_adapter_call_reaches_the_emulator_as_meta_expects(stack: Stack) -> None:
     graph: GraphClient = stack.client.app[GRAPH]
     await stack.emulator.open_window(PAGE_ID, "3000000000001")
@@ -289,6 +293,9 @@ async def test_a_bad_token_pauses_the_page_instead_of_failing_messages(stack: St
 
 
 async def test_a_crash_between_send_and_record_still_sends_once(stack: Stack) -> None:
+    # Realistic lease and grace: the echo, not their expiry, must settle the row (a loaded machine may take
+    # longer than the fast settings' 0.3 s to deliver it).
+    stack.sender.settings = STEADY
     psid = "3000000000060"
     await shopper_writes(stack, psid)
     sender = stack.sender
@@ -308,7 +315,7 @@ async def test_a_crash_between_send_and_record_still_sends_once(stack: Stack) ->
     await asyncio.wait_for(crashed.wait(), 10)
     row = await stack.settled(outbox_id, "sent", by_sender=False)  # Meta's echo (with our metadata) reconciled it
     assert row.confirmed_at is not None
-    await asyncio.sleep(1.0)  # well past the lease and the echo grace: nothing is sent again
+    await asyncio.sleep(1.0)  # the sender's later rounds send nothing again
     assert len(await sends(stack)) == 1
     assert (await stack.outbox(outbox_id)).status == "sent"
 
@@ -336,6 +343,7 @@ async def test_without_an_echo_a_row_held_past_lease_and_grace_is_tried_again(st
 
 
 async def test_one_private_reply_per_comment_with_two_workers_racing(stack: Stack) -> None:
+    stack.sender.settings = STEADY  # no crash here: a lease that a slow heartbeat could lose would send twice
     await stack.emulator.register_comment(PAGE_ID, "555_42", post_id=f"{PAGE_ID}_555", author_id="3000000000070")
 
     async def enqueue(text: str) -> OutboxMessage | None:
@@ -348,7 +356,7 @@ async def test_one_private_reply_per_comment_with_two_workers_racing(stack: Stac
     assert sum(r is not None for r in results) == 1
     app = stack.client.app
     second = outbox_sender(stack.settings, app[REDIS], app[SESSIONS], app[GRAPH])
-    second.settings = FAST
+    second.settings = STEADY
     task = asyncio.create_task(second.run())
     try:
         await app[OUTBOX_NOTIFIER].wake()
@@ -365,8 +373,7 @@ async def test_one_private_reply_per_comment_with_two_workers_racing(stack: Stac
 async def test_a_burst_of_2000_messages_stays_under_the_pages_rate_limit(stack: Stack) -> None:
     # Realistic leases here: this test is about pacing, and on a loaded machine a heartbeat can wait longer
     # than the crash tests' 0.3 s lease for SQLite's write lock.
-    steady = replace(FAST, lease=timedelta(seconds=30), echo_grace=timedelta(seconds=10))
-    stack.sender.settings = steady
+    stack.sender.settings = STEADY
     # Echoes off: they are tested above, and 2,000 of them would keep the worker (and SQLite's one write
     # lock) busy, so that recording, not the rate limit, would set the pace.
     stack.emulator.config.send_echoes = False
@@ -388,7 +395,7 @@ async def test_a_burst_of_2000_messages_stays_under_the_pages_rate_limit(stack: 
             await enqueue_message(session, key=f"burst:{i}", page_id=PAGE_ID, psid=psid, message={"text": f"#{i}"})
     app = stack.client.app
     second = outbox_sender(stack.settings, app[REDIS], app[SESSIONS], app[GRAPH])  # a second worker
-    second.settings = steady
+    second.settings = STEADY
     started = time.monotonic()
     task = asyncio.create_task(second.run())
     try:
