@@ -1,9 +1,9 @@
 """The worker's CRM loop: follows the order event feed, and now and then runs the periodic membership rules.
 
 Each round applies the order events after the watermark in one transaction
-(`crm_bridge.repository.consume_order_events`), so points and spend move exactly once per event even with
+(`crm_bridge.order_events.consume_order_events`), so points and spend move exactly once per event even with
 several workers (they take turns on the cursor row). Expiry, period ends and birthdays
-(`crm_bridge.repository.apply_maintenance`) run every `maintenance_s`. The transactional work stays in
+(`crm_bridge.maintenance.apply_maintenance`) run every `maintenance_s`. The transactional work stays in
 `crm_bridge`; this loop only decides when it runs and hands it the time.
 """
 
