@@ -134,6 +134,30 @@ def check_tiers(tiers: Sequence[Tier]) -> str | None:
     for tier in tiers:
         if tier.earn_per <= 0 or tier.redeem_points <= 0 or tier.redeem_value <= 0 or tier.earn_points < 0:
             return f"tier {tier.key!r}: earn and redeem rates must be positive"
+    return check_express_upgrades(tiers)
+
+
+def check_express_upgrades(tiers: Sequence[Tier]) -> str | None:
+    """The problem with the tiers' express upgrades, or None.
+
+    An express upgrade is a shortcut to a tier: the base tier needs none, an amount above the tier's own
+    threshold is no shortcut (the order's spend alone reaches it first), and a higher tier's amount must be
+    more than a lower one's, or the order that lifts to the higher tier makes the lower shortcut dead.
+    """
+    lower: Tier | None = None  # the nearest lower tier with an express upgrade
+    for index, tier in enumerate(tiers):
+        express = tier.express_upgrade
+        if express is None:
+            continue
+        if index == 0:
+            return f"tier {tier.key!r}: express_upgrade: the first tier needs no upgrade"
+        if express <= 0:
+            return f"tier {tier.key!r}: express_upgrade: must be a number above 0"
+        if express > tier.threshold:
+            return f"tier {tier.key!r}: express_upgrade: must be at most its spend ({tier.threshold})"
+        if lower is not None and lower.express_upgrade is not None and express <= lower.express_upgrade:
+            return f"tier {tier.key!r}: express_upgrade: must be more than {lower.key!r}'s ({lower.express_upgrade})"
+        lower = tier
     return None
 
 

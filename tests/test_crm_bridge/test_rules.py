@@ -316,5 +316,38 @@ def test_bad_tiers_are_refused(tiers: tuple[Tier, ...]) -> None:
         Program(tiers=tiers)
 
 
+@pytest.mark.parametrize(
+    ("tiers", "problem"),
+    [
+        (
+            (Tier("member", "Member", D(0), express_upgrade=D(100)), SILVER),
+            "tier 'member': express_upgrade: the first tier needs no upgrade",
+        ),
+        (
+            (MEMBER, Tier("silver", "Silver", D(3000), express_upgrade=D("3000.01"))),
+            "tier 'silver': express_upgrade: must be at most its spend (3000)",
+        ),
+        (
+            (MEMBER, SILVER, Tier("gold", "Gold", D(10000), express_upgrade=D(1500))),  # silver's is 2000
+            "tier 'gold': express_upgrade: must be more than 'silver''s (2000)",
+        ),
+        (
+            (MEMBER, SILVER, Tier("gold", "Gold", D(10000), express_upgrade=D(2000))),  # the same order lifts to both
+            "tier 'gold': express_upgrade: must be more than 'silver''s (2000)",
+        ),
+    ],
+)
+def test_express_upgrades_that_are_no_shortcut_are_refused(tiers: tuple[Tier, ...], problem: str) -> None:
+    with pytest.raises(RuleError) as caught:
+        Program(tiers=tiers)
+    assert caught.value.code is RuleErrorCode.BAD_PROGRAM and caught.value.message == problem
+
+
+def test_express_upgrades_as_shortcuts_are_accepted() -> None:
+    # silver by one order of 2000 (under its 3000), gold by one of 6000 (more than silver's, under 10000)
+    gold = Tier("gold", "Gold", D(10000), express_upgrade=D(6000))
+    assert Program(tiers=(MEMBER, SILVER, gold)).tiers[2].express_upgrade == D(6000)
+
+
 def test_the_programme_survives_storage() -> None:
     assert program_from_dict(program_to_dict(PROGRAM)) == PROGRAM
