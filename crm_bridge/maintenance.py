@@ -15,7 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_bridge.ledger import LedgerEntry, add_entry, add_tier_bonus
 from crm_bridge.members import as_utc
 from crm_bridge.program import fetch_program
-from crm_bridge.rules import add_months, calculate_expiring, calculate_period_end, is_birthday_due
+from crm_bridge.rules import (
+    PointsMove,
+    add_months,
+    calculate_expiring_moves,
+    calculate_period_end,
+    is_birthday_due,
+)
 from crm_bridge.tables import Member, PointsEntry
 
 
@@ -65,15 +71,13 @@ async def _expire(session: AsyncSession, months: int, member: Member, now: datet
     cutoff = add_months(now, -months)
     rows = (
         await session.execute(
-            select(PointsEntry.available_at, PointsEntry.points, PointsEntry.kind).where(
-                PointsEntry.member_id == member.id, PointsEntry.available_at <= now
-            )
+            select(
+                PointsEntry.id, PointsEntry.available_at, PointsEntry.points, PointsEntry.kind, PointsEntry.reverses
+            ).where(PointsEntry.member_id == member.id, PointsEntry.available_at <= now)
         )
     ).all()
-    credits = [(as_utc(at), points) for at, points, _kind in rows if points > 0]
-    expired = -sum(points for _at, points, kind in rows if kind == "expire")
-    debits = -sum(points for _at, points, kind in rows if points < 0 and kind != "expire")
-    points = calculate_expiring(credits, debits, expired, cutoff)
+    moves = [PointsMove(row_id or 0, as_utc(at), points, kind, reverses) for row_id, at, points, kind, reverses in rows]
+    points = calculate_expiring_moves(moves, cutoff)
     if not points:
         return False
     return await add_entry(

@@ -275,13 +275,50 @@ def calculate_redeem(program: Program, tier: Tier, available: int, order_total: 
 # --- expiry and birthdays -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class PointsMove:
+    """One ledger row as expiry sees it: when it became available, its points, and the row it reverses."""
+
+    id: int
+    at: datetime
+    points: int
+    kind: str
+    reverses: int | None = None
+
+
+def calculate_expiring_moves(moves: Sequence[PointsMove], cutoff: datetime) -> int:
+    """Points to expire now from a member's available ledger rows (see `calculate_expiring`).
+
+    A reversal (a return scaling an award back, or giving back points an order used) is not a use of
+    points: it changes the row it reverses, so it is netted into that row and keeps that row's date.
+    Otherwise the reversal of a recent reward would count as spending old points and save them from
+    expiring.
+    """
+    net = {move.id: move.points for move in moves if move.reverses is None}
+    unmatched: list[PointsMove] = []
+    for move in moves:
+        if move.reverses is None:
+            continue
+        if move.reverses in net:
+            net[move.reverses] += move.points
+        else:  # its row is not among these (not yet available): count it on its own
+            unmatched.append(move)
+    rows = [(move, net[move.id]) for move in moves if move.reverses is None]
+    rows += [(move, move.points) for move in unmatched]
+    credits = [(move.at, points) for move, points in rows if points > 0 and move.kind != "expire"]
+    debits = -sum(points for move, points in rows if points < 0 and move.kind != "expire")
+    expired = -sum(points for move, points in rows if move.kind == "expire")
+    return calculate_expiring(credits, debits, expired, cutoff)
+
+
 def calculate_expiring(
     credits: Sequence[tuple[datetime, int]], debits: int, already_expired: int, cutoff: datetime
 ) -> int:
     """Points to expire now: credits from before `cutoff` not yet used up, oldest used first.
 
-    `credits` are (when, points) of available points earned; `debits` every point used (redeemed,
-    reversed) and `already_expired` every point expired so far, all as positive numbers.
+    `credits` are (when, points) of available points earned, each net of its reversals; `debits` every
+    point used (redeemed, net of points given back) and `already_expired` every point expired so far, all
+    as positive numbers.
     """
     old = sum(points for at, points in credits if at <= cutoff and points > 0)
     return max(0, old - debits - already_expired)

@@ -8,6 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from crm_bridge.rules import (
+    PointsMove,
     Program,
     ReferralLevel,
     ReferralRules,
@@ -19,6 +20,7 @@ from crm_bridge.rules import (
     add_months,
     calculate_chain,
     calculate_expiring,
+    calculate_expiring_moves,
     calculate_kept,
     calculate_order_points,
     calculate_period_end,
@@ -175,6 +177,43 @@ def test_points_expire_oldest_first(
     credits: list[tuple[datetime, int]], debits: int, expired: int, cutoff: datetime, points: int
 ) -> None:
     assert calculate_expiring(credits, debits, expired, cutoff) == points
+
+
+def test_the_reversal_of_a_recent_reward_does_not_save_old_points_from_expiring() -> None:
+    # January: 18 points earned (old). May: 10 and 15 earned; the 15's order came back (-15 reversing it).
+    # A year on (cutoff March): January's 18 were never used, so all 18 expire; the reversal only undoes
+    # May's 15. Counting it as a use of old points would expire 18 - 15 = 3 and keep 15 alive.
+    moves = [
+        PointsMove(1, at(1), 18, "earn"),
+        PointsMove(2, at(5), 10, "earn"),
+        PointsMove(3, at(5), 15, "earn"),
+        PointsMove(4, at(5), -15, "earn", reverses=3),
+    ]
+    assert calculate_expiring_moves(moves, at(3)) == 18
+
+
+@pytest.mark.parametrize(
+    ("moves", "points"),
+    [
+        # 30 of January's 100 were used in April (a real use): 70 expire
+        ([PointsMove(1, at(1), 100, "earn"), PointsMove(2, at(4), -30, "redeem")], 70),
+        # the order that used them came back: the 30 are given back (+30 reversing the redeem), all 100 expire
+        (
+            [
+                PointsMove(1, at(1), 100, "earn"),
+                PointsMove(2, at(4), -30, "redeem"),
+                PointsMove(3, at(4), 30, "redeem", reverses=2),
+            ],
+            100,
+        ),
+        # an old reward half reversed: only the 50 kept of it can expire
+        ([PointsMove(1, at(1), 100, "earn"), PointsMove(2, at(1), -50, "earn", reverses=1)], 50),
+        # 40 of the old 100 expired at an earlier run: 60 left to go
+        ([PointsMove(1, at(1), 100, "earn"), PointsMove(2, at(2), -40, "expire")], 60),
+    ],
+)
+def test_expiry_nets_reversals_into_the_rows_they_reverse(moves: list[PointsMove], points: int) -> None:
+    assert calculate_expiring_moves(moves, at(3)) == points
 
 
 @pytest.mark.parametrize(
