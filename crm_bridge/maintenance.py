@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_bridge.ledger import LedgerEntry, add_entry, add_tier_bonus
-from crm_bridge.members import as_utc
+from crm_bridge.members import as_utc, period_tier
 from crm_bridge.program import fetch_program
 from crm_bridge.rules import (
     PointsMove,
@@ -35,12 +35,15 @@ async def apply_maintenance(session: AsyncSession, now: datetime) -> dict[str, i
             counts["expired"] += 1
         while add_months(as_utc(member.period_start), program.period_months) <= now:
             end = add_months(as_utc(member.period_start), program.period_months)
-            change = calculate_period_end(program, program.tier(member.tier_key), Decimal(member.period_spend))
-            member.tier_key = change.tier.key
+            change = calculate_period_end(
+                program, program.tier(member.tier_key), Decimal(member.period_spend), start=period_tier(program, member)
+            )
+            member.tier_key = member.period_tier_key = change.tier.key
+            member.tier_order_id = None  # the new period's tier is the period's doing, no order's
             await add_tier_bonus(
                 session,
                 member,
-                change.tier,
+                change,
                 f"{change.tier.name} for the period from {end.date()}",
                 f"period:{member.id}:{end.date()}",
                 now,

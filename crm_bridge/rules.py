@@ -209,18 +209,39 @@ def calculate_upgrade(program: Program, current: Tier, period_spend: Decimal, or
     return TierChange(best, changed=True, bonus=best.bonus)
 
 
-def calculate_period_end(program: Program, current: Tier, period_spend: Decimal) -> TierChange:
+def calculate_period_end(
+    program: Program, current: Tier, period_spend: Decimal, *, start: Tier | None = None
+) -> TierChange:
     """At a period's end the tier follows the period's spend, up or down.
 
-    Staying (renewing) or going up earns the tier's bonus; with `carry_over`, after an upgrade the spend
-    above the new tier's threshold counts towards the next period.
+    Staying (renewing) or going up earns the tier's bonus; going down earns nothing. With `carry_over`,
+    when the period lifted the member above `start` (the tier they began it with; `current` if not given),
+    the spend above the new tier's threshold counts towards the next period, whether the upgrade came at
+    a payment during the period or comes now.
     """
+    start = current if start is None else start
     new = calculate_tier_for_spend(program, period_spend)
     up = program.rank(new) > program.rank(current)
     renewed = new.key == current.key
     bonus = new.bonus if (up or renewed) else 0
-    carried = period_spend - new.threshold if (up and program.carry_over) else Decimal(0)
+    lifted = program.rank(new) > program.rank(start)
+    carried = period_spend - new.threshold if (lifted and program.carry_over) else Decimal(0)
     return TierChange(new, changed=not renewed, bonus=bonus, carried=carried)
+
+
+def calculate_tier_after_return(program: Program, start: Tier, current: Tier, period_spend: Decimal) -> TierChange:
+    """The tier when the order that lifted the member to `current` came back whole: what the period still
+    earns (its starting tier, or the spend left), never more than `current`; no bonus for falling back."""
+    kept = calculate_upgrade(program, start, period_spend, Decimal(0)).tier
+    if program.rank(kept) >= program.rank(current):
+        return TierChange(current, changed=False, bonus=0)
+    return TierChange(kept, changed=True, bonus=0)
+
+
+def is_returned_whole(paid: Decimal, returned_before: Decimal, returned: Decimal) -> bool:
+    """True for the return that takes the last of an order back: from then on it no longer counts as a
+    paid order (frequency, first purchase) nor as the order that bought a tier."""
+    return paid > 0 and returned_before < paid <= returned
 
 
 def calculate_progress(program: Program, current: Tier, period_spend: Decimal) -> tuple[Tier, Decimal] | None:

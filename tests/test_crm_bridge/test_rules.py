@@ -30,10 +30,12 @@ from crm_bridge.rules import (
     calculate_redeem_limit,
     calculate_rfm,
     calculate_signup_awards,
+    calculate_tier_after_return,
     calculate_tier_for_spend,
     calculate_upgrade,
     check_referral,
     is_birthday_due,
+    is_returned_whole,
     program_from_dict,
     program_to_dict,
 )
@@ -113,6 +115,56 @@ def test_tier_after_a_period(carry: bool, current: Tier, spend: D, tier: str, bo
     program = Program(tiers=PROGRAM.tiers, carry_over=carry)
     change = calculate_period_end(program, current, spend)
     assert (change.tier.key, change.bonus, change.carried) == (tier, bonus, carried)
+
+
+@pytest.mark.parametrize(
+    ("start", "current", "spend", "tier", "bonus", "carried"),
+    [
+        # lifted to silver at a payment during the period, renewed at its end: 3317.50 - 3000 carries over
+        (MEMBER, SILVER, D("3317.50"), "silver", 100, D("317.50")),
+        # the same spend, the upgrade made at the period's end: the same carry-over
+        (MEMBER, MEMBER, D("3317.50"), "silver", 100, D("317.50")),
+        # silver all period long, renewed: no upgrade, nothing carried
+        (SILVER, SILVER, D("3317.50"), "silver", 100, D(0)),
+        # lifted by an express upgrade, the spend falls short: back to member, nothing carried
+        (MEMBER, SILVER, D(2500), "member", 0, D(0)),
+        # gold by spend during the period (started member): 12000 - 10000 carries
+        (MEMBER, GOLD, D(12000), "gold", 500, D(2000)),
+    ],
+)
+def test_carry_over_does_not_depend_on_when_the_upgrade_happened(
+    start: Tier, current: Tier, spend: D, tier: str, bonus: int, carried: D
+) -> None:
+    change = calculate_period_end(PROGRAM, current, spend, start=start)
+    assert (change.tier.key, change.bonus, change.carried) == (tier, bonus, carried)
+
+
+@pytest.mark.parametrize(
+    ("start", "current", "spend", "tier"),
+    [
+        (MEMBER, SILVER, D(500), "member"),  # the express order came back: 500 left reaches nothing
+        (MEMBER, GOLD, D(3500), "silver"),  # gold's order came back: 3500 left still reaches silver
+        (SILVER, GOLD, D(100), "silver"),  # never below the tier the period began with
+        (MEMBER, SILVER, D(3200), "silver"),  # the spend left still reaches silver: it stays
+    ],
+)
+def test_tier_after_the_order_that_bought_it_came_back(start: Tier, current: Tier, spend: D, tier: str) -> None:
+    change = calculate_tier_after_return(PROGRAM, start, current, spend)
+    assert (change.tier.key, change.changed, change.bonus) == (tier, tier != current.key, 0)
+
+
+@pytest.mark.parametrize(
+    ("paid", "before", "returned", "whole"),
+    [
+        (D(300), D(0), D(300), True),  # all at once
+        (D(300), D(100), D(300), True),  # the last of it
+        (D(300), D(0), D(100), False),  # a part
+        (D(300), D(300), D(300), False),  # already whole before this event: counted once
+        (D(0), D(0), D(0), False),  # a free order was never counted
+    ],
+)
+def test_the_return_that_takes_the_last_of_an_order(paid: D, before: D, returned: D, whole: bool) -> None:
+    assert is_returned_whole(paid, before, returned) is whole
 
 
 def test_progress_to_the_next_tier() -> None:
