@@ -142,7 +142,7 @@ def _tiers(node: yaml.Node, source: str, where: str) -> tuple[Tier, ...]:
             redeem_value = _optional_money(
                 redeem, "value", source, f"{at}.redeem", MONEY_MAX, Decimal(1), positive=True
             )
-        express_node = _given(fields, "express_upgrade")
+        express = _express(_given(fields, "express_upgrade"), tiers, spend, source, where, index)
         tiers.append(
             Tier(
                 key=key,
@@ -152,13 +152,37 @@ def _tiers(node: yaml.Node, source: str, where: str) -> tuple[Tier, ...]:
                 earn_per=earn_per,
                 redeem_points=redeem_points,
                 redeem_value=redeem_value,
-                express_upgrade=None
-                if express_node is None
-                else _money(express_node, source, f"{at}.express_upgrade", MONEY_MAX, positive=True),
+                express_upgrade=express,
                 bonus=_optional_whole(fields, "bonus", source, at, 0, POINTS_MAX, 0),
             )
         )
     return tuple(tiers)
+
+
+def _express(
+    node: yaml.Node | None, lower: list[Tier], spend: Decimal, source: str, where: str, index: int
+) -> Decimal | None:
+    """A tier's express upgrade amount, refused where it could never be the shortcut it claims to be.
+
+    The same rules as `crm_bridge.rules.check_express_upgrades`, checked here to name the line and field.
+    """
+    if node is None:
+        return None
+    at = f"{where}[{index}].express_upgrade"
+    if index == 0:
+        raise MembershipFileError(source, "the first tier needs no express upgrade", _line(node), at)
+    amount = _money(node, source, at, MONEY_MAX, positive=True)
+    if amount > spend:
+        raise MembershipFileError(source, f"must be at most the tier's spend ({spend})", _line(node), at)
+    below = next(((i, t) for i, t in reversed(list(enumerate(lower))) if t.express_upgrade is not None), None)
+    if below is not None and below[1].express_upgrade is not None and amount <= below[1].express_upgrade:
+        raise MembershipFileError(
+            source,
+            f"must be more than {where}[{below[0]}]'s express_upgrade ({below[1].express_upgrade})",
+            _line(node),
+            at,
+        )
+    return amount
 
 
 def _referral(node: yaml.Node, source: str, where: str) -> ReferralRules:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carts.sql import dialect_insert
 from crm_bridge.members import fetch_member_by_psid, fetch_or_create_member
 from crm_bridge.program import fetch_program
-from crm_bridge.rules import RedeemPlan, Tier, calculate_redeem, calculate_redeem_limit
+from crm_bridge.rules import RedeemPlan, TierChange, calculate_redeem, calculate_redeem_limit
 from crm_bridge.tables import Member, PointsEntry
 
 
@@ -123,19 +123,33 @@ async def apply_adjustment(
 
 
 async def add_tier_bonus(
-    session: AsyncSession, member: Member, tier: Tier, reason: str, key: str, now: datetime
+    session: AsyncSession,
+    member: Member,
+    change: TierChange,
+    reason: str,
+    key: str,
+    now: datetime,
+    *,
+    order_id: int | None = None,
+    available_at: datetime | None = None,
 ) -> None:
-    """The tier's bonus points for reaching or keeping it (none when the tier has no bonus); `key` once."""
-    if tier.bonus:
+    """The bonus the rules gave a tier change (`change.bonus`: none for going down); `key` once.
+
+    A bonus an order's payment bought is that order's fixed award (`order_id`), pending like its points
+    until `available_at`, so returning the order whole takes it back.
+    """
+    if change.bonus:
         await add_entry(
             session,
             LedgerEntry(
                 key=key,
                 member_id=member.id or 0,
                 kind="bonus",
-                points=tier.bonus,
+                points=change.bonus,
                 reason=reason,
-                available_at=now,
+                available_at=available_at or now,
+                order_id=order_id,
+                fixed=order_id is not None,
             ),
             now,
         )

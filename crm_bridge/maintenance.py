@@ -13,9 +13,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_bridge.ledger import LedgerEntry, add_entry, add_tier_bonus
-from crm_bridge.members import as_utc
+from crm_bridge.members import as_utc, period_tier
 from crm_bridge.program import fetch_program
-from crm_bridge.rules import add_months, calculate_expiring, calculate_period_end, is_birthday_due
+from crm_bridge.rules import (
+    PointsMove,
+    add_months,
+    calculate_expiring_moves,
+    calculate_period_end,
+    is_birthday_due,
+)
 from crm_bridge.tables import Member, PointsEntry
 
 
@@ -29,12 +35,15 @@ async def apply_maintenance(session: AsyncSession, now: datetime) -> dict[str, i
             counts["expired"] += 1
         while add_months(as_utc(member.period_start), program.period_months) <= now:
             end = add_months(as_utc(member.period_start), program.period_months)
-            change = calculate_period_end(program, program.tier(member.tier_key), Decimal(member.period_spend))
-            member.tier_key = change.tier.key
+            change = calculate_period_end(
+                program, program.tier(member.tier_key), Decimal(member.period_spend), start=period_tier(program, member)
+            )
+            member.tier_key = member.period_tier_key = change.tier.key
+            member.tier_order_id = None  # the new period's tier is the period's doing, no order's
             await add_tier_bonus(
                 session,
                 member,
-                change.tier,
+                change,
                 f"{change.tier.name} for the period from {end.date()}",
                 f"period:{member.id}:{end.date()}",
                 now,
@@ -65,15 +74,13 @@ async def _expire(session: AsyncSession, months: int, member: Member, now: datet
     cutoff = add_months(now, -months)
     rows = (
         await session.execute(
-            select(PointsEntry.available_at, PointsEntry.points, PointsEntry.kind).where(
-                PointsEntry.member_id == member.id, PointsEntry.available_at <= now
-            )
+            select(
+                PointsEntry.id, PointsEntry.available_at, PointsEntry.points, PointsEntry.kind, PointsEntry.reverses
+            ).where(PointsEntry.member_id == member.id, PointsEntry.available_at <= now)
         )
     ).all()
-    credits = [(as_utc(at), points) for at, points, _kind in rows if points > 0]
-    expired = -sum(points for _at, points, kind in rows if kind == "expire")
-    debits = -sum(points for _at, points, kind in rows if points < 0 and kind != "expire")
-    points = calculate_expiring(credits, debits, expired, cutoff)
+    moves = [PointsMove(row_id or 0, as_utc(at), points, kind, reverses) for row_id, at, points, kind, reverses in rows]
+    points = calculate_expiring_moves(moves, cutoff)
     if not points:
         return False
     return await add_entry(

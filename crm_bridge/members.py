@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carts.order_tables import Order
 from carts.sql import dialect_insert
 from crm_bridge.program import fetch_program
-from crm_bridge.rules import Program, Rfm, add_months, calculate_rfm
+from crm_bridge.rules import Program, Rfm, Tier, add_months, calculate_rfm
 from crm_bridge.tables import Member, MemberIdentity, PointsEntry, ReferralEdge
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and retyped
@@ -108,6 +108,7 @@ async def _new_member(session: AsyncSession, program: Program, now: datetime, na
         code=code,
         name=name,
         tier_key=program.base_tier.key,
+        period_tier_key=program.base_tier.key,
         period_start=now,
         created_at=now,
         updated_at=now,
@@ -172,7 +173,9 @@ async def merge_members(session: AsyncSession, one: Member, other: Member, now: 
         await session.execute(update(ReferralEdge).where(ReferralEdge.member_id == gone.id).values(member_id=keep.id))
     program = await fetch_program(session)
     if program.rank(program.tier(gone.tier_key)) > program.rank(program.tier(keep.tier_key)):
-        keep.tier_key = gone.tier_key
+        keep.tier_key, keep.tier_order_id = gone.tier_key, gone.tier_order_id
+    if program.rank(period_tier(program, gone)) > program.rank(period_tier(program, keep)):
+        keep.period_tier_key = period_tier(program, gone).key
     keep.period_spend += gone.period_spend
     keep.total_spend += gone.total_spend
     keep.paid_orders += gone.paid_orders
@@ -257,6 +260,11 @@ async def fetch_all_members(session: AsyncSession) -> list[Member]:
     return list(
         (await session.execute(select(Member).where(Member.merged_into.is_(None)).order_by(Member.id))).scalars()  # type: ignore[union-attr]
     )
+
+
+def period_tier(program: Program, member: Member) -> Tier:
+    """The tier the member's current period began with (their tier, on rows from before it was kept)."""
+    return program.tier(member.period_tier_key or member.tier_key)
 
 
 def member_period_end(program: Program, member: Member) -> date:

@@ -23,6 +23,7 @@ from crm_bridge.members import (
     fetch_surviving_member,
     link_identity,
     parse_phone,
+    period_tier,
 )
 from crm_bridge.program import fetch_program
 from crm_bridge.referrals import fetch_chain
@@ -31,7 +32,9 @@ from crm_bridge.rules import (
     calculate_kept,
     calculate_order_points,
     calculate_purchase_awards,
+    calculate_tier_after_return,
     calculate_upgrade,
+    is_returned_whole,
     return_window,
 )
 from crm_bridge.tables import CrmCursor, Member, PointsEntry
@@ -116,9 +119,17 @@ async def _apply_paid(
     member.last_order_at = paid_at
     change = calculate_upgrade(program, tier, Decimal(member.period_spend), amount)
     if change.changed:
-        member.tier_key = change.tier.key
+        # The upgrade and its bonus are this order's: returned whole, it takes them back (`_apply_kept`).
+        member.tier_key, member.tier_order_id = change.tier.key, order.id
         await add_tier_bonus(
-            session, member, change.tier, f"reached {change.tier.name}", f"tier:{member.id}:{event.id}", now
+            session,
+            member,
+            change,
+            f"reached {change.tier.name}: order {order.number}",
+            f"tier:{member.id}:{event.id}",
+            now,
+            order_id=order.id,
+            available_at=available_at,
         )
     member.updated_at = now
     session.add(member)
@@ -133,19 +144,23 @@ async def _apply_kept(
     if event.kind == "cancelled":
         kept = Decimal(0)
     else:
-        returned = (
-            await session.execute(
-                select(func.coalesce(func.sum(OrderEvent.amount), 0)).where(
-                    OrderEvent.order_id == order.id, OrderEvent.kind == "returned", OrderEvent.id <= event.id
-                )
-            )
-        ).scalar_one()
-        kept = max(Decimal(0), base - Decimal(returned))
+        returned = await _returned_amount(session, order, event.id or 0)
+        returned_before = await _returned_amount(session, order, (event.id or 0) - 1)
+        kept = max(Decimal(0), base - returned)
         # The money back, in the order's paid terms (points may have paid part of it).
         refund = (Decimal(event.amount) * Decimal(order.total) / base).quantize(Decimal("0.01")) if base else Decimal(0)
         payer = await fetch_surviving_member(session, member.id or 0)
         payer.period_spend = max(Decimal(0), Decimal(payer.period_spend) - refund)
         payer.total_spend = max(Decimal(0), Decimal(payer.total_spend) - refund)
+        if is_returned_whole(base, returned_before, returned):
+            # Nothing of the order stays: it is no paid order (RFM's frequency, the next order's "first"),
+            # and the tier it bought goes with its bonus (a fixed award of the order, reversed below).
+            payer.paid_orders = max(0, payer.paid_orders - 1)
+            if payer.tier_order_id == order.id:
+                fallback = calculate_tier_after_return(
+                    program, period_tier(program, payer), program.tier(payer.tier_key), Decimal(payer.period_spend)
+                )
+                payer.tier_key, payer.tier_order_id = fallback.tier.key, None
         payer.updated_at = now
         session.add(payer)
     originals = (
@@ -185,6 +200,18 @@ async def _apply_kept(
             ),
             now,
         )
+
+
+async def _returned_amount(session: AsyncSession, order: Order, up_to_event: int) -> Decimal:
+    """The money of `order` returned by its events up to and including `up_to_event`."""
+    total = (
+        await session.execute(
+            select(func.coalesce(func.sum(OrderEvent.amount), 0)).where(
+                OrderEvent.order_id == order.id, OrderEvent.kind == "returned", OrderEvent.id <= up_to_event
+            )
+        )
+    ).scalar_one()
+    return Decimal(total)
 
 
 async def consume_order_events(session: AsyncSession, limit: int = 100, *, now: datetime) -> int:

@@ -134,6 +134,30 @@ def check_tiers(tiers: Sequence[Tier]) -> str | None:
     for tier in tiers:
         if tier.earn_per <= 0 or tier.redeem_points <= 0 or tier.redeem_value <= 0 or tier.earn_points < 0:
             return f"tier {tier.key!r}: earn and redeem rates must be positive"
+    return check_express_upgrades(tiers)
+
+
+def check_express_upgrades(tiers: Sequence[Tier]) -> str | None:
+    """The problem with the tiers' express upgrades, or None.
+
+    An express upgrade is a shortcut to a tier: the base tier needs none, an amount above the tier's own
+    threshold is no shortcut (the order's spend alone reaches it first), and a higher tier's amount must be
+    more than a lower one's, or the order that lifts to the higher tier makes the lower shortcut dead.
+    """
+    lower: Tier | None = None  # the nearest lower tier with an express upgrade
+    for index, tier in enumerate(tiers):
+        express = tier.express_upgrade
+        if express is None:
+            continue
+        if index == 0:
+            return f"tier {tier.key!r}: express_upgrade: the first tier needs no upgrade"
+        if express <= 0:
+            return f"tier {tier.key!r}: express_upgrade: must be a number above 0"
+        if express > tier.threshold:
+            return f"tier {tier.key!r}: express_upgrade: must be at most its spend ({tier.threshold})"
+        if lower is not None and lower.express_upgrade is not None and express <= lower.express_upgrade:
+            return f"tier {tier.key!r}: express_upgrade: must be more than {lower.key!r}'s ({lower.express_upgrade})"
+        lower = tier
     return None
 
 
@@ -185,18 +209,39 @@ def calculate_upgrade(program: Program, current: Tier, period_spend: Decimal, or
     return TierChange(best, changed=True, bonus=best.bonus)
 
 
-def calculate_period_end(program: Program, current: Tier, period_spend: Decimal) -> TierChange:
+def calculate_period_end(
+    program: Program, current: Tier, period_spend: Decimal, *, start: Tier | None = None
+) -> TierChange:
     """At a period's end the tier follows the period's spend, up or down.
 
-    Staying (renewing) or going up earns the tier's bonus; with `carry_over`, after an upgrade the spend
-    above the new tier's threshold counts towards the next period.
+    Staying (renewing) or going up earns the tier's bonus; going down earns nothing. With `carry_over`,
+    when the period lifted the member above `start` (the tier they began it with; `current` if not given),
+    the spend above the new tier's threshold counts towards the next period, whether the upgrade came at
+    a payment during the period or comes now.
     """
+    start = current if start is None else start
     new = calculate_tier_for_spend(program, period_spend)
     up = program.rank(new) > program.rank(current)
     renewed = new.key == current.key
     bonus = new.bonus if (up or renewed) else 0
-    carried = period_spend - new.threshold if (up and program.carry_over) else Decimal(0)
+    lifted = program.rank(new) > program.rank(start)
+    carried = period_spend - new.threshold if (lifted and program.carry_over) else Decimal(0)
     return TierChange(new, changed=not renewed, bonus=bonus, carried=carried)
+
+
+def calculate_tier_after_return(program: Program, start: Tier, current: Tier, period_spend: Decimal) -> TierChange:
+    """The tier when the order that lifted the member to `current` came back whole: what the period still
+    earns (its starting tier, or the spend left), never more than `current`; no bonus for falling back."""
+    kept = calculate_upgrade(program, start, period_spend, Decimal(0)).tier
+    if program.rank(kept) >= program.rank(current):
+        return TierChange(current, changed=False, bonus=0)
+    return TierChange(kept, changed=True, bonus=0)
+
+
+def is_returned_whole(paid: Decimal, returned_before: Decimal, returned: Decimal) -> bool:
+    """True for the return that takes the last of an order back: from then on it no longer counts as a
+    paid order (frequency, first purchase) nor as the order that bought a tier."""
+    return paid > 0 and returned_before < paid <= returned
 
 
 def calculate_progress(program: Program, current: Tier, period_spend: Decimal) -> tuple[Tier, Decimal] | None:
@@ -251,13 +296,50 @@ def calculate_redeem(program: Program, tier: Tier, available: int, order_total: 
 # --- expiry and birthdays -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class PointsMove:
+    """One ledger row as expiry sees it: when it became available, its points, and the row it reverses."""
+
+    id: int
+    at: datetime
+    points: int
+    kind: str
+    reverses: int | None = None
+
+
+def calculate_expiring_moves(moves: Sequence[PointsMove], cutoff: datetime) -> int:
+    """Points to expire now from a member's available ledger rows (see `calculate_expiring`).
+
+    A reversal (a return scaling an award back, or giving back points an order used) is not a use of
+    points: it changes the row it reverses, so it is netted into that row and keeps that row's date.
+    Otherwise the reversal of a recent reward would count as spending old points and save them from
+    expiring.
+    """
+    net = {move.id: move.points for move in moves if move.reverses is None}
+    unmatched: list[PointsMove] = []
+    for move in moves:
+        if move.reverses is None:
+            continue
+        if move.reverses in net:
+            net[move.reverses] += move.points
+        else:  # its row is not among these (not yet available): count it on its own
+            unmatched.append(move)
+    rows = [(move, net[move.id]) for move in moves if move.reverses is None]
+    rows += [(move, move.points) for move in unmatched]
+    credits = [(move.at, points) for move, points in rows if points > 0 and move.kind != "expire"]
+    debits = -sum(points for move, points in rows if points < 0 and move.kind != "expire")
+    expired = -sum(points for move, points in rows if move.kind == "expire")
+    return calculate_expiring(credits, debits, expired, cutoff)
+
+
 def calculate_expiring(
     credits: Sequence[tuple[datetime, int]], debits: int, already_expired: int, cutoff: datetime
 ) -> int:
     """Points to expire now: credits from before `cutoff` not yet used up, oldest used first.
 
-    `credits` are (when, points) of available points earned; `debits` every point used (redeemed,
-    reversed) and `already_expired` every point expired so far, all as positive numbers.
+    `credits` are (when, points) of available points earned, each net of its reversals; `debits` every
+    point used (redeemed, net of points given back) and `already_expired` every point expired so far, all
+    as positive numbers.
     """
     old = sum(points for at, points in credits if at <= cutoff and points > 0)
     return max(0, old - debits - already_expired)

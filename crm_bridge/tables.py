@@ -30,6 +30,12 @@ class Member(SQLModel, table=True):
     birthday: date | None = None
     birthday_year: int | None = None  # the last year birthday points were given
     tier_key: str = Field(max_length=40)
+    # The tier the current period began with (None on rows from before it was kept: the current tier), so
+    # carry-over sees an upgrade made at a payment during the period as well as one made at its end.
+    period_tier_key: str | None = Field(default=None, max_length=40)
+    # The order whose payment lifted the member to `tier_key` this period: returned whole, it takes the
+    # upgrade back (None: held since the period began, or no longer one order's doing).
+    tier_order_id: int | None = None
     period_start: datetime
     period_spend: Decimal = Field(default=Decimal(0), sa_column=Column(Numeric(14, 2), nullable=False))
     total_spend: Decimal = Field(default=Decimal(0), sa_column=Column(Numeric(14, 2), nullable=False))

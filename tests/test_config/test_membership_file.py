@@ -83,6 +83,23 @@ def test_no_section_no_programme() -> None:
             "membership.referral.levels[0].signup: must be a whole number from 0",
         ),
         ("  tiers: [{key: m, name: M, spend: 0}]\n  page_username: my page\n", "membership.page_username: must be"),
+        # Express upgrades that could never work as shortcuts: on the base tier, above the tier's own spend,
+        # a higher tier's at or below a lower one's.
+        (
+            "  tiers: [{key: m, name: M, spend: 0, express_upgrade: 100}]\n",
+            "shop.yaml:5: membership.tiers[0].express_upgrade: the first tier needs no express upgrade",
+        ),
+        (
+            "  tiers:\n    - {key: m, name: M, spend: 0}\n"
+            "    - {key: s, name: S, spend: 3000, express_upgrade: 3500}\n",
+            "shop.yaml:7: membership.tiers[1].express_upgrade: must be at most the tier's spend (3000)",
+        ),
+        (
+            "  tiers:\n    - {key: m, name: M, spend: 0}\n    - {key: s, name: S, spend: 3000, express_upgrade: 2000}\n"
+            "    - {key: b, name: B, spend: 5000}\n    - {key: g, name: G, spend: 10000, express_upgrade: 1500}\n",
+            "shop.yaml:9: membership.tiers[3].express_upgrade: must be more than membership.tiers[1]'s"
+            " express_upgrade (2000)",
+        ),
     ],
 )
 def test_mistakes_name_the_file_line_and_field(body: str, message: str) -> None:

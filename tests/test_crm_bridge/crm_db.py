@@ -28,6 +28,18 @@ PROGRAM = Program(
     ),
 )
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+# The sample shop's tiers (config/samples/demo_shop.yaml) for the tier stories: silver at a spend of 3000
+# within the 12-month period or by one order of 2000, gold at 10000; spend above a new tier carries over.
+TIERED = Program(
+    tiers=(
+        Tier("member", "Member", D(0), earn_points=1, earn_per=D(20)),
+        Tier("silver", "Silver", D(3000), earn_points=3, earn_per=D(40), express_upgrade=D(2000), bonus=200),
+        Tier("gold", "Gold", D(10000), earn_points=1, earn_per=D(10), bonus=800),
+    ),
+    period_months=12,
+    carry_over=True,
+    return_window_days=7,
+)
 
 
 async def add_order(session: AsyncSession, psid: str, total: str, phone: str = "9123 4567") -> Order:

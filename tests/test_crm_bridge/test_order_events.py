@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal as D
 
 from crm_bridge.ledger import fetch_balance
 from crm_bridge.members import (
     fetch_member_by_psid,
     fetch_or_create_member,
+    member_rfm,
 )
 from crm_bridge.order_events import apply_order_event, consume_order_events
+from crm_bridge.program import apply_program
 from crm_bridge.referrals import apply_referral
-from tests.test_crm_bridge.crm_db import PAGE, T0, add_event, add_order
+from tests.test_crm_bridge.crm_db import PAGE, T0, TIERED, add_event, add_order
 
 
 async def test_order_events_earn_once_and_returns_scale_back(sessions) -> None:  # type: ignore[no-untyped-def]
@@ -60,3 +63,57 @@ async def test_the_consumer_moves_its_watermark(sessions) -> None:  # type: igno
         member = await fetch_member_by_psid(session, PAGE, "C")
         assert member is not None and member.paid_orders == 1 and member.phone == "91234567"
         assert (await fetch_balance(session, member.id or 0, T0)).pending == 2
+
+
+async def test_an_order_returned_whole_takes_back_the_tier_and_bonus_it_bought(sessions) -> None:  # type: ignore[no-untyped-def]
+    # given (crm_db.TIERED: 1 point per $20 for members; silver by one order of 2000, bonus 200): W pays
+    # 500 (25 points), then 2000, which lifts W to silver (+200 bonus) and earns 2000/20 = 100 at the
+    # member rate it was paid at; P pays 2000 the same way
+    async with sessions() as session, session.begin():
+        await apply_program(session, TIERED, T0)
+        small = await add_order(session, "W", "500")
+        await apply_order_event(session, await add_event(session, small, "paid", "500"), T0)
+        big = await add_order(session, "W", "2000")
+        await apply_order_event(session, await add_event(session, big, "paid", "2000"), T0)
+        part = await add_order(session, "P", "2000", phone="9876 5432")
+        await apply_order_event(session, await add_event(session, part, "paid", "2000"), T0)
+    async with sessions() as session:
+        w = await fetch_member_by_psid(session, PAGE, "W")
+        assert w is not None and w.tier_key == "silver"
+        before = await fetch_balance(session, w.id or 0, T0)
+        assert before.available + before.pending == 25 + 100 + 200
+    # when: within the return window W returns the 2000 order whole, P returns 500 of theirs
+    async with sessions() as session, session.begin():
+        await apply_order_event(session, await add_event(session, big, "returned", "2000"), T0)
+        await apply_order_event(session, await add_event(session, part, "returned", "500"), T0)
+    # then: W is back to member (500 left reaches nothing) with only the small order's 25 points; the
+    # bonus went with the order, like its points
+    async with sessions() as session:
+        w = await fetch_member_by_psid(session, PAGE, "W")
+        assert w is not None and (w.tier_key, w.period_spend) == ("member", D(500))
+        after_window = await fetch_balance(session, w.id or 0, T0 + timedelta(days=7))
+        assert (after_window.available, after_window.pending) == (25, 0)
+    # and P kept 1500 of the order: the tier and the fixed bonus stay while anything is kept, the points
+    # scale to 100 × 1500/2000 = 75
+    async with sessions() as session:
+        p = await fetch_member_by_psid(session, PAGE, "P")
+        assert p is not None and p.tier_key == "silver"
+        assert (await fetch_balance(session, p.id or 0, T0)).pending == 200 + 75
+
+
+async def test_rfm_frequency_counts_no_order_returned_whole(sessions) -> None:  # type: ignore[no-untyped-def]
+    # given: a member paid three orders (100, 300, 60)
+    async with sessions() as session, session.begin():
+        orders = [await add_order(session, "F", amount) for amount in ("100", "300", "60")]
+        for order in orders:
+            await apply_order_event(session, await add_event(session, order, "paid", str(order.total)), T0)
+    # when: the 300 comes back in two parts (the whole of it), and 20 of the 60
+    async with sessions() as session, session.begin():
+        for order, amount in ((orders[1], "200"), (orders[1], "100"), (orders[2], "20")):
+            await apply_order_event(session, await add_event(session, order, "returned", amount), T0)
+    # then: two paid orders count (a part returned still counts, the whole 300 does not); 100 + 40 spent
+    async with sessions() as session:
+        member = await fetch_member_by_psid(session, PAGE, "F")
+        assert member is not None
+        rfm = member_rfm(member, T0)
+        assert (rfm.frequency, rfm.monetary) == (2, D(140))

@@ -8,6 +8,7 @@ from decimal import Decimal as D
 import pytest
 
 from crm_bridge.rules import (
+    PointsMove,
     Program,
     ReferralLevel,
     ReferralRules,
@@ -19,6 +20,7 @@ from crm_bridge.rules import (
     add_months,
     calculate_chain,
     calculate_expiring,
+    calculate_expiring_moves,
     calculate_kept,
     calculate_order_points,
     calculate_period_end,
@@ -28,10 +30,12 @@ from crm_bridge.rules import (
     calculate_redeem_limit,
     calculate_rfm,
     calculate_signup_awards,
+    calculate_tier_after_return,
     calculate_tier_for_spend,
     calculate_upgrade,
     check_referral,
     is_birthday_due,
+    is_returned_whole,
     program_from_dict,
     program_to_dict,
 )
@@ -113,6 +117,56 @@ def test_tier_after_a_period(carry: bool, current: Tier, spend: D, tier: str, bo
     assert (change.tier.key, change.bonus, change.carried) == (tier, bonus, carried)
 
 
+@pytest.mark.parametrize(
+    ("start", "current", "spend", "tier", "bonus", "carried"),
+    [
+        # lifted to silver at a payment during the period, renewed at its end: 3317.50 - 3000 carries over
+        (MEMBER, SILVER, D("3317.50"), "silver", 100, D("317.50")),
+        # the same spend, the upgrade made at the period's end: the same carry-over
+        (MEMBER, MEMBER, D("3317.50"), "silver", 100, D("317.50")),
+        # silver all period long, renewed: no upgrade, nothing carried
+        (SILVER, SILVER, D("3317.50"), "silver", 100, D(0)),
+        # lifted by an express upgrade, the spend falls short: back to member, nothing carried
+        (MEMBER, SILVER, D(2500), "member", 0, D(0)),
+        # gold by spend during the period (started member): 12000 - 10000 carries
+        (MEMBER, GOLD, D(12000), "gold", 500, D(2000)),
+    ],
+)
+def test_carry_over_does_not_depend_on_when_the_upgrade_happened(
+    start: Tier, current: Tier, spend: D, tier: str, bonus: int, carried: D
+) -> None:
+    change = calculate_period_end(PROGRAM, current, spend, start=start)
+    assert (change.tier.key, change.bonus, change.carried) == (tier, bonus, carried)
+
+
+@pytest.mark.parametrize(
+    ("start", "current", "spend", "tier"),
+    [
+        (MEMBER, SILVER, D(500), "member"),  # the express order came back: 500 left reaches nothing
+        (MEMBER, GOLD, D(3500), "silver"),  # gold's order came back: 3500 left still reaches silver
+        (SILVER, GOLD, D(100), "silver"),  # never below the tier the period began with
+        (MEMBER, SILVER, D(3200), "silver"),  # the spend left still reaches silver: it stays
+    ],
+)
+def test_tier_after_the_order_that_bought_it_came_back(start: Tier, current: Tier, spend: D, tier: str) -> None:
+    change = calculate_tier_after_return(PROGRAM, start, current, spend)
+    assert (change.tier.key, change.changed, change.bonus) == (tier, tier != current.key, 0)
+
+
+@pytest.mark.parametrize(
+    ("paid", "before", "returned", "whole"),
+    [
+        (D(300), D(0), D(300), True),  # all at once
+        (D(300), D(100), D(300), True),  # the last of it
+        (D(300), D(0), D(100), False),  # a part
+        (D(300), D(300), D(300), False),  # already whole before this event: counted once
+        (D(0), D(0), D(0), False),  # a free order was never counted
+    ],
+)
+def test_the_return_that_takes_the_last_of_an_order(paid: D, before: D, returned: D, whole: bool) -> None:
+    assert is_returned_whole(paid, before, returned) is whole
+
+
 def test_progress_to_the_next_tier() -> None:
     assert calculate_progress(PROGRAM, MEMBER, D(1200)) == (SILVER, D(1800))
     assert calculate_progress(PROGRAM, SILVER, D(12000)) == (GOLD, D(0))
@@ -175,6 +229,43 @@ def test_points_expire_oldest_first(
     credits: list[tuple[datetime, int]], debits: int, expired: int, cutoff: datetime, points: int
 ) -> None:
     assert calculate_expiring(credits, debits, expired, cutoff) == points
+
+
+def test_the_reversal_of_a_recent_reward_does_not_save_old_points_from_expiring() -> None:
+    # January: 18 points earned (old). May: 10 and 15 earned; the 15's order came back (-15 reversing it).
+    # A year on (cutoff March): January's 18 were never used, so all 18 expire; the reversal only undoes
+    # May's 15. Counting it as a use of old points would expire 18 - 15 = 3 and keep 15 alive.
+    moves = [
+        PointsMove(1, at(1), 18, "earn"),
+        PointsMove(2, at(5), 10, "earn"),
+        PointsMove(3, at(5), 15, "earn"),
+        PointsMove(4, at(5), -15, "earn", reverses=3),
+    ]
+    assert calculate_expiring_moves(moves, at(3)) == 18
+
+
+@pytest.mark.parametrize(
+    ("moves", "points"),
+    [
+        # 30 of January's 100 were used in April (a real use): 70 expire
+        ([PointsMove(1, at(1), 100, "earn"), PointsMove(2, at(4), -30, "redeem")], 70),
+        # the order that used them came back: the 30 are given back (+30 reversing the redeem), all 100 expire
+        (
+            [
+                PointsMove(1, at(1), 100, "earn"),
+                PointsMove(2, at(4), -30, "redeem"),
+                PointsMove(3, at(4), 30, "redeem", reverses=2),
+            ],
+            100,
+        ),
+        # an old reward half reversed: only the 50 kept of it can expire
+        ([PointsMove(1, at(1), 100, "earn"), PointsMove(2, at(1), -50, "earn", reverses=1)], 50),
+        # 40 of the old 100 expired at an earlier run: 60 left to go
+        ([PointsMove(1, at(1), 100, "earn"), PointsMove(2, at(2), -40, "expire")], 60),
+    ],
+)
+def test_expiry_nets_reversals_into_the_rows_they_reverse(moves: list[PointsMove], points: int) -> None:
+    assert calculate_expiring_moves(moves, at(3)) == points
 
 
 @pytest.mark.parametrize(
@@ -314,6 +405,39 @@ def test_rfm_segments(
 def test_bad_tiers_are_refused(tiers: tuple[Tier, ...]) -> None:
     with pytest.raises(RuleError):
         Program(tiers=tiers)
+
+
+@pytest.mark.parametrize(
+    ("tiers", "problem"),
+    [
+        (
+            (Tier("member", "Member", D(0), express_upgrade=D(100)), SILVER),
+            "tier 'member': express_upgrade: the first tier needs no upgrade",
+        ),
+        (
+            (MEMBER, Tier("silver", "Silver", D(3000), express_upgrade=D("3000.01"))),
+            "tier 'silver': express_upgrade: must be at most its spend (3000)",
+        ),
+        (
+            (MEMBER, SILVER, Tier("gold", "Gold", D(10000), express_upgrade=D(1500))),  # silver's is 2000
+            "tier 'gold': express_upgrade: must be more than 'silver''s (2000)",
+        ),
+        (
+            (MEMBER, SILVER, Tier("gold", "Gold", D(10000), express_upgrade=D(2000))),  # the same order lifts to both
+            "tier 'gold': express_upgrade: must be more than 'silver''s (2000)",
+        ),
+    ],
+)
+def test_express_upgrades_that_are_no_shortcut_are_refused(tiers: tuple[Tier, ...], problem: str) -> None:
+    with pytest.raises(RuleError) as caught:
+        Program(tiers=tiers)
+    assert caught.value.code is RuleErrorCode.BAD_PROGRAM and caught.value.message == problem
+
+
+def test_express_upgrades_as_shortcuts_are_accepted() -> None:
+    # silver by one order of 2000 (under its 3000), gold by one of 6000 (more than silver's, under 10000)
+    gold = Tier("gold", "Gold", D(10000), express_upgrade=D(6000))
+    assert Program(tiers=(MEMBER, SILVER, gold)).tiers[2].express_upgrade == D(6000)
 
 
 def test_the_programme_survives_storage() -> None:

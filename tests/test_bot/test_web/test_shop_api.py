@@ -168,6 +168,17 @@ async def test_put_shop_invalid_file_changes_nothing(loaded: Client, sample_text
     assert await call(loaded, "GET", "/api/products", 200) == before
 
 
+async def test_put_shop_with_an_express_upgrade_above_its_tier_is_400(loaded: Client, sample_text: str) -> None:
+    # Silver needs a spend of 3000: an express amount of 3500 would be reached by the spend first.
+    broken = sample_text.replace("express_upgrade: 2000", "express_upgrade: 3500")
+    assert broken != sample_text
+
+    body = await call(loaded, "PUT", "/api/shop", 400, data=broken.encode(), headers=YAML)
+
+    assert body["field"] == "membership.tiers[1].express_upgrade"
+    assert body["error"].endswith("membership.tiers[1].express_upgrade: must be at most the tier's spend (3000)")
+
+
 async def test_put_shop_stock_below_held_and_sold_is_409(loaded: Client, sample_text: str) -> None:
     await set_counts(loaded, "Flower", held=3, sold=1)
     before = await call(loaded, "GET", "/api/products", 200)
