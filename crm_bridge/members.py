@@ -13,14 +13,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.order_tables import Order
 from carts.sql import dialect_insert
 from crm_bridge.program import fetch_program
 from crm_bridge.rules import Program, Rfm, add_months, calculate_rfm
-from crm_bridge.tables import Member, MemberIdentity, PointsEntry, ReferralEdge
+from crm_bridge.tables import ContactClaim, Member, MemberIdentity, PointsEntry, ReferralEdge
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and retyped
 
@@ -137,24 +137,37 @@ async def _add_identity(session: AsyncSession, member: Member, kind: IdentityKin
     )
 
 
-async def link_identity(session: AsyncSession, member: Member, kind: IdentityKind, value: str, now: datetime) -> Member:
-    """Link a phone, email or other id to `member`; the surviving member (merged when another had it)."""
+async def link_identity(
+    session: AsyncSession, member: Member, kind: IdentityKind, value: str, now: datetime
+) -> Member | None:
+    """Link a phone, email or other id to `member`, unless another member has it: that member then.
+
+    Nothing is merged here: a phone or email typed into a form or a chat proves nothing about who holds
+    it, so a taken one becomes a claim waiting for proof (`crm_bridge.contact_claims`).
+    """
     owner = await fetch_member_by_identity(session, kind, value)
+    if owner is not None and owner.id != member.id:
+        return owner
     if owner is None:
         await _add_identity(session, member, kind, value, now)
-        survivor = member
-    elif owner.id == member.id:
-        survivor = member
-    else:
-        survivor = await merge_members(session, owner, member, now)
     if kind is IdentityKind.PHONE:
-        survivor.phone = value
+        member.phone = value
     elif kind is IdentityKind.EMAIL:
-        survivor.email = value
-    survivor.updated_at = now
-    session.add(survivor)
+        member.email = value
+    member.updated_at = now
+    session.add(member)
     await session.flush()
-    return survivor
+    return None
+
+
+async def lock_member(session: AsyncSession, member: Member) -> Member:
+    """`member` again, its row locked until the transaction ends (PostgreSQL; SQLite's writers take turns).
+
+    Whoever spends a member's points locks it first, so two checkouts under two of its ids take turns and
+    the second sees the first's spending.
+    """
+    stmt = select(Member).where(Member.id == member.id).with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one()
 
 
 async def merge_members(session: AsyncSession, one: Member, other: Member, now: datetime) -> Member:
@@ -167,6 +180,16 @@ async def merge_members(session: AsyncSession, one: Member, other: Member, now: 
         update(PointsEntry).where(PointsEntry.source_member_id == gone.id).values(source_member_id=keep.id)
     )
     await session.execute(update(ReferralEdge).where(ReferralEdge.referrer_id == gone.id).values(referrer_id=keep.id))
+    await session.execute(update(ContactClaim).where(ContactClaim.member_id == gone.id).values(member_id=keep.id))
+    await session.execute(update(ContactClaim).where(ContactClaim.owner_id == gone.id).values(owner_id=keep.id))
+    # A claim between the two is answered by this merge; an open one would only wait for a code forever.
+    await session.execute(
+        delete(ContactClaim).where(
+            ContactClaim.member_id == keep.id,
+            ContactClaim.owner_id == keep.id,
+            ContactClaim.confirmed_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
     has_referrer = (await session.execute(select(ReferralEdge.id).where(ReferralEdge.member_id == keep.id))).first()
     if has_referrer is None:
         await session.execute(update(ReferralEdge).where(ReferralEdge.member_id == gone.id).values(member_id=keep.id))

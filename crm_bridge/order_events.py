@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.order_tables import Order, OrderEvent
 from carts.sql import dialect_insert
+from crm_bridge.contact_claims import give_contact
 from crm_bridge.ledger import LedgerEntry, add_entry, add_tier_bonus
 from crm_bridge.members import (
     IdentityKind,
     as_utc,
     fetch_or_create_member,
     fetch_surviving_member,
-    link_identity,
     parse_phone,
 )
 from crm_bridge.program import fetch_program
@@ -47,7 +47,8 @@ async def _member_of_order(session: AsyncSession, order: Order, now: datetime) -
         member.name = order.customer_name
     phone = parse_phone(order.phone or "")
     if phone is not None:
-        member = await link_identity(session, member, IdentityKind.PHONE, phone, now)
+        # Only this shopper's own member: a phone typed at checkout that another member has is a claim.
+        await give_contact(session, member, IdentityKind.PHONE, phone, now)
     return member
 
 
