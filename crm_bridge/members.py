@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.order_tables import Order
@@ -173,6 +173,7 @@ async def lock_member(session: AsyncSession, member: Member) -> Member:
 async def merge_members(session: AsyncSession, one: Member, other: Member, now: datetime) -> Member:
     """Two members are one shopper: the older keeps everything of both (identities, ledger, referrals)."""
     keep, gone = (one, other) if (one.id or 0) < (other.id or 0) else (other, one)
+    voided = await _fetch_self_rewards(session, [keep.id or 0, gone.id or 0])
     await session.execute(update(MemberIdentity).where(MemberIdentity.member_id == gone.id).values(member_id=keep.id))
     # The ledger's rows move with their points untouched: history is kept, only the owner changes.
     await session.execute(update(PointsEntry).where(PointsEntry.member_id == gone.id).values(member_id=keep.id))
@@ -190,6 +191,13 @@ async def merge_members(session: AsyncSession, one: Member, other: Member, now: 
             ContactClaim.confirmed_at.is_(None),  # type: ignore[union-attr]
         )
     )
+    # One of them joined through the other's link: that was no referral. The edge goes (it would read
+    # "referred by itself"), and every reward it paid is taken back.
+    pair = [keep.id or 0, gone.id or 0]
+    await session.execute(
+        delete(ReferralEdge).where(ReferralEdge.member_id.in_(pair), ReferralEdge.referrer_id == keep.id)  # type: ignore[attr-defined]
+    )
+    await _void_rewards(session, voided, gone.id or 0, keep.id or 0, now)
     has_referrer = (await session.execute(select(ReferralEdge.id).where(ReferralEdge.member_id == keep.id))).first()
     if has_referrer is None:
         await session.execute(update(ReferralEdge).where(ReferralEdge.member_id == gone.id).values(member_id=keep.id))
@@ -211,6 +219,55 @@ async def merge_members(session: AsyncSession, one: Member, other: Member, now: 
     session.add_all([keep, gone])
     await session.flush()
     return keep
+
+
+async def _fetch_self_rewards(session: AsyncSession, pair: list[int]) -> list[PointsEntry]:
+    """Referral rewards the two members (about to be one) earned from each other, before the merge.
+
+    A member who joined through the other's link was no new member: every sign-up award of that join
+    (its own welcome points too, and any upline's), and every purchase reward either paid the other.
+    """
+    self_joined = select(ReferralEdge.member_id).where(
+        ReferralEdge.member_id.in_(pair),  # type: ignore[attr-defined]
+        ReferralEdge.referrer_id.in_(pair),  # type: ignore[attr-defined]
+    )
+    signups = (PointsEntry.source_member_id.in_(self_joined)) & PointsEntry.order_id.is_(None)  # type: ignore[union-attr, attr-defined]
+    between = PointsEntry.member_id.in_(pair) & PointsEntry.source_member_id.in_(pair) & (PointsEntry.level > 0)  # type: ignore[attr-defined]
+    rows = await session.execute(
+        select(PointsEntry)
+        .where(PointsEntry.kind == "referral", PointsEntry.reverses.is_(None), signups | between)  # type: ignore[union-attr]
+        .order_by(PointsEntry.id)
+    )
+    return list(rows.scalars())
+
+
+async def _void_rewards(session: AsyncSession, rows: list[PointsEntry], gone: int, keep: int, now: datetime) -> None:
+    """Append a row taking back what is left of each reward (the ledger is append-only), keyed `unself:`."""
+    for row in rows:
+        done = (
+            await session.execute(
+                select(func.coalesce(func.sum(PointsEntry.points), 0)).where(PointsEntry.reverses == row.id)
+            )
+        ).scalar_one()
+        left = row.points + int(done)
+        await session.execute(
+            dialect_insert(session)(PointsEntry)
+            .values(
+                key=f"unself:{row.id}",
+                member_id=keep if row.member_id == gone else row.member_id,
+                kind="referral",
+                points=-left,
+                reason="reversed: the referral was the member itself",
+                order_id=row.order_id,
+                source_member_id=keep if row.source_member_id == gone else row.source_member_id,
+                level=row.level,
+                fixed=row.fixed,
+                reverses=row.id,
+                available_at=row.available_at,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
 
 
 async def search_members(session: AsyncSession, query: str, limit: int = 50) -> list[Member]:

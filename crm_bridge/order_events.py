@@ -159,6 +159,8 @@ async def _apply_kept(
         .all()
     )
     for original in originals:
+        if (await session.execute(select(PointsEntry.id).where(PointsEntry.key == f"unself:{original.id}"))).first():
+            continue  # taken back whole when a self-referral was merged: nothing left to scale
         done = (
             await session.execute(
                 select(func.coalesce(func.sum(PointsEntry.points), 0)).where(PointsEntry.reverses == original.id)
