@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.order_rules import OrderInfo
 from carts.order_tables import Order
+from crm_bridge.contact_claims import give_contact
 from crm_bridge.ledger import apply_redeem, fetch_redeem_limit, plan_redeem
-from crm_bridge.members import IdentityKind, fetch_or_create_member, link_identity, parse_email
+from crm_bridge.members import IdentityKind, fetch_or_create_member, parse_email
 from crm_bridge.rules import RedeemPlan
 
 POINTS_MAX_DIGITS = 9
@@ -75,9 +76,10 @@ async def plan_checkout_points(
 async def apply_checkout_member(
     session: AsyncSession, order: OrderInfo, plan: RedeemPlan | None, email: str | None, now: datetime
 ) -> None:
-    """Take the points the order used and link the email given, in the order's transaction."""
+    """Take the points the order used and link the email given (a claim when another member has it: never
+    a merge), in the order's transaction."""
     if plan is not None:
         await apply_redeem(session, order, plan, now)
     if email is not None:
         member, _ = await fetch_or_create_member(session, order.page_id, order.psid, name=order.customer_name, now=now)
-        await link_identity(session, member, IdentityKind.EMAIL, email, now)
+        await give_contact(session, member, IdentityKind.EMAIL, email, now)

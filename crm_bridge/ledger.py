@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.sql import dialect_insert
-from crm_bridge.members import fetch_member_by_psid, fetch_or_create_member
+from crm_bridge.members import fetch_member_by_psid, fetch_or_create_member, lock_member
 from crm_bridge.program import fetch_program
 from crm_bridge.rules import RedeemPlan, TierChange, calculate_redeem, calculate_redeem_limit
 from crm_bridge.tables import Member, PointsEntry
@@ -172,8 +172,14 @@ async def fetch_redeem_limit(
 async def plan_redeem(
     session: AsyncSession, page_id: str, psid: str, total: Decimal, points: int, now: datetime
 ) -> RedeemPlan:
-    """Check a checkout's wish to pay with points; raises `RuleError` saying why not."""
+    """Check a checkout's wish to pay with points; raises `RuleError` saying why not.
+
+    The member is locked first (till the checkout's transaction ends), so a checkout under another of its
+    ids waits and then sees these points spent: the same points are never spent twice.
+    """
     member = await fetch_member_by_psid(session, page_id, psid)
+    if member is not None:
+        member = await lock_member(session, member)
     program = await fetch_program(session)
     tier = program.tier(member.tier_key if member else None)
     available = 0 if member is None else (await fetch_balance(session, member.id or 0, now)).available
@@ -183,6 +189,7 @@ async def plan_redeem(
 async def apply_redeem(session: AsyncSession, order: Any, plan: RedeemPlan, now: datetime) -> None:
     """Take the points an order used (in the order's own transaction, so they are spent exactly once)."""
     member, _ = await fetch_or_create_member(session, order.page_id, order.psid, now=now)
+    member = await lock_member(session, member)  # held already when `plan_redeem` ran in this transaction
     await add_entry(
         session,
         LedgerEntry(

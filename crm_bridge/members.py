@@ -13,14 +13,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.order_tables import Order
 from carts.sql import dialect_insert
 from crm_bridge.program import fetch_program
 from crm_bridge.rules import Program, Rfm, Tier, add_months, calculate_rfm
-from crm_bridge.tables import Member, MemberIdentity, PointsEntry, ReferralEdge
+from crm_bridge.tables import ContactClaim, Member, MemberIdentity, PointsEntry, ReferralEdge
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and retyped
 
@@ -138,29 +138,43 @@ async def _add_identity(session: AsyncSession, member: Member, kind: IdentityKin
     )
 
 
-async def link_identity(session: AsyncSession, member: Member, kind: IdentityKind, value: str, now: datetime) -> Member:
-    """Link a phone, email or other id to `member`; the surviving member (merged when another had it)."""
+async def link_identity(
+    session: AsyncSession, member: Member, kind: IdentityKind, value: str, now: datetime
+) -> Member | None:
+    """Link a phone, email or other id to `member`, unless another member has it: that member then.
+
+    Nothing is merged here: a phone or email typed into a form or a chat proves nothing about who holds
+    it, so a taken one becomes a claim waiting for proof (`crm_bridge.contact_claims`).
+    """
     owner = await fetch_member_by_identity(session, kind, value)
+    if owner is not None and owner.id != member.id:
+        return owner
     if owner is None:
         await _add_identity(session, member, kind, value, now)
-        survivor = member
-    elif owner.id == member.id:
-        survivor = member
-    else:
-        survivor = await merge_members(session, owner, member, now)
     if kind is IdentityKind.PHONE:
-        survivor.phone = value
+        member.phone = value
     elif kind is IdentityKind.EMAIL:
-        survivor.email = value
-    survivor.updated_at = now
-    session.add(survivor)
+        member.email = value
+    member.updated_at = now
+    session.add(member)
     await session.flush()
-    return survivor
+    return None
+
+
+async def lock_member(session: AsyncSession, member: Member) -> Member:
+    """`member` again, its row locked until the transaction ends (PostgreSQL; SQLite's writers take turns).
+
+    Whoever spends a member's points locks it first, so two checkouts under two of its ids take turns and
+    the second sees the first's spending.
+    """
+    stmt = select(Member).where(Member.id == member.id).with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one()
 
 
 async def merge_members(session: AsyncSession, one: Member, other: Member, now: datetime) -> Member:
     """Two members are one shopper: the older keeps everything of both (identities, ledger, referrals)."""
     keep, gone = (one, other) if (one.id or 0) < (other.id or 0) else (other, one)
+    voided = await _fetch_self_rewards(session, [keep.id or 0, gone.id or 0])
     await session.execute(update(MemberIdentity).where(MemberIdentity.member_id == gone.id).values(member_id=keep.id))
     # The ledger's rows move with their points untouched: history is kept, only the owner changes.
     await session.execute(update(PointsEntry).where(PointsEntry.member_id == gone.id).values(member_id=keep.id))
@@ -168,6 +182,23 @@ async def merge_members(session: AsyncSession, one: Member, other: Member, now: 
         update(PointsEntry).where(PointsEntry.source_member_id == gone.id).values(source_member_id=keep.id)
     )
     await session.execute(update(ReferralEdge).where(ReferralEdge.referrer_id == gone.id).values(referrer_id=keep.id))
+    await session.execute(update(ContactClaim).where(ContactClaim.member_id == gone.id).values(member_id=keep.id))
+    await session.execute(update(ContactClaim).where(ContactClaim.owner_id == gone.id).values(owner_id=keep.id))
+    # A claim between the two is answered by this merge; an open one would only wait for a code forever.
+    await session.execute(
+        delete(ContactClaim).where(
+            ContactClaim.member_id == keep.id,
+            ContactClaim.owner_id == keep.id,
+            ContactClaim.confirmed_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    # One of them joined through the other's link: that was no referral. The edge goes (it would read
+    # "referred by itself"), and every reward it paid is taken back.
+    pair = [keep.id or 0, gone.id or 0]
+    await session.execute(
+        delete(ReferralEdge).where(ReferralEdge.member_id.in_(pair), ReferralEdge.referrer_id == keep.id)  # type: ignore[attr-defined]
+    )
+    await _void_rewards(session, voided, gone.id or 0, keep.id or 0, now)
     has_referrer = (await session.execute(select(ReferralEdge.id).where(ReferralEdge.member_id == keep.id))).first()
     if has_referrer is None:
         await session.execute(update(ReferralEdge).where(ReferralEdge.member_id == gone.id).values(member_id=keep.id))
@@ -191,6 +222,55 @@ async def merge_members(session: AsyncSession, one: Member, other: Member, now: 
     session.add_all([keep, gone])
     await session.flush()
     return keep
+
+
+async def _fetch_self_rewards(session: AsyncSession, pair: list[int]) -> list[PointsEntry]:
+    """Referral rewards the two members (about to be one) earned from each other, before the merge.
+
+    A member who joined through the other's link was no new member: every sign-up award of that join
+    (its own welcome points too, and any upline's), and every purchase reward either paid the other.
+    """
+    self_joined = select(ReferralEdge.member_id).where(
+        ReferralEdge.member_id.in_(pair),  # type: ignore[attr-defined]
+        ReferralEdge.referrer_id.in_(pair),  # type: ignore[attr-defined]
+    )
+    signups = (PointsEntry.source_member_id.in_(self_joined)) & PointsEntry.order_id.is_(None)  # type: ignore[union-attr, attr-defined]
+    between = PointsEntry.member_id.in_(pair) & PointsEntry.source_member_id.in_(pair) & (PointsEntry.level > 0)  # type: ignore[attr-defined]
+    rows = await session.execute(
+        select(PointsEntry)
+        .where(PointsEntry.kind == "referral", PointsEntry.reverses.is_(None), signups | between)  # type: ignore[union-attr]
+        .order_by(PointsEntry.id)
+    )
+    return list(rows.scalars())
+
+
+async def _void_rewards(session: AsyncSession, rows: list[PointsEntry], gone: int, keep: int, now: datetime) -> None:
+    """Append a row taking back what is left of each reward (the ledger is append-only), keyed `unself:`."""
+    for row in rows:
+        done = (
+            await session.execute(
+                select(func.coalesce(func.sum(PointsEntry.points), 0)).where(PointsEntry.reverses == row.id)
+            )
+        ).scalar_one()
+        left = row.points + int(done)
+        await session.execute(
+            dialect_insert(session)(PointsEntry)
+            .values(
+                key=f"unself:{row.id}",
+                member_id=keep if row.member_id == gone else row.member_id,
+                kind="referral",
+                points=-left,
+                reason="reversed: the referral was the member itself",
+                order_id=row.order_id,
+                source_member_id=keep if row.source_member_id == gone else row.source_member_id,
+                level=row.level,
+                fixed=row.fixed,
+                reverses=row.id,
+                available_at=row.available_at,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
 
 
 async def search_members(session: AsyncSession, query: str, limit: int = 50) -> list[Member]:

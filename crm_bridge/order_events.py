@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.order_tables import Order, OrderEvent
 from carts.sql import dialect_insert
+from crm_bridge.contact_claims import give_contact
 from crm_bridge.ledger import LedgerEntry, add_entry, add_tier_bonus
 from crm_bridge.members import (
     IdentityKind,
     as_utc,
     fetch_or_create_member,
     fetch_surviving_member,
-    link_identity,
     parse_phone,
     period_tier,
 )
@@ -50,7 +50,8 @@ async def _member_of_order(session: AsyncSession, order: Order, now: datetime) -
         member.name = order.customer_name
     phone = parse_phone(order.phone or "")
     if phone is not None:
-        member = await link_identity(session, member, IdentityKind.PHONE, phone, now)
+        # Only this shopper's own member: a phone typed at checkout that another member has is a claim.
+        await give_contact(session, member, IdentityKind.PHONE, phone, now)
     return member
 
 
@@ -173,6 +174,8 @@ async def _apply_kept(
         .all()
     )
     for original in originals:
+        if (await session.execute(select(PointsEntry.id).where(PointsEntry.key == f"unself:{original.id}"))).first():
+            continue  # taken back whole when a self-referral was merged: nothing left to scale
         done = (
             await session.execute(
                 select(func.coalesce(func.sum(PointsEntry.points), 0)).where(PointsEntry.reverses == original.id)

@@ -17,7 +17,7 @@ from sqlmodel import Field, SQLModel
 class Member(SQLModel, table=True):
     """A shopper's membership: tier, the current period's spend, referral code, lifetime figures.
 
-    A member merged into another (the same phone or email seen under two ids) keeps its row with
+    A member merged into another (one shopper proved to hold both, see `ContactClaim`) keeps its row with
     `merged_into` set; its identities, ledger rows and referral edges point at the surviving member.
     """
 
@@ -57,6 +57,30 @@ class MemberIdentity(SQLModel, table=True):
     kind: str = Field(max_length=12)
     value: str = Field(max_length=300)
     created_at: datetime
+
+
+class ContactClaim(SQLModel, table=True):
+    """A phone or email a shopper gave that another member already has: a claim, not yet proof.
+
+    A contact typed into a form or a chat proves nothing, so it never merges two members by itself. The
+    claim waits here until the same person shows they hold both: by typing the one-time code sent to the
+    other member's Messenger chat (`code_hash`), or by the merchant confirming it in the inbox.
+    """
+
+    __tablename__ = "crm_contact_claim"
+    __table_args__ = (UniqueConstraint("member_id", "kind", "value", name="uq_crm_contact_claim"),)
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="crm_member.id", index=True)  # the shopper who gave the contact
+    owner_id: int = Field(foreign_key="crm_member.id", index=True)  # the member who already has it
+    kind: str = Field(max_length=12)
+    value: str = Field(max_length=300)
+    code_hash: str | None = Field(default=None, max_length=64)  # sha256 of the code; None: no code sent
+    code_expires_at: datetime | None = None
+    attempts: int = 0  # wrong codes typed since the code was sent
+    confirmed_at: datetime | None = None
+    confirmed_by: str | None = Field(default=None, max_length=20)  # code | merchant
+    created_at: datetime
+    updated_at: datetime
 
 
 class PointsEntry(SQLModel, table=True):

@@ -15,6 +15,10 @@ from bot.inbound.router import HandlerContext, Router
 from bot.outbound.outbox import enqueue_messages
 from bot.replies.members import (
     MemberCardInfo,
+    render_contact_taken,
+    render_link_code,
+    render_link_code_wrong,
+    render_link_confirmed,
     render_linked,
     render_member_card,
     render_referral_refused,
@@ -25,12 +29,19 @@ from bot.replies.render import Message, render_text
 from bot.runtime.clock import utcnow
 from carts.orders import fetch_shop_name
 from carts.repository import fetch_currency
+from crm_bridge.contact_claims import (
+    confirm_code,
+    fetch_owner_thread,
+    give_contact,
+    has_open_code,
+    is_code_text,
+    issue_code,
+)
 from crm_bridge.ledger import fetch_balance
 from crm_bridge.members import (
     IdentityKind,
-    fetch_member_by_identity,
+    fetch_member_by_psid,
     fetch_or_create_member,
-    link_identity,
     parse_email,
     parse_phone,
 )
@@ -64,6 +75,15 @@ def contact_filter(event: MessageEvent, _ctx: HandlerContext) -> dict[str, tuple
     if email is not None:
         return {"contact": (IdentityKind.EMAIL, email)}
     return False
+
+
+async def code_filter(event: MessageEvent, ctx: HandlerContext) -> dict[str, str] | bool:
+    """Six digits typed by a shopper who is waiting for a code to join another membership."""
+    text = (event.text or "").strip()
+    if event.quick_reply_payload or not is_code_text(text):
+        return False
+    member = await fetch_member_by_psid(ctx.session, event.page_id, event.sender_id)
+    return member is not None and await has_open_code(ctx.session, member.id or 0, utcnow()) and {"code": text}
 
 
 def referral_filter(event: PostbackEvent | ReferralEvent, _ctx: HandlerContext) -> dict[str, str] | bool:
@@ -108,10 +128,33 @@ def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Route
         kind, value = contact
         now = utcnow()
         member, _ = await fetch_or_create_member(ctx.session, event.page_id, event.sender_id, now=now)
-        owner = await fetch_member_by_identity(ctx.session, kind, value)
-        await link_identity(ctx.session, member, kind, value, now)
-        merged = owner is not None and owner.id != member.id
-        await _send(ctx, f"member-link:{event.key}", event, render_linked(kind.value, merged))
+        claim = await give_contact(ctx.session, member, kind, value, now)
+        if claim is None:
+            await _send(ctx, f"member-link:{event.key}", event, render_linked(kind.value))
+            return
+        # Another member has it: only whoever reads that member's own chat can join the two (issue 16).
+        thread = await fetch_owner_thread(ctx.session, claim.owner_id)
+        sent = False
+        if thread is not None:
+            code = await issue_code(ctx.session, claim, now)
+            if code is not None:
+                page_id, psid = thread
+                await enqueue_messages(
+                    ctx.session,
+                    key=f"member-code:{event.key}",
+                    page_id=page_id,
+                    psid=psid,
+                    messages=render_link_code(kind.value, code),
+                )
+            sent = claim.code_hash is not None  # a code sent now, or one sent before and still valid
+        await _send(ctx, f"member-link:{event.key}", event, render_contact_taken(kind.value, sent))
+
+    async def handle_code(event: MessageEvent, ctx: HandlerContext, code: str) -> None:
+        now = utcnow()
+        member, _ = await fetch_or_create_member(ctx.session, event.page_id, event.sender_id, now=now)
+        outcome = await confirm_code(ctx.session, member, code, now)
+        messages = render_link_confirmed() if outcome.member is not None else render_link_code_wrong(outcome.tries_left)
+        await _send(ctx, f"member-code:{event.key}", event, messages)
 
     async def handle_referral(event: PostbackEvent | ReferralEvent, ctx: HandlerContext, ref: str, source: str) -> None:
         outcome = await apply_referral(ctx.session, event.page_id, event.sender_id, ref, source, utcnow())
@@ -131,6 +174,7 @@ def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Route
         await _send(ctx, f"referral:{event.key}", event, messages)
 
     router.register(handle_referral, referral_filter, kinds=[EventKind.POSTBACK, EventKind.REFERRAL], name="referral")
+    router.register(handle_code, code_filter, kinds=[EventKind.MESSAGE], name="member_code")
     router.register(handle_contact, contact_filter, kinds=[EventKind.MESSAGE], name="member_contact")
     router.register(handle_member_card, is_member_request, kinds=[EventKind.MESSAGE], name="member_card")
     return router

@@ -20,8 +20,9 @@ from bot.replies.members import referral_link, share_text, whatsapp_link
 from bot.runtime.clock import utcnow
 from bot.web.members_api import ADJUST_MAX, REASON_MAX
 from carts.orders import fetch_shop_name
+from crm_bridge.contact_claims import confirm_claim, fetch_open_claims
 from crm_bridge.ledger import apply_adjustment, fetch_balance, fetch_ledger
-from crm_bridge.members import fetch_member_by_psid, fetch_or_create_member
+from crm_bridge.members import fetch_member, fetch_member_by_psid, fetch_or_create_member
 from crm_bridge.program import fetch_program
 from crm_bridge.tables import PointsEntry
 
@@ -43,6 +44,17 @@ class LedgerLine:
 
 
 @dataclass(frozen=True)
+class ClaimLine:
+    """This shopper gave a phone or email that another member has: the merchant may join the two."""
+
+    id: int
+    kind: str
+    value: str
+    other_code: str  # the other member's referral code
+    other_name: str | None
+
+
+@dataclass(frozen=True)
 class MemberCard:
     code: str
     name: str | None
@@ -53,6 +65,7 @@ class MemberCard:
     referral_link: str  # https://m.me/<page>?ref=<code>
     whatsapp_link: str  # https://wa.me/?text=<the share text with that link>
     recent: tuple[LedgerLine, ...]
+    claims: tuple[ClaimLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,7 +108,28 @@ async def member_card(session: AsyncSession, page_id: str, psid: str) -> MemberC
         referral_link=referral_link(page, member.code),
         whatsapp_link=whatsapp_link(share_text(shop_name, page, member.code)),
         recent=tuple(LedgerLine(e.points, e.kind, e.reason, e.created_at) for e in entries),
+        claims=tuple(await _claim_lines(session, member.id)),
     )
+
+
+async def _claim_lines(session: AsyncSession, member_id: int) -> list[ClaimLine]:
+    lines = []
+    for claim in await fetch_open_claims(session, member_id):
+        other = await fetch_member(session, claim.owner_id)
+        if claim.member_id == member_id and other is not None and other.id != member_id:
+            lines.append(ClaimLine(claim.id or 0, claim.kind, claim.value, other.code, other.name))
+    return lines
+
+
+async def join_claimed_member(session: AsyncSession, page_id: str, psid: str, claim_id: int) -> bool:
+    """The merchant confirms that this shopper also holds the member their claim names: merge the two.
+
+    Only a claim this shopper made can be confirmed from their chat; False when it is not open (any more).
+    """
+    member = await fetch_member_by_psid(session, page_id, psid)
+    if member is None or not any(line.id == claim_id for line in await _claim_lines(session, member.id or 0)):
+        return False
+    return await confirm_claim(session, claim_id, utcnow()) is not None
 
 
 async def adjust_points(session: AsyncSession, page_id: str, psid: str, change: Adjustment, key: str) -> bool:

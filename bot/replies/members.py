@@ -104,7 +104,48 @@ def render_referral_refused(error: RuleError) -> list[Message]:
     return render_text(_REFUSALS.get(error.code, "Welcome! 歡迎！"))
 
 
-def render_linked(kind: str, merged: bool) -> list[Message]:
+def render_linked(kind: str) -> list[Message]:
     what = "phone number 電話" if kind == "phone" else "email 電郵"
-    extra = " We found your other membership and joined them, points and all. 已合併你的會員記錄。" if merged else ""
-    return render_text(f"✅ Thanks! Your {what} is linked to your membership.{extra} Type 'points' for your card.")
+    return render_text(f"✅ Thanks! Your {what} is linked to your membership. Type 'points' for your card.")
+
+
+def _contact_words(kind: str) -> str:
+    return "phone number 電話" if kind == "phone" else "email 電郵"
+
+
+def render_contact_taken(kind: str, code_sent: bool) -> list[Message]:
+    """To a shopper whose phone or email another membership has: nothing is joined without proof."""
+    what = _contact_words(kind)
+    if code_sent:
+        return render_text(
+            f"🔐 This {what} belongs to another membership. To join them, open that membership's Messenger chat "
+            "with us: we sent a 6-digit code there. Type the code here. "
+            "此聯絡方式屬於另一個會員。我們已把 6 位數字驗證碼發到該會員的 Messenger，請在這裡輸入驗證碼以合併。"
+        )
+    return render_text(
+        f"This {what} belongs to another membership, so we kept your points apart. If both are yours, "
+        "ask us in this chat and we will join them. 此聯絡方式屬於另一個會員；如兩個都是你的，請聯絡我們合併。"
+    )
+
+
+def render_link_code(kind: str, code: str) -> list[Message]:
+    """To the member whose phone or email someone else gave: the code, and what it does if shared."""
+    return render_text(
+        f"🔐 Someone asked to join another Messenger account to your membership using your {_contact_words(kind)}. "
+        f"If that was you, type {code} in that other chat within 15 minutes. If not, ignore this and never "
+        f"share the code: it gives your points away. 有人以你的聯絡方式要求合併會員。如是你本人，請在另一個對話輸入 "
+        f"{code}；否則請忽略，切勿分享驗證碼。"
+    )
+
+
+def render_link_confirmed() -> list[Message]:
+    return render_text(
+        "✅ Code accepted: your memberships are joined, points and all. 已合併你的會員記錄。"
+        "Type 'points' for your card."
+    )
+
+
+def render_link_code_wrong(tries_left: int) -> list[Message]:
+    if tries_left <= 0:
+        return render_text("❌ That code is not right, and it can no longer be used. 驗證碼錯誤，已失效。")
+    return render_text(f"❌ That code is not right. {tries_left} tries left. 驗證碼錯誤，尚餘 {tries_left} 次。")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal as D
 
+from crm_bridge.contact_claims import fetch_open_claims
 from crm_bridge.ledger import fetch_balance
 from crm_bridge.members import (
     fetch_member_by_psid,
@@ -117,3 +118,26 @@ async def test_rfm_frequency_counts_no_order_returned_whole(sessions) -> None:  
         assert member is not None
         rfm = member_rfm(member, T0)
         assert (rfm.frequency, rfm.monetary) == (2, D(140))
+
+
+async def test_an_order_with_another_members_phone_does_not_join_them(sessions) -> None:  # type: ignore[no-untyped-def]
+    # given: V paid an order with the phone 9123 4567 and has 30 points
+    async with sessions() as session, session.begin():
+        order = await add_order(session, "V", "600")
+        await add_event(session, order, "paid", "600")
+        await consume_order_events(session, now=T0)
+    # when: another shopper, X, places an order typing V's phone
+    async with sessions() as session, session.begin():
+        order = await add_order(session, "X", "20")
+        await add_event(session, order, "placed", "20")
+        await consume_order_events(session, now=T0)
+    # then: X is a member of its own with none of V's points; the phone is only X's claim
+    async with sessions() as session:
+        v = await fetch_member_by_psid(session, PAGE, "V")
+        x = await fetch_member_by_psid(session, PAGE, "X")
+        assert v is not None and x is not None and v.id != x.id
+        assert (v.phone, x.phone) == ("91234567", None)
+        assert (await fetch_balance(session, x.id or 0, T0 + timedelta(days=7))).available == 0
+        assert (await fetch_balance(session, v.id or 0, T0 + timedelta(days=7))).available == 30
+        [claim] = await fetch_open_claims(session, v.id or 0)
+        assert (claim.member_id, claim.kind, claim.value) == (x.id, "phone", "91234567")

@@ -5,6 +5,7 @@ orders (paid, returned) and their member card.
     POST /inbox/c/{id}/orders/{number}/paid | return
     POST /inbox/c/{id}/member           make the shopper a member (as typing "points" in Messenger does)
     POST /inbox/c/{id}/member/adjust    points (signed) and a reason (owners: points are the shop's money)
+    POST /inbox/c/{id}/member/claims/{claim}/join   join the member whose phone/email the shopper gave (owners)
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from bot.inbox.cart_edit import (
     release_units,
 )
 from bot.inbox.core import ReplyMode, reply_state
-from bot.inbox.member import MemberEditError, adjust_points, make_member, parse_adjustment
+from bot.inbox.member import MemberEditError, adjust_points, join_claimed_member, make_member, parse_adjustment
 from bot.inbox.queries import campaign_for_comment, fetch_panel
 from bot.inbox.views.common import (
     FORM,
@@ -277,4 +278,27 @@ async def member_adjust(request: web.Request) -> web.StreamResponse:
             "inbox: %s adjusted points by %+d in conversation %s", request[USER].name, change.points, conversation.id
         )
         await _member_changed(request, conversation)
+    return back_to(conversation.id or 0, "#member-card")
+
+
+@routes.post("/inbox/c/{id}/member/claims/{claim}/join")
+@signed_in
+async def member_join_claimed(request: web.Request) -> web.StreamResponse:
+    """The owner confirms that this shopper is also the member whose phone or email they gave: one click.
+
+    A typed contact proves nothing (issue 16), so only a person who knows the shopper may join the two
+    (their points become one balance): owners only, as for adjusting points.
+    """
+    claim_text = request.match_info["claim"]
+    async with request.app[SESSIONS]() as session, session.begin():
+        conversation = await load_conversation(request, session)
+        if not request[USER].is_owner:
+            raise web.HTTPForbidden(text="only an owner may join members\n")
+        if not (claim_text.isascii() and claim_text.isdigit() and len(claim_text) <= 12):
+            raise web.HTTPNotFound(text="no such claim\n")
+        joined = await join_claimed_member(session, conversation.page_id, conversation.psid, int(claim_text))
+    if not joined:
+        return await render_conversation(request, 409, "That claim is not open any more: nothing was joined.")
+    log.info("inbox: %s joined the claimed member in conversation %s", request[USER].name, conversation.id)
+    await _member_changed(request, conversation)
     return back_to(conversation.id or 0, "#member-card")

@@ -15,8 +15,9 @@ from bot.inbox.live import channel_name
 from bot.runtime.clock import utcnow
 from bot.services import REDIS
 from bot.store.tables import Conversation
+from crm_bridge.contact_claims import give_contact
 from crm_bridge.ledger import LedgerEntry, add_entry
-from crm_bridge.members import fetch_member_by_psid, fetch_or_create_member
+from crm_bridge.members import IdentityKind, fetch_member_by_psid, fetch_or_create_member
 from crm_bridge.program import apply_program
 from crm_bridge.rules import Program, Tier
 from crm_bridge.tables import Member, PointsEntry
@@ -185,3 +186,47 @@ async def test_a_shopper_who_is_no_member_can_be_made_one(bot_stack: Stack) -> N
     assert len(await bot_stack.rows(select(Member))) == 1
     page = await (await bot_stack.client.get(f"/inbox/c/{conversation.id}")).text()
     assert "No member yet" not in page and f"ref={member.code}" in page
+
+
+async def test_an_owner_joins_a_shopper_to_the_member_whose_phone_they_gave_only_with_one_click(
+    bot_stack: Stack,
+) -> None:
+    # given: Mei is a member with 100 points and a phone; another shopper gave that phone (a claim, no merge)
+    await users(bot_stack)
+    async with bot_stack.sessions() as session, session.begin():
+        await add_user(session, "agent", PASSWORD, "agent", [PAGE_ID])
+    _, mei_code = await member_chat(bot_stack, "3000000000956", available=100)
+    cid, _ = await member_chat(bot_stack, "3000000000957")
+    async with bot_stack.sessions() as session, session.begin():
+        mei = await fetch_member_by_psid(session, PAGE_ID, "3000000000956")
+        other = await fetch_member_by_psid(session, PAGE_ID, "3000000000957")
+        assert mei is not None and other is not None
+        assert await give_contact(session, mei, IdentityKind.PHONE, "+85261230000", utcnow()) is None
+        claim = await give_contact(session, other, IdentityKind.PHONE, "+85261230000", utcnow())
+        assert claim is not None
+    join = f"/inbox/c/{cid}/member/claims/{claim.id}/join"
+    # an agent sees the claim but may not join (owners only)
+    await sign_in(bot_stack, "agent")
+    page = await (await bot_stack.client.get(f"/inbox/c/{cid}")).text()
+    assert f"<code>{mei_code}</code>" in page and join not in page
+    refused = await bot_stack.client.post(join, data={"csrf": await csrf_of(bot_stack, f"/inbox/c/{cid}")})
+    assert refused.status == 403
+    bot_stack.client.session.cookie_jar.clear()
+    # a claim of another shopper's chat cannot be confirmed from this one
+    await sign_in(bot_stack, "owner")
+    csrf = await csrf_of(bot_stack, f"/inbox/c/{cid}")
+    [mei_chat] = await bot_stack.rows(select(Conversation).where(Conversation.psid == "3000000000956"))
+    wrong = await bot_stack.client.post(f"/inbox/c/{mei_chat.id}/member/claims/{claim.id}/join", data={"csrf": csrf})
+    assert wrong.status == 409
+    async with bot_stack.sessions() as session:
+        assert (await fetch_member_by_psid(session, PAGE_ID, "3000000000957")).id == other.id  # type: ignore[union-attr]
+    # when: the owner, who knows it is one person, joins them
+    assert join in await (await bot_stack.client.get(f"/inbox/c/{cid}")).text()
+    response = await bot_stack.client.post(join, data={"csrf": csrf}, allow_redirects=False)
+    assert response.status == 303
+    # then: one member with Mei's points, the claim gone from the card
+    async with bot_stack.sessions() as session:
+        joined = await fetch_member_by_psid(session, PAGE_ID, "3000000000957")
+        assert joined is not None and joined.id == mei.id
+    page = await (await bot_stack.client.get(f"/inbox/c/{cid}")).text()
+    assert "<b>100</b> points available" in page and join not in page
