@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.background import build_dispatcher, worker_settings
 from bot.handlers.cart_commands import EXPIRED_CHOICE
-from bot.handlers.comments import PUBLIC_FALLBACK_TEXT, REPLY_WINDOW_S, Allocator
+from bot.handlers.comments import PUBLIC_FALLBACK_TEXT, REPLY_WINDOW_S, STUCK_AFTER, Allocator
 from bot.handlers.handoff import HandoffReason, fetch_conversation, take_over
 from bot.inbound import webhook_factory as wf
 from bot.inbound.ingest import IngestStream
@@ -29,6 +29,7 @@ from bot.runtime.redis import redis_client
 from bot.runtime.redis_keys import RedisKeys
 from bot.store.db import create_engine, create_schema, session_factory
 from bot.store.tables import CommentLog, OutboxMessage
+from carts.comment_order_repository import attach_live_video
 from carts.stock import expire_holds
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from config.settings import Settings
@@ -224,6 +225,66 @@ async def test_each_item_gets_an_outcome(shop: Shop) -> None:
     assert items["4"] == [
         {"code": "B", "qty": 2, "variant": {"size": "L"}, "product_id": 2, "name": "Linen shirt", "outcome": "claimed"}
     ]
+
+
+def comment_on(post_id: str, shopper: int, text: str, comment_id: str) -> bytes:
+    return wf.encode(
+        wf.comment_delivery(page_id=PAGE_ID, post_id=post_id, message=text, user_id=str(shopper), comment_id=comment_id)
+    )
+
+
+async def test_comments_no_campaign_took_are_decided_after_a_while(shop: Shop) -> None:
+    """A live's comments that came while its campaign had no video are sold once it has it; others end."""
+    now = utcnow()
+    async with shop.sessions() as session, session.begin():
+        rose = (await session.execute(select(Product).where(Product.code == "A"))).scalar_one()
+        live = Campaign(
+            key="tonight",
+            title="Tonight's live",
+            page_id=PAGE_ID,
+            next_live=True,
+            starts_at=now - timedelta(minutes=5),
+            ends_at=now + timedelta(hours=3),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(live)
+        await session.flush()
+        session.add(CampaignProduct(campaign_id=live.id, product_id=rose.id, order_code="Rose"))  # type: ignore[arg-type]
+    await shop.stream.append(comment_on(f"{PAGE_ID}_7770001", 1, "rose+2", "7770001_1"))
+    await shop.stream.append(comment_on(f"{PAGE_ID}_9990001", 2, "nice post", "9990001_1"))
+
+    async def logged() -> bool:
+        count = await shop.scalar(select(func.count()).select_from(CommentLog))
+        return count == 2 and (await shop.stream.gauges()).backlog == 0
+
+    await run_workers(shop, 1, logged)
+
+    async def outcomes() -> dict[str, tuple[str, str | None]]:
+        async with shop.sessions() as session:
+            rows = (await session.execute(select(CommentLog))).scalars()
+            return {r.comment_id: (r.outcome, r.detail) for r in rows}
+
+    assert {c: o for c, (o, _) in (await outcomes()).items()} == {"7770001_1": "received", "9990001_1": "received"}
+    async with shop.sessions() as session, session.begin():
+        await attach_live_video(session, PAGE_ID, "7770001", utcnow())  # the video is attached (again)
+
+    sweeper = Allocator(shop.stream, shop.sessions)
+    await sweeper.run(now=utcnow() + STUCK_AFTER / 2)  # not stuck yet: left alone
+    assert {o for o, _ in (await outcomes()).values()} == {"received"}
+    sweeper = Allocator(shop.stream, shop.sessions)  # its housekeeping runs at most once a second
+    await sweeper.run(now=utcnow() + STUCK_AFTER + timedelta(seconds=1))
+
+    decided = await outcomes()
+    assert decided["7770001_1"][0] == "added"
+    reason = {"reason": "no campaign sells on this post or live video"}
+    assert decided["9990001_1"] == ("no_campaign", json.dumps(reason))
+    assert await all_claims(shop) == [("1", "held", 2)]
+    async with shop.sessions() as session:
+        reply_status = (
+            await session.execute(select(CommentLog.reply_status).where(CommentLog.comment_id == "7770001_1"))
+        ).scalar_one()
+    assert reply_status == "queued"  # its private reply is on its way
 
 
 async def seed_shop(
