@@ -462,6 +462,69 @@ async def test_the_shopper_picks_a_size_in_messenger_and_asks_for_the_cart(bot_s
         assert claims.scalar_one() == 2  # the second tap claimed nothing more
 
 
+async def test_every_item_that_needs_a_size_is_asked_and_a_typed_size_completes_it(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions)
+    now = utcnow()
+    async with bot_stack.sessions() as session, session.begin():
+        dress = Product(
+            code="C",
+            name="Silk dress",
+            price=Decimal("1200"),
+            stock=None,
+            created_at=now,
+            updated_at=now,
+            variants=json.dumps({"size": ["XS", "S", "M"]}),
+        )
+        session.add(dress)
+        await session.flush()
+        campaign = (await session.execute(select(Campaign).where(Campaign.key == "live"))).scalar_one()
+        session.add(CampaignProduct(campaign_id=campaign.id, product_id=dress.id, order_code="C"))  # type: ignore[arg-type]
+    psid = "3000000000205"
+    await bot_stack.emulator.deliver_comment(PAGE_ID, "2000000000001", psid, "B+1, C+1", comment_id="2000000000001_940")
+    await wait_until(lambda: _has_private_reply(bot_stack), what="private reply with the size questions")
+    [reply] = await private_replies(bot_stack)
+    message = reply["body"]["message"]
+    assert message["attachment"]["payload"]["text"].splitlines()[1:3] == [
+        "❓ B Linen shirt ×1: which size? Tap below",
+        "❓ C Silk dress ×1: which size? Asked next, or type “C XS”",
+    ]
+    size_l = next(q for q in message["quick_replies"] if q["title"] == "L")
+    await bot_stack.emulator.deliver_message(PAGE_ID, psid, "L", quick_reply=size_l["payload"])
+
+    async def asked_next() -> bool:
+        return any("which size" in t for t in await chat_texts(bot_stack, psid))
+
+    await wait_until(asked_next, what="the question for the second item")
+    question = next(
+        c["body"]["message"]
+        for c in await sends(bot_stack)
+        if c["body"]["recipient"].get("id") == psid and "which size" in c["body"]["message"].get("text", "")
+    )
+    assert question["text"] == "❓ C Silk dress ×1: which size? 請選擇："
+    assert [q["title"] for q in question["quick_replies"]] == ["XS", "S", "M"]
+
+    await bot_stack.emulator.deliver_message(PAGE_ID, psid, "c m")  # typed rather than tapped
+
+    async def both_added() -> bool:
+        async with bot_stack.sessions() as session:
+            rows = await session.execute(
+                select(StockClaim.product_id, StockClaim.variant, StockClaim.status).where(StockClaim.psid == psid)
+            )
+            return sorted((p, v, s) for p, v, s in rows.all()) == [
+                (2, json.dumps({"size": "L"}), "held"),
+                (dress.id, json.dumps({"size": "M"}), "held"),
+            ]
+
+    await wait_until(both_added, what="both items held with their sizes")
+    await wait_until(
+        lambda: _texts_include(bot_stack, psid, "✅ C Silk dress (M) ×1 added"), what="the typed size confirmed"
+    )
+
+
+async def _texts_include(stack: Stack, psid: str, line: str) -> bool:
+    return any(line in t.splitlines() for t in await chat_texts(stack, psid))
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -630,6 +693,37 @@ async def test_a_next_live_campaign_sells_on_the_live_video_when_it_starts(bot_s
     await wait_until(replied, what="the live viewer's private reply")
     [call] = await private_replies(bot_stack)
     assert call["body"]["message"]["attachment"]["payload"]["text"].splitlines()[1] == "✅ Rose Rose bouquet ×2 added"
+
+
+async def test_a_size_picked_for_a_live_comment_is_claimed(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions)
+    now = utcnow()
+    async with bot_stack.sessions() as session, session.begin():
+        shirt = (await session.execute(select(Product).where(Product.code == "B"))).scalar_one()
+        live = Campaign(
+            key="tonight",
+            title="Tonight's live",
+            page_id=PAGE_ID,
+            next_live=True,
+            live_video_id="7770002",  # attached when the live started
+            starts_at=now - timedelta(minutes=5),
+            ends_at=now + timedelta(hours=3),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(live)
+        await session.flush()
+        session.add(CampaignProduct(campaign_id=live.id, product_id=shirt.id, order_code="B"))  # type: ignore[arg-type]
+    psid = "3000000000222"
+    await bot_stack.emulator.deliver_comment(PAGE_ID, f"{PAGE_ID}_7770002", psid, "B+1", comment_id="7770002_1")
+    await wait_until(lambda: _has_private_reply(bot_stack), what="the size question")
+    [reply] = await private_replies(bot_stack)
+    size_m = next(q for q in reply["body"]["message"]["quick_replies"] if q["title"] == "M")
+    await bot_stack.emulator.deliver_message(PAGE_ID, psid, "M", quick_reply=size_m["payload"])
+
+    await wait_until(
+        lambda: _texts_include(bot_stack, psid, "✅ B Linen shirt (M) ×1 added"), what="the size picked on the live"
+    )
 
 
 def edited(shopper: int, text: str | None, verb: str = "edited") -> bytes:
