@@ -122,12 +122,19 @@ def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "emulator.url").exists()  # the demo emulator stopped with the server
     assert not (tmp_path / "data" / "redis.sock").exists()  # the embedded Redis was stopped with the server
     assert (tmp_path / "data" / "redis.aof").exists()
+    # What the demo's Meta knows is kept too: the shopper who wrote has an open 24-hour window.
+    kept = json.loads((tmp_path / "data" / "emulator-state.json").read_text())
+    assert len(kept["activity"]) == 1 and len(kept["comments"]) == 1
 
     # A second run reuses the secrets silently and still has what the first one stored; asyncio's own
     # event loop serves as well as uvloop.
     server = spawn("serve", env={**env, "PLUSONE_EVENT_LOOP": "asyncio", "PLUSONE_WORKER_PROCESSES": "0"}, cwd=tmp_path)
     try:
         wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", "server up again")
+        emulator = (tmp_path / "data" / "emulator.url").read_text().strip().rstrip("/")
+        assert [c["id"] for c in get_json(f"{emulator}/_emulator/comments")["comments"]] == [
+            c["id"] for c in kept["comments"]
+        ]
     finally:
         code, err = stop(server)
     assert code == 0 and "generated" not in err
