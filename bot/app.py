@@ -89,7 +89,14 @@ async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
     our app secret), answers our Send API calls, and records what the shopper would have received.
     """
     from bot.emulator.app import GraphEmulator
-    from bot.emulator.config import DEMO_APP_ID, DEMO_EMULATOR_FILE, DEMO_PAGE_ID, demo_config, local_webhook_url
+    from bot.emulator.config import (
+        DEMO_APP_ID,
+        DEMO_EMULATOR_FILE,
+        DEMO_EMULATOR_STATE_FILE,
+        DEMO_PAGE_ID,
+        demo_config,
+        local_webhook_url,
+    )
 
     settings = app[SETTINGS]
     assert settings.app_secret is not None
@@ -98,6 +105,9 @@ async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
     config = demo_config(settings.app_secret.get_secret_value(), webhook_url, app_id=app_id)
     # The demo Page starts subscribed, as a set-up Page would be.
     config.pages[DEMO_PAGE_ID] = replace(config.pages[DEMO_PAGE_ID], subscribed_fields=REQUIRED_FIELDS)
+    # What the demo's Meta knows (shoppers' 24-hour windows, comments, subscriptions) survives a restart,
+    # as our database does: else the inbox and Meta disagree on whose window is open.
+    config.state_file = settings.data_dir / DEMO_EMULATOR_STATE_FILE
     emulator = GraphEmulator(config)
     base_url = await emulator.start(host="127.0.0.1", port=settings.demo_emulator_port)
     app[SETTINGS] = demo_settings(settings, base_url)

@@ -35,8 +35,10 @@ class ItemOutcome(StrEnum):
 class CommentOutcome(StrEnum):
     """What became of a comment (`comment_log.outcome`), invariant 5: every comment ends in one."""
 
-    RECEIVED = "received"  # logged; no campaign's handler took it (a comment on another post)
-    IGNORED = "ignored"  # the Page's own comment: never an order
+    RECEIVED = "received"  # logged, not decided yet: no campaign's handler took it (yet)
+    IGNORED = "ignored"  # the Page's own comment, or one without an author: never an order
+    # Still `received` after a while, and no campaign sells on its post: final (the detail says why).
+    NO_CAMPAIGN = "no_campaign"
     NOT_AN_ORDER = "not_an_order"  # under a campaign, but no item in it
     PENDING = "pending"  # its claims wait for the allocator
     ADDED = "added"  # decided: something held

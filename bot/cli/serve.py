@@ -4,8 +4,9 @@
     plusone serve --no-worker  # web only; run workers with `plusone worker`
 
 With no Page token configured it runs in demo mode: a built-in Graph emulator plays Meta. The first run
-generates the app secret and verify token into the data dir and prints them once. Exit codes: 0 stopped
-by a signal; 2 a bad setting or a database it must not migrate. aiohttp and the application are
+generates the app secret and verify token into the data dir and prints them once. Only one `serve` runs
+on a data dir (`bot.runtime.data_dir_lock`). Exit codes: 0 stopped by a signal; 1 another `serve` holds
+the data dir; 2 a bad setting or a database it must not migrate. aiohttp and the application are
 imported when the command runs, not when `plusone` builds its parser.
 """
 
@@ -28,10 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     serve.set_defaults(func=run_serve)
 
 
-def _settings_with_secrets() -> Settings:
-    from config.settings import ensure_secrets, load_settings
+def _settings_with_secrets(settings: Settings) -> Settings:
+    from config.settings import ensure_secrets
 
-    settings = load_settings()
     generated = ensure_secrets(settings)
     if generated is None:
         return settings
@@ -51,12 +51,29 @@ def _settings_with_secrets() -> Settings:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Run `plusone serve` until a signal stops it; returns the exit code."""
+    from bot.runtime.data_dir_lock import DataDirLock, DataDirLocked
+    from config.settings import load_settings
+
+    settings = load_settings()
+    try:
+        # Before anything touches the data dir (secrets, Redis, the emulator's marker, the database); held
+        # until the process ends.
+        lock = DataDirLock(settings.data_dir.resolve()).acquire()
+    except DataDirLocked as exc:
+        print(f"plusone serve: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return _serve(args, _settings_with_secrets(settings))
+    finally:
+        lock.release()
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     from bot.app import create_app
     from bot.cli.startup import configure_logging, new_event_loop
 
-    settings = _settings_with_secrets()
     configure_logging(settings)
     demo = not settings.page_tokens
     processes = 0 if args.no_worker else settings.worker_process_count

@@ -38,6 +38,7 @@ from bot.emulator.faults import Faults
 from bot.emulator.live import Live
 from bot.emulator.pages import Pages
 from bot.emulator.params import maybe_json, read_graph_request
+from bot.emulator.persistence import StateFile
 from bot.emulator.send_api import SendApi
 from bot.emulator.state import EmulatorState
 from bot.emulator.webhooks import WebhookPlayer
@@ -163,11 +164,14 @@ EMULATOR = web.AppKey("graph_emulator", Emulator)
 
 
 def create_emulator_app(config: EmulatorConfig) -> web.Application:
-    """The emulator as an aiohttp application (state in memory, lost on restart)."""
+    """The emulator as an aiohttp application (state in memory; kept in `config.state_file` if set)."""
     emulator = Emulator(config)
     state, webhooks = emulator.state, emulator.webhooks
     app = web.Application(middlewares=[control_errors])
     app[EMULATOR] = emulator
+    if config.state_file is not None:
+        # First in, so last out: the final write sees what the shutdown of the others left.
+        app.cleanup_ctx.append(StateFile(state, config.state_file, config.state_save_s).ctx)
 
     async def http_ctx(_app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(total=config.webhook_timeout_s)

@@ -14,6 +14,7 @@ from pathlib import Path
 __all__ = [
     "DEMO_APP_ID",
     "DEMO_EMULATOR_FILE",
+    "DEMO_EMULATOR_STATE_FILE",
     "DEMO_PAGE_ID",
     "DEMO_PAGE_NAME",
     "DEMO_PAGE_TOKEN",
@@ -31,6 +32,7 @@ DEMO_PAGE_NAME = "PlusOne Demo Shop"
 DEMO_PAGE_USERNAME = "plusonedemo"
 DEMO_APP_ID = "555000555"
 DEMO_EMULATOR_FILE = "emulator.url"  # in the data dir, while `plusone serve` runs in demo mode
+DEMO_EMULATOR_STATE_FILE = "emulator-state.json"  # in the data dir: what the demo's Meta remembers
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,10 @@ class EmulatorConfig:
     max_records: int = 10_000  # recorded calls and deliveries kept (oldest dropped first)
     # Keep-alive cadence of live comment streams. Emulator choice: Meta documents `: ping` lines, not how often.
     sse_ping_s: float = 5.0
+    # Where the state is kept across restarts (read at start, written on change and at stop); None: in
+    # memory only. The demo inside `plusone serve` keeps it in the data dir (`DEMO_EMULATOR_STATE_FILE`).
+    state_file: Path | None = None
+    state_save_s: float = 1.0  # how often a changed state is written
 
 
 def demo_config(app_secret: str, webhook_url: str | None, *, app_id: str = DEMO_APP_ID) -> EmulatorConfig:

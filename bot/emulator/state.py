@@ -3,6 +3,11 @@
 The records Meta keeps (comments and visitor posts, live videos and their open streams), the injected
 faults, shopper activity and blocks, subscriptions, the recorded calls and deliveries, and the clock.
 Also the token and appsecret_proof check, since every Graph surface starts with it.
+
+What Meta would still know after our restart (shoppers' windows and blocks, comments and posts, live
+videos, subscriptions, the clock, the records) can be kept as JSON: `snapshot()` and `restore()`; the
+application writes it to `EmulatorConfig.state_file` when one is set (the demo inside `plusone serve`).
+Faults and open streams are not kept: they belong to the run that made them.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from typing import Any, TypeVar
 from bot.emulator.config import EmulatorConfig
 from bot.emulator.errors import GraphError, expired_token, invalid, invalid_token, unsupported
 
-__all__ = ["EmulatorState", "Fault", "FeedObject", "LiveStream", "LiveVideo", "message_id"]
+__all__ = ["STATE_VERSION", "EmulatorState", "Fault", "FeedObject", "LiveStream", "LiveVideo", "message_id"]
+
+STATE_VERSION = 1  # of `EmulatorState.snapshot()`; another version is not read
 
 # An object that belongs to one Page, which a Graph call names by its id.
 PageObject = TypeVar("PageObject", "FeedObject", "LiveVideo")
@@ -169,6 +176,64 @@ class EmulatorState:
             video.end_streams("end")
         self.live_videos: dict[str, LiveVideo] = {}
 
+    def snapshot(self) -> dict[str, Any]:
+        """What a restarted emulator should still know, as JSON-ready values."""
+        return {
+            "version": STATE_VERSION,
+            "clock_offset": self.clock_offset,
+            "activity": [[page_id, psid, at] for (page_id, psid), at in sorted(self.activity.items())],
+            "blocked": sorted([page_id, psid] for page_id, psid in self.blocked),
+            "expired": sorted(self.expired),
+            "comments": [c.to_dict() for c in self.comments.values()],
+            "posts": [p.to_dict() for p in self.posts.values()],
+            "subscriptions": {page_id: list(fields) for page_id, fields in self.subscriptions.items()},
+            "live_videos": [
+                {
+                    "id": v.video_id,
+                    "page_id": v.page_id,
+                    "status": v.status,
+                    "created_time": v.created_time,
+                    "description": v.description,
+                    "comments": [[at, comment] for at, comment in v.comments],
+                }
+                for v in self.live_videos.values()
+            ],
+            "calls": list(self.calls),
+            "deliveries": list(self.deliveries),
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Take back a `snapshot()` (of this version; else ValueError, and nothing changes)."""
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            raise ValueError(f"not an emulator state of version {STATE_VERSION}")
+        pages = self.config.pages
+        comments = {c["id"]: _feed_object(c) for c in data.get("comments", [])}
+        posts = {p["id"]: _feed_object(p) for p in data.get("posts", [])}
+        videos = {
+            v["id"]: LiveVideo(
+                v["id"],
+                v["page_id"],
+                v["status"],
+                float(v["created_time"]),
+                v.get("description", ""),
+                [(float(at), comment) for at, comment in v.get("comments", [])],
+            )
+            for v in data.get("live_videos", [])
+        }
+        self.reset()
+        self.clock_offset = float(data.get("clock_offset", 0.0))
+        # Only the Pages this run plays: a changed configuration drops the others.
+        self.activity = {(p, s): float(at) for p, s, at in data.get("activity", []) if p in pages}
+        self.blocked = {(p, s) for p, s in data.get("blocked", []) if p in pages}
+        self.expired = {p for p in data.get("expired", []) if p in pages}
+        self.comments = {k: v for k, v in comments.items() if v.page_id in pages}
+        self.posts = {k: v for k, v in posts.items() if v.page_id in pages}
+        if "subscriptions" in data:
+            self.subscriptions = {p: list(f) for p, f in data["subscriptions"].items() if p in pages and f}
+        self.live_videos = {k: v for k, v in videos.items() if v.page_id in pages}
+        self.calls.extend(data.get("calls", []))
+        self.deliveries.extend(data.get("deliveries", []))
+
     def now(self) -> float:
         """The emulator's clock: real time shifted by the control offset (window rules use it)."""
         return time.time() + self.clock_offset
@@ -216,3 +281,17 @@ class EmulatorState:
         if target.page_id != token_page:
             raise invalid_token()
         return target
+
+
+def _feed_object(d: dict[str, Any]) -> FeedObject:
+    """A comment or post as `FeedObject.to_dict()` wrote it."""
+    return FeedObject(
+        d["id"],
+        d["page_id"],
+        d["post_id"],
+        d.get("author_id"),
+        float(d["created_time"]),
+        bool(d.get("is_hidden")),
+        d.get("private_reply_message_id"),
+        list(d.get("replies", [])),
+    )

@@ -2,7 +2,10 @@
 
 A picked option arrives as a quick reply whose payload carries the comment, the product and the choices
 so far (`bot.replies.carts`); it is checked against the comment the shopper really made and the product's
-real options, so an old or forged payload gets a friendly answer and changes nothing.
+real options, so an old or forged payload gets a friendly answer and changes nothing. The shopper may also
+type the choice (`B L`: an item of theirs still waiting for a size, and the size). Once an item is
+claimed, the next item of theirs still waiting for a choice is asked, so a comment like `A+1, B+1` where
+both need a size gets both asked, one after the other.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from bot.inbound.events import EventKind, MessageEvent, PostbackEvent
 from bot.inbound.router import HandlerContext, Router
@@ -21,6 +24,7 @@ from bot.replies.carts import (
     parse_pick_payload,
     render_cart,
     render_checkout,
+    render_choice_question,
 )
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
 from bot.replies.render import render_text
@@ -32,6 +36,7 @@ from carts.repository import fetch_cart
 from carts.stock_rules import ClaimSource, arrival_key
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from parsers.normalize import normalize_text
+from parsers.order_comment import code_key
 
 CART_WORDS = frozenset({"cart", "my cart", "view cart", "購物車", "购物车", "我的購物車", "睇購物車"})
 EXPIRED_CHOICE = "Sorry, that choice is no longer available. Please comment the code again. 選項已失效，請再留言一次。"
@@ -115,6 +120,104 @@ async def handle_pick(event: MessageEvent, ctx: HandlerContext, pick: Pick | Non
         )
     )
     # The allocator decides it in arrival order and answers in this chat (the tap opened the window).
+    await ctx.session.flush()
+    await _ask_next_choice(ctx, event)
+
+
+async def _ask_next_choice(ctx: HandlerContext, event: MessageEvent) -> None:
+    """Ask the shopper's next item still waiting for a choice, if any (the reply to the comment asked one)."""
+    for log_row, item in await _pending_choices(ctx, event.page_id, event.sender_id):
+        pick = Pick(log_row.comment_id, item["code"], dict(item.get("variant") or {}))
+        found = await _pick_target(ctx, event, pick)
+        if found is None:
+            continue  # its campaign closed, or the product is off sale
+        _, product, _ = found
+        options = json.loads(product.variants)
+        option = next(name for name in options if name not in pick.chosen)
+        question = render_choice_question(
+            pick.comment_id, pick.code, product.name, int(item.get("qty") or 1), pick.chosen, option, options[option]
+        )
+        await _send(ctx, f"pick-next:{event.key}", event.page_id, event.sender_id, question)
+        return
+
+
+async def _pending_choices(ctx: HandlerContext, page_id: str, psid: str) -> list[tuple[CommentLog, dict]]:
+    """The shopper's comment items still waiting for a size or colour (no claim from the chat yet), oldest first."""
+    logs = (
+        (
+            await ctx.session.execute(
+                select(CommentLog)
+                .where(
+                    CommentLog.page_id == page_id,
+                    CommentLog.author_id == psid,
+                    CommentLog.verb == "add",
+                    CommentLog.detail.like(f'%"{ItemOutcome.NEEDS_VARIANT}"%'),  # type: ignore[union-attr]
+                )
+                .order_by(CommentLog.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not logs:
+        return []
+    claimed = set(
+        (
+            await ctx.session.execute(
+                select(StockClaim.comment_id, StockClaim.product_id).where(
+                    StockClaim.comment_id.in_([row.comment_id for row in logs]),
+                    StockClaim.source.in_([ClaimSource.MESSENGER, ClaimSource.AGENT]),
+                )
+            )
+        ).all()
+    )
+    return [
+        (row, item)
+        for row in logs
+        for item in json.loads(row.detail or "{}").get("items", [])
+        if item.get("outcome") == ItemOutcome.NEEDS_VARIANT
+        and item.get("product_id")
+        and item.get("code")
+        and (row.comment_id, item["product_id"]) not in claimed
+    ]
+
+
+async def typed_choice_filter(event: MessageEvent, ctx: HandlerContext) -> dict[str, Pick] | bool:
+    """Filter: a typed choice like `B L` for an item of the shopper's still waiting for one; hands it on as a pick.
+
+    The first word is the item's code, the others values of its missing options; text that is not exactly
+    that is left to the other handlers.
+    """
+    if event.quick_reply_payload or not event.text:
+        return False
+    words = normalize_text(event.text).replace(",", " ").replace("，", " ").split()
+    if not 2 <= len(words) <= 4:
+        return False
+    for log_row, item in await _pending_choices(ctx, event.page_id, event.sender_id):
+        if code_key(item["code"]) != words[0]:
+            continue
+        product = await ctx.session.get(Product, item["product_id"])
+        if product is None:
+            continue
+        options: dict[str, list[str]] = json.loads(product.variants)
+        chosen = dict(item.get("variant") or {})
+        for word in words[1:]:
+            match = next(
+                (
+                    (name, value)
+                    for name, values in options.items()
+                    if name not in chosen
+                    for value in values
+                    if normalize_text(value) == word
+                ),
+                None,
+            )
+            if match is None:
+                break
+            chosen[match[0]] = match[1]
+        else:
+            return {"pick": Pick(log_row.comment_id, item["code"], chosen)}
+    return False
 
 
 async def _pick_target(ctx: HandlerContext, event: MessageEvent, pick: Pick) -> tuple[dict, Product, Campaign] | None:
@@ -142,7 +245,13 @@ async def _pick_target(ctx: HandlerContext, event: MessageEvent, pick: Pick) -> 
             select(Product, Campaign)
             .join(CampaignProduct, CampaignProduct.product_id == Product.id)
             .join(Campaign, Campaign.id == CampaignProduct.campaign_id)
-            .where(Product.id == item["product_id"], Campaign.post_id == log_row.post_id, Product.active.is_(True))
+            .where(
+                Product.id == item["product_id"],
+                Product.active.is_(True),
+                Campaign.page_id == log_row.page_id,
+                # A post's campaign, or a live video's (its comments name the post `{page id}_{video id}`).
+                or_(Campaign.post_id == log_row.post_id, Campaign.live_video_id == log_row.post_id.split("_", 1)[-1]),
+            )
         )
     ).first()
     if row is None:
@@ -175,6 +284,7 @@ def build_cart_router(checkout_link: Callable[[str], str] | None = None) -> Rout
         await _send(ctx, f"checkout:{event.key}", event.page_id, event.sender_id, render_checkout(cart, url))
 
     router.register(handle_pick, pick_filter, kinds=[EventKind.MESSAGE], name="pick_option")
+    router.register(handle_pick, typed_choice_filter, kinds=[EventKind.MESSAGE], name="typed_option")
     router.register(handle_cart, is_cart_request, kinds=[EventKind.MESSAGE, EventKind.POSTBACK], name="show_cart")
     router.register(handle_checkout, is_checkout_request, kinds=[EventKind.MESSAGE], name="checkout")
     return router

@@ -201,7 +201,13 @@ PUBLIC_FALLBACK_TEXT = (
     "We couldn't message you privately 📩 please send our Page a message in Messenger. 請私訊我們查看購物車。"
 )
 REPLY_WINDOW_S = 3.0  # comments from one shopper this close together get one private reply
-_NO_REPLY = {CommentOutcome.NOT_AN_ORDER, CommentOutcome.PENDING, CommentOutcome.RECEIVED, CommentOutcome.IGNORED}
+_NO_REPLY = {
+    CommentOutcome.NOT_AN_ORDER,
+    CommentOutcome.PENDING,
+    CommentOutcome.RECEIVED,
+    CommentOutcome.IGNORED,
+    CommentOutcome.NO_CAMPAIGN,
+}
 
 
 def _variant_text(variant: Any) -> str:
@@ -477,6 +483,63 @@ _REPLY_COLUMNS = (
 )
 
 
+# A comment left `received` this long found no campaign when it came (a live video not attached yet, or
+# detached): long enough for the merchant to attach the video, short enough for a timely reply.
+STUCK_AFTER = timedelta(minutes=10)
+STUCK_PER_PASS = 500
+
+
+async def decide_stuck_comments(
+    session: AsyncSession, lookup: CampaignLookup, now: datetime, limit: int = STUCK_PER_PASS
+) -> int:
+    """Give every comment still `received` after STUCK_AFTER an outcome (invariant 5); how many were decided.
+
+    A new comment whose post a campaign sells on now (its live video was attached since) is planned as it
+    would have been when it came: judged at its arrival time, in line from its stream entry; the allocator
+    decides its claims. Any other gets a final `no_campaign` (or `ignored` without an author) with the reason.
+    """
+    rows = (
+        (
+            await session.execute(
+                select(CommentLog)
+                .where(CommentLog.outcome == CommentOutcome.RECEIVED, CommentLog.received_at <= now - STUCK_AFTER)
+                .order_by(CommentLog.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)  # PostgreSQL: two workers' passes take different comments
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for row in rows:
+        if row.author_id is None:
+            row.outcome, row.detail = CommentOutcome.IGNORED, json.dumps({"reason": "the comment has no author"})
+            continue
+        campaign = None
+        if row.verb == CommentVerb.ADD:
+            campaign = await lookup.fetch(session, row.page_id, row.post_id, row.received_at)
+        if campaign is None:
+            reason = (
+                "no campaign sells on this post or live video"
+                if row.verb == CommentVerb.ADD
+                else f"{row.verb}: the comment was never taken by a campaign"
+            )
+            row.outcome, row.detail = CommentOutcome.NO_CAMPAIGN, json.dumps({"reason": reason})
+            continue
+        comment = OrderComment(row.comment_id, row.page_id, row.author_id, row.message or "")
+        used = await claimed_quantities(session, [campaign], {row.author_id})
+        arrival = arrival_key(row.stream_id or "0-0", 0)
+        plan = plan_new_comment(comment, campaign, arrival, row.received_at, used)
+        await insert_claims(session, plan.claims)
+        row.outcome, row.detail = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
+        if plan.answer_now:
+            row.reply_status = REPLY_DUE  # composed by this pass's `queue_due_replies`
+    if rows:
+        log.info("decided %d comments left without an outcome", len(rows))
+    await session.flush()
+    return len(rows)
+
+
 class Allocator:
     """Decides pending stock claims that are safe to decide (below the stream's watermark).
 
@@ -484,8 +547,9 @@ class Allocator:
     earlier than the oldest entry not in this batch is already committed, so the batch's own claims (and
     any older ones) are decided at once, and the cart lines commit with the comments. `run` follows once
     the stream is drained (and at least once a second): it composes the private replies of the comments
-    decided since (`queue_due_replies`), expires holds, sends reminders, and decides claims that had to
-    wait for another worker's earlier entries.
+    decided since (`queue_due_replies`), expires holds, sends reminders, decides comments left without an
+    outcome (`decide_stuck_comments`), and decides claims that had to wait for another worker's earlier
+    entries.
     """
 
     def __init__(
@@ -505,6 +569,7 @@ class Allocator:
         # Told after the commit of any decision, whichever way in decided it (carts and boards changed).
         self.on_decided = on_decided
         self._last_housekeeping = 0.0
+        self.campaigns = CampaignLookup()
 
     async def in_batch(self, session: AsyncSession, entry_ids: list[str]) -> list[Callable[[], Awaitable[None]]]:
         """Decide what the batch in hand makes decidable, in its transaction; callbacks for after commit."""
@@ -518,12 +583,12 @@ class Allocator:
             after_commit.append(self.on_decided)
         return after_commit
 
-    async def run(self) -> int:
-        """Decide what can be decided now; the number of claims decided."""
+    async def run(self, now: datetime | None = None) -> int:
+        """Decide what can be decided now (`now`: the clock's, unless a test moves it); the claims decided."""
         watermark_id = await self.stream.watermark()
         watermark = END_OF_STREAM if watermark_id is None else arrival_key(watermark_id, 0)
         async with self.sessions() as session, session.begin():
-            now = utcnow()
+            now = now or utcnow()
             replies = 0
             # Expiry and reminders are minute-scale: once a second is plenty, even under a flood of batches.
             if time.monotonic() - self._last_housekeeping >= 1.0:
@@ -539,6 +604,7 @@ class Allocator:
                         replies += await tell_about_hold(
                             session, claim_decision(claim, ClaimChange.REMINDER), now, self.quiet
                         )
+                await decide_stuck_comments(session, self.campaigns, now)
             decided, more = await decide_pending(session, watermark, now, self.quiet)
             replies += more + await queue_due_replies(session, self.checkout_link)
         if replies and self.notifier is not None:

@@ -48,7 +48,8 @@ class CommentResult:
     closed_text: str | None = None  # the campaign's reply to orders after it closed
 
 
-def _item_line(item: ItemResult, currency: str) -> str:
+def _item_line(item: ItemResult, currency: str, asked_below: bool = True) -> str:
+    """One item's line; `asked_below`: its choice is the one the quick replies offer (else it is asked next)."""
     label = f"{item.code} {item.name}".strip()
     variant = f" ({item.variant_text})" if item.variant_text else ""
     if item.outcome == CommentOutcome.ADDED:
@@ -57,7 +58,10 @@ def _item_line(item: ItemResult, currency: str) -> str:
         return f"⏳ {label}{variant} ×{item.qty}: sold out, you are on the waitlist"
     if item.outcome == ItemOutcome.NEEDS_VARIANT:
         option = item.missing[0][0] if item.missing else "option"
-        return f"❓ {label} ×{item.qty}: which {option}? Tap below"
+        if asked_below or not item.missing or not item.missing[0][1]:
+            return f"❓ {label} ×{item.qty}: which {option}? Tap below"
+        example = f"{item.code} {item.missing[0][1][0]}"
+        return f"❓ {label} ×{item.qty}: which {option}? Asked next, or type “{example}”"
     if item.outcome == ItemOutcome.OVER_LIMIT:
         return f"⚠️ {label} ×{item.qty} not added: the limit is {item.limit} per person"
     if item.outcome == ItemOutcome.UNKNOWN_CODE:
@@ -107,14 +111,32 @@ def option_quick_replies(
     ]
 
 
-def _quick_replies(results: Sequence[CommentResult]) -> list[QuickReply]:
-    """Choices for the first item that still needs one option."""
+def render_choice_question(
+    comment_id: str, code: str, name: str, qty: int, chosen: Mapping[str, str], option: str, values: Sequence[str]
+) -> list[Message]:
+    """The question for an item's next option in the chat, with its values as quick replies."""
+    label = f"{code} {name}".strip()
+    return render_text(
+        f"❓ {label} ×{qty}: which {option}? 請選擇：",
+        option_quick_replies(comment_id, code, chosen, option, values),
+    )
+
+
+def _first_choice(results: Sequence[CommentResult]) -> tuple[str, ItemResult] | None:
+    """The first item that still needs an option: the quick replies ask it, the chat asks the others next."""
     for result in results:
         for item in result.items:
             if item.outcome == ItemOutcome.NEEDS_VARIANT and item.missing:
-                option, values = item.missing[0]
-                return option_quick_replies(result.comment_id, item.code, item.chosen, option, values)
-    return []
+                return result.comment_id, item
+    return None
+
+
+def _quick_replies(first: tuple[str, ItemResult] | None) -> list[QuickReply]:
+    if first is None:
+        return []
+    comment_id, item = first
+    option, values = item.missing[0]
+    return option_quick_replies(comment_id, item.code, item.chosen, option, values)
 
 
 def cart_buttons(cart: CartInfo, checkout_url: str | None) -> list[Button]:
@@ -136,10 +158,15 @@ def render_comment_reply(
 ) -> Message:
     """The one private reply for one or more comments of a shopper."""
     greeting = f"Hi {name}! 你好！" if name else "Hi! 你好！"
+    first = _first_choice(results)
     lines = [
         line
         for r in results
-        for line in ([r.closed_text] if r.closed_text else [_item_line(i, cart.currency) for i in r.items])
+        for line in (
+            [r.closed_text]
+            if r.closed_text
+            else [_item_line(i, cart.currency, first is None or first[1] is i) for i in r.items]
+        )
     ]
     summary = cart_summary(cart)
     text = "\n".join([greeting, *lines, "", summary])
@@ -153,7 +180,7 @@ def render_comment_reply(
             shown.append(line)
         text = "\n".join([greeting, *shown, f"…and {len(lines) - len(shown)} more", "", summary])
     message = render_buttons(text, cart_buttons(cart, checkout_url))
-    quick = _quick_replies(results)
+    quick = _quick_replies(first)
     if quick:
         message["quick_replies"] = [q.to_meta() for q in quick]
     return message

@@ -12,7 +12,9 @@ file feeds several domains: the catalog (`carts.catalog`), the membership progra
   `carts.catalog.update_product`, so it never drops below what is held or sold (invariant 3); a file
   that would do so is refused with `ShopApplyError` before anything is written.
 - Campaigns are upserted by key and their products made to match. Campaigns missing from the file are
-  ended (their `ends_at` moved to now): they may have carts and orders, so they stay.
+  ended (their `ends_at` moved to now): they may have carts and orders, so they stay. What runs is not in
+  the file and is kept: a "next live" campaign keeps the live video it took when the live started
+  (reloading the file during a live must not stop the sale).
 - Loading the same file twice changes nothing.
 """
 
@@ -211,6 +213,8 @@ async def _apply_campaigns(
         fields_changed = False
         for name in _CAMPAIGN_FILE_FIELDS:
             value = getattr(config, name)
+            if name == "live_video_id" and _keeps_attached_live(row, config):
+                continue
             if getattr(row, name) != value:
                 setattr(row, name, value)
                 fields_changed = True
@@ -231,6 +235,15 @@ async def _apply_campaigns(
             deactivated += 1
     await session.flush()
     return ChangeCounts(created, updated, unchanged, deactivated)
+
+
+def _keeps_attached_live(row: Campaign, config: CampaignConfig) -> bool:
+    """Whether the stored campaign's live video is one it took at run time, which the file cannot name.
+
+    A "next live" campaign (still one in the file) is given its video when the live starts
+    (`carts.comment_order_repository.attach_live_video`, or the merchant's `POST /api/live-videos`).
+    """
+    return config.next_live and config.live_video_id is None and row.next_live and row.live_video_id is not None
 
 
 async def _replace_links(

@@ -71,6 +71,8 @@ class CommentLog(SQLModel, table=True):
     """Every comment event on a Page with its outcome: the merchant's per-comment trail (invariant 5)."""
 
     __tablename__ = "comment_log"
+    # For the pass that decides comments left `received` (bot.handlers.comments.decide_stuck_comments).
+    __table_args__ = (Index("ix_comment_log_outcome_received_at", "outcome", "received_at"),)
     id: int | None = Field(default=None, primary_key=True)
     event_key: str = Field(max_length=400, unique=True)
     page_id: str = Field(max_length=64, index=True)

@@ -41,6 +41,7 @@ def test_the_stored_values_are_the_strings_the_comment_log_holds() -> None:
     assert [o.value for o in CommentOutcome] == [
         "received",
         "ignored",
+        "no_campaign",
         "not_an_order",
         "pending",
         "added",

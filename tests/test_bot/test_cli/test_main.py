@@ -122,12 +122,19 @@ def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "emulator.url").exists()  # the demo emulator stopped with the server
     assert not (tmp_path / "data" / "redis.sock").exists()  # the embedded Redis was stopped with the server
     assert (tmp_path / "data" / "redis.aof").exists()
+    # What the demo's Meta knows is kept too: the shopper who wrote has an open 24-hour window.
+    kept = json.loads((tmp_path / "data" / "emulator-state.json").read_text())
+    assert len(kept["activity"]) == 1 and len(kept["comments"]) == 1
 
     # A second run reuses the secrets silently and still has what the first one stored; asyncio's own
     # event loop serves as well as uvloop.
     server = spawn("serve", env={**env, "PLUSONE_EVENT_LOOP": "asyncio", "PLUSONE_WORKER_PROCESSES": "0"}, cwd=tmp_path)
     try:
         wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", "server up again")
+        emulator = (tmp_path / "data" / "emulator.url").read_text().strip().rstrip("/")
+        assert [c["id"] for c in get_json(f"{emulator}/_emulator/comments")["comments"]] == [
+            c["id"] for c in kept["comments"]
+        ]
     finally:
         code, err = stop(server)
     assert code == 0 and "generated" not in err
@@ -165,6 +172,40 @@ def test_separate_worker_process_reads_the_embedded_redis(tmp_path: Path) -> Non
         if worker and worker.poll() is None:
             worker.kill()
         stop(web)
+
+
+def test_a_second_serve_on_the_same_data_dir_is_refused_and_leaves_the_first_untouched(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(PLUSONE_PORT=str(port), PLUSONE_DEMO_EMULATOR_PORT="0", PYTHONPATH=str(ROOT))
+    first = spawn("serve", "--no-worker", env=env, cwd=tmp_path)
+    worker = None
+    try:
+        wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", "server up")
+        marker = (tmp_path / "data" / "emulator.url").read_text()
+
+        # On another port, so only the shared data dir can stop it.
+        second = plusone("serve", "--no-worker", env={**env, "PLUSONE_PORT": str(free_port())}, cwd=tmp_path)
+
+        assert second.returncode == 1
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and "listening" not in second.stderr, second.stderr
+        assert f"(pid {first.pid}) is already running on the data directory" in lines[0]
+        assert first.poll() is None
+        assert (tmp_path / "data" / "emulator.url").read_text() == marker
+        # The first one's Redis still takes webhooks, and a worker still joins it.
+        assert plusone("simulate", "message", "--text", "hello", env=env, cwd=tmp_path).returncode == 0
+        worker = spawn("worker", env=env, cwd=tmp_path)
+        wait_for(
+            lambda: get_json(f"http://127.0.0.1:{port}/healthz")["checks"]["stream"]["backlog"] == 0,
+            "the worker drained the stream",
+        )
+        code, err = stop(worker)
+        assert code == 0, err
+    finally:
+        if worker and worker.poll() is None:
+            worker.kill()
+        code, err = stop(first)
+    assert code == 0, err
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.background import build_dispatcher, worker_settings
 from bot.handlers.cart_commands import EXPIRED_CHOICE
-from bot.handlers.comments import PUBLIC_FALLBACK_TEXT, REPLY_WINDOW_S, Allocator
+from bot.handlers.comments import PUBLIC_FALLBACK_TEXT, REPLY_WINDOW_S, STUCK_AFTER, Allocator
 from bot.handlers.handoff import HandoffReason, fetch_conversation, take_over
 from bot.inbound import webhook_factory as wf
 from bot.inbound.ingest import IngestStream
@@ -29,6 +29,7 @@ from bot.runtime.redis import redis_client
 from bot.runtime.redis_keys import RedisKeys
 from bot.store.db import create_engine, create_schema, session_factory
 from bot.store.tables import CommentLog, OutboxMessage
+from carts.comment_order_repository import attach_live_video
 from carts.stock import expire_holds
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from config.settings import Settings
@@ -226,6 +227,66 @@ async def test_each_item_gets_an_outcome(shop: Shop) -> None:
     ]
 
 
+def comment_on(post_id: str, shopper: int, text: str, comment_id: str) -> bytes:
+    return wf.encode(
+        wf.comment_delivery(page_id=PAGE_ID, post_id=post_id, message=text, user_id=str(shopper), comment_id=comment_id)
+    )
+
+
+async def test_comments_no_campaign_took_are_decided_after_a_while(shop: Shop) -> None:
+    """A live's comments that came while its campaign had no video are sold once it has it; others end."""
+    now = utcnow()
+    async with shop.sessions() as session, session.begin():
+        rose = (await session.execute(select(Product).where(Product.code == "A"))).scalar_one()
+        live = Campaign(
+            key="tonight",
+            title="Tonight's live",
+            page_id=PAGE_ID,
+            next_live=True,
+            starts_at=now - timedelta(minutes=5),
+            ends_at=now + timedelta(hours=3),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(live)
+        await session.flush()
+        session.add(CampaignProduct(campaign_id=live.id, product_id=rose.id, order_code="Rose"))  # type: ignore[arg-type]
+    await shop.stream.append(comment_on(f"{PAGE_ID}_7770001", 1, "rose+2", "7770001_1"))
+    await shop.stream.append(comment_on(f"{PAGE_ID}_9990001", 2, "nice post", "9990001_1"))
+
+    async def logged() -> bool:
+        count = await shop.scalar(select(func.count()).select_from(CommentLog))
+        return count == 2 and (await shop.stream.gauges()).backlog == 0
+
+    await run_workers(shop, 1, logged)
+
+    async def outcomes() -> dict[str, tuple[str, str | None]]:
+        async with shop.sessions() as session:
+            rows = (await session.execute(select(CommentLog))).scalars()
+            return {r.comment_id: (r.outcome, r.detail) for r in rows}
+
+    assert {c: o for c, (o, _) in (await outcomes()).items()} == {"7770001_1": "received", "9990001_1": "received"}
+    async with shop.sessions() as session, session.begin():
+        await attach_live_video(session, PAGE_ID, "7770001", utcnow())  # the video is attached (again)
+
+    sweeper = Allocator(shop.stream, shop.sessions)
+    await sweeper.run(now=utcnow() + STUCK_AFTER / 2)  # not stuck yet: left alone
+    assert {o for o, _ in (await outcomes()).values()} == {"received"}
+    sweeper = Allocator(shop.stream, shop.sessions)  # its housekeeping runs at most once a second
+    await sweeper.run(now=utcnow() + STUCK_AFTER + timedelta(seconds=1))
+
+    decided = await outcomes()
+    assert decided["7770001_1"][0] == "added"
+    reason = {"reason": "no campaign sells on this post or live video"}
+    assert decided["9990001_1"] == ("no_campaign", json.dumps(reason))
+    assert await all_claims(shop) == [("1", "held", 2)]
+    async with shop.sessions() as session:
+        reply_status = (
+            await session.execute(select(CommentLog.reply_status).where(CommentLog.comment_id == "7770001_1"))
+        ).scalar_one()
+    assert reply_status == "queued"  # its private reply is on its way
+
+
 async def seed_shop(
     sessions: async_sessionmaker[AsyncSession], *, stock: int = 5, per_shopper_limit: int | None = None
 ) -> None:
@@ -401,6 +462,69 @@ async def test_the_shopper_picks_a_size_in_messenger_and_asks_for_the_cart(bot_s
         assert claims.scalar_one() == 2  # the second tap claimed nothing more
 
 
+async def test_every_item_that_needs_a_size_is_asked_and_a_typed_size_completes_it(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions)
+    now = utcnow()
+    async with bot_stack.sessions() as session, session.begin():
+        dress = Product(
+            code="C",
+            name="Silk dress",
+            price=Decimal("1200"),
+            stock=None,
+            created_at=now,
+            updated_at=now,
+            variants=json.dumps({"size": ["XS", "S", "M"]}),
+        )
+        session.add(dress)
+        await session.flush()
+        campaign = (await session.execute(select(Campaign).where(Campaign.key == "live"))).scalar_one()
+        session.add(CampaignProduct(campaign_id=campaign.id, product_id=dress.id, order_code="C"))  # type: ignore[arg-type]
+    psid = "3000000000205"
+    await bot_stack.emulator.deliver_comment(PAGE_ID, "2000000000001", psid, "B+1, C+1", comment_id="2000000000001_940")
+    await wait_until(lambda: _has_private_reply(bot_stack), what="private reply with the size questions")
+    [reply] = await private_replies(bot_stack)
+    message = reply["body"]["message"]
+    assert message["attachment"]["payload"]["text"].splitlines()[1:3] == [
+        "❓ B Linen shirt ×1: which size? Tap below",
+        "❓ C Silk dress ×1: which size? Asked next, or type “C XS”",
+    ]
+    size_l = next(q for q in message["quick_replies"] if q["title"] == "L")
+    await bot_stack.emulator.deliver_message(PAGE_ID, psid, "L", quick_reply=size_l["payload"])
+
+    async def asked_next() -> bool:
+        return any("which size" in t for t in await chat_texts(bot_stack, psid))
+
+    await wait_until(asked_next, what="the question for the second item")
+    question = next(
+        c["body"]["message"]
+        for c in await sends(bot_stack)
+        if c["body"]["recipient"].get("id") == psid and "which size" in c["body"]["message"].get("text", "")
+    )
+    assert question["text"] == "❓ C Silk dress ×1: which size? 請選擇："
+    assert [q["title"] for q in question["quick_replies"]] == ["XS", "S", "M"]
+
+    await bot_stack.emulator.deliver_message(PAGE_ID, psid, "c m")  # typed rather than tapped
+
+    async def both_added() -> bool:
+        async with bot_stack.sessions() as session:
+            rows = await session.execute(
+                select(StockClaim.product_id, StockClaim.variant, StockClaim.status).where(StockClaim.psid == psid)
+            )
+            return sorted((p, v, s) for p, v, s in rows.all()) == [
+                (2, json.dumps({"size": "L"}), "held"),
+                (dress.id, json.dumps({"size": "M"}), "held"),
+            ]
+
+    await wait_until(both_added, what="both items held with their sizes")
+    await wait_until(
+        lambda: _texts_include(bot_stack, psid, "✅ C Silk dress (M) ×1 added"), what="the typed size confirmed"
+    )
+
+
+async def _texts_include(stack: Stack, psid: str, line: str) -> bool:
+    return any(line in t.splitlines() for t in await chat_texts(stack, psid))
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -569,6 +693,37 @@ async def test_a_next_live_campaign_sells_on_the_live_video_when_it_starts(bot_s
     await wait_until(replied, what="the live viewer's private reply")
     [call] = await private_replies(bot_stack)
     assert call["body"]["message"]["attachment"]["payload"]["text"].splitlines()[1] == "✅ Rose Rose bouquet ×2 added"
+
+
+async def test_a_size_picked_for_a_live_comment_is_claimed(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions)
+    now = utcnow()
+    async with bot_stack.sessions() as session, session.begin():
+        shirt = (await session.execute(select(Product).where(Product.code == "B"))).scalar_one()
+        live = Campaign(
+            key="tonight",
+            title="Tonight's live",
+            page_id=PAGE_ID,
+            next_live=True,
+            live_video_id="7770002",  # attached when the live started
+            starts_at=now - timedelta(minutes=5),
+            ends_at=now + timedelta(hours=3),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(live)
+        await session.flush()
+        session.add(CampaignProduct(campaign_id=live.id, product_id=shirt.id, order_code="B"))  # type: ignore[arg-type]
+    psid = "3000000000222"
+    await bot_stack.emulator.deliver_comment(PAGE_ID, f"{PAGE_ID}_7770002", psid, "B+1", comment_id="7770002_1")
+    await wait_until(lambda: _has_private_reply(bot_stack), what="the size question")
+    [reply] = await private_replies(bot_stack)
+    size_m = next(q for q in reply["body"]["message"]["quick_replies"] if q["title"] == "M")
+    await bot_stack.emulator.deliver_message(PAGE_ID, psid, "M", quick_reply=size_m["payload"])
+
+    await wait_until(
+        lambda: _texts_include(bot_stack, psid, "✅ B Linen shirt (M) ×1 added"), what="the size picked on the live"
+    )
 
 
 def edited(shopper: int, text: str | None, verb: str = "edited") -> bytes:

@@ -24,6 +24,7 @@ from carts.catalog import (
     fetch_products,
     product_to_dict,
 )
+from carts.comment_order_repository import attach_live_video
 from carts.tables import Campaign, CampaignProduct
 from carts.tables import ShopInfo as ShopRow
 from config.shop_file import ShopConfig, load_shop_file, parse_shop_text
@@ -264,6 +265,33 @@ async def test_campaign_left_out_is_ended_not_deleted(sessions: async_sessionmak
     assert len(info.products) == 2  # kept: carts and orders may refer to them
     assert (await load(sessions, without)).campaigns == ChangeCounts()  # already ended
     assert (await load(sessions, shop)).campaigns == ChangeCounts(updated=1)  # back with the file's times
+
+
+async def test_reloading_during_a_live_keeps_the_video_the_next_live_campaign_took(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    live_shop = SHOP.replace('post_id: "1000000000001_2000000000001"', "next_live: true").replace(
+        "starts_at: 2026-12-20 19:00", "starts_at: 2020-12-20 19:00"
+    )
+    await load(sessions, live_shop)
+    async with sessions() as session, session.begin():
+        taken = await attach_live_video(session, "1000000000001", "7770001", utcnow())
+    assert taken is not None and taken.key == "xmas-live"
+
+    changes = await load(sessions, live_shop)  # the merchant reloads the same file mid-live
+    edited = await load(sessions, live_shop.replace("Christmas live sale", "Christmas live sale, part 2"))
+
+    assert changes.campaigns == ChangeCounts(unchanged=1)
+    assert edited.campaigns == ChangeCounts(updated=1)
+    async with sessions() as session:
+        info = await fetch_campaign(session, "xmas-live")
+    assert info is not None
+    assert (info.campaign.live_video_id, info.campaign.next_live) == ("7770001", True)
+    # A file that moves the campaign to a post does replace the video.
+    await load(sessions, SHOP)
+    async with sessions() as session:
+        info = await fetch_campaign(session, "xmas-live")
+    assert info is not None and info.campaign.live_video_id is None
 
 
 async def test_shop_name_and_currency_updated(sessions: async_sessionmaker[AsyncSession]) -> None:
