@@ -1,7 +1,7 @@
 """index comment_log (outcome, received_at) for the pass that decides comments left received
 
 Revision ID: c0ffee5a1e14
-Revises: ee8d985535b2
+Revises: c1a1m5c0de01
 Create Date: 2026-12-03 03:40:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "c0ffee5a1e14"
-down_revision: str | Sequence[str] | None = "ee8d985535b2"
+down_revision: str | Sequence[str] | None = "c1a1m5c0de01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
