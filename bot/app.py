@@ -51,6 +51,7 @@ from bot.store.shop import apply_shop
 from bot.web import checkout, faq_api, handoff_api, live_api, ops_api, orders_api, shop_api
 from bot.web import members_api as crm_api
 from bot.web.admin_auth import require_admin
+from bot.web.read_deadline import body_read_deadline
 from carts.tables import Product
 from config.settings import Settings
 from config.shop_file import load_shop_file
@@ -195,7 +196,13 @@ def create_app(
 ) -> web.Application:
     settings.require_secrets()
     # The admin token of every /api/ route is checked by one middleware (bot.web.admin_auth).
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[require_admin])
+    # Every request's reading time is bounded: the headers by the request handler's keep-alive timeout (it
+    # closes a connection that has not sent a whole request by then), the body by a middleware.
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[body_read_deadline, require_admin],
+        handler_args={"keepalive_timeout": settings.http_read_timeout_s},
+    )
     app[SETTINGS] = settings
     app[LOCAL_REJECTIONS] = Counter()
     app[DISPATCHER] = dispatcher or build_dispatcher(settings)
