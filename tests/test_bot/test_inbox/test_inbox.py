@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 import sys
 from datetime import timedelta
@@ -25,7 +26,7 @@ from bot.inbox.core import (
 )
 from bot.inbox.tables import InboxUser, InboxUserPage
 from bot.runtime.clock import utcnow
-from bot.services import INGEST
+from bot.services import INBOX_HUB, INGEST
 from bot.store.tables import Conversation, OutboxMessage
 from carts.order_rules import CheckoutForm
 from carts.order_tables import Order, OrderLine
@@ -151,6 +152,24 @@ async def test_a_dead_letter_with_a_lone_surrogate_shows(bot_stack: Stack) -> No
     page = await bot_stack.client.get("/inbox/dead-letters")
     assert page.status == 200
     assert (await page.text()).count("A+1 \ufffd") == 3  # two bodies, one error
+
+
+async def test_a_closed_tab_ends_its_live_updates_in_one_quiet_line(bot_stack: Stack, caplog) -> None:  # type: ignore[no-untyped-def]
+    await users(bot_stack)
+    await sign_in(bot_stack, "owner")
+    caplog.set_level(logging.DEBUG)
+    stream = await bot_stack.client.get("/inbox/events")
+    assert (await stream.content.readline()).startswith(b"event: hello")
+    stream.connection.transport.abort()  # type: ignore[union-attr]  # the tab is closed
+    hub = bot_stack.client.app[INBOX_HUB]
+
+    async def gone() -> bool:
+        hub.dispatch({"page": PAGE_ID, "kind": "message"})  # a note finds the browser gone, once the server knows
+        return any("went away" in r.getMessage() for r in caplog.records)
+
+    await wait_until(gone, what="the stream ended")
+    web_records = [r for r in caplog.records if r.name.startswith(("aiohttp", "bot.inbox"))]
+    assert not [r for r in web_records if r.levelno >= logging.WARNING]
 
 
 def test_plusone_user_add(tmp_path, monkeypatch, capsys, blockbuster) -> None:  # type: ignore[no-untyped-def]
