@@ -51,6 +51,8 @@ from bot.store.shop import apply_shop
 from bot.web import checkout, faq_api, handoff_api, live_api, ops_api, orders_api, shop_api
 from bot.web import members_api as crm_api
 from bot.web.admin_auth import require_admin
+from bot.web.read_deadline import body_read_deadline
+from bot.web.server_log import server_logger
 from carts.tables import Product
 from config.settings import Settings
 from config.shop_file import load_shop_file
@@ -205,7 +207,20 @@ def create_app(
 ) -> web.Application:
     settings.require_secrets()
     # The admin token of every /api/ route is checked by one middleware (bot.web.admin_auth).
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[require_admin])
+    # Every request's reading time is bounded: the headers by the request handler's keep-alive timeout (it
+    # closes a connection that has not sent a whole request by then), the body by a middleware.
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[body_read_deadline, require_admin],
+        # A client's faults (malformed requests, aborted uploads) logged in one line (bot.web.server_log).
+        # handler_cancellation as `plusone serve` runs it (aiohttp's test server would cancel handlers whose
+        # client went away instead): a handler finishes its work.
+        handler_args={
+            "keepalive_timeout": settings.http_read_timeout_s,
+            "logger": server_logger(),
+            "handler_cancellation": False,
+        },
+    )
     app[SETTINGS] = settings
     app[LOCAL_REJECTIONS] = Counter()
     app[DISPATCHER] = dispatcher or build_dispatcher(settings)

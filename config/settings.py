@@ -57,6 +57,9 @@ class Settings(BaseModel):
     graph_version: str = Field(default="v26.0", pattern=r"^v\d+\.\d+$")
     page_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # How long a client may take to send a request's headers (and how long an idle connection is kept), and
+    # then its whole body: a client that stalls is cut off instead of holding a socket for ever.
+    http_read_timeout_s: float = Field(default=30.0, gt=0, le=600)
     worker_max_attempts: int = Field(default=5, ge=1, le=100)
     worker_claim_idle_ms: int = Field(default=30_000, ge=10)
     # Up to this many stream entries per transaction. The worker reads what is there, so quiet times make small

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["normalize_text"]
+__all__ = ["normalize_text", "storable_text"]
 
 # Invisible format characters that copy-paste and emoji keyboards leave in text: soft hyphen, Mongolian
 # vowel separator, zero-width space / non-joiner / joiner, bidi marks, embeddings and isolates, word
@@ -19,6 +19,15 @@ __all__ = ["normalize_text"]
 # (A regex rather than str.translate: translate looks up every character and costs ~0.1 us each,
 # a millisecond on a 10 KB comment.)
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+# A lone UTF-16 surrogate: JSON may carry one (`"\\ud83d"` is valid JSON) and Python keeps it, but no
+# UTF-8 encoder (SQL drivers, Redis, an HTTP answer) can write it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD, so that it can be written as UTF-8 anywhere."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def normalize_text(text: str, *, keep_newlines: bool = False) -> str:

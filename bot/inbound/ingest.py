@@ -21,6 +21,7 @@ from bot.runtime.metrics import (
     stream_id_age_seconds,
 )
 from bot.runtime.redis_keys import CONSUMER_GROUP, RedisKeys
+from parsers.normalize import storable_text
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,7 @@ class IngestStream:
             "received_at": entry.received_at_ms,
             "source": entry.source,
             "original_id": entry.id,
-            "error": error[:4000],
+            "error": storable_text(error[:4000]),  # Redis takes UTF-8: an error may quote a lone surrogate
             "attempts": attempts,
             "failed_at": int(time.time() * 1000),
         }

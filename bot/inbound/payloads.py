@@ -29,6 +29,7 @@ from bot.inbound.events import (
     ReferralEvent,
     TestPingEvent,
 )
+from parsers.normalize import storable_text
 
 _OBJECT_CHANNELS = {"page": Channel.FACEBOOK, "instagram": Channel.INSTAGRAM}
 _IG_COMMENT_FIELDS = {"comments", "live_comments"}
@@ -38,7 +39,9 @@ def _id(value: Any) -> str | None:
     """Meta ids are strings, but some fixtures and SDKs send numbers; anything else is absent."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and value and len(value) <= 128:
+    # An id with a lone surrogate is no Meta id, and no database could store it: absent, not mended
+    # (mending two different forged ids into one would make the second a "duplicate").
+    if isinstance(value, str) and value and len(value) <= 128 and storable_text(value) == value:
         return value
     if isinstance(value, int) and value >= 0:
         return str(value)
@@ -46,7 +49,13 @@ def _id(value: Any) -> str | None:
 
 
 def _text(value: Any, limit: int = 100_000) -> str | None:
-    return value[:limit] if isinstance(value, str) else None
+    """A string as it can be stored: a lone surrogate (valid JSON, yet no UTF-8) becomes U+FFFD."""
+    return storable_text(value[:limit]) if isinstance(value, str) else None
+
+
+def _detail(value: Any) -> str:
+    """What an ignored item held, short and storable, for the log."""
+    return storable_text(str(value)[:80])
 
 
 def _int(value: Any) -> int | None:
@@ -93,7 +102,7 @@ def parse_delivery(body: bytes | str) -> list[InboundEvent]:
     obj = data.get("object")
     channel = _OBJECT_CHANNELS.get(obj) if isinstance(obj, str) else None
     if channel is None:
-        return [IgnoredEvent(page_id="", channel=Channel.FACEBOOK, reason="unknown object", detail=str(obj)[:80])]
+        return [IgnoredEvent(page_id="", channel=Channel.FACEBOOK, reason="unknown object", detail=_detail(obj))]
     entries = _list(data.get("entry"))
     if not entries:
         return [IgnoredEvent(page_id="", channel=channel, reason="delivery has no entries")]
@@ -117,7 +126,7 @@ def _parse_entry(entry: Any, channel: Channel) -> Iterator[InboundEvent]:
         had_items = True
         if page_id == "0":
             # The dashboard's "Test" button: a changes[] shape even for messaging fields.
-            yield TestPingEvent(page_id=page_id, channel=channel, field_name=str(_dict(change).get("field"))[:80])
+            yield TestPingEvent(page_id=page_id, channel=channel, field_name=_detail(_dict(change).get("field")))
             continue
         yield _parse_change(change, page_id, channel, entry_time)
     for name, standby in (("messaging", False), ("standby", True)):
@@ -134,7 +143,7 @@ def _parse_change(change: Any, page_id: str, channel: Channel, entry_time: int |
     field_name = change.get("field")
     value = change.get("value")
     if not isinstance(value, dict):
-        return IgnoredEvent(page_id=page_id, channel=channel, reason="change has no value", detail=str(field_name)[:80])
+        return IgnoredEvent(page_id=page_id, channel=channel, reason="change has no value", detail=_detail(field_name))
     if field_name == "feed":
         return _parse_feed(value, page_id, channel)
     if field_name == "live_videos":
@@ -145,7 +154,7 @@ def _parse_change(change: Any, page_id: str, channel: Channel, entry_time: int |
     # isinstance first: a list or object there is unhashable, and `in` a set would raise.
     if channel is Channel.INSTAGRAM and isinstance(field_name, str) and field_name in _IG_COMMENT_FIELDS:
         return _parse_ig_comment(value, page_id, entry_time, str(field_name))
-    return IgnoredEvent(page_id=page_id, channel=channel, reason="unknown field", detail=str(field_name)[:80])
+    return IgnoredEvent(page_id=page_id, channel=channel, reason="unknown field", detail=_detail(field_name))
 
 
 def _author(value: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -160,12 +169,12 @@ def _parse_feed(value: dict[str, Any], page_id: str, channel: Channel) -> Inboun
     item, verb = value.get("item"), value.get("verb")
     if item != "comment":
         return IgnoredEvent(
-            page_id=page_id, channel=channel, reason="feed item not handled", detail=f"{item}/{verb}"[:80]
+            page_id=page_id, channel=channel, reason="feed item not handled", detail=_detail(f"{item}/{verb}")
         )
     try:
         comment_verb = CommentVerb(verb)
     except ValueError:
-        return IgnoredEvent(page_id=page_id, channel=channel, reason="comment verb not handled", detail=str(verb)[:80])
+        return IgnoredEvent(page_id=page_id, channel=channel, reason="comment verb not handled", detail=_detail(verb))
     comment_id, post_id = _id(value.get("comment_id")), _id(value.get("post_id"))
     if comment_id is None or post_id is None:
         return IgnoredEvent(page_id=page_id, channel=channel, reason="comment without comment_id or post_id")
@@ -280,7 +289,7 @@ def _parse_messaging(item: Any, page_id: str, channel: Channel, standby: bool) -
         return ReadEvent(**base, watermark=watermark if watermark is not None else timestamp, mid=mid)
     known = sorted(k for k in item if k not in {"sender", "recipient", "timestamp"})
     return IgnoredEvent(
-        page_id=page_id, channel=channel, reason="messaging kind not handled", detail=",".join(known)[:80]
+        page_id=page_id, channel=channel, reason="messaging kind not handled", detail=_detail(",".join(known))
     )
 
 

@@ -5,8 +5,9 @@ Loop (FastStream's stream subscriber is the model): take over entries idle too l
 block), and process a batch in one SQL transaction with one SAVEPOINT per event:
 
 - each event first claims its idempotency key (`bot.store.db.claim_event_key`); a replay is a no-op;
-- an event whose handler raises rolls back its savepoint only; its entry stays pending and is retried
-  with back-off; after `worker_max_attempts` deliveries it moves to the dead-letter stream;
+- an event whose handler raises rolls back its savepoint only, and the delivery's other events go on;
+  its entry stays pending and is retried with back-off (the events done are keyed, so only the failed
+  ones run again); after `worker_max_attempts` deliveries it moves to the dead-letter stream;
 - entries are acknowledged (XACK + XDEL) only after the transaction committed, so a crash at any point
   leads to a replay, which the keys make harmless (docs/architecture.md, invariant 2).
 """
@@ -285,7 +286,7 @@ class Worker(Loop):
                     continue
                 await flush_all()  # keep the order: everything before this entry is applied first
                 entry_outcomes, error, callbacks = await self._apply_entry(session, entry, events)
-                # Events before a failing one are committed (and keyed), so their callbacks still run.
+                # The events beside a failing one are committed (and keyed), so their callbacks still run.
                 after_commit += callbacks
                 outcomes += entry_outcomes
                 if error is None:
@@ -355,8 +356,16 @@ class Worker(Loop):
     async def _apply_entry(
         self, session: AsyncSession, entry: StreamEntry, events: list[Event]
     ) -> tuple[list[tuple[str, str]], str | None, list[Callable[[], Awaitable[None]]]]:
+        """Apply an entry's events one by one, each in its own savepoint.
+
+        A failing event is rolled back alone and recorded with its reason; the events after it in the same
+        delivery still go on (one poison event must not take its delivery down). The entry then counts as
+        failed, so the failed events are retried and, after `max_attempts`, dead-lettered with their reasons;
+        the others are keyed already, so a retry does not apply them again.
+        """
         outcomes: list[tuple[str, str]] = []
         callbacks: list[Callable[[], Awaitable[None]]] = []
+        errors: list[str] = []
         for position, event in enumerate(events):
             kind = event.kind.value
             ctx = HandlerContext(session, entry.id, position, entry.received_at_ms, self.services)
@@ -377,7 +386,8 @@ class Worker(Loop):
                 log.warning("handler failed for %s in entry %s: %r", getattr(event, "key", kind), entry.id, exc)
                 error = "".join(traceback.format_exception_only(exc)).strip()
                 outcomes.append((kind, "failed"))
-                return outcomes, f"{kind} {event.key}: {error}", callbacks
+                errors.append(f"{kind} {event.key}: {error}")
+                continue
             outcomes.append((kind, "own" if handled == OWN_ACTIVITY else "processed"))
             callbacks += ctx.after_commit
-        return outcomes, None, callbacks
+        return outcomes, "; ".join(errors) or None, callbacks

@@ -18,6 +18,7 @@ from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog
 from carts.stock_rules import ClaimStatus
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
+from parsers.normalize import storable_text
 
 RATE_MINUTES = 15
 
@@ -172,7 +173,8 @@ class DeadLetterView:
 
 def dead_letter_view(letter: DeadLetter) -> DeadLetterView:
     try:
-        preview = json.dumps(json.loads(letter.body), ensure_ascii=False)[:400]
+        # storable_text: a body may hold a lone surrogate (valid JSON), which the page could not encode.
+        preview = storable_text(json.dumps(json.loads(letter.body), ensure_ascii=False)[:400])
     except ValueError:
         preview = letter.body[:400].decode(errors="replace")
     return DeadLetterView(

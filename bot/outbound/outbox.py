@@ -54,7 +54,9 @@ def outbox_metadata(outbox_id: int) -> str:
 def parse_outbox_metadata(metadata: str | None) -> int | None:
     prefix = f"{BOT_METADATA_PREFIX}outbox:"
     number = metadata[len(prefix) :] if metadata and metadata.startswith(prefix) else ""
-    if number.isascii() and number.isdigit():  # not "³" (forged metadata): int() refuses it
+    # Not "³" (forged metadata: int() refuses it), and no more digits than a SQL BIGINT id can have: a
+    # longer number is no outbox row, and looking it up would overflow the database driver.
+    if number.isascii() and number.isdigit() and len(number) <= 18:
         return int(number)
     return None
 

@@ -36,6 +36,7 @@ from carts.orders import OrderChange, cancel_order, fetch_order, fetch_orders, m
 from carts.stock_rules import ClaimDecision
 
 routes = web.RouteTableDef()
+MAX_AMOUNT = Decimal(10) ** 12  # no order is a trillion dollars
 
 SIGNATURE_HEADER = "X-PlusOne-Signature"
 ORDER_STATUSES = ("pending_payment", "paid", "cancelled", "partly_returned", "returned")
@@ -91,7 +92,8 @@ async def list_orders(request: web.Request) -> web.Response:
     if status is not None and status not in ORDER_STATUSES:
         _fail(web.HTTPBadRequest, f"status: one of {', '.join(ORDER_STATUSES)}")
     limit_text = request.query.get("limit", "100")
-    if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= 1000:  # not "³"
+    # isascii: not "³"; at most 4 digits: int() refuses over 4300 (ValueError), and no limit needs more.
+    if not (limit_text.isascii() and limit_text.isdigit() and len(limit_text) <= 4) or not 1 <= int(limit_text) <= 1000:
         _fail(web.HTTPBadRequest, "limit: a whole number from 1 to 1000")
     async with request.app[SESSIONS]() as session:
         orders = await fetch_orders(session, status, request.query.get("psid"), int(limit_text))
@@ -180,10 +182,12 @@ async def payment_notification(request: web.Request) -> web.Response:
         if isinstance(amount_value, bool) or not isinstance(amount_value, str | int | Decimal):
             raise InvalidOperation
         amount = Decimal(amount_value)
-        if not amount.is_finite() or amount < 0:
+        # Bounded on the way in: "9e9999999" is a finite Decimal, and quoting it back (f"{amount:.2f}" in the
+        # mismatch's reason) would write ten million digits.
+        if not amount.is_finite() or amount < 0 or amount >= MAX_AMOUNT or len(amount.as_tuple().digits) > 30:
             raise InvalidOperation
     except InvalidOperation:
-        _fail(web.HTTPBadRequest, 'amount: a decimal amount such as "1280.00"')
+        _fail(web.HTTPBadRequest, f'amount: a decimal amount such as "1280.00", below {MAX_AMOUNT:,}')
     return await _change(
         request,
         lambda session: mark_paid(session, number, amount=amount, currency=currency, reference=reference, now=utcnow()),

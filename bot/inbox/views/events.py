@@ -4,6 +4,7 @@ notes of the user's Pages (bot.inbox.live hears them from the worker)."""
 from __future__ import annotations
 
 import json
+import logging
 
 from aiohttp import web
 from aiohttp_sse import sse_response
@@ -11,6 +12,7 @@ from aiohttp_sse import sse_response
 from bot.inbox.views.common import USER, signed_in
 from bot.services import INBOX_HUB
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 
@@ -29,6 +31,9 @@ async def events(request: web.Request) -> web.StreamResponse:
                 if note is None:
                     break
                 await sse.send(json.dumps(note), event="change")
+    except ConnectionResetError:
+        # The tab was closed: the normal end of a stream, not an error (it would log a traceback).
+        log.debug("inbox events: %s's browser went away", request[USER].name)
     finally:
         hub.leave(entry)
     return sse

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 import sys
 from datetime import timedelta
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli.main import main as plusone
+from bot.inbound.ingest import StreamEntry
 from bot.inbox.auth import add_user
 from bot.inbox.core import (
     ReplyMode,
@@ -24,6 +26,7 @@ from bot.inbox.core import (
 )
 from bot.inbox.tables import InboxUser, InboxUserPage
 from bot.runtime.clock import utcnow
+from bot.services import INBOX_HUB, INGEST
 from bot.store.tables import Conversation, OutboxMessage
 from carts.order_rules import CheckoutForm
 from carts.order_tables import Order, OrderLine
@@ -136,6 +139,37 @@ async def test_dead_letters_are_for_owners(bot_stack: Stack) -> None:
     csrf = await csrf_of(bot_stack, "/inbox/dead-letters")
     missing = await bot_stack.client.post("/inbox/dead-letters/1-0/retry", data={"csrf": csrf})
     assert missing.status == 404
+
+
+async def test_a_dead_letter_with_a_lone_surrogate_shows(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    await sign_in(bot_stack, "owner")
+    body = b'{"object":"page","entry":[{"id":"1","messaging":[{"message":{"text":"A+1 \\ud83d"}}]}]}'
+    entry = StreamEntry(id="1-0", body=body, received_at_ms=1, source="webhook")
+    await bot_stack.client.app[INGEST].dead_letter(entry, "message mid:m: failed", 3)
+    # An error may quote what it failed on: Redis takes UTF-8 only.
+    await bot_stack.client.app[INGEST].dead_letter(entry, "message mid:m: failed on 'A+1 \ud83d'", 3)
+    page = await bot_stack.client.get("/inbox/dead-letters")
+    assert page.status == 200
+    assert (await page.text()).count("A+1 \ufffd") == 3  # two bodies, one error
+
+
+async def test_a_closed_tab_ends_its_live_updates_in_one_quiet_line(bot_stack: Stack, caplog) -> None:  # type: ignore[no-untyped-def]
+    await users(bot_stack)
+    await sign_in(bot_stack, "owner")
+    caplog.set_level(logging.DEBUG)
+    stream = await bot_stack.client.get("/inbox/events")
+    assert (await stream.content.readline()).startswith(b"event: hello")
+    stream.connection.transport.abort()  # type: ignore[union-attr]  # the tab is closed
+    hub = bot_stack.client.app[INBOX_HUB]
+
+    async def gone() -> bool:
+        hub.dispatch({"page": PAGE_ID, "kind": "message"})  # a note finds the browser gone, once the server knows
+        return any("went away" in r.getMessage() for r in caplog.records)
+
+    await wait_until(gone, what="the stream ended")
+    web_records = [r for r in caplog.records if r.name.startswith(("aiohttp", "bot.inbox"))]
+    assert not [r for r in web_records if r.levelno >= logging.WARNING]
 
 
 def test_plusone_user_add(tmp_path, monkeypatch, capsys, blockbuster) -> None:  # type: ignore[no-untyped-def]

@@ -110,6 +110,8 @@ async def test_a_signed_payment_notification_pays_the_order(paying_stack: Stack)
     status, body = await notify(stack, {**good, "currency": "TWD"})
     assert status == 409 and body["code"] == "currency_mismatch"
     assert (await notify(stack, {**good, "amount": "lots"}))[0] == 400
+    status, body = await notify(stack, {**good, "amount": "9e9999999"})  # was a 10 MB "mismatch" answer
+    assert status == 400 and len(body["error"]) < 100
     assert await kinds(stack) == ["placed"]
 
     status, body = await notify(stack, good)
@@ -117,6 +119,22 @@ async def test_a_signed_payment_notification_pays_the_order(paying_stack: Stack)
     status, body = await notify(stack, {**good, "reference": "psp-1-retry"})  # the provider retries
     assert status == 200 and body["changed"] is False and body["order"]["payment_reference"] == "psp-1"
     assert await kinds(stack) == ["placed", "paid"]
+
+
+@pytest.mark.parametrize("amount", ["9e9999999", "1e12", "-0.01", "1" + "0" * 40 + "e-30", "NaN", "Infinity"])
+async def test_a_payment_amount_out_of_bounds_is_refused_in_a_short_answer(paying_stack: Stack, amount: str) -> None:
+    raw = json.dumps({"order_number": "PO-000001", "amount": amount, "currency": "HKD"}).encode()
+    headers = {SIGNATURE_HEADER: signature_of(SECRET.encode(), raw)}
+    response = await paying_stack.client.post("/api/payments", data=raw, headers=headers)
+    assert response.status == 400
+    assert len(await response.read()) < 200
+    assert (await response.json())["error"].startswith("amount:")
+
+
+@pytest.mark.parametrize("limit", ["9" * 5000, "00001000000", "0"])
+async def test_an_order_list_limit_out_of_bounds_is_refused(bot_stack: Stack, limit: str) -> None:
+    status, body = await call(bot_stack, "GET", f"/api/orders?limit={limit}")
+    assert status == 400 and body["error"].startswith("limit:")
 
 
 async def test_cancelling_restocks_and_the_waitlisted_shopper_gets_it(bot_stack: Stack) -> None:
