@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
 import io
 import re
 import sys
@@ -117,10 +119,11 @@ async def test_the_comment_trail_exports_as_csv_with_formulas_kept_as_text(bot_s
 
     await sign_in(bot_stack, "owner")
     await wait_until(decided, what="the comment decided")
-    text = await (await bot_stack.client.get("/inbox/board/live.csv")).text()
-    header, row = text.splitlines()[:2]
-    assert header == "received_at,author,comment,parsed_as,outcome,reply_status,reply_error"
-    assert ",'=HYPERLINK(1) A+1," in row and "A ×1" in row
+    body = await (await bot_stack.client.get("/inbox/board/live.csv")).read()
+    assert body.startswith(codecs.BOM_UTF8)  # Excel reads it as UTF-8
+    header, row = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))[:2]
+    assert header == ["received_at", "author", "comment", "parsed_as", "outcome", "reply_status", "reply_error"]
+    assert row[2] == "'=HYPERLINK(1) A+1" and "A ×1" in row[3]
     board = await (await bot_stack.client.get("/inbox/board/live")).text()
     assert "Rose bouquet" in board
 
@@ -185,7 +188,32 @@ def test_asking_for_a_person(text: str, asks: bool) -> None:
 def test_labels_and_csv_cells() -> None:
     assert parse_labels(" VIP, friday  live,vip,,") == ["vip", "friday live"]
     assert labels_column(["vip"]) == ",vip,"
-    assert trail_csv([{"comment": "@SUM(A1)", "author": "-1"}]).splitlines()[1] == ",'-1,'@SUM(A1),,,,"
+    assert trail_csv([{"comment": "@SUM(A1)", "author": "-1"}]).splitlines()[1] == '"","\'-1","\'@SUM(A1)","","","",""'
+
+
+@pytest.mark.parametrize(
+    ("comment", "as_text"),
+    [
+        ("x;=1+1;", "x;'=1+1;"),  # Excel in a ; locale splits here: the second cell must not be a formula
+        ("x, =1+1", "x,' =1+1"),
+        ("   =1+1", "'   =1+1"),  # spaces before the = do not make it text
+        ("\t+1", "'\t'+1"),  # a tab starts a formula, and read as a separator, so does what follows it
+        ("a|@SUM(A1)", "a|'@SUM(A1)"),
+        ("\r-1", "'\r'-1"),
+        ("A+1 紅色", "A+1 紅色"),
+    ],
+)
+def test_no_csv_cell_can_start_a_formula_whatever_the_separator(comment: str, as_text: str) -> None:
+    text = trail_csv([{"comment": comment}])
+    assert text.startswith("\ufeff")  # the BOM: Excel opens Chinese as UTF-8
+    lines = text[1:].split("\r\n")[:-1]  # the csv module ends rows with CRLF; a lone CR is inside a cell
+    assert all(line.startswith('"') for line in lines)  # every cell quoted, whichever separator reads it
+    assert list(csv.reader(io.StringIO(text[1:])))[1][2] == as_text
+    for separator in ",;\t|":
+        # Read with the wrong separator and ignoring quotes, as a spreadsheet's import might: no formula.
+        for line in lines[1:]:
+            for cell in line.split(separator):
+                assert not cell.strip(' "').startswith(("=", "+", "-", "@")), (separator, cell)
 
 
 async def test_an_owner_marks_an_order_paid_and_takes_back_a_returned_unit(bot_stack: Stack) -> None:
