@@ -271,6 +271,28 @@ class GeneratedSecrets:
     settings: Settings
 
 
+def make_private_dir(path: Path) -> Path:
+    """Create the data directory readable by its owner alone (0700), and tighten one made looser before.
+
+    It holds the database, Redis's append-only file (with the inbox's sessions) and the secrets file: a
+    0700 directory keeps other local users out whatever its files' own modes.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty with mode 0600 if it is missing, else take away group and other access."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(path.stat().st_mode & 0o700)
+    return path
+
+
 def ensure_secrets(settings: Settings) -> GeneratedSecrets | None:
     """Generate the app secret, verify token and admin token once into the data dir when unset.
 
@@ -279,7 +301,7 @@ def ensure_secrets(settings: Settings) -> GeneratedSecrets | None:
     missing = [n for n in ("app_secret", "verify_token", "admin_token") if getattr(settings, n) is None]
     if not missing:
         return None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.data_dir)
     path = settings.data_dir / SECRETS_FILE_NAME
     existing: dict[str, Any] = _read_toml(path, "secrets file") if path.exists() else {}
     for name in missing:

@@ -57,12 +57,12 @@ def _read_password(from_stdin: bool) -> str:
 def run_user_add(args: argparse.Namespace) -> int:
     """Run `plusone user add`; returns the exit code."""
     from bot.inbox.auth import UserError
-    from config.settings import SettingsError, load_settings
+    from config.settings import SettingsError, load_settings, make_private_dir
 
     try:
         settings = load_settings()
         password = _read_password(args.password_stdin)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)  # before the loop: the SQLite file lives there
+        make_private_dir(settings.data_dir)  # before the loop: the SQLite file lives there
         asyncio.run(_add(settings.sqlalchemy_url, args.name, password, args.role, args.pages))
     except (UserError, SettingsError) as exc:
         print(f"{PROG}: {exc}; nothing was changed", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 - Passwords are hashed with argon2id (argon2-cffi's defaults); hashing runs in a thread, off the loop.
 - A session is a random token in an HttpOnly, SameSite=Lax cookie (Secure when `public_url` is https);
-  Redis maps it to the user for `SESSION_TTL`, so signing out (or deleting the key) ends it everywhere.
+  Redis maps a SHA-256 of it (never the token) to the user for `SESSION_TTL`, so signing out (or deleting
+  the key) ends it everywhere.
 - Every POST carries the session's CSRF token in a hidden `csrf` field (or `X-CSRF-Token` header);
   sign-in, before a session exists, uses a double-submit cookie. A post without it gets 403.
 - Failed sign-ins are rate-limited per name and per address with the GCRA script of `bot.outbound.rate_limit`:
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import secrets
@@ -118,7 +120,9 @@ class SessionStore:
         self.prefix = prefix
 
     def _key(self, token: str) -> str:
-        return RedisKeys(self.prefix).inbox_session(token)
+        # Redis (and its append-only file on disk) keeps only a hash: a copy of its data opens no session.
+        # SHA-256 is enough here: the token is 256 random bits, nothing to guess or stretch.
+        return RedisKeys(self.prefix).inbox_session(hashlib.sha256(token.encode()).hexdigest())
 
     async def create(self, user_id: int) -> str:
         token = secrets.token_urlsafe(32)

@@ -79,9 +79,10 @@ class RedisKeys:
             f"{base}:name:{name}", f"{base}:addr:{address}", f"{base}:block:name:{name}", f"{base}:block:addr:{address}"
         )
 
-    def inbox_session(self, token: str) -> str:
-        """An inbox session: user id and CSRF token, expiring 12 hours after its last use."""
-        return f"{self.prefix}:inbox:session:{token}"
+    def inbox_session(self, token_hash: str) -> str:
+        """An inbox session under a hash of its token (the cookie holds the token): user id and CSRF token,
+        expiring 12 hours after its last use."""
+        return f"{self.prefix}:inbox:session:{token_hash}"
 
     @property
     def inbox_channel(self) -> str:

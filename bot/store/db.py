@@ -5,9 +5,10 @@ Adapter module: this and the repositories are the only places that talk SQL.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 
@@ -19,14 +20,30 @@ from bot.runtime.clock import utcnow
 from bot.store import sqlite_driver
 from bot.store.tables import ProcessedEvent
 from carts.sql import dialect_insert
+from config.settings import private_file
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """The engine of `url` (blocking on SQLite, which makes its file: call in a thread from a loop)."""
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 30}, module=sqlite_driver.dbapi(), **kwargs)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
+
+
+def _private_sqlite_file(url: str) -> None:
+    # SQLite creates its file 0644 and gives the -wal and -shm files the file's mode: make it 0600 first,
+    # so shoppers' data is its owner's alone (an empty file is an empty database).
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database)
+        if path.parent.is_dir():
+            private_file(path)
+            for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if extra.exists():
+                    private_file(extra)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import re
 import sys
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli.main import main as plusone
-from bot.inbox.auth import add_user
+from bot.inbox.auth import SESSION_COOKIE, add_user
 from bot.inbox.core import (
     ReplyMode,
     asks_for_person,
@@ -26,6 +27,8 @@ from bot.inbox.core import (
 )
 from bot.inbox.tables import InboxUser, InboxUserPage
 from bot.runtime.clock import utcnow
+from bot.runtime.redis_keys import RedisKeys
+from bot.services import REDIS
 from bot.store.tables import Conversation, OutboxMessage
 from carts.order_rules import CheckoutForm
 from carts.order_tables import Order, OrderLine
@@ -268,3 +271,14 @@ async def test_assigning_to_no_such_user_is_refused(bot_stack: Stack, assignee: 
         f"/inbox/c/{conversation.id}/assign", data={"csrf": csrf, "assignee": assignee}, allow_redirects=False
     )
     assert response.status == 400 and "no such user" in await response.text()
+
+
+async def test_redis_keeps_a_hash_of_the_session_token_never_the_token(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    assert (await sign_in(bot_stack, "owner"))[0] == 303
+    token = next(c.value for c in bot_stack.client.session.cookie_jar if c.key == SESSION_COOKIE)
+    redis = bot_stack.client.app[REDIS]
+    keys = [key.decode() async for key in redis.scan_iter(f"{bot_stack.settings.key_prefix}:inbox:session:*")]
+    assert keys == [RedisKeys(bot_stack.settings.key_prefix).inbox_session(hashlib.sha256(token.encode()).hexdigest())]
+    assert token not in (await redis.get(keys[0])).decode()
+    assert (await bot_stack.client.get("/inbox")).status == 200  # and the cookie still opens the session
