@@ -8,6 +8,7 @@ object; nothing imports settings as a global.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -90,6 +91,9 @@ class Settings(BaseModel):
     # an agent hands back, or this long after the person's last message.
     handoff_quiet_s: int = Field(default=2 * 3600, ge=60, le=7 * 24 * 3600)
     public_url: str | None = None  # where shoppers reach us (checkout links); default http://HOST:PORT
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed: the inbox's
+    # sign-in limits count per client address, and behind a proxy every peer is the proxy.
+    trusted_proxies: tuple[str, ...] = ()
     payment_secret: SecretStr | None = None  # signs POST /api/payments notifications (HMAC-SHA256)
     demo_emulator_port: int = Field(default=8090, ge=0, le=65535)  # 0: any free port
     key_prefix: str = Field(default="plusone", pattern=r"^[A-Za-z0-9_.-]+$")
@@ -105,6 +109,22 @@ class Settings(BaseModel):
     live_reconnect_min_s: float = Field(default=1.0, gt=0, le=600)
     live_reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
     live_stream_read_timeout_s: float = Field(default=90.0, gt=0, le=3600)  # silence (no ping) before reconnecting
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _check_trusted_proxies(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("must be addresses or networks, comma-separated")
+        out = []
+        for item in (str(i).strip() for i in items):
+            if not item:
+                continue
+            try:
+                out.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network like 10.0.0.0/8") from None
+        return tuple(out)
 
     @field_validator("redis_url")
     @classmethod

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import csv
 import hashlib
 import io
 import re
 import sys
+import threading
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from unittest import mock
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from sqlalchemy import select
 
 from bot.cli.main import main as plusone
-from bot.inbox.auth import SESSION_COOKIE, add_user
+from bot.inbox import auth
+from bot.inbox.auth import SESSION_COOKIE, add_user, client_address
 from bot.inbox.core import (
     ReplyMode,
     asks_for_person,
@@ -35,19 +41,24 @@ from carts.order_tables import Order, OrderLine
 from carts.orders import fetch_checkout, fetch_or_create_checkout_token, place_order
 from carts.tables import Product, StockClaim
 from tests.conftest import PAGE_ID, wait_until
-from tests.test_bot.stack import Stack, shopper_writes
+from tests.test_bot.stack import Stack, shopper_writes, start_stack
 from tests.test_bot.test_handlers.test_comments import POST, seed_shop
 
 PASSWORD = "correct horse battery"
 FORM = CheckoutForm("Chan Tai Man", "+852 9123 4567", "delivery", "1 Queen's Road, Central")
 
 
-async def sign_in(stack: Stack, name: str, password: str = PASSWORD) -> tuple[int, str]:
-    """Sign in with the client's cookie jar; the status and the page (or the CSRF token of the next page)."""
+async def sign_in(stack: Stack, name: str, password: str = PASSWORD, via: str | None = None) -> tuple[int, str]:
+    """Sign in with the client's cookie jar; the status and the page (or the CSRF token of the next page).
+    `via`: the client's address as a reverse proxy forwards it."""
+    headers = {"X-Forwarded-For": via} if via else {}
     page = await (await stack.client.get("/inbox/login")).text()
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     response = await stack.client.post(
-        "/inbox/login", data={"csrf": csrf, "name": name, "password": password}, allow_redirects=False
+        "/inbox/login",
+        data={"csrf": csrf, "name": name, "password": password},
+        allow_redirects=False,
+        headers=headers,
     )
     return response.status, await response.text()
 
@@ -70,6 +81,69 @@ async def test_failed_sign_ins_are_rate_limited_and_then_even_the_right_password
     status, page = await sign_in(bot_stack, "owner")
     assert status == 429 and "Too many failed sign-ins" in page
     assert "plusone_inbox" not in {c.key for c in bot_stack.client.session.cookie_jar}
+
+
+@pytest.fixture
+async def proxied_stack(aiohttp_client, tmp_path, redis_server) -> AsyncIterator[Stack]:  # type: ignore[no-untyped-def]
+    """The bot behind a reverse proxy on 127.0.0.1 (the test client's address), as the docs recommend."""
+    async for running in start_stack(aiohttp_client, tmp_path, redis_server, trusted_proxies="127.0.0.1"):
+        yield running
+
+
+async def test_strangers_failed_sign_ins_lock_no_one_else_out(proxied_stack: Stack) -> None:
+    stack = proxied_stack
+    await users(stack)
+    # 24 names sprayed from the proxy's one address (no forwarded address: the proxy's own)...
+    statuses = {(await sign_in(stack, f"guess{n}", "wrong"))[0] for n in range(24)}
+    assert statuses == {401}
+    assert (await sign_in(stack, "other"))[0] == 303  # ...and another user still signs in from it
+    stack.client.session.cookie_jar.clear()
+    # 8 wrong passwords for the owner from one client lock out that client, not the owner elsewhere.
+    tries = [(await sign_in(stack, "owner", "wrong", via="203.0.113.7"))[0] for _ in range(8)]
+    assert tries[:5] == [401] * 5 and tries[-1] == 429
+    assert (await sign_in(stack, "owner", via="203.0.113.7"))[0] == 429
+    assert (await sign_in(stack, "owner", via="198.51.100.9"))[0] == 303
+
+
+async def test_throttled_tries_are_refused_before_hashing_and_hashing_is_off_the_loop(
+    bot_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await users(bot_stack)
+    hashed_in: list[str] = []
+    check = auth.check_password
+
+    def counted(password_hash: str, password: str) -> bool:
+        hashed_in.append(threading.current_thread().name)
+        return check(password_hash, password)
+
+    monkeypatch.setattr(auth, "check_password", counted)
+    statuses = [(await sign_in(bot_stack, "owner", "wrong"))[0] for _ in range(8)]
+    assert statuses == [401] * 5 + [429] * 3
+    assert len(hashed_in) == 5  # the three refused tries cost no argon2 time
+    # A burst at once, as an attacker sends it: still only the limit's worth of hashes.
+    burst = await asyncio.gather(*(sign_in(bot_stack, "other", "wrong") for _ in range(12)))
+    assert sorted(status for status, _ in burst) == [401] * 5 + [429] * 7
+    assert len(hashed_in) == 10
+    # Every hash ran in the bounded pool of its own, never on the event loop's thread.
+    assert all(name.startswith("plusone-argon2") for name in hashed_in), set(hashed_in)
+    assert threading.current_thread().name not in hashed_in
+
+
+def test_the_forwarded_address_is_believed_only_from_trusted_proxies() -> None:
+    def address(peer: str, forwarded: str | None, trusted: tuple[str, ...]) -> str:
+        transport = mock.Mock()
+        transport.get_extra_info.return_value = (peer, 4321)
+        headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+        return client_address(make_mocked_request("POST", "/inbox/login", headers, transport=transport), trusted)
+
+    proxies = ("10.0.0.0/8",)
+    assert address("198.51.100.9", "203.0.113.7", proxies) == "198.51.100.9"  # not our proxy: a forgery
+    assert address("10.0.0.2", "203.0.113.7", proxies) == "203.0.113.7"
+    # The client wrote a forged hop first; our proxies appended the real one (and their own) after it.
+    assert address("10.0.0.2", "1.2.3.4, 203.0.113.7, 10.0.0.3", proxies) == "203.0.113.7"
+    assert address("10.0.0.2", "garbage, 10.0.0.3", proxies) == "10.0.0.3"
+    assert address("10.0.0.2", None, proxies) == "10.0.0.2"
+    assert address("10.0.0.2", "203.0.113.7", ()) == "10.0.0.2"  # no trusted proxies: the peer
 
 
 async def test_sign_in_without_the_forms_token_is_refused(bot_stack: Stack) -> None:
