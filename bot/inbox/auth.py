@@ -5,6 +5,8 @@
 - A session is a random token in an HttpOnly, SameSite=Lax cookie (Secure when `public_url` is https);
   Redis maps a SHA-256 of it (never the token) to the user for `SESSION_TTL`, so signing out (or deleting
   the key) ends it everywhere.
+- A user's sessions end together (`InboxUser.session_epoch` moves on) when their password, role or Pages
+  change, when they are disabled or removed, or when signed out everywhere (`plusone user`).
 - Every POST carries the session's CSRF token in a hidden `csrf` field (or `X-CSRF-Token` header);
   sign-in, before a session exists, uses a double-submit cookie. A post without it gets 403.
 - Sign-in tries are rate-limited per client address and name together (GCRA, `bot.runtime.gcra`), counted
@@ -89,32 +91,63 @@ class User:
         return self.role == "owner"
 
 
-async def add_user(session: AsyncSession, name: str, password: str, role: str, pages: list[str]) -> InboxUser:
-    """Create a user (or replace their password, role and Pages); in the caller's transaction."""
+def check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 80 or any(c.isspace() for c in name):
         raise UserError("NAME must be 1 to 80 characters without spaces")
+    return name
+
+
+def check_role(role: str) -> str:
     if role not in ROLES:
         raise UserError(f"--role must be one of {', '.join(ROLES)}")
-    if not pages or any(not p.isdigit() for p in pages):
+    return role
+
+
+def check_pages(pages: list[str]) -> list[str]:
+    # ASCII digits only: str.isdigit() also takes "³".
+    if not pages or any(not (p.isascii() and p.isdigit()) for p in pages):
         raise UserError("--page must be given at least once, each a numeric Page id")
+    return list(dict.fromkeys(pages))
+
+
+async def new_password_hash(password: str) -> str:
     if len(password) < 8:
         raise UserError("the password must have at least 8 characters")
-    password_hash = await _in_hashing_pool(hash_password, password)
+    return await _in_hashing_pool(hash_password, password)
+
+
+async def add_user(session: AsyncSession, name: str, password: str, role: str, pages: list[str]) -> InboxUser:
+    """Create a user (or replace their password, role and Pages, which ends their sessions); in the
+    caller's transaction."""
+    name, role, pages = check_name(name), check_role(role), check_pages(pages)
+    password_hash = await new_password_hash(password)
     user = (await session.execute(select(InboxUser).where(InboxUser.name == name))).scalar_one_or_none()
     if user is None:
         user = InboxUser(name=name, password_hash=password_hash, role=role, created_at=utcnow())
     else:
         user.password_hash, user.role, user.active = password_hash, role, True
+        user.session_epoch += 1  # a new password: sessions opened with the old one end
     session.add(user)
     await session.flush()
-    existing = (await session.execute(select(InboxUserPage).where(InboxUserPage.user_id == user.id))).scalars()
-    for row in existing:
-        await session.delete(row)
-    for page_id in dict.fromkeys(pages):
-        session.add(InboxUserPage(user_id=user.id, page_id=page_id))  # type: ignore[arg-type]
-    await session.flush()
+    await set_user_pages(session, user.id or 0, pages)
     return user
+
+
+async def set_user_pages(session: AsyncSession, user_id: int, pages: list[str]) -> bool:
+    """Give the user exactly these Pages; whether that changed anything."""
+    rows = list((await session.execute(select(InboxUserPage).where(InboxUserPage.user_id == user_id))).scalars())
+    keep = set(pages)
+    gone = [row for row in rows if row.page_id not in keep]
+    new = [p for p in pages if p not in {row.page_id for row in rows}]
+    for row in gone:
+        await session.delete(row)
+    # Deletes first: the unit of work would otherwise insert a kept Page's row before deleting it.
+    await session.flush()
+    for page_id in new:
+        session.add(InboxUserPage(user_id=user_id, page_id=page_id))
+    await session.flush()
+    return bool(gone or new)
 
 
 async def authenticate(session: AsyncSession, name: str, password: str) -> InboxUser | None:
@@ -142,13 +175,15 @@ class SessionStore:
         # SHA-256 is enough here: the token is 256 random bits, nothing to guess or stretch.
         return RedisKeys(self.prefix).inbox_session(hashlib.sha256(token.encode()).hexdigest())
 
-    async def create(self, user_id: int) -> str:
+    async def create(self, user_id: int, epoch: int = 0) -> str:
+        """A new session of the user at their `session_epoch`: once that moves on, the session is over."""
         token = secrets.token_urlsafe(32)
-        value = json.dumps({"user_id": user_id, "csrf": secrets.token_urlsafe(32)})
+        value = json.dumps({"user_id": user_id, "csrf": secrets.token_urlsafe(32), "epoch": epoch})
         await self.redis.set(self._key(token), value, px=int(SESSION_TTL.total_seconds() * 1000))
         return token
 
-    async def load(self, token: str) -> tuple[int, str] | None:
+    async def load(self, token: str) -> tuple[int, str, int] | None:
+        """User id, CSRF token and the user's session epoch at sign-in; None when there is no such session."""
         if not token or len(token) > 100:
             return None
         raw = await self.redis.get(self._key(token))
@@ -156,7 +191,7 @@ class SessionStore:
             return None
         await self.redis.pexpire(self._key(token), int(SESSION_TTL.total_seconds() * 1000))
         data = json.loads(raw)
-        return int(data["user_id"]), str(data["csrf"])
+        return int(data["user_id"]), str(data["csrf"]), int(data.get("epoch", 0))
 
     async def delete(self, token: str) -> None:
         await self.redis.delete(self._key(token))

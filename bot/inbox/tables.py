@@ -21,6 +21,9 @@ class InboxUser(SQLModel, table=True):
     role: str = Field(default="agent", max_length=10)  # owner | agent
     active: bool = True
     created_at: datetime
+    # Moved on when the password, role or Pages change, or on disable or sign-out-everywhere: every session
+    # opened before then is over (a session remembers the epoch it began in).
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class InboxUserPage(SQLModel, table=True):

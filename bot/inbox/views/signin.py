@@ -52,7 +52,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if user is None:
         return await login_page(request, "Wrong name or password.", 401)
     await limiter.succeeded(name, address)
-    token = await request.app[INBOX_SESSION_STORE].create(user.id or 0)
+    token = await request.app[INBOX_SESSION_STORE].create(user.id or 0, user.session_epoch)
     response = redirect(_safe_next(str(form.get("next", "/inbox"))))
     response.set_cookie(SESSION_COOKIE, token, **cookie_options(is_https(request)))  # type: ignore[arg-type]
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/inbox")

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -20,7 +21,7 @@ from sqlalchemy import select
 
 from bot.cli.main import main as plusone
 from bot.inbox import auth
-from bot.inbox.auth import SESSION_COOKIE, add_user, client_address
+from bot.inbox.auth import SESSION_COOKIE, UserError, add_user, client_address
 from bot.inbox.core import (
     ReplyMode,
     asks_for_person,
@@ -32,6 +33,7 @@ from bot.inbox.core import (
     trail_csv,
 )
 from bot.inbox.tables import InboxUser, InboxUserPage
+from bot.inbox.users import change_user, remove_user
 from bot.runtime.clock import utcnow
 from bot.runtime.redis_keys import RedisKeys
 from bot.services import REDIS
@@ -356,3 +358,52 @@ async def test_redis_keeps_a_hash_of_the_session_token_never_the_token(bot_stack
     assert keys == [RedisKeys(bot_stack.settings.key_prefix).inbox_session(hashlib.sha256(token.encode()).hexdigest())]
     assert token not in (await redis.get(keys[0])).decode()
     assert (await bot_stack.client.get("/inbox")).status == 200  # and the cookie still opens the session
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"password": "a brand new password"},
+        {"role": "agent"},
+        {"pages": ["1000000000002"]},
+        {"active": False},
+        {"sign_out": True},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+async def test_changing_a_user_ends_their_open_sessions(bot_stack: Stack, change: dict[str, Any]) -> None:
+    await users(bot_stack)
+    assert (await sign_in(bot_stack, "owner"))[0] == 303
+    csrf = await csrf_of(bot_stack, "/inbox")
+    async with bot_stack.sessions() as session, session.begin():
+        await change_user(session, "owner", **change)
+    page = await bot_stack.client.get("/inbox", allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"].startswith("/inbox/login")
+    post = await bot_stack.client.post("/inbox/logout", data={"csrf": csrf}, allow_redirects=False)
+    assert post.status == 401
+    keys = [
+        key async for key in bot_stack.client.app[REDIS].scan_iter(f"{bot_stack.settings.key_prefix}:inbox:session:*")
+    ]
+    assert keys == []  # the ended session's key is gone too
+
+
+async def test_an_unchanged_user_stays_signed_in_and_an_author_of_notes_is_disabled_not_removed(
+    bot_stack: Stack,
+) -> None:
+    await users(bot_stack)
+    await shopper_writes(bot_stack, "3000000000905", "hi")
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    assert (await sign_in(bot_stack, "owner"))[0] == 303
+    async with bot_stack.sessions() as session, session.begin():
+        await change_user(session, "owner", pages=[PAGE_ID], role="owner", active=True)  # all as they were
+    csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")
+    note = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/note", data={"csrf": csrf, "text": "VIP"}, allow_redirects=False
+    )
+    assert note.status == 303
+    with pytest.raises(UserError, match="user disable owner"):
+        async with bot_stack.sessions() as session, session.begin():
+            await remove_user(session, "owner")
+    async with bot_stack.sessions() as session, session.begin():
+        await remove_user(session, "other")
+    assert [u.name for u in await bot_stack.rows(select(InboxUser))] == ["owner"]
