@@ -195,6 +195,22 @@ def display_name(name: str | None, psid: str) -> str:
     return name or f"Shopper …{psid[-4:]}"
 
 
+# What a saved reply may say in braces, filled for the conversation it is inserted into.
+PLACEHOLDERS = {"name": "the shopper's name", "order": "their latest order's number"}
+_PLACEHOLDER = regex.compile(r"\{([^{}\s]{1,30})\}")
+
+
+def unknown_placeholders(text: str) -> list[str]:
+    """The `{word}`s of a saved reply that are no placeholder, to refuse it before anyone inserts it."""
+    return [m.group(0) for m in _PLACEHOLDER.finditer(text) if m.group(1) not in PLACEHOLDERS]
+
+
+def fill_placeholders(text: str, values: Mapping[str, str | None]) -> str:
+    """A saved reply for one conversation; a placeholder with no value (no order yet) stays, for the agent
+    to see and edit before sending."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1)) or m.group(0), text)
+
+
 TRAIL_COLUMNS = ("received_at", "author", "comment", "parsed_as", "outcome", "reply_status", "reply_error")
 
 

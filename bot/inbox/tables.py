@@ -59,10 +59,13 @@ class InboxNote(SQLModel, table=True):
 
 
 class SavedReply(SQLModel, table=True):
-    """A canned answer agents insert into the reply box (shared by everyone)."""
+    """A canned answer the Page's agents insert into the reply box; placeholders such as `{name}` are
+    filled for the conversation (`bot.inbox.core.PLACEHOLDERS`). Each Page has its own."""
 
-    __tablename__ = "inbox_saved_reply"
+    __tablename__ = "inbox_page_saved_reply"
+    __table_args__ = (UniqueConstraint("page_id", "title", name="uq_inbox_page_saved_reply_title"),)
     id: int | None = Field(default=None, primary_key=True)
-    title: str = Field(max_length=80, unique=True)
+    page_id: str = Field(max_length=64, index=True)
+    title: str = Field(max_length=80)
     text: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime

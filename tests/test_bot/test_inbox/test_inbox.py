@@ -7,6 +7,7 @@ import codecs
 import csv
 import hashlib
 import io
+import json
 import re
 import sys
 import threading
@@ -17,26 +18,28 @@ from unittest import mock
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.cli.main import main as plusone
+from bot.inbound.ingest import StreamEntry
 from bot.inbox import auth
 from bot.inbox.auth import SESSION_COOKIE, UserError, add_user, client_address
 from bot.inbox.core import (
     ReplyMode,
     asks_for_person,
     describe_failure,
+    fill_placeholders,
     labels_column,
     message_state,
     parse_labels,
     reply_state,
     trail_csv,
 )
-from bot.inbox.tables import InboxUser, InboxUserPage
+from bot.inbox.tables import InboxUser, InboxUserPage, SavedReply
 from bot.inbox.users import change_user, remove_user
 from bot.runtime.clock import utcnow
 from bot.runtime.redis_keys import RedisKeys
-from bot.services import REDIS
+from bot.services import INGEST, REDIS
 from bot.store.tables import Conversation, OutboxMessage
 from carts.order_rules import CheckoutForm
 from carts.order_tables import Order, OrderLine
@@ -407,3 +410,116 @@ async def test_an_unchanged_user_stays_signed_in_and_an_author_of_notes_is_disab
     async with bot_stack.sessions() as session, session.begin():
         await remove_user(session, "other")
     assert [u.name for u in await bot_stack.rows(select(InboxUser))] == ["owner"]
+
+
+PAGE_2 = "1000000000002"
+
+
+async def owners_of_two_pages(stack: Stack) -> None:
+    await users(stack)  # owner: Page 1; other: an agent of Page 2
+    async with stack.sessions() as session, session.begin():
+        await add_user(session, "owner2", PASSWORD, "owner", [PAGE_2])
+
+
+async def save_reply(stack: Stack, title: str, text: str, page_id: str | None = None, path: str = "") -> int:
+    csrf = await csrf_of(stack, "/inbox/saved-replies")
+    data = {"csrf": csrf, "title": title, "text": text, **({"page_id": page_id} if page_id else {})}
+    response = await stack.client.post(f"/inbox/saved-replies{path}", data=data, allow_redirects=False)
+    return response.status
+
+
+async def test_saved_replies_are_per_page(bot_stack: Stack) -> None:
+    await owners_of_two_pages(bot_stack)
+    await sign_in(bot_stack, "owner")
+    assert await save_reply(bot_stack, "Hours", "We open at 10.") == 303
+    (ours,) = await bot_stack.rows(select(SavedReply))
+    bot_stack.client.session.cookie_jar.clear()
+
+    await sign_in(bot_stack, "owner2")
+    assert "We open at 10." not in await (await bot_stack.client.get("/inbox/saved-replies")).text()
+    assert await save_reply(bot_stack, "Hours", "Closed today.") == 303  # Page 2's own, not Page 1's
+    assert await save_reply(bot_stack, "Hours", "Closed today.", page_id=PAGE_ID) == 400
+    assert await save_reply(bot_stack, "Hours", "Closed today.", path=f"/{ours.id}") == 404
+    assert await save_reply(bot_stack, "x", "x", path=f"/{ours.id}/delete") == 404
+    replies = {(r.page_id, r.title): r.text for r in await bot_stack.rows(select(SavedReply))}
+    assert replies == {(PAGE_ID, "Hours"): "We open at 10.", (PAGE_2, "Hours"): "Closed today."}
+    bot_stack.client.session.cookie_jar.clear()
+
+    await sign_in(bot_stack, "owner")  # Page 1's owner edits and deletes their own
+    assert await save_reply(bot_stack, "Opening hours", "We open at 11.", path=f"/{ours.id}") == 303
+    assert await save_reply(bot_stack, "Bad", "Hi {nmae}") == 400
+    replies = {(r.page_id, r.title): r.text for r in await bot_stack.rows(select(SavedReply))}
+    assert replies[(PAGE_ID, "Opening hours")] == "We open at 11." and (PAGE_ID, "Bad") not in replies
+    assert await save_reply(bot_stack, "", "", path=f"/{ours.id}/delete") == 303
+    assert [r.page_id for r in await bot_stack.rows(select(SavedReply))] == [PAGE_2]
+
+
+async def test_a_saved_reply_is_filled_for_the_conversation(bot_stack: Stack) -> None:
+    await owners_of_two_pages(bot_stack)
+    await seed_shop(bot_stack.sessions, stock=5)
+    psid = "3000000000906"
+    await shopper_writes(bot_stack, psid, "hi")
+    await bot_stack.emulator.deliver_comment(PAGE_ID, POST.split("_", 1)[1], psid, "A+1", comment_id=f"{POST}_906")
+
+    async def held() -> bool:
+        return [c.status for c in await bot_stack.rows(select(StockClaim))] == ["held"]
+
+    await wait_until(held, what="the comment's unit held")
+    async with bot_stack.sessions() as session, session.begin():
+        token = await fetch_or_create_checkout_token(session, PAGE_ID, psid, utcnow())
+        info = await fetch_checkout(session, token, utcnow())
+        assert info is not None
+        number = (await place_order(session, token, info.nonce, FORM, utcnow())).order.number
+        await session.execute(update(Conversation).where(Conversation.psid == psid).values(name="Chan Tai Man"))
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    await sign_in(bot_stack, "owner")
+    assert await save_reply(bot_stack, "Thanks", "Thank you {name}, order {order} is on its way.") == 303
+    page = await (await bot_stack.client.get(f"/inbox/c/{conversation.id}")).text()
+    assert f'value="Thank you Chan Tai Man, order {number} is on its way."' in page
+    assert fill_placeholders("{name}: {order}", {"name": "Ann", "order": None}) == "Ann: {order}"  # no order yet
+
+
+async def test_dead_letters_are_shown_and_retried_only_to_their_pages_owners(bot_stack: Stack) -> None:
+    await owners_of_two_pages(bot_stack)
+    ingest = bot_stack.client.app[INGEST]
+
+    async def dead(page_id: str, marker: str) -> str:
+        body = json.dumps({"object": "page", "entry": [{"id": page_id, "time": 1, "changes": [{"marker": marker}]}]})
+        return await ingest.dead_letter(StreamEntry(f"1-{marker[-1]}", body.encode(), 1, "webhook"), "boom", 3)
+
+    ours, theirs = await dead(PAGE_ID, "page-one-1"), await dead(PAGE_2, "page-two-2")
+    await sign_in(bot_stack, "owner2")
+    page = await (await bot_stack.client.get("/inbox/dead-letters")).text()
+    assert "page-two-2" in page and "page-one-1" not in page
+    csrf = await csrf_of(bot_stack, "/inbox/dead-letters")
+    refused = await bot_stack.client.post(f"/inbox/dead-letters/{ours}/retry", data={"csrf": csrf})
+    assert refused.status == 404
+    assert [d.id for d in await ingest.list_dead_letters()] == [ours, theirs]  # Page 1's still there
+    retried = await bot_stack.client.post(
+        f"/inbox/dead-letters/{theirs}/retry", data={"csrf": csrf}, allow_redirects=False
+    )
+    assert retried.status == 303
+    assert [d.id for d in await ingest.list_dead_letters()] == [ours]
+
+
+async def test_a_user_sees_and_assigns_only_people_of_the_conversations_page(bot_stack: Stack) -> None:
+    await owners_of_two_pages(bot_stack)
+    async with bot_stack.sessions() as session, session.begin():
+        await add_user(session, "agent1", PASSWORD, "agent", [PAGE_ID])
+    await shopper_writes(bot_stack, "3000000000907", "hi")
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    ids = {u.name: u.id for u in await bot_stack.rows(select(InboxUser))}
+    await sign_in(bot_stack, "owner")
+    page = await (await bot_stack.client.get(f"/inbox/c/{conversation.id}")).text()
+    directory = set(re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', page))
+    assert directory == {(str(ids["owner"]), "owner"), (str(ids["agent1"]), "agent1")}
+    csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")
+    for outsider in ("other", "owner2"):
+        response = await bot_stack.client.post(
+            f"/inbox/c/{conversation.id}/assign", data={"csrf": csrf, "assignee": str(ids[outsider])}
+        )
+        assert response.status == 400 and "no such user" in await response.text()
+    fine = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/assign", data={"csrf": csrf, "assignee": str(ids["agent1"])}, allow_redirects=False
+    )
+    assert fine.status == 303
