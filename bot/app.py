@@ -54,7 +54,7 @@ from bot.web.admin_auth import require_admin
 from bot.web.read_deadline import body_read_deadline
 from bot.web.server_log import server_logger
 from carts.tables import Product
-from config.settings import Settings
+from config.settings import Settings, make_private_dir
 from config.shop_file import load_shop_file
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
     base_url = await emulator.start(host="127.0.0.1", port=settings.demo_emulator_port)
     app[SETTINGS] = demo_settings(settings, base_url)
     marker = settings.data_dir / DEMO_EMULATOR_FILE
-    await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(make_private_dir, settings.data_dir)
     await asyncio.to_thread(marker.write_text, base_url)
     log.warning("demo mode: no Page token configured, so Meta is played by the Graph emulator at %s", base_url)
     yield
@@ -149,7 +149,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(make_private_dir, settings.data_dir)
     # In a thread: SQLAlchemy resolves the SQLite file path with blocking os calls.
     engine = await asyncio.to_thread(lambda: create_engine(settings.sqlalchemy_url))
     await migrate_schema(engine)

@@ -8,6 +8,7 @@ object; nothing imports settings as a global.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -93,6 +94,9 @@ class Settings(BaseModel):
     # an agent hands back, or this long after the person's last message.
     handoff_quiet_s: int = Field(default=2 * 3600, ge=60, le=7 * 24 * 3600)
     public_url: str | None = None  # where shoppers reach us (checkout links); default http://HOST:PORT
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed: the inbox's
+    # sign-in limits count per client address, and behind a proxy every peer is the proxy.
+    trusted_proxies: tuple[str, ...] = ()
     payment_secret: SecretStr | None = None  # signs POST /api/payments notifications (HMAC-SHA256)
     demo_emulator_port: int = Field(default=8090, ge=0, le=65535)  # 0: any free port
     key_prefix: str = Field(default="plusone", pattern=r"^[A-Za-z0-9_.-]+$")
@@ -108,6 +112,22 @@ class Settings(BaseModel):
     live_reconnect_min_s: float = Field(default=1.0, gt=0, le=600)
     live_reconnect_max_s: float = Field(default=60.0, gt=0, le=3600)
     live_stream_read_timeout_s: float = Field(default=90.0, gt=0, le=3600)  # silence (no ping) before reconnecting
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _check_trusted_proxies(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("must be addresses or networks, comma-separated")
+        out = []
+        for item in (str(i).strip() for i in items):
+            if not item:
+                continue
+            try:
+                out.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network like 10.0.0.0/8") from None
+        return tuple(out)
 
     @field_validator("redis_url")
     @classmethod
@@ -274,6 +294,28 @@ class GeneratedSecrets:
     settings: Settings
 
 
+def make_private_dir(path: Path) -> Path:
+    """Create the data directory readable by its owner alone (0700), and tighten one made looser before.
+
+    It holds the database, Redis's append-only file (with the inbox's sessions) and the secrets file: a
+    0700 directory keeps other local users out whatever its files' own modes.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty with mode 0600 if it is missing, else take away group and other access."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(path.stat().st_mode & 0o700)
+    return path
+
+
 def ensure_secrets(settings: Settings) -> GeneratedSecrets | None:
     """Generate the app secret, verify token and admin token once into the data dir when unset.
 
@@ -282,7 +324,7 @@ def ensure_secrets(settings: Settings) -> GeneratedSecrets | None:
     missing = [n for n in ("app_secret", "verify_token", "admin_token") if getattr(settings, n) is None]
     if not missing:
         return None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.data_dir)
     path = settings.data_dir / SECRETS_FILE_NAME
     existing: dict[str, Any] = _read_toml(path, "secrets file") if path.exists() else {}
     for name in missing:

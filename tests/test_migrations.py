@@ -12,13 +12,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from bot.cli.main import main as plusone
 from bot.store.db import create_engine, create_schema
-from bot.store.migrations import TABLE_MODULES, SchemaMismatch, current_differences, load_scripts, upgrade
+from bot.store.migrations import (
+    TABLE_MODULES,
+    SchemaMismatch,
+    alembic_config,
+    context_options,
+    current_differences,
+    load_scripts,
+    upgrade,
+)
 from tests.conftest import PAGE_ID, empty_database_url, wait_until
 from tests.test_bot.stack import start_stack
 from tests.test_bot.test_handlers.test_comments import private_replies, seed_shop
@@ -201,3 +210,37 @@ def test_plusone_migrate_names_a_database_that_refuses(
     assert _migrate(monkeypatch, tmp_path, url) == 2
     err = capsys.readouterr().err
     assert err.startswith("plusone migrate: the database refused: ") and err.count("\n") == 1
+
+
+def _upgrade_to(connection: Any, revision: str, config: Any, script: Any) -> None:
+    with EnvironmentContext(
+        config, script, fn=lambda rev, _ctx: script._upgrade_revs(revision, rev), destination_rev=revision
+    ) as env:
+        env.configure(connection=connection, **context_options(connection))
+        with env.begin_transaction():
+            env.run_migrations()
+
+
+async def test_shared_saved_replies_become_each_pages_own(empty: AsyncEngine) -> None:
+    config = await asyncio.to_thread(alembic_config)
+    script = await asyncio.to_thread(load_scripts, config)
+    async with empty.begin() as conn:
+        await conn.run_sync(_upgrade_to, "ee8d985535b2", config, script)  # before saved replies were per Page
+        await conn.execute(
+            text(
+                "INSERT INTO inbox_user (id, name, password_hash, role, active, created_at) VALUES "
+                "(1, 'a', 'x', 'owner', true, '2026-01-01'), (2, 'b', 'x', 'owner', true, '2026-01-01')"
+            )
+        )
+        await conn.execute(
+            text("INSERT INTO inbox_user_page (user_id, page_id) VALUES (1, '101'), (1, '102'), (2, '102')")
+        )
+        await conn.execute(
+            text("INSERT INTO inbox_saved_reply (title, text, created_at) VALUES ('Hours', 'At 10.', '2026-01-01')")
+        )
+    await upgrade(empty)
+    async with empty.connect() as conn:
+        rows = (await conn.execute(text("SELECT page_id, title, text FROM inbox_page_saved_reply"))).all()
+        epochs = (await conn.execute(text("SELECT session_epoch FROM inbox_user"))).scalars().all()
+    assert sorted(map(tuple, rows)) == [("101", "Hours", "At 10."), ("102", "Hours", "At 10.")]
+    assert epochs == [0, 0]

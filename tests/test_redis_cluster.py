@@ -134,9 +134,9 @@ async def test_send_rate_and_sign_in_limits_run_their_scripts_on_a_cluster(clust
     assert waits[:2] == [0.0, 0.0] and waits[2] > 0  # the thread's burst of two is spent
     assert await sends.try_acquire("1000000000001", "3000000000202") == 0.0  # another thread is not
 
-    limiter = SignInLimiter(cluster_redis, "cluster-signin", SignInLimits(per_name_per_minute=1, name_burst=2))
-    assert await limiter.blocked_for("owner", "127.0.0.1") == 0
-    for _ in range(3):
-        await limiter.failed("owner", "127.0.0.1")
-    assert await limiter.blocked_for("owner", "127.0.0.1") > 0
-    assert await limiter.blocked_for("agent", "127.0.0.2") == 0
+    limiter = SignInLimiter(cluster_redis, "cluster-signin", SignInLimits(per_minute=1, burst=2))
+    assert [await limiter.attempt("owner", "127.0.0.1") for _ in range(2)] == [0, 0]
+    assert await limiter.attempt("owner", "127.0.0.1") > 0
+    assert await limiter.attempt("owner", "127.0.0.2") == 0
+    await limiter.succeeded("owner", "127.0.0.1")
+    assert await limiter.attempt("owner", "127.0.0.1") == 0

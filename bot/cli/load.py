@@ -44,7 +44,7 @@ def run_load(args: argparse.Namespace) -> int:
     """Run `plusone load`; returns the exit code."""
     from carts.catalog import ShopApplyError
     from config.catalog_file import CatalogFileError
-    from config.settings import SettingsError, load_settings
+    from config.settings import SettingsError, load_settings, make_private_dir
     from config.shop_file import load_shop_file
 
     try:
@@ -58,7 +58,7 @@ def run_load(args: argparse.Namespace) -> int:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     # Before the event loop: both touch the disk (the default SQLite file lives in the data dir).
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.data_dir)
     url = settings.sqlalchemy_url
     try:
         changes = asyncio.run(_apply(url, shop))

@@ -48,14 +48,14 @@ def run_migrate(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import DBAPIError
 
     from bot.store.migrations import SchemaMismatch
-    from config.settings import SettingsError, load_settings
+    from config.settings import SettingsError, load_settings, make_private_dir
 
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    settings.data_dir.mkdir(parents=True, exist_ok=True)  # before the loop: the SQLite file lives there
+    make_private_dir(settings.data_dir)  # before the loop: the SQLite file lives there
     try:
         return asyncio.run(_migrate(settings.sqlalchemy_url, check=args.check, stamp=args.stamp))
     except SchemaMismatch as exc:

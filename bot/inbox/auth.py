@@ -1,22 +1,35 @@
 """Inbox users, sign-in, sessions and CSRF.
 
-- Passwords are hashed with argon2id (argon2-cffi's defaults); hashing runs in a thread, off the loop.
+- Passwords are hashed with argon2id in a small pool of threads of its own (`HASHING_THREADS`), never on
+  the loop, and never more at once than the pool has: a flood of sign-ins cannot starve the event loop.
 - A session is a random token in an HttpOnly, SameSite=Lax cookie (Secure when `public_url` is https);
-  Redis maps it to the user for `SESSION_TTL`, so signing out (or deleting the key) ends it everywhere.
+  Redis maps a SHA-256 of it (never the token) to the user for `SESSION_TTL`, so signing out (or deleting
+  the key) ends it everywhere.
+- A user's sessions end together (`InboxUser.session_epoch` moves on) when their password, role or Pages
+  change, when they are disabled or removed, or when signed out everywhere (`plusone user`).
 - Every POST carries the session's CSRF token in a hidden `csrf` field (or `X-CSRF-Token` header);
   sign-in, before a session exists, uses a double-submit cookie. A post without it gets 403.
-- Failed sign-ins are rate-limited per name and per address with the GCRA script of `bot.outbound.rate_limit`:
-  past the burst, sign-in is refused (429) until the limit allows it again, whatever the password.
+- Sign-in tries are rate-limited per client address and name together (GCRA, `bot.runtime.gcra`), counted
+  before the password is hashed: past the burst, a try is refused (429) without hashing, whatever the
+  password; a right password clears the count. Never per name or per address alone: a stranger's wrong
+  tries must not lock a user out (behind a reverse proxy every client shares one address, so the proxy's
+  X-Forwarded-For is read, from `trusted_proxies` only).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
+import ipaddress
 import json
+import os
 import secrets
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -28,15 +41,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.inbox.roles import ROLES
 from bot.inbox.tables import InboxUser, InboxUserPage
 from bot.runtime.clock import utcnow
-from bot.runtime.gcra import GcraPair, Rate
+from bot.runtime.gcra import Gcra, Rate
 from bot.runtime.redis_keys import RedisKeys
 
 SESSION_COOKIE = "plusone_inbox"
 LOGIN_CSRF_COOKIE = "plusone_login_csrf"
 SESSION_TTL = timedelta(hours=12)
-_hasher = PasswordHasher()
+T = TypeVar("T")
+# One lane: argon2 would otherwise run a thread per lane (4), so one hash would take every core.
+_hasher = PasswordHasher(parallelism=1)
 # Verified against when the name is unknown, so that a wrong name takes as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("plusone-no-such-user")
+# Leave a core to the event loop (and the worker); tries beyond these wait their turn in the queue.
+HASHING_THREADS = max(1, (os.cpu_count() or 2) - 1)
+_hashing = ThreadPoolExecutor(HASHING_THREADS, thread_name_prefix="plusone-argon2")
+
+
+async def _in_hashing_pool(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_hashing, fn, *args)
 
 
 class UserError(ValueError):
@@ -69,39 +91,70 @@ class User:
         return self.role == "owner"
 
 
-async def add_user(session: AsyncSession, name: str, password: str, role: str, pages: list[str]) -> InboxUser:
-    """Create a user (or replace their password, role and Pages); in the caller's transaction."""
+def check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 80 or any(c.isspace() for c in name):
         raise UserError("NAME must be 1 to 80 characters without spaces")
+    return name
+
+
+def check_role(role: str) -> str:
     if role not in ROLES:
         raise UserError(f"--role must be one of {', '.join(ROLES)}")
-    if not pages or any(not p.isdigit() for p in pages):
+    return role
+
+
+def check_pages(pages: list[str]) -> list[str]:
+    # ASCII digits only: str.isdigit() also takes "³".
+    if not pages or any(not (p.isascii() and p.isdigit()) for p in pages):
         raise UserError("--page must be given at least once, each a numeric Page id")
+    return list(dict.fromkeys(pages))
+
+
+async def new_password_hash(password: str) -> str:
     if len(password) < 8:
         raise UserError("the password must have at least 8 characters")
-    password_hash = await asyncio.to_thread(hash_password, password)
+    return await _in_hashing_pool(hash_password, password)
+
+
+async def add_user(session: AsyncSession, name: str, password: str, role: str, pages: list[str]) -> InboxUser:
+    """Create a user (or replace their password, role and Pages, which ends their sessions); in the
+    caller's transaction."""
+    name, role, pages = check_name(name), check_role(role), check_pages(pages)
+    password_hash = await new_password_hash(password)
     user = (await session.execute(select(InboxUser).where(InboxUser.name == name))).scalar_one_or_none()
     if user is None:
         user = InboxUser(name=name, password_hash=password_hash, role=role, created_at=utcnow())
     else:
         user.password_hash, user.role, user.active = password_hash, role, True
+        user.session_epoch += 1  # a new password: sessions opened with the old one end
     session.add(user)
     await session.flush()
-    existing = (await session.execute(select(InboxUserPage).where(InboxUserPage.user_id == user.id))).scalars()
-    for row in existing:
-        await session.delete(row)
-    for page_id in dict.fromkeys(pages):
-        session.add(InboxUserPage(user_id=user.id, page_id=page_id))  # type: ignore[arg-type]
-    await session.flush()
+    await set_user_pages(session, user.id or 0, pages)
     return user
+
+
+async def set_user_pages(session: AsyncSession, user_id: int, pages: list[str]) -> bool:
+    """Give the user exactly these Pages; whether that changed anything."""
+    rows = list((await session.execute(select(InboxUserPage).where(InboxUserPage.user_id == user_id))).scalars())
+    keep = set(pages)
+    gone = [row for row in rows if row.page_id not in keep]
+    new = [p for p in pages if p not in {row.page_id for row in rows}]
+    for row in gone:
+        await session.delete(row)
+    # Deletes first: the unit of work would otherwise insert a kept Page's row before deleting it.
+    await session.flush()
+    for page_id in new:
+        session.add(InboxUserPage(user_id=user_id, page_id=page_id))
+    await session.flush()
+    return bool(gone or new)
 
 
 async def authenticate(session: AsyncSession, name: str, password: str) -> InboxUser | None:
     user = (
         await session.execute(select(InboxUser).where(InboxUser.name == name, InboxUser.active.is_(True)))
     ).scalar_one_or_none()
-    ok = await asyncio.to_thread(check_password, user.password_hash if user else _DUMMY_HASH, password)
+    ok = await _in_hashing_pool(check_password, user.password_hash if user else _DUMMY_HASH, password)
     return user if ok and user is not None else None
 
 
@@ -118,15 +171,19 @@ class SessionStore:
         self.prefix = prefix
 
     def _key(self, token: str) -> str:
-        return RedisKeys(self.prefix).inbox_session(token)
+        # Redis (and its append-only file on disk) keeps only a hash: a copy of its data opens no session.
+        # SHA-256 is enough here: the token is 256 random bits, nothing to guess or stretch.
+        return RedisKeys(self.prefix).inbox_session(hashlib.sha256(token.encode()).hexdigest())
 
-    async def create(self, user_id: int) -> str:
+    async def create(self, user_id: int, epoch: int = 0) -> str:
+        """A new session of the user at their `session_epoch`: once that moves on, the session is over."""
         token = secrets.token_urlsafe(32)
-        value = json.dumps({"user_id": user_id, "csrf": secrets.token_urlsafe(32)})
+        value = json.dumps({"user_id": user_id, "csrf": secrets.token_urlsafe(32), "epoch": epoch})
         await self.redis.set(self._key(token), value, px=int(SESSION_TTL.total_seconds() * 1000))
         return token
 
-    async def load(self, token: str) -> tuple[int, str] | None:
+    async def load(self, token: str) -> tuple[int, str, int] | None:
+        """User id, CSRF token and the user's session epoch at sign-in; None when there is no such session."""
         if not token or len(token) > 100:
             return None
         raw = await self.redis.get(self._key(token))
@@ -134,7 +191,7 @@ class SessionStore:
             return None
         await self.redis.pexpire(self._key(token), int(SESSION_TTL.total_seconds() * 1000))
         data = json.loads(raw)
-        return int(data["user_id"]), str(data["csrf"])
+        return int(data["user_id"]), str(data["csrf"]), int(data.get("epoch", 0))
 
     async def delete(self, token: str) -> None:
         await self.redis.delete(self._key(token))
@@ -142,41 +199,29 @@ class SessionStore:
 
 @dataclass(frozen=True)
 class SignInLimits:
-    per_name_per_minute: float = 5.0
-    name_burst: int = 5
-    per_address_per_minute: float = 20.0
-    address_burst: int = 20
+    per_minute: float = 5.0  # tries of one name from one address
+    burst: int = 5
 
 
 class SignInLimiter:
-    """Counts failed sign-ins per name and per address (GCRA in Redis); blocks both once either runs out."""
+    """Counts sign-in tries per client address and name (GCRA in Redis), before the password is hashed."""
 
     def __init__(self, redis: Redis, prefix: str, limits: SignInLimits = SignInLimits()) -> None:
         self.redis = redis
         self.prefix = prefix
-        self._limits = GcraPair(
-            redis,
-            Rate(limits.per_name_per_minute / 60, limits.name_burst),
-            Rate(limits.per_address_per_minute / 60, limits.address_burst),
-        )
+        self._limit = Gcra(redis, Rate(limits.per_minute / 60, limits.burst))
 
-    def _keys(self, name: str, address: str) -> tuple[list[str], list[str]]:
-        keys = RedisKeys(self.prefix).signin(name.casefold()[:80], address)  # one slot: one script on a Cluster
-        return [keys.name_bucket, keys.address_bucket], [keys.name_block, keys.address_block]
+    def _key(self, name: str, address: str) -> str:
+        return RedisKeys(self.prefix).signin(name.casefold()[:80], address)
 
-    async def blocked_for(self, name: str, address: str) -> float:
-        """Seconds until a sign-in may be tried again (0 when it may now)."""
-        _, blocks = self._keys(name, address)
-        ttls = [await self.redis.pttl(key) for key in blocks]
-        return max([t for t in ttls if t > 0], default=0) / 1000
+    async def attempt(self, name: str, address: str) -> float:
+        """Count a try: 0 when it may go on to the password, else the seconds until one may."""
+        wait_us = await self._limit.take([self._key(name, address)])
+        return wait_us / 1_000_000
 
-    async def failed(self, name: str, address: str) -> None:
-        """Count a failed sign-in; past the burst, block further tries until a slot frees up."""
-        keys, blocks = self._keys(name, address)
-        wait_us = await self._limits.take(keys)
-        if wait_us > 0:
-            for key in blocks:
-                await self.redis.set(key, 1, px=max(wait_us // 1000, 1))
+    async def succeeded(self, name: str, address: str) -> None:
+        """The right password: its earlier tries from this address no longer count."""
+        await self.redis.delete(self._key(name, address))
 
 
 def csrf_ok(expected: str, given: str | None) -> bool:
@@ -187,6 +232,34 @@ def cookie_options(secure: bool) -> dict[str, object]:
     return {"httponly": True, "samesite": "Lax", "secure": secure, "path": "/inbox"}
 
 
-def client_address(request: web.Request) -> str:
-    # The peer address: a forwarded-for header is trivially forged, so it is not trusted here.
-    return request.remote or "unknown"
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_address(request: web.Request, trusted_proxies: Sequence[str] = ()) -> str:
+    """The client's address: the peer's, or behind trusted proxies the nearest X-Forwarded-For hop that
+    is not one of them (anyone can write the header, so only hops our own proxies added are believed)."""
+    peer = request.remote or "unknown"
+    networks = [ipaddress.ip_network(n) for n in trusted_proxies]
+    if not _trusted(peer, networks):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",") if h.strip()]
+    address = peer
+    for hop in reversed(hops):
+        if not _is_address(hop):
+            break  # not written by a proxy of ours: nothing further left is believed
+        address = hop
+        if not _trusted(hop, networks):
+            break
+    return str(ipaddress.ip_address(address)) if _is_address(address) else address
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _trusted(address: str, networks: list[Network]) -> bool:
+    return _is_address(address) and any(ipaddress.ip_address(address) in n for n in networks)

@@ -1,5 +1,6 @@
 """The live board of a campaign (per product: stock, held, sold, waitlist; comments per minute; the
-comment trail with CSV export), and dead letters as the inbox shows them. Reads only.
+comment trail with CSV export), and dead letters as the inbox shows them, each to the users of its Pages.
+Reads only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.inbound.ingest import DeadLetter
+from bot.inbound.ingest import DeadLetter, IngestStream
 from bot.inbox.core import parsed_as, trail_csv
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog
@@ -159,6 +160,50 @@ async def fetch_trail(session: AsyncSession, campaign: Campaign, limit: int | No
 
 def trail_as_csv(rows: list[TrailRow]) -> str:
     return trail_csv(row.as_dict() for row in rows)
+
+
+def delivery_pages(body: bytes) -> frozenset[str]:
+    """The Pages a delivery is about: its entries' ids (Meta's `entry[].id` is the Page's id). Empty when
+    the body is not such a delivery, so that nobody's inbox shows it (the admin API still does)."""
+    try:
+        entries = json.loads(body).get("entry")
+    except (ValueError, AttributeError):
+        return frozenset()
+    if not isinstance(entries, list) or not entries:
+        return frozenset()
+    ids = [e.get("id") if isinstance(e, dict) else None for e in entries]
+    return frozenset(str(i) for i in ids) if all(isinstance(i, str | int) and str(i) for i in ids) else frozenset()
+
+
+def dead_letter_is_for(letter: DeadLetter, pages: frozenset[str]) -> bool:
+    """Only when every Page of the delivery is one of the user's: its preview shows all of it, and a retry
+    replays all of it."""
+    found = delivery_pages(letter.body)
+    return bool(found) and found <= pages
+
+
+async def dead_letters_for(
+    ingest: IngestStream, pages: frozenset[str], limit: int = 100, scan: int = 5000
+) -> list[DeadLetter]:
+    """The oldest `limit` dead letters of these Pages, looking at no more than `scan` of all Pages'."""
+    found: list[DeadLetter] = []
+    start, seen, batch_size = "-", 0, 200
+    while len(found) < limit and seen < scan:
+        batch = await ingest.list_dead_letters(start, batch_size)
+        seen += len(batch)
+        found += [letter for letter in batch if dead_letter_is_for(letter, pages)]
+        if len(batch) < batch_size:
+            break
+        start = f"({batch[-1].id}"  # exclusive: after the last one read
+    return found[:limit]
+
+
+async def dead_letter_for(ingest: IngestStream, pages: frozenset[str], dead_id: str) -> DeadLetter | None:
+    """The dead letter `dead_id` if it is one of these Pages'; None for no such one or another Page's."""
+    letters = await ingest.list_dead_letters(dead_id, 1)
+    if not letters or letters[0].id != dead_id or not dead_letter_is_for(letters[0], pages):
+        return None
+    return letters[0]
 
 
 @dataclass(frozen=True)

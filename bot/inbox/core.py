@@ -195,23 +195,53 @@ def display_name(name: str | None, psid: str) -> str:
     return name or f"Shopper …{psid[-4:]}"
 
 
+# What a saved reply may say in braces, filled for the conversation it is inserted into.
+PLACEHOLDERS = {"name": "the shopper's name", "order": "their latest order's number"}
+_PLACEHOLDER = regex.compile(r"\{([^{}\s]{1,30})\}")
+
+
+def unknown_placeholders(text: str) -> list[str]:
+    """The `{word}`s of a saved reply that are no placeholder, to refuse it before anyone inserts it."""
+    return [m.group(0) for m in _PLACEHOLDER.finditer(text) if m.group(1) not in PLACEHOLDERS]
+
+
+def fill_placeholders(text: str, values: Mapping[str, str | None]) -> str:
+    """A saved reply for one conversation; a placeholder with no value (no order yet) stays, for the agent
+    to see and edit before sending."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1)) or m.group(0), text)
+
+
 TRAIL_COLUMNS = ("received_at", "author", "comment", "parsed_as", "outcome", "reply_status", "reply_error")
 
 
 def trail_csv(rows: Iterable[Mapping[str, Any]]) -> str:
-    """The comment trail as CSV; cells that a spreadsheet would run as a formula are quoted as text."""
+    """The comment trail as CSV for a spreadsheet (`spreadsheet_csv`)."""
+    return spreadsheet_csv(TRAIL_COLUMNS, ([row.get(column) for column in TRAIL_COLUMNS] for row in rows))
+
+
+# A separator a spreadsheet may split on (its locale's list separator, or a re-import with other settings),
+# followed by what starts a formula once spaces are stripped: = + - @ tab CR.
+_FORMULA_START = regex.compile(r"(^|[,;\t|\r\n])(?=[ \u00a0]*[=+\-@\t\r])")
+
+
+def spreadsheet_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV that Excel and Sheets open as text, never as formulas, whatever their separator; UTF-8 BOM first.
+
+    Every cell is quoted, and every place in a cell where a spreadsheet could start a new cell with a
+    formula (its start, or after any of , ; tab | and line breaks, even past spaces) gets a `'`, so a
+    comment like `x;=1+1;` stays text in a `;` locale too. The BOM makes Excel read UTF-8 (Chinese) right.
+    """
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(TRAIL_COLUMNS)
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+    writer.writerow([spreadsheet_cell(column) for column in header])
     for row in rows:
-        writer.writerow([_cell(row.get(column)) for column in TRAIL_COLUMNS])
-    return out.getvalue()
+        writer.writerow([spreadsheet_cell(value) for value in row])
+    return "\ufeff" + out.getvalue()
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # CSV injection: a shopper's comment starting with = + - @ must stay text in Excel / Sheets.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+def spreadsheet_cell(value: Any) -> str:
+    """A cell's text with every formula start neutralised by a `'` (CSV injection)."""
+    return _FORMULA_START.sub(lambda m: m.group(1) + "'", "" if value is None else str(value))
 
 
 def parsed_as(detail: str | None) -> str:

@@ -22,11 +22,12 @@ from bot.inbox.core import (
     ReplyState,
     describe_duration,
     display_name,
+    fill_placeholders,
     labels_of,
     message_state,
     reply_state,
 )
-from bot.inbox.tables import InboxNote, InboxThread, InboxUser, SavedReply
+from bot.inbox.tables import InboxNote, InboxThread, InboxUser, InboxUserPage, SavedReply
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage
 from carts.comment_orders import ItemOutcome
@@ -126,7 +127,7 @@ async def list_conversations(
     ids = [conv.id for conv, _ in rows]
     names = await _comment_names(session, {(conv.page_id, conv.psid) for conv, _ in rows if not conv.name})
     previews = await _previews(session, ids)
-    users = dict((await session.execute(select(InboxUser.id, InboxUser.name))).all())
+    users = dict(await users_of_pages(session, pages))
     return [
         ConversationRow(
             id=conv.id,
@@ -215,7 +216,7 @@ class ThreadView:
     labels: list[str]
     asked_person: bool
     users: list[tuple[int, str]] = field(default_factory=list)
-    saved_replies: list[SavedReply] = field(default_factory=list)
+    saved_replies: list[tuple[str, str]] = field(default_factory=list)  # title, text filled for this chat
 
 
 async def fetch_thread(session: AsyncSession, conversation: Conversation, limit: int = 200) -> ThreadView:
@@ -250,21 +251,24 @@ async def fetch_thread(session: AsyncSession, conversation: Conversation, limit:
         )
         for m, out in reversed(rows)
     ]
-    users = dict((await session.execute(select(InboxUser.id, InboxUser.name))).all())
-    notes = [
-        NoteView(users.get(n.user_id, "?"), n.text, n.created_at)
-        for n in (
+    note_rows = list(
+        (
             await session.execute(
-                select(InboxNote).where(InboxNote.conversation_id == conversation.id).order_by(InboxNote.id)
+                select(InboxNote, InboxUser.name)
+                .outerjoin(InboxUser, InboxUser.id == InboxNote.user_id)
+                .where(InboxNote.conversation_id == conversation.id)
+                .order_by(InboxNote.id)
             )
-        ).scalars()
-    ]
+        ).all()
+    )
+    notes = [NoteView(author or "?", n.text, n.created_at) for n, author in note_rows]
     thread = await session.get(InboxThread, conversation.id)
     names = await _comment_names(session, {(conversation.page_id, conversation.psid)})
-    saved = list((await session.execute(select(SavedReply).order_by(SavedReply.title))).scalars())
+    name = display_name(conversation.name or names.get((conversation.page_id, conversation.psid)), conversation.psid)
+    users = await users_of_pages(session, frozenset([conversation.page_id]))
     return ThreadView(
         conversation=conversation,
-        name=display_name(conversation.name or names.get((conversation.page_id, conversation.psid)), conversation.psid),
+        name=name,
         messages=messages,
         notes=notes,
         reply=reply_state(utcnow(), conversation.last_user_at),
@@ -272,9 +276,41 @@ async def fetch_thread(session: AsyncSession, conversation: Conversation, limit:
         labels=labels_of(thread.labels) if thread else [],
         asked_person=bool(thread and thread.asked_person_at)
         or conversation.handoff_reason == HandoffReason.SHOPPER_ASKED.value,
-        users=sorted(users.items(), key=lambda u: u[1]),
-        saved_replies=saved,
+        users=users,
+        saved_replies=await saved_replies_for(session, conversation, name),
     )
+
+
+async def users_of_pages(session: AsyncSession, pages: frozenset[str]) -> list[tuple[int, str]]:
+    """(id, name) of the active users who have one of these Pages, by name: the directory a user of
+    those Pages sees and assigns from (another Page's people are none of their business)."""
+    rows = await session.execute(
+        select(InboxUser.id, InboxUser.name)
+        .join(InboxUserPage, InboxUserPage.user_id == InboxUser.id)
+        .where(InboxUserPage.page_id.in_(pages), InboxUser.active.is_(True))
+        .distinct()
+        .order_by(InboxUser.name)
+    )
+    return [(int(user_id), str(user_name)) for user_id, user_name in rows.all()]
+
+
+async def saved_replies_for(session: AsyncSession, conversation: Conversation, name: str) -> list[tuple[str, str]]:
+    """The Page's saved replies as (title, text) with their placeholders filled for this conversation."""
+    replies = (
+        await session.execute(
+            select(SavedReply).where(SavedReply.page_id == conversation.page_id).order_by(SavedReply.title)
+        )
+    ).scalars()
+    order = (
+        await session.execute(
+            select(Order.number)
+            .where(Order.page_id == conversation.page_id, Order.psid == conversation.psid, Order.number.is_not(None))  # type: ignore[union-attr]
+            .order_by(Order.id.desc())  # type: ignore[union-attr]
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    values = {"name": name, "order": order}
+    return [(r.title, fill_placeholders(r.text, values)) for r in replies]
 
 
 def _describe_payload(kind: str, payload: str | None) -> str:

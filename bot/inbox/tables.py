@@ -21,6 +21,9 @@ class InboxUser(SQLModel, table=True):
     role: str = Field(default="agent", max_length=10)  # owner | agent
     active: bool = True
     created_at: datetime
+    # Moved on when the password, role or Pages change, or on disable or sign-out-everywhere: every session
+    # opened before then is over (a session remembers the epoch it began in).
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class InboxUserPage(SQLModel, table=True):
@@ -56,10 +59,13 @@ class InboxNote(SQLModel, table=True):
 
 
 class SavedReply(SQLModel, table=True):
-    """A canned answer agents insert into the reply box (shared by everyone)."""
+    """A canned answer the Page's agents insert into the reply box; placeholders such as `{name}` are
+    filled for the conversation (`bot.inbox.core.PLACEHOLDERS`). Each Page has its own."""
 
-    __tablename__ = "inbox_saved_reply"
+    __tablename__ = "inbox_page_saved_reply"
+    __table_args__ = (UniqueConstraint("page_id", "title", name="uq_inbox_page_saved_reply_title"),)
     id: int | None = Field(default=None, primary_key=True)
-    title: str = Field(max_length=80, unique=True)
+    page_id: str = Field(max_length=64, index=True)
+    title: str = Field(max_length=80)
     text: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime

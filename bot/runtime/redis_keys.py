@@ -6,8 +6,7 @@ together share a tag:
 - `{ingest}`: the stream, its dead letters and the counters (a batch is appended and counted in one
   script; an entry moves to the dead letters, and back, in one transaction);
 - `{page:<id>}`: a Page's send-rate bucket and its threads' buckets (both checked in one script);
-- `{signin}`: the sign-in limiter's buckets and blocks, per name and per address (one script).
-Keys always used alone (inbox sessions, the outbox wake-up list, live readers' leases and cursors) need
+Keys always used alone (inbox sessions, sign-in limits, the outbox wake-up list, live readers' leases and cursors) need
 no tag. The inbox's pub/sub channel is no key: a PUBLISH on any node reaches subscribers on every node.
 tests/test_redis_cluster.py checks that each group above is one slot, and runs the flow on a cluster.
 """
@@ -15,18 +14,8 @@ tests/test_redis_cluster.py checks that each group above is one slot, and runs t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 CONSUMER_GROUP = "workers"
-
-
-class SignInKeys(NamedTuple):
-    """The sign-in limiter's keys for one name and one address: GCRA buckets, then blocks."""
-
-    name_bucket: str
-    address_bucket: str
-    name_block: str
-    address_block: str
 
 
 @dataclass(frozen=True)
@@ -70,18 +59,16 @@ class RedisKeys:
         tag = f"{{page:{page_id}}}"
         return f"{self.prefix}:{tag}:send-rate", f"{self.prefix}:{tag}:send-rate:{thread}"
 
-    def signin(self, name: str, address: str) -> SignInKeys:
-        """Failed sign-ins per name and per address, and the blocks set once either runs out. The tag
-        comes before the user's text, so braces a name may hold cannot move the slot. Buckets expire a
-        second after they are full again; blocks when the wait is over."""
-        base = f"{self.prefix}:inbox:{{signin}}"
-        return SignInKeys(
-            f"{base}:name:{name}", f"{base}:addr:{address}", f"{base}:block:name:{name}", f"{base}:block:addr:{address}"
-        )
+    def signin(self, name: str, address: str) -> str:
+        """The GCRA bucket of sign-in tries of one name from one client address (never per name or per
+        address alone: that would let anyone lock others out). A space parts them: neither holds one.
+        Expires a second after the bucket is full again; a right password deletes it."""
+        return f"{self.prefix}:inbox:signin:{address} {name}"
 
-    def inbox_session(self, token: str) -> str:
-        """An inbox session: user id and CSRF token, expiring 12 hours after its last use."""
-        return f"{self.prefix}:inbox:session:{token}"
+    def inbox_session(self, token_hash: str) -> str:
+        """An inbox session under a hash of its token (the cookie holds the token): user id and CSRF token,
+        expiring 12 hours after its last use."""
+        return f"{self.prefix}:inbox:session:{token_hash}"
 
     @property
     def inbox_channel(self) -> str:

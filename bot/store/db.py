@@ -5,9 +5,13 @@ Adapter module: this and the repositories are the only places that talk SQL.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 
@@ -19,14 +23,43 @@ from bot.runtime.clock import utcnow
 from bot.store import sqlite_driver
 from bot.store.tables import ProcessedEvent
 from carts.sql import dialect_insert
+from config.settings import private_file
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """The engine of `url` (blocking on SQLite, which makes its file: call in a thread from a loop)."""
     if url.startswith("sqlite"):
+        path = _sqlite_path(url)
+        if path is not None:
+            _make_private(path)
         engine = create_async_engine(url, connect_args={"timeout": 30}, module=sqlite_driver.dbapi(), **kwargs)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_path(url: str) -> Path | None:
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _make_private(path: Path) -> None:
+    # SQLite creates its file 0644 and gives the -wal and -shm files the file's mode: so a new database is
+    # made here 0600 (already in WAL mode: connections opening an empty file together would race to switch
+    # it), and an older one's files are tightened. Shoppers' data is its owner's alone.
+    if not path.exists() and path.parent.is_dir():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass  # another process made it just now
+        else:
+            with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+                db.execute("PRAGMA journal_mode=WAL")
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            private_file(file)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -2,7 +2,7 @@
 dead letters (owners).
 
     GET  /inbox/board · /inbox/board/{campaign} · /inbox/board/{campaign}.csv
-    GET  /inbox/dead-letters · POST /inbox/dead-letters/{id}/retry (owners)
+    GET  /inbox/dead-letters · POST /inbox/dead-letters/{id}/retry (owners, their Pages' deliveries only)
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ async def board_page(request: web.Request) -> web.Response:
 async def dead_letters(request: web.Request, notice: str | None = None) -> web.Response:
     if not request[USER].is_owner:
         raise web.HTTPForbidden(text="only an owner may see dead letters\n")
-    letters = await request.app[INGEST].list_dead_letters("-", 100)
+    letters = await board_module.dead_letters_for(request.app[INGEST], request[USER].pages)
     return await render(
         request, "dead_letters.html", letters=[board_module.dead_letter_view(d) for d in letters], notice=notice
     )
@@ -81,7 +81,9 @@ async def retry_dead_letter(request: web.Request) -> web.StreamResponse:
     dead_id = request.match_info["id"]
     if not is_stream_id(dead_id):
         raise web.HTTPBadRequest(text="dead-letter id must look like 1700000000000-0\n")
-    if await request.app[INGEST].retry_dead_letter(dead_id) is None:
+    # Another Page's dead letter is "not found" too: its owner may not read or replay it.
+    found = await board_module.dead_letter_for(request.app[INGEST], request[USER].pages, dead_id)
+    if found is None or await request.app[INGEST].retry_dead_letter(dead_id) is None:
         raise web.HTTPNotFound(text=f"no dead letter {dead_id}\n")
     log.info("inbox: %s retried dead letter %s", request[USER].name, dead_id)
     return redirect("/inbox/dead-letters")

@@ -69,12 +69,16 @@ def signed_in(handler: Handler) -> Handler:
             if request.method == "GET":
                 raise web.HTTPSeeOther(f"/inbox/login?{urlencode({'next': request.path_qs})}")
             raise web.HTTPUnauthorized(text="sign in first\n")
-        user_id, csrf = found
+        user_id, csrf, epoch = found
         async with request.app[READ_SESSIONS]() as session:
             row = await session.get(InboxUser, user_id)
-            if row is None or not row.active:
-                raise web.HTTPSeeOther("/inbox/login")
             pages = await user_pages(session, user_id)
+        if row is None or not row.active or row.session_epoch != epoch:
+            # Removed, disabled, or changed since this session began: it is over.
+            await store.delete(request.cookies.get(SESSION_COOKIE, ""))
+            if request.method == "GET":
+                raise web.HTTPSeeOther("/inbox/login")
+            raise web.HTTPUnauthorized(text="sign in first\n")
         request[USER] = User(row.id or 0, row.name, row.role, pages, csrf)
         if request.method == "POST":
             form = await request.post()

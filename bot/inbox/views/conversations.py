@@ -6,7 +6,8 @@ A user sees only the conversations of their own Pages.
     GET  /inbox/c/{id}                  one conversation and the buyer panel (404 if not one of the user's Pages)
     GET  /inbox/c/{id}/part/{thread|panel}   a live region's fresh HTML
     POST /inbox/c/{id}/reply | note | assign | labels
-    GET  /inbox/saved-replies · POST /inbox/saved-replies (owners add)
+    GET  /inbox/saved-replies · POST /inbox/saved-replies (owners add) · POST /inbox/saved-replies/{id}
+         (owners edit) · POST /inbox/saved-replies/{id}/delete (owners); each Page has its own
 """
 
 from __future__ import annotations
@@ -25,16 +26,18 @@ from bot.inbox.core import (
     FILTER_TITLES,
     MAX_NOTE,
     MAX_REPLY,
+    PLACEHOLDERS,
     ListFilter,
     ReplyMode,
     labels_column,
     parse_labels,
     parse_list_query,
     reply_state,
+    unknown_placeholders,
 )
 from bot.inbox.member import member_card
-from bot.inbox.queries import fetch_panel, fetch_thread, list_conversations
-from bot.inbox.tables import InboxNote, InboxThread, InboxUser, SavedReply
+from bot.inbox.queries import fetch_panel, fetch_thread, list_conversations, users_of_pages
+from bot.inbox.tables import InboxNote, InboxThread, SavedReply
 from bot.inbox.views.common import (
     USER,
     back_to,
@@ -160,7 +163,9 @@ async def assign(request: web.Request) -> web.StreamResponse:
             assignee = request[USER].id
         elif raw:
             # ASCII digits only: str.isdigit() also takes "³", which int() refuses (a 500).
-            if not (raw.isascii() and raw.isdigit()) or await session.get(InboxUser, int(raw)) is None:
+            # Only someone who works on this conversation's Page: the others are not in its directory.
+            page_users = dict(await users_of_pages(session, frozenset([conversation.page_id])))
+            if not (raw.isascii() and raw.isdigit() and len(raw) < 12) or int(raw) not in page_users:
                 raise web.HTTPBadRequest(text="assignee: no such user\n")
             assignee = int(raw)
         thread = await _thread_state(session, conversation.id or 0)
@@ -189,23 +194,109 @@ async def labels(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/inbox/saved-replies")
 @signed_in
-async def saved_replies(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
+async def saved_replies(request: web.Request) -> web.Response:
+    return await _saved_replies_page(request)
+
+
+async def _saved_replies_page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
+    # Not the route itself: `signed_in`'s wrapper takes the request alone (a 400 once answered 500 so).
+    user: User = request[USER]
     async with request.app[READ_SESSIONS]() as session:
-        replies = list((await session.execute(select(SavedReply).order_by(SavedReply.title))).scalars())
-    return await render(request, "saved_replies.html", status, replies=replies, error=error)
+        replies = list(
+            (
+                await session.execute(
+                    select(SavedReply)
+                    .where(SavedReply.page_id.in_(user.pages))  # type: ignore[attr-defined]
+                    .order_by(SavedReply.page_id, SavedReply.title)
+                )
+            ).scalars()
+        )
+    return await render(
+        request,
+        "saved_replies.html",
+        status,
+        replies=replies,
+        pages=sorted(user.pages),
+        placeholders=PLACEHOLDERS,
+        error=error,
+    )
+
+
+def _saved_reply_form(request: web.Request) -> tuple[str, str, str | None]:
+    """Title and text from the form, and what is wrong with them (None when nothing)."""
+    title, text = form_field(request, "title").strip(), form_field(request, "text").strip()
+    if not title or len(title) > 80 or not text or len(text) > MAX_REPLY:
+        return title, text, f"A saved reply needs a title (≤80) and a text (≤{MAX_REPLY})."
+    if unknown := unknown_placeholders(text):
+        known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+        return title, text, f"{', '.join(unknown)} is not a placeholder: use {known}."
+    return title, text, None
+
+
+def _owner(request: web.Request) -> None:
+    if not request[USER].is_owner:
+        raise web.HTTPForbidden(text="only an owner may change saved replies\n")
+
+
+async def _own_saved_reply(request: web.Request, session: AsyncSession) -> SavedReply:
+    raw = request.match_info["id"]
+    row = await session.get(SavedReply, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) < 12 else None
+    if row is None or row.page_id not in request[USER].pages:  # another Page's: "not found" too
+        raise web.HTTPNotFound(text="no such saved reply\n")
+    return row
 
 
 @routes.post("/inbox/saved-replies")
 @signed_in
 async def add_saved_reply(request: web.Request) -> web.StreamResponse:
-    if not request[USER].is_owner:
-        raise web.HTTPForbidden(text="only an owner may change saved replies\n")
-    title, text = form_field(request, "title").strip(), form_field(request, "text").strip()
-    if not title or len(title) > 80 or not text or len(text) > MAX_REPLY:
-        return await saved_replies(request, f"A saved reply needs a title (≤80) and a text (≤{MAX_REPLY}).", 400)
+    """Add one to a Page (or change the text of the Page's reply of that title)."""
+    _owner(request)
+    pages = request[USER].pages
+    page_id = form_field(request, "page_id") or (next(iter(pages)) if len(pages) == 1 else "")
+    if page_id not in pages:
+        return await _saved_replies_page(request, "Pick one of your Pages for the saved reply.", 400)
+    title, text, wrong = _saved_reply_form(request)
+    if wrong:
+        return await _saved_replies_page(request, wrong, 400)
     async with request.app[SESSIONS]() as session, session.begin():
-        existing = (await session.execute(select(SavedReply).where(SavedReply.title == title))).scalar_one_or_none()
-        row = existing or SavedReply(title=title, text=text, created_at=utcnow())
+        existing = (
+            await session.execute(select(SavedReply).where(SavedReply.page_id == page_id, SavedReply.title == title))
+        ).scalar_one_or_none()
+        row = existing or SavedReply(page_id=page_id, title=title, text=text, created_at=utcnow())
         row.text = text
         session.add(row)
+    return redirect("/inbox/saved-replies")
+
+
+@routes.post("/inbox/saved-replies/{id}")
+@signed_in
+async def edit_saved_reply(request: web.Request) -> web.StreamResponse:
+    _owner(request)
+    title, text, wrong = _saved_reply_form(request)
+    async with request.app[SESSIONS]() as session, session.begin():
+        row = await _own_saved_reply(request, session)
+        if not wrong:
+            taken = (
+                await session.execute(
+                    select(SavedReply.id).where(
+                        SavedReply.page_id == row.page_id, SavedReply.title == title, SavedReply.id != row.id
+                    )
+                )
+            ).first()
+            if taken is not None:
+                wrong = f"The Page already has a saved reply called {title!r}."
+            else:
+                row.title, row.text = title, text
+                session.add(row)
+    if wrong:
+        return await _saved_replies_page(request, wrong, 400)
+    return redirect("/inbox/saved-replies")
+
+
+@routes.post("/inbox/saved-replies/{id}/delete")
+@signed_in
+async def delete_saved_reply(request: web.Request) -> web.StreamResponse:
+    _owner(request)
+    async with request.app[SESSIONS]() as session, session.begin():
+        await session.delete(await _own_saved_reply(request, session))
     return redirect("/inbox/saved-replies")

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.inbox.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, authenticate, client_address, cookie_options, csrf_ok
 from bot.inbox.views.common import is_https, redirect, render, signed_in
-from bot.services import INBOX_SESSION_STORE, INBOX_SIGNIN_LIMITER, SESSIONS
+from bot.services import INBOX_SESSION_STORE, INBOX_SIGNIN_LIMITER, SESSIONS, SETTINGS
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -42,16 +42,17 @@ async def login(request: web.Request) -> web.StreamResponse:
     name = str(form.get("name", "")).strip()[:80]
     password = str(form.get("password", ""))
     limiter = request.app[INBOX_SIGNIN_LIMITER]
-    address = client_address(request)
-    wait = await limiter.blocked_for(name, address)
+    address = client_address(request, request.app[SETTINGS].trusted_proxies)
+    # Counted before the password is hashed: a refused try costs no argon2 time.
+    wait = await limiter.attempt(name, address)
     if wait > 0:
         return await login_page(request, f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.", 429)
     async with request.app[SESSIONS]() as session:
         user = await authenticate(session, name, password)
     if user is None:
-        await limiter.failed(name, address)
         return await login_page(request, "Wrong name or password.", 401)
-    token = await request.app[INBOX_SESSION_STORE].create(user.id or 0)
+    await limiter.succeeded(name, address)
+    token = await request.app[INBOX_SESSION_STORE].create(user.id or 0, user.session_epoch)
     response = redirect(_safe_next(str(form.get("next", "/inbox"))))
     response.set_cookie(SESSION_COOKIE, token, **cookie_options(is_https(request)))  # type: ignore[arg-type]
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/inbox")

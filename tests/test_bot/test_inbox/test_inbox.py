@@ -2,50 +2,69 @@
 
 from __future__ import annotations
 
+import asyncio
+import codecs
+import csv
+import hashlib
 import io
+import json
 import logging
 import re
 import sys
+import threading
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
+from unittest import mock
 
 import pytest
-from sqlalchemy import select
+from aiohttp.test_utils import make_mocked_request
+from sqlalchemy import select, update
 
 from bot.cli.main import main as plusone
 from bot.inbound.ingest import StreamEntry
-from bot.inbox.auth import add_user
+from bot.inbox import auth
+from bot.inbox.auth import SESSION_COOKIE, UserError, add_user, client_address
 from bot.inbox.core import (
     ReplyMode,
     asks_for_person,
     describe_failure,
+    fill_placeholders,
     labels_column,
     message_state,
     parse_labels,
     reply_state,
     trail_csv,
 )
-from bot.inbox.tables import InboxUser, InboxUserPage
+from bot.inbox.tables import InboxUser, InboxUserPage, SavedReply
+from bot.inbox.users import change_user, remove_user
 from bot.runtime.clock import utcnow
-from bot.services import INBOX_HUB, INGEST
+from bot.runtime.redis_keys import RedisKeys
+from bot.services import INBOX_HUB, INGEST, REDIS
 from bot.store.tables import Conversation, OutboxMessage
 from carts.order_rules import CheckoutForm
 from carts.order_tables import Order, OrderLine
 from carts.orders import fetch_checkout, fetch_or_create_checkout_token, place_order
 from carts.tables import Product, StockClaim
 from tests.conftest import PAGE_ID, wait_until
-from tests.test_bot.stack import Stack, shopper_writes
+from tests.test_bot.stack import Stack, shopper_writes, start_stack
 from tests.test_bot.test_handlers.test_comments import POST, seed_shop
 
 PASSWORD = "correct horse battery"
 FORM = CheckoutForm("Chan Tai Man", "+852 9123 4567", "delivery", "1 Queen's Road, Central")
 
 
-async def sign_in(stack: Stack, name: str, password: str = PASSWORD) -> tuple[int, str]:
-    """Sign in with the client's cookie jar; the status and the page (or the CSRF token of the next page)."""
+async def sign_in(stack: Stack, name: str, password: str = PASSWORD, via: str | None = None) -> tuple[int, str]:
+    """Sign in with the client's cookie jar; the status and the page (or the CSRF token of the next page).
+    `via`: the client's address as a reverse proxy forwards it."""
+    headers = {"X-Forwarded-For": via} if via else {}
     page = await (await stack.client.get("/inbox/login")).text()
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     response = await stack.client.post(
-        "/inbox/login", data={"csrf": csrf, "name": name, "password": password}, allow_redirects=False
+        "/inbox/login",
+        data={"csrf": csrf, "name": name, "password": password},
+        allow_redirects=False,
+        headers=headers,
     )
     return response.status, await response.text()
 
@@ -68,6 +87,69 @@ async def test_failed_sign_ins_are_rate_limited_and_then_even_the_right_password
     status, page = await sign_in(bot_stack, "owner")
     assert status == 429 and "Too many failed sign-ins" in page
     assert "plusone_inbox" not in {c.key for c in bot_stack.client.session.cookie_jar}
+
+
+@pytest.fixture
+async def proxied_stack(aiohttp_client, tmp_path, redis_server) -> AsyncIterator[Stack]:  # type: ignore[no-untyped-def]
+    """The bot behind a reverse proxy on 127.0.0.1 (the test client's address), as the docs recommend."""
+    async for running in start_stack(aiohttp_client, tmp_path, redis_server, trusted_proxies="127.0.0.1"):
+        yield running
+
+
+async def test_strangers_failed_sign_ins_lock_no_one_else_out(proxied_stack: Stack) -> None:
+    stack = proxied_stack
+    await users(stack)
+    # 24 names sprayed from the proxy's one address (no forwarded address: the proxy's own)...
+    statuses = {(await sign_in(stack, f"guess{n}", "wrong"))[0] for n in range(24)}
+    assert statuses == {401}
+    assert (await sign_in(stack, "other"))[0] == 303  # ...and another user still signs in from it
+    stack.client.session.cookie_jar.clear()
+    # 8 wrong passwords for the owner from one client lock out that client, not the owner elsewhere.
+    tries = [(await sign_in(stack, "owner", "wrong", via="203.0.113.7"))[0] for _ in range(8)]
+    assert tries[:5] == [401] * 5 and tries[-1] == 429
+    assert (await sign_in(stack, "owner", via="203.0.113.7"))[0] == 429
+    assert (await sign_in(stack, "owner", via="198.51.100.9"))[0] == 303
+
+
+async def test_throttled_tries_are_refused_before_hashing_and_hashing_is_off_the_loop(
+    bot_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await users(bot_stack)
+    hashed_in: list[str] = []
+    check = auth.check_password
+
+    def counted(password_hash: str, password: str) -> bool:
+        hashed_in.append(threading.current_thread().name)
+        return check(password_hash, password)
+
+    monkeypatch.setattr(auth, "check_password", counted)
+    statuses = [(await sign_in(bot_stack, "owner", "wrong"))[0] for _ in range(8)]
+    assert statuses == [401] * 5 + [429] * 3
+    assert len(hashed_in) == 5  # the three refused tries cost no argon2 time
+    # A burst at once, as an attacker sends it: still only the limit's worth of hashes.
+    burst = await asyncio.gather(*(sign_in(bot_stack, "other", "wrong") for _ in range(12)))
+    assert sorted(status for status, _ in burst) == [401] * 5 + [429] * 7
+    assert len(hashed_in) == 10
+    # Every hash ran in the bounded pool of its own, never on the event loop's thread.
+    assert all(name.startswith("plusone-argon2") for name in hashed_in), set(hashed_in)
+    assert threading.current_thread().name not in hashed_in
+
+
+def test_the_forwarded_address_is_believed_only_from_trusted_proxies() -> None:
+    def address(peer: str, forwarded: str | None, trusted: tuple[str, ...]) -> str:
+        transport = mock.Mock()
+        transport.get_extra_info.return_value = (peer, 4321)
+        headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+        return client_address(make_mocked_request("POST", "/inbox/login", headers, transport=transport), trusted)
+
+    proxies = ("10.0.0.0/8",)
+    assert address("198.51.100.9", "203.0.113.7", proxies) == "198.51.100.9"  # not our proxy: a forgery
+    assert address("10.0.0.2", "203.0.113.7", proxies) == "203.0.113.7"
+    # The client wrote a forged hop first; our proxies appended the real one (and their own) after it.
+    assert address("10.0.0.2", "1.2.3.4, 203.0.113.7, 10.0.0.3", proxies) == "203.0.113.7"
+    assert address("10.0.0.2", "garbage, 10.0.0.3", proxies) == "10.0.0.3"
+    assert address("10.0.0.2", None, proxies) == "10.0.0.2"
+    assert address("10.0.0.2", "203.0.113.7", ()) == "10.0.0.2"  # no trusted proxies: the peer
 
 
 async def test_sign_in_without_the_forms_token_is_refused(bot_stack: Stack) -> None:
@@ -120,10 +202,11 @@ async def test_the_comment_trail_exports_as_csv_with_formulas_kept_as_text(bot_s
 
     await sign_in(bot_stack, "owner")
     await wait_until(decided, what="the comment decided")
-    text = await (await bot_stack.client.get("/inbox/board/live.csv")).text()
-    header, row = text.splitlines()[:2]
-    assert header == "received_at,author,comment,parsed_as,outcome,reply_status,reply_error"
-    assert ",'=HYPERLINK(1) A+1," in row and "A ×1" in row
+    body = await (await bot_stack.client.get("/inbox/board/live.csv")).read()
+    assert body.startswith(codecs.BOM_UTF8)  # Excel reads it as UTF-8
+    header, row = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))[:2]
+    assert header == ["received_at", "author", "comment", "parsed_as", "outcome", "reply_status", "reply_error"]
+    assert row[2] == "'=HYPERLINK(1) A+1" and "A ×1" in row[3]
     board = await (await bot_stack.client.get("/inbox/board/live")).text()
     assert "Rose bouquet" in board
 
@@ -144,7 +227,8 @@ async def test_dead_letters_are_for_owners(bot_stack: Stack) -> None:
 async def test_a_dead_letter_with_a_lone_surrogate_shows(bot_stack: Stack) -> None:
     await users(bot_stack)
     await sign_in(bot_stack, "owner")
-    body = b'{"object":"page","entry":[{"id":"1","messaging":[{"message":{"text":"A+1 \\ud83d"}}]}]}'
+    # The owner's Page, since an inbox shows only its own Pages' dead letters.
+    body = b'{"object":"page","entry":[{"id":"%s","messaging":[{"message":{"text":"A+1 \\ud83d"}}]}]}' % PAGE_ID.encode()
     entry = StreamEntry(id="1-0", body=body, received_at_ms=1, source="webhook")
     await bot_stack.client.app[INGEST].dead_letter(entry, "message mid:m: failed", 3)
     # An error may quote what it failed on: Redis takes UTF-8 only.
@@ -219,7 +303,32 @@ def test_asking_for_a_person(text: str, asks: bool) -> None:
 def test_labels_and_csv_cells() -> None:
     assert parse_labels(" VIP, friday  live,vip,,") == ["vip", "friday live"]
     assert labels_column(["vip"]) == ",vip,"
-    assert trail_csv([{"comment": "@SUM(A1)", "author": "-1"}]).splitlines()[1] == ",'-1,'@SUM(A1),,,,"
+    assert trail_csv([{"comment": "@SUM(A1)", "author": "-1"}]).splitlines()[1] == '"","\'-1","\'@SUM(A1)","","","",""'
+
+
+@pytest.mark.parametrize(
+    ("comment", "as_text"),
+    [
+        ("x;=1+1;", "x;'=1+1;"),  # Excel in a ; locale splits here: the second cell must not be a formula
+        ("x, =1+1", "x,' =1+1"),
+        ("   =1+1", "'   =1+1"),  # spaces before the = do not make it text
+        ("\t+1", "'\t'+1"),  # a tab starts a formula, and read as a separator, so does what follows it
+        ("a|@SUM(A1)", "a|'@SUM(A1)"),
+        ("\r-1", "'\r'-1"),
+        ("A+1 紅色", "A+1 紅色"),
+    ],
+)
+def test_no_csv_cell_can_start_a_formula_whatever_the_separator(comment: str, as_text: str) -> None:
+    text = trail_csv([{"comment": comment}])
+    assert text.startswith("\ufeff")  # the BOM: Excel opens Chinese as UTF-8
+    lines = text[1:].split("\r\n")[:-1]  # the csv module ends rows with CRLF; a lone CR is inside a cell
+    assert all(line.startswith('"') for line in lines)  # every cell quoted, whichever separator reads it
+    assert list(csv.reader(io.StringIO(text[1:])))[1][2] == as_text
+    for separator in ",;\t|":
+        # Read with the wrong separator and ignoring quotes, as a spreadsheet's import might: no formula.
+        for line in lines[1:]:
+            for cell in line.split(separator):
+                assert not cell.strip(' "').startswith(("=", "+", "-", "@")), (separator, cell)
 
 
 async def test_an_owner_marks_an_order_paid_and_takes_back_a_returned_unit(bot_stack: Stack) -> None:
@@ -274,3 +383,176 @@ async def test_assigning_to_no_such_user_is_refused(bot_stack: Stack, assignee: 
         f"/inbox/c/{conversation.id}/assign", data={"csrf": csrf, "assignee": assignee}, allow_redirects=False
     )
     assert response.status == 400 and "no such user" in await response.text()
+
+
+async def test_redis_keeps_a_hash_of_the_session_token_never_the_token(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    assert (await sign_in(bot_stack, "owner"))[0] == 303
+    token = next(c.value for c in bot_stack.client.session.cookie_jar if c.key == SESSION_COOKIE)
+    redis = bot_stack.client.app[REDIS]
+    keys = [key.decode() async for key in redis.scan_iter(f"{bot_stack.settings.key_prefix}:inbox:session:*")]
+    assert keys == [RedisKeys(bot_stack.settings.key_prefix).inbox_session(hashlib.sha256(token.encode()).hexdigest())]
+    assert token not in (await redis.get(keys[0])).decode()
+    assert (await bot_stack.client.get("/inbox")).status == 200  # and the cookie still opens the session
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"password": "a brand new password"},
+        {"role": "agent"},
+        {"pages": ["1000000000002"]},
+        {"active": False},
+        {"sign_out": True},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+async def test_changing_a_user_ends_their_open_sessions(bot_stack: Stack, change: dict[str, Any]) -> None:
+    await users(bot_stack)
+    assert (await sign_in(bot_stack, "owner"))[0] == 303
+    csrf = await csrf_of(bot_stack, "/inbox")
+    async with bot_stack.sessions() as session, session.begin():
+        await change_user(session, "owner", **change)
+    page = await bot_stack.client.get("/inbox", allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"].startswith("/inbox/login")
+    post = await bot_stack.client.post("/inbox/logout", data={"csrf": csrf}, allow_redirects=False)
+    assert post.status == 401
+    keys = [
+        key async for key in bot_stack.client.app[REDIS].scan_iter(f"{bot_stack.settings.key_prefix}:inbox:session:*")
+    ]
+    assert keys == []  # the ended session's key is gone too
+
+
+async def test_an_unchanged_user_stays_signed_in_and_an_author_of_notes_is_disabled_not_removed(
+    bot_stack: Stack,
+) -> None:
+    await users(bot_stack)
+    await shopper_writes(bot_stack, "3000000000905", "hi")
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    assert (await sign_in(bot_stack, "owner"))[0] == 303
+    async with bot_stack.sessions() as session, session.begin():
+        await change_user(session, "owner", pages=[PAGE_ID], role="owner", active=True)  # all as they were
+    csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")
+    note = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/note", data={"csrf": csrf, "text": "VIP"}, allow_redirects=False
+    )
+    assert note.status == 303
+    with pytest.raises(UserError, match="user disable owner"):
+        async with bot_stack.sessions() as session, session.begin():
+            await remove_user(session, "owner")
+    async with bot_stack.sessions() as session, session.begin():
+        await remove_user(session, "other")
+    assert [u.name for u in await bot_stack.rows(select(InboxUser))] == ["owner"]
+
+
+PAGE_2 = "1000000000002"
+
+
+async def owners_of_two_pages(stack: Stack) -> None:
+    await users(stack)  # owner: Page 1; other: an agent of Page 2
+    async with stack.sessions() as session, session.begin():
+        await add_user(session, "owner2", PASSWORD, "owner", [PAGE_2])
+
+
+async def save_reply(stack: Stack, title: str, text: str, page_id: str | None = None, path: str = "") -> int:
+    csrf = await csrf_of(stack, "/inbox/saved-replies")
+    data = {"csrf": csrf, "title": title, "text": text, **({"page_id": page_id} if page_id else {})}
+    response = await stack.client.post(f"/inbox/saved-replies{path}", data=data, allow_redirects=False)
+    return response.status
+
+
+async def test_saved_replies_are_per_page(bot_stack: Stack) -> None:
+    await owners_of_two_pages(bot_stack)
+    await sign_in(bot_stack, "owner")
+    assert await save_reply(bot_stack, "Hours", "We open at 10.") == 303
+    (ours,) = await bot_stack.rows(select(SavedReply))
+    bot_stack.client.session.cookie_jar.clear()
+
+    await sign_in(bot_stack, "owner2")
+    assert "We open at 10." not in await (await bot_stack.client.get("/inbox/saved-replies")).text()
+    assert await save_reply(bot_stack, "Hours", "Closed today.") == 303  # Page 2's own, not Page 1's
+    assert await save_reply(bot_stack, "Hours", "Closed today.", page_id=PAGE_ID) == 400
+    assert await save_reply(bot_stack, "Hours", "Closed today.", path=f"/{ours.id}") == 404
+    assert await save_reply(bot_stack, "x", "x", path=f"/{ours.id}/delete") == 404
+    replies = {(r.page_id, r.title): r.text for r in await bot_stack.rows(select(SavedReply))}
+    assert replies == {(PAGE_ID, "Hours"): "We open at 10.", (PAGE_2, "Hours"): "Closed today."}
+    bot_stack.client.session.cookie_jar.clear()
+
+    await sign_in(bot_stack, "owner")  # Page 1's owner edits and deletes their own
+    assert await save_reply(bot_stack, "Opening hours", "We open at 11.", path=f"/{ours.id}") == 303
+    assert await save_reply(bot_stack, "Bad", "Hi {nmae}") == 400
+    replies = {(r.page_id, r.title): r.text for r in await bot_stack.rows(select(SavedReply))}
+    assert replies[(PAGE_ID, "Opening hours")] == "We open at 11." and (PAGE_ID, "Bad") not in replies
+    assert await save_reply(bot_stack, "", "", path=f"/{ours.id}/delete") == 303
+    assert [r.page_id for r in await bot_stack.rows(select(SavedReply))] == [PAGE_2]
+
+
+async def test_a_saved_reply_is_filled_for_the_conversation(bot_stack: Stack) -> None:
+    await owners_of_two_pages(bot_stack)
+    await seed_shop(bot_stack.sessions, stock=5)
+    psid = "3000000000906"
+    await shopper_writes(bot_stack, psid, "hi")
+    await bot_stack.emulator.deliver_comment(PAGE_ID, POST.split("_", 1)[1], psid, "A+1", comment_id=f"{POST}_906")
+
+    async def held() -> bool:
+        return [c.status for c in await bot_stack.rows(select(StockClaim))] == ["held"]
+
+    await wait_until(held, what="the comment's unit held")
+    async with bot_stack.sessions() as session, session.begin():
+        token = await fetch_or_create_checkout_token(session, PAGE_ID, psid, utcnow())
+        info = await fetch_checkout(session, token, utcnow())
+        assert info is not None
+        number = (await place_order(session, token, info.nonce, FORM, utcnow())).order.number
+        await session.execute(update(Conversation).where(Conversation.psid == psid).values(name="Chan Tai Man"))
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    await sign_in(bot_stack, "owner")
+    assert await save_reply(bot_stack, "Thanks", "Thank you {name}, order {order} is on its way.") == 303
+    page = await (await bot_stack.client.get(f"/inbox/c/{conversation.id}")).text()
+    assert f'value="Thank you Chan Tai Man, order {number} is on its way."' in page
+    assert fill_placeholders("{name}: {order}", {"name": "Ann", "order": None}) == "Ann: {order}"  # no order yet
+
+
+async def test_dead_letters_are_shown_and_retried_only_to_their_pages_owners(bot_stack: Stack) -> None:
+    await owners_of_two_pages(bot_stack)
+    ingest = bot_stack.client.app[INGEST]
+
+    async def dead(page_id: str, marker: str) -> str:
+        body = json.dumps({"object": "page", "entry": [{"id": page_id, "time": 1, "changes": [{"marker": marker}]}]})
+        return await ingest.dead_letter(StreamEntry(f"1-{marker[-1]}", body.encode(), 1, "webhook"), "boom", 3)
+
+    ours, theirs = await dead(PAGE_ID, "page-one-1"), await dead(PAGE_2, "page-two-2")
+    await sign_in(bot_stack, "owner2")
+    page = await (await bot_stack.client.get("/inbox/dead-letters")).text()
+    assert "page-two-2" in page and "page-one-1" not in page
+    csrf = await csrf_of(bot_stack, "/inbox/dead-letters")
+    refused = await bot_stack.client.post(f"/inbox/dead-letters/{ours}/retry", data={"csrf": csrf})
+    assert refused.status == 404
+    assert [d.id for d in await ingest.list_dead_letters()] == [ours, theirs]  # Page 1's still there
+    retried = await bot_stack.client.post(
+        f"/inbox/dead-letters/{theirs}/retry", data={"csrf": csrf}, allow_redirects=False
+    )
+    assert retried.status == 303
+    assert [d.id for d in await ingest.list_dead_letters()] == [ours]
+
+
+async def test_a_user_sees_and_assigns_only_people_of_the_conversations_page(bot_stack: Stack) -> None:
+    await owners_of_two_pages(bot_stack)
+    async with bot_stack.sessions() as session, session.begin():
+        await add_user(session, "agent1", PASSWORD, "agent", [PAGE_ID])
+    await shopper_writes(bot_stack, "3000000000907", "hi")
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    ids = {u.name: u.id for u in await bot_stack.rows(select(InboxUser))}
+    await sign_in(bot_stack, "owner")
+    page = await (await bot_stack.client.get(f"/inbox/c/{conversation.id}")).text()
+    directory = set(re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', page))
+    assert directory == {(str(ids["owner"]), "owner"), (str(ids["agent1"]), "agent1")}
+    csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")
+    for outsider in ("other", "owner2"):
+        response = await bot_stack.client.post(
+            f"/inbox/c/{conversation.id}/assign", data={"csrf": csrf, "assignee": str(ids[outsider])}
+        )
+        assert response.status == 400 and "no such user" in await response.text()
+    fine = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/assign", data={"csrf": csrf, "assignee": str(ids["agent1"])}, allow_redirects=False
+    )
+    assert fine.status == 303
