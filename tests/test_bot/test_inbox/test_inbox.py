@@ -228,7 +228,9 @@ async def test_a_dead_letter_with_a_lone_surrogate_shows(bot_stack: Stack) -> No
     await users(bot_stack)
     await sign_in(bot_stack, "owner")
     # The owner's Page, since an inbox shows only its own Pages' dead letters.
-    body = b'{"object":"page","entry":[{"id":"%s","messaging":[{"message":{"text":"A+1 \\ud83d"}}]}]}' % PAGE_ID.encode()
+    body = (
+        b'{"object":"page","entry":[{"id":"%s","messaging":[{"message":{"text":"A+1 \\ud83d"}}]}]}' % PAGE_ID.encode()
+    )
     entry = StreamEntry(id="1-0", body=body, received_at_ms=1, source="webhook")
     await bot_stack.client.app[INGEST].dead_letter(entry, "message mid:m: failed", 3)
     # An error may quote what it failed on: Redis takes UTF-8 only.
