@@ -22,7 +22,34 @@ NAME_MAX = 100
 ADDRESS_MAX = 500
 _PHONE = re.compile(r"[0-9+\- ]{6,20}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-PAID_STATUSES = frozenset({"paid", "partly_returned", "returned"})
+
+
+class OrderStatus(StrEnum):
+    """An order's life: pending payment, then paid, packed, shipped (carrier and tracking number) and
+    delivered; or cancelled (or expired unpaid) before payment; partly returned or returned after it."""
+
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    PACKED = "packed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    PARTLY_RETURNED = "partly_returned"
+    RETURNED = "returned"
+
+
+# Every status a payment has reached: paid, then on through fulfilment or returns.
+PAID_STATUSES = frozenset(
+    {
+        OrderStatus.PAID,
+        OrderStatus.PACKED,
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+        OrderStatus.PARTLY_RETURNED,
+        OrderStatus.RETURNED,
+    }
+)
 
 
 class OrderErrorCode(StrEnum):
@@ -164,13 +191,13 @@ def calculate_totals(lines: Iterable[CartLineInfo]) -> tuple[Decimal, Decimal]:
     return subtotal, subtotal
 
 
-def calculate_return_status(lines: Iterable[OrderLineInfo]) -> str:
+def calculate_return_status(lines: Iterable[OrderLineInfo]) -> OrderStatus:
     """`returned` when every unit came back, `partly_returned` when some did, else `paid`."""
     lines = list(lines)
     returned = sum(line.returned_qty for line in lines)
     if returned == 0:
-        return "paid"
-    return "returned" if returned >= sum(line.qty for line in lines) else "partly_returned"
+        return OrderStatus.PAID
+    return OrderStatus.RETURNED if returned >= sum(line.qty for line in lines) else OrderStatus.PARTLY_RETURNED
 
 
 def calculate_cart_version(claims: Iterable[tuple[int, int]]) -> str:

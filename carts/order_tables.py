@@ -45,7 +45,7 @@ class Order(SQLModel, table=True):
     psid: str = Field(max_length=64)
     checkout_nonce: str = Field(max_length=64, unique=True)  # the form post that placed it (idempotency)
     status: str = Field(default="pending_payment", max_length=20, index=True)
-    # pending_payment | paid | cancelled | partly_returned | returned
+    # carts.order_rules.OrderStatus
     currency: str = Field(max_length=3)
     subtotal: Decimal = Field(sa_column=Column(Numeric(12, 2), nullable=False))
     total: Decimal = Field(sa_column=Column(Numeric(12, 2), nullable=False))

@@ -31,6 +31,7 @@ from carts.order_rules import (
     OrderErrorCode,
     OrderInfo,
     OrderLineInfo,
+    OrderStatus,
     ReturnItem,
     calculate_cart_version,
     calculate_return_status,
@@ -310,9 +311,9 @@ async def mark_paid(
         )
     if order.status in PAID_STATUSES:
         return OrderChange(await _order_info(session, order), changed=False)
-    if order.status != "pending_payment":
+    if order.status != OrderStatus.PENDING_PAYMENT:
         raise OrderError(OrderErrorCode.WRONG_STATUS, f"the order is {order.status}; it cannot be paid")
-    order.status, order.paid_at, order.updated_at = "paid", now, now
+    order.status, order.paid_at, order.updated_at = OrderStatus.PAID, now, now
     order.payment_reference = reference
     session.add(order)
     await session.flush()
@@ -325,16 +326,16 @@ async def mark_paid(
 async def cancel_order(session: AsyncSession, number: str, now: datetime) -> OrderChange:
     """Cancel an unpaid order: its units go back on sale, to the waitlist first."""
     order = await _lock_order(session, number)
-    if order.status == "cancelled":
+    if order.status == OrderStatus.CANCELLED:
         return OrderChange(await _order_info(session, order), changed=False)
-    if order.status != "pending_payment":
+    if order.status != OrderStatus.PENDING_PAYMENT:
         raise OrderError(
             OrderErrorCode.WRONG_STATUS, f"the order is {order.status}; only an unpaid order can be cancelled"
         )
     lines = await _lines(session, order.id or 0)
     back = {line.id or 0: line.qty - line.returned_qty for line in lines}
     promoted = await _restock(session, lines, back, now)
-    order.status, order.cancelled_at, order.updated_at = "cancelled", now, now
+    order.status, order.cancelled_at, order.updated_at = OrderStatus.CANCELLED, now, now
     session.add(order)
     await session.flush()
     info = await _order_info(session, order)
@@ -346,7 +347,7 @@ async def cancel_order(session: AsyncSession, number: str, now: datetime) -> Ord
 async def return_lines(session: AsyncSession, number: str, items: Sequence[ReturnItem], now: datetime) -> OrderChange:
     """Units of a paid order came back: they go back on sale (waitlist first); the order is (partly) returned."""
     order = await _lock_order(session, number)
-    if order.status not in ("paid", "partly_returned"):
+    if order.status not in (OrderStatus.PAID, OrderStatus.PARTLY_RETURNED):
         raise OrderError(OrderErrorCode.WRONG_STATUS, f"the order is {order.status}; only a paid order takes returns")
     lines = await _lines(session, order.id or 0)
     before = await _order_info(session, order)

@@ -32,7 +32,7 @@ from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage
 from carts.comment_orders import ItemOutcome
 from carts.core import CartInfo
-from carts.order_rules import OrderInfo
+from carts.order_rules import OrderInfo, OrderStatus
 from carts.order_tables import Order
 from carts.orders import fetch_order
 from carts.repository import fetch_cart
@@ -91,7 +91,7 @@ async def list_conversations(
             stmt = stmt.where(
                 exists(
                     select(Order.id).where(
-                        Order.page_id == c.page_id, Order.psid == c.psid, Order.status == "pending_payment"
+                        Order.page_id == c.page_id, Order.psid == c.psid, Order.status == OrderStatus.PENDING_PAYMENT
                     )
                 )
             )

@@ -31,7 +31,7 @@ from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
 from bot.web.admin_auth import open_api
 from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail, read_body, read_json_object
-from carts.order_rules import OrderError, OrderErrorCode, ReturnItem
+from carts.order_rules import OrderError, OrderErrorCode, OrderStatus, ReturnItem
 from carts.orders import OrderChange, cancel_order, fetch_order, fetch_orders, mark_paid, return_lines
 from carts.stock_rules import ClaimDecision
 
@@ -39,7 +39,7 @@ routes = web.RouteTableDef()
 MAX_AMOUNT = Decimal(10) ** 12  # no order is a trillion dollars
 
 SIGNATURE_HEADER = "X-PlusOne-Signature"
-ORDER_STATUSES = ("pending_payment", "paid", "cancelled", "partly_returned", "returned")
+ORDER_STATUSES = tuple(OrderStatus)
 _STATUS_OF = {
     OrderErrorCode.NOT_FOUND: web.HTTPNotFound,
     OrderErrorCode.UNKNOWN_LINE: web.HTTPBadRequest,
