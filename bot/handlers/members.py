@@ -7,11 +7,14 @@ sign-up points), and any other Get Started still reaches the ordinary welcome.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
 
 from bot.handlers.handoff import bot_is_silenced
 from bot.inbound.events import EventKind, MessageEvent, PostbackEvent, ReferralEvent
 from bot.inbound.router import HandlerContext, Router
+from bot.outbound.messaging_rules import Author, decide_message
 from bot.outbound.outbox import enqueue_messages
 from bot.replies.members import (
     MemberCardInfo,
@@ -27,6 +30,7 @@ from bot.replies.members import (
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
 from bot.replies.render import Message, render_text
 from bot.runtime.clock import utcnow
+from bot.store.tables import Conversation
 from carts.orders import fetch_shop_name
 from carts.repository import fetch_currency
 from crm_bridge.contact_claims import (
@@ -135,7 +139,9 @@ def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Route
         # Another member has it: only whoever reads that member's own chat can join the two (issue 16).
         thread = await fetch_owner_thread(ctx.session, claim.owner_id)
         sent = False
-        if thread is not None:
+        # A code only counts if it can reach that chat: Meta refuses a bot's message after 24 hours, and the
+        # shopper must not be told of a code that never arrived (they are sent to the shop instead).
+        if thread is not None and await _chat_is_open(ctx, thread, now):
             code = await issue_code(ctx.session, claim, now)
             if code is not None:
                 page_id, psid = thread
@@ -148,6 +154,15 @@ def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Route
                 )
             sent = claim.code_hash is not None  # a code sent now, or one sent before and still valid
         await _send(ctx, f"member-link:{event.key}", event, render_contact_taken(kind.value, sent))
+
+    async def _chat_is_open(ctx: HandlerContext, thread: tuple[str, str], now: datetime) -> bool:
+        page_id, psid = thread
+        last_user_at = (
+            await ctx.session.execute(
+                select(Conversation.last_user_at).where(Conversation.page_id == page_id, Conversation.psid == psid)
+            )
+        ).scalar_one_or_none()
+        return decide_message(now, last_user_at, Author.BOT).allowed
 
     async def handle_code(event: MessageEvent, ctx: HandlerContext, code: str) -> None:
         now = utcnow()

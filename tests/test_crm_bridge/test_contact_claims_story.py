@@ -107,3 +107,18 @@ async def test_only_the_code_from_the_members_own_chat_joins_another_account(bot
     await wait_for_text(stack, STRANGER, "Code accepted")
     # then: one member, with the points
     assert await _own_member(stack, STRANGER) == (member_id, 5000)
+
+
+async def test_no_code_is_promised_when_the_members_chat_is_closed(bot_stack: Stack) -> None:
+    stack = bot_stack
+    member_id = await _member_with_points(stack)
+    await shopper_writes(stack, MEMBER)
+    await stack.set_last_user_at(MEMBER, hours_ago=30)  # Meta would refuse the bot's code there
+    # when: another account gives the member's phone in Messenger
+    await stack.emulator.deliver_message(PAGE_ID, STRANGER, "+852 6999 0000", quick_reply=PHONE)
+    told = await wait_for_text(stack, STRANGER, "belongs to another membership")
+    # then: the shopper is sent to the shop, not told of a code; the member's chat got nothing
+    assert "ask us in this chat" in told and "6-digit code" not in told
+    assert not any("never share the code" in text for text in await chat(stack, MEMBER))
+    stranger_id, stranger_points = await _own_member(stack, STRANGER)
+    assert stranger_id != member_id and stranger_points == 0
