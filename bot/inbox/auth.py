@@ -36,7 +36,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from redis.asyncio import Redis
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.inbox.roles import ROLES
 from bot.inbox.tables import InboxUser, InboxUserPage
@@ -55,10 +55,25 @@ _DUMMY_HASH = _hasher.hash("plusone-no-such-user")
 # Leave a core to the event loop (and the worker); tries beyond these wait their turn in the queue.
 HASHING_THREADS = max(1, (os.cpu_count() or 2) - 1)
 _hashing = ThreadPoolExecutor(HASHING_THREADS, thread_name_prefix="plusone-argon2")
+# Sign-ins allowed to wait for a hashing thread at once; past it a try is refused at once (429) instead of
+# queueing: a spray of names (each its own throttle bucket) cannot push the real users' sign-ins minutes back.
+HASHING_WAITING_MAX = 16
+_in_pool = 0  # sign-ins hashing or waiting to (this process)
+
+
+class SignInBusy(Exception):
+    """Too many sign-ins are being checked at once: try again in a few seconds."""
 
 
 async def _in_hashing_pool(fn: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_hashing, fn, *args)
+    global _in_pool
+    if _in_pool >= HASHING_THREADS + HASHING_WAITING_MAX:
+        raise SignInBusy
+    _in_pool += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_hashing, fn, *args)
+    finally:
+        _in_pool -= 1
 
 
 class UserError(ValueError):
@@ -150,10 +165,14 @@ async def set_user_pages(session: AsyncSession, user_id: int, pages: list[str]) 
     return bool(gone or new)
 
 
-async def authenticate(session: AsyncSession, name: str, password: str) -> InboxUser | None:
-    user = (
-        await session.execute(select(InboxUser).where(InboxUser.name == name, InboxUser.active.is_(True)))
-    ).scalar_one_or_none()
+async def authenticate(sessions: async_sessionmaker[AsyncSession], name: str, password: str) -> InboxUser | None:
+    """The active user `name` if `password` is theirs. The user is read first and the session closed before
+    hashing: a sign-in waiting for a hashing thread must hold no database transaction (SQLite's writers
+    would queue behind it)."""
+    async with sessions() as session:
+        user = (
+            await session.execute(select(InboxUser).where(InboxUser.name == name, InboxUser.active.is_(True)))
+        ).scalar_one_or_none()
     ok = await _in_hashing_pool(check_password, user.password_hash if user else _DUMMY_HASH, password)
     return user if ok and user is not None else None
 

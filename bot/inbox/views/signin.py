@@ -11,9 +11,17 @@ import secrets
 
 from aiohttp import web
 
-from bot.inbox.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, authenticate, client_address, cookie_options, csrf_ok
+from bot.inbox.auth import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    SignInBusy,
+    authenticate,
+    client_address,
+    cookie_options,
+    csrf_ok,
+)
 from bot.inbox.views.common import is_https, redirect, render, signed_in
-from bot.services import INBOX_SESSION_STORE, INBOX_SIGNIN_LIMITER, SESSIONS, SETTINGS
+from bot.services import INBOX_SESSION_STORE, INBOX_SIGNIN_LIMITER, READ_SESSIONS, SETTINGS
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -47,8 +55,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     wait = await limiter.attempt(name, address)
     if wait > 0:
         return await login_page(request, f"Too many failed sign-ins. Try again in {int(wait) + 1} seconds.", 429)
-    async with request.app[SESSIONS]() as session:
-        user = await authenticate(session, name, password)
+    try:
+        user = await authenticate(request.app[READ_SESSIONS], name, password)
+    except SignInBusy:
+        # Not counted as a failure: the password was not checked.
+        return await login_page(request, "Too many sign-ins at once. Try again in a few seconds.", 429)
     if user is None:
         return await login_page(request, "Wrong name or password.", 401)
     await limiter.succeeded(name, address)

@@ -135,6 +135,37 @@ async def test_throttled_tries_are_refused_before_hashing_and_hashing_is_off_the
     assert threading.current_thread().name not in hashed_in
 
 
+async def test_a_spray_of_sign_ins_waits_in_a_bounded_line_and_the_rest_are_refused_at_once(
+    bot_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await users(bot_stack)
+    monkeypatch.setattr(auth, "HASHING_WAITING_MAX", 2)
+    gate = threading.Event()
+    check = auth.check_password
+
+    def held(password_hash: str, password: str) -> bool:
+        gate.wait(30)  # every hashing thread busy until the test lets go
+        return check(password_hash, password)
+
+    monkeypatch.setattr(auth, "check_password", held)
+    # Names sprayed from many addresses: no throttle bucket stops them, only the line's length.
+    line = [
+        asyncio.create_task(sign_in(bot_stack, f"guess{n}", "wrong", via=f"203.0.113.{n}"))
+        for n in range(auth.HASHING_THREADS + 2)
+    ]
+
+    async def line_full() -> bool:
+        return auth._in_pool == auth.HASHING_THREADS + 2
+
+    await wait_until(line_full, what="the hashing threads busy and the line full")
+    status, _ = await sign_in(bot_stack, "owner", "wrong", via="198.51.100.9")
+    assert status == 429  # refused at once, without hashing or waiting
+    gate.set()
+    assert {status for status, _ in await asyncio.gather(*line)} == {401}
+    assert auth._in_pool == 0
+    assert (await sign_in(bot_stack, "owner", via="198.51.100.9"))[0] == 303  # not counted as a failure
+
+
 def test_the_forwarded_address_is_believed_only_from_trusted_proxies() -> None:
     def address(peer: str, forwarded: str | None, trusted: tuple[str, ...]) -> str:
         transport = mock.Mock()
