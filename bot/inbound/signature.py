@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from bot.runtime.secret_compare import same_secret
+
 PREFIX = "sha256="
 
 
@@ -21,4 +23,4 @@ def verify_signature(body: bytes, header: str | None, app_secret: str) -> bool:
     if not header or not header.startswith(PREFIX):
         return False
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[len(PREFIX) :].strip().lower())
+    return same_secret(header[len(PREFIX) :].strip().lower(), expected)

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import ipaddress
 import json
 import os
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,9 +43,11 @@ from bot.inbox.tables import InboxUser, InboxUserPage
 from bot.runtime.clock import utcnow
 from bot.runtime.gcra import Gcra, Rate
 from bot.runtime.redis_keys import RedisKeys
+from bot.runtime.secret_compare import same_secret
 
 SESSION_COOKIE = "plusone_inbox"
 LOGIN_CSRF_COOKIE = "plusone_login_csrf"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,100}")  # secrets.token_urlsafe's alphabet
 SESSION_TTL = timedelta(hours=12)
 T = TypeVar("T")
 # One lane: argon2 would otherwise run a thread per lane (4), so one hash would take every core.
@@ -203,7 +205,7 @@ class SessionStore:
 
     async def load(self, token: str) -> tuple[int, str, int] | None:
         """User id, CSRF token and the user's session epoch at sign-in; None when there is no such session."""
-        if not token or len(token) > 100:
+        if not is_token(token):
             return None
         raw = await self.redis.get(self._key(token))
         if raw is None:
@@ -213,7 +215,8 @@ class SessionStore:
         return int(data["user_id"]), str(data["csrf"]), int(data.get("epoch", 0))
 
     async def delete(self, token: str) -> None:
-        await self.redis.delete(self._key(token))
+        if is_token(token):
+            await self.redis.delete(self._key(token))
 
 
 @dataclass(frozen=True)
@@ -243,8 +246,20 @@ class SignInLimiter:
         await self.redis.delete(self._key(name, address))
 
 
+def is_token(value: str | None) -> bool:
+    """Whether `value` could be one of the tokens we hand out (`secrets.token_urlsafe`): a cookie or header
+    that is not (bytes aiohttp could not decode, anything at all) is no token, and is never echoed back."""
+    return value is not None and _TOKEN.fullmatch(value) is not None
+
+
+def cookie_token(request: web.Request, name: str) -> str:
+    """The token in cookie `name`, or "" when the cookie holds anything else."""
+    value = request.cookies.get(name)
+    return value if is_token(value) else ""
+
+
 def csrf_ok(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+    return same_secret(given, expected)
 
 
 def cookie_options(secure: bool) -> dict[str, object]:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold
 from bot.runtime.clock import utcnow
+from bot.web.numbers import read_int
 from carts.stock import release_claims
 from carts.stock_rules import ClaimChange, ClaimSource, ClaimStatus, arrival_key
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
@@ -42,15 +43,12 @@ def agent_arrival(redis_time_ms: int) -> str:
     return arrival_key(f"{redis_time_ms}-0", 999_999)
 
 
-def check_qty(raw: str | int | None, *, allow_zero: bool = False) -> int:
-    try:
-        qty = int(str(raw).strip())
-    except (TypeError, ValueError):
-        raise CartEditError("quantity must be a whole number") from None
+def check_qty(raw: str, *, allow_zero: bool = False) -> int:
     low = 0 if allow_zero else 1
-    if not low <= qty <= MAX_QTY:
-        raise CartEditError(f"quantity must be between {low} and {MAX_QTY}")
-    return qty
+    try:
+        return read_int(raw, low, MAX_QTY)
+    except ValueError as exc:
+        raise CartEditError(f"quantity: {exc}") from None
 
 
 def check_variant(product: Product, chosen: dict[str, str]) -> str:

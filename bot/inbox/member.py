@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import regex
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.replies.members import referral_link, share_text, whatsapp_link
 from bot.runtime.clock import utcnow
 from bot.web.members_api import ADJUST_MAX, REASON_MAX
+from bot.web.numbers import read_int
 from carts.orders import fetch_shop_name
 from crm_bridge.contact_claims import confirm_claim, fetch_open_claims
 from crm_bridge.ledger import apply_adjustment, fetch_balance, fetch_ledger
@@ -27,8 +27,6 @@ from crm_bridge.program import fetch_program
 from crm_bridge.tables import PointsEntry
 
 RECENT_ENTRIES = 5
-# ASCII digits only: int() would also take "５０" or "1_000", which a merchant did not mean to type.
-_POINTS = regex.compile(r"[+-]?[0-9]{1,9}")
 
 
 class MemberEditError(ValueError):
@@ -76,15 +74,18 @@ class Adjustment:
 
 def parse_adjustment(points_text: str, reason_text: str) -> Adjustment:
     """The adjust form's fields, checked as the admin API checks its JSON; MemberEditError if wrong."""
-    text = points_text.strip()
-    if not _POINTS.fullmatch(text) or int(text) == 0 or abs(int(text)) > ADJUST_MAX:
+    try:
+        points = read_int(points_text, -ADJUST_MAX, ADJUST_MAX)
+    except ValueError:
+        points = 0
+    if points == 0:
         raise MemberEditError(
             f"Points must be a whole number such as 50 or -20, not 0, at most {ADJUST_MAX:,} either way."
         )
     reason = reason_text.strip()
     if not reason or len(reason) > REASON_MAX:
         raise MemberEditError(f"Give a reason for the change (1 to {REASON_MAX} characters): it stays in the ledger.")
-    return Adjustment(int(text), reason)
+    return Adjustment(points, reason)
 
 
 async def member_card(session: AsyncSession, page_id: str, psid: str) -> MemberCard | None:

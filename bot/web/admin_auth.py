@@ -10,12 +10,12 @@ and `/healthz` and `/metrics` hold no secrets.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
 
+from bot.runtime.secret_compare import same_secret
 from bot.services import SETTINGS
 from bot.web.json_api import fail
 
@@ -52,6 +52,6 @@ async def require_admin(request: web.Request, handler: Handler) -> web.StreamRes
         given = request.headers.get("Authorization", "")
         if token is None or not given.startswith("Bearer "):
             fail(web.HTTPUnauthorized, "admin API: send Authorization: Bearer <admin token>")
-        if not hmac.compare_digest(given[len("Bearer ") :].encode(), token.get_secret_value().encode()):
+        if not same_secret(given[len("Bearer ") :], token.get_secret_value()):
             fail(web.HTTPUnauthorized, "admin API: wrong admin token")
     return await handler(request)

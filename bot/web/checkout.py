@@ -26,6 +26,7 @@ from bot.outbound.outbox import enqueue_message
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS
+from bot.web.forms import read_form
 from bot.web.rendering import render_page
 from carts.core import format_money
 from carts.order_rules import OrderError, OrderErrorCode, OrderInfo, parse_checkout_form
@@ -178,13 +179,8 @@ async def checkout_page(request: web.Request) -> web.Response:
 @routes.post("/checkout/{token}")
 async def confirm_checkout(request: web.Request) -> web.Response:
     token = request.match_info["token"]
-    try:
-        posted = await request.post()
-    except ValueError:  # no form at all (a broken multipart body): aiohttp cannot read it, so 400, not 500
-        raise web.HTTPBadRequest(
-            text="the checkout form could not be read: open the checkout and confirm again\n"
-        ) from None
-    data = {key: value for key, value in posted.items() if isinstance(value, str)}
+    posted = await read_form(request, "the checkout form", "open the checkout and confirm again")
+    data = dict(posted.items())
     nonce = data.get("nonce", "")
     form, errors = parse_checkout_form(data)
     points, email, extra_errors = parse_checkout_extras(data)  # the membership's fields (crm_bridge)

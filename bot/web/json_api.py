@@ -3,13 +3,15 @@ bodies with text left unescaped.
 
 Shared by the shop, orders, FAQ, hand-off, live video, members and operations APIs, so a refusal reads
 the same everywhere. A request body is read by `read_json_object` (or `read_text` for a shop file,
-`read_body` for the bytes a signature covers): too large 413, not UTF-8 or not JSON or no object 400.
+`read_body` for the bytes a signature covers): too large 413, not UTF-8 or not JSON or no object 400, a
+lone surrogate escape (`"\\ud800"`) anywhere in it 400 (no text of it could be stored or answered).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -17,6 +19,7 @@ from aiohttp import web
 
 dumps = functools.partial(json.dumps, ensure_ascii=False)
 NOT_AN_OBJECT = "the body must be a JSON object"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads decodes "\\ud800" alone to one
 
 
 def fail(exc_class: type[web.HTTPException], message: str, **extra: Any) -> NoReturn:
@@ -71,7 +74,32 @@ async def read_json_object(
         fail(web.HTTPBadRequest, f"{NOT_AN_OBJECT}: too deeply nested")
     if not isinstance(body, dict):
         fail(web.HTTPBadRequest, expected)
+    where = _lone_surrogate_in(body)
+    if where is not None:
+        # Refused, not replaced: a program sent it, and a name or a code quietly changed is worse.
+        fail(web.HTTPBadRequest, f"{where}: a lone surrogate (\\ud800-\\udfff) is no Unicode text; send the whole pair")
     return body
+
+
+def _lone_surrogate_in(body: dict[str, Any]) -> str | None:
+    """Where in `body` a text (or a key) holds a lone surrogate, like `lines[0].code`; None if nowhere.
+
+    A loop, not recursion: the body may be nested as deep as the JSON parser allowed."""
+    stack: list[tuple[str, object]] = [("body", body)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if _LONE_SURROGATE.search(value):
+                return where
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                # The key itself is not quoted: it is what cannot be written.
+                if _LONE_SURROGATE.search(key):
+                    return f"{where} (a key)"
+                stack.append((key if where == "body" else f"{where}.{key}", item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+    return None
 
 
 def path_page_id(request: web.Request) -> str:

@@ -33,10 +33,10 @@ routes = web.RouteTableDef()
 
 def _video_id(value: Any) -> str:
     # Meta's ids are digits; anything else is a typo that would never match a comment.
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return str(value)
-    if isinstance(value, str) and value.isdigit() and len(value) <= 64:
-        return value
+    # ASCII digits ("³".isdigit() too), at most 64 of them as the column holds: a number or its text.
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**64 else value
+    if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 64:
+        return text
     _fail(web.HTTPBadRequest, "video_id must be the live video's id (digits)")
 
 

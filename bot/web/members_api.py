@@ -28,6 +28,7 @@ from bot.services import SESSIONS
 from bot.web.json_api import fail as _fail
 from bot.web.json_api import read_json_object
 from bot.web.json_api import respond as _json
+from bot.web.numbers import json_int, path_id, query_int
 from carts.order_tables import Order
 from crm_bridge.ledger import apply_adjustment, fetch_balance, fetch_ledger
 from crm_bridge.members import (
@@ -97,10 +98,10 @@ def _order_dict(order: Order) -> dict[str, Any]:
 
 
 def _member_id(request: web.Request) -> int:
-    text = request.match_info["id"]
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # "³".isdigit(), yet int() refuses it
-        _fail(web.HTTPNotFound, f"no member {text}")
-    return int(text)
+    member_id = path_id(request)
+    if member_id is None:
+        _fail(web.HTTPNotFound, f"no member {request.match_info['id']}")
+    return member_id
 
 
 async def _member(session: Any, request: web.Request) -> Member:
@@ -111,10 +112,7 @@ async def _member(session: Any, request: web.Request) -> Member:
 
 
 def _days(request: web.Request, name: str, default: int) -> int:
-    text = request.query.get(name, str(default))
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 3650:
-        _fail(web.HTTPBadRequest, f"{name} must be a whole number of days from 1 to 3650")
-    return int(text)
+    return query_int(request, name, default, 1, 3650)
 
 
 @routes.get("/api/members")
@@ -208,7 +206,11 @@ async def adjust(request: web.Request) -> web.Response:
     if set(body) - {"points", "reason"}:
         _fail(web.HTTPBadRequest, ADJUST_BODY)
     points, reason = body.get("points"), body.get("reason")
-    if isinstance(points, bool) or not isinstance(points, int) or points == 0 or abs(points) > ADJUST_MAX:
+    try:
+        points = json_int(points, -ADJUST_MAX, ADJUST_MAX)
+    except ValueError:
+        points = 0
+    if points == 0:
         _fail(web.HTTPBadRequest, f"points must be a whole number, not 0, at most {ADJUST_MAX:,} either way")
     if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_MAX:
         _fail(web.HTTPBadRequest, f"reason is required: 1 to {REASON_MAX} characters saying why")

@@ -22,6 +22,7 @@ from bot.services import ENGINE, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, SESS
 from bot.store.db import ping
 from bot.store.tables import OutboxMessage, PageState
 from bot.web.json_api import fail
+from bot.web.numbers import query_int
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -78,13 +79,7 @@ def _body_preview(body: bytes) -> object:
 
 def _limit(request: web.Request) -> int:
     """`?limit=`: how many rows a list answers with, 100 unless asked."""
-    try:
-        limit = int(request.query.get("limit", "100"))
-    except ValueError:
-        fail(web.HTTPBadRequest, "limit must be a whole number")
-    if not 1 <= limit <= 1000:
-        fail(web.HTTPBadRequest, "limit must be between 1 and 1000")
-    return limit
+    return query_int(request, "limit", 100, 1, 1000)
 
 
 @routes.get("/api/dead-letters")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -27,13 +27,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold  # the same "good news" message an expired hold gives
 from bot.runtime.clock import utcnow
+from bot.runtime.secret_compare import same_secret
 from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
 from bot.web.admin_auth import open_api
 from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail, read_body, read_json_object
+from bot.web.numbers import json_int, query_int, read_decimal
 from carts.order_rules import OrderError, OrderErrorCode, OrderStatus, ReturnItem
 from carts.orders import OrderChange, cancel_order, fetch_order, fetch_orders, mark_paid, return_lines
 from carts.stock_rules import ClaimDecision
+from config.shop_file import INT_MAX
 
 routes = web.RouteTableDef()
 MAX_AMOUNT = Decimal(10) ** 12  # no order is a trillion dollars
@@ -91,12 +94,9 @@ async def list_orders(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status is not None and status not in ORDER_STATUSES:
         _fail(web.HTTPBadRequest, f"status: one of {', '.join(ORDER_STATUSES)}")
-    limit_text = request.query.get("limit", "100")
-    # isascii: not "³"; at most 4 digits: int() refuses over 4300 (ValueError), and no limit needs more.
-    if not (limit_text.isascii() and limit_text.isdigit() and len(limit_text) <= 4) or not 1 <= int(limit_text) <= 1000:
-        _fail(web.HTTPBadRequest, "limit: a whole number from 1 to 1000")
+    limit = query_int(request, "limit", 100, 1, 1000)
     async with request.app[SESSIONS]() as session:
-        orders = await fetch_orders(session, status, request.query.get("psid"), int(limit_text))
+        orders = await fetch_orders(session, status, request.query.get("psid"), limit)
     return web.json_response({"orders": [o.to_dict() for o in orders]}, dumps=_dumps)
 
 
@@ -134,8 +134,10 @@ def _return_items(body: dict[str, Any]) -> list[ReturnItem]:
         code, qty, variant = line.get("code"), line.get("qty"), line.get("variant")
         if not isinstance(code, str) or not code.strip():
             _fail(web.HTTPBadRequest, f"lines[{i}].code: the product code as on the order")
-        if isinstance(qty, bool) or not isinstance(qty, int) or qty < 1:
-            _fail(web.HTTPBadRequest, f"lines[{i}].qty: a whole number of at least 1")
+        try:
+            qty = json_int(qty, 1, INT_MAX)  # an order line's qty is an INTEGER column
+        except ValueError as exc:
+            _fail(web.HTTPBadRequest, f"lines[{i}].qty: {exc}")
         if variant is not None and (
             not isinstance(variant, dict) or not all(isinstance(v, str) for v in [*variant, *variant.values()])
         ):
@@ -171,23 +173,18 @@ async def payment_notification(request: web.Request) -> web.Response:
         _fail(web.HTTPServiceUnavailable, "payments not configured")
     raw = await read_body(request)
     given = request.headers.get(SIGNATURE_HEADER, "")
-    if not hmac.compare_digest(given.encode(), signature_of(secret.get_secret_value().encode(), raw).encode()):
+    if not same_secret(given, signature_of(secret.get_secret_value().encode(), raw)):
         _fail(web.HTTPUnauthorized, f"{SIGNATURE_HEADER}: missing or wrong signature")
     body = await read_json_object(request)  # the same bytes, read again from aiohttp's buffer
     number = _text(body, "order_number", 20) or ""
     currency = _text(body, "currency", 3) or ""
     reference = _text(body, "reference", 200, required=False)
-    amount_value = body.get("amount")
     try:
-        if isinstance(amount_value, bool) or not isinstance(amount_value, str | int | Decimal):
-            raise InvalidOperation
-        amount = Decimal(amount_value)
         # Bounded on the way in: "9e9999999" is a finite Decimal, and quoting it back (f"{amount:.2f}" in the
         # mismatch's reason) would write ten million digits.
-        if not amount.is_finite() or amount < 0 or amount >= MAX_AMOUNT or len(amount.as_tuple().digits) > 30:
-            raise InvalidOperation
-    except InvalidOperation:
-        _fail(web.HTTPBadRequest, f'amount: a decimal amount such as "1280.00", below {MAX_AMOUNT:,}')
+        amount = read_decimal(body.get("amount"), Decimal(0), MAX_AMOUNT)
+    except ValueError as exc:
+        _fail(web.HTTPBadRequest, f'amount: {exc}, like "1280.00"')
     return await _change(
         request,
         lambda session: mark_paid(session, number, amount=amount, currency=currency, reference=reference, now=utcnow()),

@@ -46,6 +46,7 @@ from bot.runtime.clock import utcnow
 from bot.services import INBOX_PUBLISHER, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
 from bot.store.tables import Conversation
 from bot.web.checkout import checkout_url
+from bot.web.numbers import ID_MAX, path_id, read_int
 from carts.order_rules import OrderError, ReturnItem
 from carts.order_tables import Order
 from carts.orders import fetch_or_create_checkout_token, fetch_order, mark_paid, return_lines
@@ -140,7 +141,7 @@ async def cart_qty(request: web.Request) -> web.StreamResponse:
     """Set a cart line's quantity (0 removes it): fewer releases held units, more adds a claim."""
     try:
         qty = check_qty(form_field(request, "qty"), allow_zero=True)
-        product_id = int(form_field(request, "product_id") or 0)
+        product_id = read_int(form_field(request, "product_id"), 1, ID_MAX)
         variant = form_field(request, "variant")
         async with request.app[SESSIONS]() as session, session.begin():
             conversation = await load_conversation(request, session)
@@ -157,7 +158,7 @@ async def cart_qty(request: web.Request) -> web.StreamResponse:
                 await _add_as_agent(
                     request, session, conversation, ProductChoice(product, campaign), variant, qty - current
                 )
-    except ValueError as exc:  # CartEditError, or a product id that is not a number
+    except ValueError as exc:  # CartEditError, or a product id that is no id
         return await render_conversation(request, 400, str(exc) if isinstance(exc, CartEditError) else "bad line")
     await _cart_changed(request)
     return back_to(conversation.id or 0, "#cart")
@@ -289,14 +290,14 @@ async def member_join_claimed(request: web.Request) -> web.StreamResponse:
     A typed contact proves nothing (issue 16), so only a person who knows the shopper may join the two
     (their points become one balance): owners only, as for adjusting points.
     """
-    claim_text = request.match_info["claim"]
+    claim_id = path_id(request, "claim")
     async with request.app[SESSIONS]() as session, session.begin():
         conversation = await load_conversation(request, session)
         if not request[USER].is_owner:
             raise web.HTTPForbidden(text="only an owner may join members\n")
-        if not (claim_text.isascii() and claim_text.isdigit() and len(claim_text) <= 12):
+        if claim_id is None:
             raise web.HTTPNotFound(text="no such claim\n")
-        joined = await join_claimed_member(session, conversation.page_id, conversation.psid, int(claim_text))
+        joined = await join_claimed_member(session, conversation.page_id, conversation.psid, claim_id)
     if not joined:
         return await render_conversation(request, 409, "That claim is not open any more: nothing was joined.")
     log.info("inbox: %s joined the claimed member in conversation %s", request[USER].name, conversation.id)

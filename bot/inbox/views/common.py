@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.inbox.auth import SESSION_COOKIE, User, csrf_ok, user_pages
+from bot.inbox.auth import SESSION_COOKIE, User, cookie_token, csrf_ok, user_pages
 from bot.inbox.core import MAX_REPLY, ReplyMode
 from bot.inbox.member import member_card
 from bot.inbox.queries import fetch_conversation, fetch_panel, fetch_thread
@@ -25,6 +25,8 @@ from bot.outbound.outbox import enqueue_message
 from bot.runtime.clock import utcnow
 from bot.services import INBOX_SESSION_STORE, READ_SESSIONS, SESSIONS, SETTINGS
 from bot.store.tables import Conversation, Message
+from bot.web.forms import read_form
+from bot.web.numbers import path_id
 from bot.web.rendering import render_page
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -64,7 +66,7 @@ def signed_in(handler: Handler) -> Handler:
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         store = request.app[INBOX_SESSION_STORE]
-        found = await store.load(request.cookies.get(SESSION_COOKIE, ""))
+        found = await store.load(cookie_token(request, SESSION_COOKIE))
         if found is None:
             if request.method == "GET":
                 raise web.HTTPSeeOther(f"/inbox/login?{urlencode({'next': request.path_qs})}")
@@ -75,13 +77,13 @@ def signed_in(handler: Handler) -> Handler:
             pages = await user_pages(session, user_id)
         if row is None or not row.active or row.session_epoch != epoch:
             # Removed, disabled, or changed since this session began: it is over.
-            await store.delete(request.cookies.get(SESSION_COOKIE, ""))
+            await store.delete(cookie_token(request, SESSION_COOKIE))
             if request.method == "GET":
                 raise web.HTTPSeeOther("/inbox/login")
             raise web.HTTPUnauthorized(text="sign in first\n")
         request[USER] = User(row.id or 0, row.name, row.role, pages, csrf)
         if request.method == "POST":
-            form = await request.post()
+            form = await read_form(request)
             given = form.get("csrf") or request.headers.get("X-CSRF-Token")
             if not csrf_ok(csrf, given if isinstance(given, str) else None):
                 raise web.HTTPForbidden(text="this form has no valid CSRF token: reload the page and try again\n")
@@ -99,10 +101,10 @@ def form_field(request: web.Request, name: str, default: str = "") -> str:
 
 
 async def load_conversation(request: web.Request, session: AsyncSession) -> Conversation:
-    try:
-        conversation_id = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound(text="no such conversation\n") from None
+    # An id past the column's range (20 digits) is no conversation, not a driver's OverflowError.
+    conversation_id = path_id(request)
+    if conversation_id is None:
+        raise web.HTTPNotFound(text="no such conversation\n")
     conversation = await fetch_conversation(session, request[USER].pages, conversation_id)
     if conversation is None:  # another Page's conversation is "not found" too: nothing to learn from it
         raise web.HTTPNotFound(text="no such conversation\n")

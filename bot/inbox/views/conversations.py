@@ -51,6 +51,7 @@ from bot.inbox.views.common import (
 )
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
+from bot.web.numbers import ID_MAX, path_id, read_int
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -162,12 +163,14 @@ async def assign(request: web.Request) -> web.StreamResponse:
         if raw == "me":
             assignee = request[USER].id
         elif raw:
-            # ASCII digits only: str.isdigit() also takes "³", which int() refuses (a 500).
             # Only someone who works on this conversation's Page: the others are not in its directory.
             page_users = dict(await users_of_pages(session, frozenset([conversation.page_id])))
-            if not (raw.isascii() and raw.isdigit() and len(raw) < 12) or int(raw) not in page_users:
+            try:
+                assignee = read_int(raw, 1, ID_MAX)
+            except ValueError:
+                assignee = None
+            if assignee not in page_users:
                 raise web.HTTPBadRequest(text="assignee: no such user\n")
-            assignee = int(raw)
         thread = await _thread_state(session, conversation.id or 0)
         thread.assignee_id, thread.updated_at = assignee, utcnow()
         session.add(thread)
@@ -239,8 +242,8 @@ def _owner(request: web.Request) -> None:
 
 
 async def _own_saved_reply(request: web.Request, session: AsyncSession) -> SavedReply:
-    raw = request.match_info["id"]
-    row = await session.get(SavedReply, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) < 12 else None
+    reply_id = path_id(request)
+    row = await session.get(SavedReply, reply_id) if reply_id is not None else None
     if row is None or row.page_id not in request[USER].pages:  # another Page's: "not found" too
         raise web.HTTPNotFound(text="no such saved reply\n")
     return row

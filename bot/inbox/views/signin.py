@@ -18,10 +18,12 @@ from bot.inbox.auth import (
     authenticate,
     client_address,
     cookie_options,
+    cookie_token,
     csrf_ok,
 )
 from bot.inbox.views.common import is_https, redirect, render, signed_in
 from bot.services import INBOX_SESSION_STORE, INBOX_SIGNIN_LIMITER, READ_SESSIONS, SETTINGS
+from bot.web.forms import read_form
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -29,7 +31,7 @@ routes = web.RouteTableDef()
 
 @routes.get("/inbox/login")
 async def login_page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
-    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    token = cookie_token(request, LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     nxt = request.query.get("next", "/inbox")
     response = await render(request, "login.html", status, login_csrf=token, next=_safe_next(nxt), error=error)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, **cookie_options(is_https(request)))  # type: ignore[arg-type]
@@ -43,9 +45,9 @@ def _safe_next(nxt: str) -> str:
 
 @routes.post("/inbox/login")
 async def login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request, "the sign-in form")
     given = form.get("csrf")
-    if not csrf_ok(request.cookies.get(LOGIN_CSRF_COOKIE, ""), given if isinstance(given, str) else None):
+    if not csrf_ok(cookie_token(request, LOGIN_CSRF_COOKIE), given if isinstance(given, str) else None):
         raise web.HTTPForbidden(text="this form has no valid CSRF token: reload the page and try again\n")
     name = str(form.get("name", "")).strip()[:80]
     password = str(form.get("password", ""))
@@ -74,7 +76,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 @routes.post("/inbox/logout")
 @signed_in
 async def logout(request: web.Request) -> web.StreamResponse:
-    await request.app[INBOX_SESSION_STORE].delete(request.cookies.get(SESSION_COOKIE, ""))
+    await request.app[INBOX_SESSION_STORE].delete(cookie_token(request, SESSION_COOKIE))
     response = redirect("/inbox/login")
     response.del_cookie(SESSION_COOKIE, path="/inbox")
     return response

@@ -76,11 +76,11 @@ async def test_an_optional_body_may_be_empty(client: Client) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "status", "error"),
     [
-        ("GET", "/api/dead-letters?limit=x", 400, "limit must be a whole number"),
-        ("GET", "/api/dead-letters?limit=0", 400, "limit must be between 1 and 1000"),
+        ("GET", "/api/dead-letters?limit=x", 400, "limit: a whole number from 1 to 1000"),
+        ("GET", "/api/dead-letters?limit=0", 400, "limit: a whole number from 1 to 1000"),
         ("GET", "/api/dead-letters?after=1-2-3", 400, "after must be a dead-letter id like 1700000000000-0"),
         ("POST", "/api/dead-letters/1-0/retry", 404, "no dead letter 1-0"),
-        ("GET", "/api/outbox?limit=1001", 400, "limit must be between 1 and 1000"),
+        ("GET", "/api/outbox?limit=1001", 400, "limit: a whole number from 1 to 1000"),
         ("POST", "/api/pages/x/resume", 400, "page id must be numeric"),
         ("POST", "/api/pages/1000000000009/resume", 404, "Page 1000000000009 is not paused"),
     ],
