@@ -7,6 +7,7 @@ the date range of the filter is whole days in that zone.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -95,12 +96,17 @@ def parse_order_filter(query: Mapping[str, str]) -> OrderFilter:
     )
 
 
-async def fetch_shop_zone(session: AsyncSession) -> ZoneInfo:
-    shop = await session.get(ShopInfo, 1)
+def _zone(name: str) -> ZoneInfo:
     try:
-        return ZoneInfo(shop.timezone if shop is not None else "UTC")
+        return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):  # checked when the shop file was loaded; tzdata may change
         return ZoneInfo("UTC")
+
+
+async def fetch_shop_zone(session: AsyncSession) -> ZoneInfo:
+    shop = await session.get(ShopInfo, 1)
+    # In a thread: the first use of a zone reads its file from disk (ZoneInfo keeps it after).
+    return await asyncio.to_thread(_zone, shop.timezone if shop is not None else "UTC")
 
 
 def local_time(moment: datetime | None, zone: ZoneInfo) -> str:

@@ -16,7 +16,6 @@ import asyncio
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -228,7 +227,7 @@ async def packing_slips(request: web.Request) -> web.Response:
 
 
 def _attachment(name: str, zone: ZoneInfo) -> str:
-    stamp = datetime.now(zone).strftime("%Y%m%d-%H%M")
+    stamp = utcnow().astimezone(zone).strftime("%Y%m%d-%H%M")
     return f'attachment; filename="orders-{stamp}.{name}"'
 
 
