@@ -63,6 +63,7 @@ class OrderErrorCode(StrEnum):
     UNKNOWN_LINE = "unknown_line"
     AMBIGUOUS_LINE = "ambiguous_line"
     TOO_MANY_RETURNED = "too_many_returned"
+    BAD_SHIPMENT = "bad_shipment"  # no carrier or tracking number (carts.fulfilment)
 
 
 class OrderError(Exception):
@@ -159,6 +160,11 @@ class OrderInfo:
     paid_at: datetime | None
     cancelled_at: datetime | None
     lines: tuple[OrderLineInfo, ...] = field(default=())
+    packed_at: datetime | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -178,6 +184,11 @@ class OrderInfo:
             "paid_at": self.paid_at.isoformat() if self.paid_at else None,
             "cancelled_at": self.cancelled_at.isoformat() if self.cancelled_at else None,
             "lines": [line.to_dict() for line in self.lines],
+            "packed_at": self.packed_at.isoformat() if self.packed_at else None,
+            "shipped_at": self.shipped_at.isoformat() if self.shipped_at else None,
+            "delivered_at": self.delivered_at.isoformat() if self.delivered_at else None,
+            "carrier": self.carrier,
+            "tracking_number": self.tracking_number,
         }
 
 
@@ -191,12 +202,19 @@ def calculate_totals(lines: Iterable[CartLineInfo]) -> tuple[Decimal, Decimal]:
     return subtotal, subtotal
 
 
-def calculate_return_status(lines: Iterable[OrderLineInfo]) -> OrderStatus:
-    """`returned` when every unit came back, `partly_returned` when some did, else `paid`."""
+# A paid order's statuses that take returns: paid, on its way through fulfilment, or returned in part.
+RETURNABLE_STATUSES = frozenset(
+    {OrderStatus.PAID, OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.PARTLY_RETURNED}
+)
+
+
+def calculate_return_status(lines: Iterable[OrderLineInfo], unreturned: OrderStatus = OrderStatus.PAID) -> OrderStatus:
+    """`returned` when every unit came back, `partly_returned` when some did, else `unreturned` (the order's
+    fulfilment status: paid, packed, shipped or delivered)."""
     lines = list(lines)
     returned = sum(line.returned_qty for line in lines)
     if returned == 0:
-        return OrderStatus.PAID
+        return unreturned
     return OrderStatus.RETURNED if returned >= sum(line.qty for line in lines) else OrderStatus.PARTLY_RETURNED
 
 

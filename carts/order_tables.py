@@ -1,8 +1,9 @@
 """SQL tables of checkout and orders: checkout tokens, orders, their lines, and the order event log.
 
 `OrderEvent` is the record other parts (the CRM issue) consume: one row per change of an order (placed,
-paid, cancelled, returned), written in the same transaction as the change itself, so an event exists
-exactly when its change committed. Consumers read it in `id` order and remember the last id they saw.
+paid, packed, shipped, delivered, cancelled, returned), written in the same transaction as the change
+itself, so an event exists exactly when its change committed. Consumers read it in `id` order and
+remember the last id they saw.
 
 An order's `number` (`PO-000123`) is its id, formatted: the id comes from the database's own counter
 (SQLite rowid, PostgreSQL identity), which works the same on both and needs no counter table.
@@ -57,6 +58,12 @@ class Order(SQLModel, table=True):
     placed_at: datetime
     paid_at: datetime | None = None
     cancelled_at: datetime | None = None
+    # Fulfilment (carts.fulfilment): packed, then shipped with a carrier and its tracking number, delivered.
+    packed_at: datetime | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    carrier: str | None = Field(default=None, max_length=60)
+    tracking_number: str | None = Field(default=None, max_length=80)
     updated_at: datetime
 
 
@@ -76,7 +83,8 @@ class OrderLine(SQLModel, table=True):
 
 
 class OrderEvent(SQLModel, table=True):
-    """A change of an order, for consumers (the CRM) to read in `id` order: placed | paid | cancelled | returned.
+    """A change of an order, for consumers (the CRM) to read in `id` order: placed | paid | packed | shipped |
+    delivered | cancelled | returned (consumers ignore kinds they do not know).
 
     `amount` is the money the event is about (the total placed, paid or cancelled; the value returned);
     `lines` is JSON: `[{"code", "product_id", "variant", "qty", "unit_price"}]` of the lines it concerns.

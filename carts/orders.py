@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carts.core import CartInfo, CartLineInfo, merge_lines, variant_pairs
 from carts.order_rules import (
     PAID_STATUSES,
+    RETURNABLE_STATUSES,
     CheckoutForm,
     OrderError,
     OrderErrorCode,
@@ -240,6 +241,8 @@ async def place_order(
     await session.flush()
     assert order.id is not None
     order.number = format_order_number(order.id)
+    for claim in claims:  # which campaigns an order came from (the inbox filters orders by campaign)
+        claim.order_id = order.id
     session.add_all(
         [
             OrderLine(
@@ -347,8 +350,10 @@ async def cancel_order(session: AsyncSession, number: str, now: datetime) -> Ord
 async def return_lines(session: AsyncSession, number: str, items: Sequence[ReturnItem], now: datetime) -> OrderChange:
     """Units of a paid order came back: they go back on sale (waitlist first); the order is (partly) returned."""
     order = await _lock_order(session, number)
-    if order.status not in (OrderStatus.PAID, OrderStatus.PARTLY_RETURNED):
+    if order.status not in RETURNABLE_STATUSES:
         raise OrderError(OrderErrorCode.WRONG_STATUS, f"the order is {order.status}; only a paid order takes returns")
+    # Nothing returned yet: the status it keeps if nothing is (paid, packed, shipped or delivered).
+    unreturned = OrderStatus(order.status) if order.status != OrderStatus.PARTLY_RETURNED else OrderStatus.PAID
     lines = await _lines(session, order.id or 0)
     before = await _order_info(session, order)
     wanted = match_return_lines(before.lines, items)
@@ -358,7 +363,7 @@ async def return_lines(session: AsyncSession, number: str, items: Sequence[Retur
         session.add(line)
     await session.flush()
     after = await _order_info(session, order)
-    order.status, order.updated_at = calculate_return_status(after.lines), now
+    order.status, order.updated_at = calculate_return_status(after.lines, unreturned), now
     session.add(order)
     await session.flush()
     info = await _order_info(session, order)
@@ -451,6 +456,11 @@ async def _order_info(session: AsyncSession, order: Order) -> OrderInfo:
             )
             for line in lines
         ),
+        packed_at=order.packed_at,
+        shipped_at=order.shipped_at,
+        delivered_at=order.delivered_at,
+        carrier=order.carrier,
+        tracking_number=order.tracking_number,
     )
 
 

@@ -95,14 +95,16 @@ class StockClaim(SQLModel, table=True):
     expires_at: datetime | None = None
     reminded_at: datetime | None = None  # told the hold runs out soon
     decided_at: datetime | None = None
+    order_id: int | None = Field(default=None, index=True)  # the order that sold it (the inbox's campaign filter)
     created_at: datetime
 
 
 class ShopInfo(SQLModel, table=True):
-    """The shop itself (one row): its name and the currency its prices are in."""
+    """The shop itself (one row): its name, the currency its prices are in and its time zone."""
 
     __tablename__ = "shop_info"
     id: int = Field(default=1, primary_key=True)
     name: str = Field(default="Shop", max_length=200)
     currency: str = Field(default="HKD", max_length=3)
+    timezone: str = Field(default="UTC", max_length=64)  # IANA name: times shown to people are in it
     updated_at: datetime

@@ -159,11 +159,13 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
 async def _apply_shop_row(session: AsyncSession, shop: ShopConfig, now: datetime) -> ChangeCounts:
     row = await session.get(ShopRow, 1, with_for_update=True)
     if row is None:
-        session.add(ShopRow(id=1, name=shop.shop.name, currency=shop.shop.currency, updated_at=now))
+        session.add(
+            ShopRow(id=1, name=shop.shop.name, currency=shop.shop.currency, timezone=shop.shop.timezone, updated_at=now)
+        )
         return ChangeCounts(created=1)
-    if (row.name, row.currency) == (shop.shop.name, shop.shop.currency):
+    if (row.name, row.currency, row.timezone) == (shop.shop.name, shop.shop.currency, shop.shop.timezone):
         return ChangeCounts(unchanged=1)
-    row.name, row.currency, row.updated_at = shop.shop.name, shop.shop.currency, now
+    row.name, row.currency, row.timezone, row.updated_at = shop.shop.name, shop.shop.currency, shop.shop.timezone, now
     return ChangeCounts(updated=1)
 
 

@@ -9,16 +9,22 @@ a 4xx status (unknown order 404, a change the order's status or totals do not al
     POST /api/orders/{number}/cancel          unpaid orders only; the units go back (waitlist first)
     POST /api/orders/{number}/return          {"lines": [{"code": "A", "qty": 1, "variant": {"size": "L"}}]}
                                               (variant only when the order has the code in several)
+    POST /api/orders/{number}/pack            paid → packed
+    POST /api/orders/{number}/ship            {"carrier": "SF Express", "tracking_number": "SF123"}: paid or packed
+                                              → shipped (the same again: 200, unchanged; another number: 409)
+    POST /api/orders/{number}/deliver         shipped → delivered
     POST /api/payments                        signed notification, no admin token (see `payment_notification`)
 
 Changes answer `{"order": {...}, "changed": bool}`. Shoppers whose waitlisted units were freed by a
-cancellation or a return are told in Messenger (when Meta's window allows), after the commit.
+cancellation or a return are told in Messenger (when Meta's window allows), after the commit; so is the
+shopper whose order was packed, shipped or delivered (`tell_fulfilment`, also used by the inbox).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -26,6 +32,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold  # the same "good news" message an expired hold gives
+from bot.outbound.outbox import enqueue_messages
+from bot.replies.fulfilment import order_delivered, order_packed, order_shipped
 from bot.runtime.clock import utcnow
 from bot.runtime.secret_compare import same_secret
 from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
@@ -33,7 +41,8 @@ from bot.web.admin_auth import open_api
 from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail, read_body, read_json_object
 from bot.web.numbers import json_int, query_int, read_decimal
-from carts.order_rules import OrderError, OrderErrorCode, OrderStatus, ReturnItem
+from carts.fulfilment import deliver_order, pack_order, ship_order
+from carts.order_rules import OrderError, OrderErrorCode, OrderInfo, OrderStatus, ReturnItem
 from carts.orders import OrderChange, cancel_order, fetch_order, fetch_orders, mark_paid, return_lines
 from carts.stock_rules import ClaimDecision
 from config.shop_file import INT_MAX
@@ -47,6 +56,7 @@ _STATUS_OF = {
     OrderErrorCode.NOT_FOUND: web.HTTPNotFound,
     OrderErrorCode.UNKNOWN_LINE: web.HTTPBadRequest,
     OrderErrorCode.AMBIGUOUS_LINE: web.HTTPBadRequest,
+    OrderErrorCode.BAD_SHIPMENT: web.HTTPBadRequest,
 }
 
 
@@ -76,12 +86,40 @@ async def _tell_promoted(session: AsyncSession, promoted: tuple[ClaimDecision, .
     return sum([await tell_about_hold(session, decision, now) for decision in promoted])
 
 
+async def tell_fulfilment(session: AsyncSession, change: OrderChange) -> int:
+    """Queue the shopper's news of a fulfilment change (packed, shipped, delivered); the number queued (0 or 1).
+
+    Keyed by the order and its new status, so a retried change never tells twice.
+    """
+    order = change.order
+    if not change.changed or order.status not in _FULFILMENT_NEWS:
+        return 0
+    # The shopper's 24-hour window has usually closed by the time an order ships: this is where the
+    # order-update utility template goes (sale-templates); until then a normal message, sent when Meta allows.
+    await enqueue_messages(
+        session,
+        key=f"order-{order.status}:{order.number}",
+        page_id=order.page_id,
+        psid=order.psid,
+        messages=_FULFILMENT_NEWS[OrderStatus(order.status)](order),
+    )
+    return 1
+
+
+_FULFILMENT_NEWS: dict[OrderStatus, Callable[[OrderInfo], list[dict[str, Any]]]] = {
+    OrderStatus.PACKED: lambda order: order_packed(order.number),
+    OrderStatus.SHIPPED: lambda order: order_shipped(order.number, order.carrier or "", order.tracking_number or ""),
+    OrderStatus.DELIVERED: lambda order: order_delivered(order.number),
+}
+
+
 async def _change(request: web.Request, action: Any) -> web.Response:
-    """Run one order change in a transaction; tell freed-up waitlisters; wake the sender after commit."""
+    """Run one order change in a transaction; tell freed-up waitlisters and the shopper of fulfilment news;
+    wake the sender after commit."""
     try:
         async with request.app[SESSIONS]() as session, session.begin():
             change: OrderChange = await action(session)
-            queued = await _tell_promoted(session, change.promoted)
+            queued = await _tell_promoted(session, change.promoted) + await tell_fulfilment(session, change)
     except OrderError as error:
         _order_error(error)
     if queued:
@@ -151,6 +189,27 @@ async def order_return(request: web.Request) -> web.Response:
     items = _return_items(await read_json_object(request))
     number = request.match_info["number"]
     return await _change(request, lambda session: return_lines(session, number, items, utcnow()))
+
+
+@routes.post("/api/orders/{number}/pack")
+async def order_pack(request: web.Request) -> web.Response:
+    number = request.match_info["number"]
+    return await _change(request, lambda session: pack_order(session, number, utcnow()))
+
+
+@routes.post("/api/orders/{number}/ship")
+async def order_ship(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    carrier = _text(body, "carrier", 60) or ""
+    tracking_number = _text(body, "tracking_number", 80) or ""
+    number = request.match_info["number"]
+    return await _change(request, lambda session: ship_order(session, number, carrier, tracking_number, utcnow()))
+
+
+@routes.post("/api/orders/{number}/deliver")
+async def order_deliver(request: web.Request) -> web.Response:
+    number = request.match_info["number"]
+    return await _change(request, lambda session: deliver_order(session, number, utcnow()))
 
 
 def signature_of(secret: bytes, body: bytes) -> str:

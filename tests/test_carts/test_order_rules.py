@@ -6,10 +6,12 @@ from decimal import Decimal
 
 import pytest
 
+from carts.fulfilment import FulfilmentStep, fulfilment_refusal
 from carts.order_rules import (
     OrderError,
     OrderErrorCode,
     OrderLineInfo,
+    OrderStatus,
     ReturnItem,
     calculate_return_status,
     format_order_number,
@@ -85,3 +87,23 @@ def test_return_status() -> None:
     assert calculate_return_status([line]) == "paid"
     assert calculate_return_status([line, LINES[2]]) == "partly_returned"
     assert calculate_return_status([LINES[2]]) == "returned"
+
+
+def test_an_unreturned_order_keeps_its_fulfilment_status() -> None:
+    line = OrderLineInfo(1, 1, "A", "Rose", (), 2, Decimal("380"), 0)
+    for status in (OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED):
+        assert calculate_return_status([line], status) == status
+    assert calculate_return_status([line]) == OrderStatus.PAID
+
+
+def test_fulfilment_moves_only_forward_and_says_why_not() -> None:
+    assert fulfilment_refusal("paid", FulfilmentStep.PACK) is None
+    assert fulfilment_refusal("packed", FulfilmentStep.PACK) is None  # already: a retry, not an error
+    assert fulfilment_refusal("packed", FulfilmentStep.SHIP) is None
+    assert fulfilment_refusal("paid", FulfilmentStep.SHIP) is None  # packing is not required
+    assert fulfilment_refusal("shipped", FulfilmentStep.DELIVER) is None
+    assert "not paid" in (fulfilment_refusal("pending_payment", FulfilmentStep.SHIP) or "")
+    assert "cancelled" in (fulfilment_refusal("cancelled", FulfilmentStep.PACK) or "")
+    assert "already shipped" in (fulfilment_refusal("shipped", FulfilmentStep.PACK) or "")
+    assert "not been shipped" in (fulfilment_refusal("packed", FulfilmentStep.DELIVER) or "")
+    assert "returned" in (fulfilment_refusal("returned", FulfilmentStep.SHIP) or "")

@@ -75,4 +75,9 @@
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); text.form.requestSubmit(); }
     });
   }
+
+  // Print-outs (pick list, packing slips): a button, as the page allows no inline script.
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
 })();

@@ -8,6 +8,8 @@ for live updates), one module per page or concern:
 - `buyer_panel`: the cart (add, quantity, pick a variant, send), the shopper's orders (paid, return),
   the member card (make a member, adjust points).
 - `board`: the live board per campaign, its CSV trail, the dead letters (owners).
+- `orders`: /inbox/orders (filters, search, bulk actions), one order's page, pick list, packing slips,
+  exports (Excel, CSV).
 - `events`: /inbox/events, the Server-Sent Events of live updates.
 - `static`: the script and the stylesheet.
 
@@ -24,7 +26,7 @@ from aiohttp import web
 
 from bot.inbox.auth import SessionStore, SignInLimiter
 from bot.inbox.live import InboxHub, InboxPublisher
-from bot.inbox.views import board, buyer_panel, conversations, events, signin, static
+from bot.inbox.views import board, buyer_panel, conversations, events, orders, signin, static
 from bot.services import INBOX_HUB, INBOX_PUBLISHER, INBOX_SESSION_STORE, INBOX_SIGNIN_LIMITER, REDIS, SETTINGS
 
 
@@ -48,6 +50,6 @@ async def _stop_streams(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
-    for module in (signin, conversations, buyer_panel, events, board, static):
+    for module in (signin, conversations, buyer_panel, events, board, orders, static):
         app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)

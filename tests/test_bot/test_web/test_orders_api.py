@@ -205,3 +205,68 @@ async def claims_of(stack: Stack, psid: str) -> list[dict[str, Any]]:
     return [
         {"status": c.status, "qty": c.qty} for c in await stack.rows(select(StockClaim).where(StockClaim.psid == psid))
     ]
+
+
+async def test_an_order_is_packed_shipped_and_delivered_and_the_shopper_is_told_each_step(bot_stack: Stack) -> None:
+    stack = bot_stack
+    await seed_shop(stack.sessions)
+    psid = "3000000000411"
+    await shopper_writes(stack, psid, "hi")  # inside Meta's 24-hour window: normal messages may go
+    number = await order_for(stack, psid, "A+2")
+    # Unpaid: nothing ships, and the refusal says why; nothing changed.
+    ship = {"carrier": "SF Express", "tracking_number": "SF1234567890"}
+    status, body = await call(stack, "POST", f"/api/orders/{number}/ship", ship)
+    assert status == 409 and body["code"] == "wrong_status" and "not paid" in body["error"]
+    assert (await call(stack, "POST", f"/api/orders/{number}/pack"))[0] == 409
+    status, body = await call(stack, "GET", f"/api/orders/{number}")
+    assert (body["order"]["status"], body["order"]["carrier"], body["order"]["shipped_at"]) == (
+        "pending_payment",
+        None,
+        None,
+    )
+    assert await kinds(stack) == ["placed"]
+
+    await call(stack, "POST", f"/api/orders/{number}/paid")
+    status, body = await call(stack, "POST", f"/api/orders/{number}/deliver")
+    assert status == 409 and "not been shipped" in body["error"]
+    for bad in ({"carrier": "SF Express"}, {"carrier": " ", "tracking_number": "X1"}, {**ship, "carrier": 7}):
+        assert (await call(stack, "POST", f"/api/orders/{number}/ship", bad))[0] == 400
+    assert (await call(stack, "POST", "/api/orders/PO-999999/pack"))[0] == 404
+
+    status, body = await call(stack, "POST", f"/api/orders/{number}/pack")
+    assert status == 200 and body["changed"] is True and body["order"]["status"] == "packed"
+    assert body["order"]["packed_at"] is not None
+    status, body = await call(stack, "POST", f"/api/orders/{number}/pack")  # a double click
+    assert status == 200 and body["changed"] is False
+    status, body = await call(stack, "POST", f"/api/orders/{number}/ship", ship)
+    assert status == 200 and body["changed"] is True
+    assert (body["order"]["status"], body["order"]["carrier"], body["order"]["tracking_number"]) == (
+        "shipped",
+        "SF Express",
+        "SF1234567890",
+    )
+    assert (await call(stack, "POST", f"/api/orders/{number}/ship", ship))[1]["changed"] is False
+    status, body = await call(stack, "POST", f"/api/orders/{number}/ship", {**ship, "tracking_number": "OTHER1"})
+    assert status == 409 and "SF1234567890" in body["error"]
+    status, body = await call(stack, "POST", f"/api/orders/{number}/deliver")
+    assert status == 200 and body["order"]["status"] == "delivered" and body["order"]["delivered_at"] is not None
+    assert await kinds(stack) == ["placed", "paid", "packed", "shipped", "delivered"]
+
+    async def told() -> bool:
+        texts = "\n".join(await chat_texts(stack, psid))
+        return all(
+            words in texts
+            for words in (
+                f"{number} is packed",
+                "SF Express. Tracking number: SF1234567890",
+                f"{number} has been delivered",
+            )
+        )
+
+    await wait_until(told, what="the shopper told of each step")
+    texts = await chat_texts(stack, psid)
+    assert sum(f"{number} is packed" in t for t in texts) == 1  # the double click told nothing twice
+
+    # A delivered order still takes a return: one unit back, the order partly returned.
+    status, body = await call(stack, "POST", f"/api/orders/{number}/return", {"lines": [{"code": "A", "qty": 1}]})
+    assert status == 200 and body["order"]["status"] == "partly_returned"

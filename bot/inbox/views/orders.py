@@ -1,0 +1,290 @@
+"""The inbox's orders: the list (filters, search, pages), bulk actions, one order's page, the pick list and
+packing slips to print, and the exports (Excel, CSV). Only the user's Pages' orders: another Page's order
+is "not found", never listed, printed, exported or changed.
+
+    GET  /inbox/orders[?status=&campaign=&from=&to=&q=&psid=&page=]
+    POST /inbox/orders/bulk                      action=paid|pack|ship, n=<number>... (ship: carrier:<n>,
+                                                 tracking:<n> per order, or the shared carrier); a result per order
+    GET  /inbox/orders/pick-list · packing-slips · export.csv · export.xlsx   the filtered orders
+    POST (the same four)                         the selected orders (n=...), from the list's form
+    GET  /inbox/orders/{number} · POST /inbox/orders/{number}/{paid|pack|ship|deliver}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.inbox import board as board_module
+from bot.inbox import orders as inbox_orders
+from bot.inbox.views.common import FORM, HEADERS, USER, form_field, redirect, render, signed_in
+from bot.runtime.clock import utcnow
+from bot.services import OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
+from bot.store.tables import Conversation
+from bot.web.orders_api import tell_fulfilment
+from carts.fulfilment import deliver_order, pack_order, ship_order
+from carts.order_rules import OrderError, OrderErrorCode, OrderInfo
+from carts.order_tables import Order
+from carts.orders import OrderChange, fetch_shop_name, mark_paid
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+BULK_ACTIONS = {"paid": "Mark paid", "pack": "Mark packed", "ship": "Mark shipped"}
+ORDER_ACTIONS = ("paid", "pack", "ship", "deliver")
+BULK_MAX = 500
+
+
+def _filter(request: web.Request) -> inbox_orders.OrderFilter:
+    try:
+        return inbox_orders.parse_order_filter(request.query)
+    except inbox_orders.FilterError as exc:
+        raise web.HTTPBadRequest(text=f"{exc}\n") from None
+
+
+def _when(zone: ZoneInfo) -> Any:
+    return lambda moment: inbox_orders.local_time(moment, zone)
+
+
+@routes.get("/inbox/orders")
+@signed_in
+async def orders_list(request: web.Request) -> web.Response:
+    wanted = _filter(request)
+    pages = request[USER].pages
+    async with request.app[READ_SESSIONS]() as session:
+        zone = await inbox_orders.fetch_shop_zone(session)
+        found = await inbox_orders.fetch_order_page(session, pages, wanted, zone)
+        campaigns = await board_module.list_campaigns(session, pages)
+    return await render(
+        request,
+        "orders.html",
+        found=found,
+        f=wanted,
+        campaigns=campaigns,
+        statuses=inbox_orders.STATUS_TITLES,
+        actions=BULK_ACTIONS,
+        when=_when(zone),
+        zone=str(zone),
+    )
+
+
+# --- changes ------------------------------------------------------------------------------------------
+
+
+async def _change_one(
+    session: AsyncSession, pages: Collection[str], who: str, number: str, action: str, shipment: tuple[str, str]
+) -> OrderChange:
+    now = utcnow()
+    if action == "paid":
+        page = (await session.execute(select(Order.page_id).where(Order.number == number.upper()))).scalar()
+        if page is None or page not in pages:
+            raise OrderError(OrderErrorCode.NOT_FOUND, f"no order {number}")  # another Page's too
+        return await mark_paid(session, number, reference=f"inbox:{who}", now=now)
+    if action == "pack":
+        return await pack_order(session, number, now, pages)
+    if action == "ship":
+        return await ship_order(session, number, shipment[0], shipment[1], now, pages)
+    return await deliver_order(session, number, now, pages)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    number: str
+    ok: bool
+    text: str
+    missing: bool = False  # no such order on the user's Pages
+
+
+async def _run(request: web.Request, number: str, action: str, shipment: tuple[str, str]) -> tuple[BulkResult, int]:
+    """One order's change in its own transaction (a refused order leaves the others done); the news queued."""
+    user = request[USER]
+    try:
+        async with request.app[SESSIONS]() as session, session.begin():
+            change = await _change_one(session, user.pages, user.name, number, action, shipment)
+            queued = await tell_fulfilment(session, change)
+    except OrderError as error:
+        return BulkResult(number, False, error.message, error.code == OrderErrorCode.NOT_FOUND), 0
+    if change.changed:
+        log.info("inbox: %s: %s %s", user.name, action, number)
+    return BulkResult(
+        number,
+        True,
+        inbox_orders.STATUS_TITLES.get(change.order.status, change.order.status)
+        + ("" if change.changed else " already"),
+    ), queued
+
+
+def _shipment(request: web.Request, number: str) -> tuple[str, str]:
+    carrier = form_field(request, f"carrier:{number}").strip() or form_field(request, "carrier").strip()
+    return carrier, form_field(request, f"tracking:{number}")
+
+
+@routes.post("/inbox/orders/bulk")
+@signed_in
+async def orders_bulk(request: web.Request) -> web.Response:
+    action = form_field(request, "action")
+    if action not in BULK_ACTIONS:
+        raise web.HTTPBadRequest(text=f"action: one of {', '.join(BULK_ACTIONS)}\n")
+    numbers = _selected(request)
+    results: list[BulkResult] = []
+    queued = 0
+    for number in numbers:
+        result, told = await _run(request, number, action, _shipment(request, number))
+        results.append(result)
+        queued += told
+    if queued:
+        await request.app[OUTBOX_NOTIFIER].wake()
+    return await render(request, "orders_bulk.html", results=results, action=BULK_ACTIONS[action])
+
+
+@routes.post("/inbox/orders/{number}/{action}")
+@signed_in
+async def order_action(request: web.Request) -> web.Response:
+    number, action = request.match_info["number"].upper(), request.match_info["action"]
+    if action not in ORDER_ACTIONS:
+        raise web.HTTPNotFound(text="no such action\n")
+    result, queued = await _run(request, number, action, _shipment(request, number))
+    if queued:
+        await request.app[OUTBOX_NOTIFIER].wake()
+    if not result.ok:
+        return await _order_page(request, number, status=404 if result.missing else 409, error=result.text)
+    return redirect(f"/inbox/orders/{number}")
+
+
+# --- print-outs and exports ---------------------------------------------------------------------------
+
+
+def _selected(request: web.Request) -> list[str]:
+    numbers = list(dict.fromkeys(n.strip().upper() for n in request[FORM].getall("n", []) if isinstance(n, str)))
+    numbers = [n for n in numbers if n]
+    if not numbers:
+        raise web.HTTPBadRequest(text="select at least one order\n")
+    if len(numbers) > BULK_MAX:
+        raise web.HTTPBadRequest(text=f"select at most {BULK_MAX} orders at once\n")
+    return numbers
+
+
+async def _chosen(request: web.Request) -> tuple[list[OrderInfo], ZoneInfo]:
+    """The selected orders (a POST from the list's form) or the filtered ones (a GET), of the user's Pages."""
+    async with request.app[READ_SESSIONS]() as session:
+        zone = await inbox_orders.fetch_shop_zone(session)
+        if request.method == "POST":
+            orders = await inbox_orders.fetch_numbered(session, request[USER].pages, _selected(request))
+        else:
+            orders = await inbox_orders.fetch_filtered(session, request[USER].pages, _filter(request), zone)
+    return orders, zone
+
+
+def _print_routes(path: str) -> Any:
+    def register(handler: Any) -> Any:
+        routes.get(path)(handler)
+        routes.post(path)(handler)
+        return handler
+
+    return register
+
+
+@_print_routes("/inbox/orders/pick-list")
+@signed_in
+async def pick_list(request: web.Request) -> web.Response:
+    orders, zone = await _chosen(request)
+    return await render(
+        request,
+        "orders_print.html",
+        title="Pick list",
+        orders=orders,
+        picks=inbox_orders.pick_list(orders),
+        slips=False,
+        when=_when(zone),
+        printed=inbox_orders.local_time(utcnow(), zone),
+    )
+
+
+@_print_routes("/inbox/orders/packing-slips")
+@signed_in
+async def packing_slips(request: web.Request) -> web.Response:
+    orders, zone = await _chosen(request)
+    async with request.app[READ_SESSIONS]() as session:
+        shop = await fetch_shop_name(session)
+    return await render(
+        request,
+        "orders_print.html",
+        title="Packing slips",
+        orders=orders,
+        picks=[],
+        slips=True,
+        shop=shop,
+        when=_when(zone),
+        printed=inbox_orders.local_time(utcnow(), zone),
+    )
+
+
+def _attachment(name: str, zone: ZoneInfo) -> str:
+    stamp = utcnow().astimezone(zone).strftime("%Y%m%d-%H%M")
+    return f'attachment; filename="orders-{stamp}.{name}"'
+
+
+@_print_routes("/inbox/orders/export.csv")
+@signed_in
+async def export_csv(request: web.Request) -> web.Response:
+    orders, zone = await _chosen(request)
+    return web.Response(
+        text=inbox_orders.orders_csv(orders, zone),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={**HEADERS, "Content-Disposition": _attachment("csv", zone)},
+    )
+
+
+@_print_routes("/inbox/orders/export.xlsx")
+@signed_in
+async def export_xlsx(request: web.Request) -> web.Response:
+    orders, zone = await _chosen(request)
+    body = await asyncio.to_thread(inbox_orders.orders_xlsx, orders, zone)  # zipping thousands of rows takes a while
+    return web.Response(
+        body=body,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={**HEADERS, "Content-Disposition": _attachment("xlsx", zone)},
+    )
+
+
+# --- one order ----------------------------------------------------------------------------------------
+
+
+async def _order_page(request: web.Request, number: str, status: int = 200, error: str | None = None) -> web.Response:
+    async with request.app[READ_SESSIONS]() as session:
+        zone = await inbox_orders.fetch_shop_zone(session)
+        found = await inbox_orders.fetch_numbered(session, request[USER].pages, [number])
+        if not found:
+            raise web.HTTPNotFound(text=f"no order {number}\n")
+        order = found[0]
+        history = await inbox_orders.fetch_history(session, order.id)
+        conversation = (
+            await session.execute(
+                select(Conversation.id).where(Conversation.page_id == order.page_id, Conversation.psid == order.psid)
+            )
+        ).scalar()
+    return await render(
+        request,
+        "order.html",
+        status,
+        o=order,
+        history=history,
+        conversation=conversation,
+        error=error,
+        when=_when(zone),
+        statuses=inbox_orders.STATUS_TITLES,
+    )
+
+
+@routes.get("/inbox/orders/{number}")
+@signed_in
+async def order_detail(request: web.Request) -> web.Response:
+    return await _order_page(request, request.match_info["number"].upper())
