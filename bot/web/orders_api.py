@@ -9,6 +9,9 @@ a 4xx status (unknown order 404, a change the order's status or totals do not al
     POST /api/orders/{number}/cancel          unpaid orders only; the units go back (waitlist first)
     POST /api/orders/{number}/return          {"lines": [{"code": "A", "qty": 1, "variant": {"size": "L"}}]}
                                               (variant only when the order has the code in several)
+    POST /api/orders/{number}/merge           {"orders": ["PO-000002", ...]}: the shopper's other unpaid orders
+                                              merged into this one (lines moved, totals again, the others
+                                              cancelled with a note)
     POST /api/payments                        signed notification, no admin token (see `payment_notification`)
 
 Changes answer `{"order": {...}, "changed": bool}`. Shoppers whose waitlisted units were freed by a
@@ -32,7 +35,16 @@ from bot.web.admin_auth import open_api
 from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail, read_body, read_json_object
 from carts.order_rules import OrderError, OrderErrorCode, OrderStatus, ReturnItem
-from carts.orders import OrderChange, cancel_order, fetch_order, fetch_orders, mark_paid, return_lines
+from carts.orders import (
+    OrderChange,
+    cancel_order,
+    fetch_order,
+    fetch_orders,
+    fetch_sale_rules,
+    mark_paid,
+    merge_orders,
+    return_lines,
+)
 from carts.stock_rules import ClaimDecision
 
 routes = web.RouteTableDef()
@@ -44,6 +56,7 @@ _STATUS_OF = {
     OrderErrorCode.NOT_FOUND: web.HTTPNotFound,
     OrderErrorCode.UNKNOWN_LINE: web.HTTPBadRequest,
     OrderErrorCode.AMBIGUOUS_LINE: web.HTTPBadRequest,
+    OrderErrorCode.NOT_MERGEABLE: web.HTTPConflict,
 }
 
 
@@ -149,6 +162,25 @@ async def order_return(request: web.Request) -> web.Response:
     items = _return_items(await read_json_object(request))
     number = request.match_info["number"]
     return await _change(request, lambda session: return_lines(session, number, items, utcnow()))
+
+
+@routes.post("/api/orders/{number}/merge")
+async def order_merge(request: web.Request) -> web.Response:
+    body = await read_json_object(request, expected='the body must be a JSON object like {"orders": ["PO-000002"]}')
+    others = body.get("orders")
+    if (
+        not isinstance(others, list)
+        or not 1 <= len(others) <= 50
+        or not all(isinstance(n, str) and 1 <= len(n.strip()) <= 20 for n in others)
+    ):
+        _fail(web.HTTPBadRequest, 'orders: a list of 1 to 50 order numbers to merge into this one, like ["PO-000002"]')
+    number = request.match_info["number"]
+
+    async def merge(session: AsyncSession) -> OrderChange:
+        _, shipping = await fetch_sale_rules(session)
+        return await merge_orders(session, number, [n.strip() for n in others], utcnow(), shipping)
+
+    return await _change(request, merge)
 
 
 def signature_of(secret: bytes, body: bytes) -> str:
