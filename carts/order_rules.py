@@ -1,4 +1,5 @@
-"""The pure rules of checkout and orders: the checkout form, totals, order numbers, matching returned items.
+"""The pure rules of checkout and orders: the checkout form, totals, order numbers, matching returned items,
+how long an unpaid order may wait (`OrderRules`), and delivery options with their fees (`ShippingRules`).
 
 Pure: no I/O (no SQL, no web). `carts.orders` loads held stock and order rows into these shapes, decides
 with the functions here and writes the result; the errors it raises (`OrderError`) are defined here
@@ -11,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -64,6 +65,7 @@ class OrderErrorCode(StrEnum):
     AMBIGUOUS_LINE = "ambiguous_line"
     TOO_MANY_RETURNED = "too_many_returned"
     BAD_SHIPMENT = "bad_shipment"  # no carrier or tracking number (carts.fulfilment)
+    NOT_MERGEABLE = "not_mergeable"
 
 
 class OrderError(Exception):
@@ -165,6 +167,11 @@ class OrderInfo:
     delivered_at: datetime | None = None
     carrier: str | None = None
     tracking_number: str | None = None
+    shipping_fee: Decimal = Decimal(0)
+    delivery_option: str | None = None  # the shop's option key (and "/region"), see `ShippingRules`
+    payment_method: str | None = None
+    expires_at: datetime | None = None  # an unpaid order expires then
+    note: str | None = None  # why it ended so (merged into another order)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -189,6 +196,11 @@ class OrderInfo:
             "delivered_at": self.delivered_at.isoformat() if self.delivered_at else None,
             "carrier": self.carrier,
             "tracking_number": self.tracking_number,
+            "shipping_fee": f"{self.shipping_fee:.2f}",
+            "delivery_option": self.delivery_option,
+            "payment_method": self.payment_method,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "note": self.note,
         }
 
 
@@ -196,10 +208,12 @@ def format_order_number(order_id: int) -> str:
     return f"PO-{order_id:06d}"
 
 
-def calculate_totals(lines: Iterable[CartLineInfo]) -> tuple[Decimal, Decimal]:
-    """(subtotal, total); the same until shipping fees or discounts exist."""
+def calculate_totals(
+    lines: Iterable[CartLineInfo | OrderLineInfo], shipping_fee: Decimal = Decimal(0), discount: Decimal = Decimal(0)
+) -> tuple[Decimal, Decimal]:
+    """(subtotal, total): the lines' sum, then the discount off it (never below zero) and the shipping fee on."""
     subtotal = sum((line.total for line in lines), Decimal(0))
-    return subtotal, subtotal
+    return subtotal, max(Decimal(0), subtotal - discount) + shipping_fee
 
 
 # A paid order's statuses that take returns: paid, on its way through fulfilment, or returned in part.
@@ -255,3 +269,182 @@ def match_return_lines(lines: Sequence[OrderLineInfo], items: Iterable[ReturnIte
                 f"{line.code}: {wanted[line.id]} returned but only {line.qty - line.returned_qty} can be",
             )
     return wanted
+
+
+# --- unpaid orders' time to pay -------------------------------------------------------------------------
+
+_DURATION = re.compile(r"(?:(\d{1,4})d)?(?:(\d{1,5})h)?(?:(\d{1,6})m)?")
+DURATION_MAX = timedelta(days=90)
+
+
+def parse_duration(text: str) -> timedelta:
+    """`48h`, `7d`, `1d12h`, `90m` as a time span; `ValueError` naming the problem otherwise."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ValueError("must be a time like 48h, 7d, 1d12h or 90m")
+    days, hours, minutes = (int(part or 0) for part in match.groups())
+    span = timedelta(days=days, hours=hours, minutes=minutes)
+    if not timedelta(minutes=1) <= span <= DURATION_MAX:
+        raise ValueError("must be from 1 minute to 90 days")
+    return span
+
+
+def format_duration(span: timedelta) -> str:
+    """The inverse of `parse_duration`: `2d`, `1d12h`, `90m` → `1h30m`."""
+    minutes = int(span.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n) or "0m"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRules:
+    """How long an unpaid order waits for payment (per payment method where set), and when to remind first."""
+
+    pay_within: timedelta = timedelta(hours=48)
+    pay_within_by_method: Mapping[str, timedelta] = field(default_factory=dict)
+    remind_before: timedelta | None = timedelta(hours=6)  # None: no reminder
+
+    def expiry(self, placed_at: datetime, payment_method: str | None) -> tuple[datetime, datetime | None]:
+        """(expires_at, remind_at) of an order placed at `placed_at`. The reminder comes `remind_before` ahead,
+        but never in the first half of the time to pay (as a hold's reminder: a fresh order needs none)."""
+        within = self.pay_within_by_method.get(payment_method or "", self.pay_within)
+        expires_at = placed_at + within
+        if self.remind_before is None:
+            return expires_at, None
+        return expires_at, expires_at - min(self.remind_before, within / 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pay_within": format_duration(self.pay_within),
+            "pay_within_by_method": {k: format_duration(v) for k, v in self.pay_within_by_method.items()},
+            "remind_before": None if self.remind_before is None else format_duration(self.remind_before),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OrderRules:
+        remind = data.get("remind_before")
+        return cls(
+            parse_duration(data["pay_within"]),
+            {k: parse_duration(v) for k, v in data.get("pay_within_by_method", {}).items()},
+            None if remind is None else parse_duration(remind),
+        )
+
+
+# --- shipping -----------------------------------------------------------------------------------------
+
+
+class DeliveryKind(StrEnum):
+    DELIVERY = "delivery"  # to the shopper's address
+    PICKUP = "pickup"  # at a pickup point, in its opening hours
+
+
+@dataclass(frozen=True, slots=True)
+class ShippingOption:
+    """One way to get the parcel: a delivery method or a pickup point, with its fee.
+
+    `fee` is flat; `regions` (district or region -> fee) replaces it, the shopper choosing the region;
+    `free_above`: no fee when the order's subtotal (before points) reaches it.
+    """
+
+    key: str
+    name: str
+    kind: DeliveryKind
+    fee: Decimal = Decimal(0)
+    free_above: Decimal | None = None
+    regions: Mapping[str, Decimal] = field(default_factory=dict)
+    address: str | None = None  # a pickup point's
+    hours: str | None = None  # a pickup point's opening hours, as the shop writes them
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "name": self.name,
+            "kind": self.kind.value,
+            "fee": f"{self.fee:.2f}",
+            "free_above": None if self.free_above is None else f"{self.free_above:.2f}",
+            "regions": {name: f"{fee:.2f}" for name, fee in self.regions.items()},
+            "address": self.address,
+            "hours": self.hours,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShippingOption:
+        free_above = data.get("free_above")
+        return cls(
+            data["key"],
+            data["name"],
+            DeliveryKind(data["kind"]),
+            Decimal(data.get("fee", "0")),
+            None if free_above is None else Decimal(free_above),
+            {name: Decimal(fee) for name, fee in data.get("regions", {}).items()},
+            data.get("address"),
+            data.get("hours"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryChoice:
+    """One entry of the checkout's select: an option, and its region when the fee is by region."""
+
+    option: ShippingOption
+    region: str | None = None
+
+    @property
+    def value(self) -> str:
+        return self.option.key if self.region is None else f"{self.option.key}/{self.region}"
+
+    @property
+    def label(self) -> str:
+        return self.option.name if self.region is None else f"{self.option.name}: {self.region}"
+
+    def fee(self, subtotal: Decimal) -> Decimal:
+        return calculate_shipping_fee(self.option, self.region, subtotal)
+
+
+def calculate_shipping_fee(option: ShippingOption, region: str | None, subtotal: Decimal) -> Decimal:
+    """The fee of `option` (to `region`, when its fee is by region) for an order of `subtotal`."""
+    if option.free_above is not None and subtotal >= option.free_above:
+        return Decimal(0)
+    if option.regions:
+        if region not in option.regions:
+            raise ValueError(f"{option.key}: no such region {region!r}")
+        return option.regions[region]
+    return option.fee
+
+
+@dataclass(frozen=True, slots=True)
+class ShippingRules:
+    """The shop's delivery options and pickup points, in the order the checkout lists them."""
+
+    options: tuple[ShippingOption, ...] = ()
+
+    def choices(self) -> list[DeliveryChoice]:
+        return [
+            DeliveryChoice(option, region)
+            for option in self.options
+            for region in (list(option.regions) or [None])  # type: ignore[list-item]
+        ]
+
+    def choice(self, value: str) -> DeliveryChoice | None:
+        return next((c for c in self.choices() if c.value == value), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"options": [option.to_dict() for option in self.options]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShippingRules:
+        return cls(tuple(ShippingOption.from_dict(option) for option in data.get("options", [])))
+
+
+def parse_delivery_choice(rules: ShippingRules, data: Mapping[str, str]) -> tuple[DeliveryChoice | None, str | None]:
+    """The checkout's `delivery_option` among the shop's: `(choice, None)`, or `(None, message)`.
+
+    A shop without options keeps the plain delivery-or-pickup choice: `(None, None)`.
+    """
+    if not rules.options:
+        return None, None
+    choice = rules.choice((data.get("delivery_option") or "").strip())
+    if choice is None:
+        return None, "Please choose how to get your order."
+    return choice, None

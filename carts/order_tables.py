@@ -1,9 +1,9 @@
 """SQL tables of checkout and orders: checkout tokens, orders, their lines, and the order event log.
 
 `OrderEvent` is the record other parts (the CRM issue) consume: one row per change of an order (placed,
-paid, packed, shipped, delivered, cancelled, returned), written in the same transaction as the change
-itself, so an event exists exactly when its change committed. Consumers read it in `id` order and
-remember the last id they saw.
+paid, packed, shipped, delivered, cancelled, returned, expired, merged...), written in the same
+transaction as the change itself, so an event exists exactly when its change committed. Consumers read it
+in `id` order and remember the last id they saw.
 
 An order's `number` (`PO-000123`) is its id, formatted: the id comes from the database's own counter
 (SQLite rowid, PostgreSQL identity), which works the same on both and needs no counter table.
@@ -65,6 +65,19 @@ class Order(SQLModel, table=True):
     carrier: str | None = Field(default=None, max_length=60)
     tracking_number: str | None = Field(default=None, max_length=80)
     updated_at: datetime
+    # The order's life before payment (carts.order_rules.OrderRules): chosen at checkout, it sets how long
+    # the order waits; unpaid at `expires_at`, it expires (its stock goes back); reminded once at `remind_at`.
+    payment_method: str | None = Field(default=None, max_length=40)
+    expires_at: datetime | None = Field(default=None, index=True)
+    remind_at: datetime | None = None
+    reminded_at: datetime | None = None
+    # Shipping (carts.order_rules.ShippingRules): the option chosen ("key" or "key/region") and its fee,
+    # part of `total`.
+    delivery_option: str | None = Field(default=None, max_length=200)
+    shipping_fee: Decimal = Field(
+        default=Decimal(0), sa_column=Column(Numeric(12, 2), nullable=False, server_default="0")
+    )
+    note: str | None = Field(default=None, sa_column=Column(Text))  # why it ended so: "merged into PO-000003"
 
 
 class OrderLine(SQLModel, table=True):
@@ -84,7 +97,8 @@ class OrderLine(SQLModel, table=True):
 
 class OrderEvent(SQLModel, table=True):
     """A change of an order, for consumers (the CRM) to read in `id` order: placed | paid | packed | shipped |
-    delivered | cancelled | returned (consumers ignore kinds they do not know).
+    delivered | cancelled | returned | expired (unpaid in time) | reminded (told it will expire) | merged (into
+    another order, its lines moved) | merged_in (the order that took them). Consumers ignore kinds they do not know.
 
     `amount` is the money the event is about (the total placed, paid or cancelled; the value returned);
     `lines` is JSON: `[{"code", "product_id", "variant", "qty", "unit_price"}]` of the lines it concerns.

@@ -1,4 +1,5 @@
-"""Checkout and orders in SQL: checkout tokens, placing an order from held stock, payment, cancellation, returns.
+"""Checkout and orders in SQL: checkout tokens, placing an order from held stock, payment, cancellation, returns,
+expiry of unpaid orders (and the reminder before), merging a shopper's unpaid orders into one.
 
 The pure rules (the checkout form, totals, return matching) are in `carts.order_rules`. Every change
 follows the same shape (Saleor's checkout): lock the rows it changes (products in id order, so two
@@ -7,8 +8,8 @@ in the caller's one transaction. Messages to the shopper are the caller's (`bot.
 `bot.web.orders_api`): this module knows nothing of Messenger.
 
 Stock moves between the product row's counters and keeps `held + sold <= stock`:
-placing an order moves each held claim's units from `held` to `sold`; a cancellation or a return takes
-them off `sold` and offers them to the waitlist (`carts.stock.promote_waitlist`).
+placing an order moves each held claim's units from `held` to `sold`; a cancellation, an expiry or a return
+takes them off `sold` and offers them to the waitlist (`carts.stock.promote_waitlist`).
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ from carts.order_rules import (
     PAID_STATUSES,
     RETURNABLE_STATUSES,
     CheckoutForm,
+    DeliveryChoice,
     OrderError,
     OrderErrorCode,
     OrderInfo,
     OrderLineInfo,
+    OrderRules,
     OrderStatus,
     ReturnItem,
+    ShippingRules,
     calculate_cart_version,
     calculate_return_status,
     calculate_totals,
@@ -53,6 +57,14 @@ from carts.tables import CampaignProduct, Product, ShopInfo, StockClaim
 async def fetch_shop_name(session: AsyncSession) -> str:
     shop = await session.get(ShopInfo, 1)
     return shop.name if shop is not None else "Shop"
+
+
+async def fetch_sale_rules(session: AsyncSession) -> tuple[OrderRules, ShippingRules]:
+    """The shop's time to pay and its delivery options (the shop file's `orders:` and `shipping:`)."""
+    shop = await session.get(ShopInfo, 1)
+    orders = OrderRules.from_dict(json.loads(shop.order_rules)) if shop and shop.order_rules else OrderRules()
+    shipping = ShippingRules.from_dict(json.loads(shop.shipping)) if shop and shop.shipping else ShippingRules()
+    return orders, shipping
 
 
 async def fetch_or_create_checkout_token(session: AsyncSession, page_id: str, psid: str, now: datetime) -> str:
@@ -183,10 +195,16 @@ async def place_order(
     now: datetime,
     cart_version: str | None = None,
     discount: Decimal = Decimal(0),
+    *,
+    payment_method: str | None = None,
+    delivery: DeliveryChoice | None = None,
+    rules: OrderRules | None = None,
 ) -> PlacedOrder:
     """Turn the shopper's held stock into an order, pending payment (in the caller's transaction).
 
-    `discount` is money off the total (points paid at checkout, `crm_bridge`); never below zero.
+    `discount` is money off the subtotal (points paid at checkout, `crm_bridge`); never below zero.
+    `delivery`: the shop's option chosen, whose fee is added to the total. `rules` with `payment_method`
+    set when the unpaid order expires (and when it is reminded); None: the defaults.
     The same `nonce` again returns the order it placed. Raises `OrderError` (not_found, nonce_mismatch,
     empty_cart, cart_changed) having changed nothing.
     """
@@ -221,8 +239,9 @@ async def place_order(
         product.sold += claim.qty
         claim.status, claim.decided_at = ClaimStatus.SOLD, now
         session.add_all([product, claim])
-    subtotal, total = calculate_totals(cart.lines)
-    total = max(Decimal(0), total - discount)
+    fee = delivery.fee(cart.subtotal) if delivery is not None else Decimal(0)
+    subtotal, total = calculate_totals(cart.lines, fee, discount)
+    expires_at, remind_at = (rules or OrderRules()).expiry(now, payment_method)
     order = Order(
         page_id=row.page_id,
         psid=row.psid,
@@ -236,6 +255,11 @@ async def place_order(
         address=form.address,
         placed_at=now,
         updated_at=now,
+        payment_method=payment_method,
+        expires_at=expires_at,
+        remind_at=remind_at,
+        delivery_option=delivery.value if delivery is not None else None,
+        shipping_fee=fee,
     )
     session.add(order)
     await session.flush()
@@ -377,6 +401,134 @@ async def return_lines(session: AsyncSession, number: str, items: Sequence[Retur
     return OrderChange(info, changed=True, promoted=promoted)
 
 
+# --- unpaid orders: expiry, reminders, merging ---------------------------------------------------------
+
+
+async def expire_unpaid_orders(session: AsyncSession, now: datetime, limit: int = 200) -> list[OrderChange]:
+    """Unpaid orders whose time to pay ran out at `now` expire: their units go back, to the waitlist first.
+
+    Each is locked and read again before it changes (a payment may have come in since it was listed), so a
+    paid order never expires. At most `limit` per call: the background pass comes back for the rest.
+    """
+    numbers = (
+        await session.execute(
+            select(Order.number)
+            .where(Order.status == OrderStatus.PENDING_PAYMENT, Order.expires_at <= now)  # type: ignore[operator]
+            .order_by(Order.expires_at, Order.id)
+            .limit(limit)
+        )
+    ).scalars()
+    changes: list[OrderChange] = []
+    for number in list(numbers):
+        order = await _lock_order(session, number or "")
+        if order.status != OrderStatus.PENDING_PAYMENT or order.expires_at is None or order.expires_at > now:
+            continue
+        lines = await _lines(session, order.id or 0)
+        promoted = await _restock(session, lines, {line.id or 0: line.qty - line.returned_qty for line in lines}, now)
+        order.status, order.cancelled_at, order.updated_at = OrderStatus.EXPIRED, now, now
+        session.add(order)
+        await session.flush()
+        info = await _order_info(session, order)
+        _record_event(session, info, "expired", info.total, info.lines, now)
+        changes.append(OrderChange(info, changed=True, promoted=promoted))
+    await session.flush()
+    return changes
+
+
+async def orders_to_remind(session: AsyncSession, now: datetime, limit: int = 200) -> list[OrderInfo]:
+    """Unpaid orders due their reminder at `now`, marked reminded (once each) with a `reminded` event."""
+    orders = (
+        await session.execute(
+            select(Order)
+            .where(
+                Order.status == OrderStatus.PENDING_PAYMENT,
+                Order.remind_at <= now,  # type: ignore[operator]
+                Order.reminded_at.is_(None),  # type: ignore[union-attr]
+                Order.expires_at > now,  # type: ignore[operator]
+            )
+            .order_by(Order.remind_at, Order.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # two workers: each reminds different orders, never one twice
+        )
+    ).scalars()
+    due: list[OrderInfo] = []
+    for order in list(orders):
+        order.reminded_at = now
+        session.add(order)
+        info = await _order_info(session, order)
+        _record_event(session, info, "reminded", info.total, (), now)
+        due.append(info)
+    await session.flush()
+    return due
+
+
+async def merge_orders(
+    session: AsyncSession,
+    survivor: str,
+    others: Sequence[str],
+    now: datetime,
+    shipping: ShippingRules | None = None,
+) -> OrderChange:
+    """Merge a shopper's other unpaid orders into `survivor`, before payment: one order, one parcel, one payment.
+
+    The others' lines move to the survivor; each other order is cancelled with a note and a `merged` event,
+    the survivor gets a `merged_in` event. The survivor's totals are worked out again: subtotal of all lines,
+    its delivery option's fee on it (with `shipping`, the shop's rules now: "free above" may now apply; the
+    merged orders' fees are dropped, their parcels are one), points paid on any of them still off. It keeps
+    the latest time to pay of them all. Stock does not move: the units stay sold. Raises `OrderError`
+    (not_found; not_mergeable: not unpaid, another shopper's, the same order twice) having changed nothing.
+    """
+    wanted = [survivor.upper(), *(number.upper() for number in others)]
+    if not others:
+        raise OrderError(OrderErrorCode.NOT_MERGEABLE, "give at least one other order to merge")
+    if len(set(wanted)) != len(wanted):
+        raise OrderError(OrderErrorCode.NOT_MERGEABLE, "an order is listed twice")
+    # Locked in one order (by number) whatever the request's, so two merges never wait on each other.
+    locked = {number: await _lock_order(session, number) for number in sorted(wanted)}
+    keep = locked[wanted[0]]
+    merged = [locked[number] for number in wanted[1:]]
+    for order in [keep, *merged]:
+        if order.status != OrderStatus.PENDING_PAYMENT:
+            raise OrderError(
+                OrderErrorCode.NOT_MERGEABLE, f"{order.number} is {order.status}; only unpaid orders can be merged"
+            )
+        if (order.page_id, order.psid) != (keep.page_id, keep.psid):
+            raise OrderError(OrderErrorCode.NOT_MERGEABLE, f"{order.number} is another shopper's order")
+        if order.currency != keep.currency:
+            raise OrderError(OrderErrorCode.NOT_MERGEABLE, f"{order.number} is in {order.currency}")
+    # What points (or other discounts) took off each order stays off the merged one.
+    discount = sum(
+        (Decimal(o.subtotal) + Decimal(o.shipping_fee) - Decimal(o.total) for o in [keep, *merged]), Decimal(0)
+    )
+    for order in merged:
+        before = await _order_info(session, order)
+        for line in await _lines(session, order.id or 0):
+            line.order_id = keep.id or 0
+            session.add(line)
+        order.subtotal = order.total = order.shipping_fee = Decimal(0)
+        order.status, order.cancelled_at, order.updated_at = OrderStatus.CANCELLED, now, now
+        order.note = f"merged into {keep.number}"
+        session.add(order)
+        await session.flush()
+        _record_event(session, before, "merged", before.total, before.lines, now)
+        if order.expires_at is not None and (keep.expires_at is None or order.expires_at > keep.expires_at):
+            keep.expires_at, keep.remind_at, keep.reminded_at = order.expires_at, order.remind_at, order.reminded_at
+    all_lines = (await _order_info(session, keep)).lines
+    fee = Decimal(keep.shipping_fee)
+    if shipping is not None and keep.delivery_option is not None:
+        choice = shipping.choice(keep.delivery_option)
+        if choice is not None:  # an option the shop has since dropped keeps the fee it had
+            fee = choice.fee(sum((line.total for line in all_lines), Decimal(0)))
+    keep.subtotal, keep.total = calculate_totals(all_lines, fee, discount)
+    keep.shipping_fee, keep.updated_at = fee, now
+    session.add(keep)
+    await session.flush()
+    info = await _order_info(session, keep)
+    _record_event(session, info, "merged_in", info.total, info.lines, now)
+    await session.flush()
+    return OrderChange(info, changed=True)
+
+
 # --- helpers ------------------------------------------------------------------------------------------
 
 
@@ -461,6 +613,11 @@ async def _order_info(session: AsyncSession, order: Order) -> OrderInfo:
         delivered_at=order.delivered_at,
         carrier=order.carrier,
         tracking_number=order.tracking_number,
+        shipping_fee=Decimal(order.shipping_fee),
+        delivery_option=order.delivery_option,
+        payment_method=order.payment_method,
+        expires_at=order.expires_at,
+        note=order.note,
     )
 
 

@@ -108,3 +108,7 @@ class ShopInfo(SQLModel, table=True):
     currency: str = Field(default="HKD", max_length=3)
     timezone: str = Field(default="UTC", max_length=64)  # IANA name: times shown to people are in it
     updated_at: datetime
+    # The shop file's `orders:` and `shipping:` sections as JSON (carts.order_rules.OrderRules.to_dict,
+    # ShippingRules.to_dict); None: the defaults (48 hours to pay, no delivery options).
+    order_rules: str | None = Field(default=None, sa_column=Column(Text))
+    shipping: str | None = Field(default=None, sa_column=Column(Text))

@@ -16,6 +16,8 @@ naming the file, line and field: `shop.yaml:23: campaigns[0].ends_at: must be af
         ends_at: 2026-12-20 23:00
         products: [{product: A, code: Flower}]    # code: what shoppers type here (default the product's)
     faq: {rules: [{key: hours, keywords: [hours, 營業時間], reply: ...}]}   # see config.faq_file
+    orders: {pay_within: 48h, pay_within_by_method: {cash_on_pickup: 7d}}  # see config.sale_file
+    shipping: {delivery: [{key: courier, name: Courier, fee: 30}]}          # see config.sale_file
 
 Times come out as aware UTC datetimes. A post id may be written bare (`2000000000001`); it is stored the
 way Meta's webhooks name it, `{page id}_{post id}`.
@@ -34,6 +36,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from carts.order_rules import OrderRules, ShippingRules
+
 # The catalog loader's node helpers: the shop file reads its nodes the same way (text as written,
 # duplicate keys refused, lines from the node marks).
 from config.catalog_file import (
@@ -48,6 +52,7 @@ from config.catalog_file import (
 )
 from config.faq_file import FaqConfig, parse_faq_node
 from config.membership_file import parse_membership_node
+from config.sale_file import parse_orders_node, parse_shipping_node
 from crm_bridge.rules import Program
 from parsers.order_comment import check_code, code_key
 
@@ -79,7 +84,7 @@ __all__ = [
     "parse_time",
 ]
 
-ROOT_FIELDS = ("shop", "products", "campaigns", "faq", "membership")
+ROOT_FIELDS = ("shop", "products", "campaigns", "faq", "membership", "orders", "shipping")
 SHOP_FIELDS = ("name", "currency", "page_id", "timezone")
 CAMPAIGN_FIELDS = (
     "key",
@@ -171,6 +176,9 @@ class ShopConfig:
     campaigns: tuple[CampaignConfig, ...] = ()
     faq: tuple[FaqConfig, ...] = ()  # per Page (config.faq_file); empty when the file has no faq: section
     membership: Program | None = None  # the `membership:` section (config.membership_file), if any
+    # The `orders:` section (config.sale_file): time to pay; `shipping:`: delivery options and pickup points.
+    orders: OrderRules = field(default_factory=OrderRules)
+    shipping: ShippingRules = field(default_factory=ShippingRules)
     source: str = field(default="<shop>", compare=False)  # the file name, for later messages
 
 
@@ -220,7 +228,24 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
     membership = None
     if membership_node is not None and not _is_null(membership_node):
         membership = parse_membership_node(membership_node, source)
-    return ShopConfig(shop=shop, products=products, campaigns=campaigns, faq=faq, membership=membership, source=source)
+    orders_node = fields.get("orders")
+    orders = OrderRules()
+    if orders_node is not None and not _is_null(orders_node):
+        orders = parse_orders_node(orders_node, source)
+    shipping_node = fields.get("shipping")
+    shipping = ShippingRules()
+    if shipping_node is not None and not _is_null(shipping_node):
+        shipping = parse_shipping_node(shipping_node, source)
+    return ShopConfig(
+        shop=shop,
+        products=products,
+        campaigns=campaigns,
+        faq=faq,
+        membership=membership,
+        orders=orders,
+        shipping=shipping,
+        source=source,
+    )
 
 
 # --- checks shared with the admin API (each returns the problem, or None when the value is fine) ---

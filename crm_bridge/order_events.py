@@ -55,6 +55,11 @@ async def _member_of_order(session: AsyncSession, order: Order, now: datetime) -
     return member
 
 
+# An order that ended before payment keeps nothing: the points a shopper used on it come back, whether
+# it was cancelled or expired unpaid.
+_ENDED_UNPAID = ("cancelled", "expired")
+
+
 async def apply_order_event(session: AsyncSession, event: OrderEvent, now: datetime) -> None:
     """One order event's effects on membership: link on placement, earn and reward on payment, scale back
     on return or cancellation. Keyed by the event, so a second run writes nothing new."""
@@ -65,7 +70,7 @@ async def apply_order_event(session: AsyncSession, event: OrderEvent, now: datet
     member = await _member_of_order(session, order, now)
     if event.kind == "paid":
         await _apply_paid(session, program, member, order, event, now)
-    elif event.kind in ("returned", "cancelled"):
+    elif event.kind in ("returned", *_ENDED_UNPAID):
         await _apply_kept(session, program, member, order, event, now)
 
 
@@ -142,7 +147,7 @@ async def _apply_kept(
 ) -> None:
     """Scale every award of the order down to what the shop keeps after this return (nothing if cancelled)."""
     base = Decimal(order.subtotal)
-    if event.kind == "cancelled":
+    if event.kind in _ENDED_UNPAID:
         kept = Decimal(0)
     else:
         returned = await _returned_amount(session, order, event.id or 0)

@@ -36,6 +36,7 @@ from bot.outbound.outbox import (
     enqueue_private_replies,
 )
 from bot.replies.carts import CommentResult, ItemResult, cart_summary, render_comment_reply
+from bot.replies.orders import order_expired, order_expiring
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, OutboxMessage
@@ -55,7 +56,8 @@ from carts.comment_orders import (
     plan_new_comment,
     settled_outcome,
 )
-from carts.orders import fetch_or_create_checkout_tokens
+from carts.order_rules import OrderInfo
+from carts.orders import expire_unpaid_orders, fetch_or_create_checkout_tokens, orders_to_remind
 from carts.repository import fetch_cart, fetch_carts, fetch_claim_rows_of_comments, fetch_claims_of_comment
 from carts.stock import allocate_pending, expire_holds, holds_to_remind, release_claims
 from carts.stock_rules import (
@@ -604,6 +606,7 @@ class Allocator:
                         replies += await tell_about_hold(
                             session, claim_decision(claim, ClaimChange.REMINDER), now, self.quiet
                         )
+                replies += await expire_and_remind_orders(session, now, self.checkout_link, self.quiet)
                 await decide_stuck_comments(session, self.campaigns, now)
             decided, more = await decide_pending(session, watermark, now, self.quiet)
             replies += more + await queue_due_replies(session, self.checkout_link)
@@ -658,6 +661,44 @@ async def _may_tell(session: AsyncSession, page_id: str, psid: str, now: datetim
     if now - conversation.last_user_at > STANDARD_WINDOW:
         return False
     return quiet is None or not agent_is_handling(conversation, now, quiet)
+
+
+async def expire_and_remind_orders(
+    session: AsyncSession,
+    now: datetime,
+    checkout_link: Callable[[str], str] | None = None,
+    quiet: timedelta | None = None,
+) -> int:
+    """Unpaid orders past their time expire (stock back, waitlist served and told); those near it are reminded.
+
+    The shopper is told when Meta allows a message; otherwise the order event records it and the order page
+    shows it. Messages queued here are order updates (a utility template's case once the window is closed).
+    """
+    replies = 0
+    for change in await expire_unpaid_orders(session, now):
+        replies += await _tell_order(
+            session, change.order, f"order-expired:{change.order.id}", order_expired(change.order), now, quiet
+        )
+        for decision in change.promoted:
+            replies += await tell_about_hold(session, decision, now, quiet)
+    for order in await orders_to_remind(session, now):
+        link = None
+        if checkout_link is not None:
+            tokens = await fetch_or_create_checkout_tokens(session, {(order.page_id, order.psid)}, now)
+            link = checkout_link(tokens[(order.page_id, order.psid)])
+        replies += await _tell_order(
+            session, order, f"order-expiring:{order.id}", order_expiring(order, now, link), now, quiet
+        )
+    return replies
+
+
+async def _tell_order(
+    session: AsyncSession, order: OrderInfo, key: str, text: str, now: datetime, quiet: timedelta | None
+) -> int:
+    if not await _may_tell(session, order.page_id, order.psid, now, quiet):
+        return 0
+    await enqueue_messages(session, key=key, page_id=order.page_id, psid=order.psid, messages=render_text(text))
+    return 1
 
 
 async def tell_about_hold(

@@ -6,7 +6,7 @@ file feeds several domains: the catalog (`carts.catalog`), the membership progra
 (`crm_bridge.program`) and the FAQ (`bot.store.faq_rules`).
 
 - The shop's name and currency go in the one `shop_info` row (its time zone and default Page only shape
-  the campaigns).
+  the campaigns), with the `orders:` and `shipping:` sections as JSON (`carts.orders.fetch_sale_rules`).
 - Products are upserted by code (matched case-insensitively, like shoppers' codes); products missing from
   the file are set inactive (never deleted: orders refer to them). A product's new stock goes through
   `carts.catalog.update_product`, so it never drops below what is held or sold (invariant 3); a file
@@ -158,14 +158,21 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
 
 async def _apply_shop_row(session: AsyncSession, shop: ShopConfig, now: datetime) -> ChangeCounts:
     row = await session.get(ShopRow, 1, with_for_update=True)
+    values = {
+        "name": shop.shop.name,
+        "currency": shop.shop.currency,
+        "timezone": shop.shop.timezone,
+        "order_rules": json.dumps(shop.orders.to_dict(), ensure_ascii=False, sort_keys=True),
+        "shipping": json.dumps(shop.shipping.to_dict(), ensure_ascii=False, sort_keys=True),
+    }
     if row is None:
-        session.add(
-            ShopRow(id=1, name=shop.shop.name, currency=shop.shop.currency, timezone=shop.shop.timezone, updated_at=now)
-        )
+        session.add(ShopRow(id=1, **values, updated_at=now))
         return ChangeCounts(created=1)
-    if (row.name, row.currency, row.timezone) == (shop.shop.name, shop.shop.currency, shop.shop.timezone):
+    if all(getattr(row, name) == value for name, value in values.items()):
         return ChangeCounts(unchanged=1)
-    row.name, row.currency, row.timezone, row.updated_at = shop.shop.name, shop.shop.currency, shop.shop.timezone, now
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.updated_at = now
     return ChangeCounts(updated=1)
 
 

@@ -29,8 +29,16 @@ from bot.services import OUTBOX_NOTIFIER, SESSIONS
 from bot.web.forms import read_form
 from bot.web.rendering import render_page
 from carts.core import format_money
-from carts.order_rules import OrderError, OrderErrorCode, OrderInfo, parse_checkout_form
-from carts.orders import CheckoutInfo, fetch_checkout, fetch_shop_name, place_order
+from carts.order_rules import (
+    OrderError,
+    OrderErrorCode,
+    OrderInfo,
+    OrderRules,
+    ShippingRules,
+    parse_checkout_form,
+    parse_delivery_choice,
+)
+from carts.orders import CheckoutInfo, fetch_checkout, fetch_sale_rules, fetch_shop_name, place_order
 from config.settings import Settings
 from crm_bridge.checkout_points import (
     PointsOffer,
@@ -73,8 +81,10 @@ def render_order_summary(order: OrderInfo) -> str:
     for line in order.lines:
         variant = f" ({line.variant_text})" if line.variant_text else ""
         lines.append(f"{line.code} {line.name}{variant} ×{line.qty} · {format_money(line.total, order.currency)}")
-    if order.total != order.subtotal:  # points paid part of it (crm_bridge)
-        lines.append(f"Points 積分: -{format_money(order.subtotal - order.total, order.currency)}")
+    if order.shipping_fee:
+        lines.append(f"Shipping 運費: {format_money(order.shipping_fee, order.currency)}")
+    if order.total != order.subtotal + order.shipping_fee:  # points paid part of it (crm_bridge)
+        lines.append(f"Points 積分: -{format_money(order.subtotal + order.shipping_fee - order.total, order.currency)}")
     lines += ["", f"Total: {format_money(order.total, order.currency)}"]
     if order.delivery_method == "delivery":
         lines.append(f"Delivery to: {order.address}")
@@ -117,8 +127,12 @@ async def _checkout_page(
     errors: Mapping[str, str] | None = None,
     notice: str | None = None,
     offer: PointsOffer | None = None,
+    shipping: ShippingRules | None = None,
 ) -> web.Response:
     values = dict(values or {})
+    subtotal = info.cart.subtotal
+    # The shop's delivery options and pickup points, each with its fee for this cart (carts.order_rules).
+    choices = [(c, c.fee(subtotal)) for c in (shipping or ShippingRules()).choices()]
     return await _page(
         "checkout.html",
         status,
@@ -127,7 +141,11 @@ async def _checkout_page(
         nonce=info.nonce,
         version=info.version,
         minutes_left=_minutes_left(info.expires_at, utcnow()),
-        values={key: values.get(key, "") for key in ("name", "phone", "email", "delivery_method", "address", "points")},
+        values={
+            key: values.get(key, "")
+            for key in ("name", "phone", "email", "delivery_method", "delivery_option", "address", "points")
+        },
+        delivery_choices=choices,
         errors=errors or {},
         notice=notice,
         offer=offer,
@@ -156,6 +174,11 @@ async def _load(session: AsyncSession, token: str, now: datetime) -> tuple[Check
     return await fetch_checkout(session, token, now), await fetch_shop_name(session)
 
 
+async def _rules(request: web.Request) -> tuple[OrderRules, ShippingRules]:
+    async with request.app[SESSIONS]() as session:
+        return await fetch_sale_rules(session)
+
+
 async def _offer(session: AsyncSession, info: CheckoutInfo | None, now: datetime) -> PointsOffer | None:
     """How many of the member's points this cart may use (crm_bridge), if any."""
     if info is None or info.cart.is_empty:
@@ -173,7 +196,8 @@ async def checkout_page(request: web.Request) -> web.Response:
         return await _not_found(shop_name)
     if info.cart.is_empty:
         return await _empty(shop_name)
-    return await _checkout_page(info, shop_name, offer=offer)
+    _, shipping = await _rules(request)
+    return await _checkout_page(info, shop_name, offer=offer, shipping=shipping)
 
 
 @routes.post("/checkout/{token}")
@@ -182,7 +206,13 @@ async def confirm_checkout(request: web.Request) -> web.Response:
     posted = await read_form(request, "the checkout form", "open the checkout and confirm again")
     data = dict(posted.items())
     nonce = data.get("nonce", "")
+    order_rules, shipping = await _rules(request)
+    delivery, delivery_error = parse_delivery_choice(shipping, data)
+    if delivery is not None:  # the option says whether an address is needed
+        data["delivery_method"] = delivery.option.kind.value
     form, errors = parse_checkout_form(data)
+    if delivery_error:
+        errors["delivery_option"] = delivery_error
     points, email, extra_errors = parse_checkout_extras(data)  # the membership's fields (crm_bridge)
     errors.update(extra_errors)
     now = utcnow()
@@ -191,23 +221,33 @@ async def confirm_checkout(request: web.Request) -> web.Response:
         offer = await _offer(session, info, now)
     if info is None:
         return await _not_found(shop_name)
-    if form is None or extra_errors:
+    if form is None or extra_errors or delivery_error:
         if nonce != info.nonce:
             return await _stale(shop_name, request)
-        return await _checkout_page(info, shop_name, 400, data, errors, offer=offer)
+        return await _checkout_page(info, shop_name, 400, data, errors, offer=offer, shipping=shipping)
     try:
         async with request.app[SESSIONS]() as session, session.begin():
             now = utcnow()
             plan = await plan_checkout_points(session, info.page_id, info.psid, nonce, info.cart.subtotal, points, now)
             discount = plan.value if plan is not None else Decimal(0)
             placed = await place_order(
-                session, token, nonce, form, now, cart_version=data.get("version") or None, discount=discount
+                session,
+                token,
+                nonce,
+                form,
+                now,
+                cart_version=data.get("version") or None,
+                discount=discount,
+                delivery=delivery,
+                rules=order_rules,
             )
             if not placed.replayed:
                 await apply_checkout_member(session, placed.order, plan, email, now)
                 await _queue_summary(session, placed.order)
     except RuleError as error:
-        return await _checkout_page(info, shop_name, 400, data, {"points": error.message}, offer=offer)
+        return await _checkout_page(
+            info, shop_name, 400, data, {"points": error.message}, offer=offer, shipping=shipping
+        )
     except OrderError as error:
         if error.code is OrderErrorCode.NONCE_MISMATCH:
             return await _stale(shop_name, request)
@@ -219,7 +259,7 @@ async def confirm_checkout(request: web.Request) -> web.Response:
             if fresh is None or fresh.cart.is_empty:
                 return await _empty(shop_name)
             notice = "Your cart changed since you opened this page. Please check it and confirm again."
-            return await _checkout_page(fresh, shop_name, 409, data, notice=notice)
+            return await _checkout_page(fresh, shop_name, 409, data, notice=notice, shipping=shipping)
         return await _not_found(shop_name)
     if not placed.replayed:
         await request.app[OUTBOX_NOTIFIER].wake()

@@ -13,6 +13,9 @@ a 4xx status (unknown order 404, a change the order's status or totals do not al
     POST /api/orders/{number}/ship            {"carrier": "SF Express", "tracking_number": "SF123"}: paid or packed
                                               → shipped (the same again: 200, unchanged; another number: 409)
     POST /api/orders/{number}/deliver         shipped → delivered
+    POST /api/orders/{number}/merge           {"orders": ["PO-000002", ...]}: the shopper's other unpaid orders
+                                              merged into this one (lines moved, totals again, the others
+                                              cancelled with a note)
     POST /api/payments                        signed notification, no admin token (see `payment_notification`)
 
 Changes answer `{"order": {...}, "changed": bool}`. Shoppers whose waitlisted units were freed by a
@@ -43,7 +46,16 @@ from bot.web.json_api import fail, read_body, read_json_object
 from bot.web.numbers import json_int, query_int, read_decimal
 from carts.fulfilment import deliver_order, pack_order, ship_order
 from carts.order_rules import OrderError, OrderErrorCode, OrderInfo, OrderStatus, ReturnItem
-from carts.orders import OrderChange, cancel_order, fetch_order, fetch_orders, mark_paid, return_lines
+from carts.orders import (
+    OrderChange,
+    cancel_order,
+    fetch_order,
+    fetch_orders,
+    fetch_sale_rules,
+    mark_paid,
+    merge_orders,
+    return_lines,
+)
 from carts.stock_rules import ClaimDecision
 from config.shop_file import INT_MAX
 
@@ -57,6 +69,7 @@ _STATUS_OF = {
     OrderErrorCode.UNKNOWN_LINE: web.HTTPBadRequest,
     OrderErrorCode.AMBIGUOUS_LINE: web.HTTPBadRequest,
     OrderErrorCode.BAD_SHIPMENT: web.HTTPBadRequest,
+    OrderErrorCode.NOT_MERGEABLE: web.HTTPConflict,
 }
 
 
@@ -210,6 +223,25 @@ async def order_ship(request: web.Request) -> web.Response:
 async def order_deliver(request: web.Request) -> web.Response:
     number = request.match_info["number"]
     return await _change(request, lambda session: deliver_order(session, number, utcnow()))
+
+
+@routes.post("/api/orders/{number}/merge")
+async def order_merge(request: web.Request) -> web.Response:
+    body = await read_json_object(request, expected='the body must be a JSON object like {"orders": ["PO-000002"]}')
+    others = body.get("orders")
+    if (
+        not isinstance(others, list)
+        or not 1 <= len(others) <= 50
+        or not all(isinstance(n, str) and 1 <= len(n.strip()) <= 20 for n in others)
+    ):
+        _fail(web.HTTPBadRequest, 'orders: a list of 1 to 50 order numbers to merge into this one, like ["PO-000002"]')
+    number = request.match_info["number"]
+
+    async def merge(session: AsyncSession) -> OrderChange:
+        _, shipping = await fetch_sale_rules(session)
+        return await merge_orders(session, number, [n.strip() for n in others], utcnow(), shipping)
+
+    return await _change(request, merge)
 
 
 def signature_of(secret: bytes, body: bytes) -> str:

@@ -10,7 +10,8 @@ Every route needs `Authorization: Bearer <admin token>`. Bad input answers 4xx w
     GET   /api/campaigns/{key}                 the campaign with its products
     PATCH /api/campaigns/{key}                 any of title, starts_at, ends_at, per_shopper_limit,
                                                hold_minutes, pinned_text, closed_reply
-    PUT   /api/shop                            a whole shop file (YAML or JSON), like `plusone load`
+    PUT   /api/shop                            a whole shop file (YAML or JSON), like `plusone load`; answers
+                                               the shop, its `orders:` and `shipping:` rules, what changed
 
 Prices are strings ("1280.00"); a PATCH takes a number or such a string. Times are ISO 8601; a PATCH
 needs an offset (`2026-12-20T19:00:00+08:00`), since only the shop file knows the shop's time zone.
@@ -259,6 +260,8 @@ async def put_shop(request: web.Request) -> web.Response:
     return _json(
         {
             "shop": {"name": info.name, "currency": info.currency, "page_id": info.page_id, "timezone": info.timezone},
+            "orders": shop.orders.to_dict(),
+            "shipping": shop.shipping.to_dict(),
             "changes": changes.to_dict(),
         }
     )

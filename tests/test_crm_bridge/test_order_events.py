@@ -6,7 +6,7 @@ from datetime import timedelta
 from decimal import Decimal as D
 
 from crm_bridge.contact_claims import fetch_open_claims
-from crm_bridge.ledger import fetch_balance
+from crm_bridge.ledger import apply_adjustment, apply_redeem, fetch_balance, plan_redeem
 from crm_bridge.members import (
     fetch_member_by_psid,
     fetch_or_create_member,
@@ -141,3 +141,22 @@ async def test_an_order_with_another_members_phone_does_not_join_them(sessions) 
         assert (await fetch_balance(session, v.id or 0, T0 + timedelta(days=7))).available == 30
         [claim] = await fetch_open_claims(session, v.id or 0)
         assert (claim.member_id, claim.kind, claim.value) == (x.id, "phone", "91234567")
+
+
+async def test_points_used_on_an_order_that_expires_unpaid_come_back(sessions) -> None:  # type: ignore[no-untyped-def]
+    # given: a member with 100 points uses 50 of them on an order of 200 that is then left unpaid
+    async with sessions() as session, session.begin():
+        member, _ = await fetch_or_create_member(session, PAGE, "E", now=T0)
+        await apply_adjustment(session, member, 100, "gift", T0)
+        order = await add_order(session, "E", "200")
+        order.status, order.paid_at = "pending_payment", None
+        plan = await plan_redeem(session, PAGE, "E", D(200), 50, T0)
+        await apply_redeem(session, order, plan, T0)
+    async with sessions() as session:
+        assert (await fetch_balance(session, member.id or 0, T0)).available == 50
+    # when: it expires unpaid
+    async with sessions() as session, session.begin():
+        await apply_order_event(session, await add_event(session, order, "expired", "200"), T0)
+    # then: the 50 points are the member's again, as after a cancellation
+    async with sessions() as session:
+        assert (await fetch_balance(session, member.id or 0, T0)).available == 100

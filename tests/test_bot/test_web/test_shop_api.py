@@ -108,6 +108,8 @@ async def test_put_shop_round_trip(client: Client, sample_text: str) -> None:
             "page_id": "1000000000001",
             "timezone": "Asia/Hong_Kong",
         },
+        "orders": {"pay_within": "2d", "pay_within_by_method": {}, "remind_before": "6h"},  # the defaults
+        "shipping": {"options": []},
         "changes": {
             "shop": {"created": 1, "updated": 0, "unchanged": 0, "deactivated": 0},
             "products": {"created": 8, "updated": 0, "unchanged": 0, "deactivated": 0},
