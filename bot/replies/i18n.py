@@ -11,7 +11,6 @@ Which locale: the shopper's own when known (Messenger's profile, `?lang=` on a p
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -48,8 +47,7 @@ def pick_locale(*candidates: str | None) -> str:
     return DEFAULT_LOCALE
 
 
-@cache
-def translations(locale: str) -> Translations:
+def _load(locale: str) -> Translations:
     """The catalog of `locale` (empty for English: the msgid is the text)."""
     catalog_path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
     result = Translations()
@@ -62,6 +60,15 @@ def translations(locale: str) -> Translations:
         if message.id and message.string and not message.fuzzy:
             result._catalog[message.id] = message.string  # Babel's own table: it has no public setter
     return result
+
+
+# Read at import, before any event loop runs: a request never waits on the disk for a catalog.
+_TRANSLATIONS = {locale: _load(locale) for locale in LOCALES}
+
+
+def translations(locale: str) -> Translations:
+    """The catalog of `locale` (empty for English: the msgid is the text)."""
+    return _TRANSLATIONS.get(locale) or _TRANSLATIONS[DEFAULT_LOCALE]
 
 
 def gettext(locale: str, msgid: str, **params: object) -> str:

@@ -57,7 +57,6 @@ def _create_or_fetch(settings: Settings, order: OrderInfo, intent_id: str | None
                 "currency": order.currency.lower(),
                 "payment_method_types": ["card"],
                 "metadata": {"order_number": order.number},
-                "description": f"Order {order.number}",
             },
             # Two page loads at once make one intent: Stripe answers the same key with the same intent.
             options={"idempotency_key": f"plusone-order-{order.id}-{order.number}"},
@@ -103,7 +102,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     event_id, kind = str(event["id"]), str(event["type"])
     if kind != "payment_intent.succeeded":
         return respond({"event": event_id, "ignored": kind})
-    intent: Any = event["data"]["object"]
+    intent: dict[str, Any] = event["data"]["object"].to_dict()
     try:
         async with request.app[SESSIONS]() as session, session.begin():
             if not await claim_event_key(session, f"stripe:{event_id}", "stripe", None):
@@ -111,7 +110,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
             change = await mark_paid_by_stripe(
                 session,
                 str(intent["id"]),
-                int(intent["amount_received"] or intent["amount"]),
+                int(intent.get("amount_received") or intent.get("amount") or 0),
                 str(intent["currency"]),
                 utcnow(),
             )
