@@ -98,6 +98,14 @@ class Settings(BaseModel):
     # sign-in limits count per client address, and behind a proxy every peer is the proxy.
     trusted_proxies: tuple[str, ...] = ()
     payment_secret: SecretStr | None = None  # signs POST /api/payments notifications (HMAC-SHA256)
+    # Card payments by Stripe (bot.web.stripe_pay): none set, no card payments. The demo and the tests point
+    # stripe_api_url at localstripe, whose Stripe.js stand-in is at {stripe_api_url}/js.stripe.com/v3/.
+    stripe_secret_key: SecretStr | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: SecretStr | None = None  # checks Stripe-Signature on POST /stripe/webhook
+    stripe_api_url: str | None = None  # default: Stripe's own
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    demo_stripe_port: int = Field(default=8420, ge=0, le=65535)  # demo mode's localstripe; 0: any free port
     demo_emulator_port: int = Field(default=8090, ge=0, le=65535)  # 0: any free port
     key_prefix: str = Field(default="plusone", pattern=r"^[A-Za-z0-9_.-]+$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from carts.order_rules import OrderRules, ShippingRules
+from carts.payment_rules import PaymentMethod
 
 # The catalog loader's node helpers: the shop file reads its nodes the same way (text as written,
 # duplicate keys refused, lines from the node marks).
@@ -52,6 +53,7 @@ from config.catalog_file import (
 )
 from config.faq_file import FaqConfig, parse_faq_node
 from config.membership_file import parse_membership_node
+from config.payments_file import parse_payments_node
 from config.sale_file import parse_orders_node, parse_shipping_node
 from crm_bridge.rules import Program
 from parsers.order_comment import check_code, code_key
@@ -84,8 +86,8 @@ __all__ = [
     "parse_time",
 ]
 
-ROOT_FIELDS = ("shop", "products", "campaigns", "faq", "membership", "orders", "shipping")
-SHOP_FIELDS = ("name", "currency", "page_id", "timezone")
+ROOT_FIELDS = ("shop", "products", "campaigns", "faq", "membership", "orders", "shipping", "payments")
+SHOP_FIELDS = ("name", "currency", "page_id", "timezone", "language")
 CAMPAIGN_FIELDS = (
     "key",
     "title",
@@ -110,6 +112,7 @@ KEY_MAX = 80
 PRICE_LIMIT = Decimal("10000000000")  # Numeric(12, 2)
 INT_MAX = 2**31 - 1  # an INTEGER column on PostgreSQL
 _CENT = Decimal("0.01")
+LANGUAGES = ("en", "zh_Hant")  # the catalogs of bot/locale
 HOLD_MINUTES_DEFAULT = 30
 HOLD_MINUTES_MAX = 7 * 24 * 60
 PINNED_TEXT_MAX = 8000  # a Facebook comment's limit
@@ -136,6 +139,7 @@ class ShopInfo:
     currency: str
     page_id: str | None = None
     timezone: str = "UTC"
+    language: str = "en"  # what shoppers read by default: en | zh_Hant (bot.replies.i18n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +183,7 @@ class ShopConfig:
     # The `orders:` section (config.sale_file): time to pay; `shipping:`: delivery options and pickup points.
     orders: OrderRules = field(default_factory=OrderRules)
     shipping: ShippingRules = field(default_factory=ShippingRules)
+    payments: tuple[PaymentMethod, ...] | None = None  # the `payments:` section (config.payments_file), if any
     source: str = field(default="<shop>", compare=False)  # the file name, for later messages
 
 
@@ -236,6 +241,10 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
     shipping = ShippingRules()
     if shipping_node is not None and not _is_null(shipping_node):
         shipping = parse_shipping_node(shipping_node, source)
+    payments_node = fields.get("payments")
+    payments = None
+    if payments_node is not None and not _is_null(payments_node):
+        payments = parse_payments_node(payments_node, source)
     return ShopConfig(
         shop=shop,
         products=products,
@@ -244,6 +253,7 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
         membership=membership,
         orders=orders,
         shipping=shipping,
+        payments=payments,
         source=source,
     )
 
@@ -408,7 +418,13 @@ def _shop_info(node: yaml.Node, source: str) -> ShopInfo:
     if zone_node is not None:
         timezone = _text(zone_node, source, "shop.timezone").strip()
         _zone(timezone, zone_node, source)
-    return ShopInfo(name=name, currency=currency, page_id=page_id, timezone=timezone)
+    language_node = _given(fields, "language")
+    language = "en"
+    if language_node is not None:
+        language = _text(language_node, source, "shop.language").strip()
+        if language not in LANGUAGES:
+            raise ShopFileError(source, f"must be one of {', '.join(LANGUAGES)}", _line(language_node), "shop.language")
+    return ShopInfo(name=name, currency=currency, page_id=page_id, timezone=timezone, language=language)
 
 
 def _zone(name: str, node: yaml.Node, source: str) -> tzinfo:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.runtime.clock import utcnow
 from bot.store.faq_rules import apply_faq
 from carts.catalog import stock_below_committed, stock_error, update_product
+from carts.payments import fetch_shop_payments, save_shop_payments
 from carts.tables import Campaign, CampaignProduct, Product
 from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
 from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, ShopConfig
@@ -149,6 +150,10 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
     campaign_counts = await _apply_campaigns(session, shop.campaigns, product_ids, now)
     if shop.membership is not None:
         await apply_program(session, shop.membership, now)  # crm_bridge: tiers, points and referral rules
+    # The shop's language and payment methods (no `payments:` section: the ones set before stay).
+    current = await fetch_shop_payments(session)
+    methods = shop.payments if shop.payments is not None else current.methods
+    await save_shop_payments(session, methods, shop.shop.language, now)
     faq_counts = None
     if shop.faq:
         faq = await apply_faq(session, shop.faq)

@@ -20,15 +20,20 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.outbound.messaging_rules import Author, decide_message
 from bot.outbound.outbox import enqueue_message
+from bot.replies import payments as payment_texts
+from bot.replies.i18n import LOCALE_NAMES, gettext, pick_locale
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
-from bot.services import OUTBOX_NOTIFIER, SESSIONS
+from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
+from bot.store.tables import Conversation
 from bot.web.forms import read_form
+from bot.web.payment_page import payment_context
 from bot.web.rendering import render_page
-from carts.core import format_money
 from carts.order_rules import (
     OrderError,
     OrderErrorCode,
@@ -38,7 +43,16 @@ from carts.order_rules import (
     parse_checkout_form,
     parse_delivery_choice,
 )
-from carts.orders import CheckoutInfo, fetch_checkout, fetch_sale_rules, fetch_shop_name, place_order
+from carts.orders import CheckoutInfo, fetch_checkout, fetch_order, fetch_sale_rules, fetch_shop_name, place_order
+from carts.payment_rules import PaymentMethod, check_payment_choice
+from carts.payments import (
+    ShopPayments,
+    fetch_order_payment,
+    fetch_proofs,
+    fetch_shop_payments,
+    fetch_shopper_orders,
+    record_order_payment,
+)
 from config.settings import Settings
 from crm_bridge.checkout_points import (
     PointsOffer,
@@ -68,35 +82,28 @@ def checkout_url(settings: Settings, token: str) -> str:
     return f"{base.rstrip('/')}/checkout/{token}"
 
 
-def how_to_pay(order: OrderInfo) -> str:
-    return (
-        f"Please pay {format_money(order.total, order.currency)} and send us the receipt here in Messenger, "
-        f"quoting {order.number}; we confirm your order as soon as the payment arrives."
-    )
+def how_to_pay(order: OrderInfo, method: PaymentMethod | None = None, locale: str = "en") -> str:
+    return " ".join(payment_texts.how_to_pay(locale, order, method))
 
 
-def render_order_summary(order: OrderInfo) -> str:
+def render_order_summary(
+    order: OrderInfo, method: PaymentMethod | None = None, locale: str = "en", link: str | None = None
+) -> str:
     """The Messenger text confirming an order (pure)."""
-    lines = [f"🧾 Order {order.number} confirmed. 訂單已確認！", ""]
-    for line in order.lines:
-        variant = f" ({line.variant_text})" if line.variant_text else ""
-        lines.append(f"{line.code} {line.name}{variant} ×{line.qty} · {format_money(line.total, order.currency)}")
-    if order.shipping_fee:
-        lines.append(f"Shipping 運費: {format_money(order.shipping_fee, order.currency)}")
-    if order.total != order.subtotal + order.shipping_fee:  # points paid part of it (crm_bridge)
-        lines.append(f"Points 積分: -{format_money(order.subtotal + order.shipping_fee - order.total, order.currency)}")
-    lines += ["", f"Total: {format_money(order.total, order.currency)}"]
-    if order.delivery_method == "delivery":
-        lines.append(f"Delivery to: {order.address}")
-    else:
-        lines.append("Pickup")
-    lines += ["", how_to_pay(order)]
-    return "\n".join(lines)
+    return payment_texts.order_summary(locale, order, method, link)
 
 
-async def _page(name: str, status: int = 200, **context: Any) -> web.Response:
+def _locale(request: web.Request, payments: ShopPayments) -> str:
+    """The page's language: the shopper's pick (`?lang=`), else the shop's."""
+    return pick_locale(request.query.get("lang"), payments.language)
+
+
+async def _page(name: str, status: int = 200, headers: Mapping[str, str] | None = None, **context: Any) -> web.Response:
     context.setdefault("shop_name", "Shop")
-    return await render_page(name, context, status=status, headers=HEADERS)
+    locale = context.setdefault("locale", "en")
+    context.setdefault("t", lambda msgid, **params: gettext(locale, msgid, **params))
+    context.setdefault("locales", LOCALE_NAMES)
+    return await render_page(name, context, status=status, headers=headers or HEADERS)
 
 
 async def _message(shop_name: str, status: int, heading: str, text: str, link: str | None = None) -> web.Response:
@@ -122,14 +129,18 @@ def _minutes_left(expires_at: datetime | None, now: datetime) -> int | None:
 async def _checkout_page(
     info: CheckoutInfo,
     shop_name: str,
+    payments: ShopPayments,
+    locale: str,
     status: int = 200,
     values: Mapping[str, str] | None = None,
     errors: Mapping[str, str] | None = None,
     notice: str | None = None,
     offer: PointsOffer | None = None,
+    orders: list[OrderInfo] | None = None,
     shipping: ShippingRules | None = None,
 ) -> web.Response:
     values = dict(values or {})
+    fields = ("name", "phone", "email", "delivery_method", "delivery_option", "address", "points", "payment_method")
     subtotal = info.cart.subtotal
     # The shop's delivery options and pickup points, each with its fee for this cart (carts.order_rules).
     choices = [(c, c.fee(subtotal)) for c in (shipping or ShippingRules()).choices()]
@@ -137,18 +148,20 @@ async def _checkout_page(
         "checkout.html",
         status,
         shop_name=shop_name,
+        locale=locale,
         cart=info.cart,
         nonce=info.nonce,
         version=info.version,
         minutes_left=_minutes_left(info.expires_at, utcnow()),
-        values={
-            key: values.get(key, "")
-            for key in ("name", "phone", "email", "delivery_method", "delivery_option", "address", "points")
-        },
+        values={key: values.get(key, "") for key in fields},
         delivery_choices=choices,
         errors=errors or {},
         notice=notice,
         offer=offer,
+        methods=[(m.kind.value, payment_texts.method_label(locale, m.kind)) for m in payments.methods],
+        orders=orders or [],
+        token=info.token,
+        status_label=lambda status: payment_texts.status_label(locale, status),
     )
 
 
@@ -188,16 +201,74 @@ async def _offer(session: AsyncSession, info: CheckoutInfo | None, now: datetime
 
 @routes.get("/checkout/{token}")
 async def checkout_page(request: web.Request) -> web.Response:
+    """The cart and its form while something is held; else the shopper's orders (never "empty" after one)."""
     now = utcnow()
     async with request.app[SESSIONS]() as session:
         info, shop_name = await _load(session, request.match_info["token"], now)
         offer = await _offer(session, info, now)
+        payments = await fetch_shop_payments(session)
+        orders = await fetch_shopper_orders(session, info.page_id, info.psid) if info is not None else []
     if info is None:
         return await _not_found(shop_name)
+    locale = _locale(request, payments)
     if info.cart.is_empty:
+        if orders:
+            return await _order_page(request, info, orders[0], orders[1:], shop_name, payments, locale)
         return await _empty(shop_name)
     _, shipping = await _rules(request)
-    return await _checkout_page(info, shop_name, offer=offer, shipping=shipping)
+    return await _checkout_page(info, shop_name, payments, locale, offer=offer, orders=orders, shipping=shipping)
+
+
+@routes.get("/checkout/{token}/orders/{number}")
+async def order_page(request: web.Request) -> web.Response:
+    """One of the shopper's orders (only theirs: another shopper's number is "not found")."""
+    async with request.app[SESSIONS]() as session:
+        info, shop_name = await _load(session, request.match_info["token"], utcnow())
+        payments = await fetch_shop_payments(session)
+        orders = await fetch_shopper_orders(session, info.page_id, info.psid) if info is not None else []
+    order = next((o for o in orders if o.number == request.match_info["number"].upper()), None)
+    if info is None or order is None:
+        return await _not_found(shop_name)
+    others = [o for o in orders if o.number != order.number]
+    return await _order_page(request, info, order, others, shop_name, payments, _locale(request, payments))
+
+
+async def _order_page(
+    request: web.Request,
+    info: CheckoutInfo,
+    order: OrderInfo,
+    others: list[OrderInfo],
+    shop_name: str,
+    payments: ShopPayments,
+    locale: str,
+    *,
+    confirmed: bool = False,
+    told: bool | None = None,
+    told_text: str | None = None,
+) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        chosen = await fetch_order_payment(session, order.id)
+        proofs = await fetch_proofs(session, [order.id])
+    method = payments.method(chosen.method) if chosen is not None else None
+    pay = await payment_context(request, order, method, chosen, locale, shop_name)
+    return await _page(
+        "order.html",
+        shop_name=shop_name,
+        headers=pay.headers or HEADERS,
+        locale=locale,
+        order=order,
+        others=others,
+        token=info.token,
+        method_label=payment_texts.method_label(locale, method.kind) if method else None,
+        how_to_pay=payment_texts.how_to_pay(locale, order, method),
+        status_label=lambda status: payment_texts.status_label(locale, status),
+        pay=pay,
+        proofs=proofs,
+        confirmed=confirmed,
+        told=told,
+        told_text=told_text,
+        cart_held=not info.cart.is_empty,
+    )
 
 
 @routes.post("/checkout/{token}")
@@ -219,12 +290,21 @@ async def confirm_checkout(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         info, shop_name = await _load(session, token, now)
         offer = await _offer(session, info, now)
+        payments = await fetch_shop_payments(session)
     if info is None:
         return await _not_found(shop_name)
-    if form is None or extra_errors or delivery_error:
+    locale = _locale(request, payments)
+    chosen = (data.get("payment_method") or "").strip()
+    choice_error = check_payment_choice(payments.methods, chosen, data.get("delivery_method", ""))
+    if choice_error:
+        errors["payment_method"] = gettext(locale, choice_error)
+    if form is None or extra_errors or choice_error or delivery_error:
         if nonce != info.nonce:
             return await _stale(shop_name, request)
-        return await _checkout_page(info, shop_name, 400, data, errors, offer=offer, shipping=shipping)
+        return await _checkout_page(
+            info, shop_name, payments, locale, 400, data, errors, offer=offer, shipping=shipping
+        )
+    method = payments.method(chosen)
     try:
         async with request.app[SESSIONS]() as session, session.begin():
             now = utcnow()
@@ -238,15 +318,19 @@ async def confirm_checkout(request: web.Request) -> web.Response:
                 now,
                 cart_version=data.get("version") or None,
                 discount=discount,
+                payment_method=method.kind.value if method is not None else None,
                 delivery=delivery,
                 rules=order_rules,
             )
             if not placed.replayed:
                 await apply_checkout_member(session, placed.order, plan, email, now)
-                await _queue_summary(session, placed.order)
+                if method is not None:
+                    await record_order_payment(session, placed.order.id, method.kind, now)
+                await _queue_summary(session, placed.order, method, locale, _order_url(request, token, placed.order))
+            last_user_at = await _last_user_at(session, info.page_id, info.psid)
     except RuleError as error:
         return await _checkout_page(
-            info, shop_name, 400, data, {"points": error.message}, offer=offer, shipping=shipping
+            info, shop_name, payments, locale, 400, data, {"points": error.message}, offer=offer, shipping=shipping
         )
     except OrderError as error:
         if error.code is OrderErrorCode.NONCE_MISMATCH:
@@ -259,11 +343,47 @@ async def confirm_checkout(request: web.Request) -> web.Response:
             if fresh is None or fresh.cart.is_empty:
                 return await _empty(shop_name)
             notice = "Your cart changed since you opened this page. Please check it and confirm again."
-            return await _checkout_page(fresh, shop_name, 409, data, notice=notice, shipping=shipping)
+            return await _checkout_page(fresh, shop_name, payments, locale, 409, data, notice=notice, shipping=shipping)
         return await _not_found(shop_name)
     if not placed.replayed:
         await request.app[OUTBOX_NOTIFIER].wake()
-    return await _page("confirmed.html", shop_name=shop_name, order=placed.order, how_to_pay=how_to_pay(placed.order))
+    # Say the summary went to Messenger only when Meta will take it: the shopper's window is open
+    # (bot.outbound.messaging_rules); else show on the page what it would have said.
+    told = decide_message(utcnow(), last_user_at, Author.BOT).allowed
+    async with request.app[SESSIONS]() as session:
+        fresh_info, _ = await _load(session, token, utcnow())
+        orders = await fetch_shopper_orders(session, info.page_id, info.psid)
+        order = await fetch_order(session, placed.order.number) or placed.order
+    others = [o for o in orders if o.number != order.number]
+    summary = render_order_summary(order, method, locale)
+    return await _order_page(
+        request,
+        fresh_info or info,
+        order,
+        others,
+        shop_name,
+        payments,
+        locale,
+        confirmed=True,
+        told=told,
+        told_text=None if told else summary,
+    )
+
+
+def _order_url(request: web.Request, token: str, order: OrderInfo) -> str:
+    settings = request.app[SETTINGS]
+    return f"{checkout_url(settings, token)}/orders/{order.number}"
+
+
+async def _last_user_at(session: AsyncSession, page_id: str, psid: str) -> datetime | None:
+    at = (
+        await session.execute(
+            select(Conversation.last_user_at).where(Conversation.page_id == page_id, Conversation.psid == psid)
+        )
+    ).scalar_one_or_none()
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at
 
 
 async def _stale(shop_name: str, request: web.Request) -> web.Response:
@@ -276,8 +396,10 @@ async def _stale(shop_name: str, request: web.Request) -> web.Response:
     )
 
 
-async def _queue_summary(session: AsyncSession, order: OrderInfo) -> None:
-    for part, message in enumerate(render_text(render_order_summary(order))):
+async def _queue_summary(
+    session: AsyncSession, order: OrderInfo, method: PaymentMethod | None, locale: str, link: str
+) -> None:
+    for part, message in enumerate(render_text(render_order_summary(order, method, locale, link))):
         await enqueue_message(
             session,
             key=f"order-summary:{order.id}" + (f":{part}" if part else ""),

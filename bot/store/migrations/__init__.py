@@ -43,6 +43,7 @@ TABLE_MODULES = (
     "bot.inbox.tables",
     "carts.tables",
     "carts.order_tables",
+    "carts.payment_tables",
     "crm_bridge.tables",
 )
 

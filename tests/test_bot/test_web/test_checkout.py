@@ -122,9 +122,11 @@ async def test_a_shopper_checks_out_and_gets_the_summary_in_messenger(bot_stack:
     # the same form again (a double tap): the same order, nothing new
     status, text = await post(bot_stack, token, {**VALID, **hidden})
     assert status == 200 and "PO-000001" in text and len(await orders(bot_stack)) == 1
-    # and the cart is now empty
+    # and the checkout link is now the order's page, never "your cart is empty"
     page = await bot_stack.client.get(f"/checkout/{token}")
-    assert page.status == 200 and "Your cart is empty" in await page.text()
+    html = await page.text()
+    assert page.status == 200 and "Your cart is empty" not in html
+    assert "Order PO-000001" in html and "Waiting for payment" in html and "HK$2,160" in html
 
     # the comment had its one private reply, with the right lines and total
     async def private_replies() -> list[dict[str, Any]]:
