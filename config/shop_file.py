@@ -16,6 +16,7 @@ naming the file, line and field: `shop.yaml:23: campaigns[0].ends_at: must be af
         ends_at: 2026-12-20 23:00
         products: [{product: A, code: Flower}]    # code: what shoppers type here (default the product's)
     faq: {rules: [{key: hours, keywords: [hours, 營業時間], reply: ...}]}   # see config.faq_file
+    templates: {shipped: {fields: [order_number], languages: {en: "Order {{1}} shipped."}}}   # config.templates_file
 
 Times come out as aware UTC datetimes. A post id may be written bare (`2000000000001`); it is stored the
 way Meta's webhooks name it, `{page id}_{post id}`.
@@ -48,6 +49,7 @@ from config.catalog_file import (
 )
 from config.faq_file import FaqConfig, parse_faq_node
 from config.membership_file import parse_membership_node
+from config.templates_file import TemplateSpec, parse_templates_node
 from crm_bridge.rules import Program
 from parsers.order_comment import check_code, code_key
 
@@ -79,7 +81,7 @@ __all__ = [
     "parse_time",
 ]
 
-ROOT_FIELDS = ("shop", "products", "campaigns", "faq", "membership")
+ROOT_FIELDS = ("shop", "products", "campaigns", "faq", "membership", "templates")
 SHOP_FIELDS = ("name", "currency", "page_id", "timezone")
 CAMPAIGN_FIELDS = (
     "key",
@@ -171,6 +173,7 @@ class ShopConfig:
     campaigns: tuple[CampaignConfig, ...] = ()
     faq: tuple[FaqConfig, ...] = ()  # per Page (config.faq_file); empty when the file has no faq: section
     membership: Program | None = None  # the `membership:` section (config.membership_file), if any
+    templates: tuple[TemplateSpec, ...] = ()  # the `templates:` section (config.templates_file)
     source: str = field(default="<shop>", compare=False)  # the file name, for later messages
 
 
@@ -220,7 +223,24 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
     membership = None
     if membership_node is not None and not _is_null(membership_node):
         membership = parse_membership_node(membership_node, source)
-    return ShopConfig(shop=shop, products=products, campaigns=campaigns, faq=faq, membership=membership, source=source)
+    templates_node = fields.get("templates")
+    templates: tuple[TemplateSpec, ...] = ()
+    if templates_node is not None and not _is_null(templates_node):
+        templates = parse_templates_node(templates_node, source)
+        if templates and shop.page_id is None:
+            # Templates are made on a Page: the shop's.
+            raise ShopFileError(
+                source, "templates need shop.page_id (the Page they are made on)", _line(templates_node), "templates"
+            )
+    return ShopConfig(
+        shop=shop,
+        products=products,
+        campaigns=campaigns,
+        faq=faq,
+        membership=membership,
+        templates=templates,
+        source=source,
+    )
 
 
 # --- checks shared with the admin API (each returns the problem, or None when the value is fine) ---

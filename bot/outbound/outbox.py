@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -117,15 +118,17 @@ async def enqueue_order_update(
     psid: str,
     message: dict[str, Any],
     template: str,
-    params: list[str],
+    params: Mapping[str, object],
     language: str | None = None,
 ) -> OutboxMessage | None:
     """Queue news of an order to its shopper: `message` inside the 24-hour window, else the template.
 
     `template` is a name of the shop file's `templates:` section (order_confirmed, payment_received,
-    shipped, hold_expiring, order_expiring) and `params` fill its numbered parameters in order; `language`
-    picks one of its languages (None: any approved one). Outside the window with no approved template
-    the row ends `refused` with the reason `no_channel` and nothing is sent. None if `key` was queued.
+    shipped, hold_expiring, order_expiring); `params` are the order's values by field name
+    (`config.templates_file.ORDER_FIELDS`: order_number, total, carrier, tracking_number...), which fill
+    the `{{n}}` the shop file's `fields` name. `language` picks one of its languages (None: any approved
+    one). Outside the window with no approved template the row ends `refused` with the reason
+    `no_channel`, shown in the inbox, and nothing is sent. None if `key` was already queued.
     """
     return await _insert(
         session,
@@ -138,7 +141,8 @@ async def enqueue_order_update(
             "payload": json.dumps(message, ensure_ascii=False),
             "purpose": OutboxPurpose.ORDER_UPDATE.value,
             "template": json.dumps(
-                {"name": template, "language": language, "params": [str(p) for p in params]}, ensure_ascii=False
+                {"name": template, "language": language, "params": {k: str(v) for k, v in params.items()}},
+                ensure_ascii=False,
             ),
         },
     )

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime.clock import utcnow
 from bot.store.faq_rules import apply_faq
+from bot.store.message_templates import apply_templates
 from carts.catalog import stock_below_committed, stock_error, update_product
 from carts.tables import Campaign, CampaignProduct, Product
 from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
@@ -149,6 +150,8 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
     campaign_counts = await _apply_campaigns(session, shop.campaigns, product_ids, now)
     if shop.membership is not None:
         await apply_program(session, shop.membership, now)  # crm_bridge: tiers, points and referral rules
+    if shop.templates and shop.shop.page_id is not None:
+        await apply_templates(session, shop.shop.page_id, shop.templates, now)
     faq_counts = None
     if shop.faq:
         faq = await apply_faq(session, shop.faq)

@@ -148,9 +148,10 @@ class MessageTemplate(SQLModel, table=True):
     page_id: str = Field(max_length=64)
     name: str = Field(max_length=512)
     language: str = Field(max_length=16)
-    body: str = Field(sa_column=Column(Text, nullable=False))  # what was submitted (a changed body is new)
+    body: str = Field(sa_column=Column(Text, nullable=False))  # with {{1}}..{{n}}
+    fields: str = Field(sa_column=Column(Text, nullable=False))  # JSON list: the order field of each {{n}}
     status: str = Field(default="pending", max_length=16)  # pending | approved | rejected
-    meta_id: str | None = Field(default=None, max_length=64, index=True)
+    meta_id: str | None = Field(default=None, max_length=64, index=True)  # None: not made on the Page yet
     reason: str | None = Field(default=None, sa_column=Column(Text))  # Meta's word on a rejection
     created_at: datetime
     last_checked_at: datetime | None = None

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
         sa.Column("language", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("fields", sa.Text(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("meta_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
