@@ -155,6 +155,7 @@ class TemplateKeeper(Loop):
         self.sessions = sessions
         self.graph = graph
         self.interval_s = interval_s
+        self.rounds = 0  # rounds done: tests wait for the first before they add templates
 
     async def run_once(self) -> None:
         for page_id in sorted(self.graph.page_tokens):
@@ -166,4 +167,5 @@ class TemplateKeeper(Loop):
     async def loop(self) -> None:
         while not self.stopping:
             await self.run_once()
+            self.rounds += 1
             await self.sleep(self.interval_s)
