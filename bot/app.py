@@ -44,6 +44,7 @@ from bot.services import (
     SENDER,
     SESSIONS,
     SETTINGS,
+    TEMPLATE_KEEPER,
     WORKER,
 )
 from bot.store.db import create_engine, migrate_schema, read_session_factory, session_factory
@@ -187,6 +188,7 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     assert background.sender is not None
     app[SENDER] = background.sender
     app[CRM_CONSUMER] = background.crm
+    app[TEMPLATE_KEEPER] = background.templates
     yield
     await background.stop()
 

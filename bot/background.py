@@ -3,7 +3,7 @@
 - `build_router` / `build_dispatcher`: the recorders and handlers every event goes through, in order.
 - `build_worker`: the stream worker with its stock allocator, handler services and inbox notes.
 - `start_background`: the worker, the outbox sender, the CRM's order-event consumer, the subscription
-  keeper and the live comment readers, each a `bot.runtime.loops.Loop` started as its own task; the
+  keeper, the template keeper and the live comment readers, each a `bot.runtime.loops.Loop` started as its own task; the
   `Background` it returns stops them in order. `plusone serve` (`bot.app.worker_ctx`) and
   `plusone worker` (`bot.cli.main`) both run exactly this.
 """
@@ -28,7 +28,7 @@ from bot.handlers.order_events import OrderEventConsumer
 from bot.inbound.events import EventKind
 from bot.inbound.ingest import IngestStream
 from bot.inbound.live_comments import LiveCommentReaders, live_reader_settings, record_live_video
-from bot.inbound.recorders import ConversationRecorder, OwnEchoes, record_comment
+from bot.inbound.recorders import ConversationRecorder, OwnEchoes, record_comment, record_template_status
 from bot.inbound.router import Dispatcher, HandlerServices, Router
 from bot.inbound.worker import Worker, WorkerSettings
 from bot.inbox.live import InboxPublisher, publish_inbox_event
@@ -37,6 +37,7 @@ from bot.outbound.outbox import OutboxNotifier
 from bot.outbound.rate_limit import RateLimits, SendRateLimiter
 from bot.outbound.sender import OutboxSender, OutboxSettings
 from bot.outbound.subscriptions import SubscriptionKeeper
+from bot.outbound.templates import TemplateKeeper
 from bot.runtime.loops import Loop, Running, stop_all
 from bot.runtime.redis_keys import RedisKeys
 from bot.web.checkout import checkout_url
@@ -76,6 +77,7 @@ def build_dispatcher(settings: Settings, router: Router | None = None) -> Dispat
     dispatcher.add_recorder(record_comment)
     dispatcher.add_recorder(publish_inbox_event)  # last: open inboxes hear of it after commit
     dispatcher.add_recorder(record_live_video)
+    dispatcher.add_recorder(record_template_status)
     return dispatcher
 
 
@@ -143,6 +145,7 @@ class Background:
     crm: OrderEventConsumer
     keeper: SubscriptionKeeper
     live: LiveCommentReaders
+    templates: TemplateKeeper
     running: list[Running]  # in the order they stop
 
     async def stop(self) -> None:
@@ -176,7 +179,9 @@ def start_background(
         live_reader_settings(settings),
         owner=worker.consumer,
     )
-    loops: list[Loop] = [worker, crm, keeper, live] + ([sender] if sender is not None else [])
+    templates = TemplateKeeper(sessions, graph)
+    loops: list[Loop] = [worker, crm, keeper, live, templates] + ([sender] if sender is not None else [])
     started = {loop.name: loop.start() for loop in loops}
-    order = (live, worker, sender, crm, keeper)
-    return Background(worker, sender, crm, keeper, live, [started[loop.name] for loop in order if loop is not None])
+    order = (live, worker, sender, crm, keeper, templates)
+    running = [started[loop.name] for loop in order if loop is not None]
+    return Background(worker, sender, crm, keeper, live, templates, running)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from bot.outbound.graph import GraphClient
     from bot.outbound.outbox import OutboxNotifier
     from bot.outbound.sender import OutboxSender
+    from bot.outbound.templates import TemplateKeeper
     from bot.runtime.embedded_redis import EmbeddedRedis
     from config.settings import Settings
 
@@ -46,6 +47,7 @@ DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
 WORKER: web.AppKey[Worker] = web.AppKey("worker")
 SENDER: web.AppKey[OutboxSender] = web.AppKey("sender")
 CRM_CONSUMER: web.AppKey[OrderEventConsumer] = web.AppKey("crm_consumer")
+TEMPLATE_KEEPER: web.AppKey[TemplateKeeper] = web.AppKey("template_keeper")
 
 # --- the merchant inbox (bot.inbox.views' inbox_ctx) ---
 INBOX_SESSION_STORE: web.AppKey[SessionStore] = web.AppKey("inbox_sessions")

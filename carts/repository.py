@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, and_, select, tuple_
+from sqlalchemy import Row, and_, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.core import CartInfo, CartLineInfo, merge_lines, variant_pairs
@@ -17,6 +18,16 @@ from carts.tables import CampaignProduct, Product, ShopInfo, StockClaim
 async def fetch_currency(session: AsyncSession) -> str:
     shop = await session.get(ShopInfo, 1)
     return shop.currency if shop is not None else "HKD"
+
+
+async def fetch_hold_expiry(session: AsyncSession, page_id: str, psid: str) -> datetime | None:
+    """When the first of the shopper's held units goes back to stock (what "23 min left" counts down to)."""
+    result = await session.execute(
+        select(func.min(StockClaim.expires_at)).where(
+            StockClaim.page_id == page_id, StockClaim.psid == psid, StockClaim.status == ClaimStatus.HELD.value
+        )
+    )
+    return result.scalar_one_or_none()
 
 
 async def fetch_cart(session: AsyncSession, page_id: str, psid: str) -> CartInfo:

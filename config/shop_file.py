@@ -18,6 +18,7 @@ naming the file, line and field: `shop.yaml:23: campaigns[0].ends_at: must be af
     faq: {rules: [{key: hours, keywords: [hours, 營業時間], reply: ...}]}   # see config.faq_file
     orders: {pay_within: 48h, pay_within_by_method: {cash_on_pickup: 7d}}  # see config.sale_file
     shipping: {delivery: [{key: courier, name: Courier, fee: 30}]}          # see config.sale_file
+    templates: {shipped: {fields: [order_number], languages: {en: "Order {{1}} shipped."}}}   # config.templates_file
 
 Times come out as aware UTC datetimes. A post id may be written bare (`2000000000001`); it is stored the
 way Meta's webhooks name it, `{page id}_{post id}`.
@@ -55,6 +56,7 @@ from config.faq_file import FaqConfig, parse_faq_node
 from config.membership_file import parse_membership_node
 from config.payments_file import parse_payments_node
 from config.sale_file import parse_orders_node, parse_shipping_node
+from config.templates_file import TemplateSpec, parse_templates_node
 from crm_bridge.rules import Program
 from parsers.order_comment import check_code, code_key
 
@@ -86,7 +88,7 @@ __all__ = [
     "parse_time",
 ]
 
-ROOT_FIELDS = ("shop", "products", "campaigns", "faq", "membership", "orders", "shipping", "payments")
+ROOT_FIELDS = ("shop", "products", "campaigns", "faq", "membership", "orders", "shipping", "payments", "templates")
 SHOP_FIELDS = ("name", "currency", "page_id", "timezone", "language")
 CAMPAIGN_FIELDS = (
     "key",
@@ -184,6 +186,7 @@ class ShopConfig:
     orders: OrderRules = field(default_factory=OrderRules)
     shipping: ShippingRules = field(default_factory=ShippingRules)
     payments: tuple[PaymentMethod, ...] | None = None  # the `payments:` section (config.payments_file), if any
+    templates: tuple[TemplateSpec, ...] = ()  # the `templates:` section (config.templates_file)
     source: str = field(default="<shop>", compare=False)  # the file name, for later messages
 
 
@@ -245,6 +248,15 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
     payments = None
     if payments_node is not None and not _is_null(payments_node):
         payments = parse_payments_node(payments_node, source)
+    templates_node = fields.get("templates")
+    templates: tuple[TemplateSpec, ...] = ()
+    if templates_node is not None and not _is_null(templates_node):
+        templates = parse_templates_node(templates_node, source)
+        if templates and shop.page_id is None:
+            # Templates are made on a Page: the shop's.
+            raise ShopFileError(
+                source, "templates need shop.page_id (the Page they are made on)", _line(templates_node), "templates"
+            )
     return ShopConfig(
         shop=shop,
         products=products,
@@ -254,6 +266,7 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
         orders=orders,
         shipping=shipping,
         payments=payments,
+        templates=templates,
         source=source,
     )
 

@@ -7,6 +7,7 @@ Each Meta surface has its module, sharing one `EmulatorState` (bot.emulator.stat
 - `send_api`: `POST /{page_id|me}/messages` (Send API) with Meta's messaging rules (`messaging_rules`);
 - `comments`: private replies, `POST /{comment_id}/comments` (public reply), `POST /{comment_id}` (`is_hidden`);
 - `pages`: `GET /{page_id|me}` (`fields=name,username`), `GET|POST|DELETE /{page_id}/subscribed_apps`;
+- `templates`: `GET|POST /{page_id}/message_templates`, utility messages and their review (issue 17);
 - `live` (issue 6): `GET /{video_id}/live_comments` (Server-Sent Events) and `GET /{video_id}/comments`;
 - `faults`: injected faults, the Send API rate limit, the clock;
 - `webhooks`: the player that signs and delivers Meta-shaped webhooks to our server (and learns from them).
@@ -41,6 +42,7 @@ from bot.emulator.params import maybe_json, read_graph_request
 from bot.emulator.persistence import StateFile
 from bot.emulator.send_api import SendApi
 from bot.emulator.state import EmulatorState
+from bot.emulator.templates import Templates
 from bot.emulator.webhooks import WebhookPlayer
 
 __all__ = ["EMULATOR", "Emulator", "GraphEmulator", "create_emulator_app"]
@@ -58,7 +60,8 @@ class Emulator:
         self.faults = Faults(self.state)
         self.webhooks = WebhookPlayer(self.state)
         self.comments = Comments(self.state, self.webhooks)
-        self.send_api = SendApi(self.state, self.faults, self.comments, self.webhooks)
+        self.templates = Templates(self.state, self.webhooks)
+        self.send_api = SendApi(self.state, self.faults, self.comments, self.webhooks, self.templates)
         self.pages = Pages(self.state)
         self.live = Live(self.state, self.webhooks)
         self._call_seq = itertools.count(1)
@@ -127,6 +130,8 @@ class Emulator:
         # `GET /{video_id}/comments` and `/live_comments` are answered by `_answer` before this.
         if len(parts) == 2 and parts[1] == "messages" and method == "POST":
             return self.send_api.send_message(parts[0], args, call)
+        if len(parts) == 2 and parts[1] == "message_templates":
+            return self.templates.message_templates(method, parts[0], args, call)
         if len(parts) == 2 and parts[1] == "subscribed_apps":
             return self.pages.subscribed_apps(method, parts[0], args, call)
         if len(parts) == 2 and parts[1] == "comments" and method == "POST":
@@ -212,6 +217,8 @@ def create_emulator_app(config: EmulatorConfig) -> web.Application:
         ("POST", "/_emulator/unsubscribe", e.pages.post_unsubscribe),
         ("POST", "/_emulator/token", e.pages.post_token),
         ("POST", "/_emulator/reset", e.post_reset),
+        ("GET", "/_emulator/templates", e.templates.get_templates),
+        ("POST", "/_emulator/templates/review", e.templates.post_review),
         ("POST", "/_emulator/webhooks/comment", e.webhooks.play_comment),
         ("POST", "/_emulator/webhooks/message", e.webhooks.play_message),
         ("POST", "/_emulator/webhooks/postback", e.webhooks.play_postback),

@@ -215,6 +215,25 @@ class ControlClient:
     async def expire_token(self, page_id: str, expired: bool = True) -> dict[str, Any]:
         return await self._control("POST", "token", {"page_id": page_id, "expired": expired})
 
+    async def templates(self) -> list[dict[str, Any]]:
+        return await self._control("GET", "templates")
+
+    async def review_template(
+        self,
+        status: str,
+        *,
+        template_id: str | None = None,
+        page_id: str | None = None,
+        name: str | None = None,
+        language: str | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Meta's review of a template (APPROVED, REJECTED...); its webhook is delivered before this returns."""
+        body = {"status": status, "id": template_id, "page_id": page_id, "name": name, "language": language}
+        if reason is not None:
+            body["reason"] = reason
+        return await self._control("POST", "templates/review", body)
+
     async def reset(self) -> None:
         await self._control("POST", "reset")
 

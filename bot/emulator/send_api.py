@@ -2,7 +2,8 @@
 
 A message to a shopper (`recipient: {id}`) goes through only inside the 24-hour window their last
 activity opened, or a tag's window; a blocked shopper is unavailable (551); each Page may send
-`messages_per_second`. Private replies (`recipient: {comment_id | post_id}`) are handed to `Comments`.
+`messages_per_second`. Private replies (`recipient: {comment_id | post_id}`) are handed to `Comments`;
+utility messages (`messaging_type=UTILITY`, outside the window too) to `Templates`.
 Control: `/_emulator/activity` sets a shopper's last activity, `/_emulator/block` blocks or unblocks them.
 """
 
@@ -28,6 +29,7 @@ from bot.emulator.messaging_rules import (
 )
 from bot.emulator.params import id_param, object_param
 from bot.emulator.state import EmulatorState, message_id
+from bot.emulator.templates import Templates
 from bot.emulator.webhooks import WebhookPlayer
 
 __all__ = ["SendApi"]
@@ -36,11 +38,19 @@ __all__ = ["SendApi"]
 class SendApi:
     """The Send API over the shared state: rate limit from `faults`, private replies by `comments`, echoes."""
 
-    def __init__(self, state: EmulatorState, faults: Faults, comments: Comments, webhooks: WebhookPlayer) -> None:
+    def __init__(
+        self,
+        state: EmulatorState,
+        faults: Faults,
+        comments: Comments,
+        webhooks: WebhookPlayer,
+        templates: Templates | None = None,
+    ) -> None:
         self.state = state
         self.faults = faults
         self.comments = comments
         self.webhooks = webhooks
+        self.templates = templates or Templates(state, webhooks)
 
     # --- Graph side -----------------------------------------------------------------------------------
 
@@ -75,6 +85,9 @@ class SendApi:
                 raise invalid(f"param sender_action must be one of {sorted(SENDER_ACTIONS)}")
             if message is not None:
                 raise invalid("param sender_action cannot be sent together with message")
+        elif messaging_type == "UTILITY":
+            if not isinstance(message, dict):
+                raise invalid("param message must be a JSON object")
         else:
             check_message(message)
 
@@ -96,6 +109,11 @@ class SendApi:
             raise invalid("param recipient must have id, comment_id or post_id")
         if (page_id, psid) in state.blocked:
             raise unavailable()
+        if messaging_type == "UTILITY":
+            if sender_action is not None:
+                raise invalid("param sender_action cannot be sent with messaging_type UTILITY")
+            assert message is not None
+            return self.templates.send(page_id, psid, message)
         last = state.activity.get((page_id, psid))
         age = math.inf if last is None else state.now() - last
         window = TAG_WINDOWS[tag] if messaging_type == "MESSAGE_TAG" and tag else STANDARD_WINDOW_S

@@ -175,6 +175,8 @@ class EmulatorState:
         for video in getattr(self, "live_videos", {}).values():
             video.end_streams("end")
         self.live_videos: dict[str, LiveVideo] = {}
+        # Page message templates by id (bot.emulator.templates.Template), kept across a restart.
+        self.templates: dict[str, Any] = {}
 
     def snapshot(self) -> dict[str, Any]:
         """What a restarted emulator should still know, as JSON-ready values."""
@@ -198,6 +200,7 @@ class EmulatorState:
                 }
                 for v in self.live_videos.values()
             ],
+            "templates": [t.to_dict() for t in self.templates.values()],
             "calls": list(self.calls),
             "deliveries": list(self.deliveries),
         }
@@ -231,6 +234,9 @@ class EmulatorState:
         if "subscriptions" in data:
             self.subscriptions = {p: list(f) for p, f in data["subscriptions"].items() if p in pages and f}
         self.live_videos = {k: v for k, v in videos.items() if v.page_id in pages}
+        from bot.emulator.templates import restore_template  # that module builds on this one
+
+        self.templates = {t["id"]: restore_template(t) for t in data.get("templates", []) if t["page_id"] in pages}
         self.calls.extend(data.get("calls", []))
         self.deliveries.extend(data.get("deliveries", []))
 

@@ -20,6 +20,7 @@ from bot.inbound.router import HandlerContext, Router
 from bot.outbound.outbox import enqueue_messages
 from bot.replies.carts import (
     Pick,
+    hold_time_left,
     option_quick_replies,
     parse_pick_payload,
     render_cart,
@@ -32,7 +33,7 @@ from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog
 from carts.comment_orders import ItemOutcome
 from carts.orders import fetch_or_create_checkout_token
-from carts.repository import fetch_cart
+from carts.repository import fetch_cart, fetch_hold_expiry
 from carts.stock_rules import ClaimSource, arrival_key
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from parsers.normalize import normalize_text
@@ -60,9 +61,19 @@ def is_cart_request(event: MessageEvent | PostbackEvent, _ctx: HandlerContext) -
     return normalize_text(event.text or "").strip(" ?？!！.。") in CART_WORDS
 
 
-async def handle_cart(event: MessageEvent | PostbackEvent, ctx: HandlerContext) -> None:
-    cart = await fetch_cart(ctx.session, event.page_id, event.sender_id)
-    await _send(ctx, f"cart:{event.key}", event.page_id, event.sender_id, render_cart(cart))
+async def cart_messages(
+    ctx: HandlerContext, page_id: str, psid: str, checkout_link: Callable[[str], str] | None
+) -> list[dict]:
+    """The shopper's cart with its Checkout button and the hold's time left: every open window is used."""
+    cart = await fetch_cart(ctx.session, page_id, psid)
+    if cart.is_empty:
+        return render_cart(cart)
+    now = utcnow()
+    url = None
+    if checkout_link is not None:
+        url = checkout_link(await fetch_or_create_checkout_token(ctx.session, page_id, psid, now))
+    hold = hold_time_left(await fetch_hold_expiry(ctx.session, page_id, psid), now)
+    return render_cart(cart, url, hold)
 
 
 def pick_filter(event: MessageEvent, _ctx: HandlerContext) -> dict[str, Pick | None] | bool:
@@ -73,7 +84,9 @@ def pick_filter(event: MessageEvent, _ctx: HandlerContext) -> dict[str, Pick | N
     return {"pick": parse_pick_payload(event.quick_reply_payload or "") if isinstance(decoded, Payload) else None}
 
 
-async def handle_pick(event: MessageEvent, ctx: HandlerContext, pick: Pick | None) -> None:
+async def handle_pick(
+    event: MessageEvent, ctx: HandlerContext, pick: Pick | None, checkout_link: Callable[[str], str] | None = None
+) -> None:
     """The shopper chose an option for an item of their comment: ask the next option, or claim the stock."""
     key = f"pick:{event.key}"
     found = await _pick_target(ctx, event, pick) if pick is not None else None
@@ -98,9 +111,9 @@ async def handle_pick(event: MessageEvent, ctx: HandlerContext, pick: Pick | Non
     variant = json.dumps(pick.chosen, sort_keys=True, ensure_ascii=False)
     claim_key = f"{pick.comment_id}:{product.id}:{variant}"
     exists = (await ctx.session.execute(select(StockClaim.id).where(StockClaim.key == claim_key))).first()
-    if exists:
-        cart = await fetch_cart(ctx.session, event.page_id, event.sender_id)
-        await _send(ctx, key, event.page_id, event.sender_id, render_cart(cart))  # tapped twice: show the cart
+    if exists:  # tapped twice: show the cart
+        messages = await cart_messages(ctx, event.page_id, event.sender_id, checkout_link)
+        await _send(ctx, key, event.page_id, event.sender_id, messages)
         return
     now = utcnow()
     ctx.session.add(
@@ -283,8 +296,15 @@ def build_cart_router(checkout_link: Callable[[str], str] | None = None) -> Rout
             url = checkout_link(token)
         await _send(ctx, f"checkout:{event.key}", event.page_id, event.sender_id, render_checkout(cart, url))
 
-    router.register(handle_pick, pick_filter, kinds=[EventKind.MESSAGE], name="pick_option")
-    router.register(handle_pick, typed_choice_filter, kinds=[EventKind.MESSAGE], name="typed_option")
+    async def handle_cart(event: MessageEvent | PostbackEvent, ctx: HandlerContext) -> None:
+        messages = await cart_messages(ctx, event.page_id, event.sender_id, checkout_link)
+        await _send(ctx, f"cart:{event.key}", event.page_id, event.sender_id, messages)
+
+    async def pick(event: MessageEvent, ctx: HandlerContext, pick: Pick | None) -> None:
+        await handle_pick(event, ctx, pick, checkout_link)
+
+    router.register(pick, pick_filter, kinds=[EventKind.MESSAGE], name="pick_option")
+    router.register(pick, typed_choice_filter, kinds=[EventKind.MESSAGE], name="typed_option")
     router.register(handle_cart, is_cart_request, kinds=[EventKind.MESSAGE, EventKind.POSTBACK], name="show_cart")
     router.register(handle_checkout, is_checkout_request, kinds=[EventKind.MESSAGE], name="checkout")
     return router

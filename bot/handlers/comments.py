@@ -35,9 +35,16 @@ from bot.outbound.outbox import (
     enqueue_messages,
     enqueue_private_replies,
 )
-from bot.replies.carts import CommentResult, ItemResult, cart_summary, render_comment_reply
+from bot.replies.carts import (
+    CommentResult,
+    ItemResult,
+    cart_buttons,
+    cart_summary,
+    hold_time_left,
+    render_comment_reply,
+)
 from bot.replies.orders import order_expired, order_expiring
-from bot.replies.render import render_text
+from bot.replies.render import MAX_BUTTON_TEXT, render_buttons, render_text
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, OutboxMessage
 from carts.comment_order_repository import (
@@ -57,8 +64,19 @@ from carts.comment_orders import (
     settled_outcome,
 )
 from carts.order_rules import OrderInfo
-from carts.orders import expire_unpaid_orders, fetch_or_create_checkout_tokens, orders_to_remind
-from carts.repository import fetch_cart, fetch_carts, fetch_claim_rows_of_comments, fetch_claims_of_comment
+from carts.orders import (
+    expire_unpaid_orders,
+    fetch_or_create_checkout_token,
+    fetch_or_create_checkout_tokens,
+    orders_to_remind,
+)
+from carts.repository import (
+    fetch_cart,
+    fetch_carts,
+    fetch_claim_rows_of_comments,
+    fetch_claims_of_comment,
+    fetch_hold_expiry,
+)
 from carts.stock import allocate_pending, expire_holds, holds_to_remind, release_claims
 from carts.stock_rules import (
     END_OF_STREAM,
@@ -577,7 +595,7 @@ class Allocator:
         """Decide what the batch in hand makes decidable, in its transaction; callbacks for after commit."""
         watermark_id = await self.stream.watermark(excluding=entry_ids)
         watermark = END_OF_STREAM if watermark_id is None else arrival_key(watermark_id, 0)
-        decided, replies = await decide_pending(session, watermark, utcnow(), self.quiet)
+        decided, replies = await decide_pending(session, watermark, utcnow(), self.quiet, self.checkout_link)
         after_commit: list[Callable[[], Awaitable[None]]] = []
         if replies and self.notifier is not None:
             after_commit.append(self.notifier.wake)
@@ -596,7 +614,7 @@ class Allocator:
             if time.monotonic() - self._last_housekeeping >= 1.0:
                 self._last_housekeeping = time.monotonic()
                 for change in await expire_holds(session, now):
-                    replies += await tell_about_hold(session, change, now, self.quiet)
+                    replies += await tell_about_hold(session, change, now, self.quiet, self.checkout_link)
                 for claim in await holds_to_remind(session, REMIND_BEFORE, now):
                     if claim.expires_at is not None and claim.expires_at - now <= min(
                         REMIND_BEFORE, timedelta(minutes=claim.hold_minutes / 2)
@@ -604,11 +622,15 @@ class Allocator:
                         claim.reminded_at = now
                         session.add(claim)
                         replies += await tell_about_hold(
-                            session, claim_decision(claim, ClaimChange.REMINDER), now, self.quiet
+                            session,
+                            claim_decision(claim, ClaimChange.REMINDER),
+                            now,
+                            self.quiet,
+                            self.checkout_link,
                         )
                 replies += await expire_and_remind_orders(session, now, self.checkout_link, self.quiet)
                 await decide_stuck_comments(session, self.campaigns, now)
-            decided, more = await decide_pending(session, watermark, now, self.quiet)
+            decided, more = await decide_pending(session, watermark, now, self.quiet, self.checkout_link)
             replies += more + await queue_due_replies(session, self.checkout_link)
         if replies and self.notifier is not None:
             await self.notifier.wake()
@@ -622,6 +644,7 @@ async def decide_pending(
     watermark: str,
     now: datetime,
     quiet: timedelta | None = None,
+    checkout_link: CheckoutLink | None = None,
 ) -> tuple[int, int]:
     """Decide every pending claim before `watermark`; (decided, replies queued).
 
@@ -637,7 +660,7 @@ async def decide_pending(
     await _settle_comments(session, comments)
     replies = 0
     for decision in picks:  # answered in the chat, where the choice was made (the window is open)
-        replies += await tell_about_hold(session, decision, now, quiet)
+        replies += await tell_about_hold(session, decision, now, quiet, checkout_link)
     return len(decisions), replies
 
 
@@ -650,6 +673,10 @@ _HOLD_NEWS = {
     ClaimChange.EXPIRED: "⌛ Your hold on {label} ×{qty} has run out and it was released. 保留時間已過。",
     ClaimChange.REMINDER: "⏰ {label} ×{qty} is held for you for a few more minutes. 保留時間快到了。",
 }
+
+
+# News of units the shopper now holds: the moment to offer the checkout.
+_HELD_NEWS = frozenset({ClaimChange.HELD, ClaimChange.PROMOTED, ClaimChange.REMINDER})
 
 
 async def _may_tell(session: AsyncSession, page_id: str, psid: str, now: datetime, quiet: timedelta | None) -> bool:
@@ -702,12 +729,17 @@ async def _tell_order(
 
 
 async def tell_about_hold(
-    session: AsyncSession, change: ClaimDecision, now: datetime, quiet: timedelta | None = None
+    session: AsyncSession,
+    change: ClaimDecision,
+    now: datetime,
+    quiet: timedelta | None = None,
+    checkout_link: CheckoutLink | None = None,
 ) -> int:
     """Tell the shopper their hold changed, when Meta allows a message (else the trail and the inbox show it).
 
     `quiet`: the hand-off quiet period; automated news then waits out a person handling the chat. Callers
-    acting for a person (the inbox) leave it out.
+    acting for a person (the inbox) leave it out. With `checkout_link`, news of units held carries the
+    Checkout button and the hold's time left (the window is open: use it).
     """
     if not await _may_tell(session, change.page_id, change.psid, now, quiet):
         return 0
@@ -719,13 +751,20 @@ async def tell_about_hold(
     label = f"{product.code} {product.name}" + (f" ({variant})" if variant else "")
     cart = await fetch_cart(session, change.page_id, change.psid)
     text = _HOLD_NEWS[change.status].format(label=label, qty=change.qty) + f"\n\n{cart_summary(cart)}"
+    messages = render_text(text)
+    if checkout_link is not None and not cart.is_empty and change.status in _HELD_NEWS:
+        hold = hold_time_left(await fetch_hold_expiry(session, change.page_id, change.psid), now)
+        token = await fetch_or_create_checkout_token(session, change.page_id, change.psid, now)
+        full = "\n".join([text, *([hold] if hold else [])])
+        if len(full) <= MAX_BUTTON_TEXT:
+            messages = [render_buttons(full, cart_buttons(cart, checkout_link(token)))]
     # Each decision about a claim happens once, so its key is the claim's key and the decision.
     await enqueue_messages(
         session,
         key=f"hold-{change.status}:{change.key}",
         page_id=change.page_id,
         psid=change.psid,
-        messages=render_text(text),
+        messages=messages,
     )
     return 1
 

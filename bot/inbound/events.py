@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     REACTION = "reaction"
     DELIVERY = "delivery"
     READ = "read"
+    TEMPLATE_STATUS = "template_status"
     IGNORED = "ignored"
     TEST_PING = "test_ping"
 
@@ -227,6 +228,22 @@ class ReadEvent(MessagingEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateStatusEvent(Event):
+    """`message_template_status_update`: Meta reviewed one of the Page's message templates."""
+
+    kind: ClassVar[EventKind] = EventKind.TEMPLATE_STATUS
+    template_id: str
+    event: str  # Meta's word: APPROVED, REJECTED, PENDING, PAUSED, DISABLED...
+    name: str | None = None
+    language: str | None = None
+    reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"template:{self.template_id}:{self.event}"
+
+
+@dataclass(frozen=True, slots=True)
 class IgnoredEvent(Event):
     """Something we do not act on (unknown field, item, verb or shape), kept so it is counted and logged."""
 
@@ -253,6 +270,7 @@ InboundEvent = (
     | ReactionEvent
     | DeliveryEvent
     | ReadEvent
+    | TemplateStatusEvent
     | IgnoredEvent
     | TestPingEvent
 )

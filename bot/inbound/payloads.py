@@ -27,6 +27,7 @@ from bot.inbound.events import (
     ReadEvent,
     Referral,
     ReferralEvent,
+    TemplateStatusEvent,
     TestPingEvent,
 )
 from parsers.normalize import storable_text
@@ -151,6 +152,20 @@ def _parse_change(change: Any, page_id: str, channel: Channel, entry_time: int |
         if video_id and status:
             return LiveVideoEvent(page_id=page_id, channel=channel, video_id=video_id, status=status)
         return IgnoredEvent(page_id=page_id, channel=channel, reason="live_videos change without id or status")
+    if field_name == "message_template_status_update":
+        template_id, event = _id(value.get("message_template_id")), _text(value.get("event"), 40)
+        if not (template_id and event):
+            return IgnoredEvent(page_id=page_id, channel=channel, reason="template status without id or event")
+        reason = _text(value.get("reason"), 1000)
+        return TemplateStatusEvent(
+            page_id=page_id,
+            channel=channel,
+            template_id=template_id,
+            event=event.upper(),
+            name=_text(value.get("message_template_name"), 512),
+            language=_text(value.get("message_template_language"), 16),
+            reason=None if reason in (None, "NONE") else reason,
+        )
     # isinstance first: a list or object there is unhashable, and `in` a set would raise.
     if channel is Channel.INSTAGRAM and isinstance(field_name, str) and field_name in _IG_COMMENT_FIELDS:
         return _parse_ig_comment(value, page_id, entry_time, str(field_name))

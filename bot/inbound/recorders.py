@@ -25,10 +25,12 @@ from bot.inbound.events import (
     ReactionEvent,
     ReadEvent,
     ReferralEvent,
+    TemplateStatusEvent,
     TestPingEvent,
 )
 from bot.inbound.router import HandlerContext, Recorder
 from bot.outbound.outbox import confirm_echoes, confirm_from_echo, parse_outbox_metadata
+from bot.outbound.templates import record_status, template_status
 from bot.runtime.clock import from_epoch_ms, from_epoch_s, utcnow
 from bot.store.conversations import BOT_METADATA_PREFIX, fetch_or_create_conversation
 from bot.store.tables import CommentLog, Conversation, Message
@@ -273,3 +275,25 @@ def comment_log_values(event: CommentEvent, ctx: HandlerContext) -> dict[str, An
         "reply_error": None,
         "reply_outbox_id": None,
     }
+
+
+async def record_template_status(event: Any, ctx: HandlerContext) -> None:
+    """Recorder: Meta's review of a message template (`message_template_status_update`), kept at once."""
+    if not isinstance(event, TemplateStatusEvent):
+        return
+    status = template_status(event.event)
+    if status is None:
+        log.info("template %s: review %r not understood; left as it was", event.template_id, event.event)
+        return
+    found = await record_status(
+        ctx.session,
+        page_id=event.page_id,
+        meta_id=event.template_id,
+        name=event.name,
+        language=event.language,
+        status=status,
+        reason=event.reason,
+        now=utcnow(),
+    )
+    if not found:
+        log.info("template %s of Page %s is not one of ours; its review is ignored", event.template_id, event.page_id)

@@ -147,3 +147,18 @@ def live_video_delivery(*, page_id: str, video_id: str, status: str) -> dict[str
     """A `live_videos` change: a broadcast started (`live`) or ended (`live_stopped`, `vod`)."""
     change = {"field": "live_videos", "value": {"id": video_id, "status": status}}
     return page_delivery([{"id": page_id, "time": int(time.time()), "changes": [change]}])
+
+
+def template_status_delivery(
+    *, page_id: str, template_id: str, name: str, language: str, event: str, reason: str | None = None
+) -> dict[str, Any]:
+    """A `message_template_status_update` change: Meta reviewed a template of the Page (APPROVED, REJECTED...)."""
+    value = {
+        "event": event,
+        "message_template_id": template_id,
+        "message_template_name": name,
+        "message_template_language": language,
+        "reason": reason or "NONE",
+    }
+    change = {"field": "message_template_status_update", "value": value}
+    return page_delivery([{"id": page_id, "time": int(time.time()), "changes": [change]}])

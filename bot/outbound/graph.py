@@ -104,6 +104,17 @@ class SendResult:
 
 
 @dataclass(frozen=True)
+class TemplateInfo:
+    """A message template of the Page as Meta lists it (`status`: Meta's word, APPROVED, PENDING...)."""
+
+    id: str
+    name: str
+    language: str
+    status: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class PageInfo:
     id: str
     name: str | None
@@ -322,6 +333,63 @@ class GraphClient:
 
     async def send_private_reply(self, page_id: str, comment_id: str, message: dict[str, Any]) -> SendResult:
         return await self.send_message(page_id, {"comment_id": comment_id}, message)
+
+    async def send_template(
+        self, page_id: str, psid: str, name: str, language: str, params: list[str], metadata: str | None = None
+    ) -> SendResult:
+        """A utility message: the Page's approved template `name` in `language`, its `{{n}}` filled by `params`."""
+        template = {
+            "name": name,
+            "language": {"code": language},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}],
+        }
+        message: dict[str, Any] = {"template": template}
+        if metadata:
+            message["metadata"] = metadata
+        return await self.send_message(page_id, {"id": psid}, message, messaging_type="UTILITY")
+
+    async def create_message_template(
+        self, page_id: str, name: str, language: str, body: str, examples: list[str]
+    ) -> TemplateInfo:
+        """`POST /{page-id}/message_templates`: a utility template made on the Page, for Meta to review."""
+        component: dict[str, Any] = {"type": "BODY", "text": body}
+        if examples:
+            component["example"] = {"body_text": [examples]}
+        data = {
+            "name": name,
+            "language": language,
+            "category": "UTILITY",
+            "components": json.dumps([component], ensure_ascii=False),
+        }
+        reply = await self._call(page_id, "post_object", object_id=page_id, connection="message_templates", data=data)
+        if not isinstance(reply, dict) or not reply.get("id"):
+            raise GraphError(GraphErrorClass.RETRY_LATER, f"message_templates answered without an id: {reply!r}"[:300])
+        return TemplateInfo(str(reply["id"]), name, language, str(reply.get("status") or "PENDING"))
+
+    async def fetch_message_templates(self, page_id: str) -> list[TemplateInfo]:
+        """`GET /{page-id}/message_templates`: the Page's templates with Meta's review of each."""
+        reply = await self._call(
+            page_id,
+            "get_connection",
+            object_id=page_id,
+            connection="message_templates",
+            fields="id,name,language,status,rejected_reason",
+            limit=100,
+        )
+        templates: list[TemplateInfo] = []
+        for item in reply.get("data", []) if isinstance(reply, dict) else []:
+            if isinstance(item, dict) and item.get("id") and item.get("name"):
+                reason = item.get("rejected_reason")
+                templates.append(
+                    TemplateInfo(
+                        str(item["id"]),
+                        str(item["name"]),
+                        str(item.get("language") or ""),
+                        str(item.get("status") or ""),
+                        str(reason) if reason and reason != "NONE" else None,
+                    )
+                )
+        return templates
 
     async def reply_to_comment(self, page_id: str, comment_id: str, text: str) -> str:
         """A public reply under the comment, as the Page. Returns the new comment's id."""

@@ -6,6 +6,8 @@
   Automated messages never carry that tag (Chatwoot's bug: bot replies wrongly tagged HUMAN_AGENT).
 - One private reply per comment, within 7 days of the comment.
 - Never the tags Meta retired on 27 April 2026 (CONFIRMED_EVENT_UPDATE, ACCOUNT_UPDATE, POST_PURCHASE_UPDATE).
+  An order update after the window goes as a utility template Meta approved (messaging type `UTILITY`),
+  or not at all.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class RefusalCode(StrEnum):
     BOT_CANNOT_USE_TAG = "bot_cannot_use_tag"
     PRIVATE_REPLY_EXPIRED = "private_reply_expired"
     PRIVATE_REPLY_USED = "private_reply_used"
+    NO_CHANNEL = "no_channel"  # an order update after the window, with no approved template to carry it
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class SendDecision:
     tag: str | None = None
     refusal: RefusalCode | None = None
     reason: str = ""
+    use_template: bool = False  # send the row's utility template instead of its free-form message
 
     @classmethod
     def refuse(cls, code: RefusalCode, reason: str) -> SendDecision:
@@ -80,6 +84,22 @@ def decide_message(
         RefusalCode.OUTSIDE_WINDOW,
         f"the shopper last wrote {_ago(age)} ago; after 24 hours only a person may reply (within 7 days)",
     )
+
+
+UTILITY = "UTILITY"
+
+
+def decide_order_update(
+    now: datetime, last_user_at: datetime | None, template: str | None, approved: bool
+) -> SendDecision:
+    """How may news of an order reach the shopper now: free-form in the window, else the approved template."""
+    free_form = decide_message(now, last_user_at, Author.BOT)
+    if free_form.allowed:
+        return free_form
+    if template and approved:
+        return SendDecision(allowed=True, messaging_type=UTILITY, use_template=True)
+    why = f"no approved utility template {template!r} for the shopper's language" if template else "no utility template"
+    return SendDecision.refuse(RefusalCode.NO_CHANNEL, f"{free_form.reason}, and {why}: nothing was sent")
 
 
 def decide_private_reply(now: datetime, comment_created_at: datetime | None, already_sent: bool) -> SendDecision:

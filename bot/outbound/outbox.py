@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -37,6 +38,12 @@ class OutboxKind(StrEnum):
     COMMENT_REPLY = "comment_reply"
     HIDE_COMMENT = "hide_comment"
     UNHIDE_COMMENT = "unhide_comment"
+
+
+class OutboxPurpose(StrEnum):
+    """Why a message goes: an order update may use an approved utility template outside the window."""
+
+    ORDER_UPDATE = "order_update"
 
 
 class OutboxStatus(StrEnum):
@@ -101,6 +108,44 @@ async def enqueue_messages(
     """Queue several messages to a shopper in order (a long text split in parts), keyed `key:0`, `key:1`…"""
     for part, message in enumerate(messages):
         await enqueue_message(session, key=f"{key}:{part}", page_id=page_id, psid=psid, message=message, author=author)
+
+
+async def enqueue_order_update(
+    session: AsyncSession,
+    *,
+    key: str,
+    page_id: str,
+    psid: str,
+    message: dict[str, Any],
+    template: str,
+    params: Mapping[str, object],
+    language: str | None = None,
+) -> OutboxMessage | None:
+    """Queue news of an order to its shopper: `message` inside the 24-hour window, else the template.
+
+    `template` is a name of the shop file's `templates:` section (order_confirmed, payment_received,
+    shipped, hold_expiring, order_expiring); `params` are the order's values by field name
+    (`config.templates_file.ORDER_FIELDS`: order_number, total, carrier, tracking_number...), which fill
+    the `{{n}}` the shop file's `fields` name. `language` picks one of its languages (None: any approved
+    one). Outside the window with no approved template the row ends `refused` with the reason
+    `no_channel`, shown in the inbox, and nothing is sent. None if `key` was already queued.
+    """
+    return await _insert(
+        session,
+        {
+            "idempotency_key": key,
+            "page_id": page_id,
+            "kind": OutboxKind.MESSAGE.value,
+            "psid": psid,
+            "author": Author.BOT.value,
+            "payload": json.dumps(message, ensure_ascii=False),
+            "purpose": OutboxPurpose.ORDER_UPDATE.value,
+            "template": json.dumps(
+                {"name": template, "language": language, "params": {k: str(v) for k, v in params.items()}},
+                ensure_ascii=False,
+            ),
+        },
+    )
 
 
 async def enqueue_private_reply(

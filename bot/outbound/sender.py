@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,20 +27,29 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbound.graph import GraphClient, GraphError, GraphErrorClass, SendResult
-from bot.outbound.messaging_rules import Author, SendDecision, decide_message, decide_private_reply
+from bot.outbound.messaging_rules import (
+    Author,
+    SendDecision,
+    decide_message,
+    decide_order_update,
+    decide_private_reply,
+)
 from bot.outbound.outbox import (
     OutboxKind,
     OutboxNotifier,
+    OutboxPurpose,
     OutboxStatus,
     enqueue_comment_reply,
     outbox_metadata,
 )
 from bot.outbound.rate_limit import SendRateLimiter
+from bot.outbound.templates import approved_template
 from bot.replies.render import with_metadata
 from bot.runtime.clock import utcnow
 from bot.runtime.loops import Loop, jittered
 from bot.store.conversations import fetch_or_create_conversation, fetch_or_create_conversations
 from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage, PageState
+from config.templates_file import render_body
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +69,8 @@ class OutboxInfo:
     attempts: int  # including the attempt now being made
     on_failure: str | None
     last_user_at: datetime | None  # the shopper's last own action (opens the 24-hour window)
+    purpose: str | None = None  # "order_update": may go as a utility template after the window
+    template: str | None = None  # JSON {"name", "language", "params"} of that template
 
 
 @dataclass(frozen=True)
@@ -213,6 +224,8 @@ class OutboxSender(Loop):
                         attempts=row["attempts"] + 1,
                         on_failure=row["on_failure"],
                         last_user_at=row["last_user_at"],
+                        purpose=row["purpose"],
+                        template=row["template"],
                     )
                 )
                 if len(chosen) >= self.settings.batch:
@@ -234,8 +247,28 @@ class OutboxSender(Loop):
             ours = set(claimed.scalars().all())
         return [r for r in chosen if r.id in ours]
 
-    def _decide(self, row: OutboxInfo) -> SendDecision:
+    async def _decide(self, row: OutboxInfo) -> tuple[SendDecision, OutboxInfo]:
+        """Whether and how the row may go; for a utility template, the row as the shopper will read it."""
         now = utcnow()
+        if row.kind == OutboxKind.MESSAGE.value and row.purpose == OutboxPurpose.ORDER_UPDATE.value:
+            template = json.loads(row.template) if row.template else {}
+            name, language = template.get("name"), template.get("language")
+            found = None
+            if name and decide_message(now, row.last_user_at, Author.BOT).refusal is not None:
+                # Only asked outside the window: inside it the free-form message goes, whatever Meta says.
+                async with self.sessions() as session:
+                    found = await approved_template(session, row.page_id, name, language)
+            decision = decide_order_update(now, row.last_user_at, name, found is not None)
+            if decision.use_template and found is not None:
+                values = template.get("params") or {}
+                params = [str(values.get(name, "")) for name in json.loads(found.fields)]
+                chosen = {"name": found.name, "language": found.language, "params": params}
+                shown = {"text": render_body(found.body, params), "template": chosen}
+                row = replace(row, template=json.dumps(chosen), payload=json.dumps(shown, ensure_ascii=False))
+            return decision, row
+        return self._decide_plain(row, now), row
+
+    def _decide_plain(self, row: OutboxInfo, now: datetime) -> SendDecision:
         if row.kind == OutboxKind.MESSAGE.value:
             return decide_message(now, row.last_user_at, Author(row.author))
         if row.kind == OutboxKind.PRIVATE_REPLY.value:
@@ -243,7 +276,7 @@ class OutboxSender(Loop):
         return SendDecision(allowed=True)
 
     async def _deliver(self, row: OutboxInfo) -> Outcome:
-        decision = self._decide(row)
+        decision, row = await self._decide(row)
         if not decision.allowed:
             log.info("outbox %s refused: %s", row.id, decision.reason)
             return Outcome(row, OutboxStatus.REFUSED, decision=decision)
@@ -265,6 +298,17 @@ class OutboxSender(Loop):
         if kind is OutboxKind.MESSAGE:
             assert row.psid is not None and decision.messaging_type is not None
             await self.limiter.acquire(row.page_id, row.psid)
+            if decision.use_template:
+                assert row.template is not None
+                chosen = json.loads(row.template)
+                return await self.graph.send_template(
+                    row.page_id,
+                    row.psid,
+                    chosen["name"],
+                    chosen["language"],
+                    chosen["params"],
+                    metadata=outbox_metadata(row.id),
+                )
             return await self.graph.send_message(
                 row.page_id,
                 {"id": row.psid},

@@ -25,6 +25,7 @@ REQUIRED_FIELDS = (
     "message_deliveries",
     "message_reads",
     "message_reactions",
+    "message_template_status_update",  # Meta's review of our utility templates (bot.outbound.templates)
 )
 
 

@@ -9,8 +9,10 @@ server-side state.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload, encode_payload
 from bot.replies.render import (
@@ -139,6 +141,21 @@ def _quick_replies(first: tuple[str, ItemResult] | None) -> list[QuickReply]:
     return option_quick_replies(comment_id, item.code, item.chosen, option, values)
 
 
+def hold_time_left(expires_at: datetime | None, now: datetime, zone: tzinfo | None = None) -> str | None:
+    """How long the cart stays held, as the shopper reads it ("23 min left"); None once it ran out.
+
+    `zone`: the shop's time zone, for the clock time it ends at; without it only the time left is said.
+    """
+    if expires_at is None or expires_at <= now:
+        return None
+    minutes = max(1, math.ceil((expires_at - now).total_seconds() / 60))  # "0 min left" would be no news
+    hours, rest = divmod(minutes, 60)
+    en = f"{minutes} min" if not hours else f"{hours} h" + (f" {rest} min" if rest else "")
+    zh = f"{minutes} 分鐘" if not hours else f"{hours} 小時" + (f" {rest} 分鐘" if rest else "")
+    until = f" (until {expires_at.astimezone(zone):%H:%M})" if zone is not None else ""
+    return f"⏳ Held for you: {en} left{until} 保留時間尚餘 {zh}"
+
+
 def cart_buttons(cart: CartInfo, checkout_url: str | None) -> list[Button]:
     buttons = [Button("Checkout 結帳", url=checkout_url)] if checkout_url and not cart.is_empty else []
     return [*buttons, Button("View cart 購物車", payload=VIEW_CART_PAYLOAD)]
@@ -186,8 +203,9 @@ def render_comment_reply(
     return message
 
 
-def render_cart(cart: CartInfo) -> list[Message]:
-    """The whole cart, as text (split if long), for `cart` / `購物車` or the View cart button."""
+def render_cart(cart: CartInfo, checkout_url: str | None = None, hold: str | None = None) -> list[Message]:
+    """The whole cart, for `cart` / `購物車` or the View cart button: its lines, the total, the hold's time
+    left (`hold_time_left`) and the Checkout button; as text split in parts when it is long."""
     if cart.is_empty:
         return render_text(
             "🛒 Your cart is empty. Comment a code like A+1 under our posts to add items.\n"
@@ -197,5 +215,12 @@ def render_cart(cart: CartInfo) -> list[Message]:
     for line in cart.lines:
         variant = f" ({line.variant_text})" if line.variant_text else ""
         lines.append(f"• {line.code} {line.name}{variant} ×{line.qty}  {format_money(line.total, cart.currency)}")
-    lines.append(f"Total 合計: {format_money(cart.subtotal, cart.currency)}")
-    return render_text("\n".join(lines))
+    tail = [f"Total 合計: {format_money(cart.subtotal, cart.currency)}", *([hold] if hold else [])]
+    if not checkout_url:
+        return render_text("\n".join([*lines, *tail]))
+    checkout = [Button("Checkout 結帳", url=checkout_url)]
+    whole = "\n".join([*lines, *tail])
+    if len(whole) <= MAX_BUTTON_TEXT:
+        return [render_buttons(whole, checkout)]
+    # A long cart: its lines as text, then the total and the time left with the button.
+    return [*render_text("\n".join(lines)), render_buttons("\n".join(tail), checkout)]

@@ -133,6 +133,28 @@ class OutboxMessage(SQLModel, table=True):
     confirmed_at: datetime | None = None  # Meta echoed it back (metadata plusone:outbox:<id>)
     # What to queue instead if this fails for good: {"public_reply": {"key": ..., "text": ...}}.
     on_failure: str | None = Field(default=None, sa_column=Column(Text))
+    # "order_update": outside the 24-hour window it may go as the approved utility template in `template`
+    # (JSON {"name", "language", "params"}), Meta's only channel for order news after 27 April 2026.
+    purpose: str | None = Field(default=None, max_length=20)
+    template: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class MessageTemplate(SQLModel, table=True):
+    """A utility message template of the shop file, as made on one Page, and Meta's review of it."""
+
+    __tablename__ = "message_template"
+    __table_args__ = (UniqueConstraint("page_id", "name", "language", name="uq_message_template_page_name_lang"),)
+    id: int | None = Field(default=None, primary_key=True)
+    page_id: str = Field(max_length=64)
+    name: str = Field(max_length=512)
+    language: str = Field(max_length=16)
+    body: str = Field(sa_column=Column(Text, nullable=False))  # with {{1}}..{{n}}
+    fields: str = Field(sa_column=Column(Text, nullable=False))  # JSON list: the order field of each {{n}}
+    status: str = Field(default="pending", max_length=16)  # pending | approved | rejected
+    meta_id: str | None = Field(default=None, max_length=64, index=True)  # None: not made on the Page yet
+    reason: str | None = Field(default=None, sa_column=Column(Text))  # Meta's word on a rejection
+    created_at: datetime
+    last_checked_at: datetime | None = None
 
 
 class PageState(SQLModel, table=True):

@@ -412,9 +412,23 @@ async def test_quick_comments_of_one_shopper_get_one_reply_with_the_size_questio
     assert [q["title"] for q in message["quick_replies"]] == ["S", "M", "L"]
 
 
+def _text_of(message: dict[str, Any]) -> str:
+    """A text message's text, or a button template's."""
+    return message.get("text") or message.get("attachment", {}).get("payload", {}).get("text", "")
+
+
 async def chat_texts(stack: Stack, psid: str) -> list[str]:
     return [
-        c["body"]["message"].get("text", "")
+        _text_of(c["body"]["message"])
+        for c in await sends(stack)
+        if c["status"] == 200 and c["body"]["recipient"].get("id") == psid
+    ]
+
+
+async def chat_buttons(stack: Stack, psid: str) -> list[list[str]]:
+    """The titles of each message's buttons (none for a plain text)."""
+    return [
+        [b["title"] for b in c["body"]["message"].get("attachment", {}).get("payload", {}).get("buttons", [])]
         for c in await sends(stack)
         if c["status"] == 200 and c["body"]["recipient"].get("id") == psid
     ]
@@ -437,11 +451,14 @@ async def test_the_shopper_picks_a_size_in_messenger_and_asks_for_the_cart(bot_s
         return any("added" in t for t in await chat_texts(bot_stack, psid))
 
     await wait_until(confirmed, what="size confirmed in Messenger")
+    # The hold's time left (the campaign holds for 30 minutes) and the Checkout button: the tap opened the window.
     assert (await chat_texts(bot_stack, psid))[0].splitlines() == [
         "✅ B Linen shirt (L) ×2 added",
         "",
         "🛒 Cart: 3 items · HK$2,160",
+        "⏳ Held for you: 30 min left 保留時間尚餘 30 分鐘",
     ]
+    assert (await chat_buttons(bot_stack, psid))[0] == ["Checkout 結帳", "View cart 購物車"]
 
     await bot_stack.emulator.deliver_message(PAGE_ID, psid, "L", quick_reply=size_l["payload"])  # tapped twice
     await bot_stack.emulator.deliver_message(PAGE_ID, psid, "購物車")
@@ -450,13 +467,16 @@ async def test_the_shopper_picks_a_size_in_messenger_and_asks_for_the_cart(bot_s
         return sum("Your cart" in t for t in await chat_texts(bot_stack, psid)) == 2
 
     await wait_until(carts_shown, what="the cart, twice")
-    cart = [t for t in await chat_texts(bot_stack, psid) if "Your cart" in t][-1]
+    texts, buttons = await chat_texts(bot_stack, psid), await chat_buttons(bot_stack, psid)
+    cart = [t for t in texts if "Your cart" in t][-1]
     assert cart.splitlines() == [
         "🛒 Your cart 購物車",
         "• A Rose bouquet ×1  HK$380",
         "• B Linen shirt (L) ×2  HK$1,780",
         "Total 合計: HK$2,160",
+        "⏳ Held for you: 30 min left 保留時間尚餘 30 分鐘",
     ]
+    assert buttons[texts.index(cart)] == ["Checkout 結帳"]
     async with bot_stack.sessions() as session:
         claims = await session.execute(select(func.count()).select_from(StockClaim).where(StockClaim.psid == psid))
         assert claims.scalar_one() == 2  # the second tap claimed nothing more
@@ -616,7 +636,7 @@ async def test_a_waitlisted_shopper_who_chats_with_the_page_is_told_when_stock_f
 
     await wait_until(told, what="the waitlisted shopper is told")
     news = next(t for t in await chat_texts(bot_stack, second) if "Good news" in t)
-    assert news.splitlines()[-1] == "🛒 Cart: 1 item · HK$380"
+    assert news.splitlines()[-2:] == ["🛒 Cart: 1 item · HK$380", "⏳ Held for you: 30 min left 保留時間尚餘 30 分鐘"]
 
 
 async def test_waitlist_news_waits_while_a_person_handles_the_chat(bot_stack: Stack) -> None:

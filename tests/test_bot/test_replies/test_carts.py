@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -10,6 +12,7 @@ from bot.replies.carts import (
     VIEW_CART_PAYLOAD,
     CommentResult,
     ItemResult,
+    hold_time_left,
     parse_pick_payload,
     pick_payload,
     render_cart,
@@ -124,3 +127,46 @@ def test_the_full_cart_lists_every_line() -> None:
         "Total 合計: HK$2,940",
     ]
     assert "empty" in render_cart(CartInfo((), "HKD"))[0]["text"]
+
+
+NOW = datetime(2026, 12, 20, 11, 52, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("left", "shown"),
+    [
+        (timedelta(minutes=23), "23 min left 保留時間尚餘 23 分鐘"),
+        (timedelta(minutes=22, seconds=1), "23 min left 保留時間尚餘 23 分鐘"),  # rounded up: never "0 min"
+        (timedelta(seconds=5), "1 min left 保留時間尚餘 1 分鐘"),
+        (timedelta(hours=2), "2 h left 保留時間尚餘 2 小時"),
+        (timedelta(hours=1, minutes=5), "1 h 5 min left 保留時間尚餘 1 小時 5 分鐘"),
+    ],
+)
+def test_the_holds_time_left_reads_as_minutes_or_hours(left: timedelta, shown: str) -> None:
+    assert hold_time_left(NOW + left, NOW) == f"⏳ Held for you: {shown}"
+
+
+def test_the_hold_ends_at_a_clock_time_of_the_shops_zone_and_says_nothing_once_over() -> None:
+    # 11:52 UTC + 23 min is 20:15 in Hong Kong (UTC+8).
+    text = hold_time_left(NOW + timedelta(minutes=23), NOW, ZoneInfo("Asia/Hong_Kong"))
+    assert text == "⏳ Held for you: 23 min left (until 20:15) 保留時間尚餘 23 分鐘"
+    assert hold_time_left(NOW, NOW) is None and hold_time_left(None, NOW) is None
+
+
+def test_the_cart_carries_the_checkout_button_and_the_time_left() -> None:
+    cart = CartInfo((line(1, "A", 2, "1280", (("size", "L"),)),), "HKD")
+    hold = hold_time_left(NOW + timedelta(minutes=23), NOW)
+    [message] = render_cart(cart, "https://shop.example/checkout/t0k", hold)
+    payload = message["attachment"]["payload"]
+    assert payload["text"].splitlines()[-2:] == ["Total 合計: HK$2,560", hold]
+    assert payload["buttons"] == [
+        {"type": "web_url", "title": "Checkout 結帳", "url": "https://shop.example/checkout/t0k"}
+    ]
+
+
+def test_a_long_cart_keeps_its_lines_as_text_and_the_total_with_the_button() -> None:
+    cart = CartInfo(tuple(line(i, f"X{i}", 1, "10") for i in range(1, 40)), "HKD")
+    *parts, last = render_cart(cart, "https://shop.example/checkout/t0k", "⏳ Held for you: 5 min left")
+    assert all("text" in p for p in parts) and "• X39 Product X39 ×1  HK$10" in parts[-1]["text"]
+    assert last["attachment"]["payload"]["text"] == "Total 合計: HK$390\n⏳ Held for you: 5 min left"
+    assert [b["title"] for b in last["attachment"]["payload"]["buttons"]] == ["Checkout 結帳"]
