@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from bot.outbound.outbox import (
     OutboxStatus,
     PrivateReplyRequest,
     enqueue_messages,
+    enqueue_order_update,
     enqueue_private_replies,
 )
 from bot.replies.carts import (
@@ -63,6 +65,7 @@ from carts.comment_orders import (
     plan_new_comment,
     settled_outcome,
 )
+from carts.core import format_money
 from carts.order_rules import OrderInfo
 from carts.orders import (
     expire_unpaid_orders,
@@ -713,10 +716,39 @@ async def expire_and_remind_orders(
         if checkout_link is not None:
             tokens = await fetch_or_create_checkout_tokens(session, {(order.page_id, order.psid)}, now)
             link = checkout_link(tokens[(order.page_id, order.psid)])
-        replies += await _tell_order(
-            session, order, f"order-expiring:{order.id}", order_expiring(order, now, link), now, quiet
+        if quiet is not None and await _person_handles(session, order.page_id, order.psid, now, quiet):
+            continue
+        # Usually past the 24-hour window: the sender sends the Page's approved "order_expiring" template then.
+        await enqueue_order_update(
+            session,
+            key=f"order-expiring:{order.id}",
+            page_id=order.page_id,
+            psid=order.psid,
+            message=render_text(order_expiring(order, now, link))[0],
+            template="order_expiring",
+            params={
+                "order_number": order.number,
+                "shopper_name": order.customer_name,
+                "total": format_money(order.total, order.currency),
+                "status": order.status,
+                "checkout_url": link or "",
+                "expires_at": order.expires_at.isoformat() if order.expires_at else "",
+                "time_left": _hours_left(order.expires_at, now),
+            },
         )
+        replies += 1
     return replies
+
+
+def _hours_left(expires_at: datetime | None, now: datetime) -> str:
+    if expires_at is None:
+        return ""
+    return f"{max(1, math.ceil((expires_at - now).total_seconds() / 3600))} h"
+
+
+async def _person_handles(session: AsyncSession, page_id: str, psid: str, now: datetime, quiet: timedelta) -> bool:
+    conversation = await fetch_conversation(session, page_id, psid)
+    return conversation is not None and agent_is_handling(conversation, now, quiet)
 
 
 async def _tell_order(

@@ -35,7 +35,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold  # the same "good news" message an expired hold gives
-from bot.outbound.outbox import enqueue_messages
+from bot.outbound.outbox import enqueue_messages, enqueue_order_update
 from bot.replies.fulfilment import order_delivered, order_packed, order_shipped
 from bot.runtime.clock import utcnow
 from bot.runtime.secret_compare import same_secret
@@ -44,6 +44,7 @@ from bot.web.admin_auth import open_api
 from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail, read_body, read_json_object
 from bot.web.numbers import json_int, query_int, read_decimal
+from carts.core import format_money
 from carts.fulfilment import deliver_order, pack_order, ship_order
 from carts.order_rules import OrderError, OrderErrorCode, OrderInfo, OrderStatus, ReturnItem
 from carts.orders import (
@@ -107,15 +108,29 @@ async def tell_fulfilment(session: AsyncSession, change: OrderChange) -> int:
     order = change.order
     if not change.changed or order.status not in _FULFILMENT_NEWS:
         return 0
-    # The shopper's 24-hour window has usually closed by the time an order ships: this is where the
-    # order-update utility template goes (sale-templates); until then a normal message, sent when Meta allows.
-    await enqueue_messages(
-        session,
-        key=f"order-{order.status}:{order.number}",
-        page_id=order.page_id,
-        psid=order.psid,
-        messages=_FULFILMENT_NEWS[OrderStatus(order.status)](order),
-    )
+    messages = _FULFILMENT_NEWS[OrderStatus(order.status)](order)
+    key = f"order-{order.status}:{order.number}"
+    if order.status == OrderStatus.SHIPPED:
+        # The shopper's 24-hour window has usually closed by the time an order ships: outside it the sender
+        # sends the Page's approved "shipped" utility template instead (bot.outbound.sender).
+        await enqueue_order_update(
+            session,
+            key=f"{key}:0",  # the same key as a one-part message would have
+            page_id=order.page_id,
+            psid=order.psid,
+            message=messages[0],
+            template="shipped",
+            params={
+                "order_number": order.number,
+                "shopper_name": order.customer_name,
+                "total": format_money(order.total, order.currency),
+                "status": order.status,
+                "carrier": order.carrier or "",
+                "tracking_number": order.tracking_number or "",
+            },
+        )
+    else:
+        await enqueue_messages(session, key=key, page_id=order.page_id, psid=order.psid, messages=messages)
     return 1
 
 
