@@ -773,7 +773,11 @@ async def tell_about_hold(
     acting for a person (the inbox) leave it out. With `checkout_link`, news of units held carries the
     Checkout button and the hold's time left (the window is open: use it).
     """
-    if not await _may_tell(session, change.page_id, change.psid, now, quiet):
+    reminder = change.status == ClaimChange.REMINDER and checkout_link is not None
+    # Past the window only a reminder may still go, as the Page's approved "hold_expiring" template.
+    if not await _may_tell(session, change.page_id, change.psid, now, quiet) and (
+        not reminder or (quiet is not None and await _person_handles(session, change.page_id, change.psid, now, quiet))
+    ):
         return 0
     product = await session.get(Product, change.product_id)
     if product is None:
@@ -791,14 +795,33 @@ async def tell_about_hold(
         if len(full) <= MAX_BUTTON_TEXT:
             messages = [render_buttons(full, cart_buttons(cart, checkout_link(token)))]
     # Each decision about a claim happens once, so its key is the claim's key and the decision.
-    await enqueue_messages(
-        session,
-        key=f"hold-{change.status}:{change.key}",
-        page_id=change.page_id,
-        psid=change.psid,
-        messages=messages,
-    )
+    key = f"hold-{change.status}:{change.key}"
+    if reminder and checkout_link is not None and len(messages) == 1:
+        token = await fetch_or_create_checkout_token(session, change.page_id, change.psid, now)
+        expires_at = await fetch_hold_expiry(session, change.page_id, change.psid)
+        await enqueue_order_update(
+            session,
+            key=f"{key}:0",  # the same key as a one-part message would have
+            page_id=change.page_id,
+            psid=change.psid,
+            message=messages[0],
+            template="hold_expiring",
+            params={
+                "checkout_url": checkout_link(token),
+                "expires_at": expires_at.isoformat() if expires_at else "",
+                "time_left": _minutes_left(expires_at, now),
+                "total": format_money(cart.subtotal, cart.currency),
+            },
+        )
+        return 1
+    await enqueue_messages(session, key=key, page_id=change.page_id, psid=change.psid, messages=messages)
     return 1
+
+
+def _minutes_left(expires_at: datetime | None, now: datetime) -> str:
+    if expires_at is None:
+        return ""
+    return f"{max(1, math.ceil((expires_at - now).total_seconds() / 60))} min"
 
 
 async def _settle_comments(session: AsyncSession, comment_ids: set[str]) -> None:

@@ -24,7 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.outbound.messaging_rules import Author, decide_message
-from bot.outbound.outbox import enqueue_message
+from bot.outbound.outbox import enqueue_message, enqueue_order_update
+from bot.outbound.templates import approved_template
 from bot.replies import payments as payment_texts
 from bot.replies.i18n import LOCALE_NAMES, gettext, pick_locale
 from bot.replies.render import render_text
@@ -34,6 +35,7 @@ from bot.store.tables import Conversation
 from bot.web.forms import read_form
 from bot.web.payment_page import payment_context
 from bot.web.rendering import render_page
+from carts.core import format_money
 from carts.order_rules import (
     OrderError,
     OrderErrorCode,
@@ -328,6 +330,8 @@ async def confirm_checkout(request: web.Request) -> web.Response:
                     await record_order_payment(session, placed.order.id, method.kind, now)
                 await _queue_summary(session, placed.order, method, locale, _order_url(request, token, placed.order))
             last_user_at = await _last_user_at(session, info.page_id, info.psid)
+            # Outside the window the summary goes as the Page's approved "order_confirmed" template, if any.
+            template = await approved_template(session, info.page_id, "order_confirmed", None)
     except RuleError as error:
         return await _checkout_page(
             info, shop_name, payments, locale, 400, data, {"points": error.message}, offer=offer, shipping=shipping
@@ -349,7 +353,7 @@ async def confirm_checkout(request: web.Request) -> web.Response:
         await request.app[OUTBOX_NOTIFIER].wake()
     # Say the summary went to Messenger only when Meta will take it: the shopper's window is open
     # (bot.outbound.messaging_rules); else show on the page what it would have said.
-    told = decide_message(utcnow(), last_user_at, Author.BOT).allowed
+    told = decide_message(utcnow(), last_user_at, Author.BOT).allowed or template is not None
     async with request.app[SESSIONS]() as session:
         fresh_info, _ = await _load(session, token, utcnow())
         orders = await fetch_shopper_orders(session, info.page_id, info.psid)
@@ -399,11 +403,25 @@ async def _stale(shop_name: str, request: web.Request) -> web.Response:
 async def _queue_summary(
     session: AsyncSession, order: OrderInfo, method: PaymentMethod | None, locale: str, link: str
 ) -> None:
+    """The order's summary to the shopper: an order update, so that outside the 24-hour window its first part
+    goes as the Page's approved "order_confirmed" utility template (bot.outbound.sender)."""
     for part, message in enumerate(render_text(render_order_summary(order, method, locale, link))):
-        await enqueue_message(
+        key = f"order-summary:{order.id}" + (f":{part}" if part else "")
+        if part:
+            await enqueue_message(session, key=key, page_id=order.page_id, psid=order.psid, message=dict(message))
+            continue
+        await enqueue_order_update(
             session,
-            key=f"order-summary:{order.id}" + (f":{part}" if part else ""),
+            key=key,
             page_id=order.page_id,
             psid=order.psid,
             message=dict(message),
+            template="order_confirmed",
+            params={
+                "order_number": order.number,
+                "shopper_name": order.customer_name,
+                "total": format_money(order.total, order.currency),
+                "status": order.status,
+                "order_url": link,
+            },
         )
