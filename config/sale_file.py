@@ -162,20 +162,20 @@ def _option(node: yaml.Node, source: str, where: str, kind: DeliveryKind) -> Shi
             )
     address = hours = None
     if kind is DeliveryKind.PICKUP:
-        for name in ("address", "hours"):
-            if name not in fields:
+        for field in ("address", "hours"):
+            if field not in fields:
                 raise SaleFileError(
                     source,
                     "missing (a pickup point needs its address and opening hours)",
                     _line(node),
-                    f"{where}.{name}",
+                    f"{where}.{field}",
                 )
         address = _words(fields["address"], source, f"{where}.address", TEXT_MAX)
         hours = _words(fields["hours"], source, f"{where}.hours", TEXT_MAX)
     else:
-        for name in ("address", "hours"):
-            if name in fields:
+        for field in ("address", "hours"):
+            if field in fields:
                 raise SaleFileError(
-                    source, "only a pickup point has one (under pickup:)", _line(fields[name]), f"{where}.{name}"
+                    source, "only a pickup point has one (under pickup:)", _line(fields[field]), f"{where}.{field}"
                 )
     return ShippingOption(key, name, kind, fee, free_above, regions, address, hours)

@@ -41,6 +41,7 @@ def test_the_sections_are_read() -> None:
     assert shop.orders.pay_within_by_method == {"cash_on_pickup": timedelta(days=7)}
     assert shop.orders.remind_before == timedelta(hours=6)
     courier, van, pickup = shop.shipping.options
+    assert [o.name for o in (courier, van, pickup)] == ["SF Express courier", "Van delivery", "Mong Kok shop"]
     assert (courier.fee, courier.free_above) == (Decimal(30), Decimal(500))
     assert van.regions == {"Hong Kong Island": Decimal(40), "Kowloon": Decimal("30.5")}
     assert (pickup.kind, pickup.address, pickup.hours) == (DeliveryKind.PICKUP, "1 Nathan Road", "Mon-Sat 12:00-20:00")

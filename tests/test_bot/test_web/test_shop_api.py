@@ -108,8 +108,42 @@ async def test_put_shop_round_trip(client: Client, sample_text: str) -> None:
             "page_id": "1000000000001",
             "timezone": "Asia/Hong_Kong",
         },
-        "orders": {"pay_within": "2d", "pay_within_by_method": {}, "remind_before": "6h"},  # the defaults
-        "shipping": {"options": []},
+        # The sample's `orders:` and `shipping:` sections, as the API gives them back.
+        "orders": {"pay_within": "2d", "pay_within_by_method": {"cash_on_pickup": "7d"}, "remind_before": "6h"},
+        "shipping": {
+            "options": [
+                {
+                    "key": "courier",
+                    "name": "SF Express courier",
+                    "kind": "delivery",
+                    "fee": "30.00",
+                    "free_above": "500.00",
+                    "regions": {},
+                    "address": None,
+                    "hours": None,
+                },
+                {
+                    "key": "van",
+                    "name": "Van delivery",
+                    "kind": "delivery",
+                    "fee": "0.00",
+                    "free_above": None,
+                    "regions": {"Hong Kong Island": "40.00", "Kowloon": "30.00", "New Territories": "50.00"},
+                    "address": None,
+                    "hours": None,
+                },
+                {
+                    "key": "mong-kok",
+                    "name": "Mong Kok shop",
+                    "kind": "pickup",
+                    "fee": "0.00",
+                    "free_above": None,
+                    "regions": {},
+                    "address": "1 Nathan Road, Mong Kok",
+                    "hours": "Mon–Sat 12:00–20:00",
+                },
+            ]
+        },
         "changes": {
             "shop": {"created": 1, "updated": 0, "unchanged": 0, "deactivated": 0},
             "products": {"created": 8, "updated": 0, "unchanged": 0, "deactivated": 0},
