@@ -48,7 +48,17 @@ from bot.services import (
 )
 from bot.store.db import create_engine, migrate_schema, read_session_factory, session_factory
 from bot.store.shop import apply_shop
-from bot.web import checkout, faq_api, handoff_api, live_api, ops_api, orders_api, shop_api, stripe_pay
+from bot.web import (
+    checkout,
+    faq_api,
+    handoff_api,
+    live_api,
+    ops_api,
+    orders_api,
+    payments_api,
+    shop_api,
+    stripe_pay,
+)
 from bot.web import members_api as crm_api
 from bot.web.admin_auth import require_admin
 from bot.web.read_deadline import body_read_deadline
@@ -227,6 +237,7 @@ def create_app(
     app.add_routes(webhook.routes)
     app.add_routes(ops_api.routes)
     app.add_routes(shop_api.routes)
+    app.add_routes(payments_api.routes)
     app.add_routes(checkout.routes)
     app.add_routes(stripe_pay.routes)
     app.add_routes(orders_api.routes)
