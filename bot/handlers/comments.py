@@ -58,6 +58,7 @@ from carts.comment_orders import (
 )
 from carts.order_rules import OrderInfo
 from carts.orders import expire_unpaid_orders, fetch_or_create_checkout_tokens, orders_to_remind
+from carts.payments import fetch_shop_payments
 from carts.repository import fetch_cart, fetch_carts, fetch_claim_rows_of_comments, fetch_claims_of_comment
 from carts.stock import allocate_pending, expire_holds, holds_to_remind, release_claims
 from carts.stock_rules import (
@@ -675,9 +676,10 @@ async def expire_and_remind_orders(
     shows it. Messages queued here are order updates (a utility template's case once the window is closed).
     """
     replies = 0
+    locale = (await fetch_shop_payments(session)).language  # the shop's: no shopper's own is known here
     for change in await expire_unpaid_orders(session, now):
         replies += await _tell_order(
-            session, change.order, f"order-expired:{change.order.id}", order_expired(change.order), now, quiet
+            session, change.order, f"order-expired:{change.order.id}", order_expired(locale, change.order), now, quiet
         )
         for decision in change.promoted:
             replies += await tell_about_hold(session, decision, now, quiet)
@@ -687,7 +689,7 @@ async def expire_and_remind_orders(
             tokens = await fetch_or_create_checkout_tokens(session, {(order.page_id, order.psid)}, now)
             link = checkout_link(tokens[(order.page_id, order.psid)])
         replies += await _tell_order(
-            session, order, f"order-expiring:{order.id}", order_expiring(order, now, link), now, quiet
+            session, order, f"order-expiring:{order.id}", order_expiring(locale, order, now, link), now, quiet
         )
     return replies
 
