@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urljoin
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -27,6 +29,7 @@ from bot.outbound.graph import GraphClient
 from bot.outbound.outbox import OutboxNotifier
 from bot.outbound.subscriptions import REQUIRED_FIELDS
 from bot.runtime.embedded_redis import EmbeddedRedis, EmbeddedRedisWatchdog
+from bot.runtime.localstripe import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe, js_url
 from bot.runtime.loops import Running
 from bot.runtime.redis import redis_client
 from bot.runtime.redis_keys import RedisKeys
@@ -49,7 +52,17 @@ from bot.services import (
 )
 from bot.store.db import create_engine, migrate_schema, read_session_factory, session_factory
 from bot.store.shop import apply_shop
-from bot.web import checkout, faq_api, handoff_api, live_api, ops_api, orders_api, shop_api, stripe_pay
+from bot.web import (
+    checkout,
+    faq_api,
+    handoff_api,
+    live_api,
+    ops_api,
+    orders_api,
+    payments_api,
+    shop_api,
+    stripe_pay,
+)
 from bot.web import members_api as crm_api
 from bot.web.admin_auth import require_admin
 from bot.web.read_deadline import body_read_deadline
@@ -118,9 +131,47 @@ async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(make_private_dir, settings.data_dir)
     await asyncio.to_thread(marker.write_text, base_url)
     log.warning("demo mode: no Page token configured, so Meta is played by the Graph emulator at %s", base_url)
-    yield
-    await asyncio.to_thread(marker.unlink, missing_ok=True)
-    await emulator.stop()
+    stripe = None
+    if settings.stripe_secret_key is None:
+        try:
+            stripe = await demo_stripe(app, settings, urljoin(webhook_url, "/stripe/webhook"))
+        except BaseException:
+            await asyncio.to_thread(marker.unlink, missing_ok=True)
+            await emulator.stop()
+            raise
+    try:
+        yield
+    finally:
+        if stripe is not None:
+            await stripe.stop()
+        await asyncio.to_thread(marker.unlink, missing_ok=True)
+        await emulator.stop()
+
+
+async def demo_stripe(app: web.Application, settings: Settings, webhook_url: str) -> LocalStripe:
+    """Demo mode without a Stripe key: localstripe plays Stripe, so card payments work end to end.
+
+    Its signed events come to this server's /stripe/webhook with a secret made for this run; the keys are
+    test keys, which localstripe takes without checking.
+    """
+    stripe = await LocalStripe.start(settings.demo_stripe_port)
+    secret = f"whsec_{secrets.token_hex(24)}"
+    try:
+        await stripe.configure_webhook(webhook_url, secret)
+    except BaseException:
+        await stripe.stop()
+        raise
+    app[SETTINGS] = app[SETTINGS].model_copy(
+        update={
+            "stripe_secret_key": SecretStr(TEST_SECRET_KEY),
+            "stripe_publishable_key": TEST_PUBLISHABLE_KEY,
+            "stripe_webhook_secret": SecretStr(secret),
+            "stripe_api_url": stripe.url,
+            "stripe_js_url": js_url(stripe.url),
+        }
+    )
+    log.warning("demo mode: no Stripe key configured, so card payments go to localstripe at %s", stripe.url)
+    return stripe
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -229,6 +280,7 @@ def create_app(
     app.add_routes(webhook.routes)
     app.add_routes(ops_api.routes)
     app.add_routes(shop_api.routes)
+    app.add_routes(payments_api.routes)
     app.add_routes(checkout.routes)
     app.add_routes(stripe_pay.routes)
     app.add_routes(orders_api.routes)

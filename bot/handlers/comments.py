@@ -73,6 +73,7 @@ from carts.orders import (
     fetch_or_create_checkout_tokens,
     orders_to_remind,
 )
+from carts.payments import fetch_shop_payments
 from carts.repository import (
     fetch_cart,
     fetch_carts,
@@ -705,9 +706,10 @@ async def expire_and_remind_orders(
     shows it. Messages queued here are order updates (a utility template's case once the window is closed).
     """
     replies = 0
+    locale = (await fetch_shop_payments(session)).language  # the shop's: no shopper's own is known here
     for change in await expire_unpaid_orders(session, now):
         replies += await _tell_order(
-            session, change.order, f"order-expired:{change.order.id}", order_expired(change.order), now, quiet
+            session, change.order, f"order-expired:{change.order.id}", order_expired(locale, change.order), now, quiet
         )
         for decision in change.promoted:
             replies += await tell_about_hold(session, decision, now, quiet)
@@ -724,7 +726,7 @@ async def expire_and_remind_orders(
             key=f"order-expiring:{order.id}",
             page_id=order.page_id,
             psid=order.psid,
-            message=render_text(order_expiring(order, now, link))[0],
+            message=render_text(order_expiring(locale, order, now, link))[0],
             template="order_expiring",
             params={
                 "order_number": order.number,

@@ -1,11 +1,12 @@
 """What a shopper reads when their order moves on: packed, shipped (carrier and tracking number), delivered.
 
-One function per message, each text an English msgid with named parameters, ready for the shop's catalog
-(`bot/replies/i18n.py`, when it exists) to translate.
+One function per message, each text an English msgid with named parameters, translated through the shop's
+catalog (`bot.replies.i18n`) into the shop's language.
 """
 
 from __future__ import annotations
 
+from bot.replies.i18n import gettext
 from bot.replies.render import Message, render_text
 
 ORDER_PACKED = "Your order {number} is packed and will be on its way soon."
@@ -13,13 +14,13 @@ ORDER_SHIPPED = "Your order {number} has been shipped with {carrier}. Tracking n
 ORDER_DELIVERED = "Your order {number} has been delivered. Thank you for shopping with us!"
 
 
-def order_packed(number: str) -> list[Message]:
-    return render_text(ORDER_PACKED.format(number=number))
+def order_packed(locale: str, number: str) -> list[Message]:
+    return render_text(gettext(locale, ORDER_PACKED, number=number))
 
 
-def order_shipped(number: str, carrier: str, tracking_number: str) -> list[Message]:
-    return render_text(ORDER_SHIPPED.format(number=number, carrier=carrier, tracking_number=tracking_number))
+def order_shipped(locale: str, number: str, carrier: str, tracking_number: str) -> list[Message]:
+    return render_text(gettext(locale, ORDER_SHIPPED, number=number, carrier=carrier, tracking_number=tracking_number))
 
 
-def order_delivered(number: str) -> list[Message]:
-    return render_text(ORDER_DELIVERED.format(number=number))
+def order_delivered(locale: str, number: str) -> list[Message]:
+    return render_text(gettext(locale, ORDER_DELIVERED, number=number))

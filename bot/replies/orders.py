@@ -1,7 +1,7 @@
 """What a shopper reads about an unpaid order's time running out: the reminder before, the notice after.
 
-Pure: no I/O. One function per message, the English text its msgid, so each can go through the shop's
-catalog (`bot.replies.i18n`, English and Traditional Chinese) once it exists.
+Pure: no I/O. One function per message, the English text its msgid, translated through the shop's catalog
+(`bot.replies.i18n`, English and Traditional Chinese) into the shop's language.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from bot.replies.i18n import gettext
 from carts.core import format_money
 from carts.order_rules import OrderInfo
 
@@ -18,19 +19,25 @@ def hours_left(expires_at: datetime, now: datetime) -> int:
     return max(1, math.ceil((expires_at - now).total_seconds() / 3600))
 
 
-def order_expiring(order: OrderInfo, now: datetime, link: str | None) -> str:
+def order_expiring(locale: str, order: OrderInfo, now: datetime, link: str | None) -> str:
     assert order.expires_at is not None
     hours = hours_left(order.expires_at, now)
-    text = (
-        f"⏰ Your order {order.number} ({format_money(order.total, order.currency)}) is waiting for payment. "
-        f"Please pay within {hours} hour{'' if hours == 1 else 's'}, or the order is cancelled and its items "
-        "go back on sale."
+    # Two msgids, not a computed plural: the catalog is read without plural forms, and Chinese needs none.
+    msgid = (
+        "⏰ Your order {number} ({amount}) is waiting for payment. Please pay within {hours} hour, or the order "
+        "is cancelled and its items go back on sale."
+        if hours == 1
+        else "⏰ Your order {number} ({amount}) is waiting for payment. Please pay within {hours} hours, or the "
+        "order is cancelled and its items go back on sale."
     )
+    text = gettext(locale, msgid, number=order.number, amount=format_money(order.total, order.currency), hours=hours)
     return f"{text}\n{link}" if link else text
 
 
-def order_expired(order: OrderInfo) -> str:
-    return (
-        f"Your order {order.number} was not paid in time, so it has been cancelled and its items are back on "
-        "sale. Comment again if you still want them."
+def order_expired(locale: str, order: OrderInfo) -> str:
+    return gettext(
+        locale,
+        "Your order {number} was not paid in time, so it has been cancelled and its items are back on sale. "
+        "Comment again if you still want them.",
+        number=order.number,
     )

@@ -57,6 +57,7 @@ from carts.orders import (
     merge_orders,
     return_lines,
 )
+from carts.payments import fetch_shop_payments
 from carts.stock_rules import ClaimDecision
 from config.shop_file import INT_MAX
 
@@ -108,7 +109,7 @@ async def tell_fulfilment(session: AsyncSession, change: OrderChange) -> int:
     order = change.order
     if not change.changed or order.status not in _FULFILMENT_NEWS:
         return 0
-    messages = _FULFILMENT_NEWS[OrderStatus(order.status)](order)
+    messages = _FULFILMENT_NEWS[OrderStatus(order.status)]((await fetch_shop_payments(session)).language, order)
     key = f"order-{order.status}:{order.number}"
     if order.status == OrderStatus.SHIPPED:
         # The shopper's 24-hour window has usually closed by the time an order ships: outside it the sender
@@ -134,10 +135,13 @@ async def tell_fulfilment(session: AsyncSession, change: OrderChange) -> int:
     return 1
 
 
-_FULFILMENT_NEWS: dict[OrderStatus, Callable[[OrderInfo], list[dict[str, Any]]]] = {
-    OrderStatus.PACKED: lambda order: order_packed(order.number),
-    OrderStatus.SHIPPED: lambda order: order_shipped(order.number, order.carrier or "", order.tracking_number or ""),
-    OrderStatus.DELIVERED: lambda order: order_delivered(order.number),
+# In the shop's language (its shop file's `shop.language`): no shopper's own is known to the admin API.
+_FULFILMENT_NEWS: dict[OrderStatus, Callable[[str, OrderInfo], list[dict[str, Any]]]] = {
+    OrderStatus.PACKED: lambda locale, order: order_packed(locale, order.number),
+    OrderStatus.SHIPPED: lambda locale, order: order_shipped(
+        locale, order.number, order.carrier or "", order.tracking_number or ""
+    ),
+    OrderStatus.DELIVERED: lambda locale, order: order_delivered(locale, order.number),
 }
 
 

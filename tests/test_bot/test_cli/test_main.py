@@ -76,7 +76,9 @@ def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
 def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
     # With no Page token configured, `serve` runs in demo mode: the Graph emulator plays Meta.
     port = free_port()
-    env = clean_env(PLUSONE_PORT=str(port), PLUSONE_DEMO_EMULATOR_PORT="0", PYTHONPATH=str(ROOT))
+    env = clean_env(
+        PLUSONE_PORT=str(port), PLUSONE_DEMO_EMULATOR_PORT="0", PLUSONE_DEMO_STRIPE_PORT="0", PYTHONPATH=str(ROOT)
+    )
     server = spawn("serve", env=env, cwd=tmp_path)
     try:
         wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", "server up")
@@ -144,7 +146,9 @@ def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
 
 def test_separate_worker_process_reads_the_embedded_redis(tmp_path: Path) -> None:
     port = free_port()
-    env = clean_env(PLUSONE_PORT=str(port), PLUSONE_DEMO_EMULATOR_PORT="0", PYTHONPATH=str(ROOT))
+    env = clean_env(
+        PLUSONE_PORT=str(port), PLUSONE_DEMO_EMULATOR_PORT="0", PLUSONE_DEMO_STRIPE_PORT="0", PYTHONPATH=str(ROOT)
+    )
     result = plusone("worker", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "PLUSONE_REDIS_URL is not set and no embedded Redis runs" in result.stderr
@@ -176,7 +180,9 @@ def test_separate_worker_process_reads_the_embedded_redis(tmp_path: Path) -> Non
 
 def test_a_second_serve_on_the_same_data_dir_is_refused_and_leaves_the_first_untouched(tmp_path: Path) -> None:
     port = free_port()
-    env = clean_env(PLUSONE_PORT=str(port), PLUSONE_DEMO_EMULATOR_PORT="0", PYTHONPATH=str(ROOT))
+    env = clean_env(
+        PLUSONE_PORT=str(port), PLUSONE_DEMO_EMULATOR_PORT="0", PLUSONE_DEMO_STRIPE_PORT="0", PYTHONPATH=str(ROOT)
+    )
     first = spawn("serve", "--no-worker", env=env, cwd=tmp_path)
     worker = None
     try:
