@@ -20,14 +20,13 @@ a 4xx status (unknown order 404, a change the order's status or totals do not al
 
 Changes answer `{"order": {...}, "changed": bool}`. Shoppers whose waitlisted units were freed by a
 cancellation or a return are told in Messenger (when Meta's window allows), after the commit; so is the
-shopper whose order was packed, shipped or delivered (`tell_fulfilment`, also used by the inbox).
+shopper whose order was paid, packed, shipped or delivered (`bot.handlers.order_news`, also used by the inbox).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -35,8 +34,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold  # the same "good news" message an expired hold gives
-from bot.outbound.outbox import enqueue_messages
-from bot.replies.fulfilment import order_delivered, order_packed, order_shipped
+from bot.handlers.order_news import tell_order_news
 from bot.runtime.clock import utcnow
 from bot.runtime.secret_compare import same_secret
 from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
@@ -45,7 +43,7 @@ from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail, read_body, read_json_object
 from bot.web.numbers import json_int, query_int, read_decimal
 from carts.fulfilment import deliver_order, pack_order, ship_order
-from carts.order_rules import OrderError, OrderErrorCode, OrderInfo, OrderStatus, ReturnItem
+from carts.order_rules import OrderError, OrderErrorCode, OrderStatus, ReturnItem
 from carts.orders import (
     OrderChange,
     cancel_order,
@@ -99,40 +97,13 @@ async def _tell_promoted(session: AsyncSession, promoted: tuple[ClaimDecision, .
     return sum([await tell_about_hold(session, decision, now) for decision in promoted])
 
 
-async def tell_fulfilment(session: AsyncSession, change: OrderChange) -> int:
-    """Queue the shopper's news of a fulfilment change (packed, shipped, delivered); the number queued (0 or 1).
-
-    Keyed by the order and its new status, so a retried change never tells twice.
-    """
-    order = change.order
-    if not change.changed or order.status not in _FULFILMENT_NEWS:
-        return 0
-    # The shopper's 24-hour window has usually closed by the time an order ships: this is where the
-    # order-update utility template goes (sale-templates); until then a normal message, sent when Meta allows.
-    await enqueue_messages(
-        session,
-        key=f"order-{order.status}:{order.number}",
-        page_id=order.page_id,
-        psid=order.psid,
-        messages=_FULFILMENT_NEWS[OrderStatus(order.status)](order),
-    )
-    return 1
-
-
-_FULFILMENT_NEWS: dict[OrderStatus, Callable[[OrderInfo], list[dict[str, Any]]]] = {
-    OrderStatus.PACKED: lambda order: order_packed(order.number),
-    OrderStatus.SHIPPED: lambda order: order_shipped(order.number, order.carrier or "", order.tracking_number or ""),
-    OrderStatus.DELIVERED: lambda order: order_delivered(order.number),
-}
-
-
 async def _change(request: web.Request, action: Any) -> web.Response:
-    """Run one order change in a transaction; tell freed-up waitlisters and the shopper of fulfilment news;
-    wake the sender after commit."""
+    """Run one order change in a transaction; tell freed-up waitlisters and the shopper of the order's news
+    (paid, packed, shipped, delivered); wake the sender after commit."""
     try:
         async with request.app[SESSIONS]() as session, session.begin():
             change: OrderChange = await action(session)
-            queued = await _tell_promoted(session, change.promoted) + await tell_fulfilment(session, change)
+            queued = await _tell_promoted(session, change.promoted) + await tell_order_news(session, change)
     except OrderError as error:
         _order_error(error)
     if queued:
