@@ -184,7 +184,7 @@ async def decide_proof(
         # Paid some other way, expired or cancelled meanwhile: a decision now would tell the shopper nonsense.
         raise OrderError(
             OrderErrorCode.WRONG_STATUS,
-            f"order {order.number} is {order.status.replace('_', ' ')}, not waiting for payment",
+            f"order {order.number} is {order.status.replace('_', ' ')}, no longer waiting for payment",
         )
     if confirm:
         info = (await mark_paid(session, order.number or "", reference=f"proof:{proof.id}", now=now)).order

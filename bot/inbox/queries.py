@@ -238,7 +238,7 @@ async def fetch_thread(session: AsyncSession, conversation: Conversation, limit:
             author=m.author,
             direction=m.direction,
             kind=m.kind,
-            text=m.text or _describe_payload(m.kind, m.payload, shown=bool(images := image_urls(m.kind, m.payload))),
+            text=m.text or _describe_payload(m.kind, m.payload, shown=bool(images)),
             images=images,
             sent_at=m.sent_at,
             state=message_state(
@@ -254,6 +254,7 @@ async def fetch_thread(session: AsyncSession, conversation: Conversation, limit:
             tag=out.tag if out is not None else None,
         )
         for m, out in reversed(rows)
+        for images in [image_urls(m.kind, m.payload)]
     ]
     note_rows = list(
         (
