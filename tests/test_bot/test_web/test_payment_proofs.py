@@ -82,13 +82,15 @@ async def test_fps_receipt_in_messenger_confirmed_in_the_inbox(bot_stack: Stack)
 
     # when: the shopper sends their FPS receipt in Messenger
     await sends_image(stack, SHOPPER, "m_receipt")
-    [proof] = await stack.rows(select(PaymentProof))
-    assert (proof.image_url, proof.status) == (RECEIPT, "pending")
-    assert proof.order_id == (await order_row(stack, number)).id
+    [first] = await stack.rows(select(PaymentProof))
+    assert (first.image_url, first.status) == (RECEIPT, "pending")
+    assert first.order_id == (await order_row(stack, number)).id
     await told(stack, SHOPPER, f"We got your receipt for {number} and will check it soon.")
-    # Meta's retry of the same message adds nothing
+    # Meta's retry of the same message adds nothing; a second picture is a second receipt
     await sends_image(stack, SHOPPER, "m_receipt")
-    assert len(await stack.rows(select(PaymentProof))) == 1
+    await sends_image(stack, SHOPPER, "m_receipt_again", RECEIPT + "&again=1")
+    [proof, again] = await stack.rows(select(PaymentProof).order_by(PaymentProof.id))
+    assert again.order_id == proof.order_id
 
     # the merchant sees the picture itself in the chat, and on the order with its buttons
     await sign_in(stack, "owner")
@@ -127,6 +129,10 @@ async def test_fps_receipt_in_messenger_confirmed_in_the_inbox(bot_stack: Stack)
     # and a rejection now is refused: the receipt was confirmed
     response = await stack.client.post(f"/inbox/proofs/{proof.id}/reject", data={"csrf": csrf})
     assert response.status == 409 and "already confirmed" in await response.text()
+    # the second receipt cannot be confirmed on a paid order: 409 with the reason, nothing changed
+    response = await stack.client.post(f"/inbox/proofs/{again.id}/confirm", data={"csrf": csrf})
+    assert response.status == 409 and f"order {number} is paid, no longer waiting for payment" in await response.text()
+    assert (await stack.rows(select(PaymentProof).where(PaymentProof.id == again.id)))[0].status == "pending"
 
 
 async def test_a_rejected_receipt_is_told_and_an_expired_order_refuses_one(bot_stack: Stack) -> None:
