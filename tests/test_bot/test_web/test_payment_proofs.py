@@ -4,6 +4,7 @@ rejected in one click, the shopper told either way; another shopper's image and 
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -166,3 +167,24 @@ async def test_a_rejected_receipt_is_told_and_an_expired_order_refuses_one(bot_s
     # a picture now (no unpaid order any more) attaches to nothing
     await sends_image(stack, SHOPPER, "m_too_late")
     assert len(await stack.rows(select(PaymentProof))) == 2
+
+
+def test_only_https_pictures_are_shown_or_taken_as_receipts() -> None:
+    from bot.handlers.payment_proofs import receipt_url
+    from bot.inbound.events import Attachment, Channel, MessageEvent
+    from bot.inbox.queries import image_urls
+
+    bad = ["javascript:alert(1)", "data:image/png;base64,AAAA", "http://example.com/x.png", '" onerror="alert(1)']
+    payload = json.dumps({"attachments": [{"type": "image", "url": u} for u in [*bad, RECEIPT]]})
+    assert image_urls("attachment", payload) == (RECEIPT,)
+    assert image_urls("text", payload) == ()
+    event = MessageEvent(
+        page_id=PAGE_ID,
+        channel=Channel.FACEBOOK,
+        sender_id=SHOPPER,
+        recipient_id=PAGE_ID,
+        timestamp=0,
+        mid="m_x",
+        attachments=tuple(Attachment("image", u) for u in bad),
+    )
+    assert receipt_url(event) is None
