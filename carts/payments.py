@@ -167,7 +167,7 @@ async def decide_proof(
     """The merchant confirms (the order is paid, reference `proof:<id>`) or rejects a receipt.
 
     `page_ids` limits it to the merchant's own Pages (None: any). Deciding it again the same way changes
-    nothing; the other way round is refused.
+    nothing; the other way round is refused, and so is any decision once the order no longer waits for payment.
     """
     proof = await session.get(PaymentProof, proof_id, with_for_update=True)
     order = await session.get(Order, proof.order_id) if proof is not None else None
@@ -180,6 +180,12 @@ async def decide_proof(
         return ProofDecision(proof, info, changed=False)
     if proof.status != "pending":
         raise OrderError(OrderErrorCode.WRONG_STATUS, f"the receipt was already {proof.status}")
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        # Paid some other way, expired or cancelled meanwhile: a decision now would tell the shopper nonsense.
+        raise OrderError(
+            OrderErrorCode.WRONG_STATUS,
+            f"order {order.number} is {order.status.replace('_', ' ')}, no longer waiting for payment",
+        )
     if confirm:
         info = (await mark_paid(session, order.number or "", reference=f"proof:{proof.id}", now=now)).order
     else:

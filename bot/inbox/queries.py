@@ -35,6 +35,8 @@ from carts.core import CartInfo
 from carts.order_rules import OrderInfo, OrderStatus
 from carts.order_tables import Order
 from carts.orders import fetch_order
+from carts.payment_tables import PaymentProof
+from carts.payments import fetch_proofs
 from carts.repository import fetch_cart
 from carts.stock_rules import ClaimSource, ClaimStatus
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
@@ -196,6 +198,7 @@ class MessageView:
     sent_at: datetime
     state: MessageState
     tag: str | None
+    images: tuple[str, ...] = ()  # https URLs of the shopper's pictures (a receipt...), shown as images
 
 
 @dataclass(frozen=True)
@@ -235,7 +238,8 @@ async def fetch_thread(session: AsyncSession, conversation: Conversation, limit:
             author=m.author,
             direction=m.direction,
             kind=m.kind,
-            text=m.text or _describe_payload(m.kind, m.payload),
+            text=m.text or _describe_payload(m.kind, m.payload, shown=bool(images)),
+            images=images,
             sent_at=m.sent_at,
             state=message_state(
                 m.direction,
@@ -250,6 +254,7 @@ async def fetch_thread(session: AsyncSession, conversation: Conversation, limit:
             tag=out.tag if out is not None else None,
         )
         for m, out in reversed(rows)
+        for images in [image_urls(m.kind, m.payload)]
     ]
     note_rows = list(
         (
@@ -313,7 +318,28 @@ async def saved_replies_for(session: AsyncSession, conversation: Conversation, n
     return [(r.title, fill_placeholders(r.text, values)) for r in replies]
 
 
-def _describe_payload(kind: str, payload: str | None) -> str:
+def image_urls(kind: str, payload: str | None) -> tuple[str, ...]:
+    """The images of an attachment message, https URLs only: the inbox shows them with `<img src>`, so a
+    `javascript:` or `data:` URL, or one over plain http, is never put on the page."""
+    if kind != "attachment":
+        return ()
+    try:
+        data = json.loads(payload or "{}")
+    except ValueError:
+        return ()
+    attachments = data.get("attachments") if isinstance(data, dict) else None
+    return tuple(
+        a["url"]
+        for a in attachments or []
+        if isinstance(a, dict)
+        and a.get("type") == "image"
+        and isinstance(a.get("url"), str)
+        and a["url"].startswith("https://")
+    )
+
+
+def _describe_payload(kind: str, payload: str | None, shown: bool = False) -> str:
+    """What a message without text was; "" for pictures only, which the page shows themselves (`shown`)."""
     try:
         data: dict[str, Any] = json.loads(payload or "{}")
     except ValueError:
@@ -323,6 +349,8 @@ def _describe_payload(kind: str, payload: str | None) -> str:
         return template["text"]  # a button template: its text is what the shopper reads
     if kind == "attachment":
         types = [a.get("type", "file") for a in data.get("attachments", []) if isinstance(a, dict)]
+        if shown and set(types) == {"image"}:
+            return ""
         return f"[{', '.join(types) or 'attachment'}]"
     if kind == "referral":
         return f"[opened the chat from a link: {data.get('referral', {}).get('ref') or '-'}]"
@@ -360,6 +388,7 @@ class PanelView:
     orders: list[OrderInfo]
     choices: list[PendingChoice]
     products: list[tuple[str, str, dict[str, list[str]]]]  # code, name, variants: for "add by code"
+    proofs: dict[int, list[PaymentProof]] = field(default_factory=dict)  # receipts by order id
 
     @property
     def options(self) -> dict[str, list[str]]:
@@ -415,7 +444,10 @@ async def fetch_panel(session: AsyncSession, conversation: Conversation) -> Pane
             await session.execute(select(Product).where(Product.active.is_(True)).order_by(Product.code))
         ).scalars()
     ]
-    return PanelView(cart, holds, orders, choices, products)
+    proofs: dict[int, list[PaymentProof]] = {}
+    for proof in await fetch_proofs(session, [o.id for o in orders]):
+        proofs.setdefault(proof.order_id, []).append(proof)
+    return PanelView(cart, holds, orders, choices, products, proofs)
 
 
 async def _pending_choices(session: AsyncSession, page_id: str, psid: str) -> list[PendingChoice]:

@@ -137,7 +137,8 @@ def proof_without_order(locale: str) -> str:
     )
 
 
-def proof_confirmed(locale: str, number: str) -> str:
+def payment_received(locale: str, number: str) -> str:
+    """Told once whichever way the order became paid: a confirmed receipt, a card, the merchant's button."""
     return gettext(locale, "✅ Payment received: order {number} is paid. Thank you!", number=number)
 
 

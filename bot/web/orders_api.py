@@ -20,14 +20,13 @@ a 4xx status (unknown order 404, a change the order's status or totals do not al
 
 Changes answer `{"order": {...}, "changed": bool}`. Shoppers whose waitlisted units were freed by a
 cancellation or a return are told in Messenger (when Meta's window allows), after the commit; so is the
-shopper whose order was packed, shipped or delivered (`tell_fulfilment`, also used by the inbox).
+shopper whose order was paid, packed, shipped or delivered (`bot.handlers.order_news`, also used by the inbox).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -35,8 +34,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold  # the same "good news" message an expired hold gives
-from bot.outbound.outbox import enqueue_messages, enqueue_order_update
-from bot.replies.fulfilment import order_delivered, order_packed, order_shipped
+from bot.handlers.order_news import tell_order_news
 from bot.runtime.clock import utcnow
 from bot.runtime.secret_compare import same_secret
 from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
@@ -44,9 +42,8 @@ from bot.web.admin_auth import open_api
 from bot.web.json_api import dumps as _dumps
 from bot.web.json_api import fail, read_body, read_json_object
 from bot.web.numbers import json_int, query_int, read_decimal
-from carts.core import format_money
 from carts.fulfilment import deliver_order, pack_order, ship_order
-from carts.order_rules import OrderError, OrderErrorCode, OrderInfo, OrderStatus, ReturnItem
+from carts.order_rules import OrderError, OrderErrorCode, OrderStatus, ReturnItem
 from carts.orders import (
     OrderChange,
     cancel_order,
@@ -57,7 +54,6 @@ from carts.orders import (
     merge_orders,
     return_lines,
 )
-from carts.payments import fetch_shop_payments
 from carts.stock_rules import ClaimDecision
 from config.shop_file import INT_MAX
 
@@ -101,57 +97,13 @@ async def _tell_promoted(session: AsyncSession, promoted: tuple[ClaimDecision, .
     return sum([await tell_about_hold(session, decision, now) for decision in promoted])
 
 
-async def tell_fulfilment(session: AsyncSession, change: OrderChange) -> int:
-    """Queue the shopper's news of a fulfilment change (packed, shipped, delivered); the number queued (0 or 1).
-
-    Keyed by the order and its new status, so a retried change never tells twice.
-    """
-    order = change.order
-    if not change.changed or order.status not in _FULFILMENT_NEWS:
-        return 0
-    messages = _FULFILMENT_NEWS[OrderStatus(order.status)]((await fetch_shop_payments(session)).language, order)
-    key = f"order-{order.status}:{order.number}"
-    if order.status == OrderStatus.SHIPPED:
-        # The shopper's 24-hour window has usually closed by the time an order ships: outside it the sender
-        # sends the Page's approved "shipped" utility template instead (bot.outbound.sender).
-        await enqueue_order_update(
-            session,
-            key=f"{key}:0",  # the same key as a one-part message would have
-            page_id=order.page_id,
-            psid=order.psid,
-            message=messages[0],
-            template="shipped",
-            params={
-                "order_number": order.number,
-                "shopper_name": order.customer_name,
-                "total": format_money(order.total, order.currency),
-                "status": order.status,
-                "carrier": order.carrier or "",
-                "tracking_number": order.tracking_number or "",
-            },
-        )
-    else:
-        await enqueue_messages(session, key=key, page_id=order.page_id, psid=order.psid, messages=messages)
-    return 1
-
-
-# In the shop's language (its shop file's `shop.language`): no shopper's own is known to the admin API.
-_FULFILMENT_NEWS: dict[OrderStatus, Callable[[str, OrderInfo], list[dict[str, Any]]]] = {
-    OrderStatus.PACKED: lambda locale, order: order_packed(locale, order.number),
-    OrderStatus.SHIPPED: lambda locale, order: order_shipped(
-        locale, order.number, order.carrier or "", order.tracking_number or ""
-    ),
-    OrderStatus.DELIVERED: lambda locale, order: order_delivered(locale, order.number),
-}
-
-
 async def _change(request: web.Request, action: Any) -> web.Response:
-    """Run one order change in a transaction; tell freed-up waitlisters and the shopper of fulfilment news;
-    wake the sender after commit."""
+    """Run one order change in a transaction; tell freed-up waitlisters and the shopper of the order's news
+    (paid, packed, shipped, delivered); wake the sender after commit."""
     try:
         async with request.app[SESSIONS]() as session, session.begin():
             change: OrderChange = await action(session)
-            queued = await _tell_promoted(session, change.promoted) + await tell_fulfilment(session, change)
+            queued = await _tell_promoted(session, change.promoted) + await tell_order_news(session, change)
     except OrderError as error:
         _order_error(error)
     if queued:

@@ -22,6 +22,7 @@ from typing import Any
 import stripe
 from aiohttp import web
 
+from bot.handlers.order_news import tell_order_paid
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
 from bot.store.db import claim_event_key
@@ -114,6 +115,7 @@ async def stripe_webhook(request: web.Request) -> web.Response:
                 str(intent["currency"]),
                 utcnow(),
             )
+            await tell_order_paid(session, change)
     except OrderError as error:
         status = web.HTTPNotFound if error.code is OrderErrorCode.NOT_FOUND else web.HTTPConflict
         fail(status, error.message, code=error.code.value)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold
+from bot.handlers.order_news import tell_order_paid
 from bot.inbox.cart_edit import (
     CartEditError,
     ProductChoice,
@@ -205,7 +206,8 @@ async def order_action(request: web.Request) -> web.StreamResponse:
             if order is None or (order.page_id, order.psid) != (conversation.page_id, conversation.psid):
                 raise web.HTTPNotFound(text="no such order in this conversation\n")
             if action == "paid":
-                await mark_paid(session, number, reference=f"inbox:{request[USER].name}", now=utcnow())
+                change = await mark_paid(session, number, reference=f"inbox:{request[USER].name}", now=utcnow())
+                await tell_order_paid(session, change)
             else:
                 items = []
                 for key, value in request[FORM].items():

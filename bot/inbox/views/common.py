@@ -38,8 +38,9 @@ HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     # No inline script or style at all: shopper text can never run, even if something escaped it wrongly.
+    # Images from https: anywhere: the shoppers' pictures (receipts) are on Meta's CDN (bot.inbox.queries.image_urls).
     "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; "
         "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
 }

@@ -23,17 +23,20 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.handlers.order_news import tell_order_news, tell_order_paid, tell_proof_rejected
 from bot.inbox import board as board_module
 from bot.inbox import orders as inbox_orders
 from bot.inbox.views.common import FORM, HEADERS, USER, form_field, redirect, render, signed_in
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
 from bot.store.tables import Conversation
-from bot.web.orders_api import tell_fulfilment
+from bot.web.numbers import ID_MAX, path_id, read_int
 from carts.fulfilment import deliver_order, pack_order, ship_order
 from carts.order_rules import OrderError, OrderErrorCode, OrderInfo
 from carts.order_tables import Order
 from carts.orders import OrderChange, fetch_shop_name, mark_paid
+from carts.payment_tables import PaymentProof
+from carts.payments import decide_proof, fetch_proofs
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -108,7 +111,7 @@ async def _run(request: web.Request, number: str, action: str, shipment: tuple[s
     try:
         async with request.app[SESSIONS]() as session, session.begin():
             change = await _change_one(session, user.pages, user.name, number, action, shipment)
-            queued = await tell_fulfilment(session, change)
+            queued = await tell_order_news(session, change)
     except OrderError as error:
         return BulkResult(number, False, error.message, error.code == OrderErrorCode.NOT_FOUND), 0
     if change.changed:
@@ -156,6 +159,60 @@ async def order_action(request: web.Request) -> web.Response:
     if not result.ok:
         return await _order_page(request, number, status=404 if result.missing else 409, error=result.text)
     return redirect(f"/inbox/orders/{number}")
+
+
+@routes.post("/inbox/proofs/{id}/{decision}")
+@signed_in
+async def proof_decision(request: web.Request) -> web.Response:
+    """Confirm (the order is paid) or reject a shopper's receipt, in one click; the shopper is told either way.
+
+    Another Page's receipt is not found; an order that no longer waits for payment: 409 with the reason.
+    Back to the conversation (`c`) or to the order's page.
+    """
+    proof_id, decision = path_id(request), request.match_info["decision"]
+    if proof_id is None or decision not in ("confirm", "reject"):
+        raise web.HTTPNotFound(text="no such receipt\n")
+    user = request[USER]
+    try:
+        async with request.app[SESSIONS]() as session, session.begin():
+            decided = await decide_proof(session, proof_id, decision == "confirm", utcnow(), frozenset(user.pages))
+            order = decided.order
+            if not decided.changed:
+                queued = 0
+            elif decision == "confirm":
+                queued = await tell_order_paid(session, OrderChange(order, changed=True))
+            else:
+                queued = await tell_proof_rejected(session, order, proof_id)
+    except OrderError as error:
+        if error.code is OrderErrorCode.NOT_FOUND:
+            raise web.HTTPNotFound(text=f"{error.message}\n") from None
+        number = await _proof_order_number(request, proof_id)
+        return await _order_page(request, number, status=409, error=error.message)
+    if queued:
+        await request.app[OUTBOX_NOTIFIER].wake()
+    if decided.changed:
+        log.info("inbox: %s: %s receipt %s of %s", user.name, decision, proof_id, order.number)
+    conversation = read_int_or_none(form_field(request, "c"))
+    return redirect(f"/inbox/c/{conversation}#orders" if conversation else f"/inbox/orders/{order.number}")
+
+
+async def _proof_order_number(request: web.Request, proof_id: int) -> str:
+    async with request.app[READ_SESSIONS]() as session:
+        number = (
+            await session.execute(
+                select(Order.number)
+                .join(PaymentProof, PaymentProof.order_id == Order.id)
+                .where(PaymentProof.id == proof_id)
+            )
+        ).scalar()
+    return number or ""
+
+
+def read_int_or_none(text: str) -> int | None:
+    try:
+        return read_int(text, 1, ID_MAX)
+    except ValueError:
+        return None
 
 
 # --- print-outs and exports ---------------------------------------------------------------------------
@@ -266,6 +323,7 @@ async def _order_page(request: web.Request, number: str, status: int = 200, erro
             raise web.HTTPNotFound(text=f"no order {number}\n")
         order = found[0]
         history = await inbox_orders.fetch_history(session, order.id)
+        proofs = await fetch_proofs(session, [order.id])
         conversation = (
             await session.execute(
                 select(Conversation.id).where(Conversation.page_id == order.page_id, Conversation.psid == order.psid)
@@ -277,6 +335,7 @@ async def _order_page(request: web.Request, number: str, status: int = 200, erro
         status,
         o=order,
         history=history,
+        proofs=proofs,
         conversation=conversation,
         error=error,
         when=_when(zone),
