@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.outbound.outbox import enqueue_messages, enqueue_order_update
 from bot.replies.fulfilment import order_delivered, order_packed, order_shipped
 from bot.replies.i18n import pick_locale
+from bot.replies.orders import order_cancelled, order_returned
 from bot.replies.payments import payment_received, proof_rejected
 from bot.replies.render import Message, render_text
 from carts.core import format_money
@@ -89,9 +90,33 @@ async def tell_fulfilment(session: AsyncSession, change: OrderChange) -> int:
     return await _queue(session, f"order-{order.status}:{order.number}", order, messages)
 
 
+async def tell_order_ended(session: AsyncSession, change: OrderChange) -> int:
+    """Queue news of a cancellation or a return; the number queued (0 or 1).
+
+    A return is keyed by the units back so far, so each further return is news once."""
+    order = change.order
+    if not change.changed:
+        return 0
+    locale = await shop_locale(session)
+    if order.status == OrderStatus.CANCELLED:
+        return await _queue(
+            session, f"order-cancelled:{order.number}", order, render_text(order_cancelled(locale, order.number))
+        )
+    if order.status in (OrderStatus.RETURNED, OrderStatus.PARTLY_RETURNED):
+        units = sum(line.returned_qty for line in order.lines)
+        text = order_returned(locale, order.number, units, order.status == OrderStatus.RETURNED)
+        return await _queue(session, f"order-return:{order.number}:{units}", order, render_text(text))
+    return 0
+
+
 async def tell_order_news(session: AsyncSession, change: OrderChange) -> int:
-    """Whatever the shopper should hear of `change`: paid, or a fulfilment step; the number queued."""
-    return await tell_order_paid(session, change) + await tell_fulfilment(session, change)
+    """Whatever the shopper should hear of `change`: paid, a fulfilment step, a cancellation or a return; the
+    number queued."""
+    return (
+        await tell_order_paid(session, change)
+        + await tell_fulfilment(session, change)
+        + await tell_order_ended(session, change)
+    )
 
 
 async def tell_proof_rejected(session: AsyncSession, order: OrderInfo, proof_id: int) -> int:

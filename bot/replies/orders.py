@@ -1,4 +1,4 @@
-"""What a shopper reads about an unpaid order's time running out: the reminder before, the notice after.
+"""What a shopper reads about an order's end: the unpaid reminder and expiry, a cancellation, a return.
 
 Pure: no I/O. One function per message, the English text its msgid, translated through the shop's catalog
 (`bot.replies.i18n`, English and Traditional Chinese) into the shop's language.
@@ -40,4 +40,16 @@ def order_expired(locale: str, order: OrderInfo) -> str:
         "Your order {number} was not paid in time, so it has been cancelled and its items are back on sale. "
         "Comment again if you still want them.",
         number=order.number,
+    )
+
+
+def order_cancelled(locale: str, number: str) -> str:
+    return gettext(locale, "Your order {number} has been cancelled.", number=number)
+
+
+def order_returned(locale: str, number: str, units: int, whole: bool) -> str:
+    if whole:
+        return gettext(locale, "The return of your order {number} is recorded: all of it came back.", number=number)
+    return gettext(
+        locale, "The return of {units} item(s) from your order {number} is recorded.", number=number, units=units
     )

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold
-from bot.handlers.order_news import tell_order_paid
+from bot.handlers.order_news import tell_order_news, tell_order_paid
 from bot.inbox.cart_edit import (
     CartEditError,
     ProductChoice,
@@ -224,6 +224,7 @@ async def order_action(request: web.Request) -> web.StreamResponse:
                 change = await return_lines(
                     session, number, [ReturnItem(by_id[i].code, q, by_id[i].variant) for i, q in items], now
                 )
+                await tell_order_news(session, change)
                 for decision in change.promoted:
                     await tell_about_hold(session, decision, now)
     except (OrderError, CartEditError) as exc:

@@ -127,3 +127,34 @@ async def test_paid_by_stripes_webhook(stripe_stack: Stack) -> None:  # noqa: F8
         response = await stack.client.post("/stripe/webhook", data=raw, headers={"Stripe-Signature": signature})
         assert response.status == 200, await response.text()
     await told_once(stack, number)
+
+
+async def test_a_cancellation_and_each_return_are_told_once(paying_stack: Stack) -> None:  # noqa: F811
+    # given: two unpaid orders of one shopper, with the window open
+    cancelled = await unpaid_order(paying_stack)
+    for _ in range(2):  # a retry is answered unchanged and tells nothing more
+        assert (await call(paying_stack, "POST", f"/api/orders/{cancelled}/cancel"))[0] == 200
+
+    async def told(text: str) -> bool:
+        return any(text in t for t in await chat_texts(paying_stack, PSID))
+
+    await wait_until(lambda: told(f"Your order {cancelled} has been cancelled."), what="the cancellation told")
+    # when: another order of 2 units is paid, then one unit and later the other come back
+    kept = await order_for(paying_stack, PSID, "A+2", number=2)
+    assert (await call(paying_stack, "POST", f"/api/orders/{kept}/paid"))[0] == 200
+    for _ in range(2):
+        status, body = await call(
+            paying_stack, "POST", f"/api/orders/{kept}/return", {"lines": [{"code": "A", "qty": 1}]}
+        )
+        assert status == 200, body
+    # then: one message per return, the second saying all of it came back
+    await wait_until(lambda: told(f"The return of 1 item(s) from your order {kept} is recorded."), what="first return")
+    await wait_until(lambda: told(f"The return of your order {kept} is recorded: all of it came back."), what="second")
+    keys = sorted(
+        r.idempotency_key for r in await paying_stack.rows(select(OutboxMessage)) if "order-" in r.idempotency_key
+    )
+    assert [k for k in keys if k.startswith(("order-cancelled", "order-return"))] == [
+        f"order-cancelled:{cancelled}:0",
+        f"order-return:{kept}:1:0",
+        f"order-return:{kept}:2:0",
+    ]
