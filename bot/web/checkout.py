@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -35,6 +36,7 @@ from bot.store.tables import Conversation
 from bot.web.forms import read_form
 from bot.web.payment_page import payment_context
 from bot.web.rendering import render_page
+from bot.web.stripe_pay import stripe_enabled
 from carts.core import format_money
 from carts.order_rules import (
     OrderError,
@@ -46,7 +48,7 @@ from carts.order_rules import (
     parse_delivery_choice,
 )
 from carts.orders import CheckoutInfo, fetch_checkout, fetch_order, fetch_sale_rules, fetch_shop_name, place_order
-from carts.payment_rules import PaymentMethod, check_payment_choice
+from carts.payment_rules import PaymentKind, PaymentMethod, check_payment_choice
 from carts.payments import (
     ShopPayments,
     fetch_order_payment,
@@ -93,6 +95,14 @@ def render_order_summary(
 ) -> str:
     """The Messenger text confirming an order (pure)."""
     return payment_texts.order_summary(locale, order, method, link)
+
+
+def _offered(payments: ShopPayments, settings: Settings) -> ShopPayments:
+    """The methods a shopper may choose here: card only when this server has Stripe's keys (a shop file can
+    enable it before the keys are set; offering it then would leave the shopper with a form that cannot pay)."""
+    if stripe_enabled(settings):
+        return payments
+    return replace(payments, methods=tuple(m for m in payments.methods if m.kind != PaymentKind.STRIPE))
 
 
 def _locale(request: web.Request, payments: ShopPayments) -> str:
@@ -208,7 +218,7 @@ async def checkout_page(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         info, shop_name = await _load(session, request.match_info["token"], now)
         offer = await _offer(session, info, now)
-        payments = await fetch_shop_payments(session)
+        payments = _offered(await fetch_shop_payments(session), request.app[SETTINGS])
         orders = await fetch_shopper_orders(session, info.page_id, info.psid) if info is not None else []
     if info is None:
         return await _not_found(shop_name)
@@ -292,7 +302,7 @@ async def confirm_checkout(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         info, shop_name = await _load(session, token, now)
         offer = await _offer(session, info, now)
-        payments = await fetch_shop_payments(session)
+        payments = _offered(await fetch_shop_payments(session), request.app[SETTINGS])
     if info is None:
         return await _not_found(shop_name)
     locale = _locale(request, payments)

@@ -183,3 +183,15 @@ async def test_a_card_payment_is_confirmed_only_by_stripes_signed_webhook(
     # the order page shows it paid
     page = await (await stack.client.get(f"/checkout/{token}")).text()
     assert "Paid" in page and "card-element" not in page
+
+
+async def test_card_is_not_offered_while_the_server_has_no_stripe_keys(bot_stack: Stack) -> None:
+    # given: the shop enables card payment, but this server has no Stripe keys yet
+    await seed_shop(bot_stack.sessions)
+    await set_methods(bot_stack)
+    token = await comment_and_wait(bot_stack, "A+1")
+    html = await (await bot_stack.client.get(f"/checkout/{token}")).text()
+    # then: the checkout does not offer it, and a form choosing it anyway is refused, nothing placed
+    assert 'value="fps"' in html and 'value="stripe"' not in html
+    status, _text = await post(bot_stack, token, {**VALID, **form_of(html), "payment_method": "stripe"})
+    assert status == 400 and await orders(bot_stack) == []
