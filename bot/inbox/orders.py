@@ -25,12 +25,21 @@ from bot.inbox.core import spreadsheet_cell, spreadsheet_csv
 from carts.core import variant_pairs
 from carts.order_rules import OrderInfo, OrderLineInfo, OrderStatus
 from carts.order_tables import Order, OrderEvent, OrderLine
+from carts.payment_rules import PaymentKind
 from carts.tables import Campaign, ShopInfo, StockClaim
 
 PAGE_SIZE = 50
 EXPORT_LIMIT = 10_000  # a shop's season; a bigger export is the admin API's job
 SEARCH_MAX = 100
 STATUS_TITLES = {status.value: status.value.replace("_", " ") for status in OrderStatus}
+# The payment methods a list can be filtered by, as the merchant reads them.
+METHOD_TITLES = {
+    PaymentKind.FPS.value: "FPS",
+    PaymentKind.PAYME.value: "PayMe",
+    PaymentKind.BANK_TRANSFER.value: "Bank transfer",
+    PaymentKind.CASH_ON_PICKUP.value: "Cash on pickup",
+    PaymentKind.STRIPE.value: "Card (Stripe)",
+}
 
 
 class FilterError(ValueError):
@@ -46,6 +55,7 @@ class OrderFilter:
     q: str = ""  # an order number, a name or a phone number
     psid: str = ""  # one shopper's orders (from the buyer panel)
     page: int = 1
+    method: str = ""  # the payment method chosen at checkout (carts.payment_rules.PaymentKind)
 
     def query(self, **changes: Any) -> dict[str, str]:
         """The filter as the list's query string (for links to other pages, exports)."""
@@ -57,6 +67,7 @@ class OrderFilter:
             "q": self.q,
             "psid": self.psid,
             "page": str(self.page) if self.page > 1 else "",
+            "method": self.method,
         }
         values.update(changes)
         return {k: v for k, v in values.items() if v}
@@ -82,6 +93,9 @@ def parse_order_filter(query: Mapping[str, str]) -> OrderFilter:
     q = query.get("q", "").strip()
     if len(q) > SEARCH_MAX:
         raise FilterError(f"q: at most {SEARCH_MAX} characters")
+    method = query.get("method", "").strip()
+    if method and method not in METHOD_TITLES:
+        raise FilterError(f"method: one of {', '.join(METHOD_TITLES)}")
     date_from, date_to = _day(query.get("from", "").strip(), "from"), _day(query.get("to", "").strip(), "to")
     if date_from and date_to and date_from > date_to:
         raise FilterError("from: a day on or before to")
@@ -93,6 +107,7 @@ def parse_order_filter(query: Mapping[str, str]) -> OrderFilter:
         q,
         query.get("psid", "").strip()[:64],
         int(page_text),
+        method,
     )
 
 
@@ -126,6 +141,8 @@ def _conditions(pages: Collection[str], wanted: OrderFilter, zone: ZoneInfo, cam
     where: list[Any] = [Order.page_id.in_(list(pages))]  # type: ignore[attr-defined]
     if wanted.status:
         where.append(Order.status == wanted.status)
+    if wanted.method:
+        where.append(Order.payment_method == wanted.method)
     if wanted.psid:
         where.append(Order.psid == wanted.psid)
     if campaign_id is not None:

@@ -72,6 +72,7 @@ async def orders_list(request: web.Request) -> web.Response:
         f=wanted,
         campaigns=campaigns,
         statuses=inbox_orders.STATUS_TITLES,
+        methods=inbox_orders.METHOD_TITLES,
         actions=BULK_ACTIONS,
         when=_when(zone),
         zone=str(zone),
@@ -340,6 +341,7 @@ async def _order_page(request: web.Request, number: str, status: int = 200, erro
         error=error,
         when=_when(zone),
         statuses=inbox_orders.STATUS_TITLES,
+        methods=inbox_orders.METHOD_TITLES,
     )
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from io import BytesIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.inbox.auth import add_user
 from bot.inbox.orders import OrderFilter, fetch_order_page
@@ -180,7 +180,11 @@ async def test_the_list_filters_by_status_campaign_and_day_in_the_shops_zone_and
     assert await listed(stack, f"?q={n['ho'].lower()}") == [n["ho"]]
     assert await listed(stack, f"?q={n['wong']}") == []  # another Page's order, even by its number
     assert await listed(stack, "?psid=3000000000951") == [n["chan"]]
-    for bad in ("?status=lost", "?from=3 Dec", "?page=0", "?from=2026-12-05&to=2026-12-04"):
+    async with stack.sessions() as session, session.begin():  # as checkout records the method chosen
+        await session.execute(update(Order).where(Order.number == n["lee"]).values(payment_method="fps"))
+    assert await listed(stack, "?method=fps") == [n["lee"]]
+    assert await listed(stack, "?method=stripe") == []
+    for bad in ("?status=lost", "?from=3 Dec", "?page=0", "?from=2026-12-05&to=2026-12-04", "?method=cheque"):
         response = await stack.client.get(f"/inbox/orders{bad}")
         assert response.status == 400, bad
     page = await (await stack.client.get("/inbox/orders")).text()

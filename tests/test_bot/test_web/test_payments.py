@@ -54,6 +54,7 @@ async def test_fps_order_page_and_an_honest_confirmation(bot_stack: Stack) -> No
     assert status == 200 and "Order PO-000001 confirmed" in text
     assert "We have sent the summary" not in text and "We cannot message you in Messenger yet" in text
     assert "Transfer" not in text and "Pay HK$380 by FPS to FPS ID 1234567 (Blossom)." in text
+    assert [o.payment_method for o in await orders(bot_stack)] == ["fps"]  # the orders list filters by it
     # the checkout link is now the order page: the FPS QR code and the id to copy, status, never "empty"
     page = await (await bot_stack.client.get(f"/checkout/{token}")).text()
     assert "<svg" in page and "FPS ID 1234567" in page and "Waiting for payment" in page
