@@ -18,7 +18,7 @@ import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import and_, select, tuple_
@@ -645,3 +645,12 @@ def _record_event(
             created_at=now,
         )
     )
+
+
+async def fetch_order_history(session: AsyncSession, order_id: int) -> list[tuple[str, datetime]]:
+    """The order's events, oldest first, as (kind, when): what its page shows as the order's steps."""
+    rows = await session.execute(
+        select(OrderEvent.kind, OrderEvent.created_at).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
+    )
+    # SQLite gives naive times back: they were written in UTC.
+    return [(kind, at if at.tzinfo else at.replace(tzinfo=UTC)) for kind, at in rows.all()]

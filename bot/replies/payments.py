@@ -5,6 +5,8 @@ Every text is an English msgid translated by `bot.replies.i18n` (catalog: bot/lo
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
+
 from bot.replies.i18n import gettext
 from carts.core import format_money
 from carts.order_rules import OrderInfo, OrderStatus
@@ -28,6 +30,30 @@ _STATUS_LABELS = {
     OrderStatus.PARTLY_RETURNED: "Partly returned",
     OrderStatus.RETURNED: "Returned",
 }
+
+
+# The steps of an order's history (its order events) as its page lists them.
+_STEP_LABELS = {
+    "placed": "Order placed",
+    "paid": "Paid",
+    "packed": "Packed",
+    "shipped": "Shipped",
+    "delivered": "Delivered",
+    "cancelled": "Cancelled",
+    "expired": "Expired unpaid",
+    "returned": "Returned",
+    "merged": "Merged into another order",
+    "merged_in": "Another order merged into this one",
+}
+
+
+def history_steps(locale: str, events: list[tuple[str, datetime]], zone: tzinfo) -> list[tuple[str, str]]:
+    """(label, when) for each step of an order the shopper should see, times in the shop's zone."""
+    return [
+        (gettext(locale, _STEP_LABELS[kind]), at.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
+        for kind, at in events
+        if kind in _STEP_LABELS
+    ]
 
 
 def method_label(locale: str, kind: str) -> str:

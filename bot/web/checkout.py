@@ -13,12 +13,14 @@ transaction.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 from sqlalchemy import select
@@ -47,7 +49,15 @@ from carts.order_rules import (
     parse_checkout_form,
     parse_delivery_choice,
 )
-from carts.orders import CheckoutInfo, fetch_checkout, fetch_order, fetch_sale_rules, fetch_shop_name, place_order
+from carts.orders import (
+    CheckoutInfo,
+    fetch_checkout,
+    fetch_order,
+    fetch_order_history,
+    fetch_sale_rules,
+    fetch_shop_name,
+    place_order,
+)
 from carts.payment_rules import PaymentKind, PaymentMethod, check_payment_choice
 from carts.payments import (
     ShopPayments,
@@ -57,6 +67,7 @@ from carts.payments import (
     fetch_shopper_orders,
     record_order_payment,
 )
+from carts.tables import ShopInfo
 from config.settings import Settings
 from crm_bridge.checkout_points import (
     PointsOffer,
@@ -95,6 +106,16 @@ def render_order_summary(
 ) -> str:
     """The Messenger text confirming an order (pure)."""
     return payment_texts.order_summary(locale, order, method, link)
+
+
+async def _shop_zone(session: AsyncSession) -> ZoneInfo:
+    """The shop's time zone (the shop file's `shop.timezone`), for the times a shopper reads."""
+    shop = await session.get(ShopInfo, 1)
+    try:
+        # In a thread: the first ZoneInfo of a name reads tzdata from disk.
+        return await asyncio.to_thread(ZoneInfo, shop.timezone if shop is not None else "UTC")
+    except (ZoneInfoNotFoundError, ValueError):  # checked when the shop file was loaded; tzdata may change
+        return ZoneInfo("UTC")
 
 
 def _offered(payments: ShopPayments, settings: Settings) -> ShopPayments:
@@ -261,6 +282,8 @@ async def _order_page(
     async with request.app[SESSIONS]() as session:
         chosen = await fetch_order_payment(session, order.id)
         proofs = await fetch_proofs(session, [order.id])
+        history = await fetch_order_history(session, order.id)
+        zone = await _shop_zone(session)
     method = payments.method(chosen.method) if chosen is not None else None
     pay = await payment_context(request, order, method, chosen, locale, shop_name)
     return await _page(
@@ -276,6 +299,7 @@ async def _order_page(
         status_label=lambda status: payment_texts.status_label(locale, status),
         pay=pay,
         proofs=proofs,
+        history=payment_texts.history_steps(locale, history, zone),
         confirmed=confirmed,
         told=told,
         told_text=told_text,

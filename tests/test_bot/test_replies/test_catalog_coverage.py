@@ -52,6 +52,8 @@ class _Msgids(ast.NodeVisitor):
             return set().union(*(self.resolve(value) for value in self.assigned[node.id]))
         if isinstance(node, ast.Dict):
             return set().union(*(self.resolve(value) for value in node.values))
+        if isinstance(node, ast.Subscript):
+            return self.resolve(node.value)  # a label table's [key]: its values
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
             return self.resolve(node.func.value)  # a label table's .get(key[, default]): its values
         raise AssertionError(f"{self.where}:{node.lineno}: a msgid the test cannot follow: {ast.dump(node)}")

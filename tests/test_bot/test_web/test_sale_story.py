@@ -122,6 +122,9 @@ async def test_a_commenter_pays_by_card_and_hears_of_the_shipment_by_template(
     assert kinds == ["placed", "paid", "shipped"]
     page = await (await stack.client.get(f"/checkout/{token}")).text()
     assert order.number in page and "SF123456789" in page and "SF Express" in page
+    history = page[page.index("Order history") :]
+    steps = [history.index(step) for step in ("Order placed", "Paid", "Shipped")]
+    assert steps == sorted(steps)  # in the order they happened
 
 
 async def test_a_commenters_order_summary_goes_as_the_approved_template_and_the_page_says_so(
