@@ -328,3 +328,30 @@ async def test_the_checkout_and_the_order_page_on_a_phone(env: Env) -> None:
     await screenshot(page, "order-page-phone")
     assert page.problems == []  # type: ignore[attr-defined]
     await page.context.close()
+
+
+async def test_the_checkout_in_chinese_has_no_english_only_words(env: Env) -> None:
+    psid = "3000000000961"
+    token = await env.checkout(psid)
+    page = await env.shopper_page(PHONE)
+    await page.goto(f"{env.base}/checkout/{token}?lang=zh_Hant")
+    await expect(page.locator("h1")).to_contain_text("結帳")
+    assert await page.get_attribute("html", "lang") == "zh-Hant"
+    text = await page.locator("main").inner_text()
+    for words in ("Your details", "Held for you", "optional", "for delivery", "How will you pay"):
+        assert words not in text, f"{words!r} left in English on the Chinese checkout"
+    await expect(page.locator("form.card h2")).to_have_text(gettext("zh_Hant", "Your details"))
+    delivery = page.locator("label.choice", has=page.locator("input[value=delivery]"))
+    await expect(delivery).to_have_text(gettext("zh_Hant", "Delivery"))
+    # the choice and the errors stay in Chinese when the form comes back, and the order is placed from it
+    await fill_details(page)
+    await confirm(page, "cash_on_pickup")
+    await expect(page.locator(".error")).to_contain_text(
+        gettext("zh_Hant", "Cash is paid when you pick up: choose pickup, or another way to pay.")
+    )
+    await page.check("input[name=delivery_method][value=pickup]")
+    await confirm(page, "cash_on_pickup")
+    order = await env.order_of(psid)
+    await expect(page.locator("h1")).to_contain_text(order.number)
+    assert await page.get_attribute("html", "lang") == "zh-Hant"
+    await page.context.close()
