@@ -1,9 +1,10 @@
 """Browser test of the inbox's orders (Playwright, Debian's Chromium, like test_inbox_browser): select
-orders in the list, apply a bulk action and read each order's result, then export the selection as CSV.
+orders in the list, apply a bulk action and read each order's result, then export the selection as CSV and as Excel.
 Screenshots of the orders list go to docs/screenshots/."""
 
 from __future__ import annotations
 
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -55,6 +56,15 @@ async def test_a_bulk_action_answers_per_order_and_the_selection_exports(env: En
     assert raw.startswith(b"\xef\xbb\xbf")
     text = raw.decode("utf-8-sig")
     assert paid in text and unpaid not in text and "packed" in text
+    # and as Excel: the workbook's shared strings hold the selected order, not the other
+    await page.check(f"#sel-{paid}")
+    async with page.expect_download() as download_info:
+        await page.click("#bulk button:has-text('Export Excel')")
+    workbook = tmp_path / "orders.xlsx"
+    await (await download_info.value).save_as(workbook)
+    with zipfile.ZipFile(workbook) as book:
+        cells = book.read("xl/sharedStrings.xml").decode()
+    assert paid in cells and unpaid not in cells
     await page.set_viewport_size(PHONE)
     await page.goto(f"{env.base}/inbox/orders")
     await screenshot(page, "orders-list-phone")
