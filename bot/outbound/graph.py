@@ -36,19 +36,39 @@ log = logging.getLogger(__name__)
 
 
 class GraphErrorClass(StrEnum):
-    RETRY_LATER = "retry_later"  # 1, 2, 4, 17, 32, 613, 5xx, timeouts: back off and try again
+    RETRY_LATER = "retry_later"  # 1, 2, 341, 5xx, timeouts: a passing fault; back off and try this message again
+    THROTTLED = "throttled"  # 4, 17, 32, 613, 80000–80014: over a rate limit; pause the Page until access returns
+    PAGE_RESTRICTED = "page_restricted"  # 10/1893063, 368: Meta stopped the Page sending; pause it, tell the owner
+    ALREADY_SENT = "already_sent"  # 10900: the comment already has its private reply; the first one got there
     OUTSIDE_WINDOW = "outside_window"  # 10/2018278 and kin: the messaging window is closed
     UNAVAILABLE = "unavailable"  # 551, 10/2018108: the shopper cannot receive messages from the Page
     BAD_TOKEN = "bad_token"  # 190: the Page token is invalid or expired; pause the Page
-    PERMISSION = "permission"  # 10, 200 family: the app lacks a permission or review
+    PERMISSION = "permission"  # 10, 200 family: the app lacks a permission or review; pause the Page, tell the owner
     INVALID_REQUEST = "invalid_request"  # 100 and anything else: our request is wrong; do not retry
 
     @property
     def retryable(self) -> bool:
-        return self is GraphErrorClass.RETRY_LATER
+        """Worth sending this same message again later (after a back-off, or once the Page's pause ends)."""
+        return self in {GraphErrorClass.RETRY_LATER, GraphErrorClass.THROTTLED}
+
+    @property
+    def pauses_page(self) -> bool:
+        """Says nothing about this one message and everything about the Page: stop all of its sending."""
+        return self in {
+            GraphErrorClass.THROTTLED,
+            GraphErrorClass.PAGE_RESTRICTED,
+            GraphErrorClass.BAD_TOKEN,
+            GraphErrorClass.PERMISSION,
+        }
 
 
-_RETRY_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613, 80006})
+_RETRY_CODES = frozenset({1, 2, 341})
+# Meta's rate limits: application (4), user (17), Page (32), API-specific (613) and the business use case
+# throttles 80000–80014 (80006 is Messenger's): see docs/meta-platform.md, "Throttling".
+_THROTTLE_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
+_ALREADY_SENT_CODES = frozenset({10900})
+_PAGE_RESTRICTED_CODES = frozenset({368})
+_PAGE_RESTRICTED_SUBCODES = frozenset({1893063})
 _OUTSIDE_WINDOW_SUBCODES = frozenset({2018278, 2018065, 2534022})
 _UNAVAILABLE_SUBCODES = frozenset({2018108, 1545041})
 
@@ -58,10 +78,18 @@ def classify_graph_error(
 ) -> GraphErrorClass:
     """Meta's error code (and subcode, HTTP status) → what to do about it. Pure."""
     if code is None:
-        retry = http_status is None or http_status >= 500 or http_status == 429
+        if http_status == 429:
+            return GraphErrorClass.THROTTLED
+        retry = http_status is None or http_status >= 500
         return GraphErrorClass.RETRY_LATER if retry else GraphErrorClass.INVALID_REQUEST
+    if code in _ALREADY_SENT_CODES:
+        return GraphErrorClass.ALREADY_SENT
+    if code in _THROTTLE_CODES:
+        return GraphErrorClass.THROTTLED
     if code in _RETRY_CODES:
         return GraphErrorClass.RETRY_LATER
+    if code in _PAGE_RESTRICTED_CODES or subcode in _PAGE_RESTRICTED_SUBCODES:
+        return GraphErrorClass.PAGE_RESTRICTED
     if code in {102, 190}:
         return GraphErrorClass.BAD_TOKEN
     if code == 551 or subcode in _UNAVAILABLE_SUBCODES:
@@ -71,6 +99,68 @@ def classify_graph_error(
     if code == 10 or 200 <= code <= 299:
         return GraphErrorClass.PERMISSION
     return GraphErrorClass.INVALID_REQUEST
+
+
+@dataclass(frozen=True)
+class GraphUsage:
+    """How close the app, the Page and the business are to Meta's limits, from an answer's headers.
+
+    `percent` is the highest of the percentages Meta reported (`call_count`, `total_cputime`,
+    `total_time`, ...) across `X-App-Usage`, `X-Page-Usage` and every business of
+    `X-Business-Use-Case-Usage`; `regain_access_s` is the longest `estimated_time_to_regain_access`
+    (Meta gives minutes) or None when no header named one.
+    """
+
+    percent: float
+    regain_access_s: float | None = None
+
+
+def _usage_numbers(block: Any) -> tuple[float, float | None]:
+    percent, regain = 0.0, None
+    if not isinstance(block, dict):
+        return percent, regain
+    for key, value in block.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if key == "estimated_time_to_regain_access":
+            regain = max(regain or 0.0, float(value) * 60.0)
+        elif key != "type":
+            percent = max(percent, float(value))
+    return percent, regain
+
+
+def parse_usage_headers(headers: Any) -> GraphUsage | None:
+    """`X-App-Usage`, `X-Page-Usage`, `X-Business-Use-Case-Usage` (any case) → GraphUsage, or None. Pure.
+
+    A header that is not the JSON Meta documents is ignored rather than failing the call it came with.
+    """
+    blocks: list[Any] = []
+    for name in ("x-app-usage", "x-page-usage", "x-business-use-case-usage"):
+        raw = None
+        for key, value in (headers or {}).items():
+            if str(key).lower() == name:
+                raw = value
+                break
+        if not raw:
+            continue
+        try:
+            parsed = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        if name == "x-business-use-case-usage" and isinstance(parsed, dict):
+            for entries in parsed.values():  # {business_id: [{type, call_count, ..., estimated_time_...}]}
+                blocks += entries if isinstance(entries, list) else [entries]
+        else:
+            blocks.append(parsed)
+    if not blocks:
+        return None
+    percent, regain = 0.0, None
+    for block in blocks:
+        p, r = _usage_numbers(block)
+        percent = max(percent, p)
+        if r is not None:
+            regain = max(regain or 0.0, r)
+    return GraphUsage(percent=percent, regain_access_s=regain)
 
 
 class GraphError(Exception):
@@ -84,6 +174,7 @@ class GraphError(Exception):
         code: int | None = None,
         subcode: int | None = None,
         fbtrace_id: str | None = None,
+        usage: GraphUsage | None = None,
     ) -> None:
         super().__init__(message)
         self.error_class = error_class
@@ -91,6 +182,7 @@ class GraphError(Exception):
         self.code = code
         self.subcode = subcode
         self.fbtrace_id = fbtrace_id
+        self.usage = usage  # the usage headers that came with the refusal (throttling says when it ends)
 
     def __str__(self) -> str:
         code = f"#{self.code}" + (f"/{self.subcode}" if self.subcode else "") if self.code is not None else "no code"
@@ -101,6 +193,7 @@ class GraphError(Exception):
 class SendResult:
     recipient_id: str | None
     message_id: str
+    usage: GraphUsage | None = None  # from the answer's headers: the sender slows down as it nears 100%
 
 
 @dataclass(frozen=True)

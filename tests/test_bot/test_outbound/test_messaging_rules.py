@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.outbound.graph import GraphErrorClass, classify_graph_error
+from bot.outbound.graph import GraphErrorClass, classify_graph_error, parse_usage_headers
 from bot.outbound.messaging_rules import Author, RefusalCode, decide_message, decide_private_reply
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -68,10 +68,10 @@ def test_decide_private_reply(age: timedelta, already: bool, allowed: bool, refu
     [
         (1, None, 500, GraphErrorClass.RETRY_LATER),
         (2, None, 500, GraphErrorClass.RETRY_LATER),
-        (4, None, 400, GraphErrorClass.RETRY_LATER),
-        (17, None, 400, GraphErrorClass.RETRY_LATER),
-        (32, None, 400, GraphErrorClass.RETRY_LATER),
-        (613, None, 400, GraphErrorClass.RETRY_LATER),
+        (4, None, 400, GraphErrorClass.THROTTLED),
+        (17, None, 400, GraphErrorClass.THROTTLED),
+        (32, None, 400, GraphErrorClass.THROTTLED),
+        (613, None, 400, GraphErrorClass.THROTTLED),
         (None, None, 502, GraphErrorClass.RETRY_LATER),
         (None, None, None, GraphErrorClass.RETRY_LATER),  # timeout / connection reset
         (10, 2018278, 400, GraphErrorClass.OUTSIDE_WINDOW),
@@ -83,7 +83,15 @@ def test_decide_private_reply(age: timedelta, already: bool, allowed: bool, refu
         (190, None, 400, GraphErrorClass.BAD_TOKEN),
         (190, 463, 400, GraphErrorClass.BAD_TOKEN),
         (10, None, 400, GraphErrorClass.PERMISSION),
-        (10, 1893063, 400, GraphErrorClass.PERMISSION),  # Page temporarily restricted from sending
+        (10, 1893063, 400, GraphErrorClass.PAGE_RESTRICTED),  # Page temporarily restricted from sending
+        (368, None, 400, GraphErrorClass.PAGE_RESTRICTED),  # deemed abusive: not a passing fault
+        (368, 1390008, 400, GraphErrorClass.PAGE_RESTRICTED),
+        (80006, None, 400, GraphErrorClass.THROTTLED),  # Messenger's business use case throttle
+        (80000, None, 400, GraphErrorClass.THROTTLED),
+        (80014, None, 400, GraphErrorClass.THROTTLED),
+        (80015, None, 400, GraphErrorClass.INVALID_REQUEST),  # past Meta's documented range
+        (None, None, 429, GraphErrorClass.THROTTLED),
+        (10900, None, 400, GraphErrorClass.ALREADY_SENT),  # Activity already replied to
         (200, 2018028, 400, GraphErrorClass.PERMISSION),
         (230, None, 400, GraphErrorClass.PERMISSION),
         (100, None, 400, GraphErrorClass.INVALID_REQUEST),
@@ -95,4 +103,34 @@ def test_classify_graph_error(
     code: int | None, subcode: int | None, status: int | None, expected: GraphErrorClass
 ) -> None:
     assert classify_graph_error(code, subcode, status) is expected
-    assert expected.retryable == (expected is GraphErrorClass.RETRY_LATER)
+    assert expected.retryable == (expected in {GraphErrorClass.RETRY_LATER, GraphErrorClass.THROTTLED})
+    pausing = {GraphErrorClass.THROTTLED, GraphErrorClass.PAGE_RESTRICTED, GraphErrorClass.BAD_TOKEN}
+    assert expected.pauses_page == (expected in pausing | {GraphErrorClass.PERMISSION})
+
+
+@pytest.mark.parametrize(
+    ("headers", "percent", "regain_s"),
+    [
+        ({}, None, None),
+        ({"X-App-Usage": '{"call_count":28,"total_time":25,"total_cputime":25}'}, 28.0, None),
+        ({"x-page-usage": '{"call_count":101,"total_cputime":3,"total_time":5}'}, 101.0, None),
+        (
+            {
+                "X-Business-Use-Case-Usage": '{"1001":[{"type":"messenger","call_count":100,"total_cputime":4,'
+                '"total_time":7,"estimated_time_to_regain_access":2}],"1002":[{"type":"pages","call_count":9,'
+                '"total_cputime":1,"total_time":1,"estimated_time_to_regain_access":0}]}'
+            },
+            100.0,
+            120.0,
+        ),
+        ({"X-App-Usage": "not json", "X-Page-Usage": '{"call_count":"x","total_time":12}'}, 12.0, None),
+        ({"X-App-Usage": "[]"}, 0.0, None),
+    ],
+)
+def test_usage_headers(headers: dict[str, str], percent: float | None, regain_s: float | None) -> None:
+    usage = parse_usage_headers(headers)
+    if percent is None:
+        assert usage is None
+    else:
+        assert usage is not None
+        assert (usage.percent, usage.regain_access_s) == (percent, regain_s)

@@ -81,7 +81,7 @@ async def test_a_page_that_lost_its_webhook_subscription_is_subscribed_again(sta
     [
         ("server_error", GraphErrorClass.RETRY_LATER),
         ("temporary", GraphErrorClass.RETRY_LATER),
-        ("rate_limit", GraphErrorClass.RETRY_LATER),
+        ("rate_limit", GraphErrorClass.THROTTLED),
         ("timeout", GraphErrorClass.RETRY_LATER),
         ("outside_window", GraphErrorClass.OUTSIDE_WINDOW),
         ("blocked", GraphErrorClass.UNAVAILABLE),
