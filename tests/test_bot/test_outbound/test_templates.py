@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -23,7 +24,7 @@ from bot.services import GRAPH, TEMPLATE_KEEPER
 from bot.store.message_templates import apply_templates
 from bot.store.tables import Message, MessageTemplate
 from config.templates_file import TemplateSpec
-from tests.conftest import PAGE_ID, wait_until
+from tests.conftest import PAGE_ID, load_sample, wait_until
 from tests.test_bot.stack import Stack, sends, shopper_writes
 
 SHIPPED = TemplateSpec(
@@ -62,6 +63,15 @@ async def _status(stack: Stack, language: str) -> MessageTemplate:
     return row
 
 
+def _shape(value: Any) -> Any:
+    """A JSON value's keys and types, not its contents: lists by their first item, ids and texts as `str`."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return type(value).__name__
+
+
 async def test_the_emulator_plays_a_templates_life(stack: Stack) -> None:
     """Made (pending), refused while not approved, approved with its webhook, sent outside the window."""
     graph = await _templates_on_the_page(stack)
@@ -85,6 +95,13 @@ async def test_the_emulator_plays_a_templates_life(stack: Stack) -> None:
 
     sent = await graph.send_template(PAGE_ID, psid, "shipped", "en_US", ["PO-1", "SF", "1"])
     assert sent.message_id
+    # What went to Meta has the shape of the documented body (tests/data/meta/send_utility_template.json).
+    sample = json.loads(load_sample("send_utility_template.json"))
+    del sample["_source"]
+    [call] = [c for c in await sends(stack) if c["body"].get("messaging_type") == "UTILITY" and c["status"] == 200]
+    body = {k: v for k, v in call["body"].items() if k not in {"access_token", "appsecret_proof"}}
+    assert _shape(body) == _shape(sample)
+    assert call["body"]["message"]["template"]["name"] == "shipped"
     with pytest.raises(GraphError) as wrong:  # two parameters for a body with three
         await graph.send_template(PAGE_ID, psid, "shipped", "en_US", ["PO-1", "SF"])
     assert wrong.value.code == 132000
