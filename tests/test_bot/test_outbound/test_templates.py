@@ -95,8 +95,8 @@ async def test_the_emulator_plays_a_templates_life(stack: Stack) -> None:
 
     sent = await graph.send_template(PAGE_ID, psid, "shipped", "en_US", ["PO-1", "SF", "1"])
     assert sent.message_id
-    # What went to Meta has the shape of the documented body (tests/data/meta/send_utility_template.json).
-    sample = json.loads(load_sample("send_utility_template.json"))
+    # What went to Meta has the shape of the documented body (tests/data/meta/utility_template_send_body.json).
+    sample = json.loads(load_sample("utility_template_send_body.json"))
     del sample["_source"]
     [call] = [c for c in await sends(stack) if c["body"].get("messaging_type") == "UTILITY" and c["status"] == 200]
     body = {k: v for k, v in call["body"].items() if k not in {"access_token", "appsecret_proof"}}
