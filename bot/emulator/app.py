@@ -10,6 +10,7 @@ Each Meta surface has its module, sharing one `EmulatorState` (bot.emulator.stat
 - `templates`: `GET|POST /{page_id}/message_templates`, utility messages and their review (issue 17);
 - `live` (issue 6): `GET /{video_id}/live_comments` (Server-Sent Events) and `GET /{video_id}/comments`;
 - `faults`: injected faults, the Send API rate limit, the clock;
+- `usage`: the usage headers (`X-App-Usage`, `X-Page-Usage`, `X-Business-Use-Case-Usage`) on every answer;
 - `webhooks`: the player that signs and delivers Meta-shaped webhooks to our server (and learns from them).
 
 Graph routes answer under any version prefix (`/v26.0/...`) or none. Parameters come form-encoded
@@ -43,6 +44,7 @@ from bot.emulator.persistence import StateFile
 from bot.emulator.send_api import SendApi
 from bot.emulator.state import EmulatorState
 from bot.emulator.templates import Templates
+from bot.emulator.usage import CALL_KEY, Usage
 from bot.emulator.webhooks import WebhookPlayer
 
 __all__ = ["EMULATOR", "Emulator", "GraphEmulator", "create_emulator_app"]
@@ -64,6 +66,7 @@ class Emulator:
         self.send_api = SendApi(self.state, self.faults, self.comments, self.webhooks, self.templates)
         self.pages = Pages(self.state)
         self.live = Live(self.state, self.webhooks)
+        self.usage = Usage(self.state)
         self._call_seq = itertools.count(1)
 
     # --- Graph routes ---------------------------------------------------------------------------------
@@ -82,6 +85,7 @@ class Emulator:
             "response": None,
         }
         self.state.calls.append(call)
+        request[CALL_KEY] = call  # for the usage headers' middleware
         response = await self._answer(request, call)
         if call["status"] is None:
             call["status"] = response.status
@@ -156,6 +160,7 @@ class Emulator:
 
     async def post_reset(self, _request: web.Request) -> web.Response:
         self.state.reset()
+        self.usage.reset()
         return web.json_response({"reset": True})
 
     async def unknown_control(self, request: web.Request) -> web.Response:
@@ -172,7 +177,7 @@ def create_emulator_app(config: EmulatorConfig) -> web.Application:
     """The emulator as an aiohttp application (state in memory; kept in `config.state_file` if set)."""
     emulator = Emulator(config)
     state, webhooks = emulator.state, emulator.webhooks
-    app = web.Application(middlewares=[control_errors])
+    app = web.Application(middlewares=[control_errors, emulator.usage.middleware])
     app[EMULATOR] = emulator
     if config.state_file is not None:
         # First in, so last out: the final write sees what the shutdown of the others left.

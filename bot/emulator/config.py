@@ -53,6 +53,11 @@ class EmulatorConfig:
     webhook_url: str | None = None  # our server's /webhook
     send_echoes: bool = True
     messages_per_second: int = 300  # per Page, Send API calls (Meta: 300/s for text messages)
+    # Usage headers' limits (bot.emulator.usage). Meta: 200 calls an hour per app user, 4,800 a day per engaged
+    # user of the Page, Messenger 200 a day per engaged user; emulator choice: 100 users, 100 engaged.
+    app_calls_per_hour: int = 20_000
+    page_calls_per_day: int = 480_000
+    messenger_calls_per_day: int = 20_000
     verify_appsecret_proof: bool = True  # a wrong proof is refused (code 100)
     # Meta's "Require App Secret" app setting, off by default: only then is a missing proof refused.
     require_appsecret_proof: bool = False

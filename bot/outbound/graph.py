@@ -29,7 +29,6 @@ import hashlib
 import hmac
 import json
 import logging
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -385,7 +384,9 @@ class GraphClient:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
             self.close()  # a session of another loop (a test's earlier one) cannot serve this loop
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.connections)
+            connector = aiohttp.TCPConnector(
+                limit=0, limit_per_host=self.connections, resolver=aiohttp.ThreadedResolver()
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
@@ -617,9 +618,8 @@ class GraphClient:
             return
         connector = session.connector
         session.detach()  # the session now counts as closed, so it does not warn as unclosed
-        if connector is not None and not connector.closed:
-            with warnings.catch_warnings():
-                # The connector shuts its transports at once (a task on a running loop finishes the job);
-                # what it returns only waits for that, and aiohttp warns when it is dropped unawaited.
-                warnings.simplefilter("ignore")
-                connector.close()
+        if connector is not None:
+            # aiohttp's `close()` is a coroutine; its synchronous core, which aiohttp's own `__del__` calls,
+            # shuts every transport now, and that is all a process that is stopping (or a test whose loop
+            # has ended) needs. The resolver is the threaded one, which holds nothing to close.
+            connector._close()
