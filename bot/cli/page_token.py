@@ -71,7 +71,7 @@ def run_page_token(args: argparse.Namespace) -> int:
             timeout=settings.graph_timeout_s,
         )
     except _Refused as exc:
-        print(f"{PROG}: Meta refused: {exc}", file=sys.stderr)
+        print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     wanted = set(args.page or [])
     chosen = [p for p in pages if not wanted or str(p.get("id")) in wanted]
@@ -97,7 +97,6 @@ class _Refused(Exception):
 def _page_tokens(
     *, graph_url: str, version: str, app_id: str, app_secret: str, user_token: str, timeout: float
 ) -> list[dict[str, Any]]:
-    import requests
     from pyfacebook import GraphAPI
     from pyfacebook.exceptions import PyFacebookException
 
@@ -118,7 +117,7 @@ def _page_tokens(
         user = api.get_object("me", fields="id,name", access_token=long_lived)
         accounts = api.exchange_long_lived_page_access_token(str(user["id"]), access_token=long_lived)
     except PyFacebookException as exc:
-        raise _Refused(str(getattr(exc, "message", exc))) from None
-    except (requests.RequestException, KeyError, TypeError) as exc:
-        raise _Refused(f"no usable answer from {base} ({type(exc).__name__})") from None
+        raise _Refused(f"Meta refused: {getattr(exc, 'message', exc)}") from None
+    except (OSError, KeyError, TypeError) as exc:  # requests' errors are OSErrors: refused, timed out
+        raise _Refused(f"no usable answer from {base}: {type(exc).__name__}") from None
     return [p for p in accounts.get("data", []) if isinstance(p, dict) and p.get("id") and p.get("access_token")]
