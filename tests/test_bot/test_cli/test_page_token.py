@@ -94,6 +94,9 @@ async def test_refusals_exit_non_zero_with_metas_words(
     monkeypatch.setenv("PLUSONE_APP_SECRET", "another-apps-secret")
     assert await run("--user-token", USER_TOKEN) == 1
     assert "Error validating client secret" in capsys.readouterr().err
+    monkeypatch.setenv("PLUSONE_GRAPH_URL", "http://127.0.0.1:9")  # nothing listens there
+    assert await run("--user-token", USER_TOKEN) == 1
+    assert "no usable answer from http://127.0.0.1:9/" in capsys.readouterr().err
     monkeypatch.delenv("PLUSONE_APP_ID")
     assert await run("--user-token", USER_TOKEN) == 2
     assert "PLUSONE_APP_ID" in capsys.readouterr().err
