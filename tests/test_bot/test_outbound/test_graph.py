@@ -286,3 +286,22 @@ async def test_a_refused_stream_raises_and_close_stops_a_quiet_one_at_once(
     quiet.close()
     await asyncio.wait_for(run, 5)  # returns, neither raising nor waiting for the read timeout
     assert run.exception() is None
+
+
+# --- the verbs new methods are built on ----------------------------------------------------------------------
+
+
+async def test_the_four_verbs_keep_python_facebook_apis_meaning(emulator: GraphEmulator, graph: GraphClient) -> None:
+    await graph._call(
+        PAGE_ID, "post_object", object_id=PAGE_ID, connection="subscribed_apps", data={"subscribed_fields": "feed"}
+    )
+    assert await graph.fetch_subscribed_fields(PAGE_ID) == ["feed"]
+    page = await graph._call(PAGE_ID, "get_object", object_id=PAGE_ID, fields="name")
+    assert page == {"id": PAGE_ID, "name": "Test Shop"}
+    assert await graph._call(PAGE_ID, "delete_object", object_id=PAGE_ID, connection="subscribed_apps") == {
+        "success": True
+    }
+    listed = await graph._call(PAGE_ID, "get_connection", object_id=PAGE_ID, connection="subscribed_apps")
+    assert listed == {"data": []}
+    with pytest.raises(ValueError):
+        await graph._call(PAGE_ID, "put_object", object_id=PAGE_ID)
