@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench.bench_webhook", "bench.bench_parser", "bench.bench_live"]
+BENCHMARKS = ["bench.bench_webhook", "bench.bench_parser", "bench.bench_live", "bench.bench_graph"]
 
 
 def main() -> int:

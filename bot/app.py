@@ -191,7 +191,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     graph = graph_client(settings)
     app[GRAPH] = graph
     yield
-    graph.close()
+    await graph.aclose()
     await redis.aclose()
     if watchdog is not None:
         await watchdog.stop()

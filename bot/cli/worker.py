@@ -96,7 +96,7 @@ async def _run_worker(settings: Settings, with_sender: bool = True) -> int:
             waiter.cancel()
         await background.stop()
     finally:
-        graph.close()
+        await graph.aclose()
         await redis.aclose()
         await engine.dispose()
     return 0

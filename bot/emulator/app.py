@@ -10,10 +10,12 @@ Each Meta surface has its module, sharing one `EmulatorState` (bot.emulator.stat
 - `templates`: `GET|POST /{page_id}/message_templates`, utility messages and their review (issue 17);
 - `live` (issue 6): `GET /{video_id}/live_comments` (Server-Sent Events) and `GET /{video_id}/comments`;
 - `faults`: injected faults, the Send API rate limit, the clock;
+- `tokens`: `GET /oauth/access_token` (long-lived user tokens), `GET /{user-id|me}/accounts` (Page tokens);
+- `usage`: the usage headers (`X-App-Usage`, `X-Page-Usage`, `X-Business-Use-Case-Usage`) on every answer;
 - `webhooks`: the player that signs and delivers Meta-shaped webhooks to our server (and learns from them).
 
-Graph routes answer under any version prefix (`/v26.0/...`) or none. Parameters come form-encoded
-(python-facebook-api: nested values are JSON strings inside form fields) or as a JSON body, with
+Graph routes answer under any version prefix (`/v26.0/...`) or none. Parameters come form-encoded (nested
+values as JSON strings inside form fields, as Graph takes them) or as a JSON body (the Send API), with
 `access_token` in the body or the query (`params`). Errors use Meta's envelope (`errors`). Control routes
 under `/_emulator/` take JSON and answer JSON, 400 with a reason on bad input (`control`); the table of
 them is below. Where Meta's exact behaviour is unknown the choice is marked "Emulator choice" in a comment.
@@ -43,6 +45,8 @@ from bot.emulator.persistence import StateFile
 from bot.emulator.send_api import SendApi
 from bot.emulator.state import EmulatorState
 from bot.emulator.templates import Templates
+from bot.emulator.tokens import Tokens
+from bot.emulator.usage import CALL_KEY, Usage
 from bot.emulator.webhooks import WebhookPlayer
 
 __all__ = ["EMULATOR", "Emulator", "GraphEmulator", "create_emulator_app"]
@@ -64,6 +68,8 @@ class Emulator:
         self.send_api = SendApi(self.state, self.faults, self.comments, self.webhooks, self.templates)
         self.pages = Pages(self.state)
         self.live = Live(self.state, self.webhooks)
+        self.usage = Usage(self.state)
+        self.tokens = Tokens(self.state)
         self._call_seq = itertools.count(1)
 
     # --- Graph routes ---------------------------------------------------------------------------------
@@ -82,6 +88,7 @@ class Emulator:
             "response": None,
         }
         self.state.calls.append(call)
+        request[CALL_KEY] = call  # for the usage headers' middleware
         response = await self._answer(request, call)
         if call["status"] is None:
             call["status"] = response.status
@@ -102,6 +109,8 @@ class Emulator:
             fault = self.faults.take(request.path)
             if fault is not None:
                 return await self.faults.apply(fault, call)
+            if self.tokens.handles(request.method, parts, args):
+                return web.json_response(self.tokens.answer(parts, args, call))
             if request.method == "GET" and len(parts) == 2 and parts[1] == "live_comments":
                 return await self.live.live_comments_stream(request, parts[0], args, call)
             if request.method == "GET" and len(parts) == 2 and parts[1] == "comments":
@@ -156,6 +165,7 @@ class Emulator:
 
     async def post_reset(self, _request: web.Request) -> web.Response:
         self.state.reset()
+        self.usage.reset()
         return web.json_response({"reset": True})
 
     async def unknown_control(self, request: web.Request) -> web.Response:
@@ -172,7 +182,7 @@ def create_emulator_app(config: EmulatorConfig) -> web.Application:
     """The emulator as an aiohttp application (state in memory; kept in `config.state_file` if set)."""
     emulator = Emulator(config)
     state, webhooks = emulator.state, emulator.webhooks
-    app = web.Application(middlewares=[control_errors])
+    app = web.Application(middlewares=[control_errors, emulator.usage.middleware])
     app[EMULATOR] = emulator
     if config.state_file is not None:
         # First in, so last out: the final write sees what the shutdown of the others left.

@@ -8,7 +8,7 @@ library only: the command line names these in its help and reads the marker with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "DEMO_PAGE_TOKEN",
     "DEMO_PAGE_USERNAME",
     "EmulatedPage",
+    "EmulatedUser",
     "EmulatorConfig",
     "demo_config",
     "local_webhook_url",
@@ -45,6 +46,15 @@ class EmulatedPage:
     subscribed_fields: tuple[str, ...] = ()  # the app's webhook subscription at start; empty = unsubscribed
 
 
+@dataclass(frozen=True)
+class EmulatedUser:
+    """A Facebook user who manages Pages: the short-lived user token `plusone page-token` starts from."""
+
+    token: str
+    name: str = "Shop Owner"
+    pages: tuple[str, ...] = ()  # the Page ids the user manages (their tokens are the Pages' own)
+
+
 @dataclass
 class EmulatorConfig:
     pages: dict[str, EmulatedPage]
@@ -53,6 +63,12 @@ class EmulatorConfig:
     webhook_url: str | None = None  # our server's /webhook
     send_echoes: bool = True
     messages_per_second: int = 300  # per Page, Send API calls (Meta: 300/s for text messages)
+    # Usage headers' limits (bot.emulator.usage). Meta: 200 calls an hour per app user, 4,800 a day per engaged
+    # user of the Page, Messenger 200 a day per engaged user; emulator choice: 100 users, 100 engaged.
+    app_calls_per_hour: int = 20_000
+    page_calls_per_day: int = 480_000
+    messenger_calls_per_day: int = 20_000
+    users: dict[str, EmulatedUser] = field(default_factory=dict)  # by user id (bot.emulator.tokens)
     verify_appsecret_proof: bool = True  # a wrong proof is refused (code 100)
     # Meta's "Require App Secret" app setting, off by default: only then is a missing proof refused.
     require_appsecret_proof: bool = False

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bot.emulator.config import EmulatorConfig
-from bot.emulator.errors import GraphError, expired_token, invalid, invalid_token, unsupported
+from bot.emulator.errors import expired_token, invalid, invalid_token, unsupported
+from bot.emulator.tokens import invalid_appsecret_proof
 
 __all__ = ["STATE_VERSION", "EmulatorState", "Fault", "FeedObject", "LiveStream", "LiveVideo", "message_id"]
 
@@ -261,7 +262,7 @@ class EmulatorState:
             else:
                 expected = hmac.new(self.config.app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
                 if not isinstance(proof, str) or not hmac.compare_digest(expected, proof.lower()):
-                    raise GraphError(100, "Invalid appsecret_proof provided in the API argument")
+                    raise invalid_appsecret_proof()
         return page_id
 
     def page_of(self, ref: str, args: dict[str, Any], call: dict[str, Any], method: str) -> str:

@@ -1,36 +1,40 @@
 """The Graph adapter: the one module that calls Meta (Send API, private replies, comments, Page info,
-webhook subscriptions), through python-facebook-api.
+webhook subscriptions, live comment streams), over a small aiohttp client of its own.
 
-python-facebook-api is blocking (requests), so every call runs in a thread pool of its own, never on the
-event loop; its built-in `time.sleep` on rate-limit headers is switched off (we pace sends ourselves with
-a shared limiter in Redis). Its base URL and version come from settings, so tests and the demo talk to
-the project's Graph emulator. Errors become a `GraphError` with a small classification (pure:
-`classify_graph_error`) that the outbox acts on.
+Why not python-facebook-api any more (issue 18, figures in docs/benchmarks.md, "Graph client"): it is
+blocking (`requests`), so every call took a thread of a pool, it has no Send API, sleeps on rate-limit
+headers unless told not to, and its live-comments class is deprecated. Here every call is a coroutine on
+the running loop: one `aiohttp.ClientSession` per client (made lazily on the loop that first calls),
+`access_token` and `appsecret_proof` (HMAC-SHA256 of the token keyed by the app secret) on every call,
+JSON bodies where Meta takes them (the Send API) and form fields otherwise, a timeout per call, and no
+retries or sleeps: the sender decides what a failure means. Meta's error envelope becomes a `GraphError`
+classified by `classify_graph_error` (pure), with code, subcode, fbtrace_id and HTTP status; an answer
+that is not JSON, a timeout or a refused connection is RETRY_LATER. The usage headers (`X-App-Usage`,
+`X-Page-Usage`, `X-Business-Use-Case-Usage`) of every answer are parsed onto `SendResult.usage`,
+`GraphError.usage` and `GraphClient.last_usage(page_id)`.
 
-Live comment streams (`LiveCommentStream`, python-facebook-api's `ServerSentEventAPI`) hold a thread for as
-long as they are open, so they get a small pool of their own and never starve the Send API's threads.
+python-facebook-api keeps one job, off the server's path: the blocking `plusone page-token` command
+(bot/cli/page_token.py) that turns a user token into the Pages' long-lived tokens.
+
+Methods build on four verbs, `_call(page_id, "get_object" | "get_connection" | "post_object" |
+"delete_object", object_id=..., connection=..., fields=..., data=..., **params)`, named and shaped as
+python-facebook-api's were, so a new Graph call is one short method at the end of `GraphClient`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import hashlib
 import hmac
 import json
 import logging
-import socket
-import threading
-import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import requests
-from pyfacebook import GraphAPI, ServerSentEventAPI
-from pyfacebook.exceptions import FacebookError, LibraryError
+import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +179,7 @@ class GraphError(Exception):
         subcode: int | None = None,
         fbtrace_id: str | None = None,
         usage: GraphUsage | None = None,
+        http_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.error_class = error_class
@@ -183,6 +188,7 @@ class GraphError(Exception):
         self.subcode = subcode
         self.fbtrace_id = fbtrace_id
         self.usage = usage  # the usage headers that came with the refusal (throttling says when it ends)
+        self.http_status = http_status  # None when no answer came (timeout, connection refused)
 
     def __str__(self) -> str:
         code = f"#{self.code}" + (f"/{self.subcode}" if self.subcode else "") if self.code is not None else "no code"
@@ -221,127 +227,129 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def _to_graph_error(exc: Exception) -> GraphError:
-    if isinstance(exc, FacebookError):
-        code, subcode = _int_or_none(getattr(exc, "code", None)), _int_or_none(getattr(exc, "error_subcode", None))
-        return GraphError(
-            classify_graph_error(code, subcode),
-            str(getattr(exc, "message", "Graph API error")),
-            code=code,
-            subcode=subcode,
-            fbtrace_id=getattr(exc, "fbtrace_id", None),
-        )
-    if isinstance(exc, requests.Timeout):
-        return GraphError(GraphErrorClass.RETRY_LATER, "Graph API did not answer in time")
-    if isinstance(exc, requests.RequestException):
-        return GraphError(GraphErrorClass.RETRY_LATER, f"Graph API unreachable: {type(exc).__name__}")
-    if isinstance(exc, LibraryError | KeyError | ValueError):
-        # A non-JSON answer (a proxy's 502 page, an empty 503): Meta is having a bad moment.
-        return GraphError(GraphErrorClass.RETRY_LATER, "Graph API answered with something that is not JSON")
-    raise exc
+_VERBS = {"get_object": "GET", "get_connection": "GET", "post_object": "POST", "delete_object": "DELETE"}
+# Meta documents JSON bodies for these edges (the Send API's samples are `curl -H 'Content-Type:
+# application/json'`); other POSTs go as form fields, as Meta's Graph API reference shows them.
+_JSON_EDGES = frozenset({"messages", "message_templates"})
+_NOT_JSON = "Graph API answered with something that is not JSON"
 
 
-def _refusal(resp: requests.Response) -> GraphError:
-    """A non-2xx answer to a streaming request → GraphError, classified like any other Graph error."""
+def appsecret_proof(app_secret: str, token: str) -> str:
+    """Meta's proof that a call comes from the app's server: HMAC-SHA256 of the token, keyed by the secret."""
+    return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)  # Graph reads a nested value of a form as JSON text
+    return str(value)
+
+
+def _error_from_answer(status: int, body: bytes, usage: GraphUsage | None) -> GraphError:
+    """A refused call (HTTP status ≥ 400, or Meta's envelope) → GraphError, classified."""
     try:
-        error = resp.json().get("error", {})
-    except (ValueError, AttributeError):
-        error = {}
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
     if not isinstance(error, dict):
-        error = {}
+        if parsed is None:
+            # A proxy's 502 page, an empty 503: Meta is having a bad moment (429 is still a rate limit).
+            error_class = GraphErrorClass.THROTTLED if status == 429 else GraphErrorClass.RETRY_LATER
+            message = f"{_NOT_JSON} (HTTP {status})"
+        else:
+            error_class = classify_graph_error(None, None, status)
+            message = f"HTTP {status} without Meta's error envelope"
+        return GraphError(error_class, message, usage=usage, http_status=status)
     code, subcode = _int_or_none(error.get("code")), _int_or_none(error.get("error_subcode"))
-    message = str(error.get("message") or f"HTTP {resp.status_code}")
-    return GraphError(classify_graph_error(code, subcode, resp.status_code), message, code=code, subcode=subcode)
+    trace = error.get("fbtrace_id")
+    return GraphError(
+        classify_graph_error(code, subcode, status),
+        str(error.get("message") or f"HTTP {status}"),
+        code=code,
+        subcode=subcode,
+        fbtrace_id=str(trace) if trace else None,
+        usage=usage,
+        http_status=status,
+    )
 
 
-with warnings.catch_warnings():
-    # The library warns that Meta deprecated Server-Sent Events (2023); Meta's Live Video API page still
-    # offers the stream (docs/meta-platform.md §2), and we only use it as one source among three.
-    warnings.simplefilter("ignore", DeprecationWarning)
-
-    class _LiveCommentsSSE(ServerSentEventAPI):
-        """The library's blocking SSE loop, with every line handed to a callback and reconnects left to us."""
-
-        def __init__(self, on_line: Callable[[bytes], None], **kwargs: Any) -> None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                super().__init__(**kwargs)
-            self._on_line = on_line
-            self._response: requests.Response | None = None
-            self.session.hooks["response"].append(self._keep_response)
-
-        def _keep_response(self, resp: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
-            self._response = resp  # before its body is read: `abort` can then cut a read that blocks
-            return resp
-
-        def abort(self) -> None:
-            """Stop now, not at the next line: shut the socket, which wakes the read blocked on it."""
-            self.disconnect()
-            raw = getattr(self._response, "raw", None)
-            sock = getattr(getattr(raw, "connection", None), "sock", None)
-            if isinstance(sock, socket.socket):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-        def on_data(self, data: bytes) -> None:
-            self._on_line(data)
-
-        def on_keep_live(self) -> None:
-            # Called for `: ping` and for blank lines alike; a blank line ends an SSE event, so pass one on.
-            self._on_line(b"")
-
-        def on_request_error(self, resp: requests.Response) -> None:
-            # Raised rather than returned: the library would sleep and retry on its own, off our back-off.
-            raise _refusal(resp)
-
-        def on_closed(self, resp: requests.Response) -> None:
-            # The server ended the stream (Meta: after 4 hours, or the broadcast ended); we decide what next.
-            self.disconnect()
+def _unreachable(exc: BaseException) -> GraphError:
+    if isinstance(exc, TimeoutError):
+        return GraphError(GraphErrorClass.RETRY_LATER, "Graph API did not answer in time")
+    return GraphError(GraphErrorClass.RETRY_LATER, f"Graph API unreachable: {type(exc).__name__}")
 
 
 class LiveCommentStream:
-    """One connection to `GET {stream_url}/{video_id}/live_comments`, read in a thread of the stream pool.
+    """One connection to `GET {stream_url}/{video_id}/live_comments` (Server-Sent Events), read on the loop.
 
-    `run()` returns when the server ends the stream and raises GraphError when it is refused or broken;
-    reconnecting is the caller's choice. `close()` stops the reading thread at once (it may be called from
-    the event loop while the thread waits for data).
+    Each line (`data: {...}`, `: ping`, a blank line ending an event) goes to `on_line` as bytes without its
+    line end. `run()` returns when the server ends the stream and raises GraphError when it is refused or
+    broken; reconnecting is the caller's choice. `close()` stops it at once, from any coroutine or callback
+    on the loop: a `run()` in progress then returns.
     """
 
     def __init__(
         self,
-        executor: ThreadPoolExecutor,
-        api: _LiveCommentsSSE,
+        client: GraphClient,
+        url: str,
+        params: dict[str, str],
+        on_line: Callable[[bytes], None],
+        *,
         video_id: str,
         comment_rate: str,
         fields: str,
+        connect_timeout_s: float,
+        read_timeout_s: float,
     ) -> None:
-        self._executor = executor
-        self._api = api
+        self._client = client
+        self._url = url
+        self._params = params
+        self._on_line = on_line
         self.video_id = video_id
         self.comment_rate = comment_rate
         self.fields = fields
+        # No total: a stream lasts as long as the broadcast (Meta ends it after 4 hours); a silent one is
+        # cut after `read_timeout_s` (Meta's `: ping` keeps a healthy one talking).
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s)
+        self._reading: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def run(self) -> None:
-        def read() -> None:
-            try:
-                self._api.live_comments(self.video_id, comment_rate=self.comment_rate, fields=self.fields)
-            except GraphError:
-                raise
-            except Exception as exc:
-                raise _to_graph_error(exc) from exc
-            finally:
-                self._api.session.close()
+        if self._closed:
+            return
+        self._reading = asyncio.ensure_future(self._read())
+        try:
+            await self._reading
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not self._closed or (current is not None and current.cancelling()):
+                raise  # we were cancelled, not closed: pass it on
+        finally:
+            self._reading = None
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, read)
+    async def _read(self) -> None:
+        try:
+            async with self._client._http().get(self._url, params=self._params, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise _error_from_answer(resp.status, await resp.read(), parse_usage_headers(resp.headers))
+                async for line in resp.content:
+                    self._on_line(line.rstrip(b"\r\n"))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            # ValueError: a line longer than aiohttp's buffer, which no comment is.
+            raise _unreachable(exc) from exc
 
     def close(self) -> None:
-        # Without this the thread would wait for Meta's next keep-alive (or the read timeout), and the
-        # process would wait for the thread when it exits.
-        self._api.abort()
+        # Cancelling the read closes its connection now, instead of after Meta's next keep-alive.
+        self._closed = True
+        if self._reading is not None:
+            self._reading.cancel()
 
 
 class GraphClient:
-    """Async facade over python-facebook-api for the Pages we hold tokens for."""
+    """Async Graph API client for the Pages we hold tokens for (one connection pool, on the running loop)."""
 
     def __init__(
         self,
@@ -351,9 +359,8 @@ class GraphClient:
         app_secret: str | None,
         page_tokens: dict[str, str],
         timeout: float = 20.0,
-        threads: int = 16,
         stream_url: str | None = None,
-        stream_threads: int = 8,
+        connections: int = 64,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.stream_url = (stream_url or base_url).rstrip("/")
@@ -361,44 +368,94 @@ class GraphClient:
         self.app_secret = app_secret
         self.page_tokens = dict(page_tokens)
         self.timeout = timeout
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="graph")
-        self._stream_executor = ThreadPoolExecutor(max_workers=stream_threads, thread_name_prefix="graph-sse")
-        # requests.Session is not guaranteed thread-safe: one GraphAPI per thread and Page.
-        self._local = threading.local()
+        self.connections = connections  # per host: Graph and the streaming host each get this many
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._usage: dict[str, GraphUsage] = {}
 
     def has_page(self, page_id: str) -> bool:
         return page_id in self.page_tokens
 
-    def _api(self, page_id: str) -> GraphAPI:
-        apis: dict[str, GraphAPI] = self._local.__dict__.setdefault("apis", {})
-        api = apis.get(page_id)
-        if api is None:
-            token = self.page_tokens.get(page_id)
-            if token is None:
-                raise GraphError(GraphErrorClass.BAD_TOKEN, f"no access token configured for Page {page_id}")
-            api = GraphAPI(
-                app_secret=self.app_secret,
-                access_token=token,
-                version=self.version,
-                base_url=self.base_url,
-                timeout=self.timeout,
-                sleep_on_rate_limit=False,
-                ignore_version_check=True,
+    def last_usage(self, page_id: str) -> GraphUsage | None:
+        """The usage headers of the Page's most recent answer (success or refusal), or None before any."""
+        return self._usage.get(page_id)
+
+    def _http(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            self.close()  # a session of another loop (a test's earlier one) cannot serve this loop
+            connector = aiohttp.TCPConnector(
+                limit=0, limit_per_host=self.connections, resolver=aiohttp.ThreadedResolver()
             )
-            apis[page_id] = api
-        return api
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                json_serialize=functools.partial(json.dumps, ensure_ascii=False),
+            )
+            self._session_loop = loop
+        return self._session
 
-    async def _call(self, page_id: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        def run() -> Any:
-            api = self._api(page_id)
-            try:
-                return getattr(api, method)(*args, **kwargs)
-            except GraphError:
-                raise
-            except Exception as exc:
-                raise _to_graph_error(exc) from exc
+    def _auth(self, page_id: str) -> dict[str, str]:
+        token = self.page_tokens.get(page_id)
+        if token is None:
+            raise GraphError(GraphErrorClass.BAD_TOKEN, f"no access token configured for Page {page_id}")
+        auth = {"access_token": token}
+        if self.app_secret:
+            auth["appsecret_proof"] = appsecret_proof(self.app_secret, token)
+        return auth
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+    async def _request(
+        self,
+        page_id: str,
+        method: str,
+        *,
+        object_id: str,
+        connection: str | None = None,
+        fields: str | None = None,
+        data: dict[str, Any] | None = None,
+        **params: Any,
+    ) -> tuple[Any, GraphUsage | None]:
+        """One Graph call → (Meta's JSON answer, its usage headers); a refusal raises GraphError."""
+        verb = _VERBS.get(method)
+        if verb is None:
+            raise ValueError(f"unknown Graph verb {method!r}")
+        query = {k: _form_value(v) for k, v in (params.pop("params", None) or {}).items()}
+        query.update({k: _form_value(v) for k, v in params.items() if v is not None})
+        if fields:
+            query["fields"] = fields
+        query.update(self._auth(page_id))  # in the query string, as Meta's Send API samples put it
+        url = f"{self.base_url}{self.version}/{object_id}" + (f"/{connection}" if connection else "")
+        body: dict[str, Any] = {}
+        if verb == "POST" and data:
+            if connection in _JSON_EDGES:
+                body["json"] = data
+            else:
+                body["data"] = {k: _form_value(v) for k, v in data.items()}
+        try:
+            async with self._http().request(verb, url, params=query, **body) as resp:
+                raw = await resp.read()
+                usage = parse_usage_headers(resp.headers)
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _unreachable(exc) from exc
+        if usage is not None:
+            self._usage[page_id] = usage
+        if status >= 400:
+            raise _error_from_answer(status, raw, usage)
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            raise GraphError(
+                GraphErrorClass.RETRY_LATER, f"{_NOT_JSON} (HTTP {status})", usage=usage, http_status=status
+            ) from None
+        if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
+            raise _error_from_answer(status, raw, usage)  # Meta's envelope with a 200: still a refusal
+        return answer, usage
+
+    async def _call(self, page_id: str, method: str, **kwargs: Any) -> Any:
+        """`method` is one of python-facebook-api's verb names; returns Meta's JSON answer."""
+        answer, _usage = await self._request(page_id, method, **kwargs)
+        return answer
 
     async def send_message(
         self,
@@ -410,19 +467,16 @@ class GraphClient:
         tag: str | None = None,
     ) -> SendResult:
         """`POST /{page-id}/messages`: to a PSID (`{"id": psid}`) or a private reply (`{"comment_id": ...}`)."""
-        data = {
-            # python-facebook-api form-encodes `data`, so nested objects travel as JSON strings.
-            "recipient": json.dumps(recipient, ensure_ascii=False),
-            "message": json.dumps(message, ensure_ascii=False),
-            "messaging_type": messaging_type,
-        }
+        data: dict[str, Any] = {"recipient": recipient, "message": message, "messaging_type": messaging_type}
         if tag:
             data["tag"] = tag
-        reply = await self._call(page_id, "post_object", object_id=page_id, connection="messages", data=data)
+        reply, usage = await self._request(page_id, "post_object", object_id=page_id, connection="messages", data=data)
         message_id = reply.get("message_id") if isinstance(reply, dict) else None
         if not message_id:
-            raise GraphError(GraphErrorClass.RETRY_LATER, f"Send API answered without a message_id: {reply!r}"[:300])
-        return SendResult(recipient_id=reply.get("recipient_id"), message_id=str(message_id))
+            raise GraphError(
+                GraphErrorClass.RETRY_LATER, f"Send API answered without a message_id: {reply!r}"[:300], usage=usage
+            )
+        return SendResult(recipient_id=reply.get("recipient_id"), message_id=str(message_id), usage=usage)
 
     async def send_private_reply(self, page_id: str, comment_id: str, message: dict[str, Any]) -> SendResult:
         return await self.send_message(page_id, {"comment_id": comment_id}, message)
@@ -452,7 +506,7 @@ class GraphClient:
             "name": name,
             "language": language,
             "category": "UTILITY",
-            "components": json.dumps([component], ensure_ascii=False),
+            "components": [component],
         }
         reply = await self._call(page_id, "post_object", object_id=page_id, connection="message_templates", data=data)
         if not isinstance(reply, dict) or not reply.get("id"):
@@ -532,29 +586,40 @@ class GraphClient:
         read_timeout_s: float,
     ) -> LiveCommentStream:
         """A Live Comments stream whose lines are handed to `on_line` on the running event loop."""
-        token = self.page_tokens.get(page_id)
-        if token is None:
-            raise GraphError(GraphErrorClass.BAD_TOKEN, f"no access token configured for Page {page_id}")
-        loop = asyncio.get_running_loop()
-
-        def hand_over(line: bytes) -> None:
-            loop.call_soon_threadsafe(on_line, line)
-
-        api = _LiveCommentsSSE(
-            hand_over,
-            access_token=token,
-            base_url=self.stream_url,
-            max_retries=1,
-            timeout=(min(self.timeout, 10.0), read_timeout_s),  # type: ignore[arg-type]  # requests takes a pair
+        params = {
+            "comment_rate": comment_rate,
+            "fields": fields,
+            # Meta otherwise drops "low quality" comments, and `A+1` is short (docs/meta-platform.md §2).
+            "live_filter": "no_filter",
+            **self._auth(page_id),
+        }
+        return LiveCommentStream(
+            self,
+            f"{self.stream_url}/{video_id}/live_comments",
+            params,
+            on_line,
+            video_id=video_id,
+            comment_rate=comment_rate,
+            fields=fields,
+            connect_timeout_s=min(self.timeout, 10.0),
+            read_timeout_s=read_timeout_s,
         )
-        # Extra query parameters the library's signature lacks: the proof of our app secret (as GraphAPI adds
-        # it), and `live_filter=no_filter`, since Meta otherwise drops "low quality" comments, and `A+1` is short.
-        api.session.params = {"live_filter": "no_filter"}
-        if self.app_secret:
-            proof = hmac.new(self.app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
-            api.session.params["appsecret_proof"] = proof
-        return LiveCommentStream(self._stream_executor, api, video_id, comment_rate, fields)
+
+    async def aclose(self) -> None:
+        """Close the connection pool, waiting for its connections to be shut."""
+        session, self._session, self._session_loop = self._session, None, None
+        if session is not None:
+            await session.close()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._stream_executor.shutdown(wait=False, cancel_futures=True)
+        """Close the connection pool now; safe from sync code and from a loop that has stopped (no await)."""
+        session, self._session, self._session_loop = self._session, None, None
+        if session is None or session.closed:
+            return
+        connector = session.connector
+        session.detach()  # the session now counts as closed, so it does not warn as unclosed
+        if connector is not None:
+            # aiohttp's `close()` is a coroutine; its synchronous core, which aiohttp's own `__del__` calls,
+            # shuts every transport now, and that is all a process that is stopping (or a test whose loop
+            # has ended) needs. The resolver is the threaded one, which holds nothing to close.
+            connector._close()

@@ -5,7 +5,9 @@ Each test starts a real emulator on a free port (fixtures in conftest.py).
 
 from __future__ import annotations
 
-from tests.conftest import PAGE_ID
+import json
+
+from tests.conftest import DATA, PAGE_ID
 from tests.test_bot.test_emulator.conftest import OTHER_TOKEN, TOKEN, V, error_of, graph, proof
 
 
@@ -24,8 +26,12 @@ async def test_token_and_appsecret_proof_checks(start_emulator, http) -> None:
     url = f"{emulator.base_url}{V}/{PAGE_ID}"
     async with http.get(url, params={"access_token": TOKEN, "appsecret_proof": proof(TOKEN, "wrong")}) as resp:
         body = await resp.json()
-        assert resp.status == 400 and error_of(body) == (100, None)
-        assert body["error"]["message"] == "Invalid appsecret_proof provided in the API argument"
+        # Meta's own answer (tests/data/meta/graph_error_invalid_appsecret_proof.json): a GraphMethodException.
+        expected = json.loads((DATA / "meta" / "graph_error_invalid_appsecret_proof.json").read_text())["error"]
+        assert resp.status == 400 and set(body["error"]) == set(expected) and body["error"]["fbtrace_id"]
+        assert {k: body["error"][k] for k in ("message", "type", "code")} == {
+            k: expected[k] for k in ("message", "type", "code")
+        }
     status, _ = await graph(http, emulator, "GET", PAGE_ID, with_proof=False)
     assert status == 200, "Meta only requires the proof when the app says so"
 
