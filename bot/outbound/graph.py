@@ -385,18 +385,28 @@ class GraphClient:
                 sleep_on_rate_limit=False,
                 ignore_version_check=True,
             )
+            # Keep each answer's headers (this thread's last call): a refusal's usage headers say when
+            # Meta gives access back, and the library's FacebookError does not carry them.
+            api.session.hooks["response"].append(self._keep_headers)
             apis[page_id] = api
         return api
+
+    def _keep_headers(self, resp: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
+        self._local.headers = resp.headers
+        return resp
 
     async def _call(self, page_id: str, method: str, *args: Any, **kwargs: Any) -> Any:
         def run() -> Any:
             api = self._api(page_id)
+            self._local.headers = None
             try:
                 return getattr(api, method)(*args, **kwargs)
             except GraphError:
                 raise
             except Exception as exc:
-                raise _to_graph_error(exc) from exc
+                error = _to_graph_error(exc)
+                error.usage = error.usage or parse_usage_headers(self._local.headers)
+                raise error from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
