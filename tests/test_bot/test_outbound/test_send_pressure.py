@@ -22,6 +22,7 @@ from bot.services import GRAPH
 from bot.store.tables import CommentLog, Message, OutboxMessage, PageState
 from tests.conftest import ADMIN_TOKEN, APP_SECRET, PAGE_ID, wait_until
 from tests.test_bot.stack import FAST, TOKEN, Stack, sends, shopper_writes
+from tests.test_bot.test_handlers.test_comments import private_replies, seed_shop
 
 FALLBACK = ("public-fallback:1", "Please check your Messenger 📩")
 
@@ -267,3 +268,73 @@ async def test_a_private_reply_is_not_given_up_inside_its_7_days(stack: Stack) -
     assert (await stack.settled(outbox_id, "sent", "failed")).status == "sent"
     assert await public_comments(stack) == []
     assert not await stack.rows(select(OutboxMessage).where(OutboxMessage.kind == "comment_reply"))
+
+
+# --- the live replay ----------------------------------------------------------------------------------------
+
+
+async def test_a_live_throttled_for_90_seconds_in_the_middle_loses_nothing_and_sends_nothing_twice(
+    bot_stack: Stack,
+) -> None:
+    """A live's order comments arrive; Meta throttles the Page for 90 s in the middle. Once access returns
+    every order comment has exactly one private reply, no public fallback was posted, no row failed."""
+    stack = bot_stack
+    clock = movable(stack)
+    clock.move(5)  # past the bot's short hold on private replies (comments of one shopper join), not waited
+    await seed_shop(stack.sessions, stock=100)
+    shoppers = [f"30000000009{i:02d}" for i in range(24)]
+    comment_ids = [f"2000000000001_95{i:02d}" for i in range(24)]
+
+    async def deliver(indexes: range) -> None:
+        for i in indexes:
+            played = await stack.emulator.deliver_comment(
+                PAGE_ID, "2000000000001", shoppers[i], "A+1", comment_id=comment_ids[i]
+            )
+            assert played["status"] == 200
+
+    async def replied(comment_id: str) -> int:
+        return sum(1 for c in await private_replies(stack) if c["body"]["recipient"]["comment_id"] == comment_id)
+
+    # The first half of the live goes as usual.
+    await deliver(range(12))
+
+    async def first_half_replied() -> bool:
+        return all([await replied(c) == 1 for c in comment_ids[:12]])
+
+    await wait_until(first_half_replied, what="the first comments' private replies")
+
+    # Meta throttles the Page for 90 s (its clock); the live goes on.
+    await stack.emulator.set_fault("throttle", duration_s=90, scope="page", page_id=PAGE_ID)
+    await deliver(range(12, 24))
+    state = await paused_as(stack, "throttled")
+    health = await (await stack.client.get("/healthz")).json()
+    assert health["checks"]["paused_pages"][PAGE_ID]["kind"] == "throttled"
+    assert state.paused_until is not None
+
+    async def all_queued() -> bool:
+        rows = await stack.rows(select(OutboxMessage).where(OutboxMessage.kind == "private_reply"))
+        return len(rows) == 24
+
+    await wait_until(all_queued, what="every comment's reply queued")
+    await asyncio.sleep(0.3)  # sender rounds pass: the paused Page sends nothing
+    assert all([await replied(c) == 0 for c in comment_ids[12:]])
+
+    # Access returns: Meta's 90 s pass, and the sender's estimate (2 minutes) too.
+    await stack.emulator.set_clock_offset(91)
+    clock.move(121)
+
+    async def every_comment_replied() -> bool:
+        return all([await replied(c) == 1 for c in comment_ids])
+
+    await wait_until(every_comment_replied, what="every order comment's private reply")
+    await asyncio.sleep(0.3)
+    assert [await replied(c) for c in comment_ids] == [1] * 24  # none twice
+    rows = await stack.rows(select(OutboxMessage))
+    assert {r.status for r in rows if r.kind == "private_reply"} == {"sent"}
+    assert not [r for r in rows if r.status == "failed"]
+    assert not [r for r in rows if r.kind == "comment_reply"]  # no public fallback queued...
+    assert await public_comments(stack) == []  # ...nor posted
+    state = await page_state(stack)
+    assert state is not None and not state.sending_paused  # paused, then unpaused by the probe
+    health = await (await stack.client.get("/healthz")).json()
+    assert health["checks"]["paused_pages"] == {}
