@@ -221,7 +221,7 @@ class OutboxSender(Loop):
                 or_(PageState.paused_until.is_(None), PageState.paused_until > now),
             )
             # A pause whose time has passed lets one row through, the probe: if Meta takes it, the Page
-            # resumes (`_record_sent`); if not, it is paused again. No probe while one is in flight.
+            # resumes (`_resume_after_probe`); if not, it is paused again. No probe while one is in flight.
             expired = set(
                 (
                     await session.execute(
