@@ -106,7 +106,14 @@ class Emulator:
                 parts = parts[1:]
             args, call["params"], call["body"] = await read_graph_request(request)
             call["page_id"] = self._page_hint(parts, args)
-            fault = self.faults.take(request.path)
+            fault = self.faults.take(request.path, call["page_id"])
+            if fault is not None and fault.kind == "timeout_after_delivery":
+                # The call does its work (a private reply is recorded), then its answer is lost.
+                try:
+                    call["response"] = self._route(request.method, parts, args, call)
+                except GraphError as exc:
+                    return exc.response()
+                return await self.faults.hold_answer(fault, call)
             if fault is not None:
                 return await self.faults.apply(fault, call)
             if self.tokens.handles(request.method, parts, args):

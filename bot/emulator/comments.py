@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.emulator.control import control_body, created_time, known_page, text
-from bot.emulator.errors import GraphError, invalid, outside_window, unavailable
+from bot.emulator.errors import already_replied, invalid, outside_window, unavailable
 from bot.emulator.messaging_rules import PRIVATE_REPLY_WINDOW_S, is_text
 from bot.emulator.params import bool_param
 from bot.emulator.state import EmulatorState, FeedObject, message_id
@@ -38,9 +38,8 @@ class Comments:
         if target.author_id is not None and (target.page_id, target.author_id) in self.state.blocked:
             raise unavailable()
         if target.private_reply_mid is not None:
-            # Emulator choice: Meta documents "only one message" per comment but not the refusal's payload;
-            # 10/2018336 is the emulator's code so clients can tell it apart from an outside-window refusal.
-            raise GraphError(10, "(#10) Only one private reply is allowed per comment", 2018336)
+            # Meta's answer to a second private reply (tests/data/meta/graph_error_10900_already_replied.json).
+            raise already_replied()
         if self.state.now() - target.created_time > PRIVATE_REPLY_WINDOW_S:
             raise outside_window()
         mid = message_id()

@@ -154,8 +154,14 @@ class ControlClient:
         path_contains: str | None = None,
         delay_s: float | None = None,
         status: int | None = None,
+        code: int | None = None,
+        duration_s: float | None = None,
+        scope: str | None = None,
+        page_id: str | None = None,
     ) -> dict[str, Any]:
-        """Fail the next `count` matching Graph calls, or a `share` of them (every one when neither is given)."""
+        """Fail the next `count` matching Graph calls, or a `share` of them, or every one for `duration_s`
+        seconds of the emulator's clock (every one for ever when none is given); `scope="page"` with a
+        `page_id`: only that Page's Send API calls."""
         body = {
             "kind": kind,
             "next": count,
@@ -164,6 +170,10 @@ class ControlClient:
             "path_contains": path_contains,
             "delay_s": delay_s,
             "status": status,
+            "code": code,
+            "duration_s": duration_s,
+            "scope": scope,
+            "page_id": page_id,
         }
         return await self._control("POST", "faults", {k: v for k, v in body.items() if v is not None})
 

@@ -12,14 +12,20 @@ from typing import Any
 from aiohttp import web
 
 __all__ = [
+    "THROTTLE_CODES",
     "GraphError",
+    "abusive",
+    "already_replied",
     "expired_token",
     "invalid",
     "invalid_token",
     "outside_window",
+    "page_restricted",
+    "permission_denied",
     "rate_limited",
     "server_error",
     "temporary",
+    "throttled",
     "unavailable",
     "unsupported",
 ]
@@ -28,12 +34,20 @@ __all__ = [
 class GraphError(Exception):
     """An error the emulator answers with Meta's envelope."""
 
-    def __init__(self, code: int, message: str, subcode: int | None = None, status: int = 400) -> None:
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        subcode: int | None = None,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.subcode = subcode
         self.status = status
+        self.headers = headers or {}  # e.g. Meta's usage headers on a throttling refusal
 
     def envelope(self) -> dict[str, Any]:
         # Meta uses other types too (GraphMethodException for some 100s); clients classify by code, and the
@@ -45,7 +59,7 @@ class GraphError(Exception):
         return {"error": error}
 
     def response(self) -> web.Response:
-        return web.json_response(self.envelope(), status=self.status)
+        return web.json_response(self.envelope(), status=self.status, headers=self.headers)
 
 
 def invalid_token() -> GraphError:
@@ -92,3 +106,45 @@ def unsupported(method: str, object_id: str) -> GraphError:
         "https://developers.facebook.com/docs/graph-api",
         33,
     )
+
+
+def already_replied() -> GraphError:
+    # Meta's answer to a second private reply to one comment (docs/meta-platform.md, "Sending under
+    # pressure"; sample tests/data/meta/graph_error_10900_already_replied.json).
+    return GraphError(10900, "(#10900) Activity already replied to")
+
+
+def page_restricted() -> GraphError:
+    # 10/1893063 (Messenger changelog, 25 June 2026); the wording is the emulator's paraphrase of its title.
+    return GraphError(10, "(#10) This Page is temporarily restricted from sending messages.", 1893063)
+
+
+def abusive() -> GraphError:
+    return GraphError(368, "The action attempted has been deemed abusive or is otherwise disallowed")
+
+
+def permission_denied() -> GraphError:
+    return GraphError(200, "(#200) Requires pages_messaging permission to manage the object")
+
+
+# Meta's rate-limit codes and their words: application (4), user (17), Page (32), API-specific (613) and the
+# business use case throttles 80000–80014 (Graph API "Rate Limiting"; 80006 is Messenger's). Wording of
+# 80000–80014 other than 80001 and 80006 is the emulator's, on their pattern.
+THROTTLE_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
+_THROTTLE_WORDS = {
+    4: "(#4) Application request limit reached",
+    17: "(#17) User request limit reached",
+    32: "(#32) Page request limit reached",
+    613: "(#613) Calls to this API have exceeded the rate limit.",
+    80001: "(#80001) There have been too many calls to this Page account. Wait a bit and try again.",
+    80006: "(#80006) There have been too many messenger requests to this Page. Wait a bit and try again.",
+}
+_RATE_LIMITING_PAGE = "https://developers.facebook.com/docs/graph-api/overview/rate-limiting."
+
+
+def throttled(code: int, headers: dict[str, str]) -> GraphError:
+    """A rate-limit refusal with the usage headers Meta sends with it (they say when access returns)."""
+    words = _THROTTLE_WORDS.get(code) or f"(#{code}) There have been too many calls for this business use case."
+    if code >= 80000:
+        words += f" For more info, please refer to {_RATE_LIMITING_PAGE}"
+    return GraphError(code, words, headers=headers)

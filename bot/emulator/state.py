@@ -78,6 +78,10 @@ class Fault:
     delay_s: float
     status: int
     rng: random.Random
+    code: int | None = None  # a throttle's Meta code (80006, 4, 613, ...)
+    until: float | None = None  # on the emulator's clock: the fault lasts until then (`duration_s`)
+    scope: str = "app"  # "page": only `page_id`'s Send API calls; "app": every call of the app
+    page_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +92,10 @@ class Fault:
             "path_contains": self.path_contains,
             "delay_s": self.delay_s,
             "status": self.status,
+            "code": self.code,
+            "until": self.until,
+            "scope": self.scope,
+            "page_id": self.page_id,
         }
 
 

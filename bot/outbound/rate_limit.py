@@ -4,6 +4,11 @@ Meta allows 300 text messages per second per Page and fewer to one thread (unsta
 second). Two limits are checked together, the Page's and the thread's, and a send takes a slot only
 when both allow it. Rate and burst are chosen so that no 1-second window ever holds more than 90% of the
 Page limit: burst + rate × 1 s = 0.9 × limit.
+
+Meta's usage headers say how near the app, the Page and the business are to their limits
+(`GraphUsage.percent`, docs/meta-platform.md "Sending under pressure"). As that nears 100% the Page's rate
+is scaled down (`usage_factor`, pure): every sender reads the factor from Redis, so they all slow down
+together, and a throttle (100%, or Meta's refusal) is left to the sender's pause of the Page.
 """
 
 from __future__ import annotations
@@ -15,6 +20,22 @@ from redis.asyncio import Redis
 
 from bot.runtime.gcra import GcraPair, Rate
 from bot.runtime.redis_keys import RedisKeys
+
+SLOW_FROM_PERCENT = 75.0  # below this, Meta's headers change nothing
+TRICKLE = 0.02  # the share of the rate left at 100%: a Page at 300/s sends about 5 a second
+USAGE_TTL_S = 300  # a factor no answer refreshed for five minutes is stale: full rate again
+
+
+def usage_factor(percent: float | None) -> float:
+    """The share of the Page's send rate to use when Meta reports `percent` usage. Pure.
+
+    Full rate below 75%, then linearly down to a trickle (2%) at 100% and above; None (no header): full.
+    """
+    if percent is None or percent < SLOW_FROM_PERCENT:
+        return 1.0
+    if percent >= 100.0:
+        return TRICKLE
+    return 1.0 - (1.0 - TRICKLE) * (percent - SLOW_FROM_PERCENT) / (100.0 - SLOW_FROM_PERCENT)
 
 
 @dataclass(frozen=True)
@@ -35,18 +56,42 @@ class SendRateLimiter:
         target = limits.per_page * 0.9
         page_burst = max(1.0, target * 0.1)
         # burst + rate × 1 s = target, so no 1-second window holds more than the target.
-        page = Rate(max(target - page_burst, 0.1), page_burst)
-        self._limits = GcraPair(redis, page, Rate(limits.per_thread, limits.thread_burst))
+        self._page = Rate(max(target - page_burst, 0.1), page_burst)
+        self._thread = Rate(limits.per_thread, limits.thread_burst)
+        self._limits = GcraPair(redis, self._page, self._thread)
 
     def _keys(self, page_id: str, thread: str) -> list[str]:
         return list(self.keys.send_rate(page_id, thread))  # one `{page:<id>}` slot: one script on a Cluster
+
+    def page_rate(self, factor: float) -> Rate:
+        """The Page's limit scaled by a usage factor (at least one message every ten seconds)."""
+        return Rate(max(self._page.per_second * factor, 0.1), max(1.0, self._page.burst * factor))
+
+    async def note_usage(self, page_id: str, percent: float | None) -> float:
+        """Meta reported `percent` usage for this Page: the factor every sender now uses for it."""
+        factor = usage_factor(percent)
+        key = self.keys.send_usage(page_id)
+        if factor >= 1.0:
+            await self.redis.delete(key)
+        else:
+            await self.redis.set(key, repr(factor), ex=USAGE_TTL_S)
+        return factor
+
+    async def factor(self, page_id: str) -> float:
+        raw = await self.redis.get(self.keys.send_usage(page_id))
+        try:
+            return min(1.0, max(TRICKLE, float(raw))) if raw is not None else 1.0
+        except ValueError:
+            return 1.0
 
     async def try_acquire(self, page_id: str, thread: str, *, now_us: int = 0) -> float:
         """Take a send slot if there is one: 0.0, else the seconds to wait.
 
         The time is Redis's clock, shared by every process; `now_us` (µs) replaces it, so that a test can
         play an interleaving of senders on a clock it moves."""
-        return await self._limits.take(self._keys(page_id, thread), now_us=now_us) / 1_000_000
+        factor = await self.factor(page_id)
+        rates = None if factor >= 1.0 else (self.page_rate(factor), self._thread)
+        return await self._limits.take(self._keys(page_id, thread), now_us=now_us, rates=rates) / 1_000_000
 
     async def acquire(self, page_id: str, thread: str) -> None:
         """Wait until a send to this thread of this Page is allowed, then take the slot."""

@@ -7,8 +7,18 @@
 - A crash between Meta's answer and our record leaves a row in `sending`; Meta's echo carries our
   metadata (`plusone:outbox:<id>`) and confirms it (`bot.outbound.outbox.confirm_from_echo`). Only a row
   whose lease and echo grace both ran out without an echo is tried again.
-- A Page whose token Meta rejects is paused (its rows wait, nothing is reported as sent) and an alert is
-  logged; the sender probes it and resumes when the token works again.
+- A refusal about the whole Page pauses it (`PageState`: its rows wait, nothing is given up, the try does
+  not count) and alerts the merchant (log, inbox banner, `/healthz`): a throttle (4, 17, 32, 613,
+  80000–80014) until Meta's `estimated_time_to_regain_access`, else a back-off that grows with each
+  throttle in a row, after which one send probes; a restriction (10/1893063, 368) or a missing permission
+  (10, 200–299) until a probe send `probe_restricted_s` later or the merchant resumes it; a rejected token
+  until `fetch_page_info` works again. None fails a message or posts a public fallback per shopper.
+- 10900 ("Activity already replied to") means the comment's private reply got there (a send whose answer
+  was lost): the row is `sent`, with no Meta id and `error_class` `already_sent` saying why.
+- A private reply is never given up on a passing fault while its comment is inside Meta's 7 days.
+- Meta's usage headers (`SendResult.usage`, `GraphError.usage`) set the Page's share of the send rate
+  (`bot.outbound.rate_limit.usage_factor`).
+- Time is `self.clock` (`bot.runtime.clock.utcnow`; a test moves it).
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import json
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbound.graph import GraphClient, GraphError, GraphErrorClass, SendResult
 from bot.outbound.messaging_rules import (
+    PRIVATE_REPLY_WINDOW,
     Author,
     SendDecision,
     decide_message,
@@ -83,7 +95,18 @@ class OutboxSettings:
     batch: int = 64
     concurrency: int = 32
     poll_s: float = 1.0
-    probe_paused_s: float = 60.0
+    probe_paused_s: float = 60.0  # how often a Page paused for its token is checked
+    throttle_backoff_s: float = 60.0  # a throttle without Meta's estimate: 60 s, doubling per throttle in a row
+    throttle_backoff_cap_s: float = 900.0
+    probe_restricted_s: float = 900.0  # a restricted Page or a missing permission: one send probes this later
+
+
+def throttle_pause_s(regain_access_s: float | None, streak: int, settings: OutboxSettings) -> float:
+    """How long a throttled Page waits: Meta's estimate when it gives one, else a back-off that doubles
+    with each throttle in a row (`streak`, from 1), capped. Pure."""
+    if regain_access_s is not None and regain_access_s > 0:
+        return regain_access_s
+    return min(settings.throttle_backoff_cap_s, settings.throttle_backoff_s * 2 ** max(streak - 1, 0))
 
 
 def backoff_delay(attempt: int, settings: OutboxSettings, rng: random.Random) -> float:
@@ -124,6 +147,7 @@ class OutboxSender(Loop):
         self._rng = random.Random()
         self._last_probe = 0.0
         self.sent = 0
+        self.clock: Callable[[], datetime] = utcnow  # a test moves it; every decision here reads it
 
     async def loop(self) -> None:
         while not self.stopping:
@@ -169,13 +193,13 @@ class OutboxSender(Loop):
                 await session.execute(
                     table.update()
                     .where(table.c.claim_token == token, table.c.status == OutboxStatus.SENDING.value)
-                    .values(lease_until=utcnow() + self.settings.lease)
+                    .values(lease_until=self.clock() + self.settings.lease)
                 )
 
     async def _claim(self, token: str) -> list[OutboxInfo]:
         table = OutboxMessage.__table__
         conversations = Conversation.__table__
-        now = utcnow()
+        now = self.clock()
         async with self.sessions() as session, session.begin():
             # Rows a dead sender held past its lease and the echo grace, never confirmed: try again.
             await session.execute(
@@ -190,8 +214,26 @@ class OutboxSender(Loop):
                     table.c.status == OutboxStatus.SENDING.value
                 )
             )
-            busy = {(r.page_id, r.psid or r.comment_id) for r in sending.all()}
-            paused = select(PageState.page_id).where(PageState.sending_paused.is_(True))
+            in_flight = sending.all()
+            busy = {(r.page_id, r.psid or r.comment_id) for r in in_flight}
+            paused = select(PageState.page_id).where(
+                PageState.sending_paused.is_(True),
+                or_(PageState.paused_until.is_(None), PageState.paused_until > now),
+            )
+            # A pause whose time has passed lets one row through, the probe: if Meta takes it, the Page
+            # resumes (`_resume_after_probe`); if not, it is paused again. No probe while one is in flight.
+            expired = set(
+                (
+                    await session.execute(
+                        select(PageState.page_id).where(
+                            PageState.sending_paused.is_(True), PageState.paused_until <= now
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            probing = expired - {r.page_id for r in in_flight}
             due = await session.execute(
                 select(table, conversations.c.last_user_at)
                 .outerjoin(
@@ -210,6 +252,10 @@ class OutboxSender(Loop):
                 recipient = (row["page_id"], row["psid"] or row["comment_id"])
                 if recipient in busy:
                     continue  # one message at a time per recipient keeps the order
+                if row["page_id"] in expired:
+                    if row["page_id"] not in probing:
+                        continue  # its probe is taken (or in flight): the rest wait for its answer
+                    probing.discard(row["page_id"])
                 busy.add(recipient)
                 chosen.append(
                     OutboxInfo(
@@ -249,7 +295,7 @@ class OutboxSender(Loop):
 
     async def _decide(self, row: OutboxInfo) -> tuple[SendDecision, OutboxInfo]:
         """Whether and how the row may go; for a utility template, the row as the shopper will read it."""
-        now = utcnow()
+        now = self.clock()
         if row.kind == OutboxKind.MESSAGE.value and row.purpose == OutboxPurpose.ORDER_UPDATE.value:
             template = json.loads(row.template) if row.template else {}
             name, language = template.get("name"), template.get("language")
@@ -283,15 +329,39 @@ class OutboxSender(Loop):
         try:
             result = await self._send(row, json.loads(row.payload), decision)
         except GraphError as error:
-            if error.error_class is GraphErrorClass.BAD_TOKEN:
+            if error.usage is not None:
+                await self._note_usage(row.page_id, error.usage.percent)
+            if error.error_class is GraphErrorClass.ALREADY_SENT:
+                # 10900: the comment already has its private reply, ours (an answer lost on the way back):
+                # delivered, with no Meta id to show for it.
+                log.warning("outbox %s: Meta says it was already delivered (%s)", row.id, error)
+                return Outcome(row, OutboxStatus.SENT, decision=decision, result=None, error=error)
+            if error.error_class.pauses_page:
                 return Outcome(row, OutboxStatus.PENDING, error=error, pause_page=True)
-            if error.error_class.retryable and row.attempts < self.settings.max_attempts:
+            if error.error_class.retryable and (row.attempts < self.settings.max_attempts or self._still_worth_it(row)):
                 delay = backoff_delay(row.attempts, self.settings, self._rng)
                 log.warning("outbox %s: %s; retry %d in %.1fs", row.id, error, row.attempts, delay)
                 return Outcome(row, OutboxStatus.PENDING, error=error, retry_in_s=delay)
             log.error("outbox %s failed: %s", row.id, error)
             return Outcome(row, OutboxStatus.FAILED, error=error)
+        if isinstance(result, SendResult) and result.usage is not None:
+            await self._note_usage(row.page_id, result.usage.percent)
         return Outcome(row, OutboxStatus.SENT, decision=decision, result=result)
+
+    def _still_worth_it(self, row: OutboxInfo) -> bool:
+        """A private reply is the shopper's only answer to their comment: past `max_attempts` it is still
+        tried while the comment is inside Meta's 7 days (after them Meta would refuse it anyway)."""
+        return (
+            row.kind == OutboxKind.PRIVATE_REPLY.value
+            and row.comment_created_at is not None
+            and self.clock() - row.comment_created_at < PRIVATE_REPLY_WINDOW
+        )
+
+    async def _note_usage(self, page_id: str, percent: float) -> None:
+        try:
+            await self.limiter.note_usage(page_id, percent)
+        except Exception:  # the pace is an optimisation: a Redis hiccup must not lose the send's outcome
+            log.exception("outbox: could not record Meta's usage for Page %s", page_id)
 
     async def _send(self, row: OutboxInfo, payload: dict[str, Any], decision: SendDecision) -> SendResult | str:
         kind = OutboxKind(row.kind)
@@ -328,11 +398,12 @@ class OutboxSender(Loop):
         return ""
 
     async def _record(self, outcomes: list[Outcome], token: str) -> None:
-        now = utcnow()
+        now = self.clock()
         sent = [o for o in outcomes if o.status is OutboxStatus.SENT]
         async with self.sessions() as session, session.begin():
             if sent:
                 await self._record_sent(session, sent, token, now)
+                await self._resume_after_probe(session, {o.row.page_id for o in sent}, now)
             for outcome in outcomes:
                 if outcome.status is not OutboxStatus.SENT:
                     await self._record_one(session, outcome, token, now)
@@ -370,6 +441,14 @@ class OutboxSender(Loop):
                 for o in sent
             ],
         )
+        already = [o for o in sent if o.error is not None]
+        if already:
+            # Say why there is no Meta id: Meta answered 10900, the reply was already there.
+            await session.execute(
+                table.update()
+                .where(table.c.id.in_([o.row.id for o in already]))
+                .values(**_error_columns(already[0].error))
+            )
         replies = [o.row.comment_id for o in sent if o.row.kind == OutboxKind.PRIVATE_REPLY.value]
         if replies:
             await session.execute(
@@ -434,14 +513,7 @@ class OutboxSender(Loop):
         payload = json.loads(row.payload)
         if outcome.pause_page:
             assert outcome.error is not None
-            log.error(
-                "ALERT: Page %s token rejected by Meta (%s); its sending is paused until the token works",
-                row.page_id,
-                outcome.error,
-            )
-            state = await session.get(PageState, row.page_id) or PageState(page_id=row.page_id)
-            state.sending_paused, state.paused_reason, state.paused_at = True, str(outcome.error), now
-            session.add(state)
+            await self._pause_page(session, row.page_id, outcome.error, now)
             # Not failed and not sent: it waits for the Page to come back, and this try does not count.
             await session.execute(
                 table.update()
@@ -523,6 +595,66 @@ class OutboxSender(Loop):
         session.add(existing)
         await session.flush()
 
+    async def _pause_page(self, session: AsyncSession, page_id: str, error: GraphError, now: datetime) -> None:
+        """Pause the Page for what Meta said about it; once per refusal, however many rows of a batch heard it."""
+        state = await session.get(PageState, page_id, with_for_update=True) or PageState(page_id=page_id)
+        kind, was_paused = error.error_class, bool(state.sending_paused)
+        if (
+            state.sending_paused
+            and state.pause_kind == kind.value
+            and (state.paused_until is None or state.paused_until > now)
+        ):
+            return  # another row of this batch (or another sender) already paused it for this
+        until: datetime | None = None
+        if kind is GraphErrorClass.THROTTLED:
+            state.throttle_streak = (state.throttle_streak or 0) + 1
+            regain = error.usage.regain_access_s if error.usage is not None else None
+            until = now + timedelta(seconds=throttle_pause_s(regain, state.throttle_streak, self.settings))
+            log.error(
+                "ALERT: Page %s throttled by Meta (%s); its sending waits until %s (throttle %d in a row)",
+                page_id,
+                error,
+                until.isoformat(timespec="seconds"),
+                state.throttle_streak,
+            )
+        elif kind is GraphErrorClass.BAD_TOKEN:
+            log.error(
+                "ALERT: Page %s token rejected by Meta (%s); its sending is paused until it works", page_id, error
+            )
+        else:
+            until = now + timedelta(seconds=self.settings.probe_restricted_s)
+            log.error(
+                "ALERT: Page %s refused by Meta (%s); its sending is paused, one send probes at %s",
+                page_id,
+                error,
+                until.isoformat(timespec="seconds"),
+            )
+        state.sending_paused, state.pause_kind, state.paused_until = True, kind.value, until
+        state.paused_reason = str(error)
+        state.paused_at = state.paused_at if was_paused and state.paused_at else now  # paused since
+        session.add(state)
+        await session.flush()
+
+    async def _resume_after_probe(self, session: AsyncSession, pages: set[str], now: datetime) -> None:
+        """Meta took a send of these Pages: a pause whose time had passed is over, a throttle streak ends."""
+        await session.execute(
+            update(PageState)
+            .where(PageState.page_id.in_(pages), PageState.sending_paused.is_(True), PageState.paused_until <= now)
+            .values(
+                sending_paused=False,
+                pause_kind=None,
+                paused_until=None,
+                paused_reason=None,
+                paused_at=None,
+                throttle_streak=0,
+            )
+        )
+        await session.execute(
+            update(PageState)
+            .where(PageState.page_id.in_(pages), PageState.sending_paused.is_(False), PageState.throttle_streak > 0)
+            .values(throttle_streak=0)
+        )
+
     async def _probe_paused_pages(self) -> None:
         loop_time = asyncio.get_running_loop().time()
         if loop_time - self._last_probe < self.settings.probe_paused_s:
@@ -530,7 +662,15 @@ class OutboxSender(Loop):
         self._last_probe = loop_time
         async with self.sessions() as session:
             paused = (
-                (await session.execute(select(PageState.page_id).where(PageState.sending_paused.is_(True))))
+                (
+                    await session.execute(
+                        # Only a token pause is probed this way: a restricted or throttled Page still answers
+                        # a read, so only a send can tell (the probe row of `_claim`).
+                        select(PageState.page_id).where(
+                            PageState.sending_paused.is_(True), PageState.paused_until.is_(None)
+                        )
+                    )
+                )
                 .scalars()
                 .all()
             )
@@ -549,7 +689,14 @@ async def resume_page(sessions: async_sessionmaker[AsyncSession], page_id: str) 
         result = await session.execute(
             update(PageState)
             .where(PageState.page_id == page_id, PageState.sending_paused.is_(True))
-            .values(sending_paused=False, paused_reason=None, paused_at=None)
+            .values(
+                sending_paused=False,
+                paused_reason=None,
+                paused_at=None,
+                pause_kind=None,
+                paused_until=None,
+                throttle_streak=0,
+            )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -59,11 +59,16 @@ class Gcra:
         self._count = len(rates)
         self._args = [arg for rate in rates for arg in rate.interval_and_tolerance_us()]
 
-    async def take(self, keys: list[str], *, now_us: int = 0) -> int:
-        """Take a slot under every rate: 0, else the µs to wait. `now_us` replaces Redis's clock (tests)."""
+    async def take(self, keys: list[str], *, now_us: int = 0, rates: tuple[Rate, ...] | None = None) -> int:
+        """Take a slot under every rate: 0, else the µs to wait. `now_us` replaces Redis's clock (tests);
+        `rates` replaces the constructor's for this call (a limit slowed down for a while: the stored
+        times stay valid, a GCRA key holds only the time its bucket is empty again)."""
         if len(keys) != self._count:
             raise ValueError(f"{self._count} keys expected, got {len(keys)}")
-        return int(await self._script(keys=keys, args=[*self._args, now_us]))
+        args = self._args if rates is None else [a for rate in rates for a in rate.interval_and_tolerance_us()]
+        if len(args) != 2 * self._count:
+            raise ValueError(f"{self._count} rates expected")
+        return int(await self._script(keys=keys, args=[*args, now_us]))
 
 
 class GcraPair(Gcra):

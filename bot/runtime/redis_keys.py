@@ -59,6 +59,11 @@ class RedisKeys:
         tag = f"{{page:{page_id}}}"
         return f"{self.prefix}:{tag}:send-rate", f"{self.prefix}:{tag}:send-rate:{thread}"
 
+    def send_usage(self, page_id: str) -> str:
+        """The share of a Page's send rate to use while Meta reports it near its limits (every sender reads
+        it); it expires when no answer has refreshed it for a while."""
+        return f"{self.prefix}:{{page:{page_id}}}:send-usage"
+
     def signin(self, name: str, address: str) -> str:
         """The GCRA bucket of sign-in tries of one name from one client address (never per name or per
         address alone: that would let anyone lock others out). A space parts them: neither holds one.

@@ -158,13 +158,21 @@ class MessageTemplate(SQLModel, table=True):
 
 
 class PageState(SQLModel, table=True):
-    """Per-Page sending state: a bad token pauses the Page's outbox instead of failing every message."""
+    """Per-Page sending state: a Page-wide refusal pauses the Page's outbox instead of failing every message.
+
+    `pause_kind` is the GraphErrorClass that paused it (throttled, page_restricted, permission, bad_token);
+    `paused_until` is when a throttle ends (Meta's estimate, else our back-off), after which one send probes;
+    `throttle_streak` counts throttles in a row, which grows that back-off.
+    """
 
     __tablename__ = "page_state"
     page_id: str = Field(primary_key=True, max_length=64)
     sending_paused: bool = False
     paused_reason: str | None = Field(default=None, sa_column=Column(Text))
     paused_at: datetime | None = None
+    pause_kind: str | None = Field(default=None, max_length=32)
+    paused_until: datetime | None = None
+    throttle_streak: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class FaqRuleRow(SQLModel, table=True):

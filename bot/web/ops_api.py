@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from datetime import datetime
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -50,12 +51,26 @@ async def healthz(request: web.Request) -> web.Response:
         checks["database"] = "ok"
         async with request.app[SESSIONS]() as session:
             paused = (await session.execute(select(PageState).where(PageState.sending_paused.is_(True)))).scalars()
-            checks["paused_pages"] = {p.page_id: p.paused_reason for p in paused}
+            # A paused Page sends nothing: what paused it (Meta's words), since and until when (None: until
+            # a probe or the merchant says otherwise). The service is healthy; the Page needs attention.
+            checks["paused_pages"] = {
+                p.page_id: {
+                    "kind": p.pause_kind or "bad_token",  # rows from before kinds were kept: a token pause
+                    "reason": p.paused_reason,
+                    "since": _iso(p.paused_at),
+                    "until": _iso(p.paused_until),
+                }
+                for p in paused
+            }
     except Exception as exc:  # any driver error means "not reachable" here
         healthy = False
         checks["database"] = f"unreachable: {type(exc).__name__}"
     body = {"status": "ok" if healthy else "unhealthy", "checks": checks}
     return web.json_response(body, status=200 if healthy else 503)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment is not None else None
 
 
 @routes.get("/metrics")
@@ -165,7 +180,8 @@ async def list_outbox(request: web.Request) -> web.Response:
 
 @routes.post("/api/pages/{page_id}/resume")
 async def resume_sending(request: web.Request) -> web.Response:
-    """Resume a Page paused for a bad token (after the token was fixed)."""
+    """Resume a paused Page: after its token was fixed, or once the merchant settled a restriction or a
+    missing permission with Meta (a throttle lifts itself)."""
     page_id = request.match_info["page_id"]
     if not page_id.isdigit():
         fail(web.HTTPBadRequest, "page id must be numeric")

@@ -13,18 +13,22 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 from multidict import MultiDictProxy
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbox.auth import SESSION_COOKIE, User, cookie_token, csrf_ok, user_pages
 from bot.inbox.core import MAX_REPLY, ReplyMode
 from bot.inbox.member import member_card
+from bot.inbox.orders import fetch_shop_zone, local_time
 from bot.inbox.queries import fetch_conversation, fetch_panel, fetch_thread
 from bot.inbox.tables import InboxUser
 from bot.outbound.messaging_rules import Author
 from bot.outbound.outbox import enqueue_message
+from bot.replies.i18n import LOCALES
+from bot.replies.page_alerts import page_alert
 from bot.runtime.clock import utcnow
 from bot.services import INBOX_SESSION_STORE, READ_SESSIONS, SESSIONS, SETTINGS
-from bot.store.tables import Conversation, Message
+from bot.store.tables import Conversation, Message, PageState
 from bot.web.forms import read_form
 from bot.web.numbers import path_id
 from bot.web.rendering import render_page
@@ -47,10 +51,43 @@ HEADERS = {
 
 
 async def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
-    """An inbox template (bot/web/templates/inbox/`name`), with the signed-in user and their CSRF token."""
+    """An inbox template (bot/web/templates/inbox/`name`), with the signed-in user and their CSRF token,
+    and a banner for each of their Pages that Meta stopped sending (on every page, so it is not missed)."""
     user: User | None = request.get(USER)
-    context = {"user": user, "csrf": user.csrf if user else "", **context}
+    alerts = await _page_alerts(request, user)
+    context = {"user": user, "csrf": user.csrf if user else "", "page_alerts": alerts, **context}
     return await render_page(f"inbox/{name}", context, status=status, headers=HEADERS)
+
+
+async def _page_alerts(request: web.Request, user: User | None) -> list[dict[str, Any]]:
+    if user is None or not user.pages:
+        return []
+    async with request.app[READ_SESSIONS]() as session:
+        paused = (
+            (
+                await session.execute(
+                    select(PageState)
+                    .where(PageState.sending_paused.is_(True), PageState.page_id.in_(sorted(user.pages)))
+                    .order_by(PageState.page_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not paused:
+            return []
+        zone = await fetch_shop_zone(session)
+    return [
+        {
+            "page_id": state.page_id,
+            "meta": state.paused_reason,  # Meta's own words, for a support request
+            "texts": [
+                (locale, page_alert(locale, state.page_id, state.pause_kind, local_time(state.paused_until, zone)))
+                for locale in LOCALES
+            ],
+        }
+        for state in paused
+    ]
 
 
 def is_https(request: web.Request) -> bool:

@@ -62,7 +62,7 @@ async def test_python_facebook_api_client(emulator) -> None:
     ] == "3000000000001"
     with pytest.raises(FacebookError) as second:
         await asyncio.to_thread(api.post_object, object_id=PAGE_ID, connection="messages", data=reply)
-    assert (second.value.code, second.value.error_subcode) == (10, 2018336)
+    assert second.value.code == 10900 and second.value.message == "(#10900) Activity already replied to"
     assert second.value.fbtrace_id
 
     public = await asyncio.to_thread(

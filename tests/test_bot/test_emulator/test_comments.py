@@ -21,8 +21,8 @@ async def test_one_private_reply_per_comment(emulator, http, receiver) -> None:
     assert status == 200 and body["recipient_id"] == "3000000000001" and body["message_id"].startswith("m_")
 
     status, body = await send(http, emulator, {"comment_id": comment_id})
-    assert status == 400 and error_of(body) == (10, 2018336)
-    assert body["error"]["message"] == "(#10) Only one private reply is allowed per comment"
+    assert status == 400 and error_of(body) == (10900, None)  # Meta's refusal: the first reply got there
+    assert body["error"]["message"] == "(#10900) Activity already replied to"
 
     # Two workers racing on a fresh comment: exactly one reply leaves.
     await emulator.register_comment(PAGE_ID, "2000000000001_99", author_id="3000000000002")
@@ -61,7 +61,7 @@ async def test_private_reply_to_a_visitor_post(emulator, http) -> None:
     await emulator.register_post(PAGE_ID, f"{PAGE_ID}_555", author_id="3000000000009")
     status, body = await send(http, emulator, {"post_id": f"{PAGE_ID}_555"})
     assert status == 200 and body["recipient_id"] == "3000000000009"
-    assert error_of((await send(http, emulator, {"post_id": f"{PAGE_ID}_555"}))[1]) == (10, 2018336)
+    assert error_of((await send(http, emulator, {"post_id": f"{PAGE_ID}_555"}))[1]) == (10900, None)
     assert error_of((await send(http, emulator, {"post_id": "nope"}))[1]) == (100, 2018292)
 
 

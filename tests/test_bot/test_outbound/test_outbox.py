@@ -283,7 +283,8 @@ async def test_a_bad_token_pauses_the_page_instead_of_failing_messages(stack: St
     assert {(await stack.outbox(i)).status for i in (first, second)} == {"pending"}  # waiting, not "sent"
     health = await (await stack.client.get("/healthz")).json()
     assert PAGE_ID in health["checks"]["paused_pages"]
-    assert "bad_token" in health["checks"]["paused_pages"][PAGE_ID]
+    paused = health["checks"]["paused_pages"][PAGE_ID]
+    assert paused["kind"] == "bad_token" and "bad_token" in paused["reason"] and paused["until"] is None
 
     await stack.emulator.expire_token(PAGE_ID, expired=False)  # the merchant renews the token
     assert (await stack.settled(first, "sent", "failed")).status == "sent"

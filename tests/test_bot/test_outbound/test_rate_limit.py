@@ -7,9 +7,10 @@ import heapq
 import time
 import uuid
 
+import pytest
 from redis.asyncio import Redis
 
-from bot.outbound.rate_limit import RateLimits, SendRateLimiter
+from bot.outbound.rate_limit import RateLimits, SendRateLimiter, usage_factor
 
 
 def busiest_second(times: list[float]) -> int:
@@ -63,3 +64,46 @@ async def test_one_thread_is_slower_than_the_page(redis: Redis) -> None:
     assert waits[3] > 0 and waits[4] > 0  # then the thread must wait
     assert await limiter.try_acquire("1000000000001", "another-shopper") == 0.0  # others are not held up
     assert await limiter.try_acquire("2000000000002", "same-shopper") == 0.0  # nor other Pages
+
+
+@pytest.mark.parametrize(
+    ("percent", "factor"),
+    [
+        (None, 1.0),  # no usage header: full rate
+        (0, 1.0),
+        (74.9, 1.0),
+        (75, 1.0),  # slowing starts here
+        (87.5, 0.51),  # halfway down: 1 - 0.98 / 2
+        (95, 0.216),  # 1 - 0.98 × 20/25
+        (99, 0.0592),
+        (100, 0.02),  # a trickle, never zero: the next answer must be able to say usage fell
+        (250, 0.02),  # Meta's percentages can pass 100
+    ],
+)
+def test_usage_factor(percent: float | None, factor: float) -> None:
+    assert usage_factor(percent) == pytest.approx(factor)
+
+
+async def granted_in_one_second(limiter: SendRateLimiter, page_id: str, start_us: int) -> int:
+    """How many sends the limiter lets through in one second of a clock the test moves, 1 ms at a time."""
+    granted = 0
+    for ms in range(1000):
+        if await limiter.try_acquire(page_id, f"psid-{granted}", now_us=start_us + ms * 1000) <= 0:
+            granted += 1
+    return granted
+
+
+async def test_usage_near_100_percent_slows_every_sender_of_the_page(redis: Redis) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    limits = RateLimits(per_page=100, per_thread=50, thread_burst=50)
+    first, second = SendRateLimiter(redis, prefix, limits), SendRateLimiter(redis, prefix, limits)
+    full = await granted_in_one_second(second, "1000000000001", 1_000_000_000_000)
+    assert 85 <= full <= 90  # 90% of Meta's figure
+    # One sender hears Meta say 95%: the other, sharing Redis, slows down too, and only for that Page.
+    assert await first.note_usage("1000000000001", 95) == pytest.approx(0.216)
+    slowed = await granted_in_one_second(second, "1000000000001", 2_000_000_000_000)
+    assert 15 <= slowed <= 22  # about 0.216 of the full rate
+    assert await granted_in_one_second(second, "2000000000002", 2_000_000_000_000) == full
+    # Usage fell back under 75%: full rate again.
+    await first.note_usage("1000000000001", 40)
+    assert await granted_in_one_second(second, "1000000000001", 3_000_000_000_000) == full
