@@ -558,3 +558,10 @@ class GraphClient:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._stream_executor.shutdown(wait=False, cancel_futures=True)
+
+    async def fetch_live_video(self, page_id: str, video_id: str) -> dict[str, Any]:
+        """`GET /{live-video-id}?fields=...`: the video's status and the id of its post, which its feed
+        comments carry and which is not `{page}_{video}` (docs/meta-platform.md, "Live video ids and statuses")."""
+        fields = "id,status,post_id,permalink_url"
+        reply = await self._call(page_id, "get_object", object_id=video_id, fields=fields)
+        return reply if isinstance(reply, dict) else {}
