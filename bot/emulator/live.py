@@ -39,7 +39,6 @@ from bot.inbound.live_status import META_LIVE_STATUSES, LivePhase, live_phase, n
 __all__ = ["Live", "graph_time", "low_quality"]
 
 LIVE_STATUSES = tuple(META_LIVE_STATUSES)  # every status Meta documents, in the webhook's lower case
-LIVE_VIDEO_FIELDS = ("id", "status", "post_id", "permalink_url", "description", "creation_time")
 LIVE_TARGETS = ("webhook", "stream", "comments")
 COMMENT_RATES = ("one_per_two_seconds", "ten_per_second", "one_hundred_per_second")
 LIVE_FILTERS = ("filter_low_quality", "no_filter")

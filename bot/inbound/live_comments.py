@@ -70,6 +70,7 @@ COMMENT_FIELDS = "created_time,from{name,id},message,parent{id}"
 SOURCE_STREAM = "live_stream"
 SOURCE_POLL = "live_poll"
 CURSOR_TTL_S = 7 * 24 * 3600
+POST_ID_RETRY_S = 30.0  # how often a video whose post Meta did not give is asked again
 _SEEN_MAX = 100_000  # comment ids one reader remembers, to spare the ingest stream most repeats
 
 
@@ -160,6 +161,11 @@ async def live_video_of_post(session: AsyncSession, page_id: str, post_id: str) 
             select(LiveVideo.video_id).where(LiveVideo.page_id == page_id, LiveVideo.post_id == post_id).limit(1)
         )
     ).scalar_one_or_none()
+
+
+def own_id(comment_id: str) -> str:
+    """A comment's own id: the part after the last `_` (before it, the object it was read on)."""
+    return comment_id.rsplit("_", 1)[-1]
 
 
 def post_id_of(reply: Mapping[str, Any], page_id: str) -> str | None:
@@ -375,9 +381,10 @@ class LiveCommentReader(Loop):
         for comment in comments:
             comment_id = live_comment_id(video_id, comment, post_id)
             delivery = live_comment_delivery(page_id, video_id, comment, int(time.time()), post_id)
-            if comment_id is None or delivery is None or comment_id in self._seen:
+            # Remembered by the comment's own id: the name it is appended under changes once the post is known.
+            if comment_id is None or delivery is None or own_id(comment_id) in self._seen:
                 continue
-            self._remember(comment_id)  # before the await: the stream and the poll may race for it
+            self._remember(own_id(comment_id))  # before the await: the stream and the poll may race for it
             fresh.append((comment_id, wf.encode(delivery)))
         if not fresh:
             return 0, True
@@ -388,7 +395,7 @@ class LiveCommentReader(Loop):
         for (comment_id, _), result in zip(fresh, results, strict=True):
             if isinstance(result, BaseException):
                 ok = False
-                self._seen.pop(comment_id, None)  # the next poll tries it again
+                self._seen.pop(own_id(comment_id), None)  # the next poll tries it again
                 self.stats.last_error = f"ingest stream refused a comment: {result!r}"
             else:
                 self.stats.appended[source] += 1
@@ -437,6 +444,7 @@ class LiveCommentReaders(Loop):
         self.settings = settings
         self.owner = owner
         self.readers: dict[str, tuple[LiveCommentReader, Running]] = {}
+        self._post_asked: dict[str, float] = {}  # video id → when Meta was last asked for its post (monotonic)
         self._renew = redis.register_script(_RENEW_LUA)
         self._release = redis.register_script(_RELEASE_LUA)
 
@@ -468,7 +476,7 @@ class LiveCommentReaders(Loop):
         for video in active.values():
             if not self.graph.has_page(video.page_id):
                 continue
-            if video.post_id is None:
+            if video.post_id is None and self._may_ask(video.video_id):
                 video = await self.learn_post_id(video)
             if video.video_id in self.readers:
                 # A post learned while reading: from now on its comments get the webhook's names.
@@ -479,6 +487,14 @@ class LiveCommentReaders(Loop):
                 reader = LiveCommentReader(video, self.graph, self.ingest, self.redis, self.keys, self.settings)
                 self.readers[video.video_id] = (reader, reader.start())
                 log.info("reading live comments of video %s (Page %s)", video.video_id, video.page_id)
+
+    def _may_ask(self, video_id: str) -> bool:
+        # A Page that refuses the question is asked again every half minute, not at every check.
+        now = time.monotonic()
+        if now - self._post_asked.get(video_id, -POST_ID_RETRY_S) < POST_ID_RETRY_S:
+            return False
+        self._post_asked[video_id] = now
+        return True
 
     async def learn_post_id(self, video: ActiveVideo) -> ActiveVideo:
         """Ask Meta for the video's post (`GET /{video}?fields=post_id`) and keep it; unchanged if Meta does
@@ -502,6 +518,7 @@ class LiveCommentReaders(Loop):
 
     async def _finish(self, video_id: str, *, final_poll: bool) -> None:
         reader, running = self.readers.pop(video_id)
+        self._post_asked.pop(video_id, None)
         reader.stop(final_poll=final_poll)
         # One that takes too long is cancelled; one that had failed was logged with its name as it ended.
         with contextlib.suppress(Exception):

@@ -830,3 +830,29 @@ async def test_the_poll_asks_for_every_comment_and_gets_every_a_plus_1(live_stac
     assert call["params"]["live_filter"] == "no_filter"
     appended = [json.loads(fields[b"body"]) for _, fields in await redis.xrange(keys.ingest_stream)]
     assert sorted(d["entry"][0]["changes"][0]["value"]["message"] for d in appended) == sorted(messages)
+
+
+async def test_a_reader_that_learns_the_post_mid_broadcast_does_not_append_a_comment_again(live_stack: Stack) -> None:
+    emulator = live_stack.emulator
+    await emulator.live_video(PAGE_ID, "8880003", webhook=False)  # no campaign: nothing reads it by itself
+    [video] = [v for v in await emulator.live_videos() if v["id"] == "8880003"]
+    posted = await emulator.live_comment("8880003", "300000000060", "rose+1", to=("comments",))
+    settings = live_stack.settings
+    graph = GraphClient(
+        base_url=settings.graph_url, version=settings.graph_version, app_secret=APP_SECRET, page_tokens={PAGE_ID: TOKEN}
+    )
+    redis = live_stack.client.app[REDIS]
+    keys = RedisKeys(settings.key_prefix + "z")
+    reader = LiveCommentReader(
+        ActiveVideo("8880003", PAGE_ID), graph, IngestStream(redis, keys), redis, keys, LiveReaderSettings()
+    )
+    try:
+        assert await reader.poll_once() == 1  # named after the video: Meta had not said which post it is
+        reader.video = ActiveVideo("8880003", PAGE_ID, video["post_id"])  # then it did
+        second = await emulator.live_comment("8880003", "300000000061", "rose+2", to=("comments",))
+        assert await reader.poll_once() == 1  # the first comment, read again in the overlap, is not appended again
+    finally:
+        graph.close()
+    appended = [json.loads(fields[b"body"]) for _, fields in await redis.xrange(keys.ingest_stream)]
+    names = [d["entry"][0]["changes"][0]["value"]["comment_id"] for d in appended]
+    assert names == [posted["video_comment_id"], second["comment_id"]]
