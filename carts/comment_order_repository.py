@@ -7,7 +7,7 @@ plan decided. Stock decisions themselves are `carts.stock`'s. `now` is always th
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -28,23 +28,40 @@ from carts.stock_rules import COUNTED_STATUSES, LIVE_STATUSES
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from parsers.order_comment import CatalogEntry, OrderParser
 
+# Which live video a post is (the bot knows: it asks Meta for each video's post): (session, page, post) → id.
+VideoOfPost = Callable[[AsyncSession, str, str], Awaitable[str | None]]
+
+
+def live_video_ids(post_id: str, video_of_post: str | None) -> list[str]:
+    """The live videos a comment's post may be: the one whose post Meta named so, and the video the post id
+    names when it is `{page}_{video}` (how a comment read from the video itself is named before its post is
+    known). Pure."""
+    ids = [video_of_post] if video_of_post else []
+    object_id = post_id.split("_", 1)[-1]
+    return ids if object_id in ids else [*ids, object_id]
+
 
 class CampaignLookup:
-    """Finds the campaign a comment's post belongs to, with the parser of its codes cached per version."""
+    """Finds the campaign a comment's post belongs to, with the parser of its codes cached per version.
 
-    def __init__(self) -> None:
+    A live video's post is not `{page}_{video}` (docs/meta-platform.md, "Live video ids and statuses"):
+    `video_of_post` says which video a post is, so a feed comment on the video's post, a stream or poll
+    comment named after the video, and any comment id prefix land on the same campaign.
+    """
+
+    def __init__(self, video_of_post: VideoOfPost | None = None) -> None:
         self._parsers: dict[tuple[Any, ...], OrderParser] = {}
+        self._video_of_post = video_of_post
 
     async def fetch(self, session: AsyncSession, page_id: str, post_id: str, now: datetime) -> CampaignInfo | None:
-        # A post's campaign, or a live video's: live comments name the video's post, `{page id}_{video id}`.
-        object_id = post_id.split("_", 1)[-1]
+        video = await self._video_of_post(session, page_id, post_id) if self._video_of_post else None
         matches = (
             (
                 await session.execute(
                     select(Campaign)
                     .where(
                         Campaign.page_id == page_id,
-                        or_(Campaign.post_id == post_id, Campaign.live_video_id == object_id),
+                        or_(Campaign.post_id == post_id, Campaign.live_video_id.in_(live_video_ids(post_id, video))),
                     )
                     .order_by(Campaign.starts_at)
                 )

@@ -152,6 +152,8 @@ class Emulator:
             return self.pages.subscribed_apps(method, parts[0], args, call)
         if len(parts) == 2 and parts[1] == "comments" and method == "POST":
             return self.comments.public_reply(parts[0], args, call)
+        if len(parts) == 1 and method == "GET" and parts[0] in self.state.live_videos:
+            return self.live.video_info(parts[0], args, call)
         if len(parts) == 1 and method == "GET":
             return self.pages.page_info(parts[0], args, call)
         if len(parts) == 1 and method == "POST":

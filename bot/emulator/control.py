@@ -290,10 +290,18 @@ class ControlClient:
         return await self._control("POST", "webhooks/raw", {"payload": payload})
 
     async def live_video(
-        self, page_id: str, video_id: str | None = None, *, status: str = "live", webhook: bool = True
+        self,
+        page_id: str,
+        video_id: str | None = None,
+        *,
+        status: str = "live",
+        webhook: bool = True,
+        post_id: str | None = None,
     ) -> dict[str, Any]:
-        """Start a live video (or set its status); its `live_videos` webhook goes out unless `webhook=False`."""
-        body = {"page_id": page_id, "video_id": video_id, "status": status, "webhook": webhook}
+        """Start a live video (or set its status: any of Meta's, `scheduled_live`, `LIVE_NOW`, `vod`...); its
+        `live_videos` webhook goes out unless `webhook=False`. `post_id` names a new video's post (else Meta's
+        way: an id of its own)."""
+        body = {"page_id": page_id, "video_id": video_id, "status": status, "webhook": webhook, "post_id": post_id}
         return await self._control("POST", "live_videos", {k: v for k, v in body.items() if v is not None})
 
     async def live_videos(self) -> list[dict[str, Any]]:

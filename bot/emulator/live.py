@@ -1,10 +1,21 @@
 """Live videos: the Live Comments stream and the comments edge of a video, and the controls that drive them.
 
-Graph: `GET /{video_id}/live_comments` is the Server-Sent Events stream of streaming-graph.facebook.com
-(`data: {json}` events and `: ping` keep-alives); `GET /{video_id}/comments` lists a video's comments
-(`since`/`until`, `order`, `filter`, `limit`, cursor paging). Control: `/_emulator/live_videos` starts and
-ends a video (with its `live_videos` webhook), `/_emulator/live_comments` posts a viewer's comment to any
-of the webhook, the open streams and the comments edge, `/_emulator/live_streams/drop` cuts open streams.
+Graph: `GET /{video_id}` answers the video's fields (`id`, `status` in Meta's capitals, `post_id`,
+`permalink_url`, ...); `GET /{video_id}/live_comments` is the Server-Sent Events stream of
+streaming-graph.facebook.com (`data: {json}` events and `: ping` keep-alives); `GET /{video_id}/comments`
+lists a video's comments (`since`/`until`, `order`, `filter`, `live_filter`, `limit`, cursor paging).
+Control: `/_emulator/live_videos` walks a video through Meta's statuses (scheduled, live, stopped, vod...:
+`bot.inbound.live_status`), each change announced by its `live_videos` webhook in lower case;
+`/_emulator/live_comments` posts a viewer's comment to any of the webhook, the open streams and the comments
+edge; `/_emulator/live_streams/drop` cuts open streams.
+
+Names as Meta gives them (docs/meta-platform.md, "Live video ids and statuses"): a live video's post is
+`{page}_{post object}`, not `{page}_{video}`; the stream and the comments edge name a comment
+`{video}_{comment}`, the feed webhook `{post object}_{comment}`. Both names reach the same comment.
+
+Filtering: Meta's comments edge and stream take `live_filter`, `filter_low_quality` by default. Meta does not
+say what it counts as low quality; the emulator's stand-in drops comments without a word of two letters or
+more (`A+1`, `+1`, an emoji alone), so a reader that does not ask for `no_filter` loses them as it would.
 """
 
 from __future__ import annotations
@@ -23,16 +34,30 @@ from bot.emulator.errors import invalid
 from bot.emulator.state import EmulatorState, FeedObject, LiveStream, LiveVideo
 from bot.emulator.webhooks import WebhookPlayer
 from bot.inbound import webhook_factory as wf
+from bot.inbound.live_status import META_LIVE_STATUSES, LivePhase, live_phase, normalise_status
 
-__all__ = ["Live", "graph_time"]
+__all__ = ["Live", "graph_time", "low_quality"]
 
-LIVE_STATUSES = ("live", "live_stopped", "vod")
+LIVE_STATUSES = tuple(META_LIVE_STATUSES)  # every status Meta documents, in the webhook's lower case
 LIVE_TARGETS = ("webhook", "stream", "comments")
 COMMENT_RATES = ("one_per_two_seconds", "ten_per_second", "one_hundred_per_second")
 LIVE_FILTERS = ("filter_low_quality", "no_filter")
 COMMENT_ORDERS = ("chronological", "reverse_chronological")
 COMMENT_FILTERS = ("toplevel", "stream")
 MAX_COMMENTS_LIMIT = 100  # Emulator choice: Meta caps most edges' `limit` around 100
+_WORD = re.compile(r"[^\W\d_]{2,}")  # two letters (any script) in a row
+
+
+def low_quality(message: str) -> bool:
+    """Emulator choice standing in for Meta's undocumented quality filter: no word of two letters or more."""
+    return _WORD.search(message) is None
+
+
+def _live_filter(args: dict[str, Any]) -> str:
+    value = args.get("live_filter") or "filter_low_quality"
+    if value not in LIVE_FILTERS:
+        raise invalid(f"param live_filter must be one of {{{', '.join(LIVE_FILTERS)}}}")
+    return str(value)
 
 
 def graph_time(epoch_s: float) -> str:
@@ -53,6 +78,24 @@ class Live:
         # Emulator choice: only live videos list comments or stream them here; other objects are unknown.
         return self.state.owned(self.state.live_videos.get(video_id), video_id, "GET", args, call)
 
+    def video_info(self, video_id: str, args: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
+        """`GET /{video_id}?fields=...`: the live video's fields; `status` in the Graph API's capitals."""
+        video = self.video_of(video_id, args, call)
+        status = video.status.upper()
+        values = {
+            "id": video.video_id,
+            "status": "LIVE" if status == "LIVE_NOW" else status,  # the broadcast status a viewer sees
+            "post_id": video.post_id,
+            "permalink_url": f"/{video.page_id}/videos/{video.video_id}/",
+            "description": video.description,
+            "creation_time": graph_time(video.created_time),
+        }
+        wanted = _wanted_fields(args.get("fields")) or frozenset({"id", "status"})
+        for name in sorted(wanted):
+            if name not in values:
+                raise invalid(f"Tried accessing nonexisting field ({name}) on node type (LiveVideo)")
+        return {"id": video.video_id, **{k: v for k, v in values.items() if k in wanted and v != ""}}
+
     def list_comments(self, video_id: str, args: dict[str, Any], call: dict[str, Any], url: Any) -> dict[str, Any]:
         """`GET /{video_id}/comments`, as Meta pages it: cursors on every page, `next` while more remain."""
         video = self.video_of(video_id, args, call)
@@ -71,10 +114,12 @@ class Live:
         if limit < 1:
             raise invalid("param limit must be at least 1")
         wanted = _wanted_fields(args.get("fields")) or frozenset({"created_time", "from", "message"})
+        keep_all = _live_filter(args) == "no_filter"
         items = [
             comment
             for at, comment in video.comments
             if (kind == "stream" or "parent" not in comment)
+            and (keep_all or not low_quality(comment.get("message", "")))
             and (since is None or int(at) >= since)
             and (until is None or int(at) <= until)
         ]
@@ -105,13 +150,14 @@ class Live:
         video = self.video_of(video_id, args, call)
         if args.get("comment_rate") not in (None, "", *COMMENT_RATES):
             raise invalid(f"param comment_rate must be one of {{{', '.join(COMMENT_RATES)}}}")
-        if args.get("live_filter") not in (None, "", *LIVE_FILTERS):
-            raise invalid(f"param live_filter must be one of {{{', '.join(LIVE_FILTERS)}}}")
-        if video.status != "live":
+        live_filter = _live_filter(args)
+        if live_phase(video.status) is not LivePhase.LIVE:
             # Emulator choice: Meta does not document its answer for a video that is not broadcasting.
             raise invalid(f"Live video {video_id} is not broadcasting")
         # The library's default fields; Meta's sample event also carries id, created_time and object.
-        stream = LiveStream(fields=_wanted_fields(args.get("fields")) or frozenset({"from", "message"}))
+        stream = LiveStream(
+            fields=_wanted_fields(args.get("fields")) or frozenset({"from", "message"}), live_filter=live_filter
+        )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         call["status"], call["response"] = 200, "text/event-stream"
@@ -155,20 +201,25 @@ class Live:
         data = await control_body(request)
         page_id = known_page(data, self.state)
         video_id = text(data, "video_id", required=False) or str(next(self.state.object_ids))
-        status = text(data, "status", required=False) or "live"
+        status = normalise_status(text(data, "status", required=False) or "live")  # `LIVE_NOW` or `live_now`
         if status not in LIVE_STATUSES:
             raise ControlError(f"status must be one of {', '.join(LIVE_STATUSES)}")
         webhook = flag(data, "webhook", default=True)
         video = self.state.live_videos.get(video_id)
         if video is not None and video.page_id != page_id:
             raise ControlError(f"live video {video_id} belongs to Page {video.page_id}")
+        post_id = text(data, "post_id", required=False)
+        if post_id is not None and (video is not None or not post_id.startswith(f"{page_id}_")):
+            raise ControlError(f"post_id must be {page_id}_<digits>, given when the video is made")
         changed = video is None or video.status != status
         if video is None:
             description = text(data, "description", required=False) or ""
-            video = LiveVideo(video_id, page_id, status, self.state.now(), description)
+            # Meta gives the video's post an id of its own: `{page}_{video}` only when a test asks for it.
+            post_id = post_id or f"{page_id}_{next(self.state.object_ids)}"
+            video = LiveVideo(video_id, page_id, status, self.state.now(), description, post_id=post_id)
             self.state.live_videos[video_id] = video
         video.status = status
-        if status != "live":
+        if live_phase(status) is not LivePhase.LIVE:
             video.end_streams("end")  # Emulator choice: Meta's behaviour at the end of a broadcast is undocumented
         if webhook and changed:
             delivery = wf.live_video_delivery(page_id=page_id, video_id=video_id, status=status)
@@ -190,32 +241,44 @@ class Live:
         targets = data.get("to", list(LIVE_TARGETS))
         if not isinstance(targets, list) or not targets or any(t not in LIVE_TARGETS for t in targets):
             raise ControlError(f"to must be a non-empty list of {', '.join(LIVE_TARGETS)}")
-        comment_id = text(data, "comment_id", required=False) or f"{video_id}_{next(self.state.object_ids)}"
-        parent_id = text(data, "parent_id", required=False)
+        # One comment, two names: `{video}_{n}` read from the video, `{post object}_{n}` on the feed.
+        own = str(text(data, "comment_id", required=False) or next(self.state.object_ids)).rsplit("_", 1)[-1]
+        comment_id, video_comment_id = f"{video.post_object_id}_{own}", f"{video_id}_{own}"
+        parent = text(data, "parent_id", required=False)
+        parent_own = parent.rsplit("_", 1)[-1] if parent else None
+        parent_id = f"{video.post_object_id}_{parent_own}" if parent_own else None
         created = created_time(data, self.state.now())
-        # Meta knows the comment whichever way we hear of it: private and public replies work on it.
-        known = self.state.comments.setdefault(
-            comment_id, FeedObject(comment_id, video.page_id, video.post_id, user_id, created)
-        )
+        # Meta knows the comment by either name, whichever way we hear of it: private and public replies
+        # work on it, and one private reply is one whichever name it was sent to.
+        known = self.state.comments.get(comment_id) or self.state.comments.get(video_comment_id)
+        if known is None:
+            known = FeedObject(comment_id, video.page_id, video.post_id, user_id, created)
+        self.state.comments[comment_id] = self.state.comments[video_comment_id] = known
         known.author_id = user_id
         comment: dict[str, Any] = {
-            "id": comment_id,
+            "id": video_comment_id,
             "created_time": graph_time(created),
             "from": {"name": user_name, "id": user_id},
             "message": message,
         }
-        if parent_id:
-            comment["parent"] = {"id": parent_id}
-        result: dict[str, Any] = {"comment_id": comment_id, "comments_edge": False, "streams": 0}
+        if parent_own:
+            comment["parent"] = {"id": f"{video_id}_{parent_own}"}
+        result: dict[str, Any] = {
+            "comment_id": comment_id,
+            "video_comment_id": video_comment_id,
+            "comments_edge": False,
+            "streams": 0,
+        }
         if "comments" in targets:
-            video.comments = [(at, c) for at, c in video.comments if c["id"] != comment_id]
+            video.comments = [(at, c) for at, c in video.comments if c["id"] != video_comment_id]
             video.comments.append((created, comment))
             video.comments.sort(key=lambda item: item[0])
             result["comments_edge"] = True
-        if "stream" in targets and video.status == "live":
-            for stream in video.streams:
+        if "stream" in targets and live_phase(video.status) is LivePhase.LIVE:
+            readers = [s for s in video.streams if s.live_filter == "no_filter" or not low_quality(message)]
+            for stream in readers:
                 stream.push(self._live_event(video, comment, stream.fields))
-            result["streams"] = len(video.streams)
+            result["streams"] = len(readers)
         if "webhook" in targets:
             payload = wf.comment_delivery(
                 page_id=video.page_id,

@@ -104,6 +104,7 @@ class LiveStream:
     """One open Live Comments connection: events waiting to be written, and how it should end."""
 
     fields: frozenset[str]
+    live_filter: str = "filter_low_quality"  # Meta's default; `no_filter` gets every comment
     pending: deque[bytes] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     end: str | None = None  # "end": finish the response cleanly; "abort": cut the connection
@@ -119,20 +120,25 @@ class LiveStream:
 
 @dataclass
 class LiveVideo:
-    """A Page's live video: its status, its comments (as the comments edge lists them) and open streams."""
+    """A Page's live video: its status, its comments (as the comments edge lists them) and open streams.
+
+    Its post (`post_id`, what feed webhooks name as the post of its comments) is `{page}_{post object}`
+    with a post object id of its own, not the video's, as Meta numbers them; comments read from the video
+    (stream, comments edge) are named `{video}_{comment}`, on the feed `{post object}_{comment}`.
+    """
 
     video_id: str
     page_id: str
-    status: str
+    status: str  # Meta's word in lower case, as the `live_videos` webhook sends it
     created_time: float
     description: str = ""
     comments: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # (created, as the edge lists it)
     streams: list[LiveStream] = field(default_factory=list)
+    post_id: str = ""
 
     @property
-    def post_id(self) -> str:
-        # What feed webhooks name as the post of a comment on the video (see tests of comment_orders).
-        return f"{self.page_id}_{self.video_id}"
+    def post_object_id(self) -> str:
+        return self.post_id.split("_", 1)[-1]
 
     def end_streams(self, how: str) -> int:
         for stream in self.streams:
@@ -143,6 +149,7 @@ class LiveVideo:
         return {
             "id": self.video_id,
             "page_id": self.page_id,
+            "post_id": self.post_id,
             "status": self.status,
             "comments": len(self.comments),
             "open_streams": len(self.streams),
@@ -205,6 +212,7 @@ class EmulatorState:
                     "status": v.status,
                     "created_time": v.created_time,
                     "description": v.description,
+                    "post_id": v.post_id,
                     "comments": [[at, comment] for at, comment in v.comments],
                 }
                 for v in self.live_videos.values()
@@ -229,6 +237,7 @@ class EmulatorState:
                 float(v["created_time"]),
                 v.get("description", ""),
                 [(float(at), comment) for at, comment in v.get("comments", [])],
+                post_id=v.get("post_id") or f"{v['page_id']}_{v['id']}",  # a state kept before posts had ids
             )
             for v in data.get("live_videos", [])
         }

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from sqlalchemy import or_, select
 
 from bot.inbound.events import EventKind, MessageEvent, PostbackEvent
+from bot.inbound.live_comments import live_video_of_post
 from bot.inbound.router import HandlerContext, Router
 from bot.outbound.outbox import enqueue_messages
 from bot.replies.carts import (
@@ -31,6 +32,7 @@ from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog
+from carts.comment_order_repository import live_video_ids
 from carts.comment_orders import ItemOutcome
 from carts.orders import fetch_or_create_checkout_token
 from carts.repository import fetch_cart, fetch_hold_expiry
@@ -253,6 +255,8 @@ async def _pick_target(ctx: HandlerContext, event: MessageEvent, pick: Pick) -> 
     )
     if item is None or not item.get("product_id"):
         return None
+    video = await live_video_of_post(ctx.session, log_row.page_id, log_row.post_id)
+    live_videos = live_video_ids(log_row.post_id, video)
     row = (
         await ctx.session.execute(
             select(Product, Campaign)
@@ -262,8 +266,8 @@ async def _pick_target(ctx: HandlerContext, event: MessageEvent, pick: Pick) -> 
                 Product.id == item["product_id"],
                 Product.active.is_(True),
                 Campaign.page_id == log_row.page_id,
-                # A post's campaign, or a live video's (its comments name the post `{page id}_{video id}`).
-                or_(Campaign.post_id == log_row.post_id, Campaign.live_video_id == log_row.post_id.split("_", 1)[-1]),
+                # A post's campaign, or a live video's: the video whose post Meta named so, or `{page}_{video}`.
+                or_(Campaign.post_id == log_row.post_id, Campaign.live_video_id.in_(live_videos)),
             )
         )
     ).first()

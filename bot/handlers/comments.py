@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.handlers.handoff import agent_is_handling, fetch_conversation
 from bot.inbound.events import CommentEvent, CommentVerb, Event, LiveVideoEvent
 from bot.inbound.ingest import IngestStream
+from bot.inbound.live_comments import live_video_of_post
+from bot.inbound.live_status import LivePhase, live_phase
 from bot.inbound.recorders import comment_log_values, record_comment
 from bot.inbound.router import HandlerContext
 from bot.outbound.messaging_rules import STANDARD_WINDOW
@@ -97,8 +99,9 @@ log = logging.getLogger(__name__)
 
 
 async def handle_live_video(event: LiveVideoEvent, ctx: HandlerContext) -> None:
-    """A live video started: the Page's "next live" campaign that is open now takes it."""
-    if event.status.lower() not in {"live", "live_now"}:
+    """A live video started: the Page's "next live" campaign that is open now takes it. A scheduled video
+    waits for its `live` (the merchant may schedule several), an unknown status is only logged."""
+    if live_phase(event.status) is not LivePhase.LIVE:
         return
     campaign = await attach_live_video(ctx.session, event.page_id, event.video_id, utcnow())
     if campaign is not None:
@@ -119,7 +122,7 @@ class CommentOrders:
     """The bot handler for order comments, with campaigns and their parsers cached per version."""
 
     def __init__(self, checkout_link: CheckoutLink | None = None) -> None:
-        self.campaigns = CampaignLookup()
+        self.campaigns = CampaignLookup(live_video_of_post)
         self.checkout_link = checkout_link
 
     async def fetch_campaign(self, session: AsyncSession, page_id: str, post_id: str) -> CampaignInfo | None:
@@ -593,7 +596,7 @@ class Allocator:
         # Told after the commit of any decision, whichever way in decided it (carts and boards changed).
         self.on_decided = on_decided
         self._last_housekeeping = 0.0
-        self.campaigns = CampaignLookup()
+        self.campaigns = CampaignLookup(live_video_of_post)
 
     async def in_batch(self, session: AsyncSession, entry_ids: list[str]) -> list[Callable[[], Awaitable[None]]]:
         """Decide what the batch in hand makes decidable, in its transaction; callbacks for after commit."""

@@ -15,9 +15,15 @@ duplicates: one comment log row, one stock claim, one private reply. The Page's 
 author and are ignored by the worker as always.
 
 When to read: `record_live_video` (a recorder) keeps each video's status from the `live_videos` webhook
-(or the merchant's `POST /api/live-videos`) in SQL; `LiveCommentReaders` (in every worker process) reads
+(or the merchant's `POST /api/live-videos`) in SQL, by the phases of `bot.inbound.live_status` (a scheduled
+video is not ended; an unknown status changes nothing); `LiveCommentReaders` (in every worker process) reads
 the videos that are live and sold on by an open campaign, one process per video thanks to a lease in
 Redis, and stops a reader when its video ends or its campaign closes, after one last poll.
+
+Which post: a live video's post is not `{page}_{video}`. Before reading, the readers ask Meta for it
+(`GET /{video}?fields=post_id`) and keep it on the video's row (`LiveVideo.post_id`); `live_video_of_post`
+then tells the campaign lookup which video a feed comment's post belongs to, and the readers give stream and
+poll comments the webhook's names (`bot.inbound.live_payloads`), so one comment is claimed once.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from bot.inbound.live_payloads import (
     parse_graph_time,
     parse_live_comment_event,
 )
+from bot.inbound.live_status import LIVE_NOW_STATUSES, LivePhase, live_phase, normalise_status
 from bot.inbound.router import HandlerContext
 from bot.outbound.graph import GraphClient, GraphError, LiveCommentStream
 from bot.runtime.clock import utcnow
@@ -58,12 +65,12 @@ from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
-LIVE_STATUSES = frozenset({"live", "live_now"})  # Meta's words for a broadcast in progress
 # What we ask of each comment: the webhook's fields (`parent` tells a reply from a top-level comment).
 COMMENT_FIELDS = "created_time,from{name,id},message,parent{id}"
 SOURCE_STREAM = "live_stream"
 SOURCE_POLL = "live_poll"
 CURSOR_TTL_S = 7 * 24 * 3600
+POST_ID_RETRY_S = 30.0  # how often a video whose post Meta did not give is asked again
 _SEEN_MAX = 100_000  # comment ids one reader remembers, to spare the ingest stream most repeats
 
 
@@ -101,17 +108,26 @@ def live_reader_settings(settings: Settings) -> LiveReaderSettings:
 
 
 class LiveVideoConflict(Exception):
-    """A status change that cannot apply (another Page's video, or an ended broadcast going live again)."""
+    """A status change that cannot apply (another Page's video, an ended broadcast going live again, a
+    status Meta does not document, or a pre-live status arriving after the broadcast started)."""
 
 
 async def apply_live_video_status(
     session: AsyncSession, page_id: str, video_id: str, status: str, *, started_by: str, now: datetime | None = None
 ) -> LiveVideo:
-    """Record a live video's status. An ended broadcast never goes live again: Meta's live video ids are
-    single-use, so a `live` arriving after `live_stopped` is a late retry, not a new start."""
-    status = status.lower()
+    """Record a live video's status, by its phase (`bot.inbound.live_status`).
+
+    A scheduled video (`unpublished`, `scheduled_live`, ...) is recorded without a start or an end, so the
+    later `live` starts it. An ended broadcast never goes live again: Meta's live video ids are single-use,
+    so a `live` arriving after `live_stopped` is a late retry, not a new start. Webhooks come unordered, so
+    a scheduled status after the start changes nothing; an unknown status changes nothing either.
+    """
+    phase = live_phase(status)
+    if phase is LivePhase.UNKNOWN:
+        raise LiveVideoConflict(f"live video {video_id}: status {status!r} is not one Meta documents")
+    status = normalise_status(status)
     now = now or utcnow()
-    live = status in LIVE_STATUSES
+    live, ended = phase is LivePhase.LIVE, phase is LivePhase.ENDED
     row = await session.get(LiveVideo, video_id)
     if row is None:
         row = LiveVideo(
@@ -120,7 +136,7 @@ async def apply_live_video_status(
             status=status,
             started_by=started_by,
             started_at=now if live else None,
-            ended_at=None if live else now,
+            ended_at=now if ended else None,
             updated_at=now,
         )
     else:
@@ -128,12 +144,39 @@ async def apply_live_video_status(
             raise LiveVideoConflict(f"live video {video_id} belongs to Page {row.page_id}")
         if live and row.ended_at is not None:
             raise LiveVideoConflict(f"live video {video_id} has ended ({row.status})")
+        if phase is LivePhase.SCHEDULED and (row.started_at is not None or row.ended_at is not None):
+            raise LiveVideoConflict(f"live video {video_id} is past {status} ({row.status})")
         row.status = status
         row.started_at = row.started_at or (now if live else None)
-        row.ended_at = row.ended_at or (None if live else now)
+        row.ended_at = row.ended_at or (now if ended else None)
         row.updated_at = now
     session.add(row)
     return row
+
+
+async def live_video_of_post(session: AsyncSession, page_id: str, post_id: str) -> str | None:
+    """The live video whose post this is, as Meta named it (`GET /{video}?fields=post_id`), if known."""
+    return (
+        await session.execute(
+            select(LiveVideo.video_id).where(LiveVideo.page_id == page_id, LiveVideo.post_id == post_id).limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+def own_id(comment_id: str) -> str:
+    """A comment's own id: the part after the last `_` (before it, the object it was read on)."""
+    return comment_id.rsplit("_", 1)[-1]
+
+
+def post_id_of(reply: Mapping[str, Any], page_id: str) -> str | None:
+    """A live video's post id from Meta's answer: `{page}_{object}` of this Page, else None (not guessed)."""
+    value = reply.get("post_id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > 128:
+        return None
+    head, sep, tail = value.partition("_")
+    return value if sep and head == page_id and tail.isascii() and tail.isdigit() else None
 
 
 async def record_live_video(event: Any, ctx: HandlerContext) -> None:
@@ -150,17 +193,18 @@ async def record_live_video(event: Any, ctx: HandlerContext) -> None:
 class ActiveVideo:
     video_id: str
     page_id: str
+    post_id: str | None = None  # the video's post as Meta names it, once learned
 
 
 async def fetch_active_videos(session: AsyncSession, now: datetime) -> list[ActiveVideo]:
     """Live videos that an open campaign sells on: the ones whose comments must be read."""
     rows = await session.execute(
-        select(LiveVideo.video_id, LiveVideo.page_id)
+        select(LiveVideo.video_id, LiveVideo.page_id, LiveVideo.post_id)
         .join(Campaign, and_(Campaign.live_video_id == LiveVideo.video_id, Campaign.page_id == LiveVideo.page_id))
-        .where(LiveVideo.status.in_(LIVE_STATUSES), Campaign.starts_at <= now, Campaign.ends_at > now)
+        .where(LiveVideo.status.in_(LIVE_NOW_STATUSES), Campaign.starts_at <= now, Campaign.ends_at > now)
         .distinct()
     )
-    return [ActiveVideo(video_id, page_id) for video_id, page_id in rows.all()]
+    return [ActiveVideo(video_id, page_id, post_id) for video_id, page_id, post_id in rows.all()]
 
 
 # --- one video's reader ---------------------------------------------------------------------------------
@@ -301,6 +345,8 @@ class LiveCommentReader(Loop):
         params: dict[str, str | int] = {
             "order": "chronological",
             "filter": "stream",  # replies too: the webhook brings them, so must the backstop
+            # Every comment: Meta's default, `filter_low_quality`, drops short ones, and `A+1` is short.
+            "live_filter": "no_filter",
             "limit": self.settings.poll_limit,
             "fields": COMMENT_FIELDS,
         }
@@ -330,14 +376,15 @@ class LiveCommentReader(Loop):
 
     async def append(self, comments: list[Mapping[str, Any]], source: str) -> tuple[int, bool]:
         """Append the comments this reader has not appended yet; (how many, whether Redis took them all)."""
-        video_id, page_id = self.video.video_id, self.video.page_id
+        video_id, page_id, post_id = self.video.video_id, self.video.page_id, self.video.post_id
         fresh: list[tuple[str, bytes]] = []
         for comment in comments:
-            comment_id = live_comment_id(video_id, comment)
-            delivery = live_comment_delivery(page_id, video_id, comment, int(time.time()))
-            if comment_id is None or delivery is None or comment_id in self._seen:
+            comment_id = live_comment_id(video_id, comment, post_id)
+            delivery = live_comment_delivery(page_id, video_id, comment, int(time.time()), post_id)
+            # Remembered by the comment's own id: the name it is appended under changes once the post is known.
+            if comment_id is None or delivery is None or own_id(comment_id) in self._seen:
                 continue
-            self._remember(comment_id)  # before the await: the stream and the poll may race for it
+            self._remember(own_id(comment_id))  # before the await: the stream and the poll may race for it
             fresh.append((comment_id, wf.encode(delivery)))
         if not fresh:
             return 0, True
@@ -348,7 +395,7 @@ class LiveCommentReader(Loop):
         for (comment_id, _), result in zip(fresh, results, strict=True):
             if isinstance(result, BaseException):
                 ok = False
-                self._seen.pop(comment_id, None)  # the next poll tries it again
+                self._seen.pop(own_id(comment_id), None)  # the next poll tries it again
                 self.stats.last_error = f"ingest stream refused a comment: {result!r}"
             else:
                 self.stats.appended[source] += 1
@@ -397,6 +444,7 @@ class LiveCommentReaders(Loop):
         self.settings = settings
         self.owner = owner
         self.readers: dict[str, tuple[LiveCommentReader, Running]] = {}
+        self._post_asked: dict[str, float] = {}  # video id → when Meta was last asked for its post (monotonic)
         self._renew = redis.register_script(_RENEW_LUA)
         self._release = redis.register_script(_RELEASE_LUA)
 
@@ -426,7 +474,13 @@ class LiveCommentReaders(Loop):
                 log.warning("live video %s: reader stopped or lease lost; handing it back", video_id)
                 await self._finish(video_id, final_poll=False)
         for video in active.values():
-            if video.video_id in self.readers or not self.graph.has_page(video.page_id):
+            if not self.graph.has_page(video.page_id):
+                continue
+            if video.post_id is None and self._may_ask(video.video_id):
+                video = await self.learn_post_id(video)
+            if video.video_id in self.readers:
+                # A post learned while reading: from now on its comments get the webhook's names.
+                self.readers[video.video_id][0].video = video
                 continue
             lease = self.keys.live_reader(video.video_id)
             if await self.redis.set(lease, self.owner, nx=True, px=self.settings.lease_ms):
@@ -434,8 +488,37 @@ class LiveCommentReaders(Loop):
                 self.readers[video.video_id] = (reader, reader.start())
                 log.info("reading live comments of video %s (Page %s)", video.video_id, video.page_id)
 
+    def _may_ask(self, video_id: str) -> bool:
+        # A Page that refuses the question is asked again every half minute, not at every check.
+        now = time.monotonic()
+        if now - self._post_asked.get(video_id, -POST_ID_RETRY_S) < POST_ID_RETRY_S:
+            return False
+        self._post_asked[video_id] = now
+        return True
+
+    async def learn_post_id(self, video: ActiveVideo) -> ActiveVideo:
+        """Ask Meta for the video's post (`GET /{video}?fields=post_id`) and keep it; unchanged if Meta does
+        not say (asked again at the next check; meanwhile comments keep the video's names)."""
+        try:
+            reply = await self.graph.fetch_live_video(video.page_id, video.video_id)
+        except GraphError as exc:
+            log.warning("live video %s: could not read its post id: %s", video.video_id, exc)
+            return video
+        post_id = post_id_of(reply, video.page_id)
+        if post_id is None:
+            log.warning("live video %s: Meta gave no post id of Page %s: %.200r", video.video_id, video.page_id, reply)
+            return video
+        async with self.sessions() as session, session.begin():
+            row = await session.get(LiveVideo, video.video_id)
+            if row is not None:
+                row.post_id = post_id
+                session.add(row)
+        log.info("live video %s is post %s", video.video_id, post_id)
+        return ActiveVideo(video.video_id, video.page_id, post_id)
+
     async def _finish(self, video_id: str, *, final_poll: bool) -> None:
         reader, running = self.readers.pop(video_id)
+        self._post_asked.pop(video_id, None)
         reader.stop(final_poll=final_poll)
         # One that takes too long is cancelled; one that had failed was logged with its name as it ended.
         with contextlib.suppress(Exception):

@@ -10,6 +10,12 @@ Meta's shapes (docs/meta-platform.md §2, `tests/data/meta/live_comment_sse_even
 `data: {json}` line with `id` = `{video id}_{comment id}` (the same id the webhook calls `comment_id`),
 `created_time` as `2022-08-31T09:09:39+0000`, `from{id,name}`, `message` and `object{id}`; keep-alives
 are `: ping` comment lines. The comments edge lists the same objects.
+
+The feed webhook names the same comment differently: its `post_id` is the video's post as Meta numbers it
+(`{page}_{post object}`, not `{page}_{video}`) and its `comment_id` carries the post object's prefix,
+`{post object}_{comment}` (docs/meta-platform.md, "Live video ids and statuses"). Once the video's post is
+known (`GET /{video}?fields=post_id`), a stream or poll comment is given the webhook's names, so both copies
+have one event key; until then it keeps the video's prefix and names the post `{page}_{video}`.
 """
 
 from __future__ import annotations
@@ -116,32 +122,47 @@ def _id(value: Any) -> str | None:
     return None
 
 
-def live_comment_id(video_id: str, comment: Mapping[str, Any]) -> str | None:
-    """The comment's id in the webhook's form, `{video id}_{comment id}` (a bare id gets the video's prefix)."""
+def live_post_id(page_id: str, video_id: str, post_id: str | None) -> str:
+    """The post a live comment is on: the video's post as Meta names it, else `{page}_{video}` until known."""
+    return post_id or f"{page_id}_{video_id}"
+
+
+def _rename(raw: str, prefix: str) -> str:
+    # A comment's own id is the part after the last `_`; the part before names the object it is on.
+    return f"{prefix}_{raw.rsplit('_', 1)[-1]}"
+
+
+def live_comment_id(video_id: str, comment: Mapping[str, Any], post_id: str | None = None) -> str | None:
+    """The comment's id as the feed webhook names it: `{post object}_{comment}` once the video's post is
+    known, else `{video}_{comment}` (the stream's form; a bare id gets the prefix too)."""
     raw = _id(comment.get("id"))
     if raw is None:
         return None
-    return raw if "_" in raw else f"{video_id}_{raw}"
+    return _rename(raw, post_id.split("_", 1)[-1] if post_id else video_id)
 
 
-def live_comment_change(page_id: str, video_id: str, comment: Mapping[str, Any]) -> dict[str, Any] | None:
+def live_comment_change(
+    page_id: str, video_id: str, comment: Mapping[str, Any], post_id: str | None = None
+) -> dict[str, Any] | None:
     """A live comment (stream event or comments-edge item) → the `feed` change the webhook would carry.
 
-    None for an object without an id. The author is kept as Meta gave it, so the Page's own comments are
-    still recognised (and ignored) by the worker; a missing `from` stays missing, never invented.
+    None for an object without an id. `post_id` is the video's post as Meta names it, when known. The author
+    is kept as Meta gave it, so the Page's own comments are still recognised (and ignored) by the worker; a
+    missing `from` stays missing, never invented.
     """
-    comment_id = live_comment_id(video_id, comment)
+    comment_id = live_comment_id(video_id, comment, post_id)
     if comment_id is None:
         return None
-    post_id = f"{page_id}_{video_id}"  # how the feed webhook names a live video's post
+    post = live_post_id(page_id, video_id, post_id)
     parent = comment.get("parent")
-    parent_id = _id(parent.get("id")) if isinstance(parent, Mapping) else None
+    parent_raw = _id(parent.get("id")) if isinstance(parent, Mapping) else None
+    parent_id = live_comment_id(video_id, {"id": parent_raw}, post_id) if parent_raw else None
     value: dict[str, Any] = {
         "item": "comment",
         "verb": "add",
         "comment_id": comment_id,
-        "post_id": post_id,
-        "parent_id": parent_id or post_id,
+        "post_id": post,
+        "parent_id": parent_id or post,
     }
     author = comment.get("from")
     if isinstance(author, Mapping) and _id(author.get("id")):
@@ -155,10 +176,10 @@ def live_comment_change(page_id: str, video_id: str, comment: Mapping[str, Any])
 
 
 def live_comment_delivery(
-    page_id: str, video_id: str, comment: Mapping[str, Any], received_s: int
+    page_id: str, video_id: str, comment: Mapping[str, Any], received_s: int, post_id: str | None = None
 ) -> dict[str, Any] | None:
     """The whole webhook delivery for one live comment (None if the comment has no id)."""
-    change = live_comment_change(page_id, video_id, comment)
+    change = live_comment_change(page_id, video_id, comment, post_id)
     if change is None:
         return None
     return {"object": "page", "entry": [{"id": page_id, "time": received_s, "changes": [change]}]}

@@ -144,7 +144,8 @@ def referral_item(*, page_id: str, psid: str, ref: str, timestamp: int | None = 
 
 
 def live_video_delivery(*, page_id: str, video_id: str, status: str) -> dict[str, Any]:
-    """A `live_videos` change: a broadcast started (`live`) or ended (`live_stopped`, `vod`)."""
+    """A `live_videos` change, as Meta sends it: `{"id", "status"}` with the status in lower case (`live`,
+    `live_stopped`, `vod`, `scheduled_live`...: `bot.inbound.live_status`)."""
     change = {"field": "live_videos", "value": {"id": video_id, "status": status}}
     return page_delivery([{"id": page_id, "time": int(time.time()), "changes": [change]}])
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.inbound.ingest import DeadLetter, IngestStream
 from bot.inbox.core import parsed_as, trail_csv
 from bot.runtime.clock import utcnow
-from bot.store.tables import CommentLog
+from bot.store.tables import CommentLog, LiveVideo
 from carts.stock_rules import ClaimStatus
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from parsers.normalize import storable_text
@@ -79,7 +79,12 @@ def _comments_of(campaign: Campaign) -> Any:
     if campaign.post_id:
         clauses.append(CommentLog.post_id == campaign.post_id)
     if campaign.live_video_id:
+        # The video's post as Meta named it (learned when reading began), or `{page}_{video}` before that.
+        named = select(LiveVideo.post_id).where(
+            LiveVideo.video_id == campaign.live_video_id, LiveVideo.post_id.is_not(None)
+        )
         clauses.append(CommentLog.post_id == f"{campaign.page_id}_{campaign.live_video_id}")
+        clauses.append(CommentLog.post_id.in_(named))
     return or_(*clauses) if clauses else CommentLog.id < 0
 
 

@@ -623,3 +623,10 @@ class GraphClient:
             # shuts every transport now, and that is all a process that is stopping (or a test whose loop
             # has ended) needs. The resolver is the threaded one, which holds nothing to close.
             connector._close()
+
+    async def fetch_live_video(self, page_id: str, video_id: str) -> dict[str, Any]:
+        """`GET /{live-video-id}?fields=...`: the video's status and the id of its post, which its feed
+        comments carry and which is not `{page}_{video}` (docs/meta-platform.md, "Live video ids and statuses")."""
+        fields = "id,status,post_id,permalink_url"
+        reply = await self._call(page_id, "get_object", object_id=video_id, fields=fields)
+        return reply if isinstance(reply, dict) else {}

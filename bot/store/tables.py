@@ -212,6 +212,9 @@ class LiveVideo(SQLModel, table=True):
     video_id: str = Field(primary_key=True, max_length=64)
     page_id: str = Field(max_length=64, index=True)
     status: str = Field(max_length=40)  # Meta's word, lower case: live | live_stopped | vod | ...
+    # The video's post as Meta names it (`GET /{video}?fields=post_id`): its feed comments carry it, and it
+    # is not `{page}_{video}` (docs/meta-platform.md, "Live video ids and statuses"). None until learned.
+    post_id: str | None = Field(default=None, max_length=128, index=True)
     started_by: str = Field(max_length=16)  # webhook | merchant
     started_at: datetime | None = None
     ended_at: datetime | None = None

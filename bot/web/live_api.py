@@ -19,6 +19,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.inbound.live_comments import LiveVideoConflict, apply_live_video_status
+from bot.inbound.live_status import live_phase
 from bot.runtime.clock import utcnow
 from bot.runtime.redis_keys import RedisKeys
 from bot.services import REDIS, SESSIONS, SETTINGS
@@ -45,6 +46,8 @@ def _video_dict(row: LiveVideo, reader: str | None) -> dict[str, Any]:
         "video_id": row.video_id,
         "page_id": row.page_id,
         "status": row.status,
+        "phase": live_phase(row.status).value,  # scheduled | live | ended, by Meta's documented statuses
+        "post_id": row.post_id,
         "started_by": row.started_by,
         "started_at": row.started_at.isoformat() if row.started_at else None,
         "ended_at": row.ended_at.isoformat() if row.ended_at else None,

@@ -28,7 +28,7 @@ from bot.runtime.clock import utcnow
 from bot.runtime.redis import redis_client
 from bot.runtime.redis_keys import RedisKeys
 from bot.store.db import create_engine, create_schema, session_factory
-from bot.store.tables import CommentLog, OutboxMessage
+from bot.store.tables import CommentLog, LiveVideo, OutboxMessage
 from carts.comment_order_repository import attach_live_video
 from carts.stock import expire_holds
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
@@ -827,3 +827,44 @@ async def test_an_undeliverable_private_reply_gets_one_public_pointer_per_shoppe
     text = public[0]["body"].get("message") or public[0]["params"].get("message")
     assert text == PUBLIC_FALLBACK_TEXT
     assert "HK$" not in text and "380" not in text  # no prices in public
+
+
+async def test_a_comment_on_a_live_videos_post_as_meta_names_it_sells_and_its_size_pick_too(bot_stack: Stack) -> None:
+    """A live video's post is `{page}_{post object}`, not `{page}_{video}` (docs/meta-platform.md, "Live
+    video ids and statuses"): once its post is known, a feed comment on it finds the video's campaign, and
+    so does the size the shopper picks in Messenger afterwards."""
+    await seed_shop(bot_stack.sessions)
+    now = utcnow()
+    async with bot_stack.sessions() as session, session.begin():
+        campaign = (await session.execute(select(Campaign).where(Campaign.key == "live"))).scalar_one()
+        campaign.post_id, campaign.live_video_id = None, "7770002"
+        session.add(campaign)
+        session.add(
+            LiveVideo(
+                video_id="7770002",
+                page_id=PAGE_ID,
+                status="live",
+                started_by="webhook",
+                started_at=now,
+                updated_at=now,
+                post_id=f"{PAGE_ID}_5550001",
+            )
+        )
+    psid = "3000000000230"
+    await bot_stack.emulator.deliver_comment(PAGE_ID, f"{PAGE_ID}_5550001", psid, "B+2", comment_id="5550001_930")
+
+    async def asked() -> bool:
+        return len(await private_replies(bot_stack)) == 1
+
+    await wait_until(asked, what="private reply with the size question")
+    [reply] = await private_replies(bot_stack)
+    size_l = next(q for q in reply["body"]["message"]["quick_replies"] if q["title"] == "L")
+    await bot_stack.emulator.deliver_message(PAGE_ID, psid, "L", quick_reply=size_l["payload"])
+
+    async def confirmed() -> bool:
+        return any("added" in t for t in await chat_texts(bot_stack, psid))
+
+    await wait_until(confirmed, what="size confirmed in Messenger")
+    async with bot_stack.sessions() as session:
+        claims = (await session.execute(select(StockClaim.variant, StockClaim.qty, StockClaim.status))).all()
+    assert [(json.loads(variant), qty, status) for variant, qty, status in claims] == [({"size": "L"}, 2, "held")]
