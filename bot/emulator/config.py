@@ -64,10 +64,12 @@ class EmulatorConfig:
     send_echoes: bool = True
     messages_per_second: int = 300  # per Page, Send API calls (Meta: 300/s for text messages)
     # Usage headers' limits (bot.emulator.usage). Meta: 200 calls an hour per app user, 4,800 a day per engaged
-    # user of the Page, Messenger 200 a day per engaged user; emulator choice: 100 users, 100 engaged.
-    app_calls_per_hour: int = 20_000
-    page_calls_per_day: int = 480_000
-    messenger_calls_per_day: int = 20_000
+    # user of the Page, Messenger 200 a day per engaged user; emulator choice: 10,000 users and 10,000 engaged,
+    # a Page with a following that runs lives (a bench's tens of thousands of replies stay far from 75%, where
+    # the sender starts to slow down); a test that wants a Page near its limit sets these low.
+    app_calls_per_hour: int = 2_000_000
+    page_calls_per_day: int = 48_000_000
+    messenger_calls_per_day: int = 2_000_000
     users: dict[str, EmulatedUser] = field(default_factory=dict)  # by user id (bot.emulator.tokens)
     verify_appsecret_proof: bool = True  # a wrong proof is refused (code 100)
     # Meta's "Require App Secret" app setting, off by default: only then is a missing proof refused.
