@@ -36,6 +36,7 @@ from bot.emulator.config import EmulatorConfig
 from bot.emulator.control import ControlClient, control_errors
 from bot.emulator.errors import GraphError, unsupported
 from bot.emulator.faults import Faults
+from bot.emulator.instagram import Instagram
 from bot.emulator.live import Live
 from bot.emulator.pages import Pages
 from bot.emulator.params import maybe_json, read_graph_request
@@ -64,6 +65,7 @@ class Emulator:
         self.send_api = SendApi(self.state, self.faults, self.comments, self.webhooks, self.templates)
         self.pages = Pages(self.state)
         self.live = Live(self.state, self.webhooks)
+        self.instagram = Instagram(self.state, self.faults, self.webhooks)
         self._call_seq = itertools.count(1)
 
     # --- Graph routes ---------------------------------------------------------------------------------
@@ -128,8 +130,12 @@ class Emulator:
 
     def _route(self, method: str, parts: list[str], args: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
         # `GET /{video_id}/comments` and `/live_comments` are answered by `_answer` before this.
+        if len(parts) == 2 and parts[1] == "messages" and method == "POST" and self.instagram.handles_send(args):
+            return self.instagram.send_message(parts[0], args, call)
         if len(parts) == 2 and parts[1] == "messages" and method == "POST":
             return self.send_api.send_message(parts[0], args, call)
+        if len(parts) == 2 and parts[1] == "replies" and method == "POST":
+            return self.instagram.public_reply(parts[0], args, call)
         if len(parts) == 2 and parts[1] == "message_templates":
             return self.templates.message_templates(method, parts[0], args, call)
         if len(parts) == 2 and parts[1] == "subscribed_apps":
@@ -156,6 +162,7 @@ class Emulator:
 
     async def post_reset(self, _request: web.Request) -> web.Response:
         self.state.reset()
+        self.instagram.reset()
         return web.json_response({"reset": True})
 
     async def unknown_control(self, request: web.Request) -> web.Response:
@@ -228,6 +235,11 @@ def create_emulator_app(config: EmulatorConfig) -> web.Application:
         ("POST", "/_emulator/live_videos", e.live.post_live_video),
         ("POST", "/_emulator/live_comments", e.live.post_live_comment),
         ("POST", "/_emulator/live_streams/drop", e.live.post_drop_streams),
+        ("GET", "/_emulator/instagram/media", e.instagram.get_media),
+        ("POST", "/_emulator/instagram/media", e.instagram.post_media),
+        ("POST", "/_emulator/instagram/comment", e.instagram.post_comment),
+        ("POST", "/_emulator/instagram/message", e.instagram.post_message),
+        ("POST", "/_emulator/instagram/seen", e.instagram.post_seen),
     ]
     for method, path, handler in control:
         app.router.add_route(method, path, handler)
