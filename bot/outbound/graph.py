@@ -558,3 +558,11 @@ class GraphClient:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._stream_executor.shutdown(wait=False, cancel_futures=True)
+
+    async def reply_to_instagram_comment(self, page_id: str, comment_id: str, text: str) -> str:
+        """A public reply under an Instagram comment, as the shop's Instagram account: `POST /{ig-comment-id}/replies`
+        with `message` (Instagram's comment replies edge; the linked Page's token). Returns the new comment's id."""
+        reply = await self._call(
+            page_id, "post_object", object_id=comment_id, connection="replies", data={"message": text}
+        )
+        return str(reply.get("id", "")) if isinstance(reply, dict) else ""
