@@ -148,7 +148,8 @@ INVALID = [
      "shop.yaml:9: campaigns: must be a list of campaigns"),
     ("unknown campaign field", add_field("colour: red"),
      "shop.yaml:15: campaigns[0].colour: unknown field (expected key, title, page_id, post_id, "
-     "instagram_media_id, live_video_id, next_live, starts_at, ends_at, per_shopper_limit, hold_minutes, pinned_text, closed_reply, products)"),
+     "instagram_media_id, live_video_id, next_live, starts_at, ends_at, per_shopper_limit, hold_minutes, "
+     "pinned_text, closed_reply, products)"),
     ("no key", edit("  - key: xmas-live\n    title", "  - title"), "shop.yaml:10: campaigns[0].key: missing"),
     ("bad key", edit("key: xmas-live", "key: Xmas Live"),
      "shop.yaml:10: campaigns[0].key: must be lower-case letters, digits and hyphens (like xmas-live), "

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.inbound import webhook_factory as wf
+from bot.inbox.auth import add_user
 from bot.outbound.outbox import enqueue_message
 from bot.runtime.clock import utcnow
 from bot.store.tables import (
@@ -35,6 +36,7 @@ from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import IG_ACCOUNT, Stack, sends
 from tests.test_bot.test_handlers.test_comments import seed_shop
 from tests.test_bot.test_handlers.test_faq import load_sample, rule
+from tests.test_bot.test_inbox.test_inbox import PASSWORD, sign_in
 from tests.test_bot.test_web.test_checkout import VALID, form_of, post
 
 MEDIA = "17918195224117851"  # an Instagram post of the shop's account
@@ -131,6 +133,16 @@ async def test_an_instagram_comment_gets_its_cart_privately_checks_out_and_links
     async with stack.sessions() as session:
         member = await fetch_member_by_psid(session, PAGE_ID, IGSID)
     assert member is not None and member.name == VALID["name"]
+    # The inbox shows the conversation as Instagram's, and its buyer panel has the order.
+    async with stack.sessions() as session, session.begin():
+        await add_user(session, "owner", PASSWORD, "owner", [PAGE_ID])
+    await sign_in(stack, "owner")
+    listing = await (await stack.client.get("/inbox")).text()
+    assert 'class="tag channel instagram">Instagram<' in listing and "Facebook<" not in listing
+    thread = await stack.client.get(f"/inbox/c/{conversation.id}")
+    assert thread.status == 200 and 'class="tag channel instagram">Instagram<' in await thread.text()
+    panel = await (await stack.client.get(f"/inbox/c/{conversation.id}/part/panel")).text()
+    assert order.number in panel
     # Nothing went the Facebook way: no public reply, no comment under a Facebook post.
     assert not [c for c in await sends(stack, "/comments")] and not [c for c in await sends(stack, "/replies")]
 
