@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.handlers.comments import PUBLIC_FALLBACK_TEXT_INSTAGRAM
 from bot.inbound import webhook_factory as wf
 from bot.inbox.auth import add_user
 from bot.outbound.outbox import enqueue_message
@@ -259,3 +260,24 @@ async def test_a_live_comments_reply_goes_only_while_the_live_is_live(bot_stack:
     assert log.reply_status == "refused" and log.source == "instagram_live"
     # No public fallback under a live that is over.
     assert await stack.rows(select(OutboxMessage).where(OutboxMessage.kind == "comment_reply")) == []
+
+
+async def test_when_the_private_reply_fails_for_good_the_public_one_goes_through_instagrams_replies(
+    bot_stack: Stack,
+) -> None:
+    stack = bot_stack
+    await sell_on_instagram(stack)
+    await stack.emulator.instagram_media(IG_ACCOUNT, MEDIA)
+    # The shopper cannot receive messages from the account (Meta's 551): a final refusal.
+    await stack.emulator.set_fault("blocked", count=1, path_contains="/messages")
+    played = await stack.emulator.instagram_comment(IG_ACCOUNT, MEDIA, IGSID, "A+1")
+    assert played["status"] == 200
+
+    async def public_reply() -> bool:
+        return any(c["status"] == 200 for c in await sends(stack, "/replies"))
+
+    await wait_until(public_reply, what="the public reply under the Instagram comment")
+    [call] = await sends(stack, "/replies")
+    assert call["path"].endswith(f"/{played['comment_id']}/replies")
+    assert call["body"]["message"] == PUBLIC_FALLBACK_TEXT_INSTAGRAM  # "send us a Direct message on Instagram"
+    assert await sends(stack, "/comments") == []  # never Facebook's comment edge
