@@ -9,6 +9,7 @@ the shop does not know pauses nothing; Meta's Instagram refusals are final.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -33,16 +34,18 @@ from carts.order_tables import Order
 from carts.orders import fetch_or_create_checkout_token
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from crm_bridge.members import fetch_member_by_psid
+from crm_bridge.tables import ContactClaim
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import IG_ACCOUNT, Stack, sends
 from tests.test_bot.test_handlers.test_comments import seed_shop
 from tests.test_bot.test_handlers.test_faq import load_sample, rule
 from tests.test_bot.test_inbox.test_inbox import PASSWORD, sign_in
-from tests.test_bot.test_web.test_checkout import VALID, form_of, post
+from tests.test_bot.test_web.test_checkout import VALID, comment_and_wait, form_of, post
 
 MEDIA = "17918195224117851"  # an Instagram post of the shop's account
 LIVE = "17918195224117852"  # an Instagram live of it
 IGSID = "1253947108412238"  # a shopper's Instagram-scoped id
+FB_SHOPPER = "3000000000301"  # a shopper's Page-scoped id on Facebook
 
 
 async def link_instagram(stack: Stack) -> None:
@@ -281,3 +284,71 @@ async def test_when_the_private_reply_fails_for_good_the_public_one_goes_through
     assert call["path"].endswith(f"/{played['comment_id']}/replies")
     assert call["body"]["message"] == PUBLIC_FALLBACK_TEXT_INSTAGRAM  # "send us a Direct message on Instagram"
     assert await sends(stack, "/comments") == []  # never Facebook's comment edge
+
+
+async def test_the_same_phone_on_facebook_and_instagram_is_a_claim_never_a_merge(bot_stack: Stack) -> None:
+    """Members are merged across Facebook and Instagram only on proof: a phone both checkouts typed is not."""
+    stack = bot_stack
+    await sell_on_instagram(stack)
+    await stack.emulator.instagram_media(IG_ACCOUNT, MEDIA)
+    facebook_token = await comment_and_wait(stack, "A+1", psid=FB_SHOPPER)
+    played = await stack.emulator.instagram_comment(IG_ACCOUNT, MEDIA, IGSID, "A+1")
+    assert played["status"] == 200
+
+    async def held() -> bool:
+        return bool(await stack.rows(select(StockClaim).where(StockClaim.psid == IGSID, StockClaim.status == "held")))
+
+    await wait_until(held, what="the Instagram shopper's hold")
+    async with stack.sessions() as session, session.begin():
+        instagram_token = await fetch_or_create_checkout_token(session, PAGE_ID, IGSID, utcnow())
+    for token in (facebook_token, instagram_token):  # the same name and phone typed in both
+        html = await (await stack.client.get(f"/checkout/{token}")).text()
+        status, _ = await post(stack, token, {**VALID, **form_of(html)})
+        assert status == 200
+
+    async def both_members() -> bool:
+        async with stack.sessions() as session:
+            found = [await fetch_member_by_psid(session, PAGE_ID, psid) for psid in (FB_SHOPPER, IGSID)]
+        return all(found)
+
+    await wait_until(both_members, what="a member for each shopper")
+    async with stack.sessions() as session:
+        facebook = await fetch_member_by_psid(session, PAGE_ID, FB_SHOPPER)
+        instagram = await fetch_member_by_psid(session, PAGE_ID, IGSID)
+    assert facebook is not None and instagram is not None and facebook.id != instagram.id  # two people, for now
+
+    async def claimed() -> bool:
+        return bool(await stack.rows(select(ContactClaim)))
+
+    await wait_until(claimed, what="the second checkout's phone kept as a claim")
+    [claim] = await stack.rows(select(ContactClaim))
+    assert claim.kind == "phone" and {claim.member_id, claim.owner_id} == {facebook.id, instagram.id}
+
+
+async def test_cart_and_a_person_in_instagram_direct(bot_stack: Stack) -> None:
+    """The cart command and the hand-off work in Instagram Direct as in Messenger (the same handlers)."""
+    stack = bot_stack
+    await sell_on_instagram(stack)
+    await stack.emulator.instagram_media(IG_ACCOUNT, MEDIA)
+    await stack.emulator.instagram_comment(IG_ACCOUNT, MEDIA, IGSID, "A+1")
+
+    async def held() -> bool:
+        return bool(await stack.rows(select(StockClaim).where(StockClaim.psid == IGSID, StockClaim.status == "held")))
+
+    await wait_until(held, what="the hold")
+    assert (await stack.emulator.instagram_message(IG_ACCOUNT, IGSID, "cart"))["status"] == 200
+
+    async def direct() -> list[dict[str, Any]]:
+        return [c["body"]["message"] for c in await sends(stack) if c["body"]["recipient"] == {"id": IGSID}]
+
+    async def cart_shown() -> bool:
+        return any("Rose bouquet" in json.dumps(m, ensure_ascii=False) for m in await direct())
+
+    await wait_until(cart_shown, what="the cart in Instagram Direct")
+    assert (await stack.emulator.instagram_message(IG_ACCOUNT, IGSID, "talk to a person"))["status"] == 200
+
+    async def handed_off() -> bool:
+        rows = await stack.rows(select(Conversation).where(Conversation.psid == IGSID))
+        return bool(rows) and rows[0].handoff_reason == "shopper_asked"
+
+    await wait_until(handed_off, what="the hand-off asked in Instagram Direct")
