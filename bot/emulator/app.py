@@ -9,6 +9,8 @@ Each Meta surface has its module, sharing one `EmulatorState` (bot.emulator.stat
 - `pages`: `GET /{page_id|me}` (`fields=name,username`), `GET|POST|DELETE /{page_id}/subscribed_apps`;
 - `templates`: `GET|POST /{page_id}/message_templates`, utility messages and their review (issue 17);
 - `live` (issue 6): `GET /{video_id}/live_comments` (Server-Sent Events) and `GET /{video_id}/comments`;
+- `instagram` (issue 18): the Page's linked Instagram account: its webhooks (`object: "instagram"`), Send API
+  calls to its people and comments (Instagram's rules), `POST /{ig-comment-id}/replies`;
 - `faults`: injected faults, the Send API rate limit, the clock;
 - `webhooks`: the player that signs and delivers Meta-shaped webhooks to our server (and learns from them).
 
