@@ -19,6 +19,10 @@ naming the file, line and field: `shop.yaml:23: campaigns[0].ends_at: must be af
     orders: {pay_within: 48h, pay_within_by_method: {cash_on_pickup: 7d}}  # see config.sale_file
     shipping: {delivery: [{key: courier, name: Courier, fee: 30}]}          # see config.sale_file
     templates: {shipped: {fields: [order_number], languages: {en: "Order {{1}} shipped."}}}   # config.templates_file
+    instagram: [{account_id: "17841400000000001", page_id: "1000000000001"}]  # each Page's Instagram account
+
+A campaign on an Instagram post or reel names it by `instagram_media_id` (the IG media id, stored bare as
+Instagram's webhooks name it); one on an Instagram live names the live media id as its `live_video_id`.
 
 Times come out as aware UTC datetimes. A post id may be written bare (`2000000000001`); it is stored the
 way Meta's webhooks name it, `{page id}_{post id}`.
@@ -74,6 +78,7 @@ __all__ = [
     "SHOP_FIELDS",
     "CampaignConfig",
     "CampaignProductConfig",
+    "InstagramAccountConfig",
     "ShopConfig",
     "ShopFileError",
     "ShopInfo",
@@ -88,13 +93,26 @@ __all__ = [
     "parse_time",
 ]
 
-ROOT_FIELDS = ("shop", "products", "campaigns", "faq", "membership", "orders", "shipping", "payments", "templates")
+ROOT_FIELDS = (
+    "shop",
+    "products",
+    "campaigns",
+    "faq",
+    "membership",
+    "orders",
+    "shipping",
+    "payments",
+    "templates",
+    "instagram",
+)
+INSTAGRAM_FIELDS = ("account_id", "page_id", "username")
 SHOP_FIELDS = ("name", "currency", "page_id", "timezone", "language")
 CAMPAIGN_FIELDS = (
     "key",
     "title",
     "page_id",
     "post_id",
+    "instagram_media_id",
     "live_video_id",
     "next_live",
     "starts_at",
@@ -174,6 +192,16 @@ class CampaignConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class InstagramAccountConfig:
+    """An Instagram professional account linked to a Page: the Page's token sends for it (Facebook Login)."""
+
+    account_id: str
+    page_id: str
+    username: str | None = None
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ShopConfig:
     """A whole shop file, validated."""
 
@@ -187,6 +215,8 @@ class ShopConfig:
     shipping: ShippingRules = field(default_factory=ShippingRules)
     payments: tuple[PaymentMethod, ...] | None = None  # the `payments:` section (config.payments_file), if any
     templates: tuple[TemplateSpec, ...] = ()  # the `templates:` section (config.templates_file)
+    # The `instagram:` section: each Page's Instagram account; None: no section (the links made before stay).
+    instagram: tuple[InstagramAccountConfig, ...] | None = None
     source: str = field(default="<shop>", compare=False)  # the file name, for later messages
 
 
@@ -257,6 +287,10 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
             raise ShopFileError(
                 source, "templates need shop.page_id (the Page they are made on)", _line(templates_node), "templates"
             )
+    instagram_node = fields.get("instagram")
+    instagram: tuple[InstagramAccountConfig, ...] | None = None
+    if instagram_node is not None and not _is_null(instagram_node):
+        instagram = _instagram_accounts(instagram_node, source, shop)
     return ShopConfig(
         shop=shop,
         products=products,
@@ -267,8 +301,49 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
         shipping=shipping,
         payments=payments,
         templates=templates,
+        instagram=instagram,
         source=source,
     )
+
+
+def _instagram_accounts(node: yaml.Node, source: str, shop: ShopInfo) -> tuple[InstagramAccountConfig, ...]:
+    """The `instagram:` section: a list of {account_id, page_id (default shop.page_id), username}."""
+    if not isinstance(node, yaml.SequenceNode):
+        raise ShopFileError(source, "must be a list of {account_id, page_id}", _line(node), "instagram")
+    accounts: list[InstagramAccountConfig] = []
+    seen: dict[str, str] = {}
+    for index, item in enumerate(node.value):
+        where = f"instagram[{index}]"
+        fields = _fields(item, source, where, INSTAGRAM_FIELDS)
+        account_node = _required(fields, "account_id", item, source, where)
+        account_id = _digits(
+            account_node,
+            source,
+            f"{where}.account_id",
+            'the Instagram professional account\'s numeric id, like "17841400000000001"',
+        )
+        page_node = _given(fields, "page_id")
+        if page_node is not None:
+            page_id = _page_id(page_node, source, f"{where}.page_id")
+        elif shop.page_id is not None:
+            page_id = shop.page_id
+        else:
+            raise ShopFileError(source, "missing (and shop.page_id gives no default)", _line(item), f"{where}.page_id")
+        if account_id in seen:
+            raise ShopFileError(
+                source, f"account {account_id} is listed twice (also {seen[account_id]})", _line(account_node), where
+            )
+        if page_id in seen.values():
+            raise ShopFileError(
+                source, f"Page {page_id} already has an Instagram account", _line(item), f"{where}.page_id"
+            )
+        seen[account_id] = page_id
+        username_node = _given(fields, "username")
+        username = None
+        if username_node is not None:
+            username = _checked_text(username_node, source, f"{where}.username", NAME_MAX).strip().lstrip("@")
+        accounts.append(InstagramAccountConfig(account_id, page_id, username, _line(item)))
+    return tuple(accounts)
 
 
 # --- checks shared with the admin API (each returns the problem, or None when the value is fine) ---
@@ -558,6 +633,11 @@ def _target(
     if post_node is not None:
         post_id = _post_id(post_node, source, f"{where}.post_id", page_id)
         given.append("post_id")
+    media_node = _given(fields, "instagram_media_id")
+    if media_node is not None:
+        # Instagram names a media by its own id, with no Page prefix: stored as its webhooks send it.
+        post_id = _digits(media_node, source, f"{where}.instagram_media_id", "the Instagram media's numeric id")
+        given.append("instagram_media_id")
     live_node = _given(fields, "live_video_id")
     if live_node is not None:
         live_video_id = _digits(live_node, source, f"{where}.live_video_id", "the live video's numeric id")
@@ -570,12 +650,14 @@ def _target(
         if next_live:
             given.append("next_live")
     if not given:
-        raise ShopFileError(source, "give one of post_id, live_video_id or next_live: true", _line(node), where)
+        raise ShopFileError(
+            source, "give one of post_id, instagram_media_id, live_video_id or next_live: true", _line(node), where
+        )
     if len(given) > 1:
         second = fields[given[1]]
         raise ShopFileError(
             source,
-            f"give only one of post_id, live_video_id and next_live: true (also {given[0]})",
+            f"give only one of post_id, instagram_media_id, live_video_id and next_live: true (also {given[0]})",
             _line(second),
             f"{where}.{given[1]}",
         )

@@ -9,6 +9,8 @@ Each Meta surface has its module, sharing one `EmulatorState` (bot.emulator.stat
 - `pages`: `GET /{page_id|me}` (`fields=name,username`), `GET|POST|DELETE /{page_id}/subscribed_apps`;
 - `templates`: `GET|POST /{page_id}/message_templates`, utility messages and their review (issue 17);
 - `live` (issue 6): `GET /{video_id}/live_comments` (Server-Sent Events) and `GET /{video_id}/comments`;
+- `instagram` (issue 18): the Page's linked Instagram account: its webhooks (`object: "instagram"`), Send API
+  calls to its people and comments (Instagram's rules), `POST /{ig-comment-id}/replies`;
 - `faults`: injected faults, the Send API rate limit, the clock;
 - `tokens`: `GET /oauth/access_token` (long-lived user tokens), `GET /{user-id|me}/accounts` (Page tokens);
 - `usage`: the usage headers (`X-App-Usage`, `X-Page-Usage`, `X-Business-Use-Case-Usage`) on every answer;
@@ -38,6 +40,7 @@ from bot.emulator.config import EmulatorConfig
 from bot.emulator.control import ControlClient, control_errors
 from bot.emulator.errors import GraphError, unsupported
 from bot.emulator.faults import Faults
+from bot.emulator.instagram import Instagram
 from bot.emulator.live import Live
 from bot.emulator.pages import Pages
 from bot.emulator.params import maybe_json, read_graph_request
@@ -70,6 +73,7 @@ class Emulator:
         self.live = Live(self.state, self.webhooks)
         self.usage = Usage(self.state)
         self.tokens = Tokens(self.state)
+        self.instagram = Instagram(self.state, self.faults, self.webhooks)
         self._call_seq = itertools.count(1)
 
     # --- Graph routes ---------------------------------------------------------------------------------
@@ -144,8 +148,12 @@ class Emulator:
 
     def _route(self, method: str, parts: list[str], args: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
         # `GET /{video_id}/comments` and `/live_comments` are answered by `_answer` before this.
+        if len(parts) == 2 and parts[1] == "messages" and method == "POST" and self.instagram.handles_send(args):
+            return self.instagram.send_message(parts[0], args, call)
         if len(parts) == 2 and parts[1] == "messages" and method == "POST":
             return self.send_api.send_message(parts[0], args, call)
+        if len(parts) == 2 and parts[1] == "replies" and method == "POST":
+            return self.instagram.public_reply(parts[0], args, call)
         if len(parts) == 2 and parts[1] == "message_templates":
             return self.templates.message_templates(method, parts[0], args, call)
         if len(parts) == 2 and parts[1] == "subscribed_apps":
@@ -175,6 +183,7 @@ class Emulator:
     async def post_reset(self, _request: web.Request) -> web.Response:
         self.state.reset()
         self.usage.reset()
+        self.instagram.reset()
         return web.json_response({"reset": True})
 
     async def unknown_control(self, request: web.Request) -> web.Response:
@@ -247,6 +256,11 @@ def create_emulator_app(config: EmulatorConfig) -> web.Application:
         ("POST", "/_emulator/live_videos", e.live.post_live_video),
         ("POST", "/_emulator/live_comments", e.live.post_live_comment),
         ("POST", "/_emulator/live_streams/drop", e.live.post_drop_streams),
+        ("GET", "/_emulator/instagram/media", e.instagram.get_media),
+        ("POST", "/_emulator/instagram/media", e.instagram.post_media),
+        ("POST", "/_emulator/instagram/comment", e.instagram.post_comment),
+        ("POST", "/_emulator/instagram/message", e.instagram.post_message),
+        ("POST", "/_emulator/instagram/seen", e.instagram.post_seen),
     ]
     for method, path, handler in control:
         app.router.add_route(method, path, handler)

@@ -44,6 +44,7 @@ class EmulatedPage:
     name: str = DEMO_PAGE_NAME
     username: str = ""
     subscribed_fields: tuple[str, ...] = ()  # the app's webhook subscription at start; empty = unsubscribed
+    instagram_account_id: str | None = None  # the Instagram professional account linked to the Page
 
 
 @dataclass(frozen=True)

@@ -336,3 +336,47 @@ class ControlClient:
         """Cut every open live comment stream of the video; returns how many there were."""
         reply = await self._control("POST", "live_streams/drop", {"video_id": video_id, "how": how})
         return int(reply["dropped"])
+
+    # --- Instagram (bot.emulator.instagram) ---------------------------------------------------------------
+
+    async def instagram_media(
+        self, account_id: str, media_id: str, *, media_product_type: str = "FEED", live: bool | None = None
+    ) -> dict[str, Any]:
+        """A post, reel or live of the linked Instagram account; `live=False` ends a live."""
+        body = {"account_id": account_id, "media_id": media_id, "media_product_type": media_product_type, "live": live}
+        return await self._control("POST", "instagram/media", {k: v for k, v in body.items() if v is not None})
+
+    async def instagram_comment(
+        self,
+        account_id: str,
+        media_id: str,
+        igsid: str,
+        text: str,
+        *,
+        username: str = "shopper",
+        comment_id: str | None = None,
+        parent_id: str | None = None,
+        created_time: float | None = None,
+    ) -> dict[str, Any]:
+        """A shopper comments on an Instagram media: Meta's `comments` (or `live_comments`) webhook."""
+        body = {
+            "account_id": account_id,
+            "media_id": media_id,
+            "igsid": igsid,
+            "text": text,
+            "username": username,
+            "comment_id": comment_id,
+            "parent_id": parent_id,
+            "created_time": created_time,
+        }
+        return await self._control("POST", "instagram/comment", {k: v for k, v in body.items() if v is not None})
+
+    async def instagram_message(
+        self, account_id: str, igsid: str, text: str, *, quick_reply: str | None = None, mid: str | None = None
+    ) -> dict[str, Any]:
+        """A shopper's Instagram Direct message to the account."""
+        body = {"account_id": account_id, "igsid": igsid, "text": text, "quick_reply": quick_reply, "mid": mid}
+        return await self._control("POST", "instagram/message", {k: v for k, v in body.items() if v is not None})
+
+    async def instagram_seen(self, account_id: str, igsid: str, mid: str) -> dict[str, Any]:
+        return await self._control("POST", "instagram/seen", {"account_id": account_id, "igsid": igsid, "mid": mid})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -33,6 +34,8 @@ class WebhookPlayer:
         self.state = state
         self.session: aiohttp.ClientSession | None = None
         self.tasks: set[asyncio.Task[Any]] = set()  # echoes on their way
+        # What Meta learns from an `object: "instagram"` delivery (bot.emulator.instagram sets it).
+        self.instagram_learn: Callable[[dict[str, Any]], None] | None = None
         self._delivery_seq = itertools.count(1)
 
     # --- what Meta learns from the webhooks it sends --------------------------------------------------
@@ -40,6 +43,10 @@ class WebhookPlayer:
     def learn(self, payload: Any) -> None:
         """Take what Meta would know from a webhook it sends: shopper activity, comments, visitor posts."""
         if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
+            return
+        if payload.get("object") == "instagram":
+            if self.instagram_learn is not None:
+                self.instagram_learn(payload)
             return
         for entry in payload["entry"]:
             if not isinstance(entry, dict):

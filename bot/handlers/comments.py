@@ -23,10 +23,11 @@ from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handlers.handoff import agent_is_handling, fetch_conversation
-from bot.inbound.events import CommentEvent, CommentVerb, Event, LiveVideoEvent
+from bot.inbound.events import Channel, CommentEvent, CommentVerb, Event, LiveVideoEvent
 from bot.inbound.ingest import IngestStream
 from bot.inbound.live_comments import live_video_of_post
 from bot.inbound.live_status import LivePhase, live_phase
+from bot.inbound.payloads import IG_LIVE_SOURCE
 from bot.inbound.recorders import comment_log_values, record_comment
 from bot.inbound.router import HandlerContext
 from bot.outbound.messaging_rules import STANDARD_WINDOW
@@ -227,6 +228,11 @@ async def _set_outcome(session: AsyncSession, event_key: str, outcome: CommentOu
 PUBLIC_FALLBACK_TEXT = (
     "We couldn't message you privately 📩 please send our Page a message in Messenger. 請私訊我們查看購物車。"
 )
+# The same on Instagram, where the shopper's messages are Direct messages.
+PUBLIC_FALLBACK_TEXT_INSTAGRAM = (
+    "We couldn't message you privately 📩 please send us a Direct message on Instagram. "
+    "請在 Instagram 私訊我們查看購物車。"
+)
 REPLY_WINDOW_S = 3.0  # comments from one shopper this close together get one private reply
 _NO_REPLY = {
     CommentOutcome.NOT_AN_ORDER,
@@ -413,7 +419,9 @@ async def _queue_new_replies(
                 psid=r.author_id,
                 comment_created_at=r.created_time,
                 message=messages[shopper],
-                public_fallback=(f"public-fallback:{r.post_id}:{r.author_id}", PUBLIC_FALLBACK_TEXT),
+                public_fallback=_public_fallback(r),
+                channel=r.channel,
+                on_live=r.source == IG_LIVE_SOURCE,
             )
             for shopper, r in starters.items()
         ],
@@ -507,7 +515,19 @@ _REPLY_COLUMNS = (
     CommentLog.outcome,
     CommentLog.detail,
     CommentLog.reply_outbox_id,
+    CommentLog.channel,
+    CommentLog.source,
 )
+
+
+def _public_fallback(r: Any) -> tuple[str, str] | None:
+    """What to say under the comment if the private reply fails for good. None under an Instagram live's
+    comment: its reply fails when the live has ended, and then there is nothing left to comment under."""
+    if r.channel == Channel.INSTAGRAM.value:
+        if r.source == IG_LIVE_SOURCE:
+            return None
+        return (f"public-fallback:{r.post_id}:{r.author_id}", PUBLIC_FALLBACK_TEXT_INSTAGRAM)
+    return (f"public-fallback:{r.post_id}:{r.author_id}", PUBLIC_FALLBACK_TEXT)
 
 
 # A comment left `received` this long found no campaign when it came (a live video not attached yet, or

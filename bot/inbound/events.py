@@ -42,11 +42,14 @@ class EventKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Base of every inbound event. `page_id` is the webhook entry's id (Page or IG account)."""
+    """Base of every inbound event. `page_id` is the webhook entry's id (Page or IG account); once the worker
+    has resolved an Instagram account to its linked Page (`bot.inbound.accounts`), it is the Page's id and
+    `account_id` keeps the Instagram account's."""
 
     kind: ClassVar[EventKind]
     page_id: str
     channel: Channel
+    account_id: str | None = field(default=None, kw_only=True)
 
     @property
     def key(self) -> str | None:
@@ -89,7 +92,8 @@ class CommentEvent(Event):
 
     @property
     def from_page(self) -> bool:
-        return self.author_id is not None and self.author_id == self.page_id
+        # On Instagram the shop's own comments come from its account, not from the Page.
+        return self.author_id is not None and self.author_id in (self.page_id, self.account_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from parsers.normalize import storable_text
 
 _OBJECT_CHANNELS = {"page": Channel.FACEBOOK, "instagram": Channel.INSTAGRAM}
 _IG_COMMENT_FIELDS = {"comments", "live_comments"}
+IG_LIVE_SOURCE = "instagram_live"  # a CommentEvent's `source` for an Instagram live's comment
 
 
 def _id(value: Any) -> str | None:
@@ -227,6 +228,8 @@ def _parse_ig_comment(value: dict[str, Any], page_id: str, entry_time: int | Non
         author_name=author_name,
         message=_text(value.get("text")),
         created_time=created,
+        # Meta sends `live_comments` only while the live is on; its private reply may only go then too.
+        source=IG_LIVE_SOURCE if field_name == "live_comments" else "webhook",
     )
 
 

@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import exc as sql_errors
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.inbound.accounts import resolve_instagram
 from bot.inbound.events import Event, EventKind, IgnoredEvent
 from bot.inbound.ingest import IngestStream, StreamEntry
 from bot.inbound.payloads import parse_delivery
@@ -273,6 +274,7 @@ class Worker(Loop):
                     log.exception("entry %s could not be parsed", entry.id)
                     failed[entry.id] = "parse: " + "".join(traceback.format_exception_only(exc)).strip()
                     continue
+                events = await resolve_instagram(session, events)  # an Instagram account's events are its Page's
                 handlers = {id(h): h for h in map(self.dispatcher.batch_handler_for, events)}
                 handler = next(iter(handlers.values())) if len(handlers) == 1 else None
                 if events and handler is not None:

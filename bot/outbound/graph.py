@@ -630,3 +630,11 @@ class GraphClient:
         fields = "id,status,post_id,permalink_url"
         reply = await self._call(page_id, "get_object", object_id=video_id, fields=fields)
         return reply if isinstance(reply, dict) else {}
+
+    async def reply_to_instagram_comment(self, page_id: str, comment_id: str, text: str) -> str:
+        """A public reply under an Instagram comment, as the shop's Instagram account: `POST /{ig-comment-id}/replies`
+        with `message` (Instagram's comment replies edge; the linked Page's token). Returns the new comment's id."""
+        reply = await self._call(
+            page_id, "post_object", object_id=comment_id, connection="replies", data={"message": text}
+        )
+        return str(reply.get("id", "")) if isinstance(reply, dict) else ""

@@ -4,7 +4,8 @@
   referral or reaction (a comment does not open it).
 - After it, only a human agent's reply, tagged `HUMAN_AGENT`, within 7 days of the shopper's last message.
   Automated messages never carry that tag (Chatwoot's bug: bot replies wrongly tagged HUMAN_AGENT).
-- One private reply per comment, within 7 days of the comment.
+- One private reply per comment, within 7 days of the comment. On Instagram, a comment on a live only while
+  that live is live, and about 750 private replies an hour per account (Instagram Private Replies, 2 July 2026).
 - Never the tags Meta retired on 27 April 2026 (CONFIRMED_EVENT_UPDATE, ACCOUNT_UPDATE, POST_PURCHASE_UPDATE).
   An order update after the window goes as a utility template Meta approved (messaging type `UTILITY`),
   or not at all.
@@ -36,6 +37,7 @@ class RefusalCode(StrEnum):
     BOT_CANNOT_USE_TAG = "bot_cannot_use_tag"
     PRIVATE_REPLY_EXPIRED = "private_reply_expired"
     PRIVATE_REPLY_USED = "private_reply_used"
+    PRIVATE_REPLY_LIVE_ENDED = "private_reply_live_ended"  # Instagram: a live comment's reply only during the live
     NO_CHANNEL = "no_channel"  # an order update after the window, with no approved template to carry it
 
 
@@ -112,3 +114,29 @@ def decide_private_reply(now: datetime, comment_created_at: datetime | None, alr
             f"the comment is {_ago(now - comment_created_at)} old; private replies are allowed for 7 days",
         )
     return SendDecision(allowed=True, messaging_type="RESPONSE")
+
+
+# Instagram's Private Replies API: "750 calls per hour per Facebook Page for private replies to comments on
+# Instagram posts and reels" (Messenger Platform rate limits; docs/meta-platform.md, "Instagram").
+INSTAGRAM_PRIVATE_REPLIES_PER_HOUR = 750
+
+
+def decide_instagram_private_reply(
+    now: datetime,
+    comment_created_at: datetime | None,
+    already_sent: bool,
+    *,
+    on_live: bool = False,
+    live_ended_at: datetime | None = None,
+) -> SendDecision:
+    """May the one private reply to this Instagram comment go now? As on Facebook (one, within 7 days), and a
+    comment on an Instagram live only while that live is live (`live_ended_at` None: still live, as far as
+    we know; Meta refuses it otherwise and the refusal is final)."""
+    decision = decide_private_reply(now, comment_created_at, already_sent)
+    if decision.allowed and on_live and live_ended_at is not None and now >= live_ended_at:
+        return SendDecision.refuse(
+            RefusalCode.PRIVATE_REPLY_LIVE_ENDED,
+            f"the Instagram live ended {_ago(now - live_ended_at)} ago; a live comment's private reply can only "
+            "be sent during the live",
+        )
+    return decision

@@ -44,6 +44,8 @@ class OutboxPurpose(StrEnum):
     """Why a message goes: an order update may use an approved utility template outside the window."""
 
     ORDER_UPDATE = "order_update"
+    # A private reply to a comment on an Instagram live: it may only go while that live is live.
+    INSTAGRAM_LIVE = "instagram_live"
 
 
 class OutboxStatus(StrEnum):
@@ -178,6 +180,11 @@ class PrivateReplyRequest:
     comment_created_at: datetime | None
     message: dict[str, Any]
     public_fallback: tuple[str, str] | None = None
+    channel: str | None = None  # "instagram": Instagram's own limits and public reply edge; else Facebook
+    on_live: bool = False  # an Instagram live's comment: the reply may only go while the live is live
+
+
+INSTAGRAM = "instagram"  # an outbox row's `channel` for a reply to an Instagram comment
 
 
 async def enqueue_private_replies(
@@ -212,6 +219,8 @@ async def enqueue_private_replies(
                 "on_failure": json.dumps({"public_reply": {"key": r.public_fallback[0], "text": r.public_fallback[1]}})
                 if r.public_fallback
                 else None,
+                "channel": r.channel if r.channel == INSTAGRAM else None,
+                "purpose": OutboxPurpose.INSTAGRAM_LIVE.value if r.on_live else None,
             }
             for r in requests[start : start + 500]
         ]
@@ -223,7 +232,7 @@ async def enqueue_private_replies(
 
 
 async def enqueue_comment_reply(
-    session: AsyncSession, *, key: str, page_id: str, comment_id: str, text: str
+    session: AsyncSession, *, key: str, page_id: str, comment_id: str, text: str, channel: str | None = None
 ) -> OutboxMessage | None:
     """Queue a public reply under a comment (no prices or personal data: anyone can read it)."""
     return await _insert(
@@ -234,6 +243,7 @@ async def enqueue_comment_reply(
             "kind": OutboxKind.COMMENT_REPLY.value,
             "comment_id": comment_id,
             "payload": json.dumps({"text": text}),
+            "channel": channel if channel == INSTAGRAM else None,
         },
     )
 

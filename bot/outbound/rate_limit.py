@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from bot.runtime.gcra import GcraPair, Rate
+from bot.outbound.messaging_rules import INSTAGRAM_PRIVATE_REPLIES_PER_HOUR
+from bot.runtime.gcra import Gcra, GcraPair, Rate
 from bot.runtime.redis_keys import RedisKeys
 
 SLOW_FROM_PERCENT = 75.0  # below this, Meta's headers change nothing
@@ -59,6 +60,11 @@ class SendRateLimiter:
         self._page = Rate(max(target - page_burst, 0.1), page_burst)
         self._thread = Rate(limits.per_thread, limits.thread_burst)
         self._limits = GcraPair(redis, self._page, self._thread)
+        # Instagram's private replies have a limit of their own, per hour (messaging_rules): 90% of it, with a
+        # burst that a live's first minute can use.
+        hourly = INSTAGRAM_PRIVATE_REPLIES_PER_HOUR * 0.9
+        ig_burst = hourly / 60
+        self._instagram_private_replies = Gcra(redis, Rate((hourly - ig_burst) / 3600, ig_burst))
 
     def _keys(self, page_id: str, thread: str) -> list[str]:
         return list(self.keys.send_rate(page_id, thread))  # one `{page:<id>}` slot: one script on a Cluster
@@ -97,6 +103,19 @@ class SendRateLimiter:
         """Wait until a send to this thread of this Page is allowed, then take the slot."""
         while True:
             wait = await self.try_acquire(page_id, thread)
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
+
+    async def try_acquire_instagram_private_reply(self, page_id: str, *, now_us: int = 0) -> float:
+        """Take one of the Page's Instagram private reply slots: 0.0, else the seconds to wait."""
+        key = self.keys.instagram_private_replies(page_id)
+        return await self._instagram_private_replies.take([key], now_us=now_us) / 1_000_000
+
+    async def acquire_instagram_private_reply(self, page_id: str) -> None:
+        """Wait until the Page's Instagram account may send another private reply, then take the slot."""
+        while True:
+            wait = await self.try_acquire_instagram_private_reply(page_id)
             if wait <= 0:
                 return
             await asyncio.sleep(wait)

@@ -38,6 +38,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbound.graph import GraphClient, GraphError, GraphErrorClass, SendResult
+from bot.outbound.instagram import decide_instagram_reply
 from bot.outbound.messaging_rules import (
     PRIVATE_REPLY_WINDOW,
     Author,
@@ -47,6 +48,7 @@ from bot.outbound.messaging_rules import (
     decide_private_reply,
 )
 from bot.outbound.outbox import (
+    INSTAGRAM,
     OutboxKind,
     OutboxNotifier,
     OutboxPurpose,
@@ -83,6 +85,7 @@ class OutboxInfo:
     last_user_at: datetime | None  # the shopper's last own action (opens the 24-hour window)
     purpose: str | None = None  # "order_update": may go as a utility template after the window
     template: str | None = None  # JSON {"name", "language", "params"} of that template
+    channel: str | None = None  # "instagram": a reply to an Instagram comment (bot.outbound.instagram)
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,7 @@ class OutboxSender(Loop):
                         last_user_at=row["last_user_at"],
                         purpose=row["purpose"],
                         template=row["template"],
+                        channel=row["channel"],
                     )
                 )
                 if len(chosen) >= self.settings.batch:
@@ -312,6 +316,10 @@ class OutboxSender(Loop):
                 shown = {"text": render_body(found.body, params), "template": chosen}
                 row = replace(row, template=json.dumps(chosen), payload=json.dumps(shown, ensure_ascii=False))
             return decision, row
+        if row.kind == OutboxKind.PRIVATE_REPLY.value and row.channel == INSTAGRAM:
+            return await decide_instagram_reply(
+                self.sessions, row.comment_id, row.comment_created_at, row.purpose, now
+            ), row
         return self._decide_plain(row, now), row
 
     def _decide_plain(self, row: OutboxInfo, now: datetime) -> SendDecision:
@@ -388,10 +396,14 @@ class OutboxSender(Loop):
             )
         assert row.comment_id is not None
         if kind is OutboxKind.PRIVATE_REPLY:
+            if row.channel == INSTAGRAM:
+                await self.limiter.acquire_instagram_private_reply(row.page_id)  # about 750 an hour
             await self.limiter.acquire(row.page_id, row.comment_id)
             return await self.graph.send_private_reply(
                 row.page_id, row.comment_id, with_metadata(payload, outbox_metadata(row.id))
             )
+        if kind is OutboxKind.COMMENT_REPLY and row.channel == INSTAGRAM:
+            return await self.graph.reply_to_instagram_comment(row.page_id, row.comment_id, payload["text"])
         if kind is OutboxKind.COMMENT_REPLY:
             return await self.graph.reply_to_comment(row.page_id, row.comment_id, payload["text"])
         await self.graph.set_comment_hidden(row.page_id, row.comment_id, kind is OutboxKind.HIDE_COMMENT)
@@ -466,8 +478,12 @@ class OutboxSender(Loop):
         if not threads:
             return
         pages = {o.row.id: o.row.page_id for o in sent}
+        instagram = {o.row.id for o in sent if o.row.channel == INSTAGRAM}
         conversation_ids = await fetch_or_create_conversations(
-            session, {(pages[oid], psid) for oid, psid in threads.items()}
+            session, {(pages[oid], psid) for oid, psid in threads.items() if oid not in instagram}
+        )
+        conversation_ids |= await fetch_or_create_conversations(
+            session, {(pages[oid], psid) for oid, psid in threads.items() if oid in instagram}, channel=INSTAGRAM
         )
         mids = [m for o in sent if (m := _meta_id(o.result))]
         existing = (
@@ -553,7 +569,12 @@ class OutboxSender(Loop):
             if fallback:
                 # The shopper could not be reached privately: point them to Messenger under their comment.
                 await enqueue_comment_reply(
-                    session, key=fallback["key"], page_id=row.page_id, comment_id=row.comment_id, text=fallback["text"]
+                    session,
+                    key=fallback["key"],
+                    page_id=row.page_id,
+                    comment_id=row.comment_id,
+                    text=fallback["text"],
+                    channel=row.channel,
                 )
         if row.comment_id and row.kind == OutboxKind.PRIVATE_REPLY.value:
             await session.execute(

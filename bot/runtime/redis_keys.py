@@ -64,6 +64,10 @@ class RedisKeys:
         it); it expires when no answer has refreshed it for a while."""
         return f"{self.prefix}:{{page:{page_id}}}:send-usage"
 
+    def instagram_private_replies(self, page_id: str) -> str:
+        """The GCRA bucket of a Page's Instagram private replies (about 750 an hour, Meta's own limit)."""
+        return f"{self.prefix}:{{page:{page_id}}}:ig-private-replies"
+
     def signin(self, name: str, address: str) -> str:
         """The GCRA bucket of sign-in tries of one name from one client address (never per name or per
         address alone: that would let anyone lock others out). A space parts them: neither holds one.

@@ -32,18 +32,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.runtime.clock import utcnow
 from bot.store.faq_rules import apply_faq
 from bot.store.message_templates import apply_templates
+from bot.store.tables import InstagramAccount
 from carts.catalog import stock_below_committed, stock_error, update_product
 from carts.payments import fetch_shop_payments, save_shop_payments
 from carts.tables import Campaign, CampaignProduct, Product
 from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
-from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, ShopConfig
+from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, InstagramAccountConfig, ShopConfig
 from crm_bridge.program import apply_program
 from parsers.order_comment import code_key
 
 __all__ = ["ChangeCounts", "ShopChanges", "apply_shop"]
 
-# The campaign columns the file sets: every campaign field but the key it is found by and its products.
-_CAMPAIGN_FILE_FIELDS = tuple(f for f in CAMPAIGN_FIELDS if f not in ("key", "products"))
+# The campaign columns the file sets: every campaign field but the key it is found by and its products
+# (an Instagram media id is kept as the campaign's post id: the column its comments are matched on).
+_CAMPAIGN_FILE_FIELDS = tuple(f for f in CAMPAIGN_FIELDS if f not in ("key", "products", "instagram_media_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,8 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
     await save_shop_payments(session, methods, shop.shop.language, now)
     if shop.templates and shop.shop.page_id is not None:
         await apply_templates(session, shop.shop.page_id, shop.templates, now)
+    if shop.instagram is not None:
+        await _apply_instagram(session, shop.instagram, now)
     faq_counts = None
     if shop.faq:
         faq = await apply_faq(session, shop.faq)
@@ -290,3 +294,24 @@ async def _replace_links(
         CampaignProduct(campaign_id=campaign_id, product_id=product_id, order_code=code) for product_id, code in added
     )
     return bool(removed or renamed or added)
+
+
+async def _apply_instagram(session: AsyncSession, accounts: Sequence[InstagramAccountConfig], now: datetime) -> None:
+    """The linked Instagram accounts become exactly the file's (an account left out is unlinked: its
+    events are then ignored, never handled as some Page's)."""
+    rows = {row.account_id: row for row in (await session.execute(select(InstagramAccount))).scalars()}
+    wanted = {a.account_id: a for a in accounts}
+    for account_id, row in rows.items():
+        if account_id not in wanted:
+            await session.delete(row)
+    for account_id, account in wanted.items():
+        row = rows.get(account_id)
+        if row is None:
+            session.add(
+                InstagramAccount(
+                    account_id=account_id, page_id=account.page_id, username=account.username, updated_at=now
+                )
+            )
+        elif (row.page_id, row.username) != (account.page_id, account.username):
+            row.page_id, row.username, row.updated_at = account.page_id, account.username, now
+            session.add(row)

@@ -137,6 +137,8 @@ class OutboxMessage(SQLModel, table=True):
     # (JSON {"name", "language", "params"}), Meta's only channel for order news after 27 April 2026.
     purpose: str | None = Field(default=None, max_length=20)
     template: str | None = Field(default=None, sa_column=Column(Text))
+    # "instagram" for a reply to an Instagram comment (its own limits and its own public reply edge); None: Facebook.
+    channel: str | None = Field(default=None, max_length=16)
 
 
 class MessageTemplate(SQLModel, table=True):
@@ -218,4 +220,18 @@ class LiveVideo(SQLModel, table=True):
     started_by: str = Field(max_length=16)  # webhook | merchant
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    updated_at: datetime
+
+
+class InstagramAccount(SQLModel, table=True):
+    """An Instagram professional account linked to one of the shop's Pages (the shop file's `instagram:`).
+
+    Instagram webhooks name the account (`entry.id`); the Page's token sends for it (Instagram Messaging
+    through the Messenger Platform, `POST /{page-id}/messages`), so its events are handled as the Page's.
+    """
+
+    __tablename__ = "instagram_account"
+    account_id: str = Field(primary_key=True, max_length=64)
+    page_id: str = Field(max_length=64, index=True)
+    username: str | None = Field(default=None, max_length=200)
     updated_at: datetime

@@ -28,6 +28,7 @@ from config.settings import Settings
 from tests.conftest import APP_SECRET, PAGE_ID, make_settings, wait_until
 
 TOKEN = "page-token-for-tests"
+IG_ACCOUNT = "17841400000000001"  # the Instagram professional account linked to PAGE_ID, in the emulator
 FAST = OutboxSettings(
     backoff_base_s=0.02,
     backoff_cap_s=0.1,
@@ -93,7 +94,7 @@ async def start_stack(  # type: ignore[no-untyped-def]
 ) -> AsyncIterator[Stack]:
     """Start it; `router=None` runs the real bot's handlers, a `Router()` none (outbox tests only)."""
     config = EmulatorConfig(
-        pages={PAGE_ID: EmulatedPage(TOKEN, "Test Shop", "testshop")},
+        pages={PAGE_ID: EmulatedPage(TOKEN, "Test Shop", "testshop", instagram_account_id=IG_ACCOUNT)},
         app_id="555000555",
         app_secret=APP_SECRET,
         webhook_retry_delays=(0.1, 0.3),

@@ -25,7 +25,7 @@ SAMPLE = Path(__file__).parents[2] / "config" / "samples" / "demo_shop.yaml"
 
 # Line numbers matter below: 1 shop, 6 products, 9 campaigns, 10 key, 12 post_id, 14 ends_at, 16-18 products.
 # Written out, not imported: the test is of the message.
-ROOTS = "shop, products, campaigns, faq, membership, orders, shipping, payments, templates"
+ROOTS = "shop, products, campaigns, faq, membership, orders, shipping, payments, templates, instagram"
 
 BASE = """\
 shop:
@@ -147,8 +147,9 @@ INVALID = [
     ("campaigns a mapping", BASE[: BASE.index("campaigns:")] + "campaigns: {key: x}\n",
      "shop.yaml:9: campaigns: must be a list of campaigns"),
     ("unknown campaign field", add_field("colour: red"),
-     "shop.yaml:15: campaigns[0].colour: unknown field (expected key, title, page_id, post_id, live_video_id, "
-     "next_live, starts_at, ends_at, per_shopper_limit, hold_minutes, pinned_text, closed_reply, products)"),
+     "shop.yaml:15: campaigns[0].colour: unknown field (expected key, title, page_id, post_id, "
+     "instagram_media_id, live_video_id, next_live, starts_at, ends_at, per_shopper_limit, hold_minutes, "
+     "pinned_text, closed_reply, products)"),
     ("no key", edit("  - key: xmas-live\n    title", "  - title"), "shop.yaml:10: campaigns[0].key: missing"),
     ("bad key", edit("key: xmas-live", "key: Xmas Live"),
      "shop.yaml:10: campaigns[0].key: must be lower-case letters, digits and hyphens (like xmas-live), "
@@ -157,12 +158,12 @@ INVALID = [
     ("no page at all", edit('  page_id: "1000000000001"\n', ""),
      "shop.yaml:9: campaigns[0].page_id: missing (and shop.page_id gives no default)"),
     ("no target", edit('    post_id: "1000000000001_2000000000001"\n', ""),
-     "shop.yaml:10: campaigns[0]: give one of post_id, live_video_id or next_live: true"),
+     "shop.yaml:10: campaigns[0]: give one of post_id, instagram_media_id, live_video_id or next_live: true"),
     ("next_live false is no target", edit('post_id: "1000000000001_2000000000001"', "next_live: false"),
-     "shop.yaml:10: campaigns[0]: give one of post_id, live_video_id or next_live: true"),
+     "shop.yaml:10: campaigns[0]: give one of post_id, instagram_media_id, live_video_id or next_live: true"),
     ("two targets", edit("    starts_at:", "    next_live: true\n    starts_at:"),
-     "shop.yaml:13: campaigns[0].next_live: give only one of post_id, live_video_id and next_live: true "
-     "(also post_id)"),
+     "shop.yaml:13: campaigns[0].next_live: give only one of post_id, instagram_media_id, live_video_id and "
+     "next_live: true (also post_id)"),
     ("next_live as text", edit('post_id: "1000000000001_2000000000001"', 'next_live: "yes"'),
      "shop.yaml:12: campaigns[0].next_live: must be true or false"),
     ("post of another Page", edit('"1000000000001_2000000000001"', '"1000000000002_2000000000001"'),
@@ -365,3 +366,52 @@ def test_each_sample_campaign_builds_an_order_parser() -> None:
         ("玫瑰", 2, {"顏色": "白色"}),
         ("C", 1, {"顏色": "淺灰", "size": "L"}),
     ]
+
+
+INSTAGRAM = """\
+instagram:
+  - account_id: "17841400000000001"
+    username: "@blossomflorist"
+"""
+
+
+def test_instagram_accounts_and_a_campaign_on_an_instagram_post() -> None:
+    text = edit('post_id: "1000000000001_2000000000001"', 'instagram_media_id: "17918195224117851"') + INSTAGRAM
+    shop = parse_shop_text(text, "shop.yaml")
+    assert shop.instagram is not None
+    [account] = shop.instagram
+    # page_id defaults to the shop's; the username is kept without its @.
+    assert (account.account_id, account.page_id, account.username) == (
+        "17841400000000001",
+        "1000000000001",
+        "blossomflorist",
+    )
+    # Instagram names a media by its own id: kept bare, where a Facebook post id gets its Page's prefix.
+    assert shop.campaigns[0].post_id == "17918195224117851"
+    # No section: nothing to say about Instagram (the links made before stay).
+    assert parse_shop_text(BASE, "shop.yaml").instagram is None
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            'instagram:\n  - account_id: "@blossom"\n',
+            "shop.yaml:20: instagram[0].account_id: must be the Instagram professional account's numeric id, "
+            'like "17841400000000001"',
+        ),
+        ('instagram:\n  - page_id: "1000000000001"\n', "shop.yaml:20: instagram[0].account_id: missing"),
+        (
+            'instagram: {account_id: "17841400000000001"}\n',
+            "shop.yaml:19: instagram: must be a list of {account_id, page_id}",
+        ),
+        (
+            'instagram:\n  - account_id: "17841400000000001"\n  - account_id: "17841400000000002"\n',
+            "shop.yaml:21: instagram[1].page_id: Page 1000000000001 already has an Instagram account",
+        ),
+    ],
+)
+def test_instagram_section_mistakes_name_the_field(section: str, message: str) -> None:
+    with pytest.raises(ShopFileError) as caught:
+        parse_shop_text(BASE + section, "shop.yaml")
+    assert str(caught.value) == message

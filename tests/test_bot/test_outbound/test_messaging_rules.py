@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.outbound.graph import GraphErrorClass, classify_graph_error, parse_usage_headers
-from bot.outbound.messaging_rules import Author, RefusalCode, decide_message, decide_private_reply
+from bot.outbound.messaging_rules import (
+    Author,
+    RefusalCode,
+    decide_instagram_private_reply,
+    decide_message,
+    decide_private_reply,
+)
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -134,3 +140,28 @@ def test_usage_headers(headers: dict[str, str], percent: float | None, regain_s:
     else:
         assert usage is not None
         assert (usage.percent, usage.regain_access_s) == (percent, regain_s)
+
+
+@pytest.mark.parametrize(
+    ("created", "on_live", "live_ended", "refusal"),
+    [
+        (NOW - H, False, None, None),  # a post's comment, an hour old
+        (NOW - 7 * 24 * H + M, False, None, None),  # 6 days 23h59
+        (NOW - 7 * 24 * H - M, False, None, RefusalCode.PRIVATE_REPLY_EXPIRED),  # as on Facebook: 7 days
+        (NOW - M, True, None, None),  # a live's comment, the live still on (as far as we know)
+        (NOW - M, True, NOW + M, None),  # ends in a minute: still on
+        (NOW - 5 * M, True, NOW - M, RefusalCode.PRIVATE_REPLY_LIVE_ENDED),  # ended a minute ago
+        (NOW - 5 * M, False, NOW - M, None),  # an end only matters for a live's comment
+    ],
+)
+def test_instagram_private_replies_within_7_days_and_a_lives_only_while_it_is_live(
+    created: datetime, on_live: bool, live_ended: datetime | None, refusal: RefusalCode | None
+) -> None:
+    decision = decide_instagram_private_reply(NOW, created, False, on_live=on_live, live_ended_at=live_ended)
+    assert decision.refusal == refusal and decision.allowed is (refusal is None)
+    assert decide_instagram_private_reply(NOW, created, True).refusal is RefusalCode.PRIVATE_REPLY_USED
+
+
+def test_instagrams_outside_window_code_is_outside_window_and_final() -> None:
+    assert classify_graph_error(10, 2534022) is GraphErrorClass.OUTSIDE_WINDOW
+    assert not GraphErrorClass.OUTSIDE_WINDOW.retryable

@@ -107,3 +107,21 @@ async def test_usage_near_100_percent_slows_every_sender_of_the_page(redis: Redi
     # Usage fell back under 75%: full rate again.
     await first.note_usage("1000000000001", 40)
     assert await granted_in_one_second(second, "1000000000001", 3_000_000_000_000) == full
+
+
+async def test_instagram_private_replies_keep_under_750_in_any_hour_across_senders(redis: Redis) -> None:
+    """Meta's 750 private replies an hour per account: 800 replies, taken in turn by three workers' limiters
+    each going as soon as it is told it may (on a clock the test moves), hold at most 90% of it in the first
+    hour; the Page's Messenger sends are not slowed by them."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    senders = [SendRateLimiter(redis, prefix, RateLimits()) for _ in range(3)]
+    now_us = start_us = 1_000_000_000_000
+    granted: list[float] = []
+    for i in range(800):
+        while (wait := await senders[i % 3].try_acquire_instagram_private_reply("1000000000001", now_us=now_us)) > 0:
+            now_us += round(wait * 1_000_000)
+        granted.append((now_us - start_us) / 1_000_000)
+    assert sum(1 for t in granted if t < 3600) <= 750 * 0.9
+    assert granted[-1] > 3600  # 800 replies took more than an hour, not a burst
+    # The Page's Messenger bucket is another: a message to a shopper goes at once.
+    assert await senders[0].try_acquire("1000000000001", "psid-1", now_us=now_us) == 0
