@@ -92,12 +92,20 @@ UTILITY = "UTILITY"
 
 
 def decide_order_update(
-    now: datetime, last_user_at: datetime | None, template: str | None, approved: bool
+    now: datetime, last_user_at: datetime | None, template: str | None, approved: bool, *, instagram: bool = False
 ) -> SendDecision:
-    """How may news of an order reach the shopper now: free-form in the window, else the approved template."""
+    """How may news of an order reach the shopper now: free-form in the window, else the approved template.
+
+    Utility templates are a Messenger feature: in Instagram Direct, news after the window has no channel
+    (Instagram's only way past it is HUMAN_AGENT, a person's reply: docs/meta-platform.md, "Instagram").
+    """
     free_form = decide_message(now, last_user_at, Author.BOT)
     if free_form.allowed:
         return free_form
+    if instagram:
+        return SendDecision.refuse(
+            RefusalCode.NO_CHANNEL, f"{free_form.reason}, and Instagram has no utility templates: nothing was sent"
+        )
     if template and approved:
         return SendDecision(allowed=True, messaging_type=UTILITY, use_template=True)
     why = f"no approved utility template {template!r} for the shopper's language" if template else "no utility template"

@@ -238,7 +238,7 @@ class OutboxSender(Loop):
             )
             probing = expired - {r.page_id for r in in_flight}
             due = await session.execute(
-                select(table, conversations.c.last_user_at)
+                select(table, conversations.c.last_user_at, conversations.c.channel.label("thread_channel"))
                 .outerjoin(
                     conversations, (conversations.c.page_id == table.c.page_id) & (conversations.c.psid == table.c.psid)
                 )
@@ -275,7 +275,8 @@ class OutboxSender(Loop):
                         last_user_at=row["last_user_at"],
                         purpose=row["purpose"],
                         template=row["template"],
-                        channel=row["channel"],
+                        # A message's channel is its thread's: Instagram Direct has no utility templates.
+                        channel=row["channel"] or (INSTAGRAM if row["thread_channel"] == INSTAGRAM else None),
                     )
                 )
                 if len(chosen) >= self.settings.batch:
@@ -304,11 +305,14 @@ class OutboxSender(Loop):
             template = json.loads(row.template) if row.template else {}
             name, language = template.get("name"), template.get("language")
             found = None
-            if name and decide_message(now, row.last_user_at, Author.BOT).refusal is not None:
+            outside = decide_message(now, row.last_user_at, Author.BOT).refusal is not None
+            if name and outside and row.channel != INSTAGRAM:
                 # Only asked outside the window: inside it the free-form message goes, whatever Meta says.
                 async with self.sessions() as session:
                     found = await approved_template(session, row.page_id, name, language)
-            decision = decide_order_update(now, row.last_user_at, name, found is not None)
+            decision = decide_order_update(
+                now, row.last_user_at, name, found is not None, instagram=row.channel == INSTAGRAM
+            )
             if decision.use_template and found is not None:
                 values = template.get("params") or {}
                 params = [str(values.get(name, "")) for name in json.loads(found.fields)]

@@ -12,6 +12,7 @@ from bot.outbound.messaging_rules import (
     RefusalCode,
     decide_instagram_private_reply,
     decide_message,
+    decide_order_update,
     decide_private_reply,
 )
 
@@ -165,3 +166,22 @@ def test_instagram_private_replies_within_7_days_and_a_lives_only_while_it_is_li
 def test_instagrams_outside_window_code_is_outside_window_and_final() -> None:
     assert classify_graph_error(10, 2534022) is GraphErrorClass.OUTSIDE_WINDOW
     assert not GraphErrorClass.OUTSIDE_WINDOW.retryable
+
+
+@pytest.mark.parametrize(
+    ("hours_since_shopper", "approved", "instagram", "use_template", "refusal"),
+    [
+        (2, False, False, False, None),  # in the window: the free-form message, on either channel
+        (2, False, True, False, None),
+        (30, True, False, True, None),  # Messenger after the window: the approved utility template
+        (30, False, False, False, RefusalCode.NO_CHANNEL),
+        (30, True, True, False, RefusalCode.NO_CHANNEL),  # Instagram Direct has no utility templates
+    ],
+)
+def test_decide_order_update(
+    hours_since_shopper: float, approved: bool, instagram: bool, use_template: bool, refusal: RefusalCode | None
+) -> None:
+    last = NOW - timedelta(hours=hours_since_shopper)
+    decision = decide_order_update(NOW, last, "shipped", approved, instagram=instagram)
+    assert (decision.use_template, decision.refusal) == (use_template, refusal)
+    assert decision.allowed == (refusal is None)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 
 from bot.inbound.events import TemplateStatusEvent
 from bot.inbound.payloads import parse_delivery
@@ -22,7 +23,7 @@ from bot.outbound.templates import approved_template, poll_page, sync_page
 from bot.runtime.clock import utcnow
 from bot.services import GRAPH, TEMPLATE_KEEPER
 from bot.store.message_templates import apply_templates
-from bot.store.tables import Message, MessageTemplate
+from bot.store.tables import Conversation, Message, MessageTemplate
 from config.templates_file import TemplateSpec
 from tests.conftest import PAGE_ID, load_sample, wait_until
 from tests.test_bot.stack import Stack, sends, shopper_writes
@@ -198,6 +199,16 @@ async def test_an_order_update_goes_free_form_then_as_template_or_not_at_all(sta
     [kept] = await stack.rows(select(Message).where(Message.outbox_id == utility.id))
     # What the shopper read, whether our record or Meta's echo of it came first.
     assert kept.text == "Order PO-1042 is on its way with SF Express, tracking number SF123456789."
+
+    # The same news to a shopper in Instagram Direct after its window: utility templates are Messenger's
+    # only, so nothing is sent and the row says why, although the Page has the approved template.
+    async with stack.sessions() as session, session.begin():
+        await session.execute(sql_update(Conversation).where(Conversation.psid == psid).values(channel="instagram"))
+    before = len(await sends(stack))
+    direct = await stack.settled(await stack.enqueue(enqueue_order_update, **update("ship:5")), "sent", "refused")
+    assert (direct.status, direct.error_class) == ("refused", "no_channel")
+    assert "Instagram" in (direct.error_message or "")
+    assert len(await sends(stack)) == before
 
 
 async def test_a_postback_opens_the_window_in_the_emulator(stack: Stack) -> None:
