@@ -37,7 +37,7 @@ from bot.outbound.graph import GraphClient
 from bot.outbound.outbox import OutboxNotifier
 from bot.outbound.rate_limit import RateLimits, SendRateLimiter
 from bot.outbound.sender import OutboxSender, OutboxSettings
-from bot.outbound.subscriptions import SubscriptionKeeper
+from bot.outbound.subscriptions import AppLevel, SubscriptionKeeper, app_token_client
 from bot.outbound.templates import TemplateKeeper
 from bot.runtime.loops import Loop, Running, stop_all
 from bot.runtime.redis_keys import RedisKeys
@@ -136,6 +136,23 @@ def build_worker(
     )
 
 
+def webhook_callback_url(settings: Settings) -> str:
+    """Our `/webhook` as Meta calls it: under `public_url`, else this server's own address."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"{(settings.public_url or f'http://{host}:{settings.port}').rstrip('/')}/webhook"
+
+
+def subscription_keeper(settings: Settings, graph: GraphClient, redis: Redis | RedisCluster) -> SubscriptionKeeper:
+    """Both levels of Meta's webhook subscription: the app's (with the app token) and each Page's."""
+    secret = settings.app_secret.get_secret_value() if settings.app_secret else None
+    verify = settings.verify_token.get_secret_value() if settings.verify_token else None
+    app = AppLevel(
+        app_token_client(graph, settings.app_id, secret), settings.app_id, webhook_callback_url(settings), verify
+    )
+    keys = RedisKeys(settings.key_prefix)
+    return SubscriptionKeeper(graph, app=app, redis=redis, report_key=keys.subscriptions_report)
+
+
 @dataclass
 class Background:
     """What runs beside the web: the stream worker, the outbox sender, the CRM consumer, the subscription
@@ -170,7 +187,7 @@ def start_background(
     worker = build_worker(settings, stream, sessions, redis, notifier, dispatcher)
     sender = outbox_sender(settings, redis, sessions, graph) if with_sender else None
     crm = OrderEventConsumer(sessions)
-    keeper = SubscriptionKeeper(graph)
+    keeper = subscription_keeper(settings, graph, redis)
     # While a campaign's video is live, its comments are also read from Meta's stream and comments edge.
     live = LiveCommentReaders(
         sessions,

@@ -7,6 +7,7 @@ Each Meta surface has its module, sharing one `EmulatorState` (bot.emulator.stat
 - `send_api`: `POST /{page_id|me}/messages` (Send API) with Meta's messaging rules (`messaging_rules`);
 - `comments`: private replies, `POST /{comment_id}/comments` (public reply), `POST /{comment_id}` (`is_hidden`);
 - `pages`: `GET /{page_id|me}` (`fields=name,username`), `GET|POST|DELETE /{page_id}/subscribed_apps`;
+- `subscriptions`: the app's own level, `GET|POST|DELETE /{app_id}/subscriptions` (app access token);
 - `templates`: `GET|POST /{page_id}/message_templates`, utility messages and their review (issue 17);
 - `live` (issue 6): `GET /{video_id}/live_comments` (Server-Sent Events) and `GET /{video_id}/comments`;
 - `faults`: injected faults, the Send API rate limit, the clock;
@@ -42,6 +43,7 @@ from bot.emulator.params import maybe_json, read_graph_request
 from bot.emulator.persistence import StateFile
 from bot.emulator.send_api import SendApi
 from bot.emulator.state import EmulatorState
+from bot.emulator.subscriptions import AppSubscriptions
 from bot.emulator.templates import Templates
 from bot.emulator.webhooks import WebhookPlayer
 
@@ -64,6 +66,7 @@ class Emulator:
         self.send_api = SendApi(self.state, self.faults, self.comments, self.webhooks, self.templates)
         self.pages = Pages(self.state)
         self.live = Live(self.state, self.webhooks)
+        self.app_subscriptions = AppSubscriptions(self.state, self.webhooks)
         self._call_seq = itertools.count(1)
 
     # --- Graph routes ---------------------------------------------------------------------------------
@@ -106,6 +109,9 @@ class Emulator:
                 return await self.live.live_comments_stream(request, parts[0], args, call)
             if request.method == "GET" and len(parts) == 2 and parts[1] == "comments":
                 return web.json_response(self.live.list_comments(parts[0], args, call, request.url))
+            if len(parts) == 2 and parts[1] == "subscriptions":  # the app's level (it verifies the callback)
+                answer = await self.app_subscriptions.subscriptions(request.method, parts[0], args, call)
+                return web.json_response(answer)
             return web.json_response(self._route(request.method, parts, args, call))
         except GraphError as exc:
             return exc.response()
@@ -216,6 +222,8 @@ def create_emulator_app(config: EmulatorConfig) -> web.Application:
         ("POST", "/_emulator/posts", e.comments.post_post),
         ("POST", "/_emulator/unsubscribe", e.pages.post_unsubscribe),
         ("POST", "/_emulator/token", e.pages.post_token),
+        ("POST", "/_emulator/page_apps", e.pages.post_page_app),
+        ("DELETE", "/_emulator/app_subscriptions", e.app_subscriptions.delete_app_subscription),
         ("POST", "/_emulator/reset", e.post_reset),
         ("GET", "/_emulator/templates", e.templates.get_templates),
         ("POST", "/_emulator/templates/review", e.templates.post_review),

@@ -212,6 +212,14 @@ class ControlClient:
     async def unsubscribe(self, page_id: str) -> dict[str, Any]:
         return await self._control("POST", "unsubscribe", {"page_id": page_id})
 
+    async def subscribe_other_app(self, page_id: str, app_id: str, fields: list[str]) -> dict[str, Any]:
+        """Another app subscribes to the Page (Meta lists it beside ours in `subscribed_apps`)."""
+        return await self._control("POST", "page_apps", {"page_id": page_id, "app_id": app_id, "fields": fields})
+
+    async def drop_app_subscription(self, target: str = "page") -> dict[str, Any]:
+        """The app's own subscription to `target` (object) removed, as in the app dashboard."""
+        return await self._control("DELETE", "app_subscriptions", {"object": target})
+
     async def expire_token(self, page_id: str, expired: bool = True) -> dict[str, Any]:
         return await self._control("POST", "token", {"page_id": page_id, "expired": expired})
 

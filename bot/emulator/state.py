@@ -170,6 +170,10 @@ class EmulatorState:
             for page_id, page in self.config.pages.items()
             if page.subscribed_fields
         }
+        # The app's own subscriptions by object (bot.emulator.subscriptions), and other apps a Page has
+        # subscribed (page id -> their subscribed_apps entries), which Meta lists beside ours.
+        self.app_subscriptions: dict[str, dict[str, Any]] = {}
+        self.other_apps: dict[str, list[dict[str, Any]]] = {}
         self.clock_offset = 0.0
         self.sends: dict[str, deque[float]] = {}
         for video in getattr(self, "live_videos", {}).values():

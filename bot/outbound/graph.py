@@ -558,3 +558,36 @@ class GraphClient:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._stream_executor.shutdown(wait=False, cancel_futures=True)
+
+    async def fetch_page_subscriptions(self, page_id: str) -> dict[str, list[str]]:
+        """`GET /{page-id}/subscribed_apps`: each subscribed app's id -> its fields (Meta lists every app's)."""
+        reply = await self._call(page_id, "get_connection", object_id=page_id, connection="subscribed_apps")
+        apps: dict[str, list[str]] = {}
+        for app in reply.get("data", []) if isinstance(reply, dict) else []:
+            if isinstance(app, dict) and app.get("id") is not None:
+                apps[str(app["id"])] = [str(f) for f in app.get("subscribed_fields", [])]
+        return apps
+
+    async def fetch_app_subscriptions(self, app_id: str) -> list[dict[str, Any]]:
+        """`GET /{app-id}/subscriptions` (needs this client to hold the app token under `app_id`): each
+        object's entry as Meta gives it (`object`, `callback_url`, `active`, `fields[{name, version}]`)."""
+        reply = await self._call(app_id, "get_connection", object_id=app_id, connection="subscriptions")
+        data = reply.get("data", []) if isinstance(reply, dict) else []
+        return [entry for entry in data if isinstance(entry, dict)]
+
+    async def subscribe_app(
+        self, app_id: str, object_type: str, callback_url: str, fields: list[str], verify_token: str
+    ) -> None:
+        """`POST /{app-id}/subscriptions` with the app token: Meta verifies the callback before it answers."""
+        await self._call(
+            app_id,
+            "post_object",
+            object_id=app_id,
+            connection="subscriptions",
+            data={
+                "object": object_type,
+                "callback_url": callback_url,
+                "fields": ",".join(fields),
+                "verify_token": verify_token,
+            },
+        )

@@ -71,6 +71,12 @@ class RedisKeys:
         return f"{self.prefix}:inbox:session:{token_hash}"
 
     @property
+    def subscriptions_report(self) -> str:
+        """Hash of the subscription keeper's last findings (`app` or a Page id -> JSON), for `/healthz`.
+        Rewritten at each check (every few minutes); never expires."""
+        return f"{self.prefix}:meta:subscriptions"
+
+    @property
     def inbox_channel(self) -> str:
         """The pub/sub channel of the inbox's live notes (no data is stored under it)."""
         return f"{self.prefix}:inbox:live"

@@ -17,8 +17,10 @@ from sqlalchemy import select
 from bot.inbound.ingest import is_stream_id
 from bot.outbound.outbox import OutboxStatus
 from bot.outbound.sender import resume_page
+from bot.outbound.subscriptions import subscription_report
 from bot.runtime.metrics import MetricsSnapshot, StreamGauges, decode_counters, render_metrics
-from bot.services import ENGINE, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, SESSIONS
+from bot.runtime.redis_keys import RedisKeys
+from bot.services import ENGINE, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, SESSIONS, SETTINGS
 from bot.store.db import ping
 from bot.store.tables import OutboxMessage, PageState
 from bot.web.json_api import fail
@@ -42,6 +44,11 @@ async def healthz(request: web.Request) -> web.Response:
             "lag_seconds": round(gauges.oldest_age_seconds, 3),
             "dead_letters": gauges.dead_letters,
         }
+        # What the subscription keeper found missing, at the app's level and on each Page (it re-subscribes
+        # what it can; what it could not fix stays here until the next check finds it fixed).
+        checks["webhook_subscriptions"] = await subscription_report(
+            request.app[INGEST].redis, RedisKeys(request.app[SETTINGS].key_prefix).subscriptions_report
+        )
     except (RedisError, OSError) as exc:
         healthy = False
         checks["redis"] = f"unreachable: {type(exc).__name__}"

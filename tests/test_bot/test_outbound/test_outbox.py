@@ -70,9 +70,9 @@ async def test_a_page_that_lost_its_webhook_subscription_is_subscribed_again(sta
         return set(await graph.fetch_subscribed_fields(PAGE_ID)) == set(REQUIRED_FIELDS)
 
     await wait_until(subscribed, what="the app subscribes the Page at start-up")
-    assert await ensure_subscribed(graph, PAGE_ID) == []
+    assert await ensure_subscribed(graph, PAGE_ID, "555000555") == []
     await stack.emulator.unsubscribe(PAGE_ID)  # Meta disabled the failing webhook
-    assert await ensure_subscribed(graph, PAGE_ID) == list(REQUIRED_FIELDS)
+    assert await ensure_subscribed(graph, PAGE_ID, "555000555") == list(REQUIRED_FIELDS)
     assert set(await graph.fetch_subscribed_fields(PAGE_ID)) == set(REQUIRED_FIELDS)
 
 
