@@ -103,7 +103,7 @@ def outbox_sender(
         graph,
         SendRateLimiter(redis, settings.key_prefix, limits),
         OutboxNotifier(redis, keys.outbox_wake),
-        OutboxSettings(max_attempts=settings.outbox_max_attempts),
+        OutboxSettings(max_attempts=settings.outbox_max_attempts, human_agent=settings.human_agent_permission),
     )
 
 

@@ -222,7 +222,9 @@ class ThreadView:
     saved_replies: list[tuple[str, str]] = field(default_factory=list)  # title, text filled for this chat
 
 
-async def fetch_thread(session: AsyncSession, conversation: Conversation, limit: int = 200) -> ThreadView:
+async def fetch_thread(
+    session: AsyncSession, conversation: Conversation, limit: int = 200, *, human_agent: bool = False
+) -> ThreadView:
     rows = (
         await session.execute(
             select(Message, OutboxMessage)
@@ -276,7 +278,7 @@ async def fetch_thread(session: AsyncSession, conversation: Conversation, limit:
         name=name,
         messages=messages,
         notes=notes,
-        reply=reply_state(utcnow(), conversation.last_user_at),
+        reply=reply_state(utcnow(), conversation.last_user_at, human_agent),
         assignee_id=thread.assignee_id if thread else None,
         labels=labels_of(thread.labels) if thread else [],
         asked_person=bool(thread and thread.asked_person_at)

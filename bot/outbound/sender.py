@@ -84,6 +84,7 @@ class OutboxSettings:
     concurrency: int = 32
     poll_s: float = 1.0
     probe_paused_s: float = 60.0
+    human_agent: bool = False  # the app has Meta's Human Agent permission (settings.human_agent_permission)
 
 
 def backoff_delay(attempt: int, settings: OutboxSettings, rng: random.Random) -> float:
@@ -270,7 +271,7 @@ class OutboxSender(Loop):
 
     def _decide_plain(self, row: OutboxInfo, now: datetime) -> SendDecision:
         if row.kind == OutboxKind.MESSAGE.value:
-            return decide_message(now, row.last_user_at, Author(row.author))
+            return decide_message(now, row.last_user_at, Author(row.author), human_agent=self.settings.human_agent)
         if row.kind == OutboxKind.PRIVATE_REPLY.value:
             return decide_private_reply(now, row.comment_created_at, already_sent=False)
         return SendDecision(allowed=True)

@@ -79,7 +79,7 @@ async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_
         clients.append(client)
         return client
 
-    stacks = start_stack(serve, tmp_path_factory.mktemp("inbox"), redis_server)
+    stacks = start_stack(serve, tmp_path_factory.mktemp("inbox"), redis_server, human_agent_permission=True)
     stack = await anext(stacks)
     await seed_shop(stack.sessions, stock=5)
     async with stack.sessions() as session, session.begin():
