@@ -3,9 +3,9 @@
 - `build_router` / `build_dispatcher`: the recorders and handlers every event goes through, in order.
 - `build_worker`: the stream worker with its stock allocator, handler services and inbox notes.
 - `start_background`: the worker, the outbox sender, the CRM's order-event consumer, the subscription
-  keeper, the template keeper and the live comment readers, each a `bot.runtime.loops.Loop` started as its own task; the
-  `Background` it returns stops them in order. `plusone serve` (`bot.app.worker_ctx`) and
-  `plusone worker` (`bot.cli.main`) both run exactly this.
+  keeper, the template keeper, the Messenger profile keeper and the live comment readers, each a
+  `bot.runtime.loops.Loop` started as its own task; the `Background` it returns stops them in order.
+  `plusone serve` (`bot.app.worker_ctx`) and `plusone worker` (`bot.cli.main`) both run exactly this.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from bot.inbound.router import Dispatcher, HandlerServices, Router
 from bot.inbound.worker import Worker, WorkerSettings
 from bot.inbox.live import InboxPublisher, publish_inbox_event
 from bot.outbound.graph import GraphClient
+from bot.outbound.messenger_profile import ProfileKeeper
 from bot.outbound.outbox import OutboxNotifier
 from bot.outbound.rate_limit import RateLimits, SendRateLimiter
 from bot.outbound.sender import OutboxSender, OutboxSettings
@@ -199,8 +200,11 @@ def start_background(
         owner=worker.consumer,
     )
     templates = TemplateKeeper(sessions, graph)
-    loops: list[Loop] = [worker, crm, keeper, live, templates] + ([sender] if sender is not None else [])
+    # The Page's Get Started, greeting and menu, as the shop file says (m.me referrals need Get Started).
+    report_key = RedisKeys(settings.key_prefix).messenger_profile_report
+    profile = ProfileKeeper(sessions, graph, redis=redis, report_key=report_key)
+    loops: list[Loop] = [worker, crm, keeper, live, templates, profile] + ([sender] if sender is not None else [])
     started = {loop.name: loop.start() for loop in loops}
-    order = (live, worker, sender, crm, keeper, templates)
+    order = (live, worker, sender, crm, keeper, templates, profile)
     running = [started[loop.name] for loop in order if loop is not None]
     return Background(worker, sender, crm, keeper, live, templates, running)

@@ -19,6 +19,7 @@ naming the file, line and field: `shop.yaml:23: campaigns[0].ends_at: must be af
     orders: {pay_within: 48h, pay_within_by_method: {cash_on_pickup: 7d}}  # see config.sale_file
     shipping: {delivery: [{key: courier, name: Courier, fee: 30}]}          # see config.sale_file
     templates: {shipped: {fields: [order_number], languages: {en: "Order {{1}} shipped."}}}   # config.templates_file
+    messenger_profile: {persistent_menu: {default: [cart, checkout, points, person]}}  # messenger_profile_file
 
 Times come out as aware UTC datetimes. A post id may be written bare (`2000000000001`); it is stored the
 way Meta's webhooks name it, `{page id}_{post id}`.
@@ -54,6 +55,7 @@ from config.catalog_file import (
 )
 from config.faq_file import FaqConfig, parse_faq_node
 from config.membership_file import parse_membership_node
+from config.messenger_profile_file import MessengerProfileConfig, parse_messenger_profile_node
 from config.payments_file import parse_payments_node
 from config.sale_file import parse_orders_node, parse_shipping_node
 from config.templates_file import TemplateSpec, parse_templates_node
@@ -88,7 +90,18 @@ __all__ = [
     "parse_time",
 ]
 
-ROOT_FIELDS = ("shop", "products", "campaigns", "faq", "membership", "orders", "shipping", "payments", "templates")
+ROOT_FIELDS = (
+    "shop",
+    "products",
+    "campaigns",
+    "faq",
+    "membership",
+    "orders",
+    "shipping",
+    "payments",
+    "templates",
+    "messenger_profile",
+)
 SHOP_FIELDS = ("name", "currency", "page_id", "timezone", "language")
 CAMPAIGN_FIELDS = (
     "key",
@@ -187,6 +200,8 @@ class ShopConfig:
     shipping: ShippingRules = field(default_factory=ShippingRules)
     payments: tuple[PaymentMethod, ...] | None = None  # the `payments:` section (config.payments_file), if any
     templates: tuple[TemplateSpec, ...] = ()  # the `templates:` section (config.templates_file)
+    # The `messenger_profile:` section (config.messenger_profile_file); None: PlusOne's default profile.
+    messenger_profile: MessengerProfileConfig | None = None
     source: str = field(default="<shop>", compare=False)  # the file name, for later messages
 
 
@@ -257,6 +272,10 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
             raise ShopFileError(
                 source, "templates need shop.page_id (the Page they are made on)", _line(templates_node), "templates"
             )
+    profile_node = fields.get("messenger_profile")
+    messenger_profile = None
+    if profile_node is not None and not _is_null(profile_node):
+        messenger_profile = parse_messenger_profile_node(profile_node, source)
     return ShopConfig(
         shop=shop,
         products=products,
@@ -267,6 +286,7 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
         shipping=shipping,
         payments=payments,
         templates=templates,
+        messenger_profile=messenger_profile,
         source=source,
     )
 

@@ -7,6 +7,8 @@ Each Meta surface has its module, sharing one `EmulatorState` (bot.emulator.stat
 - `send_api`: `POST /{page_id|me}/messages` (Send API) with Meta's messaging rules (`messaging_rules`);
 - `comments`: private replies, `POST /{comment_id}/comments` (public reply), `POST /{comment_id}` (`is_hidden`);
 - `pages`: `GET /{page_id|me}` (`fields=name,username`), `GET|POST|DELETE /{page_id}/subscribed_apps`;
+- `profile`: `GET|POST|DELETE /{page_id|me}/messenger_profile` (Get Started, greeting, ice breakers, menu),
+  and what it changes for a person opening an m.me link (`/_emulator/mme`);
 - `subscriptions`: the app's own level, `GET|POST|DELETE /{app_id}/subscriptions` (app access token);
 - `templates`: `GET|POST /{page_id}/message_templates`, utility messages and their review (issue 17);
 - `live` (issue 6): `GET /{video_id}/live_comments` (Server-Sent Events) and `GET /{video_id}/comments`;
@@ -41,6 +43,7 @@ from bot.emulator.live import Live
 from bot.emulator.pages import Pages
 from bot.emulator.params import maybe_json, read_graph_request
 from bot.emulator.persistence import StateFile
+from bot.emulator.profile import MessengerProfile
 from bot.emulator.send_api import SendApi
 from bot.emulator.state import EmulatorState
 from bot.emulator.subscriptions import AppSubscriptions
@@ -67,6 +70,7 @@ class Emulator:
         self.pages = Pages(self.state)
         self.live = Live(self.state, self.webhooks)
         self.app_subscriptions = AppSubscriptions(self.state, self.webhooks)
+        self.profile = MessengerProfile(self.state, self.webhooks)
         self._call_seq = itertools.count(1)
 
     # --- Graph routes ---------------------------------------------------------------------------------
@@ -138,6 +142,8 @@ class Emulator:
             return self.send_api.send_message(parts[0], args, call)
         if len(parts) == 2 and parts[1] == "message_templates":
             return self.templates.message_templates(method, parts[0], args, call)
+        if len(parts) == 2 and parts[1] == "messenger_profile":
+            return self.profile.messenger_profile(method, parts[0], args, call)
         if len(parts) == 2 and parts[1] == "subscribed_apps":
             return self.pages.subscribed_apps(method, parts[0], args, call)
         if len(parts) == 2 and parts[1] == "comments" and method == "POST":
@@ -223,6 +229,8 @@ def create_emulator_app(config: EmulatorConfig) -> web.Application:
         ("POST", "/_emulator/unsubscribe", e.pages.post_unsubscribe),
         ("POST", "/_emulator/token", e.pages.post_token),
         ("POST", "/_emulator/page_apps", e.pages.post_page_app),
+        ("POST", "/_emulator/mme", e.profile.post_mme),
+        ("GET", "/_emulator/profiles", e.profile.get_profiles),
         ("DELETE", "/_emulator/app_subscriptions", e.app_subscriptions.delete_app_subscription),
         ("POST", "/_emulator/reset", e.post_reset),
         ("GET", "/_emulator/templates", e.templates.get_templates),

@@ -220,6 +220,14 @@ class ControlClient:
         """The app's own subscription to `target` (object) removed, as in the app dashboard."""
         return await self._control("DELETE", "app_subscriptions", {"object": target})
 
+    async def open_mme(self, page_id: str, psid: str, ref: str, *, text: str | None = None) -> dict[str, Any]:
+        """A person opens `m.me/<page>?ref=<ref>` and does what Meta lets them (bot.emulator.profile)."""
+        body = {"page_id": page_id, "psid": psid, "ref": ref, "text": text}
+        return await self._control("POST", "mme", {k: v for k, v in body.items() if v is not None})
+
+    async def messenger_profiles(self) -> dict[str, Any]:
+        return await self._control("GET", "profiles")
+
     async def expire_token(self, page_id: str, expired: bool = True) -> dict[str, Any]:
         return await self._control("POST", "token", {"page_id": page_id, "expired": expired})
 

@@ -174,6 +174,8 @@ class EmulatorState:
         # subscribed (page id -> their subscribed_apps entries), which Meta lists beside ours.
         self.app_subscriptions: dict[str, dict[str, Any]] = {}
         self.other_apps: dict[str, list[dict[str, Any]]] = {}
+        # Each Page's Messenger profile (bot.emulator.profile): field -> value as posted.
+        self.profiles: dict[str, dict[str, Any]] = {}
         self.clock_offset = 0.0
         self.sends: dict[str, deque[float]] = {}
         for video in getattr(self, "live_videos", {}).values():
@@ -205,6 +207,8 @@ class EmulatorState:
                 for v in self.live_videos.values()
             ],
             "templates": [t.to_dict() for t in self.templates.values()],
+            "profiles": self.profiles,
+            "app_subscriptions": self.app_subscriptions,
             "calls": list(self.calls),
             "deliveries": list(self.deliveries),
         }
@@ -238,6 +242,8 @@ class EmulatorState:
         if "subscriptions" in data:
             self.subscriptions = {p: list(f) for p, f in data["subscriptions"].items() if p in pages and f}
         self.live_videos = {k: v for k, v in videos.items() if v.page_id in pages}
+        self.profiles = {p: dict(v) for p, v in data.get("profiles", {}).items() if p in pages}
+        self.app_subscriptions = dict(data.get("app_subscriptions", {}))
         from bot.emulator.templates import restore_template  # that module builds on this one
 
         self.templates = {t["id"]: restore_template(t) for t in data.get("templates", []) if t["page_id"] in pages}

@@ -591,3 +591,17 @@ class GraphClient:
                 "verify_token": verify_token,
             },
         )
+
+    async def fetch_messenger_profile(self, page_id: str, fields: list[str]) -> dict[str, Any]:
+        """`GET /me/messenger_profile?fields=...` with the Page's token: the fields that are set (Meta leaves
+        out the others)."""
+        reply = await self._call(
+            page_id, "get_connection", object_id="me", connection="messenger_profile", fields=",".join(fields)
+        )
+        data = reply.get("data", []) if isinstance(reply, dict) else []
+        return dict(data[0]) if data and isinstance(data[0], dict) else {}
+
+    async def set_messenger_profile(self, page_id: str, profile: dict[str, Any]) -> None:
+        """`POST /me/messenger_profile` with the Page's token: the fields given replace the Page's."""
+        data = {name: json.dumps(value, ensure_ascii=False) for name, value in profile.items()}
+        await self._call(page_id, "post_object", object_id="me", connection="messenger_profile", data=data)

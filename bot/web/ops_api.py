@@ -46,9 +46,11 @@ async def healthz(request: web.Request) -> web.Response:
         }
         # What the subscription keeper found missing, at the app's level and on each Page (it re-subscribes
         # what it can; what it could not fix stays here until the next check finds it fixed).
-        checks["webhook_subscriptions"] = await subscription_report(
-            request.app[INGEST].redis, RedisKeys(request.app[SETTINGS].key_prefix).subscriptions_report
-        )
+        keys = RedisKeys(request.app[SETTINGS].key_prefix)
+        redis = request.app[INGEST].redis
+        checks["webhook_subscriptions"] = await subscription_report(redis, keys.subscriptions_report)
+        # The Messenger profile keeper's findings per Page (what it set, what it could not).
+        checks["messenger_profile"] = await subscription_report(redis, keys.messenger_profile_report)
     except (RedisError, OSError) as exc:
         healthy = False
         checks["redis"] = f"unreachable: {type(exc).__name__}"
