@@ -40,6 +40,7 @@ from bot.outbound.rate_limit import RateLimits, SendRateLimiter
 from bot.outbound.sender import OutboxSender, OutboxSettings
 from bot.outbound.subscriptions import AppLevel, SubscriptionKeeper, app_token_client
 from bot.outbound.templates import TemplateKeeper
+from bot.outbound.user_profiles import UserProfileFiller
 from bot.runtime.loops import Loop, Running, stop_all
 from bot.runtime.redis_keys import RedisKeys
 from bot.web.checkout import checkout_url
@@ -203,8 +204,11 @@ def start_background(
     # The Page's Get Started, greeting and menu, as the shop file says (m.me referrals need Get Started).
     report_key = RedisKeys(settings.key_prefix).messenger_profile_report
     profile = ProfileKeeper(sessions, graph, redis=redis, report_key=report_key)
-    loops: list[Loop] = [worker, crm, keeper, live, templates, profile] + ([sender] if sender is not None else [])
+    # Shoppers' names and pictures for the inbox (User Profile API), off the webhook's path.
+    people = UserProfileFiller(sessions, graph)
+    loops: list[Loop] = [worker, crm, keeper, live, templates, profile, people]
+    loops += [sender] if sender is not None else []
     started = {loop.name: loop.start() for loop in loops}
-    order = (live, worker, sender, crm, keeper, templates, profile)
+    order = (live, worker, sender, crm, keeper, templates, profile, people)
     running = [started[loop.name] for loop in order if loop is not None]
     return Background(worker, sender, crm, keeper, live, templates, running)

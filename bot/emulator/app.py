@@ -148,6 +148,8 @@ class Emulator:
             return self.pages.subscribed_apps(method, parts[0], args, call)
         if len(parts) == 2 and parts[1] == "comments" and method == "POST":
             return self.comments.public_reply(parts[0], args, call)
+        if len(parts) == 1 and method == "GET" and self.profile.is_person(parts[0]):
+            return self.profile.user_profile(parts[0], args, call)
         if len(parts) == 1 and method == "GET":
             return self.pages.page_info(parts[0], args, call)
         if len(parts) == 1 and method == "POST":
@@ -231,6 +233,7 @@ def create_emulator_app(config: EmulatorConfig) -> web.Application:
         ("POST", "/_emulator/page_apps", e.pages.post_page_app),
         ("POST", "/_emulator/mme", e.profile.post_mme),
         ("GET", "/_emulator/profiles", e.profile.get_profiles),
+        ("POST", "/_emulator/people", e.profile.post_person),
         ("DELETE", "/_emulator/app_subscriptions", e.app_subscriptions.delete_app_subscription),
         ("POST", "/_emulator/reset", e.post_reset),
         ("GET", "/_emulator/templates", e.templates.get_templates),

@@ -225,6 +225,14 @@ class ControlClient:
         body = {"page_id": page_id, "psid": psid, "ref": ref, "text": text}
         return await self._control("POST", "mme", {k: v for k, v in body.items() if v is not None})
 
+    async def describe_person(
+        self, page_id: str, psid: str, first_name: str, last_name: str = "", profile_pic: str = ""
+    ) -> dict[str, Any]:
+        """What the User Profile API tells of this shopper (once they have written to the Page)."""
+        body = {"page_id": page_id, "psid": psid, "first_name": first_name}
+        body |= {k: v for k, v in (("last_name", last_name), ("profile_pic", profile_pic)) if v}
+        return await self._control("POST", "people", body)
+
     async def messenger_profiles(self) -> dict[str, Any]:
         return await self._control("GET", "profiles")
 

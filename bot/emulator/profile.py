@@ -38,6 +38,8 @@ MENU_ITEMS_MAX = 20
 TITLE_MAX = 30
 PAYLOAD_MAX = 1000
 GET_STARTED_TITLE = "Get Started"
+# What the User Profile API gives without extra permissions (Messenger Platform "User Profile API").
+USER_FIELDS = ("first_name", "last_name", "name", "profile_pic")
 
 
 def _value(args: dict[str, Any], name: str) -> Any:
@@ -214,3 +216,46 @@ class MessengerProfile:
 
     async def get_profiles(self, _request: web.Request) -> web.Response:
         return web.json_response(self.state.profiles)
+
+    # --- the User Profile API -------------------------------------------------------------------------
+
+    def is_person(self, ref: str) -> bool:
+        """Whether `GET /{ref}` is about a person (not a Page or an object the emulator made)."""
+        state = self.state
+        return not (
+            ref == "me"
+            or ref in state.config.pages
+            or ref in state.comments
+            or ref in state.posts
+            or ref in state.live_videos
+            or ref in state.templates
+        )
+
+    def user_profile(self, psid: str, args: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
+        """`GET /{psid}?fields=...` with the Page's token: the person's name and picture, once they have written
+        to the Page (Messenger User Profile API); else Meta's `(#100) No profile available for this user.`"""
+        page_id = self.state.authenticate(args)
+        call["page_id"] = page_id
+        if (page_id, psid) not in self.state.activity:
+            raise invalid("No profile available for this user.", 2018218)
+        raw = args.get("fields")
+        wanted = [f.strip() for f in raw.split(",") if f.strip()] if isinstance(raw, str) and raw else []
+        wanted = wanted or ["first_name", "last_name", "profile_pic"]
+        bad = [f for f in wanted if f not in USER_FIELDS]
+        if bad:
+            raise invalid(f"Tried accessing nonexisting field ({bad[0]}) on node type (User)")
+        person = self.state.people.get((page_id, psid)) or {
+            # Emulator choice: a person nobody described gets a plain name of their own.
+            "first_name": "Shopper",
+            "last_name": psid[-4:],
+            "profile_pic": f"https://platform-lookaside.fbsbx.com/platform/profilepic/?psid={psid}",
+        }
+        values = {**person, "name": f"{person['first_name']} {person['last_name']}".strip()}
+        return {**{f: values[f] for f in wanted if values.get(f)}, "id": psid}
+
+    async def post_person(self, request: web.Request) -> web.Response:
+        data = await control_body(request)
+        page_id, psid = known_page(data, self.state), text(data, "psid")
+        person = {name: text(data, name, required=name == "first_name") or "" for name in USER_FIELDS if name != "name"}
+        self.state.people[(page_id, psid)] = person
+        return web.json_response({"page_id": page_id, "psid": psid, **person})

@@ -176,6 +176,8 @@ class EmulatorState:
         self.other_apps: dict[str, list[dict[str, Any]]] = {}
         # Each Page's Messenger profile (bot.emulator.profile): field -> value as posted.
         self.profiles: dict[str, dict[str, Any]] = {}
+        # Shoppers' public profiles (User Profile API) by (page id, PSID): first_name, last_name, profile_pic.
+        self.people: dict[tuple[str, str], dict[str, str]] = {}
         self.clock_offset = 0.0
         self.sends: dict[str, deque[float]] = {}
         for video in getattr(self, "live_videos", {}).values():

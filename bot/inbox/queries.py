@@ -56,6 +56,7 @@ class ConversationRow:
     assignee: str | None
     labels: list[str]
     asked_person: bool
+    picture: str | None = None  # the shopper's picture as Meta's User Profile API gave it (bot.outbound.user_profiles)
 
 
 def _like(text: str) -> str:
@@ -143,6 +144,7 @@ async def list_conversations(
             labels=labels_of(thread.labels) if thread else [],
             asked_person=bool(thread and thread.asked_person_at)
             or conv.handoff_reason == HandoffReason.SHOPPER_ASKED.value,
+            picture=conv.profile_pic,
         )
         for conv, thread in rows
     ]

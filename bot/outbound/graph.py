@@ -605,3 +605,9 @@ class GraphClient:
         """`POST /me/messenger_profile` with the Page's token: the fields given replace the Page's."""
         data = {name: json.dumps(value, ensure_ascii=False) for name, value in profile.items()}
         await self._call(page_id, "post_object", object_id="me", connection="messenger_profile", data=data)
+
+    async def fetch_user_profile(self, page_id: str, psid: str) -> dict[str, Any]:
+        """`GET /{psid}?fields=first_name,last_name,profile_pic` with the Page's token (Messenger User Profile
+        API): only for a person who has written to the Page; Meta refuses others (100 / 2018218)."""
+        reply = await self._call(page_id, "get_object", object_id=psid, fields="first_name,last_name,profile_pic")
+        return reply if isinstance(reply, dict) else {}
