@@ -60,6 +60,7 @@ class ProfileKeeper(Loop):
         report_key: str | None = None,
         interval_s: float = 600.0,
         poll_s: float = 30.0,
+        retry_s: float = 120.0,
     ) -> None:
         super().__init__("plusone-messenger-profile")
         self.sessions = sessions
@@ -68,6 +69,7 @@ class ProfileKeeper(Loop):
         self.report_key = report_key
         self.interval_s = interval_s
         self.poll_s = poll_s
+        self.retry_s = retry_s  # after a failed check (Meta allows ~10 profile calls per Page in 10 minutes)
 
     async def _section_version(self) -> datetime | None:
         async with self.sessions() as session:
@@ -95,12 +97,16 @@ class ProfileKeeper(Loop):
 
     async def loop(self) -> None:
         seen = await self._section_version()
-        await self.check_once()
+        failed = _failed(await self.check_once())
         waited = 0.0
         while not self.stopping:
             await self.sleep(self.poll_s)
             waited += self.poll_s
             version = await self._section_version()
-            if version != seen or waited >= self.interval_s:
+            if version != seen or waited >= (self.retry_s if failed else self.interval_s):
                 seen, waited = version, 0.0
-                await self.check_once()
+                failed = _failed(await self.check_once())
+
+
+def _failed(report: dict[str, dict[str, Any]]) -> bool:
+    return any("error" in found for found in report.values())

@@ -162,7 +162,10 @@ def app_token_client(graph: GraphClient, app_id: str | None, app_secret: str | N
 
 class SubscriptionKeeper(Loop):
     """The loop that checks the app's and every Page's subscription each `interval_s`, starting at once,
-    and keeps the findings in `report_key` (a Redis hash: `app` or a Page id -> JSON) for `/healthz`."""
+    and keeps the findings in `report_key` (a Redis hash: `app` or a Page id -> JSON) for `/healthz`.
+
+    After a failed check it tries again in `retry_s`: at start our own /webhook may not listen yet when
+    Meta verifies the callback, and a passing fault should not leave a Page deaf for `interval_s`."""
 
     def __init__(
         self,
@@ -172,10 +175,12 @@ class SubscriptionKeeper(Loop):
         app: AppLevel | None = None,
         redis: Redis | RedisCluster | None = None,
         report_key: str | None = None,
+        retry_s: float = 30.0,
     ) -> None:
         super().__init__("plusone-subscriptions")
         self.graph = graph
         self.interval_s = interval_s
+        self.retry_s = retry_s
         self.app = app or AppLevel(None, None, None, None)
         self.redis = redis
         self.report_key = report_key
@@ -210,8 +215,9 @@ class SubscriptionKeeper(Loop):
     async def loop(self) -> None:
         try:
             while not self.stopping:
-                await self.check_once()
-                await self.sleep(self.interval_s)
+                reports = await self.check_once()
+                failed = any(report.error is not None for report in reports.values())
+                await self.sleep(self.retry_s if failed else self.interval_s)
         finally:
             if self.app.graph is not None:
                 self.app.graph.close()

@@ -128,3 +128,19 @@ def test_an_inactive_subscription_or_another_callback_is_a_problem() -> None:
     assert "old.example" in elsewhere.problems[0]
     other_object = check_app_entries([{"object": "user", "callback_url": here, "active": True, "fields": fields}], here)
     assert other_object.missing == list(REQUIRED_FIELDS)
+
+
+async def test_after_a_failed_check_the_keeper_tries_again_soon_not_in_ten_minutes(stack: Stack) -> None:
+    keeper = await our_keeper(stack)
+    keeper.retry_s = 0.05  # the interval stays 10 minutes: only the retry can bring the second check
+    await stack.emulator.unsubscribe(PAGE_ID)
+    await stack.emulator.set_fault("server_error", count=1, path_contains="/subscribed_apps")
+    running = keeper.start()
+    try:
+
+        async def page_fixed() -> bool:  # read from the keeper's report: a Graph call here could take the fault
+            return (await health(stack)).get(PAGE_ID, {}).get("fixed") is True
+
+        await wait_until(page_fixed, what="the keeper's second try subscribed the Page again")
+    finally:
+        await running.stop()
