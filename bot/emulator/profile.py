@@ -244,12 +244,9 @@ class MessengerProfile:
         bad = [f for f in wanted if f not in USER_FIELDS]
         if bad:
             raise invalid(f"Tried accessing nonexisting field ({bad[0]}) on node type (User)")
-        person = self.state.people.get((page_id, psid)) or {
-            # Emulator choice: a person nobody described gets a plain name of their own.
-            "first_name": "Shopper",
-            "last_name": psid[-4:],
-            "profile_pic": f"https://platform-lookaside.fbsbx.com/platform/profilepic/?psid={psid}",
-        }
+        # Emulator choice: a person nobody described gets a plain name of their own and no picture (a browser
+        # showing the inbox in a test must not fetch from Meta's CDN).
+        person = self.state.people.get((page_id, psid)) or {"first_name": "Shopper", "last_name": psid[-4:]}
         values = {**person, "name": f"{person['first_name']} {person['last_name']}".strip()}
         return {**{f: values[f] for f in wanted if values.get(f)}, "id": psid}
 
