@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.emulator.control import ControlError, control_body, known_page, text
-from bot.emulator.errors import invalid, unsupported
+from bot.emulator.errors import invalid, rate_limited, unsupported
 from bot.emulator.state import EmulatorState
 from bot.emulator.webhooks import WebhookPlayer
 from bot.inbound import webhook_factory as wf
@@ -38,6 +38,10 @@ MENU_ITEMS_MAX = 20
 TITLE_MAX = 30
 PAYLOAD_MAX = 1000
 GET_STARTED_TITLE = "Get Started"
+# "Calls to the Messenger Profile API are limited to 10 API calls per 10 minute interval. This rate limit is
+# enforced per Page." (Get Started Button reference). Emulator choice: the refusal is Meta's rate-limit error 613.
+PROFILE_CALLS_LIMIT = 10
+PROFILE_CALLS_WINDOW_S = 600.0
 # What the User Profile API gives without extra permissions (Messenger Platform "User Profile API").
 USER_FIELDS = ("first_name", "last_name", "name", "profile_pic")
 
@@ -134,6 +138,11 @@ class MessengerProfile:
 
     def messenger_profile(self, method: str, ref: str, args: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
         page_id = self.state.page_of(ref, args, call, method)
+        now = self.state.now()
+        recent = [at for at in self.state.profile_calls.get(page_id, []) if at > now - PROFILE_CALLS_WINDOW_S]
+        if len(recent) >= PROFILE_CALLS_LIMIT:
+            raise rate_limited()
+        self.state.profile_calls[page_id] = [*recent, now]
         profile = self.state.profiles.setdefault(page_id, {})
         if method == "GET":
             raw = args.get("fields")

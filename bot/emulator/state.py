@@ -178,6 +178,8 @@ class EmulatorState:
         self.profiles: dict[str, dict[str, Any]] = {}
         # Shoppers' public profiles (User Profile API) by (page id, PSID): first_name, last_name, profile_pic.
         self.people: dict[tuple[str, str], dict[str, str]] = {}
+        # When each Page last called the Messenger Profile API (its own rate limit), by the emulator's clock.
+        self.profile_calls: dict[str, list[float]] = {}
         self.clock_offset = 0.0
         self.sends: dict[str, deque[float]] = {}
         for video in getattr(self, "live_videos", {}).values():

@@ -117,3 +117,15 @@ async def test_an_mme_ref_reaches_the_app_only_through_get_started_for_a_new_per
     assert answer["opened"] == "ice_breaker"
     [item] = receiver.payloads()[-1]["entry"][0]["messaging"]
     assert item["postback"]["payload"] == "v1:FAQ:o" and "referral" not in item["postback"]
+
+
+async def test_the_profile_api_allows_ten_calls_per_page_in_ten_minutes(emulator, http) -> None:
+    query = {"fields": "get_started"}
+    for _ in range(10):
+        assert (await graph(http, emulator, "GET", PATH, query=query))[0] == 200
+    status, body = await graph(http, emulator, "GET", PATH, query=query)
+    assert status == 400 and error_of(body) == (613, None)
+    other = await graph(http, emulator, "GET", f"{OTHER_PAGE_ID}/messenger_profile", query=query, token="page-token-2")
+    assert other[0] == 200, "per Page"
+    await emulator.set_clock_offset(601)
+    assert (await graph(http, emulator, "GET", PATH, query=query))[0] == 200
