@@ -3,9 +3,9 @@
 - `build_router` / `build_dispatcher`: the recorders and handlers every event goes through, in order.
 - `build_worker`: the stream worker with its stock allocator, handler services and inbox notes.
 - `start_background`: the worker, the outbox sender, the CRM's order-event consumer, the subscription
-  keeper, the template keeper and the live comment readers, each a `bot.runtime.loops.Loop` started as its own task; the
-  `Background` it returns stops them in order. `plusone serve` (`bot.app.worker_ctx`) and
-  `plusone worker` (`bot.cli.main`) both run exactly this.
+  keeper, the template keeper, the Messenger profile keeper and the live comment readers, each a
+  `bot.runtime.loops.Loop` started as its own task; the `Background` it returns stops them in order.
+  `plusone serve` (`bot.app.worker_ctx`) and `plusone worker` (`bot.cli.main`) both run exactly this.
 """
 
 from __future__ import annotations
@@ -34,11 +34,13 @@ from bot.inbound.router import Dispatcher, HandlerServices, Router
 from bot.inbound.worker import Worker, WorkerSettings
 from bot.inbox.live import InboxPublisher, publish_inbox_event
 from bot.outbound.graph import GraphClient
+from bot.outbound.messenger_profile import ProfileKeeper
 from bot.outbound.outbox import OutboxNotifier
 from bot.outbound.rate_limit import RateLimits, SendRateLimiter
 from bot.outbound.sender import OutboxSender, OutboxSettings
-from bot.outbound.subscriptions import SubscriptionKeeper
+from bot.outbound.subscriptions import AppLevel, SubscriptionKeeper, app_token_client
 from bot.outbound.templates import TemplateKeeper
+from bot.outbound.user_profiles import UserProfileFiller
 from bot.runtime.loops import Loop, Running, stop_all
 from bot.runtime.redis_keys import RedisKeys
 from bot.web.checkout import checkout_url
@@ -103,7 +105,7 @@ def outbox_sender(
         graph,
         SendRateLimiter(redis, settings.key_prefix, limits),
         OutboxNotifier(redis, keys.outbox_wake),
-        OutboxSettings(max_attempts=settings.outbox_max_attempts),
+        OutboxSettings(max_attempts=settings.outbox_max_attempts, human_agent=settings.human_agent_permission),
     )
 
 
@@ -134,6 +136,23 @@ def build_worker(
         after_batch=allocator.run,
         in_batch=allocator.in_batch,
     )
+
+
+def webhook_callback_url(settings: Settings) -> str:
+    """Our `/webhook` as Meta calls it: under `public_url`, else this server's own address."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"{(settings.public_url or f'http://{host}:{settings.port}').rstrip('/')}/webhook"
+
+
+def subscription_keeper(settings: Settings, graph: GraphClient, redis: Redis | RedisCluster) -> SubscriptionKeeper:
+    """Both levels of Meta's webhook subscription: the app's (with the app token) and each Page's."""
+    secret = settings.app_secret.get_secret_value() if settings.app_secret else None
+    verify = settings.verify_token.get_secret_value() if settings.verify_token else None
+    app = AppLevel(
+        app_token_client(graph, settings.app_id, secret), settings.app_id, webhook_callback_url(settings), verify
+    )
+    keys = RedisKeys(settings.key_prefix)
+    return SubscriptionKeeper(graph, app=app, redis=redis, report_key=keys.subscriptions_report)
 
 
 @dataclass
@@ -170,7 +189,7 @@ def start_background(
     worker = build_worker(settings, stream, sessions, redis, notifier, dispatcher)
     sender = outbox_sender(settings, redis, sessions, graph) if with_sender else None
     crm = OrderEventConsumer(sessions)
-    keeper = SubscriptionKeeper(graph)
+    keeper = subscription_keeper(settings, graph, redis)
     # While a campaign's video is live, its comments are also read from Meta's stream and comments edge.
     live = LiveCommentReaders(
         sessions,
@@ -182,8 +201,14 @@ def start_background(
         owner=worker.consumer,
     )
     templates = TemplateKeeper(sessions, graph)
-    loops: list[Loop] = [worker, crm, keeper, live, templates] + ([sender] if sender is not None else [])
+    # The Page's Get Started, greeting and menu, as the shop file says (m.me referrals need Get Started).
+    report_key = RedisKeys(settings.key_prefix).messenger_profile_report
+    profile = ProfileKeeper(sessions, graph, redis=redis, report_key=report_key)
+    # Shoppers' names and pictures for the inbox (User Profile API), off the webhook's path.
+    people = UserProfileFiller(sessions, graph)
+    loops: list[Loop] = [worker, crm, keeper, live, templates, profile, people]
+    loops += [sender] if sender is not None else []
     started = {loop.name: loop.start() for loop in loops}
-    order = (live, worker, sender, crm, keeper, templates)
+    order = (live, worker, sender, crm, keeper, templates, profile, people)
     running = [started[loop.name] for loop in order if loop is not None]
     return Background(worker, sender, crm, keeper, live, templates, running)

@@ -45,6 +45,9 @@ class Settings(BaseModel):
     app_secret: SecretStr | None = None
     verify_token: SecretStr | None = None
     app_id: str | None = None
+    # Meta granted the app the Human Agent permission (App Review): only then may a person answer in the
+    # inbox after 24 hours (for 7 days) with the HUMAN_AGENT tag. Without it Meta refuses the tag.
+    human_agent_permission: bool = False
     admin_token: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)

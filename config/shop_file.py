@@ -20,6 +20,7 @@ naming the file, line and field: `shop.yaml:23: campaigns[0].ends_at: must be af
     shipping: {delivery: [{key: courier, name: Courier, fee: 30}]}          # see config.sale_file
     templates: {shipped: {fields: [order_number], languages: {en: "Order {{1}} shipped."}}}   # config.templates_file
     instagram: [{account_id: "17841400000000001", page_id: "1000000000001"}]  # each Page's Instagram account
+    messenger_profile: {persistent_menu: {default: [cart, checkout, points, person]}}  # messenger_profile_file
 
 A campaign on an Instagram post or reel names it by `instagram_media_id` (the IG media id, stored bare as
 Instagram's webhooks name it); one on an Instagram live names the live media id as its `live_video_id`.
@@ -58,6 +59,7 @@ from config.catalog_file import (
 )
 from config.faq_file import FaqConfig, parse_faq_node
 from config.membership_file import parse_membership_node
+from config.messenger_profile_file import MessengerProfileConfig, parse_messenger_profile_node
 from config.payments_file import parse_payments_node
 from config.sale_file import parse_orders_node, parse_shipping_node
 from config.templates_file import TemplateSpec, parse_templates_node
@@ -104,6 +106,7 @@ ROOT_FIELDS = (
     "payments",
     "templates",
     "instagram",
+    "messenger_profile",
 )
 INSTAGRAM_FIELDS = ("account_id", "page_id", "username")
 SHOP_FIELDS = ("name", "currency", "page_id", "timezone", "language")
@@ -217,6 +220,8 @@ class ShopConfig:
     templates: tuple[TemplateSpec, ...] = ()  # the `templates:` section (config.templates_file)
     # The `instagram:` section: each Page's Instagram account; None: no section (the links made before stay).
     instagram: tuple[InstagramAccountConfig, ...] | None = None
+    # The `messenger_profile:` section (config.messenger_profile_file); None: PlusOne's default profile.
+    messenger_profile: MessengerProfileConfig | None = None
     source: str = field(default="<shop>", compare=False)  # the file name, for later messages
 
 
@@ -291,6 +296,10 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
     instagram: tuple[InstagramAccountConfig, ...] | None = None
     if instagram_node is not None and not _is_null(instagram_node):
         instagram = _instagram_accounts(instagram_node, source, shop)
+    profile_node = fields.get("messenger_profile")
+    messenger_profile = None
+    if profile_node is not None and not _is_null(profile_node):
+        messenger_profile = parse_messenger_profile_node(profile_node, source)
     return ShopConfig(
         shop=shop,
         products=products,
@@ -302,6 +311,7 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
         payments=payments,
         templates=templates,
         instagram=instagram,
+        messenger_profile=messenger_profile,
         source=source,
     )
 

@@ -7,6 +7,9 @@ Each Meta surface has its module, sharing one `EmulatorState` (bot.emulator.stat
 - `send_api`: `POST /{page_id|me}/messages` (Send API) with Meta's messaging rules (`messaging_rules`);
 - `comments`: private replies, `POST /{comment_id}/comments` (public reply), `POST /{comment_id}` (`is_hidden`);
 - `pages`: `GET /{page_id|me}` (`fields=name,username`), `GET|POST|DELETE /{page_id}/subscribed_apps`;
+- `profile`: `GET|POST|DELETE /{page_id|me}/messenger_profile` (Get Started, greeting, ice breakers, menu),
+  and what it changes for a person opening an m.me link (`/_emulator/mme`);
+- `subscriptions`: the app's own level, `GET|POST|DELETE /{app_id}/subscriptions` (app access token);
 - `templates`: `GET|POST /{page_id}/message_templates`, utility messages and their review (issue 17);
 - `live` (issue 6): `GET /{video_id}/live_comments` (Server-Sent Events) and `GET /{video_id}/comments`;
 - `instagram` (issue 18): the Page's linked Instagram account: its webhooks (`object: "instagram"`), Send API
@@ -45,8 +48,10 @@ from bot.emulator.live import Live
 from bot.emulator.pages import Pages
 from bot.emulator.params import maybe_json, read_graph_request
 from bot.emulator.persistence import StateFile
+from bot.emulator.profile import MessengerProfile
 from bot.emulator.send_api import SendApi
 from bot.emulator.state import EmulatorState
+from bot.emulator.subscriptions import AppSubscriptions
 from bot.emulator.templates import Templates
 from bot.emulator.tokens import Tokens
 from bot.emulator.usage import CALL_KEY, Usage
@@ -74,6 +79,8 @@ class Emulator:
         self.usage = Usage(self.state)
         self.tokens = Tokens(self.state)
         self.instagram = Instagram(self.state, self.faults, self.webhooks)
+        self.app_subscriptions = AppSubscriptions(self.state, self.webhooks)
+        self.profile = MessengerProfile(self.state, self.webhooks)
         self._call_seq = itertools.count(1)
 
     # --- Graph routes ---------------------------------------------------------------------------------
@@ -126,6 +133,9 @@ class Emulator:
                 return await self.live.live_comments_stream(request, parts[0], args, call)
             if request.method == "GET" and len(parts) == 2 and parts[1] == "comments":
                 return web.json_response(self.live.list_comments(parts[0], args, call, request.url))
+            if len(parts) == 2 and parts[1] == "subscriptions":  # the app's level (it verifies the callback)
+                answer = await self.app_subscriptions.subscriptions(request.method, parts[0], args, call)
+                return web.json_response(answer)
             return web.json_response(self._route(request.method, parts, args, call))
         except GraphError as exc:
             return exc.response()
@@ -156,12 +166,16 @@ class Emulator:
             return self.instagram.public_reply(parts[0], args, call)
         if len(parts) == 2 and parts[1] == "message_templates":
             return self.templates.message_templates(method, parts[0], args, call)
+        if len(parts) == 2 and parts[1] == "messenger_profile":
+            return self.profile.messenger_profile(method, parts[0], args, call)
         if len(parts) == 2 and parts[1] == "subscribed_apps":
             return self.pages.subscribed_apps(method, parts[0], args, call)
         if len(parts) == 2 and parts[1] == "comments" and method == "POST":
             return self.comments.public_reply(parts[0], args, call)
         if len(parts) == 1 and method == "GET" and parts[0] in self.state.live_videos:
             return self.live.video_info(parts[0], args, call)
+        if len(parts) == 1 and method == "GET" and self.profile.is_person(parts[0]):
+            return self.profile.user_profile(parts[0], args, call)
         if len(parts) == 1 and method == "GET":
             return self.pages.page_info(parts[0], args, call)
         if len(parts) == 1 and method == "POST":
@@ -244,6 +258,11 @@ def create_emulator_app(config: EmulatorConfig) -> web.Application:
         ("POST", "/_emulator/posts", e.comments.post_post),
         ("POST", "/_emulator/unsubscribe", e.pages.post_unsubscribe),
         ("POST", "/_emulator/token", e.pages.post_token),
+        ("POST", "/_emulator/page_apps", e.pages.post_page_app),
+        ("POST", "/_emulator/mme", e.profile.post_mme),
+        ("GET", "/_emulator/profiles", e.profile.get_profiles),
+        ("POST", "/_emulator/people", e.profile.post_person),
+        ("DELETE", "/_emulator/app_subscriptions", e.app_subscriptions.delete_app_subscription),
         ("POST", "/_emulator/reset", e.post_reset),
         ("GET", "/_emulator/templates", e.templates.get_templates),
         ("POST", "/_emulator/templates/review", e.templates.post_review),

@@ -76,6 +76,8 @@ class EmulatorConfig:
     # Meta's "Require App Secret" app setting, off by default: only then is a missing proof refused.
     require_appsecret_proof: bool = False
     app_name: str = "PlusOne"
+    # Meta's Human Agent permission, granted through App Review: without it the HUMAN_AGENT tag is refused.
+    human_agent_permission: bool = False
     # Meta retries failed deliveries for hours; the emulator keeps the idea on a shorter scale.
     webhook_retry_delays: tuple[float, ...] = (1.0, 4.0, 15.0)
     webhook_timeout_s: float = 10.0

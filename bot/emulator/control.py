@@ -222,6 +222,30 @@ class ControlClient:
     async def unsubscribe(self, page_id: str) -> dict[str, Any]:
         return await self._control("POST", "unsubscribe", {"page_id": page_id})
 
+    async def subscribe_other_app(self, page_id: str, app_id: str, fields: list[str]) -> dict[str, Any]:
+        """Another app subscribes to the Page (Meta lists it beside ours in `subscribed_apps`)."""
+        return await self._control("POST", "page_apps", {"page_id": page_id, "app_id": app_id, "fields": fields})
+
+    async def drop_app_subscription(self, target: str = "page") -> dict[str, Any]:
+        """The app's own subscription to `target` (object) removed, as in the app dashboard."""
+        return await self._control("DELETE", "app_subscriptions", {"object": target})
+
+    async def open_mme(self, page_id: str, psid: str, ref: str, *, text: str | None = None) -> dict[str, Any]:
+        """A person opens `m.me/<page>?ref=<ref>` and does what Meta lets them (bot.emulator.profile)."""
+        body = {"page_id": page_id, "psid": psid, "ref": ref, "text": text}
+        return await self._control("POST", "mme", {k: v for k, v in body.items() if v is not None})
+
+    async def describe_person(
+        self, page_id: str, psid: str, first_name: str, last_name: str = "", profile_pic: str = ""
+    ) -> dict[str, Any]:
+        """What the User Profile API tells of this shopper (once they have written to the Page)."""
+        body = {"page_id": page_id, "psid": psid, "first_name": first_name}
+        body |= {k: v for k, v in (("last_name", last_name), ("profile_pic", profile_pic)) if v}
+        return await self._control("POST", "people", body)
+
+    async def messenger_profiles(self) -> dict[str, Any]:
+        return await self._control("GET", "profiles")
+
     async def expire_token(self, page_id: str, expired: bool = True) -> dict[str, Any]:
         return await self._control("POST", "token", {"page_id": page_id, "expired": expired})
 

@@ -19,6 +19,7 @@ __all__ = [
     "expired_token",
     "invalid",
     "invalid_token",
+    "no_human_agent_permission",
     "outside_window",
     "page_restricted",
     "permission_denied",
@@ -74,6 +75,13 @@ def expired_token() -> GraphError:
 
 def outside_window() -> GraphError:
     return GraphError(10, "(#10) This message is sent outside of allowed window.", 2018278)
+
+
+def no_human_agent_permission() -> GraphError:
+    # Meta: HUMAN_AGENT "requires the Human Agent permission via App Review". Its refusal is a permission
+    # error (code 10); the subcode is not in Meta's docs (integrations' code names 2018276 and 2018001), so
+    # none is invented here: tests/data/meta/error_human_agent_permission.json.
+    return GraphError(10, "(#10) Application does not have permission for this action")
 
 
 def unavailable() -> GraphError:

@@ -1,8 +1,12 @@
 """The Page itself: `GET /{page_id|me}` (`fields=name,username,link`) and the app's webhook subscription,
 `GET|POST|DELETE /{page_id}/subscribed_apps`.
 
+A Page lists every app it has subscribed, each with its own fields (tests/data/meta/page_subscribed_apps.json);
+a POST or DELETE with a Page token changes only the calling app's entry.
+
 Control: `/_emulator/unsubscribe` drops a Page's subscription as Meta does to a webhook that keeps
-failing; `/_emulator/token` expires (or renews) a Page's access token.
+failing; `/_emulator/token` expires (or renews) a Page's access token; `/_emulator/page_apps` subscribes
+another app (a chat plugin, an old integration) to a Page.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.emulator.control import control_body, flag, known_page
+from bot.emulator.control import ControlError, control_body, flag, known_page, text
 from bot.emulator.errors import invalid, unsupported
 from bot.emulator.params import maybe_json
 from bot.emulator.state import EmulatorState
@@ -56,10 +60,12 @@ class Pages:
         config, subscriptions = self.state.config, self.state.subscriptions
         if method == "GET":
             fields = subscriptions.get(page_id)
+            others = [dict(app) for app in self.state.other_apps.get(page_id, [])]
             if not fields:
-                return {"data": []}
+                return {"data": others}
             # Emulator choice: Meta's entries also carry category and link; clients read id and subscribed_fields.
-            return {"data": [{"id": config.app_id, "name": config.app_name, "subscribed_fields": fields}]}
+            ours = {"id": config.app_id, "name": config.app_name, "subscribed_fields": fields}
+            return {"data": [*others, ours]}
         if method == "DELETE":
             subscriptions.pop(page_id, None)
             return {"success": True}
@@ -93,3 +99,18 @@ class Pages:
         expired = flag(data, "expired", default=True)
         (self.state.expired.add if expired else self.state.expired.discard)(page_id)
         return web.json_response({"page_id": page_id, "expired": expired})
+
+    async def post_page_app(self, request: web.Request) -> web.Response:
+        """Another app subscribed to the Page with its own fields (Meta lists it beside ours)."""
+        data = await control_body(request)
+        page_id = known_page(data, self.state)
+        app_id = text(data, "app_id")
+        if app_id == self.state.config.app_id:
+            raise ControlError("app_id must be another app's id (ours is set through subscribed_apps)")
+        fields = data.get("fields")
+        if not isinstance(fields, list) or not all(isinstance(f, str) and f for f in fields):
+            raise ControlError("fields must be a list of field names")
+        entry = {"id": app_id, "name": text(data, "name", required=False) or "Other app", "subscribed_fields": fields}
+        apps = [a for a in self.state.other_apps.get(page_id, []) if a["id"] != app_id]
+        self.state.other_apps[page_id] = [*apps, entry]
+        return web.json_response({"page_id": page_id, "app_id": app_id, "subscribed_fields": fields})

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.emulator.comments import Comments
 from bot.emulator.control import control_body, flag, known_page, number, text
-from bot.emulator.errors import invalid, outside_window, unavailable
+from bot.emulator.errors import invalid, no_human_agent_permission, outside_window, unavailable
 from bot.emulator.faults import Faults
 from bot.emulator.messaging_rules import (
     MESSAGING_TYPES,
@@ -71,6 +71,8 @@ class SendApi:
                 )
             if tag not in TAG_WINDOWS:
                 raise invalid(f"param tag must be one of {{{', '.join(TAG_WINDOWS)}}}")
+            if tag == "HUMAN_AGENT" and not state.config.human_agent_permission:
+                raise no_human_agent_permission()
         elif messaging_type == "MESSAGE_TAG":
             raise invalid("param tag is required when messaging_type is MESSAGE_TAG")
         if args.get("notification_type") not in (None, "", *NOTIFICATION_TYPES):

@@ -186,6 +186,16 @@ class EmulatorState:
             for page_id, page in self.config.pages.items()
             if page.subscribed_fields
         }
+        # The app's own subscriptions by object (bot.emulator.subscriptions), and other apps a Page has
+        # subscribed (page id -> their subscribed_apps entries), which Meta lists beside ours.
+        self.app_subscriptions: dict[str, dict[str, Any]] = {}
+        self.other_apps: dict[str, list[dict[str, Any]]] = {}
+        # Each Page's Messenger profile (bot.emulator.profile): field -> value as posted.
+        self.profiles: dict[str, dict[str, Any]] = {}
+        # Shoppers' public profiles (User Profile API) by (page id, PSID): first_name, last_name, profile_pic.
+        self.people: dict[tuple[str, str], dict[str, str]] = {}
+        # When each Page last called the Messenger Profile API (its own rate limit), by the emulator's clock.
+        self.profile_calls: dict[str, list[float]] = {}
         self.clock_offset = 0.0
         self.sends: dict[str, deque[float]] = {}
         for video in getattr(self, "live_videos", {}).values():
@@ -218,6 +228,8 @@ class EmulatorState:
                 for v in self.live_videos.values()
             ],
             "templates": [t.to_dict() for t in self.templates.values()],
+            "profiles": self.profiles,
+            "app_subscriptions": self.app_subscriptions,
             "calls": list(self.calls),
             "deliveries": list(self.deliveries),
         }
@@ -252,6 +264,8 @@ class EmulatorState:
         if "subscriptions" in data:
             self.subscriptions = {p: list(f) for p, f in data["subscriptions"].items() if p in pages and f}
         self.live_videos = {k: v for k, v in videos.items() if v.page_id in pages}
+        self.profiles = {p: dict(v) for p, v in data.get("profiles", {}).items() if p in pages}
+        self.app_subscriptions = dict(data.get("app_subscriptions", {}))
         from bot.emulator.templates import restore_template  # that module builds on this one
 
         self.templates = {t["id"]: restore_template(t) for t in data.get("templates", []) if t["page_id"] in pages}

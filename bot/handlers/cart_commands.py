@@ -285,14 +285,17 @@ async def _pick_target(ctx: HandlerContext, event: MessageEvent, pick: Pick) -> 
 CHECKOUT_WORDS = frozenset({"checkout", "check out", "pay", "結帳", "结账", "埋單", "买单", "付款"})
 
 
-def is_checkout_request(event: MessageEvent, _ctx: HandlerContext) -> bool:
+def is_checkout_request(event: MessageEvent | PostbackEvent, _ctx: HandlerContext) -> bool:
+    if isinstance(event, PostbackEvent):  # Checkout in the Page's persistent menu
+        decoded = decode_payload(event.payload)
+        return isinstance(decoded, Payload) and decoded.action is PayloadAction.CHECKOUT
     return not event.quick_reply_payload and normalize_text(event.text or "").strip(" ?？!！.。") in CHECKOUT_WORDS
 
 
 def build_cart_router(checkout_link: Callable[[str], str] | None = None) -> Router:
     router = Router("cart")
 
-    async def handle_checkout(event: MessageEvent, ctx: HandlerContext) -> None:
+    async def handle_checkout(event: MessageEvent | PostbackEvent, ctx: HandlerContext) -> None:
         cart = await fetch_cart(ctx.session, event.page_id, event.sender_id)
         url = None
         if checkout_link is not None and not cart.is_empty:
@@ -310,5 +313,6 @@ def build_cart_router(checkout_link: Callable[[str], str] | None = None) -> Rout
     router.register(pick, pick_filter, kinds=[EventKind.MESSAGE], name="pick_option")
     router.register(pick, typed_choice_filter, kinds=[EventKind.MESSAGE], name="typed_option")
     router.register(handle_cart, is_cart_request, kinds=[EventKind.MESSAGE, EventKind.POSTBACK], name="show_cart")
-    router.register(handle_checkout, is_checkout_request, kinds=[EventKind.MESSAGE], name="checkout")
+    checkout_kinds = [EventKind.MESSAGE, EventKind.POSTBACK]
+    router.register(handle_checkout, is_checkout_request, kinds=checkout_kinds, name="checkout")
     return router

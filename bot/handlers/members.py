@@ -65,7 +65,9 @@ async def _send(
     ctx.wake_outbox()
 
 
-def is_member_request(event: MessageEvent, _ctx: HandlerContext) -> bool:
+def is_member_request(event: MessageEvent | PostbackEvent, _ctx: HandlerContext) -> bool:
+    if isinstance(event, PostbackEvent):  # My points in the Page's persistent menu
+        return decode_payload(event.payload) == Payload(PayloadAction.POINTS)
     return not event.quick_reply_payload and normalize_text(event.text or "").strip(" ?？!！.。") in MEMBER_WORDS
 
 
@@ -125,7 +127,7 @@ def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Route
     handles the chat."""
     router = Router("crm")
 
-    async def handle_member_card(event: MessageEvent, ctx: HandlerContext) -> None:
+    async def handle_member_card(event: MessageEvent | PostbackEvent, ctx: HandlerContext) -> None:
         await _send(ctx, f"member-card:{event.key}", event, await _card(ctx, event.page_id, event.sender_id))
 
     async def handle_contact(event: MessageEvent, ctx: HandlerContext, contact: tuple[IdentityKind, str]) -> None:
@@ -191,5 +193,7 @@ def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Route
     router.register(handle_referral, referral_filter, kinds=[EventKind.POSTBACK, EventKind.REFERRAL], name="referral")
     router.register(handle_code, code_filter, kinds=[EventKind.MESSAGE], name="member_code")
     router.register(handle_contact, contact_filter, kinds=[EventKind.MESSAGE], name="member_contact")
-    router.register(handle_member_card, is_member_request, kinds=[EventKind.MESSAGE], name="member_card")
+    router.register(
+        handle_member_card, is_member_request, kinds=[EventKind.MESSAGE, EventKind.POSTBACK], name="member_card"
+    )
     return router

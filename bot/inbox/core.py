@@ -12,7 +12,7 @@ from typing import Any
 
 import regex
 
-from bot.outbound.messaging_rules import HUMAN_AGENT_WINDOW, STANDARD_WINDOW, Author, decide_message
+from bot.outbound.messaging_rules import HUMAN_AGENT_WINDOW, STANDARD_WINDOW, Author, RefusalCode, decide_message
 from parsers.normalize import normalize_text
 
 MAX_REPLY = 2000  # Meta's text limit; the outbox splits nothing an agent typed
@@ -73,8 +73,19 @@ class ReplyState:
     why: str
 
 
-def reply_state(now: datetime, last_user_at: datetime | None) -> ReplyState:
-    decision = decide_message(now, last_user_at, Author.AGENT)
+def reply_state(now: datetime, last_user_at: datetime | None, human_agent: bool = False) -> ReplyState:
+    """`human_agent`: the app has Meta's Human Agent permission (settings.human_agent_permission)."""
+    decision = decide_message(now, last_user_at, Author.AGENT, human_agent=human_agent)
+    if decision.refusal is RefusalCode.NO_HUMAN_AGENT:
+        return ReplyState(
+            ReplyMode.DISABLED,
+            None,
+            None,
+            "Replying from here is closed: more than 24 hours since the shopper last wrote. Meta lets a person "
+            "answer for 7 days only from an app with its Human Agent permission (App Review), and this shop has "
+            "not said it has it (setting human_agent_permission). Order updates still reach the shopper as an "
+            "approved utility template; anything else waits for the shopper's next message.",
+        )
     if not decision.allowed:
         return ReplyState(ReplyMode.DISABLED, None, None, f"Replying is closed: {decision.reason}.")
     assert last_user_at is not None

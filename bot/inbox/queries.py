@@ -57,6 +57,7 @@ class ConversationRow:
     labels: list[str]
     asked_person: bool
     channel: str = "facebook"  # where the shopper writes from: facebook | instagram (a pill in the list)
+    picture: str | None = None  # the shopper's picture as Meta's User Profile API gave it (bot.outbound.user_profiles)
 
 
 def _like(text: str) -> str:
@@ -145,6 +146,7 @@ async def list_conversations(
             asked_person=bool(thread and thread.asked_person_at)
             or conv.handoff_reason == HandoffReason.SHOPPER_ASKED.value,
             channel=conv.channel,
+            picture=conv.profile_pic,
         )
         for conv, thread in rows
     ]
@@ -224,7 +226,9 @@ class ThreadView:
     saved_replies: list[tuple[str, str]] = field(default_factory=list)  # title, text filled for this chat
 
 
-async def fetch_thread(session: AsyncSession, conversation: Conversation, limit: int = 200) -> ThreadView:
+async def fetch_thread(
+    session: AsyncSession, conversation: Conversation, limit: int = 200, *, human_agent: bool = False
+) -> ThreadView:
     rows = (
         await session.execute(
             select(Message, OutboxMessage)
@@ -278,7 +282,7 @@ async def fetch_thread(session: AsyncSession, conversation: Conversation, limit:
         name=name,
         messages=messages,
         notes=notes,
-        reply=reply_state(utcnow(), conversation.last_user_at),
+        reply=reply_state(utcnow(), conversation.last_user_at, human_agent),
         assignee_id=thread.assignee_id if thread else None,
         labels=labels_of(thread.labels) if thread else [],
         asked_person=bool(thread and thread.asked_person_at)

@@ -638,3 +638,56 @@ class GraphClient:
             page_id, "post_object", object_id=comment_id, connection="replies", data={"message": text}
         )
         return str(reply.get("id", "")) if isinstance(reply, dict) else ""
+
+    async def fetch_page_subscriptions(self, page_id: str) -> dict[str, list[str]]:
+        """`GET /{page-id}/subscribed_apps`: each subscribed app's id -> its fields (Meta lists every app's)."""
+        reply = await self._call(page_id, "get_connection", object_id=page_id, connection="subscribed_apps")
+        apps: dict[str, list[str]] = {}
+        for app in reply.get("data", []) if isinstance(reply, dict) else []:
+            if isinstance(app, dict) and app.get("id") is not None:
+                apps[str(app["id"])] = [str(f) for f in app.get("subscribed_fields", [])]
+        return apps
+
+    async def fetch_app_subscriptions(self, app_id: str) -> list[dict[str, Any]]:
+        """`GET /{app-id}/subscriptions` (needs this client to hold the app token under `app_id`): each
+        object's entry as Meta gives it (`object`, `callback_url`, `active`, `fields[{name, version}]`)."""
+        reply = await self._call(app_id, "get_connection", object_id=app_id, connection="subscriptions")
+        data = reply.get("data", []) if isinstance(reply, dict) else []
+        return [entry for entry in data if isinstance(entry, dict)]
+
+    async def subscribe_app(
+        self, app_id: str, object_type: str, callback_url: str, fields: list[str], verify_token: str
+    ) -> None:
+        """`POST /{app-id}/subscriptions` with the app token: Meta verifies the callback before it answers."""
+        await self._call(
+            app_id,
+            "post_object",
+            object_id=app_id,
+            connection="subscriptions",
+            data={
+                "object": object_type,
+                "callback_url": callback_url,
+                "fields": ",".join(fields),
+                "verify_token": verify_token,
+            },
+        )
+
+    async def fetch_messenger_profile(self, page_id: str, fields: list[str]) -> dict[str, Any]:
+        """`GET /me/messenger_profile?fields=...` with the Page's token: the fields that are set (Meta leaves
+        out the others)."""
+        reply = await self._call(
+            page_id, "get_connection", object_id="me", connection="messenger_profile", fields=",".join(fields)
+        )
+        data = reply.get("data", []) if isinstance(reply, dict) else []
+        return dict(data[0]) if data and isinstance(data[0], dict) else {}
+
+    async def set_messenger_profile(self, page_id: str, profile: dict[str, Any]) -> None:
+        """`POST /me/messenger_profile` with the Page's token: the fields given replace the Page's."""
+        data = {name: json.dumps(value, ensure_ascii=False) for name, value in profile.items()}
+        await self._call(page_id, "post_object", object_id="me", connection="messenger_profile", data=data)
+
+    async def fetch_user_profile(self, page_id: str, psid: str) -> dict[str, Any]:
+        """`GET /{psid}?fields=first_name,last_name,profile_pic` with the Page's token (Messenger User Profile
+        API): only for a person who has written to the Page; Meta refuses others (100 / 2018218)."""
+        reply = await self._call(page_id, "get_object", object_id=psid, fields="first_name,last_name,profile_pic")
+        return reply if isinstance(reply, dict) else {}

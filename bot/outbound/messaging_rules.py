@@ -2,8 +2,10 @@
 
 - Free-form messages only inside the shopper's 24-hour window, opened by their own message, postback,
   referral or reaction (a comment does not open it).
-- After it, only a human agent's reply, tagged `HUMAN_AGENT`, within 7 days of the shopper's last message.
-  Automated messages never carry that tag (Chatwoot's bug: bot replies wrongly tagged HUMAN_AGENT).
+- After it, only a human agent's reply, tagged `HUMAN_AGENT`, within 7 days of the shopper's last message,
+  and only from an app that Meta granted the Human Agent permission through App Review (the setting
+  `human_agent_permission`; without it Meta refuses the tag). Automated messages never carry that tag
+  (Chatwoot's bug: bot replies wrongly tagged HUMAN_AGENT).
 - One private reply per comment, within 7 days of the comment. On Instagram, a comment on a live only while
   that live is live, and about 750 private replies an hour per account (Instagram Private Replies, 2 July 2026).
 - Never the tags Meta retired on 27 April 2026 (CONFIRMED_EVENT_UPDATE, ACCOUNT_UPDATE, POST_PURCHASE_UPDATE).
@@ -39,6 +41,7 @@ class RefusalCode(StrEnum):
     PRIVATE_REPLY_USED = "private_reply_used"
     PRIVATE_REPLY_LIVE_ENDED = "private_reply_live_ended"  # Instagram: a live comment's reply only during the live
     NO_CHANNEL = "no_channel"  # an order update after the window, with no approved template to carry it
+    NO_HUMAN_AGENT = "no_human_agent"  # 24 h passed and the app lacks Meta's Human Agent permission
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,15 @@ def _ago(delta: timedelta) -> str:
 
 
 def decide_message(
-    now: datetime, last_user_at: datetime | None, author: Author, tag: str | None = None
+    now: datetime,
+    last_user_at: datetime | None,
+    author: Author,
+    tag: str | None = None,
+    *,
+    human_agent: bool = False,
 ) -> SendDecision:
-    """May this message go to the shopper now, and how (messaging type and tag)?"""
+    """May this message go to the shopper now, and how (messaging type and tag)? `human_agent`: the app has
+    Meta's Human Agent permission, so a person may answer with the HUMAN_AGENT tag for 7 days."""
     if tag in RETIRED_TAGS:
         return SendDecision.refuse(RefusalCode.RETIRED_TAG, f"Meta retired the {tag} tag on 27 April 2026")
     if tag is not None and tag != HUMAN_AGENT:
@@ -76,6 +85,13 @@ def decide_message(
     if age <= STANDARD_WINDOW:
         return SendDecision(allowed=True, messaging_type="RESPONSE")
     if author is Author.AGENT and age <= HUMAN_AGENT_WINDOW:
+        if not human_agent:
+            return SendDecision.refuse(
+                RefusalCode.NO_HUMAN_AGENT,
+                f"the shopper last wrote {_ago(age)} ago; after 24 hours Meta lets a person reply (for 7 days) only "
+                "from an app with its Human Agent permission, which this shop has not said it has "
+                "(human_agent_permission); order updates still go as an approved utility template",
+            )
         return SendDecision(allowed=True, messaging_type="MESSAGE_TAG", tag=HUMAN_AGENT)
     if author is Author.AGENT:
         return SendDecision.refuse(

@@ -99,6 +99,7 @@ class OutboxSettings:
     concurrency: int = 32
     poll_s: float = 1.0
     probe_paused_s: float = 60.0  # how often a Page paused for its token is checked
+    human_agent: bool = False  # the app has Meta's Human Agent permission (settings.human_agent_permission)
     throttle_backoff_s: float = 60.0  # a throttle without Meta's estimate: 60 s, doubling per throttle in a row
     throttle_backoff_cap_s: float = 900.0
     probe_restricted_s: float = 900.0  # a restricted Page or a missing permission: one send probes this later
@@ -328,7 +329,7 @@ class OutboxSender(Loop):
 
     def _decide_plain(self, row: OutboxInfo, now: datetime) -> SendDecision:
         if row.kind == OutboxKind.MESSAGE.value:
-            return decide_message(now, row.last_user_at, Author(row.author))
+            return decide_message(now, row.last_user_at, Author(row.author), human_agent=self.settings.human_agent)
         if row.kind == OutboxKind.PRIVATE_REPLY.value:
             return decide_private_reply(now, row.comment_created_at, already_sent=False)
         return SendDecision(allowed=True)

@@ -43,6 +43,8 @@ class PayloadAction(StrEnum):
     PICK = "PICK"  # a size or colour for an item: comment id, code, then option/value pairs
     FAQ = "FAQ"  # answer with an FAQ rule: its key
     AGENT = "AGENT"  # the shopper asks for a person
+    CHECKOUT = "CHECKOUT"  # the checkout link of the cart (the Messenger profile's menu)
+    POINTS = "POINTS"  # the member card: tier and points (the Messenger profile's menu)
 
 
 # How many arguments each action takes: (at least, at most); None for no upper bound.
@@ -52,6 +54,8 @@ _ARITY: dict[PayloadAction, tuple[int, int | None]] = {
     PayloadAction.PICK: (2, None),
     PayloadAction.FAQ: (1, 1),
     PayloadAction.AGENT: (0, 0),
+    PayloadAction.CHECKOUT: (0, 0),
+    PayloadAction.POINTS: (0, 0),
 }
 _PROFILE_GET_STARTED = frozenset({"GET_STARTED", "GET_STARTED_PAYLOAD"})
 _LEGACY_CART = "CART:v1"

@@ -80,6 +80,18 @@ class RedisKeys:
         return f"{self.prefix}:inbox:session:{token_hash}"
 
     @property
+    def subscriptions_report(self) -> str:
+        """Hash of the subscription keeper's last findings (`app` or a Page id -> JSON), for `/healthz`.
+        Rewritten at each check (every few minutes); never expires."""
+        return f"{self.prefix}:meta:subscriptions"
+
+    @property
+    def messenger_profile_report(self) -> str:
+        """Hash of the Messenger profile keeper's last findings (Page id -> JSON), for `/healthz`. Rewritten
+        at each check; never expires."""
+        return f"{self.prefix}:meta:messenger-profile"
+
+    @property
     def inbox_channel(self) -> str:
         """The pub/sub channel of the inbox's live notes (no data is stored under it)."""
         return f"{self.prefix}:inbox:live"

@@ -33,6 +33,7 @@ from bot.runtime.clock import utcnow
 from bot.store.faq_rules import apply_faq
 from bot.store.message_templates import apply_templates
 from bot.store.tables import InstagramAccount
+from bot.store.messenger_profile import save_messenger_profile
 from carts.catalog import stock_below_committed, stock_error, update_product
 from carts.payments import fetch_shop_payments, save_shop_payments
 from carts.tables import Campaign, CampaignProduct, Product
@@ -157,6 +158,8 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
     current = await fetch_shop_payments(session)
     methods = shop.payments if shop.payments is not None else current.methods
     await save_shop_payments(session, methods, shop.shop.language, now)
+    # The Page's Messenger profile (Get Started, greeting, menu): the profile keeper sets it on Meta.
+    await save_messenger_profile(session, shop.messenger_profile, now)
     if shop.templates and shop.shop.page_id is not None:
         await apply_templates(session, shop.shop.page_id, shop.templates, now)
     if shop.instagram is not None:

@@ -42,6 +42,10 @@ class Conversation(SQLModel, table=True):
     agent_active_at: datetime | None = None
     handoff_reason: str | None = Field(default=None, max_length=20)  # agent_replied | shopper_asked
     created_at: datetime
+    # The shopper's picture as Meta's user profile API gave it (its URL only, shown as is), and when the name
+    # and picture were last fetched (bot.inbound.user_profiles); None: not yet.
+    profile_pic: str | None = Field(default=None, sa_column=Column(Text))
+    profile_fetched_at: datetime | None = None
 
 
 class Message(SQLModel, table=True):
@@ -234,4 +238,13 @@ class InstagramAccount(SQLModel, table=True):
     account_id: str = Field(primary_key=True, max_length=64)
     page_id: str = Field(max_length=64, index=True)
     username: str | None = Field(default=None, max_length=200)
+
+
+class MessengerProfileRow(SQLModel, table=True):
+    """The shop file's `messenger_profile:` section as loaded (config.messenger_profile_file, as JSON), for
+    the profile keeper to set on each Page (bot.outbound.messenger_profile). One row, id 1; none: defaults."""
+
+    __tablename__ = "messenger_profile"
+    id: int = Field(default=1, primary_key=True)
+    config: str = Field(sa_column=Column(Text, nullable=False))  # JSON of MessengerProfileConfig
     updated_at: datetime

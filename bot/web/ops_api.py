@@ -18,8 +18,10 @@ from sqlalchemy import select
 from bot.inbound.ingest import is_stream_id
 from bot.outbound.outbox import OutboxStatus
 from bot.outbound.sender import resume_page
+from bot.outbound.subscriptions import subscription_report
 from bot.runtime.metrics import MetricsSnapshot, StreamGauges, decode_counters, render_metrics
-from bot.services import ENGINE, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, SESSIONS
+from bot.runtime.redis_keys import RedisKeys
+from bot.services import ENGINE, INGEST, LOCAL_REJECTIONS, OUTBOX_NOTIFIER, SESSIONS, SETTINGS
 from bot.store.db import ping
 from bot.store.tables import OutboxMessage, PageState
 from bot.web.json_api import fail
@@ -43,6 +45,13 @@ async def healthz(request: web.Request) -> web.Response:
             "lag_seconds": round(gauges.oldest_age_seconds, 3),
             "dead_letters": gauges.dead_letters,
         }
+        # What the subscription keeper found missing, at the app's level and on each Page (it re-subscribes
+        # what it can; what it could not fix stays here until the next check finds it fixed).
+        keys = RedisKeys(request.app[SETTINGS].key_prefix)
+        redis = request.app[INGEST].redis
+        checks["webhook_subscriptions"] = await subscription_report(redis, keys.subscriptions_report)
+        # The Messenger profile keeper's findings per Page (what it set, what it could not).
+        checks["messenger_profile"] = await subscription_report(redis, keys.messenger_profile_report)
     except (RedisError, OSError) as exc:
         healthy = False
         checks["redis"] = f"unreachable: {type(exc).__name__}"

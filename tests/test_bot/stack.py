@@ -7,7 +7,7 @@ server answers, the test reads what the emulator recorded.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,8 @@ async def start_stack(  # type: ignore[no-untyped-def]
         app_id="555000555",
         app_secret=APP_SECRET,
         webhook_retry_delays=(0.1, 0.3),
+        # Meta grants the Human Agent permission to the app; the shop's setting says it has it.
+        human_agent_permission=bool(overrides.get("human_agent_permission", False)),
     )
     emulator = GraphEmulator(config)
     base_url = await emulator.start()
@@ -105,7 +107,7 @@ async def start_stack(  # type: ignore[no-untyped-def]
         tmp_path, redis_server.url, graph_url=base_url, page_tokens={PAGE_ID: TOKEN}, graph_timeout_s=5, **overrides
     )
     client = await aiohttp_client(create_app(settings, dispatcher=build_dispatcher(settings, router)))
-    client.app[SENDER].settings = FAST
+    client.app[SENDER].settings = replace(FAST, human_agent=settings.human_agent_permission)
     config.webhook_url = str(client.make_url("/webhook"))  # now Meta (the emulator) can reach us
     try:
         yield Stack(client, emulator, settings)

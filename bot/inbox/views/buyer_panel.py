@@ -174,7 +174,7 @@ async def cart_send(request: web.Request) -> web.StreamResponse:
         return await render_conversation(request, 400, "The form is incomplete: reload the page.")
     async with request.app[SESSIONS]() as session, session.begin():
         conversation = await load_conversation(request, session)
-        state = reply_state(utcnow(), conversation.last_user_at)
+        state = reply_state(utcnow(), conversation.last_user_at, request.app[SETTINGS].human_agent_permission)
         cart = await fetch_cart(session, conversation.page_id, conversation.psid)
         if state.mode is ReplyMode.DISABLED:
             refused: str | None = state.why

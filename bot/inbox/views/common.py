@@ -157,7 +157,7 @@ async def render_conversation(
         if mark_read and conversation.unread:
             conversation.unread = 0
             session.add(conversation)
-        thread = await fetch_thread(session, conversation)
+        thread = await fetch_thread(session, conversation, human_agent=request.app[SETTINGS].human_agent_permission)
         panel = await fetch_panel(session, conversation)
         member = await member_card(session, conversation.page_id, conversation.psid)
     return await render(

@@ -50,7 +50,7 @@ from bot.inbox.views.common import (
     signed_in,
 )
 from bot.runtime.clock import utcnow
-from bot.services import OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
+from bot.services import OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS, SETTINGS
 from bot.web.numbers import ID_MAX, path_id, read_int
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ async def conversation_part(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     async with request.app[READ_SESSIONS]() as session:
         conversation = await load_conversation(request, session)
-        thread = await fetch_thread(session, conversation)
+        thread = await fetch_thread(session, conversation, human_agent=request.app[SETTINGS].human_agent_permission)
         panel = await fetch_panel(session, conversation) if part == "panel" else None
         member = await member_card(session, conversation.page_id, conversation.psid) if part == "panel" else None
     # A fresh form key: the refreshed panel's forms (send cart, adjust points) must still post.
@@ -117,7 +117,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
         return await render_conversation(request, 400, "The form is incomplete: reload the page.")
     async with request.app[SESSIONS]() as session, session.begin():
         conversation = await load_conversation(request, session)
-        state = reply_state(utcnow(), conversation.last_user_at)
+        state = reply_state(utcnow(), conversation.last_user_at, request.app[SETTINGS].human_agent_permission)
         if state.mode is ReplyMode.DISABLED:
             refused = state.why
         else:

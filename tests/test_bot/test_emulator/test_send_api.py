@@ -40,7 +40,8 @@ async def test_send_message_answers_meta_shape_and_records_the_call(emulator, ht
 # --- the messaging window -----------------------------------------------------------------------------------
 
 
-async def test_standard_window_is_24_hours_by_the_emulator_clock(emulator, http) -> None:
+async def test_standard_window_is_24_hours_by_the_emulator_clock(start_emulator, http) -> None:
+    emulator = await start_emulator(human_agent_permission=True)  # an app Meta granted the Human Agent permission
     await emulator.open_window(PAGE_ID, "7101")
     await emulator.set_clock_offset(23 * HOUR + 59 * 60)
     status, _ = await send(http, emulator, {"id": "7101"}, messaging_type="RESPONSE")
@@ -65,6 +66,18 @@ async def test_standard_window_is_24_hours_by_the_emulator_clock(emulator, http)
 
     status, body = await send(http, emulator, {"id": "never-wrote"})
     assert status == 400 and error_of(body) == (10, 2018278), "no activity: no window"
+
+
+async def test_the_human_agent_tag_is_refused_to_an_app_without_the_permission(emulator, http) -> None:
+    await emulator.open_window(PAGE_ID, "7102")
+    await emulator.set_clock_offset(30 * HOUR)
+    status, body = await send(http, emulator, {"id": "7102"}, messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")
+    assert status == 400 and error_of(body) == (10, None)
+    expected = json.loads((DATA / "meta" / "error_human_agent_permission.json").read_text())
+    assert set(body["error"]) == set(expected["error"])
+    assert body["error"]["message"] == expected["error"]["message"]
+    status, _ = await send(http, emulator, {"id": "7102"}, messaging_type="MESSAGE_TAG", tag="CUSTOMER_FEEDBACK")
+    assert status == 200, "only HUMAN_AGENT needs that permission"
 
 
 async def test_activity_can_be_set_in_the_past(emulator, http) -> None:

@@ -221,6 +221,25 @@ async def test_a_reply_then_the_same_form_again_queues_one_message(bot_stack: St
     assert empty.status == 400 and "Type a reply first" in await empty.text()
 
 
+async def test_without_the_human_agent_permission_the_composer_says_why_it_cannot_send_after_24_hours(
+    bot_stack: Stack,
+) -> None:
+    await users(bot_stack)
+    psid = "3000000000904"
+    await shopper_writes(bot_stack, psid, "hi")
+    conversation = (await bot_stack.rows(select(Conversation)))[0]
+    await bot_stack.set_last_user_at(psid, hours_ago=30)
+    await sign_in(bot_stack, "owner")
+    page = await (await bot_stack.client.get(f"/inbox/c/{conversation.id}")).text()
+    assert "Human Agent permission" in page and "utility template" in page
+    assert "HUMAN_AGENT tag (" not in page  # no offer of the tag
+    csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")
+    form = {"csrf": csrf, "text": "Sorry for the wait", "nonce": "late-1"}
+    response = await bot_stack.client.post(f"/inbox/c/{conversation.id}/reply", data=form, allow_redirects=False)
+    assert response.status == 409 and "Human Agent permission" in await response.text()
+    assert not await bot_stack.rows(select(OutboxMessage).where(OutboxMessage.author == "agent"))
+
+
 async def test_the_comment_trail_exports_as_csv_with_formulas_kept_as_text(bot_stack: Stack) -> None:
     await users(bot_stack)
     await seed_shop(bot_stack.sessions)
@@ -311,8 +330,12 @@ def test_plusone_user_add(tmp_path, monkeypatch, capsys, blockbuster) -> None:  
 def test_the_reply_box_follows_metas_windows() -> None:
     now = utcnow()
     assert reply_state(now, now - timedelta(hours=2)).mode is ReplyMode.NORMAL
-    late = reply_state(now, now - timedelta(hours=30))
+    late = reply_state(now, now - timedelta(hours=30), human_agent=True)
     assert (late.mode, late.tag) == (ReplyMode.HUMAN_AGENT, "HUMAN_AGENT")
+    # Without Meta's Human Agent permission the composer is closed after 24 hours, and says why and what can go.
+    plain = reply_state(now, now - timedelta(hours=30))
+    assert (plain.mode, plain.tag) == (ReplyMode.DISABLED, None)
+    assert "Human Agent permission" in plain.why and "utility template" in plain.why
     closed = reply_state(now, now - timedelta(days=8))
     assert closed.mode is ReplyMode.DISABLED and "7 days" in closed.why
     assert reply_state(now, None).mode is ReplyMode.DISABLED

@@ -79,7 +79,7 @@ async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_
         clients.append(client)
         return client
 
-    stacks = start_stack(serve, tmp_path_factory.mktemp("inbox"), redis_server)
+    stacks = start_stack(serve, tmp_path_factory.mktemp("inbox"), redis_server, human_agent_permission=True)
     stack = await anext(stacks)
     await seed_shop(stack.sessions, stock=5)
     async with stack.sessions() as session, session.begin():
@@ -247,6 +247,8 @@ async def test_the_agent_edits_the_cart_and_sends_it(env: Env) -> None:
 async def test_shopper_text_is_shown_as_text(env: Env) -> None:
     psid = "3000000000804"
     name, text = "<img src=x onerror=alert(1)>", "<script>alert(1)</script>"
+    # The same name as Meta's User Profile API gives it (the inbox shows that one first).
+    await env.stack.emulator.describe_person(PAGE_ID, psid, name)
     await shopper_writes(env, psid, text)
     await env.stack.emulator.deliver_comment(PAGE_ID, POST.split("_")[1], psid, f"{text} A+1", user_name=name)
     cid = await until_stored(env, psid)

@@ -40,7 +40,7 @@ M = timedelta(minutes=1)
     ],
 )
 def test_decide_message(last_user, author, tag, allowed, messaging_type, sent_tag, refusal) -> None:  # type: ignore[no-untyped-def]
-    decision = decide_message(NOW, last_user, author, tag)
+    decision = decide_message(NOW, last_user, author, tag, human_agent=True)
     assert (decision.allowed, decision.messaging_type, decision.tag, decision.refusal) == (
         allowed,
         messaging_type,
@@ -48,6 +48,15 @@ def test_decide_message(last_user, author, tag, allowed, messaging_type, sent_ta
         refusal,
     )
     assert decision.allowed or decision.reason  # every refusal says why
+
+
+def test_without_the_human_agent_permission_a_person_cannot_answer_after_24_hours() -> None:
+    for hours_ago in (24 * H + M, 6 * 24 * H):
+        decision = decide_message(NOW, NOW - hours_ago, Author.AGENT)
+        assert (decision.allowed, decision.tag, decision.refusal) == (False, None, RefusalCode.NO_HUMAN_AGENT)
+        assert "Human Agent permission" in decision.reason and "utility template" in decision.reason
+    inside = decide_message(NOW, NOW - 23 * H, Author.AGENT)
+    assert (inside.allowed, inside.messaging_type) == (True, "RESPONSE"), "inside 24 hours nothing changes"
 
 
 def test_a_bot_is_never_given_the_human_agent_tag() -> None:

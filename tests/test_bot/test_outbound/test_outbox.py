@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.background import outbox_sender
+from bot.inbound.router import Router
 from bot.outbound.graph import GraphClient, GraphError, GraphErrorClass
 from bot.outbound.messaging_rules import RETIRED_TAGS, Author
 from bot.outbound.outbox import (
@@ -30,7 +31,7 @@ from bot.runtime.clock import utcnow
 from bot.services import GRAPH, OUTBOX_NOTIFIER, REDIS, SESSIONS
 from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage, PageState
 from tests.conftest import APP_SECRET, PAGE_ID, wait_until
-from tests.test_bot.stack import FAST, TOKEN, Stack, sends, shopper_writes
+from tests.test_bot.stack import FAST, TOKEN, Stack, sends, shopper_writes, start_stack
 
 # --- The adapter, call by call ------------------------------------------------------------------------
 
@@ -70,9 +71,9 @@ async def test_a_page_that_lost_its_webhook_subscription_is_subscribed_again(sta
         return set(await graph.fetch_subscribed_fields(PAGE_ID)) == set(REQUIRED_FIELDS)
 
     await wait_until(subscribed, what="the app subscribes the Page at start-up")
-    assert await ensure_subscribed(graph, PAGE_ID) == []
+    assert await ensure_subscribed(graph, PAGE_ID, "555000555") == []
     await stack.emulator.unsubscribe(PAGE_ID)  # Meta disabled the failing webhook
-    assert await ensure_subscribed(graph, PAGE_ID) == list(REQUIRED_FIELDS)
+    assert await ensure_subscribed(graph, PAGE_ID, "555000555") == list(REQUIRED_FIELDS)
     assert set(await graph.fetch_subscribed_fields(PAGE_ID)) == set(REQUIRED_FIELDS)
 
 
@@ -177,14 +178,33 @@ async def test_window_rules_are_enforced_before_sending(stack: Stack) -> None:
         message={"text": "Sorry for the wait!"},
         author=Author.AGENT,
     )
-    tagged = await stack.settled(agent, "sent", "refused", "failed")
-    assert (tagged.status, tagged.messaging_type, tagged.tag) == ("sent", "MESSAGE_TAG", "HUMAN_AGENT")
+    # This shop has not said Meta granted it the Human Agent permission: a person cannot answer after 24 h either.
+    untagged = await stack.settled(agent, "sent", "refused", "failed")
+    assert untagged.status == "refused" and untagged.error_class == "no_human_agent"
+    assert "Human Agent permission" in (untagged.error_message or "")
 
     calls = await sends(stack)
-    assert [c["body"]["message"].get("text") for c in calls] == ["in time", "Sorry for the wait!"]
+    assert [c["body"]["message"].get("text") for c in calls] == ["in time"]
     assert not any(c["body"].get("tag") in RETIRED_TAGS for c in calls)  # no retired tag ever leaves
     failed_row = (await stack.rows(select(Message).where(Message.outbox_id == late)))[0]
     assert failed_row.status == "refused" and "24 hours" in (failed_row.error or "")  # the inbox shows why
+
+
+async def test_with_the_human_agent_permission_a_person_answers_after_24_hours_with_the_tag(
+    aiohttp_client, tmp_path, redis_server
+) -> None:  # type: ignore[no-untyped-def]
+    started = start_stack(aiohttp_client, tmp_path, redis_server, router=Router(), human_agent_permission=True)
+    async for stack in started:
+        psid = "3000000000021"
+        await shopper_writes(stack, psid)
+        await stack.set_last_user_at(psid, 30)
+        agent = await stack.enqueue(
+            enqueue_message, key="w:4", page_id=PAGE_ID, psid=psid, message={"text": "Sorry!"}, author=Author.AGENT
+        )
+        tagged = await stack.settled(agent, "sent", "refused", "failed")
+        assert (tagged.status, tagged.messaging_type, tagged.tag) == ("sent", "MESSAGE_TAG", "HUMAN_AGENT")
+        [call] = await sends(stack)
+        assert (call["body"]["messaging_type"], call["body"]["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
 
 
 async def test_retryable_failures_back_off_then_succeed(stack: Stack) -> None:
