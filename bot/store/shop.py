@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.runtime.clock import utcnow
 from bot.store.faq_rules import apply_faq
 from bot.store.message_templates import apply_templates
-from bot.store.tables import InstagramAccount
 from bot.store.messenger_profile import save_messenger_profile
+from bot.store.tables import InstagramAccount
 from carts.catalog import stock_below_committed, stock_error, update_product
 from carts.payments import fetch_shop_payments, save_shop_payments
 from carts.tables import Campaign, CampaignProduct, Product
