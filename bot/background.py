@@ -172,7 +172,11 @@ class Background:
     async def stop(self) -> None:
         # The live readers first; then the worker finishes the batch in hand (anything not acknowledged is
         # reclaimed by another worker); then the rest. A service that had failed still fails the caller.
-        await stop_all(self.running)
+        try:
+            await stop_all(self.running)
+        finally:
+            if self.keeper.app.graph is not None:
+                await self.keeper.app.graph.aclose()  # the app token's own connections (subscription_keeper)
 
 
 def start_background(

@@ -155,8 +155,7 @@ def app_token_client(graph: GraphClient, app_id: str | None, app_secret: str | N
         app_secret=app_secret,
         page_tokens={app_id: f"{app_id}|{app_secret}"},
         timeout=graph.timeout,
-        threads=2,
-        stream_threads=1,
+        connections=2,
     )
 
 
