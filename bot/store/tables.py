@@ -238,7 +238,7 @@ class InstagramAccount(SQLModel, table=True):
     account_id: str = Field(primary_key=True, max_length=64)
     page_id: str = Field(max_length=64, index=True)
     username: str | None = Field(default=None, max_length=200)
-    updated_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime
 
 
 class MessengerProfileRow(SQLModel, table=True):
