@@ -102,6 +102,7 @@ class User:
     role: str
     pages: frozenset[str]
     csrf: str
+    locale: str | None = None  # their own choice of language; None: the shop's
 
     @property
     def is_owner(self) -> bool:

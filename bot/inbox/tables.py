@@ -24,6 +24,7 @@ class InboxUser(SQLModel, table=True):
     # Moved on when the password, role or Pages change, or on disable or sign-out-everywhere: every session
     # opened before then is over (a session remembers the epoch it began in).
     session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    locale: str | None = Field(default=None, max_length=16)  # "en" | "zh_Hant"; None: the shop's language
 
 
 class InboxUserPage(SQLModel, table=True):

@@ -24,7 +24,7 @@ from bot.inbox.queries import fetch_conversation, fetch_panel, fetch_thread
 from bot.inbox.tables import InboxUser
 from bot.outbound.messaging_rules import Author
 from bot.outbound.outbox import enqueue_message
-from bot.replies.i18n import LOCALES
+from bot.replies.i18n import LOCALES, pick_locale
 from bot.replies.page_alerts import page_alert
 from bot.runtime.clock import utcnow
 from bot.services import INBOX_SESSION_STORE, READ_SESSIONS, SESSIONS, SETTINGS
@@ -32,6 +32,7 @@ from bot.store.tables import Conversation, Message, PageState
 from bot.web.forms import read_form
 from bot.web.numbers import path_id
 from bot.web.rendering import render_page
+from carts.payments import fetch_shop_payments
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 USER = web.RequestKey("inbox_user", User)
@@ -55,8 +56,20 @@ async def render(request: web.Request, name: str, status: int = 200, **context: 
     and a banner for each of their Pages that Meta stopped sending (on every page, so it is not missed)."""
     user: User | None = request.get(USER)
     alerts = await _page_alerts(request, user)
-    context = {"user": user, "csrf": user.csrf if user else "", "page_alerts": alerts, **context}
-    return await render_page(f"inbox/{name}", context, status=status, headers=HEADERS)
+    async with request.app[READ_SESSIONS]() as session:
+        zone = await fetch_shop_zone(session)
+        shop_language = (await fetch_shop_payments(session)).language
+    page = {
+        "user": user,
+        "csrf": user.csrf if user else "",
+        "page_alerts": alerts,
+        # Read by the templates' `_()`, `|when` and `|ago` (bot.web.rendering): the reader's language (their
+        # own choice, else the shop's), the shop's time zone and the time now.
+        "locale": pick_locale(request.query.get("lang"), user.locale if user else None, shop_language),
+        "tz": zone,
+        "now": utcnow(),
+    }
+    return await render_page(f"inbox/{name}", {**page, **context}, status=status, headers=HEADERS)
 
 
 async def _page_alerts(request: web.Request, user: User | None) -> list[dict[str, Any]]:
@@ -119,7 +132,7 @@ def signed_in(handler: Handler) -> Handler:
             if request.method == "GET":
                 raise web.HTTPSeeOther("/inbox/login")
             raise web.HTTPUnauthorized(text="sign in first\n")
-        request[USER] = User(row.id or 0, row.name, row.role, pages, csrf)
+        request[USER] = User(row.id or 0, row.name, row.role, pages, csrf, row.locale)
         if request.method == "POST":
             form = await read_form(request)
             given = form.get("csrf") or request.headers.get("X-CSRF-Token")
