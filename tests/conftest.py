@@ -164,7 +164,8 @@ def _test_database(test_databases: TestDatabases, request: pytest.FixtureRequest
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """With TEST_STORE_TESTS=FILE (not PLUSONE_*: the app refuses settings it does not know), add to FILE the tests that used a database or Redis, one per line.
+    """With TEST_STORE_TESTS=FILE, add to FILE the tests that used a database or Redis, one per line (not a
+    PLUSONE_ name: the app refuses PLUSONE_ variables it does not know, and the CLI tests inherit this one).
 
     `make test` runs the whole suite on SQLite and the embedded Redis, then only these on PostgreSQL and
     Debian's Redis: a test that touched neither would run the same code a second time (pytest reads the
