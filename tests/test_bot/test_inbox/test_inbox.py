@@ -40,7 +40,7 @@ from bot.inbox.tables import InboxUser, InboxUserPage, SavedReply
 from bot.inbox.users import change_user, remove_user
 from bot.runtime.clock import utcnow
 from bot.runtime.redis_keys import RedisKeys
-from bot.services import INBOX_HUB, INGEST, REDIS
+from bot.services import INBOX_HUB, INBOX_SIGNIN_LIMITER, INGEST, REDIS
 from bot.store.tables import Conversation, OutboxMessage
 from carts.order_rules import CheckoutForm
 from carts.order_tables import Order, OrderLine
@@ -80,8 +80,15 @@ async def users(stack: Stack) -> None:
         await add_user(session, "other", PASSWORD, "agent", ["1000000000002"])
 
 
+def hold_the_limiters_clock(stack: Stack) -> None:
+    """The sign-in limiter's time stands still: five tries a minute must not earn a try back while a busy
+    machine takes seconds to hash each wrong password."""
+    stack.client.app[INBOX_SIGNIN_LIMITER].clock = lambda: 1_800_000_000_000_000
+
+
 async def test_failed_sign_ins_are_rate_limited_and_then_even_the_right_password_waits(bot_stack: Stack) -> None:
     await users(bot_stack)
+    hold_the_limiters_clock(bot_stack)
     statuses = [(await sign_in(bot_stack, "owner", "wrong"))[0] for _ in range(7)]
     assert statuses[:5] == [401] * 5 and statuses[-1] == 429
     status, page = await sign_in(bot_stack, "owner")
@@ -99,6 +106,7 @@ async def proxied_stack(aiohttp_client, tmp_path, redis_server) -> AsyncIterator
 async def test_strangers_failed_sign_ins_lock_no_one_else_out(proxied_stack: Stack) -> None:
     stack = proxied_stack
     await users(stack)
+    hold_the_limiters_clock(stack)
     # 24 names sprayed from the proxy's one address (no forwarded address: the proxy's own)...
     statuses = {(await sign_in(stack, f"guess{n}", "wrong"))[0] for n in range(24)}
     assert statuses == {401}
@@ -554,6 +562,11 @@ async def test_a_saved_reply_is_filled_for_the_conversation(bot_stack: Stack) ->
         return [c.status for c in await bot_stack.rows(select(StockClaim))] == ["held"]
 
     await wait_until(held, what="the comment's unit held")
+
+    async def named_by_meta() -> bool:  # the User Profile API's fill, which would replace the name set below
+        return all(c.profile_fetched_at is not None for c in await bot_stack.rows(select(Conversation)))
+
+    await wait_until(named_by_meta, what="the shopper's profile fetched")
     async with bot_stack.sessions() as session, session.begin():
         token = await fetch_or_create_checkout_token(session, PAGE_ID, psid, utcnow())
         info = await fetch_checkout(session, token, utcnow())
