@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbox.auth import (
@@ -148,8 +149,8 @@ async def invite(request: web.Request) -> web.Response:
             user, token = await invite_user(
                 session, values["name"], values["role"], values["pages"], values["locale"] or None, now
             )
-    except UserError:
-        # Checked above but the name: taken (or taken a moment ago by another owner's post).
+    except (UserError, IntegrityError):
+        # Checked above but the name: taken (or, IntegrityError, taken a moment ago by another owner's post).
         errors = {"name": gettext(locale, "There is already a user with this name.")}
         return await _users_page(request, 400, values=values, errors=errors)
     log.info("inbox: %s invited %s (%s)", me.name, user.name, user.role)

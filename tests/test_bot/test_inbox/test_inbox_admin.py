@@ -269,7 +269,9 @@ async def test_the_pages_page_shows_the_token_the_subscriptions_and_a_pause_an_o
                 paused_until=now + timedelta(minutes=10),
             )
         )
-        session.add(InstagramAccount(account_id="17841400000000001", page_id=PAGE_ID, username="testshop", updated_at=now))
+        session.add(
+            InstagramAccount(account_id="17841400000000001", page_id=PAGE_ID, username="testshop", updated_at=now)
+        )
     assert (await sign_in(bot_stack, "owner"))[0] == 303
     response = await bot_stack.client.get("/inbox/pages")
     page = await response.text()
