@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bot.inbox.auth import PASSWORD_LINK_TTL, add_user
 from bot.inbox.tables import InboxPasswordLink, InboxUser, InboxUserPage
+from bot.inbox.users import remove_user
 from bot.inbox.views import users as users_view
 from bot.runtime.clock import utcnow
 from bot.services import GRAPH
@@ -237,6 +238,28 @@ async def test_an_owner_changes_an_agents_role_pages_and_language(bot_stack: Sta
     assert (pages, after.locale, after.session_epoch) == ([PAGE_2], "zh_Hant", agent.session_epoch + 1)
 
 
+@pytest.mark.parametrize(
+    ("fields", "field", "error"),
+    [
+        ([("role", "agent"), ("locale", "")], "pages", "Choose at least one of your Pages."),
+        ([("role", "boss"), ("page", PAGE_ID), ("locale", "")], "role", "Choose Owner or Agent."),
+        ([("role", "agent"), ("page", PAGE_ID), ("locale", "klingon")], "locale", "Choose a language from the list."),
+    ],
+    ids=["no-page", "role", "language"],
+)
+async def test_a_bad_change_names_the_field_and_changes_nothing(
+    bot_stack: Stack, fields: list[tuple[str, str]], field: str, error: str
+) -> None:
+    await shop(bot_stack)
+    assert (await sign_in(bot_stack, "owner"))[0] == 303
+    agent = await user(bot_stack, "agent")
+    response = await post(bot_stack, f"/inbox/users/{agent.id}", fields, f"/inbox/users/{agent.id}")
+    assert response.status == 400 and f'id="{field}-error" role="alert">{error}' in await response.text()
+    after = await user(bot_stack, "agent")
+    pages = await bot_stack.rows(select(InboxUserPage.page_id).where(InboxUserPage.user_id == agent.id))
+    assert (after.role, after.locale, after.session_epoch, pages) == ("agent", None, agent.session_epoch, [PAGE_ID])
+
+
 async def test_another_shops_users_are_neither_listed_nor_changed(bot_stack: Stack) -> None:
     await shop(bot_stack)
     assert (await sign_in(bot_stack, "owner"))[0] == 303
@@ -306,3 +329,13 @@ async def test_a_token_meta_refuses_shows_as_refused_with_metas_words(bot_stack:
     assert "token-refused" in first and "bad_token" in first
     second = page[page.index(f'id="page-{PAGE_2}"') :]
     assert "token-missing" in second and "None on this server" in second
+
+
+async def test_plusone_user_remove_takes_an_invited_users_link_with_them(bot_stack: Stack) -> None:
+    await shop(bot_stack)
+    assert (await sign_in(bot_stack, "owner"))[0] == 303
+    token = LINK.search((await invite(bot_stack, "temp"))[1]).group(1)  # type: ignore[union-attr]
+    async with bot_stack.sessions() as session, session.begin():
+        await remove_user(session, "temp")
+    assert await bot_stack.rows(select(InboxPasswordLink)) == []
+    assert (await bot_stack.client.get(f"/inbox/password/{token}")).status == 410
