@@ -9,7 +9,7 @@
   change, when they are disabled or removed, or when signed out everywhere (`plusone user`).
 - Every POST carries the session's CSRF token in a hidden `csrf` field (or `X-CSRF-Token` header);
   sign-in, before a session exists, uses a double-submit cookie. A post without it gets 403.
-- An owner invites a user, or resets a password, from the console with a one-time link (`PasswordLink`):
+- An owner invites a user, or resets a password, from the console with a one-time link (`InboxPasswordLink`):
   only a SHA-256 of its token is stored, it expires after `PASSWORD_LINK_TTL`, a new one replaces the old,
   and using it sets the password and ends the user's other sessions.
 - Sign-in tries are rate-limited per client address and name together (GCRA, `bot.runtime.gcra`), counted

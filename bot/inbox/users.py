@@ -138,8 +138,10 @@ async def change_user(
         user.session_epoch += 1
     session.add(user)
     await session.flush()
-    for page_id in sorted(set(owned) - await pages_with_an_owner(session, owned)):
-        raise LastOwnerError(user.name, page_id)
+    if owned:
+        orphaned = sorted(set(owned) - await pages_with_an_owner(session, owned))
+        if orphaned:
+            raise LastOwnerError(user.name, orphaned[0])  # the caller's transaction rolls the change back
     return user
 
 
