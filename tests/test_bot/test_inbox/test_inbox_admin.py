@@ -339,3 +339,24 @@ async def test_plusone_user_remove_takes_an_invited_users_link_with_them(bot_sta
         await remove_user(session, "temp")
     assert await bot_stack.rows(select(InboxPasswordLink)) == []
     assert (await bot_stack.client.get(f"/inbox/password/{token}")).status == 410
+
+
+async def test_a_password_link_for_an_agent_who_forgot_theirs_replaces_it_once_used(bot_stack: Stack) -> None:
+    await shop(bot_stack)
+    assert (await sign_in(bot_stack, "owner"))[0] == 303
+    agent = await user(bot_stack, "agent")
+    made = await post(bot_stack, f"/inbox/users/{agent.id}/link", {}, f"/inbox/users/{agent.id}")
+    page = await made.text()
+    assert made.status == 200 and "Password link for agent" in page
+    token = LINK.search(page).group(1)  # type: ignore[union-attr]
+    assert (await bot_stack.rows(select(InboxPasswordLink)))[0].purpose == "reset"
+    bot_stack.client.session.cookie_jar.clear()
+    assert (await sign_in(bot_stack, "agent"))[0] == 303  # the old password works until the link is used
+    bot_stack.client.session.cookie_jar.clear()
+    done = await bot_stack.client.post(
+        f"/inbox/password/{token}", data={"password": "a fresh one!", "again": "a fresh one!"}, allow_redirects=False
+    )
+    assert done.status == 303
+    assert (await user(bot_stack, "agent")).session_epoch == agent.session_epoch + 1  # other sessions ended
+    assert (await sign_in(bot_stack, "agent"))[0] == 401
+    assert (await sign_in(bot_stack, "agent", "a fresh one!"))[0] == 303
