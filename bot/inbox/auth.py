@@ -9,6 +9,9 @@
   change, when they are disabled or removed, or when signed out everywhere (`plusone user`).
 - Every POST carries the session's CSRF token in a hidden `csrf` field (or `X-CSRF-Token` header);
   sign-in, before a session exists, uses a double-submit cookie. A post without it gets 403.
+- An owner invites a user, or resets a password, from the console with a one-time link (`InboxPasswordLink`):
+  only a SHA-256 of its token is stored, it expires after `PASSWORD_LINK_TTL`, a new one replaces the old,
+  and using it sets the password and ends the user's other sessions.
 - Sign-in tries are rate-limited per client address and name together (GCRA, `bot.runtime.gcra`), counted
   before the password is hashed: past the burst, a try is refused (429) without hashing, whatever the
   password; a right password clears the count. Never per name or per address alone: a stranger's wrong
@@ -28,7 +31,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -39,7 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.inbox.roles import ROLES
-from bot.inbox.tables import InboxUser, InboxUserPage
+from bot.inbox.tables import InboxPasswordLink, InboxUser, InboxUserPage
 from bot.runtime.clock import utcnow
 from bot.runtime.gcra import Gcra, Rate
 from bot.runtime.redis_keys import RedisKeys
@@ -49,6 +52,7 @@ SESSION_COOKIE = "plusone_inbox"
 LOGIN_CSRF_COOKIE = "plusone_login_csrf"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,100}")  # secrets.token_urlsafe's alphabet
 SESSION_TTL = timedelta(hours=12)
+PASSWORD_LINK_TTL = timedelta(days=3)  # long enough for staff to open it after a weekend, short enough to go stale
 T = TypeVar("T")
 # One lane: argon2 would otherwise run a thread per lane (4), so one hash would take every core.
 _hasher = PasswordHasher(parallelism=1)
@@ -166,6 +170,71 @@ async def set_user_pages(session: AsyncSession, user_id: int, pages: list[str]) 
         session.add(InboxUserPage(user_id=user_id, page_id=page_id))
     await session.flush()
     return bool(gone or new)
+
+
+async def invite_user(
+    session: AsyncSession, name: str, role: str, pages: list[str], locale: str | None, now: datetime
+) -> tuple[InboxUser, str]:
+    """Create a user who has no password yet, and their one-time link's token (shown once, never stored)."""
+    name, role, pages = check_name(name), check_role(role), check_pages(pages)
+    if (await session.execute(select(InboxUser.id).where(InboxUser.name == name))).first() is not None:
+        raise UserError(f"there is already a user {name}")
+    # A password nobody knows: until the link is used, no password signs them in.
+    password_hash = await new_password_hash(secrets.token_urlsafe(32))
+    user = InboxUser(name=name, password_hash=password_hash, role=role, created_at=now, locale=locale)
+    session.add(user)
+    await session.flush()
+    await set_user_pages(session, user.id or 0, pages)
+    return user, await new_password_link(session, user.id or 0, "invite", now)
+
+
+def _link_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def new_password_link(session: AsyncSession, user_id: int, purpose: str, now: datetime) -> str:
+    """A new one-time link for the user (replacing any earlier one); its token, to show once."""
+    token = secrets.token_urlsafe(32)
+    link = await session.get(InboxPasswordLink, user_id) or InboxPasswordLink(user_id=user_id)
+    link.token_hash, link.purpose = _link_hash(token), purpose
+    link.created_at, link.expires_at = now, now + PASSWORD_LINK_TTL
+    session.add(link)
+    await session.flush()
+    return token
+
+
+async def password_link(session: AsyncSession, token: str, now: datetime) -> tuple[InboxPasswordLink, InboxUser] | None:
+    """The link of `token` and its user, while it is unused, unexpired and the user active; else None."""
+    if not is_token(token):
+        return None
+    link = (
+        await session.execute(select(InboxPasswordLink).where(InboxPasswordLink.token_hash == _link_hash(token)))
+    ).scalar_one_or_none()
+    if link is None or _aware(link.expires_at) <= now:
+        return None
+    user = await session.get(InboxUser, link.user_id)
+    if user is None or not user.active:
+        return None
+    return link, user
+
+
+async def use_password_link(session: AsyncSession, token: str, password: str, now: datetime) -> InboxUser | None:
+    """Set the password of the link's user and spend the link (their other sessions end); None when the
+    link is no longer good. Raises UserError for a password too short."""
+    found = await password_link(session, token, now)
+    if found is None:
+        return None
+    link, user = found
+    user.password_hash = await new_password_hash(password)
+    user.session_epoch += 1
+    session.add(user)
+    await session.delete(link)
+    await session.flush()
+    return user
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def authenticate(sessions: async_sessionmaker[AsyncSession], name: str, password: str) -> InboxUser | None:

@@ -70,3 +70,15 @@ class SavedReply(SQLModel, table=True):
     title: str = Field(max_length=80)
     text: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime
+
+
+class InboxPasswordLink(SQLModel, table=True):
+    """A one-time link to set a password: an invitation, or a reset an owner made. One per user (a new one
+    replaces the old); only a SHA-256 of its token is kept, so the link is shown once, when made."""
+
+    __tablename__ = "inbox_password_link"
+    user_id: int = Field(primary_key=True, foreign_key="inbox_user.id")
+    token_hash: str = Field(max_length=64, unique=True)
+    purpose: str = Field(max_length=10)  # invite | reset
+    created_at: datetime
+    expires_at: datetime

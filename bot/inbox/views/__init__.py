@@ -10,6 +10,8 @@ for live updates), one module per page or concern:
 - `board`: the live board per campaign, its CSV trail, the dead letters (owners).
 - `orders`: /inbox/orders (filters, search, bulk actions), one order's page, pick list, packing slips,
   exports (Excel, CSV).
+- `users`: /inbox/users (owners: invite, role, Pages, disable), /inbox/password/{token} (a one-time link).
+- `pages`: /inbox/pages (owners: tokens, subscriptions, paused sending and Resume).
 - `events`: /inbox/events, the Server-Sent Events of live updates.
 - `static`: the script and the stylesheet.
 
@@ -26,7 +28,7 @@ from aiohttp import web
 
 from bot.inbox.auth import SessionStore, SignInLimiter
 from bot.inbox.live import InboxHub, InboxPublisher
-from bot.inbox.views import board, buyer_panel, conversations, events, orders, signin, static
+from bot.inbox.views import board, buyer_panel, conversations, events, orders, pages, signin, static, users
 from bot.services import INBOX_HUB, INBOX_PUBLISHER, INBOX_SESSION_STORE, INBOX_SIGNIN_LIMITER, REDIS, SETTINGS
 
 
@@ -50,6 +52,6 @@ async def _stop_streams(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
-    for module in (signin, conversations, buyer_panel, events, board, orders, static):
+    for module in (signin, conversations, buyer_panel, events, board, orders, static, users, pages):
         app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)
