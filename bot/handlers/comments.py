@@ -246,9 +246,7 @@ def comment_result(log_row: Any, claims: Sequence[Any], names: dict[int, str]) -
     objects (product_id, variant, qty, status)."""
     detail = json.loads(log_row.detail or "{}")
     if log_row.outcome == CommentOutcome.CAMPAIGN_CLOSED:
-        return CommentResult(
-            log_row.comment_id, (), closed_text=detail.get("closed_reply") or "This sale has ended. 此銷售已結束。"
-        )
+        return CommentResult(log_row.comment_id, (), closed_text=detail.get("closed_reply"), closed=True)
     results: list[ItemResult] = []
     for item in detail.get("items", []):
         outcome, code, qty = item["outcome"], item.get("code") or "", item.get("qty") or 0

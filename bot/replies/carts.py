@@ -49,7 +49,8 @@ class ItemResult:
 class CommentResult:
     comment_id: str
     items: tuple[ItemResult, ...]
-    closed_text: str | None = None  # the campaign's reply to orders after it closed
+    closed_text: str | None = None  # the campaign's reply to orders after it closed, in the shop's own words
+    closed: bool = False  # the campaign had closed (its `closed_text`, else ours in the shopper's language)
 
 
 # Option names shops commonly give variants, as a shopper reads them in each language. A name the shop
@@ -296,8 +297,8 @@ def render_comment_reply(
         line
         for r in results
         for line in (
-            [r.closed_text]
-            if r.closed_text
+            [r.closed_text or gettext(locale, "This sale has ended.")]
+            if r.closed or r.closed_text
             else [_item_line(locale, i, first is None or first[1] is i) for i in r.items]
         )
     ]

@@ -91,6 +91,7 @@ SAMPLES: dict[Callable[..., Any], list[tuple[Any, ...]]] = {
     carts.render_comment_reply: [
         ("陳大文", [CommentResult("c1", ITEMS)], CART, "https://shop.example/c/t"),
         (None, [CommentResult("c1", ITEMS * 12)], CART),
+        ("Amy", [CommentResult("c1", (), closed=True)], EMPTY),
     ],
     carts.render_cart: [(CART, "https://shop.example/c/t", "⏳"), (EMPTY,)],
     chat.welcome_text: [()],
