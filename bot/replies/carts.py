@@ -10,11 +10,12 @@ server-side state.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
-from bot.replies.i18n import gettext, has_han, money, number
+from bot.replies.i18n import gettext, has_han, money, number, pick_locale
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload, encode_payload
 from bot.replies.render import (
     MAX_BUTTON_TEXT,
@@ -73,7 +74,17 @@ _OPTION_LABELS = {
 
 
 def option_label(locale: str, option: str) -> str:
-    """A variant option's name in `locale`: `colour` and `顏色` are the same option to a shopper."""
+    """A variant option's name in `locale`.
+
+    The shop file may name an option in both languages, `Colour / 顏色` (or with `|`): the shopper reads the part
+    in their language. A name in one language that shops commonly use (`colour`, `顏色`, `size`...) is
+    translated; any other name is shown as the shop wrote it."""
+    parts = [part.strip() for part in re.split(r"[/|]", option) if part.strip()]
+    if len(parts) > 1:
+        chinese = pick_locale(locale) == "zh_Hant"
+        mine = [part for part in parts if has_han(part) == chinese]
+        if mine:
+            return mine[0]
     known = _OPTION_LABELS.get(option.strip().lower())
     return gettext(locale, known) if known else option
 

@@ -198,6 +198,21 @@ def test_every_reply_reads_in_chinese_with_nothing_left_in_english(
     assert not missing, f"{function.__name__}: no zh_Hant translation of {sorted(missing)}"
 
 
+@pytest.mark.parametrize(
+    ("option", "english", "chinese"),
+    [
+        ("colour", "colour", "顏色"),
+        ("顏色", "colour", "顏色"),
+        ("Size", "size", "尺碼"),
+        ("Colour / 顏色", "Colour", "顏色"),  # the shop's own words in both languages
+        ("款式|Cut", "Cut", "款式"),
+        ("材質", "材質", "材質"),  # a name we do not know: as the shop wrote it
+    ],
+)
+def test_an_option_reads_in_the_shoppers_language(option: str, english: str, chinese: str) -> None:
+    assert (carts.option_label("en", option), carts.option_label("zh_Hant", option)) == (english, chinese)
+
+
 def test_a_reply_in_english_has_no_chinese_of_ours() -> None:
     """The old copy wrote both languages in one message ("Hi! 你好！"): now one language per reply."""
     english = _texts(carts.render_comment_reply("en", "Amy", [CommentResult("c1", ITEMS[:1])], CART))
