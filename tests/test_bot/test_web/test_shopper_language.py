@@ -101,6 +101,9 @@ async def test_a_shopper_writing_english_in_a_chinese_shop_gets_english_once_the
     # and a tap on 中文 changes their mind again
     await bot_stack.emulator.deliver_message(PAGE_ID, psid, "中文", quick_reply=CHINESE)
     assert (await answers(bot_stack, psid, 4))[3] == "好的，之後我會用中文回覆你。"
+    # and the Messenger menu's switch (a postback) back to English
+    await bot_stack.emulator.deliver_postback(PAGE_ID, psid, encode_payload(PayloadAction.LANGUAGE, "en"))
+    assert (await answers(bot_stack, psid, 5))[4] == "OK, I will write to you in English from now on."
 
 
 async def test_a_shopper_who_writes_chinese_is_answered_in_chinese(bot_stack: Stack) -> None:
