@@ -40,7 +40,7 @@ from bot.outbound.outbox import (
     enqueue_order_update,
     enqueue_private_replies,
 )
-from bot.outbound.shopper_locale import locale_of, locales_of
+from bot.outbound.shopper_locale import locale_of
 from bot.replies.carts import (
     CommentResult,
     ItemResult,
@@ -50,9 +50,11 @@ from bot.replies.carts import (
     render_comment_reply,
 )
 from bot.replies.chat import public_fallback
+from bot.replies.i18n import pick_locale, script_locale
 from bot.replies.orders import order_expired, order_expiring
 from bot.replies.render import MAX_BUTTON_TEXT, render_buttons, render_text
 from bot.runtime.clock import utcnow
+from bot.store.conversations import fetch_locale_candidates
 from bot.store.tables import CommentLog, OutboxMessage
 from carts.comment_order_repository import (
     CampaignLookup,
@@ -379,7 +381,7 @@ async def _render_replies(
     claims = await fetch_claim_rows_of_comments(session, {r.comment_id for r in covered})
     names = dict((await session.execute(select(Product.id, Product.name))).all())
     carts = await fetch_carts(session, {(r.page_id, r.author_id) for r in covered if r.author_id})
-    locales = await locales_of(session, set(carts))
+    locales = await _reply_locales(session, by_reply)
     tokens: dict[Shopper, str] = {}
     if checkout_link is not None:
         tokens = await fetch_or_create_checkout_tokens(
@@ -391,8 +393,24 @@ async def _render_replies(
         results = [comment_result(r, claims[r.comment_id], names) for r in rows]
         token = tokens.get(shopper)
         url = checkout_link(token) if checkout_link is not None and token is not None else None
-        messages[key] = render_comment_reply(locales[shopper], rows[-1].author_name, results, carts[shopper], url)
+        messages[key] = render_comment_reply(locales[key], rows[-1].author_name, results, carts[shopper], url)
     return messages
+
+
+async def _reply_locales(session: AsyncSession, by_reply: dict[ReplyKey, list[Any]]) -> dict[ReplyKey, str]:
+    """The language of each reply: the shopper's own (their choice, or what they wrote in the chat), else the
+    script of the comments it answers, else the shop's (bot.replies.i18n's rule)."""
+    own, shop = await fetch_locale_candidates(
+        session, {(rows[0].page_id, rows[0].author_id) for rows in by_reply.values()}
+    )
+    return {
+        key: pick_locale(
+            own.get((rows[0].page_id, rows[0].author_id)),
+            next((found for r in rows if (found := script_locale(r.message)) is not None), None),
+            shop,
+        )
+        for key, rows in by_reply.items()
+    }
 
 
 async def _queue_new_replies(
@@ -401,7 +419,7 @@ async def _queue_new_replies(
     """Queue the replies no waiting one covers, each as a private reply to the shopper's first comment here
     (with a public fallback under the post); starter comment id -> outbox row id."""
     starters = {key: rows[0] for key, rows in by_reply.items() if not isinstance(key, int)}
-    locales = await locales_of(session, {(r.page_id, r.author_id) for r in starters.values()})
+    locales = await _reply_locales(session, by_reply)
     return await enqueue_private_replies(
         session,
         [
@@ -411,7 +429,7 @@ async def _queue_new_replies(
                 psid=r.author_id,
                 comment_created_at=r.created_time,
                 message=messages[shopper],
-                public_fallback=_public_fallback(r, locales[(r.page_id, r.author_id)]),
+                public_fallback=_public_fallback(r, locales[shopper]),
                 channel=r.channel,
                 on_live=r.source == IG_LIVE_SOURCE,
             )
@@ -509,6 +527,7 @@ _REPLY_COLUMNS = (
     CommentLog.reply_outbox_id,
     CommentLog.channel,
     CommentLog.source,
+    CommentLog.message,  # its script: a comment in Chinese characters is answered in Chinese
 )
 
 

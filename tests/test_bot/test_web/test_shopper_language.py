@@ -111,3 +111,26 @@ async def test_a_shopper_who_writes_chinese_is_answered_in_chinese(bot_stack: St
     await bot_stack.emulator.deliver_message(PAGE_ID, psid, "我想問下")
     assert (await answers(bot_stack, psid, 1))[0] == "多謝你的訊息！我們會盡快回覆。"
     assert await kept_locale(bot_stack, psid) == ("zh_Hant", 1)
+
+
+async def test_a_comment_in_chinese_characters_gets_its_private_reply_in_chinese(bot_stack: Stack) -> None:
+    # An English shop; a shopper who never wrote to the Page comments in Chinese: the reply, and the public
+    # note it would leave, follow the comment's script. Another comments in Latin letters: English.
+    await seed_shop(bot_stack.sessions)
+    await bot_stack.emulator.deliver_comment(
+        PAGE_ID, "2000000000001", "3000000000704", "A+1 唔該", comment_id="2000000000001_704"
+    )
+    await bot_stack.emulator.deliver_comment(
+        PAGE_ID, "2000000000001", "3000000000705", "A+1", comment_id="2000000000001_705"
+    )
+
+    async def replied() -> bool:
+        return len(await private_replies(bot_stack)) == 2
+
+    await wait_until(replied, what="both private replies")
+    texts = {
+        c["body"]["recipient"]["comment_id"]: c["body"]["message"]["attachment"]["payload"]["text"]
+        for c in await private_replies(bot_stack)
+    }
+    assert "✅ 已加入 A Rose bouquet ×1" in texts["2000000000001_704"].splitlines()
+    assert "✅ A Rose bouquet ×1 added" in texts["2000000000001_705"].splitlines()
