@@ -23,6 +23,7 @@ from bot.handlers.comments import Allocator, CommentOrders, handle_live_video
 from bot.handlers.fallback import ReplyTexts, build_reply_router
 from bot.handlers.faq import build_faq_router, build_handoff_gate
 from bot.handlers.handoff import HandoffRecorder
+from bot.handlers.language import build_language_router
 from bot.handlers.members import build_crm_router
 from bot.handlers.order_events import OrderEventConsumer
 from bot.handlers.payment_proofs import build_proof_router
@@ -57,6 +58,7 @@ def build_router(settings: Settings, orders: CommentOrders | None = None) -> Rou
     # While a person handles a conversation, the gate takes its chat events: no automated answers there.
     router.include(build_handoff_gate(timedelta(seconds=settings.handoff_quiet_s)))
     router.include(build_cart_router(link))
+    router.include(build_language_router())  # `English` / `中文`, and the quick replies that choose them
     router.include(build_proof_router())  # an image while an order waits for payment: its receipt
     texts = ReplyTexts(settings.welcome_text, settings.fallback_text, timedelta(seconds=settings.fallback_cooldown_s))
     # Before the welcome: Get Started with a referral.

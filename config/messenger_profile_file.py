@@ -49,7 +49,7 @@ PROFILE_FIELDS = ("get_started", "greeting", "ice_breakers", "persistent_menu")
 # The Get Started payloads the bot reads as Get Started (bot.replies.payload_codec): the m.me link's
 # referral arrives on that postback, so another payload would lose it.
 GET_STARTED_PAYLOADS = ("GET_STARTED", "GET_STARTED_PAYLOAD", "v1:GET_STARTED")
-MENU_ACTIONS = ("cart", "checkout", "points", "person")
+MENU_ACTIONS = ("cart", "checkout", "points", "person", "language")
 # Meta's limits: greeting text 160 characters; ice breakers at most 4 questions; persistent menu at most
 # 20 items, titles 30 characters, payloads 1,000 (Messenger Profile API references, 2024-2026).
 GREETING_MAX = 160

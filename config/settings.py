@@ -82,16 +82,10 @@ class Settings(BaseModel):
     send_rate_per_page: float = Field(default=300.0, gt=0)
     send_rate_per_thread: float = Field(default=2.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
-    welcome_text: str = Field(
-        default="Hi! 你好！Comment A+1 under our posts to order, or ask us anything here. 有咩可以幫到你？",
-        min_length=1,
-        max_length=1999,
-    )
-    fallback_text: str = Field(
-        default="Thanks for your message! 多謝你的訊息！Our team will reply soon. 我們會盡快回覆。",
-        min_length=1,
-        max_length=1999,
-    )
+    # Unset: the bot's own welcome and fallback, in each shopper's language (bot.replies.chat); a text set here
+    # (or the shop file's faq section) is sent as written to everyone.
+    welcome_text: str | None = Field(default=None, min_length=1, max_length=1999)
+    fallback_text: str | None = Field(default=None, min_length=1, max_length=1999)
     fallback_cooldown_s: int = Field(default=6 * 3600, ge=0)
     # After a person writes in a conversation (or the shopper asks for one) the bot stays silent there until
     # an agent hands back, or this long after the person's last message.

@@ -19,14 +19,16 @@ from bot.inbound.events import EventKind, MessageEvent, PostbackEvent
 from bot.inbound.live_comments import live_video_of_post
 from bot.inbound.router import HandlerContext, Router
 from bot.outbound.outbox import enqueue_messages
+from bot.outbound.shopper_locale import locale_of
 from bot.replies.carts import (
     Pick,
+    expired_choice,
     hold_time_left,
-    option_quick_replies,
     parse_pick_payload,
     render_cart,
     render_checkout,
     render_choice_question,
+    render_next_option,
 )
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
 from bot.replies.render import render_text
@@ -42,7 +44,6 @@ from parsers.normalize import normalize_text
 from parsers.order_comment import code_key
 
 CART_WORDS = frozenset({"cart", "my cart", "view cart", "購物車", "购物车", "我的購物車", "睇購物車"})
-EXPIRED_CHOICE = "Sorry, that choice is no longer available. Please comment the code again. 選項已失效，請再留言一次。"
 
 
 async def _send(ctx: HandlerContext, key: str, page_id: str, psid: str, messages: list[dict]) -> None:
@@ -68,14 +69,15 @@ async def cart_messages(
 ) -> list[dict]:
     """The shopper's cart with its Checkout button and the hold's time left: every open window is used."""
     cart = await fetch_cart(ctx.session, page_id, psid)
+    locale = await locale_of(ctx.session, page_id, psid)
     if cart.is_empty:
-        return render_cart(cart)
+        return render_cart(locale, cart)
     now = utcnow()
     url = None
     if checkout_link is not None:
         url = checkout_link(await fetch_or_create_checkout_token(ctx.session, page_id, psid, now))
-    hold = hold_time_left(await fetch_hold_expiry(ctx.session, page_id, psid), now)
-    return render_cart(cart, url, hold)
+    hold = hold_time_left(locale, await fetch_hold_expiry(ctx.session, page_id, psid), now)
+    return render_cart(locale, cart, url, hold)
 
 
 def pick_filter(event: MessageEvent, _ctx: HandlerContext) -> dict[str, Pick | None] | bool:
@@ -92,8 +94,9 @@ async def handle_pick(
     """The shopper chose an option for an item of their comment: ask the next option, or claim the stock."""
     key = f"pick:{event.key}"
     found = await _pick_target(ctx, event, pick) if pick is not None else None
+    locale = await locale_of(ctx.session, event.page_id, event.sender_id)
     if found is None:
-        await _send(ctx, key, event.page_id, event.sender_id, render_text(EXPIRED_CHOICE))
+        await _send(ctx, key, event.page_id, event.sender_id, render_text(expired_choice(locale)))
         return
     assert pick is not None
     item, product, campaign = found
@@ -101,14 +104,10 @@ async def handle_pick(
     missing = [name for name in options if name not in pick.chosen]
     if missing:
         option = missing[0]
-        replies = option_quick_replies(pick.comment_id, pick.code, pick.chosen, option, options[option])
-        await _send(
-            ctx,
-            key,
-            event.page_id,
-            event.sender_id,
-            render_text(f"{pick.code} {product.name}: which {option}?", replies),
+        question = render_next_option(
+            locale, pick.comment_id, pick.code, product.name, pick.chosen, option, options[option]
         )
+        await _send(ctx, key, event.page_id, event.sender_id, question)
         return
     variant = json.dumps(pick.chosen, sort_keys=True, ensure_ascii=False)
     claim_key = f"{pick.comment_id}:{product.id}:{variant}"
@@ -150,7 +149,14 @@ async def _ask_next_choice(ctx: HandlerContext, event: MessageEvent) -> None:
         options = json.loads(product.variants)
         option = next(name for name in options if name not in pick.chosen)
         question = render_choice_question(
-            pick.comment_id, pick.code, product.name, int(item.get("qty") or 1), pick.chosen, option, options[option]
+            await locale_of(ctx.session, event.page_id, event.sender_id),
+            pick.comment_id,
+            pick.code,
+            product.name,
+            int(item.get("qty") or 1),
+            pick.chosen,
+            option,
+            options[option],
         )
         await _send(ctx, f"pick-next:{event.key}", event.page_id, event.sender_id, question)
         return
@@ -301,7 +307,8 @@ def build_cart_router(checkout_link: Callable[[str], str] | None = None) -> Rout
         if checkout_link is not None and not cart.is_empty:
             token = await fetch_or_create_checkout_token(ctx.session, event.page_id, event.sender_id, utcnow())
             url = checkout_link(token)
-        await _send(ctx, f"checkout:{event.key}", event.page_id, event.sender_id, render_checkout(cart, url))
+        locale = await locale_of(ctx.session, event.page_id, event.sender_id)
+        await _send(ctx, f"checkout:{event.key}", event.page_id, event.sender_id, render_checkout(locale, cart, url))
 
     async def handle_cart(event: MessageEvent | PostbackEvent, ctx: HandlerContext) -> None:
         messages = await cart_messages(ctx, event.page_id, event.sender_id, checkout_link)

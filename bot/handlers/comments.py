@@ -40,17 +40,21 @@ from bot.outbound.outbox import (
     enqueue_order_update,
     enqueue_private_replies,
 )
+from bot.outbound.shopper_locale import locale_of
 from bot.replies.carts import (
     CommentResult,
     ItemResult,
     cart_buttons,
-    cart_summary,
+    hold_news,
     hold_time_left,
     render_comment_reply,
 )
+from bot.replies.chat import public_fallback
+from bot.replies.i18n import pick_locale, script_locale
 from bot.replies.orders import order_expired, order_expiring
 from bot.replies.render import MAX_BUTTON_TEXT, render_buttons, render_text
 from bot.runtime.clock import utcnow
+from bot.store.conversations import fetch_locale_candidates
 from bot.store.tables import CommentLog, OutboxMessage
 from carts.comment_order_repository import (
     CampaignLookup,
@@ -76,7 +80,6 @@ from carts.orders import (
     fetch_or_create_checkout_tokens,
     orders_to_remind,
 )
-from carts.payments import fetch_shop_payments
 from carts.repository import (
     fetch_cart,
     fetch_carts,
@@ -224,15 +227,6 @@ async def _set_outcome(session: AsyncSession, event_key: str, outcome: CommentOu
     )
 
 
-# Under the comment for everyone to read: no prices, no personal data, once per shopper per post.
-PUBLIC_FALLBACK_TEXT = (
-    "We couldn't message you privately 📩 please send our Page a message in Messenger. 請私訊我們查看購物車。"
-)
-# The same on Instagram, where the shopper's messages are Direct messages.
-PUBLIC_FALLBACK_TEXT_INSTAGRAM = (
-    "We couldn't message you privately 📩 please send us a Direct message on Instagram. "
-    "請在 Instagram 私訊我們查看購物車。"
-)
 REPLY_WINDOW_S = 3.0  # comments from one shopper this close together get one private reply
 _NO_REPLY = {
     CommentOutcome.NOT_AN_ORDER,
@@ -254,9 +248,7 @@ def comment_result(log_row: Any, claims: Sequence[Any], names: dict[int, str]) -
     objects (product_id, variant, qty, status)."""
     detail = json.loads(log_row.detail or "{}")
     if log_row.outcome == CommentOutcome.CAMPAIGN_CLOSED:
-        return CommentResult(
-            log_row.comment_id, (), closed_text=detail.get("closed_reply") or "This sale has ended. 此銷售已結束。"
-        )
+        return CommentResult(log_row.comment_id, (), closed_text=detail.get("closed_reply"), closed=True)
     results: list[ItemResult] = []
     for item in detail.get("items", []):
         outcome, code, qty = item["outcome"], item.get("code") or "", item.get("qty") or 0
@@ -389,6 +381,7 @@ async def _render_replies(
     claims = await fetch_claim_rows_of_comments(session, {r.comment_id for r in covered})
     names = dict((await session.execute(select(Product.id, Product.name))).all())
     carts = await fetch_carts(session, {(r.page_id, r.author_id) for r in covered if r.author_id})
+    locales = await _reply_locales(session, by_reply)
     tokens: dict[Shopper, str] = {}
     if checkout_link is not None:
         tokens = await fetch_or_create_checkout_tokens(
@@ -400,8 +393,24 @@ async def _render_replies(
         results = [comment_result(r, claims[r.comment_id], names) for r in rows]
         token = tokens.get(shopper)
         url = checkout_link(token) if checkout_link is not None and token is not None else None
-        messages[key] = render_comment_reply(rows[-1].author_name, results, carts[shopper], url)
+        messages[key] = render_comment_reply(locales[key], rows[-1].author_name, results, carts[shopper], url)
     return messages
+
+
+async def _reply_locales(session: AsyncSession, by_reply: dict[ReplyKey, list[Any]]) -> dict[ReplyKey, str]:
+    """The language of each reply: the shopper's own (their choice, or what they wrote in the chat), else the
+    script of the comments it answers, else the shop's (bot.replies.i18n's rule)."""
+    own, shop = await fetch_locale_candidates(
+        session, {(rows[0].page_id, rows[0].author_id) for rows in by_reply.values()}
+    )
+    return {
+        key: pick_locale(
+            own.get((rows[0].page_id, rows[0].author_id)),
+            next((found for r in rows if (found := script_locale(r.message)) is not None), None),
+            shop,
+        )
+        for key, rows in by_reply.items()
+    }
 
 
 async def _queue_new_replies(
@@ -410,6 +419,7 @@ async def _queue_new_replies(
     """Queue the replies no waiting one covers, each as a private reply to the shopper's first comment here
     (with a public fallback under the post); starter comment id -> outbox row id."""
     starters = {key: rows[0] for key, rows in by_reply.items() if not isinstance(key, int)}
+    locales = await _reply_locales(session, by_reply)
     return await enqueue_private_replies(
         session,
         [
@@ -419,7 +429,7 @@ async def _queue_new_replies(
                 psid=r.author_id,
                 comment_created_at=r.created_time,
                 message=messages[shopper],
-                public_fallback=_public_fallback(r),
+                public_fallback=_public_fallback(r, locales[shopper]),
                 channel=r.channel,
                 on_live=r.source == IG_LIVE_SOURCE,
             )
@@ -517,17 +527,18 @@ _REPLY_COLUMNS = (
     CommentLog.reply_outbox_id,
     CommentLog.channel,
     CommentLog.source,
+    CommentLog.message,  # its script: a comment in Chinese characters is answered in Chinese
 )
 
 
-def _public_fallback(r: Any) -> tuple[str, str] | None:
+def _public_fallback(r: Any, locale: str) -> tuple[str, str] | None:
     """What to say under the comment if the private reply fails for good. None under an Instagram live's
     comment: its reply fails when the live has ended, and then there is nothing left to comment under."""
     if r.channel == Channel.INSTAGRAM.value:
         if r.source == IG_LIVE_SOURCE:
             return None
-        return (f"public-fallback:{r.post_id}:{r.author_id}", PUBLIC_FALLBACK_TEXT_INSTAGRAM)
-    return (f"public-fallback:{r.post_id}:{r.author_id}", PUBLIC_FALLBACK_TEXT)
+        return (f"public-fallback:{r.post_id}:{r.author_id}", public_fallback(locale, instagram=True))
+    return (f"public-fallback:{r.post_id}:{r.author_id}", public_fallback(locale))
 
 
 # A comment left `received` this long found no campaign when it came (a live video not attached yet, or
@@ -692,16 +703,6 @@ async def decide_pending(
 
 
 REMIND_BEFORE = timedelta(minutes=10)
-_HOLD_NEWS = {
-    # a size or colour picked in the chat, decided by the allocator
-    ClaimChange.HELD: "✅ {label} ×{qty} added",
-    ClaimChange.WAITLISTED: "⏳ {label} ×{qty}: sold out, you are on the waitlist",
-    ClaimChange.PROMOTED: "🎉 Good news! {label} ×{qty} is now in your cart, from the waitlist. 已為你保留！",
-    ClaimChange.EXPIRED: "⌛ Your hold on {label} ×{qty} has run out and it was released. 保留時間已過。",
-    ClaimChange.REMINDER: "⏰ {label} ×{qty} is held for you for a few more minutes. 保留時間快到了。",
-}
-
-
 # News of units the shopper now holds: the moment to offer the checkout.
 _HELD_NEWS = frozenset({ClaimChange.HELD, ClaimChange.PROMOTED, ClaimChange.REMINDER})
 
@@ -729,8 +730,8 @@ async def expire_and_remind_orders(
     shows it. Messages queued here are order updates (a utility template's case once the window is closed).
     """
     replies = 0
-    locale = (await fetch_shop_payments(session)).language  # the shop's: no shopper's own is known here
     for change in await expire_unpaid_orders(session, now):
+        locale = await locale_of(session, change.order.page_id, change.order.psid)
         replies += await _tell_order(
             session, change.order, f"order-expired:{change.order.id}", order_expired(locale, change.order), now, quiet
         )
@@ -743,13 +744,16 @@ async def expire_and_remind_orders(
             link = checkout_link(tokens[(order.page_id, order.psid)])
         if quiet is not None and await _person_handles(session, order.page_id, order.psid, now, quiet):
             continue
+        locale = await locale_of(session, order.page_id, order.psid)
         # Usually past the 24-hour window: the sender sends the Page's approved "order_expiring" template then.
         await enqueue_order_update(
             session,
             key=f"order-expiring:{order.id}",
             page_id=order.page_id,
             psid=order.psid,
-            message=render_text(order_expiring(locale, order, now, link))[0],
+            message=render_text(order_expiring(await locale_of(session, order.page_id, order.psid), order, now, link))[
+                0
+            ],
             template="order_expiring",
             params={
                 "order_number": order.number,
@@ -811,14 +815,15 @@ async def tell_about_hold(
     variant = _variant_text(json.loads(claim.variant)) if claim is not None and claim.variant else ""
     label = f"{product.code} {product.name}" + (f" ({variant})" if variant else "")
     cart = await fetch_cart(session, change.page_id, change.psid)
-    text = _HOLD_NEWS[change.status].format(label=label, qty=change.qty) + f"\n\n{cart_summary(cart)}"
+    locale = await locale_of(session, change.page_id, change.psid)
+    text = hold_news(locale, change.status, label, change.qty, cart)
     messages = render_text(text)
     if checkout_link is not None and not cart.is_empty and change.status in _HELD_NEWS:
-        hold = hold_time_left(await fetch_hold_expiry(session, change.page_id, change.psid), now)
+        hold = hold_time_left(locale, await fetch_hold_expiry(session, change.page_id, change.psid), now)
         token = await fetch_or_create_checkout_token(session, change.page_id, change.psid, now)
         full = "\n".join([text, *([hold] if hold else [])])
         if len(full) <= MAX_BUTTON_TEXT:
-            messages = [render_buttons(full, cart_buttons(cart, checkout_link(token)))]
+            messages = [render_buttons(full, cart_buttons(locale, cart, checkout_link(token)))]
     # Each decision about a claim happens once, so its key is the claim's key and the decision.
     key = f"hold-{change.status}:{change.key}"
     if reminder and checkout_link is not None and len(messages) == 1:

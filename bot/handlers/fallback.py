@@ -16,21 +16,25 @@ from sqlalchemy import select
 from bot.inbound.events import EventKind, MessageEvent, PostbackEvent
 from bot.inbound.router import HandlerContext, Router
 from bot.outbound.outbox import enqueue_messages
+from bot.outbound.shopper_locale import locale_of
+from bot.replies.chat import fallback, welcome
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
-from bot.replies.render import render_text
+from bot.replies.render import Message
 from bot.runtime.clock import utcnow
 from bot.store.tables import Conversation, PageReplies
 
 
 @dataclass(frozen=True)
 class ReplyTexts:
-    welcome: str
-    fallback: str
+    """The settings' texts; None: the bot's own, in the shopper's language (bot.replies.chat)."""
+
+    welcome: str | None
+    fallback: str | None
     fallback_cooldown: timedelta
 
 
-async def _queue(ctx: HandlerContext, key: str, page_id: str, psid: str, text: str) -> None:
-    await enqueue_messages(ctx.session, key=key, page_id=page_id, psid=psid, messages=render_text(text))
+async def _queue(ctx: HandlerContext, key: str, page_id: str, psid: str, messages: list[Message]) -> None:
+    await enqueue_messages(ctx.session, key=key, page_id=page_id, psid=psid, messages=messages)
     ctx.wake_outbox()
 
 
@@ -44,8 +48,9 @@ def build_reply_router(texts: ReplyTexts) -> Router:
     @router.on(EventKind.POSTBACK, filters=[is_get_started])
     async def handle_get_started(event: PostbackEvent, ctx: HandlerContext) -> None:
         page = await ctx.session.get(PageReplies, event.page_id)
-        welcome = page.welcome if page is not None and page.welcome else texts.welcome
-        await _queue(ctx, f"welcome:{event.key}", event.page_id, event.sender_id, welcome)
+        text = page.welcome if page is not None and page.welcome else texts.welcome
+        locale = await locale_of(ctx.session, event.page_id, event.sender_id)
+        await _queue(ctx, f"welcome:{event.key}", event.page_id, event.sender_id, welcome(locale, text))
 
     @router.on(EventKind.MESSAGE)
     async def handle_fallback(event: MessageEvent, ctx: HandlerContext) -> None:
@@ -63,7 +68,8 @@ def build_reply_router(texts: ReplyTexts) -> Router:
         conversation.last_fallback_at = now
         ctx.session.add(conversation)
         page = await ctx.session.get(PageReplies, event.page_id)
-        fallback = page.fallback if page is not None and page.fallback else texts.fallback
-        await _queue(ctx, f"fallback:{event.mid}", event.page_id, event.psid, fallback)
+        text = page.fallback if page is not None and page.fallback else texts.fallback
+        locale = await locale_of(ctx.session, event.page_id, event.psid)
+        await _queue(ctx, f"fallback:{event.mid}", event.page_id, event.psid, fallback(locale, text))
 
     return router

@@ -18,7 +18,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.handlers.handoff import (
-    AGENT_REQUEST_TEXT,
     HandoffReason,
     bot_is_silenced,
     take_over,
@@ -26,8 +25,9 @@ from bot.handlers.handoff import (
 from bot.inbound.events import EventKind, MessageEvent, MessagingEvent, PostbackEvent
 from bot.inbound.router import HandlerContext, Router
 from bot.outbound.outbox import enqueue_messages
+from bot.outbound.shopper_locale import locale_of
+from bot.replies.chat import agent_request, stale_payload
 from bot.replies.payload_codec import (
-    STALE_PAYLOAD_TEXT,
     Payload,
     PayloadAction,
     PayloadProblem,
@@ -105,7 +105,8 @@ def build_faq_router() -> Router:
     async def handle_stale_payload(
         event: MessageEvent | PostbackEvent, ctx: HandlerContext, problem: PayloadProblem
     ) -> None:
-        await _send(ctx, f"stale:{event.key}", event, render_text(problem.text))
+        locale = await locale_of(ctx.session, event.page_id, event.psid)
+        await _send(ctx, f"stale:{event.key}", event, stale_payload(locale))
 
     def asks_for_person(event: MessageEvent | PostbackEvent, _ctx: HandlerContext) -> bool:
         payload = _payload_of(event)
@@ -119,7 +120,8 @@ def build_faq_router() -> Router:
             ctx.session, page_id=event.page_id, psid=event.psid, channel=event.channel.value
         )
         # The acknowledgement is queued before the handoff, which silences only later events.
-        await _send(ctx, f"agent_request:{event.key}", event, render_text(AGENT_REQUEST_TEXT))
+        locale = await locale_of(ctx.session, event.page_id, event.psid)
+        await _send(ctx, f"agent_request:{event.key}", event, agent_request(locale))
         await take_over(ctx.session, conversation, HandoffReason.SHOPPER_ASKED)
 
     def faq_payload(event: MessageEvent | PostbackEvent, _ctx: HandlerContext) -> bool | dict[str, object]:
@@ -132,7 +134,10 @@ def build_faq_router() -> Router:
     async def handle_faq_payload(event: MessageEvent | PostbackEvent, ctx: HandlerContext, key: str) -> None:
         rule = (await fetch_page_faq(ctx.session, event.page_id)).rule(key)
         # A rule deleted or renamed since the button was sent: the same friendly answer as any old button.
-        messages = render_faq_reply(rule) if rule is not None else render_text(STALE_PAYLOAD_TEXT)
+        if rule is not None:
+            messages = render_faq_reply(rule)
+        else:
+            messages = stale_payload(await locale_of(ctx.session, event.page_id, event.psid))
         await _send(ctx, f"faq:{event.key}", event, messages)
 
     async def faq_match(event: MessageEvent, ctx: HandlerContext) -> bool | dict[str, object]:

@@ -16,6 +16,8 @@ from bot.inbound.events import EventKind, MessageEvent, PostbackEvent, ReferralE
 from bot.inbound.router import HandlerContext, Router
 from bot.outbound.messaging_rules import Author, decide_message
 from bot.outbound.outbox import enqueue_messages
+from bot.outbound.shopper_locale import locale_of
+from bot.replies import chat
 from bot.replies.members import (
     MemberCardInfo,
     render_contact_taken,
@@ -28,9 +30,9 @@ from bot.replies.members import (
     render_referral_welcome,
 )
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
-from bot.replies.render import Message, render_text
+from bot.replies.render import Message
 from bot.runtime.clock import utcnow
-from bot.store.tables import Conversation
+from bot.store.tables import Conversation, PageReplies
 from carts.orders import fetch_shop_name
 from carts.repository import fetch_currency
 from crm_bridge.contact_claims import (
@@ -119,12 +121,12 @@ async def _card(ctx: HandlerContext, page_id: str, psid: str) -> list[Message]:
         has_phone=member.phone is not None,
         has_email=member.email is not None,
     )
-    return render_member_card(program, card)
+    return render_member_card(await locale_of(ctx.session, page_id, psid), program, card)
 
 
-def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Router:
+def build_crm_router(welcome_text: str | None, quiet: timedelta | None = None) -> Router:
     """`quiet`: the hand-off quiet period; a referral is always credited, but not answered while a person
-    handles the chat."""
+    handles the chat. `welcome_text`: the settings' welcome; None for the bot's own in the shopper's language."""
     router = Router("crm")
 
     async def handle_member_card(event: MessageEvent | PostbackEvent, ctx: HandlerContext) -> None:
@@ -135,8 +137,9 @@ def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Route
         now = utcnow()
         member, _ = await fetch_or_create_member(ctx.session, event.page_id, event.sender_id, now=now)
         claim = await give_contact(ctx.session, member, kind, value, now)
+        locale = await locale_of(ctx.session, event.page_id, event.sender_id)
         if claim is None:
-            await _send(ctx, f"member-link:{event.key}", event, render_linked(kind.value))
+            await _send(ctx, f"member-link:{event.key}", event, render_linked(locale, kind.value))
             return
         # Another member has it: only whoever reads that member's own chat can join the two (issue 16).
         thread = await fetch_owner_thread(ctx.session, claim.owner_id)
@@ -152,10 +155,11 @@ def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Route
                     key=f"member-code:{event.key}",
                     page_id=page_id,
                     psid=psid,
-                    messages=render_link_code(kind.value, code),
+                    # To the other membership's chat, in its shopper's language.
+                    messages=render_link_code(await locale_of(ctx.session, page_id, psid), kind.value, code),
                 )
             sent = claim.code_hash is not None  # a code sent now, or one sent before and still valid
-        await _send(ctx, f"member-link:{event.key}", event, render_contact_taken(kind.value, sent))
+        await _send(ctx, f"member-link:{event.key}", event, render_contact_taken(locale, kind.value, sent))
 
     async def _chat_is_open(ctx: HandlerContext, thread: tuple[str, str], now: datetime) -> bool:
         page_id, psid = thread
@@ -170,7 +174,11 @@ def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Route
         now = utcnow()
         member, _ = await fetch_or_create_member(ctx.session, event.page_id, event.sender_id, now=now)
         outcome = await confirm_code(ctx.session, member, code, now)
-        messages = render_link_confirmed() if outcome.member is not None else render_link_code_wrong(outcome.tries_left)
+        locale = await locale_of(ctx.session, event.page_id, event.sender_id)
+        if outcome.member is not None:
+            messages = render_link_confirmed(locale)
+        else:
+            messages = render_link_code_wrong(locale, outcome.tries_left)
         await _send(ctx, f"member-code:{event.key}", event, messages)
 
     async def handle_referral(event: PostbackEvent | ReferralEvent, ctx: HandlerContext, ref: str, source: str) -> None:
@@ -178,14 +186,18 @@ def build_crm_router(welcome_text: str, quiet: timedelta | None = None) -> Route
         if quiet is not None and await bot_is_silenced(ctx.session, event.page_id, event.sender_id, quiet):
             return  # credited above; the person in the chat does the talking
         get_started = isinstance(event, PostbackEvent)
+        locale = await locale_of(ctx.session, event.page_id, event.sender_id)
+        page = await ctx.session.get(PageReplies, event.page_id)
+        text = page.welcome if page is not None and page.welcome else welcome_text
         if outcome.attributed:
-            messages = render_referral_welcome(welcome_text if get_started else "Hi! 你好！", outcome.points, None)
+            hello = chat.welcome_text(locale, text) if get_started else None
+            messages = render_referral_welcome(locale, hello, outcome.points, None)
         elif outcome.refused is not None:
-            messages = render_referral_refused(outcome.refused)
+            messages = render_referral_refused(locale, outcome.refused)
             if get_started:
-                messages = render_text(welcome_text) + messages
+                messages = chat.welcome(locale, text) + messages
         elif get_started:
-            messages = render_text(welcome_text)  # not a member's code (an ad's ref, say): the usual welcome
+            messages = chat.welcome(locale, text)  # not a member's code (an ad's ref, say): the usual welcome
         else:
             return
         await _send(ctx, f"referral:{event.key}", event, messages)

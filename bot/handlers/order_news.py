@@ -4,7 +4,7 @@ rejected.
 One place for every path that changes an order (the admin API, the signed payment notification, Stripe's
 webhook, the inbox's buttons and bulk actions, a confirmed receipt), so the shopper hears each piece of news
 once whichever path made it: each message is keyed by the order and its news (invariant 2). Sent when Meta's
-rules allow (`bot.outbound.sender`); texts in the shop's language (`bot.replies`).
+rules allow (`bot.outbound.sender`); texts in the shopper's language (`bot.outbound.shopper_locale`, `bot.replies`).
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.outbound.outbox import enqueue_messages, enqueue_order_update
+from bot.outbound.shopper_locale import locale_of
 from bot.replies.fulfilment import order_delivered, order_packed, order_shipped
-from bot.replies.i18n import pick_locale
 from bot.replies.orders import order_cancelled, order_returned
 from bot.replies.payments import payment_received, proof_rejected
 from bot.replies.render import Message, render_text
 from carts.core import format_money
 from carts.order_rules import OrderInfo, OrderStatus
 from carts.orders import OrderChange
-from carts.payments import fetch_shop_payments
 
 _FULFILMENT_NEWS: dict[OrderStatus, Callable[[str, OrderInfo], list[Message]]] = {
     OrderStatus.PACKED: lambda locale, order: order_packed(locale, order.number),
@@ -33,11 +32,6 @@ _FULFILMENT_NEWS: dict[OrderStatus, Callable[[str, OrderInfo], list[Message]]] =
 }
 # The news a Page's approved utility template may carry once the shopper's 24-hour window has closed.
 _TEMPLATES = {OrderStatus.PAID: "payment_received", OrderStatus.SHIPPED: "shipped"}
-
-
-async def shop_locale(session: AsyncSession) -> str:
-    """The shop's language (shop file `shop.language`): no shopper's own language is known in Messenger yet."""
-    return pick_locale((await fetch_shop_payments(session)).language)
 
 
 async def _queue(session: AsyncSession, key: str, order: OrderInfo, messages: list[Message]) -> int:
@@ -74,7 +68,7 @@ async def tell_order_paid(session: AsyncSession, change: OrderChange) -> int:
     order = change.order
     if not change.changed or order.status != OrderStatus.PAID:
         return 0
-    text = payment_received(await shop_locale(session), order.number)
+    text = payment_received(await locale_of(session, order.page_id, order.psid), order.number)
     return await _queue(session, f"order-paid:{order.number}", order, render_text(text))
 
 
@@ -86,7 +80,7 @@ async def tell_fulfilment(session: AsyncSession, change: OrderChange) -> int:
     order = change.order
     if not change.changed or order.status not in _FULFILMENT_NEWS:
         return 0
-    messages = _FULFILMENT_NEWS[OrderStatus(order.status)](await shop_locale(session), order)
+    messages = _FULFILMENT_NEWS[OrderStatus(order.status)](await locale_of(session, order.page_id, order.psid), order)
     return await _queue(session, f"order-{order.status}:{order.number}", order, messages)
 
 
@@ -97,7 +91,7 @@ async def tell_order_ended(session: AsyncSession, change: OrderChange) -> int:
     order = change.order
     if not change.changed:
         return 0
-    locale = await shop_locale(session)
+    locale = await locale_of(session, order.page_id, order.psid)
     if order.status == OrderStatus.CANCELLED:
         return await _queue(
             session, f"order-cancelled:{order.number}", order, render_text(order_cancelled(locale, order.number))
@@ -121,5 +115,5 @@ async def tell_order_news(session: AsyncSession, change: OrderChange) -> int:
 
 async def tell_proof_rejected(session: AsyncSession, order: OrderInfo, proof_id: int) -> int:
     """The merchant could not match the shopper's receipt: ask for it again. Keyed by the receipt."""
-    text = proof_rejected(await shop_locale(session), order.number)
+    text = proof_rejected(await locale_of(session, order.page_id, order.psid), order.number)
     return await _queue(session, f"proof-rejected:{proof_id}", order, render_text(text))

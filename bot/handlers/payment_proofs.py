@@ -14,13 +14,13 @@ from sqlalchemy import select
 from bot.inbound.events import EventKind, MessageEvent
 from bot.inbound.router import HandlerContext, Router
 from bot.outbound.outbox import enqueue_messages
-from bot.replies.i18n import pick_locale
+from bot.outbound.shopper_locale import locale_of
 from bot.replies.payments import proof_received
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
 from carts.order_rules import OrderStatus
 from carts.order_tables import Order
-from carts.payments import attach_proof, fetch_shop_payments
+from carts.payments import attach_proof
 
 
 def receipt_url(event: MessageEvent) -> str | None:
@@ -51,7 +51,7 @@ def build_proof_router() -> Router:
         if attached is None:
             return  # paid a moment ago, between the filter and here: nothing to attach to
         proof, order = attached
-        locale = pick_locale((await fetch_shop_payments(ctx.session)).language)
+        locale = await locale_of(ctx.session, event.page_id, event.psid)
         await enqueue_messages(
             ctx.session,
             key=f"proof-received:{proof.id}",

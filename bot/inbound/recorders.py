@@ -30,7 +30,9 @@ from bot.inbound.events import (
 )
 from bot.inbound.router import HandlerContext, Recorder
 from bot.outbound.outbox import confirm_echoes, confirm_from_echo, parse_outbox_metadata
+from bot.outbound.shopper_locale import note_locale
 from bot.outbound.templates import record_status, template_status
+from bot.replies.i18n import LocaleSource, script_locale
 from bot.runtime.clock import from_epoch_ms, from_epoch_s, utcnow
 from bot.store.conversations import BOT_METADATA_PREFIX, fetch_or_create_conversation
 from bot.store.tables import CommentLog, Conversation, Message
@@ -137,6 +139,9 @@ class ConversationRecorder:
             conversation.unread += 1
             # Only the shopper's own actions open the 24-hour window (a comment does not).
             conversation.last_user_at = max(conversation.last_user_at or sent_at, sent_at)
+            if isinstance(event, MessageEvent) and not event.quick_reply_payload:
+                # Chinese characters in their own words: they read Chinese (bot.replies.i18n's rule).
+                note_locale(conversation, script_locale(event.text), LocaleSource.SCRIPT)
         session.add(conversation)
         await session.flush()
 

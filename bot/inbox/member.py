@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.outbound.shopper_locale import locale_of
 from bot.replies.members import referral_link, share_text, whatsapp_link
 from bot.runtime.clock import utcnow
 from bot.web.members_api import ADJUST_MAX, REASON_MAX
@@ -107,7 +108,7 @@ async def member_card(session: AsyncSession, page_id: str, psid: str) -> MemberC
         pending_points=balance.pending,
         paid_orders=member.paid_orders,
         referral_link=referral_link(page, member.code),
-        whatsapp_link=whatsapp_link(share_text(shop_name, page, member.code)),
+        whatsapp_link=whatsapp_link(share_text(await locale_of(session, page_id, psid), shop_name, page, member.code)),
         recent=tuple(LedgerLine(e.points, e.kind, e.reason, e.created_at) for e in entries),
         claims=tuple(await _claim_lines(session, member.id)),
     )

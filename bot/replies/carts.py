@@ -10,10 +10,12 @@ server-side state.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
+from bot.replies.i18n import gettext, has_han, money, number, pick_locale
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload, encode_payload
 from bot.replies.render import (
     MAX_BUTTON_TEXT,
@@ -26,7 +28,8 @@ from bot.replies.render import (
     render_text,
 )
 from carts.comment_orders import CommentOutcome, ItemOutcome
-from carts.core import CartInfo, format_money
+from carts.core import CartInfo
+from carts.stock_rules import ClaimChange
 
 VIEW_CART_PAYLOAD = encode_payload(PayloadAction.CART)
 
@@ -47,37 +50,114 @@ class ItemResult:
 class CommentResult:
     comment_id: str
     items: tuple[ItemResult, ...]
-    closed_text: str | None = None  # the campaign's reply to orders after it closed
+    closed_text: str | None = None  # the campaign's reply to orders after it closed, in the shop's own words
+    closed: bool = False  # the campaign had closed (its `closed_text`, else ours in the shopper's language)
 
 
-def _item_line(item: ItemResult, currency: str, asked_below: bool = True) -> str:
+# Option names shops commonly give variants, as a shopper reads them in each language. A name the shop
+# wrote in its own words that is not here is shown as written, in both languages.
+_OPTION_LABELS = {
+    "size": "size",
+    "尺碼": "size",
+    "尺寸": "size",
+    "colour": "colour",
+    "color": "colour",
+    "顏色": "colour",
+    "颜色": "colour",
+    "style": "style",
+    "款式": "style",
+    "flavour": "flavour",
+    "flavor": "flavour",
+    "口味": "flavour",
+    "option": "option",
+}
+
+
+def option_label(locale: str, option: str) -> str:
+    """A variant option's name in `locale`.
+
+    The shop file may name an option in both languages, `Colour / 顏色` (or with `|`): the shopper reads the part
+    in their language. A name in one language that shops commonly use (`colour`, `顏色`, `size`...) is
+    translated; any other name is shown as the shop wrote it."""
+    parts = [part.strip() for part in re.split(r"[/|]", option) if part.strip()]
+    if len(parts) > 1:
+        chinese = pick_locale(locale) == "zh_Hant"
+        mine = [part for part in parts if has_han(part) == chinese]
+        if mine:
+            return mine[0]
+    known = _OPTION_LABELS.get(option.strip().lower())
+    return gettext(locale, known) if known else option
+
+
+def _item_line(locale: str, item: ItemResult, asked_below: bool = True) -> str:
     """One item's line; `asked_below`: its choice is the one the quick replies offer (else it is asked next)."""
     label = f"{item.code} {item.name}".strip()
     variant = f" ({item.variant_text})" if item.variant_text else ""
+    qty = number(locale, item.qty)
     if item.outcome == CommentOutcome.ADDED:
-        return f"✅ {label}{variant} ×{item.qty} added"
+        return gettext(locale, "✅ {label}{variant} ×{qty} added", label=label, variant=variant, qty=qty)
     if item.outcome == CommentOutcome.WAITLISTED:
-        return f"⏳ {label}{variant} ×{item.qty}: sold out, you are on the waitlist"
+        return gettext(
+            locale,
+            "⏳ {label}{variant} ×{qty}: sold out, you are on the waitlist",
+            label=label,
+            variant=variant,
+            qty=qty,
+        )
     if item.outcome == ItemOutcome.NEEDS_VARIANT:
-        option = item.missing[0][0] if item.missing else "option"
+        option = option_label(locale, item.missing[0][0] if item.missing else "option")
         if asked_below or not item.missing or not item.missing[0][1]:
-            return f"❓ {label} ×{item.qty}: which {option}? Tap below"
+            return gettext(locale, "❓ {label} ×{qty}: which {option}? Tap below", label=label, qty=qty, option=option)
         example = f"{item.code} {item.missing[0][1][0]}"
-        return f"❓ {label} ×{item.qty}: which {option}? Asked next, or type “{example}”"
+        return gettext(
+            locale,
+            "❓ {label} ×{qty}: which {option}? Asked next, or type “{example}”",
+            label=label,
+            qty=qty,
+            option=option,
+            example=example,
+        )
     if item.outcome == ItemOutcome.OVER_LIMIT:
-        return f"⚠️ {label} ×{item.qty} not added: the limit is {item.limit} per person"
+        return gettext(
+            locale,
+            "⚠️ {label} ×{qty} not added: the limit is {limit} per person",
+            label=label,
+            qty=qty,
+            limit=item.limit,
+        )
     if item.outcome == ItemOutcome.UNKNOWN_CODE:
-        return f"❔ {item.code} is not on sale in this post"
+        return gettext(locale, "❔ {code} is not on sale in this post", code=item.code)
     if item.outcome == ItemOutcome.AMBIGUOUS:
-        return f"❔ +{item.qty}: which item? Please comment the code too, e.g. A+{item.qty}"
-    return f"{label} ×{item.qty}"
+        return gettext(locale, "❔ +{qty}: which item? Please comment the code too, e.g. A+{qty}", qty=item.qty)
+    return f"{label} ×{qty}"
 
 
-def cart_summary(cart: CartInfo) -> str:
+def cart_summary(locale: str, cart: CartInfo) -> str:
     if cart.is_empty:
-        return "🛒 Your cart is empty"
-    units = "item" if cart.units == 1 else "items"
-    return f"🛒 Cart: {cart.units} {units} · {format_money(cart.subtotal, cart.currency)}"
+        return gettext(locale, "🛒 Your cart is empty")
+    msgid = "🛒 Cart: {units} item · {total}" if cart.units == 1 else "🛒 Cart: {units} items · {total}"
+    return gettext(locale, msgid, units=number(locale, cart.units), total=money(locale, cart.subtotal, cart.currency))
+
+
+_HOLD_NEWS = {
+    # a size or colour picked in the chat, decided by the allocator
+    ClaimChange.HELD: "✅ {label} ×{qty} added",
+    ClaimChange.WAITLISTED: "⏳ {label} ×{qty}: sold out, you are on the waitlist",
+    ClaimChange.PROMOTED: "🎉 Good news! {label} ×{qty} is now in your cart, from the waitlist.",
+    ClaimChange.EXPIRED: "⌛ Your hold on {label} ×{qty} has run out and it was released.",
+    ClaimChange.REMINDER: "⏰ {label} ×{qty} is held for you for a few more minutes.",
+}
+
+
+def hold_news(locale: str, change: str, label: str, qty: int, cart: CartInfo) -> str:
+    """News of a held, waitlisted, promoted, expired or expiring claim, with the cart's size and total."""
+    text = gettext(locale, _HOLD_NEWS[ClaimChange(change)], label=label, qty=number(locale, qty))
+    return f"{text}\n\n{cart_summary(locale, cart)}"
+
+
+def expired_choice(locale: str) -> str:
+    """To a shopper who tapped an old, forged or no longer valid size or colour."""
+    return gettext(locale, "Sorry, that choice is no longer available. Please comment the code again.")
 
 
 def pick_payload(comment_id: str, code: str, chosen: Mapping[str, str]) -> str:
@@ -114,12 +194,36 @@ def option_quick_replies(
 
 
 def render_choice_question(
-    comment_id: str, code: str, name: str, qty: int, chosen: Mapping[str, str], option: str, values: Sequence[str]
+    locale: str,
+    comment_id: str,
+    code: str,
+    name: str,
+    qty: int,
+    chosen: Mapping[str, str],
+    option: str,
+    values: Sequence[str],
 ) -> list[Message]:
     """The question for an item's next option in the chat, with its values as quick replies."""
     label = f"{code} {name}".strip()
     return render_text(
-        f"❓ {label} ×{qty}: which {option}? 請選擇：",
+        gettext(
+            locale,
+            "❓ {label} ×{qty}: which {option}?",
+            label=label,
+            qty=number(locale, qty),
+            option=option_label(locale, option),
+        ),
+        option_quick_replies(comment_id, code, chosen, option, values),
+    )
+
+
+def render_next_option(
+    locale: str, comment_id: str, code: str, name: str, chosen: Mapping[str, str], option: str, values: Sequence[str]
+) -> list[Message]:
+    """After one option is picked, the question for the next one of the same item."""
+    label = f"{code} {name}".strip()
+    return render_text(
+        gettext(locale, "{label}: which {option}?", label=label, option=option_label(locale, option)),
         option_quick_replies(comment_id, code, chosen, option, values),
     )
 
@@ -141,7 +245,7 @@ def _quick_replies(first: tuple[str, ItemResult] | None) -> list[QuickReply]:
     return option_quick_replies(comment_id, item.code, item.chosen, option, values)
 
 
-def hold_time_left(expires_at: datetime | None, now: datetime, zone: tzinfo | None = None) -> str | None:
+def hold_time_left(locale: str, expires_at: datetime | None, now: datetime, zone: tzinfo | None = None) -> str | None:
     """How long the cart stays held, as the shopper reads it ("23 min left"); None once it ran out.
 
     `zone`: the shop's time zone, for the clock time it ends at; without it only the time left is said.
@@ -150,75 +254,102 @@ def hold_time_left(expires_at: datetime | None, now: datetime, zone: tzinfo | No
         return None
     minutes = max(1, math.ceil((expires_at - now).total_seconds() / 60))  # "0 min left" would be no news
     hours, rest = divmod(minutes, 60)
-    en = f"{minutes} min" if not hours else f"{hours} h" + (f" {rest} min" if rest else "")
-    zh = f"{minutes} 分鐘" if not hours else f"{hours} 小時" + (f" {rest} 分鐘" if rest else "")
-    until = f" (until {expires_at.astimezone(zone):%H:%M})" if zone is not None else ""
-    return f"⏳ Held for you: {en} left{until} 保留時間尚餘 {zh}"
+    if not hours:
+        left = gettext(locale, "{minutes} min", minutes=minutes)
+    elif rest:
+        left = gettext(locale, "{hours} h {minutes} min", hours=hours, minutes=rest)
+    else:
+        left = gettext(locale, "{hours} h", hours=hours)
+    if zone is None:
+        return gettext(locale, "⏳ Held for you: {left} left", left=left)
+    until = f"{expires_at.astimezone(zone):%H:%M}"
+    return gettext(locale, "⏳ Held for you: {left} left (until {until})", left=left, until=until)
 
 
-def cart_buttons(cart: CartInfo, checkout_url: str | None) -> list[Button]:
-    buttons = [Button("Checkout 結帳", url=checkout_url)] if checkout_url and not cart.is_empty else []
-    return [*buttons, Button("View cart 購物車", payload=VIEW_CART_PAYLOAD)]
+def cart_buttons(locale: str, cart: CartInfo, checkout_url: str | None) -> list[Button]:
+    checkout = gettext(locale, "Checkout")
+    buttons = [Button(checkout, url=checkout_url)] if checkout_url and not cart.is_empty else []
+    return [*buttons, Button(gettext(locale, "View cart"), payload=VIEW_CART_PAYLOAD)]
 
 
-def render_checkout(cart: CartInfo, checkout_url: str | None) -> list[Message]:
+def render_checkout(locale: str, cart: CartInfo, checkout_url: str | None) -> list[Message]:
     """The answer to `checkout` / `結帳`: the total and the button to the checkout page."""
     if cart.is_empty or not checkout_url:
-        return render_cart(cart)
-    return [
-        render_buttons(f"{cart_summary(cart)}\nReady to check out? 準備好結帳了嗎？", cart_buttons(cart, checkout_url))
-    ]
+        return render_cart(locale, cart)
+    text = f"{cart_summary(locale, cart)}\n{gettext(locale, 'Ready to check out?')}"
+    return [render_buttons(text, cart_buttons(locale, cart, checkout_url))]
+
+
+def first_name(name: str | None) -> str | None:
+    """What to call a shopper: the first word of a Latin name ("Amy" of "Amy Chan"), a Chinese name whole."""
+    name = (name or "").strip()
+    if not name:
+        return None
+    return name if has_han(name) else name.split()[0]
+
+
+def greeting(locale: str, name: str | None) -> str:
+    """ "Hi Amy!", or "Hi!" when we do not know their name."""
+    called = first_name(name)
+    return gettext(locale, "Hi {name}!", name=called) if called else gettext(locale, "Hi!")
 
 
 def render_comment_reply(
-    name: str | None, results: Sequence[CommentResult], cart: CartInfo, checkout_url: str | None = None
+    locale: str,
+    name: str | None,
+    results: Sequence[CommentResult],
+    cart: CartInfo,
+    checkout_url: str | None = None,
 ) -> Message:
     """The one private reply for one or more comments of a shopper."""
-    greeting = f"Hi {name}! 你好！" if name else "Hi! 你好！"
+    hello = greeting(locale, name)
     first = _first_choice(results)
     lines = [
         line
         for r in results
         for line in (
-            [r.closed_text]
-            if r.closed_text
-            else [_item_line(i, cart.currency, first is None or first[1] is i) for i in r.items]
+            [r.closed_text or gettext(locale, "This sale has ended.")]
+            if r.closed or r.closed_text
+            else [_item_line(locale, i, first is None or first[1] is i) for i in r.items]
         )
     ]
-    summary = cart_summary(cart)
-    text = "\n".join([greeting, *lines, "", summary])
+    summary = cart_summary(locale, cart)
+    text = "\n".join([hello, *lines, "", summary])
     if len(text) > MAX_BUTTON_TEXT:
         # Keep the greeting and the cart total; say how many lines did not fit (View cart shows all).
         shown: list[str] = []
         for line in lines:
-            candidate = "\n".join([greeting, *shown, line, f"…and {len(lines)} more", "", summary])
+            more = gettext(locale, "…and {n} more", n=len(lines))
+            candidate = "\n".join([hello, *shown, line, more, "", summary])
             if len(candidate) > MAX_BUTTON_TEXT:
                 break
             shown.append(line)
-        text = "\n".join([greeting, *shown, f"…and {len(lines) - len(shown)} more", "", summary])
-    message = render_buttons(text, cart_buttons(cart, checkout_url))
+        more = gettext(locale, "…and {n} more", n=len(lines) - len(shown))
+        text = "\n".join([hello, *shown, more, "", summary])
+    message = render_buttons(text, cart_buttons(locale, cart, checkout_url))
     quick = _quick_replies(first)
     if quick:
         message["quick_replies"] = [q.to_meta() for q in quick]
     return message
 
 
-def render_cart(cart: CartInfo, checkout_url: str | None = None, hold: str | None = None) -> list[Message]:
+def render_cart(locale: str, cart: CartInfo, checkout_url: str | None = None, hold: str | None = None) -> list[Message]:
     """The whole cart, for `cart` / `購物車` or the View cart button: its lines, the total, the hold's time
     left (`hold_time_left`) and the Checkout button; as text split in parts when it is long."""
     if cart.is_empty:
         return render_text(
-            "🛒 Your cart is empty. Comment a code like A+1 under our posts to add items.\n"
-            "購物車是空的，在帖子留言「A+1」即可加入。"
+            gettext(locale, "🛒 Your cart is empty. Comment a code like A+1 under our posts to add items.")
         )
-    lines = ["🛒 Your cart 購物車"]
+    lines = [gettext(locale, "🛒 Your cart")]
     for line in cart.lines:
         variant = f" ({line.variant_text})" if line.variant_text else ""
-        lines.append(f"• {line.code} {line.name}{variant} ×{line.qty}  {format_money(line.total, cart.currency)}")
-    tail = [f"Total 合計: {format_money(cart.subtotal, cart.currency)}", *([hold] if hold else [])]
+        price = money(locale, line.total, cart.currency)
+        lines.append(f"• {line.code} {line.name}{variant} ×{number(locale, line.qty)}  {price}")
+    total = gettext(locale, "Total: {amount}", amount=money(locale, cart.subtotal, cart.currency))
+    tail = [total, *([hold] if hold else [])]
     if not checkout_url:
         return render_text("\n".join([*lines, *tail]))
-    checkout = [Button("Checkout 結帳", url=checkout_url)]
+    checkout = [Button(gettext(locale, "Checkout"), url=checkout_url)]
     whole = "\n".join([*lines, *tail])
     if len(whole) <= MAX_BUTTON_TEXT:
         return [render_buttons(whole, checkout)]

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
+from bot.replies.i18n import gettext, money, number
 from bot.replies.render import Button, Message, render_buttons, render_text
-from carts.core import format_money
 from crm_bridge.rules import Program, RuleError, RuleErrorCode, Tier, calculate_progress
 
 PHONE_QUICK_REPLY = {"content_type": "user_phone_number"}
@@ -41,111 +41,143 @@ def whatsapp_link(text: str) -> str:
     return f"https://wa.me/?{urlencode({'text': text}, quote_via=quote)}"
 
 
-def share_text(shop_name: str, page: str, code: str) -> str:
-    return f"Shop with me at {shop_name}! 一齊嚟 {shop_name} 買嘢！ {referral_link(page, code)}"
+def share_text(locale: str, shop_name: str, page: str, code: str) -> str:
+    return gettext(locale, "Shop with me at {shop}! {link}", shop=shop_name, link=referral_link(page, code))
 
 
-def render_member_card(program: Program, card: MemberCardInfo) -> list[Message]:
+def render_member_card(locale: str, program: Program, card: MemberCardInfo) -> list[Message]:
     """The answer to `points` / `積分` / `會員`: tier, points, progress, then the links to share."""
     lines = [
-        f"🎖️ {card.tier.name} · member {card.code}",
-        f"⭐ Points 積分: {card.available:,} available 可用",
+        gettext(locale, "🎖️ {tier} · member {code}", tier=card.tier.name, code=card.code),
+        gettext(locale, "⭐ Points: {points} available", points=number(locale, card.available)),
     ]
     if card.pending:
-        lines.append(f"⏳ {card.pending:,} pending 待確認 (after the return window)")
+        lines.append(
+            gettext(locale, "⏳ {points} pending (after the return window)", points=number(locale, card.pending))
+        )
     worth = card.tier.redeem_value * (max(card.available, 0) // card.tier.redeem_points)
     if worth:
-        lines.append(f"💰 Worth {format_money(worth, card.currency)} at checkout 結帳可抵")
+        lines.append(gettext(locale, "💰 Worth {amount} at checkout", amount=money(locale, worth, card.currency)))
     progress = calculate_progress(program, card.tier, card.period_spend)
     if progress is not None:
         nxt, needed = progress
-        lines.append(f"📈 {format_money(needed, card.currency)} more to {nxt.name} 升級尚差")
+        lines.append(
+            gettext(locale, "📈 {amount} more to {tier}", amount=money(locale, needed, card.currency), tier=nxt.name)
+        )
     else:
-        lines.append("🏆 Top tier 最高級別")
+        lines.append(gettext(locale, "🏆 Top tier"))
     quick = []
     if not card.has_phone:
         quick.append(PHONE_QUICK_REPLY)
     if not card.has_email:
         quick.append(EMAIL_QUICK_REPLY)
     if quick:
-        lines.append("Share your phone or email to link your orders 分享電話或電郵以連結訂單")
+        lines.append(gettext(locale, "Share your phone or email to link your orders"))
     first = render_text("\n".join(lines))
     if quick:
         first[-1]["quick_replies"] = quick
     link = referral_link(card.page, card.code)
     invite = render_buttons(
-        f"🎁 Invite friends 邀請朋友: both of you earn points 雙方都有積分\n{link}",
+        gettext(locale, "🎁 Invite friends: both of you earn points\n{link}", link=link),
         [
-            Button("Open my link 我的連結", url=link),
-            Button("Share on WhatsApp", url=whatsapp_link(share_text(card.shop_name, card.page, card.code))),
+            Button(gettext(locale, "Open my link"), url=link),
+            Button(
+                gettext(locale, "Share on WhatsApp"),
+                url=whatsapp_link(share_text(locale, card.shop_name, card.page, card.code)),
+            ),
         ],
     )
     return [*first, invite]
 
 
-def render_referral_welcome(welcome: str, points: int, referrer_name: str | None) -> list[Message]:
-    """The Get Started (or link) answer to a shopper who joined through a member's link."""
-    by = f" (invited by {referrer_name})" if referrer_name else ""
-    text = f"{welcome}\n\n🎉 Welcome to our members' club{by}! 歡迎加入會員！"
+def render_referral_welcome(locale: str, welcome: str | None, points: int, referrer_name: str | None) -> list[Message]:
+    """The Get Started (or link) answer to a shopper who joined through a member's link; `welcome`: the shop's
+    welcome text, or None for a greeting."""
+    hello = welcome or gettext(locale, "Hi!")
+    if referrer_name:
+        joined = gettext(locale, "🎉 Welcome to our members' club (invited by {name})!", name=referrer_name)
+    else:
+        joined = gettext(locale, "🎉 Welcome to our members' club!")
+    text = f"{hello}\n\n{joined}"
     if points:
-        text += f"\n⭐ {points:,} points are yours 你已獲得 {points:,} 積分. Type 'points' to see them."
+        text += "\n" + gettext(
+            locale, "⭐ {points} points are yours. Type 'points' to see them.", points=number(locale, points)
+        )
     return render_text(text)
 
 
 _REFUSALS = {
-    RuleErrorCode.SELF_REFERRAL: "That's your own invite link: share it with friends! 這是你自己的邀請連結。",
-    RuleErrorCode.ALREADY_MEMBER: "You're already one of our members 你已經是會員. Type 'points' for your card.",
-    RuleErrorCode.REFERRAL_LOOP: "You're already one of our members 你已經是會員. Type 'points' for your card.",
-    RuleErrorCode.DAILY_CAP: "Welcome! 歡迎！ This invite link has been used a lot today; you can still shop as usual.",
+    RuleErrorCode.SELF_REFERRAL: "That's your own invite link: share it with friends!",
+    RuleErrorCode.ALREADY_MEMBER: "You're already one of our members. Type 'points' for your card.",
+    RuleErrorCode.REFERRAL_LOOP: "You're already one of our members. Type 'points' for your card.",
+    RuleErrorCode.DAILY_CAP: "Welcome! This invite link has been used a lot today; you can still shop as usual.",
 }
 
 
-def render_referral_refused(error: RuleError) -> list[Message]:
-    return render_text(_REFUSALS.get(error.code, "Welcome! 歡迎！"))
+def render_referral_refused(locale: str, error: RuleError) -> list[Message]:
+    return render_text(gettext(locale, _REFUSALS.get(error.code, "Welcome!")))
 
 
-def render_linked(kind: str) -> list[Message]:
-    what = "phone number 電話" if kind == "phone" else "email 電郵"
-    return render_text(f"✅ Thanks! Your {what} is linked to your membership. Type 'points' for your card.")
+def _contact_words(locale: str, kind: str) -> str:
+    return gettext(locale, "phone number") if kind == "phone" else gettext(locale, "email")
 
 
-def _contact_words(kind: str) -> str:
-    return "phone number 電話" if kind == "phone" else "email 電郵"
+def render_linked(locale: str, kind: str) -> list[Message]:
+    return render_text(
+        gettext(
+            locale,
+            "✅ Thanks! Your {what} is linked to your membership. Type 'points' for your card.",
+            what=_contact_words(locale, kind),
+        )
+    )
 
 
-def render_contact_taken(kind: str, code_sent: bool) -> list[Message]:
+def render_contact_taken(locale: str, kind: str, code_sent: bool) -> list[Message]:
     """To a shopper whose phone or email another membership has: nothing is joined without proof."""
-    what = _contact_words(kind)
+    what = _contact_words(locale, kind)
     if code_sent:
         return render_text(
-            f"🔐 This {what} belongs to another membership. To join them, open that membership's Messenger chat "
-            "with us: we sent a 6-digit code there. Type the code here. "
-            "此聯絡方式屬於另一個會員。我們已把 6 位數字驗證碼發到該會員的 Messenger，請在這裡輸入驗證碼以合併。"
+            gettext(
+                locale,
+                "🔐 This {what} belongs to another membership. To join them, open that membership's Messenger chat "
+                "with us: we sent a 6-digit code there. Type the code here.",
+                what=what,
+            )
         )
     return render_text(
-        f"This {what} belongs to another membership, so we kept your points apart. If both are yours, "
-        "ask us in this chat and we will join them. 此聯絡方式屬於另一個會員；如兩個都是你的，請聯絡我們合併。"
+        gettext(
+            locale,
+            "This {what} belongs to another membership, so we kept your points apart. If both are yours, "
+            "ask us in this chat and we will join them.",
+            what=what,
+        )
     )
 
 
-def render_link_code(kind: str, code: str) -> list[Message]:
+def render_link_code(locale: str, kind: str, code: str) -> list[Message]:
     """To the member whose phone or email someone else gave: the code, and what it does if shared."""
     return render_text(
-        f"🔐 Someone asked to join another Messenger account to your membership using your {_contact_words(kind)}. "
-        f"If that was you, type {code} in that other chat within 15 minutes. If not, ignore this and never "
-        f"share the code: it gives your points away. 有人以你的聯絡方式要求合併會員。如是你本人，請在另一個對話輸入 "
-        f"{code}；否則請忽略，切勿分享驗證碼。"
+        gettext(
+            locale,
+            "🔐 Someone asked to join another Messenger account to your membership using your {what}. "
+            "If that was you, type {code} in that other chat within 15 minutes. If not, ignore this and never "
+            "share the code: it gives your points away.",
+            what=_contact_words(locale, kind),
+            code=code,
+        )
     )
 
 
-def render_link_confirmed() -> list[Message]:
+def render_link_confirmed(locale: str) -> list[Message]:
     return render_text(
-        "✅ Code accepted: your memberships are joined, points and all. 已合併你的會員記錄。"
-        "Type 'points' for your card."
+        gettext(locale, "✅ Code accepted: your memberships are joined, points and all. Type 'points' for your card.")
     )
 
 
-def render_link_code_wrong(tries_left: int) -> list[Message]:
+def render_link_code_wrong(locale: str, tries_left: int) -> list[Message]:
     if tries_left <= 0:
-        return render_text("❌ That code is not right, and it can no longer be used. 驗證碼錯誤，已失效。")
-    return render_text(f"❌ That code is not right. {tries_left} tries left. 驗證碼錯誤，尚餘 {tries_left} 次。")
+        return render_text(gettext(locale, "❌ That code is not right, and it can no longer be used."))
+    msgid = (
+        "❌ That code is not right. {n} try left." if tries_left == 1 else "❌ That code is not right. {n} tries left."
+    )
+    return render_text(gettext(locale, msgid, n=tries_left))

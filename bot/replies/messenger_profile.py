@@ -34,7 +34,9 @@ MENU_PAYLOADS = {
     "points": encode_payload(PayloadAction.POINTS),
     "person": encode_payload(PayloadAction.AGENT),
 }
-DEFAULT_MENU = ("cart", "checkout", "points", "person")
+DEFAULT_MENU = ("cart", "checkout", "points", "person", "language")
+# The language switch offers the other language, written in it: a menu in English offers 中文, and back.
+_OTHER_LANGUAGE = {"en": ("zh_Hant", "中文"), "zh_Hant": ("en", "English")}
 
 
 def _ours(meta_locale: str, shop_locale: str) -> str:
@@ -43,6 +45,9 @@ def _ours(meta_locale: str, shop_locale: str) -> str:
 
 
 def _menu_item(item: MenuItem, locale: str) -> dict[str, Any]:
+    if item.action == "language":
+        other, title = _OTHER_LANGUAGE[locale]
+        return {"type": "postback", "title": title, "payload": encode_payload(PayloadAction.LANGUAGE, other)}
     if item.action is not None:
         title = gettext(locale, MENU_TITLES[item.action])
         return {"type": "postback", "title": title, "payload": MENU_PAYLOADS[item.action]}

@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from bot.replies.i18n import gettext
-from carts.core import format_money
+from bot.replies.i18n import gettext, money
 from carts.order_rules import OrderInfo
 
 
@@ -30,7 +29,7 @@ def order_expiring(locale: str, order: OrderInfo, now: datetime, link: str | Non
         else "⏰ Your order {number} ({amount}) is waiting for payment. Please pay within {hours} hours, or the "
         "order is cancelled and its items go back on sale."
     )
-    text = gettext(locale, msgid, number=order.number, amount=format_money(order.total, order.currency), hours=hours)
+    text = gettext(locale, msgid, number=order.number, amount=money(locale, order.total, order.currency), hours=hours)
     return f"{text}\n{link}" if link else text
 
 

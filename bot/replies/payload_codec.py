@@ -31,10 +31,8 @@ __all__ = [
 
 PAYLOAD_VERSION = "v1"
 MAX_PAYLOAD = 1000
-STALE_PAYLOAD_TEXT = (
-    "Sorry, that button is no longer active. Please type your question, or comment the code again. "
-    "按鈕已失效，請直接輸入問題，或再留言一次。"
-)
+# The English text (the catalog's msgid); handlers answer in the shopper's language (bot.replies.chat).
+STALE_PAYLOAD_TEXT = "Sorry, that button is no longer active. Please type your question, or comment the code again."
 
 
 class PayloadAction(StrEnum):
@@ -45,6 +43,7 @@ class PayloadAction(StrEnum):
     AGENT = "AGENT"  # the shopper asks for a person
     CHECKOUT = "CHECKOUT"  # the checkout link of the cart (the Messenger profile's menu)
     POINTS = "POINTS"  # the member card: tier and points (the Messenger profile's menu)
+    LANGUAGE = "LANGUAGE"  # the shopper chooses the language the bot writes in: the locale
 
 
 # How many arguments each action takes: (at least, at most); None for no upper bound.
@@ -56,6 +55,7 @@ _ARITY: dict[PayloadAction, tuple[int, int | None]] = {
     PayloadAction.AGENT: (0, 0),
     PayloadAction.CHECKOUT: (0, 0),
     PayloadAction.POINTS: (0, 0),
+    PayloadAction.LANGUAGE: (1, 1),
 }
 _PROFILE_GET_STARTED = frozenset({"GET_STARTED", "GET_STARTED_PAYLOAD"})
 _LEGACY_CART = "CART:v1"

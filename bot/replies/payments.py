@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from bot.replies.i18n import gettext
-from carts.core import format_money
+from bot.replies.i18n import gettext, money
 from carts.order_rules import OrderInfo, OrderStatus
 from carts.payment_rules import PaymentKind, PaymentMethod
 
@@ -67,7 +66,7 @@ def status_label(locale: str, status: str) -> str:
 
 def how_to_pay(locale: str, order: OrderInfo, method: PaymentMethod | None) -> list[str]:
     """The steps to pay `order` by `method` (None: the shop named no methods, so a receipt in Messenger)."""
-    amount = format_money(order.total, order.currency)
+    amount = money(locale, order.total, order.currency)
     number = order.number
     if method is None:
         return [
@@ -129,18 +128,18 @@ def order_summary(locale: str, order: OrderInfo, method: PaymentMethod | None, l
     lines = [gettext(locale, "🧾 Order {number} confirmed.", number=order.number), ""]
     for line in order.lines:
         variant = f" ({line.variant_text})" if line.variant_text else ""
-        lines.append(f"{line.code} {line.name}{variant} ×{line.qty} · {format_money(line.total, order.currency)}")
+        lines.append(f"{line.code} {line.name}{variant} ×{line.qty} · {money(locale, line.total, order.currency)}")
     if order.shipping_fee:
-        lines.append(gettext(locale, "Shipping: {amount}", amount=format_money(order.shipping_fee, order.currency)))
+        lines.append(gettext(locale, "Shipping: {amount}", amount=money(locale, order.shipping_fee, order.currency)))
     if order.total != order.subtotal + order.shipping_fee:  # points paid part of it (crm_bridge)
         lines.append(
             gettext(
                 locale,
                 "Points: -{amount}",
-                amount=format_money(order.subtotal + order.shipping_fee - order.total, order.currency),
+                amount=money(locale, order.subtotal + order.shipping_fee - order.total, order.currency),
             )
         )
-    lines += ["", gettext(locale, "Total: {amount}", amount=format_money(order.total, order.currency))]
+    lines += ["", gettext(locale, "Total: {amount}", amount=money(locale, order.total, order.currency))]
     if order.delivery_method == "delivery":
         lines.append(gettext(locale, "Delivery to: {address}", address=order.address or ""))
     else:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime.clock import utcnow
 from bot.store.tables import Conversation
+from carts.payments import fetch_shop_payments
 from carts.sql import dialect_insert
 
 # Outgoing messages we send carry this metadata prefix, so their echoes are known to be the bot's.
@@ -45,3 +46,21 @@ async def fetch_or_create_conversations(
         select(table.c.id, table.c.page_id, table.c.psid).where(tuple_(table.c.page_id, table.c.psid).in_(threads))
     )
     return {(r.page_id, r.psid): r.id for r in rows}
+
+
+async def fetch_locale_candidates(
+    session: AsyncSession, shoppers: set[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], str | None], str | None]:
+    """Each (page id, psid)'s own locale as kept (None: not known), and the shop's language.
+
+    The caller picks (`bot.replies.i18n.pick_locale(own, shop)`): the rule lives with the texts."""
+    shop = (await fetch_shop_payments(session)).language
+    own: dict[tuple[str, str], str | None] = dict.fromkeys(shoppers)
+    if shoppers:
+        rows = await session.execute(
+            select(Conversation.page_id, Conversation.psid, Conversation.locale).where(
+                tuple_(Conversation.page_id, Conversation.psid).in_(shoppers)
+            )
+        )
+        own.update({(r.page_id, r.psid): r.locale for r in rows})
+    return own, shop

@@ -46,6 +46,10 @@ class Conversation(SQLModel, table=True):
     # and picture were last fetched (bot.inbound.user_profiles); None: not yet.
     profile_pic: str | None = Field(default=None, sa_column=Column(Text))
     profile_fetched_at: datetime | None = None
+    # The language the shopper reads the bot in, and its source (bot.replies.i18n.LocaleSource: their choice,
+    # Meta's, the script they write); None: the shop's language.
+    locale: str | None = Field(default=None, max_length=16)
+    locale_source: int | None = None
 
 
 class Message(SQLModel, table=True):

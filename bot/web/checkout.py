@@ -34,6 +34,7 @@ from bot.replies.i18n import LOCALE_NAMES, gettext, pick_locale
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
+from bot.store.conversations import fetch_locale_candidates
 from bot.store.tables import Conversation
 from bot.web.forms import read_form
 from bot.web.payment_page import payment_context
@@ -126,9 +127,17 @@ def _offered(payments: ShopPayments, settings: Settings) -> ShopPayments:
     return replace(payments, methods=tuple(m for m in payments.methods if m.kind != PaymentKind.STRIPE))
 
 
-def _locale(request: web.Request, payments: ShopPayments) -> str:
-    """The page's language: the shopper's pick (`?lang=`), else the shop's."""
-    return pick_locale(request.query.get("lang"), payments.language)
+def _locale(request: web.Request, payments: ShopPayments, own: str | None) -> str:
+    """The page's language: the page's `?lang=`, else the one the shopper reads the bot in (their choice in the
+    chat, or what they write: bot.replies.i18n), else the shop's."""
+    return pick_locale(request.query.get("lang"), own, payments.language)
+
+
+async def _own_locale(session: AsyncSession, info: CheckoutInfo | None) -> str | None:
+    if info is None:
+        return None
+    own, _ = await fetch_locale_candidates(session, {(info.page_id, info.psid)})
+    return own[(info.page_id, info.psid)]
 
 
 async def _page(name: str, status: int = 200, headers: Mapping[str, str] | None = None, **context: Any) -> web.Response:
@@ -139,15 +148,19 @@ async def _page(name: str, status: int = 200, headers: Mapping[str, str] | None 
     return await render_page(name, context, status=status, headers=headers or HEADERS)
 
 
-async def _message(shop_name: str, status: int, heading: str, text: str, link: str | None = None) -> web.Response:
+async def _message(
+    shop_name: str, locale: str, status: int, heading: str, text: str, link: str | None = None
+) -> web.Response:
+    """A page of one message; `heading` and `text` are msgids, shown in `locale`."""
     return await _page(
         "message.html",
         status,
         shop_name=shop_name,
-        heading=heading,
-        text=text,
+        locale=locale,
+        heading=gettext(locale, heading),
+        text=gettext(locale, text),
         link=link,
-        link_text="Back to checkout",
+        link_text=gettext(locale, "Back to checkout"),
     )
 
 
@@ -188,7 +201,8 @@ async def _checkout_page(
         minutes_left=_minutes_left(info.expires_at, utcnow()),
         values={key: values.get(key, "") for key in fields},
         delivery_choices=choices,
-        errors=errors or {},
+        # The form's refusals are English msgids (carts.order_rules, crm_bridge): shown in the page's language.
+        errors={field: gettext(locale, error) for field, error in (errors or {}).items()},
         notice=notice,
         offer=offer,
         methods=[(m.kind.value, payment_texts.method_label(locale, m.kind)) for m in payments.methods],
@@ -198,18 +212,20 @@ async def _checkout_page(
     )
 
 
-async def _empty(shop_name: str) -> web.Response:
+async def _empty(shop_name: str, locale: str) -> web.Response:
     return await _message(
         shop_name,
+        locale,
         200,
-        "Your cart is empty 購物車是空的",
+        "Your cart is empty",
         "Nothing is held for you right now. Comment on a post to add something, then come back here.",
     )
 
 
-async def _not_found(shop_name: str) -> web.Response:
+async def _not_found(shop_name: str, locale: str) -> web.Response:
     return await _message(
         shop_name,
+        locale,
         404,
         "Checkout not found",
         "This checkout link is not valid. Ask the shop in Messenger for a new one.",
@@ -241,13 +257,14 @@ async def checkout_page(request: web.Request) -> web.Response:
         offer = await _offer(session, info, now)
         payments = _offered(await fetch_shop_payments(session), request.app[SETTINGS])
         orders = await fetch_shopper_orders(session, info.page_id, info.psid) if info is not None else []
+        own = await _own_locale(session, info)
+    locale = _locale(request, payments, own)
     if info is None:
-        return await _not_found(shop_name)
-    locale = _locale(request, payments)
+        return await _not_found(shop_name, locale)
     if info.cart.is_empty:
         if orders:
             return await _order_page(request, info, orders[0], orders[1:], shop_name, payments, locale)
-        return await _empty(shop_name)
+        return await _empty(shop_name, locale)
     _, shipping = await _rules(request)
     return await _checkout_page(info, shop_name, payments, locale, offer=offer, orders=orders, shipping=shipping)
 
@@ -259,11 +276,13 @@ async def order_page(request: web.Request) -> web.Response:
         info, shop_name = await _load(session, request.match_info["token"], utcnow())
         payments = await fetch_shop_payments(session)
         orders = await fetch_shopper_orders(session, info.page_id, info.psid) if info is not None else []
+        own = await _own_locale(session, info)
+    locale = _locale(request, payments, own)
     order = next((o for o in orders if o.number == request.match_info["number"].upper()), None)
     if info is None or order is None:
-        return await _not_found(shop_name)
+        return await _not_found(shop_name, locale)
     others = [o for o in orders if o.number != order.number]
-    return await _order_page(request, info, order, others, shop_name, payments, _locale(request, payments))
+    return await _order_page(request, info, order, others, shop_name, payments, locale)
 
 
 async def _order_page(
@@ -327,16 +346,17 @@ async def confirm_checkout(request: web.Request) -> web.Response:
         info, shop_name = await _load(session, token, now)
         offer = await _offer(session, info, now)
         payments = _offered(await fetch_shop_payments(session), request.app[SETTINGS])
+        own = await _own_locale(session, info)
+    locale = _locale(request, payments, own)
     if info is None:
-        return await _not_found(shop_name)
-    locale = _locale(request, payments)
+        return await _not_found(shop_name, locale)
     chosen = (data.get("payment_method") or "").strip()
     choice_error = check_payment_choice(payments.methods, chosen, data.get("delivery_method", ""))
     if choice_error:
         errors["payment_method"] = gettext(locale, choice_error)
     if form is None or extra_errors or choice_error or delivery_error:
         if nonce != info.nonce:
-            return await _stale(shop_name, request)
+            return await _stale(shop_name, locale, request)
         return await _checkout_page(
             info, shop_name, payments, locale, 400, data, errors, offer=offer, shipping=shipping
         )
@@ -372,17 +392,17 @@ async def confirm_checkout(request: web.Request) -> web.Response:
         )
     except OrderError as error:
         if error.code is OrderErrorCode.NONCE_MISMATCH:
-            return await _stale(shop_name, request)
+            return await _stale(shop_name, locale, request)
         if error.code is OrderErrorCode.EMPTY_CART:
-            return await _empty(shop_name)
+            return await _empty(shop_name, locale)
         if error.code is OrderErrorCode.CART_CHANGED:
             async with request.app[SESSIONS]() as session:
                 fresh, _ = await _load(session, token, utcnow())
             if fresh is None or fresh.cart.is_empty:
-                return await _empty(shop_name)
-            notice = "Your cart changed since you opened this page. Please check it and confirm again."
+                return await _empty(shop_name, locale)
+            notice = gettext(locale, "Your cart changed since you opened this page. Please check it and confirm again.")
             return await _checkout_page(fresh, shop_name, payments, locale, 409, data, notice=notice, shipping=shipping)
-        return await _not_found(shop_name)
+        return await _not_found(shop_name, locale)
     if not placed.replayed:
         await request.app[OUTBOX_NOTIFIER].wake()
     # Say the summary went to Messenger only when Meta will take it: the shopper's window is open
@@ -424,9 +444,10 @@ async def _last_user_at(session: AsyncSession, page_id: str, psid: str) -> datet
     return at
 
 
-async def _stale(shop_name: str, request: web.Request) -> web.Response:
+async def _stale(shop_name: str, locale: str, request: web.Request) -> web.Response:
     return await _message(
         shop_name,
+        locale,
         403,
         "Please confirm again",
         "This form is out of date or did not come from the checkout page. Open the checkout and confirm again.",

@@ -20,6 +20,7 @@ import asyncio
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,8 +32,8 @@ from babel.dates import format_skeleton, format_timedelta
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from bot.replies.i18n import DEFAULT_LOCALE, LOCALES, pick_locale, translations
-from carts.core import CartLineInfo, format_money
+from bot.replies.i18n import DEFAULT_LOCALE, LOCALES, money, pick_locale, translations
+from carts.core import CartLineInfo
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 _environment: jinja2.Environment | None = None
@@ -84,6 +85,12 @@ def _local(context: Context, moment: datetime) -> datetime:
 
 
 @pass_context
+def _money(context: Context, amount: Decimal | int | str, currency: str) -> str:
+    """An amount in the reader's language, Babel's format (bot.replies.i18n.money): `HK$1,280`."""
+    return money(_locale(context), Decimal(amount), currency)
+
+
+@pass_context
 def _when(context: Context, moment: datetime | None) -> str:
     """The date and time in the shop's zone, in the reader's language; the year only when not this year."""
     if moment is None:
@@ -112,7 +119,7 @@ def build_environment(sources: Mapping[str, str]) -> jinja2.Environment:
         _BABEL.update(_babel_locales())
     env = jinja2.Environment(loader=jinja2.DictLoader(sources), autoescape=True, extensions=["jinja2.ext.i18n"])
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
-    env.filters["money"] = format_money
+    env.filters["money"] = _money
     env.filters["when"] = _when
     env.filters["hhmm"] = _when  # the older name, kept for the templates that use it
     env.filters["ago"] = _ago

@@ -82,7 +82,8 @@ def test_the_section_parses_per_locale_and_survives_the_database() -> None:
         (
             "default: [cart, checkout",
             "default: [basket, checkout",
-            "shop.yaml:11: messenger_profile.persistent_menu.default[0]: must be one of cart, checkout, points, person",
+            "shop.yaml:11: messenger_profile.persistent_menu.default[0]: "
+            "must be one of cart, checkout, points, person, language",
         ),
         (
             "{title: Our shop, ",
@@ -123,13 +124,15 @@ def test_without_the_section_every_shop_gets_get_started_a_greeting_and_the_menu
     assert greetings["default"].startswith("Hi {{user_first_name}}!") and "留言" in greetings["zh_HK"]
     assert all(len(text) <= 160 for text in greetings.values())
     menus = {m["locale"]: m["call_to_actions"] for m in profile["persistent_menu"]}
-    assert [i["title"] for i in menus["en_US"]] == ["Cart", "Checkout", "My points", "Talk to a person"]
-    assert [i["title"] for i in menus["zh_TW"]] == ["購物車", "結帳", "我的積分", "真人客服"]
-    # Each item is a postback the bot answers.
+    assert [i["title"] for i in menus["en_US"]] == ["Cart", "Checkout", "My points", "Talk to a person", "中文"]
+    assert [i["title"] for i in menus["zh_TW"]] == ["購物車", "結帳", "我的積分", "真人客服", "English"]
+    # Each item is a postback the bot answers; the last switches to the other language.
     actions = [decode_payload(i["payload"]) for i in menus["default"]]
     assert actions == [
-        Payload(a) for a in (PayloadAction.CART, PayloadAction.CHECKOUT, PayloadAction.POINTS, PayloadAction.AGENT)
+        *(Payload(a) for a in (PayloadAction.CART, PayloadAction.CHECKOUT, PayloadAction.POINTS, PayloadAction.AGENT)),
+        Payload(PayloadAction.LANGUAGE, ("zh_Hant",)),
     ]
+    assert decode_payload(menus["zh_HK"][-1]["payload"]) == Payload(PayloadAction.LANGUAGE, ("en",))
     # A Chinese shop's default locale speaks Chinese.
     assert build_profile(None, "zh_Hant")["persistent_menu"][0]["call_to_actions"][0]["title"] == "購物車"
 

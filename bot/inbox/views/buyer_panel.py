@@ -42,6 +42,7 @@ from bot.inbox.views.common import (
     render_conversation,
     signed_in,
 )
+from bot.outbound.shopper_locale import locale_of
 from bot.replies.carts import render_checkout
 from bot.runtime.clock import utcnow
 from bot.services import INBOX_PUBLISHER, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
@@ -183,7 +184,8 @@ async def cart_send(request: web.Request) -> web.StreamResponse:
         else:
             refused = None
             token = await fetch_or_create_checkout_token(session, conversation.page_id, conversation.psid, utcnow())
-            messages = render_checkout(cart, checkout_url(request.app[SETTINGS], token))
+            locale = await locale_of(session, conversation.page_id, conversation.psid)  # the shopper's language
+            messages = render_checkout(locale, cart, checkout_url(request.app[SETTINGS], token))
             await queue_agent_messages(
                 request, session, conversation, f"agent-cart:{conversation.id}:{nonce}", messages
             )

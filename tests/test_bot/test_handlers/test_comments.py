@@ -16,8 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.background import build_dispatcher, worker_settings
-from bot.handlers.cart_commands import EXPIRED_CHOICE
-from bot.handlers.comments import PUBLIC_FALLBACK_TEXT, REPLY_WINDOW_S, STUCK_AFTER, Allocator
+from bot.handlers.comments import REPLY_WINDOW_S, STUCK_AFTER, Allocator
 from bot.handlers.handoff import HandoffReason, fetch_conversation, take_over
 from bot.inbound import webhook_factory as wf
 from bot.inbound.ingest import IngestStream
@@ -347,14 +346,14 @@ async def test_a_shopper_comments_and_gets_one_private_reply_with_the_cart(bot_s
     assert call["body"]["recipient"] == {"comment_id": "2000000000001_901"}
     text = call["body"]["message"]["attachment"]["payload"]["text"]
     assert text.splitlines() == [
-        "Hi 陳大文! 你好！",
+        "Hi 陳大文!",
         "✅ A Rose bouquet ×1 added",
         "✅ B Linen shirt (L) ×2 added",
         "",
         "🛒 Cart: 3 items · HK$2,160",
     ]
     checkout, view = call["body"]["message"]["attachment"]["payload"]["buttons"]
-    assert (checkout["type"], checkout["title"], view["payload"]) == ("web_url", "Checkout 結帳", VIEW_CART_PAYLOAD)
+    assert (checkout["type"], checkout["title"], view["payload"]) == ("web_url", "Checkout", VIEW_CART_PAYLOAD)
     path = "/" + checkout["url"].split("://", 1)[1].split("/", 1)[1]
     page = await bot_stack.client.get(path)
     assert page.status == 200
@@ -456,27 +455,29 @@ async def test_the_shopper_picks_a_size_in_messenger_and_asks_for_the_cart(bot_s
         "✅ B Linen shirt (L) ×2 added",
         "",
         "🛒 Cart: 3 items · HK$2,160",
-        "⏳ Held for you: 30 min left 保留時間尚餘 30 分鐘",
+        "⏳ Held for you: 30 min left",
     ]
-    assert (await chat_buttons(bot_stack, psid))[0] == ["Checkout 結帳", "View cart 購物車"]
+    assert (await chat_buttons(bot_stack, psid))[0] == ["Checkout", "View cart"]
 
     await bot_stack.emulator.deliver_message(PAGE_ID, psid, "L", quick_reply=size_l["payload"])  # tapped twice
+    # Written in Chinese characters: from now on the shopper reads Chinese (bot.replies.i18n's rule).
     await bot_stack.emulator.deliver_message(PAGE_ID, psid, "購物車")
 
     async def carts_shown() -> bool:
-        return sum("Your cart" in t for t in await chat_texts(bot_stack, psid)) == 2
+        texts = await chat_texts(bot_stack, psid)
+        return any("Your cart" in t for t in texts) and any("你的購物車" in t for t in texts)
 
     await wait_until(carts_shown, what="the cart, twice")
     texts, buttons = await chat_texts(bot_stack, psid), await chat_buttons(bot_stack, psid)
-    cart = [t for t in texts if "Your cart" in t][-1]
+    cart = next(t for t in texts if "你的購物車" in t)
     assert cart.splitlines() == [
-        "🛒 Your cart 購物車",
+        "🛒 你的購物車",
         "• A Rose bouquet ×1  HK$380",
         "• B Linen shirt (L) ×2  HK$1,780",
-        "Total 合計: HK$2,160",
-        "⏳ Held for you: 30 min left 保留時間尚餘 30 分鐘",
+        "總數：HK$2,160",
+        "⏳ 為你保留：尚餘 30 分鐘",
     ]
-    assert buttons[texts.index(cart)] == ["Checkout 結帳"]
+    assert buttons[texts.index(cart)] == ["結帳"]
     async with bot_stack.sessions() as session:
         claims = await session.execute(select(func.count()).select_from(StockClaim).where(StockClaim.psid == psid))
         assert claims.scalar_one() == 2  # the second tap claimed nothing more
@@ -520,7 +521,7 @@ async def test_every_item_that_needs_a_size_is_asked_and_a_typed_size_completes_
         for c in await sends(bot_stack)
         if c["body"]["recipient"].get("id") == psid and "which size" in c["body"]["message"].get("text", "")
     )
-    assert question["text"] == "❓ C Silk dress ×1: which size? 請選擇："
+    assert question["text"] == "❓ C Silk dress ×1: which size?"
     assert [q["title"] for q in question["quick_replies"]] == ["XS", "S", "M"]
 
     await bot_stack.emulator.deliver_message(PAGE_ID, psid, "c m")  # typed rather than tapped
@@ -568,7 +569,7 @@ async def test_an_old_or_forged_choice_gets_a_friendly_answer(bot_stack: Stack, 
 
     await wait_until(answered, what="an answer")
     texts = await chat_texts(bot_stack, psid)
-    assert texts == [EXPIRED_CHOICE]
+    assert texts == ["Sorry, that choice is no longer available. Please comment the code again."]
     async with bot_stack.sessions() as session:
         claims = await session.execute(select(func.count()).select_from(StockClaim).where(StockClaim.psid == psid))
         assert claims.scalar_one() == 0
@@ -636,7 +637,7 @@ async def test_a_waitlisted_shopper_who_chats_with_the_page_is_told_when_stock_f
 
     await wait_until(told, what="the waitlisted shopper is told")
     news = next(t for t in await chat_texts(bot_stack, second) if "Good news" in t)
-    assert news.splitlines()[-2:] == ["🛒 Cart: 1 item · HK$380", "⏳ Held for you: 30 min left 保留時間尚餘 30 分鐘"]
+    assert news.splitlines()[-2:] == ["🛒 Cart: 1 item · HK$380", "⏳ Held for you: 30 min left"]
 
 
 async def test_waitlist_news_waits_while_a_person_handles_the_chat(bot_stack: Stack) -> None:
@@ -825,7 +826,7 @@ async def test_an_undeliverable_private_reply_gets_one_public_pointer_per_shoppe
     assert len(public) == 1  # once per shopper per post, however many replies failed
     assert public[0]["path"].endswith("/2000000000001_950/comments")
     text = public[0]["body"].get("message") or public[0]["params"].get("message")
-    assert text == PUBLIC_FALLBACK_TEXT
+    assert text == "We couldn't message you privately 📩 please send our Page a message in Messenger."
     assert "HK$" not in text and "380" not in text  # no prices in public
 
 

@@ -8,6 +8,10 @@ from bot.emulator.config import EmulatorConfig
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, sends
 
+WELCOME_EN = "Hi! Comment a code like A+1 under our posts to order, or ask us anything here."
+FALLBACK_EN = "Thanks for your message! Our team will reply soon."
+FALLBACK_ZH = "多謝你的訊息！我們會盡快回覆。"
+
 
 async def received(stack: Stack, psid: str) -> list[str]:
     return [
@@ -23,7 +27,8 @@ async def test_get_started_gets_the_welcome(bot_stack: Stack) -> None:
     assert reply["status"] == 200
 
     async def welcomed() -> bool:
-        return await received(bot_stack, psid) == [bot_stack.settings.welcome_text]
+        # No welcome in the settings or the shop file: the bot's own, in the shop's language (English here).
+        return await received(bot_stack, psid) == [WELCOME_EN]
 
     await wait_until(welcomed, what="welcome message")
 
@@ -32,19 +37,19 @@ async def test_a_message_nothing_else_answers_gets_the_fallback_once_a_while(bot
     psid = "3000000000102"
     await bot_stack.emulator.deliver_message(PAGE_ID, psid, "你好")
 
-    async def answered() -> bool:
-        return await received(bot_stack, psid) == [bot_stack.settings.fallback_text]
+    async def answered() -> bool:  # written in Chinese characters: answered in Chinese
+        return await received(bot_stack, psid) == [FALLBACK_ZH]
 
     await wait_until(answered, what="fallback reply")
     for text in ("ok", "ok", "?"):  # the shopper keeps typing: no repeated "we'll reply soon"
         await bot_stack.emulator.deliver_message(PAGE_ID, psid, text)
     await asyncio.sleep(0.5)
-    assert await received(bot_stack, psid) == [bot_stack.settings.fallback_text]
+    assert await received(bot_stack, psid) == [FALLBACK_ZH]
     other = "3000000000103"  # another shopper is answered on their own
     await bot_stack.emulator.deliver_message(PAGE_ID, other, "hello")
 
     async def other_answered() -> bool:
-        return await received(bot_stack, other) == [bot_stack.settings.fallback_text]
+        return await received(bot_stack, other) == [FALLBACK_EN]
 
     await wait_until(other_answered, what="fallback for the second shopper")
 

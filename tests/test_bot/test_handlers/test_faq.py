@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from bot.handlers.handoff import AGENT_REQUEST_TEXT
 from bot.inbound import webhook_factory as wf
 from bot.replies.payload_codec import STALE_PAYLOAD_TEXT, PayloadAction, encode_payload
 from bot.runtime.clock import utcnow
@@ -122,9 +121,9 @@ async def test_story_welcome_faq_person_silence_and_hand_back(bot_stack: Stack) 
     assert text_of(address) == rule(shop, "address").reply.text
     assert address["attachment"]["payload"]["buttons"][0]["url"].startswith("https://maps.google.com/")
 
-    # They ask for a person: one acknowledgement, then the bot is silent (no FAQ, no fallback).
+    # They ask for a person: one acknowledgement (in Chinese: they write it), then the bot is silent.
     await shopper_says(bot_stack, psid, "真人")
-    assert text_of((await wait_for_answers(bot_stack, psid, 4))[3]) == AGENT_REQUEST_TEXT
+    assert text_of((await wait_for_answers(bot_stack, psid, 4))[3]) == "好的！我們的同事會盡快在這裡回覆你。"
     before = await queued_for(bot_stack, psid)
     await shopper_says(bot_stack, psid, "運費幾錢？")
     await shopper_says(bot_stack, psid, "cart")

@@ -63,8 +63,8 @@ async def test_every_page_gets_get_started_a_greeting_and_the_menu_and_only_chan
     assert profile["get_started"] == {"payload": "GET_STARTED"}
     assert {g["locale"] for g in profile["greeting"]} == {"default", "en_US", "zh_TW", "zh_HK"}
     menus = {m["locale"]: [i["title"] for i in m["call_to_actions"]] for m in profile["persistent_menu"]}
-    assert menus["en_US"] == ["Cart", "Checkout", "My points", "Talk to a person"]
-    assert menus["zh_HK"] == ["購物車", "結帳", "我的積分", "真人客服"]
+    assert menus["en_US"] == ["Cart", "Checkout", "My points", "Talk to a person", "中文"]
+    assert menus["zh_HK"] == ["購物車", "結帳", "我的積分", "真人客服", "English"]
     # A second check finds the Page as wanted: it reads (GET) and sends nothing.
     posts = len(await profile_posts(stack))
     report = await keeper(stack).check_once()

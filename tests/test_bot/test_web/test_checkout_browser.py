@@ -24,13 +24,15 @@ from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 from sqlalchemy import select
 
 from bot.replies.i18n import gettext
+from bot.replies.payload_codec import PayloadAction, encode_payload
 from bot.runtime.clock import utcnow
+from bot.store.tables import Conversation
 from carts.core import format_money
 from carts.order_tables import Order
 from carts.payment_rules import parse_payment_methods
 from carts.payment_tables import OrderPayment
 from carts.payments import save_shop_payments
-from tests.conftest import ADMIN_TOKEN, wait_until
+from tests.conftest import ADMIN_TOKEN, PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, start_stack
 from tests.test_bot.test_handlers.test_comments import seed_shop
 from tests.test_bot.test_inbox.test_inbox_browser import CHROMIUM, DESKTOP, PHONE, screenshot
@@ -355,3 +357,35 @@ async def test_the_checkout_in_chinese_has_no_english_only_words(env: Env) -> No
     await expect(page.locator("h1")).to_contain_text(order.number)
     assert await page.get_attribute("html", "lang") == "zh-Hant"
     await page.context.close()
+
+
+async def test_a_shopper_who_chose_chinese_in_messenger_gets_the_checkout_in_chinese(env: Env) -> None:
+    """No ?lang= on the link: the page follows the language the shopper chose in the chat (bot.replies.i18n);
+    ?lang=en still wins. Phone and desktop, both languages, with screenshots."""
+    psid = "3000000000971"
+    chinese = encode_payload(PayloadAction.LANGUAGE, "zh_Hant")
+    await env.stack.emulator.deliver_message(PAGE_ID, psid, "中文", quick_reply=chinese)
+
+    async def chosen() -> bool:
+        rows = await env.stack.rows(select(Conversation.locale).where(Conversation.psid == psid))
+        return rows == ["zh_Hant"]
+
+    await wait_until(chosen, what="the shopper's choice kept")
+    token = await env.checkout(psid)
+    for width, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        page = await env.shopper_page(viewport)
+        await page.goto(f"{env.base}/checkout/{token}")
+        await expect(page.locator("h1")).to_have_text(gettext("zh_Hant", "Checkout"))
+        assert await page.get_attribute("html", "lang") == "zh-Hant"
+        text = await page.locator("main").inner_text()
+        for words in ("Name", "Phone", "Email", "Delivery or pickup", "Delivery address", "Confirm order", "Total"):
+            assert words not in text, f"{words!r} left in English on the Chinese checkout"
+        await expect(page.locator("button[type=submit]")).to_contain_text(f"確認訂單 · {PRICE_A}")
+        await _fits_the_width(page)
+        await screenshot(page, f"checkout-zh_Hant-{width}")
+        await page.goto(f"{env.base}/checkout/{token}?lang=en")
+        await expect(page.locator("button[type=submit]")).to_contain_text(f"Confirm order · {PRICE_A}")
+        assert "確認訂單" not in await page.locator("main").inner_text()
+        await screenshot(page, f"checkout-en-{width}")
+        assert page.problems == []  # type: ignore[attr-defined]
+        await page.context.close()

@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.handlers.comments import PUBLIC_FALLBACK_TEXT_INSTAGRAM
 from bot.inbound import webhook_factory as wf
 from bot.inbox.auth import add_user
 from bot.outbound.outbox import enqueue_message
+from bot.replies.chat import PUBLIC_FALLBACK_INSTAGRAM
 from bot.runtime.clock import utcnow
 from bot.store.tables import (
     CommentLog,
@@ -282,7 +282,7 @@ async def test_when_the_private_reply_fails_for_good_the_public_one_goes_through
     await wait_until(public_reply, what="the public reply under the Instagram comment")
     [call] = await sends(stack, "/replies")
     assert call["path"].endswith(f"/{played['comment_id']}/replies")
-    assert call["body"]["message"] == PUBLIC_FALLBACK_TEXT_INSTAGRAM  # "send us a Direct message on Instagram"
+    assert call["body"]["message"] == PUBLIC_FALLBACK_INSTAGRAM  # "send us a Direct message on Instagram"
     assert await sends(stack, "/comments") == []  # never Facebook's comment edge
 
 
