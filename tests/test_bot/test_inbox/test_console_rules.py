@@ -3,14 +3,26 @@ named beside its field with nothing changed, and the same rules as the shop file
 
 from __future__ import annotations
 
+import asyncio
+import html
+import json
 import re
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import ClientResponse
 
 from bot.inbox.auth import add_user
+from bot.runtime.clock import utcnow
 from bot.store.faq_rules import fetch_page_faq, save_rule
+from bot.store.shop import apply_shop
+from carts.order_rules import OrderRules
+from carts.order_tables import Order
+from carts.payments import fetch_shop_payments
+from carts.tables import ShopInfo as ShopRow
 from config.faq_file import parse_faq_rule_json
+from config.shop_file import parse_shop_text
 from tests.conftest import PAGE_ID
 from tests.test_bot.stack import Stack
 from tests.test_bot.test_inbox.test_inbox import PASSWORD, csrf_of, sign_in
@@ -49,7 +61,7 @@ async def _rules(stack: Stack) -> list[dict[str, Any]]:
 def _error_beside(page: str, field: str) -> str:
     found = re.search(rf'id="error-{field}">([^<]+)<', page)
     assert found, f"no error beside {field}"
-    return found.group(1)
+    return html.unescape(found.group(1))
 
 
 async def test_faq_rules_are_listed_created_edited_and_deleted_by_the_owner(bot_stack: Stack) -> None:
@@ -144,9 +156,98 @@ async def test_an_agent_gets_403_on_the_management_pages(bot_stack: Stack) -> No
     await _owner(bot_stack)
     bot_stack.client.session.cookie_jar.clear()
     assert (await sign_in(bot_stack, "agent"))[0] == 303
-    for path in ("/inbox/faq", "/inbox/faq/hours"):
+    for path in ("/inbox/faq", "/inbox/faq/hours", "/inbox/settings"):
         assert (await bot_stack.client.get(path)).status == 403
     csrf = await csrf_of(bot_stack, "/inbox")
     response = await bot_stack.client.post("/inbox/faq/hours/delete", data={"csrf": csrf, "page_id": PAGE_ID})
     assert response.status == 403
     assert len(await _rules(bot_stack)) == 2
+
+
+# --- settings ---------------------------------------------------------------------------------------
+
+SETTINGS = {
+    "shop.name": "Blossom Florist 花語",
+    "shop.currency": "HKD",
+    "shop.timezone": "Asia/Taipei",
+    "shop.language": "zh_Hant",
+    "orders.pay_within": "3d",
+    "orders.remind_before": "12h",
+}
+
+
+async def _shop(stack: Stack) -> tuple[ShopRow | None, str]:
+    async with stack.sessions() as session:
+        return await session.get(ShopRow, 1), (await fetch_shop_payments(session)).language
+
+
+async def test_settings_save_what_the_shop_file_sets(bot_stack: Stack) -> None:
+    await _owner(bot_stack)
+    response = await _post(bot_stack, "/inbox/settings", SETTINGS)
+    assert response.status == 303
+    row, language = await _shop(bot_stack)
+    assert row is not None and language == "zh_Hant"
+    assert (row.name, row.currency, row.timezone) == ("Blossom Florist 花語", "HKD", "Asia/Taipei")
+    assert OrderRules.from_dict(json.loads(row.order_rules or "{}")) == OrderRules(
+        timedelta(days=3), {}, timedelta(hours=12)
+    )
+    # The shop file with the same values changes nothing: the console wrote what a load writes.
+    shop = await asyncio.to_thread(
+        parse_shop_text,
+        "shop: {name: Blossom Florist 花語, currency: HKD, timezone: Asia/Taipei, language: zh_Hant}\n"
+        "orders: {pay_within: 3d, remind_before: 12h}\nproducts: [{code: A, name: Rose bouquet, price: 380}]\n",
+    )
+    async with bot_stack.sessions() as session, session.begin():
+        changes = await apply_shop(session, shop)
+    assert changes.shop.unchanged == 1
+    page = await (await bot_stack.client.get("/inbox/settings")).text()
+    assert '<option value="Asia/Taipei" selected>' in page and 'value="3d"' in page
+
+
+async def test_bad_settings_name_the_field_keep_what_was_typed_and_change_nothing(bot_stack: Stack) -> None:
+    await _owner(bot_stack)
+    assert (await _post(bot_stack, "/inbox/settings", SETTINGS)).status == 303
+    before = await _shop(bot_stack)
+    cases = [
+        ({"shop.timezone": "Hong Kong"}, "shop-timezone", "unknown time zone 'Hong Kong'"),
+        ({"shop.currency": "hk$"}, "shop-currency", "3 upper-case letters"),
+        ({"shop.name": "  "}, "shop-name", ""),
+        ({"shop.language": "fr"}, "shop-language", "must be one of en, zh_Hant"),
+        ({"orders.pay_within": "soon"}, "orders-pay_within", "48h, 7d"),
+        ({"orders.remind_before": "200d"}, "orders-remind_before", "90 days"),
+    ]
+    for change, field, words in cases:
+        response = await _post(bot_stack, "/inbox/settings", {**SETTINGS, **change})
+        page = await response.text()
+        assert response.status == 400, change
+        assert words in _error_beside(page, field), change
+        assert "shop.name" in change or 'value="Blossom Florist 花語"' in page  # the other fields as typed
+        assert await _shop(bot_stack) == before
+
+
+async def test_the_currency_is_fixed_once_there_are_orders(bot_stack: Stack) -> None:
+    await _owner(bot_stack)
+    assert (await _post(bot_stack, "/inbox/settings", SETTINGS)).status == 303
+    now = utcnow()
+    async with bot_stack.sessions() as session, session.begin():
+        session.add(
+            Order(
+                page_id=PAGE_ID,
+                psid="1",
+                checkout_nonce="n1",
+                currency="HKD",
+                subtotal=Decimal(380),
+                total=Decimal(380),
+                customer_name="Chan Tai Man",
+                phone="+85291234567",
+                delivery_method="pickup",
+                placed_at=now,
+                updated_at=now,
+            )
+        )
+    page = await (await bot_stack.client.get("/inbox/settings")).text()
+    assert re.search(r'name="shop.currency" value="HKD" maxlength="3" size="5" readonly', page)
+    response = await _post(bot_stack, "/inbox/settings", {**SETTINGS, "shop.currency": "TWD"})
+    assert response.status == 400
+    assert "once there are orders" in _error_beside(await response.text(), "shop-currency")
+    assert (await _shop(bot_stack))[0].currency == "HKD"  # type: ignore[union-attr]
