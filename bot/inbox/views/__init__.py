@@ -27,7 +27,7 @@ from aiohttp import web
 
 from bot.inbox.auth import SessionStore, SignInLimiter
 from bot.inbox.live import InboxHub, InboxPublisher
-from bot.inbox.views import board, buyer_panel, conversations, events, faq, orders, settings, signin, static
+from bot.inbox.views import board, buyer_panel, conversations, events, faq, membership, orders, settings, signin, static
 from bot.services import INBOX_HUB, INBOX_PUBLISHER, INBOX_SESSION_STORE, INBOX_SIGNIN_LIMITER, REDIS, SETTINGS
 
 
@@ -51,6 +51,6 @@ async def _stop_streams(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
-    for module in (signin, conversations, buyer_panel, events, board, orders, static, faq, settings):
+    for module in (signin, conversations, buyer_panel, events, board, orders, static, faq, membership, settings):
         app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)

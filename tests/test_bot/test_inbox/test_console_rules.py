@@ -23,6 +23,8 @@ from carts.payments import fetch_shop_payments
 from carts.tables import ShopInfo as ShopRow
 from config.faq_file import parse_faq_rule_json
 from config.shop_file import parse_shop_text
+from crm_bridge.program import fetch_program
+from crm_bridge.rules import DEFAULT_PROGRAM, Program, ReferralLevel, ReferralRules, Reward, Tier
 from tests.conftest import PAGE_ID
 from tests.test_bot.stack import Stack
 from tests.test_bot.test_inbox.test_inbox import PASSWORD, csrf_of, sign_in
@@ -156,7 +158,7 @@ async def test_an_agent_gets_403_on_the_management_pages(bot_stack: Stack) -> No
     await _owner(bot_stack)
     bot_stack.client.session.cookie_jar.clear()
     assert (await sign_in(bot_stack, "agent"))[0] == 303
-    for path in ("/inbox/faq", "/inbox/faq/hours", "/inbox/settings"):
+    for path in ("/inbox/faq", "/inbox/faq/hours", "/inbox/settings", "/inbox/membership"):
         assert (await bot_stack.client.get(path)).status == 403
     csrf = await csrf_of(bot_stack, "/inbox")
     response = await bot_stack.client.post("/inbox/faq/hours/delete", data={"csrf": csrf, "page_id": PAGE_ID})
@@ -249,5 +251,107 @@ async def test_the_currency_is_fixed_once_there_are_orders(bot_stack: Stack) -> 
     assert re.search(r'name="shop.currency" value="HKD" maxlength="3" size="5" readonly', page)
     response = await _post(bot_stack, "/inbox/settings", {**SETTINGS, "shop.currency": "TWD"})
     assert response.status == 400
-    assert "once there are orders" in _error_beside(await response.text(), "shop-currency")
+    # The shop's language is Chinese now (SETTINGS), and so is the refusal.
+    assert "已有訂單後不能更改" in _error_beside(await response.text(), "shop-currency")
     assert (await _shop(bot_stack))[0].currency == "HKD"  # type: ignore[union-attr]
+
+
+# --- membership -------------------------------------------------------------------------------------
+
+PROGRAM = {
+    "period_months": "12",
+    "return_window_days": "7",
+    "points_expire_months": "never",
+    "birthday_points": "100",
+    "redeem_cap_percent": "50",
+    "tiers[0].key": "member",
+    "tiers[0].name": "Member 會員",
+    "tiers[0].spend": "0",
+    "tiers[0].earn.points": "1",
+    "tiers[0].earn.per": "20",
+    "tiers[1].key": "gold",
+    "tiers[1].name": "Gold 金卡",
+    "tiers[1].spend": "5000",
+    "tiers[1].earn.points": "2",
+    "tiers[1].earn.per": "20",
+    "tiers[1].express_upgrade": "3000",
+    "tiers[1].bonus": "500",
+    "referral.new_member_points": "50",
+    "referral.levels[0].signup": "100",
+    "referral.levels[0].first_purchase": "5%",
+    "referral.levels[0].later_purchase": "10",
+    "referral.levels[1].first_purchase": "2%",
+}
+
+
+async def _program(stack: Stack) -> Program:
+    async with stack.sessions() as session:
+        return await fetch_program(session)
+
+
+async def test_membership_rules_are_saved_as_the_shop_file_would_store_them(bot_stack: Stack) -> None:
+    await _owner(bot_stack)
+    assert (await _post(bot_stack, "/inbox/membership", {**PROGRAM, "action": "save"})).status == 303
+    expected = Program(
+        tiers=(
+            Tier("member", "Member 會員", Decimal(0), 1, Decimal(20)),
+            Tier("gold", "Gold 金卡", Decimal(5000), 2, Decimal(20), express_upgrade=Decimal(3000), bonus=500),
+        ),
+        birthday_points=100,
+        redeem_cap_percent=Decimal(50),
+        referral=ReferralRules(
+            new_member_points=50,
+            levels=(
+                ReferralLevel(100, Reward(percent=Decimal(5)), Reward(points=10)),
+                ReferralLevel(0, Reward(percent=Decimal(2)), Reward()),
+            ),
+        ),
+    )
+    assert await _program(bot_stack) == expected
+    page = await (await bot_stack.client.get("/inbox/membership")).text()
+    assert 'name="tiers[1].express_upgrade" value="3000"' in page
+    assert 'name="referral.levels[0].first_purchase" value="5%"' in page
+
+
+async def test_the_preview_shows_what_a_sample_order_earns_under_the_rules_as_typed(bot_stack: Stack) -> None:
+    await _owner(bot_stack)
+    sample = {
+        "preview.amount": "3000",
+        "preview.tier": "member",
+        "preview.spent": "0",
+        "preview.referrers": "2",
+        "preview.first": "true",
+    }
+    response = await _post(bot_stack, "/inbox/membership", {**PROGRAM, **sample, "action": "preview"})
+    page = html.unescape(await response.text())
+    assert response.status == 200
+    # 3000 at the member rate (1 per 20) is 150; the referrers get 5% and 2% of it; 3000 is Gold's express
+    # upgrade, with its 500 bonus.
+    assert re.search(r'id="earned">150 points<', page)
+    assert re.search(r"Referrer at level 1</dt><dd[^>]*>150 points<", page)
+    assert re.search(r"Referrer at level 2</dt><dd[^>]*>60 points<", page)
+    assert 'Moves up to Gold 金卡</dt><dd class="num">bonus 500<' in page
+    assert await _program(bot_stack) == DEFAULT_PROGRAM  # a preview saves nothing
+
+
+async def test_bad_membership_rules_name_the_field_keep_what_was_typed_and_change_nothing(bot_stack: Stack) -> None:
+    await _owner(bot_stack)
+    cases = [
+        ({"tiers[1].spend": "lots"}, "tiers[1].spend", "must be a number >= 0"),
+        ({"tiers[1].spend": "0"}, "tiers[1].spend", "must be more than"),
+        ({"tiers[1].express_upgrade": "6000"}, "tiers[1].express_upgrade", "at most the tier's spend"),
+        ({"tiers[0].spend": "10"}, "tiers[0].spend", "the first tier must need a spend of 0"),
+        ({"tiers[1].key": "member"}, "tiers[1].key", "duplicate key 'member'"),
+        ({"referral.levels[0].first_purchase": "150%"}, "referral.levels[0].first_purchase", "at most 100%"),
+        ({"period_months": "0"}, "period_months", "from 1 to 120"),
+        ({"tiers[1].earn.per": "0"}, "tiers[1].earn.per", "above 0"),
+    ]
+    for change, field, words in cases:
+        response = await _post(bot_stack, "/inbox/membership", {**PROGRAM, **change, "action": "save"})
+        page = html.unescape(await response.text())
+        assert response.status == 400, change
+        found = re.search(rf'data-field="{re.escape(field)}">([^<]+)<', page)
+        assert found and words in found.group(1), change
+        ((name, value),) = change.items()
+        assert f'name="{name}" value="{value}"' in page  # what was typed is still there
+        assert await _program(bot_stack) == DEFAULT_PROGRAM
