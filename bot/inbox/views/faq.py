@@ -42,6 +42,41 @@ def owner_only(request: web.Request) -> None:
         raise web.HTTPForbidden(text="only an owner may manage the shop\n")
 
 
+# The shop file's refusals (config/) are English; the console shows them in the reader's language. Most
+# are fixed texts (each its own msgid); these carry a value, kept as it is.
+_PROBLEM_PATTERNS = (
+    (
+        re.compile(r"must be a whole number from (?P<low>-?\d+) to (?P<high>-?\d+)"),
+        "must be a whole number from {low} to {high}",
+    ),
+    (
+        re.compile(r"unknown time zone (?P<name>'.*') \(use an IANA name like Asia/Hong_Kong\)"),
+        "unknown time zone {name} (use an IANA name like Asia/Hong_Kong)",
+    ),
+    (re.compile(r"must be at most (?P<n>\d+) characters"), "must be at most {n} characters"),
+    (re.compile(r"must be 1 to (?P<n>\d+) characters"), "must be 1 to {n} characters"),
+    (
+        re.compile(r"must be at most the tier's spend \((?P<spend>[\d.]+)\)"),
+        "must be at most the tier's spend ({spend})",
+    ),
+    (re.compile(r"duplicate key (?P<key>'.*')"), "duplicate key {key}"),
+    (
+        re.compile(r"is the same keyword as keywords\[(?P<n>\d+)\] \(case and width do not count\)"),
+        "is the same keyword as keywords[{n}] (case and width do not count)",
+    ),
+    (re.compile(r"must be at most (?P<n>\d+) with at most 2 decimals"), "must be at most {n} with at most 2 decimals"),
+    (re.compile(r"must be more than [\w.\[\]]+'s \((?P<n>[\d.]+)\)"), "must be more than the tier above's ({n})"),
+)
+
+
+def problem_text(locale: str, problem: str) -> str:
+    """A refusal of the shop file's parsers in the reader's language (English when it has no translation)."""
+    for pattern, msgid in _PROBLEM_PATTERNS:
+        if found := pattern.fullmatch(problem):
+            return gettext(locale, msgid, **found.groupdict())
+    return gettext(locale, problem)
+
+
 def _page_id(request: web.Request, given: str | None) -> str:
     pages = sorted(request[USER].pages)
     if not pages:
@@ -273,7 +308,7 @@ async def save_faq_rule(request: web.Request) -> web.StreamResponse:
         if problem is not None:
             name, _, text = problem.partition(": ")
             form.error_field = re.sub(r"\[\d+\].*$", "", name)
-            form.error = text
+            form.error = problem_text(locale, text)
             return await _page(request, page_id, faq, form, status=400, template=template)
         await save_rule(session, page_id, rule)
     return redirect(f"/inbox/faq?page={page_id}")

@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from aiohttp import web
 
 from bot.inbox.views.common import FORM, redirect, render, signed_in
-from bot.inbox.views.faq import owner_only, reader_locale
+from bot.inbox.views.faq import owner_only, problem_text, reader_locale
 from bot.replies.i18n import gettext
 from bot.runtime.clock import utcnow
 from bot.services import READ_SESSIONS, SESSIONS
@@ -190,7 +190,8 @@ async def save_membership(request: web.Request) -> web.StreamResponse:
         program = parse_membership_form(typed)
         result = preview(program, typed, locale) if form.get("action") == "preview" else None
     except FormError as exc:
-        return await _page(request, stored, typed, error=exc, status=400)
+        error = FormError(exc.field, problem_text(locale, exc.problem))
+        return await _page(request, stored, typed, error=error, status=400)
     if result is not None:
         return await _page(request, program, typed, result=result)
     async with request.app[SESSIONS]() as session, session.begin():

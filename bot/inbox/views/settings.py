@@ -22,7 +22,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.inbox.views.common import FORM, redirect, render, signed_in
-from bot.inbox.views.faq import owner_only, reader_locale
+from bot.inbox.views.faq import owner_only, problem_text, reader_locale
 from bot.replies.i18n import LOCALE_NAMES, LOCALES, gettext
 from bot.services import READ_SESSIONS, SESSIONS
 from bot.store.shop import apply_shop_settings
@@ -113,7 +113,8 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
         # In a thread: checking a time zone reads its file from disk.
         info, orders = await asyncio.to_thread(parse_settings_form, typed, rules)
     except FormError as exc:
-        return await _page(request, current, typed, exc, 400)
+        problem = problem_text(await reader_locale(request), exc.problem)
+        return await _page(request, current, typed, FormError(exc.field, problem), 400)
     async with request.app[SESSIONS]() as session, session.begin():
         await apply_shop_settings(session, info, orders)
     return redirect("/inbox/settings?saved=1")

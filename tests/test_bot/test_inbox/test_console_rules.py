@@ -208,7 +208,8 @@ async def test_settings_save_what_the_shop_file_sets(bot_stack: Stack) -> None:
 
 async def test_bad_settings_name_the_field_keep_what_was_typed_and_change_nothing(bot_stack: Stack) -> None:
     await _owner(bot_stack)
-    assert (await _post(bot_stack, "/inbox/settings", SETTINGS)).status == 303
+    english = {**SETTINGS, "shop.language": "en"}
+    assert (await _post(bot_stack, "/inbox/settings", english)).status == 303
     before = await _shop(bot_stack)
     cases = [
         ({"shop.timezone": "Hong Kong"}, "shop-timezone", "unknown time zone 'Hong Kong'"),
@@ -219,12 +220,15 @@ async def test_bad_settings_name_the_field_keep_what_was_typed_and_change_nothin
         ({"orders.remind_before": "200d"}, "orders-remind_before", "90 days"),
     ]
     for change, field, words in cases:
-        response = await _post(bot_stack, "/inbox/settings", {**SETTINGS, **change})
+        response = await _post(bot_stack, "/inbox/settings", {**english, **change})
         page = await response.text()
         assert response.status == 400, change
         assert words in _error_beside(page, field), change
         assert "shop.name" in change or 'value="Blossom Florist 花語"' in page  # the other fields as typed
         assert await _shop(bot_stack) == before
+    # A Chinese-reading owner reads the shop file's refusal in Chinese, the value as typed kept.
+    response = await _post(bot_stack, "/inbox/settings?lang=zh_Hant", {**english, "shop.timezone": "Hong Kong"})
+    assert "不明時區 'Hong Kong'" in _error_beside(await response.text(), "shop-timezone")
 
 
 async def test_the_currency_is_fixed_once_there_are_orders(bot_stack: Stack) -> None:

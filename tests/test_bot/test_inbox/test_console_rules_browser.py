@@ -151,7 +151,7 @@ async def test_faq_page_explains_which_rule_answers_beside_the_form(env: Env, la
     # A rule that breaks a shop-file rule is refused beside its field, and nothing is saved.
     await page.fill("#faq-priority", "very high")
     await page.get_by_role("button", name={"en": "Save the rule", "zh": "儲存規則"}[lang]).click()
-    await expect(page.locator("#error-priority")).to_contain_text("whole number")
+    await expect(page.locator("#error-priority")).to_contain_text({"en": "whole number", "zh": "整數"}[lang])
     await expect(page.locator(".rule")).to_have_count(len(RULES))
     await page.context.close()
 
@@ -181,7 +181,8 @@ async def test_membership_preview_shows_what_a_sample_order_earns(env: Env, lang
     await screenshot(page, f"membership-{lang}-{width}")
     await page.fill("[name='tiers[1].spend']", "100")  # below Gold's express upgrade: refused, named
     await page.get_by_role("button", name={"en": "Save the membership rules", "zh": "儲存會員規則"}[lang]).click()
-    await expect(page.locator("[data-field='tiers[1].express_upgrade']")).to_contain_text("at most the tier's spend")
+    refusal = {"en": "must be at most the tier's spend (100)", "zh": "不能超過該等級所需消費（100）"}[lang]
+    await expect(page.locator("[data-field='tiers[1].express_upgrade']")).to_have_text(refusal)
     await expect(page.locator("[name='tiers[1].spend']")).to_have_value("100")
     await page.context.close()
 
@@ -208,7 +209,7 @@ async def test_settings_time_zone_change_shows_in_the_times(env: Env, lang: str,
     await page.select_option("#shop-timezone", "Asia/Hong_Kong")
     await page.fill("#orders-pay-within", "two days")
     await page.get_by_role("button", name={"en": "Save settings", "zh": "儲存設定"}[lang]).click()
-    await expect(page.locator("#error-orders-pay_within")).to_contain_text("48h, 7d")
+    await expect(page.locator("#error-orders-pay_within")).to_contain_text({"en": "48h, 7d", "zh": "48h、7d"}[lang])
     await expect(page.locator("#orders-pay-within")).to_have_value("two days")
     await no_sideways_scrolling(page)
     await page.goto(f"{env.base}/inbox/settings")  # nothing of the refused form was saved: still Tokyo
