@@ -25,7 +25,7 @@ from config.faq_file import parse_faq_rule_json
 from config.shop_file import parse_shop_text
 from crm_bridge.program import fetch_program
 from crm_bridge.rules import DEFAULT_PROGRAM, Program, ReferralLevel, ReferralRules, Reward, Tier
-from tests.conftest import PAGE_ID
+from tests.conftest import ADMIN_TOKEN, PAGE_ID
 from tests.test_bot.stack import Stack
 from tests.test_bot.test_inbox.test_inbox import PASSWORD, csrf_of, sign_in
 
@@ -359,3 +359,38 @@ async def test_bad_membership_rules_name_the_field_keep_what_was_typed_and_chang
         ((name, value),) = change.items()
         assert f'name="{name}" value="{value}"' in page  # what was typed is still there
         assert await _program(bot_stack) == DEFAULT_PROGRAM
+
+
+async def test_the_console_and_the_admin_api_refuse_a_rule_in_the_same_words(bot_stack: Stack) -> None:
+    await _owner(bot_stack)
+    api = f"/api/pages/{PAGE_ID}/faq/open"
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for body, form in [
+        ({"keywords": ["open", "OPEN"], "reply": "x"}, {"keywords_en": "open\nOPEN", "reply": "x"}),
+        ({"keywords": ["open"], "reply": "x", "match": "some"}, {"keywords_en": "open", "reply": "x", "match": "some"}),
+    ]:
+        answer = await bot_stack.client.put(api, json=body, headers=headers)
+        assert answer.status == 400
+        field, _, problem = (await answer.json())["error"].partition(": ")
+        page = await (await _post(bot_stack, "/inbox/faq", {"key": "open", "action": "save", **form})).text()
+        assert _error_beside(page, re.sub(r"\[\d+\]$", "", field)) == problem
+    # and what the console saves is what the API gives back
+    saved = {
+        "key": "open",
+        "keywords_en": "open",
+        "keywords_zh": "開門",
+        "priority": "2",
+        "reply": "11:00",
+        "action": "save",
+    }
+    assert (await _post(bot_stack, "/inbox/faq", saved)).status == 303
+    rule = await (await bot_stack.client.get(api, headers=headers)).json()
+    assert rule == {
+        "key": "open",
+        "keywords": ["open", "開門"],
+        "match": "any",
+        "priority": 2,
+        "reply": "11:00",
+        "quick_replies": [],
+        "buttons": [],
+    }
