@@ -51,6 +51,7 @@ class Current:
     values: dict[str, str]
     has_orders: bool
     updated_at: Any
+    by_method: dict[str, str]  # the time to pay per payment method: the shop file sets it, the page shows it
 
 
 async def _current(request: web.Request) -> tuple[Current, OrderRules]:
@@ -68,7 +69,7 @@ async def _current(request: web.Request) -> tuple[Current, OrderRules]:
         "orders.pay_within": as_dict["pay_within"],
         "orders.remind_before": as_dict["remind_before"] or "never",
     }
-    return Current(values, orders > 0, row.updated_at if row else None), rules
+    return Current(values, orders > 0, row.updated_at if row else None, as_dict["pay_within_by_method"]), rules
 
 
 async def _page(

@@ -202,8 +202,23 @@ async def test_settings_save_what_the_shop_file_sets(bot_stack: Stack) -> None:
     async with bot_stack.sessions() as session, session.begin():
         changes = await apply_shop(session, shop)
     assert changes.shop.unchanged == 1
+    # What the form does not hold (the time to pay per method) is shown and kept.
+    shop = await asyncio.to_thread(
+        parse_shop_text,
+        "shop: {name: Blossom Florist 花語, currency: HKD, timezone: Asia/Taipei, language: zh_Hant}\n"
+        "orders: {pay_within: 3d, remind_before: 12h, pay_within_by_method: {cash_on_pickup: 7d}}\n"
+        "products: [{code: A, name: Rose bouquet, price: 380}]\n",
+    )
+    async with bot_stack.sessions() as session, session.begin():
+        await apply_shop(session, shop)
+    assert "cash_on_pickup: 7d" in await (await bot_stack.client.get("/inbox/settings")).text()
+    assert (await _post(bot_stack, "/inbox/settings", {**SETTINGS, "orders.pay_within": "2d"})).status == 303
+    row, _ = await _shop(bot_stack)
+    assert OrderRules.from_dict(json.loads(row.order_rules or "{}")).pay_within_by_method == {  # type: ignore[union-attr]
+        "cash_on_pickup": timedelta(days=7)
+    }
     page = await (await bot_stack.client.get("/inbox/settings")).text()
-    assert '<option value="Asia/Taipei" selected>' in page and 'value="3d"' in page
+    assert '<option value="Asia/Taipei" selected>' in page and 'value="2d"' in page
 
 
 async def test_bad_settings_name_the_field_keep_what_was_typed_and_change_nothing(bot_stack: Stack) -> None:
