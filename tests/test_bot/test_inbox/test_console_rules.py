@@ -156,6 +156,12 @@ async def test_the_tester_explains_which_rule_answers_with_the_rule_as_typed(bot
 
 async def test_an_agent_gets_403_on_the_management_pages(bot_stack: Stack) -> None:
     await _owner(bot_stack)
+    # An owner sees their own Pages' FAQ only: another Page's is "not found".
+    assert (await bot_stack.client.get("/inbox/faq?page=1000000000002")).status == 404
+    response = await _post(
+        bot_stack, "/inbox/faq", {"page_id": "1000000000002", "key": "x", "keywords_en": "x", "reply": "x"}
+    )
+    assert response.status == 404
     bot_stack.client.session.cookie_jar.clear()
     assert (await sign_in(bot_stack, "agent"))[0] == 303
     for path in ("/inbox/faq", "/inbox/faq/hours", "/inbox/settings", "/inbox/membership"):
