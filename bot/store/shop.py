@@ -35,14 +35,15 @@ from bot.store.message_templates import apply_templates
 from bot.store.messenger_profile import save_messenger_profile
 from bot.store.tables import InstagramAccount
 from carts.catalog import stock_below_committed, stock_error, update_product
+from carts.order_rules import OrderRules, ShippingRules
 from carts.payments import fetch_shop_payments, save_shop_payments
 from carts.tables import Campaign, CampaignProduct, Product
 from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
-from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, InstagramAccountConfig, ShopConfig
+from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, InstagramAccountConfig, ShopConfig, ShopInfo
 from crm_bridge.program import apply_program
 from parsers.order_comment import code_key
 
-__all__ = ["ChangeCounts", "ShopChanges", "apply_shop"]
+__all__ = ["ChangeCounts", "ShopChanges", "apply_shop", "apply_shop_settings"]
 
 # The campaign columns the file sets: every campaign field but the key it is found by and its products
 # (an Instagram media id is kept as the campaign's post id: the column its comments are matched on).
@@ -172,14 +173,24 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
 
 
 async def _apply_shop_row(session: AsyncSession, shop: ShopConfig, now: datetime) -> ChangeCounts:
-    row = await session.get(ShopRow, 1, with_for_update=True)
     values = {
-        "name": shop.shop.name,
-        "currency": shop.shop.currency,
-        "timezone": shop.shop.timezone,
-        "order_rules": json.dumps(shop.orders.to_dict(), ensure_ascii=False, sort_keys=True),
+        **_settings_values(shop.shop, shop.orders),
         "shipping": json.dumps(shop.shipping.to_dict(), ensure_ascii=False, sort_keys=True),
     }
+    return await _set_shop_row(session, values, now)
+
+
+def _settings_values(info: ShopInfo, orders: OrderRules) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "currency": info.currency,
+        "timezone": info.timezone,
+        "order_rules": json.dumps(orders.to_dict(), ensure_ascii=False, sort_keys=True),
+    }
+
+
+async def _set_shop_row(session: AsyncSession, values: dict[str, Any], now: datetime) -> ChangeCounts:
+    row = await session.get(ShopRow, 1, with_for_update=True)
     if row is None:
         session.add(ShopRow(id=1, **values, updated_at=now))
         return ChangeCounts(created=1)
@@ -318,3 +329,18 @@ async def _apply_instagram(session: AsyncSession, accounts: Sequence[InstagramAc
         elif (row.page_id, row.username) != (account.page_id, account.username):
             row.page_id, row.username, row.updated_at = account.page_id, account.username, now
             session.add(row)
+
+
+async def apply_shop_settings(session: AsyncSession, info: ShopInfo, orders: OrderRules) -> ChangeCounts:
+    """The console's settings (issue 19), written as a shop file's `shop:` and `orders:` sections write them:
+    the shop row's name, currency, time zone and order rules, and the shop's language. Shipping and the
+    payment methods stay as they are."""
+    now = utcnow()
+    values = _settings_values(info, orders)
+    if await session.get(ShopRow, 1) is None:  # no file loaded yet: no delivery options, as a file without any
+        values["shipping"] = json.dumps(ShippingRules().to_dict(), ensure_ascii=False, sort_keys=True)
+    counts = await _set_shop_row(session, values, now)
+    current = await fetch_shop_payments(session)
+    await save_shop_payments(session, current.methods, info.language, now)
+    await session.flush()
+    return counts

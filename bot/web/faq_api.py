@@ -17,7 +17,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.services import SESSIONS
-from bot.store.faq_rules import delete_rule, fetch_page_faq, rule_to_dict, save_rule
+from bot.store.faq_rules import PageFaqInfo, delete_rule, fetch_page_faq, rule_to_dict, save_rule
 from bot.web.json_api import fail as _fail
 from bot.web.json_api import path_page_id, read_json_object
 from bot.web.json_api import respond as _json
@@ -34,6 +34,25 @@ def _targets(rule: FaqRule) -> list[tuple[str, str]]:
     quick = [(f"quick_replies[{i}].rule", q.rule) for i, q in enumerate(rule.reply.quick_replies)]
     buttons = [(f"buttons[{i}].rule", b.rule) for i, b in enumerate(rule.reply.buttons) if b.rule is not None]
     return quick + buttons
+
+
+def target_problem(faq: PageFaqInfo, rule: FaqRule) -> str | None:
+    """ "field: problem" when one of the rule's quick replies or buttons names a rule the Page has not
+    (the console's FAQ page checks the same)."""
+    known = {r.key for r in faq.rules} | {rule.key}
+    for field_name, target in _targets(rule):
+        if target not in known:
+            return f"{field_name}: Page {faq.page_id} has no FAQ rule {target!r}"
+    return None
+
+
+def delete_problem(faq: PageFaqInfo, key: str) -> str | None:
+    """Why the rule `key` may not go yet: another rule's quick reply or button answers with it."""
+    for other in faq.rules:
+        named = [field_name for field_name, target in _targets(other) if target == key and other.key != key]
+        if named:
+            return f"rule {other.key!r} answers with {key!r} ({named[0]}): change it first"
+    return None
 
 
 @routes.get("/api/pages/{page_id}/faq")
@@ -83,10 +102,8 @@ async def put_rule(request: web.Request) -> web.Response:
         _fail(web.HTTPBadRequest, str(exc))
     async with request.app[SESSIONS]() as session, session.begin():
         faq = await fetch_page_faq(session, page_id)
-        known = {r.key for r in faq.rules} | {rule.key}
-        for field_name, target in _targets(rule):
-            if target not in known:
-                _fail(web.HTTPBadRequest, f"{field_name}: Page {page_id} has no FAQ rule {target!r}")
+        if problem := target_problem(faq, rule):
+            _fail(web.HTTPBadRequest, problem)
         created = await save_rule(session, page_id, rule)
     return _json(rule_to_dict(rule), status=201 if created else 200)
 
@@ -98,9 +115,7 @@ async def remove_rule(request: web.Request) -> web.Response:
         faq = await fetch_page_faq(session, page_id)
         if faq.rule(key) is None:
             _fail(web.HTTPNotFound, f"Page {page_id} has no FAQ rule {key!r}")
-        for other in faq.rules:
-            named = [field_name for field_name, target in _targets(other) if target == key and other.key != key]
-            if named:
-                _fail(web.HTTPConflict, f"rule {other.key!r} answers with {key!r} ({named[0]}): change it first")
+        if problem := delete_problem(faq, key):
+            _fail(web.HTTPConflict, problem)
         await delete_rule(session, page_id, key)
     return _json({"deleted": key})

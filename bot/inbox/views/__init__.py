@@ -14,6 +14,7 @@ for live updates), one module per page or concern:
 - `pages`: /inbox/pages (owners: tokens, subscriptions, paused sending and Resume).
 - `events`: /inbox/events, the Server-Sent Events of live updates.
 - `static`: the script and the stylesheet.
+- `faq`, `membership`, `settings`: managing the shop (owners): FAQ rules, the membership programme, settings.
 
 Every POST needs the session's CSRF token (403 without it). Bad input answers 4xx with the reason and
 changes nothing; a successful post redirects (303) back to the page it came from. `setup(app)` adds the
@@ -28,7 +29,20 @@ from aiohttp import web
 
 from bot.inbox.auth import SessionStore, SignInLimiter
 from bot.inbox.live import InboxHub, InboxPublisher
-from bot.inbox.views import board, buyer_panel, conversations, events, orders, pages, signin, static, users
+from bot.inbox.views import (
+    board,
+    buyer_panel,
+    conversations,
+    events,
+    faq,
+    membership,
+    orders,
+    pages,
+    settings,
+    signin,
+    static,
+    users,
+)
 from bot.services import INBOX_HUB, INBOX_PUBLISHER, INBOX_SESSION_STORE, INBOX_SIGNIN_LIMITER, REDIS, SETTINGS
 
 
@@ -52,6 +66,19 @@ async def _stop_streams(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
-    for module in (signin, conversations, buyer_panel, events, board, orders, static, users, pages):
+    for module in (
+        signin,
+        conversations,
+        buyer_panel,
+        events,
+        board,
+        orders,
+        static,
+        users,
+        pages,
+        faq,
+        membership,
+        settings,
+    ):
         app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)

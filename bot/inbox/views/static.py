@@ -1,4 +1,4 @@
-"""`GET /inbox/static/{inbox.js|inbox.css}`: the inbox's script and stylesheet (bot/inbox/static/)."""
+"""`GET /inbox/static/{inbox.js|inbox.css|console.js}`: the inbox's scripts and stylesheet (bot/inbox/static/)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiohttp import web
 
 routes = web.RouteTableDef()
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-STATIC_TYPES = {"inbox.js": "text/javascript", "inbox.css": "text/css"}
+STATIC_TYPES = {"inbox.js": "text/javascript", "inbox.css": "text/css", "console.js": "text/javascript"}
 _static: dict[str, bytes] = {}
 
 

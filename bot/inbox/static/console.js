@@ -1,0 +1,29 @@
+// The console's FAQ tester, live: as the owner types a sample message (or changes the rule), the form is
+// tried (action=test, nothing saved) and the explanation beside it replaced by the server's. Without
+// script the "Try it" button does the same with a page load.
+"use strict";
+(function () {
+  const form = document.querySelector("form.console-form[action='/inbox/faq']");
+  if (!form) return;
+  const tester = form.querySelector("#tester");
+  let timer = null;
+  let asked = 0;
+  async function tryIt() {
+    const sample = form.querySelector("#faq-sample");
+    if (!sample || !sample.value.trim()) return;
+    const body = new FormData(form);  // (form.action is the buttons named "action": the attribute is the address)
+    body.set("action", "test");
+    const mine = ++asked;
+    const response = await fetch(form.getAttribute("action"), { method: "POST", body: body, credentials: "same-origin" });
+    if (mine !== asked || !response.ok) return;  // a later try is on its way, or this one failed
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = page.querySelector("#tester .explanation");
+    const old = tester.querySelector(".explanation");
+    if (fresh && old) old.replaceWith(document.importNode(fresh, true));
+    else if (fresh) tester.appendChild(document.importNode(fresh, true));
+  }
+  form.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(function () { tryIt().catch(function () {}); }, 350);
+  });
+})();
