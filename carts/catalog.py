@@ -37,18 +37,20 @@ __all__ = [
     "apply_campaign_fields",
     "apply_product_fields",
     "campaign_to_dict",
+    "create_product",
     "fetch_campaign",
     "fetch_campaigns",
     "fetch_product",
     "fetch_products",
     "product_to_dict",
     "render_price",
+    "set_campaign_codes",
     "stock_below_committed",
     "stock_error",
     "update_product",
 ]
 
-PRODUCT_PATCH_FIELDS = ("name", "price", "stock", "active")
+PRODUCT_PATCH_FIELDS = ("name", "price", "stock", "active", "variants", "image_url")
 CAMPAIGN_PATCH_FIELDS = (
     "title",
     "starts_at",
@@ -138,9 +140,50 @@ async def apply_product_fields(
     unknown = set(values) - set(PRODUCT_PATCH_FIELDS)
     if unknown:
         raise ValueError(f"not product fields: {', '.join(sorted(unknown))}")
+    if "variants" in values:  # stored as the shop file's loader stores it: JSON, option -> [values]
+        values = {**values, "variants": variants_json(values["variants"])}
     if values and not await update_product(session, product.id, values, now):
         raise await stock_error(session, product.id, values.get("stock"), "")
     return await _reload(session, Product, product.id)
+
+
+def variants_json(variants: Mapping[str, Any]) -> str:
+    """A product's options as its column holds them (the shop file's loader writes the same)."""
+    return json.dumps({option: list(values) for option, values in variants.items()}, ensure_ascii=False)
+
+
+async def create_product(session: AsyncSession, code: str, values: Mapping[str, Any], now: datetime) -> Product:
+    """A new product (fields already validated: name and price at least); `ValueError` if the code is taken.
+
+    Codes are matched case-insensitively, like shoppers type them: "a1" is taken when "A1" exists.
+    """
+    if await fetch_product(session, code) is not None:
+        raise ValueError(f"code {code!r} is already a product's")
+    fields = dict(values)
+    if "variants" in fields:
+        fields["variants"] = variants_json(fields["variants"])
+    product = Product(code=code, **fields, held=0, sold=0, created_at=now, updated_at=now)
+    session.add(product)
+    await session.flush()
+    return product
+
+
+async def set_campaign_codes(
+    session: AsyncSession, campaign: Campaign, codes: Mapping[int, str], now: datetime
+) -> None:
+    """Change what shoppers type for the campaign's products: product id -> its new order code.
+
+    The caller checked the codes (each a valid code, no two alike); products not named keep theirs.
+    """
+    assert campaign.id is not None
+    rows = (await session.execute(select(CampaignProduct).where(CampaignProduct.campaign_id == campaign.id))).scalars()
+    for row in rows:
+        if row.product_id in codes and row.order_code != codes[row.product_id]:
+            row.order_code = codes[row.product_id]
+            session.add(row)
+    campaign.updated_at = now
+    session.add(campaign)
+    await session.flush()
 
 
 async def apply_campaign_fields(
@@ -241,6 +284,7 @@ def product_to_dict(product: Product) -> dict[str, Any]:
         "sold": product.sold,
         "available": available,
         "active": product.active,
+        "image_url": product.image_url,
         "created_at": product.created_at.isoformat(),
         "updated_at": product.updated_at.isoformat(),
     }
@@ -269,6 +313,7 @@ def campaign_to_dict(info: CampaignInfo, now: datetime) -> dict[str, Any]:
         "hold_minutes": campaign.hold_minutes,
         "pinned_text": campaign.pinned_text,
         "closed_reply": campaign.closed_reply,
+        "pinned_comment_id": campaign.pinned_comment_id,
         "products": [{"code": p.code, "product": p.product} for p in info.products],
         "created_at": campaign.created_at.isoformat(),
         "updated_at": campaign.updated_at.isoformat(),

@@ -138,6 +138,7 @@ _CENT = Decimal("0.01")
 LANGUAGES = ("en", "zh_Hant")  # the catalogs of bot/locale
 HOLD_MINUTES_DEFAULT = 30
 HOLD_MINUTES_MAX = 7 * 24 * 60
+IMAGE_URL_MAX = 2000  # product.image_url
 PINNED_TEXT_MAX = 8000  # a Facebook comment's limit
 CLOSED_REPLY_MAX = 1999  # Messenger's text limit is 2,000 characters
 
@@ -366,6 +367,15 @@ def check_text(text: str, limit: int) -> str | None:
         return "must not contain NUL characters"
     if len(text) > limit:
         return f"must be at most {limit} characters"
+    return None
+
+
+def check_image_url(url: str) -> str | None:
+    """A product's picture: an http(s) address (anything else is never shown as an image)."""
+    if not re.fullmatch(r"https?://[^\s<>\"']+", url, flags=re.IGNORECASE):
+        return "must be an http:// or https:// address, like https://example.com/rose.jpg"
+    if len(url) > IMAGE_URL_MAX:
+        return f"must be at most {IMAGE_URL_MAX} characters"
     return None
 
 

@@ -12,6 +12,8 @@ for live updates), one module per page or concern:
   exports (Excel, CSV).
 - `events`: /inbox/events, the Server-Sent Events of live updates.
 - `static`: the script and the stylesheet.
+- `catalog`, `campaigns`, `live_controls`: managing the shop (owners): products, campaigns and their pinned
+  comment, the live board's start/stop/attach.
 
 Every POST needs the session's CSRF token (403 without it). Bad input answers 4xx with the reason and
 changes nothing; a successful post redirects (303) back to the page it came from. `setup(app)` adds the
@@ -26,7 +28,18 @@ from aiohttp import web
 
 from bot.inbox.auth import SessionStore, SignInLimiter
 from bot.inbox.live import InboxHub, InboxPublisher
-from bot.inbox.views import board, buyer_panel, conversations, events, orders, signin, static
+from bot.inbox.views import (
+    board,
+    buyer_panel,
+    campaigns,
+    catalog,
+    conversations,
+    events,
+    live_controls,
+    orders,
+    signin,
+    static,
+)
 from bot.services import INBOX_HUB, INBOX_PUBLISHER, INBOX_SESSION_STORE, INBOX_SIGNIN_LIMITER, REDIS, SETTINGS
 
 
@@ -51,5 +64,7 @@ async def _stop_streams(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     for module in (signin, conversations, buyer_panel, events, board, orders, static):
+        app.add_routes(module.routes)
+    for module in (catalog, campaigns, live_controls):  # the console's management pages
         app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)
