@@ -44,7 +44,7 @@ __all__ = [
     "fetch_products",
     "product_to_dict",
     "render_price",
-    "set_campaign_codes",
+    "set_campaign_target",
     "stock_below_committed",
     "stock_error",
     "update_product",
@@ -168,19 +168,22 @@ async def create_product(session: AsyncSession, code: str, values: Mapping[str, 
     return product
 
 
-async def set_campaign_codes(
-    session: AsyncSession, campaign: Campaign, codes: Mapping[int, str], now: datetime
+async def set_campaign_target(
+    session: AsyncSession,
+    campaign: Campaign,
+    target: tuple[str | None, str | None, bool],
+    now: datetime,
 ) -> None:
-    """Change what shoppers type for the campaign's products: product id -> its new order code.
+    """Sell under another post or live video: (post_id, live_video_id, next_live), checked by the caller.
 
-    The caller checked the codes (each a valid code, no two alike); products not named keep theirs.
+    A pinned comment posted on the old post stays there; forgetting its id lets the new post get its own.
     """
-    assert campaign.id is not None
-    rows = (await session.execute(select(CampaignProduct).where(CampaignProduct.campaign_id == campaign.id))).scalars()
-    for row in rows:
-        if row.product_id in codes and row.order_code != codes[row.product_id]:
-            row.order_code = codes[row.product_id]
-            session.add(row)
+    post_id, live_video_id, next_live = target
+    if (campaign.post_id, campaign.live_video_id, campaign.next_live) == target:
+        return
+    if (campaign.post_id, campaign.live_video_id) != (post_id, live_video_id):
+        campaign.pinned_comment_id = None
+    campaign.post_id, campaign.live_video_id, campaign.next_live = post_id, live_video_id, next_live
     campaign.updated_at = now
     session.add(campaign)
     await session.flush()

@@ -379,6 +379,28 @@ def check_image_url(url: str) -> str | None:
     return None
 
 
+TARGET_KINDS = ("post_id", "instagram_media_id", "live_video_id", "next_live")
+
+
+def parse_campaign_target(kind: str, text: str, page_id: str) -> tuple[str | None, str | None, bool]:
+    """What a campaign sells under, given as data (the console's form): `kind` one of TARGET_KINDS and the id.
+
+    Returns (post_id, live_video_id, next_live) as the file's `_target` does; raises `ShopFileError` naming the
+    field (`post_id`, ...) with the file's own words.
+    """
+    if kind not in TARGET_KINDS:
+        raise ShopFileError("<form>", f"give one of {', '.join(TARGET_KINDS)}", 1, "target")
+    if kind == "next_live":
+        return None, None, True
+    node = yaml.compose(yaml.safe_dump(text.strip()), Loader=yaml.SafeLoader)
+    assert node is not None
+    if kind == "post_id":
+        return _post_id(node, "<form>", kind, page_id), None, False
+    if kind == "instagram_media_id":
+        return _digits(node, "<form>", kind, "the Instagram media's numeric id"), None, False
+    return None, _digits(node, "<form>", kind, "the live video's numeric id"), False
+
+
 def check_campaign_key(key: str) -> str | None:
     if not _KEY.fullmatch(key) or len(key) > KEY_MAX:
         return f"must be lower-case letters, digits and hyphens (like xmas-live), at most {KEY_MAX} characters"

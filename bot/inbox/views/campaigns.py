@@ -1,5 +1,5 @@
-"""The campaigns pages (owners): each sale's times, limits, hold, codes and pinned text; open or close it now;
-post its pinned comment on the post or live video.
+"""The campaigns pages (owners): each sale's post or live video, times, limits, hold, products and their codes,
+pinned text; open or close it now; post its pinned comment on the post or live video.
 
     GET  /inbox/campaigns                       the campaigns, times in the shop's zone
     GET  /inbox/campaigns/{key} · POST           one campaign's form
@@ -7,9 +7,10 @@ post its pinned comment on the post or live video.
     POST /inbox/campaigns/{key}/pin              the pinned text as the Page's comment, once
 
 Times are typed and shown in the shop's time zone (config.shop_file.parse_time, as the shop file reads
-them); the other fields go through the admin API's parsers (bot.web.shop_api) and carts.catalog, so the file,
-the API and this page agree. Edits take effect on the next comment: the comment handlers read the campaign
-from SQL each time.
+them), the post or live video by the file's rules (config.shop_file.parse_campaign_target), the products and
+codes by the file's loader (bot.store.shop.replace_campaign_products); the other fields go through the admin
+API's parsers (bot.web.shop_api) and carts.catalog, so the file, the API and this page agree. Edits take
+effect on the next comment: the comment handlers read the campaign from SQL each time.
 
 The pinned comment is `POST /{post-id}/comments` through the Graph adapter. Meta does not make that call
 idempotent, so the campaign is claimed first (`pinned_comment_id` set to a marker by a conditional UPDATE,
@@ -27,7 +28,6 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbox.orders import fetch_shop_zone
 from bot.inbox.views.catalog import locale_of, owner_only
@@ -36,24 +36,56 @@ from bot.outbound.graph import GraphError
 from bot.replies.i18n import gettext
 from bot.runtime.clock import utcnow
 from bot.services import GRAPH, READ_SESSIONS, SESSIONS
+from bot.store.shop import replace_campaign_products
 from bot.web.shop_api import CAMPAIGN_PARSERS
-from carts.catalog import CampaignInfo, apply_campaign_fields, fetch_campaign, fetch_campaigns, set_campaign_codes
-from carts.tables import Campaign, Product
-from config.shop_file import parse_time
+from carts.catalog import (
+    CampaignInfo,
+    apply_campaign_fields,
+    fetch_campaign,
+    fetch_campaigns,
+    fetch_products,
+    set_campaign_target,
+)
+from carts.tables import Campaign, CampaignProduct, Product
+from config.shop_file import ShopFileError, parse_campaign_target, parse_time
 from parsers.order_comment import check_code, code_key
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
-TEXT_FIELDS = ("title", "starts_at", "ends_at", "per_shopper_limit", "hold_minutes", "pinned_text", "closed_reply")
+TEXT_FIELDS = (
+    "title",
+    "starts_at",
+    "ends_at",
+    "per_shopper_limit",
+    "hold_minutes",
+    "pinned_text",
+    "closed_reply",
+    "target_kind",
+    "target_id",
+    "add_product",
+    "add_code",
+)
 POSTING = "posting"  # pinned_comment_id while the Graph call runs: nobody else posts it meanwhile
 
 
 @dataclass
 class CampaignForm:
     values: dict[str, str]
-    codes: dict[int, str]  # product id -> the code typed for it
+    codes: dict[int, str]  # product id -> the code typed for it ("": take it out of the campaign)
     errors: dict[str, str] = field(default_factory=dict)
+
+
+def _target_of(c: Campaign) -> tuple[str, str]:
+    """The form's (kind, id) of what the campaign sells under. An Instagram media id is stored as the post id
+    without a Page prefix (config.shop_file), so a post id without "_" is one."""
+    if c.next_live and c.live_video_id is None:
+        return "next_live", ""
+    if c.live_video_id is not None:
+        return "live_video_id", c.live_video_id
+    if c.post_id is not None and "_" not in c.post_id:
+        return "instagram_media_id", c.post_id
+    return "post_id", c.post_id or ""
 
 
 def local_input(moment: datetime, zone: ZoneInfo) -> str:
@@ -78,6 +110,10 @@ def _form_of(info: CampaignInfo, zone: ZoneInfo) -> CampaignForm:
             "hold_minutes": str(c.hold_minutes),
             "pinned_text": c.pinned_text or "",
             "closed_reply": c.closed_reply or "",
+            "target_kind": _target_of(c)[0],
+            "target_id": _target_of(c)[1],
+            "add_product": "",
+            "add_code": "",
         },
         {p.product_id: p.code for p in info.products},
     )
@@ -90,7 +126,17 @@ def _whole_or(text: str, empty: Any) -> Any:
     return int(text) if text.isascii() and text.isdigit() else -1  # -1: the parser's refusal names the field
 
 
-def _checked(locale: str, form: CampaignForm, info: CampaignInfo, zone: ZoneInfo) -> dict[str, Any]:
+TARGET_ERRORS = {
+    "post_id": "Enter the post's id: the digits after /posts/ in its address, or PAGEID_POSTID.",
+    "instagram_media_id": "Enter the Instagram media's id: its digits.",
+    "live_video_id": "Enter the live video's id: its digits, from the video's address.",
+    "target": "Choose what the campaign sells under.",
+}
+
+
+def _checked(
+    locale: str, form: CampaignForm, info: CampaignInfo, zone: ZoneInfo, catalog: dict[int, Product]
+) -> dict[str, Any]:
     typed = form.values
     values: dict[str, Any] = {}
     for name in ("starts_at", "ends_at"):
@@ -119,19 +165,33 @@ def _checked(locale: str, form: CampaignForm, info: CampaignInfo, zone: ZoneInfo
             values[name] = CAMPAIGN_PARSERS[name](value)
         except ValueError:
             form.errors[name] = gettext(locale, messages[name])
-    seen: dict[str, int] = {}
-    for product in info.products:
-        code = form.codes.get(product.product_id, "").strip()
-        form.codes[product.product_id] = code
+    try:
+        values["target"] = parse_campaign_target(typed["target_kind"], typed["target_id"], info.campaign.page_id)
+    except ShopFileError as exc:
+        form.errors["target_id"] = gettext(locale, TARGET_ERRORS.get(exc.where or "", TARGET_ERRORS["post_id"]))
+    wanted: dict[int, str] = {}
+    seen: set[str] = set()
+    fields = [(f"code-{p.product_id}", p.product_id, form.codes.get(p.product_id, "")) for p in info.products]
+    if typed["add_product"]:
+        added = int(typed["add_product"]) if typed["add_product"].isdigit() else -1
+        fields.append(("add_code", added, typed["add_code"]))
+        if added not in catalog or added in form.codes:
+            form.errors["add_product"] = gettext(locale, "Choose a product of the catalog that is not in it yet.")
+    for name, product_id, code in fields:
+        code = code.strip()
+        if not code and name != "add_code":
+            continue  # an emptied code takes the product out of the campaign
         if check_code(code):
-            form.errors[f"code-{product.product_id}"] = gettext(
+            form.errors[name] = gettext(
                 locale, "A code is one word of letters and digits that starts with a letter, like A1 (at most 32)."
             )
         elif code_key(code) in seen:
-            form.errors[f"code-{product.product_id}"] = gettext(
-                locale, "Two products of this campaign cannot have the same code."
-            )
-        seen[code_key(code)] = product.product_id
+            form.errors[name] = gettext(locale, "Two products of this campaign cannot have the same code.")
+        seen.add(code_key(code))
+        wanted[product_id] = code
+    if not wanted and not form.errors:
+        form.errors["add_code"] = gettext(locale, "Keep at least one product in the campaign.")
+    values["products"] = wanted
     return values
 
 
@@ -149,26 +209,22 @@ async def _page(
     request: web.Request, info: CampaignInfo, zone: ZoneInfo, form: CampaignForm | None = None, **extra: Any
 ) -> web.Response:
     async with request.app[READ_SESSIONS]() as session:
-        names = {p.id: p for p in await _products_of(session, info)}
+        catalog = {p.id: p for p in await fetch_products(session)}
     form = form or _form_of(info, zone)
+    linked = {p.product_id for p in info.products}
     return await render(
         request,
         "campaign.html",
         400 if form.errors or extra.get("error") else 200,
         c=info.campaign,
-        products=[(p, names.get(p.product_id)) for p in info.products],
+        products=[(p, catalog.get(p.product_id)) for p in info.products],
+        addable=[p for p in catalog.values() if p.id not in linked and p.active],
         form=form,
         state=status_of(info.campaign, utcnow()),
         posting=POSTING,
         notice=request.query.get("done"),
         **extra,
     )
-
-
-async def _products_of(session: AsyncSession, info: CampaignInfo) -> list[Product]:
-    ids = [p.product_id for p in info.products]
-    stmt = select(Product).where(Product.id.in_(ids))  # type: ignore[union-attr]
-    return list((await session.execute(stmt)).scalars()) if ids else []
 
 
 @routes.get("/inbox/campaigns")
@@ -205,15 +261,23 @@ async def campaign_post(request: web.Request) -> web.Response:
         {name: str(posted.get(name, "")) for name in TEXT_FIELDS},
         {p.product_id: str(posted.get(f"code-{p.product_id}", "")) for p in info.products},
     )
-    values = _checked(locale, form, info, zone)
+    async with request.app[READ_SESSIONS]() as session:
+        catalog = {p.id: p for p in await fetch_products(session) if p.id is not None}
+    values = _checked(locale, form, info, zone, catalog)
     if form.errors:
         return await _page(request, info, zone, form)
+    target, products = values.pop("target"), values.pop("products")
     async with request.app[SESSIONS]() as session, session.begin():
         locked = await fetch_campaign(session, info.campaign.key, lock=True)
-        assert locked is not None
+        assert locked is not None and locked.campaign.id is not None
         now = utcnow()
         await apply_campaign_fields(session, locked.campaign, values, now)
-        await set_campaign_codes(session, locked.campaign, form.codes, now)
+        await set_campaign_target(session, locked.campaign, target, now)
+        # The shop file's own code for a campaign's products (swaps of two codes included).
+        links = (
+            await session.execute(select(CampaignProduct).where(CampaignProduct.campaign_id == locked.campaign.id))
+        ).scalars()
+        await replace_campaign_products(session, locked.campaign.id, list(links), products)
     return _back(info.campaign.key, "saved")
 
 

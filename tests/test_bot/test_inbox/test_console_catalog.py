@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import select, update
 
@@ -139,6 +140,8 @@ async def test_an_agent_gets_403_on_the_management_pages(bot_stack: Stack) -> No
 
 def _campaign_form(page: str) -> dict[str, str]:
     fields = dict(re.findall(r'<input id="[^"]+" name="([^"]+)" (?:type="datetime-local" )?value="([^"]*)"', page))
+    checked = re.search(r'name="target_kind" value="([^"]+)" checked', page)
+    fields["target_kind"] = checked.group(1) if checked else ""
     for name in ("pinned_text", "closed_reply"):
         found = re.search(rf'<textarea id="{name}" name="{name}"[^>]*>([^<]*)</textarea>', page)
         fields[name] = found.group(1) if found else ""
@@ -162,6 +165,30 @@ async def test_campaign_times_are_in_the_shops_zone_and_a_new_code_is_what_the_n
     assert campaign.starts_at.isoformat().startswith("2026-12-01T02:00") and campaign.per_shopper_limit == 2
     text = await _reply_to(bot_stack, "3000000000303", "R+1", 1)
     assert "Rose bouquet" in text
+
+
+async def test_codes_swap_a_product_is_added_and_one_taken_out_and_the_post_changes(bot_stack: Stack) -> None:
+    await _owner(bot_stack)
+    async with bot_stack.sessions() as session, session.begin():
+        now = utcnow()
+        session.add(Product(code="C", name="Silk scarf", price=Decimal("199"), created_at=now, updated_at=now))
+        await session.execute(update(Campaign).values(pinned_comment_id=f"{POST}_77"))
+    rose, shirt, scarf = [(await _product(bot_stack, code)).id for code in ("A", "B", "C")]
+    form = _campaign_form(await (await bot_stack.client.get("/inbox/campaigns/live")).text())
+    form.update({f"code-{rose}": "B", f"code-{shirt}": "", "add_product": str(scarf), "add_code": "A"})
+    form.update({"target_id": "2000000000555"})  # the post's own number, as in its address
+    status, page = await _post(bot_stack, "/inbox/campaigns/live", "/inbox/campaigns/live", **form)
+    assert status == 303, re.findall(r'class="field-error"[^>]*>([^<]*)', page)
+    info = await (await bot_stack.client.get("/inbox/campaigns/live")).text()
+    assert f'id="code-{rose}" name="code-{rose}" value="B"' in info and 'value="A"' in info
+    assert f'name="code-{shirt}"' not in info  # taken out
+    campaign = await _campaign(bot_stack)
+    assert (campaign.post_id, campaign.pinned_comment_id) == (f"{PAGE_ID}_2000000000555", None)
+    form = _campaign_form(info)
+    form.update({"target_id": "999_2000000000555"})
+    status, page = await _post(bot_stack, "/inbox/campaigns/live", "/inbox/campaigns/live", **form)
+    assert status == 400 and _field_error(page, "target_id")
+    assert (await _campaign(bot_stack)).post_id == f"{PAGE_ID}_2000000000555"
 
 
 async def test_bad_campaign_fields_are_named_and_nothing_changes(bot_stack: Stack) -> None:

@@ -43,7 +43,9 @@ class Env:
     base: str
 
     async def page(self, lang: str, width: str) -> Page:
-        context = await self.browser.new_context(viewport=WIDTHS[width])  # type: ignore[arg-type]
+        # The browser's own language too: a date input shows its value in the browser's locale.
+        locale = "zh-HK" if lang == "zh" else "en-HK"
+        context = await self.browser.new_context(viewport=WIDTHS[width], locale=locale)  # type: ignore[arg-type]
         page = await context.new_page()
         page.on("dialog", _fail_on_dialog)
         await page.goto(f"{self.base}/inbox/login")
