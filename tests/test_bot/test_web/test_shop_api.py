@@ -326,6 +326,7 @@ async def test_patch_product_stock_below_held_and_sold_is_409(loaded: Client) ->
         (b'{"variants": ["S"]}', "variants: must map each option to its values, like `size: [S, M, L]`"),
         (b'{"variants": {"size": ["S", "s"]}}', "variants: size[1]: 's' is already a value of this option"),
         (b'{"variants": {"size": []}}', "variants: size: must list at least one value"),
+        (b'{"variants": {"size": ["S\\u0000"]}}', "variants: size: must not contain NUL characters"),
         (
             b'{"image_url": "javascript:alert(1)"}',
             "image_url: must be an http:// or https:// address, like https://example.com/rose.jpg",
