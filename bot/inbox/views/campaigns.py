@@ -126,6 +126,13 @@ def _whole_or(text: str, empty: Any) -> Any:
     return int(text) if text.isascii() and text.isdigit() else -1  # -1: the parser's refusal names the field
 
 
+FIELD_ERRORS = {
+    "title": "Enter a title, at most 200 characters.",
+    "per_shopper_limit": "Enter a whole number of 1 or more, or leave it empty for no limit.",
+    "hold_minutes": "Enter the minutes a cart holds stock, from 1 to 10080 (a week).",
+    "pinned_text": "The pinned text is at most 8000 characters.",
+    "closed_reply": "The reply after closing is at most 1999 characters.",
+}
 TARGET_ERRORS = {
     "post_id": "Enter the post's id: the digits after /posts/ in its address, or PAGEID_POSTID.",
     "instagram_media_id": "Enter the Instagram media's id: its digits.",
@@ -153,18 +160,11 @@ def _checked(
         "pinned_text": typed["pinned_text"].strip() or None,
         "closed_reply": typed["closed_reply"].strip() or None,
     }
-    messages = {
-        "title": "Enter a title, at most 200 characters.",
-        "per_shopper_limit": "Enter a whole number of 1 or more, or leave it empty for no limit.",
-        "hold_minutes": "Enter the minutes a cart holds stock, from 1 to 10080 (a week).",
-        "pinned_text": "The pinned text is at most 8000 characters.",
-        "closed_reply": "The reply after closing is at most 1999 characters.",
-    }
     for name, value in raw.items():
         try:
             values[name] = CAMPAIGN_PARSERS[name](value)
         except ValueError:
-            form.errors[name] = gettext(locale, messages[name])
+            form.errors[name] = gettext(locale, FIELD_ERRORS[name])
     try:
         values["target"] = parse_campaign_target(typed["target_kind"], typed["target_id"], info.campaign.page_id)
     except ShopFileError as exc:
