@@ -2,6 +2,7 @@
 pinned text; open or close it now; post its pinned comment on the post or live video.
 
     GET  /inbox/campaigns                       the campaigns, times in the shop's zone
+    GET  /inbox/campaigns/_new · POST            a new campaign (its first product; the rest on its page)
     GET  /inbox/campaigns/{key} · POST           one campaign's form
     POST /inbox/campaigns/{key}/open · /close    opens now (starts now) or closes now (ends now)
     POST /inbox/campaigns/{key}/pin              the pinned text as the Page's comment, once
@@ -47,7 +48,7 @@ from carts.catalog import (
     set_campaign_target,
 )
 from carts.tables import Campaign, CampaignProduct, Product
-from config.shop_file import ShopFileError, parse_campaign_target, parse_time
+from config.shop_file import ShopFileError, check_campaign_key, parse_campaign_target, parse_time
 from parsers.order_comment import check_code, code_key
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,8 @@ def _checked(
             form.errors[name] = gettext(locale, "Two products of this campaign cannot have the same code.")
         seen.add(code_key(code))
         wanted[product_id] = code
-    if not wanted and not form.errors:
+    code_errors = [name for name in form.errors if name.startswith("code-") or name in ("add_code", "add_product")]
+    if not wanted and not code_errors:
         form.errors["add_code"] = gettext(locale, "Keep at least one product in the campaign.")
     values["products"] = wanted
     return values
@@ -236,6 +238,86 @@ async def campaigns(request: web.Request) -> web.Response:
     now = utcnow()
     rows = [(i, status_of(i.campaign, now)) for i in reversed(found)]  # the newest first
     return await render(request, "campaigns.html", campaigns=rows)
+
+
+# "_new": never a campaign's key (lower-case letters, digits and hyphens), so no campaign's page is hidden.
+NEW = "/inbox/campaigns/_new"
+
+
+def _blank(page_id: str) -> CampaignInfo:
+    now = utcnow()
+    return CampaignInfo(Campaign(key="", title="", page_id=page_id, starts_at=now, ends_at=now), ())
+
+
+async def _new_page(request: web.Request, form: CampaignForm, status: int = 200) -> web.Response:
+    async with request.app[READ_SESSIONS]() as session:
+        products = [p for p in await fetch_products(session) if p.active]
+    pages = sorted(request[USER].pages)
+    return await render(request, "campaign_new.html", status, form=form, products=products, pages=pages)
+
+
+@routes.get(NEW)
+@signed_in
+async def new_campaign_page(request: web.Request) -> web.Response:
+    owner_only(request)
+    async with request.app[READ_SESSIONS]() as session:
+        zone = await fetch_shop_zone(session)
+    now = utcnow()
+    start = now.replace(second=0, microsecond=0)
+    values = {name: "" for name in TEXT_FIELDS} | {
+        "key": "",
+        "page_id": "",
+        "target_kind": "post_id",
+        "hold_minutes": "30",
+        "starts_at": local_input(start, zone),
+        "ends_at": local_input(start + timedelta(days=1), zone),
+    }
+    return await _new_page(request, CampaignForm(values, {}))
+
+
+@routes.post(NEW)
+@signed_in
+async def new_campaign_post(request: web.Request) -> web.Response:
+    owner_only(request)
+    locale = await locale_of(request)
+    posted = request[FORM]
+    form = CampaignForm({name: str(posted.get(name, "")) for name in (*TEXT_FIELDS, "key", "page_id")}, {})
+    pages = sorted(request[USER].pages)
+    page_id = form.values["page_id"] or (pages[0] if len(pages) == 1 else "")
+    key = form.values["key"].strip()
+    async with request.app[READ_SESSIONS]() as session:
+        zone = await fetch_shop_zone(session)
+        catalog = {p.id: p for p in await fetch_products(session) if p.id is not None}
+        taken = await fetch_campaign(session, key) is not None
+    if check_campaign_key(key):
+        form.errors["key"] = gettext(locale, "A key is lower-case letters, digits and hyphens, like xmas-live.")
+    elif taken:
+        form.errors["key"] = gettext(locale, "Another campaign already has this key.")
+    if page_id not in request[USER].pages:
+        form.errors["page_id"] = gettext(locale, "Choose one of your Pages.")
+    values = _checked(locale, form, _blank(page_id), zone, catalog)
+    if form.errors:
+        return await _new_page(request, form, 400)
+    target, products = values.pop("target"), values.pop("products")
+    post_id, live_video_id, next_live = target
+    now = utcnow()
+    async with request.app[SESSIONS]() as session, session.begin():
+        campaign = Campaign(
+            key=key,
+            page_id=page_id,
+            post_id=post_id,
+            live_video_id=live_video_id,
+            next_live=next_live,
+            **values,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(campaign)
+        await session.flush()
+        assert campaign.id is not None
+        await replace_campaign_products(session, campaign.id, [], products)
+    log.info("inbox: %s created campaign %s", request[USER].name, key)
+    return _back(key, "saved")
 
 
 @routes.get("/inbox/campaigns/{key}")

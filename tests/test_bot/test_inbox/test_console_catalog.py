@@ -194,6 +194,36 @@ async def test_codes_swap_a_product_is_added_and_one_taken_out_and_the_post_chan
     assert (await _campaign(bot_stack)).post_id == f"{PAGE_ID}_2000000000555"
 
 
+async def test_a_new_campaign_sells_on_its_post_from_the_next_comment(bot_stack: Stack) -> None:
+    await _owner(bot_stack)
+    form = _campaign_form(await (await bot_stack.client.get("/inbox/campaigns/_new")).text())
+    rose = (await _product(bot_stack, "A")).id
+    form.update({"title": "Weekend roses", "key": "Weekend!", "target_id": "2000000000777", "add_product": ""})
+    status, page = await _post(bot_stack, "/inbox/campaigns/_new", "/inbox/campaigns/_new", **form)
+    assert status == 400 and _field_error(page, "key") and _field_error(page, "add_code")
+    assert 'value="Weekend roses"' in page
+    form.update({"key": "live"})
+    status, page = await _post(bot_stack, "/inbox/campaigns/_new", "/inbox/campaigns/_new", **form)
+    assert status == 400 and "already" in _field_error(page, "key")
+    assert len(await bot_stack.rows(select(Campaign))) == 1  # nothing created
+    form.update({"key": "weekend", "add_product": str(rose), "add_code": "K"})
+    status, page = await _post(bot_stack, "/inbox/campaigns/_new", "/inbox/campaigns/_new", **form)
+    assert status == 303, re.findall(r'class="field-error"[^>]*>([^<]*)', page)
+    weekend = await _campaign(bot_stack, "weekend")
+    assert (weekend.post_id, weekend.page_id) == (f"{PAGE_ID}_2000000000777", PAGE_ID)
+    reply = await bot_stack.emulator.deliver_comment(
+        PAGE_ID, "2000000000777", "3000000000304", "K+1", comment_id=f"{PAGE_ID}_2000000000777_1"
+    )
+    assert reply["status"] == 200
+
+    async def replied() -> bool:
+        return len(await private_replies(bot_stack)) == 1
+
+    await wait_until(replied, what="private reply")
+    message = (await private_replies(bot_stack))[0]["body"]["message"]
+    assert "Rose bouquet" in str(message)
+
+
 async def test_bad_campaign_fields_are_named_and_nothing_changes(bot_stack: Stack) -> None:
     await _owner(bot_stack)
     before = await _campaign(bot_stack)

@@ -168,6 +168,12 @@ async def test_catalog_edit_takes_effect_on_the_next_comment_and_a_bad_stock_is_
 async def test_campaign_edit_in_the_shops_zone_and_the_pinned_comment_posted_through_the_emulator(env: Env) -> None:
     campaign = (await env.stack.rows(select(Campaign).where(Campaign.key == "live")))[0]
     page = await env.page("zh", "desktop")
+    await page.goto(f"{env.base}/inbox/campaigns/_new")
+    await expect(page.locator("h1")).to_have_text("新增銷售活動")
+    await screenshot(page, "campaign-new-zh-desktop")
+    await page.set_viewport_size(PHONE)
+    await screenshot(page, "campaign-new-zh-phone")
+    await page.set_viewport_size(DESKTOP)
     await page.goto(f"{env.base}/inbox/campaigns")
     await screenshot(page, "campaigns-zh-desktop")
     await page.click("a[href='/inbox/campaigns/live']")
@@ -208,6 +214,17 @@ async def test_campaign_edit_in_the_shops_zone_and_the_pinned_comment_posted_thr
     await screenshot(page, "campaign-en-desktop")
     await page.goto(f"{env.base}/inbox/campaigns")
     await screenshot(page, "campaigns-en-desktop")
+    await page.click("a[href='/inbox/campaigns/_new']")
+    await page.fill("#title", "Weekend roses")
+    await page.fill("#key", "Weekend roses")
+    await page.click(".manage-form button[type=submit]")
+    await expect(page.locator("#key-error")).to_have_text(
+        "A key is lower-case letters, digits and hyphens, like xmas-live."
+    )
+    await screenshot(page, "campaign-new-en-desktop")
+    await page.set_viewport_size(PHONE)
+    await _no_sideways_scroll(page)
+    await screenshot(page, "campaign-new-en-phone")
     await page.set_viewport_size(PHONE)
     await screenshot(page, "campaigns-en-phone")
     await page.context.close()
