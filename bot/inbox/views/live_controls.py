@@ -53,6 +53,7 @@ def _back(key: str) -> web.Response:
 @routes.get("/inbox/board/{key}/live")
 @signed_in
 async def live_controls(request: web.Request) -> web.Response:
+    owner_only(request)
     return await _controls(request)
 
 

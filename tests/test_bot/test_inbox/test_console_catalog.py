@@ -137,8 +137,17 @@ async def test_an_agent_gets_403_on_the_management_pages(bot_stack: Stack) -> No
     await _owner(bot_stack)
     bot_stack.client.session.cookie_jar.clear()
     assert (await sign_in(bot_stack, "agent"))[0] == 303
-    for path in ("/inbox/catalog", "/inbox/catalog/p/A", "/inbox/campaigns", "/inbox/campaigns/live"):
+    for path in (
+        "/inbox/catalog",
+        "/inbox/catalog/p/A",
+        "/inbox/campaigns",
+        "/inbox/campaigns/live",
+        "/inbox/board/live/live",
+    ):
         assert (await bot_stack.client.get(path)).status == 403, path
+    for path in ("/inbox/catalog/p/A", "/inbox/campaigns/live/pin", "/inbox/board/live/live/start"):
+        assert (await _post(bot_stack, path, "/inbox", **_product_form()))[0] == 403, path
+    assert (await _product(bot_stack, "A")).price == Decimal("380")
 
 
 def _campaign_form(page: str) -> dict[str, str]:
