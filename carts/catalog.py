@@ -37,18 +37,20 @@ __all__ = [
     "apply_campaign_fields",
     "apply_product_fields",
     "campaign_to_dict",
+    "create_product",
     "fetch_campaign",
     "fetch_campaigns",
     "fetch_product",
     "fetch_products",
     "product_to_dict",
     "render_price",
+    "set_campaign_target",
     "stock_below_committed",
     "stock_error",
     "update_product",
 ]
 
-PRODUCT_PATCH_FIELDS = ("name", "price", "stock", "active")
+PRODUCT_PATCH_FIELDS = ("name", "price", "stock", "active", "variants", "image_url")
 CAMPAIGN_PATCH_FIELDS = (
     "title",
     "starts_at",
@@ -138,9 +140,53 @@ async def apply_product_fields(
     unknown = set(values) - set(PRODUCT_PATCH_FIELDS)
     if unknown:
         raise ValueError(f"not product fields: {', '.join(sorted(unknown))}")
+    if "variants" in values:  # stored as the shop file's loader stores it: JSON, option -> [values]
+        values = {**values, "variants": variants_json(values["variants"])}
     if values and not await update_product(session, product.id, values, now):
         raise await stock_error(session, product.id, values.get("stock"), "")
     return await _reload(session, Product, product.id)
+
+
+def variants_json(variants: Mapping[str, Any]) -> str:
+    """A product's options as its column holds them (the shop file's loader writes the same)."""
+    return json.dumps({option: list(values) for option, values in variants.items()}, ensure_ascii=False)
+
+
+async def create_product(session: AsyncSession, code: str, values: Mapping[str, Any], now: datetime) -> Product:
+    """A new product (fields already validated: name and price at least); `ValueError` if the code is taken.
+
+    Codes are matched case-insensitively, like shoppers type them: "a1" is taken when "A1" exists.
+    """
+    if await fetch_product(session, code) is not None:
+        raise ValueError(f"code {code!r} is already a product's")
+    fields = dict(values)
+    if "variants" in fields:
+        fields["variants"] = variants_json(fields["variants"])
+    product = Product(code=code, **fields, held=0, sold=0, created_at=now, updated_at=now)
+    session.add(product)
+    await session.flush()
+    return product
+
+
+async def set_campaign_target(
+    session: AsyncSession,
+    campaign: Campaign,
+    target: tuple[str | None, str | None, bool],
+    now: datetime,
+) -> None:
+    """Sell under another post or live video: (post_id, live_video_id, next_live), checked by the caller.
+
+    A pinned comment posted on the old post stays there; forgetting its id lets the new post get its own.
+    """
+    post_id, live_video_id, next_live = target
+    if (campaign.post_id, campaign.live_video_id, campaign.next_live) == target:
+        return
+    if (campaign.post_id, campaign.live_video_id) != (post_id, live_video_id):
+        campaign.pinned_comment_id = None
+    campaign.post_id, campaign.live_video_id, campaign.next_live = post_id, live_video_id, next_live
+    campaign.updated_at = now
+    session.add(campaign)
+    await session.flush()
 
 
 async def apply_campaign_fields(
@@ -241,6 +287,7 @@ def product_to_dict(product: Product) -> dict[str, Any]:
         "sold": product.sold,
         "available": available,
         "active": product.active,
+        "image_url": product.image_url,
         "created_at": product.created_at.isoformat(),
         "updated_at": product.updated_at.isoformat(),
     }
@@ -269,6 +316,7 @@ def campaign_to_dict(info: CampaignInfo, now: datetime) -> dict[str, Any]:
         "hold_minutes": campaign.hold_minutes,
         "pinned_text": campaign.pinned_text,
         "closed_reply": campaign.closed_reply,
+        "pinned_comment_id": campaign.pinned_comment_id,
         "products": [{"code": p.code, "product": p.product} for p in info.products],
         "created_at": campaign.created_at.isoformat(),
         "updated_at": campaign.updated_at.isoformat(),

@@ -28,6 +28,7 @@ class Product(SQLModel, table=True):
     held: int = 0  # in unpaid carts
     sold: int = 0  # in orders
     active: bool = True  # products dropped from the shop file stay (orders refer to them) but are inactive
+    image_url: str | None = Field(default=None, max_length=2000)  # a picture of it (http or https), set in the console
     created_at: datetime
     updated_at: datetime
 
@@ -49,6 +50,7 @@ class Campaign(SQLModel, table=True):
     hold_minutes: int = 30  # how long stock stays held for an unpaid cart
     pinned_text: str | None = Field(default=None, sa_column=Column(Text))
     closed_reply: str | None = Field(default=None, sa_column=Column(Text))
+    pinned_comment_id: str | None = Field(default=None, max_length=128)  # the pinned text, once posted on the post
     created_at: datetime
     updated_at: datetime
 

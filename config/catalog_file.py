@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import yaml
 
@@ -182,6 +183,23 @@ def parse_product_node(node: yaml.Node, source: str, where: str) -> ProductConfi
         variants=MappingProxyType(variants),
         line=_line(node),
     )
+
+
+def check_variants(variants: Any, where: str = "variants") -> dict[str, tuple[str, ...]]:
+    """Options given as data (the admin API's JSON, the console's form), checked by the file's own rules.
+
+    Raises `CatalogFileError` naming the option or value (`variants.size[1]`), as a file's would.
+    """
+    if not isinstance(variants, dict) or not all(
+        isinstance(values, list) and all(isinstance(v, str) for v in values) for values in variants.values()
+    ):
+        raise CatalogFileError("<form>", "must map each option to its values, like `size: [S, M, L]`", 1, where)
+    for option, values in variants.items():
+        if "\x00" in option or any("\x00" in value for value in values):  # PostgreSQL text cannot hold it
+            raise CatalogFileError("<form>", "must not contain NUL characters", 1, f"{where}.{option}")
+    # Dumped and read back: the same checks (empty, duplicate or ambiguous values) as in a shop file.
+    node = compose_yaml(yaml.safe_dump({str(k): v for k, v in variants.items()}, allow_unicode=True), "<form>")
+    return _variants(node, "<form>", where) if node is not None else {}
 
 
 def _line(node: yaml.Node) -> int:

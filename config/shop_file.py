@@ -138,6 +138,7 @@ _CENT = Decimal("0.01")
 LANGUAGES = ("en", "zh_Hant")  # the catalogs of bot/locale
 HOLD_MINUTES_DEFAULT = 30
 HOLD_MINUTES_MAX = 7 * 24 * 60
+IMAGE_URL_MAX = 2000  # product.image_url
 PINNED_TEXT_MAX = 8000  # a Facebook comment's limit
 CLOSED_REPLY_MAX = 1999  # Messenger's text limit is 2,000 characters
 
@@ -367,6 +368,37 @@ def check_text(text: str, limit: int) -> str | None:
     if len(text) > limit:
         return f"must be at most {limit} characters"
     return None
+
+
+def check_image_url(url: str) -> str | None:
+    """A product's picture: an http(s) address (anything else is never shown as an image)."""
+    if not re.fullmatch(r"https?://[^\s<>\"']+", url, flags=re.IGNORECASE):
+        return "must be an http:// or https:// address, like https://example.com/rose.jpg"
+    if len(url) > IMAGE_URL_MAX:
+        return f"must be at most {IMAGE_URL_MAX} characters"
+    return None
+
+
+TARGET_KINDS = ("post_id", "instagram_media_id", "live_video_id", "next_live")
+
+
+def parse_campaign_target(kind: str, text: str, page_id: str) -> tuple[str | None, str | None, bool]:
+    """What a campaign sells under, given as data (the console's form): `kind` one of TARGET_KINDS and the id.
+
+    Returns (post_id, live_video_id, next_live) as the file's `_target` does; raises `ShopFileError` naming the
+    field (`post_id`, ...) with the file's own words.
+    """
+    if kind not in TARGET_KINDS:
+        raise ShopFileError("<form>", f"give one of {', '.join(TARGET_KINDS)}", 1, "target")
+    if kind == "next_live":
+        return None, None, True
+    node = yaml.compose(yaml.safe_dump(text.strip()), Loader=yaml.SafeLoader)
+    assert node is not None
+    if kind == "post_id":
+        return _post_id(node, "<form>", kind, page_id), None, False
+    if kind == "instagram_media_id":
+        return _digits(node, "<form>", kind, "the Instagram media's numeric id"), None, False
+    return None, _digits(node, "<form>", kind, "the live video's numeric id"), False
 
 
 def check_campaign_key(key: str) -> str | None:

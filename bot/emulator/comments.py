@@ -56,6 +56,9 @@ class Comments:
             return comments[object_id]
         if object_id in posts:
             return posts[object_id]
+        video = self.state.live_videos.get(object_id)
+        if video is not None:  # a live video takes comments too (the pinned text of a live sale)
+            return FeedObject(object_id, video.page_id, video.post_id or object_id, None, self.state.now())
         # A post only seen as the parent of comments: enough to comment on it as the Page.
         for comment in comments.values():
             if comment.post_id == object_id:
@@ -68,11 +71,15 @@ class Comments:
         message = args.get("message")
         if not (is_text(message) or args.get("attachment_url") or args.get("attachment_id")):
             raise invalid("Missing message or attachment")
-        post_object = object_id.split("_", 1)[0] if "_" in object_id else target.post_id.rsplit("_", 1)[-1]
+        if object_id == target.post_id or object_id not in self.state.comments:
+            post_object = object_id.rsplit("_", 1)[-1]  # on a post ("{page}_{post}") or a live video
+        else:
+            post_object = object_id.split("_", 1)[0] if "_" in object_id else target.post_id.rsplit("_", 1)[-1]
         new_id = f"{post_object}_{next(self.state.object_ids)}"
         target.replies.append(new_id)
         # The reply is a comment by the Page; it can be hidden like any other (not idempotent, like Meta).
         reply = FeedObject(new_id, target.page_id, target.post_id, target.page_id, self.state.now())
+        reply.message = message if is_text(message) else None
         self.state.comments[new_id] = reply
         return {"id": new_id}
 

@@ -52,6 +52,7 @@ class FeedObject:
     hidden: bool = False
     private_reply_mid: str | None = None
     replies: list[str] = field(default_factory=list)
+    message: str | None = None  # what the Page wrote, for its own comments (a test reads the pinned text)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class FeedObject:
             "is_hidden": self.hidden,
             "private_reply_message_id": self.private_reply_mid,
             "replies": list(self.replies),
+            "message": self.message,
         }
 
 
@@ -332,4 +334,5 @@ def _feed_object(d: dict[str, Any]) -> FeedObject:
         bool(d.get("is_hidden")),
         d.get("private_reply_message_id"),
         list(d.get("replies", [])),
+        d.get("message"),
     )

@@ -691,3 +691,11 @@ class GraphClient:
         API): only for a person who has written to the Page; Meta refuses others (100 / 2018218)."""
         reply = await self._call(page_id, "get_object", object_id=psid, fields="first_name,last_name,profile_pic")
         return reply if isinstance(reply, dict) else {}
+
+    async def post_comment(self, page_id: str, object_id: str, text: str) -> str:
+        """`POST /{object_id}/comments` as the Page: a comment on its post or live video (a campaign's pinned
+        text). Returns the new comment's id. Not idempotent on Meta's side: the caller remembers the id."""
+        reply = await self._call(
+            page_id, "post_object", object_id=object_id, connection="comments", data={"message": text}
+        )
+        return str(reply.get("id", "")) if isinstance(reply, dict) else ""

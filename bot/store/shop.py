@@ -43,7 +43,7 @@ from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, InstagramAccountCo
 from crm_bridge.program import apply_program
 from parsers.order_comment import code_key
 
-__all__ = ["ChangeCounts", "ShopChanges", "apply_shop", "apply_shop_settings"]
+__all__ = ["ChangeCounts", "ShopChanges", "apply_shop", "apply_shop_settings", "replace_campaign_products"]
 
 # The campaign columns the file sets: every campaign field but the key it is found by and its products
 # (an Instagram media id is kept as the campaign's post id: the column its comments are matched on).
@@ -253,7 +253,7 @@ async def _apply_campaigns(
             if getattr(row, name) != value:
                 setattr(row, name, value)
                 fields_changed = True
-        links_changed = await _replace_links(session, row.id, links.get(row.id, []), wanted)
+        links_changed = await replace_campaign_products(session, row.id, links.get(row.id, []), wanted)
         if fields_changed or links_changed:
             row.updated_at = now
             updated += 1
@@ -281,10 +281,12 @@ def _keeps_attached_live(row: Campaign, config: CampaignConfig) -> bool:
     return config.next_live and config.live_video_id is None and row.next_live and row.live_video_id is not None
 
 
-async def _replace_links(
+async def replace_campaign_products(
     session: AsyncSession, campaign_id: int, current: Iterable[CampaignProduct], wanted: Mapping[int, str]
 ) -> bool:
-    """Make the campaign's products exactly `wanted` (product id -> order code); rows of kept products stay."""
+    """Make the campaign's products exactly `wanted` (product id -> order code); rows of kept products stay.
+
+    The shop file's load and the console's campaign form both change a campaign's codes through this."""
     by_product = {link.product_id: link for link in current}
     removed = [link.id for product_id, link in by_product.items() if product_id not in wanted]
     renamed = [

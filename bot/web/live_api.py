@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbound.live_comments import LiveVideoConflict, apply_live_video_status
 from bot.inbound.live_status import live_phase
@@ -69,6 +70,50 @@ async def list_live_videos(request: web.Request) -> web.Response:
     return web.json_response({"live_videos": body}, dumps=_dumps)
 
 
+class LiveControlError(Exception):
+    """A start or stop refused (nothing changed): `status` the HTTP error it answers, `str()` the reason."""
+
+    def __init__(self, status: type[web.HTTPException], message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def attach_live_video(session: AsyncSession, key: str, video_id: str) -> LiveVideo:
+    """The campaign sells on the video, live from now on (the admin API's and the live board's start).
+
+    In the caller's transaction; raises `LiveControlError` and writes nothing when refused.
+    """
+    campaign = (await session.execute(select(Campaign).where(Campaign.key == key))).scalar_one_or_none()
+    if campaign is None:
+        raise LiveControlError(web.HTTPNotFound, f"no campaign {key!r}")
+    if campaign.post_id is not None:
+        raise LiveControlError(
+            web.HTTPConflict, f"campaign {key!r} sells on post {campaign.post_id}, not on a live video"
+        )
+    if campaign.live_video_id not in (None, video_id):
+        raise LiveControlError(
+            web.HTTPConflict, f"campaign {key!r} already sells on live video {campaign.live_video_id}"
+        )
+    try:
+        row = await apply_live_video_status(session, campaign.page_id, video_id, "live", started_by="merchant")
+    except LiveVideoConflict as exc:
+        raise LiveControlError(web.HTTPConflict, str(exc)) from None
+    campaign.live_video_id = video_id
+    campaign.updated_at = utcnow()
+    session.add(campaign)
+    return row
+
+
+async def stop_live(session: AsyncSession, video_id: str) -> LiveVideo:
+    """The broadcast is over: its comments are read one last time, then no more (in the caller's transaction)."""
+    row = await session.get(LiveVideo, video_id)
+    if row is None:
+        raise LiveControlError(web.HTTPNotFound, f"no live video {video_id}")
+    if row.ended_at is None:
+        row = await apply_live_video_status(session, row.page_id, video_id, "live_stopped", started_by="merchant")
+    return row
+
+
 @routes.post("/api/live-videos")
 async def start_live_video(request: web.Request) -> web.Response:
     body = await read_json_object(request, expected="the body must be a JSON object with campaign and video_id")
@@ -80,20 +125,10 @@ async def start_live_video(request: web.Request) -> web.Response:
         _fail(web.HTTPBadRequest, "campaign is required: the key of the campaign that sells on this live video")
     video_id = _video_id(body.get("video_id"))
     async with request.app[SESSIONS]() as session, session.begin():
-        campaign = (await session.execute(select(Campaign).where(Campaign.key == key))).scalar_one_or_none()
-        if campaign is None:
-            _fail(web.HTTPNotFound, f"no campaign {key!r}")
-        if campaign.post_id is not None:
-            _fail(web.HTTPConflict, f"campaign {key!r} sells on post {campaign.post_id}, not on a live video")
-        if campaign.live_video_id not in (None, video_id):
-            _fail(web.HTTPConflict, f"campaign {key!r} already sells on live video {campaign.live_video_id}")
         try:
-            row = await apply_live_video_status(session, campaign.page_id, video_id, "live", started_by="merchant")
-        except LiveVideoConflict as exc:
-            _fail(web.HTTPConflict, str(exc))
-        campaign.live_video_id = video_id
-        campaign.updated_at = utcnow()
-        session.add(campaign)
+            row = await attach_live_video(session, key, video_id)
+        except LiveControlError as exc:
+            _fail(exc.status, str(exc))
     return web.json_response({"campaign": key, "video": _video_dict(row, None)}, status=201, dumps=_dumps)
 
 
@@ -101,9 +136,8 @@ async def start_live_video(request: web.Request) -> web.Response:
 async def stop_live_video(request: web.Request) -> web.Response:
     video_id = _video_id(request.match_info["video_id"])
     async with request.app[SESSIONS]() as session, session.begin():
-        row = await session.get(LiveVideo, video_id)
-        if row is None:
-            _fail(web.HTTPNotFound, f"no live video {video_id}")
-        if row.ended_at is None:
-            row = await apply_live_video_status(session, row.page_id, video_id, "live_stopped", started_by="merchant")
+        try:
+            row = await stop_live(session, video_id)
+        except LiveControlError as exc:
+            _fail(exc.status, str(exc))
     return web.json_response({"video": _video_dict(row, await _reader(request, video_id))}, dumps=_dumps)

@@ -5,7 +5,8 @@ Every route needs `Authorization: Bearer <admin token>`. Bad input answers 4xx w
 
     GET   /api/products[?active=true|false]    {"products": [...]}
     GET   /api/products/{code}                 the product (codes match case-insensitively)
-    PATCH /api/products/{code}                 any of name, price, stock (null: unlimited), active
+    PATCH /api/products/{code}                 any of name, price, stock (null: unlimited), active,
+                                               variants ({"size": ["S", "M"]}), image_url (http(s), null)
     GET   /api/campaigns                       {"campaigns": [...]}
     GET   /api/campaigns/{key}                 the campaign with its products
     PATCH /api/campaigns/{key}                 any of title, starts_at, ends_at, per_shopper_limit,
@@ -46,12 +47,13 @@ from carts.catalog import (
     fetch_products,
     product_to_dict,
 )
-from config.catalog_file import CatalogFileError
+from config.catalog_file import CatalogFileError, check_variants
 from config.shop_file import (
     CLOSED_REPLY_MAX,
     NAME_MAX,
     PINNED_TEXT_MAX,
     check_hold_minutes,
+    check_image_url,
     check_per_shopper_limit,
     check_price,
     check_stock,
@@ -135,19 +137,40 @@ def _active(value: Any) -> bool:
     return value
 
 
+def _variants(value: Any) -> dict[str, tuple[str, ...]]:
+    try:
+        return check_variants(value)
+    except CatalogFileError as exc:  # the shop file's rules, naming the option or value
+        where = (exc.where or "variants").removeprefix("variants").lstrip(".")
+        raise ValueError(f"{where}: {exc.problem}" if where else exc.problem) from None
+
+
+def _image_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be an http:// or https:// address, or null for none")
+    problem = check_image_url(value.strip())
+    if problem:
+        raise ValueError(problem)
+    return value.strip()
+
+
 def _time(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 time with an offset, like 2026-12-20T19:00:00+08:00")
     return parse_time(value, None)
 
 
-_PRODUCT_PARSERS: dict[str, Callable[[Any], Any]] = {
+PRODUCT_PARSERS: dict[str, Callable[[Any], Any]] = {
     "name": lambda value: _text_value(value, NAME_MAX),
     "price": _price,
     "stock": _stock,
     "active": _active,
+    "variants": _variants,
+    "image_url": _image_url,
 }
-_CAMPAIGN_PARSERS: dict[str, Callable[[Any], Any]] = {
+CAMPAIGN_PARSERS: dict[str, Callable[[Any], Any]] = {
     "title": lambda value: _text_value(value, NAME_MAX),
     "starts_at": _time,
     "ends_at": _time,
@@ -156,8 +179,8 @@ _CAMPAIGN_PARSERS: dict[str, Callable[[Any], Any]] = {
     "pinned_text": _optional_text(PINNED_TEXT_MAX),
     "closed_reply": _optional_text(CLOSED_REPLY_MAX),
 }
-assert set(_PRODUCT_PARSERS) == set(PRODUCT_PATCH_FIELDS)
-assert set(_CAMPAIGN_PARSERS) == set(CAMPAIGN_PATCH_FIELDS)
+assert set(PRODUCT_PARSERS) == set(PRODUCT_PATCH_FIELDS)
+assert set(CAMPAIGN_PARSERS) == set(CAMPAIGN_PATCH_FIELDS)
 
 
 @routes.get("/api/products")
@@ -184,7 +207,7 @@ async def get_product(request: web.Request) -> web.Response:
 async def patch_product(request: web.Request) -> web.Response:
     code = request.match_info["code"]
     body = await _patch_body(request, PRODUCT_PATCH_FIELDS)
-    values = {name: _checked(name, value, _PRODUCT_PARSERS[name]) for name, value in body.items()}
+    values = {name: _checked(name, value, PRODUCT_PARSERS[name]) for name, value in body.items()}
     async with request.app[SESSIONS]() as session, session.begin():
         product = await fetch_product(session, code, lock=True)
         if product is None:
@@ -219,7 +242,7 @@ async def get_campaign(request: web.Request) -> web.Response:
 async def patch_campaign(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     body = await _patch_body(request, CAMPAIGN_PATCH_FIELDS)
-    values = {name: _checked(name, value, _CAMPAIGN_PARSERS[name]) for name, value in body.items()}
+    values = {name: _checked(name, value, CAMPAIGN_PARSERS[name]) for name, value in body.items()}
     async with request.app[SESSIONS]() as session, session.begin():
         # Locked: the ends-after-starts check reads the stored time the PATCH does not change.
         info = await fetch_campaign(session, key, lock=True)

@@ -15,6 +15,8 @@ for live updates), one module per page or concern:
 - `events`: /inbox/events, the Server-Sent Events of live updates.
 - `static`: the script and the stylesheet.
 - `faq`, `membership`, `settings`: managing the shop (owners): FAQ rules, the membership programme, settings.
+- `catalog`, `campaigns`, `live_controls`: managing the shop (owners): products, campaigns and their pinned
+  comment, the live board's start/stop/attach.
 
 Every POST needs the session's CSRF token (403 without it). Bad input answers 4xx with the reason and
 changes nothing; a successful post redirects (303) back to the page it came from. `setup(app)` adds the
@@ -32,9 +34,12 @@ from bot.inbox.live import InboxHub, InboxPublisher
 from bot.inbox.views import (
     board,
     buyer_panel,
+    campaigns,
+    catalog,
     conversations,
     events,
     faq,
+    live_controls,
     membership,
     orders,
     pages,
@@ -80,5 +85,7 @@ def setup(app: web.Application) -> None:
         membership,
         settings,
     ):
+        app.add_routes(module.routes)
+    for module in (catalog, campaigns, live_controls):  # the console's management pages
         app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)

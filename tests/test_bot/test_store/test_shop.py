@@ -98,6 +98,7 @@ async def test_first_load_creates_everything(sessions: async_sessionmaker[AsyncS
         "sold": 0,
         "available": 12,
         "active": True,
+        "image_url": None,  # set in the console or the admin API, never by the file
         "created_at": None,
         "updated_at": None,
     }

@@ -306,9 +306,9 @@ async def test_patch_product_stock_below_held_and_sold_is_409(loaded: Client) ->
     ("data", "error"),
     [
         (b"", "the body must be a JSON object: Expecting value: line 1 column 1 (char 0)"),
-        (b"[1]", "the body must be a JSON object with any of name, price, stock, active"),
-        (b"{}", "nothing to change: give any of name, price, stock, active"),
-        (b'{"code": "Z"}', "code: unknown field (expected name, price, stock, active)"),
+        (b"[1]", "the body must be a JSON object with any of name, price, stock, active, variants, image_url"),
+        (b"{}", "nothing to change: give any of name, price, stock, active, variants, image_url"),
+        (b'{"code": "Z"}', "code: unknown field (expected name, price, stock, active, variants, image_url)"),
         (b'{"name": ""}', "name: must not be empty"),
         (b'{"name": 5}', "name: must be text"),
         (b'{"price": -1}', "price: must be a number >= 0"),
@@ -323,6 +323,15 @@ async def test_patch_product_stock_below_held_and_sold_is_409(loaded: Client) ->
         (b'{"stock": "5"}', "stock: must be a whole number from 0 to 2147483647"),
         (b'{"stock": 99999999999999999999}', "stock: must be a whole number from 0 to 2147483647"),
         (b'{"active": "yes"}', "active: must be true or false"),
+        (b'{"variants": ["S"]}', "variants: must map each option to its values, like `size: [S, M, L]`"),
+        (b'{"variants": {"size": ["S", "s"]}}', "variants: size[1]: 's' is already a value of this option"),
+        (b'{"variants": {"size": []}}', "variants: size: must list at least one value"),
+        (b'{"variants": {"size": ["S\\u0000"]}}', "variants: size: must not contain NUL characters"),
+        (
+            b'{"image_url": "javascript:alert(1)"}',
+            "image_url: must be an http:// or https:// address, like https://example.com/rose.jpg",
+        ),
+        (b'{"image_url": 5}', "image_url: must be an http:// or https:// address, or null for none"),
         (b"\xff", "the body is not UTF-8 text (byte 0)"),
         (b"[" * 100_000, "the body must be a JSON object: too deeply nested"),
     ],
@@ -331,6 +340,14 @@ async def test_patch_product_bad_input_is_400(loaded: Client, data: bytes, error
     before = await call(loaded, "GET", "/api/products/A", 200)
     assert await call(loaded, "PATCH", "/api/products/A", 400, data=data) == {"error": error}
     assert await call(loaded, "GET", "/api/products/A", 200) == before
+
+
+async def test_patch_product_options_and_picture_as_the_console_does(loaded: Client) -> None:
+    body = {"variants": {"colour": ["red", "blue"]}, "image_url": "https://cdn.example.com/a.jpg"}
+    changed = await call(loaded, "PATCH", "/api/products/A", 200, json=body)
+    assert (changed["variants"], changed["image_url"]) == (body["variants"], body["image_url"])
+    cleared = await call(loaded, "PATCH", "/api/products/A", 200, json={"variants": {}, "image_url": None})
+    assert (cleared["variants"], cleared["image_url"]) == ({}, None)
 
 
 async def test_patch_unknown_product_is_404(loaded: Client) -> None:
