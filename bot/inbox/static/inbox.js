@@ -76,6 +76,21 @@
     });
   }
 
+  // Add by code: only the typed product's options are shown (and sent); the others stay hidden and disabled.
+  var code = document.getElementById("add-code");
+  if (code) {
+    var showOptions = function () {
+      var typed = code.value.trim().toLowerCase();
+      document.querySelectorAll("#add-form .add-options").forEach(function (group) {
+        var match = group.dataset.code === typed;
+        group.hidden = !match; group.disabled = !match;
+      });
+    };
+    code.addEventListener("input", showOptions);
+    code.addEventListener("change", showOptions);
+    showOptions();
+  }
+
   // Print-outs (pick list, packing slips): a button, as the page allows no inline script.
   document.querySelectorAll("[data-print]").forEach(function (button) {
     button.addEventListener("click", function () { window.print(); });
