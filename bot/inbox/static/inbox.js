@@ -55,6 +55,8 @@
 
   document.querySelectorAll("[data-live]").forEach(function (region) {
     region.addEventListener("input", function () { region.dataset.dirty = "1"; });
+    // A form shown again with its error beside it keeps what was typed and the error until it is sent again.
+    if (region.querySelector(".field-error")) region.dataset.dirty = "1";
   });
 
   var thread = document.getElementById("thread");
