@@ -44,6 +44,7 @@ from bot.inbox.views.common import (
     render_conversation,
     signed_in,
 )
+from bot.inbox.views.conversations import refuse
 from bot.replies.carts import render_checkout
 from bot.replies.i18n import gettext
 from bot.runtime.clock import utcnow
@@ -204,7 +205,7 @@ async def cart_send(request: web.Request) -> web.StreamResponse:
     """Send the cart with its checkout button to the shopper, as the agent (Meta's window applies)."""
     nonce = form_field(request, "nonce")
     if not nonce or len(nonce) > 64:
-        return await render_conversation(request, 400, "The form is incomplete: reload the page.")
+        return await refuse(request, 400, "The form is incomplete: reload the page.")
     async with request.app[SESSIONS]() as session, session.begin():
         conversation = await load_conversation(request, session)
         state = reply_state(utcnow(), conversation.last_user_at, request.app[SETTINGS].human_agent_permission)
@@ -212,7 +213,7 @@ async def cart_send(request: web.Request) -> web.StreamResponse:
         if state.mode is ReplyMode.DISABLED:
             refused: str | None = state.why
         elif cart.is_empty:
-            refused = "The cart is empty: add something first."
+            refused = "The cart is empty: add something first."  # a msgid, as `state.why` is
         else:
             refused = None
             token = await fetch_or_create_checkout_token(session, conversation.page_id, conversation.psid, utcnow())
@@ -221,7 +222,7 @@ async def cart_send(request: web.Request) -> web.StreamResponse:
                 request, session, conversation, f"agent-cart:{conversation.id}:{nonce}", messages
             )
     if refused:
-        return await render_conversation(request, 409, refused)
+        return await refuse(request, 409, refused)
     await request.app[OUTBOX_NOTIFIER].wake()
     return back_to(conversation.id or 0, "#cart")
 
@@ -337,7 +338,7 @@ async def member_join_claimed(request: web.Request) -> web.StreamResponse:
             raise web.HTTPNotFound(text="no such claim\n")
         joined = await join_claimed_member(session, conversation.page_id, conversation.psid, claim_id)
     if not joined:
-        return await render_conversation(request, 409, "That claim is not open any more: nothing was joined.")
+        return await refuse(request, 409, "That claim is not open any more: nothing was joined.")
     log.info("inbox: %s joined the claimed member in conversation %s", request[USER].name, conversation.id)
     await _member_changed(request, conversation)
     return back_to(conversation.id or 0, "#member-card")

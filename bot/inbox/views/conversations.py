@@ -45,18 +45,26 @@ from bot.inbox.views.common import (
     form_field,
     load_conversation,
     queue_agent_messages,
+    reader_locale,
     redirect,
     render,
     render_conversation,
     signed_in,
     thread_settings,
 )
+from bot.replies.i18n import gettext
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS, SETTINGS
 from bot.web.numbers import ID_MAX, path_id, read_int
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+
+
+async def refuse(request: web.Request, status: int, msgid: str, **params: object) -> web.Response:
+    """The conversation again with why nothing was done, in the reader's language (`msgid`: the catalog's
+    English, `{names}` filled from `params`; a text the catalog lacks, such as Meta's window reason, as it is)."""
+    return await render_conversation(request, status, gettext(await reader_locale(request), msgid, **params))
 
 
 async def _list_context(request: web.Request) -> dict[str, Any]:
@@ -112,11 +120,11 @@ async def reply(request: web.Request) -> web.StreamResponse:
     text = form_field(request, "text").strip()
     nonce = form_field(request, "nonce")
     if not text:
-        return await render_conversation(request, 400, "Type a reply first.")
+        return await refuse(request, 400, "Type a reply first.")
     if len(text) > MAX_REPLY:
-        return await render_conversation(request, 400, f"A reply can have at most {MAX_REPLY} characters.")
+        return await refuse(request, 400, "A reply can have at most {n} characters.", n=MAX_REPLY)
     if not nonce or len(nonce) > 64:
-        return await render_conversation(request, 400, "The form is incomplete: reload the page.")
+        return await refuse(request, 400, "The form is incomplete: reload the page.")
     async with request.app[SESSIONS]() as session, session.begin():
         conversation = await load_conversation(request, session)
         state = reply_state(utcnow(), conversation.last_user_at, request.app[SETTINGS].human_agent_permission)
@@ -131,7 +139,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
             # A person answers here now: the bot stays quiet in this chat (bot.handlers.handoff).
             await take_over(session, conversation, HandoffReason.INBOX, by=request[USER].name)
     if refused:
-        return await render_conversation(request, 409, refused)
+        return await refuse(request, 409, refused)
     await request.app[OUTBOX_NOTIFIER].wake()
     return back_to(conversation.id or 0, "#reply")
 
@@ -141,7 +149,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
 async def note(request: web.Request) -> web.StreamResponse:
     text = form_field(request, "text").strip()
     if not text or len(text) > MAX_NOTE:
-        return await render_conversation(request, 400, f"A note needs 1 to {MAX_NOTE} characters.")
+        return await refuse(request, 400, "A note needs 1 to {n} characters.", n=MAX_NOTE)
     async with request.app[SESSIONS]() as session, session.begin():
         conversation = await load_conversation(request, session)
         session.add(

@@ -272,3 +272,19 @@ async def test_raising_a_quantity_extends_the_one_hold_and_moves_its_expiry(bot_
     short = await bot_stack.client.post(f"/inbox/c/{conversation.id}/cart/qty", data={**line, "qty": "9"})
     assert short.status == 400 and "Only 2 more of A free: the quantity stays 3." in await short.text()
     assert [c.qty for c in await bot_stack.rows(select(StockClaim).where(StockClaim.psid == psid))] == [3]
+
+
+async def test_what_the_inbox_refuses_is_said_in_the_readers_language(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    await shopper_writes(bot_stack, "3000000000809", "hi")
+    conversation = await conversation_of(bot_stack, "3000000000809")
+    await sign_in(bot_stack, "owner")
+    csrf = await csrf_of(bot_stack, f"/inbox/c/{conversation.id}")
+    empty = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/reply?lang=zh_Hant", data={"csrf": csrf, "text": " ", "nonce": "z1"}
+    )
+    assert empty.status == 400 and "請先輸入回覆。" in await empty.text()
+    unsent = await bot_stack.client.post(
+        f"/inbox/c/{conversation.id}/cart/send?lang=zh_Hant", data={"csrf": csrf, "nonce": "z2"}
+    )
+    assert unsent.status == 409 and "購物車是空的：請先加入貨品。" in await unsent.text()
