@@ -79,19 +79,19 @@
   }
 
   // Add by code: only the typed product's options are shown (and sent); the others stay hidden and disabled.
-  var code = document.getElementById("add-code");
-  if (code) {
-    var showOptions = function () {
-      var typed = code.value.trim().toLowerCase();
-      document.querySelectorAll("#add-form .add-options").forEach(function (group) {
-        var match = group.dataset.code === typed;
-        group.hidden = !match; group.disabled = !match;
-      });
-    };
-    code.addEventListener("input", showOptions);
-    code.addEventListener("change", showOptions);
-    showOptions();
+  // Listened for on the document: a live update replaces the panel, and with it the form's elements.
+  function showOptions(code) {
+    var typed = code.value.trim().toLowerCase();
+    document.querySelectorAll("#add-form .add-options").forEach(function (group) {
+      var match = group.dataset.code === typed;
+      group.hidden = !match; group.disabled = !match;
+    });
   }
+  ["input", "change"].forEach(function (type) {
+    document.addEventListener(type, function (e) { if (e.target.id === "add-code") showOptions(e.target); });
+  });
+  var code = document.getElementById("add-code");
+  if (code) showOptions(code);
 
   // Print-outs (pick list, packing slips): a button, as the page allows no inline script.
   document.querySelectorAll("[data-print]").forEach(function (button) {

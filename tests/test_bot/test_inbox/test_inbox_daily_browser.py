@@ -212,6 +212,8 @@ async def test_add_by_code_shows_the_typed_products_options_and_its_error_beside
         1
     )  # B's size (C is not this campaign's): hidden until B is typed
     await expect(form.locator("select:visible")).to_have_count(0)
+    # as a live update does, the panel's HTML is replaced: the form's new elements must still work
+    await page.evaluate("(() => { const p = document.getElementById('panel'); p.innerHTML = p.innerHTML; })()")
     await page.fill("#add-code", "B")
     await expect(form.locator("select:visible")).to_have_count(1)
     await expect(form.locator("label:visible")).to_contain_text(["size"])
