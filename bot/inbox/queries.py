@@ -66,7 +66,7 @@ class ConversationRow:
     asked_person: bool
     channel: str = "facebook"  # where the shopper writes from: facebook | instagram (a pill in the list)
     picture: str | None = None  # the shopper's picture as Meta's User Profile API gave it (bot.outbound.user_profiles)
-    preview_author: str = "shopper"  # shopper | agent | bot | comment: the template says "You:" or "Bot:"
+    preview_author: str = "shopper"  # shopper | agent | bot | comment: the template says "You:", "Bot:"...
 
 
 def _like(text: str) -> str:
@@ -156,6 +156,13 @@ async def list_conversations(
     ids = [conv.id for conv, _ in rows]
     names = await _comment_names(session, {(conv.page_id, conv.psid) for conv, _ in rows if not conv.name})
     previews = await _previews(session, ids)
+    # A chat that began with a comment has only the bot's private reply: the comment is the shopper's words.
+    commented = await _last_comments(
+        session, {(conv.page_id, conv.psid) for conv, _ in rows if previews.get(conv.id, ("", "bot"))[1] == "bot"}
+    )
+    for conv, _ in rows:
+        if (conv.page_id, conv.psid) in commented:
+            previews[conv.id] = (commented[(conv.page_id, conv.psid)], "comment")
     waiting = await _unanswered(session, ids)
     users = dict(await users_of_pages(session, pages))
     return [
@@ -178,6 +185,19 @@ async def list_conversations(
         )
         for conv, thread in rows
     ]
+
+
+async def _last_comments(session: AsyncSession, shoppers: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Each shopper's latest comment on the Page's posts and lives (their words, for the list's preview)."""
+    if not shoppers:
+        return {}
+    psids = {psid for _, psid in shoppers}
+    rows = await session.execute(
+        select(CommentLog.page_id, CommentLog.author_id, CommentLog.message)
+        .where(CommentLog.author_id.in_(psids), CommentLog.verb == "add", CommentLog.message.is_not(None))  # type: ignore[union-attr]
+        .order_by(CommentLog.id)
+    )
+    return {(page, psid): text[:120] for page, psid, text in rows.all() if (page, psid) in shoppers}
 
 
 async def _comment_names(session: AsyncSession, shoppers: set[tuple[str, str]]) -> dict[tuple[str, str], str]:

@@ -288,3 +288,24 @@ async def test_what_the_inbox_refuses_is_said_in_the_readers_language(bot_stack:
         f"/inbox/c/{conversation.id}/cart/send?lang=zh_Hant", data={"csrf": csrf, "nonce": "z2"}
     )
     assert unsent.status == 409 and "購物車是空的：請先加入貨品。" in await unsent.text()
+
+
+async def test_a_chat_begun_by_a_comment_previews_the_comment_not_the_bots_private_reply(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    await seed_shop(bot_stack.sessions, stock=5)
+    psid = "3000000000810"
+    await bot_stack.emulator.deliver_comment(
+        PAGE_ID, POST.split("_", 1)[1], psid, "A+1 please", comment_id=f"{POST}_810", user_name="Lee Ka Yan"
+    )
+
+    async def replied() -> bool:
+        conversations = await bot_stack.rows(select(Conversation).where(Conversation.psid == psid))
+        return bool(conversations) and bool(
+            await bot_stack.rows(select(Message).where(Message.conversation_id == conversations[0].id))
+        )
+
+    await wait_until(replied, what="the private reply recorded in a conversation")
+    conversation = await conversation_of(bot_stack, psid)
+    await sign_in(bot_stack, "owner")
+    row = row_of(await (await bot_stack.client.get("/inbox")).text(), conversation.id or 0)
+    assert '<span class="preview">Commented: A+1 please</span>' in row
