@@ -246,3 +246,48 @@ async def release_claims(
     for product_id in sorted(freed):
         decisions += await promote_waitlist(session, product_id, now)
     return decisions
+
+
+class StockShort(ValueError):
+    """Fewer units are free than asked for; nothing was changed."""
+
+    def __init__(self, free: int) -> None:
+        super().__init__(f"only {free} more free")
+        self.free = free
+
+
+async def extend_hold(session: AsyncSession, claims: list[StockClaim], qty: int, now: datetime) -> StockClaim | None:
+    """`qty` more units on a cart line that has held stock (`claims`: the line's held claims), as ONE hold:
+    the units join the line's latest hold, and every hold of the line now expires `hold_minutes` from `now`
+    (reminded again before it does), so the line is neither listed twice nor expires in parts.
+
+    Raises `StockShort` when fewer units are free (nothing changed). Returns None, changing nothing, while
+    other claims of the product wait for the allocator: they arrived first and are owed the stock first
+    (invariant 4), so the caller records a claim that waits behind them instead.
+    """
+    held = [c for c in claims if c.status == ClaimStatus.HELD]
+    if not held or qty <= 0:
+        raise ValueError("extend_hold needs a held claim and a positive quantity")
+    product = await lock_product(session, held[0].product_id)
+    waiting = (
+        await session.execute(
+            select(StockClaim.id)
+            .where(StockClaim.product_id == product.id, StockClaim.status == ClaimStatus.PENDING)
+            .limit(1)
+        )
+    ).first()
+    if waiting is not None:
+        return None
+    free = units_free(product.stock, product.held, product.sold)
+    if free is not None and free < qty:
+        raise StockShort(free)
+    target = max(held, key=lambda c: (c.expires_at or now, c.id or 0))
+    target.qty += qty
+    expires = hold_expires(now, target.hold_minutes)
+    for claim in held:
+        claim.expires_at, claim.reminded_at, claim.decided_at = expires, None, now
+        session.add(claim)
+    product.held += qty
+    session.add(product)
+    await session.flush()
+    return target

@@ -62,6 +62,7 @@ class ConversationState:
     agent_active_at: datetime | None
     handoff_reason: str | None
     bot_resumes_at: datetime | None  # when the quiet period ends, if no one hands back before
+    agent_name: str | None = None  # the inbox user who took over (None: Meta's apps, the admin API)
 
     def to_dict(self) -> dict[str, object]:
         def iso(value: datetime | None) -> str | None:
@@ -74,6 +75,7 @@ class ConversationState:
             "agent_active_at": iso(self.agent_active_at),
             "handoff_reason": self.handoff_reason,
             "bot_resumes_at": iso(self.bot_resumes_at),
+            "agent_name": self.agent_name,
         }
 
 
@@ -92,6 +94,7 @@ def conversation_state(conversation: Conversation, now: datetime, quiet: timedel
         agent_active_at=conversation.agent_active_at,
         handoff_reason=conversation.handoff_reason if handling else None,
         bot_resumes_at=conversation.agent_active_at + quiet if handling and conversation.agent_active_at else None,
+        agent_name=conversation.agent_name if handling else None,
     )
 
 
@@ -117,13 +120,19 @@ async def bot_is_silenced(
 
 
 async def take_over(
-    session: AsyncSession, conversation: Conversation, reason: HandoffReason, at: datetime | None = None
+    session: AsyncSession,
+    conversation: Conversation,
+    reason: HandoffReason,
+    at: datetime | None = None,
+    by: str | None = None,
 ) -> None:
-    """A person handles the conversation from `at` (their message's time; never moves back in time)."""
+    """A person handles the conversation from `at` (their message's time; never moves back in time);
+    `by`: the inbox user's name, shown in the inbox as who answers."""
     at = at or utcnow()
     if conversation.agent_active_at is None or at > conversation.agent_active_at:
         conversation.agent_active_at = at
         conversation.handoff_reason = reason.value
+        conversation.agent_name = by
         session.add(conversation)
         await session.flush()
 
@@ -132,6 +141,7 @@ async def hand_back(session: AsyncSession, conversation: Conversation) -> None:
     """The bot answers the conversation again."""
     conversation.agent_active_at = None
     conversation.handoff_reason = None
+    conversation.agent_name = None
     session.add(conversation)
     await session.flush()
 

@@ -1,6 +1,10 @@
 """Cart edits an agent makes from the buyer panel, on the same stock rules as shoppers' comments.
 
-- Adding units (by code, a higher quantity, a picked variant) records a pending `StockClaim`
+- An agent adds only the products of the shopper's campaign (`shopper_campaigns`): the ones they commented
+  on or hold stock in, else the Page's open ones; another campaign's product is not theirs to buy here.
+- Raising a line's quantity extends its hold (`carts.stock.extend_hold`): one hold, its expiry moved, not a
+  second hold with another expiry; only while other shoppers' claims wait does it fall back to a claim.
+- Adding units (by code, a picked variant) records a pending `StockClaim`
   (source `agent`) that arrives now; the allocator decides it in arrival order like any comment, so an
   agent never takes stock a shopper who commented earlier is owed (invariant 4), and held + sold never
   exceeds stock (docs/architecture.md, invariant 3). It is usually decided within a second; the panel then refreshes.
@@ -14,12 +18,14 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.handlers.comments import tell_about_hold
 from bot.runtime.clock import utcnow
+from bot.store.tables import CommentLog
 from bot.web.numbers import read_int
 from carts.stock import release_claims
 from carts.stock_rules import ClaimChange, ClaimSource, ClaimStatus, arrival_key
@@ -29,7 +35,12 @@ MAX_QTY = 99
 
 
 class CartEditError(ValueError):
-    """An edit that cannot be made as asked; nothing was changed (shown to the agent)."""
+    """An edit that cannot be made as asked; nothing was changed (shown to the agent, in their language:
+    `msgid` is the catalog's English with `{names}` filled from `params`, bot.replies.i18n)."""
+
+    def __init__(self, msgid: str, **params: object) -> None:
+        super().__init__(msgid.format(**params) if params else msgid)
+        self.msgid, self.params = msgid, params
 
 
 @dataclass(frozen=True)
@@ -47,8 +58,8 @@ def check_qty(raw: str, *, allow_zero: bool = False) -> int:
     low = 0 if allow_zero else 1
     try:
         return read_int(raw, low, MAX_QTY)
-    except ValueError as exc:
-        raise CartEditError(f"quantity: {exc}") from None
+    except ValueError:
+        raise CartEditError("Quantity: a whole number from {low} to {high}.", low=low, high=MAX_QTY) from None
 
 
 def check_variant(product: Product, chosen: dict[str, str]) -> str:
@@ -57,34 +68,66 @@ def check_variant(product: Product, chosen: dict[str, str]) -> str:
     chosen = {k: v for k, v in chosen.items() if k in options}
     missing = [name for name in options if not chosen.get(name)]
     if missing:
-        raise CartEditError(f"{product.code}: choose a {', '.join(missing)}")
+        raise CartEditError("{code}: choose the {options}.", code=product.code, options=", ".join(missing))
     for name, value in chosen.items():
         if value not in options[name]:
-            raise CartEditError(f"{product.code}: {value!r} is not a {name} of this product")
+            raise CartEditError(
+                "{code}: “{value}” is not a {option} of this product.", code=product.code, value=value, option=name
+            )
     return json.dumps(chosen, sort_keys=True, ensure_ascii=False) if chosen else ""
 
 
-async def find_product(session: AsyncSession, page_id: str, code: str) -> ProductChoice:
-    """The product a code names on this Page: a campaign's order code or the product's own code.
+async def shopper_campaigns(session: AsyncSession, page_id: str, psid: str, now: datetime) -> list[int]:
+    """The campaigns an agent may add to this shopper's cart from: those whose post or live they commented
+    on or that hold their stock; for a shopper of none (they only wrote), the Page's open campaigns."""
+    commented = select(CommentLog.post_id).where(CommentLog.page_id == page_id, CommentLog.author_id == psid)
+    claimed = select(StockClaim.campaign_id).where(StockClaim.page_id == page_id, StockClaim.psid == psid)
+    theirs = list(
+        (
+            await session.execute(
+                select(Campaign.id)
+                .where(Campaign.page_id == page_id, or_(Campaign.post_id.in_(commented), Campaign.id.in_(claimed)))  # type: ignore[union-attr]
+                .order_by(Campaign.id)
+            )
+        ).scalars()
+    )
+    if theirs:
+        return [int(i) for i in theirs]
+    open_now = await session.execute(
+        select(Campaign.id)
+        .where(Campaign.page_id == page_id, Campaign.starts_at <= now, Campaign.ends_at > now)
+        .order_by(Campaign.id)
+    )
+    return [int(i) for i in open_now.scalars()]
+
+
+async def find_product(
+    session: AsyncSession, page_id: str, code: str, campaign_ids: list[int] | None = None
+) -> ProductChoice:
+    """The product a code names on this Page: a campaign's order code or the product's own code, among
+    `campaign_ids` when given (the shopper's campaigns).
 
     The campaign is the open one selling it, else the latest that did (its hold time applies).
     """
     code = code.strip()
     if not code:
-        raise CartEditError("type a product code, like A")
-    rows = (
-        await session.execute(
-            select(Product, Campaign, CampaignProduct.order_code)
-            .join(CampaignProduct, CampaignProduct.product_id == Product.id)
-            .join(Campaign, Campaign.id == CampaignProduct.campaign_id)
-            .where(Campaign.page_id == page_id, Product.active.is_(True))
-            .order_by(Campaign.ends_at.desc())
-        )
-    ).all()
+        raise CartEditError("Type a product code, like A.")
+    stmt = (
+        select(Product, Campaign, CampaignProduct.order_code)
+        .join(CampaignProduct, CampaignProduct.product_id == Product.id)
+        .join(Campaign, Campaign.id == CampaignProduct.campaign_id)
+        .where(Campaign.page_id == page_id, Product.active.is_(True))
+        .order_by(Campaign.ends_at.desc())
+    )
+    if campaign_ids is not None:
+        stmt = stmt.where(Campaign.id.in_(campaign_ids))  # type: ignore[union-attr]
+    rows = (await session.execute(stmt)).all()
     wanted = code.casefold()
     matches = [(p, c) for p, c, order_code in rows if wanted in (order_code.casefold(), p.code.casefold())]
     if not matches:
-        raise CartEditError(f"{code} is not a product of any campaign on this Page")
+        if campaign_ids is not None:
+            raise CartEditError("{code} is not on sale in this shopper's campaign.", code=code)
+        raise CartEditError("{code} is not a product of any campaign on this Page.", code=code)
     now = utcnow()
     open_now = [(p, c) for p, c in matches if c.starts_at <= now < c.ends_at]
     product, campaign = (open_now or matches)[0]
@@ -108,7 +151,7 @@ async def add_units(
     if comment_id is not None:
         exists = (await session.execute(select(StockClaim.id).where(StockClaim.key == key))).first()
         if exists:
-            raise CartEditError("this choice was already made (by the shopper or another agent)")
+            raise CartEditError("This choice was already made (by the shopper or another agent).")
     claim = StockClaim(
         key=key,
         campaign_id=choice.campaign.id,  # type: ignore[arg-type]

@@ -40,6 +40,35 @@ FILTER_TITLES = {
 }
 
 
+# The bot's messages that answer nothing (outbox keys' prefixes): "we'll reply soon" (bot.handlers.fallback),
+# "a person will answer" (bot.handlers.faq), "that button is no longer active". The shopper's message before
+# one of them still waits for a person, so it stays unread; any other bot message answered it.
+NOT_AN_ANSWER = ("fallback:", "agent_request:", "stale:")
+
+_PHONE_SEARCH = regex.compile(r"[+()\d][\d\s().+-]*")
+_ORDER_SEARCH = regex.compile(r"(?i)(?:po[\s-]?)?0*(\d{1,12})")
+
+
+def phone_digits_searched(text: str) -> str | None:
+    """The digits to look for when a search is a phone number as people type one ("9123 4567",
+    "+852 9123-4567"): at least 6 digits and nothing but separators; None for any other search. Only the
+    last 8 digits of a longer one, so that a number typed with its country code (+852, +886) finds the
+    same number typed without it, and the other way round."""
+    text = text.strip()
+    digits = "".join(c for c in text if c.isdigit())
+    return digits[-8:] if len(digits) >= 6 and _PHONE_SEARCH.fullmatch(text) else None
+
+
+def order_number_searched(text: str) -> int | None:
+    """The order id a search names ("PO-000012", "po-12", "PO12"); None when it names none. A bare number
+    is an order id only when it has the PO- prefix or the number's leading zeros ("000012")."""
+    text = text.strip()
+    match = _ORDER_SEARCH.fullmatch(text)
+    if match is None or not (text[:1].isalpha() or text.startswith("0")):
+        return None
+    return int(match.group(1)) or None
+
+
 @dataclass(frozen=True)
 class ListQuery:
     search: str = ""

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.handlers.handoff import HandoffReason
+from bot.handlers.handoff import ConversationState, HandoffReason, conversation_state
+from bot.inbox.cart_edit import shopper_campaigns
 from bot.inbox.core import (
+    NOT_AN_ANSWER,
     ListFilter,
     ListQuery,
     MessageState,
@@ -25,14 +27,18 @@ from bot.inbox.core import (
     fill_placeholders,
     labels_of,
     message_state,
+    order_number_searched,
+    parsed_as,
+    phone_digits_searched,
     reply_state,
 )
 from bot.inbox.tables import InboxNote, InboxThread, InboxUser, InboxUserPage, SavedReply
+from bot.replies.statuses import COMMENT_OUTCOMES
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage
 from carts.comment_orders import ItemOutcome
 from carts.core import CartInfo
-from carts.order_rules import OrderInfo, OrderStatus
+from carts.order_rules import OrderInfo, OrderStatus, format_order_number
 from carts.order_tables import Order
 from carts.orders import fetch_order
 from carts.payment_tables import PaymentProof
@@ -42,6 +48,8 @@ from carts.stock_rules import ClaimSource, ClaimStatus
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 
 LIST_LIMIT = 100
+# The quiet period when the caller does not say (the setting's default, PLUSONE_HANDOFF_QUIET_S).
+DEFAULT_QUIET = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -51,13 +59,14 @@ class ConversationRow:
     psid: str
     name: str
     last_message_at: datetime | None
-    unread: int
-    preview: str
+    unread: int  # the shopper's messages nobody answered yet (the bot's real answers count as answers)
+    preview: str  # the shopper's last message, else the last one a person sent, else the bot's
     assignee: str | None
     labels: list[str]
     asked_person: bool
     channel: str = "facebook"  # where the shopper writes from: facebook | instagram (a pill in the list)
     picture: str | None = None  # the shopper's picture as Meta's User Profile API gave it (bot.outbound.user_profiles)
+    preview_author: str = "shopper"  # shopper | agent | bot | comment: the template says "You:", "Bot:"...
 
 
 def _like(text: str) -> str:
@@ -86,7 +95,23 @@ async def list_conversations(
             CommentLog.author_name.like(pattern, escape="\\"),
         )
         said = select(Message.id).where(Message.conversation_id == c.id, Message.text.like(pattern, escape="\\"))
-        stmt = stmt.where(or_(c.name.like(pattern, escape="\\"), exists(named), exists(said)))  # type: ignore[union-attr]
+        commented = select(CommentLog.id).where(
+            CommentLog.page_id == c.page_id,
+            CommentLog.author_id == c.psid,
+            CommentLog.message.like(pattern, escape="\\"),  # type: ignore[union-attr]
+        )
+        found: list[ColumnElement[bool]] = [
+            c.name.like(pattern, escape="\\"),  # type: ignore[union-attr]
+            exists(named),
+            exists(said),
+            exists(commented),
+        ]
+        of_shopper = and_(Order.page_id == c.page_id, Order.psid == c.psid)
+        if digits := phone_digits_searched(query.search):
+            found.append(exists(select(Order.id).where(of_shopper, _digits_of(Order.phone).like(f"%{digits}%"))))
+        if (order_id := order_number_searched(query.search)) is not None:
+            found.append(exists(select(Order.id).where(of_shopper, Order.number == format_order_number(order_id))))
+        stmt = stmt.where(or_(*found))
     shopper = and_(StockClaim.page_id == c.page_id, StockClaim.psid == c.psid)
     for flt in query.filters:
         if flt is ListFilter.CART:
@@ -131,6 +156,14 @@ async def list_conversations(
     ids = [conv.id for conv, _ in rows]
     names = await _comment_names(session, {(conv.page_id, conv.psid) for conv, _ in rows if not conv.name})
     previews = await _previews(session, ids)
+    # A chat that began with a comment has only the bot's private reply: the comment is the shopper's words.
+    commented = await _last_comments(
+        session, {(conv.page_id, conv.psid) for conv, _ in rows if previews.get(conv.id, ("", "bot"))[1] == "bot"}
+    )
+    for conv, _ in rows:
+        if (conv.page_id, conv.psid) in commented:
+            previews[conv.id] = (commented[(conv.page_id, conv.psid)], "comment")
+    waiting = await _unanswered(session, ids)
     users = dict(await users_of_pages(session, pages))
     return [
         ConversationRow(
@@ -139,8 +172,10 @@ async def list_conversations(
             psid=conv.psid,
             name=display_name(conv.name or names.get((conv.page_id, conv.psid)), conv.psid),
             last_message_at=conv.last_message_at,
-            unread=conv.unread,
-            preview=previews.get(conv.id, ""),
+            # Read ones reset `unread` (the counter); of those left, the bot's real answers answered some.
+            unread=min(conv.unread, waiting.get(conv.id, 0)),
+            preview=previews.get(conv.id, ("", "shopper"))[0],
+            preview_author=previews.get(conv.id, ("", "shopper"))[1],
             assignee=users.get(thread.assignee_id) if thread and thread.assignee_id else None,
             labels=labels_of(thread.labels) if thread else [],
             asked_person=bool(thread and thread.asked_person_at)
@@ -150,6 +185,19 @@ async def list_conversations(
         )
         for conv, thread in rows
     ]
+
+
+async def _last_comments(session: AsyncSession, shoppers: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Each shopper's latest comment on the Page's posts and lives (their words, for the list's preview)."""
+    if not shoppers:
+        return {}
+    psids = {psid for _, psid in shoppers}
+    rows = await session.execute(
+        select(CommentLog.page_id, CommentLog.author_id, CommentLog.message)
+        .where(CommentLog.author_id.in_(psids), CommentLog.verb == "add", CommentLog.message.is_not(None))  # type: ignore[union-attr]
+        .order_by(CommentLog.id)
+    )
+    return {(page, psid): text[:120] for page, psid, text in rows.all() if (page, psid) in shoppers}
 
 
 async def _comment_names(session: AsyncSession, shoppers: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -165,24 +213,67 @@ async def _comment_names(session: AsyncSession, shoppers: set[tuple[str, str]]) 
     return {(page, psid): name for page, psid, name in rows.all() if (page, psid) in shoppers}
 
 
-async def _previews(session: AsyncSession, ids: list[int]) -> dict[int, str]:
+def _digits_of(column: Any) -> Any:
+    """A phone column as digits only, in SQL (the separators people type: spaces, dashes, +, brackets, dots)."""
+    for separator in (" ", "-", "+", "(", ")", "."):
+        column = func.replace(column, separator, "")
+    return column
+
+
+async def _previews(session: AsyncSession, ids: list[int]) -> dict[int, tuple[str, str]]:
+    """Each conversation's preview and its author: the shopper's last message (what the agent must answer),
+    or when a person answered after it, that answer; the bot's own messages only when nothing else was said
+    (a chat that began with the private reply to a comment)."""
     if not ids:
         return {}
-    latest = (
-        select(Message.conversation_id, func.max(Message.id).label("mid"))
-        .where(Message.conversation_id.in_(ids))
+    rows = await session.execute(
+        select(Message.conversation_id, Message.id, Message.text, Message.kind, Message.author, Message.payload)
+        .where(
+            Message.id.in_(  # type: ignore[union-attr]
+                select(func.max(Message.id))
+                .where(Message.conversation_id.in_(ids))
+                .group_by(Message.conversation_id, Message.author == "bot")
+            )
+        )
+        .order_by((Message.author == "bot").desc(), Message.id)
+    )
+    found: dict[int, tuple[str, str]] = {}
+    for cid, _, text, kind, author, payload in rows.all():  # the bot's first when both: a person's wins
+        if author == "bot" and cid in found:
+            continue
+        words = text or _describe_payload(kind, payload, shown=False)
+        found[cid] = (words[:120], author)
+    return found
+
+
+async def _unanswered(session: AsyncSession, ids: list[int]) -> dict[int, int]:
+    """The shopper's messages after the last answer in each conversation: an agent's message, or the bot's
+    that answered (a FAQ, the cart...), not its "we'll reply soon" or "a person will answer" (`NOT_AN_ANSWER`)."""
+    if not ids:
+        return {}
+    real_answer = ~or_(*[OutboxMessage.idempotency_key.like(f"{prefix}%") for prefix in NOT_AN_ANSWER])
+    answered = or_(
+        Message.author == "agent",
+        and_(Message.author == "bot", or_(OutboxMessage.id.is_(None), real_answer)),  # type: ignore[union-attr]
+    )
+    last_answer = (
+        select(Message.conversation_id, func.max(Message.id).label("answer_id"))
+        .outerjoin(OutboxMessage, OutboxMessage.id == Message.outbox_id)
+        .where(Message.conversation_id.in_(ids), Message.direction == "out", answered)
         .group_by(Message.conversation_id)
         .subquery()
     )
     rows = await session.execute(
-        select(Message.conversation_id, Message.text, Message.kind, Message.author).join(
-            latest, latest.c.mid == Message.id
+        select(Message.conversation_id, func.count(Message.id))
+        .outerjoin(last_answer, last_answer.c.conversation_id == Message.conversation_id)
+        .where(
+            Message.conversation_id.in_(ids),
+            Message.direction == "in",
+            or_(last_answer.c.answer_id.is_(None), Message.id > last_answer.c.answer_id),
         )
+        .group_by(Message.conversation_id)
     )
-    return {
-        cid: (f"{'You: ' if author != 'shopper' else ''}{text or f'[{kind}]'}")[:120]
-        for cid, text, kind, author in rows.all()
-    }
+    return {int(cid): int(count) for cid, count in rows.all()}
 
 
 async def fetch_conversation(session: AsyncSession, pages: frozenset[str], conversation_id: int) -> Conversation | None:
@@ -212,6 +303,21 @@ class NoteView:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class CommentView:
+    """A comment of the shopper's under one of the Page's posts or lives: what started the chat (or came since)."""
+
+    comment_id: str
+    post_id: str
+    text: str
+    at: datetime
+    outcome: str  # comment_log.outcome
+    outcome_words: str  # its words' msgid (bot.replies.statuses.COMMENT_OUTCOMES), translated by the page
+    campaign: str | None  # the campaign's name, when one sells on that post
+    live: bool  # the post is a live video's
+    parsed: str  # the items as the parser read them ("A ×1 (M): claimed")
+
+
 @dataclass
 class ThreadView:
     conversation: Conversation
@@ -224,11 +330,35 @@ class ThreadView:
     asked_person: bool
     users: list[tuple[int, str]] = field(default_factory=list)
     saved_replies: list[tuple[str, str]] = field(default_factory=list)  # title, text filled for this chat
+    who: ConversationState | None = None  # who answers now: the bot, or a person (and until when)
+    comments: list[CommentView] = field(default_factory=list)
+
+    @property
+    def items(self) -> list[tuple[str, MessageView | CommentView]]:
+        """Messages and comments in one thread, by time: ("message", m) or ("comment", c)."""
+        entries: list[tuple[datetime, int, str, MessageView | CommentView]] = [
+            (_naive(m.sent_at), 1, "message", m) for m in self.messages
+        ]
+        entries += [(_naive(c.at), 0, "comment", c) for c in self.comments]
+        entries.sort(key=lambda e: (e[0], e[1]))
+        return [(kind, entry) for _, _, kind, entry in entries]
+
+
+def _naive(moment: datetime) -> datetime:
+    """UTC without its zone: SQLite gives naive times, PostgreSQL aware ones; both are UTC."""
+    return moment.replace(tzinfo=None) if moment.tzinfo else moment
 
 
 async def fetch_thread(
-    session: AsyncSession, conversation: Conversation, limit: int = 200, *, human_agent: bool = False
+    session: AsyncSession,
+    conversation: Conversation,
+    limit: int = 200,
+    *,
+    human_agent: bool = False,
+    quiet: timedelta = DEFAULT_QUIET,
 ) -> ThreadView:
+    """The conversation's messages with the shopper's comments among them, notes, and who answers now
+    (`quiet`: how long the bot stays quiet after a person's message, PLUSONE_HANDOFF_QUIET_S)."""
     rows = (
         await session.execute(
             select(Message, OutboxMessage)
@@ -277,19 +407,56 @@ async def fetch_thread(
     names = await _comment_names(session, {(conversation.page_id, conversation.psid)})
     name = display_name(conversation.name or names.get((conversation.page_id, conversation.psid)), conversation.psid)
     users = await users_of_pages(session, frozenset([conversation.page_id]))
+    now = utcnow()
     return ThreadView(
         conversation=conversation,
         name=name,
         messages=messages,
         notes=notes,
-        reply=reply_state(utcnow(), conversation.last_user_at, human_agent),
+        reply=reply_state(now, conversation.last_user_at, human_agent),
         assignee_id=thread.assignee_id if thread else None,
         labels=labels_of(thread.labels) if thread else [],
         asked_person=bool(thread and thread.asked_person_at)
         or conversation.handoff_reason == HandoffReason.SHOPPER_ASKED.value,
         users=users,
         saved_replies=await saved_replies_for(session, conversation, name),
+        who=conversation_state(conversation, now, quiet),
+        comments=await shopper_comments(session, conversation.page_id, conversation.psid),
     )
+
+
+async def shopper_comments(session: AsyncSession, page_id: str, psid: str, limit: int = 50) -> list[CommentView]:
+    """The shopper's comments on the Page's posts and lives (newest `limit`), each with its campaign and
+    outcome: a conversation that began with a comment shows it in its thread."""
+    rows = (
+        await session.execute(
+            select(CommentLog, Campaign.title, Campaign.live_video_id.is_not(None) | Campaign.next_live)  # type: ignore[union-attr]
+            .outerjoin(Campaign, and_(Campaign.post_id == CommentLog.post_id, Campaign.page_id == CommentLog.page_id))
+            .where(CommentLog.page_id == page_id, CommentLog.author_id == psid, CommentLog.verb == "add")
+            .order_by(CommentLog.id.desc())  # type: ignore[union-attr]
+            .limit(limit)
+        )
+    ).all()
+    seen: set[str] = set()
+    found = []
+    for log, campaign, of_live in rows:
+        if log.comment_id in seen:  # one row per comment even if two campaigns named its post
+            continue
+        seen.add(log.comment_id)
+        found.append(
+            CommentView(
+                comment_id=log.comment_id,
+                post_id=log.post_id,
+                text=log.message or "",
+                at=log.created_time or log.received_at,
+                outcome=log.outcome,
+                outcome_words=COMMENT_OUTCOMES.get(log.outcome, log.outcome),
+                campaign=campaign,
+                live=bool(of_live) or log.source != "webhook",  # read from a live's stream or comments
+                parsed=parsed_as(log.detail),
+            )
+        )
+    return list(reversed(found))
 
 
 async def users_of_pages(session: AsyncSession, pages: frozenset[str]) -> list[tuple[int, str]]:
@@ -374,6 +541,7 @@ class HoldView:
     qty: int
     status: str
     time_left: str | None
+    expires_at: datetime | None = None  # a hold's end (the page says "in 22 minutes" in the reader's language)
 
 
 @dataclass(frozen=True)
@@ -393,23 +561,15 @@ class PanelView:
     holds: list[HoldView]
     orders: list[OrderInfo]
     choices: list[PendingChoice]
-    products: list[tuple[str, str, dict[str, list[str]]]]  # code, name, variants: for "add by code"
+    # For "add by code": the products of the shopper's campaign (bot.inbox.cart_edit.shopper_campaigns) as
+    # (order code, name, variants); the form shows only the typed one's options.
+    products: list[tuple[str, str, dict[str, list[str]]]]
     proofs: dict[int, list[PaymentProof]] = field(default_factory=dict)  # receipts by order id
 
-    @property
-    def options(self) -> dict[str, list[str]]:
-        """Every option of the products and its values, for the add form's pickers."""
-        merged: dict[str, list[str]] = {}
-        for _, _, variants in self.products:
-            for option, values in variants.items():
-                merged.setdefault(option, [])
-                merged[option] += [v for v in values if v not in merged[option]]
-        return merged
 
-
-async def fetch_panel(session: AsyncSession, conversation: Conversation) -> PanelView:
+async def fetch_panel(session: AsyncSession, conversation: Conversation, now: datetime | None = None) -> PanelView:
     page_id, psid = conversation.page_id, conversation.psid
-    now = utcnow()
+    now = now or utcnow()
     cart = await fetch_cart(session, page_id, psid)
     claims = (
         await session.execute(
@@ -434,6 +594,7 @@ async def fetch_panel(session: AsyncSession, conversation: Conversation) -> Pane
             describe_duration(claim.expires_at - now)
             if claim.status == ClaimStatus.HELD and claim.expires_at
             else None,
+            claim.expires_at if claim.status == ClaimStatus.HELD else None,
         )
         for claim, product in claims
     ]
@@ -444,12 +605,17 @@ async def fetch_panel(session: AsyncSession, conversation: Conversation) -> Pane
     ).scalars()
     orders = [o for n in numbers if n and (o := await fetch_order(session, n)) is not None]
     choices = await _pending_choices(session, page_id, psid)
-    products = [
-        (p.code, p.name, json.loads(p.variants or "{}"))
-        for p in (
-            await session.execute(select(Product).where(Product.active.is_(True)).order_by(Product.code))
-        ).scalars()
-    ]
+    campaigns = await shopper_campaigns(session, page_id, psid, now)
+    offered = await session.execute(
+        select(CampaignProduct.order_code, Product.name, Product.variants)
+        .join(Product, Product.id == CampaignProduct.product_id)
+        .where(CampaignProduct.campaign_id.in_(campaigns), Product.active.is_(True))  # type: ignore[attr-defined]
+        .order_by(CampaignProduct.order_code)
+    )
+    products: list[tuple[str, str, dict[str, list[str]]]] = []
+    for code, name, variants in offered.all():
+        if all(code.casefold() != known.casefold() for known, _, _ in products):  # two campaigns selling it
+            products.append((code, name, json.loads(variants or "{}")))
     proofs: dict[int, list[PaymentProof]] = {}
     for proof in await fetch_proofs(session, [o.id for o in orders]):
         proofs.setdefault(proof.order_id, []).append(proof)

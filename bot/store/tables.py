@@ -41,6 +41,8 @@ class Conversation(SQLModel, table=True):
     # the bot stays silent until an agent hands back or the quiet period passes (bot.handlers.handoff). None: the bot.
     agent_active_at: datetime | None = None
     handoff_reason: str | None = Field(default=None, max_length=20)  # agent_replied | shopper_asked
+    # The inbox user who took it over (shown as who answers); None from Meta's own apps or the admin API.
+    agent_name: str | None = Field(default=None, max_length=200)
     created_at: datetime
     # The shopper's picture as Meta's user profile API gave it (its URL only, shown as is), and when the name
     # and picture were last fetched (bot.inbound.user_profiles); None: not yet.

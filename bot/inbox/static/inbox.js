@@ -55,6 +55,8 @@
 
   document.querySelectorAll("[data-live]").forEach(function (region) {
     region.addEventListener("input", function () { region.dataset.dirty = "1"; });
+    // A form shown again with its error beside it keeps what was typed and the error until it is sent again.
+    if (region.querySelector(".field-error")) region.dataset.dirty = "1";
   });
 
   var thread = document.getElementById("thread");
@@ -75,6 +77,21 @@
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); text.form.requestSubmit(); }
     });
   }
+
+  // Add by code: only the typed product's options are shown (and sent); the others stay hidden and disabled.
+  // Listened for on the document: a live update replaces the panel, and with it the form's elements.
+  function showOptions(code) {
+    var typed = code.value.trim().toLowerCase();
+    document.querySelectorAll("#add-form .add-options").forEach(function (group) {
+      var match = group.dataset.code === typed;
+      group.hidden = !match; group.disabled = !match;
+    });
+  }
+  ["input", "change"].forEach(function (type) {
+    document.addEventListener(type, function (e) { if (e.target.id === "add-code") showOptions(e.target); });
+  });
+  var code = document.getElementById("add-code");
+  if (code) showOptions(code);
 
   // Print-outs (pick list, packing slips): a button, as the page allows no inline script.
   document.querySelectorAll("[data-print]").forEach(function (button) {

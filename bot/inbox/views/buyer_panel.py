@@ -28,6 +28,7 @@ from bot.inbox.cart_edit import (
     find_product,
     held_claims,
     release_units,
+    shopper_campaigns,
 )
 from bot.inbox.core import ReplyMode, reply_state
 from bot.inbox.member import MemberEditError, adjust_points, join_claimed_member, make_member, parse_adjustment
@@ -39,11 +40,14 @@ from bot.inbox.views.common import (
     form_field,
     load_conversation,
     queue_agent_messages,
+    reader_locale,
     render_conversation,
     signed_in,
 )
+from bot.inbox.views.conversations import refuse
 from bot.outbound.shopper_locale import locale_of
 from bot.replies.carts import render_checkout
+from bot.replies.i18n import gettext
 from bot.runtime.clock import utcnow
 from bot.services import INBOX_PUBLISHER, OUTBOX_NOTIFIER, REDIS, SESSIONS, SETTINGS
 from bot.store.tables import Conversation
@@ -53,6 +57,7 @@ from carts.order_rules import OrderError, ReturnItem
 from carts.order_tables import Order
 from carts.orders import fetch_or_create_checkout_token, fetch_order, mark_paid, return_lines
 from carts.repository import fetch_cart
+from carts.stock import StockShort, extend_hold
 from carts.tables import Campaign, Product
 
 log = logging.getLogger(__name__)
@@ -95,18 +100,30 @@ async def _cart_changed(request: web.Request) -> None:
     await request.app[INBOX_PUBLISHER].publish("claims")
 
 
+async def _edit_refused(request: web.Request, exc: CartEditError, **context: object) -> web.Response:
+    """The page again with the reason in the reader's language (beside the form when `context` says so)."""
+    words = gettext(await reader_locale(request), exc.msgid, **exc.params)
+    if context:
+        return await render_conversation(request, 400, **context, add_error=words)
+    return await render_conversation(request, 400, words)
+
+
 @routes.post("/inbox/c/{id}/cart/add")
 @signed_in
 async def cart_add(request: web.Request) -> web.StreamResponse:
+    """Add by code: a product of the shopper's campaign; on error the form keeps what was typed and says why
+    beside it."""
+    typed = {"add_code": form_field(request, "code").strip()[:40], "add_qty": form_field(request, "qty", "1")[:4]}
     try:
         qty = check_qty(form_field(request, "qty", "1"))
         async with request.app[SESSIONS]() as session, session.begin():
             conversation = await load_conversation(request, session)
-            choice = await find_product(session, conversation.page_id, form_field(request, "code"))
+            campaigns = await shopper_campaigns(session, conversation.page_id, conversation.psid, utcnow())
+            choice = await find_product(session, conversation.page_id, form_field(request, "code"), campaigns)
             variant = check_variant(choice.product, _chosen_variant(request))
             await _add_as_agent(request, session, conversation, choice, variant, qty)
     except CartEditError as exc:
-        return await render_conversation(request, 400, str(exc))
+        return await _edit_refused(request, exc, **typed, add_chosen=_chosen_variant(request))
     await _cart_changed(request)
     return back_to(conversation.id or 0, "#cart")
 
@@ -124,7 +141,7 @@ async def cart_pick(request: web.Request) -> web.StreamResponse:
                 (c for c in panel.choices if c.comment_id == comment_id and c.code == form_field(request, "code")), None
             )
             if pending is None:
-                raise CartEditError("that item no longer waits for a choice")
+                raise CartEditError("That item no longer waits for a choice.")
             choice = await find_product(session, conversation.page_id, pending.code)
             campaign = await campaign_for_comment(session, comment_id, choice.product.id or 0)
             if campaign is not None:
@@ -132,7 +149,7 @@ async def cart_pick(request: web.Request) -> web.StreamResponse:
             variant = check_variant(choice.product, _chosen_variant(request))
             await _add_as_agent(request, session, conversation, choice, variant, pending.qty, comment_id=comment_id)
     except CartEditError as exc:
-        return await render_conversation(request, 400, str(exc))
+        return await _edit_refused(request, exc)
     await _cart_changed(request)
     return back_to(conversation.id or 0, "#cart")
 
@@ -140,28 +157,45 @@ async def cart_pick(request: web.Request) -> web.StreamResponse:
 @routes.post("/inbox/c/{id}/cart/qty")
 @signed_in
 async def cart_qty(request: web.Request) -> web.StreamResponse:
-    """Set a cart line's quantity (0 removes it): fewer releases held units, more adds a claim."""
+    """Set a cart line's quantity (0 removes it): fewer releases held units; more extends the line's hold
+    (one hold, its expiry moved: `carts.stock.extend_hold`), or, while other shoppers' claims wait for the
+    allocator, adds a claim behind them."""
     try:
         qty = check_qty(form_field(request, "qty"), allow_zero=True)
-        product_id = read_int(form_field(request, "product_id"), 1, ID_MAX)
+        try:
+            product_id = read_int(form_field(request, "product_id"), 1, ID_MAX)
+        except ValueError:
+            raise CartEditError("That line is no longer in the cart.") from None
         variant = form_field(request, "variant")
         async with request.app[SESSIONS]() as session, session.begin():
             conversation = await load_conversation(request, session)
             claims = await held_claims(session, conversation.page_id, conversation.psid, product_id, variant)
             if not claims:
-                raise CartEditError("that line is no longer in the cart")
+                raise CartEditError("That line is no longer in the cart.")
             current = sum(c.qty for c in claims)
             if qty < current:
                 await release_units(session, claims, current - qty)
             elif qty > current:
-                product = await session.get(Product, product_id)
-                campaign = await session.get(Campaign, claims[0].campaign_id)
-                assert product is not None and campaign is not None
-                await _add_as_agent(
-                    request, session, conversation, ProductChoice(product, campaign), variant, qty - current
-                )
-    except ValueError as exc:  # CartEditError, or a product id that is no id
-        return await render_conversation(request, 400, str(exc) if isinstance(exc, CartEditError) else "bad line")
+                try:
+                    extended = await extend_hold(session, claims, qty - current, utcnow())
+                except StockShort as short:
+                    product = await session.get(Product, product_id)
+                    code = product.code if product is not None else "?"
+                    raise CartEditError(
+                        "Only {free} more of {code} free: the quantity stays {qty}.",
+                        free=short.free,
+                        code=code,
+                        qty=current,
+                    ) from None
+                if extended is None:
+                    product = await session.get(Product, product_id)
+                    campaign = await session.get(Campaign, claims[0].campaign_id)
+                    assert product is not None and campaign is not None
+                    await _add_as_agent(
+                        request, session, conversation, ProductChoice(product, campaign), variant, qty - current
+                    )
+    except CartEditError as exc:
+        return await _edit_refused(request, exc)
     await _cart_changed(request)
     return back_to(conversation.id or 0, "#cart")
 
@@ -172,7 +206,7 @@ async def cart_send(request: web.Request) -> web.StreamResponse:
     """Send the cart with its checkout button to the shopper, as the agent (Meta's window applies)."""
     nonce = form_field(request, "nonce")
     if not nonce or len(nonce) > 64:
-        return await render_conversation(request, 400, "The form is incomplete: reload the page.")
+        return await refuse(request, 400, "The form is incomplete: reload the page.")
     async with request.app[SESSIONS]() as session, session.begin():
         conversation = await load_conversation(request, session)
         state = reply_state(utcnow(), conversation.last_user_at, request.app[SETTINGS].human_agent_permission)
@@ -180,7 +214,7 @@ async def cart_send(request: web.Request) -> web.StreamResponse:
         if state.mode is ReplyMode.DISABLED:
             refused: str | None = state.why
         elif cart.is_empty:
-            refused = "The cart is empty: add something first."
+            refused = "The cart is empty: add something first."  # a msgid, as `state.why` is
         else:
             refused = None
             token = await fetch_or_create_checkout_token(session, conversation.page_id, conversation.psid, utcnow())
@@ -190,7 +224,7 @@ async def cart_send(request: web.Request) -> web.StreamResponse:
                 request, session, conversation, f"agent-cart:{conversation.id}:{nonce}", messages
             )
     if refused:
-        return await render_conversation(request, 409, refused)
+        return await refuse(request, 409, refused)
     await request.app[OUTBOX_NOTIFIER].wake()
     return back_to(conversation.id or 0, "#cart")
 
@@ -216,12 +250,12 @@ async def order_action(request: web.Request) -> web.StreamResponse:
                     if key.startswith("line:") and isinstance(value, str) and value.strip() not in ("", "0"):
                         items.append((key[len("line:") :], check_qty(value)))
                 if not items:
-                    raise CartEditError("give the number of units returned for at least one line")
+                    raise CartEditError("Give the number of units returned for at least one line.")
                 info = await fetch_order(session, number)
                 assert info is not None
                 by_id = {str(line.id): line for line in info.lines}
                 if any(line_id not in by_id for line_id, _ in items):
-                    raise CartEditError("no such order line")
+                    raise CartEditError("No such order line.")
                 now = utcnow()
                 change = await return_lines(
                     session, number, [ReturnItem(by_id[i].code, q, by_id[i].variant) for i, q in items], now
@@ -229,8 +263,10 @@ async def order_action(request: web.Request) -> web.StreamResponse:
                 await tell_order_news(session, change)
                 for decision in change.promoted:
                     await tell_about_hold(session, decision, now)
-    except (OrderError, CartEditError) as exc:
-        return await render_conversation(request, 409 if isinstance(exc, OrderError) else 400, str(exc))
+    except OrderError as exc:
+        return await render_conversation(request, 409, str(exc))
+    except CartEditError as exc:
+        return await _edit_refused(request, exc)
     await _cart_changed(request)
     return back_to(conversation.id or 0, "#orders")
 
@@ -304,7 +340,7 @@ async def member_join_claimed(request: web.Request) -> web.StreamResponse:
             raise web.HTTPNotFound(text="no such claim\n")
         joined = await join_claimed_member(session, conversation.page_id, conversation.psid, claim_id)
     if not joined:
-        return await render_conversation(request, 409, "That claim is not open any more: nothing was joined.")
+        return await refuse(request, 409, "That claim is not open any more: nothing was joined.")
     log.info("inbox: %s joined the claimed member in conversation %s", request[USER].name, conversation.id)
     await _member_changed(request, conversation)
     return back_to(conversation.id or 0, "#member-card")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -70,6 +71,14 @@ async def render(request: web.Request, name: str, status: int = 200, **context: 
         "now": utcnow(),
     }
     return await render_page(f"inbox/{name}", {**page, **context}, status=status, headers=HEADERS)
+
+
+async def reader_locale(request: web.Request) -> str:
+    """The language the signed-in reader reads the inbox in (as `render` picks it), for texts made in Python."""
+    user: User | None = request.get(USER)
+    async with request.app[READ_SESSIONS]() as session:
+        shop_language = (await fetch_shop_payments(session)).language
+    return pick_locale(request.query.get("lang"), user.locale if user else None, shop_language)
 
 
 async def _page_alerts(request: web.Request, user: User | None) -> list[dict[str, Any]]:
@@ -163,15 +172,16 @@ async def load_conversation(request: web.Request, session: AsyncSession) -> Conv
 
 
 async def render_conversation(
-    request: web.Request, status: int = 200, error: str | None = None, mark_read: bool = False
+    request: web.Request, status: int = 200, error: str | None = None, mark_read: bool = False, **context: Any
 ) -> web.Response:
+    """The conversation page; `context`: more for its template (a form's error beside it, what was typed)."""
     async with request.app[SESSIONS]() as session, session.begin():
         conversation = await load_conversation(request, session)
         if mark_read and conversation.unread:
             conversation.unread = 0
             session.add(conversation)
-        thread = await fetch_thread(session, conversation, human_agent=request.app[SETTINGS].human_agent_permission)
-        panel = await fetch_panel(session, conversation)
+        thread = await fetch_thread(session, conversation, **thread_settings(request))
+        panel = await fetch_panel(session, conversation, now=utcnow())
         member = await member_card(session, conversation.page_id, conversation.psid)
     return await render(
         request,
@@ -184,7 +194,14 @@ async def render_conversation(
         nonce=secrets.token_urlsafe(16),
         ReplyMode=ReplyMode,
         MAX_REPLY=MAX_REPLY,
+        **context,
     )
+
+
+def thread_settings(request: web.Request) -> dict[str, Any]:
+    """What `fetch_thread` reads from the settings: Meta's Human Agent permission, the bot's quiet period."""
+    settings = request.app[SETTINGS]
+    return {"human_agent": settings.human_agent_permission, "quiet": timedelta(seconds=settings.handoff_quiet_s)}
 
 
 def back_to(conversation_id: int, anchor: str = "") -> web.Response:

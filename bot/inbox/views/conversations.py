@@ -6,6 +6,7 @@ A user sees only the conversations of their own Pages.
     GET  /inbox/c/{id}                  one conversation and the buyer panel (404 if not one of the user's Pages)
     GET  /inbox/c/{id}/part/{thread|panel}   a live region's fresh HTML
     POST /inbox/c/{id}/reply | note | assign | labels
+    POST /inbox/c/{id}/handoff          to=bot: hand back to the bot · to=person: the bot stays quiet
     GET  /inbox/saved-replies · POST /inbox/saved-replies (owners add) · POST /inbox/saved-replies/{id}
          (owners edit) · POST /inbox/saved-replies/{id}/delete (owners); each Page has its own
 """
@@ -20,7 +21,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.handlers.handoff import HandoffReason, take_over
+from bot.handlers.handoff import HandoffReason, hand_back, take_over
 from bot.inbox.auth import User
 from bot.inbox.core import (
     FILTER_TITLES,
@@ -44,17 +45,26 @@ from bot.inbox.views.common import (
     form_field,
     load_conversation,
     queue_agent_messages,
+    reader_locale,
     redirect,
     render,
     render_conversation,
     signed_in,
+    thread_settings,
 )
+from bot.replies.i18n import gettext
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS, SETTINGS
 from bot.web.numbers import ID_MAX, path_id, read_int
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+
+
+async def refuse(request: web.Request, status: int, msgid: str, **params: object) -> web.Response:
+    """The conversation again with why nothing was done, in the reader's language (`msgid`: the catalog's
+    English, `{names}` filled from `params`; a text the catalog lacks, such as Meta's window reason, as it is)."""
+    return await render_conversation(request, status, gettext(await reader_locale(request), msgid, **params))
 
 
 async def _list_context(request: web.Request) -> dict[str, Any]:
@@ -97,8 +107,8 @@ async def conversation_part(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     async with request.app[READ_SESSIONS]() as session:
         conversation = await load_conversation(request, session)
-        thread = await fetch_thread(session, conversation, human_agent=request.app[SETTINGS].human_agent_permission)
-        panel = await fetch_panel(session, conversation) if part == "panel" else None
+        thread = await fetch_thread(session, conversation, **thread_settings(request))
+        panel = await fetch_panel(session, conversation, now=utcnow()) if part == "panel" else None
         member = await member_card(session, conversation.page_id, conversation.psid) if part == "panel" else None
     # A fresh form key: the refreshed panel's forms (send cart, adjust points) must still post.
     return await render(request, f"_{part}.html", t=thread, panel=panel, member=member, nonce=secrets.token_urlsafe(16))
@@ -110,11 +120,11 @@ async def reply(request: web.Request) -> web.StreamResponse:
     text = form_field(request, "text").strip()
     nonce = form_field(request, "nonce")
     if not text:
-        return await render_conversation(request, 400, "Type a reply first.")
+        return await refuse(request, 400, "Type a reply first.")
     if len(text) > MAX_REPLY:
-        return await render_conversation(request, 400, f"A reply can have at most {MAX_REPLY} characters.")
+        return await refuse(request, 400, "A reply can have at most {n} characters.", n=MAX_REPLY)
     if not nonce or len(nonce) > 64:
-        return await render_conversation(request, 400, "The form is incomplete: reload the page.")
+        return await refuse(request, 400, "The form is incomplete: reload the page.")
     async with request.app[SESSIONS]() as session, session.begin():
         conversation = await load_conversation(request, session)
         state = reply_state(utcnow(), conversation.last_user_at, request.app[SETTINGS].human_agent_permission)
@@ -127,9 +137,9 @@ async def reply(request: web.Request) -> web.StreamResponse:
             )
             conversation.unread = 0
             # A person answers here now: the bot stays quiet in this chat (bot.handlers.handoff).
-            await take_over(session, conversation, HandoffReason.INBOX)
+            await take_over(session, conversation, HandoffReason.INBOX, by=request[USER].name)
     if refused:
-        return await render_conversation(request, 409, refused)
+        return await refuse(request, 409, refused)
     await request.app[OUTBOX_NOTIFIER].wake()
     return back_to(conversation.id or 0, "#reply")
 
@@ -139,7 +149,7 @@ async def reply(request: web.Request) -> web.StreamResponse:
 async def note(request: web.Request) -> web.StreamResponse:
     text = form_field(request, "text").strip()
     if not text or len(text) > MAX_NOTE:
-        return await render_conversation(request, 400, f"A note needs 1 to {MAX_NOTE} characters.")
+        return await refuse(request, 400, "A note needs 1 to {n} characters.", n=MAX_NOTE)
     async with request.app[SESSIONS]() as session, session.begin():
         conversation = await load_conversation(request, session)
         session.add(
@@ -190,6 +200,28 @@ async def labels(request: web.Request) -> web.StreamResponse:
                 conversation.handoff_reason = HandoffReason.INBOX.value
         session.add(thread)
     return back_to(conversation.id or 0)
+
+
+@routes.post("/inbox/c/{id}/handoff")
+@signed_in
+async def handoff(request: web.Request) -> web.StreamResponse:
+    """Who answers the chat: `to=bot` hands it back (the bot answers again at once, and the shopper's call
+    for a person counts as answered), `to=person` keeps the bot quiet for the quiet period, as a reply does."""
+    to = form_field(request, "to")
+    if to not in ("bot", "person"):
+        raise web.HTTPBadRequest(text="to: bot or person\n")
+    async with request.app[SESSIONS]() as session, session.begin():
+        conversation = await load_conversation(request, session)
+        if to == "bot":
+            await hand_back(session, conversation)
+            thread = await session.get(InboxThread, conversation.id)
+            if thread is not None and thread.asked_person_at is not None:
+                thread.asked_person_at, thread.updated_at = None, utcnow()
+                session.add(thread)
+        else:
+            await take_over(session, conversation, HandoffReason.INBOX, by=request[USER].name)
+    log.info("inbox: %s gave conversation %s to the %s", request[USER].name, conversation.id, to)
+    return back_to(conversation.id or 0, "#who")
 
 
 # --- saved replies -------------------------------------------------------------------------------------

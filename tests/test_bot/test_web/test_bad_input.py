@@ -151,7 +151,7 @@ SIGNED_IN = {
         b"csrf={csrf}&text=x",
     ),
     "product id past SQL's integers": (
-        400, "bad line", b"POST /inbox/c/{conv}/cart/qty", b"{cookie}" + FORM,
+        400, "That line is no longer in the cart", b"POST /inbox/c/{conv}/cart/qty", b"{cookie}" + FORM,
         b"csrf={csrf}&qty=1&product_id=" + BEYOND_SQL,
     ),
     "claim id past SQL's integers": (
@@ -162,7 +162,7 @@ SIGNED_IN = {
         404, "no such saved reply", b"POST /inbox/saved-replies/99999999999/delete", b"{cookie}" + FORM, b"csrf={csrf}"
     ),
     "quantity in Arabic-Indic digits": (
-        400, "quantity: a whole number from 1 to 99", b"POST /inbox/c/{conv}/cart/add", b"{cookie}" + FORM,
+        400, "Quantity: a whole number from 1 to 99", b"POST /inbox/c/{conv}/cart/add", b"{cookie}" + FORM,
         b"csrf={csrf}&code=A&qty=%D9%A3",
     ),
     "dead letters' limit of 5000 digits": (
