@@ -122,9 +122,20 @@ class Worker(Loop):
 
     async def loop(self) -> None:
         """Until asked to stop (SIGTERM / SIGINT), then it finishes the batch in hand and returns."""
-        await self.stream.ensure_group()
-        log.info("worker %s reading %s", self.consumer, self.stream.keys.ingest_stream)
         backoff = Backoff(0.1, 5.0)
+        while True:
+            try:
+                await self.stream.ensure_group()
+                break
+            except (RedisError, OSError) as exc:
+                # Redis slow to answer at start (a busy machine, a restart): wait for it rather than die,
+                # which would leave the stream unread until the process restarts.
+                log.warning("worker %s: redis unavailable at start (%s); retrying", self.consumer, exc)
+                if self.stopping:
+                    return
+                await self.sleep(backoff.next())
+        backoff.reset()
+        log.info("worker %s reading %s", self.consumer, self.stream.keys.ingest_stream)
         held: list[StreamEntry] = []  # a batch the database could not take: retried as it is
         # Entries already read (see `_after_batch_when_due`) are processed even when asked to stop.
         while not self.stopping or self._ready:

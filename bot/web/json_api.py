@@ -17,7 +17,20 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-dumps = functools.partial(json.dumps, ensure_ascii=False)
+_dumps_unescaped = functools.partial(json.dumps, ensure_ascii=False)
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """JSON with text left unescaped, unless it holds a lone surrogate (a YAML file's `"\\ud800"` named in a
+    refusal): UTF-8 cannot carry one, so that answer escapes its text instead of failing with a 500."""
+    text = _dumps_unescaped(value, **kwargs)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, **kwargs)
+    return text
+
+
 NOT_AN_OBJECT = "the body must be a JSON object"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads decodes "\\ud800" alone to one
 

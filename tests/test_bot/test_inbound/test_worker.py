@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -487,3 +488,38 @@ async def test_without_an_in_batch_hook_the_pass_follows_every_batch_and_idles_a
     await worker._after_batch_when_due(worked=True)
     await worker._after_batch_when_due(worked=True)
     assert calls == [0, 0]  # after every batch
+
+
+async def test_a_worker_that_finds_redis_slow_at_start_waits_for_it_and_then_reads(
+    aiohttp_client, settings, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A busy machine's Redis that times out at the worker's first call must not kill the worker (before, the
+    stream stayed unread until the process restarted)."""
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    client = await start(aiohttp_client, settings)
+    app_worker = client.app[WORKER]
+    app_worker.stop()
+    await wait_until(lambda: _stopped(app_worker), what="app worker stopped")
+    stream: IngestStream = client.app[INGEST]
+    real = stream.ensure_group
+    refusals = 2
+
+    async def slow_then_fine() -> None:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            raise RedisTimeoutError("Timeout connecting to server")
+        await real()
+
+    monkeypatch.setattr(stream, "ensure_group", slow_then_fine)
+    worker = Worker(stream, client.app[SESSIONS], build_dispatcher(settings), worker_settings(settings), "late")
+    task = asyncio.create_task(worker.run())
+    try:
+        await post(client, wf.message_delivery(page_id=PAGE_ID, psid="42", text="still read", mid="m-late"))
+        await wait_until(lambda: drained(client), what="the stream read by the late worker")
+    finally:
+        worker.stop()
+        await task
+    assert refusals == 0
+    assert await rows(client, select(Message.text)) == ["still read"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot.web.json_api import read_json_object, respond
+from bot.web.json_api import dumps, fail, read_json_object, respond
 from tests.conftest import ADMIN_TOKEN
 from tests.test_bot.stack import Stack
 
@@ -98,3 +99,15 @@ async def test_a_body_over_the_servers_limit_is_refused_as_json(stack: Stack) ->
     response = await stack.client.patch("/api/products/A", data=too_big, headers=ADMIN)
     assert response.status == 413
     assert (await response.json())["error"].startswith("the body is too large")
+
+
+def test_a_refusal_naming_a_lone_surrogate_is_still_json() -> None:
+    """A shop file's key `"\\ud800"` (YAML decodes it to a lone surrogate) named in a refusal: the answer is
+    JSON that UTF-8 can carry, with the text escaped, not a 500 (tests/test_fuzz.py found it)."""
+    with pytest.raises(web.HTTPBadRequest) as refused:
+        fail(web.HTTPBadRequest, "unknown field '\ud800x'")
+    body = refused.value.text
+    assert body is not None
+    body.encode("utf-8")  # raised UnicodeEncodeError before
+    assert json.loads(body) == {"error": "unknown field '\ud800x'"}
+    assert dumps({"name": "陳大文"}) == '{"name": "陳大文"}'  # everything else stays unescaped
