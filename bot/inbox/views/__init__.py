@@ -12,6 +12,7 @@ for live updates), one module per page or concern:
   exports (Excel, CSV).
 - `events`: /inbox/events, the Server-Sent Events of live updates.
 - `static`: the script and the stylesheet.
+- `landing`: `/`, the start page (a signed-in user goes on to the inbox).
 
 Every POST needs the session's CSRF token (403 without it). Bad input answers 4xx with the reason and
 changes nothing; a successful post redirects (303) back to the page it came from. `setup(app)` adds the
@@ -26,7 +27,7 @@ from aiohttp import web
 
 from bot.inbox.auth import SessionStore, SignInLimiter
 from bot.inbox.live import InboxHub, InboxPublisher
-from bot.inbox.views import board, buyer_panel, conversations, events, orders, signin, static
+from bot.inbox.views import board, buyer_panel, conversations, events, landing, orders, signin, static
 from bot.services import INBOX_HUB, INBOX_PUBLISHER, INBOX_SESSION_STORE, INBOX_SIGNIN_LIMITER, REDIS, SETTINGS
 
 
@@ -50,6 +51,6 @@ async def _stop_streams(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
-    for module in (signin, conversations, buyer_panel, events, board, orders, static):
+    for module in (signin, conversations, buyer_panel, events, board, orders, static, landing):
         app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)
