@@ -20,6 +20,7 @@ from aiohttp import web
 from bot.replies.i18n import normalize_locale, pick_locale
 from bot.runtime.clock import utcnow
 from bot.services import READ_SESSIONS
+from bot.web.json_api import dumps
 from bot.web.rendering import render_page
 from carts.payments import fetch_shop_payments
 
@@ -97,6 +98,19 @@ async def error_page(request: web.Request, status: int, detail: str = "") -> web
 
 @web.middleware
 async def styled_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith("/api/"):
+        try:
+            return await handler(request)
+        except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+            if exc.content_type == "application/json":
+                raise
+            # The router's own answer (no such API, or not with this method): JSON, as every API answers.
+            reason = dumps({"error": f"no {request.method} {request.path} in the admin API"})
+            if isinstance(exc, web.HTTPMethodNotAllowed):
+                raise web.HTTPMethodNotAllowed(
+                    request.method, exc.allowed_methods, text=reason, content_type="application/json"
+                ) from None
+            raise web.HTTPNotFound(text=reason, content_type="application/json") from None
     if not _is_page(request):
         return await handler(request)
     try:

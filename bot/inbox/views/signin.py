@@ -30,8 +30,8 @@ from bot.inbox.views.common import USER, form_field, is_https, redirect, render,
 from bot.inbox.views.landing import SIGNED_IN_HINT
 from bot.replies.i18n import LOCALES, gettext, pick_locale
 from bot.services import INBOX_SESSION_STORE, INBOX_SIGNIN_LIMITER, READ_SESSIONS, SESSIONS, SETTINGS
+from bot.web.error_pages import reader_locale
 from bot.web.forms import read_form
-from carts.payments import fetch_shop_payments
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -43,8 +43,17 @@ async def login_page(
 ) -> web.Response:
     token = cookie_token(request, LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     nxt = nxt if nxt is not None else request.query.get("next", "/inbox")
+    # Before signing in the user is unknown: ?lang=, else the browser's languages, else the shop's.
+    locale = await reader_locale(request)
     response = await render(
-        request, "login.html", status, login_csrf=token, next=_safe_next(nxt), error=error, typed_name=name
+        request,
+        "login.html",
+        status,
+        login_csrf=token,
+        next=_safe_next(nxt),
+        error=error,
+        typed_name=name,
+        locale=locale,
     )
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, **cookie_options(is_https(request)))  # type: ignore[arg-type]
     return response
@@ -66,7 +75,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     nxt = str(form.get("next", "/inbox"))
     # The language the page was read in (the form's action carries ?lang=, so errors stay in it).
     chosen = str(form.get("lang", "")) or request.query.get("lang")
-    locale = pick_locale(chosen, await _shop_language(request))
+    locale = pick_locale(chosen) if chosen else await reader_locale(request)
     limiter = request.app[INBOX_SIGNIN_LIMITER]
     address = client_address(request, request.app[SETTINGS].trusted_proxies)
     # Counted before the password is hashed: a refused try costs no argon2 time.
@@ -108,11 +117,6 @@ async def logout(request: web.Request) -> web.StreamResponse:
     response.del_cookie(SESSION_COOKIE, path="/inbox")
     response.del_cookie(SIGNED_IN_HINT, path="/")
     return response
-
-
-async def _shop_language(request: web.Request) -> str | None:
-    async with request.app[READ_SESSIONS]() as session:
-        return (await fetch_shop_payments(session)).language
 
 
 @routes.post("/inbox/language")
