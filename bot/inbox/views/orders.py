@@ -310,7 +310,7 @@ def _attachment(name: str, zone: ZoneInfo) -> str:
 async def export_csv(request: web.Request) -> web.Response:
     orders, zone = await _chosen(request)
     return web.Response(
-        text=inbox_orders.orders_csv(orders, zone),
+        text=inbox_orders.orders_csv(orders, zone, await _reader_locale(request)),
         content_type="text/csv",
         charset="utf-8",
         headers={**HEADERS, "Content-Disposition": _attachment("csv", zone)},
@@ -321,7 +321,8 @@ async def export_csv(request: web.Request) -> web.Response:
 @signed_in
 async def export_xlsx(request: web.Request) -> web.Response:
     orders, zone = await _chosen(request)
-    body = await asyncio.to_thread(inbox_orders.orders_xlsx, orders, zone)  # zipping thousands of rows takes a while
+    locale = await _reader_locale(request)
+    body = await asyncio.to_thread(inbox_orders.orders_xlsx, orders, zone, locale)  # zipping thousands of rows: slow
     return web.Response(
         body=body,
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

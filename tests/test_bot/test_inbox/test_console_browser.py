@@ -126,6 +126,7 @@ async def _demo_shop(stack: Stack) -> str:
         placed_at=PLACED + timedelta(minutes=5),
         lines=[("A", 1)],
     )
+    await stack.emulator.describe_person(PAGE_ID, "3000000000981", "Ka Yan", "Wong")
     await shopper_writes(stack, "3000000000981", "收到，謝謝！")
     async with stack.sessions() as session, session.begin():
         for n, (name, text, outcome, item) in enumerate(

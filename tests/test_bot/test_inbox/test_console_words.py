@@ -26,7 +26,7 @@ from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage
 from bot.web.error_pages import accept_languages, styled_errors
 from carts.tables import Campaign
-from tests.conftest import PAGE_ID
+from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, shopper_writes
 from tests.test_bot.test_handlers.test_comments import POST
 from tests.test_bot.test_inbox.test_inbox import PASSWORD, csrf_of, sign_in
@@ -349,7 +349,16 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
     """A shop with a conversation, orders, a campaign with a comment, a message not delivered; the owner
     reads Chinese. The values for each path parameter of the router's GET pages."""
     numbers = await shop(stack)
+    # Meta's profile gives the shopper's name (else the emulator's stand-in, "Shopper 0961", would be data
+    # in English on the pages); wait for it, so no page shows the conversation before it is named.
+    await stack.emulator.describe_person(PAGE_ID, PSID, "大文", "陳")
     await shopper_writes(stack, PSID, "想問 A 仲有冇貨？")
+
+    async def named() -> bool:
+        names = await stack.rows(select(Conversation.name).where(Conversation.psid == PSID))
+        return bool(names) and "大文" in (names[0] or "")
+
+    await wait_until(named, what="the shopper's name from Meta's profile")
     await outbox_row(stack, "t:walk", "refused", "outside_window", utcnow() - timedelta(hours=30), "你的包裹已寄出")
     async with stack.sessions() as session, session.begin():
         # Names and keys as a Hong Kong shop writes them: an English name or key is data, not a text left
@@ -446,3 +455,19 @@ def test_money_in_the_readers_locale(amount: Decimal) -> None:
     whole = amount == amount.to_integral_value()
     assert english == ("HK$1,280 NT$1,280" if whole else "HK$450.50 NT$450.50")
     assert chinese == english  # Hong Kong's way in Chinese too: NT$ for Taiwan's dollar, not a bare $
+
+
+async def test_exports_are_in_the_readers_language_with_the_shops_times(bot_stack: Stack) -> None:
+    stack = bot_stack
+    n = await shop(stack)
+    async with stack.sessions() as session, session.begin():
+        await session.execute(update(InboxUser).where(InboxUser.name == "owner").values(locale="zh_Hant"))
+    await sign_in(stack, "owner")
+    text = (await (await stack.client.get("/inbox/orders/export.csv")).read()).decode("utf-8-sig")
+    header, *rows = text.splitlines()
+    assert header.startswith('"訂單","狀態","下單時間","付款時間","買家"')
+    chan = next(row for row in rows if n["chan"] in row)
+    assert '"已付款"' in chan and '"送貨"' in chan and '"2026-12-03 23:30"' in chan
+    assert "pending_payment" not in text and "等待付款" in text
+    english = (await (await stack.client.get("/inbox/orders/export.csv?lang=en")).read()).decode("utf-8-sig")
+    assert english.splitlines()[0].startswith('"Order","Status","Placed","Paid at","Buyer"')
