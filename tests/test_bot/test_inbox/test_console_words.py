@@ -471,3 +471,45 @@ async def test_exports_are_in_the_readers_language_with_the_shops_times(bot_stac
     assert "pending_payment" not in text and "等待付款" in text
     english = (await (await stack.client.get("/inbox/orders/export.csv?lang=en")).read()).decode("utf-8-sig")
     assert english.splitlines()[0].startswith('"Order","Status","Placed","Paid at","Buyer"')
+
+
+async def test_a_reply_joined_into_one_already_sent_is_not_waiting_for_ever_on_the_board(bot_stack: Stack) -> None:
+    stack = bot_stack
+    await shop(stack)
+    now = utcnow()
+    async with stack.sessions() as session, session.begin():
+        reply = OutboxMessage(
+            idempotency_key=f"private_reply:{POST}_first",
+            page_id=PAGE_ID,
+            kind="private_reply",
+            comment_id=f"{POST}_first",
+            payload=json.dumps({"text": "✅ A ×2"}),
+            status="sent",
+            next_attempt_at=now,
+            created_at=now,
+        )
+        session.add(reply)
+        await session.flush()
+        # The second comment's reply was joined into the first one's (one message): the log still says
+        # queued, as it did when the reply was queued; the reply's own row says what became of it.
+        session.add(
+            CommentLog(
+                event_key="t:joined",
+                page_id=PAGE_ID,
+                channel="facebook",
+                post_id=POST,
+                comment_id=f"{POST}_second",
+                author_id="3000000000972",
+                author_name="Lam Mei",
+                verb="add",
+                message="A+1",
+                outcome="added",
+                reply_status="queued",
+                reply_outbox_id=reply.id,
+                received_at=now,
+            )
+        )
+    await sign_in(stack, "owner")
+    page = await (await stack.client.get("/inbox/board/live")).text()
+    assert '<span class="reply">Reply: Sent</span>' in page
+    assert "Waiting to be sent" not in page
