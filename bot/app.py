@@ -65,6 +65,7 @@ from bot.web import (
 )
 from bot.web import members_api as crm_api
 from bot.web.admin_auth import require_admin
+from bot.web.error_pages import styled_errors
 from bot.web.read_deadline import body_read_deadline
 from bot.web.server_log import server_logger
 from carts.tables import Product
@@ -264,7 +265,8 @@ def create_app(
     # closes a connection that has not sent a whole request by then), the body by a middleware.
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[body_read_deadline, require_admin],
+        # Outermost: a page's 403, 404 or failure answers a styled page in the reader's language (bot.web.error_pages).
+        middlewares=[styled_errors, body_read_deadline, require_admin],
         # A client's faults (malformed requests, aborted uploads) logged in one line (bot.web.server_log).
         # handler_cancellation as `plusone serve` runs it (aiohttp's test server would cancel handlers whose
         # client went away instead): a handler finishes its work.

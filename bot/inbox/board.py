@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.inbound.ingest import DeadLetter, IngestStream
 from bot.inbox.core import parsed_as, trail_csv
 from bot.runtime.clock import utcnow
-from bot.store.tables import CommentLog, LiveVideo
+from bot.store.tables import CommentLog, Conversation, LiveVideo, OutboxMessage
 from carts.stock_rules import ClaimStatus
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from parsers.normalize import storable_text
@@ -62,7 +62,7 @@ class ProductLine:
 class Board:
     campaign: Campaign
     products: list[ProductLine]
-    per_minute: list[tuple[str, int]]  # "HH:MM" -> comments, the last RATE_MINUTES minutes
+    per_minute: list[tuple[datetime, int]]  # minute (UTC) -> comments, the last RATE_MINUTES minutes
     comments_total: int
 
     @property
@@ -119,15 +119,27 @@ async def fetch_board(session: AsyncSession, pages: frozenset[str], key: str) ->
             )
         )
     ).scalars()
-    buckets = {(since + timedelta(minutes=i)).strftime("%H:%M"): 0 for i in range(RATE_MINUTES)}
+    # Keyed by the minute itself: the page shows it in the shop's zone (|hm), not as UTC text.
+    buckets = {since + timedelta(minutes=i): 0 for i in range(RATE_MINUTES)}
     for at in times:
-        label = at.astimezone(UTC).strftime("%H:%M")
-        if label in buckets:
-            buckets[label] += 1
+        minute = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+        key = minute.replace(tzinfo=since.tzinfo)
+        if key in buckets:
+            buckets[key] += 1
     total = (
         await session.execute(select(func.count(CommentLog.id)).where(_comments_of(campaign), CommentLog.verb == "add"))
     ).scalar_one()
     return Board(campaign, products, list(buckets.items()), int(total))
+
+
+@dataclass(frozen=True)
+class TrailItem:
+    """One item of a comment as the parser read it, and what became of it (carts.comment_orders.ItemOutcome)."""
+
+    code: str
+    qty: str
+    variant: str
+    outcome: str
 
 
 @dataclass(frozen=True)
@@ -139,14 +151,55 @@ class TrailRow:
     outcome: str
     reply_status: str
     reply_error: str
+    verb: str = "add"
+    items: tuple[TrailItem, ...] = ()
+    reply_reason: str = ""  # why the reply did not go, as a code (bot.replies.statuses.send_reason)
+    conversation_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "received_at": self.received_at.isoformat()}
+        row = {k: v for k, v in self.__dict__.items() if k not in ("items", "conversation_id")}
+        row["outcome"] = self.outcome if self.verb == "add" else f"{self.verb}: {self.outcome}"
+        return {**row, "received_at": self.received_at.isoformat()}
+
+
+def trail_items(detail: str | None) -> tuple[TrailItem, ...]:
+    """A comment's items from its log's detail (the same JSON as `parsed_as` reads)."""
+    try:
+        items = json.loads(detail or "{}").get("items", [])
+    except (ValueError, AttributeError):
+        return ()
+    found = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        variant = item.get("variant")
+        found.append(
+            TrailItem(
+                str(item.get("code") or (f"#{item['product_id']}" if item.get("product_id") else "?")),
+                str(item.get("qty", "?")),
+                " / ".join(str(v) for v in variant.values()) if isinstance(variant, dict) else "",
+                str(item.get("outcome", "")),
+            )
+        )
+    return tuple(found)
 
 
 async def fetch_trail(session: AsyncSession, campaign: Campaign, limit: int | None = 200) -> list[TrailRow]:
-    """The campaign's comments, newest first: text, what the parser read, outcome, whether the reply reached them."""
-    stmt = select(CommentLog).where(_comments_of(campaign)).order_by(CommentLog.id.desc())  # type: ignore[union-attr]
+    """The campaign's comments, newest first: text, what the parser read, outcome, whether the reply reached them.
+
+    The reply's state is its outbox row's when there is one: a reply joined into an earlier one, or sent
+    since, is not "queued" for ever on the board (the log keeps the state it had when the reply was queued).
+    """
+    stmt = (
+        select(CommentLog, OutboxMessage.status, OutboxMessage.error_class, Conversation.id)
+        .outerjoin(OutboxMessage, OutboxMessage.id == CommentLog.reply_outbox_id)
+        .outerjoin(
+            Conversation,
+            (Conversation.page_id == CommentLog.page_id) & (Conversation.psid == CommentLog.author_id),
+        )
+        .where(_comments_of(campaign))
+        .order_by(CommentLog.id.desc())  # type: ignore[union-attr]
+    )
     if limit is not None:
         stmt = stmt.limit(limit)
     return [
@@ -155,11 +208,15 @@ async def fetch_trail(session: AsyncSession, campaign: Campaign, limit: int | No
             row.author_name or row.author_id or "",
             row.message or "",
             parsed_as(row.detail),
-            row.outcome if row.verb == "add" else f"{row.verb}: {row.outcome}",
-            row.reply_status or "",
+            row.outcome,
+            (sent_status if row.reply_status == "queued" and sent_status else row.reply_status) or "",
             row.reply_error or "",
+            row.verb,
+            trail_items(row.detail),
+            error_class or "",
+            conversation_id,
         )
-        for row in (await session.execute(stmt)).scalars()
+        for row, sent_status, error_class, conversation_id in (await session.execute(stmt)).all()
     ]
 
 

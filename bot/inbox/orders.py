@@ -22,6 +22,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbox.core import spreadsheet_cell, spreadsheet_csv
+from bot.replies.i18n import gettext
+from bot.replies.statuses import order_status
 from carts.core import variant_pairs
 from carts.order_rules import OrderInfo, OrderLineInfo, OrderStatus
 from carts.order_tables import Order, OrderEvent, OrderLine
@@ -317,14 +319,15 @@ def pick_list(orders: Iterable[OrderInfo]) -> list[PickLine]:
     ]
 
 
+# The exports' columns (msgids: the file is in the reader's language, as the page it came from).
 EXPORT_COLUMNS = (
     "Order",
     "Status",
     "Placed",
-    "Paid",
-    "Name",
+    "Paid at",
+    "Buyer",
     "Phone",
-    "Delivery",
+    "Delivery method",
     "Address",
     "Items",
     "Currency",
@@ -332,8 +335,13 @@ EXPORT_COLUMNS = (
     "Total",
     "Carrier",
     "Tracking number",
-    "Shipped",
+    "Shipped at",
 )
+_DELIVERY = {"pickup": "Pickup", "delivery": "Delivery"}
+
+
+def export_header(locale: str) -> list[str]:
+    return [gettext(locale, column) for column in EXPORT_COLUMNS]
 
 
 def _items(order: OrderInfo) -> str:
@@ -343,16 +351,17 @@ def _items(order: OrderInfo) -> str:
     )
 
 
-def export_rows(orders: Iterable[OrderInfo], zone: ZoneInfo) -> list[list[Any]]:
+def export_rows(orders: Iterable[OrderInfo], zone: ZoneInfo, locale: str = "en") -> list[list[Any]]:
+    """The orders as rows of EXPORT_COLUMNS: statuses in words in `locale`, times in the shop's zone."""
     return [
         [
             o.number,
-            STATUS_TITLES.get(o.status, o.status),
+            order_status(locale, o.status),
             local_time(o.placed_at, zone),
             local_time(o.paid_at, zone),
             o.customer_name,
             o.phone,
-            o.delivery_method,
+            gettext(locale, _DELIVERY[o.delivery_method]) if o.delivery_method in _DELIVERY else o.delivery_method,
             o.address or "",
             _items(o),
             o.currency,
@@ -366,12 +375,12 @@ def export_rows(orders: Iterable[OrderInfo], zone: ZoneInfo) -> list[list[Any]]:
     ]
 
 
-def orders_csv(orders: Iterable[OrderInfo], zone: ZoneInfo) -> str:
+def orders_csv(orders: Iterable[OrderInfo], zone: ZoneInfo, locale: str = "en") -> str:
     """CSV with a UTF-8 BOM, every cell neutralised against formulas (`spreadsheet_csv`)."""
-    return spreadsheet_csv(EXPORT_COLUMNS, export_rows(orders, zone))
+    return spreadsheet_csv(export_header(locale), export_rows(orders, zone, locale))
 
 
-def orders_xlsx(orders: Iterable[OrderInfo], zone: ZoneInfo) -> bytes:
+def orders_xlsx(orders: Iterable[OrderInfo], zone: ZoneInfo, locale: str = "en") -> bytes:
     """An Excel workbook of the orders: text cells written as strings (never formulas), money as numbers.
 
     CPU work: call it in a thread.
@@ -382,12 +391,12 @@ def orders_xlsx(orders: Iterable[OrderInfo], zone: ZoneInfo) -> bytes:
     book = xlsxwriter.Workbook(
         out, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
     )
-    sheet = book.add_worksheet("Orders")
+    sheet = book.add_worksheet(gettext(locale, "Orders"))
     bold = book.add_format({"bold": True})
     money = book.add_format({"num_format": "#,##0.00"})
-    sheet.write_row(0, 0, EXPORT_COLUMNS, bold)
+    sheet.write_row(0, 0, export_header(locale), bold)
     sheet.freeze_panes(1, 0)
-    for r, row in enumerate(export_rows(orders, zone), start=1):
+    for r, row in enumerate(export_rows(orders, zone, locale), start=1):
         for c, value in enumerate(row):
             if isinstance(value, Decimal):
                 sheet.write_number(r, c, float(value), money)

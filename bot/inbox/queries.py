@@ -33,7 +33,6 @@ from bot.inbox.core import (
     reply_state,
 )
 from bot.inbox.tables import InboxNote, InboxThread, InboxUser, InboxUserPage, SavedReply
-from bot.replies.statuses import COMMENT_OUTCOMES
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage
 from carts.comment_orders import ItemOutcome
@@ -312,7 +311,6 @@ class CommentView:
     text: str
     at: datetime
     outcome: str  # comment_log.outcome
-    outcome_words: str  # its words' msgid (bot.replies.statuses.COMMENT_OUTCOMES), translated by the page
     campaign: str | None  # the campaign's name, when one sells on that post
     live: bool  # the post is a live video's
     parsed: str  # the items as the parser read them ("A ×1 (M): claimed")
@@ -450,7 +448,6 @@ async def shopper_comments(session: AsyncSession, page_id: str, psid: str, limit
                 text=log.message or "",
                 at=log.created_time or log.received_at,
                 outcome=log.outcome,
-                outcome_words=COMMENT_OUTCOMES.get(log.outcome, log.outcome),
                 campaign=campaign,
                 live=bool(of_live) or log.source != "webhook",  # read from a live's stream or comments
                 parsed=parsed_as(log.detail),

@@ -12,13 +12,18 @@ Language and time come from the render's context, so one environment serves ever
 - `tz` (a ZoneInfo; UTC when absent) and `now`: `{{ moment|when }}` is the date and time in the shop's
   zone, with the year only when it is not this year ("3 Dec 14:05", "2025年12月31日 23:59");
   `{{ moment|ago }}` is relative ("3 minutes ago", "3 分鐘前").
+- Money and numbers in the reader's locale by Babel: `{{ amount|money(currency) }}` ("HK$1,280", "HK$450.50";
+  no cents on a whole amount, as shops here write prices), `{{ n|number }}` ("12,345").
+- Statuses and outcomes in words (bot.replies.statuses), never raw values: `{{ o.status|order_status }}`,
+  `|payment_method`, `|comment_outcome`, `|item_outcome`, `|claim_status`, `|send_status`, `|send_reason`,
+  `|order_step`, `|comment_verb`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
@@ -29,9 +34,11 @@ import jinja2
 from aiohttp import web
 from babel import Locale
 from babel.dates import format_skeleton, format_timedelta
+from babel.numbers import format_currency, format_decimal
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from bot.replies import statuses
 from bot.replies.i18n import DEFAULT_LOCALE, LOCALES, money, pick_locale, translations
 from carts.core import CartLineInfo
 
@@ -57,7 +64,14 @@ def _babel_locales() -> dict[str, Locale]:
         locale = Locale.parse(name)
         _ = locale.datetime_skeletons, locale.unit_display_names  # loads the locale's data and its parents'
         locales[name] = locale
+    # Money in Chinese as Hong Kong writes it: "NT$" for Taiwan's dollar, not the bare "$" of zh_Hant (Taiwan).
+    money = Locale.parse("zh_Hant_HK")
+    _ = money.currency_formats, money.currency_symbols
+    locales[_MONEY_LOCALE] = money
     return locales
+
+
+_MONEY_LOCALE = "zh_Hant:money"
 
 
 _BABEL: dict[str, Locale] = {}
@@ -75,6 +89,50 @@ def _gettext(context: Context, msgid: str) -> str:
 @pass_context
 def _ngettext(context: Context, singular: str, plural: str, count: int) -> str:
     return translations(_locale(context)).ungettext(singular, plural, count)
+
+
+@pass_context
+def _money(context: Context, amount: Decimal | int | float | None, currency: str) -> str:
+    """An amount in the shop's currency, in the reader's locale; whole amounts without cents."""
+    if amount is None:
+        return ""
+    value = Decimal(str(amount))
+    locale = _BABEL[_MONEY_LOCALE] if _locale(context) == "zh_Hant" else _babel(context)
+    whole = value == value.to_integral_value()
+    pattern = locale.currency_formats["standard"].pattern
+    return format_currency(
+        value,
+        currency,
+        format=pattern.replace(".00", "") if whole else pattern,
+        locale=locale,
+        currency_digits=not whole,
+    )
+
+
+@pass_context
+def _number(context: Context, value: Decimal | int | float | None) -> str:
+    return "" if value is None else format_decimal(value, locale=_babel(context))
+
+
+def _status_filter(words: Callable[[str, str], str]) -> Callable[..., str]:
+    @pass_context
+    def filter_(context: Context, value: str | None) -> str:
+        return "" if value is None else words(_locale(context), str(value))
+
+    return filter_
+
+
+_STATUS_FILTERS = {
+    "order_status": statuses.order_status,
+    "payment_method": statuses.payment_method,
+    "comment_outcome": statuses.comment_outcome,
+    "item_outcome": statuses.item_outcome,
+    "claim_status": statuses.claim_status,
+    "send_status": statuses.send_status,
+    "send_reason": statuses.send_reason,
+    "order_step": statuses.order_step,
+    "comment_verb": statuses.comment_verb,
+}
 
 
 def _local(context: Context, moment: datetime) -> datetime:
@@ -103,6 +161,12 @@ def _when(context: Context, moment: datetime | None) -> str:
 
 
 @pass_context
+def _hm(context: Context, moment: datetime | None) -> str:
+    """The time of day only, in the shop's zone ("14:05"): for rows of one day, like the live board's."""
+    return "" if moment is None else format_skeleton("Hm", _local(context, moment), locale=_babel(context))
+
+
+@pass_context
 def _ago(context: Context, moment: datetime | None) -> str:
     """How long ago (or how soon), in the reader's language: "3 minutes ago", "in 2 hours"."""
     now = context.get("now")
@@ -120,9 +184,13 @@ def build_environment(sources: Mapping[str, str]) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.DictLoader(sources), autoescape=True, extensions=["jinja2.ext.i18n"])
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["money"] = _money
+    env.filters["number"] = _number
+    for filter_name, words in _STATUS_FILTERS.items():
+        env.filters[filter_name] = _status_filter(words)
     env.filters["when"] = _when
     env.filters["hhmm"] = _when  # the older name, kept for the templates that use it
     env.filters["ago"] = _ago
+    env.filters["hm"] = _hm
     env.filters["urlq"] = lambda text: quote(str(text), safe="")
     env.globals["variant_json"] = variant_json
     for name in sources:

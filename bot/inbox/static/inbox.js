@@ -40,7 +40,7 @@
   if (status && window.EventSource) {
     var source = new EventSource("/inbox/events");
     source.addEventListener("hello", function () {
-      status.textContent = "live"; status.className = "live-on";
+      status.textContent = status.dataset.on || "live"; status.className = "live-on";
       // Whatever changed between rendering this page and (re)connecting: refresh once.
       document.querySelectorAll("[data-live]").forEach(refresh);
     });
@@ -50,7 +50,7 @@
         if (wanted(region, note)) refresh(region);
       });
     });
-    source.onerror = function () { status.textContent = "reconnecting"; status.className = "live-off"; };
+    source.onerror = function () { status.textContent = status.dataset.off || "reconnecting"; status.className = "live-off"; };
   }
 
   document.querySelectorAll("[data-live]").forEach(function (region) {

@@ -17,6 +17,7 @@ for live updates), one module per page or concern:
 - `faq`, `membership`, `settings`: managing the shop (owners): FAQ rules, the membership programme, settings.
 - `catalog`, `campaigns`, `live_controls`: managing the shop (owners): products, campaigns and their pinned
   comment, the live board's start/stop/attach.
+- `landing`: `/`, the start page (a signed-in user goes on to the inbox).
 
 Every POST needs the session's CSRF token (403 without it). Bad input answers 4xx with the reason and
 changes nothing; a successful post redirects (303) back to the page it came from. `setup(app)` adds the
@@ -39,6 +40,7 @@ from bot.inbox.views import (
     conversations,
     events,
     faq,
+    landing,
     live_controls,
     membership,
     orders,
@@ -84,6 +86,7 @@ def setup(app: web.Application) -> None:
         faq,
         membership,
         settings,
+        landing,
     ):
         app.add_routes(module.routes)
     for module in (catalog, campaigns, live_controls):  # the console's management pages

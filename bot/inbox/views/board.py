@@ -1,7 +1,8 @@
-"""The live board per campaign (orders per product, stock left, waitlist, the comment trail) and the
-dead letters (owners).
+"""The live board per campaign (orders per product, stock left, waitlist, the comment trail), the messages
+not delivered and the webhook deliveries that could not be processed ("dead letters"), both for owners.
 
     GET  /inbox/board · /inbox/board/{campaign} · /inbox/board/{campaign}.csv
+    GET  /inbox/not-delivered · POST /inbox/not-delivered/{id}/retry (owners, their Pages' messages only)
     GET  /inbox/dead-letters · POST /inbox/dead-letters/{id}/retry (owners, their Pages' deliveries only)
 """
 
@@ -14,8 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbound.ingest import is_stream_id
 from bot.inbox import board as board_module
+from bot.inbox import undelivered
 from bot.inbox.views.common import HEADERS, USER, redirect, render, signed_in
-from bot.services import INGEST, READ_SESSIONS
+from bot.runtime.clock import utcnow
+from bot.services import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
+from bot.web.numbers import path_id
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -60,6 +64,44 @@ async def board_page(request: web.Request) -> web.Response:
         trail = await board_module.fetch_trail(session, found.campaign, limit=200)
     template = "_board.html" if request.query.get("part") == "1" else "board.html"
     return await render(request, template, b=found, trail=trail)
+
+
+def _owners_only(request: web.Request) -> None:
+    if not request[USER].is_owner:
+        raise web.HTTPForbidden(text="for the shop's owners only\n")
+
+
+@routes.get("/inbox/not-delivered")
+@signed_in
+async def not_delivered(request: web.Request) -> web.Response:
+    """The messages Meta refused or the rules held back, newest first, each with why and a Retry where it can work."""
+    _owners_only(request)
+    return await _not_delivered_page(request)
+
+
+async def _not_delivered_page(request: web.Request, status: int = 200, error: str | None = None) -> web.Response:
+    async with request.app[READ_SESSIONS]() as session:
+        rows = await undelivered.fetch_undelivered(session, request[USER].pages, utcnow())
+    retried = request.query.get("retried", "")
+    return await render(request, "not_delivered.html", status, rows=rows, error=error, retried=retried.isdigit())
+
+
+@routes.post("/inbox/not-delivered/{id}/retry")
+@signed_in
+async def retry_not_delivered(request: web.Request) -> web.StreamResponse:
+    _owners_only(request)
+    outbox_id = path_id(request)
+    if outbox_id is None:
+        raise web.HTTPBadRequest(text="id: a message's number\n")
+    async with request.app[SESSIONS]() as session, session.begin():
+        result = await undelivered.retry_undelivered(session, request[USER].pages, outbox_id, utcnow())
+    if result == "not_found":  # another Page's message too: nothing to learn from it
+        raise web.HTTPNotFound(text=f"no undelivered message {outbox_id}\n")
+    if result == "not_retryable":
+        return await _not_delivered_page(request, 409, "not_retryable")
+    await request.app[OUTBOX_NOTIFIER].wake()
+    log.info("inbox: %s queued message %s again", request[USER].name, outbox_id)
+    return redirect(f"/inbox/not-delivered?retried={outbox_id}")
 
 
 @routes.get("/inbox/dead-letters")

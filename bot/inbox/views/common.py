@@ -30,6 +30,7 @@ from bot.replies.page_alerts import page_alert
 from bot.runtime.clock import utcnow
 from bot.services import INBOX_SESSION_STORE, READ_SESSIONS, SESSIONS, SETTINGS
 from bot.store.tables import Conversation, Message, PageState
+from bot.web.error_pages import READER_LOCALE
 from bot.web.forms import read_form
 from bot.web.numbers import path_id
 from bot.web.rendering import render_page
@@ -69,6 +70,7 @@ async def render(request: web.Request, name: str, status: int = 200, **context: 
         "locale": pick_locale(request.query.get("lang"), user.locale if user else None, shop_language),
         "tz": zone,
         "now": utcnow(),
+        "request_path": request.path_qs,  # where the language switcher brings the reader back to
     }
     return await render_page(f"inbox/{name}", {**page, **context}, status=status, headers=HEADERS)
 
@@ -142,6 +144,7 @@ def signed_in(handler: Handler) -> Handler:
                 raise web.HTTPSeeOther("/inbox/login")
             raise web.HTTPUnauthorized(text="sign in first\n")
         request[USER] = User(row.id or 0, row.name, row.role, pages, csrf, row.locale)
+        request[READER_LOCALE] = row.locale or ""  # an error page of theirs is in their language too
         if request.method == "POST":
             form = await read_form(request)
             given = form.get("csrf") or request.headers.get("X-CSRF-Token")

@@ -27,20 +27,28 @@ from bot.handlers.order_news import tell_order_news, tell_order_paid, tell_proof
 from bot.inbox import board as board_module
 from bot.inbox import orders as inbox_orders
 from bot.inbox.views.common import FORM, HEADERS, USER, form_field, redirect, render, signed_in
+from bot.replies.i18n import gettext, pick_locale
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
 from bot.store.tables import Conversation
 from bot.web.numbers import ID_MAX, path_id, read_int
-from carts.fulfilment import deliver_order, pack_order, ship_order
+from carts.fulfilment import CARRIER_MAX, TRACKING_MAX, deliver_order, pack_order, ship_order
 from carts.order_rules import OrderError, OrderErrorCode, OrderInfo
 from carts.order_tables import Order
 from carts.orders import OrderChange, fetch_shop_name, mark_paid
 from carts.payment_tables import PaymentProof
-from carts.payments import decide_proof, fetch_proofs
+from carts.payments import decide_proof, fetch_proofs, fetch_shop_payments
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-BULK_ACTIONS = {"paid": "Mark paid", "pack": "Mark packed", "ship": "Mark shipped"}
+BULK_ACTIONS = {"paid": "Mark paid", "pack": "Mark packed", "ship": "Mark shipped"}  # msgids: the page translates
+# Why an order refused a change, in the merchant's words (the carts' messages are for the logs and the API).
+_WRONG_STATUS = {
+    "paid": "Only an order waiting for payment can be marked paid.",
+    "pack": "Only a paid order can be packed.",
+    "ship": "Only a paid or packed order can be shipped.",
+    "deliver": "Only a shipped order can be marked delivered.",
+}
 ORDER_ACTIONS = ("paid", "pack", "ship", "deliver")
 BULK_MAX = 500
 
@@ -52,8 +60,18 @@ def _filter(request: web.Request) -> inbox_orders.OrderFilter:
         raise web.HTTPBadRequest(text=f"{exc}\n") from None
 
 
-def _when(zone: ZoneInfo) -> Any:
-    return lambda moment: inbox_orders.local_time(moment, zone)
+def _refusal(locale: str, error: OrderError, number: str, action: str) -> str:
+    if error.code is OrderErrorCode.NOT_FOUND:
+        return gettext(locale, "No order {number} on your Pages.", number=number)
+    if error.code is OrderErrorCode.WRONG_STATUS and "already shipped" in error.message:
+        return gettext(locale, "Already shipped, with another carrier or tracking number.")
+    if error.code is OrderErrorCode.WRONG_STATUS and action in _WRONG_STATUS:
+        return gettext(locale, _WRONG_STATUS[action])
+    if error.code is OrderErrorCode.BAD_SHIPMENT and error.message.startswith("carrier"):
+        return gettext(locale, "Carrier: a name of 1 to {max} characters is needed.", max=CARRIER_MAX)
+    if error.code is OrderErrorCode.BAD_SHIPMENT:
+        return gettext(locale, "Tracking number: 1 to {max} printable characters are needed.", max=TRACKING_MAX)
+    return error.message
 
 
 @routes.get("/inbox/orders")
@@ -71,10 +89,9 @@ async def orders_list(request: web.Request) -> web.Response:
         found=found,
         f=wanted,
         campaigns=campaigns,
-        statuses=inbox_orders.STATUS_TITLES,
-        methods=inbox_orders.METHOD_TITLES,
+        statuses=list(inbox_orders.STATUS_TITLES),
+        methods=list(inbox_orders.METHOD_TITLES),
         actions=BULK_ACTIONS,
-        when=_when(zone),
         zone=str(zone),
     )
 
@@ -102,8 +119,10 @@ async def _change_one(
 class BulkResult:
     number: str
     ok: bool
-    text: str
+    text: str  # why it was refused, in the reader's language
     missing: bool = False  # no such order on the user's Pages
+    status: str = ""  # the order's status after the change
+    changed: bool = True
 
 
 async def _run(request: web.Request, number: str, action: str, shipment: tuple[str, str]) -> tuple[BulkResult, int]:
@@ -114,15 +133,18 @@ async def _run(request: web.Request, number: str, action: str, shipment: tuple[s
             change = await _change_one(session, user.pages, user.name, number, action, shipment)
             queued = await tell_order_news(session, change)
     except OrderError as error:
-        return BulkResult(number, False, error.message, error.code == OrderErrorCode.NOT_FOUND), 0
+        text = _refusal(await _reader_locale(request), error, number, action)
+        return BulkResult(number, False, text, error.code == OrderErrorCode.NOT_FOUND), 0
     if change.changed:
         log.info("inbox: %s: %s %s", user.name, action, number)
-    return BulkResult(
-        number,
-        True,
-        inbox_orders.STATUS_TITLES.get(change.order.status, change.order.status)
-        + ("" if change.changed else " already"),
-    ), queued
+    return BulkResult(number, True, "", status=change.order.status, changed=change.changed), queued
+
+
+async def _reader_locale(request: web.Request) -> str:
+    """The language the page that shows this text is read in (as `render` picks it)."""
+    async with request.app[READ_SESSIONS]() as session:
+        shop_language = (await fetch_shop_payments(session)).language
+    return pick_locale(request.query.get("lang"), request[USER].locale, shop_language)
 
 
 def _shipment(request: web.Request, number: str) -> tuple[str, str]:
@@ -252,35 +274,29 @@ def _print_routes(path: str) -> Any:
 @_print_routes("/inbox/orders/pick-list")
 @signed_in
 async def pick_list(request: web.Request) -> web.Response:
-    orders, zone = await _chosen(request)
+    orders, _zone = await _chosen(request)
     return await render(
         request,
         "orders_print.html",
-        title="Pick list",
         orders=orders,
         picks=inbox_orders.pick_list(orders),
         slips=False,
-        when=_when(zone),
-        printed=inbox_orders.local_time(utcnow(), zone),
     )
 
 
 @_print_routes("/inbox/orders/packing-slips")
 @signed_in
 async def packing_slips(request: web.Request) -> web.Response:
-    orders, zone = await _chosen(request)
+    orders, _zone = await _chosen(request)
     async with request.app[READ_SESSIONS]() as session:
         shop = await fetch_shop_name(session)
     return await render(
         request,
         "orders_print.html",
-        title="Packing slips",
         orders=orders,
         picks=[],
         slips=True,
         shop=shop,
-        when=_when(zone),
-        printed=inbox_orders.local_time(utcnow(), zone),
     )
 
 
@@ -294,7 +310,7 @@ def _attachment(name: str, zone: ZoneInfo) -> str:
 async def export_csv(request: web.Request) -> web.Response:
     orders, zone = await _chosen(request)
     return web.Response(
-        text=inbox_orders.orders_csv(orders, zone),
+        text=inbox_orders.orders_csv(orders, zone, await _reader_locale(request)),
         content_type="text/csv",
         charset="utf-8",
         headers={**HEADERS, "Content-Disposition": _attachment("csv", zone)},
@@ -305,7 +321,8 @@ async def export_csv(request: web.Request) -> web.Response:
 @signed_in
 async def export_xlsx(request: web.Request) -> web.Response:
     orders, zone = await _chosen(request)
-    body = await asyncio.to_thread(inbox_orders.orders_xlsx, orders, zone)  # zipping thousands of rows takes a while
+    locale = await _reader_locale(request)
+    body = await asyncio.to_thread(inbox_orders.orders_xlsx, orders, zone, locale)  # zipping thousands of rows: slow
     return web.Response(
         body=body,
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -318,7 +335,6 @@ async def export_xlsx(request: web.Request) -> web.Response:
 
 async def _order_page(request: web.Request, number: str, status: int = 200, error: str | None = None) -> web.Response:
     async with request.app[READ_SESSIONS]() as session:
-        zone = await inbox_orders.fetch_shop_zone(session)
         found = await inbox_orders.fetch_numbered(session, request[USER].pages, [number])
         if not found:
             raise web.HTTPNotFound(text=f"no order {number}\n")
@@ -339,9 +355,6 @@ async def _order_page(request: web.Request, number: str, status: int = 200, erro
         proofs=proofs,
         conversation=conversation,
         error=error,
-        when=_when(zone),
-        statuses=inbox_orders.STATUS_TITLES,
-        methods=inbox_orders.METHOD_TITLES,
     )
 
 

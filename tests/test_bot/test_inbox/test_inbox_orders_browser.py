@@ -41,7 +41,7 @@ async def test_a_bulk_action_answers_per_order_and_the_selection_exports(env: En
     await page.click("#bulk button[type=submit]:has-text('Apply')")
     await expect(page.locator("h1")).to_contain_text("1 of 2 done")
     await expect(page.locator("tr.refused")).to_contain_text(unpaid)
-    await expect(page.locator("tr.refused")).to_contain_text("not paid yet")
+    await expect(page.locator("tr.refused")).to_contain_text("Only a paid order can be packed.")
     order = (await env.stack.rows(select(Order).where(Order.number == paid)))[0]
     assert order.status == "packed" and order.packed_at is not None
 
