@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +39,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from bot.replies import statuses
+from bot.replies.carts import option_label
 from bot.replies.i18n import DEFAULT_LOCALE, LOCALES, money, pick_locale, translations
 from carts.core import CartLineInfo
 
@@ -149,6 +150,20 @@ def _money(context: Context, amount: Decimal | int | str, currency: str) -> str:
 
 
 @pass_context
+def _option(context: Context, option: str) -> str:
+    """A variant option's name in the reader's language (`size` → 尺碼), as the bot writes it to shoppers."""
+    return option_label(_locale(context), str(option))
+
+
+@pass_context
+def _variant(context: Context, variant: Mapping[str, object] | Iterable[tuple[str, object]] | None) -> str:
+    """A line's chosen variant (a mapping or its pairs), `size=M` → "尺碼 M", option names in the reader's
+    language."""
+    pairs = variant.items() if isinstance(variant, Mapping) else (variant or ())
+    return ", ".join(f"{option_label(_locale(context), str(k))} {v}" for k, v in pairs)
+
+
+@pass_context
 def _when(context: Context, moment: datetime | None) -> str:
     """The date and time in the shop's zone, in the reader's language; the year only when not this year."""
     if moment is None:
@@ -188,6 +203,8 @@ def build_environment(sources: Mapping[str, str]) -> jinja2.Environment:
     for filter_name, words in _STATUS_FILTERS.items():
         env.filters[filter_name] = _status_filter(words)
     env.filters["when"] = _when
+    env.filters["option"] = _option
+    env.filters["variant"] = _variant
     env.filters["hhmm"] = _when  # the older name, kept for the templates that use it
     env.filters["ago"] = _ago
     env.filters["hm"] = _hm

@@ -5,6 +5,7 @@ the live board's words and times, and the zh-Hant page walk over every GET page 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -17,15 +18,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from babel.messages.pofile import read_po
 from sqlalchemy import select, update
 
-from bot.inbox.auth import add_user
+from bot.inbox.auth import add_user, invite_user
 from bot.inbox.tables import InboxUser
 from bot.inbox.undelivered import retry_can_work
 from bot.replies.i18n import LOCALE_DIR
 from bot.replies.statuses import RAW_WORDS
 from bot.runtime.clock import utcnow
-from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage
+from bot.store.tables import CommentLog, Conversation, FaqRuleRow, Message, OutboxMessage
 from bot.web.error_pages import accept_languages, styled_errors
 from carts.tables import Campaign
+from crm_bridge.program import apply_program, fetch_program
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, shopper_writes
 from tests.test_bot.test_handlers.test_comments import POST
@@ -383,7 +385,33 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
             )
         )
     conversation = (await stack.rows(select(Conversation.id).where(Conversation.psid == PSID)))[0]
-    return {"id": [str(conversation)], "key": ["xmas-2026"], "number": [numbers["chan"]], "part": ["thread", "panel"]}
+    async with stack.sessions() as session, session.begin():
+        session.add(
+            FaqRuleRow(
+                page_id=PAGE_ID,
+                key="營業時間",
+                keywords=json.dumps(["幾點開", "營業時間"], ensure_ascii=False),
+                reply=json.dumps({"text": "我哋每日 11:00 至 20:00 營業。"}, ensure_ascii=False),
+                updated_at=utcnow(),
+            )
+        )
+        _user, token = await invite_user(session, "阿明", "agent", [PAGE_ID], "zh_Hant", utcnow())
+        # The programme's tiers as the shop names them (the default's "Member" is data in English).
+        program = await fetch_program(session)
+        tiers = tuple(dataclasses.replace(tier, name="會員") for tier in program.tiers)
+        await apply_program(session, dataclasses.replace(program, tiers=tiers), utcnow())
+    walker = (await stack.rows(select(InboxUser.id).where(InboxUser.name == WALKER)))[0]
+    return {
+        "id": [str(conversation)],
+        "key": ["xmas-2026"],
+        "number": [numbers["chan"]],
+        "part": ["thread", "panel"],
+        # Where a route's parameter names something else than its name says elsewhere: by route.
+        "/inbox/faq/{key}:key": ["營業時間"],
+        "/inbox/users/{id}:id": [str(walker)],
+        "/inbox/password/{token}:token": [token],
+        "/inbox/catalog/p/{code}:code": ["A"],
+    }
 
 
 def page_paths(app: web.Application, values: dict[str, list[str]]) -> list[tuple[str, str]]:
@@ -395,8 +423,9 @@ def page_paths(app: web.Application, values: dict[str, list[str]]) -> list[tuple
             continue
         paths = [canonical]
         for name in re.findall(r"\{(\w+)\}", canonical):
-            assert name in values, f"the walk has no value for {{{name}}} of {canonical}: add one to walk_seed"
-            paths = [p.replace(f"{{{name}}}", v) for p in paths for v in values[name]]
+            given = values.get(f"{canonical}:{name}") or values.get(name)
+            assert given, f"the walk has no value for {{{name}}} of {canonical}: add one to walk_seed"
+            paths = [p.replace(f"{{{name}}}", v) for p in paths for v in given]
         found += [(canonical, path) for path in paths]
     return found
 
