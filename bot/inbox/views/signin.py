@@ -54,6 +54,9 @@ async def login_page(
         error=error,
         typed_name=name,
         locale=locale,
+        # Only a language the reader asked for (?lang=, the link on the page) is saved at sign-in: one
+        # guessed from the browser must not overwrite the language a user chose before.
+        chosen_lang=request.query.get("lang") or "",
     )
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, **cookie_options(is_https(request)))  # type: ignore[arg-type]
     return response
