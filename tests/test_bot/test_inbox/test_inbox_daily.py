@@ -112,9 +112,9 @@ async def test_the_comment_that_started_a_chat_is_in_its_thread_with_its_outcome
     thread = page.split('id="thread"')[1].split('id="who"')[0]
     comment = thread.split(f'id="comment-{POST}_804"')[1].split("</li>")[0]
     assert "Commented on the post" in comment and "Live sale" in comment
-    assert "B+1 for my sister" in comment and "needs a size or colour" in comment
+    assert "B+1 for my sister" in comment and "Waiting for an option (size, colour…)" in comment
     chinese = await (await bot_stack.client.get(f"/inbox/c/{conversation.id}/part/thread?lang=zh_Hant")).text()
-    assert "在貼文留言" in chinese and "需要選擇尺碼或顏色" in chinese
+    assert "在貼文留言" in chinese and "等待選擇款式（尺碼、顏色…）" in chinese
 
 
 async def test_search_finds_comments_phone_numbers_as_typed_and_order_numbers(bot_stack: Stack) -> None:
