@@ -34,7 +34,7 @@ import jinja2
 from aiohttp import web
 from babel import Locale
 from babel.dates import format_skeleton, format_timedelta
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_decimal
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
@@ -65,14 +65,7 @@ def _babel_locales() -> dict[str, Locale]:
         locale = Locale.parse(name)
         _ = locale.datetime_skeletons, locale.unit_display_names  # loads the locale's data and its parents'
         locales[name] = locale
-    # Money in Chinese as Hong Kong writes it: "NT$" for Taiwan's dollar, not the bare "$" of zh_Hant (Taiwan).
-    money = Locale.parse("zh_Hant_HK")
-    _ = money.currency_formats, money.currency_symbols
-    locales[_MONEY_LOCALE] = money
     return locales
-
-
-_MONEY_LOCALE = "zh_Hant:money"
 
 
 _BABEL: dict[str, Locale] = {}
@@ -94,20 +87,11 @@ def _ngettext(context: Context, singular: str, plural: str, count: int) -> str:
 
 @pass_context
 def _money(context: Context, amount: Decimal | int | float | None, currency: str) -> str:
-    """An amount in the shop's currency, in the reader's locale; whole amounts without cents."""
+    """An amount in the shop's currency, in the reader's locale: the bot's own format (`bot.replies.i18n.money`),
+    so a page and a Messenger reply never show one total two ways."""
     if amount is None:
         return ""
-    value = Decimal(str(amount))
-    locale = _BABEL[_MONEY_LOCALE] if _locale(context) == "zh_Hant" else _babel(context)
-    whole = value == value.to_integral_value()
-    pattern = locale.currency_formats["standard"].pattern
-    return format_currency(
-        value,
-        currency,
-        format=pattern.replace(".00", "") if whole else pattern,
-        locale=locale,
-        currency_digits=not whole,
-    )
+    return money(_locale(context), Decimal(str(amount)), currency)
 
 
 @pass_context
@@ -141,12 +125,6 @@ def _local(context: Context, moment: datetime) -> datetime:
         moment = moment.replace(tzinfo=UTC)  # the database's times are UTC
     zone = context.get("tz")
     return moment.astimezone(zone if isinstance(zone, tzinfo) else UTC)
-
-
-@pass_context
-def _money(context: Context, amount: Decimal | int | str, currency: str) -> str:
-    """An amount in the reader's language, Babel's format (bot.replies.i18n.money): `HK$1,280`."""
-    return money(_locale(context), Decimal(amount), currency)
 
 
 @pass_context
