@@ -123,6 +123,10 @@ async def styled_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return await error_page(request, exc.status, "" if text.startswith(f"{exc.status}:") else text)
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
+    except ConnectionError:
+        # The client went away mid-request (an aborted upload): nobody to show a page to, and the server log
+        # records it as the client's doing in one line (bot.web.server_log), not as our failure.
+        raise
     except Exception:
         log.exception("page %s %s failed", request.method, request.path)
         return await error_page(request, 500)
