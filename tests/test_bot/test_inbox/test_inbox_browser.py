@@ -218,7 +218,7 @@ async def test_the_agent_edits_the_cart_and_sends_it(env: Env) -> None:
     await page.fill("#add-qty", "2")
     await page.select_option("select[name='opt:size']", "M")
     await page.click("#cart form.add button[type=submit]")
-    await expect(lines).to_contain_text("Linen shirt (M)")  # decided by the allocator, live
+    await expect(lines).to_contain_text("Linen shirt (size M)")  # decided by the allocator, live
     await page.fill("#qty-1", "2")  # A: 1 -> 2
     await page.click("#cart form.qty >> nth=0 >> button")
     await expect(page.locator("#qty-1")).to_have_value("2")

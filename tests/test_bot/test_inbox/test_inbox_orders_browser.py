@@ -55,7 +55,7 @@ async def test_a_bulk_action_answers_per_order_and_the_selection_exports(env: En
     raw = target.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     text = raw.decode("utf-8-sig")
-    assert paid in text and unpaid not in text and "packed" in text
+    assert paid in text and unpaid not in text and ',"Packed",' in text  # the status in words
     # and as Excel: the workbook's shared strings hold the selected order, not the other
     await page.check(f"#sel-{paid}")
     async with page.expect_download() as download_info:
