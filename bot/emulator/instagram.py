@@ -19,7 +19,6 @@ Direct message), `/_emulator/instagram/seen` (the shopper read our messages).
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections import deque
@@ -242,25 +241,7 @@ class Instagram:
 
     def _echo(self, page_id: str, account: str, igsid: str, message: dict[str, Any], mid: str) -> None:
         """Instagram's echo of what the account sent: inside `messages`, `is_echo` (no message_echoes field)."""
-        config = self.state.config
-        if not (config.send_echoes and config.webhook_url and self.webhooks.session is not None):
-            return
-        attachment = message.get("attachment")
-        item = wf.message_item(
-            page_id=account,
-            psid=igsid,
-            text=message.get("text"),
-            mid=mid,
-            timestamp=int(self.state.now() * 1000),
-            attachments=[attachment] if isinstance(attachment, dict) else None,
-            echo=True,
-            app_id=config.app_id,
-            metadata=message.get("metadata"),
-        )
-        payload = wf.messaging_delivery(account, [item], obj="instagram")
-        task = asyncio.create_task(self.webhooks.deliver(payload, "echo", config.webhook_retry_delays))
-        self.webhooks.tasks.add(task)
-        task.add_done_callback(self.webhooks.tasks.discard)
+        self.webhooks.schedule_echo(account, igsid, message, mid, obj="instagram")
 
     # --- control routes -------------------------------------------------------------------------------
 

@@ -136,8 +136,9 @@ class WebhookPlayer:
             log.warning("webhook %s to %s failed after %d attempts: %s", kind, url, record["attempts"], record)
         return record
 
-    def schedule_echo(self, page_id: str, psid: str, message: dict[str, Any], mid: str) -> None:
-        """The `message_echoes` webhook of a message the Page sent, delivered in the background."""
+    def schedule_echo(self, page_id: str, psid: str, message: dict[str, Any], mid: str, obj: str = "page") -> None:
+        """The `message_echoes` webhook of a message the Page sent, delivered in the background. For Instagram
+        (`obj="instagram"`, `page_id` the account): the echo inside `messages`, as Instagram sends it."""
         config = self.state.config
         if not (config.send_echoes and config.webhook_url and self.session is not None):
             return
@@ -153,7 +154,7 @@ class WebhookPlayer:
             app_id=config.app_id,
             metadata=message.get("metadata"),
         )
-        delivery = self.deliver(wf.messaging_delivery(page_id, [item]), "echo", config.webhook_retry_delays)
+        delivery = self.deliver(wf.messaging_delivery(page_id, [item], obj=obj), "echo", config.webhook_retry_delays)
         task = asyncio.create_task(delivery)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
