@@ -157,7 +157,7 @@ async def test_the_public_reply_goes_under_the_comment_through_replies(
     assert status == 400 and error_of(answer)[0] == 100
 
 
-async def _until(predicate: Any, limit: float = 5.0) -> None:
+async def _until(predicate: Any, limit: float = 60.0) -> None:
     for _ in range(int(limit / 0.02)):
         if predicate():
             return

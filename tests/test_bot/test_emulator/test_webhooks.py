@@ -18,7 +18,7 @@ from tests.conftest import APP_SECRET, DATA, PAGE_ID
 from tests.test_bot.test_emulator.conftest import APP_ID, error_of, send
 
 
-async def wait_for(predicate: Callable[[], bool], limit: float = 5.0) -> None:
+async def wait_for(predicate: Callable[[], bool], limit: float = 60.0) -> None:
     deadline = time.monotonic() + limit
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
