@@ -204,20 +204,31 @@ def bucket_start(index: int, minutes: int, offset_s: int, zone: tzinfo) -> datet
     return datetime.fromtimestamp(index * minutes * 60 - offset_s, UTC).astimezone(zone)
 
 
-def build_series(
-    counts: Iterable[tuple[int, int, int]], minutes: int, offset_s: int, zone: tzinfo, until: int | None = None
-) -> Series:
-    """The series from SQL's (bucket index, comments, order comments), with empty buckets filled in from the
-    first to the last (or to bucket `until`, the one now falls in, while a live runs)."""
-    found = {int(index): (int(c), int(o)) for index, c, o in counts}
+def build_series(minutes: Iterable[tuple[datetime, int, int]], zone: tzinfo, until: datetime | None = None) -> Series:
+    """The series from SQL's counts per UTC minute (minute, comments, order comments): buckets of the width
+    `bucket_minutes` picks, aligned on the shop's zone, empty ones filled in from the first comment's to the
+    last's (or on to `until`, now, while the campaign is open). A loop over minutes, never over comments."""
+    found = [(at if at.tzinfo else at.replace(tzinfo=UTC), int(c), int(o)) for at, c, o in minutes]
     if not found:
-        return Series(minutes)
-    first, last = min(found), max(found)
-    if until is not None and until > last:
-        last = min(until, first + MAX_BUCKETS * 4)  # a live left open for days is not a million empty bars
+        return Series(BUCKETS[0])
+    first, last = min(at for at, _, _ in found), max(at for at, _, _ in found)
+    end = max(last, until) if until is not None else last
+    width = bucket_minutes(first, end)
+    offset = zone_offset_s(zone, first)
+
+    def index(at: datetime) -> int:
+        return (int(at.timestamp()) + offset) // (width * 60)
+
+    counts: dict[int, tuple[int, int]] = {}
+    for at, c, o in found:
+        seen = counts.get(index(at), (0, 0))
+        counts[index(at)] = (seen[0] + c, seen[1] + o)
     return Series(
-        minutes,
-        tuple(Bucket(bucket_start(i, minutes, offset_s, zone), *found.get(i, (0, 0))) for i in range(first, last + 1)),
+        width,
+        tuple(
+            Bucket(bucket_start(i, width, offset, zone), *counts.get(i, (0, 0)))
+            for i in range(index(first), index(end) + 1)
+        ),
     )
 
 
@@ -259,11 +270,19 @@ class ChartLayout:
 
 
 def chart_layout(
-    series: Series, width: int = 640, height: int = 240, left: int = 44, bottom: int = 40, top: int = 12
+    series: Series,
+    width: int = 720,
+    height: int = 260,
+    left: int = 44,
+    bottom: int = 40,
+    top: int = 12,
+    labels: int = 6,
 ) -> ChartLayout:
-    """Bars for every bucket (comments, with order comments over them), 5 y ticks, at most 6 x labels."""
+    """Bars for every bucket (comments, with order comments over them), 5 y ticks on round numbers, at most
+    `labels` x labels. A phone gets a narrower box (its text stays readable when the box is scaled down)."""
     plot_width, plot_height = width - left - 8, height - top - bottom
-    y_max = nice_ceiling(series.peak_comments)
+    step = nice_ceiling(-(-series.peak_comments // 4))  # 4 equal steps of 1, 2 or 5 times a power of ten
+    y_max = step * 4
     count = max(len(series.buckets), 1)
     slot = plot_width / count
     gap = min(slot * 0.2, 2.0)
@@ -274,10 +293,10 @@ def chart_layout(
         x = left + i * slot + gap / 2
         bars.append(Bar(round(x, 2), round(slot - gap, 2), round(top + plot_height - h, 2), round(h, 2),
                         round(top + plot_height - oh, 2), round(oh, 2), bucket))  # fmt: skip
-    ticks = tuple((round(top + plot_height - plot_height * k / 4, 2), y_max * k // 4) for k in range(5))
-    every = max(1, -(-len(series.buckets) // 6))
-    labels = tuple((round(left + (i + 0.5) * slot, 2), b.start) for i, b in enumerate(series.buckets) if i % every == 0)
-    return ChartLayout(width, height, left, top, plot_width, plot_height, y_max, tuple(bars), ticks, labels)
+    ticks = tuple((round(top + plot_height - plot_height * k / 4, 2), step * k) for k in range(5))
+    every = max(1, -(-len(series.buckets) // labels))
+    shown = tuple((round(left + (i + 0.5) * slot, 2), b.start) for i, b in enumerate(series.buckets) if i % every == 0)
+    return ChartLayout(width, height, left, top, plot_width, plot_height, y_max, tuple(bars), ticks, shown)
 
 
 def product_rows(

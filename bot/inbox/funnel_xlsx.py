@@ -84,7 +84,7 @@ def funnel_xlsx(funnel: Funnel, zone: tzinfo, locale: str = "en") -> bytes:
     stage_names = {
         "comments": gettext(locale, "Comments"),
         "order_comments": gettext(locale, "Order comments"),
-        "held": gettext(locale, "Held"),
+        "held": gettext(locale, "Stock held"),
         "checked_out": gettext(locale, "Checked out"),
         "paid": gettext(locale, "Paid"),
     }

@@ -107,7 +107,13 @@ async def report(request: web.Request) -> web.Response:
     funnel, zone = await campaign_funnel(request, campaign)
     template = "_board_funnel_part.html" if request.query.get("part") == "board" else "report.html"
     return await render(
-        request, template, c=campaign, f=funnel, chart=chart_layout(funnel.series), zone_name=str(zone), pct=percent
+        request,
+        template,
+        c=campaign,
+        f=funnel,
+        charts=[("wide", chart_layout(funnel.series)), ("narrow", chart_layout(funnel.series, 360, 250, labels=4))],
+        zone_name=str(zone),
+        pct=percent,
     )
 
 

@@ -110,9 +110,18 @@ async def test_the_report_shows_the_funnel_products_and_chart_in_both_languages(
     page = await response.text()
     assert "<h1>Report: Live sale</h1>" in page
     funnel = re.findall(r'<span class="step-name">([^<]+)</span>\s*<span class="step-n">([^<]+)</span>', page)
-    assert funnel == [("Comments", "3"), ("Order comments", "2"), ("Held", "2"), ("Checked out", "1"), ("Paid", "1")]
+    assert funnel == [
+        ("Comments", "3"),
+        ("Order comments", "2"),
+        ("Stock held", "2"),
+        ("Checked out", "1"),
+        ("Paid", "1"),
+    ]
     assert "<dt>GMV</dt><dd>HK$380</dd>" in page and "<dt>Sell-through</dt><dd>20%</dd>" in page  # 1 of 5 paid
-    assert '<svg class="chart-svg"' in page and '<title id="chart-title">Comments and orders per minute</title>' in page
+    assert (
+        '<svg class="chart-svg chart-wide"' in page
+        and '<title id="chart-title-wide">Comments and orders per minute</title>' in page
+    )
     assert "Time (Asia/Hong_Kong)" in page
     assert re.search(r'<th scope="row">A <span class="muted">Rose bouquet</span></th>', page)
 
@@ -136,7 +145,13 @@ async def test_the_export_is_a_workbook_of_the_figures_in_the_readers_language(b
     sheets = read_xlsx(await response.read())
     assert list(sheets) == ["Funnel", "Products", "A Rose bouquet", "B Linen shirt", "Per minute"]
     funnel = column(sheets["Funnel"])
-    assert (funnel["Comments"], funnel["Order comments"], funnel["Held"], funnel["Checked out"], funnel["Paid"]) == (
+    assert (
+        funnel["Comments"],
+        funnel["Order comments"],
+        funnel["Stock held"],
+        funnel["Checked out"],
+        funnel["Paid"],
+    ) == (
         3,
         2,
         2,
