@@ -14,13 +14,21 @@ from playwright.async_api import expect
 from sqlalchemy import func, select
 
 from bot.runtime.clock import utcnow
+from bot.services import FUNNEL_CACHE
 from bot.store.tables import CommentLog
 from carts.order_tables import CheckoutToken
 from carts.orders import fetch_or_create_checkout_token, mark_paid, place_order
 from carts.tables import ShopInfo, StockClaim
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.test_inbox.test_funnel import CHATTER, FORM
-from tests.test_bot.test_inbox.test_inbox_browser import DESKTOP, PHONE, Env, env, screenshot  # noqa: F401
+from tests.test_bot.test_inbox.test_inbox_browser import (  # noqa: F401
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    Env,
+    env,
+    screenshot,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -108,8 +116,21 @@ async def test_the_owner_reads_the_report_on_a_desktop_and_a_phone_in_both_langu
 
     await page.set_viewport_size(PHONE)
     await page.goto(f"{env.base}/inbox/board/live")
-    await expect(page.locator("#board-funnel")).to_contain_text("What sold")
+    await expect(page.locator(".board-funnel summary")).to_have_text("What sold")
+    await expect(page.locator("#board-funnel")).to_contain_text("GMV")
+    await expect(page.locator("#live-status")).to_have_text("live")  # listening to the server's events
     await no_sideways_scroll(page)
+    comments = page.locator("#board-funnel .funnel li").first.locator(".step-n")
+    before = int(await comments.inner_text())
+    env.stack.client.app[FUNNEL_CACHE].ttl = timedelta(0)  # fresh figures on each ask: the test needs no wait
+    await env.stack.emulator.deliver_comment(
+        PAGE_ID, "2000000000001", "3000000009999", "A+1", comment_id="2000000000001_9999"
+    )
+    # The section refreshes by itself (its live region asks again, at most every 3 seconds).
+    await expect(comments).to_have_text(str(before + 1), timeout=15_000)
+    await page.locator("#board-funnel").scroll_into_view_if_needed()
+    # The board's first screen only: its comment trail below runs on for pages.
+    await page.screenshot(path=str(SCREENSHOTS / f"live-report-board-en-{PHONE['width']}.png"))
     await page.context.close()
 
 
