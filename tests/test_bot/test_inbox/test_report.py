@@ -132,7 +132,9 @@ async def test_the_report_shows_the_funnel_products_and_chart_in_both_languages(
     board = await (await stack.client.get("/inbox/board/live")).text()
     assert 'id="board-funnel"' in board and 'data-live-src="/inbox/reports/live?part=board"' in board
     part = await (await stack.client.get("/inbox/reports/live?part=board")).text()
-    assert part.lstrip().startswith('<dl class="kpis">') and "<html" not in part and "<dt>GMV</dt><dd>HK$380</dd>" in part
+    assert (
+        part.lstrip().startswith('<dl class="kpis">') and "<html" not in part and "<dt>GMV</dt><dd>HK$380</dd>" in part
+    )
 
 
 async def test_the_export_is_a_workbook_of_the_figures_in_the_readers_language(bot_stack: Stack) -> None:
