@@ -113,8 +113,10 @@ async def fetch_funnel(session: AsyncSession, campaign: Campaign, zone: tzinfo, 
     claims = (
         select(StockClaim)
         .outerjoin(Order, Order.id == StockClaim.order_id)
-        .outerjoin(prices, and_(prices.c.order_id == StockClaim.order_id, prices.c.product_id == StockClaim.product_id))
         .where(StockClaim.campaign_id == campaign.id)
+    )
+    priced = claims.outerjoin(
+        prices, and_(prices.c.order_id == StockClaim.order_id, prices.c.product_id == StockClaim.product_id)
     )
 
     # Comment stages: distinct comments with a claim of this campaign at that stage. A claim the merchant
@@ -137,7 +139,7 @@ async def fetch_funnel(session: AsyncSession, campaign: Campaign, zone: tzinfo, 
 
     per_product = (
         await session.execute(
-            claims.with_only_columns(
+            priced.with_only_columns(
                 StockClaim.product_id,
                 func.count(func.distinct(case((of_comments, StockClaim.comment_id)))).label("order_comments"),
                 units(ever_held).label("units_held"),
