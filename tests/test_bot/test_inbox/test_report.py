@@ -173,6 +173,12 @@ async def test_the_export_is_a_workbook_of_the_figures_in_the_readers_language(b
     chinese = read_xlsx(await (await stack.client.get("/inbox/reports/live.xlsx?lang=zh_Hant")).read())
     assert list(chinese)[:2] == ["銷售漏斗", "商品"] and column(chinese["銷售漏斗"])["成交額(HKD)"] == 380
 
+    quiet = await (await stack.client.get("/inbox/reports/quiet")).text()  # the page of it, too
+    assert (
+        "No comments yet." in quiet
+        and "No products in this campaign." in quiet
+        and "<dt>GMV</dt><dd>HK$0</dd>" in quiet
+    )
     empty = read_xlsx(await (await stack.client.get("/inbox/reports/quiet.xlsx")).read())
     assert list(empty) == ["Funnel", "Products", "Per minute"]  # no products, no comments: zeros, not an error
     figures = column(empty["Funnel"])
