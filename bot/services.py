@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bot.inbound.router import Dispatcher
     from bot.inbound.worker import Worker
     from bot.inbox.auth import SessionStore, SignInLimiter
+    from bot.inbox.funnel import FunnelCache
     from bot.inbox.live import InboxHub, InboxPublisher
     from bot.outbound.graph import GraphClient
     from bot.outbound.outbox import OutboxNotifier
@@ -54,3 +55,5 @@ INBOX_SESSION_STORE: web.AppKey[SessionStore] = web.AppKey("inbox_sessions")
 INBOX_SIGNIN_LIMITER: web.AppKey[SignInLimiter] = web.AppKey("inbox_signin_limiter")
 INBOX_HUB: web.AppKey[InboxHub] = web.AppKey("inbox_hub")
 INBOX_PUBLISHER: web.AppKey[InboxPublisher] = web.AppKey("inbox_publisher")
+# Each campaign's funnel figures, kept a few seconds (bot.inbox.views.report's setup).
+FUNNEL_CACHE: web.AppKey[FunnelCache] = web.AppKey("funnel_cache")

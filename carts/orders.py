@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, select, tuple_
+from sqlalchemy import and_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.core import CartInfo, CartLineInfo, merge_lines, variant_pairs
@@ -505,6 +505,8 @@ async def merge_orders(
         for line in await _lines(session, order.id or 0):
             line.order_id = keep.id or 0
             session.add(line)
+        # The claims it sold follow their lines: the campaign's orders (inbox filter, funnel) find the survivor.
+        await session.execute(update(StockClaim).where(StockClaim.order_id == order.id).values(order_id=keep.id))
         order.subtotal = order.total = order.shipping_fee = Decimal(0)
         order.status, order.cancelled_at, order.updated_at = OrderStatus.CANCELLED, now, now
         order.note = f"merged into {keep.number}"

@@ -188,7 +188,7 @@ async def promote_waitlist(session: AsyncSession, product_id: int, now: datetime
         if granted < claim.qty:
             session.add(split_waitlisted(claim, claim.qty - granted, now))
             claim.qty = granted
-        claim.status, claim.decided_at = ClaimStatus.HELD, now
+        claim.status, claim.decided_at, claim.promoted_at = ClaimStatus.HELD, now, now
         claim.expires_at = hold_expires(now, claim.hold_minutes)
         product.held += granted
         session.add(claim)

@@ -99,6 +99,9 @@ class StockClaim(SQLModel, table=True):
     decided_at: datetime | None = None
     order_id: int | None = Field(default=None, index=True)  # the order that sold it (the inbox's campaign filter)
     created_at: datetime
+    # When units freed later were held for it from the waitlist (carts.stock.promote_waitlist): the funnel's
+    # "waitlist turned into sales" counts such claims. None: never waitlisted, or still waiting.
+    promoted_at: datetime | None = None
 
 
 class ShopInfo(SQLModel, table=True):

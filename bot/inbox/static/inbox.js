@@ -34,7 +34,7 @@
           region.innerHTML = html;
           if (region.id === "thread") region.scrollTop = region.scrollHeight;
         });
-    }, 150));
+    }, Number(region.dataset.liveDelay) || 150)); // a region of heavy figures (data-live-delay) asks less often
   }
 
   if (status && window.EventSource) {

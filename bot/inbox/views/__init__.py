@@ -17,6 +17,7 @@ for live updates), one module per page or concern:
 - `faq`, `membership`, `settings`: managing the shop (owners): FAQ rules, the membership programme, settings.
 - `catalog`, `campaigns`, `live_controls`: managing the shop (owners): products, campaigns and their pinned
   comment, the live board's start/stop/attach.
+- `report`: what sold (owners): each campaign's report, its Excel export, the live board's funnel.
 - `landing`: `/`, the start page (a signed-in user goes on to the inbox).
 
 Every POST needs the session's CSRF token (403 without it). Bad input answers 4xx with the reason and
@@ -45,6 +46,7 @@ from bot.inbox.views import (
     membership,
     orders,
     pages,
+    report,
     settings,
     signin,
     static,
@@ -91,4 +93,5 @@ def setup(app: web.Application) -> None:
         app.add_routes(module.routes)
     for module in (catalog, campaigns, live_controls):  # the console's management pages
         app.add_routes(module.routes)
+    report.setup(app)  # what sold: the reports, their export and the board's funnel
     app.on_shutdown.append(_stop_streams)
