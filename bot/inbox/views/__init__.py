@@ -17,6 +17,7 @@ for live updates), one module per page or concern:
 - `faq`, `membership`, `settings`: managing the shop (owners): FAQ rules, the membership programme, settings.
 - `catalog`, `campaigns`, `live_controls`: managing the shop (owners): products, campaigns and their pinned
   comment, the live board's start/stop/attach.
+- `blocked`: blocking a buyer from the buyer panel, the list of blocked buyers.
 - `landing`: `/`, the start page (a signed-in user goes on to the inbox).
 
 Every POST needs the session's CSRF token (403 without it). Bad input answers 4xx with the reason and
@@ -33,6 +34,7 @@ from aiohttp import web
 from bot.inbox.auth import SessionStore, SignInLimiter
 from bot.inbox.live import InboxHub, InboxPublisher
 from bot.inbox.views import (
+    blocked,
     board,
     buyer_panel,
     campaigns,
@@ -90,5 +92,7 @@ def setup(app: web.Application) -> None:
     ):
         app.add_routes(module.routes)
     for module in (catalog, campaigns, live_controls):  # the console's management pages
+        app.add_routes(module.routes)
+    for module in (blocked,):  # live tools: blocked buyers
         app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)

@@ -78,6 +78,7 @@ SAMPLES: dict[Callable[..., Any], list[tuple[Any, ...]]] = {
         (change, "A 連身裙", 1, CART) for change in ("held", "waitlisted", "promoted", "expired", "reminder")
     ],
     carts.expired_choice: [()],
+    carts.held_back_reply: [()],
     carts.render_choice_question: [("c1", "C", "頸巾", 1, {}, "colour", ("紅", "藍"))],
     carts.render_next_option: [("c1", "C", "頸巾", {"size": "M"}, "colour", ("紅", "藍"))],
     carts.hold_time_left: [
@@ -92,6 +93,7 @@ SAMPLES: dict[Callable[..., Any], list[tuple[Any, ...]]] = {
         ("陳大文", [CommentResult("c1", ITEMS)], CART, "https://shop.example/c/t"),
         (None, [CommentResult("c1", ITEMS * 12)], CART),
         ("Amy", [CommentResult("c1", (), closed=True)], EMPTY),
+        ("Amy", [CommentResult("c1", (), held_back=True)], EMPTY),
     ],
     carts.render_cart: [(CART, "https://shop.example/c/t", "⏳"), (EMPTY,)],
     chat.welcome_text: [()],
