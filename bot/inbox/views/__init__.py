@@ -18,6 +18,7 @@ for live updates), one module per page or concern:
 - `catalog`, `campaigns`, `live_controls`: managing the shop (owners): products, campaigns and their pinned
   comment, the live board's start/stop/attach.
 - `blocked`: blocking a buyer from the buyer panel, the list of blocked buyers.
+- `draws`: the live board's lucky draw (announce with a committed seed, draw, cancel) and each draw's record.
 - `landing`: `/`, the start page (a signed-in user goes on to the inbox).
 
 Every POST needs the session's CSRF token (403 without it). Bad input answers 4xx with the reason and
@@ -40,6 +41,7 @@ from bot.inbox.views import (
     campaigns,
     catalog,
     conversations,
+    draws,
     events,
     faq,
     landing,
@@ -93,6 +95,6 @@ def setup(app: web.Application) -> None:
         app.add_routes(module.routes)
     for module in (catalog, campaigns, live_controls):  # the console's management pages
         app.add_routes(module.routes)
-    for module in (blocked,):  # live tools: blocked buyers
+    for module in (blocked, draws):  # live tools: blocked buyers, lucky draws
         app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.inbound.ingest import is_stream_id
 from bot.inbox import board as board_module
 from bot.inbox import undelivered
+from bot.inbox.draws import draw_panel
 from bot.inbox.views.common import HEADERS, USER, redirect, render, signed_in
 from bot.runtime.clock import utcnow
 from bot.services import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
@@ -62,8 +63,10 @@ async def board_page(request: web.Request) -> web.Response:
     async with request.app[READ_SESSIONS]() as session:
         found = await _board(request, session)
         trail = await board_module.fetch_trail(session, found.campaign, limit=200)
-    template = "_board.html" if request.query.get("part") == "1" else "board.html"
-    return await render(request, template, b=found, trail=trail)
+        part = request.query.get("part") == "1"
+        draw = None if part else await draw_panel(session, found.campaign)  # the lucky draw's section
+    template = "_board.html" if part else "board.html"
+    return await render(request, template, b=found, trail=trail, draw=draw)
 
 
 def _owners_only(request: web.Request) -> None:
