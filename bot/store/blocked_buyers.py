@@ -21,6 +21,22 @@ MAX_REASON = 300
 Shopper = tuple[str, str]  # (page id, psid)
 
 
+class BlockReasonError(ValueError):
+    """A reason that cannot be kept: its msgid (the English words) and values, for the inbox and the API."""
+
+    def __init__(self, msgid: str, **params: object) -> None:
+        super().__init__(msgid.format(**params))
+        self.msgid, self.params = msgid, params
+
+
+def clean_reason(text: str | None) -> str | None:
+    """A block's reason as kept: spaces collapsed, None when empty; BlockReasonError when too long."""
+    reason = " ".join((text or "").split())
+    if len(reason) > MAX_REASON:
+        raise BlockReasonError("Reason: at most {max} characters.", max=MAX_REASON)
+    return reason or None
+
+
 async def block_buyer(
     session: AsyncSession, page_id: str, psid: str, reason: str | None, by: str, now: datetime
 ) -> bool:

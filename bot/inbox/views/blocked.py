@@ -29,7 +29,7 @@ from bot.inbox.views.common import (
 from bot.replies.i18n import gettext
 from bot.runtime.clock import utcnow
 from bot.services import INBOX_PUBLISHER, READ_SESSIONS, SESSIONS
-from bot.store.blocked_buyers import MAX_REASON, block_buyer, list_blocked, unblock_buyer
+from bot.store.blocked_buyers import BlockReasonError, block_buyer, clean_reason, list_blocked, unblock_buyer
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -49,10 +49,12 @@ async def _changed(request: web.Request, page_id: str, psid: str) -> None:
 @signed_in
 async def block(request: web.Request) -> web.StreamResponse:
     """Block the shopper on this conversation's Page; a reason too long is shown beside the field, as typed."""
-    reason = " ".join(form_field(request, "reason").split())
-    if len(reason) > MAX_REASON:
-        words = gettext(await reader_locale(request), "Reason: at most {max} characters.", max=MAX_REASON)
-        return await render_conversation(request, 400, block_error=words, block_reason=reason)
+    typed = " ".join(form_field(request, "reason").split())
+    try:
+        reason = clean_reason(typed)
+    except BlockReasonError as exc:
+        words = gettext(await reader_locale(request), exc.msgid, **exc.params)
+        return await render_conversation(request, 400, block_error=words, block_reason=typed)
     async with request.app[SESSIONS]() as session, session.begin():
         conversation = await load_conversation(request, session)
         created = await block_buyer(

@@ -15,7 +15,7 @@ from bot.store.tables import BlockedBuyer, CommentLog, Conversation
 from carts.order_rules import format_order_number
 from carts.order_tables import Order
 from carts.tables import Product, StockClaim
-from tests.conftest import PAGE_ID, wait_until
+from tests.conftest import ADMIN_TOKEN, PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, sends, shopper_writes
 from tests.test_bot.test_handlers.test_comments import private_replies, seed_shop
 from tests.test_bot.test_inbox.test_inbox import PASSWORD, csrf_of, sign_in
@@ -225,3 +225,42 @@ async def test_the_unpaid_count_on_the_panel_and_the_list_is_the_databases(bot_s
     theirs = next(r for r in rows if f'/inbox/c/{cid}"' not in r)
     assert f">{counted} unpaid<" in mine
     assert "unpaid" not in theirs
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+async def test_the_admin_api_blocks_and_unblocks_with_the_inboxs_rules(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions, stock=5)
+    psid = "3000000000751"
+    base = f"/api/pages/{PAGE_ID}/blocked-buyers"
+    refused = [
+        (await bot_stack.client.put(f"{base}/{psid}", json={"reason": "x" * 301}, headers=ADMIN), 400),
+        (await bot_stack.client.put(f"{base}/{psid}", json={"why": "late"}, headers=ADMIN), 400),
+        (await bot_stack.client.put(f"{base}/{psid}", json={"reason": 3}, headers=ADMIN), 400),
+        (await bot_stack.client.put(f"{base}/{psid}", data="[]", headers=ADMIN), 400),
+        (await bot_stack.client.put(f"{base}/not-a-psid", json={}, headers=ADMIN), 404),
+        (await bot_stack.client.delete(f"{base}/{psid}", headers=ADMIN), 404),
+        (await bot_stack.client.put(f"{base}/{psid}", json={}), 401),
+    ]
+    for response, status in refused:
+        assert response.status == status
+        assert "error" in await response.json()
+    assert (await refused[0][0].json())["error"] == "Reason: at most 300 characters."
+    assert await bot_stack.rows(select(BlockedBuyer)) == []
+
+    response = await bot_stack.client.put(
+        f"{base}/{psid}", json={"reason": " never  pays ", "by": "ops"}, headers=ADMIN
+    )
+    assert (response.status, (await response.json())["created"]) == (201, True)
+    response = await bot_stack.client.put(f"{base}/{psid}", headers=ADMIN)  # again: already blocked
+    assert (response.status, (await response.json())["created"]) == (200, False)
+    listed = await (await bot_stack.client.get(base, headers=ADMIN)).json()
+    assert [(b["psid"], b["reason"], b["by"]) for b in listed["blocked"]] == [(psid, "never pays", "ops")]
+    await bot_stack.emulator.deliver_comment(PAGE_ID, POST_OBJECT, psid, "A+1", comment_id=f"{POST_OBJECT}_751")
+    assert POLITE_EN in await reply_to(bot_stack, f"{POST_OBJECT}_751")
+    assert await claims_of(bot_stack, psid) == []
+
+    response = await bot_stack.client.delete(f"{base}/{psid}", headers=ADMIN)
+    assert response.status == 200
+    assert await bot_stack.rows(select(BlockedBuyer)) == []
