@@ -183,7 +183,10 @@ class CommentOrders:
             session, [c for c in campaigns.values() if c is not None], {e.author_id for e, _ in items if e.author_id}
         )
         # One query for the whole batch (not one per comment): which authors the shop blocked.
-        blocked = await blocked_among(session, {(e.page_id, e.author_id) for e, _ in items if e.author_id})
+        blocked = await blocked_among(
+            session,
+            {(e.page_id, e.author_id) for e, _ in items if e.author_id and campaigns[(e.page_id, e.post_id)]},
+        )
         logs: list[dict[str, Any]] = []
         claims: list[dict[str, Any]] = []
         for event, ctx in items:

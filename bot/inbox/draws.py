@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.inbound.payloads import IG_LIVE_SOURCE
 from bot.inbox.board import _comments_of as comments_of  # the board's one definition of a campaign's comments
 from bot.inbox.draw_rules import DrawRules, commitment, draw_winners, keyword_matches, new_seed, order_entrants
 from bot.inbox.tables import LuckyDraw, LuckyDrawSeed
 from bot.outbound.messaging_rules import STANDARD_WINDOW
-from bot.outbound.outbox import OutboxKind, enqueue_messages, enqueue_private_reply
+from bot.outbound.outbox import OutboxKind, PrivateReplyRequest, enqueue_messages, enqueue_private_replies
 from bot.replies.draws import draw_win
 from bot.replies.i18n import pick_locale, script_locale
 from bot.replies.render import render_text
@@ -64,6 +65,8 @@ async def fetch_entrants(session: AsyncSession, campaign: Campaign, rules: DrawR
                 CommentLog.message,
                 CommentLog.created_time,
                 CommentLog.received_at,
+                CommentLog.channel,
+                CommentLog.source,
             )
             .where(comments_of(campaign), CommentLog.verb == "add", CommentLog.author_id.is_not(None))
             .order_by(CommentLog.id)
@@ -237,7 +240,9 @@ async def _tell_winners(
         text = draw_win(locale, winner.name, campaign.title)
         how, comment_id = "none", None
         last_user_at = _aware(windows.get(winner.psid))
-        if last_user_at is not None and now - last_user_at <= STANDARD_WINDOW:
+        if winner.psid == campaign.page_id:
+            pass  # the Page itself (when the rules let it in): nobody to tell
+        elif last_user_at is not None and now - last_user_at <= STANDARD_WINDOW:
             await enqueue_messages(
                 session,
                 key=f"draw:{draw_id}:{winner.psid}",
@@ -252,15 +257,19 @@ async def _tell_winners(
                 created = _aware(c.created_time or c.received_at)
                 if c.comment_id in answered or created is None or now - created > PRIVATE_REPLY_DAYS:
                     continue
-                queued = await enqueue_private_reply(
-                    session,
+                request = PrivateReplyRequest(
                     page_id=campaign.page_id,
                     comment_id=c.comment_id,
-                    message=render_text(text)[0],
-                    comment_created_at=c.created_time,
                     psid=winner.psid,
+                    comment_created_at=c.created_time,
+                    message=render_text(text)[0],
+                    channel=c.channel,  # an Instagram comment's reply goes by Instagram's rules
+                    on_live=c.source == IG_LIVE_SOURCE,
                 )
-                if queued is not None:
+                if c.comment_id in await enqueue_private_replies(session, [request]):
+                    await session.execute(
+                        update(CommentLog).where(CommentLog.comment_id == c.comment_id).values(reply_status="queued")
+                    )
                     how, comment_id = "private_reply", c.comment_id
                     break
         told.append({"psid": winner.psid, "name": winner.name, "comment_id": comment_id, "told": how})

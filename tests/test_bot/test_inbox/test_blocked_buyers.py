@@ -91,6 +91,18 @@ async def test_an_agent_blocks_and_the_buyers_order_comments_hold_nothing_and_ge
     # In Chinese when they write in Chinese, and still nothing held.
     await bot_stack.emulator.deliver_comment(PAGE_ID, POST_OBJECT, blocked, "A+1 唔該", comment_id=f"{POST_OBJECT}_703")
     assert POLITE_ZH in await reply_to(bot_stack, f"{POST_OBJECT}_703")
+    # An edit asking for more claims nothing either.
+    await bot_stack.emulator.deliver_comment(
+        PAGE_ID, POST_OBJECT, blocked, "A+3", comment_id=f"{POST_OBJECT}_701", verb="edited"
+    )
+
+    async def edit_decided() -> bool:
+        rows = await bot_stack.rows(
+            select(CommentLog).where(CommentLog.comment_id == f"{POST_OBJECT}_701", CommentLog.verb == "edited")
+        )
+        return bool(rows) and rows[0].outcome == "blocked"
+
+    await wait_until(edit_decided, what="the edit's outcome")
     assert await claims_of(bot_stack, blocked) == []
 
 
