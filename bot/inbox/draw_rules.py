@@ -46,6 +46,7 @@ class DrawRules:
     member: bool = False  # is a member of the shop's programme
     exclude_blocked: bool = True  # blocked buyers cannot win
     exclude_page: bool = True  # the shop's own Page (its comments) cannot win
+    exclude_winners: bool = True  # who won an earlier draw of this sale cannot win again (several rounds)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
@@ -80,6 +81,7 @@ def parse_draw_form(form: Mapping[str, str]) -> DrawRules:
         member=bool(form.get("member")),
         exclude_blocked=bool(form.get("exclude_blocked")),
         exclude_page=bool(form.get("exclude_page")),
+        exclude_winners=bool(form.get("exclude_winners")),
     )
 
 

@@ -117,6 +117,10 @@ async def fetch_entrants(session: AsyncSession, campaign: Campaign, rules: DrawR
             )
             keep.update(names[v] for v in members.scalars())
         found = {p: e for p, e in found.items() if p in keep}
+    if rules.exclude_winners and found:
+        earlier = await session.execute(select(LuckyDraw.winners).where(LuckyDraw.campaign_id == campaign.id))
+        won = {w["psid"] for text in earlier.scalars() for w in json.loads(text)}
+        found = {p: e for p, e in found.items() if p not in won}
     if rules.exclude_blocked and found:
         blocked = {psid for _, psid in await blocked_among(session, [(campaign.page_id, p) for p in found])}
         found = {p: e for p, e in found.items() if p not in blocked}

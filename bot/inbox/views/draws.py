@@ -1,6 +1,7 @@
 """The lucky draw on the live board: announce it, draw it, cancel it (owners), and each draw's public record.
 
-    POST /inbox/board/{key}/draw/announce   winners, keyword, ordered, paid, member, exclude_blocked, exclude_page
+    POST /inbox/board/{key}/draw/announce   winners, keyword, ordered, paid, member, exclude_blocked, exclude_page,
+                                            exclude_winners
     POST /inbox/board/{key}/draw            commitment (the one the board showed): draw now
     POST /inbox/board/{key}/draw/cancel
     GET  /inbox/board/{key}/draws/{id}      seed, commitment, rules, entrants, winners, how each was told
@@ -40,7 +41,7 @@ from carts.tables import Campaign
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-_FORM_FIELDS = ("winners", "keyword", "ordered", "paid", "member", "exclude_blocked", "exclude_page")
+_FORM_FIELDS = ("winners", "keyword", "ordered", "paid", "member", "exclude_blocked", "exclude_page", "exclude_winners")
 
 
 def _owners_only(request: web.Request) -> None:

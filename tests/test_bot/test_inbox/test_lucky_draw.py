@@ -189,7 +189,7 @@ async def test_eligibility_is_read_from_the_database_and_the_rules_combine(bot_s
 
 async def announce(stack: Stack, **form: str) -> Any:
     csrf = await csrf_of(stack, "/inbox/board/live")
-    data = {"csrf": csrf, "exclude_blocked": "1", "exclude_page": "1", **form}
+    data = {"csrf": csrf, "exclude_blocked": "1", "exclude_page": "1", "exclude_winners": "1", **form}
     return await stack.client.post("/inbox/board/live/draw/announce", data=data, allow_redirects=False)
 
 
@@ -264,6 +264,21 @@ async def test_winners_each_get_one_private_reply_and_the_draw_can_be_checked(bo
     assert len(await bot_stack.rows(select(LuckyDraw))) == 1
     assert len([r for r in await bot_stack.rows(select(OutboxMessage)) if r.comment_id in comments.values()]) == 2
     assert await bot_stack.rows(select(OutboxMessage).where(OutboxMessage.idempotency_key.like("draw:%"))) == []
+
+    # A second round: the first round's winners are left out, so the other two win and are told.
+    assert await entrants_for(bot_stack, exclude_winners=False) == set(players)
+    assert (await announce(bot_stack, winners="2")).status == 303
+    assert (await draw_now(bot_stack)).status == 303
+    second = (await bot_stack.rows(select(LuckyDraw).order_by(LuckyDraw.id.desc())))[0]
+    others = sorted(set(players) - set(winners))
+    assert json.loads(second.entrants) == others
+    assert sorted(w["psid"] for w in json.loads(second.winners)) == others
+    assert {w["told"] for w in json.loads(second.winners)} == {"private_reply"}
+
+    async def all_told() -> bool:
+        return len(await draw_replies()) == 4
+
+    await wait_until(all_told, what="the second round's private replies")
 
 
 async def nothing_drawn(stack: Stack) -> None:
