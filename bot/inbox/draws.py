@@ -31,6 +31,7 @@ from bot.store.blocked_buyers import blocked_among
 from bot.store.conversations import fetch_locale_candidates
 from bot.store.tables import CommentLog, Conversation, OutboxMessage
 from carts.order_tables import Order
+from carts.sql import dialect_insert
 from carts.stock_rules import LIVE_STATUSES
 from carts.tables import Campaign, StockClaim
 from crm_bridge.members import IdentityKind, psid_identity
@@ -137,20 +138,21 @@ async def announce_draw(
     session: AsyncSession, campaign: Campaign, rules: DrawRules, by: str, now: datetime
 ) -> LuckyDrawSeed:
     """Fix the rules and a fresh secret seed; only its commitment is shown until the draw."""
-    if await session.get(LuckyDrawSeed, campaign.id) is not None:
-        raise DrawError(409, "A draw is already announced here: draw it or cancel it first.")
     seed = new_seed()
-    row = LuckyDrawSeed(
-        campaign_id=campaign.id or 0,
-        seed=seed,
-        commitment=commitment(seed),
-        rules=rules.to_json(),
-        announced_by=by,
-        announced_at=now,
-    )
-    session.add(row)
-    await session.flush()
-    return row
+    values = {
+        "campaign_id": campaign.id or 0,
+        "seed": seed,
+        "commitment": commitment(seed),
+        "rules": rules.to_json(),
+        "announced_by": by,
+        "announced_at": now,
+    }
+    # One announcement per campaign, even when two owners press at once: the second finds the first's.
+    insert = dialect_insert(session)(LuckyDrawSeed.__table__).values(values)
+    result = await session.execute(insert.on_conflict_do_nothing(index_elements=["campaign_id"]))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise DrawError(409, "A draw is already announced here: draw it or cancel it first.")
+    return LuckyDrawSeed(**values)
 
 
 async def cancel_draw(session: AsyncSession, campaign: Campaign) -> bool:

@@ -294,6 +294,11 @@ async def test_a_draw_nobody_can_win_is_refused_and_changes_nothing(bot_stack: S
     await sign_in(bot_stack, "owner")
 
     assert (await announce(bot_stack, winners="1", keyword="SALE", member="1")).status == 303
+    [first] = await bot_stack.rows(select(LuckyDrawSeed))
+    again = await announce(bot_stack, winners="5")  # a second announcement (another tab): refused
+    assert again.status == 409 and "already announced" in await again.text()
+    [kept] = await bot_stack.rows(select(LuckyDrawSeed))
+    assert (kept.seed, kept.rules) == (first.seed, first.rules)
     response = await draw_now(bot_stack)
     page = await response.text()
     assert response.status == 409 and "No commenter meets the draw&#39;s rules yet" in page
