@@ -53,6 +53,7 @@ from bot.services import (
 from bot.store.db import create_engine, migrate_schema, read_session_factory, session_factory
 from bot.store.shop import apply_shop
 from bot.web import (
+    blocked_api,
     checkout,
     faq_api,
     handoff_api,
@@ -288,6 +289,7 @@ def create_app(
     app.add_routes(orders_api.routes)
     app.add_routes(faq_api.routes)
     app.add_routes(handoff_api.routes)
+    app.add_routes(blocked_api.routes)
     inbox_views.setup(app)
     app.add_routes(crm_api.routes)
     app.add_routes(live_api.routes)

@@ -54,6 +54,8 @@ class CommentOutcome(StrEnum):
     UNCHANGED = "unchanged"
     RELEASED = "released"
     NOTHING_TO_RELEASE = "nothing_to_release"
+    # An order comment of a buyer the shop blocked: nothing claimed, a polite answer (hold_back).
+    BLOCKED = "blocked"
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,14 @@ def edit_claim(
     jump the queue); `edit` tells one edit of the comment from another."""
     product_id, variant = line
     return _new_claim(comment, campaign, product_id, variant, qty, arrival, now, edit)
+
+
+def hold_back(plan: CommentPlan) -> CommentPlan:
+    """A blocked buyer's comment: an order claims nothing and is answered politely (asked to write to the
+    shop); a comment that orders nothing, or one after the sale closed, stays as planned."""
+    if plan.outcome in (CommentOutcome.NOT_AN_ORDER, CommentOutcome.CAMPAIGN_CLOSED):
+        return plan
+    return CommentPlan(CommentOutcome.BLOCKED, {"items": [], "held_back": True}, [])
 
 
 def settled_outcome(statuses: Collection[str]) -> CommentOutcome | None:

@@ -23,6 +23,7 @@ from bot.outbound.shopper_locale import locale_of
 from bot.replies.carts import (
     Pick,
     expired_choice,
+    held_back_reply,
     hold_time_left,
     parse_pick_payload,
     render_cart,
@@ -33,6 +34,7 @@ from bot.replies.carts import (
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
+from bot.store.blocked_buyers import blocked_among
 from bot.store.tables import CommentLog
 from carts.comment_order_repository import live_video_ids
 from carts.comment_orders import ItemOutcome
@@ -108,6 +110,9 @@ async def handle_pick(
             locale, pick.comment_id, pick.code, product.name, pick.chosen, option, options[option]
         )
         await _send(ctx, key, event.page_id, event.sender_id, question)
+        return
+    if await blocked_among(ctx.session, [(event.page_id, event.sender_id)]):  # a blocked buyer claims nothing
+        await _send(ctx, key, event.page_id, event.sender_id, render_text(held_back_reply(locale)))
         return
     variant = json.dumps(pick.chosen, sort_keys=True, ensure_ascii=False)
     claim_key = f"{pick.comment_id}:{product.id}:{variant}"

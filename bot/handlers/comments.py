@@ -54,6 +54,7 @@ from bot.replies.i18n import pick_locale, script_locale
 from bot.replies.orders import order_expired, order_expiring
 from bot.replies.render import MAX_BUTTON_TEXT, render_buttons, render_text
 from bot.runtime.clock import utcnow
+from bot.store.blocked_buyers import blocked_among
 from bot.store.conversations import fetch_locale_candidates
 from bot.store.tables import CommentLog, OutboxMessage
 from carts.comment_order_repository import (
@@ -69,6 +70,7 @@ from carts.comment_orders import (
     CommentOutcome,
     ItemOutcome,
     OrderComment,
+    hold_back,
     plan_new_comment,
     settled_outcome,
 )
@@ -149,6 +151,8 @@ class CommentOrders:
             return
         used = await claimed_quantities(ctx.session, [campaign], {event.author_id})
         plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), utcnow(), used)
+        if await blocked_among(ctx.session, [(event.page_id, event.author_id)]):
+            plan = hold_back(plan)  # before any claim: a blocked buyer's order holds nothing
         await insert_claims(ctx.session, plan.claims)
         await _set_outcome(ctx.session, event.key, plan.outcome, plan.detail)
         if plan.answer_now:  # decided already: nothing waits for the allocator
@@ -178,6 +182,11 @@ class CommentOrders:
         used = await claimed_quantities(
             session, [c for c in campaigns.values() if c is not None], {e.author_id for e, _ in items if e.author_id}
         )
+        # One query for the whole batch (not one per comment): which authors the shop blocked.
+        blocked = await blocked_among(
+            session,
+            {(e.page_id, e.author_id) for e, _ in items if e.author_id and campaigns[(e.page_id, e.post_id)]},
+        )
         logs: list[dict[str, Any]] = []
         claims: list[dict[str, Any]] = []
         for event, ctx in items:
@@ -185,6 +194,8 @@ class CommentOrders:
             campaign = campaigns[(event.page_id, event.post_id)]
             if campaign is not None:  # else a comment on another post: logged as received, as one by one
                 plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), now, used)
+                if (event.page_id, event.author_id) in blocked:
+                    plan = hold_back(plan)
                 row["outcome"], row["detail"] = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
                 claims += plan.claims
                 if plan.answer_now:  # decided already: its reply is composed after the commit
@@ -209,6 +220,9 @@ class CommentOrders:
         """
         claims = await fetch_claims_of_comment(ctx.session, event.comment_id)
         comment = _order_comment(event)
+        if await blocked_among(ctx.session, [(event.page_id, comment.psid)]):  # an edit claims nothing more either
+            await _set_outcome(ctx.session, event.key, CommentOutcome.BLOCKED, {"items": [], "held_back": True})
+            return
         changes = await apply_edit(ctx.session, comment, campaign, claims, _arrival(ctx), event.key[-16:], utcnow())
         outcome = CommentOutcome.EDITED if changes else CommentOutcome.UNCHANGED
         await _set_outcome(ctx.session, event.key, outcome, {"items": changes})
@@ -249,6 +263,8 @@ def comment_result(log_row: Any, claims: Sequence[Any], names: dict[int, str]) -
     detail = json.loads(log_row.detail or "{}")
     if log_row.outcome == CommentOutcome.CAMPAIGN_CLOSED:
         return CommentResult(log_row.comment_id, (), closed_text=detail.get("closed_reply"), closed=True)
+    if log_row.outcome == CommentOutcome.BLOCKED:
+        return CommentResult(log_row.comment_id, (), held_back=True)
     results: list[ItemResult] = []
     for item in detail.get("items", []):
         outcome, code, qty = item["outcome"], item.get("code") or "", item.get("qty") or 0
@@ -588,6 +604,8 @@ async def decide_stuck_comments(
         used = await claimed_quantities(session, [campaign], {row.author_id})
         arrival = arrival_key(row.stream_id or "0-0", 0)
         plan = plan_new_comment(comment, campaign, arrival, row.received_at, used)
+        if await blocked_among(session, [(row.page_id, row.author_id)]):
+            plan = hold_back(plan)
         await insert_claims(session, plan.claims)
         row.outcome, row.detail = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
         if plan.answer_now:

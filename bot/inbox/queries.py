@@ -34,7 +34,8 @@ from bot.inbox.core import (
 )
 from bot.inbox.tables import InboxNote, InboxThread, InboxUser, InboxUserPage, SavedReply
 from bot.runtime.clock import utcnow
-from bot.store.tables import CommentLog, Conversation, Message, OutboxMessage
+from bot.store.blocked_buyers import fetch_block
+from bot.store.tables import BlockedBuyer, CommentLog, Conversation, Message, OutboxMessage
 from carts.comment_orders import ItemOutcome
 from carts.core import CartInfo
 from carts.order_rules import OrderInfo, OrderStatus, format_order_number
@@ -45,6 +46,7 @@ from carts.payments import fetch_proofs
 from carts.repository import fetch_cart
 from carts.stock_rules import ClaimSource, ClaimStatus
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
+from carts.unpaid import unpaid_order_counts
 
 LIST_LIMIT = 100
 # The quiet period when the caller does not say (the setting's default, PLUSONE_HANDOFF_QUIET_S).
@@ -66,6 +68,7 @@ class ConversationRow:
     channel: str = "facebook"  # where the shopper writes from: facebook | instagram (a pill in the list)
     picture: str | None = None  # the shopper's picture as Meta's User Profile API gave it (bot.outbound.user_profiles)
     preview_author: str = "shopper"  # shopper | agent | bot | comment: the template says "You:", "Bot:"...
+    unpaid: int = 0  # orders placed and never paid (carts.unpaid): a pill when there are some
 
 
 def _like(text: str) -> str:
@@ -164,6 +167,7 @@ async def list_conversations(
             previews[conv.id] = (commented[(conv.page_id, conv.psid)], "comment")
     waiting = await _unanswered(session, ids)
     users = dict(await users_of_pages(session, pages))
+    unpaid = await unpaid_order_counts(session, {(conv.page_id, conv.psid) for conv, _ in rows})
     return [
         ConversationRow(
             id=conv.id,
@@ -181,6 +185,7 @@ async def list_conversations(
             or conv.handoff_reason == HandoffReason.SHOPPER_ASKED.value,
             channel=conv.channel,
             picture=conv.profile_pic,
+            unpaid=unpaid.get((conv.page_id, conv.psid), 0),
         )
         for conv, thread in rows
     ]
@@ -562,6 +567,8 @@ class PanelView:
     # (order code, name, variants); the form shows only the typed one's options.
     products: list[tuple[str, str, dict[str, list[str]]]]
     proofs: dict[int, list[PaymentProof]] = field(default_factory=dict)  # receipts by order id
+    blocked: BlockedBuyer | None = None  # the shop blocked this buyer (bot.store.blocked_buyers)
+    unpaid: int = 0  # orders placed and never paid (carts.unpaid)
 
 
 async def fetch_panel(session: AsyncSession, conversation: Conversation, now: datetime | None = None) -> PanelView:
@@ -616,7 +623,9 @@ async def fetch_panel(session: AsyncSession, conversation: Conversation, now: da
     proofs: dict[int, list[PaymentProof]] = {}
     for proof in await fetch_proofs(session, [o.id for o in orders]):
         proofs.setdefault(proof.order_id, []).append(proof)
-    return PanelView(cart, holds, orders, choices, products, proofs)
+    blocked = await fetch_block(session, page_id, psid)
+    unpaid = (await unpaid_order_counts(session, [(page_id, psid)])).get((page_id, psid), 0)
+    return PanelView(cart, holds, orders, choices, products, proofs, blocked, unpaid)
 
 
 async def _pending_choices(session: AsyncSession, page_id: str, psid: str) -> list[PendingChoice]:

@@ -82,3 +82,37 @@ class InboxPasswordLink(SQLModel, table=True):
     purpose: str = Field(max_length=10)  # invite | reset
     created_at: datetime
     expires_at: datetime
+
+
+class LuckyDrawSeed(SQLModel, table=True):
+    """A lucky draw announced on a campaign and not drawn yet: its rules and secret seed, of which only the
+    commitment (sha256 of the seed) is shown until the draw (bot.inbox.draw_rules). One per campaign."""
+
+    __tablename__ = "lucky_draw_seed"
+    campaign_id: int = Field(primary_key=True, foreign_key="campaign.id")
+    seed: str = Field(max_length=64)
+    commitment: str = Field(max_length=64)
+    rules: str = Field(sa_column=Column(Text, nullable=False))  # JSON of bot.inbox.draw_rules.DrawRules
+    announced_by: str = Field(max_length=80)
+    announced_at: datetime
+
+
+class LuckyDraw(SQLModel, table=True):
+    """A lucky draw made: its rules, seed, the entrants in the documented order and the winners in draw order.
+
+    Anyone can run it again from `seed` and `entrants` (`plusone draw verify`); `winners` is JSON
+    [{"psid", "name", "comment_id", "told"}], `told` saying how the winner was told (private_reply |
+    message | none)."""
+
+    __tablename__ = "lucky_draw"
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    page_id: str = Field(max_length=64)
+    seed: str = Field(max_length=64)
+    commitment: str = Field(max_length=64)
+    rules: str = Field(sa_column=Column(Text, nullable=False))
+    entrants: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of PSIDs, sorted
+    winners: str = Field(sa_column=Column(Text, nullable=False))
+    announced_at: datetime
+    drawn_by: str = Field(max_length=80)
+    drawn_at: datetime

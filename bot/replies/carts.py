@@ -52,6 +52,7 @@ class CommentResult:
     items: tuple[ItemResult, ...]
     closed_text: str | None = None  # the campaign's reply to orders after it closed, in the shop's own words
     closed: bool = False  # the campaign had closed (its `closed_text`, else ours in the shopper's language)
+    held_back: bool = False  # a blocked buyer's order: nothing held, the shopper is asked to write to the shop
 
 
 # Option names shops commonly give variants, as a shopper reads them in each language. A name the shop
@@ -303,6 +304,8 @@ def render_comment_reply(
 ) -> Message:
     """The one private reply for one or more comments of a shopper."""
     hello = greeting(locale, name)
+    if results and all(r.held_back for r in results):  # a blocked buyer: no cart, no checkout, a kind word
+        return render_text("\n".join([hello, held_back_reply(locale)]))[0]
     first = _first_choice(results)
     lines = [
         line
@@ -331,6 +334,15 @@ def render_comment_reply(
     if quick:
         message["quick_replies"] = [q.to_meta() for q in quick]
     return message
+
+
+def held_back_reply(locale: str) -> str:
+    """A blocked buyer's answer to an order: polite, never "blocked"; the shop sorts it out in the chat."""
+    return gettext(
+        locale,
+        "Thank you for your order! Please send us a message here first: we'll confirm it with you "
+        "before we set anything aside.",
+    )
 
 
 def render_cart(locale: str, cart: CartInfo, checkout_url: str | None = None, hold: str | None = None) -> list[Message]:

@@ -36,6 +36,7 @@ _COMMENT_OUTCOMES = {
     CommentOutcome.UNCHANGED.value: "Edited: nothing changed",
     CommentOutcome.RELEASED.value: "Removed: stock given back",
     CommentOutcome.NOTHING_TO_RELEASE.value: "Removed: nothing was held",
+    CommentOutcome.BLOCKED.value: "Blocked buyer: nothing held, asked to write to the shop",
 }
 # What became of one item of a comment (comment_log.detail's items).
 _ITEM_OUTCOMES = {

@@ -255,3 +255,18 @@ class MessengerProfileRow(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     config: str = Field(sa_column=Column(Text, nullable=False))  # JSON of MessengerProfileConfig
     updated_at: datetime
+
+
+class BlockedBuyer(SQLModel, table=True):
+    """A shopper the shop no longer sells to (one who orders and never pays), per Page (a PSID is Page-scoped).
+
+    Their order comments hold no stock and get a polite private reply asking them to write to the shop
+    (bot.handlers.comments); a size picked in the chat claims nothing either. Unblocking deletes the row.
+    """
+
+    __tablename__ = "blocked_buyer"
+    page_id: str = Field(primary_key=True, max_length=64)
+    psid: str = Field(primary_key=True, max_length=64)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    blocked_by: str = Field(max_length=80)  # the inbox user's name
+    blocked_at: datetime

@@ -12,6 +12,7 @@ from carts.comment_orders import (
     ItemOutcome,
     OrderComment,
     Used,
+    hold_back,
     plan_edit,
     plan_new_comment,
     settled_outcome,
@@ -55,6 +56,7 @@ def test_the_stored_values_are_the_strings_the_comment_log_holds() -> None:
         "unchanged",
         "released",
         "nothing_to_release",
+        "blocked",
     ]
 
 
@@ -116,3 +118,17 @@ def test_a_comment_is_settled_once_no_claim_is_pending() -> None:
     assert settled_outcome({"held", "waitlisted"}) == "added"
     assert settled_outcome({"waitlisted"}) == "waitlisted"
     assert settled_outcome({"held", "pending"}) is None
+
+
+def test_a_blocked_buyers_order_claims_nothing_and_anything_else_stays_as_planned() -> None:
+    used: Used = {}
+    order = plan_new_comment(comment("A+1 M, B+2"), campaign(), "arrival-1", NOW, used)
+    assert order.claims  # as anyone's would
+    held_back = hold_back(order)
+    assert (held_back.outcome, held_back.claims, held_back.answer_now) == (CommentOutcome.BLOCKED, [], True)
+    chat = plan_new_comment(comment("so pretty"), campaign(), "arrival-2", NOW, used)
+    assert hold_back(chat) == chat  # not an order: no answer at all
+    closed = plan_new_comment(comment("A+1 M"), campaign(open_now=False), "arrival-3", NOW, used)
+    assert hold_back(closed) == closed  # the sale's own closed answer
+    unknown = plan_new_comment(comment("Z+1"), campaign(), "arrival-4", NOW, used)
+    assert hold_back(unknown).outcome == CommentOutcome.BLOCKED  # an order all the same: the polite answer

@@ -18,6 +18,8 @@ for live updates), one module per page or concern:
 - `catalog`, `campaigns`, `live_controls`: managing the shop (owners): products, campaigns and their pinned
   comment, the live board's start/stop/attach.
 - `report`: what sold (owners): each campaign's report, its Excel export, the live board's funnel.
+- `blocked`: blocking a buyer from the buyer panel, the list of blocked buyers.
+- `draws`: the live board's lucky draw (announce with a committed seed, draw, cancel) and each draw's record.
 - `landing`: `/`, the start page (a signed-in user goes on to the inbox).
 
 Every POST needs the session's CSRF token (403 without it). Bad input answers 4xx with the reason and
@@ -34,11 +36,13 @@ from aiohttp import web
 from bot.inbox.auth import SessionStore, SignInLimiter
 from bot.inbox.live import InboxHub, InboxPublisher
 from bot.inbox.views import (
+    blocked,
     board,
     buyer_panel,
     campaigns,
     catalog,
     conversations,
+    draws,
     events,
     faq,
     landing,
@@ -94,4 +98,6 @@ def setup(app: web.Application) -> None:
     for module in (catalog, campaigns, live_controls):  # the console's management pages
         app.add_routes(module.routes)
     report.setup(app)  # what sold: the reports, their export and the board's funnel
+    for module in (blocked, draws):  # live tools: blocked buyers, lucky draws
+        app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)

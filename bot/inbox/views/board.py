@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.inbound.ingest import is_stream_id
 from bot.inbox import board as board_module
 from bot.inbox import undelivered
+from bot.inbox.draws import draw_panel
 from bot.inbox.views import report
 from bot.inbox.views.common import HEADERS, USER, redirect, render, signed_in
 from bot.runtime.clock import utcnow
@@ -63,11 +64,12 @@ async def board_page(request: web.Request) -> web.Response:
     async with request.app[READ_SESSIONS]() as session:
         found = await _board(request, session)
         trail = await board_module.fetch_trail(session, found.campaign, limit=200)
-    if request.query.get("part") == "1":
+        part = request.query.get("part") == "1"
+        draw = None if part else await draw_panel(session, found.campaign)  # the lucky draw's section
+    if part:
         return await render(request, "_board.html", b=found, trail=trail)
-    return await render(
-        request, "board.html", b=found, trail=trail, **await report.board_funnel(request, found.campaign)
-    )
+    funnel = await report.board_funnel(request, found.campaign)  # what sold, for owners
+    return await render(request, "board.html", b=found, trail=trail, draw=draw, **funnel)
 
 
 def _owners_only(request: web.Request) -> None:

@@ -8,6 +8,7 @@ up: a module-level import in a command module, or in what it imports, would brin
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -24,7 +25,19 @@ from bot.cli.main import main
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "config" / "samples" / "demo_shop.yaml"
 HEAVY = frozenset({"aiohttp", "redis", "sqlalchemy", "sqlmodel", "alembic", "pyfacebook", "facebook"})
-COMMANDS = ("serve", "worker", "simulate", "parse", "emulator", "load", "user", "faq-test", "migrate", "page-token")
+COMMANDS = (
+    "serve",
+    "worker",
+    "simulate",
+    "parse",
+    "emulator",
+    "load",
+    "user",
+    "faq-test",
+    "migrate",
+    "page-token",
+    "draw",
+)
 
 
 def imported_packages(*args: str, cwd: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
@@ -62,6 +75,16 @@ def test_light_commands_load_no_server_library(tmp_path: Path, args: list[str]) 
     done, packages = imported_packages(*args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "argparse" in packages  # the import-time report was read
+    assert packages.isdisjoint(HEAVY), sorted(packages & HEAVY)
+
+
+def test_draw_verify_loads_no_server_library(tmp_path: Path) -> None:
+    (tmp_path / "entrants.txt").write_text("3000000000001\n3000000000002\n", encoding="utf-8")
+    done, packages = imported_packages(
+        "draw", "verify", "--seed", "ab" * 16, "--entrants", "entrants.txt", "--winners", "2", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(json.loads(done.stdout)["winners"]) == ["3000000000001", "3000000000002"]
     assert packages.isdisjoint(HEAVY), sorted(packages & HEAVY)
 
 

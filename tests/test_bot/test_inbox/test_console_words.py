@@ -19,7 +19,8 @@ from babel.messages.pofile import read_po
 from sqlalchemy import select, update
 
 from bot.inbox.auth import add_user, invite_user
-from bot.inbox.tables import InboxUser
+from bot.inbox.draw_rules import DrawRules
+from bot.inbox.tables import InboxUser, LuckyDraw
 from bot.inbox.undelivered import retry_can_work
 from bot.replies.i18n import LOCALE_DIR
 from bot.replies.statuses import RAW_WORDS
@@ -401,6 +402,7 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
         tiers = tuple(dataclasses.replace(tier, name="會員") for tier in program.tiers)
         await apply_program(session, dataclasses.replace(program, tiers=tiers), utcnow())
     walker = (await stack.rows(select(InboxUser.id).where(InboxUser.name == WALKER)))[0]
+    draw = await lucky_draw(stack, "xmas-2026")
     return {
         "id": [str(conversation)],
         "key": ["xmas-2026"],
@@ -411,7 +413,31 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
         "/inbox/users/{id}:id": [str(walker)],
         "/inbox/password/{token}:token": [token],
         "/inbox/catalog/p/{code}:code": ["A"],
+        "/inbox/board/{key}/draws/{id}:id": [str(draw)],
+        "/inbox/board/{key}/draws/{id}/entrants.txt:id": [str(draw)],
     }
+
+
+async def lucky_draw(stack: Stack, key: str) -> int:
+    """A lucky draw made on the campaign (its record page is walked too); its id."""
+    [campaign] = await stack.rows(select(Campaign).where(Campaign.key == key))
+    now = utcnow()
+    async with stack.sessions() as session, session.begin():
+        draw = LuckyDraw(
+            campaign_id=campaign.id,
+            page_id=PAGE_ID,
+            seed="ab" * 16,
+            commitment="cd" * 32,
+            rules=DrawRules(winners=1, keyword="抽獎").to_json(),
+            entrants=json.dumps([PSID]),
+            winners=json.dumps([{"psid": PSID, "name": "陳大文", "comment_id": None, "told": "none"}]),
+            announced_at=now,
+            drawn_by=WALKER,
+            drawn_at=now,
+        )
+        session.add(draw)
+        await session.flush()
+        return draw.id or 0
 
 
 def page_paths(app: web.Application, values: dict[str, list[str]]) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ import pytest
 from babel.support import Translations
 
 import bot.replies.i18n as i18n
-from bot.replies import carts, chat, fulfilment, members, orders, payments
+from bot.replies import carts, chat, draws, fulfilment, members, orders, payments
 from bot.replies.carts import CommentResult, ItemResult
 from bot.replies.i18n import LocaleSource, money, number, script_locale, shopper_locale
 from bot.replies.members import MemberCardInfo
@@ -78,6 +78,7 @@ SAMPLES: dict[Callable[..., Any], list[tuple[Any, ...]]] = {
         (change, "A 連身裙", 1, CART) for change in ("held", "waitlisted", "promoted", "expired", "reminder")
     ],
     carts.expired_choice: [()],
+    carts.held_back_reply: [()],
     carts.render_choice_question: [("c1", "C", "頸巾", 1, {}, "colour", ("紅", "藍"))],
     carts.render_next_option: [("c1", "C", "頸巾", {"size": "M"}, "colour", ("紅", "藍"))],
     carts.hold_time_left: [
@@ -92,6 +93,7 @@ SAMPLES: dict[Callable[..., Any], list[tuple[Any, ...]]] = {
         ("陳大文", [CommentResult("c1", ITEMS)], CART, "https://shop.example/c/t"),
         (None, [CommentResult("c1", ITEMS * 12)], CART),
         ("Amy", [CommentResult("c1", (), closed=True)], EMPTY),
+        ("Amy", [CommentResult("c1", (), held_back=True)], EMPTY),
     ],
     carts.render_cart: [(CART, "https://shop.example/c/t", "⏳"), (EMPTY,)],
     chat.welcome_text: [()],
@@ -127,6 +129,7 @@ SAMPLES: dict[Callable[..., Any], list[tuple[Any, ...]]] = {
     payments.proof_without_order: [()],
     payments.payment_received: [("PO-000007",)],
     payments.proof_rejected: [("PO-000007",)],
+    draws.draw_win: [("Amy Chan", "Friday live"), (None, "週五直播"), ("陳大文", "Friday live")],
 }
 # Words that are names, not English to translate.
 _NAMES = {"FPS", "PayMe", "WhatsApp", "HK", "PO", "SF", "Messenger", "Instagram", "Direct", "App", "English", "QR"}
@@ -135,7 +138,7 @@ _SAME_IN_BOTH = {"PayMe"}  # a brand: its Chinese is its name
 
 def _reply_functions() -> set[Callable[..., Any]]:
     found = set()
-    for module in (carts, chat, fulfilment, members, orders, payments):
+    for module in (carts, chat, draws, fulfilment, members, orders, payments):
         for name, function in inspect.getmembers(module, inspect.isfunction):
             ours = function.__module__ == module.__name__ and not name.startswith("_")
             if ours and next(iter(inspect.signature(function).parameters), None) == "locale":
