@@ -38,6 +38,15 @@ The grammar, on the text after `normalize_text` (NFKC, case folded, whitespace r
   `D`, `D12`, `AB1`) that is not in the catalog, used like an item (`D+1`, `Dx2`) or after a cancel
   word, is reported in `unknown`, upper-cased. Ordinary words (`pizza+1`, `me+1`) are not, to keep
   chatter quiet, and neither is a minus (`E-1`, `covid-19`).
+- The product on screen (`now_selling`, a live's pointer): when the comment names no product (no code,
+  no cancel of one, no unknown code), its lone `+N`s order the now-selling product, and so does a whole
+  comment that is a bare order: a verb (`要`, `我要`, `我都要`, `want`, `i want`), a quantity 1-99 in
+  digits or Chinese numerals with an optional measure word (`2`, `2件`, `兩件`, `2 pcs`), or both
+  (`我要兩件`, `want 2`), then only that product's option values and politeness (`2 M`, `要紅色`,
+  `要 XL 唔該`). These go to `pointed`, never to `items`: the handler decides whether the pointed
+  product stands. Anything else in the comment (`我要問`, `1樓`, `10:30`, `want to see`) makes it
+  chatter. A code in the comment always wins: `A+1 +1` reads as without a pointer. Without
+  `now_selling`, `要`, `1` or `want 2` alone are chatter and a lone `+N` keeps the rules above.
 - Bounds: a comment is read up to `MAX_FRAGMENTS` order-like fragments (then a `truncated` note), and
   at most `MAX_VARIANT_WORDS` words after an item count as variant words. Real comments are far below
   both; they keep any 10 KB comment well under 5 ms (bench/bench_parser.py).
@@ -65,6 +74,7 @@ __all__ = [
     "MAX_FRAGMENTS",
     "MAX_QTY",
     "MAX_VARIANT_WORDS",
+    "MEASURE_WORDS",
     "CatalogEntry",
     "OrderItem",
     "OrderParse",
@@ -74,9 +84,11 @@ __all__ = [
     "ParseNoteCode",
     "check_code",
     "check_option_value",
+    "chinese_number",
     "code_key",
     "option_value_key",
     "parse_order_comment",
+    "read_quantity",
 ]
 
 MAX_QTY = 999
@@ -157,15 +169,22 @@ class OrderParse:
     unknown_variant_words: tuple[str, ...] = ()  # normalised words: ("xxl",)
     ambiguous: tuple[int, ...] = ()  # quantities of lone `+N` that could not be given a product
     notes: tuple[ParseNote, ...] = ()
+    # Items ordered without naming a product (`+1`, `要`, `want 2`), given to the `now_selling` product.
+    # Kept apart from `items`: the handler decides whether the pointed product stands.
+    pointed: tuple[OrderItem, ...] = ()
 
     @property
     def is_empty(self) -> bool:
         """True for chatter: nothing ordered, removed or worth explaining."""
-        return not (self.items or self.removals or self.notes)
+        return not (self.items or self.removals or self.notes or self.pointed)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready form printed by `plusone parse` (without the comment text)."""
-        return {
+    def to_dict(self, *, with_pointed: bool = False) -> dict[str, Any]:
+        """The JSON-ready form printed by `plusone parse` (without the comment text).
+
+        `pointed` is there with `with_pointed` (`plusone parse --now-selling`) or when there are some,
+        so that the shape printed before the pointer existed stays the same.
+        """
+        out = {
             "items": [item.to_dict() for item in self.items],
             "removals": [removal.to_dict() for removal in self.removals],
             "unknown": list(self.unknown),
@@ -173,6 +192,9 @@ class OrderParse:
             "unknown_variant_words": list(self.unknown_variant_words),
             "notes": [note.to_dict() for note in self.notes],
         }
+        if with_pointed or self.pointed:
+            out["pointed"] = [item.to_dict() for item in self.pointed]
+        return out
 
 
 EMPTY_PARSE = OrderParse()
@@ -359,17 +381,48 @@ class OrderParser:
         """The configured codes."""
         return tuple(p.code for p in self._products.values())
 
-    def parse(self, text: str) -> OrderParse:
-        """Parse one comment. Never raises on any str; see the module docstring for the grammar."""
+    def parse(self, text: str, *, now_selling: str | None = None) -> OrderParse:
+        """Parse one comment. Never raises on any str; see the module docstring for the grammar.
+
+        `now_selling` is the code of the product on screen (a live's pointer): a comment that names no
+        product and orders a bare quantity (`+1`, `2`, `要`, `want 2`) gets `pointed` items for it.
+        An unknown `now_selling` code raises ValueError.
+        """
+        pointer = None if now_selling is None else self._pointer(now_selling)
         norm = normalize_text(text, keep_newlines=True)
+        result, named = self._read(norm, self._only)
+        if pointer is None or named:
+            return result
+        # Nothing named: the bare quantities of the comment go to the product on screen.
+        pointed, _ = self._read(norm, pointer)
+        if pointed.items:
+            return OrderParse(
+                unknown_variant_words=pointed.unknown_variant_words,
+                notes=pointed.notes,
+                pointed=pointed.items,
+            )
+        bare = self._bare(norm, pointer)
+        if bare is not None:
+            return OrderParse(pointed=(bare,))
+        return result
+
+    def _pointer(self, code: str) -> _Product:
+        product = self._products.get(code_key(code))
+        if product is None:
+            raise ValueError(f"now_selling {code!r} is not a product code of this catalog")
+        return product
+
+    def _read(self, norm: str, only: _Product | None) -> tuple[OrderParse, bool]:
+        """The scan of one normalised comment; `only` gets the lone `+N`s. Also: did it name a product?"""
         if not _MAY_ORDER.search(norm):
-            return EMPTY_PARSE
+            return EMPTY_PARSE, False
         search = self._scan.search
         m = search(norm)
         if m is None:
-            return EMPTY_PARSE
+            return EMPTY_PARSE, False
         products = self._products
         out = _Collector()
+        named = False
         # An item of a product with options waits here until the next match (or the end of the
         # comment) closes the stretch of text where its variant words are.
         pending: tuple[_Product, int | None, bool, int] | None = None
@@ -407,6 +460,7 @@ class OrderParser:
                 pending = None
 
             if code is not None:
+                named = True
                 if qty is None:
                     amount = None  # `cancel A`: all of it
                 elif frac is None and len(qty) <= _QTY_DIGITS and qty[0] != "0":
@@ -426,22 +480,75 @@ class OrderParser:
                     out.remove(product.code, amount, None)
             elif unk is not None:
                 if cancel is not None or _quantity(uqty, None) is not None:
+                    named = True
                     out.unknown_code(unk, norm[start:end])
             elif _PHONE_TAIL.match(norm, end) is None:  # a lone +N
                 amount = _quantity(lqty, None)
                 if amount is None:
                     pass  # `+0`, `+5000`: no order, and not worth an answer either
-                elif self._only is None:
+                elif only is None:
                     out.ambiguous.append(amount)
                     out.note(ParseNoteCode.AMBIGUOUS_QUANTITY, norm[start:end])
-                elif self._only.options:
-                    pending = (self._only, amount, True, end)
+                elif only.options:
+                    pending = (only, amount, True, end)
                 else:
-                    out.add(self._only.code, amount, None)
+                    out.add(only.code, amount, None)
             m = search(norm, end)
         if pending is not None:
             self._close(pending, norm, len(norm), out)
-        return out.result()
+        return out.result(), named
+
+    def _bare(self, norm: str, pointer: _Product) -> OrderItem | None:
+        """A whole comment that is a bare order (`2`, `要`, `我要兩件`, `want 2 M`) for `pointer`, else None."""
+        if len(norm) > 60:  # a bare order is short; a long comment is talk
+            return None
+        flat = " ".join(_NOT_WORD.sub(" ", norm).split())
+        m = _BARE.fullmatch(flat)
+        if m is None or not (m["verb"] or m["qty"]) or (m["unit"] and not m["qty"]):
+            return None
+        qty = 1
+        if m["qty"]:
+            amount = read_quantity(m["qty"])
+            if amount is None or amount > 99:
+                return None
+            qty = amount
+        variant = self._bare_variant(pointer, m["rest"])
+        if variant is False:
+            return None
+        return OrderItem(pointer.code, qty, variant or None)
+
+    def _bare_variant(self, product: _Product, rest: str) -> Mapping[str, str] | bool | None:
+        """The option values `rest` names, None for none, False when `rest` holds any other word."""
+        words = [t for t in _TOKEN.findall(rest) if t[0] not in "@#"]
+        chosen: dict[str, str] = {}
+        i, n = 0, len(words)
+        while i < n:
+            for size in range(min(product.longest_phrase, n - i), 0, -1):
+                hit = product.phrases.get(tuple(words[i : i + size]))
+                if hit is not None:
+                    if chosen.setdefault(hit[0], hit[1]) != hit[1]:
+                        return False  # two sizes in a bare order: not read, never guessed
+                    i += size
+                    break
+            else:
+                word = words[i]
+                if word in _FILLER_WORDS:
+                    i += 1
+                    continue
+                if not _HAN.match(word):
+                    return False
+                if product.han_values is not None:
+                    for value_match in product.han_values.finditer(word):
+                        option, value = product.phrases[(value_match[0],)]
+                        if chosen.setdefault(option, value) != value:
+                            return False
+                    word = product.han_values.sub("", word)
+                if _FILLER_HAN.sub("", word):
+                    return False
+                i += 1
+        if not chosen:
+            return None
+        return MappingProxyType({o: chosen[o] for o in product.options if o in chosen})
 
     def _close(self, pending: tuple[_Product, int | None, bool, int], norm: str, end: int, out: _Collector) -> None:
         product, amount, adding, start = pending
@@ -501,9 +608,92 @@ class OrderParser:
         return MappingProxyType({o: chosen[o] for o in product.options if o in chosen})
 
 
-def parse_order_comment(text: str, parser: OrderParser) -> OrderParse:
-    """Parse one comment against a campaign's compiled catalog (`OrderParser`). Pure."""
-    return parser.parse(text)
+# ---------------------------------------------------------------------------------------------------
+# Bare orders for the product on screen (`now_selling`): `1`, `2件`, `要`, `我要兩件`, `want 2`, `要 M`.
+# Only a WHOLE comment of this shape orders: a verb, a quantity or both, then only the product's option
+# values and politeness. `我要問`, `1樓`, `10:30` or `want to see` are chatter and order nothing.
+
+# Measure words after a number (Cantonese and Mandarin), and `pcs`.
+MEASURE_WORDS: tuple[str, ...] = (
+    "件",
+    "個",
+    "个",
+    "條",
+    "条",
+    "對",
+    "对",
+    "套",
+    "枝",
+    "支",
+    "盒",
+    "包",
+    "張",
+    "张",
+    "隻",
+    "只",
+    "份",
+    "pcs",
+    "pc",
+)
+_CN_DIGITS = {"一": 1, "二": 2, "兩": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_NUMBER = "[一二兩两三四五六七八九十廿]{1,3}"
+# Words around a bare order that change nothing: politeness, particles, `size`.
+_FILLER_WORDS = frozenset(
+    ["thanks", "thank", "you", "thx", "ty", "please", "pls", "plz", "size", "ah", "la", "lah", "one", "pc"]
+)
+_FILLER_HAN = re.compile("唔該|唔该|謝謝|谢谢|多謝|多谢|感謝|麻煩|麻烦|[呀啊吖喔哦啦囉喇嘅的了呢哈號号碼码色]")
+_BARE = regex.compile(
+    r"(?:(?P<verb>(?:我|i)?\ ?(?:都|也|also)?\ ?(?:想|would\ like|wanna|'ll|will)?\ ?(?:要|want|take|買|买))\ ?)?"
+    rf"(?:[x×*]\ ?(?=[0-9]))?(?P<qty>[0-9]{{1,2}}|{_CN_NUMBER})?"
+    rf"\ ?(?P<unit>{'|'.join(MEASURE_WORDS)})?(?P<rest>.*)",
+    regex.DOTALL,
+)
+# What a bare order may be wrapped in: emoji, punctuation, mentions (replaced by spaces before reading).
+_NOT_WORD = regex.compile(r"[@#][\p{L}\p{M}\p{N}_.]*+|[^\p{L}\p{M}\p{N} ]+")
+
+
+def chinese_number(text: str) -> int | None:
+    """The number 1-99 that `text` writes in Chinese numerals (`一`, `兩`, `十一`, `廿三`, `九十九`), else None."""
+    if not 0 < len(text) <= 3:
+        return None
+    if len(text) == 1:
+        if text == "十":
+            return 10
+        if text == "廿":
+            return 20
+        return _CN_DIGITS.get(text)
+    tens_part, sep, units_part = text.partition("十")
+    if not sep:
+        if text[0] != "廿":
+            return None
+        tens, units_part = 2, text[1:]
+    elif tens_part == "":
+        tens = 1
+    else:
+        tens = _CN_DIGITS.get(tens_part, 0) if tens_part not in ("兩", "两") else 0
+        if not tens:
+            return None
+    if units_part == "":
+        return tens * 10
+    units = _CN_DIGITS.get(units_part)
+    if units is None or units_part in ("兩", "两"):
+        return None
+    return tens * 10 + units
+
+
+def read_quantity(word: str) -> int | None:
+    """A quantity word: digits 1..MAX_QTY (full-width already folded) or Chinese 1-99, else None."""
+    if word.isascii() and word.isdigit():
+        return _quantity(word, None)
+    return chinese_number(word)
+
+
+def parse_order_comment(text: str, parser: OrderParser, *, now_selling: str | None = None) -> OrderParse:
+    """Parse one comment against a campaign's compiled catalog (`OrderParser`). Pure.
+
+    `now_selling`: the code of the product on screen in a live; see `OrderParser.parse`.
+    """
+    return parser.parse(text, now_selling=now_selling)
 
 
 def _compile_product(entry: CatalogEntry) -> _Product:
