@@ -169,14 +169,16 @@ async def apply_edit(
     arrival: str,
     edit: str,
     now: datetime,
+    now_selling: str | None = None,
 ) -> list[dict[str, Any]]:
     """Apply the difference between what an edited comment asks now and what it claimed; the trail's items.
 
     More of an item is a new claim, in line from the edit's arrival; less releases the latest units first.
+    `now_selling`: the product a quantity without a code stands for (`plan_edit`).
     """
     live = [c for c in claims if c.status in LIVE_STATUSES]
     changes: list[dict[str, Any]] = []
-    for line, delta in plan_edit(campaign, comment.message, claims, now).items():
+    for line, delta in plan_edit(campaign, comment.message, claims, now, now_selling).items():
         if delta > 0:
             session.add(StockClaim(**edit_claim(comment, campaign, line, delta, arrival, edit, now)))
             changes.append({"product_id": line[0], "qty": delta, "outcome": ItemOutcome.CLAIMED})

@@ -53,8 +53,9 @@ from bot.replies.chat import public_fallback
 from bot.replies.i18n import pick_locale, script_locale
 from bot.replies.orders import order_expired, order_expiring
 from bot.replies.render import MAX_BUTTON_TEXT, render_buttons, render_text
-from bot.runtime.clock import utcnow
+from bot.runtime.clock import from_epoch_s, utcnow
 from bot.store.conversations import fetch_locale_candidates
+from bot.store.pointer import LivePointerMoves, moves_of
 from bot.store.tables import CommentLog, OutboxMessage
 from carts.comment_order_repository import (
     CampaignLookup,
@@ -80,6 +81,7 @@ from carts.orders import (
     fetch_or_create_checkout_tokens,
     orders_to_remind,
 )
+from carts.pointer_rules import on_screen
 from carts.repository import (
     fetch_cart,
     fetch_carts,
@@ -117,6 +119,21 @@ def _order_comment(event: CommentEvent) -> OrderComment:
     return OrderComment(event.comment_id, event.page_id, event.author_id, event.message or "")
 
 
+def _on_screen(
+    pointers: dict[int, LivePointerMoves], campaign: CampaignInfo, created: datetime | None
+) -> tuple[str, ...]:
+    """The live's products the viewer may have seen when commenting (`created`: Meta's creation time, else
+    when it reached us): what a quantity without a code orders (carts.pointer_rules)."""
+    found = pointers.get(campaign.id)
+    if found is None or created is None:
+        return ()
+    return on_screen(found.moves, created, found.grace_s)
+
+
+def _created(event: CommentEvent, now: datetime) -> datetime:
+    return from_epoch_s(event.created_time) if event.created_time else now
+
+
 def _arrival(ctx: HandlerContext) -> str:
     """The comment's place in line: its stream entry and its position in the delivery."""
     return arrival_key(ctx.stream_id or "0-0", ctx.position)
@@ -148,7 +165,9 @@ class CommentOrders:
             await self._edited(event, ctx, campaign)
             return
         used = await claimed_quantities(ctx.session, [campaign], {event.author_id})
-        plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), utcnow(), used)
+        now = utcnow()
+        screen = _on_screen(await moves_of(ctx.session, [campaign.id]), campaign, _created(event, now))
+        plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), now, used, screen)
         await insert_claims(ctx.session, plan.claims)
         await _set_outcome(ctx.session, event.key, plan.outcome, plan.detail)
         if plan.answer_now:  # decided already: nothing waits for the allocator
@@ -178,13 +197,16 @@ class CommentOrders:
         used = await claimed_quantities(
             session, [c for c in campaigns.values() if c is not None], {e.author_id for e, _ in items if e.author_id}
         )
+        # The live pointers' moves, read once for the batch in its transaction (one query, none pointed: empty).
+        pointers = await moves_of(session, sorted({c.id for c in campaigns.values() if c is not None}))
         logs: list[dict[str, Any]] = []
         claims: list[dict[str, Any]] = []
         for event, ctx in items:
             row = comment_log_values(event, ctx)
             campaign = campaigns[(event.page_id, event.post_id)]
             if campaign is not None:  # else a comment on another post: logged as received, as one by one
-                plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), now, used)
+                screen = _on_screen(pointers, campaign, _created(event, now))
+                plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), now, used, screen)
                 row["outcome"], row["detail"] = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
                 claims += plan.claims
                 if plan.answer_now:  # decided already: its reply is composed after the commit
@@ -209,7 +231,16 @@ class CommentOrders:
         """
         claims = await fetch_claims_of_comment(ctx.session, event.comment_id)
         comment = _order_comment(event)
-        changes = await apply_edit(ctx.session, comment, campaign, claims, _arrival(ctx), event.key[-16:], utcnow())
+        now = utcnow()
+        # A quantity without a code stands for the product it ordered when the comment was made: the one on
+        # screen then, or the one of several the shopper chose (the product its claims hold).
+        screen = _on_screen(await moves_of(ctx.session, [campaign.id]), campaign, _created(event, now))
+        held = {c.product_id for c in claims}
+        chosen = [c for c in screen if c in campaign.products and campaign.products[c].product_id in held]
+        pointed = screen[0] if len(screen) == 1 else (chosen[-1] if chosen else None)
+        changes = await apply_edit(
+            ctx.session, comment, campaign, claims, _arrival(ctx), event.key[-16:], now, now_selling=pointed
+        )
         outcome = CommentOutcome.EDITED if changes else CommentOutcome.UNCHANGED
         await _set_outcome(ctx.session, event.key, outcome, {"items": changes})
 
@@ -264,6 +295,7 @@ def comment_result(log_row: Any, claims: Sequence[Any], names: dict[int, str]) -
                 limit=item.get("limit"),
                 chosen=item.get("variant") or {},
                 missing=[(m, item.get("values", {}).get(m, [])) for m in item.get("missing", [])],
+                candidates=[(c.get("code", ""), c.get("name", "")) for c in item.get("candidates", [])],
             )
         )
     codes = {i.get("product_id"): i.get("code") for i in detail.get("items", []) if i.get("product_id")}
@@ -587,7 +619,8 @@ async def decide_stuck_comments(
         comment = OrderComment(row.comment_id, row.page_id, row.author_id, row.message or "")
         used = await claimed_quantities(session, [campaign], {row.author_id})
         arrival = arrival_key(row.stream_id or "0-0", 0)
-        plan = plan_new_comment(comment, campaign, arrival, row.received_at, used)
+        screen = _on_screen(await moves_of(session, [campaign.id]), campaign, row.created_time or row.received_at)
+        plan = plan_new_comment(comment, campaign, arrival, row.received_at, used, screen)
         await insert_claims(session, plan.claims)
         row.outcome, row.detail = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
         if plan.answer_now:

@@ -44,6 +44,7 @@ class ItemResult:
     limit: int | None = None
     chosen: Mapping[str, str] = field(default_factory=dict)  # for needs_variant: options already given
     missing: Sequence[tuple[str, Sequence[str]]] = ()  # for needs_variant: (option, allowed values)
+    candidates: Sequence[tuple[str, str]] = ()  # for choose_product: (order code, name) of each product on screen
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,16 @@ def _item_line(locale: str, item: ItemResult, asked_below: bool = True) -> str:
         )
     if item.outcome == ItemOutcome.UNKNOWN_CODE:
         return gettext(locale, "❔ {code} is not on sale in this post", code=item.code)
+    if item.outcome == ItemOutcome.CHOOSE_PRODUCT and item.candidates:
+        choices = " / ".join(f"{code} {name}".strip() for code, name in item.candidates)
+        example = f"{item.candidates[-1][0]}+{item.qty}"
+        return gettext(
+            locale,
+            "❓ ×{qty}: which one did you mean, {choices}? Tap below, or comment the code, e.g. {example}",
+            qty=qty,
+            choices=choices,
+            example=example,
+        )
     if item.outcome == ItemOutcome.AMBIGUOUS:
         return gettext(locale, "❔ +{qty}: which item? Please comment the code too, e.g. A+{qty}", qty=item.qty)
     return f"{label} ×{qty}"
@@ -237,6 +248,41 @@ def _first_choice(results: Sequence[CommentResult]) -> tuple[str, ItemResult] | 
     return None
 
 
+def point_payload(comment_id: str, code: str) -> str:
+    return encode_payload(PayloadAction.POINT, comment_id, code)
+
+
+def parse_point_payload(payload: str) -> tuple[str, str] | None:
+    """(comment id, order code) of a tapped product choice, or None if it is not a (valid, current) one."""
+    decoded = decode_payload(payload)
+    if not isinstance(decoded, Payload) or decoded.action is not PayloadAction.POINT:
+        return None
+    comment_id, code = decoded.args
+    return comment_id, code
+
+
+def product_quick_replies(comment_id: str, candidates: Sequence[tuple[str, str]]) -> list[QuickReply]:
+    """One quick reply per product that was on screen, newest last, each naming it ("B Linen shirt")."""
+    return [
+        QuickReply(f"{code} {name}".strip()[:MAX_QUICK_REPLY_TITLE], point_payload(comment_id, code))
+        for code, name in list(candidates)[:MAX_QUICK_REPLIES]
+    ]
+
+
+def _product_question(results: Sequence[CommentResult]) -> list[QuickReply]:
+    """The quick replies of the first comment that asks which product on screen it meant, if any."""
+    for result in results:
+        for item in result.items:
+            if item.outcome == ItemOutcome.CHOOSE_PRODUCT and item.candidates:
+                return product_quick_replies(result.comment_id, item.candidates)
+    return []
+
+
+def already_chosen(locale: str, code: str) -> str:
+    """To a shopper who taps a product again for a comment whose product they already chose."""
+    return gettext(locale, "You already chose {code} for that comment. Type “cart” to see your cart.", code=code)
+
+
 def _quick_replies(first: tuple[str, ItemResult] | None) -> list[QuickReply]:
     if first is None:
         return []
@@ -327,7 +373,7 @@ def render_comment_reply(
         more = gettext(locale, "…and {n} more", n=len(lines) - len(shown))
         text = "\n".join([hello, *shown, more, "", summary])
     message = render_buttons(text, cart_buttons(locale, cart, checkout_url))
-    quick = _quick_replies(first)
+    quick = _quick_replies(first) or _product_question(results)
     if quick:
         message["quick_replies"] = [q.to_meta() for q in quick]
     return message

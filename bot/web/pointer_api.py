@@ -68,7 +68,8 @@ async def _live_video(session: AsyncSession, campaign: Campaign) -> LiveVideo:
         raise PointerControlError(web.HTTPConflict, f"campaign {campaign.key!r} has no live video running")
     if live_phase(video.status) is not LivePhase.LIVE:
         raise PointerControlError(
-            web.HTTPConflict, f"live video {video.video_id} of campaign {campaign.key!r} is not running ({video.status})"
+            web.HTTPConflict,
+            f"live video {video.video_id} of campaign {campaign.key!r} is not running ({video.status})",
         )
     return video
 

@@ -45,6 +45,7 @@ from bot.inbox.views import (
     membership,
     orders,
     pages,
+    pointer,
     settings,
     signin,
     static,
@@ -87,6 +88,7 @@ def setup(app: web.Application) -> None:
         membership,
         settings,
         landing,
+        pointer,
     ):
         app.add_routes(module.routes)
     for module in (catalog, campaigns, live_controls):  # the console's management pages

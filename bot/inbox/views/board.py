@@ -17,6 +17,7 @@ from bot.inbound.ingest import is_stream_id
 from bot.inbox import board as board_module
 from bot.inbox import undelivered
 from bot.inbox.views.common import HEADERS, USER, redirect, render, signed_in
+from bot.inbox.views.pointer import pointer_context
 from bot.runtime.clock import utcnow
 from bot.services import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
 from bot.web.numbers import path_id
@@ -62,8 +63,10 @@ async def board_page(request: web.Request) -> web.Response:
     async with request.app[READ_SESSIONS]() as session:
         found = await _board(request, session)
         trail = await board_module.fetch_trail(session, found.campaign, limit=200)
-    template = "_board.html" if request.query.get("part") == "1" else "board.html"
-    return await render(request, template, b=found, trail=trail)
+    if request.query.get("part") == "1":
+        return await render(request, "_board.html", b=found, trail=trail)
+    pointer = await pointer_context(request, found.campaign)  # the "now selling" section (its own region)
+    return await render(request, "board.html", b=found, trail=trail, **pointer)
 
 
 def _owners_only(request: web.Request) -> None:

@@ -18,12 +18,16 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from sqlalchemy import select
 
+from bot.inbound.live_status import LivePhase, live_phase
+from bot.inbox import board as board_module
 from bot.inbox.views.catalog import locale_of, owner_only
 from bot.inbox.views.common import FORM, USER, redirect, render, signed_in
 from bot.replies.i18n import gettext
 from bot.runtime.clock import utcnow
 from bot.services import READ_SESSIONS, SESSIONS
+from bot.store.tables import LiveVideo
 from bot.web.pointer_api import (
     PointerControlError,
     announce,
@@ -41,8 +45,6 @@ routes = web.RouteTableDef()
 
 async def _campaign(request: web.Request) -> Campaign:
     async with request.app[READ_SESSIONS]() as session:
-        from sqlalchemy import select
-
         campaign = (
             await session.execute(select(Campaign).where(Campaign.key == request.match_info["key"]))
         ).scalar_one_or_none()
@@ -56,7 +58,14 @@ async def pointer_context(request: web.Request, campaign: Campaign) -> dict[str,
     async with request.app[READ_SESSIONS]() as session:
         products = await campaign_products(session, campaign.id or 0)
         view = await pointer_view(session, campaign)
-    return {"pc": campaign, "pointer": view, "pointer_products": products}
+        video = await session.get(LiveVideo, campaign.live_video_id) if campaign.live_video_id else None
+    return {
+        "pc": campaign,
+        "pointer": view,
+        "pointer_products": products,
+        "pointer_names": dict(products),
+        "live_running": video is not None and live_phase(video.status) is LivePhase.LIVE,
+    }
 
 
 async def _section(request: web.Request, campaign: Campaign, status: int = 200, **extra: Any) -> web.Response:
@@ -89,8 +98,6 @@ async def _refused(request: web.Request, campaign: Campaign, exc: PointerControl
 
 async def _board_with_error(request: web.Request, campaign: Campaign, status: int, **extra: Any) -> web.Response:
     """The whole board with the error beside the pointer, as a refused form without script sees it."""
-    from bot.inbox import board as board_module
-
     async with request.app[READ_SESSIONS]() as session:
         found = await board_module.fetch_board(session, request[USER].pages, campaign.key)
         trail = await board_module.fetch_trail(session, campaign, limit=200) if found else []
