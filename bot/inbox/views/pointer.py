@@ -3,7 +3,8 @@ screen" button, the grace window, and the chapters so far. The merchant or an as
 Page) moves it; the grace window is the owners'. The admin API's functions do the work
 (bot.web.pointer_api), so the board and `POST /api/campaigns/{key}/pointer` refuse and change the same things.
 
-    GET  /inbox/board/{key}/pointer          the section's fresh HTML (the board's live region loads it)
+    GET  /inbox/board/{key}/pointer          the section's fresh HTML (the board's live region loads it);
+                                             ?part=chapters: the chapters' (refreshed as stock is decided too)
     POST /inbox/board/{key}/pointer          code: a product's order code, or "" for nothing on screen
     POST /inbox/board/{key}/pointer/grace    grace_s: whole seconds (owners)
 
@@ -84,7 +85,10 @@ def _back(campaign: Campaign) -> web.Response:
 @routes.get("/inbox/board/{key}/pointer")
 @signed_in
 async def pointer_part(request: web.Request) -> web.Response:
-    return await _section(request, await _campaign(request))
+    campaign = await _campaign(request)
+    if request.query.get("part") == "chapters":
+        return await render(request, "_pointer_chapters.html", **await pointer_context(request, campaign))
+    return await _section(request, campaign)
 
 
 async def _refused(request: web.Request, campaign: Campaign, exc: PointerControlError, **extra: Any) -> web.Response:
