@@ -405,13 +405,13 @@ class OrderParser:
         for entry in entries_list:
             product = products[code_key(entry.code)]
             for keyword in entry.keywords:
+                key = code_key(keyword)
+                if products.get(key) is product:
+                    continue  # the code itself: nothing to add
                 problem = check_keyword(keyword)
                 if problem:
                     raise ValueError(f"code {entry.code!r}: keyword {keyword!r}: {problem}")
-                key = code_key(keyword)
                 if key in products:
-                    if products[key] is product:
-                        continue  # the code itself: nothing to add
                     raise ValueError(f"code {entry.code!r}: keyword {keyword!r} is the code of {products[key].code!r}")
                 if product not in owners.setdefault(key, []):
                     owners[key].append(product)
@@ -883,7 +883,7 @@ class _Mods:
 
 @dataclass(slots=True)
 class _Group:
-    mentions: list[tuple[str, _Product | None, tuple[str, ...], bool]]  # text, product, candidates, Han
+    mentions: list[tuple[str, _Product | None, tuple[str, ...], bool]]  # see _NaturalReader._target
     prefix: _Mods
     suffix: _Mods = field(default_factory=_Mods)
     words: list[str] = field(default_factory=list)  # option value words after the mention
@@ -961,12 +961,13 @@ class _NaturalReader:
         )
 
     def _target(self, key: str) -> tuple[str, _Product | None, tuple[str, ...], bool]:
-        han = _HAN_START.match(key) is not None
+        """(text, product or None if ambiguous, candidates, orders with a verb alone)."""
         product = self._products.get(key)
         if product is not None:
-            return key, product, (product.code,), han
+            return key, product, (product.code,), True  # a code is typed to order: `要A同B`
         keyword = self._keywords[key]
-        return key, keyword.product, keyword.candidates, han
+        # A Chinese name orders with a verb (`要曲奇`); a Latin one only with a number (`cookies x2`).
+        return key, keyword.product, keyword.candidates, keyword.han
 
     def _groups(self, tokens: list[tuple[str, str, int, int]], out: _Collector) -> bool:
         named = False
@@ -1093,10 +1094,10 @@ class _NaturalReader:
         if not (unreadable or removing or reduce or qty or adding):
             return False  # a mention alone: chatter (`A有冇貨`)
         emitted = False
-        for text, product, candidates, han in group.mentions:
+        for text, product, candidates, verb_alone in group.mentions:
             strong = qty is not None or reduce is not None or unreadable is not None
-            if not strong and not (han or han_verb):
-                continue  # a Latin name needs a quantity next to it (`rose bouquet x2`)
+            if not strong and not (verb_alone and han_verb):
+                continue  # `want A`, `我要cookies`: a Latin verb or name needs a number next to it
             emitted = True
             if product is None:
                 out.note(ParseNoteCode.AMBIGUOUS_PRODUCT, text, None, candidates)
