@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.emulator.replay import RecordedLive, ScriptMove, play_live, recorded_live
+from bot.inbox.auth import add_user
 from bot.inbox.board import fetch_trail
 from bot.replies.carts import already_chosen, expired_choice, parse_point_payload
 from bot.runtime.clock import from_epoch_s, utcnow
@@ -22,6 +23,7 @@ from bot.web import pointer_api
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
 from tests.conftest import ADMIN_TOKEN, PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, sends, start_stack
+from tests.test_bot.test_inbox.test_inbox import PASSWORD, csrf_of, sign_in
 
 VIDEO = "7770020"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -369,3 +371,32 @@ async def test_the_replay_of_a_recorded_live_matches_every_bare_order_to_what_th
     assert [c["code"] for c in body["chapters"]] == list(PRODUCTS)
     for chapter in body["chapters"]:
         assert chapter["ordered"] > 0
+
+
+async def test_the_boards_form_moves_it_for_any_user_of_the_page_and_the_delay_is_the_owners(live: Stack) -> None:
+    """The board without script: a CSRF-checked form post, then back to the board; refusals beside it."""
+    async with live.sessions() as session, session.begin():
+        await add_user(session, "assistant", PASSWORD, "agent", [PAGE_ID])
+        await add_user(session, "stranger", PASSWORD, "agent", ["1000000000002"])
+    await go_live(live)
+    client = live.client
+    assert (await sign_in(live, "stranger"))[0] == 303
+    csrf = await csrf_of(live, "/inbox")
+    resp = await client.post("/inbox/board/tonight/pointer", data={"csrf": csrf, "code": "A"}, allow_redirects=False)
+    assert resp.status == 404  # another Page's campaign: not even there
+    assert (await sign_in(live, "assistant"))[0] == 303
+    csrf = await csrf_of(live, "/inbox/board/tonight")
+    resp = await client.post("/inbox/board/tonight/pointer", data={"code": "A"}, allow_redirects=False)
+    assert resp.status in (401, 403)  # no CSRF token: refused
+    resp = await client.post("/inbox/board/tonight/pointer", data={"csrf": csrf, "code": "b"}, allow_redirects=False)
+    assert (resp.status, resp.headers["Location"]) == (303, "/inbox/board/tonight")
+    resp = await client.post("/inbox/board/tonight/pointer", data={"csrf": csrf, "code": "E"}, allow_redirects=False)
+    assert resp.status == 400 and "&#39;E&#39; is sold in campaign &#39;winter&#39;" in await resp.text()
+    resp = await client.post("/inbox/board/tonight/pointer/grace", data={"csrf": csrf, "grace_s": "5"})
+    assert resp.status == 403  # the delay is the owners' to set
+    resp = await client.post("/inbox/board/tonight/pointer", data={"csrf": csrf, "code": ""}, allow_redirects=False)
+    assert resp.status == 303
+    assert await moves(live) == [("B", "assistant"), (None, "assistant")]
+    assert await live.rows(select(LivePointer)) == []
+    page = await (await client.get("/inbox/board/tonight/pointer?part=chapters")).text()
+    assert "Silk scarf" in page and "Chapters" in page
