@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -121,10 +121,10 @@ async def fetch_pointer(session: AsyncSession, campaign_id: int, names: dict[str
     moves = list(rows)
     grace = await grace_of(session, campaign_id)
     found = chapters([PointerMove(m.product_code, m.moved_at) for m in moves])
-    counted = [await _chapter_counts(session, campaign_id, c, grace) for c in found]
+    orders = await _orders_by_code(session, campaign_id) if found else {}
     rows_out = tuple(
-        ChapterRow(c.code, names.get(c.code, ""), c.start, c.end, units, comments)
-        for c, (units, comments) in zip(found, counted, strict=True)
+        ChapterRow(c.code, names.get(c.code, ""), c.start, c.end, *_in_chapter(orders.get(c.code, []), c, grace))
+        for c in found
     )
     last = moves[-1] if moves else None
     return PointerView(
@@ -136,25 +136,29 @@ async def fetch_pointer(session: AsyncSession, campaign_id: int, names: dict[str
     )
 
 
-async def _chapter_counts(session: AsyncSession, campaign_id: int, chapter: Chapter, grace_s: int) -> tuple[int, int]:
-    """Units and comments that ordered the chapter's product from comments made while it was on screen
-    (by the comment's creation time, up to the grace window after it left the screen)."""
-    until = chapter.end + timedelta(seconds=grace_s) if chapter.end is not None else None
+async def _orders_by_code(session: AsyncSession, campaign_id: int) -> dict[str, list[tuple[datetime, str, int]]]:
+    """The campaign's ordered units by order code: (the comment's creation time, comment id, units), one query."""
     created = func.coalesce(CommentLog.created_time, CommentLog.received_at)
-    stmt = (
-        select(func.coalesce(func.sum(StockClaim.qty), 0), func.count(func.distinct(StockClaim.comment_id)))
+    rows = await session.execute(
+        select(CampaignProduct.order_code, created, StockClaim.comment_id, StockClaim.qty)
         .join(CampaignProduct, CampaignProduct.product_id == StockClaim.product_id)
         .join(CommentLog, (CommentLog.comment_id == StockClaim.comment_id) & (CommentLog.verb == "add"))
         .where(
             StockClaim.campaign_id == campaign_id,
             CampaignProduct.campaign_id == campaign_id,
-            CampaignProduct.order_code == chapter.code,
             StockClaim.source.in_([ClaimSource.COMMENT, ClaimSource.MESSENGER]),
             StockClaim.status.in_(_ORDERED),
-            created >= chapter.start,
         )
     )
-    if until is not None:
-        stmt = stmt.where(created < until)
-    units, comments = (await session.execute(stmt)).one()
-    return int(units or 0), int(comments or 0)
+    found: dict[str, list[tuple[datetime, str, int]]] = {}
+    for code, at, comment_id, qty in rows.all():
+        found.setdefault(code, []).append((at if at.tzinfo else at.replace(tzinfo=UTC), comment_id, int(qty)))
+    return found
+
+
+def _in_chapter(orders: list[tuple[datetime, str, int]], chapter: Chapter, grace_s: int) -> tuple[int, int]:
+    """Units and comments that ordered the chapter's product from comments made while it was on screen
+    (by the comment's creation time, up to the grace window after it left the screen)."""
+    until = chapter.end + timedelta(seconds=grace_s) if chapter.end is not None else None
+    inside = [(cid, qty) for at, cid, qty in orders if at >= chapter.start and (until is None or at < until)]
+    return sum(qty for _, qty in inside), len({cid for cid, _ in inside})

@@ -290,7 +290,7 @@ async def test_the_replay_of_a_recorded_live_matches_every_bare_order_to_what_th
         rows = await live.rows(select(CommentLog.outcome).where(CommentLog.outcome.in_(["received", "pending"])))
         return not rows and len(await live.rows(select(CommentLog))) == len(played)
 
-    await wait_until(decided, limit=60, what="every comment of the live decided")
+    await wait_until(decided, limit=120, what="every comment of the live decided")
     bare = [(c, cid) for c, cid in played if c.kind == "bare"]
     asked = [(c, cid) for c, cid in bare if len(expected_candidates(script, c.at_s)) > 1]
     direct = [(c, cid) for c, cid in bare if len(expected_candidates(script, c.at_s)) == 1]
@@ -305,9 +305,15 @@ async def test_the_replay_of_a_recorded_live_matches_every_bare_order_to_what_th
             for r in await private_replies(live)
             for q in r["body"]["message"].get("quick_replies", [])
         }
-        return all((cid, c.saw) in found for c, cid in asked)
+        missing[:] = [(c, cid) for c, cid in asked if (cid, c.saw) not in found]
+        return not missing
 
-    await wait_until(all_asked, limit=60, what="every ask-which-one reply")
+    missing: list[tuple[Any, str]] = []
+    try:
+        await wait_until(all_asked, limit=120, what="every ask-which-one reply")
+    except AssertionError:
+        logs = {r.comment_id: (r.outcome, r.reply_status, r.detail) for r in await live.rows(select(CommentLog))}
+        raise AssertionError([(c, logs.get(cid)) for c, cid in missing]) from None
     quick_replies = {
         parse_point_payload(q["payload"]): q
         for r in await private_replies(live)
@@ -322,7 +328,7 @@ async def test_the_replay_of_a_recorded_live_matches_every_bare_order_to_what_th
     async def chosen() -> bool:
         return all([await claims_of(live, cid) for _c, cid in asked])
 
-    await wait_until(chosen, limit=60, what="every tapped choice claimed")
+    await wait_until(chosen, limit=120, what="every tapped choice claimed")
     for c, cid in asked:
         assert await ordered(live, cid) == [(c.saw, c.qty)], c
     for c, cid in played:
@@ -367,10 +373,25 @@ async def test_the_replay_of_a_recorded_live_matches_every_bare_order_to_what_th
     assert {by_id[cid] for c, cid in played if c.kind == "chatter"} == {"not_an_order"}
 
     # The chapters: each product's time on screen and the units its viewers ordered while they saw it.
+    # Counted here from the script: units of each product ordered by comments written while it was on screen
+    # or within the viewers' delay after it left (a bare order's product is the one its viewer saw).
     body = await (await live.client.get("/api/campaigns/tonight/pointer", headers=ADMIN)).json()
-    assert [c["code"] for c in body["chapters"]] == list(PRODUCTS)
-    for chapter in body["chapters"]:
-        assert chapter["ordered"] > 0
+    shown = [(m, nxt) for m, nxt in zip(script.moves, script.moves[1:], strict=False) if m.code is not None]
+    expected = [
+        (
+            m.code,
+            (from_epoch_s(started + m.at_s)).isoformat(),
+            (from_epoch_s(started + nxt.at_s)).isoformat(),
+            sum(
+                c.qty
+                for c, _ in played
+                if (c.saw if c.kind == "bare" else c.code) == m.code and m.at_s <= c.at_s < nxt.at_s + 15
+            ),
+        )
+        for m, nxt in shown
+    ]
+    assert [(c["code"], c["start"], c["end"], c["ordered"]) for c in body["chapters"]] == expected
+    assert all(units > 0 for *_, units in expected)
 
 
 async def test_the_boards_form_moves_it_for_any_user_of_the_page_and_the_delay_is_the_owners(live: Stack) -> None:
