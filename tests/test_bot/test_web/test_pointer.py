@@ -129,6 +129,11 @@ async def test_bad_moves_are_refused_with_a_reason_and_change_nothing(live: Stac
     for grace in [61, -1, "soon", 1.5, True]:
         resp = await client.put("/api/campaigns/tonight/pointer/grace", json={"grace_s": grace}, headers=ADMIN)
         assert resp.status == 400 and (await resp.json())["error"] == "grace_s must be whole seconds from 0 to 60"
+    # The broadcast is over: the pointer stays where it was.
+    resp = await client.post(f"/api/live-videos/{VIDEO}/stop", headers=ADMIN)
+    assert resp.status == 200
+    resp = await client.post("/api/campaigns/tonight/pointer", json={"code": "A"}, headers=ADMIN)
+    assert resp.status == 409 and "is not running (live_stopped)" in (await resp.json())["error"]
     assert await moves(live) == []
     assert await live.rows(select(LivePointer)) == []
 
