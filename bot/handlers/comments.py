@@ -92,6 +92,7 @@ from carts.repository import (
 from carts.stock import allocate_pending, expire_holds, holds_to_remind, release_claims
 from carts.stock_rules import (
     END_OF_STREAM,
+    LIVE_STATUSES,
     ClaimChange,
     ClaimDecision,
     ClaimSource,
@@ -232,17 +233,33 @@ class CommentOrders:
         claims = await fetch_claims_of_comment(ctx.session, event.comment_id)
         comment = _order_comment(event)
         now = utcnow()
-        # A quantity without a code stands for the product it ordered when the comment was made: the one on
-        # screen then, or the one of several the shopper chose (the product its claims hold).
-        screen = _on_screen(await moves_of(ctx.session, [campaign.id]), campaign, _created(event, now))
-        held = {c.product_id for c in claims}
-        chosen = [c for c in screen if c in campaign.products and campaign.products[c].product_id in held]
-        pointed = screen[0] if len(screen) == 1 else (chosen[-1] if chosen else None)
+        pointed = await self._pointed_product(ctx.session, event, campaign, claims, now)
         changes = await apply_edit(
             ctx.session, comment, campaign, claims, _arrival(ctx), event.key[-16:], now, now_selling=pointed
         )
         outcome = CommentOutcome.EDITED if changes else CommentOutcome.UNCHANGED
         await _set_outcome(ctx.session, event.key, outcome, {"items": changes})
+
+    async def _pointed_product(
+        self, session: AsyncSession, event: CommentEvent, campaign: CampaignInfo, claims: Sequence[Any], now: datetime
+    ) -> str | None:
+        """What a quantity without a code stands for in an edited comment: the one product its claims hold
+        (on screen when it was written, or chosen in the chat), else the one on screen when it was written."""
+        held = {c.product_id for c in claims if c.status in LIVE_STATUSES}
+        codes = [code for code, p in campaign.products.items() if p.product_id in held]
+        if len(codes) == 1:
+            return codes[0]
+        if codes:
+            return None  # several products: the comment named them, so it has no bare quantity to read
+        created = (
+            await session.execute(
+                select(CommentLog.created_time).where(
+                    CommentLog.comment_id == event.comment_id, CommentLog.verb == CommentVerb.ADD
+                )
+            )
+        ).scalar_one_or_none()
+        screen = _on_screen(await moves_of(session, [campaign.id]), campaign, created or _created(event, now))
+        return screen[0] if len(screen) == 1 else None
 
     async def _reply(self, event: CommentEvent, ctx: HandlerContext) -> None:
         await ctx.session.flush()

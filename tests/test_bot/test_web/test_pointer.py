@@ -236,6 +236,17 @@ async def test_a_bare_order_goes_to_what_was_on_screen_or_asks_which_one(live: S
     assert [parse_point_payload(q["payload"]) for q in quick] == [(late, "A"), (late, "B")]
     assert "which item?" in reply_text(await reply_to(live, early))  # as any `+1` without a code today
 
+    # The viewer edits `+2` to `+3` while B is on screen: one more of A, the product their comment ordered.
+    [post] = await live.rows(select(CommentLog.post_id).where(CommentLog.comment_id == seen_a))
+    await live.emulator.deliver_comment(
+        PAGE_ID, post, "3900000000001", "+3", comment_id=seen_a, verb="edited", created_time=t0 + 95
+    )
+
+    async def edited() -> bool:
+        return await ordered(live, seen_a) == [("A", 3)]
+
+    await wait_until(edited, what="the edit ordering one more A")
+
     # The viewer taps A: the comment orders A, answered in the chat; a second tap changes nothing.
     await live.emulator.deliver_message(PAGE_ID, "3900000000002", "A Floral dress", quick_reply=quick[0]["payload"])
 
