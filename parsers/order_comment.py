@@ -90,6 +90,7 @@ __all__ = [
     "code_key",
     "option_value_key",
     "parse_order_comment",
+    "product_keywords",
     "read_quantity",
 ]
 
@@ -164,11 +165,14 @@ class ParseNote:
     fragment: str
     product: str | None = None
     candidates: tuple[str, ...] = ()  # `ambiguous_product`: the codes the words could mean
+    qty: int | None = None  # `ambiguous_product`: the quantity asked for, once the product is known
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": str(self.code), "fragment": self.fragment, "product": self.product}
         if self.candidates:
             out["candidates"] = list(self.candidates)
+        if self.qty is not None:
+            out["qty"] = self.qty
         return out
 
 
@@ -272,6 +276,23 @@ def check_keyword(keyword: str) -> str | None:
     if len(key) < 2 and not _HAN.match(key):
         return "must be at least 2 letters (or a Chinese word)"
     return None
+
+
+def product_keywords(code: str, name: str, nicknames: Iterable[str], name_keyword: bool = True) -> tuple[str, ...]:
+    """The words that order a product besides its code: its nicknames, and its name unless turned off.
+
+    A name that cannot be a keyword (`玫瑰花束 (rose bouquet)`: brackets) is simply not one, and neither
+    is a word equal to the code or listed twice; nicknames were checked when they were read.
+    """
+    words = [" ".join(name.split())] if name_keyword and check_keyword(name) is None else []
+    words.extend(nicknames)
+    seen = {code_key(code)}
+    keywords = []
+    for word in words:
+        if code_key(word) not in seen:
+            seen.add(code_key(word))
+            keywords.append(word)
+    return tuple(keywords)
 
 
 def option_value_key(value: str) -> tuple[str, ...]:
@@ -412,7 +433,7 @@ class OrderParser:
                 if problem:
                     raise ValueError(f"code {entry.code!r}: keyword {keyword!r}: {problem}")
                 if key in products:
-                    raise ValueError(f"code {entry.code!r}: keyword {keyword!r} is the code of {products[key].code!r}")
+                    continue  # another product's code: the code wins (the shop file refuses this)
                 if product not in owners.setdefault(key, []):
                     owners[key].append(product)
         self._keywords: dict[str, _Keyword] = {
@@ -542,7 +563,10 @@ class OrderParser:
                 keyword = keywords[code]
                 named = True
                 if keyword.product is None:
-                    out.note(ParseNoteCode.AMBIGUOUS_PRODUCT, norm[start:end], None, keyword.candidates)
+                    # What to order once the shopper says which; None for a removal (asked, never guessed).
+                    removal = cancel is not None or op in _SUB
+                    amount = None if removal or qty is None else _quantity(qty, frac)
+                    out.note(ParseNoteCode.AMBIGUOUS_PRODUCT, code, None, keyword.candidates, amount)
                     m = search(norm, end)
                     continue
                 product = keyword.product
@@ -1100,7 +1124,8 @@ class _NaturalReader:
                 continue  # `want A`, `我要cookies`: a Latin verb or name needs a number next to it
             emitted = True
             if product is None:
-                out.note(ParseNoteCode.AMBIGUOUS_PRODUCT, text, None, candidates)
+                amount = None if removing or reduce is not None else (qty or 1)
+                out.note(ParseNoteCode.AMBIGUOUS_PRODUCT, text, None, candidates, amount)
                 continue
             if unreadable is not None and not removing:
                 out.note(ParseNoteCode.UNREADABLE_QUANTITY, unreadable, product.code)
@@ -1223,9 +1248,14 @@ class _Collector:
             line[0] = None if qty is None else line[0] + qty
 
     def note(
-        self, code: ParseNoteCode, fragment: str, product: str | None = None, candidates: tuple[str, ...] = ()
+        self,
+        code: ParseNoteCode,
+        fragment: str,
+        product: str | None = None,
+        candidates: tuple[str, ...] = (),
+        qty: int | None = None,
     ) -> None:
-        self.notes.append(ParseNote(code, fragment, product, candidates))
+        self.notes.append(ParseNote(code, fragment, product, candidates, qty))
 
     def unknown_code(self, token: str, fragment: str) -> None:
         self.unknown.setdefault(token.upper())

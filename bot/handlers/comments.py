@@ -264,6 +264,7 @@ def comment_result(log_row: Any, claims: Sequence[Any], names: dict[int, str]) -
                 limit=item.get("limit"),
                 chosen=item.get("variant") or {},
                 missing=[(m, item.get("values", {}).get(m, [])) for m in item.get("missing", [])],
+                candidates=[(c.get("code", ""), c.get("name", "")) for c in item.get("candidates", [])],
             )
         )
     codes = {i.get("product_id"): i.get("code") for i in detail.get("items", []) if i.get("product_id")}

@@ -37,7 +37,15 @@ def comment(message: str, psid: str = "p1") -> OrderComment:
 
 
 def test_the_stored_values_are_the_strings_the_comment_log_holds() -> None:
-    assert [o.value for o in ItemOutcome] == ["claimed", "needs_variant", "over_limit", "unknown_code", "ambiguous"]
+    assert [o.value for o in ItemOutcome] == [
+        "claimed",
+        "needs_variant",
+        "over_limit",
+        "unknown_code",
+        "ambiguous",
+        "ambiguous_product",
+        "unreadable_quantity",
+    ]
     assert [o.value for o in CommentOutcome] == [
         "received",
         "ignored",
@@ -51,6 +59,8 @@ def test_the_stored_values_are_the_strings_the_comment_log_holds() -> None:
         "over_limit",
         "unknown_code",
         "ambiguous",
+        "ambiguous_product",
+        "unreadable_quantity",
         "edited",
         "unchanged",
         "released",
