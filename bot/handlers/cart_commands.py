@@ -42,7 +42,7 @@ from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog
 from carts.comment_order_repository import live_video_ids
-from carts.comment_orders import ItemOutcome
+from carts.comment_orders import ItemOutcome, variant_key
 from carts.orders import fetch_or_create_checkout_token
 from carts.repository import fetch_cart, fetch_hold_expiry
 from carts.stock_rules import ClaimSource, arrival_key
@@ -130,7 +130,7 @@ async def _claim(
     checkout_link: Callable[[str], str] | None,
 ) -> None:
     """Claim `qty` of the picked product for the shopper's comment (once: a second tap shows the cart)."""
-    variant = json.dumps(pick.chosen, sort_keys=True, ensure_ascii=False)
+    variant = variant_key(pick.chosen)  # "" for a product without options, as a comment's own claim
     claim_key = f"{pick.comment_id}:{product.id}:{variant}"
     exists = (await ctx.session.execute(select(StockClaim.id).where(StockClaim.key == claim_key))).first()
     if exists:  # tapped twice: show the cart
