@@ -5,7 +5,9 @@ call `parse_order_comment(text, parser)` for every comment. The result never inv
 anything that looked like one but could not be read is explained in `notes` (stable
 `ParseNoteCode`s), so the comment handler can answer the shopper instead of staying silent.
 
-The grammar, on the text after `normalize_text` (NFKC, case folded, whitespace runs as one space):
+The grammar, on the text after `normalize_text` (NFKC, case folded, whitespace runs as one space).
+Issue 4's code grammar comes first; names, nicknames, natural Cantonese and Mandarin orders and the
+product on screen (issue 20) are read around it, so that nothing it reads changes:
 
 - Item: a product code, an optional space, a quantity marker (`+`, `x`, `×`, `*`), an optional space
   and a whole number 1-999: `A+1`, `a + 2`, `B x2`, `B×3`, `C*2`. The digits are read as one number, so
@@ -38,6 +40,24 @@ The grammar, on the text after `normalize_text` (NFKC, case folded, whitespace r
   `D`, `D12`, `AB1`) that is not in the catalog, used like an item (`D+1`, `Dx2`) or after a cancel
   word, is reported in `unknown`, upper-cased. Ordinary words (`pizza+1`, `me+1`) are not, to keep
   chatter quiet, and neither is a minus (`E-1`, `covid-19`).
+- Names and nicknames (`CatalogEntry.keywords`, `check_keyword`): matched like codes (normalised, longest
+  first, never starting inside a Latin word), so `紅色裙+1`, `rose bouquet x2`, `cancel 曲奇` work as
+  codes do. A keyword two products share gives an `ambiguous_product` note with the `candidates` and
+  the quantity, and no item. A keyword equal to another product's code is dropped: the code wins.
+- Natural orders, read after the rules above on what they left (their matches and the words after
+  them up to a separator are hidden), when the comment holds a digit, a Chinese numeral or an order
+  word and mentions a code or keyword. Quantities: digits 1-999 or Chinese numerals 1-99 (`一`..`十`,
+  `十一`..`九十九`, `廿`, `兩`), with an optional measure word (件 個 條 對 套 枝 盒 包 張 隻 pcs), or
+  `x2`. In a phrase (a run without separators or unknown words), a mention takes the words around it:
+  `我要兩件A`, `A要2件`, `A 一件`, `A兩個`, `我想要三盒曲奇`, `要A同B` (one each), `A同B各兩件`,
+  `A唔要` / `唔要A` / `A 取消` (remove all), `A減一` / `A少一件` (remove 1), `加多件A` / `再加一件A` /
+  `A加多一件` (one more), then option values (`我要花裙 紅色 M`, `A S碼 兩件`). A code or a Chinese
+  keyword orders with a Chinese verb alone (`要曲奇`, `我都要A`); a Latin keyword, or an English verb,
+  needs a number (`want A` and `I love this tote` order nothing). After a product, a keyword that is
+  one of its option values is that value (`A+1 紅色` when 紅色 is also a nickname). A number glued to a
+  word is part of it (`2點`, `一定`, `a1`). `A幾件`, `A好多`, `多少盒曲奇` give an `unreadable_quantity`
+  note and no item; `曲奇幾多錢`, `A有冇貨`, `A同B` (no verb, no number) are chatter. Only the first
+  `MAX_NATURAL_CHARS` characters are read this way.
 - The product on screen (`now_selling`, a live's pointer): when the comment names no product (no code,
   no cancel of one, no unknown code), its lone `+N`s order the now-selling product, and so does a whole
   comment that is a bare order: a verb (`要`, `我要`, `我都要`, `want`, `i want`), a quantity 1-99 in
