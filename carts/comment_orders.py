@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from carts.stock_rules import LIVE_STATUSES, ClaimSource, ClaimStatus
-from parsers.order_comment import OrderItem, OrderParser
+from parsers.order_comment import OrderItem, OrderParser, ParseNote, ParseNoteCode
 
 
 class ItemOutcome(StrEnum):
@@ -30,6 +30,9 @@ class ItemOutcome(StrEnum):
     OVER_LIMIT = "over_limit"  # units beyond the campaign's per-shopper limit
     UNKNOWN_CODE = "unknown_code"  # a code that is not on sale in this post
     AMBIGUOUS = "ambiguous"  # `+1` without a code, under a post that sells several
+    # A name or nickname of several products (`玫瑰+1`): the shopper picks one of `candidates` in the chat.
+    AMBIGUOUS_PRODUCT = "ambiguous_product"
+    UNREADABLE_QUANTITY = "unreadable_quantity"  # `A幾件`: the shopper picks how many in the chat
     # `+1` without a code while the live's pointer moved within the viewers' delay: the shopper is asked
     # which of the products on screen they meant (`candidates`), and their answer orders it.
     CHOOSE_PRODUCT = "choose_product"
@@ -52,6 +55,8 @@ class CommentOutcome(StrEnum):
     OVER_LIMIT = ItemOutcome.OVER_LIMIT.value
     UNKNOWN_CODE = ItemOutcome.UNKNOWN_CODE.value
     AMBIGUOUS = ItemOutcome.AMBIGUOUS.value
+    AMBIGUOUS_PRODUCT = ItemOutcome.AMBIGUOUS_PRODUCT.value
+    UNREADABLE_QUANTITY = ItemOutcome.UNREADABLE_QUANTITY.value
     CHOOSE_PRODUCT = ItemOutcome.CHOOSE_PRODUCT.value
     # The shopper answered which product they meant, in the chat: its claims are decided there.
     PRODUCT_CHOSEN = "product_chosen"
@@ -68,6 +73,7 @@ class CampaignProductInfo:
     order_code: str
     name: str
     variants: Mapping[str, tuple[str, ...]]
+    keywords: tuple[str, ...] = ()  # name and nicknames that order it too (parsers.order_comment)
 
 
 @dataclass(frozen=True)
@@ -152,7 +158,46 @@ def plan_new_comment(
         items.append({"qty": qty, "outcome": ItemOutcome.CHOOSE_PRODUCT, "candidates": candidates})
     items += [{"code": code, "outcome": ItemOutcome.UNKNOWN_CODE} for code in parsed.unknown]
     items += [{"qty": qty, "outcome": ItemOutcome.AMBIGUOUS} for qty in parsed.ambiguous]
+    items += _asked_items(campaign, parsed.notes)
     return CommentPlan(_new_comment_outcome(items, claims), {"items": items}, claims)
+
+
+def _asked_items(campaign: CampaignInfo, notes: Iterable[ParseNote]) -> list[dict[str, Any]]:
+    """Orders the parser would not guess (issue 20): the trail's entries that ask the shopper in the chat.
+
+    `ambiguous_product` keeps the products it could be (`candidates`, each with its id and name) and the
+    quantity; `unreadable_quantity` names its product. A removal of an ambiguous name has no quantity
+    and is only explained: taking the wrong product off a cart is worse than asking again.
+    """
+    items: list[dict[str, Any]] = []
+    for note in notes:
+        if note.code is ParseNoteCode.AMBIGUOUS_PRODUCT:
+            choices = [
+                {"code": c, "product_id": campaign.products[c].product_id, "name": campaign.products[c].name}
+                for c in note.candidates
+                if c in campaign.products
+            ]
+            items.append(
+                {
+                    "code": note.fragment,
+                    "qty": note.qty,
+                    "outcome": ItemOutcome.AMBIGUOUS_PRODUCT,
+                    "candidates": choices,
+                }
+            )
+        elif note.code is ParseNoteCode.UNREADABLE_QUANTITY and note.product in campaign.products:
+            product = campaign.products[note.product]
+            items.append(
+                {
+                    "code": note.product,
+                    "qty": None,
+                    "product_id": product.product_id,
+                    "name": product.name,
+                    "outcome": ItemOutcome.UNREADABLE_QUANTITY,
+                    "words": note.fragment,
+                }
+            )
+    return items
 
 
 def plan_product_choice(

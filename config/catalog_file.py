@@ -33,6 +33,7 @@ from parsers.order_comment import (
     check_option_value,
     code_key,
     option_value_key,
+    product_keywords,
 )
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
     "parse_catalog_text",
     "parse_product_node",
     "parse_products_node",
-    "product_keywords",
 ]
 
 PRODUCT_FIELDS = ("code", "name", "price", "stock", "variants", "nicknames", "name_keyword")
@@ -90,23 +90,6 @@ class ProductConfig:
             variants=self.variants,
             keywords=product_keywords(self.code, self.name, self.nicknames, self.name_keyword),
         )
-
-
-def product_keywords(code: str, name: str, nicknames: Iterable[str], name_keyword: bool = True) -> tuple[str, ...]:
-    """The words that order a product besides its code: its nicknames, and its name unless turned off.
-
-    A name that cannot be a keyword (`玫瑰花束 (rose bouquet)`: brackets) is simply not one; nicknames
-    were checked when they were read.
-    """
-    words = [name] if name_keyword and check_keyword(name) is None else []
-    words.extend(nicknames)
-    seen = {code_key(code)}
-    keywords = []
-    for word in words:
-        if code_key(word) not in seen:
-            seen.add(code_key(word))
-            keywords.append(word)
-    return tuple(keywords)
 
 
 def catalog_entries(products: Iterable[ProductConfig]) -> tuple[CatalogEntry, ...]:
@@ -184,6 +167,16 @@ def parse_products_node(node: yaml.Node, source: str, where: str = "products") -
             )
         seen[key] = (index, product)
         products.append(product)
+    for index, product in enumerate(products):
+        for number, nickname in enumerate(product.nicknames):
+            other = seen.get(code_key(nickname))
+            if other is not None and other[1] is not product:
+                raise CatalogFileError(
+                    source,
+                    f"{nickname!r} is the code of {where}[{other[0]}]: a code always means its own product",
+                    product.line,
+                    f"{where}[{index}].nicknames[{number}]",
+                )
     return tuple(products)
 
 

@@ -5,7 +5,9 @@ call `parse_order_comment(text, parser)` for every comment. The result never inv
 anything that looked like one but could not be read is explained in `notes` (stable
 `ParseNoteCode`s), so the comment handler can answer the shopper instead of staying silent.
 
-The grammar, on the text after `normalize_text` (NFKC, case folded, whitespace runs as one space):
+The grammar, on the text after `normalize_text` (NFKC, case folded, whitespace runs as one space).
+Issue 4's code grammar comes first; names, nicknames, natural Cantonese and Mandarin orders and the
+product on screen (issue 20) are read around it, so that nothing it reads changes:
 
 - Item: a product code, an optional space, a quantity marker (`+`, `x`, `×`, `*`), an optional space
   and a whole number 1-999: `A+1`, `a + 2`, `B x2`, `B×3`, `C*2`. The digits are read as one number, so
@@ -38,6 +40,24 @@ The grammar, on the text after `normalize_text` (NFKC, case folded, whitespace r
   `D`, `D12`, `AB1`) that is not in the catalog, used like an item (`D+1`, `Dx2`) or after a cancel
   word, is reported in `unknown`, upper-cased. Ordinary words (`pizza+1`, `me+1`) are not, to keep
   chatter quiet, and neither is a minus (`E-1`, `covid-19`).
+- Names and nicknames (`CatalogEntry.keywords`, `check_keyword`): matched like codes (normalised, longest
+  first, never starting inside a Latin word), so `紅色裙+1`, `rose bouquet x2`, `cancel 曲奇` work as
+  codes do. A keyword two products share gives an `ambiguous_product` note with the `candidates` and
+  the quantity, and no item. A keyword equal to another product's code is dropped: the code wins.
+- Natural orders, read after the rules above on what they left (their matches and the words after
+  them up to a separator are hidden), when the comment holds a digit, a Chinese numeral or an order
+  word and mentions a code or keyword. Quantities: digits 1-999 or Chinese numerals 1-99 (`一`..`十`,
+  `十一`..`九十九`, `廿`, `兩`), with an optional measure word (件 個 條 對 套 枝 盒 包 張 隻 pcs), or
+  `x2`. In a phrase (a run without separators or unknown words), a mention takes the words around it:
+  `我要兩件A`, `A要2件`, `A 一件`, `A兩個`, `我想要三盒曲奇`, `要A同B` (one each), `A同B各兩件`,
+  `A唔要` / `唔要A` / `A 取消` (remove all), `A減一` / `A少一件` (remove 1), `加多件A` / `再加一件A` /
+  `A加多一件` (one more), then option values (`我要花裙 紅色 M`, `A S碼 兩件`). A code or a Chinese
+  keyword orders with a Chinese verb alone (`要曲奇`, `我都要A`); a Latin keyword, or an English verb,
+  needs a number (`want A` and `I love this tote` order nothing). After a product, a keyword that is
+  one of its option values is that value (`A+1 紅色` when 紅色 is also a nickname). A number glued to a
+  word is part of it (`2點`, `一定`, `a1`). `A幾件`, `A好多`, `多少盒曲奇` give an `unreadable_quantity`
+  note and no item; `曲奇幾多錢`, `A有冇貨`, `A同B` (no verb, no number) are chatter. Only the first
+  `MAX_NATURAL_CHARS` characters are read this way.
 - The product on screen (`now_selling`, a live's pointer): when the comment names no product (no code,
   no cancel of one, no unknown code), its lone `+N`s order the now-selling product, and so does a whole
   comment that is a bare order: a verb (`要`, `我要`, `我都要`, `want`, `i want`), a quantity 1-99 in
@@ -90,6 +110,7 @@ __all__ = [
     "code_key",
     "option_value_key",
     "parse_order_comment",
+    "product_keywords",
     "read_quantity",
 ]
 
@@ -164,11 +185,14 @@ class ParseNote:
     fragment: str
     product: str | None = None
     candidates: tuple[str, ...] = ()  # `ambiguous_product`: the codes the words could mean
+    qty: int | None = None  # `ambiguous_product`: the quantity asked for, once the product is known
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": str(self.code), "fragment": self.fragment, "product": self.product}
         if self.candidates:
             out["candidates"] = list(self.candidates)
+        if self.qty is not None:
+            out["qty"] = self.qty
         return out
 
 
@@ -272,6 +296,23 @@ def check_keyword(keyword: str) -> str | None:
     if len(key) < 2 and not _HAN.match(key):
         return "must be at least 2 letters (or a Chinese word)"
     return None
+
+
+def product_keywords(code: str, name: str, nicknames: Iterable[str], name_keyword: bool = True) -> tuple[str, ...]:
+    """The words that order a product besides its code: its nicknames, and its name unless turned off.
+
+    A name that cannot be a keyword (`玫瑰花束 (rose bouquet)`: brackets) is simply not one, and neither
+    is a word equal to the code or listed twice; nicknames were checked when they were read.
+    """
+    words = [" ".join(name.split())] if name_keyword and check_keyword(name) is None else []
+    words.extend(nicknames)
+    seen = {code_key(code)}
+    keywords = []
+    for word in words:
+        if code_key(word) not in seen:
+            seen.add(code_key(word))
+            keywords.append(word)
+    return tuple(keywords)
 
 
 def option_value_key(value: str) -> tuple[str, ...]:
@@ -412,7 +453,7 @@ class OrderParser:
                 if problem:
                     raise ValueError(f"code {entry.code!r}: keyword {keyword!r}: {problem}")
                 if key in products:
-                    raise ValueError(f"code {entry.code!r}: keyword {keyword!r} is the code of {products[key].code!r}")
+                    continue  # another product's code: the code wins (the shop file refuses this)
                 if product not in owners.setdefault(key, []):
                     owners[key].append(product)
         self._keywords: dict[str, _Keyword] = {
@@ -542,7 +583,10 @@ class OrderParser:
                 keyword = keywords[code]
                 named = True
                 if keyword.product is None:
-                    out.note(ParseNoteCode.AMBIGUOUS_PRODUCT, norm[start:end], None, keyword.candidates)
+                    # What to order once the shopper says which; None for a removal (asked, never guessed).
+                    removal = cancel is not None or op in _SUB
+                    amount = None if removal or qty is None else _quantity(qty, frac)
+                    out.note(ParseNoteCode.AMBIGUOUS_PRODUCT, code, None, keyword.candidates, amount)
                     m = search(norm, end)
                     continue
                 product = keyword.product
@@ -1100,7 +1144,8 @@ class _NaturalReader:
                 continue  # `want A`, `我要cookies`: a Latin verb or name needs a number next to it
             emitted = True
             if product is None:
-                out.note(ParseNoteCode.AMBIGUOUS_PRODUCT, text, None, candidates)
+                amount = None if removing or reduce is not None else (qty or 1)
+                out.note(ParseNoteCode.AMBIGUOUS_PRODUCT, text, None, candidates, amount)
                 continue
             if unreadable is not None and not removing:
                 out.note(ParseNoteCode.UNREADABLE_QUANTITY, unreadable, product.code)
@@ -1223,9 +1268,14 @@ class _Collector:
             line[0] = None if qty is None else line[0] + qty
 
     def note(
-        self, code: ParseNoteCode, fragment: str, product: str | None = None, candidates: tuple[str, ...] = ()
+        self,
+        code: ParseNoteCode,
+        fragment: str,
+        product: str | None = None,
+        candidates: tuple[str, ...] = (),
+        qty: int | None = None,
     ) -> None:
-        self.notes.append(ParseNote(code, fragment, product, candidates))
+        self.notes.append(ParseNote(code, fragment, product, candidates, qty))
 
     def unknown_code(self, token: str, fragment: str) -> None:
         self.unknown.setdefault(token.upper())

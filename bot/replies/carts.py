@@ -44,7 +44,8 @@ class ItemResult:
     limit: int | None = None
     chosen: Mapping[str, str] = field(default_factory=dict)  # for needs_variant: options already given
     missing: Sequence[tuple[str, Sequence[str]]] = ()  # for needs_variant: (option, allowed values)
-    candidates: Sequence[tuple[str, str]] = ()  # for choose_product: (order code, name) of each product on screen
+    # For ambiguous_product: (code, name) of the products it may be; for choose_product: of those on screen.
+    candidates: Sequence[tuple[str, str]] = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,25 @@ def _item_line(locale: str, item: ItemResult, asked_below: bool = True) -> str:
         )
     if item.outcome == ItemOutcome.AMBIGUOUS:
         return gettext(locale, "❔ +{qty}: which item? Please comment the code too, e.g. A+{qty}", qty=item.qty)
+    if item.outcome == ItemOutcome.AMBIGUOUS_PRODUCT:
+        codes = " / ".join(code for code, _ in item.candidates)
+        if not item.qty:  # a removal: explained, never guessed
+            return gettext(
+                locale, "❔ “{words}” could be {codes}: please comment the code", words=item.code, codes=codes
+            )
+        if asked_below:
+            return gettext(locale, "❔ “{words}” ×{qty}: which one do you mean? Tap below", words=item.code, qty=qty)
+        return gettext(
+            locale,
+            "❔ “{words}” ×{qty}: which one? Please comment the code ({codes})",
+            words=item.code,
+            qty=qty,
+            codes=codes,
+        )
+    if item.outcome == ItemOutcome.UNREADABLE_QUANTITY:
+        if asked_below:
+            return gettext(locale, "❔ {label}: how many would you like? Tap below", label=label)
+        return gettext(locale, "❔ {label}: how many? Please comment e.g. {code}+1", label=label, code=item.code)
     return f"{label} ×{qty}"
 
 
@@ -240,12 +260,44 @@ def render_next_option(
 
 
 def _first_choice(results: Sequence[CommentResult]) -> tuple[str, ItemResult] | None:
-    """The first item that still needs an option: the quick replies ask it, the chat asks the others next."""
+    """The first item that still needs a choice (an option, which product, how many): the quick replies ask
+    it, the chat asks the other options next."""
     for result in results:
         for item in result.items:
             if item.outcome == ItemOutcome.NEEDS_VARIANT and item.missing:
                 return result.comment_id, item
+            if item.outcome == ItemOutcome.AMBIGUOUS_PRODUCT and item.candidates and item.qty:
+                return result.comment_id, item
+            if item.outcome == ItemOutcome.UNREADABLE_QUANTITY:
+                return result.comment_id, item
     return None
+
+
+# The quantities offered when a comment's quantity could not be read (`A幾件`).
+QUANTITY_CHOICES = (1, 2, 3)
+
+
+def order_payload(comment_id: str, code: str, qty: int) -> str:
+    """The payload of a tap that says which product, or how many, an asked item of a comment is."""
+    return encode_payload(PayloadAction.ORDER, comment_id, code, str(qty))
+
+
+@dataclass(frozen=True)
+class OrderChoice:
+    comment_id: str
+    code: str
+    qty: int
+
+
+def parse_order_payload(payload: str) -> OrderChoice | None:
+    """The product or quantity a quick reply carries, or None if it is not a valid one."""
+    decoded = decode_payload(payload)
+    if not isinstance(decoded, Payload) or decoded.action is not PayloadAction.ORDER:
+        return None
+    comment_id, code, qty = decoded.args
+    if not qty.isascii() or not qty.isdigit() or not 1 <= int(qty) <= 999:
+        return None
+    return OrderChoice(comment_id, code, int(qty))
 
 
 def point_payload(comment_id: str, code: str) -> str:
@@ -287,6 +339,13 @@ def _quick_replies(first: tuple[str, ItemResult] | None) -> list[QuickReply]:
     if first is None:
         return []
     comment_id, item = first
+    if item.outcome == ItemOutcome.AMBIGUOUS_PRODUCT:
+        return [
+            QuickReply(f"{code} {name}".strip()[:MAX_QUICK_REPLY_TITLE], order_payload(comment_id, code, item.qty))
+            for code, name in list(item.candidates)[:MAX_QUICK_REPLIES]
+        ]
+    if item.outcome == ItemOutcome.UNREADABLE_QUANTITY:
+        return [QuickReply(str(n), order_payload(comment_id, item.code, n)) for n in QUANTITY_CHOICES]
     option, values = item.missing[0]
     return option_quick_replies(comment_id, item.code, item.chosen, option, values)
 

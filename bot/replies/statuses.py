@@ -32,6 +32,8 @@ _COMMENT_OUTCOMES = {
     CommentOutcome.OVER_LIMIT.value: "Over the limit per shopper",
     CommentOutcome.UNKNOWN_CODE.value: "Code not on sale here",
     CommentOutcome.AMBIGUOUS.value: "Unclear which product",
+    CommentOutcome.AMBIGUOUS_PRODUCT.value: "Asked which product",
+    CommentOutcome.UNREADABLE_QUANTITY.value: "Asked how many",
     CommentOutcome.CHOOSE_PRODUCT.value: "Asked which product on screen",
     CommentOutcome.PRODUCT_CHOSEN.value: "Product chosen in the chat",
     CommentOutcome.EDITED.value: "Edited: cart changed",
@@ -46,6 +48,8 @@ _ITEM_OUTCOMES = {
     ItemOutcome.OVER_LIMIT.value: "Over the limit per shopper",
     ItemOutcome.UNKNOWN_CODE.value: "Code not on sale here",
     ItemOutcome.AMBIGUOUS.value: "Unclear which product",
+    ItemOutcome.AMBIGUOUS_PRODUCT.value: "Asked which product",
+    ItemOutcome.UNREADABLE_QUANTITY.value: "Asked how many",
     ItemOutcome.CHOOSE_PRODUCT.value: "Asked which product on screen",
 }
 # A stock claim (stock_claim.status).

@@ -44,6 +44,8 @@ def test_the_stored_values_are_the_strings_the_comment_log_holds() -> None:
         "over_limit",
         "unknown_code",
         "ambiguous",
+        "ambiguous_product",
+        "unreadable_quantity",
         "choose_product",
     ]
     assert [o.value for o in CommentOutcome] == [
@@ -59,6 +61,8 @@ def test_the_stored_values_are_the_strings_the_comment_log_holds() -> None:
         "over_limit",
         "unknown_code",
         "ambiguous",
+        "ambiguous_product",
+        "unreadable_quantity",
         "choose_product",
         "product_chosen",
         "edited",

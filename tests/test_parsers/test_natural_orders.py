@@ -147,9 +147,9 @@ def test_check_keyword(keyword: str, problem: str | None) -> None:
     assert found is None if problem is None else problem in (found or "")
 
 
-def test_catalog_rejects_a_keyword_that_is_another_code() -> None:
-    with pytest.raises(ValueError, match="is the code of"):
-        OrderParser([CatalogEntry("AB"), CatalogEntry("B", keywords=("ab",))])
+def test_a_code_wins_over_a_keyword_equal_to_it() -> None:
+    parser = OrderParser([CatalogEntry("AB"), CatalogEntry("B", keywords=("ab",))])
+    assert [i.code for i in parser.parse("ab兩件").items] == ["AB"]
     with pytest.raises(ValueError, match="keyword"):
         OrderParser([CatalogEntry("A", keywords=("S",))])
     assert OrderParser([CatalogEntry("A", keywords=("a",))]).parse("A+1").items  # its own code: harmless

@@ -1,7 +1,7 @@
 """live pointer: the "now selling" pointer of a live (its grace window) and every move of it
 
 Revision ID: 901e7e2c0de5
-Revises: d4119a0b4c01
+Revises: 7e1c4a11a5e0
 Create Date: 2026-12-15 09:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "901e7e2c0de5"
-down_revision: str | Sequence[str] | None = "d4119a0b4c01"
+down_revision: str | Sequence[str] | None = "7e1c4a11a5e0"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
