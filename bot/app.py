@@ -61,6 +61,7 @@ from bot.web import (
     ops_api,
     orders_api,
     payments_api,
+    pointer_api,
     shop_api,
     stripe_pay,
 )
@@ -293,6 +294,7 @@ def create_app(
     inbox_views.setup(app)
     app.add_routes(crm_api.routes)
     app.add_routes(live_api.routes)
+    app.add_routes(pointer_api.routes)
     if demo:
         app.cleanup_ctx.append(demo_ctx)  # first: the others read the settings it points at the emulator
     app.cleanup_ctx.append(redis_ctx)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -32,16 +32,20 @@ __all__ = [
     "PRODUCT_PATCH_FIELDS",
     "CampaignInfo",
     "CampaignProductInfo",
+    "NicknameClash",
     "ShopApplyError",
     "ShopErrorCode",
     "apply_campaign_fields",
     "apply_product_fields",
     "campaign_to_dict",
+    "check_nickname_clash",
     "create_product",
     "fetch_campaign",
     "fetch_campaigns",
     "fetch_product",
     "fetch_products",
+    "nicknames_json",
+    "product_nicknames",
     "product_to_dict",
     "render_price",
     "set_campaign_target",
@@ -50,7 +54,7 @@ __all__ = [
     "update_product",
 ]
 
-PRODUCT_PATCH_FIELDS = ("name", "price", "stock", "active", "variants", "image_url")
+PRODUCT_PATCH_FIELDS = ("name", "price", "stock", "active", "variants", "image_url", "nicknames", "name_keyword")
 CAMPAIGN_PATCH_FIELDS = (
     "title",
     "starts_at",
@@ -134,7 +138,8 @@ async def apply_product_fields(
 ) -> Product:
     """Change some of PRODUCT_PATCH_FIELDS (already validated); returns the product as stored.
 
-    Raises `ShopApplyError` when a new stock is below held + sold (nothing written).
+    Raises `ShopApplyError` when a new stock is below held + sold, `NicknameClash` when a nickname is
+    another product's code (nothing written).
     """
     assert product.id is not None
     unknown = set(values) - set(PRODUCT_PATCH_FIELDS)
@@ -142,9 +147,43 @@ async def apply_product_fields(
         raise ValueError(f"not product fields: {', '.join(sorted(unknown))}")
     if "variants" in values:  # stored as the shop file's loader stores it: JSON, option -> [values]
         values = {**values, "variants": variants_json(values["variants"])}
+    if "nicknames" in values:
+        await check_nickname_clash(session, product.code, values["nicknames"])
+        values = {**values, "nicknames": nicknames_json(values["nicknames"])}
     if values and not await update_product(session, product.id, values, now):
         raise await stock_error(session, product.id, values.get("stock"), "")
     return await _reload(session, Product, product.id)
+
+
+class NicknameClash(ValueError):
+    """A nickname that is another product's code (a code always means its own product); nothing written."""
+
+    def __init__(self, index: int, nickname: str, other: str) -> None:
+        self.index = index
+        self.nickname = nickname
+        self.other = other
+        super().__init__(f"nicknames[{index}]: {nickname!r} is the code of product {other!r}")
+
+
+async def check_nickname_clash(session: AsyncSession, code: str, nicknames: Sequence[str]) -> None:
+    """Raise `NicknameClash` when a nickname of product `code` is another product's code (as the shop file does)."""
+    if not nicknames:
+        return
+    codes = {code_key(c): c for c in (await session.execute(select(Product.code))).scalars()}
+    for index, nickname in enumerate(nicknames):
+        other = codes.get(code_key(nickname))
+        if other is not None and code_key(other) != code_key(code):
+            raise NicknameClash(index, nickname, other)
+
+
+def nicknames_json(nicknames: Sequence[str]) -> str:
+    """A product's nicknames as its column holds them: a JSON list, in the merchant's order."""
+    return json.dumps(list(nicknames), ensure_ascii=False)
+
+
+def product_nicknames(product: Product) -> tuple[str, ...]:
+    """The nicknames a product row holds."""
+    return tuple(json.loads(product.nicknames or "[]"))
 
 
 def variants_json(variants: Mapping[str, Any]) -> str:
@@ -162,6 +201,9 @@ async def create_product(session: AsyncSession, code: str, values: Mapping[str, 
     fields = dict(values)
     if "variants" in fields:
         fields["variants"] = variants_json(fields["variants"])
+    if "nicknames" in fields:
+        await check_nickname_clash(session, code, fields["nicknames"])
+        fields["nicknames"] = nicknames_json(fields["nicknames"])
     product = Product(code=code, **fields, held=0, sold=0, created_at=now, updated_at=now)
     session.add(product)
     await session.flush()
@@ -288,6 +330,8 @@ def product_to_dict(product: Product) -> dict[str, Any]:
         "available": available,
         "active": product.active,
         "image_url": product.image_url,
+        "nicknames": list(product_nicknames(product)),
+        "name_keyword": product.name_keyword,
         "created_at": product.created_at.isoformat(),
         "updated_at": product.updated_at.isoformat(),
     }

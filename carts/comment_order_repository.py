@@ -26,7 +26,7 @@ from carts.comment_orders import (
 from carts.stock import release_claims
 from carts.stock_rules import COUNTED_STATUSES, LIVE_STATUSES
 from carts.tables import Campaign, CampaignProduct, Product, StockClaim
-from parsers.order_comment import CatalogEntry, OrderParser
+from parsers.order_comment import CatalogEntry, OrderParser, product_keywords
 
 # Which live video a post is (the bot knows: it asks Meta for each video's post): (session, page, post) → id.
 VideoOfPost = Callable[[AsyncSession, str, str], Awaitable[str | None]]
@@ -75,14 +75,27 @@ class CampaignLookup:
             return None
         rows = (
             await session.execute(
-                select(CampaignProduct.order_code, Product.id, Product.name, Product.variants)
+                select(
+                    CampaignProduct.order_code,
+                    Product.id,
+                    Product.name,
+                    Product.variants,
+                    Product.nicknames,
+                    Product.name_keyword,
+                )
                 .join(Product, Product.id == CampaignProduct.product_id)
                 .where(CampaignProduct.campaign_id == campaign.id, Product.active.is_(True))
             )
         ).all()
         products = {
-            code: CampaignProductInfo(pid, code, name, {k: tuple(v) for k, v in json.loads(variants).items()})
-            for code, pid, name, variants in rows
+            code: CampaignProductInfo(
+                pid,
+                code,
+                name,
+                {k: tuple(v) for k, v in json.loads(variants).items()},
+                product_keywords(code, name, json.loads(nicknames or "[]"), name_keyword),
+            )
+            for code, pid, name, variants, nicknames, name_keyword in rows
         }
         return CampaignInfo(
             campaign.id,
@@ -101,12 +114,13 @@ class CampaignLookup:
         version = (
             campaign.id,
             campaign.updated_at,
-            tuple(sorted((c, p.product_id, repr(p.variants)) for c, p in products.items())),
+            tuple(sorted((c, p.product_id, repr(p.variants), p.keywords) for c, p in products.items())),
         )
         parser = self._parsers.get(version)
         if parser is None:
             parser = OrderParser(
-                CatalogEntry(code=p.order_code, name=p.name, variants=p.variants) for p in products.values()
+                CatalogEntry(code=p.order_code, name=p.name, variants=p.variants, keywords=p.keywords)
+                for p in products.values()
             )
             self._parsers = {k: v for k, v in self._parsers.items() if k[0] != campaign.id}
             self._parsers[version] = parser
@@ -169,14 +183,16 @@ async def apply_edit(
     arrival: str,
     edit: str,
     now: datetime,
+    now_selling: str | None = None,
 ) -> list[dict[str, Any]]:
     """Apply the difference between what an edited comment asks now and what it claimed; the trail's items.
 
     More of an item is a new claim, in line from the edit's arrival; less releases the latest units first.
+    `now_selling`: the product a quantity without a code stands for (`plan_edit`).
     """
     live = [c for c in claims if c.status in LIVE_STATUSES]
     changes: list[dict[str, Any]] = []
-    for line, delta in plan_edit(campaign, comment.message, claims, now).items():
+    for line, delta in plan_edit(campaign, comment.message, claims, now, now_selling).items():
         if delta > 0:
             session.add(StockClaim(**edit_claim(comment, campaign, line, delta, arrival, edit, now)))
             changes.append({"product_id": line[0], "qty": delta, "outcome": ItemOutcome.CLAIMED})

@@ -12,14 +12,14 @@ compare equal to them), so the database does not change with them.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from carts.stock_rules import LIVE_STATUSES, ClaimSource, ClaimStatus
-from parsers.order_comment import OrderItem, OrderParser
+from parsers.order_comment import OrderItem, OrderParser, ParseNote, ParseNoteCode
 
 
 class ItemOutcome(StrEnum):
@@ -30,6 +30,12 @@ class ItemOutcome(StrEnum):
     OVER_LIMIT = "over_limit"  # units beyond the campaign's per-shopper limit
     UNKNOWN_CODE = "unknown_code"  # a code that is not on sale in this post
     AMBIGUOUS = "ambiguous"  # `+1` without a code, under a post that sells several
+    # A name or nickname of several products (`玫瑰+1`): the shopper picks one of `candidates` in the chat.
+    AMBIGUOUS_PRODUCT = "ambiguous_product"
+    UNREADABLE_QUANTITY = "unreadable_quantity"  # `A幾件`: the shopper picks how many in the chat
+    # `+1` without a code while the live's pointer moved within the viewers' delay: the shopper is asked
+    # which of the products on screen they meant (`candidates`), and their answer orders it.
+    CHOOSE_PRODUCT = "choose_product"
 
 
 class CommentOutcome(StrEnum):
@@ -49,6 +55,11 @@ class CommentOutcome(StrEnum):
     OVER_LIMIT = ItemOutcome.OVER_LIMIT.value
     UNKNOWN_CODE = ItemOutcome.UNKNOWN_CODE.value
     AMBIGUOUS = ItemOutcome.AMBIGUOUS.value
+    AMBIGUOUS_PRODUCT = ItemOutcome.AMBIGUOUS_PRODUCT.value
+    UNREADABLE_QUANTITY = ItemOutcome.UNREADABLE_QUANTITY.value
+    CHOOSE_PRODUCT = ItemOutcome.CHOOSE_PRODUCT.value
+    # The shopper answered which product they meant, in the chat: its claims are decided there.
+    PRODUCT_CHOSEN = "product_chosen"
     # An edited or removed comment.
     EDITED = "edited"
     UNCHANGED = "unchanged"
@@ -64,6 +75,7 @@ class CampaignProductInfo:
     order_code: str
     name: str
     variants: Mapping[str, tuple[str, ...]]
+    keywords: tuple[str, ...] = ()  # name and nicknames that order it too (parsers.order_comment)
 
 
 @dataclass(frozen=True)
@@ -117,23 +129,95 @@ def variant_key(variant: Mapping[str, str]) -> str:
 
 
 def plan_new_comment(
-    comment: OrderComment, campaign: CampaignInfo, arrival: str, now: datetime, used: Used
+    comment: OrderComment,
+    campaign: CampaignInfo,
+    arrival: str,
+    now: datetime,
+    used: Used,
+    on_screen: Sequence[str] = (),
 ) -> CommentPlan:
     """Parse a new comment against its campaign and decide each item's outcome; updates `used`.
 
     `used` holds the units each shopper already claimed (per-shopper limit); claims planned here are
     added to it, so several comments of one shopper in one batch count against the limit in order.
+    `on_screen`: the live's products the viewer may have seen when commenting, oldest first
+    (`carts.pointer_rules.on_screen`): a quantity without a code orders the one, or asks which of several.
     """
     if not campaign.is_open(now):
         return CommentPlan(CommentOutcome.CAMPAIGN_CLOSED, {"items": [], "closed_reply": campaign.closed_reply}, [])
-    parsed = campaign.parser.parse(comment.message)
+    screen = [code for code in on_screen if code in campaign.products]
+    parsed = campaign.parser.parse(comment.message, now_selling=screen[-1] if screen else None)
     items: list[dict[str, Any]] = []
     claims: list[dict[str, Any]] = []
     for item in parsed.items:
         items += _plan_item(comment, campaign, item, arrival, now, used, claims)
+    if parsed.pointed and len(screen) == 1:
+        for item in parsed.pointed:
+            items += [{**e, "pointed": True} for e in _plan_item(comment, campaign, item, arrival, now, used, claims)]
+    elif parsed.pointed:
+        candidates = [{"code": code, "name": campaign.products[code].name} for code in screen]
+        qty = sum(item.qty for item in parsed.pointed)
+        items.append({"qty": qty, "outcome": ItemOutcome.CHOOSE_PRODUCT, "candidates": candidates})
     items += [{"code": code, "outcome": ItemOutcome.UNKNOWN_CODE} for code in parsed.unknown]
     items += [{"qty": qty, "outcome": ItemOutcome.AMBIGUOUS} for qty in parsed.ambiguous]
+    items += _asked_items(campaign, parsed.notes)
     return CommentPlan(_new_comment_outcome(items, claims), {"items": items}, claims)
+
+
+def _asked_items(campaign: CampaignInfo, notes: Iterable[ParseNote]) -> list[dict[str, Any]]:
+    """Orders the parser would not guess (issue 20): the trail's entries that ask the shopper in the chat.
+
+    `ambiguous_product` keeps the products it could be (`candidates`, each with its id and name) and the
+    quantity; `unreadable_quantity` names its product. A removal of an ambiguous name has no quantity
+    and is only explained: taking the wrong product off a cart is worse than asking again.
+    """
+    items: list[dict[str, Any]] = []
+    for note in notes:
+        if note.code is ParseNoteCode.AMBIGUOUS_PRODUCT:
+            choices = [
+                {"code": c, "product_id": campaign.products[c].product_id, "name": campaign.products[c].name}
+                for c in note.candidates
+                if c in campaign.products
+            ]
+            items.append(
+                {
+                    "code": note.fragment,
+                    "qty": note.qty,
+                    "outcome": ItemOutcome.AMBIGUOUS_PRODUCT,
+                    "candidates": choices,
+                }
+            )
+        elif note.code is ParseNoteCode.UNREADABLE_QUANTITY and note.product in campaign.products:
+            product = campaign.products[note.product]
+            items.append(
+                {
+                    "code": note.product,
+                    "qty": None,
+                    "product_id": product.product_id,
+                    "name": product.name,
+                    "outcome": ItemOutcome.UNREADABLE_QUANTITY,
+                    "words": note.fragment,
+                }
+            )
+    return items
+
+
+def plan_product_choice(
+    comment: OrderComment, campaign: CampaignInfo, code: str, arrival: str, now: datetime, used: Used
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The shopper answered which product on screen their comment meant: its items for `code` (the comment
+    read again with `code` on screen, so its size words are that product's) and their claims, in line from
+    the comment's own arrival and decided in the chat (source messenger). Updates `used`."""
+    claims: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    if not campaign.is_open(now) or code not in campaign.products:
+        return entries, claims
+    for item in campaign.parser.parse(comment.message, now_selling=code).pointed:
+        entries += [
+            {**e, "pointed": True}
+            for e in _plan_item(comment, campaign, item, arrival, now, used, claims, ClaimSource.MESSENGER)
+        ]
+    return entries, claims
 
 
 def _plan_item(
@@ -144,6 +228,7 @@ def _plan_item(
     now: datetime,
     used: Used,
     claims: list[dict[str, Any]],
+    source: ClaimSource = ClaimSource.COMMENT,
 ) -> list[dict[str, Any]]:
     """The trail's entries for one ordered item (none, one or two); its claim, if any, is added to `claims`."""
     product = campaign.products[item.code]
@@ -171,7 +256,8 @@ def _plan_item(
     if qty == 0:
         return entries
     used[mine] = used.get(mine, 0) + qty
-    claims.append(_new_claim(comment, campaign, product.product_id, variant_key(variant), qty, arrival, now))
+    claim = _new_claim(comment, campaign, product.product_id, variant_key(variant), qty, arrival, now)
+    claims.append({**claim, "source": source})
     entries.append({**record, "qty": qty, "outcome": ItemOutcome.CLAIMED})
     return entries
 
@@ -217,20 +303,25 @@ def _new_comment_outcome(items: list[dict[str, Any]], claims: list[dict[str, Any
 ClaimLine = tuple[int, str]  # (product id, variant key): what one claim is for
 
 
-def plan_edit(campaign: CampaignInfo, message: str, claims: Iterable[Any], now: datetime) -> dict[ClaimLine, int]:
+def plan_edit(
+    campaign: CampaignInfo, message: str, claims: Iterable[Any], now: datetime, now_selling: str | None = None
+) -> dict[ClaimLine, int]:
     """The units an edited comment asks for beyond (> 0) or short of (< 0) what its claims still hold, per line.
 
     `claims`: the comment's claims (objects or rows with product_id, variant, qty, status). A closed
     campaign's comment asks for nothing any more, and an item still missing a size or colour claims
-    nothing. Lines that do not change are left out; the lines come sorted.
+    nothing. Lines that do not change are left out; the lines come sorted. `now_selling`: the product a
+    quantity without a code ordered (the one on screen when the comment was made, or the one the shopper
+    chose): an edited `+1` to `+2` orders one more of it rather than dropping it.
     """
     current: dict[ClaimLine, int] = {}
     for claim in claims:
         if claim.status in LIVE_STATUSES:
             current[(claim.product_id, claim.variant)] = current.get((claim.product_id, claim.variant), 0) + claim.qty
     wanted: dict[ClaimLine, int] = {}
-    parsed = campaign.parser.parse(message) if campaign.is_open(now) else None
-    for item in parsed.items if parsed else ():
+    pointer = now_selling if now_selling in campaign.products else None
+    parsed = campaign.parser.parse(message, now_selling=pointer) if campaign.is_open(now) else None
+    for item in (*parsed.items, *parsed.pointed) if parsed else ():
         product = campaign.products[item.code]
         variant = dict(item.variant) if item.variant else {}
         if any(name not in variant for name in product.variants):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Column, Index, Numeric, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Numeric, Text, UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
 from carts.stock_rules import ClaimSource, ClaimStatus
@@ -29,6 +29,10 @@ class Product(SQLModel, table=True):
     sold: int = 0  # in orders
     active: bool = True  # products dropped from the shop file stay (orders refer to them) but are inactive
     image_url: str | None = Field(default=None, max_length=2000)  # a picture of it (http or https), set in the console
+    # Words shoppers order it by besides its code (issue 20): JSON list of nicknames, and whether the
+    # name is one too (config.catalog_file.product_keywords makes the parser's keywords of them).
+    nicknames: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
+    name_keyword: bool = Field(default=True, sa_column_kwargs={"server_default": true()})
     created_at: datetime
     updated_at: datetime
 

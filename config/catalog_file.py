@@ -6,9 +6,11 @@ The shop file of issue 5 holds the same product entries, so `parse_products_node
 `products:` node wherever it sits in a bigger file (`compose_yaml` gives the nodes).
 
 A product is `code`, `name`, `price` (a number >= 0, kept as `Decimal`), optional `stock` (a whole
-number >= 0; absent or null means not tracked) and optional `variants` (option name -> list of values).
-Codes and values follow the order parser's rules (`parsers.order_comment.check_code`), so a file that
-loads always builds an `OrderParser`.
+number >= 0; absent or null means not tracked), optional `variants` (option name -> list of values),
+optional `nicknames` (words shoppers call it by, like `[紅裙, red dress]`) and optional `name_keyword`
+(default true: the name orders too, as in `我要碎花裙兩件`; false for a name that is everyday talk).
+Codes, values and nicknames follow the order parser's rules (`parsers.order_comment.check_code`,
+`check_keyword`), so a file that loads always builds an `OrderParser`.
 """
 
 from __future__ import annotations
@@ -24,13 +26,22 @@ from typing import Any
 
 import yaml
 
-from parsers.order_comment import CatalogEntry, check_code, check_option_value, code_key, option_value_key
+from parsers.order_comment import (
+    CatalogEntry,
+    check_code,
+    check_keyword,
+    check_option_value,
+    code_key,
+    option_value_key,
+    product_keywords,
+)
 
 __all__ = [
     "PRODUCT_FIELDS",
     "CatalogFileError",
     "ProductConfig",
     "catalog_entries",
+    "check_nicknames",
     "compose_yaml",
     "load_catalog_file",
     "parse_catalog_text",
@@ -38,7 +49,8 @@ __all__ = [
     "parse_products_node",
 ]
 
-PRODUCT_FIELDS = ("code", "name", "price", "stock", "variants")
+PRODUCT_FIELDS = ("code", "name", "price", "stock", "variants", "nicknames", "name_keyword")
+MAX_NICKNAMES = 20
 _REQUIRED = ("code", "name", "price")
 _TAG = "tag:yaml.org,2002:"
 _NUMBER = "must be a number >= 0"
@@ -68,9 +80,16 @@ class ProductConfig:
     stock: int | None = None
     variants: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     line: int = field(default=0, compare=False)  # where the entry starts in its file, for later messages
+    nicknames: tuple[str, ...] = ()
+    name_keyword: bool = True
 
     def to_catalog_entry(self) -> CatalogEntry:
-        return CatalogEntry(code=self.code, name=self.name, variants=self.variants)
+        return CatalogEntry(
+            code=self.code,
+            name=self.name,
+            variants=self.variants,
+            keywords=product_keywords(self.code, self.name, self.nicknames, self.name_keyword),
+        )
 
 
 def catalog_entries(products: Iterable[ProductConfig]) -> tuple[CatalogEntry, ...]:
@@ -148,6 +167,16 @@ def parse_products_node(node: yaml.Node, source: str, where: str = "products") -
             )
         seen[key] = (index, product)
         products.append(product)
+    for index, product in enumerate(products):
+        for number, nickname in enumerate(product.nicknames):
+            other = seen.get(code_key(nickname))
+            if other is not None and other[1] is not product:
+                raise CatalogFileError(
+                    source,
+                    f"{nickname!r} is the code of {where}[{other[0]}]: a code always means its own product",
+                    product.line,
+                    f"{where}[{index}].nicknames[{number}]",
+                )
     return tuple(products)
 
 
@@ -175,6 +204,13 @@ def parse_product_node(node: yaml.Node, source: str, where: str) -> ProductConfi
     price = _price(fields["price"][1], source, f"{where}.price")
     stock = _stock(fields["stock"][1], source, f"{where}.stock") if "stock" in fields else None
     variants = _variants(fields["variants"][1], source, f"{where}.variants") if "variants" in fields else {}
+    nicknames = _nicknames(fields["nicknames"][1], source, f"{where}.nicknames") if "nicknames" in fields else ()
+    name_keyword = True
+    if "name_keyword" in fields:
+        flag = fields["name_keyword"][1]
+        if not isinstance(flag, yaml.ScalarNode) or flag.tag != _TAG + "bool":
+            raise CatalogFileError(source, "must be true or false", _line(flag), f"{where}.name_keyword")
+        name_keyword = bool(_CONSTRUCTOR.construct_yaml_bool(flag))
     return ProductConfig(
         code=code,
         name=name,
@@ -182,7 +218,42 @@ def parse_product_node(node: yaml.Node, source: str, where: str) -> ProductConfi
         stock=stock,
         variants=MappingProxyType(variants),
         line=_line(node),
+        nicknames=nicknames,
+        name_keyword=name_keyword,
     )
+
+
+def check_nicknames(nicknames: Any, where: str = "nicknames") -> tuple[str, ...]:
+    """Nicknames given as data (the admin API's JSON list, the console's form), checked as a file's are.
+
+    Raises `CatalogFileError` naming the nickname (`nicknames[1]`), as a file's would.
+    """
+    if not isinstance(nicknames, list) or not all(isinstance(n, str) for n in nicknames):
+        raise CatalogFileError("<form>", "must be a list of words, like [紅裙, red dress]", 1, where)
+    node = compose_yaml(yaml.safe_dump(nicknames, allow_unicode=True), "<form>")
+    return _nicknames(node, "<form>", where) if node is not None else ()
+
+
+def _nicknames(node: yaml.Node, source: str, where: str) -> tuple[str, ...]:
+    if _is_null(node):
+        return ()
+    if not isinstance(node, yaml.SequenceNode):
+        raise CatalogFileError(source, "must be a list of words, like [紅裙, red dress]", _line(node), where)
+    if len(node.value) > MAX_NICKNAMES:
+        raise CatalogFileError(source, f"must list at most {MAX_NICKNAMES} nicknames", _line(node), where)
+    nicknames: list[str] = []
+    seen: set[str] = set()
+    for index, item in enumerate(node.value):
+        path = f"{where}[{index}]"
+        nickname = " ".join(_text(item, source, path).split())
+        problem = check_keyword(nickname)
+        if problem:
+            raise CatalogFileError(source, problem, _line(item), path)
+        if code_key(nickname) in seen:
+            raise CatalogFileError(source, f"{nickname!r} is listed twice", _line(item), path)
+        seen.add(code_key(nickname))
+        nicknames.append(nickname)
+    return tuple(nicknames)
 
 
 def check_variants(variants: Any, where: str = "variants") -> dict[str, tuple[str, ...]]:

@@ -5,7 +5,9 @@ call `parse_order_comment(text, parser)` for every comment. The result never inv
 anything that looked like one but could not be read is explained in `notes` (stable
 `ParseNoteCode`s), so the comment handler can answer the shopper instead of staying silent.
 
-The grammar, on the text after `normalize_text` (NFKC, case folded, whitespace runs as one space):
+The grammar, on the text after `normalize_text` (NFKC, case folded, whitespace runs as one space).
+Issue 4's code grammar comes first; names, nicknames, natural Cantonese and Mandarin orders and the
+product on screen (issue 20) are read around it, so that nothing it reads changes:
 
 - Item: a product code, an optional space, a quantity marker (`+`, `x`, `×`, `*`), an optional space
   and a whole number 1-999: `A+1`, `a + 2`, `B x2`, `B×3`, `C*2`. The digits are read as one number, so
@@ -38,6 +40,33 @@ The grammar, on the text after `normalize_text` (NFKC, case folded, whitespace r
   `D`, `D12`, `AB1`) that is not in the catalog, used like an item (`D+1`, `Dx2`) or after a cancel
   word, is reported in `unknown`, upper-cased. Ordinary words (`pizza+1`, `me+1`) are not, to keep
   chatter quiet, and neither is a minus (`E-1`, `covid-19`).
+- Names and nicknames (`CatalogEntry.keywords`, `check_keyword`): matched like codes (normalised, longest
+  first, never starting inside a Latin word), so `紅色裙+1`, `rose bouquet x2`, `cancel 曲奇` work as
+  codes do. A keyword two products share gives an `ambiguous_product` note with the `candidates` and
+  the quantity, and no item. A keyword equal to another product's code is dropped: the code wins.
+- Natural orders, read after the rules above on what they left (their matches and the words after
+  them up to a separator are hidden), when the comment holds a digit, a Chinese numeral or an order
+  word and mentions a code or keyword. Quantities: digits 1-999 or Chinese numerals 1-99 (`一`..`十`,
+  `十一`..`九十九`, `廿`, `兩`), with an optional measure word (件 個 條 對 套 枝 盒 包 張 隻 pcs), or
+  `x2`. In a phrase (a run without separators or unknown words), a mention takes the words around it:
+  `我要兩件A`, `A要2件`, `A 一件`, `A兩個`, `我想要三盒曲奇`, `要A同B` (one each), `A同B各兩件`,
+  `A唔要` / `唔要A` / `A 取消` (remove all), `A減一` / `A少一件` (remove 1), `加多件A` / `再加一件A` /
+  `A加多一件` (one more), then option values (`我要花裙 紅色 M`, `A S碼 兩件`). A code or a Chinese
+  keyword orders with a Chinese verb alone (`要曲奇`, `我都要A`); a Latin keyword, or an English verb,
+  needs a number (`want A` and `I love this tote` order nothing). After a product, a keyword that is
+  one of its option values is that value (`A+1 紅色` when 紅色 is also a nickname). A number glued to a
+  word is part of it (`2點`, `一定`, `a1`). `A幾件`, `A好多`, `多少盒曲奇` give an `unreadable_quantity`
+  note and no item; `曲奇幾多錢`, `A有冇貨`, `A同B` (no verb, no number) are chatter. Only the first
+  `MAX_NATURAL_CHARS` characters are read this way.
+- The product on screen (`now_selling`, a live's pointer): when the comment names no product (no code,
+  no cancel of one, no unknown code), its lone `+N`s order the now-selling product, and so does a whole
+  comment that is a bare order: a verb (`要`, `我要`, `我都要`, `want`, `i want`), a quantity 1-99 in
+  digits or Chinese numerals with an optional measure word (`2`, `2件`, `兩件`, `2 pcs`), or both
+  (`我要兩件`, `want 2`), then only that product's option values and politeness (`2 M`, `要紅色`,
+  `要 XL 唔該`). These go to `pointed`, never to `items`: the handler decides whether the pointed
+  product stands. Anything else in the comment (`我要問`, `1樓`, `10:30`, `want to see`) makes it
+  chatter. A code in the comment always wins: `A+1 +1` reads as without a pointer. Without
+  `now_selling`, `要`, `1` or `want 2` alone are chatter and a lone `+N` keeps the rules above.
 - Bounds: a comment is read up to `MAX_FRAGMENTS` order-like fragments (then a `truncated` note), and
   at most `MAX_VARIANT_WORDS` words after an item count as variant words. Real comments are far below
   both; they keep any 10 KB comment well under 5 ms (bench/bench_parser.py).
@@ -63,8 +92,10 @@ __all__ = [
     "EMPTY_PARSE",
     "MAX_CODE_LENGTH",
     "MAX_FRAGMENTS",
+    "MAX_KEYWORD_LENGTH",
     "MAX_QTY",
     "MAX_VARIANT_WORDS",
+    "MEASURE_WORDS",
     "CatalogEntry",
     "OrderItem",
     "OrderParse",
@@ -73,10 +104,14 @@ __all__ = [
     "ParseNote",
     "ParseNoteCode",
     "check_code",
+    "check_keyword",
     "check_option_value",
+    "chinese_number",
     "code_key",
     "option_value_key",
     "parse_order_comment",
+    "product_keywords",
+    "read_quantity",
 ]
 
 MAX_QTY = 999
@@ -100,15 +135,22 @@ class ParseNoteCode(enum.StrEnum):
     UNKNOWN_VARIANT = "unknown_variant"  # `A+1 XXL`: a word that is none of A's option values
     CONFLICTING_VARIANT = "conflicting_variant"  # `A+1 S M`: two values for one option, none chosen
     TRUNCATED = "truncated"  # more than MAX_FRAGMENTS order-like fragments: the rest was not read
+    AMBIGUOUS_PRODUCT = "ambiguous_product"  # `玫瑰+1` when two products have the nickname 玫瑰
+    UNREADABLE_QUANTITY = "unreadable_quantity"  # `A幾件`, `A好多`: an order with a quantity not read
 
 
 @dataclass(frozen=True, slots=True)
 class CatalogEntry:
-    """One product as the parser needs it: its code and its options (option name -> allowed values)."""
+    """One product as the parser needs it: its code, options (option name -> allowed values) and keywords.
+
+    `keywords` are the product's name and the shop's nicknames (`紅色裙`, `rose bouquet`), matched like
+    codes (see the module docstring); `check_keyword` says which words can be one.
+    """
 
     code: str
     name: str = ""
     variants: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +184,16 @@ class ParseNote:
     code: ParseNoteCode
     fragment: str
     product: str | None = None
+    candidates: tuple[str, ...] = ()  # `ambiguous_product`: the codes the words could mean
+    qty: int | None = None  # `ambiguous_product`: the quantity asked for, once the product is known
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": str(self.code), "fragment": self.fragment, "product": self.product}
+        out: dict[str, Any] = {"code": str(self.code), "fragment": self.fragment, "product": self.product}
+        if self.candidates:
+            out["candidates"] = list(self.candidates)
+        if self.qty is not None:
+            out["qty"] = self.qty
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,15 +206,22 @@ class OrderParse:
     unknown_variant_words: tuple[str, ...] = ()  # normalised words: ("xxl",)
     ambiguous: tuple[int, ...] = ()  # quantities of lone `+N` that could not be given a product
     notes: tuple[ParseNote, ...] = ()
+    # Items ordered without naming a product (`+1`, `要`, `want 2`), given to the `now_selling` product.
+    # Kept apart from `items`: the handler decides whether the pointed product stands.
+    pointed: tuple[OrderItem, ...] = ()
 
     @property
     def is_empty(self) -> bool:
         """True for chatter: nothing ordered, removed or worth explaining."""
-        return not (self.items or self.removals or self.notes)
+        return not (self.items or self.removals or self.notes or self.pointed)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready form printed by `plusone parse` (without the comment text)."""
-        return {
+    def to_dict(self, *, with_pointed: bool = False) -> dict[str, Any]:
+        """The JSON-ready form printed by `plusone parse` (without the comment text).
+
+        `pointed` is there with `with_pointed` (`plusone parse --now-selling`) or when there are some,
+        so that the shape printed before the pointer existed stays the same.
+        """
+        out = {
             "items": [item.to_dict() for item in self.items],
             "removals": [removal.to_dict() for removal in self.removals],
             "unknown": list(self.unknown),
@@ -173,6 +229,9 @@ class OrderParse:
             "unknown_variant_words": list(self.unknown_variant_words),
             "notes": [note.to_dict() for note in self.notes],
         }
+        if with_pointed or self.pointed:
+            out["pointed"] = [item.to_dict() for item in self.pointed]
+        return out
 
 
 EMPTY_PARSE = OrderParse()
@@ -215,6 +274,45 @@ def check_code(code: str) -> str | None:
     if not _CODE_SHAPE.fullmatch(key):
         return "must be letters and digits only, starting with a letter (like A, A1, Flower, 玫瑰)"
     return None
+
+
+MAX_KEYWORD_LENGTH = 40
+_KEYWORD_SHAPE = regex.compile(r"\p{L}[\p{L}\p{M}0-9]*+(?: [\p{L}\p{M}0-9]++)*+")
+
+
+def check_keyword(keyword: str) -> str | None:
+    """Why `keyword` cannot be a product's name or nickname keyword, or None when it can.
+
+    Like a code it starts with a letter and holds letters and digits, but it may be several words
+    (`rose bouquet`); a Latin keyword needs two letters at least (`S` would be a size).
+    """
+    key = code_key(keyword)
+    if not key:
+        return "must not be empty"
+    if len(key) > MAX_KEYWORD_LENGTH:
+        return f"must be at most {MAX_KEYWORD_LENGTH} characters"
+    if not _KEYWORD_SHAPE.fullmatch(key):
+        return "must be words of letters and digits, starting with a letter (like 紅色裙, rose bouquet)"
+    if len(key) < 2 and not _HAN.match(key):
+        return "must be at least 2 letters (or a Chinese word)"
+    return None
+
+
+def product_keywords(code: str, name: str, nicknames: Iterable[str], name_keyword: bool = True) -> tuple[str, ...]:
+    """The words that order a product besides its code: its nicknames, and its name unless turned off.
+
+    A name that cannot be a keyword (`玫瑰花束 (rose bouquet)`: brackets) is simply not one, and neither
+    is a word equal to the code or listed twice; nicknames were checked when they were read.
+    """
+    words = [" ".join(name.split())] if name_keyword and check_keyword(name) is None else []
+    words.extend(nicknames)
+    seen = {code_key(code)}
+    keywords = []
+    for word in words:
+        if code_key(word) not in seen:
+            seen.add(code_key(word))
+            keywords.append(word)
+    return tuple(keywords)
 
 
 def option_value_key(value: str) -> tuple[str, ...]:
@@ -309,6 +407,15 @@ def _alternation(words: Iterable[str]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class _Keyword:
+    key: str
+    product: _Product | None  # None when several products share the keyword
+    candidates: tuple[str, ...]  # the codes of the products that have it
+    word_start: bool
+    han: bool  # a Chinese keyword orders with a verb alone (`要曲奇`); a Latin one needs a quantity
+
+
+@dataclass(frozen=True, slots=True)
 class _Product:
     code: str
     word_start: bool  # the code starts with a letter that may not continue a word (`BA+1` is no A)
@@ -323,7 +430,8 @@ class OrderParser:
 
     def __init__(self, entries: Iterable[CatalogEntry]) -> None:
         products: dict[str, _Product] = {}
-        for entry in entries:
+        entries_list = list(entries)
+        for entry in entries_list:
             problem = check_code(entry.code)
             if problem:
                 raise ValueError(f"code {entry.code!r}: {problem}")
@@ -333,21 +441,48 @@ class OrderParser:
             products[key] = _compile_product(entry)
         self._products = products
         self._only: _Product | None = next(iter(products.values())) if len(products) == 1 else None
+        # Keywords (names, nicknames) -> the products that have them; two products may share one.
+        owners: dict[str, list[_Product]] = {}
+        for entry in entries_list:
+            product = products[code_key(entry.code)]
+            for keyword in entry.keywords:
+                key = code_key(keyword)
+                if products.get(key) is product:
+                    continue  # the code itself: nothing to add
+                problem = check_keyword(keyword)
+                if problem:
+                    raise ValueError(f"code {entry.code!r}: keyword {keyword!r}: {problem}")
+                if key in products:
+                    continue  # another product's code: the code wins (the shop file refuses this)
+                if product not in owners.setdefault(key, []):
+                    owners[key].append(product)
+        self._keywords: dict[str, _Keyword] = {
+            key: _Keyword(
+                key,
+                owner[0] if len(owner) == 1 else None,
+                tuple(p.code for p in owner),
+                _is_word_letter(key[0]),
+                _HAN.match(key) is not None,
+            )
+            for key, owner in owners.items()
+        }
+        names = [*products, *self._keywords]
         self._scan = re.compile(
             _SCAN_TEMPLATE.format(
                 cancel="|".join(map(re.escape, CANCEL_WORDS)),
-                codes=_alternation(products) if products else _NEVER,
+                codes=_alternation(names) if names else _NEVER,
                 add=re.escape(_ADD),
                 sub=re.escape(_SUB),
                 shape=_UNKNOWN_SHAPE,
             )
         )
         self._cancel_tail = regex.compile(
-            _CANCEL_TAIL_TEMPLATE.replace("{codes}", r"\L<codes>" if products else _NEVER),
+            _CANCEL_TAIL_TEMPLATE.replace("{codes}", r"\L<codes>" if names else _NEVER),
             regex.VERBOSE,
-            codes=sorted(products, key=lambda k: (-len(k), k)),
+            codes=sorted(names, key=lambda k: (-len(k), k)),
             ignore_unused=True,
         )
+        self._natural = _NaturalReader(products, self._keywords) if names else None
 
     @classmethod
     def from_codes(cls, codes: Iterable[str]) -> OrderParser:
@@ -359,17 +494,53 @@ class OrderParser:
         """The configured codes."""
         return tuple(p.code for p in self._products.values())
 
-    def parse(self, text: str) -> OrderParse:
-        """Parse one comment. Never raises on any str; see the module docstring for the grammar."""
+    def parse(self, text: str, *, now_selling: str | None = None) -> OrderParse:
+        """Parse one comment. Never raises on any str; see the module docstring for the grammar.
+
+        `now_selling` is the code of the product on screen (a live's pointer): a comment that names no
+        product and orders a bare quantity (`+1`, `2`, `要`, `want 2`) gets `pointed` items for it.
+        An unknown `now_selling` code raises ValueError.
+        """
+        pointer = None if now_selling is None else self._pointer(now_selling)
         norm = normalize_text(text, keep_newlines=True)
-        if not _MAY_ORDER.search(norm):
-            return EMPTY_PARSE
-        search = self._scan.search
-        m = search(norm)
+        result, named = self._read(norm, self._only)
+        if pointer is None or named:
+            return result
+        # Nothing named: the bare quantities of the comment go to the product on screen.
+        pointed, _ = self._read(norm, pointer)
+        if pointed.items:
+            return OrderParse(
+                unknown_variant_words=pointed.unknown_variant_words,
+                notes=pointed.notes,
+                pointed=pointed.items,
+            )
+        bare = self._bare(norm, pointer)
+        if bare is not None:
+            return OrderParse(pointed=(bare,))
+        return result
+
+    def _pointer(self, code: str) -> _Product:
+        product = self._products.get(code_key(code))
+        if product is None:
+            raise ValueError(f"now_selling {code!r} is not a product code of this catalog")
+        return product
+
+    def _read(self, norm: str, only: _Product | None) -> tuple[OrderParse, bool]:
+        """The scan of one normalised comment; `only` gets the lone `+N`s. Also: did it name a product?"""
+        m = self._scan.search(norm) if _MAY_ORDER.search(norm) else None
+        natural = self._natural
         if m is None:
-            return EMPTY_PARSE
+            if natural is None or not natural.may_order(norm):
+                return EMPTY_PARSE, False
+            out = _Collector()
+            named = natural.read(norm, (), out)
+            return out.result(), named
+        search = self._scan.search
         products = self._products
+        keywords = self._keywords
         out = _Collector()
+        named = False
+        spans: list[tuple[int, int]] = []  # what the scan read, hidden from the natural reading
         # An item of a product with options waits here until the next match (or the end of the
         # comment) closes the stretch of text where its variant words are.
         pending: tuple[_Product, int | None, bool, int] | None = None
@@ -382,8 +553,9 @@ class OrderParser:
             start, end = m.span()
             cancel, code, op, qty, frac, unk, uqty, lqty = m.groups()
             if code is not None:
-                product = products[code]
-                if start and product.word_start and _is_word_letter(norm[start - 1]):
+                product = products.get(code)  # type: ignore[assignment]
+                word_start = product.word_start if product is not None else keywords[code].word_start
+                if start and word_start and _is_word_letter(norm[start - 1]):
                     m = search(norm, start + 1)
                     continue
             elif unk is not None:
@@ -405,8 +577,21 @@ class OrderParser:
             if pending is not None:
                 self._close(pending, norm, start, out)
                 pending = None
+            spans.append((start, end))
 
+            if code is not None and product is None:  # a name or nickname
+                keyword = keywords[code]
+                named = True
+                if keyword.product is None:
+                    # What to order once the shopper says which; None for a removal (asked, never guessed).
+                    removal = cancel is not None or op in _SUB
+                    amount = None if removal or qty is None else _quantity(qty, frac)
+                    out.note(ParseNoteCode.AMBIGUOUS_PRODUCT, code, None, keyword.candidates, amount)
+                    m = search(norm, end)
+                    continue
+                product = keyword.product
             if code is not None:
+                named = True
                 if qty is None:
                     amount = None  # `cancel A`: all of it
                 elif frac is None and len(qty) <= _QTY_DIGITS and qty[0] != "0":
@@ -426,22 +611,77 @@ class OrderParser:
                     out.remove(product.code, amount, None)
             elif unk is not None:
                 if cancel is not None or _quantity(uqty, None) is not None:
+                    named = True
                     out.unknown_code(unk, norm[start:end])
             elif _PHONE_TAIL.match(norm, end) is None:  # a lone +N
                 amount = _quantity(lqty, None)
                 if amount is None:
                     pass  # `+0`, `+5000`: no order, and not worth an answer either
-                elif self._only is None:
+                elif only is None:
                     out.ambiguous.append(amount)
                     out.note(ParseNoteCode.AMBIGUOUS_QUANTITY, norm[start:end])
-                elif self._only.options:
-                    pending = (self._only, amount, True, end)
+                elif only.options:
+                    pending = (only, amount, True, end)
                 else:
-                    out.add(self._only.code, amount, None)
+                    out.add(only.code, amount, None)
             m = search(norm, end)
         if pending is not None:
             self._close(pending, norm, len(norm), out)
-        return out.result()
+        if natural is not None and budget >= 0 and natural.read(norm, spans, out):
+            named = True
+        return out.result(), named
+
+    def _bare(self, norm: str, pointer: _Product) -> OrderItem | None:
+        """A whole comment that is a bare order (`2`, `要`, `我要兩件`, `want 2 M`) for `pointer`, else None."""
+        if len(norm) > 60:  # a bare order is short; a long comment is talk
+            return None
+        flat = " ".join(_NOT_WORD.sub(" ", norm).split())
+        m = _BARE.fullmatch(flat)
+        if m is None or not (m["verb"] or m["qty"]) or (m["unit"] and not m["qty"]):
+            return None
+        qty = 1
+        if m["qty"]:
+            amount = read_quantity(m["qty"])
+            if amount is None or amount > 99:
+                return None
+            qty = amount
+        variant = self._bare_variant(pointer, m["rest"])
+        if variant is False:
+            return None
+        return OrderItem(pointer.code, qty, variant or None)
+
+    def _bare_variant(self, product: _Product, rest: str) -> Mapping[str, str] | bool | None:
+        """The option values `rest` names, None for none, False when `rest` holds any other word."""
+        words = [t for t in _TOKEN.findall(rest) if t[0] not in "@#"]
+        chosen: dict[str, str] = {}
+        i, n = 0, len(words)
+        while i < n:
+            for size in range(min(product.longest_phrase, n - i), 0, -1):
+                hit = product.phrases.get(tuple(words[i : i + size]))
+                if hit is not None:
+                    if chosen.setdefault(hit[0], hit[1]) != hit[1]:
+                        return False  # two sizes in a bare order: not read, never guessed
+                    i += size
+                    break
+            else:
+                word = words[i]
+                if word in _FILLER_WORDS:
+                    i += 1
+                    continue
+                if not _HAN.match(word):
+                    return False
+                if product.han_values is not None:
+                    for value_match in product.han_values.finditer(word):
+                        option, value = product.phrases[(value_match[0],)]
+                        if chosen.setdefault(option, value) != value:
+                            return False
+                    word = product.han_values.sub("", word)
+                if _FILLER_HAN.sub("", word):
+                    return False
+                i += 1
+        if not chosen:
+            return None
+        return MappingProxyType({o: chosen[o] for o in product.options if o in chosen})
 
     def _close(self, pending: tuple[_Product, int | None, bool, int], norm: str, end: int, out: _Collector) -> None:
         product, amount, adding, start = pending
@@ -501,9 +741,457 @@ class OrderParser:
         return MappingProxyType({o: chosen[o] for o in product.options if o in chosen})
 
 
-def parse_order_comment(text: str, parser: OrderParser) -> OrderParse:
-    """Parse one comment against a campaign's compiled catalog (`OrderParser`). Pure."""
-    return parser.parse(text)
+# ---------------------------------------------------------------------------------------------------
+# Bare orders for the product on screen (`now_selling`): `1`, `2件`, `要`, `我要兩件`, `want 2`, `要 M`.
+# Only a WHOLE comment of this shape orders: a verb, a quantity or both, then only the product's option
+# values and politeness. `我要問`, `1樓`, `10:30` or `want to see` are chatter and order nothing.
+
+# Measure words after a number (Cantonese and Mandarin), and `pcs`.
+MEASURE_WORDS: tuple[str, ...] = (
+    "件",
+    "個",
+    "个",
+    "條",
+    "条",
+    "對",
+    "对",
+    "套",
+    "枝",
+    "支",
+    "盒",
+    "包",
+    "張",
+    "张",
+    "隻",
+    "只",
+    "份",
+    "pcs",
+    "pc",
+)
+_CN_DIGITS = {"一": 1, "二": 2, "兩": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_NUMBER = "[一二兩两三四五六七八九十廿]{1,3}"
+# Words around a bare order that change nothing: politeness, particles, `size`.
+_FILLER_WORDS = frozenset(
+    ["thanks", "thank", "you", "thx", "ty", "please", "pls", "plz", "size", "ah", "la", "lah", "one", "pc"]
+)
+_FILLER_HAN = re.compile("唔該|唔该|謝謝|谢谢|多謝|多谢|感謝|麻煩|麻烦|[呀啊吖喔哦啦囉喇嘅的了呢哈號号碼码色]")
+_BARE = regex.compile(
+    r"(?:(?P<verb>(?:我|i)?\ ?(?:都|也|also)?\ ?(?:想|would\ like|wanna|'ll|will)?\ ?(?:要|want|take|買|买))\ ?)?"
+    rf"(?:[x×*]\ ?(?=[0-9]))?(?P<qty>[0-9]{{1,2}}|{_CN_NUMBER})?"
+    rf"\ ?(?P<unit>{'|'.join(MEASURE_WORDS)})?(?P<rest>.*)",
+    regex.DOTALL,
+)
+# What a bare order may be wrapped in: emoji, punctuation, mentions (replaced by spaces before reading).
+_NOT_WORD = regex.compile(r"[@#][\p{L}\p{M}\p{N}_.]*+|[^\p{L}\p{M}\p{N} ]+")
+
+
+def chinese_number(text: str) -> int | None:
+    """The number 1-99 that `text` writes in Chinese numerals (`一`, `兩`, `十一`, `廿三`, `九十九`), else None."""
+    if not 0 < len(text) <= 3:
+        return None
+    if len(text) == 1:
+        if text == "十":
+            return 10
+        if text == "廿":
+            return 20
+        return _CN_DIGITS.get(text)
+    tens_part, sep, units_part = text.partition("十")
+    if not sep:
+        if text[0] != "廿":
+            return None
+        tens, units_part = 2, text[1:]
+    elif tens_part == "":
+        tens = 1
+    else:
+        tens = _CN_DIGITS.get(tens_part, 0) if tens_part not in ("兩", "两") else 0
+        if not tens:
+            return None
+    if units_part == "":
+        return tens * 10
+    units = _CN_DIGITS.get(units_part)
+    if units is None or units_part in ("兩", "两"):
+        return None
+    return tens * 10 + units
+
+
+def read_quantity(word: str) -> int | None:
+    """A quantity word: digits 1..MAX_QTY (full-width already folded) or Chinese 1-99, else None."""
+    if word.isascii() and word.isdigit():
+        return _quantity(word, None)
+    return chinese_number(word)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Natural orders: `我要兩件A`, `A要2件`, `要A同B`, `A同B各一`, `A唔要`, `A減一`, `加多件A`, `曲奇兩盒`.
+#
+# Read after the scan above, on what it left (its matches are hidden behind commas), and only when the
+# comment holds a digit or a Chinese character and mentions a code or keyword. The text is cut into
+# tokens by one `re` pattern; a phrase is a run of tokens without a separator or an unknown word; in a
+# phrase each mention (or `A同B`, mentions joined by `同`/`and`) takes the verbs and quantity before it
+# and the quantity, verbs and option values after it. A mention with nothing that orders it is chatter.
+
+_HAN_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Without one of these (a digit, a Chinese numeral, a verb) nothing orders naturally: a cheap first test.
+_MAY_BE_NATURAL = re.compile("[0-9一二兩两三四五六七八九十廿要買买加減减少各幾几]|好多|多少|取消|cancel|delete|remove")
+_HAN_START = re.compile(f"[{_HAN_CLASS}]")
+# Only the start of a comment is read naturally: real orders are short, and this bounds the work.
+MAX_NATURAL_CHARS = 500
+_CN_NUMERAL = "[一二兩两三四五六七八九十廿]"
+# Words that make a mention an order, a removal or a reduction (Cantonese, Mandarin, English).
+ADD_WORDS: tuple[str, ...] = (
+    "再加",
+    "加多",
+    "再要",
+    "我都要",
+    "我也要",
+    "我想要",
+    "我要",
+    "想要",
+    "要",
+    "買",
+    "买",
+    "加",
+)
+REMOVE_WORDS: tuple[str, ...] = ("唔要", "不要", "取消", "刪除", "删除", "cancel", "delete", "remove")
+LESS_WORDS: tuple[str, ...] = ("減", "减", "少")
+AND_WORDS: tuple[str, ...] = ("同", "和", "跟", "及", "與", "与", "&", "and")
+# Quantity words that cannot be read: an order it would be a guess to fill in.
+UNREADABLE_WORDS: tuple[str, ...] = ("幾多", "幾", "几", "多少", "好多")
+_SEP_CHARS = ",，、;；。!！?？\n|/"
+
+
+def _words(words: Iterable[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w)))
+
+
+def _latin_words(words: Iterable[str]) -> str:
+    return "|".join(re.escape(w) + "(?![a-z])" for w in sorted(words, key=lambda w: (-len(w), w)))
+
+
+_UNITS = _words(MEASURE_WORDS)
+_TOKEN_PARTS = [
+    ("sp", r"\s+"),
+    ("sep", f"[{re.escape(_SEP_CHARS)}]|\\.(?![0-9])"),
+    ("skip", r"[@#][^\s,]*"),
+    ("ques", "要唔要|要不要"),
+    ("u", f"(?:{_words(UNREADABLE_WORDS)}) ?(?:{_UNITS})|好多(?= ?(?:$|[{re.escape(_SEP_CHARS)}]))"),
+    (
+        "rem",
+        "|".join(
+            [_words(w for w in REMOVE_WORDS if not w.isascii()), _latin_words(w for w in REMOVE_WORDS if w.isascii())]
+        ),
+    ),
+    ("add", f"{_words(ADD_WORDS)}|(?:i )?want(?![a-z])|take(?![a-z])"),
+    ("dec", f"(?:{_words(LESS_WORDS)})(?= ?(?:[0-9]|{_CN_NUMERAL}))"),
+    ("each", "各"),
+    ("and", _words(w for w in AND_WORDS if w != "and") + "|and(?![a-z])"),
+    ("q", f"(?:[x×*] ?(?=[0-9]))?(?:[0-9]{{1,3}}|{_CN_NUMERAL}{{1,3}})(?![0-9]|[.:][0-9]) ?(?:{_UNITS})?"),
+    ("q0", _UNITS),
+]
+_TOKEN_TAIL = [
+    ("fill", "唔該|唔该|謝謝|谢谢|多謝|多谢|麻煩|麻烦|[呀啊吖喔哦啦囉喇嘅的了呢哈碼码號号]"),
+    ("han", f"[{_HAN_CLASS}]"),
+    ("word", f"(?:(?![{_HAN_CLASS}])[^\\W\\d_])+"),
+    ("digits", "[0-9]+"),
+    ("other", "."),
+]
+_QTY_IN_TOKEN = re.compile(f"([0-9]+|{_CN_NUMERAL}+)")
+_BREAK = frozenset(["sep", "han", "digits", "ques"])
+
+
+def _token_pattern(mentions: str | None, values: str | None) -> re.Pattern[str]:
+    parts = list(_TOKEN_PARTS)
+    if mentions:
+        parts.insert(3, ("m", mentions))
+    if values:
+        parts.append(("val", values))
+    parts.extend(_TOKEN_TAIL)
+    return re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in parts), re.DOTALL)
+
+
+@dataclass(slots=True)
+class _Mods:
+    """What the words around a mention say: a verb, a quantity, a removal."""
+
+    add: bool = False
+    han_verb: bool = False
+    rem: bool = False
+    dec: int | None = None
+    qty: int | None = None
+    each: int | None = None
+    unreadable: str | None = None
+
+    def any(self) -> bool:
+        return bool(self.add or self.rem or self.dec or self.qty or self.each or self.unreadable)
+
+
+@dataclass(slots=True)
+class _Group:
+    mentions: list[tuple[str, _Product | None, tuple[str, ...], bool]]  # see _NaturalReader._target
+    prefix: _Mods
+    suffix: _Mods = field(default_factory=_Mods)
+    words: list[str] = field(default_factory=list)  # option value words after the mention
+    joining: bool = False  # `A同`: the next mention joins the group
+    want: str | None = None  # a pending `dec` or `each` waiting for its quantity
+
+
+class _NaturalReader:
+    """The natural-order reading of one catalog (see the comment above)."""
+
+    def __init__(self, products: Mapping[str, _Product], keywords: Mapping[str, _Keyword]) -> None:
+        self._products = products
+        self._keywords = keywords
+        names = [*products, *keywords]
+        mentions = _alternation(names)
+        han_values = sorted(
+            {key[0] for p in products.values() for key in p.phrases if len(key) == 1 and _HAN_START.match(key[0])}
+        )
+        values = _words(han_values) if han_values else None
+        self._mention = re.compile(mentions)
+        self._pattern = _token_pattern(mentions, values)
+        self._plain = _token_pattern(None, values)  # when a mention is cut out of a word
+        self._value_words = {p.code: frozenset(w for key in p.phrases for w in key) for p in products.values()}
+
+    def may_order(self, norm: str) -> bool:
+        return _MAY_BE_NATURAL.search(norm) is not None and self._mention.search(norm) is not None
+
+    def read(self, norm: str, spans: Iterable[tuple[int, int]], out: _Collector) -> bool:
+        """Add what `norm` orders naturally (outside `spans`) to `out`; True when it named a product."""
+        text = norm
+        if spans:
+            # Hidden: what the scan read, and the words after each of its matches up to a separator
+            # (an item's variant words, or words the scan ignores after a product without options).
+            pieces, last = [], 0
+            bounds = [*[start for start, _ in spans][1:], len(norm)]
+            for (start, end), limit in zip(spans, bounds, strict=True):
+                stop = _SEGMENT_END.search(norm, end, limit)
+                pieces.append(norm[last:start])
+                pieces.append(",")
+                last = limit if stop is None else stop.start()
+            pieces.append(norm[last:])
+            text = "".join(pieces)
+        text = text[:MAX_NATURAL_CHARS]
+        if not self.may_order(text):
+            return False
+        tokens = self._tokens(text)
+        return self._groups(tokens, out)
+
+    def _tokens(self, text: str) -> list[tuple[str, str, int, int]]:
+        tokens = []
+        pos, n = 0, len(text)
+        match, plain = self._pattern.match, self._plain.match
+        while pos < n:
+            m = match(text, pos)
+            assert m is not None  # `other` matches any character
+            kind = m.lastgroup
+            if kind == "m" and not self._mention_stands(text, m.start(), m.end()):
+                m = plain(text, pos)
+                assert m is not None
+                kind = m.lastgroup
+            if kind not in ("sp", "other", "skip", "fill"):
+                tokens.append((kind or "other", m[0], m.start(), m.end()))
+            pos = m.end()
+        return tokens
+
+    @staticmethod
+    def _mention_stands(text: str, start: int, end: int) -> bool:
+        """A mention is not cut out of a Latin word (`BA`, `sofa`); digits after it are a quantity."""
+        if start and _is_word_letter(text[start]) and _is_word_letter(text[start - 1]):
+            return False
+        return not (
+            end < len(text)
+            and _is_word_letter(text[end])
+            and (_is_word_letter(text[end - 1]) or text[end - 1] in _DIGITS)
+        )
+
+    def _target(self, key: str) -> tuple[str, _Product | None, tuple[str, ...], bool]:
+        """(text, product or None if ambiguous, candidates, orders with a verb alone)."""
+        product = self._products.get(key)
+        if product is not None:
+            return key, product, (product.code,), True  # a code is typed to order: `要A同B`
+        keyword = self._keywords[key]
+        # A Chinese name orders with a verb (`要曲奇`); a Latin one only with a number (`cookies x2`).
+        return key, keyword.product, keyword.candidates, keyword.han
+
+    def _groups(self, tokens: list[tuple[str, str, int, int]], out: _Collector) -> bool:
+        named = False
+        prefix = _Mods()
+        cur: _Group | None = None
+        n = len(tokens)
+
+        def close() -> None:
+            nonlocal cur, named
+            if cur is not None and self._emit(cur, out):
+                named = True
+            cur = None
+
+        def next_kind(i: int) -> str | None:
+            return tokens[i + 1][0] if i + 1 < n else None
+
+        for i, (kind, word, start, end) in enumerate(tokens):
+            if kind == "q" and (cur is None or cur.want is None):
+                # A number glued to a following word is part of it (`2點`, `一定`), not a quantity.
+                after = tokens[i + 1] if i + 1 < n else None
+                has_unit = _QTY_IN_TOKEN.fullmatch(word.lstrip("x×* ")) is None
+                if not has_unit and after is not None and after[2] == end and after[0] in ("han", "word", "q0"):
+                    kind = "han"
+                # ... and so is one glued after a word (`a1`, `iphone15`).
+                if i and tokens[i - 1][0] == "word" and tokens[i - 1][3] == start:
+                    kind = "han"
+            if kind == "m":
+                target = self._target(word)
+                if cur is not None and cur.joining:
+                    cur.mentions.append(target)
+                    cur.joining = False
+                    continue
+                if cur is not None and len(cur.mentions) == 1 and self._is_value(cur, word):
+                    cur.words.extend(word.split())  # `A+1 紅色` when 紅色 is also a nickname
+                    continue
+                close()
+                cur = _Group([target], prefix)
+                prefix = _Mods()
+            elif kind in _BREAK:
+                close()
+                prefix = _Mods()
+            elif kind == "word":
+                if word in _FILLER_WORDS:
+                    continue
+                if cur is not None and any(word in self._value_words[m[1].code] for m in cur.mentions if m[1]):
+                    cur.words.append(word)
+                    continue
+                close()
+                prefix = _Mods()
+            elif kind == "val":
+                if cur is not None:
+                    cur.words.append(word)
+            elif kind == "and":
+                if cur is not None and not cur.suffix.any() and not cur.words:
+                    cur.joining = True
+                else:
+                    close()
+            elif kind == "q" or kind == "q0":
+                qty = 1 if kind == "q0" else _read_qty(word)
+                if qty is None:
+                    close()
+                    prefix = _Mods()
+                    continue
+                if cur is not None:
+                    if cur.want == "dec":
+                        cur.suffix.dec, cur.want = qty, None
+                        continue
+                    if cur.want == "each":
+                        cur.suffix.each, cur.want = qty, None
+                        continue
+                    if kind == "q0" and not cur.suffix.add:
+                        continue
+                    if cur.suffix.qty is None and not cur.suffix.rem:
+                        cur.suffix.qty = qty
+                        continue
+                    close()
+                if kind == "q0" and not prefix.add:
+                    continue
+                prefix.qty = qty
+            elif kind == "u":
+                if cur is not None:
+                    cur.suffix.unreadable = word
+                else:
+                    prefix.unreadable = word
+            elif kind == "each":
+                if cur is not None:
+                    cur.want = "each"
+            elif kind == "dec":
+                if cur is not None:
+                    cur.want = "dec"
+                else:
+                    close()
+                    prefix = _Mods()
+            elif kind == "rem":
+                if cur is not None and not (cur.suffix.qty or cur.suffix.add or cur.prefix.any()):
+                    cur.suffix.rem = True
+                    cur.suffix.han_verb = not word.isascii()
+                    continue
+                close()
+                prefix = _Mods(rem=True, han_verb=not word.isascii())
+            elif kind == "add":
+                nk = next_kind(i)
+                if cur is not None and nk in ("q", "q0") and cur.suffix.qty is None and not cur.suffix.rem:
+                    cur.suffix.add = True  # `A要2件`, `A加多一件`
+                    cur.suffix.han_verb = not word.isascii()
+                    continue
+                close()
+                prefix = _Mods(add=True, han_verb=not word.isascii(), qty=prefix.qty)
+        close()
+        return named
+
+    def _is_value(self, group: _Group, word: str) -> bool:
+        product = group.mentions[0][1]
+        return product is not None and tuple(word.split()) in product.phrases
+
+    def _emit(self, group: _Group, out: _Collector) -> bool:
+        pre, suf = group.prefix, group.suffix
+        unreadable = suf.unreadable or pre.unreadable
+        removing = suf.rem or pre.rem
+        reduce = suf.dec
+        qty = suf.qty or suf.each or pre.qty
+        adding = suf.add or pre.add
+        han_verb = suf.han_verb or pre.han_verb
+        if not (unreadable or removing or reduce or qty or adding):
+            return False  # a mention alone: chatter (`A有冇貨`)
+        emitted = False
+        for text, product, candidates, verb_alone in group.mentions:
+            strong = qty is not None or reduce is not None or unreadable is not None
+            if not strong and not (verb_alone and han_verb):
+                continue  # `want A`, `我要cookies`: a Latin verb or name needs a number next to it
+            emitted = True
+            if product is None:
+                amount = None if removing or reduce is not None else (qty or 1)
+                out.note(ParseNoteCode.AMBIGUOUS_PRODUCT, text, None, candidates, amount)
+                continue
+            if unreadable is not None and not removing:
+                out.note(ParseNoteCode.UNREADABLE_QUANTITY, unreadable, product.code)
+                continue
+            variant = _read_words(product, group.words) if product.options else None
+            if removing:
+                out.remove(product.code, qty, variant)
+            elif reduce is not None:
+                out.remove(product.code, reduce, variant)
+            else:
+                out.add(product.code, qty or 1, variant)
+        return emitted
+
+
+def _read_qty(word: str) -> int | None:
+    m = _QTY_IN_TOKEN.search(word)
+    return None if m is None else read_quantity(m[1])
+
+
+def _read_words(product: _Product, words: list[str]) -> Mapping[str, str] | None:
+    """The option values that `words` name for `product` (longest phrases first); None for none."""
+    chosen: dict[str, str] = {}
+    conflicted: set[str] = set()
+    i, n = 0, len(words)
+    while i < n:
+        for size in range(min(product.longest_phrase, n - i), 0, -1):
+            hit = product.phrases.get(tuple(words[i : i + size]))
+            if hit is not None:
+                if hit[0] not in conflicted and chosen.setdefault(hit[0], hit[1]) != hit[1]:
+                    del chosen[hit[0]]
+                    conflicted.add(hit[0])
+                i += size
+                break
+        else:
+            i += 1
+    if not chosen:
+        return None
+    return MappingProxyType({o: chosen[o] for o in product.options if o in chosen})
+
+
+def parse_order_comment(text: str, parser: OrderParser, *, now_selling: str | None = None) -> OrderParse:
+    """Parse one comment against a campaign's compiled catalog (`OrderParser`). Pure.
+
+    `now_selling`: the code of the product on screen in a live; see `OrderParser.parse`.
+    """
+    return parser.parse(text, now_selling=now_selling)
 
 
 def _compile_product(entry: CatalogEntry) -> _Product:
@@ -579,8 +1267,15 @@ class _Collector:
         elif line[0] is not None:
             line[0] = None if qty is None else line[0] + qty
 
-    def note(self, code: ParseNoteCode, fragment: str, product: str | None = None) -> None:
-        self.notes.append(ParseNote(code, fragment, product))
+    def note(
+        self,
+        code: ParseNoteCode,
+        fragment: str,
+        product: str | None = None,
+        candidates: tuple[str, ...] = (),
+        qty: int | None = None,
+    ) -> None:
+        self.notes.append(ParseNote(code, fragment, product, candidates, qty))
 
     def unknown_code(self, token: str, fragment: str) -> None:
         self.unknown.setdefault(token.upper())

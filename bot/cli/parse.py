@@ -2,11 +2,14 @@
 
     plusone parse --catalog shop.yaml "A+1 L" "我要B+2"
     plusone parse --codes A,B,Flower < comments.txt
+    plusone parse --catalog shop.yaml --now-selling A "+1" "我要兩件" "want 2 M"
 
 Parses each TEXT, or each non-blank line of standard input when no TEXT is given, and prints one JSON
 object per comment on its own line: {"text", "items", "removals", "unknown", "ambiguous",
-"unknown_variant_words", "notes"}. Exit codes: 0 parsed; 2 a missing or invalid catalog or bad
-arguments, with one line on stderr naming the problem. `bot.cli.main` registers the subcommand; `main`
+"unknown_variant_words", "notes"}, and "pointed" with `--now-selling CODE` (the product on screen in
+a live: what a comment naming no product orders, see `parsers.order_comment`). Exit codes: 0 parsed;
+2 a missing or invalid catalog, an unknown --now-selling code or bad arguments, with one line on stderr
+naming the problem. `bot.cli.main` registers the subcommand; `main`
 runs it alone (`python -m bot.cli.parse --codes A,B "A+1"`). The parser and the catalog loader are
 imported when the command runs.
 """
@@ -44,6 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--catalog", metavar="FILE", help="catalog file (YAML or JSON with a products: list)")
     source.add_argument("--codes", metavar="A,B,C", help="product codes, for a quick try without a file")
+    parser.add_argument(
+        "--now-selling",
+        metavar="CODE",
+        help="read comments as during a live while CODE is on screen (bare +1, 2, 要, want 2 order it)",
+    )
     parser.add_argument("text", nargs="*", metavar="TEXT", help="comments to parse (default: standard input)")
     parser.set_defaults(func=run_parse)
 
@@ -54,13 +62,15 @@ def run_parse(args: argparse.Namespace) -> int:
 
     try:
         parser = _order_parser(args.catalog, args.codes)
+        now_selling = _now_selling(parser, args.now_selling)
     except _UsageError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     texts: Iterable[str] = args.text if args.text else _stdin_lines()
     try:
         for text in texts:
-            line = {"text": text, **parse_order_comment(text, parser).to_dict()}
+            parse = parse_order_comment(text, parser, now_selling=now_selling)
+            line = {"text": text, **parse.to_dict(with_pointed=now_selling is not None)}
             # Flushed per line so that typing comments into a terminal answers each one at once.
             print(json.dumps(line, ensure_ascii=False), flush=True)
     except BrokenPipeError:
@@ -94,6 +104,18 @@ def _order_parser(catalog: str | None, codes: str | None) -> OrderParser:
         return OrderParser.from_codes(names)
     except ValueError as exc:
         raise _UsageError(f"--codes: {exc}") from None
+
+
+def _now_selling(parser: OrderParser, code: str | None) -> str | None:
+    from parsers.order_comment import code_key
+
+    if code is None:
+        return None
+    codes = {code_key(c): c for c in parser.codes}
+    if code_key(code) not in codes:
+        known = ", ".join(parser.codes) or "none"
+        raise _UsageError(f"--now-selling: {code!r} is not a product code of the catalog (codes: {known})")
+    return codes[code_key(code)]
 
 
 def _stdin_lines() -> Iterator[str]:

@@ -1,5 +1,10 @@
 """Cart commands in Messenger: `cart` / `購物車` (or the View cart button) and picking a size or colour.
 
+A comment the parser would not guess (issue 20: a nickname of two products, `A幾件`) was answered with
+quick replies naming the products or the quantities 1/2/3 (`v1:ORDER:<comment>:<code>:<qty>`); a tap is
+checked against that comment's asked item the same way, then claims the stock, or asks the product's
+first option like any item waiting for one.
+
 A picked option arrives as a quick reply whose payload carries the comment, the product and the choices
 so far (`bot.replies.carts`); it is checked against the comment the shopper really made and the product's
 real options, so an old or forged payload gets a friendly answer and changes nothing. The shopper may also
@@ -21,10 +26,12 @@ from bot.inbound.router import HandlerContext, Router
 from bot.outbound.outbox import enqueue_messages
 from bot.outbound.shopper_locale import locale_of
 from bot.replies.carts import (
+    OrderChoice,
     Pick,
     expired_choice,
     held_back_reply,
     hold_time_left,
+    parse_order_payload,
     parse_pick_payload,
     render_cart,
     render_checkout,
@@ -37,7 +44,7 @@ from bot.runtime.clock import utcnow
 from bot.store.blocked_buyers import blocked_among
 from bot.store.tables import CommentLog
 from carts.comment_order_repository import live_video_ids
-from carts.comment_orders import ItemOutcome
+from carts.comment_orders import ItemOutcome, variant_key
 from carts.orders import fetch_or_create_checkout_token
 from carts.repository import fetch_cart, fetch_hold_expiry
 from carts.stock_rules import ClaimSource, arrival_key
@@ -114,7 +121,21 @@ async def handle_pick(
     if await blocked_among(ctx.session, [(event.page_id, event.sender_id)]):  # a blocked buyer claims nothing
         await _send(ctx, key, event.page_id, event.sender_id, render_text(held_back_reply(locale)))
         return
-    variant = json.dumps(pick.chosen, sort_keys=True, ensure_ascii=False)
+    await _claim(ctx, event, key, pick, product, campaign, int(item.get("qty") or 1), checkout_link)
+
+
+async def _claim(
+    ctx: HandlerContext,
+    event: MessageEvent,
+    key: str,
+    pick: Pick,
+    product: Product,
+    campaign: Campaign,
+    qty: int,
+    checkout_link: Callable[[str], str] | None,
+) -> None:
+    """Claim `qty` of the picked product for the shopper's comment (once: a second tap shows the cart)."""
+    variant = variant_key(pick.chosen)  # "" for a product without options, as a comment's own claim
     claim_key = f"{pick.comment_id}:{product.id}:{variant}"
     exists = (await ctx.session.execute(select(StockClaim.id).where(StockClaim.key == claim_key))).first()
     if exists:  # tapped twice: show the cart
@@ -131,7 +152,7 @@ async def handle_pick(
             psid=event.sender_id,
             comment_id=pick.comment_id,
             variant=variant,
-            qty=int(item.get("qty") or 1),
+            qty=qty,
             arrival=arrival_key(ctx.stream_id or "0-0", ctx.position),
             source=ClaimSource.MESSENGER,
             hold_minutes=campaign.hold_minutes,
@@ -246,6 +267,124 @@ async def typed_choice_filter(event: MessageEvent, ctx: HandlerContext) -> dict[
     return False
 
 
+def order_choice_filter(event: MessageEvent, _ctx: HandlerContext) -> dict[str, OrderChoice | None] | bool:
+    decoded = decode_payload(event.quick_reply_payload)
+    if decoded.action is not PayloadAction.ORDER:
+        return False
+    return {"choice": parse_order_payload(event.quick_reply_payload or "") if isinstance(decoded, Payload) else None}
+
+
+async def handle_order_choice(
+    event: MessageEvent,
+    ctx: HandlerContext,
+    choice: OrderChoice | None,
+    checkout_link: Callable[[str], str] | None = None,
+) -> None:
+    """The shopper said which product, or how many, for an item of their comment the bot asked about."""
+    key = f"order:{event.key}"
+    locale = await locale_of(ctx.session, event.page_id, event.sender_id)
+    found = await _order_target(ctx, event, choice) if choice is not None else None
+    if found is None:
+        await _send(ctx, key, event.page_id, event.sender_id, render_text(expired_choice(locale)))
+        return
+    assert choice is not None
+    log_row, item, product, campaign = found
+    code = item.get("resolved_code") or choice.code
+    pick = Pick(choice.comment_id, code, {})
+    options: dict[str, list[str]] = json.loads(product.variants)
+    if options:
+        # Waits for its options like an item of the comment that named no size: the trail gets the item,
+        # and the size (or colour) taps that follow find it (`_pick_target`).
+        detail = json.loads(log_row.detail or "{}")
+        waiting = {
+            "code": code,
+            "qty": choice.qty,
+            "variant": None,
+            "product_id": product.id,
+            "name": product.name,
+            "outcome": ItemOutcome.NEEDS_VARIANT,
+            "missing": list(options),
+            "values": options,
+            "asked": item["outcome"],
+        }
+        items = detail.setdefault("items", [])
+        if not any(i.get("code") == code and i.get("outcome") == ItemOutcome.NEEDS_VARIANT for i in items):
+            items.append(waiting)
+            log_row.detail = json.dumps(detail, ensure_ascii=False)
+        option = next(iter(options))
+        question = render_choice_question(
+            locale, choice.comment_id, code, product.name, choice.qty, {}, option, options[option]
+        )
+        await _send(ctx, key, event.page_id, event.sender_id, question)
+        return
+    await _claim(ctx, event, key, pick, product, campaign, choice.qty, checkout_link)
+
+
+async def _order_target(
+    ctx: HandlerContext, event: MessageEvent, choice: OrderChoice
+) -> tuple[CommentLog, dict, Product, Campaign] | None:
+    """The shopper's own comment, its asked item the choice answers, and the product still on sale; else None."""
+    log_row = await _own_comment(ctx, event, choice.comment_id)
+    if log_row is None:
+        return None
+    item: dict | None = None
+    product_id: int | None = None
+    for entry in json.loads(log_row.detail or "{}").get("items", []):
+        if entry.get("outcome") == ItemOutcome.AMBIGUOUS_PRODUCT and entry.get("qty") == choice.qty:
+            match = next((c for c in entry.get("candidates", []) if c.get("code") == choice.code), None)
+            if match is not None:
+                item, product_id = {**entry, "resolved_code": match["code"]}, match.get("product_id")
+                break
+        if entry.get("outcome") == ItemOutcome.UNREADABLE_QUANTITY and entry.get("code") == choice.code:
+            item, product_id = entry, entry.get("product_id")
+            break
+    if item is None or product_id is None:
+        return None
+    found = await _on_sale(ctx, log_row, product_id)
+    if found is None:
+        return None
+    return log_row, item, *found
+
+
+async def _own_comment(ctx: HandlerContext, event: MessageEvent, comment_id: str) -> CommentLog | None:
+    return (
+        await ctx.session.execute(
+            select(CommentLog).where(
+                CommentLog.comment_id == comment_id,
+                CommentLog.verb == "add",
+                CommentLog.author_id == event.sender_id,
+                CommentLog.page_id == event.page_id,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def _on_sale(ctx: HandlerContext, log_row: CommentLog, product_id: int) -> tuple[Product, Campaign] | None:
+    """The product and the comment's open campaign that sells it, else None."""
+    video = await live_video_of_post(ctx.session, log_row.page_id, log_row.post_id)
+    live_videos = live_video_ids(log_row.post_id, video)
+    row = (
+        await ctx.session.execute(
+            select(Product, Campaign)
+            .join(CampaignProduct, CampaignProduct.product_id == Product.id)
+            .join(Campaign, Campaign.id == CampaignProduct.campaign_id)
+            .where(
+                Product.id == product_id,
+                Product.active.is_(True),
+                Campaign.page_id == log_row.page_id,
+                # A post's campaign, or a live video's: the video whose post Meta named so, or `{page}_{video}`.
+                or_(Campaign.post_id == log_row.post_id, Campaign.live_video_id.in_(live_videos)),
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    product, campaign = row
+    if not campaign.starts_at <= utcnow() < campaign.ends_at:
+        return None
+    return product, campaign
+
+
 async def _pick_target(ctx: HandlerContext, event: MessageEvent, pick: Pick) -> tuple[dict, Product, Campaign] | None:
     """The shopper's own comment, its item still waiting for an option, and valid choices; else None."""
     log_row = (
@@ -322,8 +461,12 @@ def build_cart_router(checkout_link: Callable[[str], str] | None = None) -> Rout
     async def pick(event: MessageEvent, ctx: HandlerContext, pick: Pick | None) -> None:
         await handle_pick(event, ctx, pick, checkout_link)
 
+    async def order_choice(event: MessageEvent, ctx: HandlerContext, choice: OrderChoice | None) -> None:
+        await handle_order_choice(event, ctx, choice, checkout_link)
+
     router.register(pick, pick_filter, kinds=[EventKind.MESSAGE], name="pick_option")
     router.register(pick, typed_choice_filter, kinds=[EventKind.MESSAGE], name="typed_option")
+    router.register(order_choice, order_choice_filter, kinds=[EventKind.MESSAGE], name="order_choice")
     router.register(handle_cart, is_cart_request, kinds=[EventKind.MESSAGE, EventKind.POSTBACK], name="show_cart")
     checkout_kinds = [EventKind.MESSAGE, EventKind.POSTBACK]
     router.register(handle_checkout, is_checkout_request, kinds=checkout_kinds, name="checkout")

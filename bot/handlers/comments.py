@@ -53,9 +53,10 @@ from bot.replies.chat import public_fallback
 from bot.replies.i18n import pick_locale, script_locale
 from bot.replies.orders import order_expired, order_expiring
 from bot.replies.render import MAX_BUTTON_TEXT, render_buttons, render_text
-from bot.runtime.clock import utcnow
+from bot.runtime.clock import from_epoch_s, utcnow
 from bot.store.blocked_buyers import blocked_among
 from bot.store.conversations import fetch_locale_candidates
+from bot.store.pointer import LivePointerMoves, moves_of
 from bot.store.tables import CommentLog, OutboxMessage
 from carts.comment_order_repository import (
     CampaignLookup,
@@ -82,6 +83,7 @@ from carts.orders import (
     fetch_or_create_checkout_tokens,
     orders_to_remind,
 )
+from carts.pointer_rules import on_screen
 from carts.repository import (
     fetch_cart,
     fetch_carts,
@@ -92,6 +94,7 @@ from carts.repository import (
 from carts.stock import allocate_pending, expire_holds, holds_to_remind, release_claims
 from carts.stock_rules import (
     END_OF_STREAM,
+    LIVE_STATUSES,
     ClaimChange,
     ClaimDecision,
     ClaimSource,
@@ -117,6 +120,21 @@ async def handle_live_video(event: LiveVideoEvent, ctx: HandlerContext) -> None:
 def _order_comment(event: CommentEvent) -> OrderComment:
     assert event.author_id is not None
     return OrderComment(event.comment_id, event.page_id, event.author_id, event.message or "")
+
+
+def _on_screen(
+    pointers: dict[int, LivePointerMoves], campaign: CampaignInfo, created: datetime | None
+) -> tuple[str, ...]:
+    """The live's products the viewer may have seen when commenting (`created`: Meta's creation time, else
+    when it reached us): what a quantity without a code orders (carts.pointer_rules)."""
+    found = pointers.get(campaign.id)
+    if found is None or created is None:
+        return ()
+    return on_screen(found.moves, created, found.grace_s)
+
+
+def _created(event: CommentEvent, now: datetime) -> datetime:
+    return from_epoch_s(event.created_time) if event.created_time else now
 
 
 def _arrival(ctx: HandlerContext) -> str:
@@ -150,7 +168,9 @@ class CommentOrders:
             await self._edited(event, ctx, campaign)
             return
         used = await claimed_quantities(ctx.session, [campaign], {event.author_id})
-        plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), utcnow(), used)
+        now = utcnow()
+        screen = _on_screen(await moves_of(ctx.session, [campaign.id]), campaign, _created(event, now))
+        plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), now, used, screen)
         if await blocked_among(ctx.session, [(event.page_id, event.author_id)]):
             plan = hold_back(plan)  # before any claim: a blocked buyer's order holds nothing
         await insert_claims(ctx.session, plan.claims)
@@ -187,13 +207,16 @@ class CommentOrders:
             session,
             {(e.page_id, e.author_id) for e, _ in items if e.author_id and campaigns[(e.page_id, e.post_id)]},
         )
+        # The live pointers' moves, read once for the batch in its transaction (one query, none pointed: empty).
+        pointers = await moves_of(session, sorted({c.id for c in campaigns.values() if c is not None}))
         logs: list[dict[str, Any]] = []
         claims: list[dict[str, Any]] = []
         for event, ctx in items:
             row = comment_log_values(event, ctx)
             campaign = campaigns[(event.page_id, event.post_id)]
             if campaign is not None:  # else a comment on another post: logged as received, as one by one
-                plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), now, used)
+                screen = _on_screen(pointers, campaign, _created(event, now))
+                plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), now, used, screen)
                 if (event.page_id, event.author_id) in blocked:
                     plan = hold_back(plan)
                 row["outcome"], row["detail"] = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
@@ -223,9 +246,34 @@ class CommentOrders:
         if await blocked_among(ctx.session, [(event.page_id, comment.psid)]):  # an edit claims nothing more either
             await _set_outcome(ctx.session, event.key, CommentOutcome.BLOCKED, {"items": [], "held_back": True})
             return
-        changes = await apply_edit(ctx.session, comment, campaign, claims, _arrival(ctx), event.key[-16:], utcnow())
+        now = utcnow()
+        pointed = await self._pointed_product(ctx.session, event, campaign, claims, now)
+        changes = await apply_edit(
+            ctx.session, comment, campaign, claims, _arrival(ctx), event.key[-16:], now, now_selling=pointed
+        )
         outcome = CommentOutcome.EDITED if changes else CommentOutcome.UNCHANGED
         await _set_outcome(ctx.session, event.key, outcome, {"items": changes})
+
+    async def _pointed_product(
+        self, session: AsyncSession, event: CommentEvent, campaign: CampaignInfo, claims: Sequence[Any], now: datetime
+    ) -> str | None:
+        """What a quantity without a code stands for in an edited comment: the one product its claims hold
+        (on screen when it was written, or chosen in the chat), else the one on screen when it was written."""
+        held = {c.product_id for c in claims if c.status in LIVE_STATUSES}
+        codes = [code for code, p in campaign.products.items() if p.product_id in held]
+        if len(codes) == 1:
+            return codes[0]
+        if codes:
+            return None  # several products: the comment named them, so it has no bare quantity to read
+        created = (
+            await session.execute(
+                select(CommentLog.created_time).where(
+                    CommentLog.comment_id == event.comment_id, CommentLog.verb == CommentVerb.ADD
+                )
+            )
+        ).scalar_one_or_none()
+        screen = _on_screen(await moves_of(session, [campaign.id]), campaign, created or _created(event, now))
+        return screen[0] if len(screen) == 1 else None
 
     async def _reply(self, event: CommentEvent, ctx: HandlerContext) -> None:
         await ctx.session.flush()
@@ -280,6 +328,7 @@ def comment_result(log_row: Any, claims: Sequence[Any], names: dict[int, str]) -
                 limit=item.get("limit"),
                 chosen=item.get("variant") or {},
                 missing=[(m, item.get("values", {}).get(m, [])) for m in item.get("missing", [])],
+                candidates=[(c.get("code", ""), c.get("name", "")) for c in item.get("candidates", [])],
             )
         )
     codes = {i.get("product_id"): i.get("code") for i in detail.get("items", []) if i.get("product_id")}
@@ -603,7 +652,8 @@ async def decide_stuck_comments(
         comment = OrderComment(row.comment_id, row.page_id, row.author_id, row.message or "")
         used = await claimed_quantities(session, [campaign], {row.author_id})
         arrival = arrival_key(row.stream_id or "0-0", 0)
-        plan = plan_new_comment(comment, campaign, arrival, row.received_at, used)
+        screen = _on_screen(await moves_of(session, [campaign.id]), campaign, row.created_time or row.received_at)
+        plan = plan_new_comment(comment, campaign, arrival, row.received_at, used, screen)
         if await blocked_among(session, [(row.page_id, row.author_id)]):
             plan = hold_back(plan)
         await insert_claims(session, plan.claims)

@@ -44,6 +44,8 @@ class ItemResult:
     limit: int | None = None
     chosen: Mapping[str, str] = field(default_factory=dict)  # for needs_variant: options already given
     missing: Sequence[tuple[str, Sequence[str]]] = ()  # for needs_variant: (option, allowed values)
+    # For ambiguous_product: (code, name) of the products it may be; for choose_product: of those on screen.
+    candidates: Sequence[tuple[str, str]] = ()
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,37 @@ def _item_line(locale: str, item: ItemResult, asked_below: bool = True) -> str:
         )
     if item.outcome == ItemOutcome.UNKNOWN_CODE:
         return gettext(locale, "❔ {code} is not on sale in this post", code=item.code)
+    if item.outcome == ItemOutcome.CHOOSE_PRODUCT and item.candidates:
+        choices = " / ".join(f"{code} {name}".strip() for code, name in item.candidates)
+        example = f"{item.candidates[-1][0]}+{item.qty}"
+        return gettext(
+            locale,
+            "❓ ×{qty}: which one did you mean, {choices}? Tap below, or comment the code, e.g. {example}",
+            qty=qty,
+            choices=choices,
+            example=example,
+        )
     if item.outcome == ItemOutcome.AMBIGUOUS:
         return gettext(locale, "❔ +{qty}: which item? Please comment the code too, e.g. A+{qty}", qty=item.qty)
+    if item.outcome == ItemOutcome.AMBIGUOUS_PRODUCT:
+        codes = " / ".join(code for code, _ in item.candidates)
+        if not item.qty:  # a removal: explained, never guessed
+            return gettext(
+                locale, "❔ “{words}” could be {codes}: please comment the code", words=item.code, codes=codes
+            )
+        if asked_below:
+            return gettext(locale, "❔ “{words}” ×{qty}: which one do you mean? Tap below", words=item.code, qty=qty)
+        return gettext(
+            locale,
+            "❔ “{words}” ×{qty}: which one? Please comment the code ({codes})",
+            words=item.code,
+            qty=qty,
+            codes=codes,
+        )
+    if item.outcome == ItemOutcome.UNREADABLE_QUANTITY:
+        if asked_below:
+            return gettext(locale, "❔ {label}: how many would you like? Tap below", label=label)
+        return gettext(locale, "❔ {label}: how many? Please comment e.g. {code}+1", label=label, code=item.code)
     return f"{label} ×{qty}"
 
 
@@ -230,18 +261,92 @@ def render_next_option(
 
 
 def _first_choice(results: Sequence[CommentResult]) -> tuple[str, ItemResult] | None:
-    """The first item that still needs an option: the quick replies ask it, the chat asks the others next."""
+    """The first item that still needs a choice (an option, which product, how many): the quick replies ask
+    it, the chat asks the other options next."""
     for result in results:
         for item in result.items:
             if item.outcome == ItemOutcome.NEEDS_VARIANT and item.missing:
                 return result.comment_id, item
+            if item.outcome == ItemOutcome.AMBIGUOUS_PRODUCT and item.candidates and item.qty:
+                return result.comment_id, item
+            if item.outcome == ItemOutcome.UNREADABLE_QUANTITY:
+                return result.comment_id, item
     return None
+
+
+# The quantities offered when a comment's quantity could not be read (`A幾件`).
+QUANTITY_CHOICES = (1, 2, 3)
+
+
+def order_payload(comment_id: str, code: str, qty: int) -> str:
+    """The payload of a tap that says which product, or how many, an asked item of a comment is."""
+    return encode_payload(PayloadAction.ORDER, comment_id, code, str(qty))
+
+
+@dataclass(frozen=True)
+class OrderChoice:
+    comment_id: str
+    code: str
+    qty: int
+
+
+def parse_order_payload(payload: str) -> OrderChoice | None:
+    """The product or quantity a quick reply carries, or None if it is not a valid one."""
+    decoded = decode_payload(payload)
+    if not isinstance(decoded, Payload) or decoded.action is not PayloadAction.ORDER:
+        return None
+    comment_id, code, qty = decoded.args
+    if not qty.isascii() or not qty.isdigit() or not 1 <= int(qty) <= 999:
+        return None
+    return OrderChoice(comment_id, code, int(qty))
+
+
+def point_payload(comment_id: str, code: str) -> str:
+    return encode_payload(PayloadAction.POINT, comment_id, code)
+
+
+def parse_point_payload(payload: str) -> tuple[str, str] | None:
+    """(comment id, order code) of a tapped product choice, or None if it is not a (valid, current) one."""
+    decoded = decode_payload(payload)
+    if not isinstance(decoded, Payload) or decoded.action is not PayloadAction.POINT:
+        return None
+    comment_id, code = decoded.args
+    return comment_id, code
+
+
+def product_quick_replies(comment_id: str, candidates: Sequence[tuple[str, str]]) -> list[QuickReply]:
+    """One quick reply per product that was on screen, newest last, each naming it ("B Linen shirt")."""
+    return [
+        QuickReply(f"{code} {name}".strip()[:MAX_QUICK_REPLY_TITLE], point_payload(comment_id, code))
+        for code, name in list(candidates)[:MAX_QUICK_REPLIES]
+    ]
+
+
+def _product_question(results: Sequence[CommentResult]) -> list[QuickReply]:
+    """The quick replies of the first comment that asks which product on screen it meant, if any."""
+    for result in results:
+        for item in result.items:
+            if item.outcome == ItemOutcome.CHOOSE_PRODUCT and item.candidates:
+                return product_quick_replies(result.comment_id, item.candidates)
+    return []
+
+
+def already_chosen(locale: str, code: str) -> str:
+    """To a shopper who taps a product again for a comment whose product they already chose."""
+    return gettext(locale, "You already chose {code} for that comment. Type “cart” to see your cart.", code=code)
 
 
 def _quick_replies(first: tuple[str, ItemResult] | None) -> list[QuickReply]:
     if first is None:
         return []
     comment_id, item = first
+    if item.outcome == ItemOutcome.AMBIGUOUS_PRODUCT:
+        return [
+            QuickReply(f"{code} {name}".strip()[:MAX_QUICK_REPLY_TITLE], order_payload(comment_id, code, item.qty))
+            for code, name in list(item.candidates)[:MAX_QUICK_REPLIES]
+        ]
+    if item.outcome == ItemOutcome.UNREADABLE_QUANTITY:
+        return [QuickReply(str(n), order_payload(comment_id, item.code, n)) for n in QUANTITY_CHOICES]
     option, values = item.missing[0]
     return option_quick_replies(comment_id, item.code, item.chosen, option, values)
 
@@ -330,7 +435,7 @@ def render_comment_reply(
         more = gettext(locale, "…and {n} more", n=len(lines) - len(shown))
         text = "\n".join([hello, *shown, more, "", summary])
     message = render_buttons(text, cart_buttons(locale, cart, checkout_url))
-    quick = _quick_replies(first)
+    quick = _quick_replies(first) or _product_question(results)
     if quick:
         message["quick_replies"] = [q.to_meta() for q in quick]
     return message

@@ -44,6 +44,8 @@ class PayloadAction(StrEnum):
     CHECKOUT = "CHECKOUT"  # the checkout link of the cart (the Messenger profile's menu)
     POINTS = "POINTS"  # the member card: tier and points (the Messenger profile's menu)
     LANGUAGE = "LANGUAGE"  # the shopper chooses the language the bot writes in: the locale
+    ORDER = "ORDER"  # which product or how many for an item the parser asked about: comment id, code, quantity
+    POINT = "POINT"  # which product on screen a comment without a code meant: comment id, order code
 
 
 # How many arguments each action takes: (at least, at most); None for no upper bound.
@@ -56,6 +58,8 @@ _ARITY: dict[PayloadAction, tuple[int, int | None]] = {
     PayloadAction.CHECKOUT: (0, 0),
     PayloadAction.POINTS: (0, 0),
     PayloadAction.LANGUAGE: (1, 1),
+    PayloadAction.ORDER: (3, 3),
+    PayloadAction.POINT: (2, 2),
 }
 _PROFILE_GET_STARTED = frozenset({"GET_STARTED", "GET_STARTED_PAYLOAD"})
 _LEGACY_CART = "CART:v1"

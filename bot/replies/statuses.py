@@ -32,6 +32,10 @@ _COMMENT_OUTCOMES = {
     CommentOutcome.OVER_LIMIT.value: "Over the limit per shopper",
     CommentOutcome.UNKNOWN_CODE.value: "Code not on sale here",
     CommentOutcome.AMBIGUOUS.value: "Unclear which product",
+    CommentOutcome.AMBIGUOUS_PRODUCT.value: "Asked which product",
+    CommentOutcome.UNREADABLE_QUANTITY.value: "Asked how many",
+    CommentOutcome.CHOOSE_PRODUCT.value: "Asked which product on screen",
+    CommentOutcome.PRODUCT_CHOSEN.value: "Product chosen in the chat",
     CommentOutcome.EDITED.value: "Edited: cart changed",
     CommentOutcome.UNCHANGED.value: "Edited: nothing changed",
     CommentOutcome.RELEASED.value: "Removed: stock given back",
@@ -45,6 +49,9 @@ _ITEM_OUTCOMES = {
     ItemOutcome.OVER_LIMIT.value: "Over the limit per shopper",
     ItemOutcome.UNKNOWN_CODE.value: "Code not on sale here",
     ItemOutcome.AMBIGUOUS.value: "Unclear which product",
+    ItemOutcome.AMBIGUOUS_PRODUCT.value: "Asked which product",
+    ItemOutcome.UNREADABLE_QUANTITY.value: "Asked how many",
+    ItemOutcome.CHOOSE_PRODUCT.value: "Asked which product on screen",
 }
 # A stock claim (stock_claim.status).
 _CLAIM_STATUSES = {

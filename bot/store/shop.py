@@ -34,7 +34,7 @@ from bot.store.faq_rules import apply_faq
 from bot.store.message_templates import apply_templates
 from bot.store.messenger_profile import save_messenger_profile
 from bot.store.tables import InstagramAccount
-from carts.catalog import stock_below_committed, stock_error, update_product
+from carts.catalog import nicknames_json, stock_below_committed, stock_error, update_product
 from carts.order_rules import OrderRules, ShippingRules
 from carts.payments import fetch_shop_payments, save_shop_payments
 from carts.tables import Campaign, CampaignProduct, Product
@@ -124,6 +124,8 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
             "price": product.price,
             "variants": _variants_json(product.variants),
             "stock": product.stock,
+            "nicknames": nicknames_json(product.nicknames),
+            "name_keyword": product.name_keyword,
             "active": True,
         }
         row = by_key.get(code_key(product.code))

@@ -270,3 +270,28 @@ class BlockedBuyer(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text))
     blocked_by: str = Field(max_length=80)  # the inbox user's name
     blocked_at: datetime
+
+
+class LivePointer(SQLModel, table=True):
+    """A live campaign's "now selling" pointer settings: the viewers' delay it allows (bot.store.pointer)."""
+
+    __tablename__ = "live_pointer"
+    campaign_id: int = Field(primary_key=True, foreign_key="campaign.id")
+    grace_s: int  # a comment is matched to what was on screen in [created - grace_s, created]
+    updated_by: str = Field(max_length=200)
+    updated_at: datetime
+
+
+class LivePointerMove(SQLModel, table=True):
+    """One move of a live's "now selling" pointer: to a product of its campaign (its order code) or to
+    nothing on screen (None). The history is the truth: what is on screen now is the latest row, and the
+    rows in order are the live's chapters (carts.pointer_rules)."""
+
+    __tablename__ = "live_pointer_move"
+    __table_args__ = (Index("ix_live_pointer_move_campaign_moved", "campaign_id", "moved_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    video_id: str = Field(max_length=64)  # the live video it was on screen in
+    product_code: str | None = Field(default=None, max_length=40)
+    moved_at: datetime
+    moved_by: str = Field(max_length=200)  # the inbox user's name, or "api"

@@ -160,6 +160,12 @@ def _hm(context: Context, moment: datetime | None) -> str:
 
 
 @pass_context
+def _hms(context: Context, moment: datetime | None) -> str:
+    """The time of day with seconds, in the shop's zone ("14:05:09"): a live's chapters last seconds."""
+    return "" if moment is None else format_skeleton("Hms", _local(context, moment), locale=_babel(context))
+
+
+@pass_context
 def _ago(context: Context, moment: datetime | None) -> str:
     """How long ago (or how soon), in the reader's language: "3 minutes ago", "in 2 hours"."""
     now = context.get("now")
@@ -186,6 +192,7 @@ def build_environment(sources: Mapping[str, str]) -> jinja2.Environment:
     env.filters["hhmm"] = _when  # the older name, kept for the templates that use it
     env.filters["ago"] = _ago
     env.filters["hm"] = _hm
+    env.filters["hms"] = _hms
     env.filters["urlq"] = lambda text: quote(str(text), safe="")
     env.globals["variant_json"] = variant_json
     for name in sources:

@@ -6,7 +6,8 @@ Every route needs `Authorization: Bearer <admin token>`. Bad input answers 4xx w
     GET   /api/products[?active=true|false]    {"products": [...]}
     GET   /api/products/{code}                 the product (codes match case-insensitively)
     PATCH /api/products/{code}                 any of name, price, stock (null: unlimited), active,
-                                               variants ({"size": ["S", "M"]}), image_url (http(s), null)
+                                               variants ({"size": ["S", "M"]}), image_url (http(s), null),
+                                               nicknames (["紅裙", "red dress"]), name_keyword (true/false)
     GET   /api/campaigns                       {"campaigns": [...]}
     GET   /api/campaigns/{key}                 the campaign with its products
     PATCH /api/campaigns/{key}                 any of title, starts_at, ends_at, per_shopper_limit,
@@ -37,6 +38,7 @@ from bot.web.json_api import respond as _json
 from carts.catalog import (
     CAMPAIGN_PATCH_FIELDS,
     PRODUCT_PATCH_FIELDS,
+    NicknameClash,
     ShopApplyError,
     apply_campaign_fields,
     apply_product_fields,
@@ -47,7 +49,7 @@ from carts.catalog import (
     fetch_products,
     product_to_dict,
 )
-from config.catalog_file import CatalogFileError, check_variants
+from config.catalog_file import CatalogFileError, check_nicknames, check_variants
 from config.shop_file import (
     CLOSED_REPLY_MAX,
     NAME_MAX,
@@ -145,6 +147,14 @@ def _variants(value: Any) -> dict[str, tuple[str, ...]]:
         raise ValueError(f"{where}: {exc.problem}" if where else exc.problem) from None
 
 
+def _nicknames(value: Any) -> tuple[str, ...]:
+    try:
+        return check_nicknames(value)
+    except CatalogFileError as exc:  # the shop file's rules, naming the nickname
+        where = (exc.where or "nicknames").removeprefix("nicknames")
+        raise ValueError(f"{where}: {exc.problem}" if where else exc.problem) from None
+
+
 def _image_url(value: Any) -> str | None:
     if value is None:
         return None
@@ -169,6 +179,8 @@ PRODUCT_PARSERS: dict[str, Callable[[Any], Any]] = {
     "active": _active,
     "variants": _variants,
     "image_url": _image_url,
+    "nicknames": _nicknames,
+    "name_keyword": _active,
 }
 CAMPAIGN_PARSERS: dict[str, Callable[[Any], Any]] = {
     "title": lambda value: _text_value(value, NAME_MAX),
@@ -216,6 +228,8 @@ async def patch_product(request: web.Request) -> web.Response:
             product = await apply_product_fields(session, product, values, utcnow())
         except ShopApplyError as exc:
             _fail(web.HTTPConflict, str(exc), code=exc.code.value, product=exc.product)
+        except NicknameClash as exc:
+            _fail(web.HTTPBadRequest, f"{exc}: a code always means its own product")
         answer = product_to_dict(product)
     return _json(answer)
 

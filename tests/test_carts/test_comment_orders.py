@@ -15,6 +15,7 @@ from carts.comment_orders import (
     hold_back,
     plan_edit,
     plan_new_comment,
+    plan_product_choice,
     settled_outcome,
 )
 from parsers.order_comment import CatalogEntry, OrderParser
@@ -38,7 +39,16 @@ def comment(message: str, psid: str = "p1") -> OrderComment:
 
 
 def test_the_stored_values_are_the_strings_the_comment_log_holds() -> None:
-    assert [o.value for o in ItemOutcome] == ["claimed", "needs_variant", "over_limit", "unknown_code", "ambiguous"]
+    assert [o.value for o in ItemOutcome] == [
+        "claimed",
+        "needs_variant",
+        "over_limit",
+        "unknown_code",
+        "ambiguous",
+        "ambiguous_product",
+        "unreadable_quantity",
+        "choose_product",
+    ]
     assert [o.value for o in CommentOutcome] == [
         "received",
         "ignored",
@@ -52,6 +62,10 @@ def test_the_stored_values_are_the_strings_the_comment_log_holds() -> None:
         "over_limit",
         "unknown_code",
         "ambiguous",
+        "ambiguous_product",
+        "unreadable_quantity",
+        "choose_product",
+        "product_chosen",
         "edited",
         "unchanged",
         "released",
@@ -132,3 +146,63 @@ def test_a_blocked_buyers_order_claims_nothing_and_anything_else_stays_as_planne
     assert hold_back(closed) == closed  # the sale's own closed answer
     unknown = plan_new_comment(comment("Z+1"), campaign(), "arrival-4", NOW, used)
     assert hold_back(unknown).outcome == CommentOutcome.BLOCKED  # an order all the same: the polite answer
+
+
+# --- the live's "now selling" pointer (issue 20) ---
+
+
+def test_a_quantity_without_a_code_orders_the_one_product_on_screen() -> None:
+    for text, qty in [("+1", 1), ("+2", 2), ("要", 1), ("我要兩件", 2), ("want 2", 2)]:
+        plan = plan_new_comment(comment(text), campaign(), "arrival-1", NOW, {}, on_screen=("B",))
+        assert plan.outcome == "pending", text
+        assert [(c["product_id"], c["qty"], c["source"]) for c in plan.claims] == [(2, qty, "comment")], text
+        assert plan.detail["items"][0]["code"] == "B" and plan.detail["items"][0]["pointed"] is True
+
+
+def test_the_size_after_a_bare_quantity_is_the_pointed_products() -> None:
+    plan = plan_new_comment(comment("+1 M"), campaign(), "arrival-1", NOW, {}, on_screen=("A",))
+    assert [(c["product_id"], c["variant"]) for c in plan.claims] == [(1, '{"size": "M"}')]
+    asked = plan_new_comment(comment("+1"), campaign(), "arrival-1", NOW, {}, on_screen=("A",))
+    assert asked.detail["items"][0]["outcome"] == "needs_variant" and not asked.claims
+
+
+def test_when_the_pointer_moved_within_the_delay_the_shopper_is_asked_which_one() -> None:
+    plan = plan_new_comment(comment("+2"), campaign(), "arrival-1", NOW, {}, on_screen=("A", "B"))
+    assert plan.outcome == "choose_product" and plan.answer_now and plan.claims == []
+    assert plan.detail["items"] == [
+        {
+            "qty": 2,
+            "outcome": "choose_product",
+            "candidates": [{"code": "A", "name": "Floral dress"}, {"code": "B", "name": "Scarf"}],
+        }
+    ]
+
+
+def test_a_code_in_the_comment_always_wins_over_the_pointer() -> None:
+    plan = plan_new_comment(comment("B+1"), campaign(), "arrival-1", NOW, {}, on_screen=("A",))
+    assert [(c["product_id"], c["qty"]) for c in plan.claims] == [(2, 1)]
+    assert "pointed" not in plan.detail["items"][0]
+
+
+def test_nothing_on_screen_is_todays_answer_to_a_quantity_without_a_code() -> None:
+    for screen in [(), ("Z",)]:  # never pointed, or at a product that left the campaign since
+        plan = plan_new_comment(comment("+1"), campaign(), "arrival-1", NOW, {}, on_screen=screen)
+        assert plan.outcome == "ambiguous" and plan.claims == []
+        assert plan_new_comment(comment("要"), campaign(), "arrival-1", NOW, {}, on_screen=screen).outcome == (
+            "not_an_order"
+        )
+
+
+def test_the_chosen_product_is_claimed_at_the_comments_arrival_and_decided_in_the_chat() -> None:
+    entries, claims = plan_product_choice(comment("+1 S"), campaign(), "A", "arrival-1", NOW, {})
+    assert [(e["code"], e["outcome"], e["pointed"]) for e in entries] == [("A", "claimed", True)]
+    assert [(c["product_id"], c["variant"], c["arrival"], c["source"]) for c in claims] == [
+        (1, '{"size": "S"}', "arrival-1", "messenger")
+    ]
+    assert plan_product_choice(comment("+1"), campaign(open_now=False), "A", "arrival-1", NOW, {}) == ([], [])
+
+
+def test_an_edited_bare_quantity_changes_the_pointed_product() -> None:
+    claims = [SimpleNamespace(product_id=2, variant="", qty=1, status="held")]
+    assert plan_edit(campaign(), "+3", claims, NOW, now_selling="B") == {(2, ""): 2}
+    assert plan_edit(campaign(), "+1", claims, NOW, now_selling="B") == {}

@@ -211,7 +211,8 @@ GOOD = """
                 price: 1
                 colour: red
             """,
-            "shop.yaml:5: products[0].colour: unknown field (expected code, name, price, stock, variants)",
+            "shop.yaml:5: products[0].colour: unknown field (expected code, name, price, stock, variants, nicknames, "
+            "name_keyword)",
             id="unknown-field",
         ),
         pytest.param(

@@ -125,7 +125,8 @@ INVALID = [
      "shop.yaml:5: shop.timezone: unknown time zone '../../etc/passwd' (use an IANA name like Asia/Hong_Kong)"),
     # The products are the catalog file's entries, checked by config.catalog_file.
     ("unknown product field", edit("stock: 12,", "stok: 12,"),
-     "shop.yaml:7: products[0].stok: unknown field (expected code, name, price, stock, variants)"),
+     "shop.yaml:7: products[0].stok: unknown field (expected code, name, price, stock, variants, nicknames, "
+     "name_keyword)"),
     ("duplicate product code", edit("{code: B,", "{code: a,"),
      "shop.yaml:8: products[1].code: duplicate code 'a' (products[0] at line 7 is 'A')"),
     ("empty product list", edit(

@@ -50,6 +50,7 @@ from bot.inbox.views import (
     membership,
     orders,
     pages,
+    pointer,
     report,
     settings,
     signin,
@@ -93,6 +94,7 @@ def setup(app: web.Application) -> None:
         membership,
         settings,
         landing,
+        pointer,
     ):
         app.add_routes(module.routes)
     for module in (catalog, campaigns, live_controls):  # the console's management pages

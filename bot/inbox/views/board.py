@@ -19,6 +19,7 @@ from bot.inbox import undelivered
 from bot.inbox.draws import draw_panel
 from bot.inbox.views import report
 from bot.inbox.views.common import HEADERS, USER, redirect, render, signed_in
+from bot.inbox.views.pointer import pointer_context
 from bot.runtime.clock import utcnow
 from bot.services import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
 from bot.web.numbers import path_id
@@ -69,7 +70,8 @@ async def board_page(request: web.Request) -> web.Response:
     if part:
         return await render(request, "_board.html", b=found, trail=trail)
     funnel = await report.board_funnel(request, found.campaign)  # what sold, for owners
-    return await render(request, "board.html", b=found, trail=trail, draw=draw, **funnel)
+    pointer = await pointer_context(request, found.campaign)  # the "now selling" section (its own region)
+    return await render(request, "board.html", b=found, trail=trail, draw=draw, **funnel, **pointer)
 
 
 def _owners_only(request: web.Request) -> None:

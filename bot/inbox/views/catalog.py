@@ -1,4 +1,4 @@
-"""The catalog page (owners): products with their options, stock, price, picture and whether they sell.
+"""The catalog page (owners): products with their options, stock, price, picture, nicknames and whether they sell.
 
     GET  /inbox/catalog[?q=]               the products, searched by code or name
     GET  /inbox/catalog/new · POST          a new product
@@ -24,6 +24,7 @@ from bot.runtime.clock import utcnow
 from bot.services import READ_SESSIONS, SESSIONS
 from bot.web.shop_api import PRODUCT_PARSERS
 from carts.catalog import (
+    NicknameClash,
     ShopApplyError,
     apply_product_fields,
     create_product,
@@ -37,7 +38,7 @@ from parsers.order_comment import check_code, code_key
 
 routes = web.RouteTableDef()
 
-FIELDS = ("code", "name", "price", "stock", "variants", "image_url", "active")
+FIELDS = ("code", "name", "price", "stock", "variants", "image_url", "nicknames", "name_keyword", "active")
 
 
 @dataclass
@@ -80,6 +81,13 @@ def _read_variants(text: str) -> dict[str, list[str]] | None:
     return variants
 
 
+def _read_nicknames(text: str) -> list[str]:
+    """The form's nicknames: separated by commas (a Chinese keyboard's ，、 too) or new lines."""
+    for comma in ("，", "、", "\n"):
+        text = text.replace(comma, ",")
+    return [word.strip() for word in text.split(",") if word.strip()]
+
+
 def _form_of(product: Product) -> ProductForm:
     shown = product_to_dict(product)
     return ProductForm(
@@ -90,6 +98,8 @@ def _form_of(product: Product) -> ProductForm:
             "stock": "" if product.stock is None else str(product.stock),
             "variants": variants_text(shown["variants"]),
             "image_url": product.image_url or "",
+            "nicknames": ", ".join(shown["nicknames"]),
+            "name_keyword": "on" if product.name_keyword else "",
             "active": "on" if product.active else "",
         }
     )
@@ -103,6 +113,8 @@ def _checked(locale: str, form: ProductForm) -> dict[str, Any]:
         "price": typed["price"],
         "active": typed["active"] == "on",
         "image_url": typed["image_url"].strip() or None,
+        "nicknames": _read_nicknames(typed["nicknames"]),
+        "name_keyword": typed["name_keyword"] == "on",
     }
     stock = typed["stock"].strip()
     if not stock:
@@ -131,11 +143,27 @@ def _field_error(locale: str, name: str, detail: str) -> str:
         return gettext(locale, "Enter a whole number of 0 or more, or leave it empty for unlimited.")
     if name == "image_url":
         return gettext(locale, "Enter an address that starts with http:// or https://, or leave it empty.")
+    if name == "nicknames":
+        word = detail.split(":", 1)[0].strip("[] ") if detail.startswith("[") else ""  # "[1]: ..." names one
+        return gettext(
+            locale,
+            "Write nicknames separated by commas, like “紅裙, red dress”: words of letters and digits starting "
+            "with a letter (Latin ones at least 2 letters), each once, at most 20.",
+        ) + (f" (#{int(word) + 1})" if word.isdigit() else "")
     where = detail.split(":", 1)[0] if ":" in detail else ""
     return gettext(
         locale,
         "Write one option a line with its values, like “size: S, M, L”; each value once, with a letter or a digit.",
     ) + (f" ({where})" if where and " " not in where else "")
+
+
+def _clash_error(locale: str, clash: NicknameClash) -> str:
+    return gettext(
+        locale,
+        "“{nickname}” is the code of product {other}: a code always means its own product.",
+        nickname=clash.nickname,
+        other=clash.other,
+    )
 
 
 def _typed(request: web.Request) -> ProductForm:
@@ -173,7 +201,7 @@ async def catalog(request: web.Request) -> web.Response:
 @signed_in
 async def new_product_page(request: web.Request) -> web.Response:
     owner_only(request)
-    blank = ProductForm({name: "" for name in FIELDS} | {"active": "on"})
+    blank = ProductForm({name: "" for name in FIELDS} | {"active": "on", "name_keyword": "on"})
     return await render(request, "catalog_product.html", form=blank, product=None, currency=await _currency(request))
 
 
@@ -193,6 +221,8 @@ async def create_product_post(request: web.Request) -> web.Response:
         async with request.app[SESSIONS]() as session, session.begin():
             try:
                 await create_product(session, code, values, utcnow())
+            except NicknameClash as exc:
+                form.errors["nicknames"] = _clash_error(locale, exc)
             except ValueError:
                 form.errors["code"] = gettext(locale, "Another product already has this code.")
     if form.errors:
@@ -235,6 +265,8 @@ async def update_product_post(request: web.Request) -> web.Response:
             assert locked is not None
             try:
                 product = await apply_product_fields(session, locked, values, utcnow())
+            except NicknameClash as exc:
+                form.errors["nicknames"] = _clash_error(locale, exc)
             except ShopApplyError:
                 fresh = await fetch_product(session, product.code)
                 assert fresh is not None

@@ -1,4 +1,5 @@
-"""`GET /inbox/static/{inbox.js|inbox.css|console.js}`: the inbox's scripts and stylesheet (bot/inbox/static/)."""
+"""`GET /inbox/static/{name}`: the inbox's scripts and stylesheet (bot/inbox/static/: inbox.js, inbox.css,
+console.js, pointer.js)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from aiohttp import web
 
 routes = web.RouteTableDef()
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-STATIC_TYPES = {"inbox.js": "text/javascript", "inbox.css": "text/css", "console.js": "text/javascript"}
+STATIC_TYPES = {
+    "inbox.js": "text/javascript",
+    "inbox.css": "text/css",
+    "console.js": "text/javascript",
+    "pointer.js": "text/javascript",
+}
 _static: dict[str, bytes] = {}
 
 

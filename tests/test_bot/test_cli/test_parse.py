@@ -137,3 +137,21 @@ def test_process_through_the_plusone_command() -> None:
     assert done.returncode == 0, done.stderr
     (line,) = _lines(done.stdout)
     assert line["items"] == [{"code": "A", "qty": 1, "variant": None}, {"code": "B", "qty": 1, "variant": None}]
+
+
+def test_now_selling_prints_pointed_items(capsys: pytest.CaptureFixture[str]) -> None:
+    args = _args("--catalog", str(SAMPLE), "--now-selling", "a", "+1 M", "我要兩件", "好靚", "B+1")
+    assert run_parse(args) == 0
+    plus, two, chatter, coded = _lines(capsys.readouterr().out)
+    assert plus["pointed"] == [{"code": "A", "qty": 1, "variant": {"size": "M"}}]
+    assert plus["items"] == [] and plus["ambiguous"] == []
+    assert two["pointed"] == [{"code": "A", "qty": 2, "variant": None}]
+    assert chatter["pointed"] == [] and chatter["items"] == []
+    assert coded["pointed"] == [] and coded["items"] == [{"code": "B", "qty": 1, "variant": None}]
+
+
+def test_now_selling_an_unknown_code_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_parse(_args("--codes", "A,B", "--now-selling", "Z", "+1")) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "--now-selling" in captured.err and "'Z'" in captured.err and "A, B" in captured.err

@@ -94,8 +94,15 @@ SAMPLES: dict[Callable[..., Any], list[tuple[Any, ...]]] = {
         (None, [CommentResult("c1", ITEMS * 12)], CART),
         ("Amy", [CommentResult("c1", (), closed=True)], EMPTY),
         ("Amy", [CommentResult("c1", (), held_back=True)], EMPTY),
+        (
+            "Amy",
+            [CommentResult("c2", (ItemResult("", "", 2, "choose_product", candidates=(("A", "連身裙"),)),))],
+            EMPTY,
+        ),
     ],
     carts.render_cart: [(CART, "https://shop.example/c/t", "⏳"), (EMPTY,)],
+    # The live's pointer moved within the viewers' delay: which product on screen (issue 20).
+    carts.already_chosen: [("A",)],
     chat.welcome_text: [()],
     chat.welcome: [()],
     chat.fallback: [()],

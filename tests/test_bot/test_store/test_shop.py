@@ -99,6 +99,8 @@ async def test_first_load_creates_everything(sessions: async_sessionmaker[AsyncS
         "available": 12,
         "active": True,
         "image_url": None,  # set in the console or the admin API, never by the file
+        "nicknames": [],
+        "name_keyword": True,
         "created_at": None,
         "updated_at": None,
     }

@@ -302,13 +302,16 @@ async def test_patch_product_stock_below_held_and_sold_is_409(loaded: Client) ->
     assert await call(loaded, "GET", "/api/products/B", 200) == before
 
 
+FIELDS = "name, price, stock, active, variants, image_url, nicknames, name_keyword"
+
+
 @pytest.mark.parametrize(
     ("data", "error"),
     [
         (b"", "the body must be a JSON object: Expecting value: line 1 column 1 (char 0)"),
-        (b"[1]", "the body must be a JSON object with any of name, price, stock, active, variants, image_url"),
-        (b"{}", "nothing to change: give any of name, price, stock, active, variants, image_url"),
-        (b'{"code": "Z"}', "code: unknown field (expected name, price, stock, active, variants, image_url)"),
+        (b"[1]", "the body must be a JSON object with any of " + FIELDS),
+        (b"{}", "nothing to change: give any of " + FIELDS),
+        (b'{"code": "Z"}', "code: unknown field (expected " + FIELDS + ")"),
         (b'{"name": ""}', "name: must not be empty"),
         (b'{"name": 5}', "name: must be text"),
         (b'{"price": -1}', "price: must be a number >= 0"),
@@ -448,3 +451,23 @@ async def test_patch_campaign_bad_input_is_400(loaded: Client, patch: dict[str, 
 async def test_patch_unknown_campaign_is_404(loaded: Client) -> None:
     body = await call(loaded, "PATCH", "/api/campaigns/nope", 404, data=json.dumps({"title": "x"}))
     assert body == {"error": "no campaign with key 'nope'"}
+
+
+# --- nicknames (issue 20) ---
+
+
+async def test_patch_nicknames_is_read_by_the_shop_files_rules(loaded: Client) -> None:
+    answer = await call(loaded, "PATCH", "/api/products/B", 200, json={"nicknames": ["麻恤", " linen  shirt "]})
+    assert answer["nicknames"] == ["麻恤", "linen shirt"] and answer["name_keyword"] is True
+    answer = await call(loaded, "PATCH", "/api/products/B", 200, json={"name_keyword": False})
+    assert answer["name_keyword"] is False and answer["nicknames"] == ["麻恤", "linen shirt"]
+    before = await call(loaded, "GET", "/api/products/B", 200)
+    for body, error in [
+        ({"nicknames": "麻恤"}, "nicknames: must be a list of words, like [紅裙, red dress]"),
+        ({"nicknames": ["麻恤", "x"]}, "nicknames: [1]: must be at least 2 letters (or a Chinese word)"),
+        ({"nicknames": ["麻恤", "麻恤"]}, "nicknames: [1]: '麻恤' is listed twice"),
+        ({"nicknames": ["a1"]}, "nicknames[0]: 'a1' is the code of product 'A1': a code always means its own product"),
+        ({"name_keyword": "yes"}, "name_keyword: must be true or false"),
+    ]:
+        assert await call(loaded, "PATCH", "/api/products/B", 400, json=body) == {"error": error}
+    assert await call(loaded, "GET", "/api/products/B", 200) == before
