@@ -164,6 +164,17 @@ def decide_coupon(
     return CouponDecision(terms.discount.amount_off(eligible, currency))
 
 
+@dataclass(frozen=True, slots=True)
+class VoucherNews:
+    """What a keyword comment got, for its private reply."""
+
+    status: str  # an OfferClaimStatus (given, all_taken, already)
+    code: str | None
+    discount: Discount
+    min_spend: Decimal | None
+    valid_until: datetime | None
+
+
 # --- codes --------------------------------------------------------------------------------------------
 
 CODE_MAX = 40

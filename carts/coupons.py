@@ -33,6 +33,7 @@ from carts.coupon_rules import (
     OfferSpec,
     OfferStatus,
     UseStatus,
+    VoucherNews,
     allocate_vouchers,
     decide_coupon,
     matches_keyword,
@@ -401,17 +402,6 @@ async def offer_statuses_of_comments(session: AsyncSession, comment_ids: Iterabl
         for comment_id, status in rows.all():
             statuses.setdefault(comment_id, set()).add(status)
     return statuses
-
-
-@dataclass(frozen=True, slots=True)
-class VoucherNews:
-    """What a keyword comment got, for its private reply."""
-
-    status: str  # an OfferClaimStatus (given, all_taken, already)
-    code: str | None
-    discount: Discount
-    min_spend: Decimal | None
-    valid_until: datetime | None
 
 
 async def fetch_voucher_news(session: AsyncSession, comment_ids: Iterable[str]) -> dict[str, VoucherNews]:
