@@ -42,7 +42,8 @@ from carts.coupon_rules import (
 )
 from carts.coupon_tables import Coupon, CouponCode, CouponOffer, CouponUse, OfferClaim
 from carts.order_rules import OrderError, OrderErrorCode
-from carts.tables import Campaign
+from carts.stock_rules import ClaimStatus
+from carts.tables import Campaign, Product, StockClaim
 
 
 class OfferError(ValueError):
@@ -513,6 +514,21 @@ async def fetch_shopper_voucher(session: AsyncSession, page_id: str, psid: str, 
         if coupon.per_shopper_limit is None or usage.by_shopper < coupon.per_shopper_limit:
             return code
     return None
+
+
+async def held_coupon_lines(session: AsyncSession, page_id: str, psid: str, now: datetime) -> list[CouponLine]:
+    """The shopper's held stock as a coupon sees it (product, campaign, total): what checkout would sell."""
+    rows = await session.execute(
+        select(StockClaim.product_id, StockClaim.campaign_id, StockClaim.qty, Product.price)
+        .join(Product, Product.id == StockClaim.product_id)
+        .where(
+            StockClaim.page_id == page_id,
+            StockClaim.psid == psid,
+            StockClaim.status == ClaimStatus.HELD,
+            StockClaim.expires_at > now,  # type: ignore[operator]
+        )
+    )
+    return [CouponLine(pid, cid, Decimal(price) * qty) for pid, cid, qty, price in rows.all()]
 
 
 async def apply_coupon(
