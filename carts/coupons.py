@@ -246,13 +246,14 @@ ActiveOffer = tuple[int, tuple[str, ...]]  # (offer id, keywords)
 
 
 async def fetch_active_offers(session: AsyncSession, campaign_ids: Iterable[int]) -> dict[int, list[ActiveOffer]]:
-    """The active offers of these campaigns, by campaign: what a keyword comment is matched against."""
+    """The offers of these campaigns, by campaign: what a keyword comment is matched against. A stopped one
+    still answers its keyword (politely: all taken) while its campaign is open, never silence."""
     ids = sorted(set(campaign_ids))
     if not ids:
         return {}
     rows = await session.execute(
         select(CouponOffer.campaign_id, CouponOffer.id, CouponOffer.keywords)
-        .where(CouponOffer.campaign_id.in_(ids), CouponOffer.status == OfferStatus.ACTIVE)
+        .where(CouponOffer.campaign_id.in_(ids))
         .order_by(CouponOffer.id)
     )
     found: dict[int, list[ActiveOffer]] = {}
@@ -429,7 +430,9 @@ async def fetch_voucher_news(session: AsyncSession, comment_ids: Iterable[str]) 
         )
         codes = {(coupon_id, psid): code for coupon_id, psid, code in found.all()}
     news: dict[str, VoucherNews] = {}
-    for claim, coupon in rows:
+    # A comment that claimed several offers' vouchers (a stopped one and its successor): the best news.
+    rank = {OfferClaimStatus.GIVEN: 0, OfferClaimStatus.ALREADY: 1, OfferClaimStatus.ALL_TAKEN: 2}
+    for claim, coupon in sorted(rows, key=lambda row: rank.get(OfferClaimStatus(row[0].status), 3)):
         if claim.comment_id in news:
             continue
         news[claim.comment_id] = VoucherNews(

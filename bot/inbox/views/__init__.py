@@ -43,6 +43,7 @@ from bot.inbox.views import (
     landing,
     live_controls,
     membership,
+    offers,
     orders,
     pages,
     settings,
@@ -89,6 +90,6 @@ def setup(app: web.Application) -> None:
         landing,
     ):
         app.add_routes(module.routes)
-    for module in (catalog, campaigns, live_controls):  # the console's management pages
+    for module in (catalog, campaigns, live_controls, offers):  # the console's management pages
         app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)
