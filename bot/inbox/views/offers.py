@@ -27,7 +27,7 @@ from bot.replies.coupons import discount_text
 from bot.replies.i18n import gettext
 from bot.runtime.clock import utcnow
 from bot.services import READ_SESSIONS, SESSIONS
-from bot.store.tables import Conversation
+from bot.store.tables import CommentLog, Conversation
 from carts.coupons import OfferError, create_offer, fetch_offer, fetch_offers, fetch_recipients, stop_offer
 from carts.repository import fetch_currency
 from carts.tables import Campaign
@@ -140,6 +140,19 @@ async def offer_page(request: web.Request) -> web.Response:
                 )
             )
             chats = {(page, psid): (cid, name) for page, psid, cid, name in rows.all()}
+            # A viewer who only commented has no chat name yet: the name their comment came with.
+            authors = dict(
+                (
+                    await session.execute(
+                        select(CommentLog.comment_id, CommentLog.author_name).where(
+                            CommentLog.comment_id.in_([r.comment_id for r in recipients])
+                        )
+                    )
+                ).all()
+            )
+            for r in recipients:
+                chat, name = chats.get((r.page_id, r.psid), (None, None))
+                chats[(r.page_id, r.psid)] = (chat, name or authors.get(r.comment_id))
     return await render(
         request,
         "offer.html",
