@@ -20,6 +20,7 @@ from bot.inbox.views.common import HEADERS, USER, redirect, render, signed_in
 from bot.runtime.clock import utcnow
 from bot.services import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
 from bot.web.numbers import path_id
+from carts.coupons import fetch_offers
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -62,8 +63,9 @@ async def board_page(request: web.Request) -> web.Response:
     async with request.app[READ_SESSIONS]() as session:
         found = await _board(request, session)
         trail = await board_module.fetch_trail(session, found.campaign, limit=200)
+        offers = await fetch_offers(session, campaign_id=found.campaign.id)  # the first-N offers' section
     template = "_board.html" if request.query.get("part") == "1" else "board.html"
-    return await render(request, template, b=found, trail=trail)
+    return await render(request, template, b=found, trail=trail, offers=offers)
 
 
 def _owners_only(request: web.Request) -> None:

@@ -40,6 +40,8 @@ async def test_an_owner_starts_an_offer_follows_who_got_vouchers_and_stops_it(bo
     assert "🎁 You got a voucher! Code SALE-" in text
     page = await (await bot_stack.client.get(f"/inbox/offers/{offer.id}")).text()
     assert "1 of 2 given" in page and "SALE-" in page and "not used yet" in page
+    board = await (await bot_stack.client.get("/inbox/board/live")).text()  # the live board shows it too
+    assert "First-N offers" in board and "1 of 2 given" in board and f"/inbox/offers/{offer.id}" in board
 
     status, _ = await _post(bot_stack, f"/inbox/offers/{offer.id}/stop", f"/inbox/offers/{offer.id}")
     assert status == 303
