@@ -135,3 +135,29 @@ async def test_a_code_that_does_not_apply_is_refused_with_the_reason_and_nothing
     status, _ = await post(bot_stack, token, {**VALID, **hidden, "coupon": ""})
     [order] = await bot_stack.rows(select(Order))
     assert status == 200 and (order.total, order.coupon_code) == (Decimal(380), None)
+
+
+async def test_merged_orders_keep_the_voucher_and_cancelling_the_merged_order_gives_it_back(bot_stack: Stack) -> None:
+    await seed_shop(bot_stack.sessions)
+    await make_offer(bot_stack.sessions, quantity=20)
+    token = await comment_and_wait(bot_stack, "SALE A+1", psid=SHOPPER)
+    code = await voucher_of(bot_stack, SHOPPER)
+    page = await (await bot_stack.client.get(f"/checkout/{token}")).text()
+    assert (await post(bot_stack, token, {**VALID, **form_of(page), "coupon": code}))[0] == 200
+    token = await comment_and_wait(bot_stack, "A+1", psid=SHOPPER, number=2)
+    page = await (await bot_stack.client.get(f"/checkout/{token}")).text()
+    assert (await post(bot_stack, token, {**VALID, **form_of(page), "coupon": ""}))[0] == 200
+
+    merged = await bot_stack.client.post("/api/orders/PO-000002/merge", json={"orders": ["PO-000001"]}, headers=ADMIN)
+    assert merged.status == 200
+    survivor = next(o for o in await bot_stack.rows(select(Order)) if o.number == "PO-000002")
+    assert (survivor.subtotal, survivor.coupon_discount, survivor.total, survivor.coupon_code) == (
+        Decimal(760),
+        Decimal(38),
+        Decimal(722),
+        code,
+    )
+    [use] = await bot_stack.rows(select(CouponUse))
+    assert (use.order_id, use.status) == (survivor.id, "reserved")
+    assert (await bot_stack.client.post("/api/orders/PO-000002/cancel", headers=ADMIN)).status == 200
+    assert [u[1] for u in await uses(bot_stack)] == ["released"]
