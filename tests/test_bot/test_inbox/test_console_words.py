@@ -401,6 +401,7 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
         tiers = tuple(dataclasses.replace(tier, name="會員") for tier in program.tiers)
         await apply_program(session, dataclasses.replace(program, tiers=tiers), utcnow())
     walker = (await stack.rows(select(InboxUser.id).where(InboxUser.name == WALKER)))[0]
+    offer = await walk_offer(stack)
     return {
         "id": [str(conversation)],
         "key": ["xmas-2026"],
@@ -411,7 +412,19 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
         "/inbox/users/{id}:id": [str(walker)],
         "/inbox/password/{token}:token": [token],
         "/inbox/catalog/p/{code}:code": ["A"],
+        "/inbox/offers/{offer_id}:offer_id": [str(offer)],
     }
+
+
+async def walk_offer(stack: Stack) -> int:
+    """A first-N offer on the campaign, its keyword as a Hong Kong shop writes it (its page is walked)."""
+    from carts.coupon_rules import Discount, DiscountKind, OfferSpec
+    from carts.coupons import create_offer
+
+    async with stack.sessions() as session, session.begin():
+        campaign = (await session.execute(select(Campaign).where(Campaign.key == "xmas-2026"))).scalar_one()
+        spec = OfferSpec(("優惠",), 20, Discount(DiscountKind.PERCENT, Decimal(10)), None, None)
+        return (await create_offer(session, campaign, spec, utcnow())).id
 
 
 def page_paths(app: web.Application, values: dict[str, list[str]]) -> list[tuple[str, str]]:
