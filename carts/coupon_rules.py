@@ -275,7 +275,7 @@ def parse_offer(
         errors["keywords"] = "Give at least one keyword, like SALE or 優惠."
     elif len(keywords) > KEYWORDS_MAX or any(len(k) > KEYWORD_MAX for k in keywords):
         errors["keywords"] = "At most 5 keywords of at most 30 characters each."
-    elif any(not normalize_text(k) for k in keywords):
+    elif any(not normalize_text(k) or not k.isprintable() for k in keywords):  # no NUL or control characters
         errors["keywords"] = "A keyword needs letters or digits."
     raw_quantity = data.get("quantity")
     quantity = _number(raw_quantity)

@@ -110,6 +110,7 @@ def test_offer_fields_are_checked_by_field() -> None:
         ({"kind": "free"}, "kind"),
         ({"keywords": " , "}, "keywords"),
         ({"min_spend": "-1"}, "min_spend"),
+        ({"keywords": ["SALE\x00"]}, "keywords"),
     ]
     for change, field in bad:
         assert set(parse_offer(good | change, None, NOW)[1]) == {field}, change
