@@ -137,14 +137,14 @@ def _arrival(ctx: HandlerContext) -> str:
 
 
 def _with_offers(
-    plan: CommentPlan, event: CommentEvent, offers: list[ActiveOffer], arrival: str, now: datetime
+    plan: CommentPlan, comment: OrderComment, offers: list[ActiveOffer], arrival: str, now: datetime
 ) -> tuple[CommentPlan, list[dict[str, Any]]]:
     """The comment's claims on the campaign's first-N offers whose keyword it says (`SALE`, `SALE A+1`): a
     comment with one waits for the allocator, which decides the vouchers in arrival order as it decides
     stock, so its one private reply tells both."""
-    if not offers or plan.outcome == CommentOutcome.CAMPAIGN_CLOSED or event.author_id is None:
+    if not offers or plan.outcome == CommentOutcome.CAMPAIGN_CLOSED or not comment.psid:
         return plan, []
-    claims = offer_claims(offers, event.comment_id, event.page_id, event.author_id, event.message or "", arrival, now)
+    claims = offer_claims(offers, comment.comment_id, comment.page_id, comment.psid, comment.message, arrival, now)
     if not claims:
         return plan, []
     return CommentPlan(CommentOutcome.PENDING, plan.detail, plan.claims), claims
@@ -179,7 +179,7 @@ class CommentOrders:
         now = utcnow()
         plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), now, used)
         offers = (await fetch_active_offers(ctx.session, [campaign.id])).get(campaign.id, [])
-        plan, wanted = _with_offers(plan, event, offers, _arrival(ctx), now)
+        plan, wanted = _with_offers(plan, _order_comment(event), offers, _arrival(ctx), now)
         await insert_claims(ctx.session, plan.claims)
         await insert_offer_claims(ctx.session, wanted)
         await _set_outcome(ctx.session, event.key, plan.outcome, plan.detail)
@@ -219,7 +219,7 @@ class CommentOrders:
             campaign = campaigns[(event.page_id, event.post_id)]
             if campaign is not None:  # else a comment on another post: logged as received, as one by one
                 plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), now, used)
-                plan, more = _with_offers(plan, event, offers.get(campaign.id, []), _arrival(ctx), now)
+                plan, more = _with_offers(plan, _order_comment(event), offers.get(campaign.id, []), _arrival(ctx), now)
                 wanted += more
                 row["outcome"], row["detail"] = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
                 claims += plan.claims
@@ -639,7 +639,10 @@ async def decide_stuck_comments(
         used = await claimed_quantities(session, [campaign], {row.author_id})
         arrival = arrival_key(row.stream_id or "0-0", 0)
         plan = plan_new_comment(comment, campaign, arrival, row.received_at, used)
+        offers = (await fetch_active_offers(session, [campaign.id])).get(campaign.id, [])
+        plan, wanted = _with_offers(plan, comment, offers, arrival, row.received_at)
         await insert_claims(session, plan.claims)
+        await insert_offer_claims(session, wanted)
         row.outcome, row.detail = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
         if plan.answer_now:
             row.reply_status = REPLY_DUE  # composed by this pass's `queue_due_replies`

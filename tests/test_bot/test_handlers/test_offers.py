@@ -10,8 +10,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.handlers.comments import STUCK_AFTER, Allocator
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog
+from carts.comment_order_repository import attach_live_video
 from carts.coupon_rules import Discount, DiscountKind, OfferSpec
 from carts.coupon_tables import CouponCode, CouponOffer, OfferClaim
 from carts.coupons import OfferInfo, create_offer
@@ -21,6 +23,7 @@ from tests.test_bot.stack import Stack
 from tests.test_bot.test_handlers.test_comments import (  # noqa: F401  (the `shop` fixture)
     Shop,
     comment,
+    comment_on,
     private_replies,
     run_workers,
     seed_shop,
@@ -154,3 +157,37 @@ async def test_the_private_reply_gives_the_code_and_the_later_ones_are_told_all_
         return rows == {"2000000000001_301": "added", "2000000000001_302": "offer"}
 
     await wait_until(trail, what="both comments have their outcome")
+
+
+async def test_a_keyword_said_before_the_live_video_was_attached_gets_its_voucher_once_it_is(shop: Shop) -> None:  # noqa: F811
+    now = utcnow()
+    async with shop.sessions() as session, session.begin():
+        live = Campaign(
+            key="tonight",
+            title="Tonight's live",
+            page_id=PAGE_ID,
+            next_live=True,
+            starts_at=now - timedelta(minutes=5),
+            ends_at=now + timedelta(hours=3),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(live)
+        await session.flush()
+        spec = OfferSpec(("SALE",), 5, Discount(DiscountKind.AMOUNT, Decimal(50)), None, None)
+        await create_offer(session, live, spec, now)
+    await shop.stream.append(comment_on(f"{PAGE_ID}_7770001", 1, "SALE!!", "7770001_1"))
+
+    async def logged() -> bool:
+        return (await shop.stream.gauges()).backlog == 0 and bool(
+            await shop.scalar(select(func.count()).select_from(CommentLog))
+        )
+
+    await run_workers(shop, 1, logged)
+    async with shop.sessions() as session, session.begin():
+        await attach_live_video(session, PAGE_ID, "7770001", utcnow())
+    await Allocator(shop.stream, shop.sessions).run(now=utcnow() + STUCK_AFTER + timedelta(seconds=1))
+    async with shop.sessions() as session:
+        outcome = (await session.execute(select(CommentLog.outcome))).scalar_one()
+        claim = (await session.execute(select(OfferClaim.status))).scalar_one()
+    assert (outcome, claim) == ("offer", "given")
