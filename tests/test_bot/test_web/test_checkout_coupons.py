@@ -11,9 +11,11 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from bot.runtime.clock import utcnow
+from bot.web.checkout import render_order_summary
 from carts.coupon_tables import CouponCode, CouponUse
+from carts.order_rules import OrderInfo
 from carts.order_tables import Order
-from carts.orders import expire_unpaid_orders
+from carts.orders import expire_unpaid_orders, fetch_order
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack
 from tests.test_bot.test_handlers.test_comments import seed_shop
@@ -35,6 +37,13 @@ async def voucher_of(stack: Stack, psid: str) -> str:
 
 def field_value(html: str, name: str) -> str:
     return re.search(rf'name="{name}"[^>]*value="([^"]*)"', html).group(1)  # type: ignore[union-attr]
+
+
+async def fetch_order_info(stack: Stack, number: str) -> OrderInfo:
+    async with stack.sessions() as session:
+        order = await fetch_order(session, number)
+    assert order is not None
+    return order
 
 
 async def uses(stack: Stack) -> list[tuple[str, str, Decimal]]:
@@ -65,6 +74,9 @@ async def test_a_voucher_from_the_live_is_applied_by_itself_and_comes_back_when_
         code,
     )
     assert await uses(bot_stack) == [(code, "reserved", Decimal(38))]
+    # The summary in Messenger names the voucher (not points) and the total to pay.
+    summary = render_order_summary(await fetch_order_info(bot_stack, "PO-000001"), None)
+    assert f"Voucher {code}: -HK$38" in summary and "Points" not in summary and "Total: HK$342" in summary
 
     cancelled = await bot_stack.client.post("/api/orders/PO-000001/cancel", headers=ADMIN)
     assert cancelled.status == 200
