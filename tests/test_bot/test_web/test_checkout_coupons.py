@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from bot.inbox.auth import add_user
 from bot.runtime.clock import utcnow
 from bot.web.checkout import render_order_summary
 from carts.coupon_tables import CouponCode, CouponUse
@@ -20,6 +21,7 @@ from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack
 from tests.test_bot.test_handlers.test_comments import seed_shop
 from tests.test_bot.test_handlers.test_offers import make_offer
+from tests.test_bot.test_inbox.test_inbox import PASSWORD, sign_in
 from tests.test_bot.test_web.test_checkout import ADMIN, VALID, comment_and_wait, form_of, held_units, post
 
 SHOPPER = "3000000000401"
@@ -77,6 +79,12 @@ async def test_a_voucher_from_the_live_is_applied_by_itself_and_comes_back_when_
     # The summary in Messenger names the voucher (not points) and the total to pay.
     summary = render_order_summary(await fetch_order_info(bot_stack, "PO-000001"), None)
     assert f"Voucher {code}: -HK$38" in summary and "Points" not in summary and "Total: HK$342" in summary
+    # And the merchant's order page in the inbox shows it.
+    async with bot_stack.sessions() as session, session.begin():
+        await add_user(session, "owner", PASSWORD, "owner", [PAGE_ID])
+    assert (await sign_in(bot_stack, "owner"))[0] == 303
+    inbox = await (await bot_stack.client.get("/inbox/orders/PO-000001")).text()
+    assert f"Voucher {code}" in inbox and "-HK$38" in inbox
 
     cancelled = await bot_stack.client.post("/api/orders/PO-000001/cancel", headers=ADMIN)
     assert cancelled.status == 200
