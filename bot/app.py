@@ -58,6 +58,7 @@ from bot.web import (
     faq_api,
     handoff_api,
     live_api,
+    offers_api,
     ops_api,
     orders_api,
     payments_api,
@@ -295,6 +296,7 @@ def create_app(
     app.add_routes(crm_api.routes)
     app.add_routes(live_api.routes)
     app.add_routes(pointer_api.routes)
+    app.add_routes(offers_api.routes)
     if demo:
         app.cleanup_ctx.append(demo_ctx)  # first: the others read the settings it points at the emulator
     app.cleanup_ctx.append(redis_ctx)

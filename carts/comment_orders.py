@@ -50,6 +50,7 @@ class CommentOutcome(StrEnum):
     ADDED = "added"  # decided: something held
     WAITLISTED = "waitlisted"  # decided: nothing held, all on the waitlist
     CAMPAIGN_CLOSED = "campaign_closed"
+    OFFER = "offer"  # decided: it said a first-N offer's keyword and claimed no stock (carts.coupons)
     # A comment that claims nothing takes the outcome of its first item.
     NEEDS_VARIANT = ItemOutcome.NEEDS_VARIANT.value
     OVER_LIMIT = ItemOutcome.OVER_LIMIT.value

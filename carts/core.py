@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 _CURRENCY_SIGNS = {"HKD": "HK$", "TWD": "NT$", "USD": "US$", "SGD": "S$", "MOP": "MOP$", "CNY": "¥", "JPY": "¥"}
 _NO_DECIMALS = {"TWD", "JPY"}
+NO_DECIMAL_CURRENCIES = frozenset(_NO_DECIMALS)  # written and charged in whole units
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,7 @@ class OrderErrorCode(StrEnum):
     TOO_MANY_RETURNED = "too_many_returned"
     BAD_SHIPMENT = "bad_shipment"  # no carrier or tracking number (carts.fulfilment)
     NOT_MERGEABLE = "not_mergeable"
+    COUPON_REFUSED = "coupon_refused"  # the code does not apply (carts.coupons.CouponRefused says why)
 
 
 class OrderError(Exception):
@@ -172,6 +173,8 @@ class OrderInfo:
     payment_method: str | None = None
     expires_at: datetime | None = None  # an unpaid order expires then
     note: str | None = None  # why it ended so (merged into another order)
+    coupon_code: str | None = None  # the coupon or voucher applied at checkout
+    coupon_discount: Decimal = Decimal(0)  # what it took off (part of `total`)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -201,6 +204,8 @@ class OrderInfo:
             "payment_method": self.payment_method,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "note": self.note,
+            "coupon_code": self.coupon_code,
+            "coupon_discount": f"{self.coupon_discount:.2f}",
         }
 
 

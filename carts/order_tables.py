@@ -78,6 +78,11 @@ class Order(SQLModel, table=True):
         default=Decimal(0), sa_column=Column(Numeric(12, 2), nullable=False, server_default="0")
     )
     note: str | None = Field(default=None, sa_column=Column(Text))  # why it ended so: "merged into PO-000003"
+    # A coupon or voucher applied at checkout (carts.coupons): its code and what it took off, part of `total`.
+    coupon_code: str | None = Field(default=None, max_length=40)
+    coupon_discount: Decimal = Field(
+        default=Decimal(0), sa_column=Column(Numeric(12, 2), nullable=False, server_default="0")
+    )
 
 
 class OrderLine(SQLModel, table=True):

@@ -25,6 +25,8 @@ from sqlalchemy import and_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.core import CartInfo, CartLineInfo, merge_lines, variant_pairs
+from carts.coupon_rules import CouponLine, UseStatus
+from carts.coupons import apply_coupon, move_uses, reserve_use, set_uses_of_order
 from carts.order_rules import (
     PAID_STATUSES,
     RETURNABLE_STATUSES,
@@ -199,14 +201,17 @@ async def place_order(
     payment_method: str | None = None,
     delivery: DeliveryChoice | None = None,
     rules: OrderRules | None = None,
+    coupon: str | None = None,
 ) -> PlacedOrder:
     """Turn the shopper's held stock into an order, pending payment (in the caller's transaction).
 
     `discount` is money off the subtotal (points paid at checkout, `crm_bridge`); never below zero.
     `delivery`: the shop's option chosen, whose fee is added to the total. `rules` with `payment_method`
     set when the unpaid order expires (and when it is reminded); None: the defaults.
+    `coupon`: a code typed (or applied for the shopper) at checkout: checked under the coupon's lock, its
+    discount off the subtotal too, its use reserved with the order (`carts.coupons`).
     The same `nonce` again returns the order it placed. Raises `OrderError` (not_found, nonce_mismatch,
-    empty_cart, cart_changed) having changed nothing.
+    empty_cart, cart_changed; `carts.coupons.CouponRefused` with the reason) having changed nothing.
     """
     # The token row is locked first: two posts of one form queue here, and the second finds the order.
     row = (
@@ -233,6 +238,11 @@ async def place_order(
         raise OrderError(OrderErrorCode.EMPTY_CART, "the cart is empty")
     if cart_version is not None and cart_version != calculate_cart_version((c.id or 0, c.qty) for c in claims):
         raise OrderError(OrderErrorCode.CART_CHANGED, "the cart changed since the page was opened")
+    coupon_off, found = Decimal(0), None
+    if coupon:
+        # Checked before anything changes: a refused code leaves the held stock as it was.
+        lines = [CouponLine(c.product_id, c.campaign_id, Decimal(products[c.product_id].price) * c.qty) for c in claims]
+        coupon_off, found = await apply_coupon(session, coupon, row.page_id, row.psid, lines, cart.currency, now)
     for claim in claims:
         product = products[claim.product_id]
         product.held -= claim.qty
@@ -240,7 +250,7 @@ async def place_order(
         claim.status, claim.decided_at = ClaimStatus.SOLD, now
         session.add_all([product, claim])
     fee = delivery.fee(cart.subtotal) if delivery is not None else Decimal(0)
-    subtotal, total = calculate_totals(cart.lines, fee, discount)
+    subtotal, total = calculate_totals(cart.lines, fee, discount + coupon_off)
     expires_at, remind_at = (rules or OrderRules()).expiry(now, payment_method)
     order = Order(
         page_id=row.page_id,
@@ -260,11 +270,15 @@ async def place_order(
         remind_at=remind_at,
         delivery_option=delivery.value if delivery is not None else None,
         shipping_fee=fee,
+        coupon_code=found.terms.code if found is not None else None,
+        coupon_discount=coupon_off,
     )
     session.add(order)
     await session.flush()
     assert order.id is not None
     order.number = format_order_number(order.id)
+    if found is not None:
+        await reserve_use(session, found, order.id, row.page_id, row.psid, coupon_off, now)
     for claim in claims:  # which campaigns an order came from (the inbox filters orders by campaign)
         claim.order_id = order.id
     session.add_all(
@@ -344,6 +358,7 @@ async def mark_paid(
     order.payment_reference = reference
     session.add(order)
     await session.flush()
+    await set_uses_of_order(session, order.id or 0, UseStatus.USED, now)
     info = await _order_info(session, order)
     _record_event(session, info, "paid", info.total, info.lines, now)
     await session.flush()
@@ -365,6 +380,7 @@ async def cancel_order(session: AsyncSession, number: str, now: datetime) -> Ord
     order.status, order.cancelled_at, order.updated_at = OrderStatus.CANCELLED, now, now
     session.add(order)
     await session.flush()
+    await set_uses_of_order(session, order.id or 0, UseStatus.RELEASED, now)  # the voucher can be used again
     info = await _order_info(session, order)
     _record_event(session, info, "cancelled", info.total, info.lines, now)
     await session.flush()
@@ -390,6 +406,8 @@ async def return_lines(session: AsyncSession, number: str, items: Sequence[Retur
     order.status, order.updated_at = calculate_return_status(after.lines, unreturned), now
     session.add(order)
     await session.flush()
+    if order.status == OrderStatus.RETURNED:  # everything came back: so does the coupon's use (issue 21)
+        await set_uses_of_order(session, order.id or 0, UseStatus.RELEASED, now)
     info = await _order_info(session, order)
     returned = tuple(
         OrderLineInfo(line.id, line.product_id, line.code, line.name, line.variant, wanted[line.id], line.unit_price, 0)
@@ -428,6 +446,7 @@ async def expire_unpaid_orders(session: AsyncSession, now: datetime, limit: int 
         order.status, order.cancelled_at, order.updated_at = OrderStatus.EXPIRED, now, now
         session.add(order)
         await session.flush()
+        await set_uses_of_order(session, order.id or 0, UseStatus.RELEASED, now)
         info = await _order_info(session, order)
         _record_event(session, info, "expired", info.total, info.lines, now)
         changes.append(OrderChange(info, changed=True, promoted=promoted))
@@ -507,6 +526,10 @@ async def merge_orders(
             session.add(line)
         # The claims it sold follow their lines: the campaign's orders (inbox filter, funnel) find the survivor.
         await session.execute(update(StockClaim).where(StockClaim.order_id == order.id).values(order_id=keep.id))
+        await move_uses(session, order.id or 0, keep.id or 0, now)
+        keep.coupon_discount = Decimal(keep.coupon_discount) + Decimal(order.coupon_discount)
+        keep.coupon_code = keep.coupon_code or order.coupon_code
+        order.coupon_discount = Decimal(0)
         order.subtotal = order.total = order.shipping_fee = Decimal(0)
         order.status, order.cancelled_at, order.updated_at = OrderStatus.CANCELLED, now, now
         order.note = f"merged into {keep.number}"
@@ -620,6 +643,8 @@ async def _order_info(session: AsyncSession, order: Order) -> OrderInfo:
         payment_method=order.payment_method,
         expires_at=order.expires_at,
         note=order.note,
+        coupon_code=order.coupon_code,
+        coupon_discount=Decimal(order.coupon_discount or 0),
     )
 
 

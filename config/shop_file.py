@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from carts.coupon_rules import OfferSpec
 from carts.order_rules import OrderRules, ShippingRules
 from carts.payment_rules import PaymentMethod
 
@@ -125,6 +126,7 @@ CAMPAIGN_FIELDS = (
     "pinned_text",
     "closed_reply",
     "products",
+    "offers",
 )
 CAMPAIGN_PRODUCT_FIELDS = ("product", "code")
 
@@ -192,6 +194,9 @@ class CampaignConfig:
     hold_minutes: int = HOLD_MINUTES_DEFAULT
     pinned_text: str | None = None
     closed_reply: str | None = None
+    # First-N keyword offers (carts.coupon_rules.OfferSpec), made on load when the campaign has none with
+    # the same keywords yet (bot.store.shop); the console and the admin API make and stop them too.
+    offers: tuple[OfferSpec, ...] = ()
     line: int = field(default=0, compare=False)
 
 
@@ -660,8 +665,43 @@ def _campaign(
         hold_minutes=hold_minutes,
         pinned_text=_optional_text(fields, "pinned_text", source, where, PINNED_TEXT_MAX),
         closed_reply=_optional_text(fields, "closed_reply", source, where, CLOSED_REPLY_MAX),
+        offers=_offers(_given(fields, "offers"), source, where, zone),
         line=_line(node),
     )
+
+
+def _plain(node: yaml.Node) -> object:
+    """A YAML node as the plain value an offer's check reads (text, or a list of texts)."""
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(item) for item in node.value]
+    if isinstance(node, yaml.ScalarNode):
+        return None if _is_null(node) else str(node.value)
+    return node  # a mapping: refused by the check as not a number or text
+
+
+def _offers(node: yaml.Node | None, source: str, where: str, zone: tzinfo) -> tuple[OfferSpec, ...]:
+    """A campaign's `offers:` (keywords, quantity, kind, value, min_spend, valid_until), checked as the
+    console and the admin API check them (config.offers_file). Whether an end is still ahead is judged
+    when the offer is made (a file keeps loading after its offers' vouchers have run out)."""
+    if node is None or _is_null(node):
+        return ()
+    if not isinstance(node, yaml.SequenceNode):
+        raise ShopFileError(source, "must be a list of offers", _line(node), f"{where}.offers")
+    from config.offers_file import OFFER_FIELDS, parse_offer_fields  # offers_file reads times with parse_time
+
+    offers: list[OfferSpec] = []
+    for index, item in enumerate(node.value):
+        at = f"{where}.offers[{index}]"
+        fields = _fields(item, source, at, OFFER_FIELDS)
+        spec, errors = parse_offer_fields(
+            {name: _plain(value) for name, value in fields.items()}, zone, datetime.min.replace(tzinfo=UTC)
+        )
+        if errors:
+            name, problem = next(iter(errors.items()))
+            raise ShopFileError(source, problem, _line(fields.get(name, item)), f"{at}.{name}")
+        assert spec is not None
+        offers.append(spec)
+    return tuple(offers)
 
 
 def _target(

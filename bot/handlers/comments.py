@@ -11,13 +11,16 @@ the private replies that go out through the outbox.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -69,6 +72,7 @@ from carts.comment_order_repository import (
 from carts.comment_orders import (
     CampaignInfo,
     CommentOutcome,
+    CommentPlan,
     ItemOutcome,
     OrderComment,
     hold_back,
@@ -76,6 +80,16 @@ from carts.comment_orders import (
     settled_outcome,
 )
 from carts.core import format_money
+from carts.coupon_rules import OfferClaimStatus
+from carts.coupons import (
+    ActiveOffer,
+    allocate_offer_claims,
+    fetch_active_offers,
+    fetch_voucher_news,
+    insert_offer_claims,
+    offer_claims,
+    offer_statuses_of_comments,
+)
 from carts.order_rules import OrderInfo
 from carts.orders import (
     expire_unpaid_orders,
@@ -102,7 +116,7 @@ from carts.stock_rules import (
     arrival_key,
     claim_decision,
 )
-from carts.tables import Product, StockClaim
+from carts.tables import Product, ShopInfo, StockClaim
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +156,20 @@ def _arrival(ctx: HandlerContext) -> str:
     return arrival_key(ctx.stream_id or "0-0", ctx.position)
 
 
+def _with_offers(
+    plan: CommentPlan, comment: OrderComment, offers: list[ActiveOffer], arrival: str, now: datetime
+) -> tuple[CommentPlan, list[dict[str, Any]]]:
+    """The comment's claims on the campaign's first-N offers whose keyword it says (`SALE`, `SALE A+1`): a
+    comment with one waits for the allocator, which decides the vouchers in arrival order as it decides
+    stock, so its one private reply tells both."""
+    if not offers or plan.outcome == CommentOutcome.CAMPAIGN_CLOSED or not comment.psid:
+        return plan, []
+    claims = offer_claims(offers, comment.comment_id, comment.page_id, comment.psid, comment.message, arrival, now)
+    if not claims:
+        return plan, []
+    return CommentPlan(CommentOutcome.PENDING, plan.detail, plan.claims), claims
+
+
 class CommentOrders:
     """The bot handler for order comments, with campaigns and their parsers cached per version."""
 
@@ -172,8 +200,13 @@ class CommentOrders:
         screen = _on_screen(await moves_of(ctx.session, [campaign.id]), campaign, _created(event, now))
         plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), now, used, screen)
         if await blocked_among(ctx.session, [(event.page_id, event.author_id)]):
-            plan = hold_back(plan)  # before any claim: a blocked buyer's order holds nothing
+            # Before any claim: a blocked buyer's order holds nothing, and their keyword takes no voucher.
+            plan, wanted = hold_back(plan), []
+        else:
+            offers = (await fetch_active_offers(ctx.session, [campaign.id])).get(campaign.id, [])
+            plan, wanted = _with_offers(plan, _order_comment(event), offers, _arrival(ctx), now)
         await insert_claims(ctx.session, plan.claims)
+        await insert_offer_claims(ctx.session, wanted)
         await _set_outcome(ctx.session, event.key, plan.outcome, plan.detail)
         if plan.answer_now:  # decided already: nothing waits for the allocator
             await self._reply(event, ctx)
@@ -209,8 +242,10 @@ class CommentOrders:
         )
         # The live pointers' moves, read once for the batch in its transaction (one query, none pointed: empty).
         pointers = await moves_of(session, sorted({c.id for c in campaigns.values() if c is not None}))
+        offers = await fetch_active_offers(session, [c.id for c in campaigns.values() if c is not None])
         logs: list[dict[str, Any]] = []
         claims: list[dict[str, Any]] = []
+        wanted: list[dict[str, Any]] = []
         for event, ctx in items:
             row = comment_log_values(event, ctx)
             campaign = campaigns[(event.page_id, event.post_id)]
@@ -218,7 +253,12 @@ class CommentOrders:
                 screen = _on_screen(pointers, campaign, _created(event, now))
                 plan = plan_new_comment(_order_comment(event), campaign, _arrival(ctx), now, used, screen)
                 if (event.page_id, event.author_id) in blocked:
-                    plan = hold_back(plan)
+                    plan = hold_back(plan)  # no hold, no voucher
+                else:
+                    plan, more = _with_offers(
+                        plan, _order_comment(event), offers.get(campaign.id, []), _arrival(ctx), now
+                    )
+                    wanted += more
                 row["outcome"], row["detail"] = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
                 claims += plan.claims
                 if plan.answer_now:  # decided already: its reply is composed after the commit
@@ -226,6 +266,7 @@ class CommentOrders:
             logs.append(row)
         await session.execute(insert(CommentLog.__table__), logs)  # Core executemany: no ORM objects
         await insert_claims(session, claims)
+        await insert_offer_claims(session, wanted)
 
     async def _removed(self, event: CommentEvent, ctx: HandlerContext) -> None:
         """The shopper deleted the comment: release what it claimed, unless an order already has it."""
@@ -452,14 +493,28 @@ async def _render_replies(
         tokens = await fetch_or_create_checkout_tokens(
             session, {shopper for shopper, cart in carts.items() if not cart.is_empty}, now
         )
+    vouchers = await fetch_voucher_news(session, {r.comment_id for r in covered})
+    zone = await _shop_zone(session) if vouchers else None
     messages: dict[ReplyKey, dict[str, Any]] = {}
     for key, rows in by_reply.items():
         shopper = (rows[0].page_id, rows[0].author_id)
-        results = [comment_result(r, claims[r.comment_id], names) for r in rows]
+        results = [
+            replace(comment_result(r, claims[r.comment_id], names), voucher=vouchers.get(r.comment_id)) for r in rows
+        ]
         token = tokens.get(shopper)
         url = checkout_link(token) if checkout_link is not None and token is not None else None
-        messages[key] = render_comment_reply(locales[key], rows[-1].author_name, results, carts[shopper], url)
+        messages[key] = render_comment_reply(locales[key], rows[-1].author_name, results, carts[shopper], url, zone)
     return messages
+
+
+async def _shop_zone(session: AsyncSession) -> ZoneInfo:
+    """The shop's time zone (a voucher's end is told in it)."""
+    name = (await session.execute(select(ShopInfo.timezone).where(ShopInfo.id == 1))).scalar_one_or_none()
+    try:
+        # In a thread: the first ZoneInfo of a name reads tzdata from disk.
+        return await asyncio.to_thread(ZoneInfo, name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):  # checked when the shop file was loaded; tzdata may change
+        return ZoneInfo("UTC")
 
 
 async def _reply_locales(session: AsyncSession, by_reply: dict[ReplyKey, list[Any]]) -> dict[ReplyKey, str]:
@@ -655,8 +710,12 @@ async def decide_stuck_comments(
         screen = _on_screen(await moves_of(session, [campaign.id]), campaign, row.created_time or row.received_at)
         plan = plan_new_comment(comment, campaign, arrival, row.received_at, used, screen)
         if await blocked_among(session, [(row.page_id, row.author_id)]):
-            plan = hold_back(plan)
+            plan, wanted = hold_back(plan), []
+        else:
+            offers = (await fetch_active_offers(session, [campaign.id])).get(campaign.id, [])
+            plan, wanted = _with_offers(plan, comment, offers, arrival, row.received_at)
         await insert_claims(session, plan.claims)
+        await insert_offer_claims(session, wanted)
         row.outcome, row.detail = plan.outcome, json.dumps(plan.detail, ensure_ascii=False)
         if plan.answer_now:
             row.reply_status = REPLY_DUE  # composed by this pass's `queue_due_replies`
@@ -758,16 +817,18 @@ async def decide_pending(
     composed by `queue_due_replies`, after the decision has committed (see `Allocator`). A size picked in
     the chat is answered there at once.
     """
+    vouchers = await allocate_offer_claims(session, watermark, now)  # first-N offers, in the same arrival order
     decisions = await allocate_pending(session, watermark, now)
-    if not decisions:
+    if not decisions and not vouchers:
         return 0, 0
     comments = {d.comment_id for d in decisions if d.source != ClaimSource.MESSENGER}
+    comments |= {v.comment_id for v in vouchers}
     picks = [d for d in decisions if d.source == ClaimSource.MESSENGER]
     await _settle_comments(session, comments)
     replies = 0
     for decision in picks:  # answered in the chat, where the choice was made (the window is open)
         replies += await tell_about_hold(session, decision, now, quiet, checkout_link)
-    return len(decisions), replies
+    return len(decisions) + len(vouchers), replies
 
 
 REMIND_BEFORE = timedelta(minutes=10)
@@ -923,12 +984,19 @@ def _minutes_left(expires_at: datetime | None, now: datetime) -> str:
 
 
 async def _settle_comments(session: AsyncSession, comment_ids: set[str]) -> None:
-    """Comments whose claims are all decided get their outcome, added (something held) or waitlisted, and are
-    marked `REPLY_DUE`."""
+    """Comments whose claims are all decided get their outcome, added (something held) or waitlisted (or
+    `offer` when they only said an offer's keyword), and are marked `REPLY_DUE`."""
     statuses = await claim_statuses_of_comments(session, comment_ids)
-    settled: dict[CommentOutcome, list[str]] = {CommentOutcome.ADDED: [], CommentOutcome.WAITLISTED: []}
-    for comment_id in sorted(statuses):
-        outcome = settled_outcome(statuses[comment_id])
+    offers = await offer_statuses_of_comments(session, comment_ids)
+    settled: dict[CommentOutcome, list[str]] = {
+        CommentOutcome.ADDED: [],
+        CommentOutcome.WAITLISTED: [],
+        CommentOutcome.OFFER: [],
+    }
+    for comment_id in sorted(set(statuses) | set(offers)):
+        if OfferClaimStatus.PENDING in offers.get(comment_id, ()):
+            continue  # its voucher is still to be decided: one reply tells both
+        outcome = settled_outcome(statuses[comment_id]) if comment_id in statuses else CommentOutcome.OFFER
         if outcome is not None:
             settled[outcome].append(comment_id)
     for outcome, ids in settled.items():

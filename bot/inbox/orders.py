@@ -268,6 +268,8 @@ async def _infos(session: AsyncSession, orders: Sequence[Order]) -> list[OrderIn
             delivered_at=o.delivered_at,
             carrier=o.carrier,
             tracking_number=o.tracking_number,
+            coupon_code=o.coupon_code,
+            coupon_discount=Decimal(o.coupon_discount or 0),
         )
         for o in orders
     ]

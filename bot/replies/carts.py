@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
+from bot.replies.coupons import voucher_news
 from bot.replies.i18n import gettext, has_han, money, number, pick_locale
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload, encode_payload
 from bot.replies.render import (
@@ -29,6 +30,7 @@ from bot.replies.render import (
 )
 from carts.comment_orders import CommentOutcome, ItemOutcome
 from carts.core import CartInfo
+from carts.coupon_rules import VoucherNews
 from carts.stock_rules import ClaimChange
 
 VIEW_CART_PAYLOAD = encode_payload(PayloadAction.CART)
@@ -55,6 +57,7 @@ class CommentResult:
     closed_text: str | None = None  # the campaign's reply to orders after it closed, in the shop's own words
     closed: bool = False  # the campaign had closed (its `closed_text`, else ours in the shopper's language)
     held_back: bool = False  # a blocked buyer's order: nothing held, the shopper is asked to write to the shop
+    voucher: VoucherNews | None = None  # it said a first-N offer's keyword: what it got (bot.replies.coupons)
 
 
 # Option names shops commonly give variants, as a shopper reads them in each language. A name the shop
@@ -406,8 +409,9 @@ def render_comment_reply(
     results: Sequence[CommentResult],
     cart: CartInfo,
     checkout_url: str | None = None,
+    zone: tzinfo | None = None,
 ) -> Message:
-    """The one private reply for one or more comments of a shopper."""
+    """The one private reply for one or more comments of a shopper (`zone`: the shop's, for a voucher's end)."""
     hello = greeting(locale, name)
     if results and all(r.held_back for r in results):  # a blocked buyer: no cart, no checkout, a kind word
         return render_text("\n".join([hello, held_back_reply(locale)]))[0]
@@ -421,6 +425,9 @@ def render_comment_reply(
             else [_item_line(locale, i, first is None or first[1] is i) for i in r.items]
         )
     ]
+    # A keyword comment's voucher (or "all taken"): said once, however many comments said the keyword.
+    vouchers = [voucher_news(locale, r.voucher, cart.currency, zone) for r in results if r.voucher is not None]
+    lines += list(dict.fromkeys(vouchers))
     summary = cart_summary(locale, cart)
     text = "\n".join([hello, *lines, "", summary])
     if len(text) > MAX_BUTTON_TEXT:

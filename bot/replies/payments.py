@@ -131,14 +131,18 @@ def order_summary(locale: str, order: OrderInfo, method: PaymentMethod | None, l
         lines.append(f"{line.code} {line.name}{variant} ×{line.qty} · {money(locale, line.total, order.currency)}")
     if order.shipping_fee:
         lines.append(gettext(locale, "Shipping: {amount}", amount=money(locale, order.shipping_fee, order.currency)))
-    if order.total != order.subtotal + order.shipping_fee:  # points paid part of it (crm_bridge)
+    if order.coupon_discount:  # a voucher or coupon (carts.coupons)
         lines.append(
             gettext(
                 locale,
-                "Points: -{amount}",
-                amount=money(locale, order.subtotal + order.shipping_fee - order.total, order.currency),
+                "Voucher {code}: -{amount}",
+                code=order.coupon_code or "",
+                amount=money(locale, order.coupon_discount, order.currency),
             )
         )
+    points = order.subtotal + order.shipping_fee - order.coupon_discount - order.total
+    if points:  # points paid part of it (crm_bridge)
+        lines.append(gettext(locale, "Points: -{amount}", amount=money(locale, points, order.currency)))
     lines += ["", gettext(locale, "Total: {amount}", amount=money(locale, order.total, order.currency))]
     if order.delivery_method == "delivery":
         lines.append(gettext(locale, "Delivery to: {address}", address=order.address or ""))

@@ -28,6 +28,7 @@ _COMMENT_OUTCOMES = {
     CommentOutcome.ADDED.value: "Added to the cart",
     CommentOutcome.WAITLISTED.value: "On the waitlist",
     CommentOutcome.CAMPAIGN_CLOSED.value: "Campaign closed",
+    CommentOutcome.OFFER.value: "Offer keyword: voucher answered",
     CommentOutcome.NEEDS_VARIANT.value: "Waiting for an option (size, colour…)",
     CommentOutcome.OVER_LIMIT.value: "Over the limit per shopper",
     CommentOutcome.UNKNOWN_CODE.value: "Code not on sale here",

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import SQLModel
 
 import bot.store.tables  # noqa: F401  (registers the spine's tables on SQLModel.metadata)
+import carts.coupon_tables  # (coupons, their codes and uses, first-N offers)
 import carts.order_tables  # (registers orders, checkout tokens and order events too)
 import carts.payment_tables
 import carts.tables  # noqa: F401  (and the catalog's, campaigns' and stock claims')

@@ -35,6 +35,7 @@ from bot.store.message_templates import apply_templates
 from bot.store.messenger_profile import save_messenger_profile
 from bot.store.tables import InstagramAccount
 from carts.catalog import nicknames_json, stock_below_committed, stock_error, update_product
+from carts.coupons import create_offer, fetch_offers
 from carts.order_rules import OrderRules, ShippingRules
 from carts.payments import fetch_shop_payments, save_shop_payments
 from carts.tables import Campaign, CampaignProduct, Product
@@ -47,7 +48,9 @@ __all__ = ["ChangeCounts", "ShopChanges", "apply_shop", "apply_shop_settings", "
 
 # The campaign columns the file sets: every campaign field but the key it is found by and its products
 # (an Instagram media id is kept as the campaign's post id: the column its comments are matched on).
-_CAMPAIGN_FILE_FIELDS = tuple(f for f in CAMPAIGN_FIELDS if f not in ("key", "products", "instagram_media_id"))
+_CAMPAIGN_FILE_FIELDS = tuple(
+    f for f in CAMPAIGN_FIELDS if f not in ("key", "products", "instagram_media_id", "offers")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +248,10 @@ async def _apply_campaigns(
                 for product_id, code in wanted.items()
             )
             created += 1
+            await _apply_offers(session, row, config, now)
             continue
         assert row.id is not None
+        await _apply_offers(session, row, config, now)
         fields_changed = False
         for name in _CAMPAIGN_FILE_FIELDS:
             value = getattr(config, name)
@@ -272,6 +277,21 @@ async def _apply_campaigns(
             deactivated += 1
     await session.flush()
     return ChangeCounts(created, updated, unchanged, deactivated)
+
+
+async def _apply_offers(session: AsyncSession, row: Campaign, config: CampaignConfig, now: datetime) -> None:
+    """The file's first-N offers of a campaign, made once each (by their keywords): a load again keeps the
+    vouchers already given, and an offer stopped in the console stays stopped. One whose campaign has
+    ended or whose vouchers' end has passed is not made (as the console and the API refuse it)."""
+    if not config.offers:
+        return
+    assert row.id is not None
+    made = {tuple(o.keywords) for o in await fetch_offers(session, campaign_id=row.id)}
+    for spec in config.offers:
+        if spec.keywords in made or row.ends_at <= now or (spec.valid_until and spec.valid_until <= now):
+            continue
+        await create_offer(session, row, spec, now)
+        made.add(spec.keywords)
 
 
 def _keeps_attached_live(row: Campaign, config: CampaignConfig) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -30,6 +30,7 @@ from bot.outbound.messaging_rules import Author, decide_message
 from bot.outbound.outbox import enqueue_message, enqueue_order_update
 from bot.outbound.templates import approved_template
 from bot.replies import payments as payment_texts
+from bot.replies.coupons import discount_text, refusal_text
 from bot.replies.i18n import LOCALE_NAMES, gettext, pick_locale
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
@@ -41,6 +42,8 @@ from bot.web.payment_page import payment_context
 from bot.web.rendering import render_page
 from bot.web.stripe_pay import stripe_enabled
 from carts.core import format_money
+from carts.coupon_rules import CouponDecision
+from carts.coupons import CouponRefused, check_coupon, fetch_shopper_voucher, held_coupon_lines
 from carts.order_rules import (
     OrderError,
     OrderErrorCode,
@@ -184,10 +187,24 @@ async def _checkout_page(
     offer: PointsOffer | None = None,
     orders: list[OrderInfo] | None = None,
     shipping: ShippingRules | None = None,
+    coupon: CouponPreview | None = None,
 ) -> web.Response:
     values = dict(values or {})
-    fields = ("name", "phone", "email", "delivery_method", "delivery_option", "address", "points", "payment_method")
+    fields = (
+        "name",
+        "phone",
+        "email",
+        "delivery_method",
+        "delivery_option",
+        "address",
+        "points",
+        "payment_method",
+        "coupon",
+    )
     subtotal = info.cart.subtotal
+    errors = dict(errors or {})
+    if coupon is not None and coupon.refusal and "coupon" not in errors:
+        errors["coupon"] = coupon.refusal
     # The shop's delivery options and pickup points, each with its fee for this cart (carts.order_rules).
     choices = [(c, c.fee(subtotal)) for c in (shipping or ShippingRules()).choices()]
     return await _page(
@@ -202,7 +219,9 @@ async def _checkout_page(
         values={key: values.get(key, "") for key in fields},
         delivery_choices=choices,
         # The form's refusals are English msgids (carts.order_rules, crm_bridge): shown in the page's language.
-        errors={field: gettext(locale, error) for field, error in (errors or {}).items()},
+        errors={field: gettext(locale, error) for field, error in errors.items()},
+        coupon=coupon,
+        to_pay=subtotal - (coupon.discount if coupon is not None else 0),
         notice=notice,
         offer=offer,
         methods=[(m.kind.value, payment_texts.method_label(locale, m.kind)) for m in payments.methods],
@@ -210,6 +229,35 @@ async def _checkout_page(
         token=info.token,
         status_label=lambda status: payment_texts.status_label(locale, status),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CouponPreview:
+    """A code on the checkout page: what it takes off this cart, in words, or why not (already in words)."""
+
+    code: str
+    discount: Decimal
+    what: str  # "10% off"
+    refusal: str | None
+
+
+async def _coupon_preview(
+    session: AsyncSession, info: CheckoutInfo, code: str, locale: str, now: datetime
+) -> CouponPreview | None:
+    """What `code` does to this cart now (the order re-checks it under the coupon's lock when placed)."""
+    if not code.strip() or info.cart.is_empty:
+        return None
+    lines = await held_coupon_lines(session, info.page_id, info.psid, now)
+    decision, found = await check_coupon(session, code, info.page_id, info.psid, lines, info.cart.currency, now)
+    return _preview(code, decision, found.terms.discount if found else None, locale, info.cart.currency)
+
+
+def _preview(code: str, decision: CouponDecision, discount: Any, locale: str, currency: str) -> CouponPreview:
+    what = discount_text(locale, discount, currency) if discount is not None else ""
+    refusal = (
+        refusal_text(locale, decision.refusal, decision.detail, currency) if decision.refusal is not None else None
+    )
+    return CouponPreview(code.strip().upper(), decision.discount, what, refusal)
 
 
 async def _empty(shop_name: str, locale: str) -> web.Response:
@@ -266,7 +314,21 @@ async def checkout_page(request: web.Request) -> web.Response:
             return await _order_page(request, info, orders[0], orders[1:], shop_name, payments, locale)
         return await _empty(shop_name, locale)
     _, shipping = await _rules(request)
-    return await _checkout_page(info, shop_name, payments, locale, offer=offer, orders=orders, shipping=shipping)
+    async with request.app[SESSIONS]() as session:
+        # A voucher the shopper got (a first-N offer) is filled in and applied by itself; they may clear it.
+        code = request.query.get("coupon") or await fetch_shopper_voucher(session, info.page_id, info.psid, now) or ""
+        coupon = await _coupon_preview(session, info, code, locale, now)
+    return await _checkout_page(
+        info,
+        shop_name,
+        payments,
+        locale,
+        values={"coupon": code},
+        offer=offer,
+        orders=orders,
+        shipping=shipping,
+        coupon=coupon,
+    )
 
 
 @routes.get("/checkout/{token}/orders/{number}")
@@ -350,6 +412,9 @@ async def confirm_checkout(request: web.Request) -> web.Response:
     locale = _locale(request, payments, own)
     if info is None:
         return await _not_found(shop_name, locale)
+    code = (data.get("coupon") or "").strip()
+    async with request.app[SESSIONS]() as session:
+        coupon = await _coupon_preview(session, info, code, locale, now)
     chosen = (data.get("payment_method") or "").strip()
     choice_error = check_payment_choice(payments.methods, chosen, data.get("delivery_method", ""))
     if choice_error:
@@ -358,7 +423,7 @@ async def confirm_checkout(request: web.Request) -> web.Response:
         if nonce != info.nonce:
             return await _stale(shop_name, locale, request)
         return await _checkout_page(
-            info, shop_name, payments, locale, 400, data, errors, offer=offer, shipping=shipping
+            info, shop_name, payments, locale, 400, data, errors, offer=offer, shipping=shipping, coupon=coupon
         )
     method = payments.method(chosen)
     try:
@@ -377,6 +442,7 @@ async def confirm_checkout(request: web.Request) -> web.Response:
                 payment_method=method.kind.value if method is not None else None,
                 delivery=delivery,
                 rules=order_rules,
+                coupon=code or None,
             )
             if not placed.replayed:
                 await apply_checkout_member(session, placed.order, plan, email, now)
@@ -388,7 +454,21 @@ async def confirm_checkout(request: web.Request) -> web.Response:
             template = await approved_template(session, info.page_id, "order_confirmed", None)
     except RuleError as error:
         return await _checkout_page(
-            info, shop_name, payments, locale, 400, data, {"points": error.message}, offer=offer, shipping=shipping
+            info,
+            shop_name,
+            payments,
+            locale,
+            400,
+            data,
+            {"points": error.message},
+            offer=offer,
+            shipping=shipping,
+            coupon=coupon,
+        )
+    except CouponRefused as refused:  # the code does not apply (any more): nothing was placed; say why
+        preview = _preview(code, refused.decision, None, locale, info.cart.currency)
+        return await _checkout_page(
+            info, shop_name, payments, locale, 400, data, offer=offer, shipping=shipping, coupon=preview
         )
     except OrderError as error:
         if error.code is OrderErrorCode.NONCE_MISMATCH:

@@ -152,7 +152,7 @@ INVALID = [
     ("unknown campaign field", add_field("colour: red"),
      "shop.yaml:15: campaigns[0].colour: unknown field (expected key, title, page_id, post_id, "
      "instagram_media_id, live_video_id, next_live, starts_at, ends_at, per_shopper_limit, hold_minutes, "
-     "pinned_text, closed_reply, products)"),
+     "pinned_text, closed_reply, products, offers)"),
     ("no key", edit("  - key: xmas-live\n    title", "  - title"), "shop.yaml:10: campaigns[0].key: missing"),
     ("bad key", edit("key: xmas-live", "key: Xmas Live"),
      "shop.yaml:10: campaigns[0].key: must be lower-case letters, digits and hyphens (like xmas-live), "
@@ -417,4 +417,34 @@ def test_instagram_accounts_and_a_campaign_on_an_instagram_post() -> None:
 def test_instagram_section_mistakes_name_the_field(section: str, message: str) -> None:
     with pytest.raises(ShopFileError) as caught:
         parse_shop_text(BASE + section, "shop.yaml")
+    assert str(caught.value) == message
+
+
+OFFER = "offers: [{keywords: [SALE, 優惠], quantity: 20, kind: percent, value: 10, valid_until: 2026-12-21 23:59}]"
+
+
+def test_a_campaigns_first_n_offers_are_read_with_the_consoles_checks() -> None:
+    [campaign] = parse_shop_text(add_field(OFFER), "shop.yaml").campaigns
+    [offer] = campaign.offers
+    assert (offer.keywords, offer.quantity, offer.discount.value, offer.min_spend) == (
+        ("SALE", "優惠"),
+        20,
+        Decimal(10),
+        None,
+    )
+    assert offer.valid_until == datetime(2026, 12, 21, 15, 59, tzinfo=UTC)  # the shop's time zone, +08:00
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("quantity: 20", "shop.yaml:15: campaigns[0].offers[0].quantity: There must be at least one voucher to give."),
+        ("value: 10", "shop.yaml:15: campaigns[0].offers[0].value: A percentage can be at most 100."),
+        ("kind: percent", "shop.yaml:15: campaigns[0].offers[0].kind: Choose a percentage or an amount off."),
+    ],
+)
+def test_a_bad_offer_in_the_file_names_its_field(change: str, message: str) -> None:
+    bad = {"quantity: 20": "quantity: 0", "value: 10": "value: 150", "kind: percent": "kind: half"}[change]
+    with pytest.raises(CatalogFileError) as caught:
+        parse_shop_text(add_field(OFFER.replace(change, bad)), "shop.yaml")
     assert str(caught.value) == message

@@ -48,6 +48,7 @@ from bot.inbox.views import (
     landing,
     live_controls,
     membership,
+    offers,
     orders,
     pages,
     pointer,
@@ -97,7 +98,7 @@ def setup(app: web.Application) -> None:
         pointer,
     ):
         app.add_routes(module.routes)
-    for module in (catalog, campaigns, live_controls):  # the console's management pages
+    for module in (catalog, campaigns, live_controls, offers):  # the console's management pages
         app.add_routes(module.routes)
     report.setup(app)  # what sold: the reports, their export and the board's funnel
     for module in (blocked, draws):  # live tools: blocked buyers, lucky draws

@@ -23,6 +23,7 @@ from bot.inbox.views.pointer import pointer_context
 from bot.runtime.clock import utcnow
 from bot.services import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
 from bot.web.numbers import path_id
+from carts.coupons import fetch_offers
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -67,11 +68,12 @@ async def board_page(request: web.Request) -> web.Response:
         trail = await board_module.fetch_trail(session, found.campaign, limit=200)
         part = request.query.get("part") == "1"
         draw = None if part else await draw_panel(session, found.campaign)  # the lucky draw's section
+        offers = await fetch_offers(session, campaign_id=found.campaign.id)  # the first-N offers' section
     if part:
-        return await render(request, "_board.html", b=found, trail=trail)
+        return await render(request, "_board.html", b=found, trail=trail, offers=offers)
     funnel = await report.board_funnel(request, found.campaign)  # what sold, for owners
     pointer = await pointer_context(request, found.campaign)  # the "now selling" section (its own region)
-    return await render(request, "board.html", b=found, trail=trail, draw=draw, **funnel, **pointer)
+    return await render(request, "board.html", b=found, trail=trail, draw=draw, offers=offers, **funnel, **pointer)
 
 
 def _owners_only(request: web.Request) -> None:

@@ -44,6 +44,7 @@ TABLE_MODULES = (
     "carts.tables",
     "carts.order_tables",
     "carts.payment_tables",
+    "carts.coupon_tables",
     "crm_bridge.tables",
 )
 

@@ -403,6 +403,7 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
         await apply_program(session, dataclasses.replace(program, tiers=tiers), utcnow())
     walker = (await stack.rows(select(InboxUser.id).where(InboxUser.name == WALKER)))[0]
     draw = await lucky_draw(stack, "xmas-2026")
+    offer = await walk_offer(stack)
     return {
         "id": [str(conversation)],
         "key": ["xmas-2026"],
@@ -415,6 +416,7 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
         "/inbox/catalog/p/{code}:code": ["A"],
         "/inbox/board/{key}/draws/{id}:id": [str(draw)],
         "/inbox/board/{key}/draws/{id}/entrants.txt:id": [str(draw)],
+        "/inbox/offers/{offer_id}:offer_id": [str(offer)],
     }
 
 
@@ -438,6 +440,17 @@ async def lucky_draw(stack: Stack, key: str) -> int:
         session.add(draw)
         await session.flush()
         return draw.id or 0
+
+
+async def walk_offer(stack: Stack) -> int:
+    """A first-N offer on the campaign, its keyword as a Hong Kong shop writes it (its page is walked)."""
+    from carts.coupon_rules import Discount, DiscountKind, OfferSpec
+    from carts.coupons import create_offer
+
+    async with stack.sessions() as session, session.begin():
+        campaign = (await session.execute(select(Campaign).where(Campaign.key == "xmas-2026"))).scalar_one()
+        spec = OfferSpec(("優惠",), 20, Discount(DiscountKind.PERCENT, Decimal(10)), None, None)
+        return (await create_offer(session, campaign, spec, utcnow())).id
 
 
 def page_paths(app: web.Application, values: dict[str, list[str]]) -> list[tuple[str, str]]:

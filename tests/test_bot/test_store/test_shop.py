@@ -309,3 +309,20 @@ async def test_shop_name_and_currency_updated(sessions: async_sessionmaker[Async
         row = await session.get(ShopRow, 1)
     assert row is not None
     assert (row.name, row.currency) == ("Blossom 花店", "MOP")
+
+
+async def test_a_files_offer_is_made_once_and_a_second_load_keeps_its_vouchers(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from carts.coupon_tables import CouponOffer
+
+    offers = "    offers: [{keywords: [SALE], quantity: 20, kind: amount, value: 50, valid_until: 2030-12-21 23:59}]\n"
+    text = SHOP.replace("    per_shopper_limit: 5\n", "    per_shopper_limit: 5\n" + offers)
+    await load(sessions, text)
+    async with sessions() as session, session.begin():
+        [offer] = (await session.execute(select(CouponOffer))).scalars().all()
+        offer.given = 3  # vouchers went out during the live
+    await load(sessions, text)
+    async with sessions() as session:
+        [again] = (await session.execute(select(CouponOffer))).scalars().all()
+    assert (again.id, again.given, again.quantity) == (offer.id, 3, 20)
