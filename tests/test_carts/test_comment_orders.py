@@ -58,6 +58,7 @@ def test_the_stored_values_are_the_strings_the_comment_log_holds() -> None:
         "added",
         "waitlisted",
         "campaign_closed",
+        "offer",
         "needs_variant",
         "over_limit",
         "unknown_code",
