@@ -777,6 +777,15 @@ MEASURE_WORDS: tuple[str, ...] = (
     "隻",
     "只",
     "份",
+    # What flowers, shoes, drinks and snacks are counted in on a Hong Kong or Taiwan live.
+    "扎",
+    "束",
+    "雙",
+    "双",
+    "瓶",
+    "樽",
+    "罐",
+    "袋",
     "pcs",
     "pc",
 )
