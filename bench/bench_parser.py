@@ -121,6 +121,12 @@ def hostile_inputs() -> dict[str, str]:
         "Latin words 10 KB": fill("lorem ipsum dolor sit amet "),
         "phone numbers": fill("+886 912 345 678 "),
         "mixed codes": fill("A1+1 玫瑰x2 Flower*3 cancel B "),
+        # Natural orders (issue 20): read on the first MAX_NATURAL_CHARS characters only.
+        "我要兩件A x1666": fill("我要兩件A "),
+        "A同B各一 x1666": fill("A同B各一，"),
+        "要A同B Han run": fill("要A同B"),
+        "Han chatter with a code": fill("A有冇貨呀好靚"),
+        "numerals 一二三": fill("一二三四五六七八九十"),
     }
 
 

@@ -483,6 +483,7 @@ class OrderParser:
             ignore_unused=True,
         )
         self._natural = _NaturalReader(products, self._keywords) if names else None
+        self._gate = _MAY_ORDER if self._natural is None else _MAY_BE_NATURAL
 
     @classmethod
     def from_codes(cls, codes: Iterable[str]) -> OrderParser:
@@ -503,6 +504,8 @@ class OrderParser:
         """
         pointer = None if now_selling is None else self._pointer(now_selling)
         norm = normalize_text(text, keep_newlines=True)
+        if pointer is None and self._gate.search(norm) is None:
+            return EMPTY_PARSE  # most chatter: no digit, no order word, in one search
         result, named = self._read(norm, self._only)
         if pointer is None or named:
             return result
@@ -519,6 +522,10 @@ class OrderParser:
             return OrderParse(pointed=(bare,))
         return result
 
+    def _mention_free(self, norm: str) -> bool:
+        natural = self._natural
+        return natural is None or not natural.may_order(norm)
+
     def _pointer(self, code: str) -> _Product:
         product = self._products.get(code_key(code))
         if product is None:
@@ -527,10 +534,15 @@ class OrderParser:
 
     def _read(self, norm: str, only: _Product | None) -> tuple[OrderParse, bool]:
         """The scan of one normalised comment; `only` gets the lone `+N`s. Also: did it name a product?"""
-        m = self._scan.search(norm) if _MAY_ORDER.search(norm) else None
         natural = self._natural
+        if natural is None:
+            m = self._scan.search(norm) if _MAY_ORDER.search(norm) else None
+        elif _MAY_BE_NATURAL.search(norm) is None:  # no digit nor order word: chatter, in one search
+            return EMPTY_PARSE, False
+        else:
+            m = self._scan.search(norm) if _MAY_ORDER.search(norm) else None
         if m is None:
-            if natural is None or not natural.may_order(norm):
+            if natural is None or self._mention_free(norm):
                 return EMPTY_PARSE, False
             out = _Collector()
             named = natural.read(norm, (), out)
@@ -765,6 +777,15 @@ MEASURE_WORDS: tuple[str, ...] = (
     "隻",
     "只",
     "份",
+    # What flowers, shoes, drinks and snacks are counted in on a Hong Kong or Taiwan live.
+    "扎",
+    "束",
+    "雙",
+    "双",
+    "瓶",
+    "樽",
+    "罐",
+    "袋",
     "pcs",
     "pc",
 )
@@ -834,6 +855,8 @@ _HAN_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Without one of these (a digit, a Chinese numeral, a verb) nothing orders naturally: a cheap first test.
 _MAY_BE_NATURAL = re.compile("[0-9一二兩两三四五六七八九十廿要買买加減减少各幾几]|好多|多少|取消|cancel|delete|remove")
 _HAN_START = re.compile(f"[{_HAN_CLASS}]")
+_NATURAL_WORD = re.compile("[一二兩两三四五六七八九十廿要買买加減减少各幾几]|好多|多少|取消|cancel|delete|remove")
+_DIGIT = re.compile("[0-9]")
 # Only the start of a comment is read naturally: real orders are short, and this bounds the work.
 MAX_NATURAL_CHARS = 500
 _CN_NUMERAL = "[一二兩两三四五六七八九十廿]"
@@ -959,6 +982,16 @@ class _NaturalReader:
         """Add what `norm` orders naturally (outside `spans`) to `out`; True when it named a product."""
         text = norm
         if spans:
+            if _NATURAL_WORD.search(norm) is None:
+                # Most order comments (`A+1 L`): no order word, and every digit is in what the scan read.
+                last = 0
+                for start, end in spans:
+                    if _DIGIT.search(norm, last, start) is not None:
+                        break
+                    last = end
+                else:
+                    if _DIGIT.search(norm, last) is None:
+                        return False
             # Hidden: what the scan read, and the words after each of its matches up to a separator
             # (an item's variant words, or words the scan ignores after a product without options).
             pieces, last = [], 0

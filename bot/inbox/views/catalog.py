@@ -147,8 +147,7 @@ def _field_error(locale: str, name: str, detail: str) -> str:
         word = detail.split(":", 1)[0].strip("[] ") if detail.startswith("[") else ""  # "[1]: ..." names one
         return gettext(
             locale,
-            "Write nicknames separated by commas, like “紅裙, red dress”: words of letters and digits starting "
-            "with a letter (Latin ones at least 2 letters), each once, at most 20.",
+            "Separate nicknames with commas, like “紅裙, red dress”: each starts with a letter (2+ for Latin), once.",
         ) + (f" (#{int(word) + 1})" if word.isdigit() else "")
     where = detail.split(":", 1)[0] if ":" in detail else ""
     return gettext(

@@ -471,3 +471,17 @@ async def test_patch_nicknames_is_read_by_the_shop_files_rules(loaded: Client) -
     ]:
         assert await call(loaded, "PATCH", "/api/products/B", 400, json=body) == {"error": error}
     assert await call(loaded, "GET", "/api/products/B", 200) == before
+
+
+async def test_a_shop_files_nicknames_are_loaded_and_a_second_load_changes_nothing(
+    client: Client, sample_text: str
+) -> None:
+    text = sample_text.replace(
+        "    name: Linen shirt\n", "    name: Linen shirt\n    nicknames: [麻恤, 恤衫]\n    name_keyword: false\n", 1
+    )
+    assert text != sample_text
+    first = await call(client, "PUT", "/api/shop", 200, data=text.encode(), headers=YAML)
+    product = await call(client, "GET", "/api/products/B", 200)
+    assert (product["nicknames"], product["name_keyword"]) == (["麻恤", "恤衫"], False)
+    again = await call(client, "PUT", "/api/shop", 200, data=text.encode(), headers=YAML)
+    assert first["changes"]["products"]["created"] > 0 and again["changes"]["products"]["updated"] == 0
