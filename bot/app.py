@@ -60,6 +60,7 @@ from bot.web import (
     ops_api,
     orders_api,
     payments_api,
+    segments_api,
     shop_api,
     stripe_pay,
 )
@@ -290,6 +291,7 @@ def create_app(
     app.add_routes(handoff_api.routes)
     inbox_views.setup(app)
     app.add_routes(crm_api.routes)
+    app.add_routes(segments_api.routes)
     app.add_routes(live_api.routes)
     if demo:
         app.cleanup_ctx.append(demo_ctx)  # first: the others read the settings it points at the emulator

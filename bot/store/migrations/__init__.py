@@ -45,6 +45,7 @@ TABLE_MODULES = (
     "carts.order_tables",
     "carts.payment_tables",
     "crm_bridge.tables",
+    "crm_bridge.segment_tables",
 )
 
 # pg_advisory_xact_lock key: any constant of our own ("plusone" as 7 bytes, big-endian).
