@@ -418,7 +418,9 @@ def compile_definition(definition: SegmentDefinition, now: datetime, zone: ZoneI
     match = and_(true(), *(_condition(c, now, zone) for c in definition.match))
     if not definition.exclude:
         return match
-    return and_(match, not_(or_(false(), *(_condition(c, now, zone) for c in definition.exclude))))
+    # An exclusion on an empty figure (no order: no state, no score) excludes no one: SQL's NULL made false.
+    excluded = func.coalesce(or_(false(), *(_condition(c, now, zone) for c in definition.exclude)), false())
+    return and_(match, not_(excluded))
 
 
 def _members_query(where: ColumnElement[bool]) -> Any:

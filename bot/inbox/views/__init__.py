@@ -17,6 +17,8 @@ for live updates), one module per page or concern:
 - `faq`, `membership`, `settings`: managing the shop (owners): FAQ rules, the membership programme, settings.
 - `catalog`, `campaigns`, `live_controls`: managing the shop (owners): products, campaigns and their pinned
   comment, the live board's start/stop/attach.
+- `segments`: the Segments page (owners: saved filters, counts, previews, the lapse threshold) and the
+  buyer panel's tags.
 - `landing`: `/`, the start page (a signed-in user goes on to the inbox).
 
 Every POST needs the session's CSRF token (403 without it). Bad input answers 4xx with the reason and
@@ -45,6 +47,7 @@ from bot.inbox.views import (
     membership,
     orders,
     pages,
+    segments,
     settings,
     signin,
     static,
@@ -89,6 +92,6 @@ def setup(app: web.Application) -> None:
         landing,
     ):
         app.add_routes(module.routes)
-    for module in (catalog, campaigns, live_controls):  # the console's management pages
+    for module in (catalog, campaigns, live_controls, segments):  # the console's management pages
         app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)
