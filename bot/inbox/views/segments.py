@@ -90,6 +90,10 @@ TESTS: tuple[tuple[str, bool], ...] = (
 )
 _LISTS = {key for key, is_list in TESTS if is_list}
 _SPLIT = re.compile(r"\s*[,，、]\s*")
+# The states and channels as the Chinese labels name them, typed in the value box: read as their keys.
+_WORDS = {"新客": "new", "活躍": "active", "沉寂": "passive", "流失": "lapsed", "既有客": "existing"}
+_WORDS |= {"沉睡客": "sleeping", "留言": "comment"}
+_WORDED = ("napl:in", "nes:in", "channel:any")
 
 # The refusals of crm_bridge.segment_rules that carry a value, in the reader's language.
 _PATTERNS = (
@@ -143,6 +147,8 @@ def form_definition(values: dict[str, str]) -> dict[str, Any]:
             field, _, op = test.partition(":")
             text = values.get(f"{part}[{i}].value", "").strip()
             value: Any = [v for v in _SPLIT.split(text) if v] if test in _LISTS else text
+            if test in _WORDED:
+                value = [_WORDS.get(v, v.lower()) for v in value]
             out[part].append({"field": field, "op": op, "value": value})
     return out
 
