@@ -333,12 +333,13 @@ def _day_start(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(), zone).astimezone(UTC)
 
 
-def _member_orders() -> Any:
-    """The counted orders of the member in the outer query."""
+def _with_member_orders(stmt: Any, order_id: Any) -> Any:
+    """`stmt` (rows with an `order_id`) joined to the counted orders of the member in the outer query: one
+    level deep, so the outer `crm_member` is correlated."""
     return (
-        select(Order.id)
+        stmt.join(Order, and_(Order.id == order_id, _counted()))
         .join(MemberIdentity, _identity_of(Order.page_id, Order.psid))
-        .where(MemberIdentity.member_id == Member.id, _counted())
+        .where(MemberIdentity.member_id == Member.id)
     )
 
 
@@ -375,17 +376,12 @@ def _condition(cond: Condition, now: datetime, zone: ZoneInfo) -> ColumnElement[
         start = _day_start(value, zone)
         return last < start if cond.op == "before" else last >= start + timedelta(days=1)  # type: ignore[operator,return-value]
     if cond.field == Field.PRODUCT:
-        return exists(
-            select(OrderLine.id)
-            .join(Product, Product.id == OrderLine.product_id)
-            .where(OrderLine.order_id.in_(_member_orders()), func.upper(Product.code).in_([c.upper() for c in value]))  # type: ignore[attr-defined]
-        )
+        lines = select(OrderLine.id).join(Product, Product.id == OrderLine.product_id)
+        codes = func.upper(Product.code).in_([c.upper() for c in value])
+        return exists(_with_member_orders(lines, OrderLine.order_id).where(codes))
     if cond.field == Field.CAMPAIGN:
-        return exists(
-            select(StockClaim.id)
-            .join(Campaign, Campaign.id == StockClaim.campaign_id)
-            .where(StockClaim.order_id.in_(_member_orders()), Campaign.key.in_(value))  # type: ignore[union-attr,attr-defined]
-        )
+        claims = select(StockClaim.id).join(Campaign, Campaign.id == StockClaim.campaign_id)
+        return exists(_with_member_orders(claims, StockClaim.order_id).where(Campaign.key.in_(value)))  # type: ignore[attr-defined]
     if cond.field == Field.CHANNEL:
         options: list[ColumnElement[bool]] = []
         chats = [c for c in value if c != "comment"]
@@ -399,13 +395,9 @@ def _condition(cond: Condition, now: datetime, zone: ZoneInfo) -> ColumnElement[
                 )
             )
         if "comment" in value:
+            claims = select(StockClaim.id)
             options.append(
-                exists(
-                    select(StockClaim.id).where(
-                        StockClaim.order_id.in_(_member_orders()),  # type: ignore[union-attr]
-                        StockClaim.source == "comment",
-                    )
-                )
+                exists(_with_member_orders(claims, StockClaim.order_id).where(StockClaim.source == "comment"))
             )
         return or_(*options)
     if cond.field == Field.BIRTHDAY_MONTH:
