@@ -110,6 +110,13 @@ async def fetch_cuts(session: AsyncSession) -> RfmCuts:
     return row if row is not None else RfmCuts()
 
 
+async def lock_cuts(session: AsyncSession) -> RfmCuts:
+    """The cuts row, made if missing and locked till the transaction ends: one refresh at a time, and two
+    workers making it at once do not collide."""
+    await session.execute(dialect_insert(session)(RfmCuts).values(id=1).on_conflict_do_nothing())
+    return (await session.execute(select(RfmCuts).where(RfmCuts.id == 1).with_for_update())).scalar_one()
+
+
 def _lapse(row: RfmCuts) -> Lapse:
     return Lapse(row.lapse_days, LapseSource(row.lapse_source), row.median_gap_days)
 
@@ -235,10 +242,7 @@ async def refresh_figures(session: AsyncSession, now: datetime, local_day: str |
     )
     for member_id, paid_at in moments:
         gaps_by_member[member_id].append(as_utc(paid_at))
-    row = await session.get(RfmCuts, 1)
-    if row is None:
-        row = RfmCuts()
-        session.add(row)
+    row = await lock_cuts(session)
     lapse = lapse_threshold(repurchase_gaps(gaps_by_member), len(gaps_by_member), row.shop_lapse_days)
     encode = lambda cuts: None if cuts is None else json.dumps(cuts)  # noqa: E731
     row.customers = len(customers)
@@ -261,10 +265,7 @@ async def refresh_member_figures(session: AsyncSession, member_id: int, now: dat
 
 async def set_shop_lapse_days(session: AsyncSession, days: int | None, now: datetime) -> RfmCuts:
     """The shop's own lapse threshold (None: derived again); everyone's states follow at once."""
-    row = await session.get(RfmCuts, 1)
-    if row is None:
-        row = RfmCuts()
-        session.add(row)
+    row = await lock_cuts(session)
     row.shop_lapse_days = days
     await session.flush()
     return await refresh_figures(session, now)

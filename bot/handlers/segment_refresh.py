@@ -13,14 +13,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.runtime.clock import utcnow
 from bot.runtime.loops import Loop
-from carts.sql import dialect_insert
-from crm_bridge.segment_tables import RfmCuts
-from crm_bridge.segments import fetch_zone, refresh_all
+from crm_bridge.segments import fetch_zone, lock_cuts, refresh_all
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +36,7 @@ class SegmentRefresher(Loop):
     async def run_once(self, now: datetime) -> dict[str, int] | None:
         """Refresh if the shop's day changed since the last pass; what it counted, or None if not due."""
         async with self.sessions() as session, session.begin():
-            await session.execute(dialect_insert(session)(RfmCuts).values(id=1).on_conflict_do_nothing())
-            row = (await session.execute(select(RfmCuts).where(RfmCuts.id == 1).with_for_update())).scalar_one()
+            row = await lock_cuts(session)
             today = now.astimezone(await fetch_zone(session)).date().isoformat()
             if row.computed_on == today:
                 return None
