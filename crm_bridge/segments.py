@@ -121,7 +121,8 @@ def _lapse(row: RfmCuts) -> Lapse:
     return Lapse(row.lapse_days, LapseSource(row.lapse_source), row.median_gap_days)
 
 
-def _figures_select(member_id: int | None) -> Any:
+def _figures_select(member_id: int | None, pairs: Sequence[tuple[str, str]] = ()) -> Any:
+    """Members' raw figures (one member's, with their `pairs` of Page and Page-scoped id)."""
     orders = (
         select(
             MemberIdentity.member_id.label("member_id"),
@@ -136,7 +137,9 @@ def _figures_select(member_id: int | None) -> Any:
         .group_by(MemberIdentity.member_id)
     )
     if member_id is not None:
-        orders = orders.where(MemberIdentity.member_id == member_id)
+        # By the orders' (page, psid) index: the identity join alone would read every order.
+        mine = [and_(Order.page_id == page, Order.psid == psid) for page, psid in pairs]
+        orders = orders.where(MemberIdentity.member_id == member_id, or_(false(), *mine))
     sub = orders.subquery()
     stmt = (
         select(
@@ -214,7 +217,13 @@ async def _score(session: AsyncSession, row: RfmCuts, now: datetime, member_id: 
 
 
 async def _insert_figures(session: AsyncSession, now: datetime, member_id: int | None) -> None:
-    query = _figures_select(member_id).add_columns(literal(Nes.NEW.value), literal(now))
+    pairs: list[tuple[str, str]] = []
+    if member_id is not None:
+        values = await session.execute(
+            select(MemberIdentity.value).where(MemberIdentity.member_id == member_id, MemberIdentity.kind == "psid")
+        )
+        pairs = [tuple(value.split(":", 1)) for value in values.scalars()]  # type: ignore[misc]
+    query = _figures_select(member_id, pairs).add_columns(literal(Nes.NEW.value), literal(now))
     target = [*_FIGURE_COLUMNS, "nes", "computed_at"]
     await session.execute(insert(MemberFigures).from_select(target, query))
 
