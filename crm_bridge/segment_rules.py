@@ -31,6 +31,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -252,10 +253,17 @@ class SegmentDefinition:
         }
 
 
+def _no_controls(text: str, field: str) -> str:
+    # A control character (NUL above all: PostgreSQL's text cannot hold it) is no part of a name or a tag.
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in text):
+        raise SegmentError(field, "must not contain control characters")
+    return text
+
+
 def parse_segment_name(value: Any, field: str = "name") -> str:
     if not isinstance(value, str) or not value.strip():
         raise SegmentError(field, "must not be empty")
-    name = " ".join(value.split())
+    name = _no_controls(" ".join(value.split()), field)
     if len(name) > NAME_MAX:
         raise SegmentError(field, f"must be at most {NAME_MAX} characters")
     return name
@@ -265,7 +273,7 @@ def parse_tag(value: Any, field: str = "tag") -> str:
     """A tag as kept: spaces trimmed and collapsed, 1 to `TAG_MAX` characters."""
     if not isinstance(value, str) or not value.strip():
         raise SegmentError(field, "must not be empty")
-    tag = " ".join(value.split())
+    tag = _no_controls(" ".join(value.split()), field)
     if len(tag) > TAG_MAX:
         raise SegmentError(field, f"must be at most {TAG_MAX} characters")
     return tag
@@ -311,7 +319,7 @@ def _texts(value: Any, field: str, allowed: Sequence[str] | None = None, tags: b
         elif not isinstance(item, str) or not item.strip() or len(item.strip()) > 80:
             raise SegmentError(where, "must be a text of 1 to 80 characters")
         else:
-            text = item.strip()
+            text = _no_controls(item.strip(), where)
         if allowed is not None and text not in allowed:
             raise SegmentError(where, f"must be one of {', '.join(allowed)}")
         if text not in out:

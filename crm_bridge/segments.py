@@ -303,9 +303,11 @@ async def tag_member(
 async def untag_member(session: AsyncSession, member_id: int, tag: str, now: datetime) -> bool:
     """Take the tag off; False if they did not have it. (`now` for the journeys' uniform call.)"""
     del now
-    result = await session.execute(
-        delete(MemberTag).where(MemberTag.member_id == member_id, MemberTag.tag == tag.strip())
-    )
+    try:
+        tag = parse_tag(tag)
+    except SegmentError:
+        return False  # no tag can be so written: nobody has it
+    result = await session.execute(delete(MemberTag).where(MemberTag.member_id == member_id, MemberTag.tag == tag))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

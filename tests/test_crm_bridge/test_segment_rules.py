@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,9 @@ from crm_bridge.segment_rules import (
     napl,
     nes,
     parse_lapse_days,
+    parse_segment_definition,
+    parse_segment_name,
+    parse_tag,
     quantile_cuts,
     repurchase_gaps,
     score,
@@ -85,3 +89,20 @@ def test_a_shop_lapse_threshold_out_of_range_is_refused(bad: object) -> None:
 
 def test_a_shop_lapse_threshold_may_be_left_to_the_shop_customers() -> None:
     assert [parse_lapse_days(v) for v in (None, "", " auto ", "60", 60)] == [None, None, None, 60, 60]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: parse_tag("VIP\x00"), "tag"),
+        (lambda: parse_segment_name("Big\x07spenders"), "name"),
+        (
+            lambda: parse_segment_definition({"match": [{"field": "product", "op": "any", "value": ["A\x00"]}]}),
+            "match[0].value[0]",
+        ),
+    ],
+)
+def test_control_characters_are_refused_before_they_reach_the_database(call: Any, field: str) -> None:
+    with pytest.raises(SegmentError) as refused:
+        call()
+    assert (refused.value.field, refused.value.problem) == (field, "must not contain control characters")

@@ -26,6 +26,9 @@ async def test_segments_api_saves_counts_and_refuses_bad_input(bot_stack: Stack)
         await refresh_figures(session, utcnow())
     client = stack.client
     # a tag by hand, then a segment of the tagged
+    nul = await client.post(f"/api/members/{ids[0]}/tags", headers=ADMIN, json={"tag": "VIP\u0000"})
+    assert (nul.status, (await nul.json())["field"]) == (400, "tag")  # PostgreSQL's text cannot hold it
+    assert (await client.delete(f"/api/members/{ids[0]}/tags/VIP%00", headers=ADMIN)).status == 404
     added = await client.post(f"/api/members/{ids[0]}/tags", headers=ADMIN, json={"tag": " VIP "})
     assert added.status == 201 and [t["tag"] for t in (await added.json())["tags"]] == ["VIP"]
     created = await client.post("/api/segments", headers=ADMIN, json={"name": "VIPs", "definition": VIP})
