@@ -445,3 +445,23 @@ async def test_each_condition_finds_the_members_it_names(sessions) -> None:  # t
         assert set(await members_in_segment(session, everyone_but_lapsed, NOW)) == {
             ids[p] for p in ("AMY", "BEN", "DAN")
         }
+
+
+async def test_a_merged_member_tags_go_to_the_survivor(sessions) -> None:  # type: ignore[no-untyped-def]
+    from crm_bridge.members import fetch_or_create_member, merge_members
+
+    async with sessions() as session, session.begin():
+        keep, _ = await fetch_or_create_member(session, PAGE, "KEEP", now=NOW)
+        gone, _ = await fetch_or_create_member(session, PAGE, "GONE", now=NOW)
+        await tag_member(session, keep.id or 0, "VIP", "hand", NOW, "Ada")
+        await tag_member(session, gone.id or 0, "VIP", "rule", NOW, "segment:1")
+        await tag_member(session, gone.id or 0, "wholesale", "hand", NOW, "Ben")
+        await refresh_figures(session, NOW)
+        await merge_members(session, keep, gone, NOW)
+    async with sessions() as session:
+        tags = (await session.execute(select(MemberTag))).scalars().all()
+        assert {(t.member_id, t.tag, t.set_by) for t in tags} == {
+            (keep.id, "VIP", "Ada"),
+            (keep.id, "wholesale", "Ben"),
+        }
+        assert await fetch_figures(session, gone.id or 0) is None
