@@ -18,12 +18,13 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import expect
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot.inbox.auth import add_user
 from bot.inbox.tables import InboxUser
 from bot.runtime.clock import utcnow
 from bot.store.shop import apply_shop_settings
+from bot.store.tables import Conversation
 from carts.order_rules import OrderRules
 from carts.order_tables import Order
 from config.shop_file import ShopInfo
@@ -98,6 +99,8 @@ async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_
                 )
             if vip:
                 await tag_member(session, member.id or 0, "VIP", "hand", now, "owner")
+            if n == 0:  # 陳大文 wrote to the Page: the buyer panel shows her member card
+                session.add(Conversation(page_id=PAGE_ID, psid=psid, channel="messenger", name=name, created_at=now))
         await session.flush()
         await refresh_figures(session, now)
     playwright = await async_playwright().start()
@@ -146,4 +149,26 @@ async def test_segment_builder_counts_previews_names_the_wrong_row_and_saves(env
     await expect(page.locator(".notice")).to_be_visible()
     await no_sideways_scrolling(page)
     await screenshot(page, f"segments-list-{lang}-{width}")
+    await page.context.close()
+
+
+@pytest.mark.parametrize(("lang", "width"), CASES)
+async def test_the_buyer_panel_shows_scores_states_and_tags(env: Env, lang: str, width: str) -> None:
+    async with env.stack.sessions() as session:
+        cid = (await session.execute(select(Conversation.id).where(Conversation.name == "陳大文"))).scalar_one()
+    page = await env.page(lang, width)
+    await page.goto(f"{env.base}/inbox/c/{cid}")
+    card = page.locator("#member-segments")
+    await expect(card.locator(".rfm")).to_contain_text("R 4")  # her last order 3 days ago: the top fifth but one
+    await expect(card.locator(".rfm")).to_contain_text({"en": "Active customer", "zh": "活躍"}[lang])
+    tag = f"wholesale-{lang}-{width}"
+    await page.fill("#new-tag", tag)
+    await page.click(".add-tag button[type=submit]")
+    await expect(card.locator(".tags")).to_contain_text(tag)
+    await expect(card.locator(".tags")).to_contain_text("VIP")
+    await no_sideways_scrolling(page)
+    await screenshot(page, f"segments-panel-{lang}-{width}")
+    # removing it takes it off
+    await card.locator(f'button[aria-label*="{tag}"]').click()
+    await expect(card.locator(".tags")).not_to_contain_text(tag)
     await page.context.close()
