@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["bench.bench_webhook", "bench.bench_parser", "bench.bench_live", "bench.bench_graph"]
+BENCHMARKS = [
+    "bench.bench_webhook",
+    "bench.bench_parser",
+    "bench.bench_live",
+    "bench.bench_graph",
+    "bench.bench_segments",
+]
 
 
 def main() -> int:
