@@ -537,27 +537,54 @@ class Membership:
     left: list[int]
 
 
-async def refresh_segment(session: AsyncSession, segment: SavedSegment, now: datetime) -> Membership:
-    """Evaluate the segment now against its snapshot: who entered (rows added, `entered_at` now), who left
-    (rows removed); the segment's tag rule tags who entered."""
-    current = set(await members_in_segment(session, segment, now))
-    before = set(
-        (await session.execute(select(SegmentMember.member_id).where(SegmentMember.segment_id == segment.id))).scalars()
-    )
+async def refresh_segment(
+    session: AsyncSession, segment: SavedSegment, now: datetime, member_id: int | None = None
+) -> Membership:
+    """Evaluate the segment now against its snapshot (everyone, or one member): who entered (rows added,
+    `entered_at` now), who left (rows removed); the segment's tag rule tags who entered."""
+    where = compile_definition(segment_definition(segment), now, await fetch_zone(session))
+    query = _members_query(where)
+    snapshot = select(SegmentMember.member_id).where(SegmentMember.segment_id == segment.id)
+    if member_id is not None:
+        query, snapshot = query.where(Member.id == member_id), snapshot.where(SegmentMember.member_id == member_id)
+    current = set((await session.execute(query)).scalars())
+    before = set((await session.execute(snapshot)).scalars())
     entered, left = sorted(current - before), sorted(before - current)
-    if left:
+    for chunk in _chunks(left):
         await session.execute(
-            delete(SegmentMember).where(SegmentMember.segment_id == segment.id, SegmentMember.member_id.in_(left))  # type: ignore[attr-defined]
+            delete(SegmentMember).where(SegmentMember.segment_id == segment.id, SegmentMember.member_id.in_(chunk))  # type: ignore[attr-defined]
         )
-    if entered:
+    for chunk in _chunks(entered):
         await session.execute(
-            insert(SegmentMember),
-            [{"segment_id": segment.id, "member_id": m, "entered_at": now} for m in entered],
+            insert(SegmentMember), [{"segment_id": segment.id, "member_id": m, "entered_at": now} for m in chunk]
         )
         if segment.tag_on_entry:
-            for member_id in entered:
-                await tag_member(session, member_id, segment.tag_on_entry, "rule", now, f"segment:{segment.id}")
+            rows = [
+                {
+                    "member_id": m,
+                    "tag": segment.tag_on_entry,
+                    "source": "rule",
+                    "set_by": f"segment:{segment.id}",
+                    "created_at": now,
+                }
+                for m in chunk
+            ]
+            await session.execute(dialect_insert(session)(MemberTag).values(rows).on_conflict_do_nothing())
     return Membership(entered, left)
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    # SQLite takes at most 32,766 bound values a statement: a daily pass may move tens of thousands.
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+async def refresh_member_segments(session: AsyncSession, member_id: int, now: datetime) -> int:
+    """One member against every segment's snapshot (after their figures changed, or a tag): how many they
+    entered. One pass: a tag a rule gives here is seen by the other segments at the next refresh."""
+    entered = 0
+    for segment in await fetch_segments(session):
+        entered += len((await refresh_segment(session, segment, now, member_id)).entered)
+    return entered
 
 
 async def refresh_all(session: AsyncSession, now: datetime, local_day: str | None = None) -> dict[str, int]:

@@ -45,6 +45,7 @@ from crm_bridge.segments import (
     fetch_member_tags,
     fetch_segments,
     preview_segment,
+    refresh_member_segments,
     save_segment,
     segment_definition,
     set_shop_lapse_days,
@@ -267,6 +268,7 @@ async def add_tag(request: web.Request) -> web.Response:
             added = await tag_member(session, member_id, body.get("tag"), "hand", utcnow(), "admin api")  # type: ignore[arg-type]
         except SegmentError as exc:
             refuse(exc)
+        await refresh_member_segments(session, member_id, utcnow())  # a tag can put them in a segment
         tags = [tag_dict(t) for t in await fetch_member_tags(session, member_id)]
     return respond({"added": added, "tags": tags}, status=201 if added else 200)
 
@@ -277,4 +279,5 @@ async def remove_tag(request: web.Request) -> web.Response:
         member_id = await _member_id(request, session)
         if not await untag_member(session, member_id, request.match_info["tag"], utcnow()):
             fail(web.HTTPNotFound, "the member has no such tag")
+        await refresh_member_segments(session, member_id, utcnow())
     return respond({"removed": request.match_info["tag"]})

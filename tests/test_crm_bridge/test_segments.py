@@ -23,7 +23,7 @@ from carts.tables import Product
 from crm_bridge.members import fetch_member_by_psid
 from crm_bridge.order_events import consume_order_events
 from crm_bridge.segment_rules import SegmentError, parse_segment_definition
-from crm_bridge.segment_tables import MemberFigures, MemberTag
+from crm_bridge.segment_tables import MemberFigures, MemberTag, SegmentMember
 from crm_bridge.segments import (
     count_segment,
     fetch_figures,
@@ -240,7 +240,10 @@ async def test_the_segment_figures_equal_those_computed_directly_from_the_databa
 async def test_a_member_is_scored_at_once_when_an_order_is_paid(sessions) -> None:  # type: ignore[no-untyped-def]
     await _build_shop(sessions, shoppers=10)
     async with sessions() as session, session.begin():
-        await refresh_figures(session, NOW)
+        await refresh_all(session, NOW)
+        big = {"match": [{"field": "total_spend", "op": "min", "value": "5000"}]}
+        segment = await save_segment(session, "Big", parse_segment_definition(big), NOW, tag_on_entry="big")
+        await refresh_all(session, NOW)  # the snapshot before the order
         order = Order(
             page_id=PAGE,
             psid="NEWBIE",
@@ -276,6 +279,14 @@ async def test_a_member_is_scored_at_once_when_an_order_is_paid(sessions) -> Non
         assert member is not None
         fig = await fetch_figures(session, member.id or 0)
     assert fig is not None
+    # and entered the segment of big spenders at once, with its tag (journeys see `entered_at`)
+    async with sessions() as session:
+        rows = (
+            (await session.execute(select(SegmentMember).where(SegmentMember.member_id == member.id))).scalars().all()
+        )
+        tags = (await session.execute(select(MemberTag).where(MemberTag.member_id == member.id))).scalars().all()
+    assert [(r.segment_id, r.entered_at.replace(tzinfo=NOW.tzinfo)) for r in rows] == [(segment.id, NOW)]
+    assert [(t.tag, t.source) for t in tags] == [("big", "rule")]
     assert (fig.order_count, D(fig.total_spend), fig.recency_score, fig.monetary_score, fig.napl, fig.nes) == (
         1,
         D(5000),

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from bot.runtime.clock import utcnow
 from crm_bridge.members import fetch_or_create_member
-from crm_bridge.segment_tables import MemberTag, RfmCuts, SavedSegment
+from crm_bridge.segment_tables import MemberTag, RfmCuts, SavedSegment, SegmentMember
 from crm_bridge.segments import refresh_figures
 from tests.conftest import ADMIN_TOKEN, PAGE_ID
 from tests.test_bot.stack import Stack
@@ -69,6 +69,14 @@ async def test_segments_api_saves_counts_and_refuses_bad_input(bot_stack: Stack)
         f"/api/segments/{segment['id']}", headers=ADMIN, json={"name": "Not VIP", "definition": wider}
     )
     assert edited.status == 200 and (await edited.json())["segment"]["count"] == 1
+    # a tag by hand puts a member in a segment at once (entered: the snapshot journeys read)
+    again = await client.post(f"/api/members/{ids[1]}/tags", headers=ADMIN, json={"tag": "VIP"})
+    assert again.status == 201
+    # (member 1 only: the stack's daily pass may have taken its snapshot of member 0 meanwhile)
+    second = select(SegmentMember).where(SegmentMember.member_id == ids[1])
+    assert await stack.rows(second) == []  # the segment is "Not VIP" now
+    assert (await client.delete(f"/api/members/{ids[1]}/tags/VIP", headers=ADMIN)).status == 200
+    assert [m.segment_id for m in await stack.rows(second)] == [segment["id"]]
     listed = await (await client.get("/api/segments", headers=ADMIN)).json()
     assert [(s["name"], s["count"]) for s in listed["segments"]] == [("Not VIP", 1)]
     # the lapse threshold: the shop's own, or derived again

@@ -52,6 +52,7 @@ from crm_bridge.segments import (
     fetch_cuts,
     fetch_segments,
     preview_segment,
+    refresh_member_segments,
     segment_definition,
     set_shop_lapse_days,
     tag_member,
@@ -359,6 +360,7 @@ async def _tag_post(request: web.Request, remove: bool) -> web.StreamResponse:
                 await session.rollback()
                 locale = await reader_locale(request)
                 return await render_conversation(request, 400, tag_error=_problem(locale, exc.problem))
+        await refresh_member_segments(session, member.id or 0, utcnow())  # a tag can put them in a segment
     await request.app[INBOX_PUBLISHER].publish("member", conversation.page_id, conversation.psid)
     return back_to(conversation.id or 0, "#member-segments")
 
