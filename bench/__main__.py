@@ -11,6 +11,7 @@ BENCHMARKS = [
     "bench.bench_live",
     "bench.bench_graph",
     "bench.bench_funnel",
+    "bench.bench_segments",
 ]
 
 

@@ -63,6 +63,7 @@ from bot.web import (
     orders_api,
     payments_api,
     pointer_api,
+    segments_api,
     shop_api,
     stripe_pay,
 )
@@ -294,6 +295,7 @@ def create_app(
     app.add_routes(blocked_api.routes)
     inbox_views.setup(app)
     app.add_routes(crm_api.routes)
+    app.add_routes(segments_api.routes)
     app.add_routes(live_api.routes)
     app.add_routes(pointer_api.routes)
     app.add_routes(offers_api.routes)

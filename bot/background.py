@@ -28,6 +28,7 @@ from bot.handlers.members import build_crm_router
 from bot.handlers.order_events import OrderEventConsumer
 from bot.handlers.payment_proofs import build_proof_router
 from bot.handlers.pointer_choice import build_point_router
+from bot.handlers.segment_refresh import SegmentRefresher
 from bot.inbound.events import EventKind
 from bot.inbound.ingest import IngestStream
 from bot.inbound.live_comments import LiveCommentReaders, live_reader_settings, record_live_video
@@ -214,9 +215,11 @@ def start_background(
     profile = ProfileKeeper(sessions, graph, redis=redis, report_key=report_key)
     # Shoppers' names and pictures for the inbox (User Profile API), off the webhook's path.
     people = UserProfileFiller(sessions, graph)
-    loops: list[Loop] = [worker, crm, keeper, live, templates, profile, people]
+    # Once a day of the shop: RFM scores, NES / NAPL, segment snapshots and their tag rules.
+    segments = SegmentRefresher(sessions)
+    loops: list[Loop] = [worker, crm, keeper, live, templates, profile, people, segments]
     loops += [sender] if sender is not None else []
     started = {loop.name: loop.start() for loop in loops}
-    order = (live, worker, sender, crm, keeper, templates, profile, people)
+    order = (live, worker, sender, crm, keeper, templates, profile, people, segments)
     running = [started[loop.name] for loop in order if loop is not None]
     return Background(worker, sender, crm, keeper, live, templates, running)

@@ -21,6 +21,7 @@ naming the file, line and field: `shop.yaml:23: campaigns[0].ends_at: must be af
     templates: {shipped: {fields: [order_number], languages: {en: "Order {{1}} shipped."}}}   # config.templates_file
     instagram: [{account_id: "17841400000000001", page_id: "1000000000001"}]  # each Page's Instagram account
     messenger_profile: {persistent_menu: {default: [cart, checkout, points, person]}}  # messenger_profile_file
+    segments: {lapse_days: 60}    # lapsed after 60 days without an order (`auto`: derived); config.segments_file
 
 A campaign on an Instagram post or reel names it by `instagram_media_id` (the IG media id, stored bare as
 Instagram's webhooks name it); one on an Instagram live names the live media id as its `live_video_id`.
@@ -63,6 +64,7 @@ from config.membership_file import parse_membership_node
 from config.messenger_profile_file import MessengerProfileConfig, parse_messenger_profile_node
 from config.payments_file import parse_payments_node
 from config.sale_file import parse_orders_node, parse_shipping_node
+from config.segments_file import SegmentsConfig, parse_segments_node
 from config.templates_file import TemplateSpec, parse_templates_node
 from crm_bridge.rules import Program
 from parsers.order_comment import check_code, code_key
@@ -108,6 +110,7 @@ ROOT_FIELDS = (
     "templates",
     "instagram",
     "messenger_profile",
+    "segments",
 )
 INSTAGRAM_FIELDS = ("account_id", "page_id", "username")
 SHOP_FIELDS = ("name", "currency", "page_id", "timezone", "language")
@@ -228,6 +231,8 @@ class ShopConfig:
     instagram: tuple[InstagramAccountConfig, ...] | None = None
     # The `messenger_profile:` section (config.messenger_profile_file); None: PlusOne's default profile.
     messenger_profile: MessengerProfileConfig | None = None
+    # The `segments:` section (config.segments_file): the lapse threshold; None: no section (the setting stays).
+    segments: SegmentsConfig | None = None
     source: str = field(default="<shop>", compare=False)  # the file name, for later messages
 
 
@@ -306,6 +311,10 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
     messenger_profile = None
     if profile_node is not None and not _is_null(profile_node):
         messenger_profile = parse_messenger_profile_node(profile_node, source)
+    segments_node = fields.get("segments")
+    segments = None
+    if segments_node is not None and not _is_null(segments_node):
+        segments = parse_segments_node(segments_node, source)
     return ShopConfig(
         shop=shop,
         products=products,
@@ -318,6 +327,7 @@ def parse_shop_text(text: str, source: str = "<shop>") -> ShopConfig:
         templates=templates,
         instagram=instagram,
         messenger_profile=messenger_profile,
+        segments=segments,
         source=source,
     )
 

@@ -20,6 +20,7 @@ from carts.order_tables import Order
 from carts.sql import dialect_insert
 from crm_bridge.program import fetch_program
 from crm_bridge.rules import Program, Rfm, Tier, add_months, calculate_rfm
+from crm_bridge.segment_tables import MemberFigures, MemberTag, SegmentMember
 from crm_bridge.tables import ContactClaim, Member, MemberIdentity, PointsEntry, ReferralEdge
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and retyped
@@ -184,6 +185,16 @@ async def merge_members(session: AsyncSession, one: Member, other: Member, now: 
     await session.execute(update(ReferralEdge).where(ReferralEdge.referrer_id == gone.id).values(referrer_id=keep.id))
     await session.execute(update(ContactClaim).where(ContactClaim.member_id == gone.id).values(member_id=keep.id))
     await session.execute(update(ContactClaim).where(ContactClaim.owner_id == gone.id).values(owner_id=keep.id))
+    # Tags go to the survivor (one row per tag); the other's figures and segment snapshot rows go: the
+    # survivor's are worked out again from the orders of both (crm_bridge.segments).
+    kept_tags = select(MemberTag.tag).where(MemberTag.member_id == keep.id)
+    await session.execute(
+        update(MemberTag)
+        .where(MemberTag.member_id == gone.id, MemberTag.tag.not_in(kept_tags))
+        .values(member_id=keep.id)  # type: ignore[attr-defined]
+    )
+    for table in (MemberTag, SegmentMember, MemberFigures):
+        await session.execute(delete(table).where(table.member_id == gone.id))  # type: ignore[attr-defined]
     # A claim between the two is answered by this merge; an open one would only wait for a code forever.
     await session.execute(
         delete(ContactClaim).where(

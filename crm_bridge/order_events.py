@@ -37,6 +37,7 @@ from crm_bridge.rules import (
     is_returned_whole,
     return_window,
 )
+from crm_bridge.segments import refresh_member_figures, refresh_member_segments
 from crm_bridge.tables import CrmCursor, Member, PointsEntry
 
 ORDER_FEED = "order_event"
@@ -72,6 +73,13 @@ async def apply_order_event(session: AsyncSession, event: OrderEvent, now: datet
         await _apply_paid(session, program, member, order, event, now)
     elif event.kind in ("returned", *_ENDED_UNPAID):
         await _apply_kept(session, program, member, order, event, now)
+    else:
+        return
+    # The member's RFM figures follow each paid, returned or cancelled order at once (scored against the
+    # day's cuts; the daily pass re-measures the shop).
+    survivor = (await fetch_surviving_member(session, member.id or 0)).id or 0
+    await refresh_member_figures(session, survivor, now)
+    await refresh_member_segments(session, survivor, now)  # entered a segment: at once, not at the next day
 
 
 async def _apply_paid(

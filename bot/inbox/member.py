@@ -25,6 +25,8 @@ from crm_bridge.contact_claims import confirm_claim, fetch_open_claims
 from crm_bridge.ledger import apply_adjustment, fetch_balance, fetch_ledger
 from crm_bridge.members import fetch_member, fetch_member_by_psid, fetch_or_create_member
 from crm_bridge.program import fetch_program
+from crm_bridge.segment_tables import MemberFigures, MemberTag
+from crm_bridge.segments import fetch_figures, fetch_member_tags, fetch_tag_names
 from crm_bridge.tables import PointsEntry
 
 RECENT_ENTRIES = 5
@@ -65,6 +67,10 @@ class MemberCard:
     whatsapp_link: str  # https://wa.me/?text=<the share text with that link>
     recent: tuple[LedgerLine, ...]
     claims: tuple[ClaimLine, ...] = ()
+    # Segments and tags (issue 21): RFM scores, NES / NAPL, tags, and the shop's tags for the typeahead.
+    figures: MemberFigures | None = None
+    tags: tuple[MemberTag, ...] = ()
+    known_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,9 @@ async def member_card(session: AsyncSession, page_id: str, psid: str) -> MemberC
         whatsapp_link=whatsapp_link(share_text(await locale_of(session, page_id, psid), shop_name, page, member.code)),
         recent=tuple(LedgerLine(e.points, e.kind, e.reason, e.created_at) for e in entries),
         claims=tuple(await _claim_lines(session, member.id)),
+        figures=await fetch_figures(session, member.id),
+        tags=tuple(await fetch_member_tags(session, member.id)),
+        known_tags=tuple(await fetch_tag_names(session, limit=200)),
     )
 
 

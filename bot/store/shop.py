@@ -42,6 +42,7 @@ from carts.tables import Campaign, CampaignProduct, Product
 from carts.tables import ShopInfo as ShopRow  # not config.shop_file.ShopInfo, the file's `shop:` section
 from config.shop_file import CAMPAIGN_FIELDS, CampaignConfig, InstagramAccountConfig, ShopConfig, ShopInfo
 from crm_bridge.program import apply_program
+from crm_bridge.segments import set_shop_lapse_days
 from parsers.order_comment import code_key
 
 __all__ = ["ChangeCounts", "ShopChanges", "apply_shop", "apply_shop_settings", "replace_campaign_products"]
@@ -170,6 +171,9 @@ async def apply_shop(session: AsyncSession, shop: ShopConfig) -> ShopChanges:
         await apply_templates(session, shop.shop.page_id, shop.templates, now)
     if shop.instagram is not None:
         await _apply_instagram(session, shop.instagram, now)
+    if shop.segments is not None:
+        # The lapse threshold, as the Segments page and the admin API set it (everyone's state follows).
+        await set_shop_lapse_days(session, shop.segments.lapse_days, now)
     faq_counts = None
     if shop.faq:
         faq = await apply_faq(session, shop.faq)

@@ -26,7 +26,8 @@ SAMPLE = Path(__file__).parents[2] / "config" / "samples" / "demo_shop.yaml"
 # Line numbers matter below: 1 shop, 6 products, 9 campaigns, 10 key, 12 post_id, 14 ends_at, 16-18 products.
 # Written out, not imported: the test is of the message.
 ROOTS = (
-    "shop, products, campaigns, faq, membership, orders, shipping, payments, templates, instagram, messenger_profile"
+    "shop, products, campaigns, faq, membership, orders, shipping, payments, templates, instagram, messenger_profile,"
+    " segments"
 )
 
 BASE = """\

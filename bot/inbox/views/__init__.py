@@ -20,6 +20,8 @@ for live updates), one module per page or concern:
 - `report`: what sold (owners): each campaign's report, its Excel export, the live board's funnel.
 - `blocked`: blocking a buyer from the buyer panel, the list of blocked buyers.
 - `draws`: the live board's lucky draw (announce with a committed seed, draw, cancel) and each draw's record.
+- `segments`: the Segments page (owners: saved filters, counts, previews, the lapse threshold) and the
+  buyer panel's tags.
 - `landing`: `/`, the start page (a signed-in user goes on to the inbox).
 
 Every POST needs the session's CSRF token (403 without it). Bad input answers 4xx with the reason and
@@ -53,6 +55,7 @@ from bot.inbox.views import (
     pages,
     pointer,
     report,
+    segments,
     settings,
     signin,
     static,
@@ -98,7 +101,7 @@ def setup(app: web.Application) -> None:
         pointer,
     ):
         app.add_routes(module.routes)
-    for module in (catalog, campaigns, live_controls, offers):  # the console's management pages
+    for module in (catalog, campaigns, live_controls, offers, segments):  # the console's management pages
         app.add_routes(module.routes)
     report.setup(app)  # what sold: the reports, their export and the board's funnel
     for module in (blocked, draws):  # live tools: blocked buyers, lucky draws

@@ -46,6 +46,7 @@ TABLE_MODULES = (
     "carts.payment_tables",
     "carts.coupon_tables",
     "crm_bridge.tables",
+    "crm_bridge.segment_tables",
 )
 
 # pg_advisory_xact_lock key: any constant of our own ("plusone" as 7 bytes, big-endian).

@@ -29,6 +29,8 @@ from bot.store.tables import CommentLog, Conversation, FaqRuleRow, Message, Outb
 from bot.web.error_pages import accept_languages, styled_errors
 from carts.tables import Campaign
 from crm_bridge.program import apply_program, fetch_program
+from crm_bridge.segment_rules import parse_segment_definition
+from crm_bridge.segments import save_segment
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, shopper_writes
 from tests.test_bot.test_handlers.test_comments import POST
@@ -401,6 +403,8 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
         program = await fetch_program(session)
         tiers = tuple(dataclasses.replace(tier, name="會員") for tier in program.tiers)
         await apply_program(session, dataclasses.replace(program, tiers=tiers), utcnow())
+        vip = parse_segment_definition({"match": [{"field": "napl", "op": "in", "value": ["active"]}]})
+        segment = await save_segment(session, "常客", vip, utcnow())
     walker = (await stack.rows(select(InboxUser.id).where(InboxUser.name == WALKER)))[0]
     draw = await lucky_draw(stack, "xmas-2026")
     offer = await walk_offer(stack)
@@ -417,6 +421,7 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
         "/inbox/board/{key}/draws/{id}:id": [str(draw)],
         "/inbox/board/{key}/draws/{id}/entrants.txt:id": [str(draw)],
         "/inbox/offers/{offer_id}:offer_id": [str(offer)],
+        "/inbox/segments/{id}:id": [str(segment.id)],
     }
 
 
