@@ -22,12 +22,16 @@
       timers.delete(region);
       var number = (latest.get(region) || 0) + 1;
       latest.set(region, number);
+      var started = Date.now();
       fetch(region.dataset.liveSrc, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
           if (html === null) return;
           // Fetches may finish out of order on a busy server: an older answer never replaces a newer one.
           if (latest.get(region) !== number) return;
+          // Nor one asked before the page itself rewrote the region (a tap's answer, data-updated-at): the
+          // tap's answer is newer, and may carry a refusal the merchant has to read.
+          if (Number(region.dataset.updatedAt || 0) >= started) return;
           // Never wipe what the agent is typing: a region with edited fields waits for their submit.
           if (region.dataset.dirty) return;
           if (region.contains(document.activeElement) && document.activeElement.tagName !== "BUTTON") return;

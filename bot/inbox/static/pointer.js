@@ -17,7 +17,10 @@
       method: "POST", body: body, credentials: "same-origin", headers: { "X-Requested-With": "fetch" }
     })
       .then(function (r) { return r.text(); })
-      .then(function (html) { region.innerHTML = html; })
+      .then(function (html) {
+        region.innerHTML = html;
+        region.dataset.updatedAt = String(Date.now()); // a board refresh asked before this does not undo it
+      })
       .finally(function () { busy = false; });
   }
 
