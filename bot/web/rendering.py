@@ -16,7 +16,7 @@ Language and time come from the render's context, so one environment serves ever
   no cents on a whole amount, as shops here write prices), `{{ n|number }}` ("12,345").
 - Statuses and outcomes in words (bot.replies.statuses), never raw values: `{{ o.status|order_status }}`,
   `|payment_method`, `|comment_outcome`, `|item_outcome`, `|claim_status`, `|send_status`, `|send_reason`,
-  `|order_step`, `|comment_verb`.
+  `|order_step`, `|comment_verb`, `|points_kind`.
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ _STATUS_FILTERS = {
     "send_status": statuses.send_status,
     "send_reason": statuses.send_reason,
     "order_step": statuses.order_step,
+    "points_kind": statuses.points_kind,
     "comment_verb": statuses.comment_verb,
 }
 
