@@ -41,6 +41,7 @@ class Shopper:
     messages: tuple[str, ...] = ()  # in Messenger, after commenting
     checkout: dict[str, str] | None = None  # the checkout form they fill in, when they buy
     after: tuple[str, ...] = ()  # what the shop does with the order then: paid, pack, ship, deliver
+    checkout_word: str = "checkout"  # what they type in Messenger for the checkout link
 
     @property
     def name(self) -> str:
@@ -51,8 +52,8 @@ class Shopper:
 SHOPPERS = (
     Shopper(
         "3000000000101",
-        "美玲",
-        "陳",
+        "陳美玲",
+        "",
         ("A+1 M 紅色", "玫瑰+2 白色"),
         ("請問幾時寄出？",),
         {
@@ -64,6 +65,7 @@ SHOPPERS = (
             "payment_method": "fps",
         },
         ("paid", "pack", "ship"),
+        checkout_word="結帳",
     ),
     Shopper(
         "3000000000102",
@@ -89,8 +91,8 @@ SHOPPERS = (
     ),
     Shopper(
         "3000000000104",
-        "志明",
-        "李",
+        "李志明",
+        "",
         ("A1+2",),
         ("運費幾多？",),
         {
@@ -105,8 +107,8 @@ SHOPPERS = (
     Shopper("3000000000105", "Karen", "Ho", ("好靚呀！😍",), ("Do you have size XL for A?",)),
     Shopper(
         "3000000000106",
-        "雅詩",
-        "曾",
+        "曾雅詩",
+        "",
         ("玫瑰+1 粉紅色",),
         ("我想搵真人",),  # asks for a person: the chat waits in the inbox
         {
@@ -118,14 +120,15 @@ SHOPPERS = (
             "payment_method": "fps",
         },
         ("paid", "pack", "ship", "deliver"),
+        checkout_word="埋單",
     ),
     Shopper("3000000000107", "Ka Ho", "Leung", ("A+1 L Black",), ("cart",)),
     Shopper(
         "3000000000108",
-        "曼婷",
-        "張",
+        "張曼婷",
+        "",
         ("B+1 M",),
-        (),
+        ("聽日下晝三點後嚟拎得唔得？",),
         {
             "name": "張曼婷",
             "phone": "6011 2233",
@@ -134,7 +137,7 @@ SHOPPERS = (
             "payment_method": "cash_on_pickup",
         },
     ),
-    Shopper("3000000000109", "寶儀", "吳", ("A+9 S 紅色",), ("營業時間？",)),  # over the limit per shopper
+    Shopper("3000000000109", "吳寶儀", "", ("A+9 S 紅色",), ("營業時間？",)),  # over the limit per shopper
     Shopper("3000000000110", "Jessica", "Tsang", ("Tulip+1",), ("Is the tulip jar sold in the live only?",)),
 )
 
@@ -234,7 +237,7 @@ class DemoPlayer:
 
     def check_out(self, shopper: Shopper, form: dict[str, str]) -> str:
         """The shopper opens the checkout link the bot sent them and confirms; the order's number."""
-        self.message(shopper, "checkout")
+        self.message(shopper, shopper.checkout_word)
         sent = self.wait_for(lambda: self.sent_to(shopper.psid, "/checkout/"), f"{shopper.name}'s checkout link")
         link = next(u for u in json.loads(sent).get("attachment", {}).get("payload", {}).get("buttons", []))["url"]
         path = urllib.parse.urlsplit(link).path  # the server's public URL may not be how we reach it here
@@ -276,9 +279,6 @@ def play_demo_shop(emulator: str, server: str, admin_token: str, *, say: Callabl
         for text in shopper.comments:
             player.comment(shopper, text)
         say(f"{shopper.name}: commented {', '.join(shopper.comments)}")
-    for shopper in SHOPPERS:
-        for text in shopper.messages:
-            player.message(shopper, text)
     numbers = []
     for shopper in SHOPPERS:
         if shopper.checkout is None:
@@ -288,6 +288,10 @@ def play_demo_shop(emulator: str, server: str, admin_token: str, *, say: Callabl
             player.move_order(number, step)
         numbers.append(number)
         say(f"{shopper.name}: order {number}" + (f" ({', '.join(shopper.after)})" if shopper.after else ""))
+    # Their questions last: a chat's preview in the inbox is what the shopper said last.
+    for shopper in SHOPPERS:
+        for text in shopper.messages:
+            player.message(shopper, text)
     return numbers
 
 
