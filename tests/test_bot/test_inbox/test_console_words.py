@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -654,3 +655,21 @@ async def test_bad_forms_and_filters_are_refused_in_the_readers_chinese(bot_stac
         if left := english_left(html, data):
             problems.append(f"{method} {path} {data}: {left}")
     assert not problems, "English in refusals on Chinese pages:\n" + "\n".join(problems)
+
+
+async def test_the_orders_days_chosen_are_written_in_the_readers_words_beside_the_date_boxes(bot_stack: Stack) -> None:
+    # Debian's Chromium shows <input type=date> as 12/31/2026 whatever the page's or the browser's language:
+    # the page says the chosen days itself, in the reader's language. The boxes keep ISO on the wire.
+    stack = bot_stack
+    await owner_and_agent(stack)
+    await sign_in(stack, "boss")
+    year = utcnow().astimezone(ZoneInfo("Asia/Hong_Kong")).year  # this year's days are written without it
+    query = f"from={year}-12-01&to={year + 1}-01-03"
+    page = await (await stack.client.get(f"/inbox/orders?{query}&lang=zh_Hant")).text()
+    days = re.search(r'id="order-days">([^<]+)<', page)
+    assert days and days.group(1) == f"下單日期：12月1日 至 {year + 1}年1月3日（按商店時區）"
+    assert f'name="from" value="{year}-12-01"' in page
+    page = await (await stack.client.get(f"/inbox/orders?to={year + 1}-01-03&lang=en")).text()
+    days = re.search(r'id="order-days">([^<]+)<', page)
+    assert days and days.group(1) == f"Placed until Jan 3, {year + 1}, days in the shop's time zone"
+    assert 'id="order-days"' not in await (await stack.client.get("/inbox/orders")).text()
