@@ -24,7 +24,19 @@ from bot.cli.main import main
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "config" / "samples" / "demo_shop.yaml"
 HEAVY = frozenset({"aiohttp", "redis", "sqlalchemy", "sqlmodel", "alembic", "pyfacebook", "facebook"})
-COMMANDS = ("serve", "worker", "simulate", "parse", "emulator", "load", "user", "faq-test", "migrate", "page-token")
+COMMANDS = (
+    "serve",
+    "worker",
+    "simulate",
+    "demo-shop",
+    "parse",
+    "emulator",
+    "load",
+    "user",
+    "faq-test",
+    "migrate",
+    "page-token",
+)
 
 
 def imported_packages(*args: str, cwd: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
