@@ -662,3 +662,11 @@ async def test_a_user_sees_and_assigns_only_people_of_the_conversations_page(bot
         f"/inbox/c/{conversation.id}/assign", data={"csrf": csrf, "assignee": str(ids["agent1"])}, allow_redirects=False
     )
     assert fine.status == 303
+
+
+def test_an_echoed_button_template_shows_its_text_not_a_placeholder() -> None:
+    from bot.inbox.queries import _describe_payload
+
+    template = {"type": "template", "payload": {"template_type": "button", "text": "購物車：HK$520", "buttons": []}}
+    assert _describe_payload("attachment", json.dumps({"attachments": [template]})) == "購物車：HK$520"
+    assert _describe_payload("attachment", json.dumps({"attachments": [{"type": "video"}]})) == "[video]"
