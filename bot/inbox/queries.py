@@ -519,14 +519,14 @@ def _describe_payload(kind: str, payload: str | None, shown: bool = False) -> st
         return template["text"]  # a button template: its text is what the shopper reads
     if kind == "attachment":
         attachments = [a for a in data.get("attachments", []) if isinstance(a, dict)]
-        # Meta's echo of a button template: its text is what the shopper read, not "[template]".
+        # Meta's echo of a button template: its text (kept as the attachment's title) is what the shopper
+        # read, not "[template]".
         texts = [
-            a["payload"]["text"]
+            str(a.get("title") or (a.get("payload") or {}).get("text") or "")
             for a in attachments
             if a.get("type") == "template"
-            and isinstance(a.get("payload"), dict)
-            and isinstance(a["payload"].get("text"), str)
         ]
+        texts = [t for t in texts if t]
         if texts:
             return "\n".join(texts)
         types = [a.get("type", "file") for a in attachments]

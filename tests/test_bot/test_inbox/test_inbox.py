@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -665,8 +666,17 @@ async def test_a_user_sees_and_assigns_only_people_of_the_conversations_page(bot
 
 
 def test_an_echoed_button_template_shows_its_text_not_a_placeholder() -> None:
+    from bot.inbound import webhook_factory as wf
+    from bot.inbound.events import MessageEvent
+    from bot.inbound.payloads import parse_delivery
     from bot.inbox.queries import _describe_payload
 
     template = {"type": "template", "payload": {"template_type": "button", "text": "購物車：HK$520", "buttons": []}}
     assert _describe_payload("attachment", json.dumps({"attachments": [template]})) == "購物車：HK$520"
     assert _describe_payload("attachment", json.dumps({"attachments": [{"type": "video"}]})) == "[video]"
+    # As the recorder stores Meta's echo of it: the template's text parsed as the attachment's title.
+    item = wf.message_item(page_id=PAGE_ID, psid="3000000000905", attachments=[template], echo=True, app_id="555")
+    event = parse_delivery(json.dumps(wf.messaging_delivery(PAGE_ID, [item])))[0]
+    assert isinstance(event, MessageEvent)
+    stored = {"attachments": [dataclasses.asdict(a) for a in event.attachments]}
+    assert _describe_payload("attachment", json.dumps(stored)) == "購物車：HK$520"
