@@ -9,7 +9,8 @@
           keywords: [hours, opening hours, 營業時間, 幾點開]
           match: any                    # any (default) | all | exact
           priority: 0                   # the higher wins when several rules match
-          reply: We're open 11:00-20:00. 營業時間 11:00-20:00。
+          reply: We're open 11:00-20:00. 營業時間 11:00-20:00。   # one text for every shopper, or one per
+          # language, each shopper getting theirs (else the other):  reply: {en: "We're open...", zh_Hant: 營業時間...}
           quick_replies: [{title: Address 地址, rule: address}]
           buttons: [{title: Map 地圖, url: "https://maps.example/shop"}]
 
@@ -54,6 +55,9 @@ TITLE_MAX = 20  # quick reply and button titles
 QUICK_REPLIES_MAX = 13
 BUTTONS_MAX = 3
 URL_MAX = 2000
+# The languages a reply may be written in, one text each: a shopper gets theirs, else the other.
+REPLY_LANGUAGES = ("en", "zh_Hant")
+_NO_REPLY = "give the answer in en, zh_Hant or both"
 
 _RULE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _TAG = "tag:yaml.org,2002:"
@@ -252,11 +256,25 @@ def _rule(reader: _Reader, node: yaml.Node, where: str) -> FaqRule:
             raise reader.fail(problem, item, f"{path}.url")
         buttons.append(FaqButton(**values))
     limit = BUTTON_TEXT_MAX if buttons else TEXT_MAX
-    reply = reader.text(reader.required(fields, "reply", node, where), f"{where}.reply", limit)
+    reply_node = reader.required(fields, "reply", node, where)
+    texts: tuple[tuple[str, str], ...] = ()
+    if isinstance(reply_node, yaml.MappingNode):  # one text per language
+        found = []
+        for key_node, text_node in reply_node.value:
+            language = _text(key_node, reader.source, f"{where}.reply")
+            if language not in REPLY_LANGUAGES:
+                raise reader.fail("unknown language: en or zh_Hant", key_node, f"{where}.reply.{language}")
+            found.append((language, reader.text(text_node, f"{where}.reply.{language}", limit)))
+        texts = _reply_texts(dict(found))
+        if not texts:
+            raise reader.fail(_NO_REPLY, reply_node, f"{where}.reply")
+        reply = texts[0][1]
+    else:
+        reply = reader.text(reply_node, f"{where}.reply", limit)
     return FaqRule(
         key=key,
         keywords=tuple(keywords),
-        reply=FaqReply(reply, quick_replies, tuple(buttons)),
+        reply=FaqReply(reply, quick_replies, tuple(buttons), texts),
         match=mode,
         priority=priority,
         line=_line(node),
@@ -334,17 +352,36 @@ def parse_faq_rule_json(body: Any, key: str | None = None) -> FaqRule:
             raise ValueError(f"buttons[{index}].url: {problem}")
         buttons.append(FaqButton(**values))
     reply = body.get("reply")
-    if not isinstance(reply, str):
+    limit = BUTTON_TEXT_MAX if buttons else TEXT_MAX
+    texts: tuple[tuple[str, str], ...] = ()
+    if isinstance(reply, dict):  # one text per language
+        for language, text in reply.items():
+            if language not in REPLY_LANGUAGES:
+                raise ValueError(f"reply.{language}: unknown language: en or zh_Hant")
+            if not isinstance(text, str):
+                raise ValueError(f"reply.{language}: must be text")
+            if text.strip() and (problem := _check_text(text.strip(), limit)):
+                raise ValueError(f"reply.{language}: {problem}")
+        texts = _reply_texts({k: v.strip() for k, v in reply.items()})
+        if not texts:
+            raise ValueError(f"reply: {_NO_REPLY}")
+        reply = texts[0][1]
+    elif not isinstance(reply, str):
         raise ValueError("reply: must be text")
-    if problem := _check_text(reply, BUTTON_TEXT_MAX if buttons else TEXT_MAX):
+    elif problem := _check_text(reply, limit):
         raise ValueError(f"reply: {problem}")
     return FaqRule(
         key=key,
         keywords=tuple(keywords),
-        reply=FaqReply(reply.strip(), quick_replies, tuple(buttons)),
+        reply=FaqReply(reply.strip(), quick_replies, tuple(buttons), texts),
         match=mode,
         priority=priority,
     )
+
+
+def _reply_texts(by_language: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The per-language texts given (empty ones left out), in REPLY_LANGUAGES' order."""
+    return tuple((language, by_language[language]) for language in REPLY_LANGUAGES if by_language.get(language))
 
 
 def _json_entries(

@@ -75,9 +75,18 @@ class FaqButton:
 
 @dataclass(frozen=True, slots=True)
 class FaqReply:
+    """A rule's answer: `text`, or one per language (`texts`: (locale, text) pairs, `en` and `zh_Hant`) of
+    which a shopper gets theirs, else the other one. `text` is then the first of them (explanations show it)."""
+
     text: str
     quick_replies: tuple[FaqQuickReply, ...] = ()
     buttons: tuple[FaqButton, ...] = ()
+    texts: tuple[tuple[str, str], ...] = ()
+
+    def text_for(self, locale: str) -> str:
+        """The answer a shopper reading `locale` gets: theirs, else another language's, else the one text."""
+        found = dict(self.texts)
+        return found.get(locale) or next(iter(found.values()), "") or self.text
 
 
 @dataclass(frozen=True, slots=True)

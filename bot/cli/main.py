@@ -13,12 +13,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bot.cli import draw, emulator, faq_test, load, migrate, page_token, parse, serve, simulate, user, worker
+from bot.cli import demo_shop, draw, emulator, faq_test, load, migrate, page_token, parse, serve, simulate, user, worker
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # In the order `plusone --help` lists them.
-COMMANDS = (serve, worker, simulate, parse, emulator, load, user, faq_test, migrate, page_token, draw)
+COMMANDS = (serve, worker, simulate, demo_shop, parse, emulator, load, user, faq_test, migrate, page_token, draw)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,19 +50,21 @@ def _faq_payload(key: str) -> str:
     return encode_payload(PayloadAction.FAQ, key)
 
 
-def render_faq_reply(rule: FaqRule) -> list[Message]:
-    """A rule's reply: text (or a button template when it has buttons) with its quick replies."""
+def render_faq_reply(rule: FaqRule, locale: str = "en") -> list[Message]:
+    """A rule's reply in the shopper's language where the rule has one per language (else the other one):
+    text (or a button template when it has buttons) with its quick replies."""
     reply = rule.reply
+    text = reply.text_for(locale)
     quick = [QuickReply(q.title, _faq_payload(q.rule)) for q in reply.quick_replies]
     if not reply.buttons:
-        return render_text(reply.text, quick)
+        return render_text(text, quick)
     buttons = [
         Button(b.title, url=b.url)
         if b.url
         else Button(b.title, payload=encode_payload(PayloadAction.FAQ, b.rule or ""))
         for b in reply.buttons
     ]
-    message = render_buttons(reply.text, buttons)
+    message = render_buttons(text, buttons)
     if quick:
         message["quick_replies"] = [q.to_meta() for q in quick]
     return [message]
@@ -134,10 +136,8 @@ def build_faq_router() -> Router:
     async def handle_faq_payload(event: MessageEvent | PostbackEvent, ctx: HandlerContext, key: str) -> None:
         rule = (await fetch_page_faq(ctx.session, event.page_id)).rule(key)
         # A rule deleted or renamed since the button was sent: the same friendly answer as any old button.
-        if rule is not None:
-            messages = render_faq_reply(rule)
-        else:
-            messages = stale_payload(await locale_of(ctx.session, event.page_id, event.psid))
+        locale = await locale_of(ctx.session, event.page_id, event.psid)
+        messages = render_faq_reply(rule, locale) if rule is not None else stale_payload(locale)
         await _send(ctx, f"faq:{event.key}", event, messages)
 
     async def faq_match(event: MessageEvent, ctx: HandlerContext) -> bool | dict[str, object]:
@@ -148,7 +148,12 @@ def build_faq_router() -> Router:
         return {"rule": found.rule} if found.rule is not None else False
 
     async def handle_faq(event: MessageEvent, ctx: HandlerContext, rule: FaqRule) -> None:
-        await _send(ctx, f"faq:{event.key}", event, render_faq_reply(rule))
+        await _send(
+            ctx,
+            f"faq:{event.key}",
+            event,
+            render_faq_reply(rule, await locale_of(ctx.session, event.page_id, event.psid)),
+        )
 
     router.register(
         handle_stale_payload, unreadable_payload, kinds=[EventKind.MESSAGE, EventKind.POSTBACK], name="stale_payload"

@@ -328,7 +328,9 @@ def _parse_message(message: dict[str, Any], base: dict[str, Any]) -> InboundEven
             Attachment(
                 type=kind,
                 url=_text(payload.get("url"), 4000),
-                title=_text(att.get("title") or payload.get("title"), 200),
+                # A template's (a button template the Page sent, echoed) is its text: what the shopper read.
+                title=_text(att.get("title") or payload.get("title"), 200)
+                or (_text(payload.get("text"), 2000) if kind == "template" else None),
             )
         )
     app_id = message.get("app_id")

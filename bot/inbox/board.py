@@ -9,12 +9,16 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbound.ingest import DeadLetter, IngestStream
-from bot.inbox.core import parsed_as, trail_csv
+from bot.inbox.core import parsed_as, spreadsheet_csv
+from bot.inbox.orders import local_time
+from bot.replies.i18n import gettext
+from bot.replies.statuses import comment_outcome, comment_verb, item_outcome, send_reason, send_status
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, Conversation, LiveVideo, OutboxMessage
 from carts.stock_rules import ClaimStatus
@@ -220,8 +224,54 @@ async def fetch_trail(session: AsyncSession, campaign: Campaign, limit: int | No
     ]
 
 
-def trail_as_csv(rows: list[TrailRow]) -> str:
-    return trail_csv(row.as_dict() for row in rows)
+# The trail's export: what the board shows, in words in the reader's language, then the raw codes for a
+# program that reads the file (their headers stay as they are in every language).
+TRAIL_EXPORT_COLUMNS = ("Time", "Shopper", "Comment", "Read as", "What happened", "Private reply", "Why not sent")
+TRAIL_CODE_COLUMNS = ("outcome", "reply_status", "reply_reason")
+_NOT_SENT = ("failed", "refused")
+
+
+def trail_outcome_words(row: TrailRow, locale: str) -> str:
+    """The comment's outcome as the board says it, each item's own when a comment has several."""
+    words = comment_outcome(locale, row.outcome)
+    if row.verb != "add":
+        words = f"{comment_verb(locale, row.verb)}: {words}"
+    if len(row.items) > 1:
+        items = "; ".join(
+            f"{item.code} ×{item.qty}"
+            + (f" ({item.variant})" if item.variant else "")
+            + f": {item_outcome(locale, item.outcome)}"
+            for item in row.items
+        )
+        words = f"{words} ({items})"
+    return words
+
+
+def trail_as_csv(rows: list[TrailRow], zone: ZoneInfo, locale: str) -> str:
+    """The comment trail for a spreadsheet: times in the shop's zone, outcomes and reply states in words."""
+    header = [gettext(locale, column) for column in TRAIL_EXPORT_COLUMNS] + list(TRAIL_CODE_COLUMNS)
+    return spreadsheet_csv(
+        header,
+        (
+            [
+                local_time(row.received_at, zone),
+                row.author,
+                row.comment,
+                ", ".join(
+                    f"{item.code} ×{item.qty}" + (f" ({item.variant})" if item.variant else "") for item in row.items
+                ),
+                trail_outcome_words(row, locale),
+                send_status(locale, row.reply_status) if row.reply_status else "",
+                send_reason(locale, row.reply_reason)
+                if row.reply_reason and row.reply_status in _NOT_SENT
+                else row.reply_error,
+                row.outcome if row.verb == "add" else f"{row.verb}:{row.outcome}",
+                row.reply_status,
+                row.reply_reason,
+            ]
+            for row in rows
+        ),
+    )
 
 
 def delivery_pages(body: bytes) -> frozenset[str]:

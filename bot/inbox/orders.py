@@ -45,7 +45,15 @@ METHOD_TITLES = {
 
 
 class FilterError(ValueError):
-    """A filter the list cannot use; its message says which and why."""
+    """A filter the list cannot use: `field` is the filter's label and `msgid` why, both English msgids with
+    `{name}` placeholders (`params`), put in the reader's words where they are shown; str() is the English."""
+
+    def __init__(self, field: str, msgid: str, **params: Any) -> None:
+        self.field, self.msgid, self.params = field, msgid, params
+        super().__init__(f"{field}: {msgid.format(**params)}")
+
+    def words(self, locale: str) -> str:
+        return f"{gettext(locale, self.field)}: {gettext(locale, self.msgid, **self.params)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,26 +89,26 @@ def _day(text: str, name: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise FilterError(f"{name}: a date like 2026-12-31") from None
+        raise FilterError(name, "enter a date like 2026-12-31") from None
 
 
 def parse_order_filter(query: Mapping[str, str]) -> OrderFilter:
     """The list's filters from its query string; `FilterError` naming the first bad one."""
     status = query.get("status", "").strip()
     if status and status not in STATUS_TITLES:
-        raise FilterError(f"status: one of {', '.join(STATUS_TITLES)}")
+        raise FilterError("Status", "choose one of the list's")
     page_text = query.get("page", "1").strip() or "1"
     if not (page_text.isascii() and page_text.isdigit() and len(page_text) <= 6) or int(page_text) < 1:
-        raise FilterError("page: a whole number from 1")
+        raise FilterError("Page number", "a whole number from 1")
     q = query.get("q", "").strip()
     if len(q) > SEARCH_MAX:
-        raise FilterError(f"q: at most {SEARCH_MAX} characters")
+        raise FilterError("Search", "at most {max} characters", max=SEARCH_MAX)
     method = query.get("method", "").strip()
     if method and method not in METHOD_TITLES:
-        raise FilterError(f"method: one of {', '.join(METHOD_TITLES)}")
-    date_from, date_to = _day(query.get("from", "").strip(), "from"), _day(query.get("to", "").strip(), "to")
+        raise FilterError("Payment", "choose one of the list's")
+    date_from, date_to = _day(query.get("from", "").strip(), "From"), _day(query.get("to", "").strip(), "To")
     if date_from and date_to and date_from > date_to:
-        raise FilterError("from: a day on or before to")
+        raise FilterError("From", "a day on or before the To day")
     return OrderFilter(
         status,
         query.get("campaign", "").strip()[:80],

@@ -523,7 +523,18 @@ def _describe_payload(kind: str, payload: str | None, shown: bool = False) -> st
     if isinstance(template, dict) and isinstance(template.get("text"), str):
         return template["text"]  # a button template: its text is what the shopper reads
     if kind == "attachment":
-        types = [a.get("type", "file") for a in data.get("attachments", []) if isinstance(a, dict)]
+        attachments = [a for a in data.get("attachments", []) if isinstance(a, dict)]
+        # Meta's echo of a button template: its text (kept as the attachment's title) is what the shopper
+        # read, not "[template]".
+        texts = [
+            str(a.get("title") or (a.get("payload") or {}).get("text") or "")
+            for a in attachments
+            if a.get("type") == "template"
+        ]
+        texts = [t for t in texts if t]
+        if texts:
+            return "\n".join(texts)
+        types = [a.get("type", "file") for a in attachments]
         if shown and set(types) == {"image"}:
             return ""
         return f"[{', '.join(types) or 'attachment'}]"

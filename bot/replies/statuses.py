@@ -113,6 +113,16 @@ _ORDER_STEPS = {
 }
 # A comment's verb when it is not a new one (comment_log.verb).
 _VERBS = {"edited": "Edited", "remove": "Removed"}
+# A line of a member's points ledger (crm_bridge's point_ledger.kind).
+_POINTS_KINDS = {
+    "earn": "Earned",
+    "redeem": "Used",
+    "expire": "Expired",
+    "adjust": "Adjusted",
+    "bonus": "Tier bonus",
+    "birthday": "Birthday",
+    "referral": "Referral",
+}
 
 
 def _words(value: str) -> str:
@@ -162,6 +172,11 @@ def order_step(locale: str, kind: str) -> str:
 def comment_verb(locale: str, verb: str) -> str:
     """A comment edited or removed after it was first read."""
     return gettext(locale, _VERBS[verb]) if verb in _VERBS else _words(verb)
+
+
+def points_kind(locale: str, kind: str) -> str:
+    """A line of a member's points: "Earned", "Tier bonus"."""
+    return gettext(locale, _POINTS_KINDS[kind]) if kind in _POINTS_KINDS else _words(kind)
 
 
 # Every raw value with a wording above, for the test that no page shows one raw: those a person could

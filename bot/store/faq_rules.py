@@ -64,14 +64,16 @@ def rule_to_dict(rule: FaqRule) -> dict[str, Any]:
         "keywords": list(rule.keywords),
         "match": rule.match.value,
         "priority": rule.priority,
-        "reply": reply["text"],
+        "reply": reply.get("texts") or reply["text"],  # one text, or {"en": ..., "zh_Hant": ...}
         "quick_replies": reply["quick_replies"],
         "buttons": reply["buttons"],
     }
 
 
 def _reply_to_dict(reply: FaqReply) -> dict[str, Any]:
+    # The per-language texts only when there are some: a one-text rule's row stays as it always was.
     return {
+        **({"texts": dict(reply.texts)} if reply.texts else {}),
         "text": reply.text,
         "quick_replies": [{"title": q.title, "rule": q.rule} for q in reply.quick_replies],
         "buttons": [
@@ -100,6 +102,7 @@ def _rule_from_row(row: FaqRuleRow) -> FaqRule:
             reply["text"],
             tuple(FaqQuickReply(q["title"], q["rule"]) for q in reply.get("quick_replies", [])),
             tuple(FaqButton(b["title"], b.get("url"), b.get("rule")) for b in reply.get("buttons", [])),
+            tuple(reply.get("texts", {}).items()),
         ),
         match=MatchMode(row.match),
         priority=row.priority,

@@ -11,12 +11,12 @@ Language and time come from the render's context, so one environment serves ever
   bot/locale/<locale>/LC_MESSAGES/messages.po; `babel_extract` finds the msgids for the catalog test.
 - `tz` (a ZoneInfo; UTC when absent) and `now`: `{{ moment|when }}` is the date and time in the shop's
   zone, with the year only when it is not this year ("3 Dec 14:05", "2025年12月31日 23:59");
-  `{{ moment|ago }}` is relative ("3 minutes ago", "3 分鐘前").
+  `{{ moment|ago }}` is relative ("3 minutes ago", "3 分鐘前"); `{{ day|day }}` a calendar day ("Dec 3", "12月3日").
 - Money and numbers in the reader's locale by Babel: `{{ amount|money(currency) }}` ("HK$1,280", "HK$450.50";
   no cents on a whole amount, as shops here write prices), `{{ n|number }}` ("12,345").
 - Statuses and outcomes in words (bot.replies.statuses), never raw values: `{{ o.status|order_status }}`,
   `|payment_method`, `|comment_outcome`, `|item_outcome`, `|claim_status`, `|send_status`, `|send_reason`,
-  `|order_step`, `|comment_verb`.
+  `|order_step`, `|comment_verb`, `|points_kind`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,7 @@ _STATUS_FILTERS = {
     "send_status": statuses.send_status,
     "send_reason": statuses.send_reason,
     "order_step": statuses.order_step,
+    "points_kind": statuses.points_kind,
     "comment_verb": statuses.comment_verb,
 }
 
@@ -151,6 +152,17 @@ def _when(context: Context, moment: datetime | None) -> str:
     this_year = isinstance(now, datetime) and _local(context, now).year == local.year
     day = format_skeleton("MMMd" if this_year else "yMMMd", local, locale=locale)
     return f"{day} {format_skeleton('Hm', local, locale=locale)}"
+
+
+@pass_context
+def _day(context: Context, day: date | None) -> str:
+    """A calendar day in the reader's language ("Dec 3", "12月3日"); the year only when not this year. What a
+    date box holds is written this way beside it: a browser shows the box in its own format, not the page's."""
+    if day is None:
+        return ""
+    now = context.get("now")
+    this_year = isinstance(now, datetime) and _local(context, now).year == day.year
+    return format_skeleton("MMMd" if this_year else "yMMMd", day, locale=_babel(context))
 
 
 @pass_context
@@ -193,6 +205,7 @@ def build_environment(sources: Mapping[str, str]) -> jinja2.Environment:
     env.filters["ago"] = _ago
     env.filters["hm"] = _hm
     env.filters["hms"] = _hms
+    env.filters["day"] = _day
     env.filters["urlq"] = lambda text: quote(str(text), safe="")
     env.globals["variant_json"] = variant_json
     for name in sources:

@@ -232,3 +232,33 @@ def test_json_rule() -> None:
     )
     assert (rule.key, rule.match, rule.priority, rule.reply.text) == ("fee", MatchMode.ALL, 3, "HK$30")
     assert rule.reply.buttons == (FaqButton("Rates", url="https://example.com/rates"),)
+
+
+def test_a_reply_per_language_in_the_file_and_in_json() -> None:
+    (faq,) = parse_shop_text(
+        edit("      reply: 11:00-20:00\n", "      reply: {zh_Hant: 營業時間 11:00-20:00, en: Open 11:00-20:00}\n"),
+        "shop.yaml",
+    ).faq
+    reply = faq.rules[0].reply
+    assert reply.texts == (("en", "Open 11:00-20:00"), ("zh_Hant", "營業時間 11:00-20:00"))
+    assert (reply.text_for("zh_Hant"), reply.text_for("en"), reply.text) == (
+        "營業時間 11:00-20:00",
+        "Open 11:00-20:00",
+        "Open 11:00-20:00",
+    )
+    json_rule = parse_faq_rule_json({"keywords": ["hours"], "reply": {"zh_Hant": " 營業時間 ", "en": ""}}, "hours")
+    assert json_rule.reply.texts == (("zh_Hant", "營業時間"),) and json_rule.reply.text_for("en") == "營業時間"
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        ("{fr: Bonjour}", "shop.yaml:9: faq.rules[0].reply.fr: unknown language: en or zh_Hant"),
+        ("{}", "shop.yaml:9: faq.rules[0].reply: give the answer in en, zh_Hant or both"),
+        ("{en: ''}", "shop.yaml:9: faq.rules[0].reply.en: must not be empty"),
+    ],
+)
+def test_a_bad_reply_per_language_names_the_field(reply: str, message: str) -> None:
+    with pytest.raises(ShopFileError) as caught:
+        parse_shop_text(edit("      reply: 11:00-20:00\n", f"      reply: {reply}\n"), "shop.yaml")
+    assert str(caught.value) == message

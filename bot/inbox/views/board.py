@@ -17,8 +17,9 @@ from bot.inbound.ingest import is_stream_id
 from bot.inbox import board as board_module
 from bot.inbox import undelivered
 from bot.inbox.draws import draw_panel
+from bot.inbox.orders import fetch_shop_zone
 from bot.inbox.views import report
-from bot.inbox.views.common import HEADERS, USER, redirect, render, signed_in
+from bot.inbox.views.common import HEADERS, USER, reader_locale, redirect, render, signed_in
 from bot.inbox.views.pointer import pointer_context
 from bot.runtime.clock import utcnow
 from bot.services import INGEST, OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
@@ -51,9 +52,10 @@ async def board_csv(request: web.Request) -> web.Response:
     async with request.app[READ_SESSIONS]() as session:
         found = await _board(request, session)
         rows = await board_module.fetch_trail(session, found.campaign, limit=None)
+        zone = await fetch_shop_zone(session)
     filename = f"comments-{found.campaign.key}.csv".replace('"', "")
     return web.Response(
-        text=board_module.trail_as_csv(rows),
+        text=board_module.trail_as_csv(rows, zone, await reader_locale(request)),
         content_type="text/csv",
         charset="utf-8",
         headers={**HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'},

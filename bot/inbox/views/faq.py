@@ -103,7 +103,8 @@ class RuleForm:
     keywords_zh: str = ""
     match: str = "any"
     priority: str = "0"
-    reply: str = ""
+    reply: str = ""  # in English, or one text for every shopper when reply_zh is empty
+    reply_zh: str = ""  # in Traditional Chinese: Chinese readers get it, others too when `reply` is empty
     editing: bool = False
     error_field: str = ""
     error: str = ""
@@ -114,8 +115,17 @@ class RuleForm:
         english, chinese = split_keywords(rule.keywords)
         data = rule_to_dict(rule)
         extras = {k: data[k] for k in ("quick_replies", "buttons") if data[k]}
+        texts = dict(rule.reply.texts)
         return cls(
-            rule.key, english, chinese, rule.match.value, str(rule.priority), rule.reply.text, True, extras=extras
+            rule.key,
+            english,
+            chinese,
+            rule.match.value,
+            str(rule.priority),
+            texts.get("en", "") if texts else rule.reply.text,
+            texts.get("zh_Hant", ""),
+            True,
+            extras=extras,
         )
 
     def body(self) -> dict[str, Any]:
@@ -129,7 +139,8 @@ class RuleForm:
             "keywords": words,
             "match": self.match,
             "priority": priority,
-            "reply": self.reply,
+            # One text for everyone unless a Chinese one is given: then one per language.
+            "reply": {"en": self.reply, "zh_Hant": self.reply_zh} if self.reply_zh.strip() else self.reply,
             **self.extras,
         }
 
@@ -142,6 +153,7 @@ def _typed(request: web.Request, extras: dict[str, Any]) -> RuleForm:
         match=form_field(request, "match", "any"),
         priority=form_field(request, "priority", "0"),
         reply=form_field(request, "reply"),
+        reply_zh=form_field(request, "reply_zh"),
         editing=form_field(request, "editing") == "1",
         extras=extras,
     )
@@ -307,7 +319,10 @@ async def save_faq_rule(request: web.Request) -> web.StreamResponse:
                 problem = target_problem(faq, rule)
         if problem is not None:
             name, _, text = problem.partition(": ")
-            form.error_field = re.sub(r"\[\d+\].*$", "", name)
+            # The reply's languages are two boxes: `reply` (English, or for everyone) and `reply_zh`.
+            form.error_field = {"reply.en": "reply", "reply.zh_Hant": "reply_zh"}.get(name) or re.sub(
+                r"\[\d+\].*$", "", name
+            )
             form.error = problem_text(locale, text)
             return await _page(request, page_id, faq, form, status=400, template=template)
         await save_rule(session, page_id, rule)

@@ -31,6 +31,7 @@ from bot.replies.i18n import gettext, pick_locale
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, READ_SESSIONS, SESSIONS
 from bot.store.tables import Conversation
+from bot.web.error_pages import error_page
 from bot.web.numbers import ID_MAX, path_id, read_int
 from carts.fulfilment import CARRIER_MAX, TRACKING_MAX, deliver_order, pack_order, ship_order
 from carts.order_rules import OrderError, OrderErrorCode, OrderInfo
@@ -53,11 +54,13 @@ ORDER_ACTIONS = ("paid", "pack", "ship", "deliver")
 BULK_MAX = 500
 
 
-def _filter(request: web.Request) -> inbox_orders.OrderFilter:
+async def _filter(request: web.Request) -> inbox_orders.OrderFilter:
+    """The list's filters; a bad one is a 400 page in the reader's language that names the filter."""
     try:
         return inbox_orders.parse_order_filter(request.query)
     except inbox_orders.FilterError as exc:
-        raise web.HTTPBadRequest(text=f"{exc}\n") from None
+        page = await error_page(request, 400, exc.words(await _reader_locale(request)))
+        raise web.HTTPBadRequest(text=page.text, content_type="text/html", headers=HEADERS) from None
 
 
 def _refusal(locale: str, error: OrderError, number: str, action: str) -> str:
@@ -77,7 +80,7 @@ def _refusal(locale: str, error: OrderError, number: str, action: str) -> str:
 @routes.get("/inbox/orders")
 @signed_in
 async def orders_list(request: web.Request) -> web.Response:
-    wanted = _filter(request)
+    wanted = await _filter(request)
     pages = request[USER].pages
     async with request.app[READ_SESSIONS]() as session:
         zone = await inbox_orders.fetch_shop_zone(session)
@@ -258,7 +261,7 @@ async def _chosen(request: web.Request) -> tuple[list[OrderInfo], ZoneInfo]:
         if request.method == "POST":
             orders = await inbox_orders.fetch_numbered(session, request[USER].pages, _selected(request))
         else:
-            orders = await inbox_orders.fetch_filtered(session, request[USER].pages, _filter(request), zone)
+            orders = await inbox_orders.fetch_filtered(session, request[USER].pages, await _filter(request), zone)
     return orders, zone
 
 

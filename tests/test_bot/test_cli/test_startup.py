@@ -29,6 +29,7 @@ COMMANDS = (
     "serve",
     "worker",
     "simulate",
+    "demo-shop",
     "parse",
     "emulator",
     "load",

@@ -142,7 +142,9 @@ async def test_story_welcome_faq_person_silence_and_hand_back(bot_stack: Stack) 
     state = await admin(bot_stack, "POST", f"/api/conversations/{PAGE_ID}/{psid}/handback", 200)
     assert (state["agent_handling"], state["handoff_reason"]) == (False, None)
     await shopper_says(bot_stack, psid, "運費幾錢？")
-    assert text_of((await wait_for_answers(bot_stack, psid, 5))[4]) == rule(shop, "delivery").reply.text
+    # The sample's delivery answer has a text per language: this shopper writes Chinese, and reads it.
+    delivery = text_of((await wait_for_answers(bot_stack, psid, 5))[4])
+    assert delivery == dict(rule(shop, "delivery").reply.texts)["zh_Hant"]
 
 
 async def test_the_bot_speaks_again_once_the_quiet_period_passed(bot_stack: Stack) -> None:
@@ -239,3 +241,27 @@ async def test_handoff_api_takes_over_and_refuses_unknown_conversations(bot_stac
     assert (state["agent_handling"], state["handoff_reason"]) == (True, "inbox")
     await shopper_says(bot_stack, psid, "營業時間")
     assert await queued_for(bot_stack, psid) == 1
+
+
+async def test_a_rule_with_a_reply_per_language_answers_each_shopper_in_theirs(bot_stack: Stack) -> None:
+    await load_sample(bot_stack)
+    base = f"/api/pages/{PAGE_ID}/faq"
+    both = {"keywords": ["parking", "泊車"], "reply": {"en": "Parking at Mong Kok Road.", "zh_Hant": "可泊旺角道。"}}
+    chinese_only = {"keywords": ["gift wrap", "包裝"], "reply": {"zh_Hant": "免費包裝。"}}
+    assert (await admin(bot_stack, "PUT", f"{base}/parking", 201, json=both))["reply"] == both["reply"]
+    await admin(bot_stack, "PUT", f"{base}/wrap", 201, json=chinese_only)
+    error = await admin(bot_stack, "PUT", f"{base}/x", 400, json={"keywords": ["x"], "reply": {"fr": "Bonjour"}})
+    assert error == {"error": "reply.fr: unknown language: en or zh_Hant"}
+    error = await admin(bot_stack, "PUT", f"{base}/x", 400, json={"keywords": ["x"], "reply": {"en": " "}})
+    assert error == {"error": "reply: give the answer in en, zh_Hant or both"}
+    await admin(bot_stack, "GET", f"{base}/x", 404)  # nothing made of the refused ones
+
+    chinese, english = "3000000000771", "3000000000772"
+    await shopper_says(bot_stack, chinese, "中文")  # the shopper chooses Chinese
+    await shopper_says(bot_stack, chinese, "可以泊車嗎？")
+    await shopper_says(bot_stack, english, "Where is parking?")
+    await shopper_says(bot_stack, english, "gift wrap please")
+    said = [text_of(m) for m in await wait_for_answers(bot_stack, chinese, 2)]
+    assert "可泊旺角道。" in said and "Parking at Mong Kok Road." not in said
+    said = [text_of(m) for m in await wait_for_answers(bot_stack, english, 2)]
+    assert said[-2:] == ["Parking at Mong Kok Road.", "免費包裝。"]  # no English text: the Chinese one

@@ -217,7 +217,8 @@ async def test_settings_save_what_the_shop_file_sets(bot_stack: Stack) -> None:
     )
     async with bot_stack.sessions() as session, session.begin():
         await apply_shop(session, shop)
-    assert "cash_on_pickup: 7d" in await (await bot_stack.client.get("/inbox/settings")).text()
+    # The method in words in the reader's language (the shop's, Chinese here), not its code.
+    assert "自取時付款: 7d" in await (await bot_stack.client.get("/inbox/settings")).text()
     assert (await _post(bot_stack, "/inbox/settings", {**SETTINGS, "orders.pay_within": "2d"})).status == 303
     row, _ = await _shop(bot_stack)
     assert OrderRules.from_dict(json.loads(row.order_rules or "{}")).pay_within_by_method == {  # type: ignore[union-attr]
@@ -415,3 +416,29 @@ async def test_the_console_and_the_admin_api_refuse_a_rule_in_the_same_words(bot
         "quick_replies": [],
         "buttons": [],
     }
+
+
+async def test_a_faq_rule_takes_a_reply_per_language_as_the_file_and_the_api_do(bot_stack: Stack) -> None:
+    await _owner(bot_stack)
+    form = {"key": "wrap", "keywords_zh": "包裝", "match": "any", "action": "save"}
+    both = await _post(bot_stack, "/inbox/faq", {**form, "reply": "Free gift wrap.", "reply_zh": "免費包裝。"})
+    assert both.status == 303
+    async with bot_stack.sessions() as session:
+        rule = (await fetch_page_faq(session, PAGE_ID)).rule("wrap")
+    assert rule is not None and rule.reply.texts == (("en", "Free gift wrap."), ("zh_Hant", "免費包裝。"))
+    edit = await (await bot_stack.client.get("/inbox/faq/wrap")).text()
+    assert ">Free gift wrap.</textarea>" in edit and ">免費包裝。</textarea>" in edit
+    listed = await (await bot_stack.client.get("/inbox/faq")).text()
+    assert "Free gift wrap." in listed and "免費包裝。" in listed
+    # Only Chinese: every shopper gets it; only the first box: one text for everyone, as before.
+    form["editing"] = "1"
+    assert (await _post(bot_stack, "/inbox/faq", {**form, "reply": "", "reply_zh": "免費包裝。"})).status == 303
+    async with bot_stack.sessions() as session:
+        rule = (await fetch_page_faq(session, PAGE_ID)).rule("wrap")
+    assert rule is not None and rule.reply.texts == (("zh_Hant", "免費包裝。"),)
+    refused = await _post(bot_stack, "/inbox/faq", {**form, "reply": "", "reply_zh": "包" * 2001}, "/inbox/faq/wrap")
+    assert refused.status == 400
+    assert _error_beside(await refused.text(), "reply_zh").startswith("must be at most")
+    async with bot_stack.sessions() as session:
+        kept = (await fetch_page_faq(session, PAGE_ID)).rule("wrap")
+    assert kept == rule  # nothing changed

@@ -6,11 +6,13 @@ the live board's words and times, and the zh-Hant page walk over every GET page 
 from __future__ import annotations
 
 import dataclasses
+import html as html_module
 import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -588,3 +590,130 @@ async def test_a_reply_joined_into_one_already_sent_is_not_waiting_for_ever_on_t
     page = await (await stack.client.get("/inbox/board/live")).text()
     assert '<span class="reply">Reply: Sent</span>' in page
     assert "Waiting to be sent" not in page
+
+
+# --- bad forms and filters, read in Chinese ------------------------------------------------------------
+
+_ERROR_TEXT = re.compile(r'<(\w+)[^>]*class="[^"]*\b(?:field-error|error|detail)\b[^"]*"[^>]*>(.*?)</\1>', re.S)
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_WORD = re.compile(r"[A-Za-z][A-Za-z']{2,}")
+# What a refusal may keep in Latin letters: an example of the format it asks for, the codes a select offers
+# (only a forged post sends another), currency codes and zones it names, and field paths of the shop file
+# (`tiers[0].spend`), which are names, not words.
+_ALLOWED = re.compile(
+    r"\b(?:HKD|TWD|USD|IANA|any|all|exact|en|zh_Hant|Asia/\w+|UTC|\w+(?:-\w+)+|\w+(?:[.\[][\w\].]+)+)\b"
+)
+
+BAD_REQUESTS: list[tuple[str, str, dict[str, str]]] = [
+    ("GET", "/inbox/orders?from=31/12/2026", {}),
+    ("GET", "/inbox/orders?status=lost", {}),
+    ("GET", "/inbox/orders?method=cheque", {}),
+    ("GET", "/inbox/orders?from=2026-12-31&to=2026-12-01", {}),
+    ("GET", "/inbox/orders/export.csv?page=0", {}),
+    ("POST", "/inbox/settings", {"shop.name": "", "shop.currency": "HKD", "shop.timezone": "Asia/Hong_Kong"}),
+    ("POST", "/inbox/settings", {"shop.name": "花店", "shop.currency": "HKD", "shop.timezone": "Mars/Olympus"}),
+    ("POST", "/inbox/settings", {"shop.name": "花店", "shop.currency": "HKD", "orders.pay_within": "forever"}),
+    ("POST", "/inbox/faq", {"key": "營業 時間!", "keywords_en": "", "keywords_zh": "", "match": "any", "reply": ""}),
+    ("POST", "/inbox/faq", {"key": "地址", "keywords_zh": "地址", "match": "any", "priority": "many", "reply": "旺角"}),
+    ("POST", "/inbox/catalog/new", {"code": "", "name": "", "price": "free"}),
+    ("POST", "/inbox/catalog/new", {"code": "R", "name": "玫瑰", "price": "10", "stock": "-1"}),
+    ("POST", "/inbox/campaigns/_new", {"title": "", "starts_at": "tomorrow", "ends_at": ""}),
+    ("POST", "/inbox/users", {"name": "有 空格", "role": "king"}),
+    ("POST", "/inbox/membership", {"tiers[0].key": "member", "tiers[0].spend": "-5", "tiers[0].earn_points": "x"}),
+    (
+        "POST",
+        "/inbox/membership",
+        {
+            "tiers[0].key": "member",
+            "tiers[0].spend": "0",
+            "tiers[0].earn_points": "1",
+            "tiers[0].earn_per": "10",
+            "tiers[0].redeem_points": "10",
+            "tiers[0].redeem_value": "1",
+            "referral.levels[0].signup": "lots",
+        },
+    ),
+    (
+        "POST",
+        "/inbox/membership",
+        {
+            "tiers[0].key": "member",
+            "tiers[0].spend": "0",
+            "tiers[0].earn_points": "1",
+            "tiers[0].earn_per": "10",
+            "tiers[0].redeem_points": "10",
+            "tiers[0].redeem_value": "1",
+            "tiers[1].key": "member",
+            "tiers[1].spend": "0",
+        },
+    ),
+    ("POST", "/inbox/settings", {"shop.name": "花店", "shop.currency": "DOLLARS", "shop.timezone": "Asia/Hong_Kong"}),
+    ("POST", "/inbox/settings", {"shop.name": "花店", "shop.currency": "HKD", "shop.language": "fr"}),
+    ("POST", "/inbox/faq", {"key": "hours", "keywords_zh": "幾點", "match": "sometimes", "reply": "11點"}),
+    ("POST", "/inbox/catalog/new", {"code": "R R", "name": "玫瑰", "price": "10", "variants": "size S, M"}),
+    (
+        "POST",
+        "/inbox/campaigns/_new",
+        {
+            "title": "聖誕",
+            "key": "x",
+            "per_shopper_limit": "lots",
+            "hold_minutes": "-3",
+            "starts_at": "2026-12-01T10:00",
+            "ends_at": "2026-11-01T10:00",
+        },
+    ),
+    ("POST", "/inbox/users", {"name": "阿強", "role": "owner", "pages": "999"}),
+]
+
+
+def english_left(html: str, typed: dict[str, str]) -> list[str]:
+    """The English words in the answer's error texts, leaving out what was typed and names of things."""
+    found = []
+    for _tag, inner in _ERROR_TEXT.findall(html):
+        text = html_module.unescape(re.sub(r"<[^>]+>", " ", inner))
+        for value in typed.values():
+            if value:
+                text = text.replace(value, " ")
+        text = _ALLOWED.sub(" ", text)
+        words = _WORD.findall(text)
+        if words or (text.strip() and not _HAN.search(text)):
+            found.append(" ".join(inner.split())[:200])
+    return found
+
+
+async def test_bad_forms_and_filters_are_refused_in_the_readers_chinese(bot_stack: Stack) -> None:
+    stack = bot_stack
+    await walk_seed(stack)
+    await sign_in(stack, WALKER)
+    problems = []
+    for method, path, data in BAD_REQUESTS:
+        if method == "GET":
+            response = await stack.client.get(path)
+        else:
+            csrf = await csrf_of(stack, "/inbox/orders")
+            response = await stack.client.post(path, data={"csrf": csrf, **data}, allow_redirects=False)
+        html = await response.text()
+        assert response.status == 400, (path, data, response.status, html[:300])
+        assert _ERROR_TEXT.search(html), (path, data, "no error shown")
+        if left := english_left(html, data):
+            problems.append(f"{method} {path} {data}: {left}")
+    assert not problems, "English in refusals on Chinese pages:\n" + "\n".join(problems)
+
+
+async def test_the_orders_days_chosen_are_written_in_the_readers_words_beside_the_date_boxes(bot_stack: Stack) -> None:
+    # Debian's Chromium shows <input type=date> as 12/31/2026 whatever the page's or the browser's language:
+    # the page says the chosen days itself, in the reader's language. The boxes keep ISO on the wire.
+    stack = bot_stack
+    await owner_and_agent(stack)
+    await sign_in(stack, "boss")
+    year = utcnow().astimezone(ZoneInfo("Asia/Hong_Kong")).year  # this year's days are written without it
+    query = f"from={year}-12-01&to={year + 1}-01-03"
+    page = await (await stack.client.get(f"/inbox/orders?{query}&lang=zh_Hant")).text()
+    days = re.search(r'id="order-days">([^<]+)<', page)
+    assert days and days.group(1) == f"下單日期：12月1日 至 {year + 1}年1月3日（按商店時區）"
+    assert f'name="from" value="{year}-12-01"' in page
+    page = await (await stack.client.get(f"/inbox/orders?to={year + 1}-01-03&lang=en")).text()
+    days = re.search(r'id="order-days">([^<]+)<', page)
+    assert days and days.group(1) == f"Placed until Jan 3, {year + 1}, days in the shop's time zone"
+    assert 'id="order-days"' not in await (await stack.client.get("/inbox/orders")).text()

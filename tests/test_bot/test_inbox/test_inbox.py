@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -13,7 +14,7 @@ import re
 import sys
 import threading
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 from unittest import mock
 
@@ -41,11 +42,11 @@ from bot.inbox.users import change_user, remove_user
 from bot.runtime.clock import utcnow
 from bot.runtime.redis_keys import RedisKeys
 from bot.services import INBOX_HUB, INBOX_SIGNIN_LIMITER, INGEST, REDIS
-from bot.store.tables import Conversation, OutboxMessage
+from bot.store.tables import CommentLog, Conversation, OutboxMessage
 from carts.order_rules import CheckoutForm
 from carts.order_tables import Order, OrderLine
 from carts.orders import fetch_checkout, fetch_or_create_checkout_token, place_order
-from carts.tables import Product, StockClaim
+from carts.tables import Product, ShopInfo, StockClaim
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack, shopper_writes, start_stack
 from tests.test_bot.test_handlers.test_comments import POST, seed_shop
@@ -263,10 +264,47 @@ async def test_the_comment_trail_exports_as_csv_with_formulas_kept_as_text(bot_s
     body = await (await bot_stack.client.get("/inbox/board/live.csv")).read()
     assert body.startswith(codecs.BOM_UTF8)  # Excel reads it as UTF-8
     header, row = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))[:2]
-    assert header == ["received_at", "author", "comment", "parsed_as", "outcome", "reply_status", "reply_error"]
-    assert row[2] == "'=HYPERLINK(1) A+1" and "A ×1" in row[3]
+    assert header == [
+        "Time",
+        "Shopper",
+        "Comment",
+        "Read as",
+        "What happened",
+        "Private reply",
+        "Why not sent",
+        "outcome",
+        "reply_status",
+        "reply_reason",
+    ]
+    assert row[2] == "'=HYPERLINK(1) A+1" and row[3] == "A ×1"
+    assert row[4] == "Added to the cart" and row[7] == "added"  # words for people, the code for programs
     board = await (await bot_stack.client.get("/inbox/board/live")).text()
     assert "Rose bouquet" in board
+
+
+async def test_the_comment_trail_csv_is_in_the_readers_words_and_the_shops_time(bot_stack: Stack) -> None:
+    await users(bot_stack)
+    await seed_shop(bot_stack.sessions)
+    async with bot_stack.sessions() as session, session.begin():
+        session.add(ShopInfo(id=1, name="Blossom", currency="HKD", timezone="Asia/Hong_Kong", updated_at=utcnow()))
+    await bot_stack.emulator.deliver_comment(PAGE_ID, POST.split("_")[1], "3000000000904", "A+1")
+    await sign_in(bot_stack, "owner")
+
+    async def rows() -> list[list[str]]:
+        body = await (await bot_stack.client.get("/inbox/board/live.csv?lang=zh_Hant")).read()
+        return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+
+    async def sent() -> bool:
+        found = await rows()
+        return len(found) == 2 and found[1][8] == "sent"
+
+    await wait_until(sent, what="the comment's private reply sent")
+    header, row = await rows()
+    assert header[:7] == ["時間", "顧客", "留言", "讀成", "結果", "私訊回覆", "未送出原因"]
+    assert header[7:] == ["outcome", "reply_status", "reply_reason"]  # codes read the same in every language
+    assert row[4] == "已加入購物車" and row[5] == "已送出" and row[7] == "added"
+    received = (await bot_stack.rows(select(CommentLog)))[0].received_at
+    assert row[0] == (received.replace(tzinfo=UTC) + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")  # Hong Kong
 
 
 async def test_dead_letters_are_for_owners(bot_stack: Stack) -> None:
@@ -625,3 +663,20 @@ async def test_a_user_sees_and_assigns_only_people_of_the_conversations_page(bot
         f"/inbox/c/{conversation.id}/assign", data={"csrf": csrf, "assignee": str(ids["agent1"])}, allow_redirects=False
     )
     assert fine.status == 303
+
+
+def test_an_echoed_button_template_shows_its_text_not_a_placeholder() -> None:
+    from bot.inbound import webhook_factory as wf
+    from bot.inbound.events import MessageEvent
+    from bot.inbound.payloads import parse_delivery
+    from bot.inbox.queries import _describe_payload
+
+    template = {"type": "template", "payload": {"template_type": "button", "text": "購物車：HK$520", "buttons": []}}
+    assert _describe_payload("attachment", json.dumps({"attachments": [template]})) == "購物車：HK$520"
+    assert _describe_payload("attachment", json.dumps({"attachments": [{"type": "video"}]})) == "[video]"
+    # As the recorder stores Meta's echo of it: the template's text parsed as the attachment's title.
+    item = wf.message_item(page_id=PAGE_ID, psid="3000000000905", attachments=[template], echo=True, app_id="555")
+    event = parse_delivery(json.dumps(wf.messaging_delivery(PAGE_ID, [item])))[0]
+    assert isinstance(event, MessageEvent)
+    stored = {"attachments": [dataclasses.asdict(a) for a in event.attachments]}
+    assert _describe_payload("attachment", json.dumps(stored)) == "購物車：HK$520"
