@@ -15,7 +15,7 @@ from typing import Any
 import xlsxwriter
 
 from bot.inbox.core import spreadsheet_cell
-from bot.replies.i18n import gettext
+from bot.replies.i18n import gettext, zone_name
 from carts.funnel_rules import Funnel, ProductFigures
 
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
@@ -140,7 +140,7 @@ def funnel_xlsx(funnel: Funnel, zone: tzinfo, locale: str = "en") -> bytes:
         0,
         0,
         [
-            gettext(locale, "From ({zone})", zone=str(zone)),
+            gettext(locale, "From ({zone})", zone=zone_name(locale, zone)),
             gettext(locale, "Minutes"),
             gettext(locale, "Comments"),
             gettext(locale, "Order comments"),

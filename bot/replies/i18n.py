@@ -21,11 +21,13 @@ CLDR data, no I/O.
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from enum import IntEnum
 from pathlib import Path
 
 from babel import Locale
+from babel.dates import get_timezone_name
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from babel.support import Translations
@@ -155,3 +157,15 @@ def money(locale: str, amount: Decimal, currency: str) -> str:
 def number(locale: str, value: int | Decimal) -> str:
     """A count or amount of points with the locale's grouping: `1,280`."""
     return format_decimal(value, locale=_babel_locale(locale))
+
+
+def zone_name(locale: str, zone: tzinfo | str) -> str:
+    """A time zone's name in `locale` ("Hong Kong Time", "香港時間"), not its tz database key ("Asia/Hong_Kong");
+    UTC stays "UTC" (Babel calls it an unknown region), and a zone Babel does not know keeps its key."""
+    key = getattr(zone, "key", None) or str(zone)
+    if key in ("UTC", "Etc/UTC", "GMT"):
+        return "UTC"
+    try:
+        return get_timezone_name(key, width="long", locale=_babel_locale(locale))
+    except LookupError:
+        return key

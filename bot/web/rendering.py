@@ -40,7 +40,7 @@ from jinja2.runtime import Context
 
 from bot.replies import statuses
 from bot.replies.carts import option_label
-from bot.replies.i18n import DEFAULT_LOCALE, LOCALES, money, pick_locale, translations
+from bot.replies.i18n import DEFAULT_LOCALE, LOCALES, money, pick_locale, translations, zone_name
 from carts.core import CartLineInfo
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -178,6 +178,12 @@ def _hms(context: Context, moment: datetime | None) -> str:
 
 
 @pass_context
+def _zone(context: Context, zone: tzinfo | str | None) -> str:
+    """A time zone's name in the reader's language ("Hong Kong Time", "香港時間"): bot.replies.i18n.zone_name."""
+    return "" if zone is None else zone_name(_locale(context), zone)
+
+
+@pass_context
 def _ago(context: Context, moment: datetime | None) -> str:
     """How long ago (or how soon), in the reader's language: "3 minutes ago", "in 2 hours"."""
     now = context.get("now")
@@ -206,6 +212,7 @@ def build_environment(sources: Mapping[str, str]) -> jinja2.Environment:
     env.filters["hm"] = _hm
     env.filters["hms"] = _hms
     env.filters["day"] = _day
+    env.filters["zone"] = _zone
     env.filters["urlq"] = lambda text: quote(str(text), safe="")
     env.globals["variant_json"] = variant_json
     for name in sources:

@@ -90,3 +90,21 @@ def test_every_text_a_template_marks_has_its_chinese() -> None:
     catalog = translations("zh_Hant")
     missing = [f"{name}:{line}: {msgid!r}" for name, line, msgid in texts if catalog.ugettext(msgid) == msgid]
     assert not missing, "untranslated in bot/locale/zh_Hant/LC_MESSAGES/messages.po:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize(
+    ("zone", "english", "chinese"),
+    [
+        ("Asia/Hong_Kong", "Hong Kong Time", "香港時間"),
+        ("Asia/Taipei", "Taiwan Time", "台北時間"),
+        ("UTC", "UTC", "UTC"),
+    ],
+)
+def test_a_zone_is_named_in_the_readers_language_not_by_its_key(zone: str, english: str, chinese: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.web.rendering import build_environment
+
+    env = build_environment({"t": "{{ z|zone }}"})
+    assert env.get_template("t").render(locale="en", z=ZoneInfo(zone)) == english
+    assert env.get_template("t").render(locale="zh_Hant", z=zone) == chinese
