@@ -22,7 +22,15 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import select
 
-from bot.inbound.events import CommentEvent, DeliveryEvent, Event, MessageEvent, MessagingEvent, ReadEvent
+from bot.inbound.events import (
+    CommentEvent,
+    DeliveryEvent,
+    Event,
+    LiveVideoEvent,
+    MessageEvent,
+    MessagingEvent,
+    ReadEvent,
+)
 from bot.inbound.router import HandlerContext
 from bot.inbox.core import asks_for_person
 from bot.inbox.tables import InboxThread
@@ -88,6 +96,9 @@ async def publish_inbox_event(event: Event, ctx: HandlerContext) -> None:
         ctx.later(_bound(publisher.publish, kind, event.page_id, event.psid))
     elif isinstance(event, CommentEvent):
         ctx.later(_bound(publisher.publish, "comment", event.page_id, event.author_id))
+    elif isinstance(event, LiveVideoEvent):
+        # A live started or ended: open boards enable or disable their "now selling" buttons without a reload.
+        ctx.later(_bound(publisher.publish, "pointer", event.page_id))
 
 
 def _bound(fn: Callable[..., Awaitable[None]], *args: Any) -> Callable[[], Awaitable[None]]:

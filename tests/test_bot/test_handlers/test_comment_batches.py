@@ -425,3 +425,48 @@ async def test_a_batch_commits_its_decisions_and_the_drained_pass_composes_the_r
     assert answered_by["2000000000001_d1"] == answered_by["2000000000001_d2"] != answered_by["2000000000001_d3"]
     one = next(p for p in replies.values() if "A Rose bouquet" in p)
     assert "B Linen shirt (M)" in one  # both of shopper 1's comments in one message
+
+
+async def test_a_live_starting_tells_the_open_boards_to_enable_the_pointer(shop: Shop, redis: Any) -> None:
+    """A board opened before its live starts shows the "now selling" buttons disabled; the live's status
+    webhook must reach open boards (a `pointer` note for the Page), or they stay disabled until a reload."""
+    from bot.background import build_worker
+    from bot.inbox.live import channel_name
+    from bot.outbound.outbox import OutboxNotifier
+
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(channel_name(shop.settings.key_prefix))
+    keys = RedisKeys(shop.settings.key_prefix)
+    worker = build_worker(
+        shop.settings,
+        shop.stream,
+        shop.sessions,
+        redis,
+        OutboxNotifier(redis, keys.outbox_wake),
+        build_dispatcher(shop.settings),
+    )
+    payload = {
+        "object": "page",
+        "entry": [
+            {
+                "id": PAGE_ID,
+                "time": 1,
+                "changes": [{"field": "live_videos", "value": {"id": "7770009", "status": "live"}}],
+            }
+        ],
+    }
+    await shop.stream.append(json.dumps(payload).encode())
+    await shop.stream.ensure_group()
+    await worker.process(await shop.stream.read(worker.consumer, 100, 10))
+    notes: list[dict[str, Any]] = []
+
+    async def pointer_note() -> bool:
+        message = await pubsub.get_message(timeout=0.1)
+        if message is not None:
+            notes.append(json.loads(message["data"]))
+        return any(n["kind"] == "pointer" and n["page"] == PAGE_ID for n in notes)
+
+    try:
+        await wait_until(pointer_note, what="the inbox note that the live's status changed")
+    finally:
+        await pubsub.aclose()
