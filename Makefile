@@ -35,11 +35,11 @@ run: .venv/.installed
 ## fuzz tests (they try bad input, the same on any database), the parser tests and the Redis Cluster test
 ## (it starts its own Debian servers, the same in both runs).
 STORE_TESTS := .venv/store-tests.txt
-# Four test workers on two cores: most of a test's time is spent waiting (for Redis with appendfsync always,
-# PostgreSQL, the worker's stream, Chromium), so four overlap the waits; measured on this 2-core machine, the
-# PostgreSQL pass took 7 min 9 s with four against 10 min 5 s with two. The waits of the tests are generous
-# (tests/conftest.py WAIT_FLOOR, Playwright's 30 s) because the machine is busier with four.
-TEST_WORKERS ?= 4
+# The PostgreSQL pass runs four workers on two cores: its tests mostly wait (for PostgreSQL and Redis with
+# appendfsync always), so four overlap the waits: measured on this 2-core machine, 7 min 9 s with four against
+# 10 min 5 s with two. The first pass keeps two: its browser tests are CPU-bound (Chromium).
+TEST_WORKERS ?= 2
+PG_TEST_WORKERS ?= 4
 test: .venv/.installed
 	dpkg -s chromium fonts-wqy-microhei fonts-noto-color-emoji >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei fonts-noto-color-emoji)
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
@@ -50,7 +50,7 @@ test: .venv/.installed
 	TEST_STORE_TESTS=$(STORE_TESTS) .venv/bin/python -m pytest -q -n $(TEST_WORKERS)
 	grep -v -e '_browser\.py::' -e '^tests/test_fuzz\.py::' -e '^tests/test_parsers/' -e '^tests/test_redis_cluster\.py::' \
 		$(STORE_TESTS) > $(STORE_TESTS).pg
-	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q -n $(TEST_WORKERS) @$(STORE_TESTS).pg
+	TEST_DATABASE=postgresql TEST_REDIS=debian .venv/bin/python -m pytest -q -n $(PG_TEST_WORKERS) @$(STORE_TESTS).pg
 
 lint: .venv/.installed
 	.venv/bin/ruff check .
