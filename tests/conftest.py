@@ -163,6 +163,28 @@ def _test_database(test_databases: TestDatabases, request: pytest.FixtureRequest
     test_databases.end_test()
 
 
+# Modules whose tests share a module-scoped server, browser or cluster (besides every `*_browser.py`).
+_MODULE_SCOPED = frozenset({"test_redis_cluster.py", "test_redeem_locks.py", "test_stock_locks.py"})
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `pytest -n` (xdist's default `load`), each test goes to whichever worker is free, except that a
+    module sharing one server and one Chromium (module-scoped fixtures) keeps its tests on one worker, so it
+    starts them once rather than once per worker its tests were spread over. (xdist's `loadgroup` mark
+    groups nothing under pytest 9, tried.) `_split_scope` is what xdist's own LoadFileScheduling overrides."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            name = module.rsplit("/", 1)[-1]
+            return module if name.endswith("_browser.py") or name in _MODULE_SCOPED else nodeid
+
+    return SharedModulesTogether(config, log)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """With TEST_STORE_TESTS=FILE, add to FILE the tests that used a database or Redis, one per line (not a
     PLUSONE_ name: the app refuses PLUSONE_ variables it does not know, and the CLI tests inherit this one).
