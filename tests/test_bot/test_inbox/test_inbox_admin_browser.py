@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +25,7 @@ from bot.inbox.tables import InboxUser
 from bot.runtime.clock import utcnow
 from bot.store.tables import Conversation, InstagramAccount, PageState
 from tests.conftest import PAGE_ID
+from tests.screenshots import SCREENSHOTS
 from tests.test_bot.stack import IG_ACCOUNT, Stack, start_stack
 
 expect.set_options(timeout=30_000)  # a loaded two-core machine may be slow, never wrong
@@ -33,7 +33,6 @@ expect.set_options(timeout=30_000)  # a loaded two-core machine may be slow, nev
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 PAGE_2 = "1000000000002"  # the shop's second Page, whose token this server does not hold yet
 PASSWORD = "correct horse battery"
 RESTRICTED = "page_restricted (#368): The action attempted has been deemed abusive or is otherwise disallowed"

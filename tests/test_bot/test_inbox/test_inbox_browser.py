@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from sqlalchemy import select
 from bot.inbox.auth import add_user
 from bot.store.tables import CommentLog, Conversation
 from tests.conftest import PAGE_ID, wait_until
+from tests.screenshots import SCREENSHOTS
 from tests.test_bot.stack import Stack, sends, start_stack
 from tests.test_bot.test_handlers.test_comments import POST, seed_shop
 
@@ -34,7 +34,6 @@ expect.set_options(timeout=30_000)
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 OTHER_PAGE = "1000000000002"
 PASSWORD = "correct horse battery"
 DESKTOP = {"width": 1280, "height": 860}

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,13 +25,13 @@ from bot.runtime.clock import utcnow
 from bot.store.tables import LivePointer, LivePointerMove, LiveVideo
 from carts.tables import Campaign, CampaignProduct, Product
 from tests.conftest import PAGE_ID, wait_until
+from tests.screenshots import SCREENSHOTS
 from tests.test_bot.stack import Stack, start_stack
 
 expect.set_options(timeout=30_000)
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 PASSWORD = "correct horse battery"
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
