@@ -8,7 +8,6 @@ language, its words, the shop's time zone, nothing wider than the screen.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,9 +16,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 from sqlalchemy import update
 
 from bot.inbox.auth import add_user
@@ -28,16 +25,23 @@ from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, OutboxMessage
 from carts.tables import Campaign, Product, ShopInfo
 from tests.conftest import PAGE_ID
-from tests.test_bot.stack import Stack, shopper_writes, start_stack
+from tests.test_bot.stack import Stack, shopper_writes
 from tests.test_bot.test_handlers.test_comments import POST, seed_shop
-from tests.test_bot.test_inbox.test_inbox_browser import CHROMIUM, SCREENSHOTS
+from tests.test_bot.test_inbox.browser import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    BrowserEnv,
+    assert_no_sideways_scroll,
+    screenshot,
+    served_with_chromium,
+    sign_in,
+)
 from tests.test_bot.test_inbox.test_inbox_orders import make_order
 
-expect.set_options(timeout=30_000)
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-PASSWORD = "correct horse battery"
-WIDTHS = {"390": {"width": 390, "height": 844}, "1280": {"width": 1280, "height": 860}}
+WIDTHS = {"390": PHONE, "1280": DESKTOP}
 USERS = {"en": "amy", "zh-Hant": "陳美玲"}  # an owner reading each language
 CASES = [(lang, width) for lang in USERS for width in WIDTHS]
 # Late on 3 December in Hong Kong (15:40 UTC): the order list must say 23:40.
@@ -45,52 +49,22 @@ PLACED = datetime(2026, 12, 3, 15, 40, tzinfo=UTC)
 
 
 @dataclass
-class Env:
-    stack: Stack
-    browser: Browser
-    base: str
-    order: str
+class Env(BrowserEnv):
+    order: str = ""
 
     async def page(self, lang: str, width: str, signed_in: bool = True) -> Page:
-        context = await self.browser.new_context(
-            viewport=WIDTHS[width],  # type: ignore[arg-type]
-            locale="zh-HK" if lang == "zh-Hant" else "en-GB",
-            device_scale_factor=1,
-        )
-        page = await context.new_page()
-        page.on("dialog", lambda dialog: (_ for _ in ()).throw(AssertionError(dialog.message)))
+        page = await self.new_page(WIDTHS[width], locale="zh-HK" if lang == "zh-Hant" else "en-GB")
         if signed_in:
-            await page.goto(f"{self.base}/inbox/login")
-            await page.fill("#name", USERS[lang])
-            await page.fill("#password", PASSWORD)
-            await page.click("button[type=submit]")
-            await expect(page.locator(".top")).to_contain_text(USERS[lang])
+            await sign_in(page, self.base, USERS[lang])
         return page
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any) -> AsyncIterator[Env]:
-    clients: list[TestClient] = []
-
-    async def serve(app: web.Application) -> TestClient:
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    stacks = start_stack(serve, tmp_path_factory.mktemp("console"), redis_server)
-    stack = await anext(stacks)
-    order = await _demo_shop(stack)
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    try:
-        yield Env(stack, browser, str(stack.client.make_url("")).rstrip("/"), order)
-    finally:
-        await browser.close()
-        await playwright.stop()
-        for client in clients:
-            await client.close()
-        await stacks.aclose()
+    async with served_with_chromium(tmp_path_factory.mktemp("console"), redis_server) as up:
+        stack = up.stack
+        order = await _demo_shop(stack)
+        yield Env(stack, up.browser, up.base, order)
 
 
 async def _demo_shop(stack: Stack) -> str:
@@ -175,17 +149,6 @@ async def _demo_shop(stack: Stack) -> str:
     return number
 
 
-async def screenshot(page: Page, name: str) -> None:
-    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-async def assert_fits(page: Page) -> None:
-    """Nothing wider than the screen: no sideways scrolling on a phone."""
-    wide = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert wide <= 0, f"{wide}px wider than the screen"
-
-
 async def assert_language(page: Page, lang: str) -> None:
     assert await page.get_attribute("html", "lang") == lang
 
@@ -202,7 +165,7 @@ async def test_sign_in(env: Env, lang: str, width: str) -> None:
     await page.click("button[type=submit]")
     await expect(page.locator(".error")).to_have_text("Wrong name or password." if lang == "en" else "名稱或密碼錯誤。")
     await expect(page.locator("#name")).to_have_value(USERS[lang])
-    await assert_fits(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"login-{lang}-{width}")
     await page.context.close()
 
@@ -235,7 +198,7 @@ async def test_live_board(env: Env, lang: str, width: str) -> None:
         "Waiting for an option (size, colour…)" if lang == "en" else "等待選擇款式（尺碼、顏色…）"
     )
     assert "needs_variant" not in await trail.inner_text()
-    await assert_fits(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"board-{lang}-{width}")
     await page.context.close()
 
@@ -251,7 +214,7 @@ async def test_messages_not_delivered(env: Env, lang: str, width: str) -> None:
         "The shopper cannot receive messages from the Page" if lang == "en" else "顧客目前無法接收此專頁的訊息"
     )
     await expect(item.locator("button")).to_have_count(0)  # retrying cannot work: no Retry
-    await assert_fits(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"not-delivered-{lang}-{width}")
     await page.context.close()
 
@@ -264,7 +227,7 @@ async def test_start_page_and_not_found(env: Env, lang: str, width: str) -> None
     await expect(page.locator(".landing a.button")).to_have_text(
         "Sign in to the inbox" if lang == "en" else "登入收件匣"
     )
-    await assert_fits(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"landing-{lang}-{width}")
     response = await page.goto(f"{env.base}/no-such-page")
     assert response is not None and response.status == 404

@@ -7,15 +7,12 @@ attached and stopped from the live board. Screenshots go to docs/screenshots/<pa
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 from sqlalchemy import select, update
 
 from bot.inbox.auth import add_user
@@ -23,11 +20,16 @@ from bot.inbox.tables import InboxUser
 from bot.runtime.clock import utcnow
 from carts.tables import Campaign, Product, ShopInfo
 from tests.conftest import PAGE_ID, wait_until
-from tests.test_bot.stack import Stack, start_stack
 from tests.test_bot.test_handlers.test_comments import POST, private_replies, seed_shop
-from tests.test_bot.test_inbox.test_inbox_browser import CHROMIUM, DESKTOP, PASSWORD, PHONE, screenshot
-
-expect.set_options(timeout=30_000)
+from tests.test_bot.test_inbox.browser import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    BrowserEnv,
+    assert_no_sideways_scroll,
+    screenshot,
+    served_with_chromium,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -36,73 +38,41 @@ OWNERS = {"en": "mei", "zh": "陳太"}
 WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
 
 
-@dataclass
-class Env:
-    stack: Stack
-    browser: Browser
-    base: str
-
+class Env(BrowserEnv):
     async def page(self, lang: str, width: str) -> Page:
         # The browser's own language too: a date input shows its value in the browser's locale.
         locale = "zh-HK" if lang == "zh" else "en-HK"
-        context = await self.browser.new_context(viewport=WIDTHS[width], locale=locale)  # type: ignore[arg-type]
-        page = await context.new_page()
-        page.on("dialog", _fail_on_dialog)
-        await page.goto(f"{self.base}/inbox/login")
-        await page.fill("#name", OWNERS[lang])
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit]")
-        await expect(page.locator(".top")).to_contain_text(OWNERS[lang])
-        return page
-
-
-def _fail_on_dialog(dialog: Any) -> None:
-    raise AssertionError(f"a dialog opened: {dialog.message}")
+        return await self.signed_in(OWNERS[lang], WIDTHS[width], locale=locale)
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any) -> AsyncIterator[Env]:
-    clients: list[TestClient] = []
-
-    async def serve(app: web.Application) -> TestClient:
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    stacks = start_stack(serve, tmp_path_factory.mktemp("console"), redis_server)
-    stack = await anext(stacks)
-    await seed_shop(stack.sessions, stock=20)
-    now = utcnow()
-    async with stack.sessions() as session, session.begin():
-        session.add(ShopInfo(name="Blossom Florist 花店", currency="HKD", timezone="Asia/Hong_Kong", updated_at=now))
-        await add_user(session, OWNERS["en"], PASSWORD, "owner", [PAGE_ID])
-        await add_user(session, OWNERS["zh"], PASSWORD, "owner", [PAGE_ID])
-        await session.execute(update(InboxUser).where(InboxUser.name == OWNERS["zh"]).values(locale="zh_Hant"))
-        await session.execute(update(InboxUser).where(InboxUser.name == OWNERS["en"]).values(locale="en"))
-        session.add(
-            Campaign(
-                key="tonight",
-                title="Friday night live 週五直播",
-                page_id=PAGE_ID,
-                next_live=True,
-                starts_at=now - timedelta(hours=1),
-                ends_at=now + timedelta(hours=3),
-                created_at=now,
-                updated_at=now,
+    async with served_with_chromium(tmp_path_factory.mktemp("console"), redis_server) as up:
+        stack = up.stack
+        await seed_shop(stack.sessions, stock=20)
+        now = utcnow()
+        async with stack.sessions() as session, session.begin():
+            session.add(
+                ShopInfo(name="Blossom Florist 花店", currency="HKD", timezone="Asia/Hong_Kong", updated_at=now)
             )
-        )
-    await stack.emulator.register_post(PAGE_ID, POST)  # the campaign's post, as Meta knows it
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    try:
-        yield Env(stack, browser, str(stack.client.make_url("")).rstrip("/"))
-    finally:
-        await browser.close()
-        await playwright.stop()
-        for client in clients:
-            await client.close()
-        await stacks.aclose()
+            await add_user(session, OWNERS["en"], PASSWORD, "owner", [PAGE_ID])
+            await add_user(session, OWNERS["zh"], PASSWORD, "owner", [PAGE_ID])
+            await session.execute(update(InboxUser).where(InboxUser.name == OWNERS["zh"]).values(locale="zh_Hant"))
+            await session.execute(update(InboxUser).where(InboxUser.name == OWNERS["en"]).values(locale="en"))
+            session.add(
+                Campaign(
+                    key="tonight",
+                    title="Friday night live 週五直播",
+                    page_id=PAGE_ID,
+                    next_live=True,
+                    starts_at=now - timedelta(hours=1),
+                    ends_at=now + timedelta(hours=3),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        await stack.emulator.register_post(PAGE_ID, POST)  # the campaign's post, as Meta knows it
+        yield Env(stack, up.browser, up.base)
 
 
 async def _reply_text(env: Env, psid: str, text: str) -> str:
@@ -120,11 +90,6 @@ async def _reply_text(env: Env, psid: str, text: str) -> str:
     return str(message.get("text") or message["attachment"]["payload"]["text"])
 
 
-async def _no_sideways_scroll(page: Page) -> None:
-    wide = await page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
-    assert not wide, "the page scrolls sideways"
-
-
 async def test_catalog_edit_takes_effect_on_the_next_comment_and_a_bad_stock_is_refused_beside_it(env: Env) -> None:
     page = await env.page("en", "desktop")
     await page.goto(f"{env.base}/inbox/catalog")
@@ -138,7 +103,7 @@ async def test_catalog_edit_takes_effect_on_the_next_comment_and_a_bad_stock_is_
     text = await _reply_text(env, "3000000000901", "A+1 white")
     assert "HK$428" in text and "white" in text  # the new price and the new option, on the next comment
     await page.set_viewport_size(PHONE)
-    await _no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, "catalog-en-phone")
     await page.context.close()
 
@@ -154,7 +119,7 @@ async def test_catalog_edit_takes_effect_on_the_next_comment_and_a_bad_stock_is_
     await page.click(".manage-form button[type=submit]")
     await expect(page.locator("#stock-error")).to_have_text("庫存不可少於 1：購物車保留 1 件，已售 0 件。")
     await expect(page.locator("#name")).to_have_value("紅玫瑰花束")  # what was typed, kept
-    await _no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, "catalog-product-zh-phone")
     await page.set_viewport_size(DESKTOP)
     await screenshot(page, "catalog-product-zh-desktop")
@@ -192,7 +157,7 @@ async def test_campaign_edit_in_the_shops_zone_and_the_pinned_comment_posted_thr
     await expect(page.locator(".notice")).to_have_text("置頂留言已發佈。")
     await screenshot(page, "campaign-zh-desktop")
     await page.set_viewport_size(PHONE)
-    await _no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, "campaign-zh-phone")
     await page.context.close()
 
@@ -208,7 +173,7 @@ async def test_campaign_edit_in_the_shops_zone_and_the_pinned_comment_posted_thr
     await expect(page.locator("#hold_minutes-error")).to_have_text(
         "Enter the minutes a cart holds stock, from 1 to 10080 (a week)."
     )
-    await _no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, "campaign-en-phone")
     await page.set_viewport_size(DESKTOP)
     await screenshot(page, "campaign-en-desktop")
@@ -223,7 +188,7 @@ async def test_campaign_edit_in_the_shops_zone_and_the_pinned_comment_posted_thr
     )
     await screenshot(page, "campaign-new-en-desktop")
     await page.set_viewport_size(PHONE)
-    await _no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, "campaign-new-en-phone")
     await page.set_viewport_size(PHONE)
     await screenshot(page, "campaigns-en-phone")

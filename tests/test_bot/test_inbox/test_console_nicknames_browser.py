@@ -10,15 +10,12 @@ from playwright.async_api import expect
 from sqlalchemy import select
 
 from carts.tables import Product
+from tests.test_bot.test_inbox.browser import DESKTOP, PHONE, assert_no_sideways_scroll, screenshot
 from tests.test_bot.test_inbox.test_console_catalog_browser import (  # noqa: F401  (the module's server)
-    DESKTOP,
-    PHONE,
     Env,
-    _no_sideways_scroll,
     _reply_text,
     env,
 )
-from tests.test_bot.test_inbox.test_inbox_browser import screenshot
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -31,7 +28,7 @@ async def test_nicknames_refused_beside_the_field_then_saved_and_ordered_by(env:
     await page.click(".manage-form button[type=submit]")
     await expect(page.locator("#nicknames-error")).to_contain_text("請以逗號分隔別名")
     await expect(page.locator("#nicknames")).to_have_value("紅玫瑰，x")  # what was typed, kept
-    await _no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, "catalog-nicknames-zh-phone")
     await page.set_viewport_size(DESKTOP)
     await screenshot(page, "catalog-nicknames-zh-desktop")
@@ -49,7 +46,7 @@ async def test_nicknames_refused_beside_the_field_then_saved_and_ordered_by(env:
     await expect(page.locator("#nicknames")).to_have_value("紅玫瑰, red roses")
     await screenshot(page, "catalog-nicknames-en-desktop")
     await page.set_viewport_size(PHONE)
-    await _no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, "catalog-nicknames-en-phone")
     await page.context.close()
     text = await _reply_text(env, "3000000000931", "我要兩件紅玫瑰")

@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 from sqlalchemy import update
 
 from bot.inbox.auth import add_user
@@ -22,53 +20,37 @@ from bot.runtime.clock import utcnow
 from carts.orders import fetch_or_create_checkout_token
 from carts.tables import ShopInfo
 from tests.conftest import PAGE_ID
-from tests.test_bot.stack import start_stack
 from tests.test_bot.test_handlers.test_comments import POST, seed_shop
+from tests.test_bot.test_inbox.browser import (
+    PASSWORD,
+    assert_no_sideways_scroll,
+    screenshot,
+    served_with_chromium,
+)
 from tests.test_bot.test_inbox.test_console_catalog_browser import (
     OWNERS,
     WIDTHS,
     Env,
-    _no_sideways_scroll,
     _reply_text,
 )
-from tests.test_bot.test_inbox.test_inbox_browser import CHROMIUM, PASSWORD, screenshot
-
-expect.set_options(timeout=30_000)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any) -> AsyncIterator[Env]:
-    clients: list[TestClient] = []
-
-    async def serve(app: web.Application) -> TestClient:
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    stacks = start_stack(serve, tmp_path_factory.mktemp("offers"), redis_server)
-    stack = await anext(stacks)
-    await seed_shop(stack.sessions, stock=20)
-    async with stack.sessions() as session, session.begin():
-        shop = ShopInfo(name="Blossom Florist 花店", currency="HKD", timezone="Asia/Hong_Kong", updated_at=utcnow())
-        session.add(shop)
-        await add_user(session, OWNERS["en"], PASSWORD, "owner", [PAGE_ID])
-        await add_user(session, OWNERS["zh"], PASSWORD, "owner", [PAGE_ID])
-        await session.execute(update(InboxUser).where(InboxUser.name == OWNERS["zh"]).values(locale="zh_Hant"))
-        await session.execute(update(InboxUser).where(InboxUser.name == OWNERS["en"]).values(locale="en"))
-    await stack.emulator.register_post(PAGE_ID, POST)
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    try:
-        yield Env(stack, browser, str(stack.client.make_url("")).rstrip("/"))
-    finally:
-        await browser.close()
-        await playwright.stop()
-        for client in clients:
-            await client.close()
-        await stacks.aclose()
+    async with served_with_chromium(tmp_path_factory.mktemp("offers"), redis_server) as up:
+        stack = up.stack
+        await seed_shop(stack.sessions, stock=20)
+        async with stack.sessions() as session, session.begin():
+            shop = ShopInfo(name="Blossom Florist 花店", currency="HKD", timezone="Asia/Hong_Kong", updated_at=utcnow())
+            session.add(shop)
+            await add_user(session, OWNERS["en"], PASSWORD, "owner", [PAGE_ID])
+            await add_user(session, OWNERS["zh"], PASSWORD, "owner", [PAGE_ID])
+            await session.execute(update(InboxUser).where(InboxUser.name == OWNERS["zh"]).values(locale="zh_Hant"))
+            await session.execute(update(InboxUser).where(InboxUser.name == OWNERS["en"]).values(locale="en"))
+        await stack.emulator.register_post(PAGE_ID, POST)
+        yield Env(stack, up.browser, up.base)
 
 
 # Each run its own keyword and viewer, so the runs' offers do not answer one another's comments.
@@ -100,7 +82,7 @@ async def test_an_owner_starts_an_offer_and_a_viewer_checks_out_with_the_voucher
     # Refused beside the field, with what was typed kept; nothing made.
     await expect(page.locator("#value-error")).to_have_text(words["error"])
     await expect(page.locator("#keywords")).to_have_value(keyword)
-    await _no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"offer-new-{lang}-{width}")
     await page.fill("#value", "10")
     await page.click(".manage-form button[type=submit]")
@@ -111,7 +93,7 @@ async def test_an_owner_starts_an_offer_and_a_viewer_checks_out_with_the_voucher
     await page.reload()
     await expect(page.locator(".offer-count")).to_contain_text(words["given"])
     await expect(page.locator(".recipients")).to_contain_text(keyword if keyword.isascii() else "LIVE-")
-    await _no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"offer-console-{lang}-{width}")
 
     async with env.stack.sessions() as session, session.begin():
@@ -123,7 +105,7 @@ async def test_an_owner_starts_an_offer_and_a_viewer_checks_out_with_the_voucher
     await expect(checkout.locator("tr.discount")).to_contain_text("HK$38")  # 10% of HK$380
     await expect(checkout.locator("tr.total")).to_contain_text("HK$342")
     await expect(checkout.locator("button[type=submit]")).to_contain_text("HK$342")
-    await _no_sideways_scroll(checkout)
+    await assert_no_sideways_scroll(checkout)
     await screenshot(checkout, f"offer-checkout-{lang}-{width}")
     await shopper.close()
     await page.context.close()

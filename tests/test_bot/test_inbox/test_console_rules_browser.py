@@ -7,17 +7,13 @@ Traditional Chinese. Screenshots go to docs/screenshots/<page>-<en|zh>-<phone|de
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 from sqlalchemy import select, update
 
 from bot.inbox.auth import add_user
@@ -29,14 +25,18 @@ from carts.tables import ShopInfo as ShopRow
 from config.faq_file import parse_faq_rule_json
 from config.shop_file import ShopInfo
 from tests.conftest import PAGE_ID
-from tests.test_bot.stack import Stack, start_stack
-from tests.test_bot.test_inbox.test_inbox_browser import CHROMIUM, DESKTOP, PHONE, SCREENSHOTS
-
-expect.set_options(timeout=30_000)  # as the inbox's browser tests: a loaded machine is slow, never wrong
+from tests.test_bot.test_inbox.browser import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    BrowserEnv,
+    assert_no_sideways_scroll,
+    screenshot,
+    served_with_chromium,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-PASSWORD = "correct horse battery"
 USERS = {"en": "owner", "zh": "owner-zh"}
 WIDTHS = {"phone": PHONE, "desktop": DESKTOP}
 CASES = [(lang, width) for lang in USERS for width in WIDTHS]
@@ -60,68 +60,24 @@ RULES = [
 ]
 
 
-@dataclass
-class Env:
-    stack: Stack
-    browser: Browser
-    base: str
-
+class Env(BrowserEnv):
     async def page(self, lang: str, width: str) -> Page:
-        context = await self.browser.new_context(viewport=WIDTHS[width])  # type: ignore[arg-type]
-        page = await context.new_page()
-        page.on("dialog", _fail_on_dialog)
-        await page.goto(f"{self.base}/inbox/login")
-        await page.fill("#name", USERS[lang])
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit]")
-        await expect(page.locator(".top")).to_contain_text(USERS[lang])
-        return page
-
-
-def _fail_on_dialog(dialog: Any) -> None:
-    raise AssertionError(f"a dialog opened: {dialog.message}")
+        return await self.signed_in(USERS[lang], WIDTHS[width])
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any) -> AsyncIterator[Env]:
-    clients: list[TestClient] = []
-
-    async def serve(app: web.Application) -> TestClient:
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    stacks = start_stack(serve, tmp_path_factory.mktemp("console"), redis_server)
-    stack = await anext(stacks)
-    async with stack.sessions() as session, session.begin():
-        for name in USERS.values():
-            await add_user(session, name, PASSWORD, "owner", [PAGE_ID])
-        await session.execute(update(InboxUser).where(InboxUser.name == USERS["zh"]).values(locale="zh_Hant"))
-        for body in RULES:
-            await save_rule(session, PAGE_ID, parse_faq_rule_json(body))
-        info = ShopInfo(name="Blossom Florist 花語", currency="HKD", timezone="Asia/Hong_Kong", language="en")
-        await apply_shop_settings(session, info, OrderRules())
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    try:
-        yield Env(stack, browser, str(stack.client.make_url("")).rstrip("/"))
-    finally:
-        await browser.close()
-        await playwright.stop()
-        for client in clients:
-            await client.close()
-        await stacks.aclose()
-
-
-async def screenshot(page: Page, name: str) -> None:
-    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-async def no_sideways_scrolling(page: Page) -> None:
-    wide = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert wide <= 0, f"the page scrolls sideways by {wide}px"
+    async with served_with_chromium(tmp_path_factory.mktemp("console"), redis_server) as up:
+        stack = up.stack
+        async with stack.sessions() as session, session.begin():
+            for name in USERS.values():
+                await add_user(session, name, PASSWORD, "owner", [PAGE_ID])
+            await session.execute(update(InboxUser).where(InboxUser.name == USERS["zh"]).values(locale="zh_Hant"))
+            for body in RULES:
+                await save_rule(session, PAGE_ID, parse_faq_rule_json(body))
+            info = ShopInfo(name="Blossom Florist 花語", currency="HKD", timezone="Asia/Hong_Kong", language="en")
+            await apply_shop_settings(session, info, OrderRules())
+        yield Env(stack, up.browser, up.base)
 
 
 @pytest.mark.parametrize(("lang", "width"), CASES)
@@ -146,7 +102,7 @@ async def test_faq_page_explains_which_rule_answers_beside_the_form(env: Env, la
     await expect(lost).to_contain_text({"en": "lower priority (5 < 6)", "zh": "優先次序較低（5 < 6）"}[lang])
     await expect(page.locator(".rule")).to_have_count(len(RULES))  # a try saves nothing
     await expect(page.locator("#faq-keywords-zh")).to_have_value("即日")  # the form keeps what was typed
-    await no_sideways_scrolling(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"faq-{lang}-{width}")
     # A rule that breaks a shop-file rule is refused beside its field, and nothing is saved.
     await page.fill("#faq-priority", "very high")
@@ -177,7 +133,7 @@ async def test_membership_preview_shows_what_a_sample_order_earns(env: Env, lang
     await expect(result.locator("#earned")).to_have_text({"en": "160 points", "zh": "160 積分"}[lang])
     await expect(result).to_contain_text({"en": "Moves up to Gold 金卡", "zh": "升級至 Gold 金卡"}[lang])
     await expect(result).to_contain_text({"en": "bonus 500", "zh": "獎勵 500"}[lang])
-    await no_sideways_scrolling(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"membership-{lang}-{width}")
     await page.fill("[name='tiers[1].spend']", "100")  # below Gold's express upgrade: refused, named
     await page.get_by_role("button", name={"en": "Save the membership rules", "zh": "儲存會員規則"}[lang]).click()
@@ -211,7 +167,7 @@ async def test_settings_time_zone_change_shows_in_the_times(env: Env, lang: str,
     await page.get_by_role("button", name={"en": "Save settings", "zh": "儲存設定"}[lang]).click()
     await expect(page.locator("#error-orders-pay_within")).to_contain_text({"en": "48h, 7d", "zh": "48h、7d"}[lang])
     await expect(page.locator("#orders-pay-within")).to_have_value("two days")
-    await no_sideways_scrolling(page)
+    await assert_no_sideways_scroll(page)
     await page.goto(f"{env.base}/inbox/settings")  # nothing of the refused form was saved: still Tokyo
     await expect(page.locator("#shop-timezone")).to_have_value("Asia/Tokyo")
     await screenshot(page, f"settings-{lang}-{width}")

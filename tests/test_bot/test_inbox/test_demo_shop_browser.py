@@ -36,15 +36,14 @@ from bot.store.shop import apply_shop
 from bot.store.tables import Conversation
 from config.shop_file import load_shop_file
 from tests.conftest import ADMIN_TOKEN, APP_SECRET, PAGE_ID, make_settings, wait_until
+from tests.screenshots import SCREENSHOTS
 from tests.test_bot.stack import FAST, TOKEN
-from tests.test_bot.test_inbox.test_inbox_browser import CHROMIUM, SCREENSHOTS
+from tests.test_bot.test_inbox.browser import CHROMIUM, DESKTOP, PASSWORD, PHONE
 
-expect.set_options(timeout=30_000)
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 DEMO = SCREENSHOTS / "demo"
-PASSWORD = "correct horse battery"
-WIDTHS = {"390": {"width": 390, "height": 844}, "1280": {"width": 1280, "height": 860}}
+WIDTHS = {"390": PHONE, "1280": DESKTOP}
 OWNERS = {"en": "amy", "zh-Hant": "何經理"}  # the shop's owners, one reading each language
 
 

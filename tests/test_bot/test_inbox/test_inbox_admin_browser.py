@@ -7,17 +7,13 @@ docs/screenshots/<page>-<lang>-<width>.png.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import BrowserContext, expect
 from sqlalchemy import delete, select
 
 from bot.inbox.auth import add_user
@@ -25,16 +21,20 @@ from bot.inbox.tables import InboxUser
 from bot.runtime.clock import utcnow
 from bot.store.tables import Conversation, InstagramAccount, PageState
 from tests.conftest import PAGE_ID
-from tests.screenshots import SCREENSHOTS
-from tests.test_bot.stack import IG_ACCOUNT, Stack, start_stack
-
-expect.set_options(timeout=30_000)  # a loaded two-core machine may be slow, never wrong
+from tests.test_bot.stack import IG_ACCOUNT
+from tests.test_bot.test_inbox.browser import (
+    PASSWORD,
+    BrowserEnv,
+    assert_no_sideways_scroll,
+    fail_on_dialog,
+    screenshot,
+    served_with_chromium,
+    sign_in,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-CHROMIUM = "/usr/bin/chromium"
 PAGE_2 = "1000000000002"  # the shop's second Page, whose token this server does not hold yet
-PASSWORD = "correct horse battery"
 RESTRICTED = "page_restricted (#368): The action attempted has been deemed abusive or is otherwise disallowed"
 WIDTHS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
 # The two owners: one reads the console in English, the other in Traditional Chinese.
@@ -66,87 +66,40 @@ WORDS = {
 }
 
 
-@dataclass
-class Env:
-    stack: Stack
-    browser: Browser
-    base: str
-
-    async def signed_in(self, name: str, viewport: dict[str, int], password: str = PASSWORD) -> Page:
-        context = await self.browser.new_context(viewport=viewport)  # type: ignore[arg-type]
-        page = await context.new_page()
-        page.on("dialog", _fail_on_dialog)
-        await sign_in(page, self.base, name, password)
-        return page
-
-
-def _fail_on_dialog(dialog: Any) -> None:
-    raise AssertionError(f"a dialog opened: {dialog.message}")
-
-
-async def sign_in(page: Page, base: str, name: str, password: str) -> None:
-    await page.goto(f"{base}/inbox/login")
-    await page.fill("#name", name)
-    await page.fill("#password", password)
-    await page.click("button[type=submit]")
-    await expect(page.locator(".top")).to_contain_text(name)
+class Env(BrowserEnv):
+    pass
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any) -> AsyncIterator[Env]:
-    clients: list[TestClient] = []
-
-    async def serve(app: web.Application) -> TestClient:
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    stacks = start_stack(serve, tmp_path_factory.mktemp("admin"), redis_server)
-    stack = await anext(stacks)
-    now = utcnow()
-    async with stack.sessions() as session, session.begin():
-        await add_user(session, OWNERS["en"], PASSWORD, "owner", [PAGE_ID, PAGE_2])
-        await add_user(session, OWNERS["zh-Hant"], PASSWORD, "owner", [PAGE_ID, PAGE_2])
-        await add_user(session, "siu.wai", PASSWORD, "agent", [PAGE_ID])
-        for owner, locale in ((OWNERS["en"], "en"), (OWNERS["zh-Hant"], "zh_Hant")):
-            row = (await session.execute(select(InboxUser).where(InboxUser.name == owner))).scalar_one()
-            row.locale = locale
-        # A chat on each Page: an agent of Page 1 sees only the first.
-        chats = ((PAGE_ID, "3000000000701", "Wong Siu Ming"), (PAGE_2, "3000000000702", "Lee Ka Yan"))
-        for page_id, psid, name in chats:
-            session.add(
-                Conversation(
-                    page_id=page_id,
-                    psid=psid,
-                    channel="facebook",
-                    name=name,
-                    last_message_at=now,
-                    created_at=now,
-                    profile_fetched_at=now,
+    async with served_with_chromium(tmp_path_factory.mktemp("admin"), redis_server) as up:
+        stack = up.stack
+        now = utcnow()
+        async with stack.sessions() as session, session.begin():
+            await add_user(session, OWNERS["en"], PASSWORD, "owner", [PAGE_ID, PAGE_2])
+            await add_user(session, OWNERS["zh-Hant"], PASSWORD, "owner", [PAGE_ID, PAGE_2])
+            await add_user(session, "siu.wai", PASSWORD, "agent", [PAGE_ID])
+            for owner, locale in ((OWNERS["en"], "en"), (OWNERS["zh-Hant"], "zh_Hant")):
+                row = (await session.execute(select(InboxUser).where(InboxUser.name == owner))).scalar_one()
+                row.locale = locale
+            # A chat on each Page: an agent of Page 1 sees only the first.
+            chats = ((PAGE_ID, "3000000000701", "Wong Siu Ming"), (PAGE_2, "3000000000702", "Lee Ka Yan"))
+            for page_id, psid, name in chats:
+                session.add(
+                    Conversation(
+                        page_id=page_id,
+                        psid=psid,
+                        channel="facebook",
+                        name=name,
+                        last_message_at=now,
+                        created_at=now,
+                        profile_fetched_at=now,
+                    )
                 )
+            session.add(
+                InstagramAccount(account_id=IG_ACCOUNT, page_id=PAGE_ID, username="testshop.hk", updated_at=now)
             )
-        session.add(InstagramAccount(account_id=IG_ACCOUNT, page_id=PAGE_ID, username="testshop.hk", updated_at=now))
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    try:
-        yield Env(stack, browser, str(stack.client.make_url("")).rstrip("/"))
-    finally:
-        await browser.close()
-        await playwright.stop()
-        for client in clients:
-            await client.close()
-        await stacks.aclose()
-
-
-async def screenshot(page: Page, name: str) -> None:
-    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-async def no_sideways_scroll(page: Page) -> None:
-    wide = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-    assert wide <= 0, f"the page scrolls sideways by {wide}px"
+        yield Env(stack, up.browser, up.base)
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
@@ -166,7 +119,7 @@ async def test_an_owner_invites_an_agent_who_sets_a_password_signs_in_to_their_p
     await owner.click("#invite button[type=submit]")
     await expect(owner.locator(".link-once h2")).to_contain_text(words["invitation"])
     await expect(owner.locator(f"[data-user='{name}']")).to_be_visible()
-    await no_sideways_scroll(owner)
+    await assert_no_sideways_scroll(owner)
     await screenshot(owner, f"users-{lang}-{width}")
     link = await owner.locator("#one-time-link").input_value()
     assert link.startswith(env.base + "/inbox/password/")
@@ -174,11 +127,11 @@ async def test_an_owner_invites_an_agent_who_sets_a_password_signs_in_to_their_p
     # The invited person, in a browser of their own, sets their password and signs in.
     context: BrowserContext = await env.browser.new_context(viewport=viewport)  # type: ignore[arg-type]
     agent = await context.new_page()
-    agent.on("dialog", _fail_on_dialog)
+    agent.on("dialog", fail_on_dialog)
     await agent.goto(link)
     await expect(agent.locator("h1")).to_be_visible()
     await expect(agent.locator(".login")).to_contain_text(name)
-    await no_sideways_scroll(agent)
+    await assert_no_sideways_scroll(agent)
     await screenshot(agent, f"users-password-{lang}-{width}")
     await agent.fill("#password", f"{name} chose this")
     await agent.fill("#again", f"{name} chose this")
@@ -197,7 +150,7 @@ async def test_an_owner_invites_an_agent_who_sets_a_password_signs_in_to_their_p
     await owner.click(f"[data-user='{name}'] a.name")
     await owner.click("#access button[type=submit]")
     await expect(owner.locator("h1")).to_contain_text(words["disabled"])
-    await no_sideways_scroll(owner)
+    await assert_no_sideways_scroll(owner)
     await screenshot(owner, f"users-edit-{lang}-{width}")
     await agent.goto(f"{env.base}/inbox")
     assert "/inbox/login" in agent.url
@@ -229,7 +182,7 @@ async def test_an_owner_sees_a_paused_page_and_resumes_its_sending(env: Env, lan
     await expect(card.locator(".token-works")).to_be_visible()
     await expect(card.locator(".sending")).to_contain_text(words["paused"])
     await expect(card).to_contain_text("@testshop.hk")
-    await no_sideways_scroll(owner)
+    await assert_no_sideways_scroll(owner)
     await screenshot(owner, f"pages-{lang}-{width}")
     await card.locator(".resume button").click()
     await expect(owner.locator(".notice")).to_contain_text(words["resumed"])

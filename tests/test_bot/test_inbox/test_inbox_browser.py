@@ -1,61 +1,42 @@
 """Browser tests of the merchant inbox: Playwright driving Debian's Chromium against a running PlusOne.
 
 One server (web, worker, outbox, Graph emulator) for the whole module; each test uses its own shopper.
-The tests also write screenshots of the main pages, at desktop and phone width, to docs/screenshots/.
-Chromium comes from Debian (`make test` installs it when /usr/bin/chromium is missing); Playwright's own
-browser download is never used.
+The tests also write screenshots of the main pages, at desktop and phone width (tests/screenshots.py).
+The server, Chromium and signing in are the browser tests' shared ones (tests/test_bot/test_inbox/browser.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 from sqlalchemy import select
 
 from bot.inbox.auth import add_user
 from bot.store.tables import CommentLog, Conversation
 from tests.conftest import PAGE_ID, wait_until
-from tests.screenshots import SCREENSHOTS
-from tests.test_bot.stack import Stack, sends, start_stack
+from tests.test_bot.stack import sends
 from tests.test_bot.test_handlers.test_comments import POST, seed_shop
-
-# Playwright's assertions retry until they hold or this runs out (its default is 5 s): a loaded machine
-# (two test processes, Chromium, the server and its worker on two cores) may take longer, never wrongly.
-expect.set_options(timeout=30_000)
+from tests.test_bot.test_inbox.browser import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    BrowserEnv,
+    screenshot,
+    served_with_chromium,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-CHROMIUM = "/usr/bin/chromium"
 OTHER_PAGE = "1000000000002"
-PASSWORD = "correct horse battery"
-DESKTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 390, "height": 844}
 
 
-@dataclass
-class Env:
-    stack: Stack
-    browser: Browser
-    base: str
-
+class Env(BrowserEnv):
     async def page(self, user: str = "owner", viewport: dict[str, int] = DESKTOP) -> Page:
-        context = await self.browser.new_context(viewport=viewport)  # type: ignore[arg-type]
-        page = await context.new_page()
-        page.on("dialog", _fail_on_dialog)  # an alert() would mean shopper text ran as script
-        await page.goto(f"{self.base}/inbox/login")
-        await page.fill("#name", user)
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit]")
-        await expect(page.locator(".top")).to_contain_text(user)
-        return page
+        return await self.signed_in(user, viewport)
 
     async def conversation_id(self, psid: str, page_id: str = PAGE_ID) -> int:
         rows = await self.stack.rows(
@@ -64,37 +45,15 @@ class Env:
         return rows[0].id
 
 
-def _fail_on_dialog(dialog: Any) -> None:
-    raise AssertionError(f"a dialog opened: {dialog.message}")
-
-
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any) -> AsyncIterator[Env]:
-    clients: list[TestClient] = []
-
-    async def serve(app: web.Application) -> TestClient:
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    stacks = start_stack(serve, tmp_path_factory.mktemp("inbox"), redis_server, human_agent_permission=True)
-    stack = await anext(stacks)
-    await seed_shop(stack.sessions, stock=5)
-    async with stack.sessions() as session, session.begin():
-        await add_user(session, "owner", PASSWORD, "owner", [PAGE_ID])
-        await add_user(session, "agent", PASSWORD, "agent", [PAGE_ID])
-        await add_user(session, "other", PASSWORD, "agent", [OTHER_PAGE])
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    try:
-        yield Env(stack, browser, str(stack.client.make_url("")).rstrip("/"))
-    finally:
-        await browser.close()
-        await playwright.stop()
-        for client in clients:
-            await client.close()
-        await stacks.aclose()
+    async with served_with_chromium(tmp_path_factory.mktemp("inbox"), redis_server, human_agent_permission=True) as up:
+        await seed_shop(up.stack.sessions, stock=5)
+        async with up.stack.sessions() as session, session.begin():
+            await add_user(session, "owner", PASSWORD, "owner", [PAGE_ID])
+            await add_user(session, "agent", PASSWORD, "agent", [PAGE_ID])
+            await add_user(session, "other", PASSWORD, "agent", [OTHER_PAGE])
+        yield Env(up.stack, up.browser, up.base)
 
 
 async def shopper_writes(env: Env, psid: str, text: str) -> None:
@@ -109,11 +68,6 @@ async def until_stored(env: Env, psid: str) -> int:
 
     await wait_until(stored, what="the shopper's message stored")
     return await env.conversation_id(psid)
-
-
-async def screenshot(page: Page, name: str) -> None:
-    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 async def test_sign_in_and_wrong_password(env: Env) -> None:

@@ -8,28 +8,29 @@ One server (web, worker, outbox, Graph emulator) for the module, as in test_inbo
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 from sqlalchemy import select, update
 
 from bot.inbox.auth import add_user
 from bot.inbox.tables import InboxUser
 from bot.store.tables import CommentLog, Conversation
 from tests.conftest import PAGE_ID, wait_until
-from tests.test_bot.stack import Stack, start_stack
 from tests.test_bot.test_handlers.test_comments import POST, seed_shop
-from tests.test_bot.test_inbox.test_inbox_browser import CHROMIUM, DESKTOP, PASSWORD, PHONE, SCREENSHOTS
+from tests.test_bot.test_inbox.browser import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    BrowserEnv,
+    assert_no_sideways_scroll,
+    screenshot,
+    served_with_chromium,
+)
 from tests.test_bot.test_inbox.test_inbox_daily import other_campaign
-
-expect.set_options(timeout=30_000)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -38,12 +39,7 @@ READERS = {"en": "mandy", "zh_Hant": "wing"}
 WIDTHS = {"390": PHONE, "1280": DESKTOP}
 
 
-@dataclass
-class Env:
-    stack: Stack
-    browser: Browser
-    base: str
-
+class Env(BrowserEnv):
     async def page(self, lang: str, viewport: dict[str, int]) -> Page:
         context = await self.browser.new_context(viewport=viewport)  # type: ignore[arg-type]
         page = await context.new_page()
@@ -62,43 +58,15 @@ class Env:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any) -> AsyncIterator[Env]:
-    clients: list[TestClient] = []
-
-    async def serve(app: web.Application) -> TestClient:
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    stacks = start_stack(serve, tmp_path_factory.mktemp("inbox-daily"), redis_server)
-    stack = await anext(stacks)
-    await seed_shop(stack.sessions, stock=5)
-    await other_campaign(stack)
-    async with stack.sessions() as session, session.begin():
-        for name in READERS.values():
-            await add_user(session, name, PASSWORD, "owner", [PAGE_ID])
-        await session.execute(update(InboxUser).where(InboxUser.name == "wing").values(locale="zh_Hant"))
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    try:
-        yield Env(stack, browser, str(stack.client.make_url("")).rstrip("/"))
-    finally:
-        await browser.close()
-        await playwright.stop()
-        for client in clients:
-            await client.close()
-        await stacks.aclose()
-
-
-async def screenshot(page: Page, name: str) -> None:
-    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-async def nothing_sideways(page: Page) -> None:
-    """The page is no wider than the screen: nothing to scroll sideways to, nothing cut off at the edge."""
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= page.viewport_size["width"], width  # type: ignore[index]
+    async with served_with_chromium(tmp_path_factory.mktemp("inbox-daily"), redis_server) as up:
+        stack = up.stack
+        await seed_shop(stack.sessions, stock=5)
+        await other_campaign(stack)
+        async with stack.sessions() as session, session.begin():
+            for name in READERS.values():
+                await add_user(session, name, PASSWORD, "owner", [PAGE_ID])
+            await session.execute(update(InboxUser).where(InboxUser.name == "wing").values(locale="zh_Hant"))
+        yield Env(stack, up.browser, up.base)
 
 
 async def shopper_comments(env: Env, psid: str, text: str, name: str, number: int) -> int:
@@ -170,7 +138,7 @@ async def test_the_list_shows_compact_pills_and_the_shoppers_own_words(
     assert len(set(measured["tops"])) == 1, measured
     asked = page.locator(".conv .tag.warn")
     await expect(asked).to_have_text("asked for a person" if lang == "en" else "要求真人")
-    await nothing_sideways(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"chats-{lang}-{width}")
     await page.context.close()
 
@@ -194,7 +162,7 @@ async def test_a_conversation_shows_its_comment_and_hands_back_to_the_bot(
     await screenshot(page, f"conversation-handoff-{lang}-{width}")
     await who.locator("button").click()
     await expect(who).to_contain_text("此對話由機械人回覆。" if zh else "The bot answers this chat.")
-    await nothing_sideways(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"conversation-{lang}-{width}")
     await page.context.close()
 
@@ -238,7 +206,7 @@ async def test_add_by_code_shows_the_typed_products_options_and_its_error_beside
     assert left >= 0 and right <= WIDTHS[width]["width"], (left, right)
     # and the error stays while the agent reads it: live updates leave a panel with a form's error alone
     await expect(page.locator("#panel")).to_have_attribute("data-dirty", "1")
-    await nothing_sideways(page)
+    await assert_no_sideways_scroll(page)
     await page.evaluate("document.getElementById('cart').scrollIntoView()")
     await screenshot(page, f"add-by-code-error-{lang}-{width}")
     await page.context.close()

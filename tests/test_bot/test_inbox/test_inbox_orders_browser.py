@@ -15,7 +15,8 @@ from sqlalchemy import select
 from bot.runtime.clock import utcnow
 from carts.order_tables import Order
 from tests.conftest import PAGE_ID
-from tests.test_bot.test_inbox.test_inbox_browser import DESKTOP, PHONE, Env, env, screenshot  # noqa: F401
+from tests.test_bot.test_inbox.browser import PHONE, screenshot
+from tests.test_bot.test_inbox.test_inbox_browser import Env, env  # noqa: F401  (the module's server)
 from tests.test_bot.test_inbox.test_inbox_orders import make_order
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -24,7 +24,8 @@ from carts.order_tables import Order
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.test_handlers.test_comments import POST
 from tests.test_bot.test_inbox import test_inbox_browser
-from tests.test_bot.test_inbox.test_inbox_browser import DESKTOP, PHONE, Env, screenshot, shopper_writes, until_stored
+from tests.test_bot.test_inbox.browser import DESKTOP, PHONE, screenshot
+from tests.test_bot.test_inbox.test_inbox_browser import Env, shopper_writes, until_stored
 
 env = test_inbox_browser.env  # the same module-scoped fixture: one server for this module
 

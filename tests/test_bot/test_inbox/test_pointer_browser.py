@@ -5,18 +5,14 @@ docs/screenshots/live-pointer-<lang>-<width>.png. One server for the module (as 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 from sqlalchemy import select, update
 
 from bot.inbox.auth import add_user
@@ -25,26 +21,22 @@ from bot.runtime.clock import utcnow
 from bot.store.tables import LivePointer, LivePointerMove, LiveVideo
 from carts.tables import Campaign, CampaignProduct, Product
 from tests.conftest import PAGE_ID, wait_until
-from tests.screenshots import SCREENSHOTS
-from tests.test_bot.stack import Stack, start_stack
+from tests.test_bot.test_inbox.browser import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    BrowserEnv,
+    screenshot,
+    served_with_chromium,
+)
 
-expect.set_options(timeout=30_000)
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse battery"
-DESKTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 390, "height": 844}
 VIDEO = "7770030"
 PRODUCTS = {"A": "碎花連身裙 Floral dress", "B": "真絲頸巾 Silk scarf", "C": "珍珠耳環 Pearl earrings", "D": "Tote bag"}
 
 
-@dataclass
-class Env:
-    stack: Stack
-    browser: Browser
-    base: str
-
+class Env(BrowserEnv):
     async def page(self, user: str, locale: str, viewport: dict[str, int]) -> Page:
         async with self.stack.sessions() as session, session.begin():
             await session.execute(update(InboxUser).where(InboxUser.name == user).values(locale=locale))
@@ -62,60 +54,38 @@ class Env:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any) -> AsyncIterator[Env]:
-    clients: list[TestClient] = []
+    async with served_with_chromium(tmp_path_factory.mktemp("pointer"), redis_server, live_check_interval_s=0.1) as up:
+        stack = up.stack
+        now = utcnow()
+        async with stack.sessions() as session, session.begin():
+            products = [
+                Product(code=c, name=n, price=Decimal("280"), stock=20, created_at=now, updated_at=now)
+                for c, n in PRODUCTS.items()
+            ]
+            campaign = Campaign(
+                key="tonight",
+                title="週四晚直播 Thursday live",
+                page_id=PAGE_ID,
+                next_live=True,
+                starts_at=now - timedelta(hours=1),
+                ends_at=now + timedelta(hours=3),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add_all([*products, campaign])
+            await session.flush()
+            session.add_all(
+                [CampaignProduct(campaign_id=campaign.id, product_id=p.id, order_code=p.code) for p in products]  # type: ignore[arg-type]
+            )
+            await add_user(session, "owner", PASSWORD, "owner", [PAGE_ID])
+            await add_user(session, "assistant", PASSWORD, "agent", [PAGE_ID])
+        assert (await stack.emulator.live_video(PAGE_ID, VIDEO))["status"] == 200
 
-    async def serve(app: web.Application) -> TestClient:
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
+        async def live() -> bool:
+            return bool(await stack.rows(select(LiveVideo).where(LiveVideo.video_id == VIDEO)))
 
-    stacks = start_stack(serve, tmp_path_factory.mktemp("pointer"), redis_server, live_check_interval_s=0.1)
-    stack = await anext(stacks)
-    now = utcnow()
-    async with stack.sessions() as session, session.begin():
-        products = [
-            Product(code=c, name=n, price=Decimal("280"), stock=20, created_at=now, updated_at=now)
-            for c, n in PRODUCTS.items()
-        ]
-        campaign = Campaign(
-            key="tonight",
-            title="週四晚直播 Thursday live",
-            page_id=PAGE_ID,
-            next_live=True,
-            starts_at=now - timedelta(hours=1),
-            ends_at=now + timedelta(hours=3),
-            created_at=now,
-            updated_at=now,
-        )
-        session.add_all([*products, campaign])
-        await session.flush()
-        session.add_all(
-            [CampaignProduct(campaign_id=campaign.id, product_id=p.id, order_code=p.code) for p in products]  # type: ignore[arg-type]
-        )
-        await add_user(session, "owner", PASSWORD, "owner", [PAGE_ID])
-        await add_user(session, "assistant", PASSWORD, "agent", [PAGE_ID])
-    assert (await stack.emulator.live_video(PAGE_ID, VIDEO))["status"] == 200
-
-    async def live() -> bool:
-        return bool(await stack.rows(select(LiveVideo).where(LiveVideo.video_id == VIDEO)))
-
-    await wait_until(live, what="the live video running")
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    try:
-        yield Env(stack, browser, str(stack.client.make_url("")).rstrip("/"))
-    finally:
-        await browser.close()
-        await playwright.stop()
-        for client in clients:
-            await client.close()
-        await stacks.aclose()
-
-
-async def screenshot(page: Page, name: str) -> None:
-    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        await wait_until(live, what="the live video running")
+        yield Env(stack, up.browser, up.base)
 
 
 async def moves(env: Env) -> list[tuple[str | None, str]]:

@@ -20,15 +20,10 @@ from carts.order_tables import CheckoutToken
 from carts.orders import fetch_or_create_checkout_token, mark_paid, place_order
 from carts.tables import ShopInfo, StockClaim
 from tests.conftest import PAGE_ID, wait_until
+from tests.screenshots import SCREENSHOTS
+from tests.test_bot.test_inbox.browser import DESKTOP, PHONE, assert_no_sideways_scroll, screenshot
 from tests.test_bot.test_inbox.test_funnel import CHATTER, FORM
-from tests.test_bot.test_inbox.test_inbox_browser import (  # noqa: F401
-    DESKTOP,
-    PHONE,
-    SCREENSHOTS,
-    Env,
-    env,
-    screenshot,
-)
+from tests.test_bot.test_inbox.test_inbox_browser import Env, env  # noqa: F401  (the module's server)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -71,11 +66,6 @@ async def a_live(env: Env) -> None:  # noqa: F811
                 await mark_paid(session, placed.order.number, now=now)
 
 
-async def no_sideways_scroll(page) -> None:  # type: ignore[no-untyped-def]
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= await page.evaluate("window.innerWidth"), "the page is wider than the screen"
-
-
 async def test_the_owner_reads_the_report_on_a_desktop_and_a_phone_in_both_languages(env: Env, tmp_path: Path) -> None:  # noqa: F811
     await a_live(env)
     page = await env.page("owner")
@@ -88,7 +78,7 @@ async def test_the_owner_reads_the_report_on_a_desktop_and_a_phone_in_both_langu
     await expect(page.locator("svg.chart-narrow")).to_be_hidden()
     await expect(page.locator("svg.chart-wide title#chart-title-wide")).to_have_text("Comments and orders per minute")
     await expect(page.locator(".kpis")).to_contain_text("GMV")
-    await no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"live-report-en-{DESKTOP['width']}")
     async with page.expect_download() as download_info:
         await page.click("text=Export to Excel")
@@ -107,7 +97,7 @@ async def test_the_owner_reads_the_report_on_a_desktop_and_a_phone_in_both_langu
         await page.set_viewport_size(PHONE)
         await page.goto(f"{env.base}/inbox/reports/live?lang={lang}")
         await expect(page.locator("h1")).to_have_text(heading)
-        await no_sideways_scroll(page)
+        await assert_no_sideways_scroll(page)
         await expect(page.locator("svg.chart-narrow")).to_be_visible()  # the phone's chart, its text readable
         # Each product is a card on a phone: every figure is on screen with its name.
         cell = page.locator(".report-products td").first
@@ -119,7 +109,7 @@ async def test_the_owner_reads_the_report_on_a_desktop_and_a_phone_in_both_langu
     await expect(page.locator(".board-funnel summary")).to_have_text("What sold")
     await expect(page.locator("#board-funnel")).to_contain_text("GMV")
     await expect(page.locator("#live-status")).to_have_text("live")  # listening to the server's events
-    await no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     comments = page.locator("#board-funnel .funnel li").first.locator(".step-n")
     before = int(await comments.inner_text())
     env.stack.client.app[FUNNEL_CACHE].ttl = timedelta(0)  # fresh figures on each ask: the test needs no wait

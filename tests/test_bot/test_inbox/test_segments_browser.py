@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import expect
 from sqlalchemy import select, update
 
@@ -31,16 +29,8 @@ from config.shop_file import ShopInfo
 from crm_bridge.members import fetch_or_create_member
 from crm_bridge.segments import refresh_figures, tag_member
 from tests.conftest import PAGE_ID
-from tests.test_bot.stack import start_stack
-from tests.test_bot.test_inbox.test_console_rules_browser import (
-    CASES,
-    PASSWORD,
-    USERS,
-    Env,
-    no_sideways_scrolling,
-    screenshot,
-)
-from tests.test_bot.test_inbox.test_inbox_browser import CHROMIUM
+from tests.test_bot.test_inbox.browser import PASSWORD, assert_no_sideways_scroll, screenshot, served_with_chromium
+from tests.test_bot.test_inbox.test_console_rules_browser import CASES, USERS, Env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 SHOPPERS = [  # name, days since each paid order, amount, VIP
@@ -55,64 +45,50 @@ SHOPPERS = [  # name, days since each paid order, amount, VIP
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any) -> AsyncIterator[Env]:
-    from playwright.async_api import async_playwright
 
-    clients: list[TestClient] = []
-
-    async def serve(app: web.Application) -> TestClient:
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    stacks = start_stack(serve, tmp_path_factory.mktemp("segments"), redis_server)
-    stack = await anext(stacks)
-    now = utcnow()
-    async with stack.sessions() as session, session.begin():
-        for name in USERS.values():
-            await add_user(session, name, PASSWORD, "owner", [PAGE_ID])
-        await session.execute(update(InboxUser).where(InboxUser.name == USERS["zh"]).values(locale="zh_Hant"))
-        info = ShopInfo(name="Blossom Florist 花語", currency="HKD", timezone="Asia/Hong_Kong", language="en")
-        await apply_shop_settings(session, info, OrderRules())
-        for n, (name, days, amount, vip) in enumerate(SHOPPERS):
-            psid = f"39000000000{n:02d}"
-            member, _ = await fetch_or_create_member(session, PAGE_ID, psid, name=name, now=now - timedelta(days=400))
-            for k, ago in enumerate(days):
-                at = now - timedelta(days=ago)
-                session.add(
-                    Order(
-                        number=f"PO-9{n:02d}{k:03d}",
-                        page_id=PAGE_ID,
-                        psid=psid,
-                        checkout_nonce=f"seg-{n}-{k}",
-                        status="delivered",
-                        currency="HKD",
-                        subtotal=D(amount),
-                        total=D(amount),
-                        customer_name=name,
-                        phone="",
-                        delivery_method="pickup",
-                        placed_at=at,
-                        paid_at=at,
-                        updated_at=at,
-                    )
+    async with served_with_chromium(tmp_path_factory.mktemp("segments"), redis_server) as up:
+        stack = up.stack
+        now = utcnow()
+        async with stack.sessions() as session, session.begin():
+            for name in USERS.values():
+                await add_user(session, name, PASSWORD, "owner", [PAGE_ID])
+            await session.execute(update(InboxUser).where(InboxUser.name == USERS["zh"]).values(locale="zh_Hant"))
+            info = ShopInfo(name="Blossom Florist 花語", currency="HKD", timezone="Asia/Hong_Kong", language="en")
+            await apply_shop_settings(session, info, OrderRules())
+            for n, (name, days, amount, vip) in enumerate(SHOPPERS):
+                psid = f"39000000000{n:02d}"
+                member, _ = await fetch_or_create_member(
+                    session, PAGE_ID, psid, name=name, now=now - timedelta(days=400)
                 )
-            if vip:
-                await tag_member(session, member.id or 0, "VIP", "hand", now, "owner")
-            if n == 0:  # 陳大文 wrote to the Page: the buyer panel shows her member card
-                session.add(Conversation(page_id=PAGE_ID, psid=psid, channel="messenger", name=name, created_at=now))
-        await session.flush()
-        await refresh_figures(session, now)
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    try:
-        yield Env(stack, browser, str(stack.client.make_url("")).rstrip("/"))
-    finally:
-        await browser.close()
-        await playwright.stop()
-        for client in clients:
-            await client.close()
-        await stacks.aclose()
+                for k, ago in enumerate(days):
+                    at = now - timedelta(days=ago)
+                    session.add(
+                        Order(
+                            number=f"PO-9{n:02d}{k:03d}",
+                            page_id=PAGE_ID,
+                            psid=psid,
+                            checkout_nonce=f"seg-{n}-{k}",
+                            status="delivered",
+                            currency="HKD",
+                            subtotal=D(amount),
+                            total=D(amount),
+                            customer_name=name,
+                            phone="",
+                            delivery_method="pickup",
+                            placed_at=at,
+                            paid_at=at,
+                            updated_at=at,
+                        )
+                    )
+                if vip:
+                    await tag_member(session, member.id or 0, "VIP", "hand", now, "owner")
+                if n == 0:  # 陳大文 wrote to the Page: the buyer panel shows her member card
+                    session.add(
+                        Conversation(page_id=PAGE_ID, psid=psid, channel="messenger", name=name, created_at=now)
+                    )
+            await session.flush()
+            await refresh_figures(session, now)
+        yield Env(stack, up.browser, up.base)
 
 
 @pytest.mark.parametrize(("lang", "width"), CASES)
@@ -142,12 +118,12 @@ async def test_segment_builder_counts_previews_names_the_wrong_row_and_saves(env
     await page.fill("#match-2-value", "1")
     await page.click("button[value=preview]")
     await expect(preview.locator("h2")).to_contain_text("3")
-    await no_sideways_scrolling(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"segments-builder-{lang}-{width}")
     await page.click("button[value=save]")
     await expect(page.locator(".segments")).to_contain_text(f"VIP {lang} {width}")
     await expect(page.locator(".notice")).to_be_visible()
-    await no_sideways_scrolling(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"segments-list-{lang}-{width}")
     await page.context.close()
 
@@ -166,7 +142,7 @@ async def test_the_buyer_panel_shows_scores_states_and_tags(env: Env, lang: str,
     await page.click(".add-tag button[type=submit]")
     await expect(card.locator(".tags")).to_contain_text(tag)
     await expect(card.locator(".tags")).to_contain_text("VIP")
-    await no_sideways_scrolling(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"segments-panel-{lang}-{width}")
     # removing it takes it off
     await card.locator(f'button[aria-label*="{tag}"]').click()

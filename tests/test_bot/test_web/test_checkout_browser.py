@@ -18,9 +18,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 import stripe
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+from playwright.async_api import ConsoleMessage, Page, expect
 from sqlalchemy import select
 
 from bot.replies.i18n import gettext
@@ -33,9 +31,8 @@ from carts.payment_rules import parse_payment_methods
 from carts.payment_tables import OrderPayment
 from carts.payments import save_shop_payments
 from tests.conftest import ADMIN_TOKEN, PAGE_ID, wait_until
-from tests.test_bot.stack import Stack, start_stack
 from tests.test_bot.test_handlers.test_comments import seed_shop
-from tests.test_bot.test_inbox.test_inbox_browser import CHROMIUM, DESKTOP, PHONE, screenshot
+from tests.test_bot.test_inbox.browser import DESKTOP, PHONE, BrowserEnv, screenshot, served_with_chromium
 from tests.test_bot.test_web.test_checkout import comment_and_wait
 
 # Playwright's assertions retry until they hold or this runs out (its default is 5 s): a loaded machine may
@@ -57,21 +54,16 @@ METHODS = {
 
 
 @dataclass
-class Env:
-    stack: Stack
-    browser: Browser
-    base: str
-    localstripe: str
+class Env(BrowserEnv):
+    localstripe: str = ""
     comments: list[int] = field(default_factory=list)
 
     async def shopper_page(self, viewport: dict[str, int] = DESKTOP) -> Page:
         """A fresh browser for a shopper; a blocked script or style (CSP) or a script error fails the test."""
-        context = await self.browser.new_context(viewport=viewport)  # type: ignore[arg-type]
-        page = await context.new_page()
+        page = await self.new_page(viewport)
         problems: list[str] = []
         page.on("console", lambda message: _note_csp(message, problems))
         page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-        page.on("dialog", _fail_on_dialog)
         page.problems = problems  # type: ignore[attr-defined]
         return page
 
@@ -90,24 +82,11 @@ def _note_csp(message: ConsoleMessage, problems: list[str]) -> None:
         problems.append(message.text)
 
 
-def _fail_on_dialog(dialog: Any) -> None:
-    raise AssertionError(f"a dialog opened: {dialog.message}")
-
-
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def env(
     tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any, localstripe_url: str
 ) -> AsyncIterator[Env]:
-    clients: list[TestClient] = []
-
-    async def serve(app: web.Application) -> TestClient:
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    stacks = start_stack(
-        serve,
+    async with served_with_chromium(
         tmp_path_factory.mktemp("checkout"),
         redis_server,
         stripe_secret_key="sk_test_plusone",
@@ -115,27 +94,18 @@ async def env(
         stripe_webhook_secret=WEBHOOK_SECRET,
         stripe_api_url=localstripe_url,
         stripe_js_url=f"{localstripe_url}/js.stripe.com/v3/",
-    )
-    stack = await anext(stacks)
-    async with aiohttp.ClientSession() as http:
-        hook = str(stack.client.make_url("/stripe/webhook"))
-        response = await http.post(
-            f"{localstripe_url}/_config/webhooks/plusone", data={"url": hook, "secret": WEBHOOK_SECRET}
-        )
-        assert response.status == 200
-    await seed_shop(stack.sessions, stock=50)
-    async with stack.sessions() as session, session.begin():
-        await save_shop_payments(session, parse_payment_methods(METHODS), "en", utcnow())
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    try:
-        yield Env(stack, browser, str(stack.client.make_url("")).rstrip("/"), localstripe_url)
-    finally:
-        await browser.close()
-        await playwright.stop()
-        for client in clients:
-            await client.close()
-        await stacks.aclose()
+    ) as up:
+        stack = up.stack
+        async with aiohttp.ClientSession() as http:
+            hook = str(stack.client.make_url("/stripe/webhook"))
+            response = await http.post(
+                f"{localstripe_url}/_config/webhooks/plusone", data={"url": hook, "secret": WEBHOOK_SECRET}
+            )
+            assert response.status == 200
+        await seed_shop(stack.sessions, stock=50)
+        async with stack.sessions() as session, session.begin():
+            await save_shop_payments(session, parse_payment_methods(METHODS), "en", utcnow())
+        yield Env(stack, up.browser, up.base, localstripe_url)
 
 
 async def fill_details(page: Page, delivery: str = "delivery") -> None:
