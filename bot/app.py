@@ -58,6 +58,7 @@ from bot.store.shop import apply_shop
 from bot.web import (
     blocked_api,
     checkout,
+    email_pages,
     faq_api,
     handoff_api,
     live_api,
@@ -318,6 +319,7 @@ def create_app(
     app.add_routes(shop_api.routes)
     app.add_routes(payments_api.routes)
     app.add_routes(checkout.routes)
+    app.add_routes(email_pages.routes)
     app.add_routes(stripe_pay.routes)
     app.add_routes(orders_api.routes)
     app.add_routes(faq_api.routes)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbound.email_links import pixel_url, unsubscribe_url
@@ -33,6 +33,7 @@ from bot.runtime.clock import utcnow
 from bot.runtime.loops import Loop
 from bot.store.tables import EmailOptOut, EmailOutbox
 from carts.sql import dialect_insert
+from crm_bridge.consent import OptOutSource, apply_opt_in, apply_opt_out, is_opted_out
 from crm_bridge.members import parse_email
 
 log = logging.getLogger(__name__)
@@ -101,10 +102,31 @@ async def address_opted_out(session: AsyncSession, address: str) -> bool:
     return found.first() is not None
 
 
-async def member_opted_out(session: AsyncSession, member_id: int) -> bool:
-    """The member opted out of marketing (crm_bridge.consent), or opted an address of theirs out."""
-    found = await session.execute(select(EmailOptOut.id).where(EmailOptOut.member_id == member_id))
-    return found.first() is not None
+async def email_opted_out(session: AsyncSession, row: EmailOutbox) -> bool:
+    """Whoever this e-mail went to has opted out: its member (crm_bridge.consent), else its address."""
+    if row.member_id is not None:
+        return await is_opted_out(session, row.member_id)
+    return await address_opted_out(session, row.to_address)
+
+
+async def set_email_opt_out(session: AsyncSession, row: EmailOutbox, *, out: bool, now: datetime) -> bool:
+    """Opt whoever this e-mail went to out (or back in) from its link; True when it changed anything.
+
+    A member's choice is kept on the member (it covers every channel's marketing); an address that is no
+    member's goes on the opt-out list.
+    """
+    source = OptOutSource.EMAIL_LINK.value
+    if row.member_id is not None:
+        change = apply_opt_out if out else apply_opt_in
+        return await change(session, row.member_id, source, now)
+    address = row.to_address.strip().lower()
+    if out:
+        insert = dialect_insert(session)
+        stmt = insert(EmailOptOut).values(address=address, source=source, created_at=now)
+        result = await session.execute(stmt.on_conflict_do_nothing(index_elements=["address"]))
+        return bool(result.rowcount)
+    result = await session.execute(delete(EmailOptOut).where(EmailOptOut.address == address))
+    return bool(result.rowcount)
 
 
 async def refusal_for(session: AsyncSession, row: EmailOutbox) -> EmailRefusal | None:
@@ -113,7 +135,7 @@ async def refusal_for(session: AsyncSession, row: EmailOutbox) -> EmailRefusal |
         return EmailRefusal.BAD_ADDRESS
     if row.purpose == EmailPurpose.TRANSACTIONAL.value:
         return None
-    if row.member_id is not None and await member_opted_out(session, row.member_id):
+    if row.member_id is not None and await is_opted_out(session, row.member_id):
         return EmailRefusal.OPTED_OUT
     if await address_opted_out(session, row.to_address):
         return EmailRefusal.ADDRESS_OPTED_OUT

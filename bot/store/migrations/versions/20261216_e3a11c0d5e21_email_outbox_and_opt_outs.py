@@ -1,7 +1,7 @@
 """e-mail outbox and the addresses that opted out of marketing e-mail
 
 Revision ID: e3a11c0d5e21
-Revises: 5e6a7a65c021
+Revises: j0e1a5ce0a21
 Create Date: 2026-12-16 09:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "e3a11c0d5e21"
-down_revision: str | Sequence[str] | None = "5e6a7a65c021"
+down_revision: str | Sequence[str] | None = "j0e1a5ce0a21"  # after part A's journeys (merged in)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
