@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handlers.cart_commands import build_cart_router
 from bot.handlers.comments import Allocator, CommentOrders, handle_live_video
+from bot.handlers.consent import build_consent_router
 from bot.handlers.fallback import ReplyTexts, build_reply_router
 from bot.handlers.faq import build_faq_router, build_handoff_gate
 from bot.handlers.handoff import HandoffRecorder
@@ -61,6 +62,8 @@ def build_router(settings: Settings, orders: CommentOrders | None = None) -> Rou
     orders = orders or CommentOrders(checkout_link=link)
     router.register(orders.handle, orders.on_campaign_post, kinds=[EventKind.COMMENT], name="comment_orders")
     router.register(handle_live_video, kinds=[EventKind.LIVE_VIDEO], name="live_video_campaign")
+    # STOP / 取消訂閱 and START / 訂閱: marketing consent, honoured even while a person handles the chat.
+    router.include(build_consent_router())
     # While a person handles a conversation, the gate takes its chat events: no automated answers there.
     router.include(build_handoff_gate(timedelta(seconds=settings.handoff_quiet_s)))
     router.include(build_cart_router(link))
