@@ -43,6 +43,7 @@ from bot.services import (
     ENGINE,
     GRAPH,
     INGEST,
+    JOURNEY_RUNNER,
     LOCAL_REJECTIONS,
     OUTBOX_NOTIFIER,
     READ_SESSIONS,
@@ -273,6 +274,7 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SENDER] = background.sender
     app[EMAIL_SENDER] = background.email
     app[CRM_CONSUMER] = background.crm
+    app[JOURNEY_RUNNER] = background.journeys
     app[TEMPLATE_KEEPER] = background.templates
     yield
     await background.stop()

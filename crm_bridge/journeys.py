@@ -184,9 +184,7 @@ async def fetch_runs(
 
 
 async def fetch_run_history(session: AsyncSession, run_id: int) -> list[JourneyEvent]:
-    rows = await session.execute(
-        select(JourneyEvent).where(JourneyEvent.run_id == run_id).order_by(JourneyEvent.at, JourneyEvent.id)
-    )
+    rows = await session.execute(select(JourneyEvent).where(JourneyEvent.run_id == run_id).order_by(JourneyEvent.id))
     return list(rows.scalars())
 
 
