@@ -62,6 +62,7 @@ from bot.web import (
     email_pages,
     faq_api,
     handoff_api,
+    journeys_api,
     live_api,
     offers_api,
     ops_api,
@@ -330,6 +331,7 @@ def create_app(
     inbox_views.setup(app)
     app.add_routes(crm_api.routes)
     app.add_routes(segments_api.routes)
+    app.add_routes(journeys_api.routes)
     app.add_routes(live_api.routes)
     app.add_routes(pointer_api.routes)
     app.add_routes(offers_api.routes)
