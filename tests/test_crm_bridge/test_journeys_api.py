@@ -16,7 +16,7 @@ from crm_bridge.members import fetch_or_create_member
 from crm_bridge.tables import Member
 from tests.conftest import ADMIN_TOKEN, PAGE_ID
 from tests.test_bot.stack import Stack
-from tests.test_crm_bridge.test_journeys_story import wait_entered, pays
+from tests.test_crm_bridge.test_journeys_story import pays, wait_entered
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 THANKS: dict[str, Any] = {
