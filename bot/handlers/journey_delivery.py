@@ -206,6 +206,8 @@ async def settle_messages(session: AsyncSession, now: datetime, limit: int = 200
         .join(OutboxMessage, OutboxMessage.id == JourneyMessage.outbox_id)
         .where(JourneyMessage.status == MessageStatus.QUEUED.value, OutboxMessage.status.in_(_FINAL))  # type: ignore[attr-defined]
         .limit(limit)
+        # Two workers never settle one message twice (nor write its history line twice).
+        .with_for_update(skip_locked=True, of=JourneyMessage)
     )
     for message, row in by_messenger.all():
         if row.status == OutboxStatus.SENT.value:
@@ -221,6 +223,8 @@ async def settle_messages(session: AsyncSession, now: datetime, limit: int = 200
         .join(EmailOutbox, EmailOutbox.id == JourneyMessage.email_id)
         .where(JourneyMessage.status == MessageStatus.QUEUED.value, EmailOutbox.status.in_(_FINAL))  # type: ignore[attr-defined]
         .limit(limit)
+        # Two workers never settle one message twice (nor write its history line twice).
+        .with_for_update(skip_locked=True, of=JourneyMessage)
     )
     for message, email in by_email.all():
         if email.status == "sent":
