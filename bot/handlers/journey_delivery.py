@@ -185,8 +185,8 @@ async def deliver_messages(session: AsyncSession, now: datetime, *, email_enable
             if choice.messenger is not None:
                 detail["messenger"] = choice.messenger.value
             if choice.email is not None:
-                email_why = choice.email.value if email_enabled or not member.email else "email_off"
-                detail["email"] = email_why
+                email_why = choice.email if email_enabled or not member.email else ReasonCode.EMAIL_OFF
+                detail["email"] = email_why.value
             await _refuse(session, message, (choice.code or ReasonCode.NO_CHANNEL).value, now, **detail)
         session.add(message)
     await session.flush()
