@@ -44,6 +44,7 @@ from bot.inbox.views import (
     campaigns,
     catalog,
     conversations,
+    dashboard,
     draws,
     events,
     faq,
@@ -104,6 +105,7 @@ def setup(app: web.Application) -> None:
     for module in (catalog, campaigns, live_controls, offers, segments):  # the console's management pages
         app.add_routes(module.routes)
     report.setup(app)  # what sold: the reports, their export and the board's funnel
+    app.add_routes(dashboard.routes)  # what keeps customers: the CRM dashboard and its export
     for module in (blocked, draws):  # live tools: blocked buyers, lucky draws
         app.add_routes(module.routes)
     app.on_shutdown.append(_stop_streams)
