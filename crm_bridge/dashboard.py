@@ -12,11 +12,12 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, and_, case, func, literal, select, union_all
+from sqlalchemy import Float, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
@@ -52,7 +53,7 @@ _CENT = Decimal("0.01")
 class epoch_seconds(FunctionElement[Any]):
     """Seconds since 1970 of a time column, in each database's words (differences of two are durations)."""
 
-    type = Integer()
+    type = Float()
     inherit_cache = True
 
 
@@ -64,10 +65,6 @@ def _epoch_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
 @compiles(epoch_seconds, "postgresql")
 def _epoch_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
     return f"extract(epoch from {compiler.process(next(iter(element.clauses)), **kw)})"
-
-
-def _when(value: datetime) -> Any:
-    return literal(value, DateTime(timezone=True))  # as the columns are on PostgreSQL (timestamptz)
 
 
 def _bucket(column: Any, edges: Sequence[datetime]) -> Any:
@@ -107,14 +104,6 @@ async def _members(session: AsyncSession, edges: list[datetime]) -> tuple[int, l
     return int(counts.get(-1, 0)), [int(counts.get(i, 0)) for i in range(len(edges) - 1)]
 
 
-async def _customers(session: AsyncSession, om: Any, edges: list[datetime]) -> tuple[int, list[int]]:
-    """Members whose first counted order was paid before the period, and in each bucket."""
-    first = select(func.min(om.c.paid_at).label("first")).group_by(om.c.member_id).subquery()
-    bucket = _bucket(first.c.first, edges).label("b")
-    counts = dict((await session.execute(select(bucket, func.count()).group_by(bucket))).all())
-    return int(counts.get(-1, 0)), [int(counts.get(i, 0)) for i in range(len(edges) - 1)]
-
-
 async def _orders_per_bucket(session: AsyncSession, om: Any, edges: list[datetime]) -> dict[int, tuple[int, Decimal]]:
     bucket = _bucket(om.c.paid_at, edges).label("b")
     rows = await session.execute(
@@ -123,51 +112,107 @@ async def _orders_per_bucket(session: AsyncSession, om: Any, edges: list[datetim
     return {int(b): (int(n), _money(gmv)) for b, n, gmv in rows}
 
 
-async def _states(session: AsyncSession, om: Any, ends: list[datetime], lapse_days: int) -> dict[int, dict[str, int]]:
-    """New, active and passive members at each end (lapsed: the customers left over)."""
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """What one pass over the counted orders, member by member, measures."""
+
+    customers: list[int]  # at each bucket's end
+    states: list[dict[str, int]]  # new, active, passive at each bucket's end
+    buyers: int
+    repeat_buyers: int
+    gap_seconds: float | None
+    pairs: int
+    referred_buyers: int
+    referred_orders: int
+    referred_sales: Decimal
+
+
+async def _one_pass(session: AsyncSession, om: Any, edges: list[datetime], lapse_days: int) -> _Pass:
+    """Everything measured per member in one GROUP BY over the counted orders, then summed over members.
+
+    Per member: their orders by the end and the first; before the period, the last; in it, how many, the first,
+    the last and their money; and for each bucket end t, the last order and how many in its lapse window
+    (t - L, t). Then at each end: customers (first order before it), new (one order in the window and it is
+    their first, the last less than C ago), active (the last less than C ago, not new), passive (the last
+    C to L ago); lapsed is customers less the rest. Gaps between consecutive orders whose later one is in the
+    period add up to (last in it) - (the last before it, else the first in it): pairs = orders in it, less one
+    when none came before.
+    """
+    start, ends = edges[0], edges[1:]
     lapse, cycle = timedelta(days=lapse_days), timedelta(days=lapse_days / 3)
-    points = union_all(
-        *(
-            select(
-                literal(i, Integer()).label("i"),
-                _when(t).label("t"),
-                _when(t - lapse).label("lapsed_before"),
-                _when(t - cycle).label("cycle_before"),
-            )
-            for i, t in enumerate(ends)
-        )
-    ).subquery("ends")
-    # Each member's counted orders inside each end's lapse window: the last, how many, the member's first.
-    first = select(om.c.member_id, func.min(om.c.paid_at).label("first")).group_by(om.c.member_id).subquery("f")
-    per = (
+    paid, inside = om.c.paid_at, om.c.paid_at >= start
+    per_end = []
+    for k, t in enumerate(ends):
+        window = and_(paid > t - lapse, paid < t)
+        per_end += [
+            func.max(case((window, paid), else_=None)).label(f"last_{k}"),
+            func.sum(case((window, 1), else_=0)).label(f"n_{k}"),
+        ]
+    pm = (
         select(
-            points.c.i,
             om.c.member_id,
-            func.max(om.c.paid_at).label("last"),
-            func.count().label("n"),
+            func.count().label("n_all"),
+            func.min(paid).label("first_at"),
+            func.max(case((paid < start, paid), else_=None)).label("before"),
+            func.sum(case((inside, 1), else_=0)).label("n_in"),
+            func.min(case((inside, paid), else_=None)).label("first_in"),
+            func.max(case((inside, paid), else_=None)).label("last_in"),
+            func.sum(case((inside, om.c.money), else_=0)).label("money_in"),
+            *per_end,
         )
-        .select_from(points)
-        .join(om, and_(om.c.paid_at > points.c.lapsed_before, om.c.paid_at < points.c.t))
-        .group_by(points.c.i, om.c.member_id)
-        .subquery("per")
+        .group_by(om.c.member_id)
+        .subquery("pm")
     )
-    again = points.alias("ends2")
-    recent = per.c.last > again.c.cycle_before
-    # One order in the window, and it is the member's first: their only order so far.
-    only = and_(per.c.n == 1, first.c.first > again.c.lapsed_before)
-    rows = await session.execute(
-        select(
-            per.c.i,
+    bought = pm.c.n_in > 0
+    referred = ReferralEdge.member_id.is_not(None)  # type: ignore[union-attr]
+    sums: list[Any] = []
+    for k, t in enumerate(ends):
+        last, n = pm.c[f"last_{k}"], pm.c[f"n_{k}"]
+        recent = last > t - cycle
+        only = and_(n == 1, pm.c.first_at > t - lapse)  # one order in the window, and it is their first
+        sums += [
+            func.sum(case((pm.c.first_at < t, 1), else_=0)),
             func.sum(case((and_(recent, only), 1), else_=0)),
             func.sum(case((and_(recent, ~only), 1), else_=0)),
-            func.sum(case((recent, 0), else_=1)),
+            func.sum(case((and_(last.is_not(None), ~recent), 1), else_=0)),
+        ]
+    gap = epoch_seconds(pm.c.last_in) - epoch_seconds(func.coalesce(pm.c.before, pm.c.first_in))
+    row = (
+        await session.execute(
+            select(
+                func.sum(case((bought, 1), else_=0)),
+                func.sum(case((and_(bought, pm.c.n_all >= 2), 1), else_=0)),
+                func.sum(case((bought, gap), else_=None)),
+                func.sum(case((bought, pm.c.n_in - case((pm.c.before.is_(None), 1), else_=0)), else_=0)),
+                func.sum(case((and_(referred, bought), 1), else_=0)),
+                func.sum(case((referred, pm.c.n_in), else_=0)),
+                func.sum(case((referred, pm.c.money_in), else_=0)),
+                *sums,
+            )
+            .select_from(pm)
+            .outerjoin(
+                ReferralEdge,
+                and_(
+                    ReferralEdge.member_id == pm.c.member_id,
+                    ReferralEdge.created_at >= start,  # type: ignore[operator]
+                    ReferralEdge.created_at < edges[-1],  # type: ignore[operator]
+                ),
+            )
         )
-        .select_from(per)
-        .join(again, again.c.i == per.c.i)
-        .join(first, first.c.member_id == per.c.member_id)
-        .group_by(per.c.i)
+    ).one()
+    n = lambda value: int(value or 0)  # noqa: E731  (no customer at all: SUM of nothing is NULL)
+    per = [row[7 + 4 * k : 11 + 4 * k] for k in range(len(ends))]
+    return _Pass(
+        customers=[n(p[0]) for p in per],
+        states=[{"new": n(p[1]), "active": n(p[2]), "passive": n(p[3])} for p in per],
+        buyers=n(row[0]),
+        repeat_buyers=n(row[1]),
+        gap_seconds=None if row[2] is None else float(row[2]),
+        pairs=n(row[3]),
+        referred_buyers=n(row[4]),
+        referred_orders=n(row[5]),
+        referred_sales=_money(row[6]),
     )
-    return {int(i): {"new": int(n), "active": int(a), "passive": int(p)} for i, n, a, p in rows}
 
 
 async def _splits(session: AsyncSession, om: Any, start: datetime) -> list[tuple[str | None, str, int, int, Decimal]]:
@@ -200,43 +245,6 @@ def _split_by(
     return tuple(Split(k, *sums[k]) for k in keys)
 
 
-async def _repurchase(session: AsyncSession, om: Any, start: datetime) -> tuple[int, int]:
-    """Buyers in the period, and those of them with two or more counted orders by its end."""
-    per = (
-        select(
-            func.count().label("n"),
-            func.max(case((om.c.paid_at >= start, 1), else_=0)).label("in_period"),
-        )
-        .group_by(om.c.member_id)
-        .subquery()
-    )
-    buyers, repeat = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(per.c.in_period), 0),
-                func.coalesce(func.sum(case((and_(per.c.in_period == 1, per.c.n >= 2), 1), else_=0)), 0),
-            )
-        )
-    ).one()
-    return int(buyers), int(repeat)
-
-
-async def _gaps(session: AsyncSession, om: Any, start: datetime) -> tuple[float | None, int]:
-    """The seconds between consecutive counted orders of a member (later one in the period), summed; pairs."""
-    before = (
-        func.lag(om.c.paid_at).over(partition_by=om.c.member_id, order_by=(om.c.paid_at, om.c.order_id)).label("prev")
-    )
-    seq = select(om.c.paid_at, before).subquery("seq")
-    total, pairs = (
-        await session.execute(
-            select(func.sum(epoch_seconds(seq.c.paid_at) - epoch_seconds(seq.c.prev)), func.count()).where(
-                seq.c.prev.is_not(None), seq.c.paid_at >= start
-            )
-        )
-    ).one()
-    return (None if total is None else float(total)), int(pairs)
-
-
 async def _points(session: AsyncSession, start: datetime, end: datetime) -> Points:
     p = PointsEntry
     inside = p.created_at >= start
@@ -255,22 +263,15 @@ async def _points(session: AsyncSession, start: datetime, end: datetime) -> Poin
     return Points(int(issued), int(redeemed), int(expired), int(outstanding))
 
 
-async def _referrals(session: AsyncSession, om: Any, start: datetime, end: datetime) -> Referrals:
+async def _referral_joins(session: AsyncSession, start: datetime, end: datetime) -> int:
     e = ReferralEdge
-    joins, buyers, orders, sales = (
-        await session.execute(
-            select(
-                func.count(func.distinct(e.member_id)),
-                func.count(func.distinct(om.c.member_id)),
-                func.count(om.c.order_id),
-                func.sum(om.c.money),
+    return int(
+        (
+            await session.execute(
+                select(func.count()).where(e.created_at >= start, e.created_at < end)  # type: ignore[operator]
             )
-            .select_from(e)
-            .outerjoin(om, and_(om.c.member_id == e.member_id, om.c.paid_at >= start))
-            .where(e.created_at >= start, e.created_at < end)  # type: ignore[operator]
-        )
-    ).one()
-    return Referrals(int(joins), int(buyers), int(orders), _money(sales))
+        ).scalar_one()
+    )
 
 
 async def _coupons(session: AsyncSession, start: datetime, end: datetime) -> Coupons:
@@ -307,15 +308,13 @@ async def fetch_dashboard(
     lapse_days = (await fetch_cuts(session)).lapse_days
     om = counted_orders(end)
     members_before, new_members = await _members(session, edges)
-    customers_before, new_customers = await _customers(session, om, edges)
-    states = await _states(session, om, edges[1:], lapse_days)
+    measured = await _one_pass(session, om, edges, lapse_days)
     per_bucket = await _orders_per_bucket(session, om, edges)
     members = cumulative_members(members_before, new_members)
-    customers = cumulative_members(customers_before, new_customers)
     series = []
     for i, (day_start, day_end) in enumerate(itertools.pairwise(edges)):
-        s = states.get(i, {"new": 0, "active": 0, "passive": 0})
-        lapsed = customers[i] - s["new"] - s["active"] - s["passive"]
+        s = measured.states[i]
+        lapsed = measured.customers[i] - s["new"] - s["active"] - s["passive"]
         orders, gmv = per_bucket.get(i, (0, Decimal(0).quantize(_CENT)))
         series.append(
             SeriesPoint(
@@ -329,8 +328,6 @@ async def fetch_dashboard(
             )
         )
     splits = await _splits(session, om, start)
-    buyers, repeat = await _repurchase(session, om, start)
-    gap_seconds, pairs = await _gaps(session, om, start)
     tiers = [tier.key for tier in (await fetch_program(session)).tiers]  # the programme's order, lowest first
     return Dashboard(
         period=period,
@@ -339,19 +336,24 @@ async def fetch_dashboard(
         as_of=now,
         currency=await fetch_currency(session),
         lapse_days=lapse_days,
-        members=members[-1] if members else members_before,
+        members=members[-1],
         new_members=sum(new_members),
-        customers=customers[-1] if customers else customers_before,
+        customers=measured.customers[-1],
         states_now=await fetch_states_now(session),
         series=tuple(series),
         orders=sum(n for _s, _t, _b, n, _g in splits),
         gmv=sum((g for _s, _t, _b, _n, g in splits), Decimal(0)).quantize(_CENT),
-        buyers=buyers,
-        repeat_buyers=repeat,
-        mean_gap_days=mean_days(gap_seconds, pairs),
+        buyers=measured.buyers,
+        repeat_buyers=measured.repeat_buyers,
+        mean_gap_days=mean_days(measured.gap_seconds, measured.pairs),
         by_segment=_split_by(splits, 0, STATES),
         by_tier=_split_by(splits, 1, tiers),
         points=await _points(session, start, end),
-        referrals=await _referrals(session, om, start, end),
+        referrals=Referrals(
+            await _referral_joins(session, start, end),
+            measured.referred_buyers,
+            measured.referred_orders,
+            measured.referred_sales,
+        ),
         coupons=await _coupons(session, start, end),
     )
