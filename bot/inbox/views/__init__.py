@@ -49,6 +49,7 @@ from bot.inbox.views import (
     faq,
     landing,
     live_controls,
+    mailbox,
     membership,
     offers,
     orders,
@@ -106,4 +107,5 @@ def setup(app: web.Application) -> None:
     report.setup(app)  # what sold: the reports, their export and the board's funnel
     for module in (blocked, draws):  # live tools: blocked buyers, lucky draws
         app.add_routes(module.routes)
+    app.add_routes(mailbox.routes)  # demo mode's mailbox
     app.on_shutdown.append(_stop_streams)
