@@ -50,6 +50,7 @@ from bot.inbox.views import (
     faq,
     landing,
     live_controls,
+    mailbox,
     membership,
     offers,
     orders,
@@ -108,4 +109,5 @@ def setup(app: web.Application) -> None:
     app.add_routes(dashboard.routes)  # what keeps customers: the CRM dashboard and its export
     for module in (blocked, draws):  # live tools: blocked buyers, lucky draws
         app.add_routes(module.routes)
+    app.add_routes(mailbox.routes)  # demo mode's mailbox
     app.on_shutdown.append(_stop_streams)
