@@ -43,6 +43,9 @@ class Member(SQLModel, table=True):
     first_order_at: datetime | None = None
     last_order_at: datetime | None = None
     merged_into: int | None = Field(default=None, index=True)
+    # Journeys' consent (crm_bridge.consent): set, the member receives no journey message on any channel.
+    marketing_opt_out_at: datetime | None = None
+    opt_out_source: str | None = Field(default=None, max_length=12)  # email_link | messenger | merchant | api
     created_at: datetime
     updated_at: datetime
 

@@ -47,6 +47,7 @@ TABLE_MODULES = (
     "carts.coupon_tables",
     "crm_bridge.tables",
     "crm_bridge.segment_tables",
+    "crm_bridge.journey_tables",
 )
 
 # pg_advisory_xact_lock key: any constant of our own ("plusone" as 7 bytes, big-endian).
