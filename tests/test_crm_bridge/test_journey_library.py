@@ -9,6 +9,7 @@ import pytest
 
 from bot.replies.i18n import gettext, translations
 from crm_bridge.journey_library import READY_MADE, ReadyMade, library_msgids, ready_made_definition
+from crm_bridge.journey_rules import definition_json, parse_journey
 
 PLACEHOLDERS = {"name", "shop", "coupon_code", "coupon_terms", "points", "tier", "survey_link", "order_ref"}
 
@@ -85,3 +86,11 @@ def test_the_playbook_lists_each_journey_once_and_refuses_an_unknown_key() -> No
     assert [journey.key for journey in READY_MADE] == list(ReadyMade)
     with pytest.raises(ValueError):
         ready_made_definition("anniversary", translate=_zh)
+
+
+@pytest.mark.parametrize("key", list(ReadyMade))
+@pytest.mark.parametrize("coupon_id", [5, None])
+def test_each_ready_made_journey_passes_the_journey_rules(key: ReadyMade, coupon_id: int | None) -> None:
+    definition = ready_made_definition(key, translate=_zh, coupon_id=coupon_id, lapse_days=120, birthday_points=80)
+    parsed = parse_journey(definition, segments=set(), coupons={5}, approved_templates=set())
+    assert definition_json(parsed) == definition
