@@ -20,7 +20,7 @@ from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from bot.background import build_dispatcher, outbox_sender, start_background
+from bot.background import build_dispatcher, email_sender, outbox_sender, start_background
 from bot.inbound import webhook
 from bot.inbound.ingest import IngestStream
 from bot.inbound.router import Dispatcher
@@ -29,13 +29,16 @@ from bot.outbound.graph import GraphClient
 from bot.outbound.outbox import OutboxNotifier
 from bot.outbound.subscriptions import REQUIRED_FIELDS
 from bot.runtime.embedded_redis import EmbeddedRedis, EmbeddedRedisWatchdog
+from bot.runtime.local_smtp import LocalSmtp
 from bot.runtime.localstripe import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe, js_url
-from bot.runtime.loops import Running
+from bot.runtime.loops import Running, stop_all
 from bot.runtime.redis import redis_client
 from bot.runtime.redis_keys import RedisKeys
 from bot.services import (
     CRM_CONSUMER,
+    DEMO_MAILBOX,
     DISPATCHER,
+    EMAIL_SENDER,
     EMBEDDED_REDIS,
     ENGINE,
     GRAPH,
@@ -55,6 +58,7 @@ from bot.store.shop import apply_shop
 from bot.web import (
     blocked_api,
     checkout,
+    email_pages,
     faq_api,
     handoff_api,
     live_api,
@@ -144,9 +148,21 @@ async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
             await asyncio.to_thread(marker.unlink, missing_ok=True)
             await emulator.stop()
             raise
+    smtp: LocalSmtp | None = None
+    if settings.smtp_host is None:
+        try:
+            smtp = await demo_smtp(app, settings)
+        except BaseException:
+            if stripe is not None:
+                await stripe.stop()
+            await asyncio.to_thread(marker.unlink, missing_ok=True)
+            await emulator.stop()
+            raise
     try:
         yield
     finally:
+        if smtp is not None:
+            await smtp.stop()
         if stripe is not None:
             await stripe.stop()
         await asyncio.to_thread(marker.unlink, missing_ok=True)
@@ -177,6 +193,18 @@ async def demo_stripe(app: web.Application, settings: Settings, webhook_url: str
     )
     log.warning("demo mode: no Stripe key configured, so card payments go to localstripe at %s", stripe.url)
     return stripe
+
+
+async def demo_smtp(app: web.Application, settings: Settings) -> LocalSmtp:
+    """Demo mode without an SMTP server: a local one takes the e-mails, and the console's Demo mailbox
+    (bot.inbox.views.mailbox) shows what it received."""
+    smtp = await LocalSmtp.start(settings.demo_smtp_port)
+    app[SETTINGS] = app[SETTINGS].model_copy(
+        update={"smtp_host": smtp.host, "smtp_port": smtp.port, "smtp_tls": "none", "smtp_user": None}
+    )
+    app[DEMO_MAILBOX] = smtp.mailbox
+    log.warning("demo mode: no SMTP server configured, so e-mails go to a local one at %s:%s", smtp.host, smtp.port)
+    return smtp
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -243,6 +271,7 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     app[WORKER] = background.worker
     assert background.sender is not None
     app[SENDER] = background.sender
+    app[EMAIL_SENDER] = background.email
     app[CRM_CONSUMER] = background.crm
     app[TEMPLATE_KEEPER] = background.templates
     yield
@@ -255,9 +284,11 @@ async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
     from the worker's event loop while it decides a live's comments."""
     sender = outbox_sender(app[SETTINGS], app[REDIS], app[SESSIONS], app[GRAPH])
     app[SENDER] = sender
-    running = sender.start()
+    email = email_sender(app[SETTINGS], app[SESSIONS])
+    app[EMAIL_SENDER] = email
+    running = [sender.start()] + ([email.start()] if email is not None else [])
     yield
-    await running.stop()
+    await stop_all(running)
 
 
 def create_app(
@@ -288,6 +319,7 @@ def create_app(
     app.add_routes(shop_api.routes)
     app.add_routes(payments_api.routes)
     app.add_routes(checkout.routes)
+    app.add_routes(email_pages.routes)
     app.add_routes(stripe_pay.routes)
     app.add_routes(orders_api.routes)
     app.add_routes(faq_api.routes)

@@ -2,7 +2,8 @@
 
 - `build_router` / `build_dispatcher`: the recorders and handlers every event goes through, in order.
 - `build_worker`: the stream worker with its stock allocator, handler services and inbox notes.
-- `start_background`: the worker, the outbox sender, the CRM's order-event consumer, the subscription
+- `start_background`: the worker, the outbox sender (and the e-mail outbox's, `email_sender`), the CRM's
+  order-event consumer, the subscription
   keeper, the template keeper, the Messenger profile keeper and the live comment readers, each a
   `bot.runtime.loops.Loop` started as its own task; the `Background` it returns stops them in order.
   `plusone serve` (`bot.app.worker_ctx`) and `plusone worker` (`bot.cli.main`) both run exactly this.
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handlers.cart_commands import build_cart_router
 from bot.handlers.comments import Allocator, CommentOrders, handle_live_video
+from bot.handlers.consent import build_consent_router
 from bot.handlers.fallback import ReplyTexts, build_reply_router
 from bot.handlers.faq import build_faq_router, build_handoff_gate
 from bot.handlers.handoff import HandoffRecorder
@@ -37,7 +39,10 @@ from bot.inbound.recorders import ConversationRecorder, OwnEchoes, record_commen
 from bot.inbound.router import Dispatcher, HandlerServices, Router
 from bot.inbound.worker import Worker, WorkerSettings
 from bot.inbox.live import InboxPublisher, publish_inbox_event
+from bot.outbound.email_links import link_key
+from bot.outbound.email_outbox import EmailSender, EmailSettings
 from bot.outbound.graph import GraphClient
+from bot.outbound.mailer import Mailer, MailSettings
 from bot.outbound.messenger_profile import ProfileKeeper
 from bot.outbound.outbox import OutboxNotifier
 from bot.outbound.rate_limit import RateLimits, SendRateLimiter
@@ -58,6 +63,8 @@ def build_router(settings: Settings, orders: CommentOrders | None = None) -> Rou
     orders = orders or CommentOrders(checkout_link=link)
     router.register(orders.handle, orders.on_campaign_post, kinds=[EventKind.COMMENT], name="comment_orders")
     router.register(handle_live_video, kinds=[EventKind.LIVE_VIDEO], name="live_video_campaign")
+    # STOP / 取消訂閱 and START / 訂閱: marketing consent, honoured even while a person handles the chat.
+    router.include(build_consent_router())
     # While a person handles a conversation, the gate takes its chat events: no automated answers there.
     router.include(build_handoff_gate(timedelta(seconds=settings.handoff_quiet_s)))
     router.include(build_cart_router(link))
@@ -114,6 +121,17 @@ def outbox_sender(
         OutboxNotifier(redis, keys.outbox_wake),
         OutboxSettings(max_attempts=settings.outbox_max_attempts, human_agent=settings.human_agent_permission),
     )
+
+
+def email_sender(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> EmailSender | None:
+    """The e-mail outbox's sender, or None when no SMTP server is configured (rows then wait in the outbox)."""
+    mail = MailSettings.from_settings(settings)
+    if mail is None:
+        return None
+    email = EmailSettings(
+        base_url=settings.public_base_url, link_key=link_key(settings), max_attempts=settings.email_max_attempts
+    )
+    return EmailSender(sessions, Mailer(mail), email)
 
 
 def build_worker(
@@ -175,6 +193,7 @@ class Background:
     live: LiveCommentReaders
     templates: TemplateKeeper
     running: list[Running]  # in the order they stop
+    email: EmailSender | None = None  # beside the outbox sender; None without an SMTP server
 
     async def stop(self) -> None:
         # The live readers first; then the worker finishes the batch in hand (anything not acknowledged is
@@ -221,7 +240,10 @@ def start_background(
     segments = SegmentRefresher(sessions)
     loops: list[Loop] = [worker, crm, keeper, live, templates, profile, people, segments]
     loops += [sender] if sender is not None else []
+    # E-mail goes where Messenger messages go from: with the outbox sender.
+    email = email_sender(settings, sessions) if with_sender else None
+    loops += [email] if email is not None else []
     started = {loop.name: loop.start() for loop in loops}
-    order = (live, worker, sender, crm, keeper, templates, profile, people, segments)
+    order = (live, worker, sender, email, crm, keeper, templates, profile, people, segments)
     running = [started[loop.name] for loop in order if loop is not None]
-    return Background(worker, sender, crm, keeper, live, templates, running)
+    return Background(worker, sender, crm, keeper, live, templates, running, email)

@@ -23,11 +23,13 @@ if TYPE_CHECKING:
     from bot.inbox.auth import SessionStore, SignInLimiter
     from bot.inbox.funnel import FunnelCache
     from bot.inbox.live import InboxHub, InboxPublisher
+    from bot.outbound.email_outbox import EmailSender
     from bot.outbound.graph import GraphClient
     from bot.outbound.outbox import OutboxNotifier
     from bot.outbound.sender import OutboxSender
     from bot.outbound.templates import TemplateKeeper
     from bot.runtime.embedded_redis import EmbeddedRedis
+    from bot.runtime.local_smtp import Mailbox
     from config.settings import Settings
 
 # --- settings and stores ---
@@ -49,6 +51,9 @@ WORKER: web.AppKey[Worker] = web.AppKey("worker")
 SENDER: web.AppKey[OutboxSender] = web.AppKey("sender")
 CRM_CONSUMER: web.AppKey[OrderEventConsumer] = web.AppKey("crm_consumer")
 TEMPLATE_KEEPER: web.AppKey[TemplateKeeper] = web.AppKey("template_keeper")
+EMAIL_SENDER: web.AppKey[EmailSender | None] = web.AppKey("email_sender")  # None: no SMTP server configured
+# Demo mode's local SMTP server's mailbox (bot.runtime.local_smtp): only when it is the server configured.
+DEMO_MAILBOX: web.AppKey[Mailbox] = web.AppKey("demo_mailbox")
 
 # --- the merchant inbox (bot.inbox.views' inbox_ctx) ---
 INBOX_SESSION_STORE: web.AppKey[SessionStore] = web.AppKey("inbox_sessions")

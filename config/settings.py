@@ -104,6 +104,22 @@ class Settings(BaseModel):
     stripe_js_url: str = "https://js.stripe.com/v3/"
     demo_stripe_port: int = Field(default=8420, ge=0, le=65535)  # demo mode's localstripe; 0: any free port
     demo_emulator_port: int = Field(default=8090, ge=0, le=65535)  # 0: any free port
+    # E-mail (bot.outbound.mailer; journeys' messages outside Messenger). No smtp_host: no e-mail is sent,
+    # except in demo mode, where a local SMTP server (bot.runtime.local_smtp) on demo_smtp_port takes it and
+    # the console's Demo mailbox shows what it received.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "tls"] = "starttls"  # tls: implicit TLS (port 465)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    mail_from_address: str = Field(default="shop@localhost", pattern=r"^[^@\s<>]+@[^@\s<>]+$")
+    mail_from_name: str = Field(default="PlusOne", max_length=100)
+    email_max_attempts: int = Field(default=6, ge=1, le=50)
+    # Signs the links in e-mails (unsubscribe). Unset: derived from app_secret (bot.web.signed_links), which
+    # ensure_secrets already makes; set it to keep links valid across an app secret's rotation.
+    link_secret: SecretStr | None = None
+    demo_smtp_port: int = Field(default=8025, ge=0, le=65535)  # demo mode's local SMTP server; 0: any free port
     key_prefix: str = Field(default="plusone", pattern=r"^[A-Za-z0-9_.-]+$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Live comments read beside the webhook while a campaign's video is live (bot.inbound.live_comments).
@@ -202,6 +218,11 @@ class Settings(BaseModel):
         if self.worker_processes == "auto":
             return 1 if (os.cpu_count() or 1) >= 2 else 0
         return self.worker_processes
+
+    @property
+    def public_base_url(self) -> str:
+        """Where shoppers reach us (checkout and e-mail links): `public_url`, else this server's own address."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -14,6 +14,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,7 +72,6 @@ class EventKind(StrEnum):
     STOPPED = "stopped"
     DONE = "done"
     ANSWERED = "answered"
-    QUEUED = "queued"
 
 
 class MessageStatus(StrEnum):
@@ -613,3 +613,54 @@ def choose_channel(
     if email:
         return ChannelChoice(Channel.EMAIL, messenger)
     return ChannelChoice(None, ReasonCode.NO_CHANNEL, messenger, ReasonCode.NO_EMAIL)
+
+
+# --- stored definitions ---------------------------------------------------------------------------------
+
+
+def parse_stored(definition: Any) -> JourneyDefinition:
+    """A version's definition as stored: it was checked when saved, so the segments, coupons and template
+    it names are taken as they were then (one deleted since is the engine's problem, not a parse error)."""
+    segments: set[int] = set()
+    coupons: set[int] = set()
+    templates: set[str] = set()
+    if isinstance(definition, dict):
+        trigger = definition.get("trigger")
+        for value in (trigger.get("segment") if isinstance(trigger, dict) else None, definition.get("stay_in_segment")):
+            if isinstance(value, int):
+                segments.add(value)
+        for step in definition.get("steps") or []:
+            if not isinstance(step, dict):
+                continue
+            test = step.get("if")
+            if isinstance(test, dict) and isinstance(test.get("segment"), int):
+                segments.add(test["segment"])
+            if isinstance(step.get("coupon"), int):
+                coupons.add(step["coupon"])
+            if isinstance(step.get("template"), str):
+                templates.add(step["template"])
+    return parse_journey(definition, segments=segments, coupons=coupons, approved_templates=templates)
+
+
+def coupon_terms_text(
+    locale: str, *, percent: bool, value: Decimal, currency: str, min_spend: Decimal | None, ends_at: datetime | None,
+    zone: ZoneInfo,
+) -> str:  # fmt: skip
+    """{coupon_terms}: what the code takes off, from what spend, until when, in the member's language."""
+    amount = f"{value.normalize():f}"
+    parts: list[str]
+    if locale == "zh_Hant":
+        parts = [f"減 {amount}%" if percent else f"減 {currency} {amount}"]
+        if min_spend is not None:
+            parts.append(f"最低消費 {currency} {min_spend.normalize():f}")
+        if ends_at is not None:
+            end = ends_at.astimezone(zone)
+            parts.append(f"有效至 {end.year}年{end.month}月{end.day}日")
+        return "，".join(parts)
+    parts = [f"{amount}% off" if percent else f"{currency} {amount} off"]
+    if min_spend is not None:
+        parts.append(f"min. spend {currency} {min_spend.normalize():f}")
+    if ends_at is not None:
+        end = ends_at.astimezone(zone)
+        parts.append(f"until {end.day} {end:%b} {end.year}")
+    return ", ".join(parts)

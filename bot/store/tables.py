@@ -295,3 +295,46 @@ class LivePointerMove(SQLModel, table=True):
     product_code: str | None = Field(default=None, max_length=40)
     moved_at: datetime
     moved_by: str = Field(max_length=200)  # the inbox user's name, or "api"
+
+
+class EmailOutbox(SQLModel, table=True):
+    """Every e-mail we send, first written here in the transaction of the effect that caused it.
+
+    `bot.outbound.email_outbox` queues rows (`key` makes a second enqueue a no-op) and its `EmailSender`
+    delivers them through `bot.outbound.mailer`. A row to a member who opted out of marketing, or to an
+    address on `email_opt_out`, ends `refused` with its reason and is never sent.
+    """
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (Index("ix_email_outbox_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=400, unique=True)
+    member_id: int | None = Field(default=None, index=True)
+    to_address: str = Field(max_length=320)
+    subject: str = Field(max_length=400)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    html: str | None = Field(default=None, sa_column=Column(Text))
+    locale: str = Field(max_length=16)
+    purpose: str = Field(max_length=32)  # journey | marketing | transactional (only this one ignores opt-outs)
+    status: str = Field(default="pending", max_length=16)  # pending | sending | sent | failed | refused
+    refusal: str | None = Field(default=None, max_length=32)  # opted_out | address_opted_out | no_smtp ...
+    error: str | None = Field(default=None, sa_column=Column(Text))  # the SMTP server's last answer
+    attempts: int = 0
+    next_attempt_at: datetime
+    lease_until: datetime | None = None  # a sender holds the row until then (a crashed one's is taken back)
+    message_id: str | None = Field(default=None, max_length=200)  # our Message-ID header
+    sent_at: datetime | None = None
+    opened_at: datetime | None = None  # the first time its open pixel was fetched
+    open_token: str = Field(max_length=64, unique=True)
+    created_at: datetime
+
+
+class EmailOptOut(SQLModel, table=True):
+    """An address that asked for no more marketing e-mail (its unsubscribe link), member or not."""
+
+    __tablename__ = "email_opt_out"
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(max_length=320, unique=True)  # lower-cased
+    member_id: int | None = Field(default=None, index=True)
+    source: str = Field(max_length=16)  # email_link | messenger | merchant | api
+    created_at: datetime

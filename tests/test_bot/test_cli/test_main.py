@@ -77,7 +77,11 @@ def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
     # With no Page token configured, `serve` runs in demo mode: the Graph emulator plays Meta.
     port = free_port()
     env = clean_env(
-        PLUSONE_PORT=str(port), PLUSONE_DEMO_EMULATOR_PORT="0", PLUSONE_DEMO_STRIPE_PORT="0", PYTHONPATH=str(ROOT)
+        PLUSONE_PORT=str(port),
+        PLUSONE_DEMO_EMULATOR_PORT="0",
+        PLUSONE_DEMO_STRIPE_PORT="0",
+        PLUSONE_DEMO_SMTP_PORT="0",
+        PYTHONPATH=str(ROOT),
     )
     server = spawn("serve", env=env, cwd=tmp_path)
     try:
@@ -147,7 +151,11 @@ def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
 def test_separate_worker_process_reads_the_embedded_redis(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(
-        PLUSONE_PORT=str(port), PLUSONE_DEMO_EMULATOR_PORT="0", PLUSONE_DEMO_STRIPE_PORT="0", PYTHONPATH=str(ROOT)
+        PLUSONE_PORT=str(port),
+        PLUSONE_DEMO_EMULATOR_PORT="0",
+        PLUSONE_DEMO_STRIPE_PORT="0",
+        PLUSONE_DEMO_SMTP_PORT="0",
+        PYTHONPATH=str(ROOT),
     )
     result = plusone("worker", env=env, cwd=tmp_path)
     assert result.returncode == 2
@@ -181,7 +189,11 @@ def test_separate_worker_process_reads_the_embedded_redis(tmp_path: Path) -> Non
 def test_a_second_serve_on_the_same_data_dir_is_refused_and_leaves_the_first_untouched(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(
-        PLUSONE_PORT=str(port), PLUSONE_DEMO_EMULATOR_PORT="0", PLUSONE_DEMO_STRIPE_PORT="0", PYTHONPATH=str(ROOT)
+        PLUSONE_PORT=str(port),
+        PLUSONE_DEMO_EMULATOR_PORT="0",
+        PLUSONE_DEMO_STRIPE_PORT="0",
+        PLUSONE_DEMO_SMTP_PORT="0",
+        PYTHONPATH=str(ROOT),
     )
     first = spawn("serve", "--no-worker", env=env, cwd=tmp_path)
     worker = None

@@ -41,7 +41,13 @@ def _pay_with_a_card(api_url: str, secret_key: str, intent_id: str) -> None:
 async def test_the_demo_takes_a_card_payment_through_localstripe_and_its_webhook(tmp_path: Path, redis_server) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     settings = make_settings(
-        tmp_path, redis_server.url, host="127.0.0.1", port=port, demo_emulator_port=0, demo_stripe_port=0
+        tmp_path,
+        redis_server.url,
+        host="127.0.0.1",
+        port=port,
+        demo_emulator_port=0,
+        demo_stripe_port=0,
+        demo_smtp_port=0,
     )
     assert settings.stripe_secret_key is None
     app = create_app(settings, demo=True)
