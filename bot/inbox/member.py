@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.inbox.journey_runs import member_journeys
 from bot.outbound.shopper_locale import locale_of
 from bot.replies.members import referral_link, share_text, whatsapp_link
 from bot.runtime.clock import utcnow
@@ -71,6 +73,7 @@ class MemberCard:
     figures: MemberFigures | None = None
     tags: tuple[MemberTag, ...] = ()
     known_tags: tuple[str, ...] = ()
+    journeys: tuple[dict[str, Any], ...] = ()  # the member's journey runs (bot.inbox.journey_runs)
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ async def member_card(session: AsyncSession, page_id: str, psid: str) -> MemberC
         figures=await fetch_figures(session, member.id),
         tags=tuple(await fetch_member_tags(session, member.id)),
         known_tags=tuple(await fetch_tag_names(session, limit=200)),
+        journeys=await member_journeys(session, member.id),
     )
 
 

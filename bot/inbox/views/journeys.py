@@ -50,7 +50,6 @@ from carts.payments import fetch_shop_payments
 from carts.tables import ShopInfo
 from crm_bridge.attribution import fetch_attributions, journey_figures
 from crm_bridge.journey_library import READY_MADE, ready_made_definition
-from crm_bridge.journey_outcome_tables import SurveyAnswer
 from crm_bridge.journey_rules import JourneyError, JourneyErrorCode
 from crm_bridge.journey_tables import Journey, JourneyRun, JourneyVersion
 from crm_bridge.journeys import (
@@ -86,7 +85,9 @@ ERROR_TEXTS = {
     JourneyErrorCode.UNKNOWN_STEP: "No step has this name.",
     JourneyErrorCode.LOOPS: "A branch may only jump to a later step: this one would loop.",
     JourneyErrorCode.BAD_WAIT: "Wait at least one hour.",
-    JourneyErrorCode.WAITS_FOREVER: "This wait never ends in anything: wait at most 365 days, and do something after it.",
+    JourneyErrorCode.WAITS_FOREVER: (
+        "This wait never ends in anything: wait at most 365 days, and do something after it."
+    ),
     JourneyErrorCode.BAD_HOUR: "The hour is 0 to 23.",
     JourneyErrorCode.BAD_WEEKDAY: "Choose a day of the week.",
     JourneyErrorCode.EMPTY_TEXT: "Write the message in at least one language.",
@@ -447,14 +448,3 @@ async def run_page(request: web.Request) -> web.Response:
         member=member,
         context=json.loads(run.context or "{}"),
     )
-
-
-async def member_journeys(session: Any, member_id: int) -> list[dict[str, Any]]:
-    """The buyer panel's list: the member's runs, latest first, with their journey's name and any answer."""
-    runs = await fetch_runs(session, member_id=member_id, limit=10)
-    names = {j.id: j for j in await fetch_journeys(session)}
-    answers = (
-        await session.execute(select(SurveyAnswer).where(SurveyAnswer.member_id == member_id))
-    ).scalars()
-    stars = {a.run_id: a.stars for a in answers}
-    return [{"run": r, "journey": names.get(r.journey_id), "stars": stars.get(r.id)} for r in runs]

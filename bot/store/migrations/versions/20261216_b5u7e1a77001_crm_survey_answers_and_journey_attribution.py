@@ -1,7 +1,7 @@
 """crm survey answers and journey attribution: stars and comments per survey message, orders credited to a message
 
 Revision ID: b5u7e1a77001
-Revises: j0e1a5ce0a21
+Revises: e3a11c0d5e21
 Create Date: 2026-12-16 10:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "b5u7e1a77001"
-down_revision: str | Sequence[str] | None = "j0e1a5ce0a21"
+down_revision: str | Sequence[str] | None = "e3a11c0d5e21"  # after A's journeys and C's e-mail (merged in)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
