@@ -260,6 +260,7 @@ async def journeys_page(request: web.Request) -> web.Response:
         surveys = {j.id: await survey_summary(session, j.id or 0, comments=0) for j in journeys}
         coupons = (await _choices(session))["coupons"]
         missing = [m for m in READY_MADE if m.key.value not in {j.ready_made for j in journeys}]
+        currency = (await session.get(ShopInfo, 1) or ShopInfo()).currency
     rows = []
     for journey in journeys:
         version = versions.get(journey.current_version_id)
@@ -280,6 +281,7 @@ async def journeys_page(request: web.Request) -> web.Response:
         playbook={m.key.value: m for m in READY_MADE},
         missing=missing,
         coupons=coupons,
+        currency=currency,
         saved=request.query.get("saved"),
         version_saved=request.query.get("version"),
     )
