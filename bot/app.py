@@ -43,6 +43,7 @@ from bot.services import (
     ENGINE,
     GRAPH,
     INGEST,
+    JOURNEY_RUNNER,
     LOCAL_REJECTIONS,
     OUTBOX_NOTIFIER,
     READ_SESSIONS,
@@ -61,6 +62,7 @@ from bot.web import (
     email_pages,
     faq_api,
     handoff_api,
+    journeys_api,
     live_api,
     offers_api,
     ops_api,
@@ -273,6 +275,7 @@ async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SENDER] = background.sender
     app[EMAIL_SENDER] = background.email
     app[CRM_CONSUMER] = background.crm
+    app[JOURNEY_RUNNER] = background.journeys
     app[TEMPLATE_KEEPER] = background.templates
     yield
     await background.stop()
@@ -328,6 +331,7 @@ def create_app(
     inbox_views.setup(app)
     app.add_routes(crm_api.routes)
     app.add_routes(segments_api.routes)
+    app.add_routes(journeys_api.routes)
     app.add_routes(live_api.routes)
     app.add_routes(pointer_api.routes)
     app.add_routes(offers_api.routes)

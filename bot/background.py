@@ -3,7 +3,7 @@
 - `build_router` / `build_dispatcher`: the recorders and handlers every event goes through, in order.
 - `build_worker`: the stream worker with its stock allocator, handler services and inbox notes.
 - `start_background`: the worker, the outbox sender (and the e-mail outbox's, `email_sender`), the CRM's
-  order-event consumer, the subscription
+  order-event consumer, the journeys' runner, the subscription
   keeper, the template keeper, the Messenger profile keeper and the live comment readers, each a
   `bot.runtime.loops.Loop` started as its own task; the `Background` it returns stops them in order.
   `plusone serve` (`bot.app.worker_ctx`) and `plusone worker` (`bot.cli.main`) both run exactly this.
@@ -25,6 +25,7 @@ from bot.handlers.consent import build_consent_router
 from bot.handlers.fallback import ReplyTexts, build_reply_router
 from bot.handlers.faq import build_faq_router, build_handoff_gate
 from bot.handlers.handoff import HandoffRecorder
+from bot.handlers.journey_delivery import JourneyRunner
 from bot.handlers.language import build_language_router
 from bot.handlers.members import build_crm_router
 from bot.handlers.order_events import OrderEventConsumer
@@ -194,6 +195,7 @@ class Background:
     templates: TemplateKeeper
     running: list[Running]  # in the order they stop
     email: EmailSender | None = None  # beside the outbox sender; None without an SMTP server
+    journeys: JourneyRunner | None = None
 
     async def stop(self) -> None:
         # The live readers first; then the worker finishes the batch in hand (anything not acknowledged is
@@ -238,12 +240,16 @@ def start_background(
     people = UserProfileFiller(sessions, graph)
     # Once a day of the shop: RFM scores, NES / NAPL, segment snapshots and their tag rules.
     segments = SegmentRefresher(sessions)
-    loops: list[Loop] = [worker, crm, keeper, live, templates, profile, people, segments]
+    # Journeys: members enter, runs take their steps, messages go by Messenger or e-mail (with an SMTP server).
+    journeys = JourneyRunner(
+        sessions, email_enabled=MailSettings.from_settings(settings) is not None, notifier=notifier
+    )
+    loops: list[Loop] = [worker, crm, keeper, live, templates, profile, people, segments, journeys]
     loops += [sender] if sender is not None else []
     # E-mail goes where Messenger messages go from: with the outbox sender.
     email = email_sender(settings, sessions) if with_sender else None
     loops += [email] if email is not None else []
     started = {loop.name: loop.start() for loop in loops}
-    order = (live, worker, sender, email, crm, keeper, templates, profile, people, segments)
+    order = (live, worker, journeys, sender, email, crm, keeper, templates, profile, people, segments)
     running = [started[loop.name] for loop in order if loop is not None]
-    return Background(worker, sender, crm, keeper, live, templates, running, email)
+    return Background(worker, sender, crm, keeper, live, templates, running, email, journeys)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+    from bot.handlers.journey_delivery import JourneyRunner
     from bot.handlers.order_events import OrderEventConsumer
     from bot.inbound.ingest import IngestStream
     from bot.inbound.router import Dispatcher
@@ -52,6 +53,7 @@ SENDER: web.AppKey[OutboxSender] = web.AppKey("sender")
 CRM_CONSUMER: web.AppKey[OrderEventConsumer] = web.AppKey("crm_consumer")
 TEMPLATE_KEEPER: web.AppKey[TemplateKeeper] = web.AppKey("template_keeper")
 EMAIL_SENDER: web.AppKey[EmailSender | None] = web.AppKey("email_sender")  # None: no SMTP server configured
+JOURNEY_RUNNER: web.AppKey[JourneyRunner | None] = web.AppKey("journey_runner")
 # Demo mode's local SMTP server's mailbox (bot.runtime.local_smtp): only when it is the server configured.
 DEMO_MAILBOX: web.AppKey[Mailbox] = web.AppKey("demo_mailbox")
 

@@ -68,6 +68,7 @@ DAILY_CURSOR = "journeys:daily"
 KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,59}")
 NAME_MAX = 120
 EVENT_BATCH = 500
+LOOK_BACK = timedelta(minutes=10)
 # The inbox's conversations (bot.store.tables.Conversation), named rather than imported so the layers hold:
 # read only, for the member's language.
 _conversation = table("conversation", column("page_id"), column("psid"), column("locale"), column("last_user_at"))
@@ -184,9 +185,7 @@ async def fetch_runs(
 
 
 async def fetch_run_history(session: AsyncSession, run_id: int) -> list[JourneyEvent]:
-    rows = await session.execute(
-        select(JourneyEvent).where(JourneyEvent.run_id == run_id).order_by(JourneyEvent.at, JourneyEvent.id)
-    )
+    rows = await session.execute(select(JourneyEvent).where(JourneyEvent.run_id == run_id).order_by(JourneyEvent.id))
     return list(rows.scalars())
 
 
@@ -370,14 +369,26 @@ async def _enter_from_orders(session: AsyncSession, lives: list[_Live], now: dat
     return entered
 
 
+_SINCE_TRIGGERS = frozenset(
+    {TriggerKind.JOINED, TriggerKind.REFERRAL_JOINED, TriggerKind.ENTERED_SEGMENT, TriggerKind.TIER_CHANGED}
+)
+
+
 def _alive() -> Any:
     return Member.merged_into.is_(None)  # type: ignore[union-attr]
 
 
 async def _enter_since(session: AsyncSession, live: _Live, now: datetime) -> int:
     """Members whose trigger (joined, referral, segment entry, tier change) happened since the journey was
-    saved or switched on."""
-    trigger, since = live.definition.trigger, live.since
+    saved or switched on, and since the last look (less `LOOK_BACK`: a row committed late is still seen;
+    seen twice, its run's unique key enters it once)."""
+    trigger = live.definition.trigger
+    if trigger.kind not in _SINCE_TRIGGERS:
+        return 0
+    watermark = await _cursor(session, f"journeys:since:{live.journey.id}", 0, live.since)
+    since = max(live.since, as_utc(watermark.updated_at) - LOOK_BACK)
+    watermark.updated_at = now
+    session.add(watermark)
     entered = 0
     if trigger.kind is TriggerKind.JOINED:
         ids = await session.execute(select(Member.id).where(_alive(), Member.created_at >= since))
@@ -424,22 +435,20 @@ async def _enter_daily(session: AsyncSession, lives: list[_Live], now: datetime,
     for live in daily:
         trigger = live.definition.trigger
         if trigger.kind is TriggerKind.BIRTHDAY:
-            rows = await session.execute(
-                select(Member.id, Member.birthday).where(_alive(), Member.birthday.is_not(None))
-            )  # type: ignore[union-attr]
+            born = Member.birthday.is_not(None)  # type: ignore[union-attr]
+            rows = await session.execute(select(Member.id, Member.birthday).where(_alive(), born))
             for member_id, birthday in rows.all():
                 if _is_birthday(birthday, today):
                     entered += await _enter(session, live, member_id, f"birthday:{today.year}", now)
         else:
             assert trigger.days is not None
             cutoff = now - timedelta(days=trigger.days)
-            rows = await session.execute(
-                select(Member.id, Member.last_order_at).where(
-                    _alive(),
-                    Member.last_order_at.is_not(None),  # type: ignore[union-attr]
-                    Member.last_order_at <= cutoff,  # type: ignore[operator]
-                )
-            )
+            quiet = [Member.last_order_at.is_not(None), Member.last_order_at <= cutoff]  # type: ignore[union-attr,operator]
+            if live not in fresh and cursor.last_id:
+                # Seen at the last daily look: only who went quiet since (a day more, for a late one).
+                last_look = as_utc(cursor.updated_at) - timedelta(days=trigger.days + 1)
+                quiet.append(Member.last_order_at > last_look)  # type: ignore[operator]
+            rows = await session.execute(select(Member.id, Member.last_order_at).where(_alive(), *quiet))
             for member_id, last_order_at in rows.all():
                 # One run per quiet spell: a new order and a new lapse enter again.
                 key = f"no_order:{as_utc(last_order_at).date().isoformat()}"

@@ -169,3 +169,11 @@ class TemplateKeeper(Loop):
             await self.run_once()
             self.rounds += 1
             await self.sleep(self.interval_s)
+
+
+async def approved_template_names(session: AsyncSession) -> set[str]:
+    """The names of the utility templates Meta approved on any of the shop's Pages (what a journey may send)."""
+    rows = await session.execute(
+        select(MessageTemplate.name).where(MessageTemplate.status == TemplateStatus.APPROVED.value).distinct()
+    )
+    return set(rows.scalars())
