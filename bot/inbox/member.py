@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.inbox.journey_runs import member_journeys
 from bot.outbound.shopper_locale import locale_of
 from bot.replies.members import referral_link, share_text, whatsapp_link
 from bot.runtime.clock import utcnow
@@ -75,6 +77,7 @@ class MemberCard:
     # Marketing consent (issue 21): set when the member opted out of journeys and marketing e-mail, and how.
     opted_out_at: datetime | None = None
     opt_out_source: str | None = None  # email_link | messenger | merchant | api
+    journeys: tuple[dict[str, Any], ...] = ()  # the member's journey runs (bot.inbox.journey_runs)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ async def member_card(session: AsyncSession, page_id: str, psid: str) -> MemberC
         known_tags=tuple(await fetch_tag_names(session, limit=200)),
         opted_out_at=member.marketing_opt_out_at,
         opt_out_source=member.opt_out_source,
+        journeys=await member_journeys(session, member.id),
     )
 
 
