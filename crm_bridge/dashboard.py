@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, and_, case, func, select
+from sqlalchemy import DateTime, Float, and_, case, column, func, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
@@ -30,6 +30,7 @@ from crm_bridge.dashboard_rules import (
     STATES,
     Coupons,
     Dashboard,
+    Journeys,
     Period,
     Points,
     Referrals,
@@ -39,6 +40,8 @@ from crm_bridge.dashboard_rules import (
     cumulative_members,
     mean_days,
 )
+from crm_bridge.journey_outcome_tables import JourneyAttribution
+from crm_bridge.journey_tables import JourneyMessage
 from crm_bridge.members import as_utc
 from crm_bridge.program import fetch_program
 from crm_bridge.segment_tables import MemberFigures
@@ -48,6 +51,14 @@ from crm_bridge.segments import _counted, _identity_of, _order_money, fetch_cuts
 from crm_bridge.tables import Member, MemberIdentity, PointsEntry, ReferralEdge
 
 _CENT = Decimal("0.01")
+# The e-mail outbox (bot.store.tables.EmailOutbox, part C), named here rather than imported so the layers hold:
+# read only, for the journeys' e-mails opened.
+_email = table(
+    "email_outbox",
+    column("purpose"),
+    column("sent_at", DateTime(timezone=True)),
+    column("opened_at", DateTime(timezone=True)),
+)
 
 
 class epoch_seconds(FunctionElement[Any]):
@@ -286,6 +297,32 @@ async def _coupons(session: AsyncSession, start: datetime, end: datetime) -> Cou
     return Coupons(int(orders), _money(cost), _money(sales))
 
 
+async def _journeys(session: AsyncSession, start: datetime, end: datetime) -> Journeys:
+    m = JourneyMessage
+    sent_in = and_(m.status == "sent", m.sent_at >= start, m.sent_at < end)  # type: ignore[operator]
+    sends, emails = (
+        await session.execute(select(func.count(), func.sum(case((m.channel == "email", 1), else_=0))).where(sent_in))
+    ).one()
+    e = _email.c
+    mailed, opened = (
+        await session.execute(
+            select(
+                func.sum(case((and_(e.sent_at >= start, e.sent_at < end), 1), else_=0)),
+                func.sum(case((and_(e.opened_at >= start, e.opened_at < end), 1), else_=0)),
+            ).where(e.purpose == "journey")
+        )
+    ).one()
+    a = JourneyAttribution
+    orders, sales = (
+        await session.execute(
+            select(func.count(), func.sum(a.amount))
+            .join(Order, Order.id == a.order_id)  # type: ignore[arg-type]
+            .where(_counted(), a.paid_at >= start, a.paid_at < end)  # type: ignore[operator]
+        )
+    ).one()
+    return Journeys(int(sends), int(opened or 0), int(orders), _money(sales), int(emails or 0), int(mailed or 0))
+
+
 async def fetch_states_now(session: AsyncSession) -> dict[str, int]:
     """Today's segments: members by NAPL state in the segments' own figures."""
     rows = await session.execute(
@@ -356,4 +393,5 @@ async def fetch_dashboard(
             measured.referred_sales,
         ),
         coupons=await _coupons(session, start, end),
+        journeys=await _journeys(session, start, end),
     )

@@ -38,6 +38,11 @@ merged into another).
   sales**: which of them paid counted orders in the period, and those orders' money.
 - **Coupon cost**: the discounts of coupon uses (`coupon_use`, status used) on counted orders paid in the
   period; **coupon return**: those orders' money; **coupon orders**: how many.
+- **Journey sends**: journey messages (`crm_journey_message`) sent in the period, by any channel (of them, by
+  e-mail). **E-mail opens**: journeys' e-mails (`email_outbox`, purpose journey) first opened in the period
+  (the open pixel: mail apps that block images never count), over those sent in it. **Attributed orders**:
+  orders credited to a journey message (`crm_journey_attribution`, last touch within the journey's days) paid
+  in the period and still counted, and the amount credited.
 """
 
 from __future__ import annotations
@@ -213,12 +218,16 @@ class Coupons:
 
 @dataclass(frozen=True, slots=True)
 class Journeys:
-    """Journey figures (parts A, B, C of issue 21); None where the table is not there yet."""
+    sends: int = 0  # journey messages sent in the period, by any channel
+    opens: int = 0  # journeys' e-mails first opened in the period
+    attributed_orders: int = 0
+    attributed_sales: Decimal = Decimal(0)
+    email_sends: int = 0  # of the sends, by e-mail
+    emails_sent: int = 0  # journeys' e-mails the outbox sent in the period (the opens' base)
 
-    sends: int | None = None
-    opens: int | None = None
-    attributed_orders: int | None = None
-    attributed_sales: Decimal | None = None
+    @property
+    def open_rate(self) -> Decimal | None:
+        return rate(self.opens, self.emails_sent)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,9 @@ def figure_rows(d: Dashboard, locale: str) -> list[tuple[str, Any, str]]:
         (t("Coupon cost: discounts given ({currency})", currency=cur), d.coupons.cost, "money"),
         (t("Coupon return: sales of those orders ({currency})", currency=cur), d.coupons.sales, "money"),
         (t("Journey messages sent"), j.sends, "int"),
+        (t("Of them by e-mail"), j.email_sends, "int"),
         (t("E-mails opened"), j.opens, "int"),
+        (t("Open rate"), j.open_rate, "pct"),
         (t("Orders credited to journeys"), j.attributed_orders, "int"),
         (t("Sales credited to journeys ({currency})", currency=cur), j.attributed_sales, "money"),
     ]

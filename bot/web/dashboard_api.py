@@ -105,7 +105,10 @@ def dashboard_dict(d: Dashboard) -> dict[str, Any]:
         },
         "journeys": {
             "sends": j.sends,
+            "email_sends": j.email_sends,
+            "emails_sent": j.emails_sent,
             "email_opens": j.opens,
+            "open_rate": _share(j.open_rate),
             "attributed_orders": j.attributed_orders,
             "attributed_sales": _money(j.attributed_sales),
         },

@@ -20,8 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from bot.outbound.email_outbox import enqueue_email
+from bot.store.tables import EmailOutbox
 from carts.coupon_tables import Coupon, CouponUse
 from carts.coupons import CouponRefused
 from carts.order_rules import CheckoutForm, ReturnItem
@@ -30,6 +32,9 @@ from carts.orders import cancel_order, fetch_or_create_checkout_token, mark_paid
 from carts.tables import Campaign, CampaignProduct, Product, ShopInfo, StockClaim
 from crm_bridge.dashboard import fetch_dashboard
 from crm_bridge.dashboard_rules import DashboardError, Period, parse_period
+from crm_bridge.journey_outcome_tables import JourneyAttribution
+from crm_bridge.journey_tables import JourneyMessage
+from crm_bridge.journeys import advance_runs, save_journey, set_enabled, start_runs
 from crm_bridge.ledger import apply_redeem, fetch_redeem_limit
 from crm_bridge.maintenance import apply_maintenance
 from crm_bridge.members import fetch_member_by_psid
@@ -200,6 +205,49 @@ async def build_shop(sessions, seed: int = 21, shoppers: int = 36) -> None:  # t
 
                     act(at + timedelta(days=2), give_back)
             at += timedelta(days=rng.randint(3, 70), hours=rng.randint(0, 23))
+
+    # A journey thanks every paid order two days later; its runner runs every other day. Delivery is the bot's
+    # (bot/handlers/journey_delivery.py): here a queued message is marked sent as it would be, by e-mail for
+    # members of odd id (through the e-mail outbox, every third e-mail opened the next day), else by Messenger.
+    async def journey(session, at) -> None:  # type: ignore[no-untyped-def]
+        definition = {
+            "trigger": {"kind": "order_paid"},
+            "attribution_days": 30,
+            "steps": [
+                {"id": "w", "kind": "wait", "days": 2, "hours": 0},
+                {"id": "m", "kind": "send", "text": {"en": "Thanks {name}!", "zh_Hant": "多謝 {name}！"}},
+            ],
+        }
+        await save_journey(session, "thanks", "Thanks", definition, approved_templates=set(), by="test", now=at)
+        await set_enabled(session, "thanks", True, at)
+
+    act(T0 + timedelta(days=20), journey)
+    day = T0 + timedelta(days=21, hours=3)
+    while day < NOW - timedelta(hours=1):
+
+        async def runner(session, at) -> None:  # type: ignore[no-untyped-def]
+            await start_runs(session, at, shop_tz=HK)
+            await advance_runs(session, at, shop_tz=HK)
+            queued = await session.execute(select(JourneyMessage).where(JourneyMessage.status == "queued"))
+            for message in queued.scalars():
+                channel = "email" if message.member_id % 2 else "messenger"
+                if channel == "email":
+                    email_id = await enqueue_email(
+                        session, key=f"journey:{message.id}", to=f"m{message.member_id}@example.com",
+                        subject="Thanks", text=message.text or "", member_id=message.member_id, locale="en",
+                        purpose="journey", now=at,
+                    )  # fmt: skip
+                    opened = at + timedelta(days=1) if message.id % 3 == 0 else None
+                    await session.execute(
+                        update(EmailOutbox)
+                        .where(EmailOutbox.id == email_id)
+                        .values(status="sent", sent_at=at, opened_at=opened)
+                    )
+                message.status, message.channel, message.sent_at = "sent", channel, at
+                session.add(message)
+
+        act(day, runner)
+        day += timedelta(days=2)
     month = date(2025, 7, 1)
     while (moment := datetime(month.year, month.month, 1, 1, tzinfo=UTC)) < NOW:
 
@@ -248,6 +296,7 @@ async def load(sessions) -> Rows:  # type: ignore[no-untyped-def]
         tables = {
             "members": Member, "identities": MemberIdentity, "orders": Order, "events": OrderEvent,
             "points": PointsEntry, "edges": ReferralEdge, "uses": CouponUse, "figures": MemberFigures,
+            "messages": JourneyMessage, "emails": EmailOutbox, "credits": JourneyAttribution,
         }  # fmt: skip
         rows = {name: list((await session.execute(select(t))).scalars()) for name, t in tables.items()}
         rows["cuts"] = await session.get(RfmCuts, 1)
@@ -338,6 +387,16 @@ def check(dash: Any, rows: Rows, first: date, last: date) -> None:
     assert dash.coupons.orders == len({u.order_id for u in used})
     assert dash.coupons.cost == money(sum((D(u.amount) for u in used), D(0)))
     assert dash.coupons.sales == money(sum((kept[u.order_id] for u in used), D(0)))
+    # Journeys: messages sent, journeys' e-mails sent and opened, orders credited (still counted).
+    sent = [m for m in rows.messages if m.status == "sent" and start <= _utc(m.sent_at) < end]
+    assert (dash.journeys.sends, dash.journeys.email_sends) == (len(sent), sum(1 for m in sent if m.channel == "email"))
+    mails = [e for e in rows.emails if e.purpose == "journey"]
+    assert dash.journeys.emails_sent == sum(1 for e in mails if e.sent_at and start <= _utc(e.sent_at) < end)
+    assert dash.journeys.opens == sum(1 for e in mails if e.opened_at and start <= _utc(e.opened_at) < end)
+    still = {o.id for o in rows.orders if o.status in COUNTED}
+    credited = [c for c in rows.credits if c.order_id in still and start <= _utc(c.paid_at) < end]
+    assert dash.journeys.attributed_orders == len(credited)
+    assert dash.journeys.attributed_sales == money(sum((D(c.amount) for c in credited), D(0)))
 
 
 @pytest.fixture
@@ -352,6 +411,8 @@ async def test_every_figure_equals_a_count_from_the_rows(shop) -> None:  # type:
     assert len(rows.edges) >= 5 and any(u.status == "used" for u in rows.uses)
     assert {p.kind for p in rows.points} >= {"earn", "redeem", "expire", "referral"}
     assert {o.status for o in rows.orders} >= {"paid", "returned", "partly_returned", "cancelled"}
+    assert {m.channel for m in rows.messages} == {"email", "messenger"} and any(e.opened_at for e in rows.emails)
+    assert len(rows.credits) >= 3  # orders credited to the journey's messages
     today = NOW.astimezone(HK).date()
     periods = [
         parse_period("30", None, None, today),
