@@ -472,3 +472,12 @@ def test_presets_end_today_and_pick_weeks_or_months() -> None:
     assert parse_period(None, None, None, today) == Period(date(2026, 11, 4), today, 30)
     assert parse_period("365", "", "", today).grain == "month"
     assert parse_period(None, "2026-09-01", "2026-12-03", today).grain == "week"
+
+
+async def test_an_empty_shop_has_a_dashboard_of_zeros(sessions) -> None:  # type: ignore[no-untyped-def]
+    async with sessions() as session:
+        dash = await fetch_dashboard(session, parse_period("90", None, None, NOW.date()), NOW)
+    assert (dash.members, dash.customers, dash.orders, dash.gmv, dash.buyers) == (0, 0, 0, D(0), 0)
+    assert dash.aov is None and dash.repurchase_rate is None and dash.mean_gap_days is None
+    assert [p.states for p in dash.series] == [dict.fromkeys(("new", "active", "passive", "lapsed"), 0)] * 13
+    assert dash.journeys.open_rate is None and dash.coupons.return_per_cost is None
