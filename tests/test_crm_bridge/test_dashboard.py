@@ -338,6 +338,8 @@ def check(dash: Any, rows: Rows, first: date, last: date) -> None:
         assert (point.orders, point.gmv) == (len(inside), money(sum((c[2] for c in inside), D(0))))
     assert dash.members == sum(1 for c in created.values() if c < end)
     assert dash.new_members == sum(1 for c in created.values() if start <= c < end)
+    assert dash.customers == len({c[0] for c in rows.counted if c[1] < end})
+    assert dash.lapse_days == rows.lapse and dash.currency == "HKD"
     in_period = [c for c in rows.counted if start <= c[1] < end]
     assert dash.orders == len(in_period)
     assert dash.gmv == money(sum((c[2] for c in in_period), D(0)))
