@@ -12,6 +12,7 @@ BENCHMARKS = [
     "bench.bench_graph",
     "bench.bench_funnel",
     "bench.bench_segments",
+    "bench.bench_dashboard",
 ]
 
 

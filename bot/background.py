@@ -32,6 +32,7 @@ from bot.handlers.order_events import OrderEventConsumer
 from bot.handlers.payment_proofs import build_proof_router
 from bot.handlers.pointer_choice import build_point_router
 from bot.handlers.segment_refresh import SegmentRefresher
+from bot.handlers.surveys import build_survey_router
 from bot.inbound.events import EventKind
 from bot.inbound.ingest import IngestStream
 from bot.inbound.live_comments import LiveCommentReaders, live_reader_settings, record_live_video
@@ -70,6 +71,7 @@ def build_router(settings: Settings, orders: CommentOrders | None = None) -> Rou
     router.include(build_cart_router(link))
     router.include(build_point_router())  # which product on screen a `+1` meant, tapped in the chat
     router.include(build_language_router())  # `English` / `中文`, and the quick replies that choose them
+    router.include(build_survey_router())  # a journey survey's stars, then its comment (never an FAQ question)
     router.include(build_proof_router())  # an image while an order waits for payment: its receipt
     texts = ReplyTexts(settings.welcome_text, settings.fallback_text, timedelta(seconds=settings.fallback_cooldown_s))
     # Before the welcome: Get Started with a referral.

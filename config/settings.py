@@ -289,7 +289,8 @@ def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "settings"
     value = first.get("input")
-    shown = "" if "secret" in field or "token" in field or isinstance(value, dict) else f" (got {value!r})"
+    hidden = any(word in field for word in ("secret", "token", "password")) or isinstance(value, dict)
+    shown = "" if hidden else f" (got {value!r})"
     return f"{ENV_PREFIX}{field.upper()}: {first['msg']}{shown}"
 
 

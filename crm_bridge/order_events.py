@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.order_tables import Order, OrderEvent
 from carts.sql import dialect_insert
+from crm_bridge.attribution import attribute_order
 from crm_bridge.contact_claims import give_contact
 from crm_bridge.ledger import LedgerEntry, add_entry, add_tier_bonus
 from crm_bridge.members import (
@@ -71,6 +72,7 @@ async def apply_order_event(session: AsyncSession, event: OrderEvent, now: datet
     member = await _member_of_order(session, order, now)
     if event.kind == "paid":
         await _apply_paid(session, program, member, order, event, now)
+        await _attribute(session, member, order, now)
     elif event.kind in ("returned", *_ENDED_UNPAID):
         await _apply_kept(session, program, member, order, event, now)
     else:
@@ -148,6 +150,13 @@ async def _apply_paid(
     member.updated_at = now
     session.add(member)
     await session.flush()
+
+
+async def _attribute(session: AsyncSession, member: Member, order: Order, now: datetime) -> None:
+    """Credit the order to the journey message that brought it, if any (crm_bridge.attribution)."""
+    survivor = await fetch_surviving_member(session, member.id or 0)
+    merged = (await session.execute(select(Member.id).where(Member.merged_into == survivor.id))).scalars().all()
+    await attribute_order(session, order, {survivor.id or 0, member.id or 0, *merged}, as_utc(order.paid_at or now))
 
 
 async def _apply_kept(

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.inbox.journey_runs import member_journeys
 from bot.outbound.shopper_locale import locale_of
 from bot.replies.members import referral_link, share_text, whatsapp_link
 from bot.runtime.clock import utcnow
 from bot.web.members_api import ADJUST_MAX, REASON_MAX
 from bot.web.numbers import read_int
 from carts.orders import fetch_shop_name
+from crm_bridge.consent import OptOutSource, apply_opt_in, apply_opt_out
 from crm_bridge.contact_claims import confirm_claim, fetch_open_claims
 from crm_bridge.ledger import apply_adjustment, fetch_balance, fetch_ledger
 from crm_bridge.members import fetch_member, fetch_member_by_psid, fetch_or_create_member
@@ -71,6 +74,10 @@ class MemberCard:
     figures: MemberFigures | None = None
     tags: tuple[MemberTag, ...] = ()
     known_tags: tuple[str, ...] = ()
+    # Marketing consent (issue 21): set when the member opted out of journeys and marketing e-mail, and how.
+    opted_out_at: datetime | None = None
+    opt_out_source: str | None = None  # email_link | messenger | merchant | api
+    journeys: tuple[dict[str, Any], ...] = ()  # the member's journey runs (bot.inbox.journey_runs)
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,9 @@ async def member_card(session: AsyncSession, page_id: str, psid: str) -> MemberC
         figures=await fetch_figures(session, member.id),
         tags=tuple(await fetch_member_tags(session, member.id)),
         known_tags=tuple(await fetch_tag_names(session, limit=200)),
+        opted_out_at=member.marketing_opt_out_at,
+        opt_out_source=member.opt_out_source,
+        journeys=await member_journeys(session, member.id),
     )
 
 
@@ -160,3 +170,13 @@ async def make_member(session: AsyncSession, page_id: str, psid: str, name: str 
     """Make the shopper a member linked to this Page id, as typing "points" in Messenger does; True if new."""
     _, created = await fetch_or_create_member(session, page_id, psid, name=name, now=utcnow())
     return created
+
+
+async def set_marketing_consent(session: AsyncSession, page_id: str, psid: str, *, out: bool) -> bool:
+    """The merchant records the shopper's opt-out of marketing (or their opt-in), as the admin API's
+    `PUT /api/members/{id}/consent` does; True when it changed anything."""
+    member = await fetch_member_by_psid(session, page_id, psid)
+    if member is None or member.id is None:
+        raise MemberEditError("This shopper is not a member yet: make them one first.")
+    change = apply_opt_out if out else apply_opt_in
+    return await change(session, member.id, OptOutSource.MERCHANT.value, utcnow())

@@ -46,6 +46,8 @@ class PayloadAction(StrEnum):
     LANGUAGE = "LANGUAGE"  # the shopper chooses the language the bot writes in: the locale
     ORDER = "ORDER"  # which product or how many for an item the parser asked about: comment id, code, quantity
     POINT = "POINT"  # which product on screen a comment without a code meant: comment id, order code
+    SURVEY = "SURVEY"  # a journey survey's stars: the journey message's id, 1..5
+    SURVEY_SKIP = "SURVEY_SKIP"  # no comment after the stars: the journey message's id
 
 
 # How many arguments each action takes: (at least, at most); None for no upper bound.
@@ -60,6 +62,8 @@ _ARITY: dict[PayloadAction, tuple[int, int | None]] = {
     PayloadAction.LANGUAGE: (1, 1),
     PayloadAction.ORDER: (3, 3),
     PayloadAction.POINT: (2, 2),
+    PayloadAction.SURVEY: (2, 2),
+    PayloadAction.SURVEY_SKIP: (1, 1),
 }
 _PROFILE_GET_STARTED = frozenset({"GET_STARTED", "GET_STARTED_PAYLOAD"})
 _LEGACY_CART = "CART:v1"

@@ -20,6 +20,7 @@ import carts.coupon_tables  # (coupons, their codes and uses, first-N offers)
 import carts.order_tables  # (registers orders, checkout tokens and order events too)
 import carts.payment_tables
 import carts.tables  # noqa: F401  (and the catalog's, campaigns' and stock claims')
+import crm_bridge.journey_outcome_tables  # (survey answers, orders credited to journey messages)
 import crm_bridge.journey_tables  # (journeys, their versions, runs, history and queued messages)
 import crm_bridge.segment_tables
 import crm_bridge.tables  # noqa: F401  (and the CRM's members, points ledger and referrals)

@@ -11,6 +11,8 @@ a 4xx status, changing nothing.
     GET  /api/members/{id}/ledger              points rows, newest first
     GET  /api/members/{id}/orders              their orders (every Page id linked to them)
     POST /api/members/{id}/adjust              {"points": -50, "reason": "..."}: a manual change
+    PUT  /api/members/{id}/consent             {"opted_out": true} or {"opted_out": false}: the member's
+                                               marketing opt-out (journeys, e-mail), as the inbox records it
     PUT  /api/members/{id}/birthday            {"birthday": "1990-02-28"} or {"birthday": null}: for the
                                                yearly birthday points
 """
@@ -30,12 +32,14 @@ from bot.web.json_api import read_json_object
 from bot.web.json_api import respond as _json
 from bot.web.numbers import json_int, path_id, query_int
 from carts.order_tables import Order
+from crm_bridge.consent import OptOutSource, apply_opt_in, apply_opt_out
 from crm_bridge.ledger import apply_adjustment, fetch_balance, fetch_ledger
 from crm_bridge.members import (
     fetch_all_members,
     fetch_identities,
     fetch_member,
     fetch_member_orders,
+    fetch_surviving_member,
     member_period_end,
     member_rfm,
     search_members,
@@ -48,6 +52,7 @@ REASON_MAX = 500
 ADJUST_MAX = 10_000_000
 ADJUST_BODY = 'the body must be {"points": <whole number>, "reason": "<text>"}'
 BIRTHDAY_BODY = 'the body must be {"birthday": "YYYY-MM-DD"} or {"birthday": null}'
+CONSENT_BODY = 'the body must be {"opted_out": true} or {"opted_out": false}'
 
 
 def _time(value: Any) -> str | None:
@@ -68,6 +73,8 @@ def member_to_dict(member: Member) -> dict[str, Any]:
         "total_spend": f"{member.total_spend:.2f}",
         "paid_orders": member.paid_orders,
         "created_at": _time(member.created_at),
+        "marketing_opt_out_at": _time(member.marketing_opt_out_at),
+        "opt_out_source": member.opt_out_source,
     }
 
 
@@ -242,3 +249,18 @@ async def set_birthday(request: web.Request) -> web.Response:
         member.birthday = birthday
         session.add(member)
     return _json({"id": member.id, "birthday": None if birthday is None else birthday.isoformat()})
+
+
+@routes.put(r"/api/members/{id}/consent")
+async def set_consent(request: web.Request) -> web.Response:
+    """Record the member's marketing opt-out (or opt-in), as the inbox's buyer panel does (source `api`)."""
+    body = await read_json_object(request, expected=CONSENT_BODY)
+    if set(body) != {"opted_out"} or not isinstance(body["opted_out"], bool):
+        _fail(web.HTTPBadRequest, CONSENT_BODY)
+    out: bool = body["opted_out"]
+    async with request.app[SESSIONS]() as session, session.begin():
+        member = await _member(session, request)
+        change = apply_opt_out if out else apply_opt_in
+        changed = await change(session, member.id or 0, OptOutSource.API.value, utcnow())
+        member = await fetch_surviving_member(session, member.id or 0)
+    return _json({"member": member_to_dict(member), "changed": changed})

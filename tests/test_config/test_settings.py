@@ -97,3 +97,34 @@ def test_secrets_are_generated_once_privately_and_then_reused(tmp_path: Path) ->
     override = load_settings({**env, "PLUSONE_VERIFY_TOKEN": "from-dashboard"})
     assert override.verify_token is not None and override.verify_token.get_secret_value() == "from-dashboard"
     assert again.app_secret.get_secret_value() not in repr(again)  # secrets never show in logs or reprs
+
+
+def test_email_settings_are_read_and_checked(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "PLUSONE_DATA_DIR": str(tmp_path),
+            "PLUSONE_SMTP_HOST": "smtp.example.com",
+            "PLUSONE_SMTP_PORT": "465",
+            "PLUSONE_SMTP_TLS": "tls",
+            "PLUSONE_SMTP_USER": "shop",
+            "PLUSONE_SMTP_PASSWORD": "pw",
+            "PLUSONE_MAIL_FROM_ADDRESS": "hello@blossom.hk",
+            "PLUSONE_MAIL_FROM_NAME": "花漾小店",
+            "PLUSONE_PUBLIC_URL": "https://shop.example/",
+        }
+    )
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_tls) == ("smtp.example.com", 465, "tls")
+    assert settings.smtp_password is not None and settings.smtp_password.get_secret_value() == "pw"
+    assert settings.public_base_url == "https://shop.example"  # the checkout's links and the e-mails' links
+    with pytest.raises(SettingsError, match="SMTP_TLS"):
+        load_settings({"PLUSONE_DATA_DIR": str(tmp_path), "PLUSONE_SMTP_TLS": "ssl3"})
+    with pytest.raises(SettingsError, match="MAIL_FROM_ADDRESS"):
+        load_settings({"PLUSONE_DATA_DIR": str(tmp_path), "PLUSONE_MAIL_FROM_ADDRESS": "not an address"})
+
+
+def test_the_smtp_password_is_never_echoed_in_errors(tmp_path: Path) -> None:
+    path = tmp_path / "plusone.toml"
+    path.write_text("smtp_password = 987654321\n")  # a number, not a string: refused
+    with pytest.raises(SettingsError) as info:
+        load_settings({"PLUSONE_DATA_DIR": str(tmp_path), "PLUSONE_SETTINGS_FILE": str(path)})
+    assert "SMTP_PASSWORD" in str(info.value) and "987654321" not in str(info.value)

@@ -22,6 +22,8 @@ for live updates), one module per page or concern:
 - `draws`: the live board's lucky draw (announce with a committed seed, draw, cancel) and each draw's record.
 - `segments`: the Segments page (owners: saved filters, counts, previews, the lapse threshold) and the
   buyer panel's tags.
+- `journeys`: the Journeys pages (owners: the playbook, the editor with its live preview, runs, a run's
+  history, survey answers and credited orders).
 - `landing`: `/`, the start page (a signed-in user goes on to the inbox).
 
 Every POST needs the session's CSRF token (403 without it). Bad input answers 4xx with the reason and
@@ -44,11 +46,14 @@ from bot.inbox.views import (
     campaigns,
     catalog,
     conversations,
+    dashboard,
     draws,
     events,
     faq,
+    journeys,
     landing,
     live_controls,
+    mailbox,
     membership,
     offers,
     orders,
@@ -103,7 +108,10 @@ def setup(app: web.Application) -> None:
         app.add_routes(module.routes)
     for module in (catalog, campaigns, live_controls, offers, segments):  # the console's management pages
         app.add_routes(module.routes)
+    app.add_routes(journeys.routes)  # journeys: the list, the editor with its preview, runs (owners)
     report.setup(app)  # what sold: the reports, their export and the board's funnel
+    app.add_routes(dashboard.routes)  # what keeps customers: the CRM dashboard and its export
     for module in (blocked, draws):  # live tools: blocked buyers, lucky draws
         app.add_routes(module.routes)
+    app.add_routes(mailbox.routes)  # demo mode's mailbox
     app.on_shutdown.append(_stop_streams)

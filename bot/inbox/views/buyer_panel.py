@@ -31,7 +31,14 @@ from bot.inbox.cart_edit import (
     shopper_campaigns,
 )
 from bot.inbox.core import ReplyMode, reply_state
-from bot.inbox.member import MemberEditError, adjust_points, join_claimed_member, make_member, parse_adjustment
+from bot.inbox.member import (
+    MemberEditError,
+    adjust_points,
+    join_claimed_member,
+    make_member,
+    parse_adjustment,
+    set_marketing_consent,
+)
 from bot.inbox.queries import campaign_for_comment, fetch_panel
 from bot.inbox.views.common import (
     FORM,
@@ -344,3 +351,25 @@ async def member_join_claimed(request: web.Request) -> web.StreamResponse:
     log.info("inbox: %s joined the claimed member in conversation %s", request[USER].name, conversation.id)
     await _member_changed(request, conversation)
     return back_to(conversation.id or 0, "#member-card")
+
+
+@routes.post("/inbox/c/{id}/member/consent")
+@signed_in
+async def member_consent(request: web.Request) -> web.StreamResponse:
+    """The owner records that the shopper opted out of marketing (asked in the chat, by phone...) or back
+    in: owners only, like the admin API's consent route. `action` is `out` or `in`."""
+    action = form_field(request, "action")
+    try:
+        async with request.app[SESSIONS]() as session, session.begin():
+            conversation = await load_conversation(request, session)
+            if not request[USER].is_owner:
+                raise web.HTTPForbidden(text="only an owner may record a marketing opt-out\n")
+            if action not in ("out", "in"):
+                raise MemberEditError("The form is incomplete: reload the page.")
+            changed = await set_marketing_consent(session, conversation.page_id, conversation.psid, out=action == "out")
+    except MemberEditError as exc:
+        return await render_conversation(request, 400, str(exc))
+    if changed:
+        log.info("inbox: %s recorded marketing opt-%s in conversation %s", request[USER].name, action, conversation.id)
+        await _member_changed(request, conversation)
+    return back_to(conversation.id or 0, "#member-consent")

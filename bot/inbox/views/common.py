@@ -28,7 +28,7 @@ from bot.outbound.outbox import enqueue_message
 from bot.replies.i18n import LOCALES, pick_locale
 from bot.replies.page_alerts import page_alert
 from bot.runtime.clock import utcnow
-from bot.services import INBOX_SESSION_STORE, READ_SESSIONS, SESSIONS, SETTINGS
+from bot.services import DEMO_MAILBOX, INBOX_SESSION_STORE, READ_SESSIONS, SESSIONS, SETTINGS
 from bot.store.tables import Conversation, Message, PageState
 from bot.web.error_pages import READER_LOCALE
 from bot.web.forms import read_form
@@ -71,6 +71,7 @@ async def render(request: web.Request, name: str, status: int = 200, **context: 
         "tz": zone,
         "now": utcnow(),
         "request_path": request.path_qs,  # where the language switcher brings the reader back to
+        "demo_mailbox": DEMO_MAILBOX in request.app,  # the nav's Demo mailbox link (bot.inbox.views.mailbox)
     }
     return await render_page(f"inbox/{name}", {**page, **context}, status=status, headers=HEADERS)
 

@@ -1,5 +1,5 @@
 """`GET /inbox/static/{name}`: the inbox's scripts and stylesheet (bot/inbox/static/: inbox.js, inbox.css,
-console.js, pointer.js)."""
+console.js, pointer.js, journeys.js)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ STATIC_TYPES = {
     "inbox.css": "text/css",
     "console.js": "text/javascript",
     "pointer.js": "text/javascript",
+    "journeys.js": "text/javascript",
 }
 _static: dict[str, bytes] = {}
 

@@ -48,6 +48,7 @@ TABLE_MODULES = (
     "crm_bridge.tables",
     "crm_bridge.segment_tables",
     "crm_bridge.journey_tables",
+    "crm_bridge.journey_outcome_tables",
 )
 
 # pg_advisory_xact_lock key: any constant of our own ("plusone" as 7 bytes, big-endian).

@@ -1,0 +1,149 @@
+"""HTTP tests of the console's Journeys pages (issue 21): owners only; the playbook added off on first use;
+the editor's refusals (a loop, a wait for ever, an unapproved template) named beside the step with nothing
+changed; the preview of the form as typed; saving an edit makes a new version and says so; on/off; a run's
+history and the member's journeys on the buyer panel."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+from sqlalchemy import select
+
+from bot.inbox.auth import add_user
+from bot.inbox.journey_form import definition_values
+from bot.runtime.clock import utcnow
+from crm_bridge.journey_library import ReadyMade
+from crm_bridge.journey_rules import EventKind
+from crm_bridge.journey_tables import Journey, JourneyVersion
+from crm_bridge.journeys import add_event, fetch_journey
+from crm_bridge.members import fetch_member_by_psid
+from tests.conftest import PAGE_ID
+from tests.test_bot.stack import Stack
+from tests.test_bot.test_inbox.test_inbox import PASSWORD, csrf_of, sign_in
+from tests.test_bot.test_inbox.test_inbox_member import member_chat
+from tests.test_crm_bridge.journey_db import add_sent
+
+GOOD = {
+    "trigger": {"kind": "joined"},
+    "stay_in_segment": None,
+    "attribution_days": 7,
+    "steps": [
+        {
+            "id": "hello",
+            "kind": "send",
+            "text": {"en": "Hi {name}!", "zh_Hant": "{name} 你好！"},
+            "coupon": None,
+            "survey": False,
+            "update": False,
+            "template": None,
+        },
+        {"id": "wait1", "kind": "wait", "days": 3, "hours": 0},
+        {
+            "id": "again",
+            "kind": "send",
+            "text": {"en": "Still there?", "zh_Hant": ""},
+            "coupon": None,
+            "survey": False,
+            "update": False,
+            "template": None,
+        },
+    ],
+}
+
+
+async def _post(stack: Stack, path: str, form: dict[str, str], page: str = "/inbox/journeys/new") -> tuple[int, str]:
+    csrf = await csrf_of(stack, page)
+    response = await stack.client.post(path, data={"csrf": csrf, **form}, allow_redirects=False)
+    return response.status, await response.text()
+
+
+def _error_beside(page: str, field: str) -> str:
+    found = re.search(rf'data-field="{re.escape(field)}">([^<]+)<', page)
+    assert found, f"no error beside {field}"
+    return html.unescape(found.group(1))
+
+
+def _form(definition: dict, **extra: str) -> dict[str, str]:
+    return {**definition_values(definition), "name": "Hello", "key": "hello", "attribution_days": "7", **extra}
+
+
+async def test_owner_reads_the_playbook_edits_and_previews_an_agent_is_refused(bot_stack: Stack) -> None:
+    stack = bot_stack
+    cid, _code = await member_chat(stack, "3000000000961")  # a member who joined today, chatting now
+    async with stack.sessions() as session, session.begin():
+        await add_user(session, "owner", PASSWORD, "owner", [PAGE_ID])
+        await add_user(session, "agent", PASSWORD, "agent", [PAGE_ID])
+    assert (await sign_in(stack, "agent"))[0] == 303
+    assert (await stack.client.get("/inbox/journeys")).status == 403
+    assert (await stack.client.get("/inbox/journeys/new")).status == 403
+    assert await stack.rows(select(Journey)) == []
+    await stack.client.post("/inbox/logout", data={"csrf": await csrf_of(stack, "/inbox")})
+    assert (await sign_in(stack, "owner"))[0] == 303
+    # first use: the playbook's six journeys, every one off, in the reader's words
+    listed = await (await stack.client.get("/inbox/journeys")).text()
+    journeys = await stack.rows(select(Journey))
+    assert sorted(j.ready_made for j in journeys) == sorted(k.value for k in ReadyMade)
+    assert not any(j.enabled for j in journeys)
+    assert "Welcome with a sign-up coupon" in listed and "No order for" in listed
+    zh = await (await stack.client.get("/inbox/journeys?lang=zh_Hant")).text()
+    assert "迎新及註冊優惠券" in zh and "旅程" in zh
+    # the editor refuses a loop, a wait for ever and an unapproved template beside the step; nothing saved
+    loop = json.loads(json.dumps(GOOD))
+    loop["steps"].insert(2, {"id": "b", "kind": "branch", "if": {"tag": "vip"}, "then": "hello"})
+    forever = json.loads(json.dumps(GOOD))
+    forever["steps"][1]["days"] = 400
+    template = json.loads(json.dumps(GOOD))
+    template["steps"][0] |= {"update": True, "template": "not_approved"}
+    for what, definition, field, words in (
+        ("loop", loop, "steps[2].then", "loop"),
+        ("forever", forever, "steps[1].days", "365 days"),
+        ("template", template, "steps[0].template", "not approved"),
+    ):
+        status, page = await _post(stack, "/inbox/journeys/new", {**_form(definition), "action": "save"})
+        assert status == 400, what
+        assert words in _error_beside(page, field), what
+    assert await stack.rows(select(Journey).where(Journey.key == "hello")) == []
+    # the preview of the form as typed: today's new member, the message in their language, by Messenger
+    status, page = await _post(stack, "/inbox/journeys/new", {**_form(GOOD), "action": "preview"})
+    assert status == 200 and "Members who would enter today: 1" in page
+    assert "Hi Mei!" in page and "by Messenger" in page
+    assert "not sent: outside Messenger" in page  # three days on, her window will have closed
+    # save, then edit: a new version, said so
+    status, _ = await _post(stack, "/inbox/journeys/new", {**_form(GOOD), "action": "save"})
+    assert status == 303
+    edited = json.loads(json.dumps(GOOD))
+    edited["steps"][1]["days"] = 5
+    response = await stack.client.post(
+        "/inbox/journeys/hello",
+        data={"csrf": await csrf_of(stack, "/inbox/journeys/hello"), **_form(edited), "action": "save"},
+        allow_redirects=True,
+    )
+    assert "Saved as version 2" in await response.text()
+    async with stack.sessions() as session:
+        journey = await fetch_journey(session, "hello")
+        assert journey is not None
+        numbers = [
+            v.number
+            for v in (
+                await session.execute(select(JourneyVersion).where(JourneyVersion.journey_id == journey.id))
+            ).scalars()
+        ]
+    assert sorted(numbers) == [1, 2]
+    # on and off
+    status, _ = await _post(stack, "/inbox/journeys/hello/enabled", {"enabled": "1"}, page="/inbox/journeys")
+    assert status == 303
+    assert (await stack.rows(select(Journey.enabled).where(Journey.key == "hello"))) == [True]
+    # a run's history in words, and the member's journeys on the buyer panel
+    async with stack.sessions() as session, session.begin():
+        member = await fetch_member_by_psid(session, PAGE_ID, "3000000000961")
+        version = await session.get(JourneyVersion, journey.current_version_id)
+        message = await add_sent(session, journey, version, member.id or 0, utcnow(), survey=True)
+        await add_event(session, message.run_id, EventKind.SENT, utcnow(), step_id="hello", code="messenger")
+    run_page = await (await stack.client.get(f"/inbox/journeys/runs/{message.run_id}")).text()
+    assert "by Messenger" in run_page and "No answer yet." in run_page
+    panel = await (await stack.client.get(f"/inbox/c/{cid}")).text()
+    assert 'id="member-journeys"' in panel and "Hello" in panel
+    runs_page = await (await stack.client.get("/inbox/journeys/hello/runs")).text()
+    assert "No answers yet." in runs_page and f"/inbox/journeys/runs/{message.run_id}" in runs_page
