@@ -12,13 +12,14 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbound.email_links import read_unsubscribe_token
 from bot.outbound.email_outbox import EmailSender, EmailSettings, enqueue_email
-from bot.outbound.mailer import Mailer, MailSettings
+from bot.outbound.mailer import Mailer, MailSettings, classify
 from bot.runtime.local_smtp import LocalSmtp, Mailbox
 from bot.runtime.localstripe import free_port
 from bot.store.tables import EmailOptOut, EmailOutbox
@@ -252,3 +253,23 @@ async def test_the_app_runs_the_email_sender_beside_the_outbox(  # type: ignore[
 
         await wait_until(received, what="the e-mail at the SMTP server")
         assert mailbox.mails[0].subject == "多謝你的訂單 🎉"
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable", "code"),
+    [
+        (aiosmtplib.SMTPDataError(452, "4.3.1 Insufficient system storage"), True, 452),
+        (aiosmtplib.SMTPDataError(554, "5.7.1 Message rejected as spam"), False, 554),
+        (aiosmtplib.SMTPSenderRefused(550, "5.7.1 Sender not allowed", "a@b.example"), False, 550),
+        (aiosmtplib.SMTPAuthenticationError(454, "4.7.0 Temporary authentication failure"), True, 454),
+        (aiosmtplib.SMTPAuthenticationError(535, "5.7.8 Bad credentials"), True, 535),  # our setting, not theirs
+        (aiosmtplib.SMTPConnectError("Error connecting to 127.0.0.1 on port 9"), True, None),
+        (aiosmtplib.SMTPServerDisconnected("Unexpected EOF received"), True, None),
+        (aiosmtplib.SMTPTimeoutError("Timed out"), True, None),
+        (ConnectionRefusedError(111, "Connection refused"), True, None),
+    ],
+)
+def test_errors_at_every_stage_are_classified(error: Exception, retryable: bool, code: int | None) -> None:
+    classified = classify(error)
+    assert (classified.retryable, classified.code) == (retryable, code)
+    assert classified.reason
