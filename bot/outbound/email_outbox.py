@@ -7,9 +7,10 @@
   take the same row; a row whose sender died is taken back once its lease ran out. The lease is renewed
   when the row's turn comes and is the sender's fencing token: a sender that lost it sends nothing.
   (A sender killed between the server's 250 and its record sends that one e-mail again after the lease:
-  SMTP has no idempotency key; the Message-ID stays the same, so mail clients show it once.) Before sending it
-  looks again at consent: a marketing e-mail (any purpose but `transactional`) to a member who opted out,
-  or to an address on the opt-out list (`email_opt_out`), ends `refused` with its reason and never goes.
+  SMTP has no idempotency key; its Message-ID is the same, which some mailboxes, Gmail's among them, dedupe.)
+  Before sending it looks again at consent: a marketing e-mail (any purpose but `transactional`) to a
+  member who opted out, or to an address on the opt-out list (`email_opt_out`), ends `refused` with its
+  reason and never goes.
   Each e-mail carries the unsubscribe link (`/u/<signed token>`, and `List-Unsubscribe` with RFC 8058's
   one-click POST) and the open pixel.
 - A refusal the server may change its mind about (a 4xx, a connection that failed) is tried again later,
