@@ -4,9 +4,13 @@
   time (it returns None). Each row gets its own open token (the pixel `/o/<token>.gif`).
 - `EmailSender` (a `Loop`, started beside the Messenger outbox's sender in `bot.background`) claims due
   rows with a conditional UPDATE (`status = 'pending'` → `'sending'` with a lease), so two senders never
-  take the same row; a row whose sender died is taken back once its lease ran out. Before sending it
-  looks again at consent: a marketing e-mail (any purpose but `transactional`) to a member who opted out,
-  or to an address on the opt-out list (`email_opt_out`), ends `refused` with its reason and never goes.
+  take the same row; a row whose sender died is taken back once its lease ran out. The lease is renewed
+  when the row's turn comes and is the sender's fencing token: a sender that lost it sends nothing.
+  (A sender killed between the server's 250 and its record sends that one e-mail again after the lease:
+  SMTP has no idempotency key; its Message-ID is the same, which some mailboxes, Gmail's among them, dedupe.)
+  Before sending it looks again at consent: a marketing e-mail (any purpose but `transactional`) to a
+  member who opted out, or to an address on the opt-out list (`email_opt_out`), ends `refused` with its
+  reason and never goes.
   Each e-mail carries the unsubscribe link (`/u/<signed token>`, and `List-Unsubscribe` with RFC 8058's
   one-click POST) and the open pixel.
 - A refusal the server may change its mind about (a 4xx, a connection that failed) is tried again later,
@@ -19,7 +23,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -173,6 +177,7 @@ class Claimed:
     purpose: str
     attempts: int  # including this one
     open_token: str
+    lease_until: datetime  # the lease this sender holds; a row whose lease changed is someone else's now
 
 
 class EmailSender(Loop):
@@ -198,11 +203,35 @@ class EmailSender(Loop):
 
     async def run_once(self, now: datetime | None = None) -> int:
         """Claim due rows, refuse or send each, record the outcome; the number handled."""
-        now = now or self.clock()
-        rows = await self.claim(now)
-        for row in rows:
-            await self._deliver(row, now)
+        rows = await self.claim(now or self.clock())
+        await self.send_claimed(rows, now)
         return len(rows)
+
+    async def send_claimed(self, rows: list[Claimed], now: datetime | None = None) -> None:
+        """Send the rows this sender claimed, one after the other. Before each, its lease is renewed from
+        the time now, and only if it is still the lease this sender set: a row whose lease ran out while
+        earlier ones took long (a server that times out) may have been taken back by another sender, and
+        is then left to it, never sent twice."""
+        for row in rows:
+            moment = now or self.clock()
+            renewed = await self._renew(row, moment)
+            if renewed is not None:
+                await self._deliver(renewed, moment)
+
+    async def _renew(self, row: Claimed, now: datetime) -> Claimed | None:
+        table = EmailOutbox.__table__
+        lease = now + self.settings.lease
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(table)
+                .where(
+                    table.c.id == row.id,
+                    table.c.status == EmailStatus.SENDING.value,
+                    table.c.lease_until == row.lease_until,
+                )
+                .values(lease_until=lease)
+            )
+        return replace(row, lease_until=lease) if result.rowcount == 1 else None
 
     async def claim(self, now: datetime) -> list[Claimed]:
         table = EmailOutbox.__table__
@@ -242,6 +271,7 @@ class EmailSender(Loop):
                     table.c.purpose,
                     table.c.attempts,
                     table.c.open_token,
+                    table.c.lease_until,
                 )
             )
             return sorted((Claimed(*r) for r in claimed.all()), key=lambda c: c.id)
@@ -251,7 +281,7 @@ class EmailSender(Loop):
             orm = await session.get(EmailOutbox, row.id)
             refusal = await refusal_for(session, orm) if orm is not None else None
         if refusal is not None:
-            await self._record(row.id, status=EmailStatus.REFUSED, refusal=refusal.value)
+            await self._record(row, status=EmailStatus.REFUSED, refusal=refusal.value)
             return
         s = self.settings
         unsubscribe = unsubscribe_url(s.base_url, s.link_key, row.id)
@@ -277,19 +307,23 @@ class EmailSender(Loop):
             if error.retryable and row.attempts < s.max_attempts:
                 log.info("e-mail %s: %s; trying again later", row.id, error.reason)
                 later = now + backoff(row.attempts, s)
-                await self._record(row.id, status=EmailStatus.PENDING, error=error.reason, next_attempt_at=later)
+                await self._record(row, status=EmailStatus.PENDING, error=error.reason, next_attempt_at=later)
             else:
                 log.warning("e-mail %s failed: %s", row.id, error.reason)
-                await self._record(row.id, status=EmailStatus.FAILED, error=error.reason)
+                await self._record(row, status=EmailStatus.FAILED, error=error.reason)
             return
         self.sent += 1
-        await self._record(row.id, status=EmailStatus.SENT, sent_at=now, message_id=message_id, error=None)
+        await self._record(row, status=EmailStatus.SENT, sent_at=now, message_id=message_id, error=None)
 
-    async def _record(self, row_id: int, *, status: EmailStatus, **values: object) -> None:
+    async def _record(self, row: Claimed, *, status: EmailStatus, **values: object) -> None:
         table = EmailOutbox.__table__
         async with self.sessions() as session, session.begin():
             await session.execute(
                 update(table)
-                .where(table.c.id == row_id, table.c.status == EmailStatus.SENDING.value)
+                .where(
+                    table.c.id == row.id,
+                    table.c.status == EmailStatus.SENDING.value,
+                    table.c.lease_until == row.lease_until,
+                )
                 .values(status=status.value, lease_until=None, **values)
             )

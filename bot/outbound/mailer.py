@@ -97,6 +97,9 @@ def classify(error: Exception) -> MailError:
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:
         first = error.recipients[0]
         return MailError(f"{first.code} {first.message}", retryable=400 <= first.code < 500, code=first.code)
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+        # Our login, not the reader's address: every e-mail waits until the setting is fixed (or runs out of tries).
+        return MailError(f"{error.code} {error.message}", retryable=True, code=error.code)
     if isinstance(error, aiosmtplib.SMTPResponseException):
         code = error.code
         return MailError(f"{code} {error.message}", retryable=not 500 <= code < 600, code=code)

@@ -12,13 +12,14 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbound.email_links import read_unsubscribe_token
 from bot.outbound.email_outbox import EmailSender, EmailSettings, enqueue_email
-from bot.outbound.mailer import Mailer, MailSettings
+from bot.outbound.mailer import Mailer, MailSettings, classify
 from bot.runtime.local_smtp import LocalSmtp, Mailbox
 from bot.runtime.localstripe import free_port
 from bot.store.tables import EmailOptOut, EmailOutbox
@@ -252,3 +253,52 @@ async def test_the_app_runs_the_email_sender_beside_the_outbox(  # type: ignore[
 
         await wait_until(received, what="the e-mail at the SMTP server")
         assert mailbox.mails[0].subject == "多謝你的訂單 🎉"
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable", "code"),
+    [
+        (aiosmtplib.SMTPDataError(452, "4.3.1 Insufficient system storage"), True, 452),
+        (aiosmtplib.SMTPDataError(554, "5.7.1 Message rejected as spam"), False, 554),
+        (aiosmtplib.SMTPSenderRefused(550, "5.7.1 Sender not allowed", "a@b.example"), False, 550),
+        (aiosmtplib.SMTPAuthenticationError(454, "4.7.0 Temporary authentication failure"), True, 454),
+        (aiosmtplib.SMTPAuthenticationError(535, "5.7.8 Bad credentials"), True, 535),  # our setting, not theirs
+        (aiosmtplib.SMTPConnectError("Error connecting to 127.0.0.1 on port 9"), True, None),
+        (aiosmtplib.SMTPServerDisconnected("Unexpected EOF received"), True, None),
+        (aiosmtplib.SMTPTimeoutError("Timed out"), True, None),
+        (ConnectionRefusedError(111, "Connection refused"), True, None),
+    ],
+)
+def test_errors_at_every_stage_are_classified(error: Exception, retryable: bool, code: int | None) -> None:
+    classified = classify(error)
+    assert (classified.retryable, classified.code) == (retryable, code)
+    assert classified.reason
+
+
+async def test_a_sender_whose_lease_ran_out_leaves_the_row_to_the_one_that_took_it(  # type: ignore[no-untyped-def]
+    sessions, local_smtp: LocalSmtp, mailbox: Mailbox
+) -> None:
+    """The slow sender claimed the row, then took too long (earlier rows timed out); another took it back
+    after the lease and sent it. The slow one must not send it a second time, nor overwrite its record."""
+    email_id = await queue(sessions)
+    slow, other = make_sender(sessions, local_smtp.port), make_sender(sessions, local_smtp.port)
+    claimed = await slow.claim(NOW)
+    later = NOW + timedelta(minutes=5, seconds=1)
+    assert await other.run_once(later) == 1
+    await slow.send_claimed(claimed, later)
+    assert len(mailbox.mails) == 1
+    sent = await row(sessions, email_id)
+    assert (sent.status, sent.attempts, sent.lease_until) == ("sent", 2, None)
+
+
+async def test_the_lease_is_renewed_before_each_send(sessions, local_smtp: LocalSmtp, mailbox: Mailbox) -> None:  # type: ignore[no-untyped-def]
+    """A long round keeps its rows: each one's lease starts again when its turn comes."""
+    ids = [await queue(sessions, key=f"k{n}", to=f"b{n}@example.com") for n in range(2)]
+    slow, other = make_sender(sessions, local_smtp.port), make_sender(sessions, local_smtp.port)
+    claimed = await slow.claim(NOW)
+    await slow.send_claimed(claimed[:1], NOW + timedelta(minutes=4))  # the first took four minutes
+    # Its second row's lease was renewed at minute 4 only when its turn came: at minute 6 it is still
+    # claimed (the original lease ran to minute 5), so nobody else takes it.
+    await slow._renew(claimed[1], NOW + timedelta(minutes=4))  # its turn comes
+    assert await other.claim(NOW + timedelta(minutes=6)) == []
+    assert (await row(sessions, ids[0])).status == "sent"

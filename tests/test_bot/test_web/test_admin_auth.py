@@ -15,8 +15,9 @@ from tests.test_bot.stack import Stack
 # /api/ routes that take no admin token, and how they know their caller instead.
 OPEN_API_ROUTES = {("POST", "/api/payments")}  # the payment provider's X-PlusOne-Signature
 # Everything outside /api/: Meta (signed webhook), Stripe (its Stripe-Signature), probes without secrets,
-# shoppers (a token in the URL), merchants in the inbox (its own cookie sessions and CSRF).
-OTHER_ROUTE_PREFIXES = ("/webhook", "/stripe/webhook", "/healthz", "/metrics", "/checkout/", "/inbox")
+# shoppers (a token in the URL: the checkout, an e-mail's signed unsubscribe link and its open pixel),
+# merchants in the inbox (its own cookie sessions and CSRF).
+OTHER_ROUTE_PREFIXES = ("/webhook", "/stripe/webhook", "/healthz", "/metrics", "/checkout/", "/inbox", "/u/", "/o/")
 
 
 def api_routes(stack: Stack) -> list[AbstractRoute]:

@@ -24,6 +24,7 @@ from bot.runtime.clock import utcnow
 from bot.runtime.local_smtp import Mailbox, ReceivedMail
 from bot.runtime.localstripe import free_port
 from bot.services import DEMO_MAILBOX, SESSIONS
+from bot.store.tables import Conversation
 from crm_bridge.consent import is_opted_out
 from crm_bridge.members import fetch_or_create_member
 from tests.conftest import make_settings, wait_until
@@ -171,3 +172,41 @@ async def test_the_owner_reads_the_demo_mailbox(env: Env, locale: str, viewport:
     await first.locator("summary").click()
     await expect(first.locator(".mail-text")).to_contain_text(TEXTS[locale][1].split("\n")[0])
     await screenshot(page, f"mailbox-{locale}-{viewport['width']}")
+
+
+@pytest.mark.parametrize("locale", ["en", "zh_Hant"])
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+async def test_the_owner_records_an_opt_out_on_the_buyer_panel(env: Env, locale: str, viewport: dict[str, int]) -> None:
+    psid = f"30000000077{viewport['width']}{len(locale)}"
+    now = utcnow()
+    async with env.client.app[SESSIONS]() as session, session.begin():
+        conversation = Conversation(
+            page_id=DEMO_PAGE_ID,
+            psid=psid,
+            channel="messenger",
+            name="May Chan",
+            last_user_at=now,
+            last_message_at=now,
+            created_at=now,
+        )
+        session.add(conversation)
+        member, _ = await fetch_or_create_member(session, DEMO_PAGE_ID, psid, name="May Chan", now=now)
+        await session.flush()
+        cid, member_id = conversation.id, member.id
+    assert member_id is not None
+    context = await env.browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+    page = await context.new_page()
+    await page.goto(f"{env.base}/inbox/login?lang={locale}")
+    await page.fill("#name", "owner")
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page.locator(".top")).to_contain_text("owner")
+    await page.goto(f"{env.base}/inbox/c/{cid}?lang={locale}")
+    consent = page.locator("#member-consent")
+    record = "記錄取消訂閱：不再發送宣傳" if locale == "zh_Hant" else "Record an opt-out: no more marketing"
+    await consent.get_by_role("button", name=record).click()
+    shown = "不接收宣傳" if locale == "zh_Hant" else "No marketing"
+    await expect(page.locator("#member-consent")).to_contain_text(shown)
+    assert await env.opted_out(member_id)
+    await page.locator("#member-consent").scroll_into_view_if_needed()
+    await screenshot(page, f"buyer-panel-opt-out-{locale}-{viewport['width']}")
