@@ -472,7 +472,9 @@ async def find_code(session: AsyncSession, text: str, lock: bool = False) -> Cou
     personal = (await session.execute(select(CouponCode).where(CouponCode.code == code))).scalar_one_or_none()
     stmt = select(Coupon).where(Coupon.id == personal.coupon_id if personal else Coupon.code == code)
     if lock:
-        stmt = stmt.with_for_update(key_share=True)
+        # Read again under the lock even if this session loaded the row before: a stop or an edit
+        # committed while this checkout waited must count.
+        stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
     coupon = (await session.execute(stmt)).scalar_one_or_none()
     if coupon is None:
         return None
