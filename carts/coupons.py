@@ -49,7 +49,7 @@ from carts.order_rules import OrderError, OrderErrorCode, OrderStatus
 from carts.order_tables import Order, OrderLine
 from carts.sql import dialect_insert
 from carts.stock_rules import ClaimStatus
-from carts.tables import Campaign, Product, StockClaim
+from carts.tables import Campaign, Product, ShopInfo, StockClaim
 
 CODE_TRIES = 5  # a fresh code that another holder drew already (31^6 codes) is drawn again
 
@@ -797,8 +797,8 @@ class CouponInfo:
             "mode": self.mode.value,
             "code": c.code,
             "kind": c.kind,
-            "value": f"{Decimal(c.value):f}",
-            "min_spend": None if c.min_spend is None else f"{Decimal(c.min_spend):f}",
+            "value": f"{Decimal(c.value).normalize():f}",
+            "min_spend": None if c.min_spend is None else f"{Decimal(c.min_spend).normalize():f}",
             "starts_at": _aware(c.starts_at).isoformat() if c.starts_at else None,
             "ends_at": _aware(c.ends_at).isoformat() if c.ends_at else None,
             "product_ids": json.loads(c.product_ids),
@@ -816,8 +816,8 @@ class CouponInfo:
                 "returned": self.returned,
                 "cancelled": self.cancelled,
             },
-            "cost": f"{self.cost:f}",
-            "sales": f"{self.sales:f}",
+            "cost": f"{self.cost.quantize(Decimal('0.01')):f}",
+            "sales": f"{self.sales.quantize(Decimal('0.01')):f}",
         }
 
 
@@ -894,3 +894,32 @@ async def fetch_coupons(session: AsyncSession, coupon_id: int | None = None) -> 
         )
         for c in coupons
     ]
+
+
+# --- the sign-up coupon -------------------------------------------------------------------------------
+
+
+async def fetch_signup_coupon(session: AsyncSession) -> Coupon | None:
+    """The coupon new members get with the welcome, if the shop set one and it still gives (not stopped)."""
+    coupon_id = (await session.execute(select(ShopInfo.signup_coupon_id).where(ShopInfo.id == 1))).scalar_one_or_none()
+    if coupon_id is None:
+        return None
+    coupon = await session.get(Coupon, coupon_id)
+    return coupon if coupon is not None and coupon.stopped_at is None else None
+
+
+async def set_signup_coupon(session: AsyncSession, coupon_id: int | None, now: datetime) -> None:
+    """Give `coupon_id` to new members from now on (None: no sign-up coupon). Raises `CouponError` on the
+    field `signup` for a coupon that does not exist or was stopped, having changed nothing."""
+    if coupon_id is not None:
+        coupon = await session.get(Coupon, coupon_id)
+        if coupon is None:
+            raise CouponError({"signup": "No such coupon."})
+        if coupon.stopped_at is not None:
+            raise CouponError({"signup": "A stopped coupon cannot be given to new members."})
+    row = await session.get(ShopInfo, 1)
+    if row is None:
+        row = ShopInfo(id=1, updated_at=now)
+    row.signup_coupon_id, row.updated_at = coupon_id, now
+    session.add(row)
+    await session.flush()

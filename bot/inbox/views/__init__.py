@@ -44,6 +44,7 @@ from bot.inbox.views import (
     campaigns,
     catalog,
     conversations,
+    coupons,
     draws,
     events,
     faq,
@@ -101,7 +102,7 @@ def setup(app: web.Application) -> None:
         pointer,
     ):
         app.add_routes(module.routes)
-    for module in (catalog, campaigns, live_controls, offers, segments):  # the console's management pages
+    for module in (catalog, campaigns, live_controls, offers, coupons, segments):  # the console's management pages
         app.add_routes(module.routes)
     report.setup(app)  # what sold: the reports, their export and the board's funnel
     for module in (blocked, draws):  # live tools: blocked buyers, lucky draws
