@@ -17,6 +17,7 @@ from bot.inbound.router import HandlerContext, Router
 from bot.outbound.messaging_rules import Author, decide_message
 from bot.outbound.outbox import enqueue_messages
 from bot.outbound.shopper_locale import locale_of
+from bot.outbound.welcome_gift import welcome_gift
 from bot.replies import chat
 from bot.replies.members import (
     MemberCardInfo,
@@ -191,7 +192,11 @@ def build_crm_router(welcome_text: str | None, quiet: timedelta | None = None) -
         text = page.welcome if page is not None and page.welcome else welcome_text
         if outcome.attributed:
             hello = chat.welcome_text(locale, text) if get_started else None
-            messages = render_referral_welcome(locale, hello, outcome.points, None)
+            gift = None
+            if outcome.member is not None:  # a new member: the sign-up coupon's code, if the shop gives one
+                holder = (event.page_id, event.sender_id)
+                gift = await welcome_gift(ctx.session, outcome.member.id or 0, holder, locale, utcnow())
+            messages = render_referral_welcome(locale, hello, outcome.points, None, gift)
         elif outcome.refused is not None:
             messages = render_referral_refused(locale, outcome.refused)
             if get_started:

@@ -90,9 +90,11 @@ def render_member_card(locale: str, program: Program, card: MemberCardInfo) -> l
     return [*first, invite]
 
 
-def render_referral_welcome(locale: str, welcome: str | None, points: int, referrer_name: str | None) -> list[Message]:
+def render_referral_welcome(
+    locale: str, welcome: str | None, points: int, referrer_name: str | None, gift: str | None = None
+) -> list[Message]:
     """The Get Started (or link) answer to a shopper who joined through a member's link; `welcome`: the shop's
-    welcome text, or None for a greeting."""
+    welcome text, or None for a greeting; `gift`: the sign-up coupon's lines (`bot.replies.coupons.signup_gift`)."""
     hello = welcome or gettext(locale, "Hi!")
     if referrer_name:
         joined = gettext(locale, "🎉 Welcome to our members' club (invited by {name})!", name=referrer_name)
@@ -103,6 +105,8 @@ def render_referral_welcome(locale: str, welcome: str | None, points: int, refer
         text += "\n" + gettext(
             locale, "⭐ {points} points are yours. Type 'points' to see them.", points=number(locale, points)
         )
+    if gift:
+        text += "\n" + gift
     return render_text(text)
 
 
