@@ -54,6 +54,7 @@ from crm_bridge.members import (
 )
 from crm_bridge.program import fetch_program
 from crm_bridge.referrals import apply_referral
+from crm_bridge.tables import PointsEntry
 from parsers.normalize import normalize_text
 
 MEMBER_WORDS = frozenset(
@@ -121,8 +122,21 @@ async def _card(ctx: HandlerContext, page_id: str, psid: str) -> list[Message]:
         page=program.page_username or page_id,
         has_phone=member.phone is not None,
         has_email=member.email is not None,
+        last_change=await _last_change(ctx, member.id or 0),
     )
     return render_member_card(await locale_of(ctx.session, page_id, psid), program, card)
+
+
+async def _last_change(ctx: HandlerContext, member_id: int) -> tuple[int, str | None, str | None, str] | None:
+    row = (
+        await ctx.session.execute(
+            select(PointsEntry.points, PointsEntry.reason_code, PointsEntry.reason_params, PointsEntry.reason)
+            .where(PointsEntry.member_id == member_id)
+            .order_by(PointsEntry.id.desc())  # type: ignore[union-attr]
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else (int(row[0]), row[1], row[2], str(row[3]))
 
 
 def build_crm_router(welcome_text: str | None, quiet: timedelta | None = None) -> Router:

@@ -17,6 +17,7 @@ a 4xx status, changing nothing.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
@@ -77,6 +78,8 @@ def entry_to_dict(entry: PointsEntry) -> dict[str, Any]:
         "kind": entry.kind,
         "points": entry.points,
         "reason": entry.reason,
+        "reason_code": entry.reason_code,  # crm_bridge.rules.PointsReason; null: `reason` is a merchant's words
+        "reason_params": json.loads(entry.reason_params) if entry.reason_params else {},
         "order_id": entry.order_id,
         "level": entry.level,
         "source_member_id": entry.source_member_id,

@@ -23,29 +23,39 @@ down_revision: str | Sequence[str] | None = "5e6a7a65c021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The English texts crm_bridge wrote before codes, as patterns (a copy: a migration never imports the app).
-_PATTERNS = [
-    ("order_earned", re.compile(r"order (?P<order>\S+) \((?P<tier>.*)\)")),
-    (
-        "referral_purchase",
-        re.compile(
-            r"(?P<which>first|later) purchase of member (?P<member>\S+), (?P<order>\S+) \(level (?P<level>\d+)\)"
-        ),
-    ),
-    ("order_change", re.compile(r"(?P<what>.+): order (?P<order>\S+) (?P<kind>\S+)")),
-    ("paid_at_checkout", re.compile(r"paid (?P<value>\S+) of order (?P<order>\S+)")),
-    ("signup", re.compile(r"sign-up: (?P<who>.+)")),
-    ("birthday", re.compile(r"happy birthday (?P<year>\d{4})")),
-    ("expired", re.compile(r"points earned before (?P<date>\d{4}-\d{2}-\d{2}) expired")),
-    ("self_referral_reversed", re.compile(r"reversed: the referral was the member itself()")),
-]
+# The English texts crm_bridge wrote before codes, by code (a copy of crm_bridge.rules' at this revision:
+# a migration never imports the app; a test checks each maps back to its code and values).
+_ENGLISH = {
+    "order_earned": "order {order} ({tier})",
+    "referral_purchase": "{which} purchase of member {member}, {order} (level {level})",
+    "refunded": "refund of points used: order {order} {kind}",
+    "reversed": "reversed: order {order} {kind}",
+    "paid_at_checkout": "paid {value} of order {order}",
+    "signup": "sign-up: you joined",
+    "referral_signup": "sign-up: member {member} joined (level {level})",
+    "birthday": "happy birthday {year}",
+    "expired": "points earned before {date} expired",
+    "self_referral_reversed": "reversed: the referral was the member itself",
+    "tier_reached": "reached {tier}: order {order}",
+    "tier_period": "{tier} for the period from {date}",
+}
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", template)  # text, name, text, name, ..., text
+    return re.compile(
+        "".join(re.escape(part) if n % 2 == 0 else f"(?P<{part}>.+?)" for n, part in enumerate(parts)), re.S
+    )
+
+
+_PATTERNS = [(code, _pattern(template)) for code, template in _ENGLISH.items()]
 
 
 def code_of(reason: str) -> tuple[str, dict[str, str]] | None:
     for code, pattern in _PATTERNS:
         found = pattern.fullmatch(reason)
         if found:
-            return code, {k: v for k, v in found.groupdict().items() if k}
+            return code, found.groupdict()
     return None
 
 
