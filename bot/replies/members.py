@@ -235,3 +235,9 @@ def points_reason(locale: str, code: str | None, params: str | Mapping[str, str]
         return gettext(locale, msgid, **values)
     except (KeyError, IndexError):  # a row whose values do not fit (written by hand): its English
         return reason
+
+
+def render_signup_gift(locale: str, gift: str) -> list[Message]:
+    """A member made at checkout: welcome, and their sign-up code (`gift`: `bot.replies.coupons.signup_gift`)."""
+    welcome = gettext(locale, "🎉 Welcome to our members' club!")
+    return render_text(f"{welcome}\n{gift}")

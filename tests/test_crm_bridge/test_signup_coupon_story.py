@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.replies.coupons import signup_gift
 from bot.runtime.clock import utcnow
+from bot.store.tables import OutboxMessage
 from carts.coupon_rules import Discount, DiscountKind, parse_coupon
 from carts.coupon_tables import CouponCode
 from carts.coupons import save_coupon, set_signup_coupon, stop_coupon
@@ -22,7 +23,7 @@ from crm_bridge.tables import MemberIdentity
 from tests.conftest import PAGE_ID, wait_until
 from tests.test_bot.stack import Stack
 from tests.test_bot.test_handlers.test_comments import seed_shop
-from tests.test_bot.test_web.test_checkout import comment_and_wait
+from tests.test_bot.test_web.test_checkout import VALID, comment_and_wait, form_of, post
 from tests.test_crm_bridge.crm_db import OTHER_PAGE, PAGE, T0
 from tests.test_crm_bridge.test_referral_story import PROGRAM, chat, code_from_card, wait_for_text
 
@@ -117,3 +118,24 @@ def test_the_gift_is_said_in_the_members_language() -> None:
     assert english.startswith("🎁 A welcome gift for you: code WELCOME-7K2QXM, HK$50 off.")
     assert chinese.startswith("🎁 送你一份見面禮：優惠碼 WELCOME-7K2QXM，減HK$50。")
     assert "HK$300" in chinese and chinese != english
+
+
+async def test_a_shopper_whose_first_contact_is_checkout_gets_their_code_after_the_summary(bot_stack: Stack) -> None:
+    stack = bot_stack
+    await seed_shop(stack.sessions)
+    await signup_coupon(stack.sessions)
+    shopper = "3000000000804"
+    token = await comment_and_wait(stack, "A+1", psid=shopper, number=41)
+    page = await (await stack.client.get(f"/checkout/{token}")).text()
+    status, _ = await post(stack, token, {**VALID, **form_of(page)})
+    assert status == 200
+    [code] = await codes_of(stack, shopper)
+    [gift] = await stack.rows(select(OutboxMessage).where(OutboxMessage.idempotency_key.like("signup-gift:%")))
+    assert code in gift.payload and "Welcome to our members' club!" in gift.payload
+    # The next checkout: a member already, no second gift.
+    token = await comment_and_wait(stack, "A+1", psid=shopper, number=42)
+    page = await (await stack.client.get(f"/checkout/{token}")).text()
+    status, _ = await post(stack, token, {**VALID, **form_of(page)})
+    assert status == 200
+    assert await codes_of(stack, shopper) == [code]
+    assert len(await stack.rows(select(OutboxMessage).where(OutboxMessage.idempotency_key.like("signup-gift:%")))) == 1
