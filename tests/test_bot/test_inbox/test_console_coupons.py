@@ -78,6 +78,23 @@ async def test_an_owner_makes_a_coupon_a_shopper_uses_it_and_the_list_shows_what
     assert (figure(listing, "redeemed"), figure(listing, "cost"), figure(listing, "sales")) == ("1", "HK$10", "HK$370")
     assert (figure(listing, "returned"), figure(listing, "cancelled"), figure(listing, "reserved")) == ("0", "0", "0")
 
+    # Two more shoppers: one cancels before paying, one pays and returns it all. Each use comes back, and
+    # the list says which way; the first order's figures stay.
+    for n, psid in ((2, "3000000000703"), (3, "3000000000704")):
+        token = await comment_and_wait(bot_stack, "A+1", psid=psid, number=n)
+        page = await (await bot_stack.client.get(f"/checkout/{token}")).text()
+        status, _ = await post(bot_stack, token, {**VALID, **form_of(page), "coupon": "TEN"})
+        assert status == 200
+    assert (await bot_stack.client.post("/api/orders/PO-000002/cancel", headers=ADMIN)).status == 200
+    assert (await bot_stack.client.post("/api/orders/PO-000003/paid", headers=ADMIN)).status == 200
+    back = await bot_stack.client.post(
+        "/api/orders/PO-000003/return", headers=ADMIN, json={"lines": [{"code": "A", "qty": 1}]}
+    )
+    assert back.status == 200
+    listing = await (await bot_stack.client.get("/inbox/coupons")).text()
+    assert (figure(listing, "redeemed"), figure(listing, "returned"), figure(listing, "cancelled")) == ("1", "1", "1")
+    assert (figure(listing, "cost"), figure(listing, "sales")) == ("HK$10", "HK$370")
+
     # Changed by hand: the next orders get the new terms; the page shows them.
     status, _ = await _post(
         bot_stack, f"/inbox/coupons/{coupon.id}", f"/inbox/coupons/{coupon.id}", **coupon_form(value="20", budget="")
