@@ -202,3 +202,13 @@ async def test_a_stopped_coupon_is_refused_at_checkout_and_listed_as_stopped(
     await claim(sessions, "1", 2, 1)
     with pytest.raises(Exception, match="stopped"):
         await place_with(sessions, "1", "TEN")
+
+
+async def test_a_shared_code_shoppers_used_stays_shared(sessions: async_sessionmaker[AsyncSession]) -> None:
+    coupon_id = await make(sessions, spec(code="KEEP"))
+    await claim(sessions, "1", 2, 1)
+    await place_with(sessions, "1", "KEEP")
+    with pytest.raises(CouponError) as refused:
+        await make(sessions, spec(code="", mode="personal"), coupon_id=coupon_id)
+    assert refused.value.errors == {"mode": "Shoppers used its shared code: it stays a shared code."}
+    assert (await figures(sessions, coupon_id)).coupon.code == "KEEP"

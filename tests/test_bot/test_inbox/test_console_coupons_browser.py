@@ -1,7 +1,7 @@
 """Browser test of the coupon list (Playwright, Debian's Chromium), at phone and desktop width, in English
 and Traditional Chinese: the owner makes a coupon (a discount of zero refused beside its field first, what
 was typed kept), a shopper uses its code at checkout and pays, and the list shows the use, the discount
-given and the sale. Screenshots: docs/screenshots/coupons-{error,list}-<lang>-<width>.png.
+given and the sale. Screenshots: docs/screenshots/coupons-{error,coupon,list}-<lang>-<width>.png.
 """
 
 from __future__ import annotations
@@ -101,6 +101,8 @@ async def test_an_owner_makes_a_coupon_and_the_list_shows_what_it_gave(env: Env,
     await page.click(".coupon-form button[type=submit]")
     await expect(page.locator(".notice")).to_have_text(words["made"])
     await expect(page.locator("h1 code")).to_have_text(code)
+    await _no_sideways_scroll(page)
+    await screenshot(page, f"coupons-coupon-{lang}-{width}")
 
     # A shopper types the code at checkout and pays.
     token = await comment_and_wait(env.stack, "A+1", psid=shopper, number=comment)
