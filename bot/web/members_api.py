@@ -8,7 +8,7 @@ a 4xx status, changing nothing.
                                                NES segment (new | existing | sleeping) and NAPL state, best
                                                customers first: the segments' figures (crm_bridge.segments,
                                                refreshed daily and on each order), one definition everywhere
-    GET  /api/members/{id}                     the member, their balance, identities and referrer
+    GET  /api/members/{id}                     the member, their balance, identities, referrer, NES and NAPL
     GET  /api/members/{id}/ledger              points rows, newest first
     GET  /api/members/{id}/orders              their orders (every Page id linked to them)
     POST /api/members/{id}/adjust              {"points": -50, "reason": "..."}: a manual change
@@ -40,11 +40,11 @@ from crm_bridge.members import (
     fetch_member,
     fetch_member_orders,
     member_period_end,
-    member_rfm,
     search_members,
 )
 from crm_bridge.program import fetch_program
 from crm_bridge.segment_tables import MemberFigures
+from crm_bridge.segments import fetch_figures, refresh_member_figures
 from crm_bridge.tables import Member, PointsEntry, ReferralEdge
 
 routes = web.RouteTableDef()
@@ -183,7 +183,13 @@ async def get_member(request: web.Request) -> web.Response:
         referrer = (
             await session.execute(select(ReferralEdge.referrer_id).where(ReferralEdge.member_id == member.id))
         ).scalar_one_or_none()
-    figures = member_rfm(member, now)
+        # The segments' figures (one definition); a member the daily pass has not seen yet is worked out now,
+        # in this read's transaction, never committed (closing the session rolls it back): a GET writes nothing.
+        figures = await fetch_figures(session, member.id or 0)
+        if figures is None:
+            await refresh_member_figures(session, member.id or 0, now)
+            figures = await fetch_figures(session, member.id or 0)
+        segment = (figures.nes, figures.napl) if figures is not None else (None, None)
     return _json(
         {
             "member": {
@@ -194,7 +200,8 @@ async def get_member(request: web.Request) -> web.Response:
                 "pending": balance.pending,
                 "identities": [{"kind": i.kind, "value": i.value} for i in identities],
                 "referred_by": referrer,
-                "segment": figures.segment.value,
+                "segment": segment[0],
+                "napl": segment[1],
             }
         }
     )

@@ -44,6 +44,17 @@ async def test_the_rfm_api_says_what_the_segments_say(bot_stack: Stack) -> None:
         )
     quiet = body["members"][0]
     assert quiet["recency_days"] == 100 and quiet["segment"] == "existing"  # 100 days < 200: not sleeping
+    # The member's own page says the same.
+    one = await (await bot_stack.client.get(f"/api/members/{quiet['id']}", headers=ADMIN)).json()
+    assert (one["member"]["segment"], one["member"]["napl"]) == (quiet["segment"], quiet["napl"])
     # The old rule's knobs are refused, not silently ignored.
     response = await bot_stack.client.get("/api/members/rfm?sleeping_days=90", headers=ADMIN)
     assert response.status == 400 and "segments' rule" in (await response.json())["error"]
+
+
+async def test_a_member_the_daily_pass_has_not_seen_is_worked_out_and_nothing_is_written(bot_stack: Stack) -> None:
+    async with bot_stack.sessions() as session, session.begin():
+        member, _ = await fetch_or_create_member(session, PAGE_ID, "r9", now=utcnow())
+    body = await (await bot_stack.client.get(f"/api/members/{member.id}", headers=ADMIN)).json()
+    assert (body["member"]["segment"], body["member"]["napl"]) == ("new", None)  # joined today, no order
+    assert await bot_stack.rows(select(MemberFigures)) == []
