@@ -59,6 +59,7 @@ from bot.store.shop import apply_shop
 from bot.web import (
     blocked_api,
     checkout,
+    coupons_api,
     dashboard_api,
     email_pages,
     faq_api,
@@ -337,6 +338,7 @@ def create_app(
     app.add_routes(pointer_api.routes)
     app.add_routes(offers_api.routes)
     app.add_routes(dashboard_api.routes)
+    app.add_routes(coupons_api.routes)
     if demo:
         app.cleanup_ctx.append(demo_ctx)  # first: the others read the settings it points at the emulator
     app.cleanup_ctx.append(redis_ctx)

@@ -261,6 +261,31 @@ def _keywords(value: Any) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(k.strip() for k in value if k.strip()))
 
 
+def _discount_fields(
+    data: Mapping[str, Any], errors: dict[str, str]
+) -> tuple[DiscountKind | None, Decimal | None, Decimal | None]:
+    """`kind`, `value` and `min_spend` checked (an offer's and a coupon's, with the same words)."""
+    kind_text = str(data.get("kind") or "").strip()
+    kind = DiscountKind(kind_text) if kind_text in DiscountKind.__members__.values() else None
+    if kind is None:
+        errors["kind"] = "Choose a percentage or an amount off."
+    value = _number(data.get("value"))
+    if value is None:
+        errors["value"] = "The discount is a number, like 10."
+    elif value <= 0:
+        errors["value"] = "The discount must be more than zero."
+    elif kind is DiscountKind.PERCENT and value > 100:
+        errors["value"] = "A percentage can be at most 100."
+    elif value != value.quantize(_CENT) or value >= Decimal(10) ** 9:
+        errors["value"] = "The discount is a number, like 10."
+    min_spend: Decimal | None = None
+    if data.get("min_spend") not in (None, ""):
+        min_spend = _number(data.get("min_spend"))
+        if min_spend is None or min_spend < 0 or min_spend >= Decimal(10) ** 9:
+            errors["min_spend"] = "The minimum spend is an amount, like 300, or empty for none."
+    return kind, value, min_spend
+
+
 def parse_offer(
     data: Mapping[str, Any], valid_until: datetime | None, now: datetime
 ) -> tuple[OfferSpec | None, dict[str, str]]:
@@ -285,24 +310,7 @@ def parse_offer(
         errors["quantity"] = "There must be at least one voucher to give."
     elif quantity > QUANTITY_MAX:
         errors["quantity"] = "At most 100000 vouchers."
-    kind_text = str(data.get("kind") or "").strip()
-    kind = DiscountKind(kind_text) if kind_text in DiscountKind.__members__.values() else None
-    if kind is None:
-        errors["kind"] = "Choose a percentage or an amount off."
-    value = _number(data.get("value"))
-    if value is None:
-        errors["value"] = "The discount is a number, like 10."
-    elif value <= 0:
-        errors["value"] = "The discount must be more than zero."
-    elif kind is DiscountKind.PERCENT and value > 100:
-        errors["value"] = "A percentage can be at most 100."
-    elif value != value.quantize(_CENT) or value >= Decimal(10) ** 9:
-        errors["value"] = "The discount is a number, like 10."
-    min_spend: Decimal | None = None
-    if data.get("min_spend") not in (None, ""):
-        min_spend = _number(data.get("min_spend"))
-        if min_spend is None or min_spend < 0 or min_spend >= Decimal(10) ** 9:
-            errors["min_spend"] = "The minimum spend is an amount, like 300, or empty for none."
+    kind, value, min_spend = _discount_fields(data, errors)
     if valid_until is not None and valid_until <= now:
         errors["valid_until"] = "The vouchers' end must be in the future."
     if errors:
@@ -349,3 +357,138 @@ def allocate_vouchers(
         else:
             decided.append((claim, OfferClaimStatus.ALL_TAKEN))
     return decided
+
+
+# --- coupons made by hand (the console's and the admin API's one check) -----------------------------
+
+
+class CouponSource(StrEnum):
+    """Where a coupon came from (`coupon.source`)."""
+
+    MANUAL = "manual"  # made by hand in the console or the admin API
+    OFFER = "offer"  # a first-N keyword offer's vouchers
+    JOURNEY = "journey"  # a journey's send step gives its members codes
+    SIGNUP = "signup"  # the sign-up coupon, given to new members with the welcome
+
+
+class CodeMode(StrEnum):
+    SHARED = "shared"  # one code everybody types (`coupon.code`)
+    PERSONAL = "personal"  # one code per member, issued on demand (`coupon_code`)
+
+
+COUPON_FIELDS = (
+    "title",
+    "mode",
+    "code",
+    "kind",
+    "value",
+    "min_spend",
+    "starts_at",
+    "ends_at",
+    "products",
+    "campaigns",
+    "budget",
+    "per_member_limit",
+)
+LIMIT_MAX = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class CouponSpec:
+    """A coupon as the merchant set it (checked by `parse_coupon`); products and campaigns by their codes and
+    keys, turned into ids by `carts.coupons.save_coupon`. `code` None on a shared coupon: generate one."""
+
+    title: str
+    mode: CodeMode
+    code: str | None
+    discount: Discount
+    min_spend: Decimal | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    products: tuple[str, ...]
+    campaigns: tuple[str, ...]
+    budget: int | None
+    per_member_limit: int | None
+
+
+def _limit(value: Any, errors: dict[str, str], name: str, msgid: str) -> int | None:
+    if value in (None, ""):
+        return None
+    number = _number(value)
+    if number is None or number != number.to_integral_value() or number <= 0 or number > LIMIT_MAX:
+        errors[name] = msgid
+        return None
+    return int(number)
+
+
+def _names(value: Any) -> tuple[str, ...] | None:
+    if value in (None, ""):
+        return ()
+    return _keywords(value)
+
+
+def parse_coupon(
+    data: Mapping[str, Any], starts_at: datetime | None, ends_at: datetime | None
+) -> tuple[CouponSpec | None, dict[str, str]]:
+    """A coupon's fields checked: `(spec, {})` or `(None, {field: msgid})` naming every problem.
+
+    `data`: `title`, `mode` (shared | personal), `code` (a shared code; empty: generated), `kind`, `value`,
+    `min_spend`, `products` and `campaigns` (lists, or text split at commas; empty: any), `budget` (uses in
+    all) and `per_member_limit` (empty: no limit). The times are parsed by the caller; the end must be
+    after the start. The discount is checked as an offer's (`parse_offer`), with the same words."""
+    errors: dict[str, str] = {}
+    title = str(data.get("title") or "").strip()
+    if not title:
+        errors["title"] = "Give the coupon a name, like Welcome 10% off."
+    elif len(title) > 200 or not title.isprintable():
+        errors["title"] = "A name of at most 200 characters."
+    mode_text = str(data.get("mode") or CodeMode.SHARED.value).strip()
+    mode = CodeMode(mode_text) if mode_text in CodeMode.__members__.values() else None
+    if mode is None:
+        errors["mode"] = "Choose one shared code or one code per member."
+    code: str | None = None
+    raw_code = data.get("code")
+    if mode is CodeMode.SHARED and isinstance(raw_code, str) and raw_code.strip():
+        code = normalize_code(raw_code)
+        problem = check_code(code)
+        if problem:
+            errors["code"] = problem
+    elif raw_code not in (None, "") and not isinstance(raw_code, str):
+        errors["code"] = "A code is 2 to 40 letters, digits or hyphens, like SALE10."
+    kind, value, min_spend = _discount_fields(data, errors)  # an offer's check, the same words
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        errors["ends_at"] = "The end must be after the start."
+    products, campaigns = _names(data.get("products")), _names(data.get("campaigns"))
+    if products is None:
+        errors["products"] = "Product codes separated by commas, like A, B12, or empty for any."
+    if campaigns is None:
+        errors["campaigns"] = "Campaign keys separated by commas, or empty for any."
+    budget = _limit(
+        data.get("budget"), errors, "budget", "Uses in all: a whole number, like 100, or empty for no limit."
+    )
+    per_member = _limit(
+        data.get("per_member_limit"),
+        errors,
+        "per_member_limit",
+        "Uses by one member: a whole number, like 1, or empty for no limit.",
+    )
+    if errors:
+        return None, errors
+    assert mode is not None and kind is not None and value is not None
+    assert products is not None and campaigns is not None
+    return (
+        CouponSpec(
+            title,
+            mode,
+            code,
+            Discount(kind, value),
+            min_spend,
+            starts_at,
+            ends_at,
+            products,
+            campaigns,
+            budget,
+            per_member,
+        ),
+        {},
+    )

@@ -35,7 +35,7 @@ class Coupon(SQLModel, table=True):
     product_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     budget: int | None = None  # uses in all
     per_shopper_limit: int | None = 1
-    source: str = Field(default="manual", max_length=20)  # manual | offer (later: journey, sign-up...)
+    source: str = Field(default="manual", max_length=20)  # a carts.coupon_rules.CouponSource
     stopped_at: datetime | None = None
     created_at: datetime
     updated_at: datetime

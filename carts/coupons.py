@@ -11,9 +11,10 @@ takes an earlier one's voucher. `now` is always the caller's.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from carts.coupon_rules import (
     COUNTED_USES,
+    CodeMode,
     CouponDecision,
     CouponLine,
     CouponRefusal,
+    CouponSource,
+    CouponSpec,
     CouponTerms,
     CouponUsage,
     Discount,
@@ -41,9 +45,13 @@ from carts.coupon_rules import (
     personal_code,
 )
 from carts.coupon_tables import Coupon, CouponCode, CouponOffer, CouponUse, OfferClaim
-from carts.order_rules import OrderError, OrderErrorCode
+from carts.order_rules import OrderError, OrderErrorCode, OrderStatus
+from carts.order_tables import Order, OrderLine
+from carts.sql import dialect_insert
 from carts.stock_rules import ClaimStatus
-from carts.tables import Campaign, Product, StockClaim
+from carts.tables import Campaign, Product, ShopInfo, StockClaim
+
+CODE_TRIES = 5  # a fresh code that another holder drew already (31^6 codes) is drawn again
 
 
 class OfferError(ValueError):
@@ -464,7 +472,9 @@ async def find_code(session: AsyncSession, text: str, lock: bool = False) -> Cou
     personal = (await session.execute(select(CouponCode).where(CouponCode.code == code))).scalar_one_or_none()
     stmt = select(Coupon).where(Coupon.id == personal.coupon_id if personal else Coupon.code == code)
     if lock:
-        stmt = stmt.with_for_update(key_share=True)
+        # Read again under the lock even if this session loaded the row before: a stop or an edit
+        # committed while this checkout waited must count.
+        stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
     coupon = (await session.execute(stmt)).scalar_one_or_none()
     if coupon is None:
         return None
@@ -587,3 +597,329 @@ async def move_uses(session: AsyncSession, from_order: int, to_order: int, now: 
         .values(order_id=to_order, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+# --- coupons by hand, member codes, figures -----------------------------------------------------------
+
+
+class CouponError(ValueError):
+    """A coupon that cannot be saved, by field (`{field: English msgid}`, its `{placeholders}` in `params`);
+    nothing was changed."""
+
+    def __init__(self, errors: dict[str, str], params: dict[str, str] | None = None) -> None:
+        self.errors, self.params = errors, params or {}
+        super().__init__("; ".join(f"{k}: {v.format(**self.params)}" for k, v in errors.items()))
+
+
+async def _ids_of(session: AsyncSession, column: Any, key: Any, names: Sequence[str]) -> tuple[list[int], list[str]]:
+    """The ids of the rows whose `column` is one of `names` (as written, any case), and the names not found."""
+    if not names:
+        return [], []
+    rows = (await session.execute(select(key, column).where(func.upper(column).in_([n.upper() for n in names])))).all()
+    found = {str(name).upper(): row_id for row_id, name in rows}
+    return sorted(found[n.upper()] for n in names if n.upper() in found), [n for n in names if n.upper() not in found]
+
+
+async def _unique_shared_code(session: AsyncSession, code: str, coupon_id: int | None) -> bool:
+    """Whether no other coupon's shared code and no personal code is `code`."""
+    other = await session.execute(select(Coupon.id).where(Coupon.code == code, Coupon.id != (coupon_id or 0)))
+    personal = await session.execute(select(CouponCode.id).where(CouponCode.code == code))
+    return other.first() is None and personal.first() is None
+
+
+async def save_coupon(
+    session: AsyncSession,
+    spec: CouponSpec,
+    now: datetime,
+    coupon_id: int | None = None,
+    source: CouponSource = CouponSource.MANUAL,
+) -> Coupon:
+    """Create a coupon (`coupon_id` None) or change one's terms (in the caller's transaction). A shared
+    coupon without a code gets a fresh one. Raises `CouponError` by field (an unknown product or campaign, a
+    code another coupon has, a shared coupon turned personal once codes were given) having changed nothing;
+    LookupError when there is no coupon `coupon_id`."""
+    errors: dict[str, str] = {}
+    product_ids, unknown_products = await _ids_of(session, Product.code, Product.id, spec.products)
+    if unknown_products:
+        errors["products"] = "No product has the code {code}."
+    campaign_ids, unknown_campaigns = await _ids_of(session, Campaign.key, Campaign.id, spec.campaigns)
+    if unknown_campaigns:
+        errors["campaigns"] = "No campaign has the key {key}."
+    coupon: Coupon | None = None
+    if coupon_id is not None:
+        coupon = (
+            await session.execute(select(Coupon).where(Coupon.id == coupon_id).with_for_update(key_share=True))
+        ).scalar_one_or_none()
+        if coupon is None:
+            raise LookupError(f"no coupon {coupon_id}")
+    code: str | None = None
+    if spec.mode is CodeMode.SHARED:
+        code = spec.code or (coupon.code if coupon is not None and coupon.code else None)
+        if code is None:
+            for _ in range(CODE_TRIES):
+                code = personal_code(spec.title)
+                if await _unique_shared_code(session, code, coupon_id):
+                    break
+        elif not await _unique_shared_code(session, code, coupon_id):
+            errors["code"] = "Another coupon has this code."
+    elif coupon is not None and coupon.code:
+        used = await session.execute(select(CouponUse.id).where(CouponUse.coupon_id == coupon.id).limit(1))
+        if used.first() is not None:
+            errors["mode"] = "Shoppers used its shared code: it stays a shared code."
+    if errors:
+        raise CouponError(errors, {"code": ", ".join(unknown_products), "key": ", ".join(unknown_campaigns)})
+    if coupon is None:
+        coupon = Coupon(
+            title=spec.title,
+            kind=spec.discount.kind.value,
+            value=spec.discount.value,
+            source=source.value,
+            created_at=now,
+            updated_at=now,
+        )
+    coupon.title = spec.title
+    coupon.code = code
+    coupon.kind, coupon.value = spec.discount.kind.value, spec.discount.value
+    coupon.min_spend = spec.min_spend
+    coupon.starts_at, coupon.ends_at = spec.starts_at, spec.ends_at
+    coupon.product_ids, coupon.campaign_ids = json.dumps(product_ids), json.dumps(campaign_ids)
+    coupon.budget, coupon.per_shopper_limit = spec.budget, spec.per_member_limit
+    coupon.updated_at = now
+    session.add(coupon)
+    await session.flush()
+    if spec.per_member_limit is None:
+        # The ORM leaves a None out of an INSERT and the column's default (1) fires: "no limit" is written.
+        await session.execute(update(Coupon).where(Coupon.id == coupon.id).values(per_shopper_limit=None))
+        coupon.per_shopper_limit = None
+    return coupon
+
+
+async def stop_coupon(session: AsyncSession, coupon_id: int, now: datetime) -> Coupon | None:
+    """Stop a coupon: no order takes it any more (orders that have it keep it). Idempotent; None: no such."""
+    coupon = (
+        await session.execute(select(Coupon).where(Coupon.id == coupon_id).with_for_update(key_share=True))
+    ).scalar_one_or_none()
+    if coupon is not None and coupon.stopped_at is None:
+        coupon.stopped_at = coupon.updated_at = now
+        session.add(coupon)
+        await session.flush()
+    return coupon
+
+
+def _code_prefix(coupon: Coupon) -> str:
+    """A member code's prefix: the coupon's shared code or its title's Latin letters, else by its source."""
+    stem = re.sub(r"[^A-Z0-9]", "", normalize_code(coupon.title))
+    if stem:
+        return stem[:12]
+    return {"signup": "WELCOME", "journey": "THANKS"}.get(coupon.source, "COUPON")
+
+
+async def issue_member_code(session: AsyncSession, coupon_id: int, holder: tuple[str, str], now: datetime) -> str:
+    """The holder's own code of the coupon, made the first time it is asked for (`holder`: the member's
+    (page id, PSID), whose checkout applies it by itself). Idempotent: one code per holder per coupon, even
+    when two workers ask at once (the unique holder key decides; the loser reads the winner's code).
+
+    Used by the sign-up coupon and by journeys' send steps. Raises LookupError when there is no coupon."""
+    page_id, psid = holder
+    stmt = select(CouponCode.code).where(
+        CouponCode.coupon_id == coupon_id, CouponCode.page_id == page_id, CouponCode.psid == psid
+    )
+    existing = (await session.execute(stmt)).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    coupon = await session.get(Coupon, coupon_id)
+    if coupon is None:
+        raise LookupError(f"no coupon {coupon_id}")
+    prefix = _code_prefix(coupon)
+    insert_ = dialect_insert(session)
+    for _ in range(CODE_TRIES):
+        code = personal_code(prefix)
+        taken = await session.execute(select(Coupon.id).where(Coupon.code == code))
+        if taken.first() is not None:
+            continue
+        # No conflict target: a clash on the holder (another worker gave one) or on the code (drawn twice)
+        # inserts nothing, and the read below tells which.
+        await session.execute(
+            insert_(CouponCode.__table__)
+            .values(coupon_id=coupon_id, code=code, page_id=page_id, psid=psid, created_at=now)
+            .on_conflict_do_nothing()
+        )
+        existing = (await session.execute(stmt)).scalar_one_or_none()
+        if existing is not None:
+            return existing
+    raise RuntimeError("no free code after several draws")
+
+
+@dataclass(frozen=True, slots=True)
+class CouponInfo:
+    """A coupon with its figures, as the coupon list and the admin API show it.
+
+    Uses: `reserved` (an unpaid order has it), `redeemed` (paid, kept: a partial return keeps it),
+    `returned` (the order came back whole: given back), `cancelled` (cancelled, expired or merged away:
+    given back). `cost`: what redeemed uses took off; `sales`: what the orders that redeemed it were paid
+    for, less what came back of them."""
+
+    coupon: Coupon
+    codes_issued: int
+    reserved: int
+    redeemed: int
+    returned: int
+    cancelled: int
+    cost: Decimal
+    sales: Decimal
+    offer_id: int | None = None
+
+    @property
+    def mode(self) -> CodeMode:
+        return CodeMode.SHARED if self.coupon.code else CodeMode.PERSONAL
+
+    @property
+    def discount(self) -> Discount:
+        return Discount(DiscountKind(self.coupon.kind), Decimal(self.coupon.value))
+
+    def status(self, now: datetime) -> str:
+        c = self.coupon
+        if c.stopped_at is not None:
+            return "stopped"
+        if c.ends_at is not None and _aware(c.ends_at) <= now:
+            return "expired"
+        if c.starts_at is not None and now < _aware(c.starts_at):
+            return "scheduled"
+        if c.budget is not None and self.reserved + self.redeemed >= c.budget:
+            return "used_up"
+        return "active"
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        c = self.coupon
+        return {
+            "id": c.id,
+            "title": c.title,
+            "mode": self.mode.value,
+            "code": c.code,
+            "kind": c.kind,
+            "value": f"{Decimal(c.value).normalize():f}",
+            "min_spend": None if c.min_spend is None else f"{Decimal(c.min_spend).normalize():f}",
+            "starts_at": _aware(c.starts_at).isoformat() if c.starts_at else None,
+            "ends_at": _aware(c.ends_at).isoformat() if c.ends_at else None,
+            "product_ids": json.loads(c.product_ids),
+            "campaign_ids": json.loads(c.campaign_ids),
+            "budget": c.budget,
+            "per_member_limit": c.per_shopper_limit,
+            "source": c.source,
+            "offer_id": self.offer_id,
+            "status": self.status(now),
+            "stopped_at": _aware(c.stopped_at).isoformat() if c.stopped_at else None,
+            "codes_issued": self.codes_issued,
+            "uses": {
+                "reserved": self.reserved,
+                "redeemed": self.redeemed,
+                "returned": self.returned,
+                "cancelled": self.cancelled,
+            },
+            "cost": f"{self.cost.quantize(Decimal('0.01')):f}",
+            "sales": f"{self.sales.quantize(Decimal('0.01')):f}",
+        }
+
+
+def _aware(moment: datetime) -> datetime:
+    """A time read back from SQLite (naive, UTC) made aware."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def fetch_coupons(session: AsyncSession, coupon_id: int | None = None) -> list[CouponInfo]:
+    """Every coupon (or one) with its figures, the newest first: four grouped reads, not one per coupon."""
+    stmt = select(Coupon).order_by(Coupon.id.desc())  # type: ignore[union-attr]
+    if coupon_id is not None:
+        stmt = stmt.where(Coupon.id == coupon_id)
+    coupons = list((await session.execute(stmt)).scalars())
+    ids = [c.id for c in coupons]
+    if not ids:
+        return []
+    issued = dict(
+        (
+            await session.execute(
+                select(CouponCode.coupon_id, func.count())
+                .where(CouponCode.coupon_id.in_(ids))
+                .group_by(CouponCode.coupon_id)
+            )
+        ).all()
+    )
+    offers = dict(
+        (
+            await session.execute(select(CouponOffer.coupon_id, CouponOffer.id).where(CouponOffer.coupon_id.in_(ids)))
+        ).all()
+    )
+    uses: dict[int, dict[str, int]] = {}
+    cost: dict[int, Decimal] = {}
+    sales: dict[int, Decimal] = {}
+    rows = await session.execute(
+        select(CouponUse.coupon_id, CouponUse.status, CouponUse.amount, Order.id, Order.status, Order.total)
+        .join(Order, Order.id == CouponUse.order_id)
+        .where(CouponUse.coupon_id.in_(ids))
+    )
+    used_orders: dict[int, set[int]] = {}
+    order_totals: dict[int, Decimal] = {}
+    for cid, status, amount, order_id, order_status, total in rows.all():
+        if status == UseStatus.RELEASED:
+            bucket = "returned" if order_status == OrderStatus.RETURNED else "cancelled"
+        else:
+            bucket = "redeemed" if status == UseStatus.USED else "reserved"
+        counts = uses.setdefault(cid, {})
+        counts[bucket] = counts.get(bucket, 0) + 1
+        if bucket == "redeemed":
+            cost[cid] = cost.get(cid, Decimal(0)) + Decimal(amount)
+            used_orders.setdefault(cid, set()).add(order_id)
+            order_totals[order_id] = Decimal(total)
+    if order_totals:
+        back = await session.execute(
+            select(OrderLine.order_id, func.sum(OrderLine.returned_qty * OrderLine.unit_price))
+            .where(OrderLine.order_id.in_(order_totals), OrderLine.returned_qty > 0)
+            .group_by(OrderLine.order_id)
+        )
+        for order_id, value in back.all():
+            order_totals[order_id] = max(order_totals[order_id] - Decimal(value or 0), Decimal(0))
+    for cid, orders in used_orders.items():
+        sales[cid] = sum((order_totals[o] for o in orders), Decimal(0))
+    return [
+        CouponInfo(
+            c,
+            int(issued.get(c.id, 0)),
+            uses.get(c.id or 0, {}).get("reserved", 0),
+            uses.get(c.id or 0, {}).get("redeemed", 0),
+            uses.get(c.id or 0, {}).get("returned", 0),
+            uses.get(c.id or 0, {}).get("cancelled", 0),
+            cost.get(c.id or 0, Decimal(0)),
+            sales.get(c.id or 0, Decimal(0)),
+            offers.get(c.id),
+        )
+        for c in coupons
+    ]
+
+
+# --- the sign-up coupon -------------------------------------------------------------------------------
+
+
+async def fetch_signup_coupon(session: AsyncSession) -> Coupon | None:
+    """The coupon new members get with the welcome, if the shop set one and it still gives (not stopped)."""
+    coupon_id = (await session.execute(select(ShopInfo.signup_coupon_id).where(ShopInfo.id == 1))).scalar_one_or_none()
+    if coupon_id is None:
+        return None
+    coupon = await session.get(Coupon, coupon_id)
+    return coupon if coupon is not None and coupon.stopped_at is None else None
+
+
+async def set_signup_coupon(session: AsyncSession, coupon_id: int | None, now: datetime) -> None:
+    """Give `coupon_id` to new members from now on (None: no sign-up coupon). Raises `CouponError` on the
+    field `signup` for a coupon that does not exist or was stopped, having changed nothing."""
+    if coupon_id is not None:
+        coupon = await session.get(Coupon, coupon_id)
+        if coupon is None:
+            raise CouponError({"signup": "No such coupon."})
+        if coupon.stopped_at is not None:
+            raise CouponError({"signup": "A stopped coupon cannot be given to new members."})
+    row = await session.get(ShopInfo, 1)
+    if row is None:
+        row = ShopInfo(id=1, updated_at=now)
+    row.signup_coupon_id, row.updated_at = coupon_id, now
+    session.add(row)
+    await session.flush()

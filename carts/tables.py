@@ -121,3 +121,5 @@ class ShopInfo(SQLModel, table=True):
     # ShippingRules.to_dict); None: the defaults (48 hours to pay, no delivery options).
     order_rules: str | None = Field(default=None, sa_column=Column(Text))
     shipping: str | None = Field(default=None, sa_column=Column(Text))
+    # The sign-up coupon (issue 21): a new member gets their own code of it with the welcome; None: none.
+    signup_coupon_id: int | None = None

@@ -7,6 +7,7 @@ Rows count as pending until their `available_at`, then as available.
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carts.sql import dialect_insert
 from crm_bridge.members import fetch_member_by_psid, fetch_or_create_member, lock_member
 from crm_bridge.program import fetch_program
-from crm_bridge.rules import RedeemPlan, TierChange, calculate_redeem, calculate_redeem_limit
+from crm_bridge.rules import (
+    CodedReason,
+    PointsReason,
+    RedeemPlan,
+    TierChange,
+    calculate_redeem,
+    calculate_redeem_limit,
+    coded_reason,
+)
 from crm_bridge.tables import Member, PointsEntry
 
 
@@ -37,7 +46,7 @@ class LedgerEntry:
     member_id: int
     kind: str  # earn, referral, bonus, birthday, adjust, redeem, expire
     points: int  # negative for a debit or a reversal
-    reason: str  # shown to the merchant and the member
+    reason: str | CodedReason  # a code and its values (said in the reader's language), or a merchant's words
     available_at: datetime  # pending until then
     order_id: int | None = None
     source_member_id: int | None = None  # the member whose sign-up or purchase earned a referral reward
@@ -70,7 +79,13 @@ async def add_entry(session: AsyncSession, entry: LedgerEntry, now: datetime) ->
             member_id=entry.member_id,
             kind=entry.kind,
             points=entry.points,
-            reason=entry.reason,
+            reason=entry.reason.english if isinstance(entry.reason, CodedReason) else entry.reason,
+            reason_code=entry.reason.code.value if isinstance(entry.reason, CodedReason) else None,
+            reason_params=(
+                json.dumps(dict(entry.reason.params), ensure_ascii=False)
+                if isinstance(entry.reason, CodedReason)
+                else None
+            ),
             order_id=entry.order_id,
             source_member_id=entry.source_member_id,
             level=entry.level,
@@ -126,7 +141,7 @@ async def add_tier_bonus(
     session: AsyncSession,
     member: Member,
     change: TierChange,
-    reason: str,
+    reason: str | CodedReason,
     key: str,
     now: datetime,
     *,
@@ -197,7 +212,7 @@ async def apply_redeem(session: AsyncSession, order: Any, plan: RedeemPlan, now:
             member_id=member.id or 0,
             kind="redeem",
             points=-plan.points,
-            reason=f"paid {plan.value} of order {order.number}",
+            reason=coded_reason(PointsReason.PAID_AT_CHECKOUT, value=plan.value, order=order.number),
             available_at=now,
             order_id=order.id,
         ),

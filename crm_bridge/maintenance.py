@@ -17,9 +17,11 @@ from crm_bridge.members import as_utc, period_tier
 from crm_bridge.program import fetch_program
 from crm_bridge.rules import (
     PointsMove,
+    PointsReason,
     add_months,
     calculate_expiring_moves,
     calculate_period_end,
+    coded_reason,
     is_birthday_due,
 )
 from crm_bridge.tables import Member, PointsEntry
@@ -44,7 +46,7 @@ async def apply_maintenance(session: AsyncSession, now: datetime) -> dict[str, i
                 session,
                 member,
                 change,
-                f"{change.tier.name} for the period from {end.date()}",
+                coded_reason(PointsReason.TIER_PERIOD, tier=change.tier.name, date=end.date()),
                 f"period:{member.id}:{end.date()}",
                 now,
             )
@@ -58,7 +60,7 @@ async def apply_maintenance(session: AsyncSession, now: datetime) -> dict[str, i
                     member_id=member.id or 0,
                     kind="birthday",
                     points=program.birthday_points,
-                    reason=f"happy birthday {now.year}",
+                    reason=coded_reason(PointsReason.BIRTHDAY, year=now.year),
                     available_at=now,
                 ),
                 now,
@@ -90,7 +92,7 @@ async def _expire(session: AsyncSession, months: int, member: Member, now: datet
             member_id=member.id or 0,
             kind="expire",
             points=-points,
-            reason=f"points earned before {cutoff.date()} expired",
+            reason=coded_reason(PointsReason.EXPIRED, date=cutoff.date()),
             available_at=now,
         ),
         now,

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from carts.order_tables import Order
 from carts.sql import dialect_insert
 from crm_bridge.program import fetch_program
-from crm_bridge.rules import Program, Rfm, Tier, add_months, calculate_rfm
+from crm_bridge.rules import PointsReason, Program, Rfm, Tier, add_months, calculate_rfm, coded_reason
 from crm_bridge.segment_tables import MemberFigures, MemberTag, SegmentMember
 from crm_bridge.tables import ContactClaim, Member, MemberIdentity, PointsEntry, ReferralEdge
 
@@ -271,7 +271,8 @@ async def _void_rewards(session: AsyncSession, rows: list[PointsEntry], gone: in
                 member_id=keep if row.member_id == gone else row.member_id,
                 kind="referral",
                 points=-left,
-                reason="reversed: the referral was the member itself",
+                reason=coded_reason(PointsReason.SELF_REFERRAL_REVERSED).english,
+                reason_code=PointsReason.SELF_REFERRAL_REVERSED.value,
                 order_id=row.order_id,
                 source_member_id=keep if row.source_member_id == gone else row.source_member_id,
                 level=row.level,

@@ -29,12 +29,14 @@ from crm_bridge.members import (
 from crm_bridge.program import fetch_program
 from crm_bridge.referrals import fetch_chain
 from crm_bridge.rules import (
+    PointsReason,
     Program,
     calculate_kept,
     calculate_order_points,
     calculate_purchase_awards,
     calculate_tier_after_return,
     calculate_upgrade,
+    coded_reason,
     is_returned_whole,
     return_window,
 )
@@ -101,7 +103,7 @@ async def _apply_paid(
                 member_id=member.id or 0,
                 kind="earn",
                 points=earned,
-                reason=f"order {order.number} ({tier.name})",
+                reason=coded_reason(PointsReason.ORDER_EARNED, order=order.number, tier=tier.name),
                 available_at=available_at,
                 order_id=order.id,
             ),
@@ -119,7 +121,13 @@ async def _apply_paid(
                 member_id=award.member_id,
                 kind="referral",
                 points=award.points,
-                reason=f"{which} purchase of member {member.code}, {order.number} (level {award.level})",
+                reason=coded_reason(
+                    PointsReason.REFERRAL_PURCHASE,
+                    which=which,
+                    member=member.code,
+                    order=order.number,
+                    level=award.level,
+                ),
                 available_at=available_at,
                 order_id=order.id,
                 source_member_id=member.id,
@@ -141,7 +149,7 @@ async def _apply_paid(
             session,
             member,
             change,
-            f"reached {change.tier.name}: order {order.number}",
+            coded_reason(PointsReason.TIER_REACHED, tier=change.tier.name, order=order.number),
             f"tier:{member.id}:{event.id}",
             now,
             order_id=order.id,
@@ -207,7 +215,7 @@ async def _apply_kept(
         target = calculate_kept(original.points, base, kept, fixed=original.fixed)
         if target == current:
             continue
-        what = "refund of points used" if original.kind == "redeem" else "reversed"
+        what = PointsReason.REFUNDED if original.kind == "redeem" else PointsReason.REVERSED
         await add_entry(
             session,
             LedgerEntry(
@@ -215,7 +223,7 @@ async def _apply_kept(
                 member_id=original.member_id,
                 kind=original.kind,
                 points=target - current,
-                reason=f"{what}: order {order.number} {event.kind}",
+                reason=coded_reason(what, order=order.number, kind=event.kind),
                 available_at=as_utc(original.available_at),
                 order_id=order.id,
                 source_member_id=original.source_member_id,

@@ -15,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_bridge.ledger import LedgerEntry, add_entry
 from crm_bridge.members import fetch_member_by_code, fetch_member_by_psid, fetch_or_create_member
 from crm_bridge.program import fetch_program
-from crm_bridge.rules import RuleError, calculate_chain, calculate_signup_awards, check_referral
+from crm_bridge.rules import (
+    PointsReason,
+    RuleError,
+    calculate_chain,
+    calculate_signup_awards,
+    check_referral,
+    coded_reason,
+)
 from crm_bridge.tables import Member, ReferralEdge
 
 
@@ -92,7 +99,11 @@ async def apply_referral(
     chain = await fetch_chain(session, member.id or 0, len(program.referral.levels))
     own = 0
     for award in calculate_signup_awards(program.referral, member.id or 0, chain):
-        who = "you joined" if award.level == 0 else f"member {member.code} joined (level {award.level})"
+        why = (
+            coded_reason(PointsReason.SIGNUP)
+            if award.level == 0
+            else coded_reason(PointsReason.REFERRAL_SIGNUP, member=member.code, level=award.level)
+        )
         await add_entry(
             session,
             LedgerEntry(
@@ -100,7 +111,7 @@ async def apply_referral(
                 member_id=award.member_id,
                 kind="referral",
                 points=award.points,
-                reason=f"sign-up: {who}",
+                reason=why,
                 available_at=now,
                 source_member_id=member.id,
                 level=award.level,

@@ -569,3 +569,57 @@ def program_from_dict(data: Mapping[str, Any]) -> Program:
 
 def return_window(program: Program) -> timedelta:
     return timedelta(days=program.return_window_days)
+
+
+# --- points ledger reasons ----------------------------------------------------------------------------
+
+
+class PointsReason(StrEnum):
+    """Why a points row was written (`crm_points.reason_code`), with its values in `reason_params`: said in
+    the reader's language by `bot.replies.members.points_reason`. A merchant's own adjustment has none."""
+
+    ORDER_EARNED = "order_earned"  # order, tier
+    REFERRAL_PURCHASE = "referral_purchase"  # which (first | later), member, order, level
+    REFUNDED = "refunded"  # order, kind: points used on an order given back
+    REVERSED = "reversed"  # order, kind: points of an order taken back
+    PAID_AT_CHECKOUT = "paid_at_checkout"  # value, order
+    SIGNUP = "signup"  # the member's own sign-up reward
+    REFERRAL_SIGNUP = "referral_signup"  # member, level
+    BIRTHDAY = "birthday"  # year
+    EXPIRED = "expired"  # date
+    SELF_REFERRAL_REVERSED = "self_referral_reversed"
+    TIER_REACHED = "tier_reached"  # tier, order
+    TIER_PERIOD = "tier_period"  # tier, date
+
+
+# The English each code was written as before codes (kept in `reason`: the API and old readers show it).
+_REASON_ENGLISH = {
+    PointsReason.ORDER_EARNED: "order {order} ({tier})",
+    PointsReason.REFERRAL_PURCHASE: "{which} purchase of member {member}, {order} (level {level})",
+    PointsReason.REFUNDED: "refund of points used: order {order} {kind}",
+    PointsReason.REVERSED: "reversed: order {order} {kind}",
+    PointsReason.PAID_AT_CHECKOUT: "paid {value} of order {order}",
+    PointsReason.SIGNUP: "sign-up: you joined",
+    PointsReason.REFERRAL_SIGNUP: "sign-up: member {member} joined (level {level})",
+    PointsReason.BIRTHDAY: "happy birthday {year}",
+    PointsReason.EXPIRED: "points earned before {date} expired",
+    PointsReason.SELF_REFERRAL_REVERSED: "reversed: the referral was the member itself",
+    PointsReason.TIER_REACHED: "reached {tier}: order {order}",
+    PointsReason.TIER_PERIOD: "{tier} for the period from {date}",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CodedReason:
+    """A points row's reason: its code, its values, and the English text stored beside them."""
+
+    code: PointsReason
+    params: Mapping[str, str]
+
+    @property
+    def english(self) -> str:
+        return _REASON_ENGLISH[self.code].format(**self.params)
+
+
+def coded_reason(code: PointsReason, **params: object) -> CodedReason:
+    return CodedReason(code, {k: str(v) for k, v in params.items()})

@@ -101,6 +101,10 @@ class PointsEntry(SQLModel, table=True):
     kind: str = Field(max_length=12)
     points: int  # signed
     reason: str = Field(sa_column=Column(Text, nullable=False))
+    # The reason as a code and its values (crm_bridge.rules.PointsReason), said in the reader's language;
+    # None: `reason` is a merchant's own words (or an old row no code matched), shown as written.
+    reason_code: str | None = Field(default=None, max_length=40)
+    reason_params: str | None = Field(default=None, sa_column=Column(Text))
     order_id: int | None = Field(default=None, index=True)
     source_member_id: int | None = None  # for referral rows: whose sign-up or order paid it
     level: int = 0

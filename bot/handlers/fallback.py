@@ -17,11 +17,14 @@ from bot.inbound.events import EventKind, MessageEvent, PostbackEvent
 from bot.inbound.router import HandlerContext, Router
 from bot.outbound.outbox import enqueue_messages
 from bot.outbound.shopper_locale import locale_of
-from bot.replies.chat import fallback, welcome
+from bot.outbound.welcome_gift import welcome_gift
+from bot.replies.chat import fallback, welcome, welcome_text
 from bot.replies.payload_codec import Payload, PayloadAction, decode_payload
 from bot.replies.render import Message
 from bot.runtime.clock import utcnow
 from bot.store.tables import Conversation, PageReplies
+from carts.coupons import fetch_signup_coupon
+from crm_bridge.members import fetch_or_create_member
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,15 @@ def build_reply_router(texts: ReplyTexts) -> Router:
         page = await ctx.session.get(PageReplies, event.page_id)
         text = page.welcome if page is not None and page.welcome else texts.welcome
         locale = await locale_of(ctx.session, event.page_id, event.sender_id)
+        if await fetch_signup_coupon(ctx.session) is not None:
+            # The shop gives new members a coupon: the first contact makes the member, and the welcome
+            # carries their own code (a shopper who was a member before gets the usual welcome).
+            now = utcnow()
+            member, created = await fetch_or_create_member(ctx.session, event.page_id, event.sender_id, now=now)
+            if created:
+                gift = await welcome_gift(ctx.session, member.id or 0, (event.page_id, event.sender_id), locale, now)
+                if gift:
+                    text = f"{welcome_text(locale, text)}\n\n{gift}"
         await _queue(ctx, f"welcome:{event.key}", event.page_id, event.sender_id, welcome(locale, text))
 
     @router.on(EventKind.MESSAGE)

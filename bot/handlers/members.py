@@ -17,6 +17,7 @@ from bot.inbound.router import HandlerContext, Router
 from bot.outbound.messaging_rules import Author, decide_message
 from bot.outbound.outbox import enqueue_messages
 from bot.outbound.shopper_locale import locale_of
+from bot.outbound.welcome_gift import welcome_gift
 from bot.replies import chat
 from bot.replies.members import (
     MemberCardInfo,
@@ -53,6 +54,7 @@ from crm_bridge.members import (
 )
 from crm_bridge.program import fetch_program
 from crm_bridge.referrals import apply_referral
+from crm_bridge.tables import PointsEntry
 from parsers.normalize import normalize_text
 
 MEMBER_WORDS = frozenset(
@@ -120,8 +122,21 @@ async def _card(ctx: HandlerContext, page_id: str, psid: str) -> list[Message]:
         page=program.page_username or page_id,
         has_phone=member.phone is not None,
         has_email=member.email is not None,
+        last_change=await _last_change(ctx, member.id or 0),
     )
     return render_member_card(await locale_of(ctx.session, page_id, psid), program, card)
+
+
+async def _last_change(ctx: HandlerContext, member_id: int) -> tuple[int, str | None, str | None, str] | None:
+    row = (
+        await ctx.session.execute(
+            select(PointsEntry.points, PointsEntry.reason_code, PointsEntry.reason_params, PointsEntry.reason)
+            .where(PointsEntry.member_id == member_id)
+            .order_by(PointsEntry.id.desc())  # type: ignore[union-attr]
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else (int(row[0]), row[1], row[2], str(row[3]))
 
 
 def build_crm_router(welcome_text: str | None, quiet: timedelta | None = None) -> Router:
@@ -191,7 +206,11 @@ def build_crm_router(welcome_text: str | None, quiet: timedelta | None = None) -
         text = page.welcome if page is not None and page.welcome else welcome_text
         if outcome.attributed:
             hello = chat.welcome_text(locale, text) if get_started else None
-            messages = render_referral_welcome(locale, hello, outcome.points, None)
+            gift = None
+            if outcome.member is not None:  # a new member: the sign-up coupon's code, if the shop gives one
+                holder = (event.page_id, event.sender_id)
+                gift = await welcome_gift(ctx.session, outcome.member.id or 0, holder, locale, utcnow())
+            messages = render_referral_welcome(locale, hello, outcome.points, None, gift)
         elif outcome.refused is not None:
             messages = render_referral_refused(locale, outcome.refused)
             if get_started:

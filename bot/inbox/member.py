@@ -45,6 +45,8 @@ class LedgerLine:
     kind: str
     reason: str
     created_at: datetime
+    reason_code: str | None = None  # said in the reader's language (`|points_reason`); None: `reason` as written
+    reason_params: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,9 @@ async def member_card(session: AsyncSession, page_id: str, psid: str) -> MemberC
         paid_orders=member.paid_orders,
         referral_link=referral_link(page, member.code),
         whatsapp_link=whatsapp_link(share_text(await locale_of(session, page_id, psid), shop_name, page, member.code)),
-        recent=tuple(LedgerLine(e.points, e.kind, e.reason, e.created_at) for e in entries),
+        recent=tuple(
+            LedgerLine(e.points, e.kind, e.reason, e.created_at, e.reason_code, e.reason_params) for e in entries
+        ),
         claims=tuple(await _claim_lines(session, member.id)),
         figures=await fetch_figures(session, member.id),
         tags=tuple(await fetch_member_tags(session, member.id)),

@@ -8,7 +8,7 @@ language (Babel catalogs, bot.replies.i18n).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -64,3 +64,31 @@ def refusal_text(locale: str, refusal: CouponRefusal, detail: Mapping[str, Any],
             short=money(locale, Decimal(detail["short"]), currency),
         )
     return gettext(locale, _REFUSALS[refusal])
+
+
+def signup_gift(
+    locale: str,
+    code: str,
+    discount: Discount,
+    min_spend: Decimal | None,
+    ends_at: datetime | None,
+    currency: str,
+    zone: tzinfo | None = None,
+) -> str:
+    """The welcome's lines about a new member's sign-up code: the code, what it gives, from what spend,
+    until when (in the shop's zone), and that checkout applies it by itself."""
+    lines = [
+        gettext(
+            locale,
+            "🎁 A welcome gift for you: code {code}, {what}.",
+            code=code,
+            what=discount_text(locale, discount, currency),
+        )
+    ]
+    if min_spend:
+        lines.append(gettext(locale, "For orders of {amount} or more.", amount=money(locale, min_spend, currency)))
+    if ends_at is not None:
+        until = ends_at.astimezone(zone or UTC)
+        lines.append(gettext(locale, "Use it by {until}.", until=f"{until:%Y-%m-%d %H:%M}"))
+    lines.append(gettext(locale, "It is applied at checkout."))
+    return " ".join(lines)

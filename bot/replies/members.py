@@ -7,6 +7,8 @@ offered on a button, and a tap sends it back as the quick reply's payload.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote, urlencode
@@ -31,6 +33,8 @@ class MemberCardInfo:
     page: str  # the Page's username, or its id
     has_phone: bool
     has_email: bool
+    # The newest points change: (points, reason code, its values, the stored English) (issue 21); None: none.
+    last_change: tuple[int, str | None, str | None, str] | None = None
 
 
 def referral_link(page: str, code: str) -> str:
@@ -66,6 +70,16 @@ def render_member_card(locale: str, program: Program, card: MemberCardInfo) -> l
         )
     else:
         lines.append(gettext(locale, "🏆 Top tier"))
+    if card.last_change is not None:
+        points, code, params, reason = card.last_change
+        lines.append(
+            gettext(
+                locale,
+                "🧾 Last: {points} · {reason}",
+                points=f"{points:+d}",
+                reason=points_reason(locale, code, params, reason),
+            )
+        )
     quick = []
     if not card.has_phone:
         quick.append(PHONE_QUICK_REPLY)
@@ -90,9 +104,11 @@ def render_member_card(locale: str, program: Program, card: MemberCardInfo) -> l
     return [*first, invite]
 
 
-def render_referral_welcome(locale: str, welcome: str | None, points: int, referrer_name: str | None) -> list[Message]:
+def render_referral_welcome(
+    locale: str, welcome: str | None, points: int, referrer_name: str | None, gift: str | None = None
+) -> list[Message]:
     """The Get Started (or link) answer to a shopper who joined through a member's link; `welcome`: the shop's
-    welcome text, or None for a greeting."""
+    welcome text, or None for a greeting; `gift`: the sign-up coupon's lines (`bot.replies.coupons.signup_gift`)."""
     hello = welcome or gettext(locale, "Hi!")
     if referrer_name:
         joined = gettext(locale, "🎉 Welcome to our members' club (invited by {name})!", name=referrer_name)
@@ -103,6 +119,8 @@ def render_referral_welcome(locale: str, welcome: str | None, points: int, refer
         text += "\n" + gettext(
             locale, "⭐ {points} points are yours. Type 'points' to see them.", points=number(locale, points)
         )
+    if gift:
+        text += "\n" + gift
     return render_text(text)
 
 
@@ -181,3 +199,45 @@ def render_link_code_wrong(locale: str, tries_left: int) -> list[Message]:
         "❌ That code is not right. {n} try left." if tries_left == 1 else "❌ That code is not right. {n} tries left."
     )
     return render_text(gettext(locale, msgid, n=tries_left))
+
+
+# A points row's reason by its code (crm_bridge.rules.PointsReason), some by a value too (`code:value`).
+_POINTS_REASONS = {
+    "order_earned": "Order {order} ({tier})",
+    "referral_purchase:first": "First purchase of member {member}: {order} (level {level})",
+    "referral_purchase": "Purchase of member {member}: {order} (level {level})",
+    "refunded": "Points used on order {order} given back",
+    "reversed:returned": "Taken back: order {order} was returned",
+    "reversed": "Taken back: order {order} was cancelled",
+    "paid_at_checkout": "Paid {value} of order {order}",
+    "signup": "Welcome: you joined",
+    "referral_signup": "Member {member} joined (level {level})",
+    "birthday": "Happy birthday {year}",
+    "expired": "Points earned before {date} expired",
+    "self_referral_reversed": "Taken back: the referral was the member itself",
+    "tier_reached": "Reached {tier}: order {order}",
+    "tier_period": "{tier} for the period from {date}",
+}
+_REASON_VALUES = {"referral_purchase": "which", "reversed": "kind"}
+
+
+def points_reason(locale: str, code: str | None, params: str | Mapping[str, str] | None, reason: str) -> str:
+    """A points row's reason in `locale`: by its code and values; a merchant's own words (no code), or a
+    code this version does not know, as written (`reason`)."""
+    if not code:
+        return reason
+    values: Mapping[str, str] = json.loads(params) if isinstance(params, str) else (params or {})
+    key = f"{code}:{values.get(_REASON_VALUES.get(code, ''), '')}"
+    msgid = _POINTS_REASONS.get(key) or _POINTS_REASONS.get(code)
+    if msgid is None:
+        return reason
+    try:
+        return gettext(locale, msgid, **values)
+    except (KeyError, IndexError):  # a row whose values do not fit (written by hand): its English
+        return reason
+
+
+def render_signup_gift(locale: str, gift: str) -> list[Message]:
+    """A member made at checkout: welcome, and their sign-up code (`gift`: `bot.replies.coupons.signup_gift`)."""
+    welcome = gettext(locale, "🎉 Welcome to our members' club!")
+    return render_text(f"{welcome}\n{gift}")

@@ -29,9 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.outbound.messaging_rules import Author, decide_message
 from bot.outbound.outbox import enqueue_message, enqueue_order_update
 from bot.outbound.templates import approved_template
+from bot.outbound.welcome_gift import welcome_gift
 from bot.replies import payments as payment_texts
 from bot.replies.coupons import discount_text, refusal_text
 from bot.replies.i18n import LOCALE_NAMES, gettext, pick_locale
+from bot.replies.members import render_signup_gift
 from bot.replies.render import render_text
 from bot.runtime.clock import utcnow
 from bot.services import OUTBOX_NOTIFIER, SESSIONS, SETTINGS
@@ -43,7 +45,13 @@ from bot.web.rendering import render_page
 from bot.web.stripe_pay import stripe_enabled
 from carts.core import format_money
 from carts.coupon_rules import CouponDecision
-from carts.coupons import CouponRefused, check_coupon, fetch_shopper_voucher, held_coupon_lines
+from carts.coupons import (
+    CouponRefused,
+    check_coupon,
+    fetch_shopper_voucher,
+    fetch_signup_coupon,
+    held_coupon_lines,
+)
 from carts.order_rules import (
     OrderError,
     OrderErrorCode,
@@ -80,6 +88,7 @@ from crm_bridge.checkout_points import (
     parse_checkout_extras,
     plan_checkout_points,
 )
+from crm_bridge.members import fetch_or_create_member
 from crm_bridge.rules import RuleError
 
 routes = web.RouteTableDef()
@@ -449,6 +458,7 @@ async def confirm_checkout(request: web.Request) -> web.Response:
                 if method is not None:
                     await record_order_payment(session, placed.order.id, method.kind, now)
                 await _queue_summary(session, placed.order, method, locale, _order_url(request, token, placed.order))
+                await _queue_signup_gift(session, placed.order, locale, now)
             last_user_at = await _last_user_at(session, info.page_id, info.psid)
             # Outside the window the summary goes as the Page's approved "order_confirmed" template, if any.
             template = await approved_template(session, info.page_id, "order_confirmed", None)
@@ -533,6 +543,23 @@ async def _stale(shop_name: str, locale: str, request: web.Request) -> web.Respo
         "This form is out of date or did not come from the checkout page. Open the checkout and confirm again.",
         link=request.path,
     )
+
+
+async def _queue_signup_gift(session: AsyncSession, order: OrderInfo, locale: str, now: datetime) -> None:
+    """A shopper whose first contact is this checkout becomes a member now when the shop gives new members a
+    coupon: their own code follows the order's summary (for their next order), in their language."""
+    if await fetch_signup_coupon(session) is None:
+        return
+    member, created = await fetch_or_create_member(
+        session, order.page_id, order.psid, name=order.customer_name, now=now
+    )
+    if not created:
+        return
+    gift = await welcome_gift(session, member.id or 0, (order.page_id, order.psid), locale, now)
+    if gift:
+        [message] = render_signup_gift(locale, gift)
+        key = f"signup-gift:{order.id}"
+        await enqueue_message(session, key=key, page_id=order.page_id, psid=order.psid, message=dict(message))
 
 
 async def _queue_summary(

@@ -4,10 +4,11 @@ Every route needs `Authorization: Bearer <admin token>`; answers are JSON, error
 a 4xx status, changing nothing.
 
     GET  /api/members?q=                       members whose name, phone, email, code or psid matches
-    GET  /api/members/rfm[?new_days=30&sleeping_days=90]
-                                               every member's recency, frequency, monetary and segment
-                                               (new | existing | sleeping), best customers first
-    GET  /api/members/{id}                     the member, their balance, identities and referrer
+    GET  /api/members/rfm                      every member's recency, frequency, monetary, their 1-5 scores,
+                                               NES segment (new | existing | sleeping) and NAPL state, best
+                                               customers first: the segments' figures (crm_bridge.segments,
+                                               refreshed daily and on each order), one definition everywhere
+    GET  /api/members/{id}                     the member, their balance, identities, referrer, NES and NAPL
     GET  /api/members/{id}/ledger              points rows, newest first
     GET  /api/members/{id}/orders              their orders (every Page id linked to them)
     POST /api/members/{id}/adjust              {"points": -50, "reason": "..."}: a manual change
@@ -19,7 +20,9 @@ a 4xx status, changing nothing.
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -35,16 +38,17 @@ from carts.order_tables import Order
 from crm_bridge.consent import OptOutSource, apply_opt_in, apply_opt_out
 from crm_bridge.ledger import apply_adjustment, fetch_balance, fetch_ledger
 from crm_bridge.members import (
-    fetch_all_members,
+    as_utc,
     fetch_identities,
     fetch_member,
     fetch_member_orders,
     fetch_surviving_member,
     member_period_end,
-    member_rfm,
     search_members,
 )
 from crm_bridge.program import fetch_program
+from crm_bridge.segment_tables import MemberFigures
+from crm_bridge.segments import fetch_figures, refresh_member_figures
 from crm_bridge.tables import Member, PointsEntry, ReferralEdge
 
 routes = web.RouteTableDef()
@@ -84,6 +88,8 @@ def entry_to_dict(entry: PointsEntry) -> dict[str, Any]:
         "kind": entry.kind,
         "points": entry.points,
         "reason": entry.reason,
+        "reason_code": entry.reason_code,  # crm_bridge.rules.PointsReason; null: `reason` is a merchant's words
+        "reason_params": json.loads(entry.reason_params) if entry.reason_params else {},
         "order_id": entry.order_id,
         "level": entry.level,
         "source_member_id": entry.source_member_id,
@@ -134,26 +140,43 @@ async def list_members(request: web.Request) -> web.Response:
 
 @routes.get("/api/members/rfm")
 async def rfm(request: web.Request) -> web.Response:
-    new_days, sleeping_days = _days(request, "new_days", 30), _days(request, "sleeping_days", 90)
+    for name in ("new_days", "sleeping_days"):
+        if name in request.query:  # the old 30/90 rule's knobs: the segments' rule is the shop's lapse threshold
+            _fail(
+                web.HTTPBadRequest,
+                f"{name}: no longer taken: new, existing and sleeping follow the segments' rule "
+                "(the lapse threshold is the shop's, on the Settings page)",
+            )
     now = utcnow()
     async with request.app[SESSIONS]() as session:
-        members = await fetch_all_members(session)
-    rows = []
-    for member in members:
-        figures = member_rfm(member, now, new_days, sleeping_days)
-        rows.append(
+        rows = (
+            await session.execute(
+                select(Member, MemberFigures)
+                .join(MemberFigures, MemberFigures.member_id == Member.id)
+                .where(Member.merged_into.is_(None))  # type: ignore[union-attr]
+                .order_by(MemberFigures.total_spend.desc(), MemberFigures.order_count.desc(), Member.id)  # type: ignore[attr-defined]
+            )
+        ).all()
+    members = []
+    for member, figures in rows:
+        last = figures.last_order_at
+        members.append(
             {
                 "id": member.id,
                 "name": member.name,
                 "code": member.code,
-                "recency_days": figures.recency_days,
-                "frequency": figures.frequency,
-                "monetary": f"{figures.monetary:.2f}",
-                "segment": figures.segment.value,
+                "recency_days": None if last is None else (now - as_utc(last)).days,
+                "frequency": figures.order_count,
+                "monetary": f"{Decimal(figures.total_spend):.2f}",
+                "recency_score": figures.recency_score,
+                "frequency_score": figures.frequency_score,
+                "monetary_score": figures.monetary_score,
+                "segment": figures.nes,
+                "napl": figures.napl,
+                "computed_at": _time(figures.computed_at),
             }
         )
-    rows.sort(key=lambda r: (-float(r["monetary"]), -int(r["frequency"]), r["id"]))
-    return _json({"members": rows})
+    return _json({"members": members})
 
 
 @routes.get(r"/api/members/{id}")
@@ -167,7 +190,13 @@ async def get_member(request: web.Request) -> web.Response:
         referrer = (
             await session.execute(select(ReferralEdge.referrer_id).where(ReferralEdge.member_id == member.id))
         ).scalar_one_or_none()
-    figures = member_rfm(member, now)
+        # The segments' figures (one definition); a member the daily pass has not seen yet is worked out now,
+        # in this read's transaction, never committed (closing the session rolls it back): a GET writes nothing.
+        figures = await fetch_figures(session, member.id or 0)
+        if figures is None:
+            await refresh_member_figures(session, member.id or 0, now)
+            figures = await fetch_figures(session, member.id or 0)
+        segment = (figures.nes, figures.napl) if figures is not None else (None, None)
     return _json(
         {
             "member": {
@@ -178,7 +207,8 @@ async def get_member(request: web.Request) -> web.Response:
                 "pending": balance.pending,
                 "identities": [{"kind": i.kind, "value": i.value} for i in identities],
                 "referred_by": referrer,
-                "segment": figures.segment.value,
+                "segment": segment[0],
+                "napl": segment[1],
             }
         }
     )

@@ -38,6 +38,7 @@ from babel.numbers import format_decimal
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from bot.replies import members as members_replies
 from bot.replies import statuses
 from bot.replies.carts import option_label
 from bot.replies.i18n import DEFAULT_LOCALE, LOCALES, money, pick_locale, translations, zone_name
@@ -194,6 +195,12 @@ def _ago(context: Context, moment: datetime | None) -> str:
     return format_timedelta(aware - now, add_direction=True, locale=_babel(context))
 
 
+@pass_context
+def _points_reason(context: Context, entry: Any) -> str:
+    """A points row's reason (anything with `reason`, `reason_code`, `reason_params`) in the reader's words."""
+    return members_replies.points_reason(_locale(context), entry.reason_code, entry.reason_params, entry.reason)
+
+
 def build_environment(sources: Mapping[str, str]) -> jinja2.Environment:
     """The environment over `sources` (template name → text), every template compiled."""
     if not _BABEL:
@@ -205,6 +212,7 @@ def build_environment(sources: Mapping[str, str]) -> jinja2.Environment:
     for filter_name, words in _STATUS_FILTERS.items():
         env.filters[filter_name] = _status_filter(words)
     env.filters["when"] = _when
+    env.filters["points_reason"] = _points_reason
     env.filters["option"] = _option
     env.filters["variant"] = _variant
     env.filters["hhmm"] = _when  # the older name, kept for the templates that use it

@@ -46,6 +46,7 @@ from bot.inbox.views import (
     campaigns,
     catalog,
     conversations,
+    coupons,
     dashboard,
     draws,
     events,
@@ -106,7 +107,7 @@ def setup(app: web.Application) -> None:
         pointer,
     ):
         app.add_routes(module.routes)
-    for module in (catalog, campaigns, live_controls, offers, segments):  # the console's management pages
+    for module in (catalog, campaigns, live_controls, offers, coupons, segments):  # the console's management pages
         app.add_routes(module.routes)
     app.add_routes(journeys.routes)  # journeys: the list, the editor with its preview, runs (owners)
     report.setup(app)  # what sold: the reports, their export and the board's funnel

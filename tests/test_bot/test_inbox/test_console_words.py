@@ -29,6 +29,7 @@ from bot.replies.statuses import RAW_WORDS
 from bot.runtime.clock import utcnow
 from bot.store.tables import CommentLog, Conversation, FaqRuleRow, Message, OutboxMessage
 from bot.web.error_pages import accept_languages, styled_errors
+from carts.coupon_tables import Coupon
 from carts.tables import Campaign
 from crm_bridge.program import apply_program, fetch_program
 from crm_bridge.segment_rules import parse_segment_definition
@@ -411,6 +412,7 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
     walker = (await stack.rows(select(InboxUser.id).where(InboxUser.name == WALKER)))[0]
     draw = await lucky_draw(stack, "xmas-2026")
     offer = await walk_offer(stack)
+    coupon = (await stack.rows(select(Coupon.id).order_by(Coupon.id)))[0]  # the offer's vouchers' coupon
     return {
         "id": [str(conversation)],
         "key": ["xmas-2026"],
@@ -425,6 +427,7 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
         "/inbox/board/{key}/draws/{id}/entrants.txt:id": [str(draw)],
         "/inbox/offers/{offer_id}:offer_id": [str(offer)],
         "/inbox/segments/{id}:id": [str(segment.id)],
+        "coupon_id": [str(coupon)],
     }
 
 
