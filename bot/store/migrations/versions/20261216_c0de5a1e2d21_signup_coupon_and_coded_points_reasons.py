@@ -5,7 +5,7 @@ get its code and values, so the console and Messenger say them in the reader's l
 matches none (a merchant's own words) is left as it is: it is shown as written.
 
 Revision ID: c0de5a1e2d21
-Revises: 5e6a7a65c021
+Revises: b5u7e1a77001
 Create Date: 2026-12-16 09:00:00.000000
 """
 
@@ -19,7 +19,9 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "c0de5a1e2d21"
-down_revision: str | Sequence[str] | None = "5e6a7a65c021"
+down_revision: str | Sequence[str] | None = (
+    "b5u7e1a77001"  # after the journeys, e-mail and surveys (re-chained at the merge)
+)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
