@@ -139,6 +139,10 @@ async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
     config.state_file = settings.data_dir / DEMO_EMULATOR_STATE_FILE
     emulator = GraphEmulator(config)
     base_url = await emulator.start(host="127.0.0.1", port=settings.demo_emulator_port)
+    # A shifted clock (PLUSONE_CLOCK_OFFSET) shifts the demo's Meta alike, and a run without one puts it
+    # back (its state file keeps the last offset): else its 24-hour windows and comment times would
+    # disagree with ours.
+    await emulator.set_clock_offset(settings.clock_offset.total_seconds())
     app[SETTINGS] = demo_settings(settings, base_url)
     marker = settings.data_dir / DEMO_EMULATOR_FILE
     await asyncio.to_thread(make_private_dir, settings.data_dir)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -65,6 +67,10 @@ class Settings(BaseModel):
     # then its whole body: a client that stalls is cut off instead of holding a socket for ever.
     http_read_timeout_s: float = Field(default=30.0, gt=0, le=600)
     worker_max_attempts: int = Field(default=5, ge=1, le=100)
+    # Run the whole product this far ahead of (or behind) the machine's clock: demos of holds expiring,
+    # journeys' waits, birthdays and lapsed members without waiting days. "3d", "36h", "-90m", "2d12h" or
+    # seconds; every process of one `serve` reads the same value (bot.runtime.clock).
+    clock_offset: timedelta = timedelta(0)
     worker_claim_idle_ms: int = Field(default=30_000, ge=10)
     # Up to this many stream entries per transaction. The worker reads what is there, so quiet times make small
     # batches; in a live's burst each batch's fixed cost (a few dozen statements) is shared by more comments.
@@ -149,6 +155,13 @@ class Settings(BaseModel):
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network like 10.0.0.0/8") from None
         return tuple(out)
+
+    @field_validator("clock_offset", mode="before")
+    @classmethod
+    def _clock_offset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_clock_offset(value)
+        return value
 
     @field_validator("redis_url")
     @classmethod
@@ -292,6 +305,28 @@ def _describe(error: ValidationError) -> str:
     hidden = any(word in field for word in ("secret", "token", "password")) or isinstance(value, dict)
     shown = "" if hidden else f" (got {value!r})"
     return f"{ENV_PREFIX}{field.upper()}: {first['msg']}{shown}"
+
+
+_OFFSET_PART = re.compile(r"(\d+)([dhms])")
+_OFFSET_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_MAX_OFFSET = timedelta(days=3660)
+
+
+def parse_clock_offset(text: str) -> timedelta:
+    """ "3d", "36h", "-90m", "2d12h", "+1d" or a number of seconds, at most ten years either way."""
+    body = text.strip().lower()
+    sign = -1 if body.startswith("-") else 1
+    body = body.lstrip("+-").replace(" ", "")
+    if body.isdigit():
+        seconds = int(body)
+    elif body and _OFFSET_PART.sub("", body) == "":
+        seconds = sum(int(n) * _OFFSET_UNITS[unit] for n, unit in _OFFSET_PART.findall(body))
+    else:
+        raise ValueError(f"{text!r} is not a time offset: write it like 3d, 36h, -90m, 2d12h or seconds")
+    offset = timedelta(seconds=sign * seconds)
+    if abs(offset) > _MAX_OFFSET:
+        raise ValueError(f"{text!r} is more than ten years")
+    return offset
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -72,9 +72,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     from bot.app import create_app
-    from bot.cli.startup import configure_logging, new_event_loop
+    from bot.cli.startup import configure_logging, new_event_loop, set_clock
 
     configure_logging(settings)
+    set_clock(settings)
     demo = not settings.page_tokens
     processes = 0 if args.no_worker else settings.worker_process_count
     app = create_app(settings, run_worker=not args.no_worker and processes == 0, demo=demo)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from config.settings import Settings
 
-__all__ = ["configure_logging", "new_event_loop"]
+__all__ = ["configure_logging", "new_event_loop", "set_clock"]
 
 
 def configure_logging(settings: Settings) -> None:
@@ -19,6 +19,15 @@ def configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def set_clock(settings: Settings) -> None:
+    """This process's clock, `clock_offset` ahead of the machine's: every process of one serve alike."""
+    from bot.runtime.clock import set_offset
+
+    set_offset(settings.clock_offset)
+    if settings.clock_offset:
+        logging.getLogger("plusone").warning("the clock runs %s ahead of the machine's", settings.clock_offset)
 
 
 def new_event_loop(settings: Settings) -> asyncio.AbstractEventLoop:

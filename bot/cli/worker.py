@@ -37,11 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run_worker(args: argparse.Namespace) -> int:
     """Run `plusone worker` until a signal stops it; returns the exit code."""
-    from bot.cli.startup import configure_logging, new_event_loop
+    from bot.cli.startup import configure_logging, new_event_loop, set_clock
     from config.settings import load_settings
 
     settings = load_settings()
     configure_logging(settings)
+    set_clock(settings)
     with asyncio.Runner(loop_factory=lambda: new_event_loop(settings)) as runner:
         log.info("event loop: %s", type(runner.get_loop()).__module__.split(".")[0])
         return runner.run(_run_worker(settings, with_sender=not args.no_sender))

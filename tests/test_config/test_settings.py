@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from config.settings import SettingsError, ensure_secrets, load_settings
+from config.settings import SettingsError, ensure_secrets, load_settings, parse_clock_offset
 
 
 def test_defaults_run_on_embedded_redis_and_sqlite_in_the_data_dir(tmp_path: Path) -> None:
@@ -128,3 +129,43 @@ def test_the_smtp_password_is_never_echoed_in_errors(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as info:
         load_settings({"PLUSONE_DATA_DIR": str(tmp_path), "PLUSONE_SETTINGS_FILE": str(path)})
     assert "SMTP_PASSWORD" in str(info.value) and "987654321" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "offset"),
+    [
+        ("3d", timedelta(days=3)),
+        ("36h", timedelta(hours=36)),
+        ("-90m", timedelta(minutes=-90)),
+        ("+2d12h", timedelta(days=2, hours=12)),
+        ("45s", timedelta(seconds=45)),
+        ("86400", timedelta(days=1)),
+        (" 1D 2H ", timedelta(days=1, hours=2)),
+    ],
+)
+def test_a_clock_offset_is_read_in_days_hours_minutes_or_seconds(text: str, offset: timedelta) -> None:
+    assert parse_clock_offset(text) == offset
+
+
+@pytest.mark.parametrize("text", ["soon", "3 weeks", "3d-2h", "", "d", "1.5d", "4000d"])
+def test_a_bad_clock_offset_is_refused_by_name(tmp_path: Path, text: str) -> None:
+    with pytest.raises(SettingsError, match="PLUSONE_CLOCK_OFFSET"):
+        load_settings({"PLUSONE_DATA_DIR": str(tmp_path), "PLUSONE_CLOCK_OFFSET": text})
+
+
+def test_the_shifted_clock_moves_what_every_part_of_the_bot_reads(tmp_path: Path) -> None:
+    from bot.cli.startup import set_clock
+    from bot.runtime.clock import clock_offset, set_offset, utcnow
+
+    settings = load_settings({"PLUSONE_DATA_DIR": str(tmp_path), "PLUSONE_CLOCK_OFFSET": "7d"})
+    assert load_settings({"PLUSONE_DATA_DIR": str(tmp_path)}).clock_offset == timedelta(0)
+    try:
+        set_clock(settings)
+        assert clock_offset() == timedelta(days=7)
+        before = datetime.now(UTC)
+        shifted = utcnow()
+        assert before + timedelta(days=7) <= shifted <= datetime.now(UTC) + timedelta(days=7)
+    finally:
+        set_offset(timedelta(0))
+    before = datetime.now(UTC)
+    assert before <= utcnow() <= datetime.now(UTC)

@@ -133,19 +133,25 @@ def test_serve_on_embedded_defaults_then_simulate(tmp_path: Path) -> None:
     assert len(kept["activity"]) == 1 and len(kept["comments"]) == 1
 
     # A second run reuses the secrets silently and still has what the first one stored; asyncio's own
-    # event loop serves as well as uvloop.
-    server = spawn("serve", env={**env, "PLUSONE_EVENT_LOOP": "asyncio", "PLUSONE_WORKER_PROCESSES": "0"}, cwd=tmp_path)
+    # event loop serves as well as uvloop. It runs three days ahead (a demo of what happens later): the
+    # demo's Meta runs on the same clock.
+    second = {**env, "PLUSONE_EVENT_LOOP": "asyncio", "PLUSONE_WORKER_PROCESSES": "0", "PLUSONE_CLOCK_OFFSET": "3d"}
+    server = spawn("serve", env=second, cwd=tmp_path)
     try:
         wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz")["status"] == "ok", "server up again")
         emulator = (tmp_path / "data" / "emulator.url").read_text().strip().rstrip("/")
         assert [c["id"] for c in get_json(f"{emulator}/_emulator/comments")["comments"]] == [
             c["id"] for c in kept["comments"]
         ]
+        clock = get_json(f"{emulator}/_emulator/clock")
+        assert clock["offset_s"] == 3 * 86400
+        assert abs(clock["now"] - (time.time() + 3 * 86400)) < 600
     finally:
         code, err = stop(server)
     assert code == 0 and "generated" not in err
     assert "event loop: asyncio" in err
     assert "worker: in this process" in err
+    assert "the clock runs 3 days, 0:00:00 ahead of the machine's" in err
 
 
 def test_separate_worker_process_reads_the_embedded_redis(tmp_path: Path) -> None:
@@ -240,6 +246,11 @@ def test_a_second_serve_on_the_same_data_dir_is_refused_and_leaves_the_first_unt
             ["serve"],
             {"PLUSONE_EVENT_LOOP": "trio"},
             "plusone: PLUSONE_EVENT_LOOP: Input should be 'uvloop' or 'asyncio'",
+        ),
+        (
+            ["serve"],
+            {"PLUSONE_CLOCK_OFFSET": "soon"},
+            "plusone: PLUSONE_CLOCK_OFFSET: Value error, 'soon' is not a time offset",
         ),
         (["simulate", "message", "--text", "hi"], {}, "plusone simulate: no app secret"),
     ],
