@@ -22,6 +22,7 @@ same definitions (crm_bridge.journey_rules.JourneyError) and name the same step 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -210,20 +211,13 @@ def _translate(locale: str, msgid: str) -> str:
 async def add_playbook(session: Any, now: Any, coupon_id: int | None, by: str | None) -> list[str]:
     """The ready-made journeys the shop has not added yet, added OFF; the keys added."""
     have = {j.ready_made for j in await fetch_journeys(session)} | {j.key for j in await fetch_journeys(session)}
-    cuts = await fetch_cuts(session)
-    program = await fetch_program(session)
+    definitions = await _ready_made_definitions(session, coupon_id)
     templates = await _approved_templates(session)
     added = []
     for made in READY_MADE:
         if made.key.value in have:
             continue
-        definition = ready_made_definition(
-            made.key,
-            translate=_translate,
-            coupon_id=coupon_id if made.uses_coupon else None,
-            lapse_days=cuts.lapse_days,
-            birthday_points=program.birthday_points,
-        )
+        definition = definitions[made.key.value]
         name = made.name  # the English msgid; the list shows a ready-made journey's name in the reader's words
         await save_journey(
             session,
@@ -298,6 +292,68 @@ async def playbook(request: web.Request) -> web.StreamResponse:
             raise web.HTTPBadRequest(text="coupon: no such coupon\n")
         await add_playbook(session, utcnow(), coupon_id, request[USER].name)
     return redirect("/inbox/journeys?saved=playbook")
+
+
+SIGNUP_COUPON_TITLE = "Sign-up gift: 10% off"
+
+
+async def _ready_made_definitions(session: Any, coupon_id: int | None) -> dict[str, dict[str, Any]]:
+    cuts = await fetch_cuts(session)
+    program = await fetch_program(session)
+    return {
+        made.key.value: ready_made_definition(
+            made.key,
+            translate=_translate,
+            coupon_id=coupon_id if made.uses_coupon else None,
+            lapse_days=cuts.lapse_days,
+            birthday_points=program.birthday_points,
+        )
+        for made in READY_MADE
+    }
+
+
+@routes.post("/inbox/journeys/signup-coupon")
+@signed_in
+async def make_signup_coupon(request: web.Request) -> web.StreamResponse:
+    """A shop without a coupon: one with sensible terms (10% off, once per member, a code each), put in the
+    playbook's journeys that send a code and are as the playbook wrote them (an edited one is left alone)."""
+    owner_only(request)
+    locale = await reader_locale(request)
+    now = utcnow()
+    async with request.app[SESSIONS]() as session, session.begin():
+        coupon = Coupon(
+            title=gettext(locale, SIGNUP_COUPON_TITLE),
+            kind="percent",
+            value=Decimal(10),
+            per_shopper_limit=1,
+            source="signup",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(coupon)
+        await session.flush()
+        without = await _ready_made_definitions(session, None)
+        with_coupon = await _ready_made_definitions(session, coupon.id)
+        templates = await _approved_templates(session)
+        for journey in await fetch_journeys(session):
+            made = next((m for m in READY_MADE if m.key.value == journey.ready_made and m.uses_coupon), None)
+            version = (
+                await session.get(JourneyVersion, journey.current_version_id) if journey.current_version_id else None
+            )
+            if made is None or version is None:
+                continue
+            unedited = json.loads(version.definition) == without[made.key.value]
+            if unedited:
+                await save_journey(
+                    session,
+                    journey.key,
+                    journey.name,
+                    with_coupon[made.key.value],
+                    approved_templates=templates,
+                    by=request[USER].name,
+                    now=now,
+                )
+    return redirect("/inbox/journeys?saved=coupon")
 
 
 @routes.get("/inbox/journeys/new")
