@@ -192,6 +192,11 @@ async def test_welcome_with_a_coupon_thanks_on_day_3_and_a_survey_on_day_7_answe
     async with stack.sessions() as session:
         history = [(e.kind, e.code) for e in await fetch_run_history(session, survey.run_id)]
     assert ("answered", "email") in history
+    run_page = await (await stack.client.get(f"/inbox/journeys/runs/{survey.run_id}")).text()
+    for words in ("Order delivered", "by E-mail", "not Messenger: outside Messenger's 24-hour window", "★★★★★"):
+        assert words in run_page, words
+    run_zh = await (await stack.client.get(f"/inbox/journeys/runs/{survey.run_id}?lang=zh_Hant")).text()
+    assert "經 電郵" in run_zh and "已回答問卷" in run_zh
     page = await (await stack.client.get("/inbox/journeys/satisfaction-survey/runs")).text()
     assert "5.0 stars on average, 1 answers" in page and "包裝好靚，好快收到" in page
     listed = await (await stack.client.get("/inbox/journeys")).text()
