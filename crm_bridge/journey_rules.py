@@ -101,6 +101,8 @@ class ReasonCode(StrEnum):
     JOURNEY_DISABLED = "journey_disabled"
     EXIT_STEP = "exit_step"
     BRANCH_EXIT = "branch_exit"
+    END = "end"  # the run did its last step
+    EMAIL_OFF = "email_off"  # no SMTP server is set up (delivery's detail: why not by e-mail)
 
 
 class JourneyErrorCode(StrEnum):

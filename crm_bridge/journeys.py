@@ -692,7 +692,7 @@ async def _advance(
             return
         run.step_index = following if following is not None else len(definition.steps)
     run.context = json.dumps(context, ensure_ascii=False)
-    await _end(session, run, RunStatus.DONE, "end", now)
+    await _end(session, run, RunStatus.DONE, ReasonCode.END.value, now)
 
 
 async def _shop(session: AsyncSession, zone: ZoneInfo, locale: str) -> _Shop:

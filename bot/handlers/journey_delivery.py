@@ -197,8 +197,8 @@ async def deliver_messages(
             if choice.messenger is not None:
                 detail["messenger"] = choice.messenger.value
             if choice.email is not None:
-                email_why = choice.email.value if email_enabled or not member.email else "email_off"
-                detail["email"] = email_why
+                email_why = choice.email if email_enabled or not member.email else ReasonCode.EMAIL_OFF
+                detail["email"] = email_why.value
             await _refuse(session, message, (choice.code or ReasonCode.NO_CHANNEL).value, now, **detail)
         session.add(message)
     await session.flush()
@@ -225,6 +225,8 @@ async def settle_messages(session: AsyncSession, now: datetime, limit: int = 200
         .join(OutboxMessage, OutboxMessage.id == JourneyMessage.outbox_id)
         .where(JourneyMessage.status == MessageStatus.QUEUED.value, OutboxMessage.status.in_(_FINAL))  # type: ignore[attr-defined]
         .limit(limit)
+        # Two workers never settle one message twice (nor write its history line twice).
+        .with_for_update(skip_locked=True, of=JourneyMessage)
     )
     for message, row in by_messenger.all():
         if row.status == OutboxStatus.SENT.value:
@@ -240,6 +242,8 @@ async def settle_messages(session: AsyncSession, now: datetime, limit: int = 200
         .join(EmailOutbox, EmailOutbox.id == JourneyMessage.email_id)
         .where(JourneyMessage.status == MessageStatus.QUEUED.value, EmailOutbox.status.in_(_FINAL))  # type: ignore[attr-defined]
         .limit(limit)
+        # Two workers never settle one message twice (nor write its history line twice).
+        .with_for_update(skip_locked=True, of=JourneyMessage)
     )
     for message, email in by_email.all():
         if email.status == "sent":

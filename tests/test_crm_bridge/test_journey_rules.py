@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from crm_bridge.journey_rules import (
     StepKind,
     TriggerKind,
     choose_channel,
+    coupon_terms_text,
     definition_json,
     next_weekday_hour,
     parse_journey,
@@ -212,3 +214,14 @@ def test_the_channel_follows_each_channels_rules(kwargs: dict[str, Any], channel
 def test_nowhere_to_send_says_why_for_each_channel() -> None:
     choice = choose_channel(opted_out=False, has_psid=True, window_open=False, update=False, template=None, email=None)
     assert (choice.messenger, choice.email) == (ReasonCode.OUTSIDE_WINDOW, ReasonCode.NO_EMAIL)
+
+
+def test_coupon_terms_read_in_each_language_with_the_shop_local_end_day() -> None:
+    ends = datetime(2026, 12, 31, 17, tzinfo=UTC)  # already 1 January in Hong Kong
+    terms = {"value": Decimal("10.00"), "currency": "HKD", "min_spend": Decimal("200.00"), "ends_at": ends, "zone": HK}
+    assert coupon_terms_text("en", percent=True, **terms) == "10% off, min. spend HKD 200, until 1 Jan 2027"
+    assert coupon_terms_text("zh_Hant", percent=True, **terms) == "減 10%，最低消費 HKD 200，有效至 2027年1月1日"
+    assert (
+        coupon_terms_text("en", percent=False, value=Decimal(50), currency="TWD", min_spend=None, ends_at=None, zone=HK)
+        == "TWD 50 off"
+    )

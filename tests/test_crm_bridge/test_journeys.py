@@ -192,6 +192,22 @@ async def test_no_order_for_n_days_enters_each_quiet_spell_once(sessions) -> Non
     assert [r.trigger_key for r in await runs(sessions, jid)] == [f"no_order:{T0.date().isoformat()}"]
 
 
+async def test_a_member_who_orders_again_and_goes_quiet_again_enters_again(sessions) -> None:  # type: ignore[no-untyped-def]
+    await paid_order(sessions, "amy", "100")  # paid at T0
+    jid = await save(sessions, "win-back", journey({"kind": "no_order_for", "days": 30}, SEND))
+    await tick(sessions, T0 + timedelta(days=31))
+    async with sessions() as session, session.begin():
+        again = await add_order(session, "amy", "130")
+        again.paid_at = T0 + timedelta(days=40)
+        await add_event(session, again, "paid", "130")
+    for day in (40, 41, 60):
+        await tick(sessions, T0 + timedelta(days=day, hours=1))
+    assert len(await runs(sessions, jid)) == 1  # ordered again: not quiet for 30 days yet
+    await tick(sessions, T0 + timedelta(days=71))
+    keys = [r.trigger_key for r in await runs(sessions, jid)]
+    assert keys == [f"no_order:{T0.date().isoformat()}", f"no_order:{(T0 + timedelta(days=40)).date().isoformat()}"]
+
+
 async def test_waits_land_at_the_shop_local_moment_then_the_step_runs(sessions) -> None:  # type: ignore[no-untyped-def]
     definition = journey(
         {"kind": "order_paid"},

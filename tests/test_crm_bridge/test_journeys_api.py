@@ -16,6 +16,7 @@ from crm_bridge.members import fetch_or_create_member
 from crm_bridge.tables import Member
 from tests.conftest import ADMIN_TOKEN, PAGE_ID
 from tests.test_bot.stack import Stack
+from tests.test_crm_bridge.test_journeys_story import pays, wait_entered
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 THANKS: dict[str, Any] = {
@@ -85,6 +86,14 @@ async def test_journeys_api_saves_versions_and_refuses_bad_definitions(bot_stack
     assert {(j["key"], j["enabled"], j["version"]) for j in listed} == {("thanks", True, 2), ("shipped", False, 1)}
     runs = await client.get("/api/journeys/thanks/runs", headers=ADMIN)
     assert (await runs.json()) == {"runs": []}
+    # A first order paid: the member enters and waits; the API shows the run with its history.
+    await pays(stack, "3000000000702", "150")
+    await wait_entered(stack, "3000000000702")
+    [run] = (await (await client.get("/api/journeys/thanks/runs", headers=ADMIN)).json())["runs"]
+    assert (run["version"], run["status"], run["step_index"], run["messages"]) == (2, "waiting", 0, [])
+    assert [(e["kind"], e["code"]) for e in run["history"]] == [("entered", "first_order_paid")]
+    mine = await (await client.get(f"/api/members/{run['member_id']}/journeys", headers=ADMIN)).json()
+    assert [r["id"] for r in mine["runs"]] == [run["id"]]
 
 
 async def test_opt_out_and_in_through_the_api(bot_stack: Stack) -> None:

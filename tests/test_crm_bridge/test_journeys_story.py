@@ -53,7 +53,7 @@ async def _journey(stack: Stack) -> None:
         await set_enabled(session, "thanks", True, utcnow())
 
 
-async def _pays(stack: Stack, psid: str, total: str) -> None:
+async def pays(stack: Stack, psid: str, total: str) -> None:
     now = utcnow()
     async with stack.sessions() as session, session.begin():
         order = Order(
@@ -81,10 +81,10 @@ async def _pays(stack: Stack, psid: str, total: str) -> None:
         session.add(paid)
 
 
-async def _runs(stack: Stack) -> dict[str, JourneyRun]:
+async def _runs(stack: Stack, *psids: str) -> dict[str, JourneyRun]:
     runs = {}
     async with stack.sessions() as session:
-        for psid in (AMY, BEN, CAT):
+        for psid in psids or (AMY, BEN, CAT):
             member = await fetch_member_by_psid(session, PAGE_ID, psid)
             if member is None:
                 continue
@@ -94,12 +94,12 @@ async def _runs(stack: Stack) -> dict[str, JourneyRun]:
     return runs
 
 
-async def _entered(stack: Stack, *psids: str) -> None:
+async def wait_entered(stack: Stack, *psids: str) -> None:
     async def all_in() -> bool:
         async with stack.sessions() as session, session.begin():
             await consume_order_events(session, now=utcnow())  # the worker's consumer may be between polls
         await JourneyRunner(stack.sessions, email_enabled=False).run_once(utcnow())
-        return set(psids) <= set(await _runs(stack))
+        return set(psids) <= set(await _runs(stack, *psids))
 
     await wait_until(all_in, what=f"{psids} entered the journey")
 
@@ -114,9 +114,9 @@ async def test_an_opted_out_member_receives_nothing_and_the_other_is_thanked(bot
     await _journey(stack)
     for psid in (AMY, BEN):
         await shopper_writes(stack, psid)
-    await _pays(stack, AMY, "180")
-    await _pays(stack, BEN, "220")
-    await _entered(stack, AMY, BEN)
+    await pays(stack, AMY, "180")
+    await pays(stack, BEN, "220")
+    await wait_entered(stack, AMY, BEN)
     # Ben sends STOP in Messenger: he is opted out of marketing.
     await shopper_writes(stack, BEN, "STOP")
 
@@ -155,9 +155,9 @@ async def test_a_closed_window_without_an_email_is_refused_with_the_reason(bot_s
     await _journey(stack)
     for psid in (AMY, CAT):
         await shopper_writes(stack, psid)
-    await _pays(stack, AMY, "180")
-    await _pays(stack, CAT, "90")
-    await _entered(stack, AMY, CAT)
+    await pays(stack, AMY, "180")
+    await pays(stack, CAT, "90")
+    await wait_entered(stack, AMY, CAT)
     later = utcnow() + timedelta(hours=2, minutes=1)
     async with stack.sessions() as session, session.begin():
         await advance_runs(session, later, shop_tz=await fetch_zone(session))

@@ -99,3 +99,24 @@ async def test_a_closed_window_goes_by_email_and_an_opt_out_since_queueing_gets_
         None,
     )
     assert (ben_history[-1].kind, ben_history[-1].code) == ("refused", "opted_out")
+
+
+async def test_without_an_smtp_server_an_email_only_member_is_refused_saying_so(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session, session.begin():
+        await save_journey(session, "thanks", "Thanks", THANKS, approved_templates=set(), by="t", now=T0)
+        await set_enabled(session, "thanks", True, T0)
+        order = await add_order(session, "amy", "100")
+        await add_event(session, order, "paid", "100")
+    await tick(sessions, T0)
+    async with sessions() as session, session.begin():
+        amy = await fetch_member_by_psid(session, PAGE, "amy")
+        assert amy is not None
+        amy.email = "amy@example.com"  # no chat with the Page at all: e-mail is the only way
+        assert await deliver_messages(session, T0, email_enabled=False) == 1
+    async with sessions() as session:
+        message = (await session.execute(select(JourneyMessage))).scalar_one()
+        [*_, last] = await fetch_run_history(session, message.run_id)
+    assert (message.status, message.refusal_code) == ("refused", "no_channel")
+    assert json.loads(last.detail) == {"messenger": "no_channel", "email": "email_off"}
