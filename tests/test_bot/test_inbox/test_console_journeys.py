@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -16,7 +17,7 @@ from bot.inbox.journey_form import definition_values
 from bot.runtime.clock import utcnow
 from carts.coupon_tables import Coupon
 from crm_bridge.journey_library import ReadyMade
-from crm_bridge.journey_rules import EventKind
+from crm_bridge.journey_rules import EventKind, ReasonCode, StepKind, TriggerKind
 from crm_bridge.journey_tables import Journey, JourneyVersion
 from crm_bridge.journeys import add_event, fetch_journey
 from crm_bridge.members import fetch_member_by_psid
@@ -194,3 +195,10 @@ async def test_a_shop_without_a_coupon_is_offered_a_sign_up_coupon_put_in_the_un
     assert current["thank-you"] == (1, [None, None])
     listed = await (await stack.client.get("/inbox/journeys?saved=coupon")).text()
     assert 'id="signup-coupon"' not in listed
+
+
+def test_every_reason_event_trigger_and_step_kind_has_words() -> None:
+    words = (Path(__file__).resolve().parents[3] / "bot/web/templates/inbox/_journey_words.html").read_text()
+    for enum in (ReasonCode, EventKind, TriggerKind, StepKind):
+        for member in enum:
+            assert f'"{member.value}": _(' in words, f"{enum.__name__}.{member.name} has no words"
