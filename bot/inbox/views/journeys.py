@@ -107,6 +107,8 @@ _STEP_FIELD = {  # a refusal's field → the editor's input of that step
     "if.ordered_since_start": "if",
     "text": "text.en",
 }
+KEY_TAKEN = "Another journey has this short name."
+KEY_WORDS = "A short name is 1 to 60 lowercase letters, digits, - or _, starting with a letter or digit."
 PLACEHOLDERS = ("name", "shop", "coupon_code", "coupon_terms", "points", "tier", "survey_link", "order_ref")
 
 
@@ -114,6 +116,9 @@ def shown_error(locale: str, values: dict[str, str], error: JourneyError) -> dic
     """Where the page shows a refusal (the step's row and input, or a journey-wide field) and its words."""
     text = gettext(locale, ERROR_TEXTS.get(error.code, "This value is not right here."))
     field = error.field or ""
+    if field == "key":  # the journey's own short name (links, the API): its own words
+        taken = error.code is JourneyErrorCode.DUPLICATE_ID
+        return {"row": None, "field": "key", "problem": gettext(locale, KEY_TAKEN if taken else KEY_WORDS)}
     row = step_index_of(values, error.step_id)
     if row is None and field.startswith("steps["):  # a step without a usable id: `steps[2].id`
         position, _, rest = field.partition("].")
@@ -391,6 +396,10 @@ async def _post(request: web.Request, journey: Journey | None) -> web.StreamResp
     now = utcnow()
     async with request.app[SESSIONS]() as session, session.begin():
         before = journey.current_version_id if journey else None
+        if journey is None and await fetch_journey(session, key) is not None:
+            # A new journey's short name taken by another: saving would edit that one. Nothing changed.
+            error = JourneyError(JourneyErrorCode.DUPLICATE_ID, None, "key")
+            return await _editor(request, None, values, status=400, error=error, preview=False)
         try:
             saved = await save_journey(
                 session,
@@ -404,10 +413,6 @@ async def _post(request: web.Request, journey: Journey | None) -> web.StreamResp
         except JourneyError as exc:
             await session.rollback()
             return await _editor(request, journey, values, status=400, error=exc, preview=False)
-        if journey is None and before is None and saved.created_at != now:
-            await session.rollback()  # a new journey's key taken by another: nothing changed
-            error = JourneyError(JourneyErrorCode.DUPLICATE_ID, None, "key")
-            return await _editor(request, None, values, status=400, error=error, preview=False)
         version = await session.get(JourneyVersion, saved.current_version_id)
         number = version.number if version else 1
         new_version = saved.current_version_id != before

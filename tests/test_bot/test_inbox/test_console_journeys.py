@@ -14,10 +14,12 @@ from sqlalchemy import select
 
 from bot.inbox.auth import add_user
 from bot.inbox.journey_form import definition_values
+from bot.inbox.views.journeys import ERROR_TEXTS, KEY_TAKEN, KEY_WORDS, SIGNUP_COUPON_TITLE
+from bot.replies.i18n import translations
 from bot.runtime.clock import utcnow
 from carts.coupon_tables import Coupon
 from crm_bridge.journey_library import ReadyMade
-from crm_bridge.journey_rules import EventKind, ReasonCode, StepKind, TriggerKind
+from crm_bridge.journey_rules import EventKind, JourneyErrorCode, ReasonCode, StepKind, TriggerKind
 from crm_bridge.journey_tables import Journey, JourneyVersion
 from crm_bridge.journeys import add_event, fetch_journey
 from crm_bridge.members import fetch_member_by_psid
@@ -115,6 +117,13 @@ async def test_owner_reads_the_playbook_edits_and_previews_an_agent_is_refused(b
     # save, then edit: a new version, said so
     status, _ = await _post(stack, "/inbox/journeys/new", {**_form(GOOD), "action": "save"})
     assert status == 303
+    # a second new journey with the same short name is refused beside it, and edits nothing
+    other = {**_form(GOOD), "name": "Other", "action": "save"}
+    status, page = await _post(stack, "/inbox/journeys/new", other)
+    assert status == 400 and _error_beside(page, "key") == "Another journey has this short name."
+    status, page = await _post(stack, "/inbox/journeys/new", {**other, "key": "Bad Key!"})
+    assert status == 400 and "lowercase letters" in _error_beside(page, "key")
+    assert [j.name for j in await stack.rows(select(Journey).where(Journey.key == "hello"))] == ["Hello"]
     edited = json.loads(json.dumps(GOOD))
     edited["steps"][1]["days"] = 5
     response = await stack.client.post(
@@ -202,3 +211,10 @@ def test_every_reason_event_trigger_and_step_kind_has_words() -> None:
     for enum in (ReasonCode, EventKind, TriggerKind, StepKind):
         for member in enum:
             assert f'"{member.value}": _(' in words, f"{enum.__name__}.{member.name} has no words"
+
+
+def test_every_refusal_of_the_rules_has_words_in_both_languages() -> None:
+    assert set(ERROR_TEXTS) == set(JourneyErrorCode)
+    catalog = translations("zh_Hant")
+    for msgid in (*ERROR_TEXTS.values(), KEY_TAKEN, KEY_WORDS, SIGNUP_COUPON_TITLE):
+        assert catalog.ugettext(msgid) != msgid, msgid
