@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from babel.messages.pofile import read_po
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbox.auth import add_user, invite_user
 from bot.inbox.draw_rules import DrawRules
@@ -407,7 +408,7 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
         await apply_program(session, dataclasses.replace(program, tiers=tiers), utcnow())
         vip = parse_segment_definition({"match": [{"field": "napl", "op": "in", "value": ["active"]}]})
         segment = await save_segment(session, "常客", vip, utcnow())
-        run_id = await walk_journeys(session, conversation)
+        run_id = await walk_journeys(session)
     walker = (await stack.rows(select(InboxUser.id).where(InboxUser.name == WALKER)))[0]
     draw = await lucky_draw(stack, "xmas-2026")
     offer = await walk_offer(stack)
@@ -431,7 +432,7 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
     }
 
 
-async def walk_journeys(session: Any, conversation_id: int) -> int:
+async def walk_journeys(session: AsyncSession) -> int:
     """The playbook's journeys, and a run of the welcome for the walk's shopper with its history; the run's id."""
     from bot.inbox.views.journeys import add_playbook
     from crm_bridge.journey_rules import EventKind
