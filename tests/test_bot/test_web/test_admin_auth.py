@@ -17,7 +17,17 @@ OPEN_API_ROUTES = {("POST", "/api/payments")}  # the payment provider's X-PlusOn
 # Everything outside /api/: Meta (signed webhook), Stripe (its Stripe-Signature), probes without secrets,
 # shoppers (a token in the URL), merchants in the inbox (its own cookie sessions and CSRF).
 # `/u/` and `/o/`: an e-mail's unsubscribe page and open pixel; `/s/`: a journey e-mail's survey page (signed tokens).
-OTHER_ROUTE_PREFIXES = ("/webhook", "/stripe/webhook", "/healthz", "/metrics", "/checkout/", "/inbox", "/u/", "/o/", "/s/")
+OTHER_ROUTE_PREFIXES = (
+    "/webhook",
+    "/stripe/webhook",
+    "/healthz",
+    "/metrics",
+    "/checkout/",
+    "/inbox",
+    "/u/",
+    "/o/",
+    "/s/",
+)
 
 
 def api_routes(stack: Stack) -> list[AbstractRoute]:
