@@ -515,23 +515,42 @@ async def _locale_of(session: AsyncSession, member_id: int, default: str) -> str
     return default
 
 
+async def _latest_chat(session: AsyncSession, pairs: list[tuple[str, str]]) -> tuple[str, str]:
+    """Of the member's Messenger identities, the one whose chat they wrote in last (where they will shop)."""
+    mine = or_(*(and_(_conversation.c.page_id == p, _conversation.c.psid == s) for p, s in pairs))
+    found = (
+        await session.execute(
+            select(_conversation.c.page_id, _conversation.c.psid)
+            .where(mine, _conversation.c.last_user_at.is_not(None))
+            .order_by(_conversation.c.last_user_at.desc())
+            .limit(1)
+        )
+    ).first()
+    return (found[0], found[1]) if found is not None else pairs[0]
+
+
 async def _issue_code(session: AsyncSession, coupon: Coupon, member_id: int, prefix: str, now: datetime) -> str | None:
     """A personal code of the coupon for the member, held by their Messenger identity (the coupons' holder is
-    a Page's shopper); the one they already hold when there is one. None: the member has no such identity."""
+    a Page's shopper: the chat they wrote in last); the one they already hold when there is one. None: the
+    member has no such identity."""
     pairs = await _psid_pairs(session, member_id)
     if not pairs:
         return None
     held = (
-        await session.execute(
-            select(CouponCode.code).where(
-                CouponCode.coupon_id == coupon.id,
-                or_(*(and_(CouponCode.page_id == p, CouponCode.psid == s) for p, s in pairs)),
+        (
+            await session.execute(
+                select(CouponCode.code).where(
+                    CouponCode.coupon_id == coupon.id,
+                    or_(*(and_(CouponCode.page_id == p, CouponCode.psid == s) for p, s in pairs)),
+                )
             )
         )
-    ).scalar_one_or_none()
+        .scalars()
+        .first()
+    )  # a merged member may hold one on each of their chats: any of them
     if held is not None:
         return held
-    page, psid = pairs[0]
+    page, psid = await _latest_chat(session, pairs)
     for _ in range(5):  # a fresh code colliding with one that exists: draw again
         code = personal_code(prefix)
         result = await session.execute(

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, update
 
+from bot.store.tables import Conversation
 from carts.coupon_tables import Coupon, CouponCode
 from crm_bridge.consent import apply_opt_out
 from crm_bridge.journey_rules import JourneyError, JourneyErrorCode
@@ -29,7 +30,7 @@ from crm_bridge.journeys import (
     set_enabled,
     start_runs,
 )
-from crm_bridge.members import fetch_member_by_psid, fetch_or_create_member
+from crm_bridge.members import IdentityKind, fetch_member_by_psid, fetch_or_create_member, link_identity, psid_identity
 from crm_bridge.order_events import consume_order_events
 from crm_bridge.program import apply_program
 from crm_bridge.segment_rules import parse_segment_definition
@@ -37,7 +38,7 @@ from crm_bridge.segment_tables import MemberTag, SegmentMember
 from crm_bridge.segments import refresh_figures, save_segment, tag_member, untag_member
 from crm_bridge.tables import CrmCursor, Member, PointsEntry, ReferralEdge
 from tests.conftest import database_sessions, database_url
-from tests.test_crm_bridge.crm_db import PAGE, PROGRAM, T0, add_event, add_order
+from tests.test_crm_bridge.crm_db import OTHER_PAGE, PAGE, PROGRAM, T0, add_event, add_order
 
 HK = ZoneInfo("Asia/Hong_Kong")
 
@@ -402,3 +403,23 @@ async def test_a_refused_edit_changes_nothing(sessions, change: dict[str, Any], 
         await save(sessions, "fresh", {"trigger": {"kind": "order_paid"}, **change})
     async with sessions() as session:
         assert (await session.execute(select(func.count()).select_from(JourneyVersion))).scalar_one() == 1
+
+
+async def test_the_code_is_held_by_the_chat_the_member_wrote_in_last(sessions) -> None:  # type: ignore[no-untyped-def]
+    async with sessions() as session, session.begin():
+        coupon = Coupon(title="Thanks", kind="amount", value=D(30), created_at=T0, updated_at=T0)
+        session.add(coupon)
+        amy, _ = await fetch_or_create_member(session, PAGE, "amy", now=T0)
+        await link_identity(session, amy, IdentityKind.PSID, psid_identity(OTHER_PAGE, "amy-2"), T0)
+        for page, psid, hours in ((PAGE, "amy", 5), (OTHER_PAGE, "amy-2", 1)):
+            at = T0 - timedelta(hours=hours)
+            session.add(Conversation(page_id=page, psid=psid, channel="messenger", last_user_at=at, created_at=at))
+        await session.flush()
+    step = {"id": "gift", "kind": "send", "coupon": coupon.id, "text": {"en": "{coupon_code}"}}
+    await save(sessions, "gift", journey({"kind": "order_paid"}, step))
+    await paid_order(sessions, "amy", "100")
+    await tick(sessions, T0)
+    async with sessions() as session:
+        [code] = (await session.execute(select(CouponCode))).scalars()
+    assert (code.page_id, code.psid) == (OTHER_PAGE, "amy-2")
+    assert [m.text for m in await messages(sessions)] == [code.code]
