@@ -74,6 +74,7 @@ from bot.web import (
     segments_api,
     shop_api,
     stripe_pay,
+    survey_page,
 )
 from bot.web import members_api as crm_api
 from bot.web.admin_auth import require_admin
@@ -329,6 +330,7 @@ def create_app(
     app.add_routes(payments_api.routes)
     app.add_routes(checkout.routes)
     app.add_routes(email_pages.routes)
+    app.add_routes(survey_page.routes)  # a journey e-mail's survey: stars and a comment
     app.add_routes(stripe_pay.routes)
     app.add_routes(orders_api.routes)
     app.add_routes(faq_api.routes)

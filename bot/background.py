@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -49,12 +50,22 @@ from bot.outbound.outbox import OutboxNotifier
 from bot.outbound.rate_limit import RateLimits, SendRateLimiter
 from bot.outbound.sender import OutboxSender, OutboxSettings
 from bot.outbound.subscriptions import AppLevel, SubscriptionKeeper, app_token_client
+from bot.outbound.survey_links import survey_url
 from bot.outbound.templates import TemplateKeeper
 from bot.outbound.user_profiles import UserProfileFiller
 from bot.runtime.loops import Loop, Running, stop_all
 from bot.runtime.redis_keys import RedisKeys
 from bot.web.checkout import checkout_url
 from config.settings import Settings
+
+
+def survey_links(settings: Settings) -> Callable[[int], str] | None:
+    """A survey message's e-mail link to its star page, signed with the e-mail links' key (None: no key)."""
+    try:
+        key = link_key(settings)
+    except ValueError:
+        return None
+    return partial(survey_url, settings.public_base_url, key)
 
 
 def build_router(settings: Settings, orders: CommentOrders | None = None) -> Router:
@@ -242,7 +253,10 @@ def start_background(
     segments = SegmentRefresher(sessions)
     # Journeys: members enter, runs take their steps, messages go by Messenger or e-mail (with an SMTP server).
     journeys = JourneyRunner(
-        sessions, email_enabled=MailSettings.from_settings(settings) is not None, notifier=notifier
+        sessions,
+        email_enabled=MailSettings.from_settings(settings) is not None,
+        notifier=notifier,
+        survey_link=survey_links(settings),
     )
     loops: list[Loop] = [worker, crm, keeper, live, templates, profile, people, segments, journeys]
     loops += [sender] if sender is not None else []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ from bot.outbound.email_outbox import EmailPurpose, enqueue_email
 from bot.outbound.messaging_rules import Author, decide_message
 from bot.outbound.outbox import OutboxNotifier, OutboxStatus, enqueue_message, enqueue_order_update
 from bot.replies.journeys import journey_email_subject
+from bot.replies.surveys import survey_email_text, survey_quick_replies
 from bot.runtime.clock import utcnow
 from bot.runtime.loops import Loop
 from bot.store.tables import Conversation, EmailOutbox, OutboxMessage
@@ -97,7 +99,10 @@ async def _by_messenger(
     session: AsyncSession, message: JourneyMessage, thread: Conversation, context: dict[str, Any]
 ) -> int:
     key = message_key(message.id or 0)
-    body = {"text": message.text}
+    body: dict[str, Any] = {"text": message.text}
+    if message.survey and not (message.update and message.template):
+        # The stars under the message: each names this message (bot.handlers.surveys stores the tap).
+        body["quick_replies"] = [reply.to_meta() for reply in survey_quick_replies(message.id or 0)]
     if message.update and message.template:
         row = await enqueue_order_update(
             session,
@@ -121,7 +126,14 @@ async def _shop_name(session: AsyncSession) -> str:
     return info.name if info else ""
 
 
-async def deliver_messages(session: AsyncSession, now: datetime, *, email_enabled: bool, limit: int = 100) -> int:
+async def deliver_messages(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    email_enabled: bool,
+    limit: int = 100,
+    survey_link: Callable[[int], str] | None = None,
+) -> int:
     """Send each queued journey message by the channel its rules allow (see the module docstring); how many
     were handled (queued on a channel or refused)."""
     rows = list(
@@ -166,7 +178,7 @@ async def deliver_messages(session: AsyncSession, now: datetime, *, email_enable
                 key=key,
                 to=address,
                 subject=journey_email_subject(message.locale, shop),
-                text=message.text,
+                text=_email_text(message, survey_link),
                 member_id=member.id,
                 locale=message.locale,
                 purpose=EmailPurpose.JOURNEY.value,
@@ -191,6 +203,13 @@ async def deliver_messages(session: AsyncSession, now: datetime, *, email_enable
         session.add(message)
     await session.flush()
     return len(rows)
+
+
+def _email_text(message: JourneyMessage, survey_link: Callable[[int], str] | None) -> str:
+    """A survey asks by a signed link to its star page in e-mail (bot.web.survey_page)."""
+    if message.survey and survey_link is not None:
+        return survey_email_text(message.locale, message.text, survey_link(message.id or 0))
+    return message.text
 
 
 async def _run_context(session: AsyncSession, message: JourneyMessage) -> dict[str, Any]:
@@ -266,12 +285,14 @@ class JourneyRunner(Loop):
         email_enabled: bool,
         notifier: OutboxNotifier | None = None,
         settings: JourneySettings | None = None,
+        survey_link: Callable[[int], str] | None = None,
     ) -> None:
         super().__init__("plusone-journeys")
         self.sessions = sessions
         self.email_enabled = email_enabled
         self.notifier = notifier
         self.settings = settings or JourneySettings()
+        self.survey_link = survey_link
 
     async def run_once(self, now: datetime) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -285,7 +306,7 @@ class JourneyRunner(Loop):
             )
         async with self.sessions() as session, session.begin():
             counts["delivered"] = await deliver_messages(
-                session, now, email_enabled=self.email_enabled, limit=self.settings.batch
+                session, now, email_enabled=self.email_enabled, limit=self.settings.batch, survey_link=self.survey_link
             )
         async with self.sessions() as session, session.begin():
             counts["settled"] = await settle_messages(session, now)

@@ -24,6 +24,7 @@ __all__ = [
     "survey_already_answered",
     "survey_ask_comment",
     "survey_closed",
+    "survey_email_text",
     "survey_not_yours",
     "survey_quick_replies",
     "survey_thanks",
@@ -36,6 +37,7 @@ SURVEY_THANKS = "Thank you! Your answer helps {shop} do better."
 SURVEY_ALREADY = "You have already answered this survey: thank you!"
 SURVEY_NOT_YOURS = "Sorry, this survey is not yours to answer."
 SURVEY_CLOSED = "Sorry, this survey is closed."
+SURVEY_EMAIL_LINK = "Tap 1 to 5 stars here (a comment is welcome too): {url}"
 # What a shopper may type instead of tapping Skip (normalised: lower case, stripped).
 SKIP_WORDS = frozenset({"skip", "no", "no thanks", "略過", "跳過", "唔使", "不用", "沒有", "冇"})
 
@@ -77,6 +79,11 @@ def survey_ask_comment(locale: str, message_id: int, stars: int) -> list[Message
 
 def survey_thanks(locale: str, shop: str) -> list[Message]:
     return render_text(gettext(locale, SURVEY_THANKS, shop=shop))
+
+
+def survey_email_text(locale: str, text: str, url: str) -> str:
+    """A survey's e-mail: the journey's text, then the link to its star page (bot.web.survey_page)."""
+    return f"{text}\n\n{gettext(locale, SURVEY_EMAIL_LINK, url=url)}"
 
 
 def survey_already_answered(locale: str) -> list[Message]:

@@ -22,6 +22,7 @@ same definitions (crm_bridge.journey_rules.JourneyError) and name the same step 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -106,6 +107,8 @@ _STEP_FIELD = {  # a refusal's field → the editor's input of that step
     "if.ordered_since_start": "if",
     "text": "text.en",
 }
+KEY_TAKEN = "Another journey has this short name."
+KEY_WORDS = "A short name is 1 to 60 lowercase letters, digits, - or _, starting with a letter or digit."
 PLACEHOLDERS = ("name", "shop", "coupon_code", "coupon_terms", "points", "tier", "survey_link", "order_ref")
 
 
@@ -113,6 +116,9 @@ def shown_error(locale: str, values: dict[str, str], error: JourneyError) -> dic
     """Where the page shows a refusal (the step's row and input, or a journey-wide field) and its words."""
     text = gettext(locale, ERROR_TEXTS.get(error.code, "This value is not right here."))
     field = error.field or ""
+    if field == "key":  # the journey's own short name (links, the API): its own words
+        taken = error.code is JourneyErrorCode.DUPLICATE_ID
+        return {"row": None, "field": "key", "problem": gettext(locale, KEY_TAKEN if taken else KEY_WORDS)}
     row = step_index_of(values, error.step_id)
     if row is None and field.startswith("steps["):  # a step without a usable id: `steps[2].id`
         position, _, rest = field.partition("].")
@@ -210,20 +216,13 @@ def _translate(locale: str, msgid: str) -> str:
 async def add_playbook(session: Any, now: Any, coupon_id: int | None, by: str | None) -> list[str]:
     """The ready-made journeys the shop has not added yet, added OFF; the keys added."""
     have = {j.ready_made for j in await fetch_journeys(session)} | {j.key for j in await fetch_journeys(session)}
-    cuts = await fetch_cuts(session)
-    program = await fetch_program(session)
+    definitions = await _ready_made_definitions(session, coupon_id)
     templates = await _approved_templates(session)
     added = []
     for made in READY_MADE:
         if made.key.value in have:
             continue
-        definition = ready_made_definition(
-            made.key,
-            translate=_translate,
-            coupon_id=coupon_id if made.uses_coupon else None,
-            lapse_days=cuts.lapse_days,
-            birthday_points=program.birthday_points,
-        )
+        definition = definitions[made.key.value]
         name = made.name  # the English msgid; the list shows a ready-made journey's name in the reader's words
         await save_journey(
             session,
@@ -300,6 +299,68 @@ async def playbook(request: web.Request) -> web.StreamResponse:
     return redirect("/inbox/journeys?saved=playbook")
 
 
+SIGNUP_COUPON_TITLE = "Sign-up gift: 10% off"
+
+
+async def _ready_made_definitions(session: Any, coupon_id: int | None) -> dict[str, dict[str, Any]]:
+    cuts = await fetch_cuts(session)
+    program = await fetch_program(session)
+    return {
+        made.key.value: ready_made_definition(
+            made.key,
+            translate=_translate,
+            coupon_id=coupon_id if made.uses_coupon else None,
+            lapse_days=cuts.lapse_days,
+            birthday_points=program.birthday_points,
+        )
+        for made in READY_MADE
+    }
+
+
+@routes.post("/inbox/journeys/signup-coupon")
+@signed_in
+async def make_signup_coupon(request: web.Request) -> web.StreamResponse:
+    """A shop without a coupon: one with sensible terms (10% off, once per member, a code each), put in the
+    playbook's journeys that send a code and are as the playbook wrote them (an edited one is left alone)."""
+    owner_only(request)
+    locale = await reader_locale(request)
+    now = utcnow()
+    async with request.app[SESSIONS]() as session, session.begin():
+        coupon = Coupon(
+            title=gettext(locale, SIGNUP_COUPON_TITLE),
+            kind="percent",
+            value=Decimal(10),
+            per_shopper_limit=1,
+            source="signup",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(coupon)
+        await session.flush()
+        without = await _ready_made_definitions(session, None)
+        with_coupon = await _ready_made_definitions(session, coupon.id)
+        templates = await _approved_templates(session)
+        for journey in await fetch_journeys(session):
+            made = next((m for m in READY_MADE if m.key.value == journey.ready_made and m.uses_coupon), None)
+            version = (
+                await session.get(JourneyVersion, journey.current_version_id) if journey.current_version_id else None
+            )
+            if made is None or version is None:
+                continue
+            unedited = json.loads(version.definition) == without[made.key.value]
+            if unedited:
+                await save_journey(
+                    session,
+                    journey.key,
+                    journey.name,
+                    with_coupon[made.key.value],
+                    approved_templates=templates,
+                    by=request[USER].name,
+                    now=now,
+                )
+    return redirect("/inbox/journeys?saved=coupon")
+
+
 @routes.get("/inbox/journeys/new")
 @signed_in
 async def new_journey(request: web.Request) -> web.Response:
@@ -335,6 +396,10 @@ async def _post(request: web.Request, journey: Journey | None) -> web.StreamResp
     now = utcnow()
     async with request.app[SESSIONS]() as session, session.begin():
         before = journey.current_version_id if journey else None
+        if journey is None and await fetch_journey(session, key) is not None:
+            # A new journey's short name taken by another: saving would edit that one. Nothing changed.
+            error = JourneyError(JourneyErrorCode.DUPLICATE_ID, None, "key")
+            return await _editor(request, None, values, status=400, error=error, preview=False)
         try:
             saved = await save_journey(
                 session,
@@ -348,10 +413,6 @@ async def _post(request: web.Request, journey: Journey | None) -> web.StreamResp
         except JourneyError as exc:
             await session.rollback()
             return await _editor(request, journey, values, status=400, error=exc, preview=False)
-        if journey is None and before is None and saved.created_at != now:
-            await session.rollback()  # a new journey's key taken by another: nothing changed
-            error = JourneyError(JourneyErrorCode.DUPLICATE_ID, None, "key")
-            return await _editor(request, None, values, status=400, error=error, preview=False)
         version = await session.get(JourneyVersion, saved.current_version_id)
         number = version.number if version else 1
         new_version = saved.current_version_id != before

@@ -8,14 +8,18 @@ from __future__ import annotations
 import html
 import json
 import re
+from pathlib import Path
 
 from sqlalchemy import select
 
 from bot.inbox.auth import add_user
 from bot.inbox.journey_form import definition_values
+from bot.inbox.views.journeys import ERROR_TEXTS, KEY_TAKEN, KEY_WORDS, SIGNUP_COUPON_TITLE
+from bot.replies.i18n import translations
 from bot.runtime.clock import utcnow
+from carts.coupon_tables import Coupon
 from crm_bridge.journey_library import ReadyMade
-from crm_bridge.journey_rules import EventKind
+from crm_bridge.journey_rules import EventKind, JourneyErrorCode, ReasonCode, StepKind, TriggerKind
 from crm_bridge.journey_tables import Journey, JourneyVersion
 from crm_bridge.journeys import add_event, fetch_journey
 from crm_bridge.members import fetch_member_by_psid
@@ -113,6 +117,13 @@ async def test_owner_reads_the_playbook_edits_and_previews_an_agent_is_refused(b
     # save, then edit: a new version, said so
     status, _ = await _post(stack, "/inbox/journeys/new", {**_form(GOOD), "action": "save"})
     assert status == 303
+    # a second new journey with the same short name is refused beside it, and edits nothing
+    other = {**_form(GOOD), "name": "Other", "action": "save"}
+    status, page = await _post(stack, "/inbox/journeys/new", other)
+    assert status == 400 and _error_beside(page, "key") == "Another journey has this short name."
+    status, page = await _post(stack, "/inbox/journeys/new", {**other, "key": "Bad Key!"})
+    assert status == 400 and "lowercase letters" in _error_beside(page, "key")
+    assert [j.name for j in await stack.rows(select(Journey).where(Journey.key == "hello"))] == ["Hello"]
     edited = json.loads(json.dumps(GOOD))
     edited["steps"][1]["days"] = 5
     response = await stack.client.post(
@@ -147,3 +158,63 @@ async def test_owner_reads_the_playbook_edits_and_previews_an_agent_is_refused(b
     assert 'id="member-journeys"' in panel and "Hello" in panel
     runs_page = await (await stack.client.get("/inbox/journeys/hello/runs")).text()
     assert "No answers yet." in runs_page and f"/inbox/journeys/runs/{message.run_id}" in runs_page
+
+
+async def test_a_shop_without_a_coupon_is_offered_a_sign_up_coupon_put_in_the_unedited_playbook(
+    bot_stack: Stack,
+) -> None:
+    stack = bot_stack
+    async with stack.sessions() as session, session.begin():
+        await add_user(session, "owner", PASSWORD, "owner", [PAGE_ID])
+    assert (await sign_in(stack, "owner"))[0] == 303
+    listed = await (await stack.client.get("/inbox/journeys")).text()
+    assert 'id="signup-coupon"' in listed and "Make a sign-up coupon: 10% off" in listed
+    # The owner edits the win-back first: it is theirs now, and is left alone.
+    async with stack.sessions() as session:
+        win_back = await fetch_journey(session, "win-back")
+        assert win_back is not None
+        version = await session.get(JourneyVersion, win_back.current_version_id)
+        assert version is not None
+        edited = json.loads(version.definition)
+    edited["steps"][0]["text"]["en"] = "Long time no see, {name}!"
+    form = {**definition_values(edited), "name": "Win-back", "action": "save"}
+    status, _ = await _post(stack, "/inbox/journeys/win-back", form, page="/inbox/journeys/win-back")
+    assert status == 303
+    status, _ = await _post(stack, "/inbox/journeys/signup-coupon", {}, page="/inbox/journeys")
+    assert status == 303
+    [coupon] = await stack.rows(select(Coupon))
+    assert (coupon.kind, coupon.value, coupon.per_shopper_limit, coupon.code, coupon.source) == (
+        "percent",
+        10,
+        1,
+        None,
+        "signup",
+    )
+    async with stack.sessions() as session:
+        current = {}
+        for key in ("welcome", "repeat-buyer", "win-back", "thank-you"):
+            journey = await fetch_journey(session, key)
+            assert journey is not None
+            version = await session.get(JourneyVersion, journey.current_version_id)
+            assert version is not None
+            current[key] = (version.number, [s.get("coupon") for s in json.loads(version.definition)["steps"]])
+    assert current["welcome"] == (2, [coupon.id])
+    assert current["repeat-buyer"] == (2, [None, coupon.id])
+    assert current["win-back"] == (2, [None])  # the owner's edit, kept
+    assert current["thank-you"] == (1, [None, None])
+    listed = await (await stack.client.get("/inbox/journeys?saved=coupon")).text()
+    assert 'id="signup-coupon"' not in listed
+
+
+def test_every_reason_event_trigger_and_step_kind_has_words() -> None:
+    words = (Path(__file__).resolve().parents[3] / "bot/web/templates/inbox/_journey_words.html").read_text()
+    for enum in (ReasonCode, EventKind, TriggerKind, StepKind):
+        for member in enum:
+            assert f'"{member.value}": _(' in words, f"{enum.__name__}.{member.name} has no words"
+
+
+def test_every_refusal_of_the_rules_has_words_in_both_languages() -> None:
+    assert set(ERROR_TEXTS) == set(JourneyErrorCode)
+    catalog = translations("zh_Hant")
+    for msgid in (*ERROR_TEXTS.values(), KEY_TAKEN, KEY_WORDS, SIGNUP_COUPON_TITLE):
+        assert catalog.ugettext(msgid) != msgid, msgid

@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from babel.messages.pofile import read_po
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.inbox.auth import add_user, invite_user
 from bot.inbox.draw_rules import DrawRules
@@ -409,6 +410,7 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
         await apply_program(session, dataclasses.replace(program, tiers=tiers), utcnow())
         vip = parse_segment_definition({"match": [{"field": "napl", "op": "in", "value": ["active"]}]})
         segment = await save_segment(session, "常客", vip, utcnow())
+        run_id = await walk_journeys(session)
     walker = (await stack.rows(select(InboxUser.id).where(InboxUser.name == WALKER)))[0]
     draw = await lucky_draw(stack, "xmas-2026")
     offer = await walk_offer(stack)
@@ -428,7 +430,58 @@ async def walk_seed(stack: Stack) -> dict[str, list[str]]:
         "/inbox/offers/{offer_id}:offer_id": [str(offer)],
         "/inbox/segments/{id}:id": [str(segment.id)],
         "coupon_id": [str(coupon)],
+        "/inbox/journeys/{key}:key": ["welcome"],
+        "/inbox/journeys/{key}/runs:key": ["welcome"],
+        "/inbox/journeys/runs/{id}:id": [str(run_id)],
     }
+
+
+async def walk_journeys(session: AsyncSession) -> int:
+    """The playbook's journeys, and a run of the welcome for the walk's shopper with its history; the run's id."""
+    from bot.inbox.views.journeys import add_playbook
+    from crm_bridge.journey_rules import EventKind
+    from crm_bridge.journey_tables import JourneyMessage, JourneyRun, JourneyVersion
+    from crm_bridge.journeys import add_event, fetch_journey, save_journey
+    from crm_bridge.members import fetch_or_create_member
+
+    now = utcnow()
+    await add_playbook(session, now, None, WALKER)
+    # The welcome as a shop that writes only Chinese has it: the English box's text would be data in English.
+    journey = await fetch_journey(session, "welcome")
+    version = await session.get(JourneyVersion, journey.current_version_id)
+    definition = json.loads(version.definition)
+    definition["steps"][0]["text"]["en"] = ""
+    await save_journey(session, "welcome", journey.name, definition, approved_templates=set(), by=WALKER, now=now)
+    member, _ = await fetch_or_create_member(session, PAGE_ID, PSID, now=now)
+    run = JourneyRun(
+        journey_id=journey.id,
+        version_id=journey.current_version_id,
+        member_id=member.id,
+        trigger_key="joined",
+        status="done",
+        started_at=now,
+        ended_at=now,
+        end_reason="end",
+    )
+    session.add(run)
+    await session.flush()
+    session.add(
+        JourneyMessage(
+            run_id=run.id,
+            step_id="welcome",
+            journey_id=journey.id,
+            member_id=member.id,
+            status="sent",
+            channel="messenger",
+            locale="zh_Hant",
+            text="歡迎加入！",
+            created_at=now,
+            sent_at=now,
+        )
+    )
+    await add_event(session, run.id, EventKind.ENTERED, now, code="joined")
+    await add_event(session, run.id, EventKind.SENT, now, step_id="welcome", channel="messenger")
+    return run.id
 
 
 async def lucky_draw(stack: Stack, key: str) -> int:

@@ -114,6 +114,12 @@ async def test_journey_editor_previews_as_typed_names_the_looping_step_and_saves
     await expect(preview).to_contain_text("Hi Mei Wong, welcome!")
     await expect(preview).not_to_contain_text("Kenji")
     await expect(preview).to_contain_text({"en": "by Messenger", "zh": "經 Messenger"}[lang])
+    # choosing another trigger brings its own field, live; and back
+    await page.select_option("#trigger-kind", "no_order_for")
+    await expect(page.locator("#trigger-days")).to_be_visible()
+    await page.select_option("#trigger-kind", "joined")
+    await expect(page.locator("#trigger-days")).to_have_count(0)
+    await expect(preview.locator("article.preview-member")).to_have_count(2)
     # a wait, then a branch back to the first step: refused beside the branch, nothing saved
     await page.click("button[value='add:wait']")
     await page.fill("#steps-1-days", "2")

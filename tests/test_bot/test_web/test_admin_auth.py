@@ -15,9 +15,19 @@ from tests.test_bot.stack import Stack
 # /api/ routes that take no admin token, and how they know their caller instead.
 OPEN_API_ROUTES = {("POST", "/api/payments")}  # the payment provider's X-PlusOne-Signature
 # Everything outside /api/: Meta (signed webhook), Stripe (its Stripe-Signature), probes without secrets,
-# shoppers (a token in the URL: the checkout, an e-mail's signed unsubscribe link and its open pixel),
-# merchants in the inbox (its own cookie sessions and CSRF).
-OTHER_ROUTE_PREFIXES = ("/webhook", "/stripe/webhook", "/healthz", "/metrics", "/checkout/", "/inbox", "/u/", "/o/")
+# shoppers (a token in the URL: the checkout, e-mail links), merchants in the inbox (its own cookie sessions and CSRF).
+# `/u/` and `/o/`: an e-mail's unsubscribe page and open pixel; `/s/`: a journey e-mail's survey page (signed tokens).
+OTHER_ROUTE_PREFIXES = (
+    "/webhook",
+    "/stripe/webhook",
+    "/healthz",
+    "/metrics",
+    "/checkout/",
+    "/inbox",
+    "/u/",
+    "/o/",
+    "/s/",
+)
 
 
 def api_routes(stack: Stack) -> list[AbstractRoute]:
