@@ -47,6 +47,7 @@ from bot.services import READ_SESSIONS, SESSIONS
 from bot.store.tables import MessageTemplate
 from bot.web.numbers import path_id
 from carts.coupon_tables import Coupon
+from carts.coupons import fetch_signup_coupon, set_signup_coupon
 from carts.payments import fetch_shop_payments
 from carts.tables import ShopInfo
 from crm_bridge.attribution import fetch_attributions, journey_figures
@@ -214,7 +215,11 @@ def _translate(locale: str, msgid: str) -> str:
 
 
 async def add_playbook(session: Any, now: Any, coupon_id: int | None, by: str | None) -> list[str]:
-    """The ready-made journeys the shop has not added yet, added OFF; the keys added."""
+    """The ready-made journeys the shop has not added yet, added OFF; the keys added. Without a `coupon_id`
+    they carry the shop's sign-up coupon (the coupon page's setting), if it has one."""
+    if coupon_id is None:
+        signup = await fetch_signup_coupon(session)
+        coupon_id = signup.id if signup is not None else None
     have = {j.ready_made for j in await fetch_journeys(session)} | {j.key for j in await fetch_journeys(session)}
     definitions = await _ready_made_definitions(session, coupon_id)
     templates = await _approved_templates(session)
@@ -337,6 +342,8 @@ async def make_signup_coupon(request: web.Request) -> web.StreamResponse:
         )
         session.add(coupon)
         await session.flush()
+        if await fetch_signup_coupon(session) is None:  # new members get it with the bot's welcome too
+            await set_signup_coupon(session, coupon.id, now)
         without = await _ready_made_definitions(session, None)
         with_coupon = await _ready_made_definitions(session, coupon.id)
         templates = await _approved_templates(session)

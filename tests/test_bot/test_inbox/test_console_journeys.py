@@ -18,6 +18,8 @@ from bot.inbox.views.journeys import ERROR_TEXTS, KEY_TAKEN, KEY_WORDS, SIGNUP_C
 from bot.replies.i18n import translations
 from bot.runtime.clock import utcnow
 from carts.coupon_tables import Coupon
+from carts.coupons import set_signup_coupon
+from carts.tables import ShopInfo
 from crm_bridge.journey_library import ReadyMade
 from crm_bridge.journey_rules import EventKind, JourneyErrorCode, ReasonCode, StepKind, TriggerKind
 from crm_bridge.journey_tables import Journey, JourneyVersion
@@ -204,6 +206,30 @@ async def test_a_shop_without_a_coupon_is_offered_a_sign_up_coupon_put_in_the_un
     assert current["thank-you"] == (1, [None, None])
     listed = await (await stack.client.get("/inbox/journeys?saved=coupon")).text()
     assert 'id="signup-coupon"' not in listed
+    # It is the shop's sign-up coupon too: new members get their code with the bot's welcome.
+    [shop] = await stack.rows(select(ShopInfo))
+    assert shop.signup_coupon_id == coupon.id
+
+
+async def test_the_playbook_added_later_carries_the_shops_sign_up_coupon(bot_stack: Stack) -> None:
+    stack = bot_stack
+    now = utcnow()
+    async with stack.sessions() as session, session.begin():
+        await add_user(session, "owner", PASSWORD, "owner", [PAGE_ID])
+        coupon = Coupon(
+            title="Welcome 50", kind="amount", value=50, per_shopper_limit=1, created_at=now, updated_at=now
+        )
+        session.add(coupon)
+        await session.flush()
+        await set_signup_coupon(session, coupon.id, now)
+    assert (await sign_in(stack, "owner"))[0] == 303
+    assert (await stack.client.get("/inbox/journeys")).status == 200  # first visit: the playbook, all off
+    async with stack.sessions() as session:
+        welcome = await fetch_journey(session, "welcome")
+        assert welcome is not None and not welcome.enabled
+        version = await session.get(JourneyVersion, welcome.current_version_id)
+        assert version is not None
+    assert [s.get("coupon") for s in json.loads(version.definition)["steps"]] == [coupon.id]
 
 
 def test_every_reason_event_trigger_and_step_kind_has_words() -> None:
