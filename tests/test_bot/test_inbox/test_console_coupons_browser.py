@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 from sqlalchemy import select, update
 
 from bot.inbox.auth import add_user
@@ -22,48 +20,33 @@ from bot.runtime.clock import utcnow
 from carts.order_tables import Order
 from carts.tables import ShopInfo
 from tests.conftest import PAGE_ID
-from tests.test_bot.stack import start_stack
 from tests.test_bot.test_handlers.test_comments import seed_shop
-from tests.test_bot.test_inbox.test_console_catalog_browser import OWNERS, Env, _no_sideways_scroll
-from tests.test_bot.test_inbox.test_inbox_browser import CHROMIUM, PASSWORD, screenshot
+from tests.test_bot.test_inbox.browser import (
+    PASSWORD,
+    assert_no_sideways_scroll,
+    screenshot,
+    served_with_chromium,
+)
+from tests.test_bot.test_inbox.test_console_catalog_browser import OWNERS, Env
 from tests.test_bot.test_web.test_checkout import ADMIN, VALID, comment_and_wait, form_of, post
-
-expect.set_options(timeout=30_000)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any) -> AsyncIterator[Env]:
-    clients: list[TestClient] = []
-
-    async def serve(app: web.Application) -> TestClient:
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    stacks = start_stack(serve, tmp_path_factory.mktemp("coupons"), redis_server)
-    stack = await anext(stacks)
-    await seed_shop(stack.sessions, stock=20)
-    async with stack.sessions() as session, session.begin():
-        session.add(
-            ShopInfo(name="Blossom Florist 花店", currency="HKD", timezone="Asia/Hong_Kong", updated_at=utcnow())
-        )
-        await add_user(session, OWNERS["en"], PASSWORD, "owner", [PAGE_ID])
-        await add_user(session, OWNERS["zh"], PASSWORD, "owner", [PAGE_ID])
-        await session.execute(update(InboxUser).where(InboxUser.name == OWNERS["zh"]).values(locale="zh_Hant"))
-        await session.execute(update(InboxUser).where(InboxUser.name == OWNERS["en"]).values(locale="en"))
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    try:
-        yield Env(stack, browser, str(stack.client.make_url("")).rstrip("/"))
-    finally:
-        await browser.close()
-        await playwright.stop()
-        for client in clients:
-            await client.close()
-        await stacks.aclose()
+    async with served_with_chromium(tmp_path_factory.mktemp("coupons"), redis_server) as up:
+        stack = up.stack
+        await seed_shop(stack.sessions, stock=20)
+        async with stack.sessions() as session, session.begin():
+            session.add(
+                ShopInfo(name="Blossom Florist 花店", currency="HKD", timezone="Asia/Hong_Kong", updated_at=utcnow())
+            )
+            await add_user(session, OWNERS["en"], PASSWORD, "owner", [PAGE_ID])
+            await add_user(session, OWNERS["zh"], PASSWORD, "owner", [PAGE_ID])
+            await session.execute(update(InboxUser).where(InboxUser.name == OWNERS["zh"]).values(locale="zh_Hant"))
+            await session.execute(update(InboxUser).where(InboxUser.name == OWNERS["en"]).values(locale="en"))
+        yield Env(stack, up.browser, up.base)
 
 
 # Each run its own code, shopper and comment.
@@ -95,13 +78,13 @@ async def test_an_owner_makes_a_coupon_and_the_list_shows_what_it_gave(env: Env,
     await expect(page.locator("#value-error")).to_have_text(words["error"])
     await expect(page.locator("#code")).to_have_value(code.lower())
     await expect(page.locator("#title")).to_have_value(words["title"])
-    await _no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"coupons-error-{lang}-{width}")
     await page.fill("#value", "50")
     await page.click(".coupon-form button[type=submit]")
     await expect(page.locator(".notice")).to_have_text(words["made"])
     await expect(page.locator("h1 code")).to_have_text(code)
-    await _no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"coupons-coupon-{lang}-{width}")
 
     # A shopper types the code at checkout and pays.
@@ -118,6 +101,6 @@ async def test_an_owner_makes_a_coupon_and_the_list_shows_what_it_gave(env: Env,
     await expect(card.locator(".fig-cost")).to_have_text("HK$50")
     await expect(card.locator(".fig-sales")).to_have_text("HK$330")  # HK$380 less the coupon
     await expect(card).to_contain_text("HK$300")
-    await _no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"coupons-list-{lang}-{width}")
     await page.context.close()

@@ -13,14 +13,8 @@ from playwright.async_api import expect
 from bot.inbox.views import dashboard as dashboard_view
 from bot.web import dashboard_api
 from crm_bridge.program import apply_program
-from tests.test_bot.test_inbox.test_inbox_browser import (  # noqa: F401
-    DESKTOP,
-    PHONE,
-    Env,
-    env,
-    screenshot,
-)
-from tests.test_bot.test_inbox.test_report_browser import no_sideways_scroll
+from tests.test_bot.test_inbox.browser import DESKTOP, PHONE, assert_no_sideways_scroll, screenshot
+from tests.test_bot.test_inbox.test_inbox_browser import Env, env  # noqa: F401  (the module's server)
 from tests.test_crm_bridge.crm_db import PROGRAM
 from tests.test_crm_bridge.test_dashboard import NOW, T0, build_shop
 
@@ -54,7 +48,7 @@ async def test_the_owner_reads_the_dashboard_on_a_desktop_and_a_phone_in_both_la
     await expect(page.locator("svg.chart-wide rect.bar-comments").first).to_be_visible()
     await expect(page.locator("svg.chart-narrow").first).to_be_hidden()
     await expect(page.locator(".kpis").nth(1)).to_contain_text("Repurchase rate")
-    await no_sideways_scroll(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"dashboard-en-{DESKTOP['width']}")
     # From-to days: a bad pair is named beside its field, with what was typed; a good one shows weeks.
     await page.fill("#dash-from", "2026-03-01")
@@ -78,7 +72,7 @@ async def test_the_owner_reads_the_dashboard_on_a_desktop_and_a_phone_in_both_la
         await page.goto(f"{env.base}/inbox/dashboard?days=365&lang={lang}")
         await expect(page.locator("h1")).to_have_text(heading)
         await expect(page.locator("svg.chart-narrow").first).to_be_visible()
-        await no_sideways_scroll(page)
+        await assert_no_sideways_scroll(page)
         cell = page.locator(".dash-split td").first
         assert (await cell.bounding_box())["x"] >= 0  # type: ignore[index]
         await screenshot(page, f"dashboard-{lang}-{PHONE['width']}")

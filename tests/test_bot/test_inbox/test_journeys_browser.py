@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import expect
 from sqlalchemy import update
 
@@ -30,16 +28,8 @@ from carts.order_rules import OrderRules
 from config.shop_file import ShopInfo
 from crm_bridge.members import fetch_or_create_member
 from tests.conftest import PAGE_ID
-from tests.test_bot.stack import start_stack
-from tests.test_bot.test_inbox.test_console_rules_browser import (
-    CASES,
-    PASSWORD,
-    USERS,
-    Env,
-    no_sideways_scrolling,
-    screenshot,
-)
-from tests.test_bot.test_inbox.test_inbox_browser import CHROMIUM
+from tests.test_bot.test_inbox.browser import PASSWORD, assert_no_sideways_scroll, screenshot, served_with_chromium
+from tests.test_bot.test_inbox.test_console_rules_browser import CASES, USERS, Env
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 SHOPPERS = [("陳大文", "zh_Hant", 0), ("Mei Wong", "en", 0), ("Kenji", "en", 30)]  # name, language, days since joining
@@ -47,50 +37,31 @@ SHOPPERS = [("陳大文", "zh_Hant", 0), ("Mei Wong", "en", 0), ("Kenji", "en", 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def env(tmp_path_factory: pytest.TempPathFactory, redis_server: Any, test_databases: Any) -> AsyncIterator[Env]:
-    from playwright.async_api import async_playwright
-
-    clients: list[TestClient] = []
-
-    async def serve(app: web.Application) -> TestClient:
-        client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    stacks = start_stack(serve, tmp_path_factory.mktemp("journeys"), redis_server)
-    stack = await anext(stacks)
-    now = utcnow()
-    async with stack.sessions() as session, session.begin():
-        for name in USERS.values():
-            await add_user(session, name, PASSWORD, "owner", [PAGE_ID])
-        await session.execute(update(InboxUser).where(InboxUser.name == USERS["zh"]).values(locale="zh_Hant"))
-        info = ShopInfo(name="Blossom Florist 花語", currency="HKD", timezone="Asia/Hong_Kong", language="en")
-        await apply_shop_settings(session, info, OrderRules())
-        for n, (name, locale, days) in enumerate(SHOPPERS):
-            psid = f"39100000000{n:02d}"
-            joined = now - timedelta(days=days, minutes=5)
-            await fetch_or_create_member(session, PAGE_ID, psid, name=name, now=joined)
-            session.add(
-                Conversation(
-                    page_id=PAGE_ID,
-                    psid=psid,
-                    channel="messenger",
-                    name=name,
-                    created_at=joined,
-                    last_user_at=now - timedelta(hours=1),
-                    locale=locale,
+    async with served_with_chromium(tmp_path_factory.mktemp("journeys"), redis_server) as up:
+        stack = up.stack
+        now = utcnow()
+        async with stack.sessions() as session, session.begin():
+            for name in USERS.values():
+                await add_user(session, name, PASSWORD, "owner", [PAGE_ID])
+            await session.execute(update(InboxUser).where(InboxUser.name == USERS["zh"]).values(locale="zh_Hant"))
+            info = ShopInfo(name="Blossom Florist 花語", currency="HKD", timezone="Asia/Hong_Kong", language="en")
+            await apply_shop_settings(session, info, OrderRules())
+            for n, (name, locale, days) in enumerate(SHOPPERS):
+                psid = f"39100000000{n:02d}"
+                joined = now - timedelta(days=days, minutes=5)
+                await fetch_or_create_member(session, PAGE_ID, psid, name=name, now=joined)
+                session.add(
+                    Conversation(
+                        page_id=PAGE_ID,
+                        psid=psid,
+                        channel="messenger",
+                        name=name,
+                        created_at=joined,
+                        last_user_at=now - timedelta(hours=1),
+                        locale=locale,
+                    )
                 )
-            )
-    playwright = await async_playwright().start()
-    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-    try:
-        yield Env(stack, browser, str(stack.client.make_url("")).rstrip("/"))
-    finally:
-        await browser.close()
-        await playwright.stop()
-        for client in clients:
-            await client.close()
-        await stacks.aclose()
+        yield Env(stack, up.browser, up.base)
 
 
 @pytest.mark.parametrize(("lang", "width"), CASES)
@@ -100,7 +71,7 @@ async def test_journey_editor_previews_as_typed_names_the_looping_step_and_saves
     page = await env.page(lang, width)
     await page.goto(f"{env.base}/inbox/journeys")
     await expect(page.locator("table.journeys")).to_contain_text({"en": "Win-back", "zh": "喚回顧客"}[lang])
-    await no_sideways_scrolling(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"journeys-list-{lang}-{width}")
     await page.click("a.button[href='/inbox/journeys/new']")
     await page.fill("#name", f"Hello {lang} {width}")
@@ -136,7 +107,7 @@ async def test_journey_editor_previews_as_typed_names_the_looping_step_and_saves
     await page.click("button[value=preview]")
     await expect(preview).to_contain_text("Still thinking about it, Mei Wong?")
     await expect(preview).to_contain_text({"en": "outside Messenger", "zh": "24 小時"}[lang])  # two days on
-    await no_sideways_scrolling(page)
+    await assert_no_sideways_scroll(page)
     await screenshot(page, f"journeys-editor-{lang}-{width}")
     await page.click("button[value=save]")
     await expect(page.locator("table.journeys")).to_contain_text(f"Hello {lang} {width}")

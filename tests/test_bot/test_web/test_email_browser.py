@@ -28,9 +28,8 @@ from bot.store.tables import Conversation
 from crm_bridge.consent import is_opted_out
 from crm_bridge.members import fetch_or_create_member
 from tests.conftest import make_settings, wait_until
-from tests.test_bot.test_inbox.test_inbox_browser import CHROMIUM, DESKTOP, PASSWORD, PHONE, screenshot
+from tests.test_bot.test_inbox.browser import CHROMIUM, DESKTOP, PASSWORD, PHONE, screenshot
 
-expect.set_options(timeout=30_000)
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 TEXTS = {
