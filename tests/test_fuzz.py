@@ -47,8 +47,9 @@ from bot.inbound.live_payloads import parse_graph_time
 from bot.inbound.payloads import parse_delivery
 from bot.inbound.signature import sign_body
 from bot.outbound.outbox import parse_outbox_metadata
+from bot.runtime.clock import utcnow
 from bot.runtime.metrics import event_field
-from bot.services import WORKER
+from bot.services import JOURNEY_RUNNER, WORKER
 from bot.store.tables import CommentLog, OutboxMessage
 from bot.web.orders_api import SIGNATURE_HEADER, signature_of
 from carts.order_tables import Order
@@ -268,11 +269,15 @@ async def snapshot(stack: Stack) -> dict[str, list[tuple[Any, ...]]]:
 
 async def settled(stack: Stack) -> dict[str, list[tuple[Any, ...]]]:
     """The snapshot once background work has caught up: the outbox sent what it had, Meta's echoes of it
-    came back through the webhook, the CRM consumer read the order events; nothing moved for a second."""
+    came back through the webhook, the CRM consumer read the order events, the journeys took a round;
+    nothing moved for a second."""
     stream = stack.client.app[WORKER].stream
+    journeys = stack.client.app[JOURNEY_RUNNER]
     state, same = await snapshot(stack), 0
     for _ in range(100):
         await asyncio.sleep(0.25)
+        if journeys is not None:  # its loop looks every few seconds: a round now, not after the settle
+            await journeys.run_once(utcnow())
         busy = await stack.rows(select(OutboxMessage.id).where(OutboxMessage.status.in_(["pending", "sending"])))
         again = await snapshot(stack)
         same = same + 1 if again == state and not busy and (await stream.gauges()).backlog == 0 else 0

@@ -16,6 +16,7 @@ goes by the channel its rules allow, and its outcome comes back to the message a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -293,8 +294,13 @@ class JourneyRunner(Loop):
         self.notifier = notifier
         self.settings = settings or JourneySettings()
         self.survey_link = survey_link
+        self._round = asyncio.Lock()  # one round at a time: the loop's, or one asked for (tests, a settle)
 
     async def run_once(self, now: datetime) -> dict[str, int]:
+        async with self._round:
+            return await self._round_at(now)
+
+    async def _round_at(self, now: datetime) -> dict[str, int]:
         counts: dict[str, int] = {}
         async with self.sessions() as session, session.begin():
             zone = await fetch_zone(session)

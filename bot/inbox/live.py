@@ -141,7 +141,7 @@ class InboxHub(Loop):
         return self._running
 
     async def close(self) -> None:
-        """End each open stream, then the subscription (within a second: its read waits at most that)."""
+        """End each open stream, then the subscription (its read ends as soon as it is asked to stop)."""
         for _, queue in list(self._listeners):
             queue.put_nowait(None)  # ends each open stream
         if self._running is not None:
@@ -162,6 +162,22 @@ class InboxHub(Loop):
                 with contextlib.suppress(asyncio.QueueFull):  # a stalled browser misses notes, not the others
                     queue.put_nowait(note)
 
+    async def _next_message(self, pubsub: Any) -> dict[str, Any] | None:
+        """The next note, None after a second without one, or at once when the hub is asked to stop: a
+        shutdown (every test's, every restart's) would otherwise wait out the read's second."""
+        read = asyncio.ensure_future(pubsub.get_message(timeout=1.0))
+        stop = asyncio.ensure_future(self.stopped())
+        try:
+            await asyncio.wait({read, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if read.done():
+            return read.result()  # type: ignore[no-any-return]
+        read.cancel()  # stopping: the subscription is closed right after
+        with contextlib.suppress(asyncio.CancelledError):
+            await read
+        return None
+
     async def loop(self) -> None:
         while not self.stopping:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -173,7 +189,7 @@ class InboxHub(Loop):
                 await pubsub.subscribe(self.channel)
                 self.ready.set()
                 while not self.stopping:
-                    message = await pubsub.get_message(timeout=1.0)
+                    message = await self._next_message(pubsub)
                     if message is None:
                         continue
                     with contextlib.suppress(ValueError, TypeError):

@@ -48,6 +48,8 @@ class _Msgids(ast.NodeVisitor):
             return {node.value} if isinstance(node.value, str) else set()
         if isinstance(node, ast.IfExp):
             return self.resolve(node.body) | self.resolve(node.orelse)
+        if isinstance(node, ast.BoolOp):  # `table.get(key) or table.get(other)`: each side's values
+            return set().union(*(self.resolve(value) for value in node.values))
         if isinstance(node, ast.Name) and node.id in self.assigned:
             return set().union(*(self.resolve(value) for value in self.assigned[node.id]))
         if isinstance(node, ast.Dict):
