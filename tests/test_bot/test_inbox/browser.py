@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.screenshots import SCREENSHOTS
+from tests.screenshots import SCREENSHOTS, SHOOTING
 from tests.test_bot.stack import Stack, start_stack
 
 # Playwright's assertions retry until they hold or this runs out (its default is 5 s): a loaded machine
@@ -100,7 +100,9 @@ async def served_with_chromium(tmp_path: Path, redis_server: Any, **stack_option
 
 
 async def screenshot(page: Page, name: str) -> None:
-    """The whole page as `<name>.png` in the screenshots folder (tests/screenshots.py)."""
+    """The whole page as `<name>.png` in the screenshots folder, when asked for (tests/screenshots.py)."""
+    if not SHOOTING:
+        return
     await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 

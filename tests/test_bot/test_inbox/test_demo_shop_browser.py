@@ -36,7 +36,7 @@ from bot.store.shop import apply_shop
 from bot.store.tables import Conversation
 from config.shop_file import load_shop_file
 from tests.conftest import ADMIN_TOKEN, APP_SECRET, PAGE_ID, make_settings, wait_until
-from tests.screenshots import SCREENSHOTS
+from tests.screenshots import SCREENSHOTS, SHOOTING
 from tests.test_bot.stack import FAST, TOKEN
 from tests.test_bot.test_inbox.browser import CHROMIUM, DESKTOP, PASSWORD, PHONE
 
@@ -201,6 +201,8 @@ READ_TEXT = """() => {
 
 
 async def screenshot(page: Page, name: str) -> None:
+    if not SHOOTING:  # the docs' pictures: only when asked (tests/screenshots.py)
+        return
     await asyncio.to_thread(DEMO.mkdir, parents=True, exist_ok=True)
     await page.screenshot(path=str(DEMO / f"{name}.png"), full_page=True)
 

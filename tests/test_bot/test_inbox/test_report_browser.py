@@ -20,7 +20,7 @@ from carts.order_tables import CheckoutToken
 from carts.orders import fetch_or_create_checkout_token, mark_paid, place_order
 from carts.tables import ShopInfo, StockClaim
 from tests.conftest import PAGE_ID, wait_until
-from tests.screenshots import SCREENSHOTS
+from tests.screenshots import SCREENSHOTS, SHOOTING
 from tests.test_bot.test_inbox.browser import DESKTOP, PHONE, assert_no_sideways_scroll, screenshot
 from tests.test_bot.test_inbox.test_funnel import CHATTER, FORM
 from tests.test_bot.test_inbox.test_inbox_browser import Env, env  # noqa: F401  (the module's server)
@@ -120,7 +120,8 @@ async def test_the_owner_reads_the_report_on_a_desktop_and_a_phone_in_both_langu
     await expect(comments).to_have_text(str(before + 1), timeout=15_000)
     await page.locator("#board-funnel").scroll_into_view_if_needed()
     # The board's first screen only: its comment trail below runs on for pages.
-    await page.screenshot(path=str(SCREENSHOTS / f"live-report-board-en-{PHONE['width']}.png"))
+    if SHOOTING:
+        await page.screenshot(path=str(SCREENSHOTS / f"live-report-board-en-{PHONE['width']}.png"))
     await page.context.close()
 
 
